@@ -1,0 +1,41 @@
+# The two commands a newcomer types: `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.12 || command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PG_DEFAULT := postgresql://postgres@127.0.0.1:5432/test
+
+.PHONY: install run test lint bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Нужен Python 3.11 или новее (найден: $(PYTHON))"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Initialise ./var/ with the shipped roadmap (idempotent), then run the main job.
+run: install
+	$(BIN)/tochka init
+	$(BIN)/tochka status
+
+# All tests. PostgreSQL tests run when TOCHKA_TEST_PG_URL is set, or when a local server
+# answers at 127.0.0.1:5432 (the default URL is then used).
+test: install
+	@url="$$TOCHKA_TEST_PG_URL"; \
+	if [ -z "$$url" ] && $(BIN)/python -c "import psycopg; psycopg.connect('$(PG_DEFAULT)', connect_timeout=3).close()" 2>/dev/null; then \
+		url="$(PG_DEFAULT)"; fi; \
+	if [ -n "$$url" ]; then echo "PostgreSQL для тестов: $$url"; else echo "PostgreSQL не найден: тесты PostgreSQL не запускаются (задайте TOCHKA_TEST_PG_URL)"; fi; \
+	TOCHKA_TEST_PG_URL="$$url" $(BIN)/pytest -n 2 -p no:cacheprovider
+
+lint: install
+	$(BIN)/ruff check states workflow notifications scheduler.py tests benchmarks
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

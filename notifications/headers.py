@@ -1,0 +1,260 @@
+"""Header safety: every value that reaches a letter's header passes through here.
+
+Python 3.11's `email` package lets some values through that change the letter's
+structure when serialised (CVE-2024-6923: encoded newlines in a header). We do not rely
+on it: addresses are checked against a strict grammar and refused when they fail;
+display names and subjects are *cleaned* (control characters, line and paragraph
+separators, bidirectional overrides and RFC 2047 encoded-word tricks removed), because a
+school name with a newline must not stop its reminder. `verify_letter` then parses the
+serialised letter back and refuses it unless its headers and recipients are exactly the
+ones we meant to write.
+"""
+
+from __future__ import annotations
+
+import email.header
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email import policy as email_policy
+from email.parser import BytesParser
+
+from notifications.errors import InvalidAddress, UnsafeHeader
+
+#: Longest address SMTP allows in a path (RFC 5321 4.5.3.1.3).
+MAX_ADDRESS_LENGTH = 254
+#: Display names and subjects are cut to this many characters (a name is not a letter).
+MAX_TEXT_LENGTH = 200
+
+# RFC 5322 dot-atom for the local part: ASCII only (SMTPUTF8 is not assumed), no quoted
+# strings, no comments — every character here is harmless in any header.
+_LOCAL_RE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_LABEL_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+# RFC 2047 encoded word, loosely (any charset, any text), to catch it before a reader does.
+_ENCODED_WORD_RE = re.compile(r"=\?[^?\s]*\?[A-Za-z]?\?.*?\?=", re.DOTALL)
+_SPACES_RE = re.compile(r"\s+")
+
+
+def _forbidden(ch: str) -> bool:
+    """Characters never allowed in a header value, raw or decoded.
+
+    Cc: C0/C1 controls incl. CR, LF, TAB, NUL, DEL, U+0085; Cf: format characters
+    (zero-width joiners, bidi overrides that disguise a name); Zl/Zp: U+2028/U+2029;
+    plus U+FEFF and the separators `str.splitlines` treats as line breaks.
+    """
+    return unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"} or ch in (
+        "\x1c\x1d\x1e\ufeff"
+    )
+
+
+def has_forbidden(value: str) -> bool:
+    """Whether ``value`` holds any character a header must never carry."""
+    return any(_forbidden(ch) for ch in value)
+
+
+def _decode_encoded_words(value: str) -> str:
+    """Decode RFC 2047 encoded words found in raw input, as a mail reader would."""
+
+    def decode(match: re.Match[str]) -> str:
+        try:
+            parts = email.header.decode_header(match.group(0))
+        except Exception:  # noqa: BLE001  # malformed: treat as the raw text it is
+            return match.group(0).replace("=?", "=").replace("?=", "=")
+        out = []
+        for payload, charset in parts:
+            if isinstance(payload, bytes):
+                out.append(payload.decode(charset or "ascii", errors="replace"))
+            else:
+                out.append(payload)
+        return "".join(out)
+
+    return _ENCODED_WORD_RE.sub(decode, value)
+
+
+def clean_text(value: str, *, max_length: int = MAX_TEXT_LENGTH) -> str:
+    """Make free text (a display name, a subject) safe for one header line.
+
+    Encoded words are decoded first (so ``=?utf-8?q?a=0Ab?=`` cannot smuggle a newline
+    to the reader), every forbidden character becomes a space, whitespace runs collapse,
+    and any encoded-word syntax left over is broken up so no reader decodes it.
+
+    Args:
+        value: untrusted text.
+        max_length: the result is cut to this many characters (with an ellipsis).
+
+    Returns:
+        A single line without control characters; possibly empty.
+    """
+    text = value
+    for _ in range(3):  # nested encodings unwrap one level per pass
+        decoded = _decode_encoded_words(text)
+        if decoded == text:
+            break
+        text = decoded
+    text = "".join(" " if _forbidden(ch) else ch for ch in text)
+    text = _SPACES_RE.sub(" ", text).strip()
+    # Whatever encoded-word syntax survived is shown literally, never decoded.
+    text = text.replace("=?", "= ?").replace("?=", "? =")
+    if len(text) > max_length:
+        text = text[: max_length - 1].rstrip() + "…"
+    return text
+
+
+def check_address(address: str, *, field: str = "To") -> str:
+    """Validate an e-mail address for a header and the SMTP envelope.
+
+    Accepts ``local@domain`` with an ASCII dot-atom local part and a domain of at least
+    two labels; a Unicode domain (``школа.рф``) is converted to IDNA (``xn--...``).
+
+    Args:
+        address: the address exactly as configured (surrounding spaces are trimmed).
+        field: the header it is meant for, named in the error.
+
+    Returns:
+        The address, with the domain in ASCII (IDNA) form and lower case.
+
+    Raises:
+        InvalidAddress: the address is malformed or carries unsafe characters.
+    """
+    candidate = address.strip()
+
+    def refuse(reason: str) -> InvalidAddress:
+        return InvalidAddress(address=address, reason=reason, field=field)
+
+    if not candidate:
+        raise refuse("пустой адрес")
+    if has_forbidden(candidate) or any(ch.isspace() for ch in candidate):
+        raise refuse("содержит пробелы или управляющие символы")
+    if _ENCODED_WORD_RE.search(candidate):
+        raise refuse("содержит закодированное слово RFC 2047")
+    if candidate.count("@") != 1:
+        raise refuse("должен содержать ровно один знак @")
+    local, domain = candidate.split("@")
+    if not local or len(local) > 64 or not _LOCAL_RE.fullmatch(local):
+        raise refuse("недопустимая часть до @")
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        raise refuse("недопустимое имя домена") from None
+    labels = ascii_domain.split(".")
+    if len(labels) < 2 or not all(_LABEL_RE.fullmatch(label) for label in labels):
+        raise refuse("недопустимое имя домена")
+    if labels[-1].isdigit():
+        raise refuse("домен не может быть IP-адресом")
+    result = f"{local}@{ascii_domain}"
+    if len(result) > MAX_ADDRESS_LENGTH:
+        raise refuse(f"длиннее {MAX_ADDRESS_LENGTH} символов")
+    return result
+
+
+def make_address(email: str, name: str = "", *, field: str = "To") -> Address:
+    """An `Address` with a checked address and a cleaned display name.
+
+    Raises:
+        InvalidAddress: see `check_address`.
+    """
+    addr = check_address(email, field=field)
+    local, domain = addr.split("@")
+    return Address(display_name=clean_text(name), username=local, domain=domain)
+
+
+def set_header(message: EmailMessage, name: str, value: str | Address | Sequence[Address]) -> None:
+    """Set a header after checking it carries no forbidden characters.
+
+    Raises:
+        UnsafeHeader: the value (or a display name in it) is unsafe.
+    """
+    if isinstance(value, str):
+        if has_forbidden(value) or _ENCODED_WORD_RE.search(value):
+            raise UnsafeHeader(field=name, value=value, reason="управляющие символы")
+        message[name] = value
+        return
+    addresses = [value] if isinstance(value, Address) else list(value)
+    for address in addresses:
+        if has_forbidden(address.display_name) or has_forbidden(address.addr_spec):
+            raise UnsafeHeader(field=name, value=str(address), reason="управляющие символы")
+    message[name] = addresses
+
+
+def message_id(key: str, domain: str) -> str:
+    """The Message-ID of the letter with idempotency key ``key``: stable across resends.
+
+    Args:
+        key: the outbox key.
+        domain: the sender's domain (from the From address).
+    """
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:40]
+    return f"<{digest}.tochka@{domain}>"
+
+
+def envelope_headers(*, mail_from: str, key: str, date_header: str) -> bytes:
+    """The From, Date and Message-ID header lines the deliverer puts on a stored letter.
+
+    They are added when sending, not when queuing, so the sender can be configured
+    where the transport is; the Message-ID depends only on the key and the domain.
+
+    Raises:
+        InvalidAddress: ``mail_from`` is not a valid address.
+    """
+    sender = check_address(mail_from, field="From")
+    domain = sender.split("@")[1]
+    lines = [
+        f"From: {sender}",
+        f"Date: {date_header}",
+        f"Message-ID: {message_id(key, domain)}",
+    ]
+    for line in lines:
+        if has_forbidden(line):
+            raise UnsafeHeader(field=line.split(":")[0], value=line, reason="управляющие символы")
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
+
+
+_PARSER = BytesParser(policy=email_policy.default)
+_HEADER_LINE_RE = re.compile(rb"^[!-9;-~]+:")
+
+
+def verify_letter(
+    raw: bytes, *, allowed: Iterable[str], to: Sequence[str], cc: Sequence[str]
+) -> None:
+    """Refuse a serialised letter whose header block is not exactly what we wrote.
+
+    Checks the raw header lines (each a ``Name:`` line or a folded continuation, no bare
+    CR or LF), that only ``allowed`` header names occur (each once), and that the parsed
+    To and Cc hold exactly the intended addresses.
+
+    Raises:
+        UnsafeHeader: anything unexpected.
+    """
+    head, sep, _body = raw.partition(b"\r\n\r\n")
+    if not sep:
+        raise UnsafeHeader(field="*", value="", reason="нет границы заголовков")
+    allowed_names = {name.lower() for name in allowed}
+    seen: set[str] = set()
+    for line in head.split(b"\r\n"):
+        if b"\r" in line or b"\n" in line or b"\x00" in line:
+            raise UnsafeHeader(field="*", value=repr(line), reason="одиночный CR или LF")
+        if line[:1] in (b" ", b"\t"):
+            continue
+        if not _HEADER_LINE_RE.match(line):
+            raise UnsafeHeader(field="*", value=repr(line[:80]), reason="строка не заголовок")
+        name = line.split(b":", 1)[0].decode("ascii").lower()
+        if name not in allowed_names or name in seen:
+            raise UnsafeHeader(field=name, value=repr(line[:80]), reason="лишний заголовок")
+        seen.add(name)
+    parsed = _PARSER.parsebytes(head + b"\r\n\r\n", headersonly=True)
+    for field, expected in (("To", to), ("Cc", cc)):
+        header = parsed.get(field)
+        got = [] if header is None else [a.addr_spec for a in header.addresses]
+        if got != list(expected):
+            raise UnsafeHeader(field=field, value=str(got), reason="получатели не совпадают")
+    for field in ("To", "Cc", "Reply-To"):
+        header = parsed.get(field)
+        for address in () if header is None else header.addresses:
+            if has_forbidden(address.display_name):
+                raise UnsafeHeader(field=field, value=str(address), reason="управляющие символы")
+    subject = parsed.get("Subject")
+    if subject is not None and has_forbidden(str(subject)):
+        raise UnsafeHeader(field="Subject", value=str(subject), reason="управляющие символы")

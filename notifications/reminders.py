@@ -1,0 +1,181 @@
+"""Value objects the scheduler hands to the outbox: recipients, rungs and reminders.
+
+A `Reminder` is one rung of a deadline's reminder ladder for one recipient. The
+scheduler builds them (level-triggered, idempotent by `Reminder.key`);
+`notifications.queue.queue_reminders` records and groups them into daily digests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+
+class Rung(StrEnum):
+    """Where a reminder stands relative to its deadline."""
+
+    BEFORE = "before"
+    """``days`` days before the deadline."""
+    ON_DAY = "on_day"
+    """On the deadline itself (``days`` is 0)."""
+    OVERDUE = "overdue"
+    """``days`` days after the deadline, the work not done."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Recipient:
+    """A person or body that receives letters.
+
+    Attributes:
+        email: the address (validated when the letter is built, not here).
+        name: the display name, Russian; control characters are stripped when used.
+    """
+
+    email: str
+    name: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Reminder:
+    """One reminder of one deadline, for one recipient, to be sent on one day.
+
+    Attributes:
+        key: unique per deadline, rung and recipient; queuing a known key does nothing.
+        send_on: the local day (roadmap time zone) the reminder belongs to.
+        recipient: the responsible party.
+        cc: copies (the regional coordinator, from the first overdue rung).
+        rung: before / on the day / overdue.
+        days: days before the deadline (``before``) or overdue (``overdue``); 0 on the day.
+        deadline: the local due date.
+        subject_kind: ``"measure"`` or ``"center_stage"``.
+        title: the measure title or the center stage description, Russian.
+        roadmap_title: the roadmap's title.
+        measure_number: the measure's number in the roadmap.
+        center_code: the center's code for a center stage, else None.
+        center_name: the center's (school's) name, else None.
+        municipality: the center's municipality, else None.
+        evidence: Russian names of the documents that close the deadline.
+        period: the cycle's period label, e.g. ``"2022-Q3"``.
+        reply_to: the coordinator's address for replies.
+        timezone: the roadmap's IANA time zone, e.g. ``"Europe/Moscow"``.
+    """
+
+    key: str
+    send_on: date
+    recipient: Recipient
+    cc: tuple[Recipient, ...] = ()
+    rung: Rung
+    days: int
+    deadline: date
+    subject_kind: str
+    title: str
+    roadmap_title: str
+    measure_number: int
+    center_code: str | None = None
+    center_name: str | None = None
+    municipality: str | None = None
+    evidence: tuple[str, ...] = ()
+    period: str
+    reply_to: str
+    timezone: str = "Europe/Moscow"
+
+    @property
+    def urgency(self) -> tuple[date, int, str, str]:
+        """Sort key: earliest deadline first (the most overdue leads), then measure, center."""
+        return (self.deadline, self.measure_number, self.center_code or "", self.key)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (stored with the reminder so a digest can be re-rendered)."""
+        return {
+            "key": self.key,
+            "send_on": self.send_on.isoformat(),
+            "recipient": _recipient_json(self.recipient),
+            "cc": [_recipient_json(r) for r in self.cc],
+            "rung": self.rung.value,
+            "days": self.days,
+            "deadline": self.deadline.isoformat(),
+            "subject_kind": self.subject_kind,
+            "title": self.title,
+            "roadmap_title": self.roadmap_title,
+            "measure_number": self.measure_number,
+            "center_code": self.center_code,
+            "center_name": self.center_name,
+            "municipality": self.municipality,
+            "evidence": list(self.evidence),
+            "period": self.period,
+            "reply_to": self.reply_to,
+            "timezone": self.timezone,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Reminder:
+        """Rebuild a reminder stored with `to_json`."""
+        return cls(
+            key=data["key"],
+            send_on=date.fromisoformat(data["send_on"]),
+            recipient=Recipient(**data["recipient"]),
+            cc=tuple(Recipient(**r) for r in data["cc"]),
+            rung=Rung(data["rung"]),
+            days=int(data["days"]),
+            deadline=date.fromisoformat(data["deadline"]),
+            subject_kind=data["subject_kind"],
+            title=data["title"],
+            roadmap_title=data["roadmap_title"],
+            measure_number=int(data["measure_number"]),
+            center_code=data["center_code"],
+            center_name=data["center_name"],
+            municipality=data["municipality"],
+            evidence=tuple(data["evidence"]),
+            period=data["period"],
+            reply_to=data["reply_to"],
+            timezone=data["timezone"],
+        )
+
+
+def _recipient_json(recipient: Recipient) -> dict[str, str]:
+    return {"email": recipient.email, "name": recipient.name}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Notice:
+    """A transition notice («Центр открыт»), queued in the state change's transaction.
+
+    Attributes:
+        key: unique idempotency key (e.g. the audit event's id); a known key is ignored.
+        recipient: who is told.
+        cc: copies.
+        headline: what happened, Russian, e.g. «Центр открыт»; the letter's subject.
+        entity: what it happened to, e.g. «Центр «МБОУ СОШ № 1»» or «Мероприятие 6».
+        from_state: the previous state's Russian label, or None for a first state.
+        to_state: the new state's Russian label.
+        effective_date: the local date the change takes effect.
+        actor: who fired the transition.
+        roadmap_title: the roadmap's title.
+        center_code: the center's code, when the notice is about a center.
+        center_name: the center's name, when the notice is about a center.
+        municipality: the center's municipality.
+        comment: the operator's comment, if any.
+        evidence: Russian names of the documents recorded with the change.
+        reply_to: the coordinator's address.
+        timezone: the roadmap's time zone.
+    """
+
+    key: str
+    recipient: Recipient
+    cc: tuple[Recipient, ...] = ()
+    headline: str
+    entity: str
+    from_state: str | None = None
+    to_state: str
+    effective_date: date
+    actor: str
+    roadmap_title: str
+    center_code: str | None = None
+    center_name: str | None = None
+    municipality: str | None = None
+    comment: str | None = None
+    evidence: tuple[str, ...] = ()
+    reply_to: str
+    timezone: str = "Europe/Moscow"

@@ -1,0 +1,350 @@
+"""Rendering letters from Russian jinja2 templates.
+
+Templates live in ``notifications/templates``; a folder given to `Renderer` overrides
+them file by file (same file name). Each letter kind has three templates:
+``<kind>.subject.j2``, ``<kind>.txt.j2`` and ``<kind>.html.j2``; kinds are
+``reminder_before``, ``reminder_on_day``, ``reminder_overdue``, ``digest`` and
+``notice``. Undefined variables are errors (`jinja2.StrictUndefined`), HTML templates
+are autoescaped, text and subject templates are not. `Renderer.check` renders every
+template with sample data so that a broken override is refused when the daemon starts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import jinja2
+
+from notifications import russian
+from notifications.errors import TemplateProblem
+from notifications.headers import clean_text
+from notifications.ics import build_calendar
+from notifications.reminders import Notice, Recipient, Reminder, Rung
+
+log = logging.getLogger(__name__)
+
+BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
+
+#: Letter kinds and the parts each kind has.
+KINDS: tuple[str, ...] = (
+    "reminder_before",
+    "reminder_on_day",
+    "reminder_overdue",
+    "digest",
+    "notice",
+)
+PARTS: tuple[str, ...] = ("subject", "txt", "html")
+_RUNG_KIND = {
+    Rung.BEFORE: "reminder_before",
+    Rung.ON_DAY: "reminder_on_day",
+    Rung.OVERDUE: "reminder_overdue",
+}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RenderedLetter:
+    """The rendered parts of one letter (headers are added by `notifications.letters`).
+
+    Attributes:
+        kind: the template kind used.
+        subject: one clean line.
+        text: the plain-text part.
+        html: the HTML part.
+        ics: the calendar attachment, or None (transition notices).
+    """
+
+    kind: str
+    subject: str
+    text: str
+    html: str
+    ics: bytes | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ItemView:
+    """One reminder as the templates see it: the facts plus the Russian wording."""
+
+    reminder: Reminder
+    status: Rung
+    days: int
+    deadline_text: str
+    when_text: str
+
+    def __getattr__(self, name: str) -> Any:
+        # Templates write ``item.title``; the reminder's fields show through.
+        return getattr(self.reminder, name)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DeadlineGroup:
+    """The digest's section for one deadline date."""
+
+    deadline: date
+    deadline_text: str
+    status: Rung
+    when_text: str
+    items: tuple[ItemView, ...]
+
+
+def letter_day(reminder: Reminder, now: datetime) -> date:
+    """The local day the letter is written for: its ``send_on``, or today if later.
+
+    A reminder caught up after downtime speaks of the day it is actually sent, so its
+    «через N дней» is true when it arrives.
+    """
+    try:
+        zone: Any = ZoneInfo(reminder.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = timezone.utc
+    return max(reminder.send_on, now.astimezone(zone).date())
+
+
+def item_view(reminder: Reminder, now: datetime) -> ItemView:
+    """Wording of one reminder relative to the letter day (see `letter_day`).
+
+    The status comes from the dates, not only from the rung: a rung moved to the
+    previous working day (a Sunday deadline reminded on Friday) still says «через 2 дня».
+    """
+    left = (reminder.deadline - letter_day(reminder, now)).days
+    if left > 0:
+        status, count, when = Rung.BEFORE, left, russian.in_days(left)
+    elif left == 0:
+        status, count, when = Rung.ON_DAY, 0, "сегодня"
+    else:
+        status, count, when = Rung.OVERDUE, -left, russian.overdue_by(-left)
+    return ItemView(
+        reminder=reminder,
+        status=status,
+        days=count,
+        deadline_text=russian.long_date(reminder.deadline),
+        when_text=when,
+    )
+
+
+class Renderer:
+    """Renders reminder, digest and notice letters from the (overridable) templates.
+
+    Args:
+        templates_dir: a folder whose files replace the built-in templates of the same
+            name; None uses the built-in ones only.
+    """
+
+    def __init__(self, templates_dir: Path | None = None) -> None:
+        self.templates_dir = templates_dir
+        loaders: list[jinja2.BaseLoader] = []
+        if templates_dir is not None:
+            loaders.append(jinja2.FileSystemLoader(str(templates_dir)))
+        loaders.append(jinja2.FileSystemLoader(str(BUILTIN_TEMPLATES)))
+        self.env = jinja2.Environment(
+            loader=jinja2.ChoiceLoader(loaders),
+            undefined=jinja2.StrictUndefined,
+            autoescape=jinja2.select_autoescape(
+                enabled_extensions=("html", "html.j2"), default_for_string=False, default=False
+            ),
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            auto_reload=False,
+        )
+        self.env.filters.update(
+            long_date=russian.long_date,
+            short_date=russian.short_date,
+            days=russian.days,
+            in_days=russian.in_days,
+            overdue_by=russian.overdue_by,
+        )
+        self.env.globals["plural"] = russian.plural
+
+    def _render(self, kind: str, context: dict[str, Any]) -> tuple[str, str, str]:
+        parts: list[str] = []
+        for part in PARTS:
+            name = f"{kind}.{part}.j2"
+            try:
+                parts.append(self.env.get_template(name).render(context))
+            except jinja2.TemplateError as exc:
+                where = f" (строка {exc.lineno})" if isinstance(
+                    exc, jinja2.TemplateSyntaxError
+                ) else ""
+                raise TemplateProblem(
+                    template=name, detail=f"{type(exc).__name__}: {exc}{where}"
+                ) from exc
+            except (TypeError, ValueError, AttributeError, KeyError) as exc:
+                raise TemplateProblem(template=name, detail=f"{type(exc).__name__}: {exc}") from exc
+        subject = clean_text(parts[0])
+        if not subject:
+            raise TemplateProblem(template=f"{kind}.subject.j2", detail="пустая тема письма")
+        return subject, parts[1], parts[2]
+
+    def render_reminders(self, reminders: Sequence[Reminder], *, now: datetime) -> RenderedLetter:
+        """Render one letter for one recipient's reminders of one day.
+
+        A single reminder uses the template of its status (before / on the day /
+        overdue); several make a digest, grouped by deadline, the earliest (most
+        urgent) first.
+
+        Args:
+            reminders: one or more reminders with the same recipient.
+            now: the time of rendering (aware); fixes "today" and the calendar stamp.
+
+        Raises:
+            TemplateProblem: a template failed.
+            ValueError: ``reminders`` is empty.
+        """
+        if not reminders:
+            raise ValueError("a letter needs at least one reminder")
+        ordered = sorted(reminders, key=lambda r: r.urgency)
+        items = [item_view(r, now) for r in ordered]
+        first = ordered[0]
+        groups: list[DeadlineGroup] = []
+        for item in items:
+            if groups and groups[-1].deadline == item.reminder.deadline:
+                last = groups[-1]
+                groups[-1] = DeadlineGroup(
+                    deadline=last.deadline,
+                    deadline_text=last.deadline_text,
+                    status=last.status,
+                    when_text=last.when_text,
+                    items=(*last.items, item),
+                )
+            else:
+                groups.append(
+                    DeadlineGroup(
+                        deadline=item.reminder.deadline,
+                        deadline_text=item.deadline_text,
+                        status=item.status,
+                        when_text=item.when_text,
+                        items=(item,),
+                    )
+                )
+        counts = {
+            "overdue": sum(1 for i in items if i.status is Rung.OVERDUE),
+            "today": sum(1 for i in items if i.status is Rung.ON_DAY),
+            "upcoming": sum(1 for i in items if i.status is Rung.BEFORE),
+        }
+        cc: dict[str, Recipient] = {}
+        for reminder in ordered:
+            for copy in reminder.cc:
+                cc.setdefault(copy.email.strip().lower(), copy)
+        context: dict[str, Any] = {
+            "recipient": first.recipient,
+            "roadmap_title": first.roadmap_title,
+            "reply_to": first.reply_to,
+            "day": letter_day(first, now),
+            "items": items,
+            "item": items[0],
+            "groups": groups,
+            "counts": counts,
+            "total": len(items),
+            "escalated": bool(cc),
+            "cc": list(cc.values()),
+        }
+        kind = _RUNG_KIND[items[0].status] if len(items) == 1 else "digest"
+        subject, text, html = self._render(kind, context)
+        return RenderedLetter(
+            kind=kind, subject=subject, text=text, html=html, ics=build_calendar(ordered, now=now)
+        )
+
+    def render_notice(self, notice: Notice, *, now: datetime) -> RenderedLetter:
+        """Render a transition notice letter.
+
+        Raises:
+            TemplateProblem: a template failed.
+        """
+        context: dict[str, Any] = {
+            "notice": notice,
+            "recipient": notice.recipient,
+            "roadmap_title": notice.roadmap_title,
+            "reply_to": notice.reply_to,
+            "now": now,
+        }
+        subject, text, html = self._render("notice", context)
+        return RenderedLetter(kind="notice", subject=subject, text=text, html=html, ics=None)
+
+    def check(self, *, now: datetime | None = None) -> None:
+        """Render every template with sample data; refuse a broken set at start-up.
+
+        Args:
+            now: the sample "now"; defaults to a fixed date (the check is not about time).
+
+        Raises:
+            TemplateProblem: the first template that fails to load or render.
+        """
+        stamp = now or datetime(2022, 8, 22, 9, 0, tzinfo=timezone.utc)
+        if self.templates_dir is not None:
+            if not self.templates_dir.is_dir():
+                raise TemplateProblem(
+                    template=str(self.templates_dir), detail="папка шаблонов не найдена"
+                )
+            known = {f"{kind}.{part}.j2" for kind in KINDS for part in PARTS}
+            for path in sorted(self.templates_dir.iterdir()):
+                if path.is_file() and path.name not in known and not path.name.startswith("_"):
+                    log.warning("template override %s matches no letter template", path.name)
+        samples = sample_reminders(stamp)
+        for reminder in samples:
+            self.render_reminders([reminder], now=stamp)
+        self.render_reminders(samples, now=stamp)
+        self.render_notice(sample_notice(), now=stamp)
+
+
+def sample_reminders(now: datetime) -> list[Reminder]:
+    """One reminder per status, around ``now``'s date, with awkward characters in names."""
+    today = now.astimezone(ZoneInfo("Europe/Moscow")).date()
+    coordinator = Recipient(email="coordinator@example.org", name="Координатор проекта")
+    common: dict[str, Any] = {
+        "send_on": today,
+        "recipient": Recipient(email="school@example.org", name="МБОУ «Школа № 1»"),
+        "subject_kind": "center_stage",
+        "roadmap_title": "Дорожная карта «Точка роста», Ивановская область",
+        "center_code": "IV-001",
+        "center_name": "МБОУ «Средняя школа № 1» <b>&</b>",
+        "municipality": "Шуйский муниципальный район",
+        "evidence": ("Сертификаты о повышении квалификации", "Отчёт о переподготовке"),
+        "period": "2022",
+        "reply_to": coordinator.email,
+        "timezone": "Europe/Moscow",
+    }
+    return [
+        Reminder(
+            key="sample-before", rung=Rung.BEFORE, days=3, deadline=today + timedelta(days=3),
+            title="Обучение педагогов по программам федерального оператора",
+            measure_number=6, **common,
+        ),
+        Reminder(
+            key="sample-on-day", rung=Rung.ON_DAY, days=0, deadline=today,
+            title="Приведение площадок в соответствие с брендбуком",
+            measure_number=7, **common,
+        ),
+        Reminder(
+            key="sample-overdue", rung=Rung.OVERDUE, days=5, deadline=today - timedelta(days=5),
+            title="Начало работы центров", measure_number=8, cc=(coordinator,), **common,
+        ),
+    ]
+
+
+def sample_notice() -> Notice:
+    """A transition notice with every optional field set."""
+    return Notice(
+        key="sample-notice",
+        recipient=Recipient(email="school@example.org", name="МБОУ «Школа № 1»"),
+        cc=(Recipient(email="coordinator@example.org", name="Координатор"),),
+        headline="Центр открыт",
+        entity="Центр «Точка роста» МБОУ «Средняя школа № 1»",
+        from_state="Персонал обучен",
+        to_state="Открыт",
+        effective_date=date(2022, 9, 1),
+        actor="Иванова А. А.",
+        roadmap_title="Дорожная карта «Точка роста», Ивановская область",
+        center_code="IV-001",
+        center_name="МБОУ «Средняя школа № 1»",
+        municipality="Шуйский муниципальный район",
+        comment="Открытие состоялось, публикации в СМИ приложены.",
+        evidence=("Публикация в СМИ",),
+        reply_to="coordinator@example.org",
+        timezone="Europe/Moscow",
+    )

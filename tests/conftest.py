@@ -1,0 +1,123 @@
+"""Shared fixtures: one database fixture parametrized over SQLite and PostgreSQL.
+
+PostgreSQL tests run when ``TOCHKA_TEST_PG_URL`` is set (``make test`` sets it when a
+local server answers; ``.ci/run`` requires it). Each test gets its own PostgreSQL schema
+(named in the URL's ``search_path``), so tests and subprocesses see the same database
+and never each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from typer.testing import Result
+
+from workflow import centers, db, roadmap_store, schema
+from workflow.centers_file import CenterRow
+from workflow.roadmap_store import StoredRoadmap
+
+PG_URL = os.environ.get("TOCHKA_TEST_PG_URL", "")
+BACKENDS = ["sqlite", "postgres"] if PG_URL else ["sqlite"]
+
+
+def pytest_report_header() -> str:
+    if PG_URL:
+        return f"PostgreSQL tests: on ({db.describe_url(PG_URL)})"
+    return "PostgreSQL tests: off (set TOCHKA_TEST_PG_URL to run them)"
+
+
+def _pg_schema_url(schema_name: str) -> str:
+    url = sa.engine.make_url(db.normalize_url(PG_URL))
+    return url.update_query_dict({"options": f"-csearch_path={schema_name}"}).render_as_string(
+        hide_password=False
+    )
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a new, empty database on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'var' / 'tochka.db'}"
+        return
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    admin = db.make_engine(PG_URL, poolclass=sa.pool.NullPool)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {name}")
+    try:
+        yield _pg_schema_url(name)
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {name} CASCADE")
+        admin.dispose()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """A migrated database (schema at head) on each backend."""
+    eng = db.make_engine(db_url, create_dir=True)
+    schema.upgrade(eng)
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+
+
+SHIPPED = Path(__file__).resolve().parent.parent / "workflow" / "roadmaps" / "ivanovo-159-rp.yaml"
+T0 = datetime(2021, 1, 11, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def stored(engine: Engine) -> StoredRoadmap:
+    """The shipped roadmap loaded into the database."""
+    from workflow.roadmap_file import load_roadmap
+
+    definition = load_roadmap(SHIPPED)
+    roadmap_id, _ = roadmap_store.store(engine, definition, now=T0)
+    with db.read(engine) as conn:
+        return roadmap_store.resolve(conn, definition.code)
+
+
+def make_rows(
+    count: int, *, cohort: int = 2021, municipality: str = "Шуйский район"
+) -> list[CenterRow]:
+    return [
+        CenterRow(
+            code=f"C{i:05d}",
+            name=f"МБОУ «Школа № {i}»",
+            municipality=municipality,
+            cohort=cohort,
+            email=f"school{i}@example.org",
+            line=i + 2,
+        )
+        for i in range(count)
+    ]
+
+
+@pytest.fixture
+def centers3(engine: Engine, stored: StoredRoadmap) -> list[CenterRow]:
+    """Three centers of cohort 2021 imported by «importer»."""
+    rows = make_rows(3)
+    centers.import_centers(engine, stored, rows, filename="test.csv", actor="importer", now=T0)
+    return rows
+
+
+@pytest.fixture
+def cli(db_url: str, engine: Engine) -> Callable[..., Result]:
+    """Invoke the real CLI in-process against the test database (already initialised)."""
+    from typer.testing import CliRunner
+
+    from workflow.cli.app import app
+
+    runner = CliRunner()
+
+    def invoke(*args: str, actor: str = "operator") -> Result:
+        return runner.invoke(app, ["--db", db_url, "--actor", actor, *args], catch_exceptions=False)
+
+    return invoke

@@ -1,0 +1,239 @@
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from states import GuardRefused, TriggerNotAllowed
+from tests.conftest import T0
+from workflow import audit, cycles, db
+from workflow.audit import CENTER, EVENT
+from workflow.centers_file import CenterRow
+from workflow.engine import Actor, TransitionEngine, TransitionResult
+from workflow.errors import AuditBroken, Conflict, NotFound
+from workflow.roadmap_store import StoredRoadmap
+
+REAL = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+OP = Actor(login="ivanova")
+
+
+def _engine(engine: Engine, stored: StoredRoadmap, **kwargs: object) -> TransitionEngine:
+    return TransitionEngine(engine, stored.definition, stored.id, clock=lambda: REAL, **kwargs)  # type: ignore[arg-type]
+
+
+def _events(engine: Engine) -> list[dict[str, object]]:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(sa.select(EVENT).order_by(EVENT.c.seq))]
+
+
+def test_import_records_one_create_event_per_center(
+    engine: Engine, stored: StoredRoadmap, centers3: list[CenterRow]
+) -> None:
+    events = _events(engine)
+    assert [
+        (e["seq"], e["entity_key"], e["trigger"], e["from_state"], e["to_state"], e["actor"])
+        for e in events
+    ] == [
+        (1, "C00000", "create", None, "planned", "importer"),
+        (2, "C00001", "create", None, "planned", "importer"),
+        (3, "C00002", "create", None, "planned", "importer"),
+    ]
+    assert events[0]["comment"] == "импорт из test.csv, строка 2"
+    assert events[0]["effective_date"] == date(2021, 1, 11)
+
+
+def test_fire_changes_state_version_and_appends_one_chained_event(
+    engine: Engine, stored: StoredRoadmap, centers3: list[CenterRow]
+) -> None:
+    moment = datetime(2021, 2, 14, 22, 30, tzinfo=UTC)  # 15.02 in Moscow
+    result = _engine(engine, stored).fire_center(
+        "C00001",
+        "agree_infrastructure",
+        actor=OP,
+        now=moment,
+        evidence={"document": "Приказ № 12"},
+        comment="по графику",
+    )
+    assert result == TransitionResult(
+        entity_kind="center",
+        entity_id=result.entity_id,
+        entity_key="C00001",
+        trigger="agree_infrastructure",
+        from_state="planned",
+        to_state="infrastructure_agreed",
+        version=2,
+        seq=4,
+        effective_date=date(2021, 2, 15),
+    )
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(CENTER).where(CENTER.c.code == "C00001")).one()
+    assert (row.state, row.version, row.updated_at) == ("infrastructure_agreed", 2, REAL)
+    last = _events(engine)[-1]
+    assert {
+        k: last[k]
+        for k in (
+            "seq",
+            "trigger",
+            "from_state",
+            "to_state",
+            "actor",
+            "recorded_at",
+            "effective_date",
+            "evidence",
+            "comment",
+        )
+    } == {
+        "seq": 4,
+        "trigger": "agree_infrastructure",
+        "from_state": "planned",
+        "to_state": "infrastructure_agreed",
+        "actor": "ivanova",
+        "recorded_at": REAL,
+        "effective_date": date(2021, 2, 15),
+        "evidence": {"document": "Приказ № 12"},
+        "comment": "по графику",
+    }
+    assert last["prev_hash"] == _events(engine)[-2]["hash"]
+    with db.read(engine) as conn:
+        report = audit.verify(conn, stored.id, stored.definition.code)
+    assert (report.events, report.entities) == (4, 3)
+
+
+def test_refusals_change_nothing(
+    engine: Engine, stored: StoredRoadmap, centers3: list[CenterRow]
+) -> None:
+    eng = _engine(engine, stored)
+    before = _events(engine)
+    with pytest.raises(TriggerNotAllowed):
+        eng.fire_center("C00000", "open", actor=OP, now=T0)
+    with pytest.raises(GuardRefused):
+        eng.fire_center("C00000", "withdraw", actor=OP, now=T0)
+    with pytest.raises(NotFound):
+        eng.fire_center("NOPE", "equip", actor=OP, now=T0)
+    with pytest.raises(Conflict) as caught:
+        eng.fire_center("C00000", "agree_infrastructure", actor=OP, now=T0, expected_version=7)
+    assert (caught.value.expected, caught.value.actual) == (7, 1)
+    assert _events(engine) == before
+
+
+def test_a_failing_notice_hook_rolls_the_whole_transition_back(
+    engine: Engine, stored: StoredRoadmap, centers3: list[CenterRow]
+) -> None:
+    def hook(conn: Connection, result: TransitionResult, now: datetime) -> None:
+        raise RuntimeError("outbox is broken")
+
+    with pytest.raises(RuntimeError):
+        _engine(engine, stored, notice_hook=hook).fire_center(
+            "C00000", "agree_infrastructure", actor=OP, now=T0
+        )
+    with engine.connect() as conn:
+        assert conn.execute(
+            sa.select(CENTER.c.state, CENTER.c.version).where(CENTER.c.code == "C00000")
+        ).one() == ("planned", 1)
+    assert len(_events(engine)) == 3
+
+
+def test_notice_hook_runs_in_the_transition_transaction(
+    engine: Engine, stored: StoredRoadmap, centers3: list[CenterRow]
+) -> None:
+    seen: list[tuple[str, int]] = []
+
+    def hook(conn: Connection, result: TransitionResult, now: datetime) -> None:
+        version = conn.execute(
+            sa.select(CENTER.c.version).where(CENTER.c.id == result.entity_id)
+        ).scalar()
+        seen.append((result.to_state, version))
+
+    _engine(engine, stored, notice_hook=hook).fire_center(
+        "C00002", "agree_infrastructure", actor=OP, now=T0
+    )
+    assert seen == [("infrastructure_agreed", 2)]
+
+
+def test_withdraw_and_revert_round_trip(
+    engine: Engine, stored: StoredRoadmap, centers3: list[CenterRow]
+) -> None:
+    eng = _engine(engine, stored)
+    eng.fire_center("C00000", "agree_infrastructure", actor=OP, now=T0)
+    eng.fire_center("C00000", "withdraw", actor=OP, now=T0, comment="школа закрыта")
+    result = eng.fire_center("C00000", "revert", actor=OP, now=T0, comment="ошибочное исключение")
+    assert (result.from_state, result.to_state, result.version) == (
+        "withdrawn",
+        "infrastructure_agreed",
+        4,
+    )
+
+
+def test_cycle_needs_the_evidence_its_result_names(engine: Engine, stored: StoredRoadmap) -> None:
+    measure3 = stored.definition.measure(3)
+    assert len(measure3.evidence) == 2
+    cycle = cycles.open_cycle(engine, stored, 3, due=date(2021, 2, 15), actor=OP.login, now=T0)
+    assert (cycle.measure, cycle.period, cycle.state, cycle.version) == (
+        3,
+        "2021-02-15",
+        "scheduled",
+        1,
+    )
+    eng = _engine(engine, stored)
+    eng.fire_cycle(cycle.id, "start", actor=OP, now=T0)
+    first, second = measure3.evidence
+    with pytest.raises(GuardRefused) as caught:
+        eng.fire_cycle(cycle.id, "complete", actor=OP, now=T0, evidence={first: "письмо № 1"})
+    assert second in caught.value.reason
+    done = eng.fire_cycle(
+        cycle.id, "complete", actor=OP, now=T0, evidence={first: "письмо № 1", second: "приказ № 2"}
+    )
+    assert (done.to_state, done.version) == ("done", 3)
+    with engine.connect() as conn:
+        stored_cycle = cycles.get_cycle(conn, stored.id, cycle.id)
+    assert stored_cycle.evidence == {first: "письмо № 1", second: "приказ № 2"}
+
+
+def test_recurring_measures_cannot_be_opened_by_hand(engine: Engine, stored: StoredRoadmap) -> None:
+    from workflow.errors import InputError
+
+    with pytest.raises(InputError):
+        cycles.open_cycle(engine, stored, 5, due=date(2021, 3, 1), actor="x", now=T0)
+    with pytest.raises(NotFound):
+        cycles.open_cycle(engine, stored, 42, due=date(2021, 3, 1), actor="x", now=T0)
+
+
+@pytest.mark.parametrize(
+    ("tamper", "broken_seq"),
+    [
+        ("UPDATE event SET comment = 'подделка' WHERE seq = 2", 2),
+        ("UPDATE event SET to_state = 'opened' WHERE seq = 4", 4),
+        ("DELETE FROM event WHERE seq = 3", 3),
+        (
+            "UPDATE event SET seq = CASE seq WHEN 2 THEN 1000 WHEN 3 THEN 2 END "
+            "WHERE seq IN (2, 3);"
+            "UPDATE event SET seq = 3 WHERE seq = 1000",
+            2,
+        ),
+        ("DELETE FROM event WHERE seq = 5", 5),
+    ],
+)
+def test_tampering_is_found_and_the_first_broken_event_named(
+    engine: Engine, stored: StoredRoadmap, centers3: list[CenterRow], tamper: str, broken_seq: int
+) -> None:
+    eng = _engine(engine, stored)
+    eng.fire_center("C00000", "agree_infrastructure", actor=OP, now=T0)
+    eng.fire_center("C00000", "equip", actor=OP, now=T0)
+    with db.write(engine) as conn:
+        for statement in tamper.split(";"):
+            conn.exec_driver_sql(statement)
+    with db.read(engine) as conn, pytest.raises(AuditBroken) as caught:
+        audit.verify(conn, stored.id, stored.definition.code)
+    assert caught.value.seq == broken_seq
+
+
+def test_a_state_changed_behind_the_engine_is_found(
+    engine: Engine, stored: StoredRoadmap, centers3: list[CenterRow]
+) -> None:
+    with db.write(engine) as conn:
+        conn.exec_driver_sql("UPDATE center SET state = 'opened' WHERE code = 'C00001'")
+    with db.read(engine) as conn, pytest.raises(AuditBroken) as caught:
+        audit.verify(conn, stored.id, stored.definition.code)
+    assert "C00001" in caught.value.why

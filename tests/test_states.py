@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import pytest
+
+from states import CENTER_WORKFLOW, CYCLE_WORKFLOW, GuardRefused, StateHolder, TriggerNotAllowed
+from states.machine import CENTER_SPEC, CYCLE_SPEC, mermaid
+
+FORWARD = [
+    ("planned", "agree_infrastructure", "infrastructure_agreed"),
+    ("infrastructure_agreed", "equip", "equipped"),
+    ("equipped", "train_staff", "staff_trained"),
+    ("staff_trained", "open", "opened"),
+    ("opened", "start_reporting", "reporting"),
+]
+
+
+@pytest.mark.parametrize(("source", "trigger", "dest"), FORWARD)
+def test_center_forward_path(source: str, trigger: str, dest: str) -> None:
+    assert CENTER_WORKFLOW.fire(StateHolder(state=source), trigger, entity="Центр") == dest
+
+
+@pytest.mark.parametrize(("dest", "trigger", "source"), FORWARD)
+def test_center_revert_goes_one_step_back_with_a_reason(
+    dest: str, trigger: str, source: str
+) -> None:
+    holder = StateHolder(state=source, reason="ошибка ввода")
+    assert CENTER_WORKFLOW.fire(holder, "revert", entity="Центр") == dest
+
+
+def test_center_cannot_open_before_equipped_and_trained() -> None:
+    with pytest.raises(TriggerNotAllowed) as caught:
+        CENTER_WORKFLOW.fire(StateHolder(state="equipped"), "open", entity="Центр C1")
+    assert caught.value.state == "equipped"
+    assert caught.value.allowed == ("train_staff", "withdraw", "revert")
+    assert str(caught.value) == (
+        "Центр C1: переход «open» недопустим в состоянии «equipped».\n"
+        "Допустимые переходы из «equipped»: train_staff, withdraw, revert."
+    )
+
+
+def test_withdraw_needs_a_reason_and_revert_returns_to_the_state_withdrawn_from() -> None:
+    with pytest.raises(GuardRefused) as caught:
+        CENTER_WORKFLOW.fire(StateHolder(state="opened", reason="  "), "withdraw", entity="Центр")
+    assert caught.value.guard == "has_reason"
+    holder = StateHolder(state="withdrawn", reason="решение отменено", previous_state="opened")
+    assert CENTER_WORKFLOW.fire(holder, "revert", entity="Центр") == "opened"
+
+
+def test_unknown_trigger_lists_the_allowed_ones() -> None:
+    with pytest.raises(TriggerNotAllowed) as caught:
+        CENTER_WORKFLOW.fire(StateHolder(state="planned"), "fly", entity="Центр")
+    assert caught.value.allowed == ("agree_infrastructure", "withdraw")
+
+
+def test_cycle_complete_needs_every_kind_of_evidence() -> None:
+    required = {"letter": "письмо федерального оператора", "order": "приказ Департамента"}
+    holder = StateHolder(
+        state="in_progress", evidence={"letter": "№ 1"}, required_evidence=required
+    )
+    with pytest.raises(GuardRefused) as caught:
+        CYCLE_WORKFLOW.fire(holder, "complete", entity="Цикл 3")
+    assert caught.value.guard == "has_required_evidence"
+    assert "order — приказ Департамента" in caught.value.reason
+    assert "letter" not in caught.value.reason
+    holder = StateHolder(
+        state="overdue", evidence={"letter": "№ 1", "order": "№ 2"}, required_evidence=required
+    )
+    assert CYCLE_WORKFLOW.fire(holder, "complete", entity="Цикл 3") == "done"
+
+
+def test_cycle_transitions() -> None:
+    assert CYCLE_WORKFLOW.allowed("scheduled") == ["start", "mark_overdue", "cancel"]
+    assert CYCLE_WORKFLOW.allowed("done") == []
+    assert (
+        CYCLE_WORKFLOW.fire(StateHolder(state="in_progress"), "mark_overdue", entity="Ц")
+        == "overdue"
+    )
+    with pytest.raises(GuardRefused):
+        CYCLE_WORKFLOW.fire(StateHolder(state="scheduled"), "cancel", entity="Ц")
+
+
+def test_mermaid_is_generated_from_the_definitions() -> None:
+    center = mermaid(CENTER_SPEC)
+    assert center.startswith("stateDiagram-v2\n    [*] --> planned\n")
+    assert "    staff_trained --> opened: open [equipped_and_trained]\n" in center
+    assert "    withdrawn --> opened: revert [has_reason]\n" in center
+    assert center.count(" --> ") == 1 + len(CENTER_SPEC.transitions)
+    cycle = mermaid(CYCLE_SPEC)
+    assert "    overdue --> done: complete [has_required_evidence]\n" in cycle

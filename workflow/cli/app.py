@@ -1,0 +1,58 @@
+"""The ``tochka`` command: global options and the command groups.
+
+Only Typer is imported here; each command imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from workflow.cli import centers_cmd, cycles_cmd, roadmap_cmd, system_cmd
+from workflow.cli.context import CliState
+
+app = typer.Typer(
+    name="tochka",
+    help="Tochka: дорожная карта «Точка роста» как конечные автоматы.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db", help="URL базы данных (по умолчанию TOCHKA_DB_URL или ./var/tochka.db)."
+        ),
+    ] = None,
+    now: Annotated[
+        str | None,
+        typer.Option("--now", help="Считать текущим моментом (ISO-дата или дата-время)."),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Вывод в JSON.")] = False,
+    actor: Annotated[
+        str | None,
+        typer.Option("--actor", help="Кто выполняет действие (по умолчанию пользователь ОС)."),
+    ] = None,
+) -> None:
+    """Global options; they go before the command: tochka --json centers list."""
+    ctx.obj = CliState(db_option=db, now_option=now, json=json_output, actor_option=actor)
+    ctx.call_on_close(ctx.obj.close)
+
+
+system_cmd.register(app)
+app.add_typer(roadmap_cmd.app, name="roadmap")
+app.add_typer(centers_cmd.app, name="centers")
+app.add_typer(cycles_cmd.app, name="cycles")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,186 @@
+"""What every command shares: global options, the database, errors → exit codes.
+
+Heavy modules (SQLAlchemy, SQLModel, Alembic, openpyxl) are imported inside functions so
+that ``tochka --help`` stays as cheap as a bare Typer app.
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from workflow.config import Settings
+    from workflow.roadmap_store import StoredRoadmap
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+
+
+@dataclass
+class CliState:
+    """Global options, resolved lazily."""
+
+    db_option: str | None = None
+    now_option: str | None = None
+    json: bool = False
+    actor_option: str | None = None
+    _settings: Settings | None = None
+    _engine: Engine | None = None
+    _now: datetime | None = field(default=None)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from workflow.config import load_settings
+
+            self._settings = load_settings()
+        return self._settings
+
+    @property
+    def db_url(self) -> str:
+        return self.db_option or self.settings.effective_db_url
+
+    @property
+    def actor(self) -> str:
+        return self.actor_option or getpass.getuser()
+
+    def now(self, zone: str = "Europe/Moscow") -> datetime:
+        """``--now`` or the real time, aware UTC."""
+        if self._now is None:
+            from workflow.timeutil import parse_now, system_clock
+
+            self._now = parse_now(self.now_option, zone) if self.now_option else system_clock()
+        return self._now
+
+    def engine(self, *, create: bool = False) -> Engine:
+        """The database engine; unless ``create``, the schema must be initialised and known."""
+        if self._engine is None:
+            from workflow import db, schema
+            from workflow.errors import DatabaseUnavailable
+
+            url = self.db_url
+            path = db.sqlite_path(db.normalize_url(url))
+            if path is not None and not create and not path.exists():
+                raise DatabaseUnavailable(
+                    f"База данных {path} не найдена.",
+                    hint="Создайте её: tochka init (или укажите --db / TOCHKA_DB_URL).",
+                )
+            engine = db.make_engine(url, create_dir=create)
+            try:
+                with engine.connect() as conn:
+                    revision = db.check_schema(conn, schema.KNOWN_REVISIONS)
+            except DatabaseUnavailable:
+                raise
+            except Exception as exc:
+                if _is_db_error(exc):
+                    raise db.connect_error(url, exc) from exc
+                raise
+            if not create and revision != schema.HEAD:
+                raise DatabaseUnavailable(
+                    f"База данных {db.describe_url(url)} не инициализирована или устарела.",
+                    hint="Выполните tochka init.",
+                )
+            self._engine = engine
+        return self._engine
+
+    def close(self) -> None:
+        """Dispose of the engine (its pooled connections) when the command ends."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def roadmap(self, code: str | None) -> StoredRoadmap:
+        from workflow import db
+        from workflow.roadmap_store import resolve
+
+        with db.read(self.engine()) as conn:
+            return resolve(conn, code)
+
+
+def _is_db_error(exc: BaseException) -> bool:
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    return isinstance(exc, OperationalError | DBAPIError)
+
+
+def state(ctx: typer.Context) -> CliState:
+    """The CliState of the running command."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, CliState):
+        root.obj = CliState()
+    return root.obj
+
+
+def fail(message: str, *, hint: str | None = None, code: int = EXIT_REFUSED) -> typer.Exit:
+    """Print a Russian error to stderr and return the Exit to raise."""
+    err = _stderr()
+    err.print(f"[bold red]Ошибка:[/] {_escape(message)}", highlight=False)
+    if hint:
+        err.print(_escape(hint), highlight=False)
+    return typer.Exit(code)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _stderr() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True, soft_wrap=True)
+
+
+def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn Tochka errors into a Russian message and exit code 1; nothing else leaks."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        from states.errors import TochkaError
+
+        try:
+            return func(*args, **kwargs)
+        except TochkaError as exc:
+            raise fail(exc.message, hint=exc.hint, code=exc.exit_code) from None
+        except Exception as exc:
+            if _is_db_error(exc):
+                from workflow.errors import DatabaseUnavailable
+
+                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                err = DatabaseUnavailable(f"Ошибка базы данных: {first}")
+                raise fail(err.message, hint="Ничего не изменено; повторите команду.") from None
+            raise
+
+    return wrapper
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output (English keys, ISO dates)."""
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def console() -> Any:
+    """A Rich console on stdout."""
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False)
+
+
+def done(message: str) -> None:
+    """A one-line confirmation on stdout."""
+    console().print(_escape(message))

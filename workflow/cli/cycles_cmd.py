@@ -1,0 +1,151 @@
+"""``tochka cycles``: list, open, fire."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from workflow.cli.centers_cmd import _report
+from workflow.cli.context import console, handle_errors, print_json, state
+from workflow.cli.options import Comment, Evidence, ExpectVersion, RoadmapCode
+
+if TYPE_CHECKING:
+    from workflow.definition import Measure, Roadmap
+
+app = typer.Typer(help="Циклы мероприятий дорожной карты.", no_args_is_help=True)
+
+
+@app.command("list")
+@handle_errors
+def list_(
+    ctx: typer.Context,
+    measure: Annotated[int | None, typer.Option("--measure", help="Номер мероприятия.")] = None,
+    state_filter: Annotated[str | None, typer.Option("--state", help="Состояние.")] = None,
+    roadmap: RoadmapCode = None,
+) -> None:
+    """Циклы мероприятий по сроку."""
+    from states.cycle import STATE_TITLES, CycleState
+    from workflow import cycles, db
+    from workflow.errors import InputError
+
+    st = state(ctx)
+    if state_filter is not None and state_filter not in set(CycleState):
+        raise InputError(
+            f"Неизвестное состояние «{state_filter}».",
+            hint="Состояния цикла: " + ", ".join(s.value for s in CycleState) + ".",
+        )
+    stored = st.roadmap(roadmap)
+    with db.read(st.engine()) as conn:
+        found = cycles.list_cycles(conn, stored.id, measure=measure, state=state_filter)
+    if st.json:
+        print_json([c.as_json() for c in found])
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Циклы: {len(found)}")
+    for column in ("id", "№", "период", "срок", "состояние", "версия"):
+        table.add_column(column)
+    for c in found:
+        table.add_row(
+            str(c.id),
+            str(c.measure),
+            c.period,
+            f"{c.due_date:%d.%m.%Y}",
+            f"{c.state} ({STATE_TITLES[CycleState(c.state)]})",
+            str(c.version),
+        )
+    console().print(table)
+
+
+@app.command("open")
+@handle_errors
+def open_(
+    ctx: typer.Context,
+    measure: int,
+    due: Annotated[str, typer.Option("--due", help="Срок: ГГГГ-ММ-ДД или ДД.ММ.ГГГГ.")],
+    roadmap: RoadmapCode = None,
+) -> None:
+    """Открыть цикл мероприятия «по необходимости» или «по отдельному графику»."""
+    from workflow import cycles
+    from workflow.timeutil import parse_date
+
+    st = state(ctx)
+    stored = st.roadmap(roadmap)
+    cycle = cycles.open_cycle(
+        st.engine(),
+        stored,
+        measure,
+        due=parse_date(due, what="--due"),
+        actor=st.actor,
+        now=st.now(stored.definition.timezone),
+    )
+    if st.json:
+        print_json(cycle.as_json())
+        return
+    console().print(
+        f"Открыт цикл {cycle.id}: мероприятие № {cycle.measure}, период "
+        f"{cycle.period}, срок {cycle.due_date:%d.%m.%Y}."
+    )
+
+
+@app.command("fire")
+@handle_errors
+def fire(
+    ctx: typer.Context,
+    cycle_id: int,
+    trigger: str,
+    evidence: Evidence = None,
+    comment: Comment = None,
+    expect_version: ExpectVersion = None,
+    roadmap: RoadmapCode = None,
+) -> None:
+    """Выполнить переход цикла (start, complete, cancel)."""
+    from workflow import cycles, db
+    from workflow.engine import Actor, TransitionEngine
+
+    st = state(ctx)
+    stored = st.roadmap(roadmap)
+    with db.read(st.engine()) as conn:
+        cycle = cycles.get_cycle(conn, stored.id, cycle_id)
+    definition = stored.definition
+    documents = parse_evidence(evidence or [], definition, definition.measure(cycle.measure))
+    result = TransitionEngine(st.engine(), definition, stored.id).fire_cycle(
+        cycle_id,
+        trigger,
+        actor=Actor(login=st.actor),
+        now=st.now(definition.timezone),
+        evidence=documents,
+        comment=comment,
+        expected_version=expect_version,
+    )
+    _report(st.json, result)
+
+
+def parse_evidence(values: list[str], roadmap: Roadmap, measure: Measure) -> dict[str, str]:
+    """``--evidence`` values → {kind: text}.
+
+    ``KIND=TEXT`` names the kind; a bare TEXT is allowed when the measure needs one kind.
+
+    Raises:
+        InputError: a bare text where the measure needs several kinds, or an unknown kind.
+    """
+    from workflow.errors import InputError
+
+    kinds = {k.id for k in roadmap.evidence_kinds}
+    result: dict[str, str] = {}
+    for value in values:
+        kind, sep, text = value.partition("=")
+        if sep and kind.strip() in kinds:
+            result[kind.strip()] = text.strip()
+            continue
+        if len(measure.evidence) == 1:
+            result[measure.evidence[0]] = value.strip()
+            continue
+        needed = "; ".join(f"{k}=… ({roadmap.evidence_kind(k).name})" for k in measure.evidence)
+        raise InputError(
+            f"--evidence «{value}»: мероприятию № {measure.number} нужны документы нескольких "
+            "видов, укажите вид: ВИД=ТЕКСТ.",
+            hint=f"Виды: {needed}.",
+        )
+    return result

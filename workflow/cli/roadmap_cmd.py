@@ -1,0 +1,132 @@
+"""``tochka roadmap``: show, validate, diagram."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+from workflow.cli.context import console, done, handle_errors, print_json, state
+from workflow.cli.options import RoadmapCode
+
+app = typer.Typer(help="Дорожная карта: просмотр, проверка файла, диаграммы.", no_args_is_help=True)
+
+RECURRENCE_TITLES = {
+    "once": "однократно",
+    "once_then_as_needed": "однократно, далее по необходимости",
+    "annual": "ежегодно",
+    "quarterly": "ежеквартально",
+    "as_needed": "по необходимости",
+    "by_schedule": "согласно отдельному графику",
+}
+
+
+class Machine(StrEnum):
+    CENTER = "center"
+    CYCLE = "cycle"
+
+
+@app.command("show")
+@handle_errors
+def show(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
+    """Показать загруженную дорожную карту."""
+    st = state(ctx)
+    definition = st.roadmap(roadmap).definition
+    if st.json:
+        print_json(
+            {
+                "code": definition.code,
+                "title": definition.title,
+                "decree": definition.decree,
+                "period": {
+                    "start": definition.period_start.isoformat(),
+                    "end": definition.period_end.isoformat(),
+                },
+                "timezone": definition.timezone,
+                "content_hash": definition.content_hash,
+                "parties": [
+                    {"id": p.id, "kind": p.kind.value, "name": p.name, "email": p.email}
+                    for p in definition.parties
+                ],
+                "measures": [
+                    {
+                        "number": m.number,
+                        "title": m.title,
+                        "responsible": list(m.responsible),
+                        "result": m.result,
+                        "evidence": list(m.evidence),
+                        "deadline": m.deadline_text,
+                        "recurrence": m.recurrence.value,
+                        "first_due": m.first_due.isoformat() if m.first_due else None,
+                    }
+                    for m in definition.measures
+                ],
+                "stages": [
+                    {
+                        "stage": s.stage,
+                        "measure": s.measure,
+                        "due_month": s.due_month,
+                        "due_day": s.due_day,
+                        "starts": s.starts,
+                    }
+                    for s in definition.stages
+                ],
+            }
+        )
+        return
+    from rich.table import Table
+
+    out = console()
+    out.print(f"[bold]{definition.title}[/]")
+    out.print(
+        f"{definition.decree}; период {definition.period_start:%d.%m.%Y} — "
+        f"{definition.period_end:%d.%m.%Y}; часовой пояс {definition.timezone}"
+    )
+    table = Table(show_lines=True)
+    for column in ("№", "мероприятие", "ответственный", "результат", "срок", "повторение"):
+        table.add_column(column, overflow="fold")
+    for m in definition.measures:
+        table.add_row(
+            str(m.number),
+            m.title,
+            m.responsible_text,
+            m.result,
+            m.deadline_text,
+            RECURRENCE_TITLES[m.recurrence.value],
+        )
+    out.print(table)
+
+
+@app.command("validate")
+@handle_errors
+def validate(ctx: typer.Context, file: Path) -> None:
+    """Проверить файл дорожной карты, ничего не загружая."""
+    from workflow.roadmap_file import load_roadmap
+
+    definition = load_roadmap(file)
+    if state(ctx).json:
+        print_json(
+            {
+                "file": str(file),
+                "valid": True,
+                "code": definition.code,
+                "measures": len(definition.measures),
+                "content_hash": definition.content_hash,
+            }
+        )
+        return
+    done(
+        f"Файл {file} корректен: дорожная карта «{definition.code}», "
+        f"мероприятий {len(definition.measures)}."
+    )
+
+
+@app.command("diagram")
+@handle_errors
+def diagram(machine: Machine) -> None:
+    """Диаграмма состояний (Mermaid) центра или цикла мероприятия."""
+    from states.machine import CENTER_SPEC, CYCLE_SPEC, mermaid
+
+    spec = CENTER_SPEC if machine is Machine.CENTER else CYCLE_SPEC
+    typer.echo(mermaid(spec), nl=False)

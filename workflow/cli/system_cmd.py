@@ -1,0 +1,176 @@
+"""Top-level commands: init, status, history, audit verify."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from workflow.cli.context import console, done, handle_errors, print_json, state
+from workflow.cli.options import RoadmapCode
+
+history_app = typer.Typer(help="История изменений центра или цикла.", no_args_is_help=True)
+audit_app = typer.Typer(help="Журнал аудита.", no_args_is_help=True)
+
+SHIPPED_ROADMAP = Path(__file__).resolve().parent.parent / "roadmaps" / "ivanovo-159-rp.yaml"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("status")(status)
+    app.add_typer(history_app, name="history")
+    app.add_typer(audit_app, name="audit")
+
+
+@handle_errors
+def init(
+    ctx: typer.Context,
+    roadmap: Annotated[
+        Path | None,
+        typer.Option("--roadmap", help="Файл дорожной карты (по умолчанию — поставляемая 159-рп)."),
+    ] = None,
+) -> None:
+    """Создать или обновить базу и загрузить дорожную карту (повторный запуск безопасен)."""
+    from workflow import db, roadmap_store, schema
+    from workflow.roadmap_file import load_roadmap
+
+    st = state(ctx)
+    definition = load_roadmap(roadmap or SHIPPED_ROADMAP)
+    engine = st.engine(create=True)
+    before, after = schema.upgrade(engine)
+    path = db.sqlite_path(db.normalize_url(st.db_url))
+    if path is not None:
+        db.restrict_file_mode(path)
+    roadmap_id, outcome = roadmap_store.store(engine, definition, now=st.now())
+    if st.json:
+        print_json(
+            {
+                "db": db.describe_url(st.db_url),
+                "schema_before": before,
+                "schema": after,
+                "roadmap": definition.code,
+                "roadmap_id": roadmap_id,
+                "roadmap_status": outcome,
+                "content_hash": definition.content_hash,
+            }
+        )
+        return
+    schema_text = (
+        "создана" if before is None else ("обновлена" if before != after else "уже актуальна")
+    )
+    roadmap_text = {
+        "created": "загружена",
+        "updated": "обновлена",
+        "unchanged": "уже загружена, без изменений",
+    }[outcome]
+    done(f"База {db.describe_url(st.db_url)}: схема {schema_text} (версия {after}).")
+    done(
+        f"Дорожная карта «{definition.code}»: {roadmap_text} "
+        f"(sha256 {definition.content_hash[:12]})."
+    )
+
+
+@handle_errors
+def status(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
+    """Сводка: мероприятия и их циклы, центры по этапам."""
+    from workflow import db
+    from workflow.status import roadmap_status
+
+    st = state(ctx)
+    stored = st.roadmap(roadmap)
+    with db.read(st.engine()) as conn:
+        summary = roadmap_status(conn, stored, today=st.now(stored.definition.timezone))
+    if st.json:
+        print_json(summary.as_json())
+        return
+    summary.render(console())
+
+
+@history_app.command("center")
+@handle_errors
+def history_center(ctx: typer.Context, code: str, roadmap: RoadmapCode = None) -> None:
+    """История центра."""
+    from workflow import centers, db
+
+    st = state(ctx)
+    stored = st.roadmap(roadmap)
+    with db.read(st.engine()) as conn:
+        events = centers.history(
+            conn, stored.id, "center", centers.center_id(conn, stored.id, code)
+        )
+    _print_history(st.json, f"История центра {code}", events)
+
+
+@history_app.command("cycle")
+@handle_errors
+def history_cycle(ctx: typer.Context, cycle_id: int, roadmap: RoadmapCode = None) -> None:
+    """История цикла мероприятия."""
+    from workflow import centers, cycles, db
+
+    st = state(ctx)
+    stored = st.roadmap(roadmap)
+    with db.read(st.engine()) as conn:
+        cycle = cycles.get_cycle(conn, stored.id, cycle_id)
+        events = centers.history(conn, stored.id, "cycle", cycle.id)
+    _print_history(st.json, f"История цикла {cycle_id}", events)
+
+
+def _print_history(as_json: bool, title: str, events: list[dict[str, object]]) -> None:
+    if as_json:
+        print_json(events)
+        return
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("№", "дата", "переход", "из", "в", "кто", "документы", "комментарий"):
+        table.add_column(column)
+    for e in events:
+        evidence = e["evidence"] or {}
+        assert isinstance(evidence, dict)
+        who = str(e["actor"]) + (f" за {e['on_behalf_of']}" if e["on_behalf_of"] else "")
+        table.add_row(
+            str(e["seq"]),
+            str(e["effective_date"]),
+            str(e["trigger"]),
+            str(e["from_state"] or "—"),
+            str(e["to_state"]),
+            who,
+            "; ".join(f"{k}: {v}" for k, v in evidence.items()),
+            str(e["comment"] or ""),
+        )
+    console().print(table)
+
+
+@audit_app.command("verify")
+@handle_errors
+def audit_verify(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
+    """Проверить цепочку хешей журнала и совпадение состояний с журналом."""
+    from workflow import audit, db, roadmap_store
+
+    st = state(ctx)
+    engine = st.engine()
+    with db.read(engine) as conn:
+        targets = [roadmap] if roadmap else roadmap_store.codes(conn)
+        reports = []
+        for code in targets:
+            stored = roadmap_store.resolve(conn, code)
+            reports.append(audit.verify(conn, stored.id, code))
+    if st.json:
+        print_json(
+            [
+                {
+                    "roadmap": r.roadmap,
+                    "events": r.events,
+                    "entities": r.entities,
+                    "head": r.head_hash,
+                }
+                for r in reports
+            ]
+        )
+        return
+    for r in reports:
+        done(
+            f"Журнал «{r.roadmap}» в порядке: событий {r.events}, объектов {r.entities}, "
+            f"последний хеш {r.head_hash[:16]}."
+        )

@@ -1,0 +1,106 @@
+"""Errors of the workflow layer. All derive from `states.errors.TochkaError`.
+
+Messages are Russian (people read them); attributes keep the values for code and tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from states.errors import TochkaError
+
+
+@dataclass(frozen=True, kw_only=True)
+class Problem:
+    """One thing wrong with a file a person gave us, and where it is.
+
+    ``line`` and ``column`` are 1-based; ``field`` is the YAML path (``measures[3].recurrence``)
+    or the column header of a table file.
+    """
+
+    file: str
+    message: str
+    line: int | None = None
+    column: int | None = None
+    field: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f", строка {self.line}"
+        if self.column is not None:
+            where += f", столбец {self.column}"
+        if self.field:
+            where += f", поле «{self.field}»"
+        return f"{where}: {self.message}"
+
+
+class FileProblems(TochkaError):
+    """A file was refused; ``problems`` lists every problem found, in file order."""
+
+    title = "Файл отклонён"
+
+    def __init__(self, problems: Sequence[Problem], *, hint: str | None = None) -> None:
+        self.problems = tuple(problems)
+        lines = [f"{self.title}: найдено ошибок — {len(self.problems)}."]
+        lines += [f"  {p}" for p in self.problems]
+        super().__init__("\n".join(lines), hint=hint)
+
+
+class RoadmapFileError(FileProblems):
+    """The roadmap definition file is invalid; nothing was loaded."""
+
+    title = "Дорожная карта не загружена"
+
+
+class ImportFileError(FileProblems):
+    """An import file is invalid; nothing was imported (all or nothing)."""
+
+    title = "Импорт не выполнен, ничего не изменено"
+
+
+class NotFound(TochkaError):
+    """An entity named by the user does not exist."""
+
+
+class Conflict(TochkaError):
+    """The entity changed since it was read: the transition was not applied."""
+
+    def __init__(self, *, entity: str, expected: int, actual: int | None) -> None:
+        self.entity = entity
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"{entity}: конфликт — запись изменена другим оператором "
+            f"(ожидалась версия {expected}, сейчас {actual if actual is not None else 'нет'}).",
+            hint="Посмотрите текущее состояние (tochka centers show / tochka history) "
+            "и повторите команду.",
+        )
+
+
+class InputError(TochkaError):
+    """A command-line value is wrong (a date that is not a date, an unknown option value)."""
+
+
+class SchemaTooNew(TochkaError):
+    """The database was written by a newer version of Tochka."""
+
+
+class DatabaseUnavailable(TochkaError):
+    """The database cannot be reached or opened."""
+
+
+class AuditBroken(TochkaError):
+    """The audit chain does not verify; ``event_id`` is the first broken event."""
+
+    def __init__(self, *, roadmap: str, event_id: int | None, seq: int | None, why: str) -> None:
+        self.roadmap = roadmap
+        self.event_id = event_id
+        self.seq = seq
+        self.why = why
+        where = f"событие № {seq} (id {event_id})" if event_id is not None else f"позиция {seq}"
+        super().__init__(
+            f"Журнал аудита дорожной карты «{roadmap}» нарушен: {where}: {why}",
+            hint="Восстановите базу из резервной копии и выясните, кто менял её в обход tochka.",
+        )

@@ -1,0 +1,69 @@
+"""Clock and time helpers. The engine never reads the wall clock itself: it takes ``now``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
+
+from workflow.errors import InputError
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    """The real time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """An aware datetime in UTC; a naive one is refused (convert at the edge)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime")
+    return value.astimezone(UTC)
+
+
+def local_date(moment: datetime, zone: str) -> date:
+    """The calendar date of ``moment`` in ``zone``."""
+    return as_utc(moment).astimezone(ZoneInfo(zone)).date()
+
+
+def parse_now(text: str, zone: str = "Europe/Moscow") -> datetime:
+    """Parse ``--now``: an ISO date or datetime.
+
+    A date means the start of that day in ``zone``; a naive datetime is read in ``zone``.
+
+    Raises:
+        InputError: the text is neither an ISO date nor an ISO datetime.
+    """
+    text = text.strip()
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return datetime.combine(day, time(0, 0), ZoneInfo(zone)).astimezone(UTC)
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InputError(
+            f"«{text}» — не дата: ожидается ГГГГ-ММ-ДД или ГГГГ-ММ-ДДTЧЧ:ММ[:СС][±ЧЧ:ММ]."
+        ) from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(zone))
+    return moment.astimezone(UTC)
+
+
+def parse_date(text: str, *, what: str) -> date:
+    """Parse a date given by a person: ISO ``2021-08-25`` or Russian ``25.08.2021``.
+
+    Raises:
+        InputError: not a date that exists; ``what`` names the option in the message.
+    """
+    text = text.strip()
+    try:
+        if "." in text:
+            day, month, year = text.split(".")
+            return date(int(year), int(month), int(day))
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise InputError(
+            f"{what}: «{text}» — не дата (ожидается ГГГГ-ММ-ДД или ДД.ММ.ГГГГ)."
+        ) from exc
