@@ -82,8 +82,12 @@ class Workflow:
     def __init__(self, spec: WorkflowSpec) -> None:
         self.spec = spec
         self._lock = threading.Lock()
+        # One holder stays attached for the Machine's life and is loaded with each fire's
+        # inputs under the lock: attaching a model per fire (add_model/remove_model) costs
+        # several times the fire itself.
+        self._slot = StateHolder(state=spec.initial)
         self._machine = Machine(
-            model=None,
+            model=self._slot,
             states=[s.value for s in spec.states],
             transitions=[dict(t) for t in spec.transitions],
             initial=spec.initial,
@@ -124,9 +128,14 @@ class Workflow:
                 allowed=self.allowed(holder.state),
             )
         with self._lock:
-            self._machine.add_model(holder, initial=holder.state)
+            slot = self._slot
+            self._machine.set_state(holder.state, model=slot)
+            slot.reason = holder.reason
+            slot.evidence = holder.evidence
+            slot.required_evidence = holder.required_evidence
+            slot.previous_state = holder.previous_state
             try:
-                moved = getattr(holder, "trigger")(trigger)  # noqa: B009  # added by add_model
+                moved = getattr(slot, "trigger")(trigger)  # noqa: B009  # added by the Machine
             except MachineError as exc:  # pragma: no cover - pre-checked above
                 raise TriggerNotAllowed(
                     entity=entity,
@@ -134,8 +143,7 @@ class Workflow:
                     state=holder.state,
                     allowed=self.allowed(holder.state),
                 ) from exc
-            finally:
-                self._machine.remove_model(holder)
+            new_state = slot.state
         if not moved:
             guard = next(
                 cond for cond in candidates[0]["conditions"] if not getattr(holder, cond)()
@@ -143,7 +151,8 @@ class Workflow:
             raise GuardRefused(
                 entity=entity, trigger=trigger, guard=guard, reason=_guard_reason(guard, holder)
             )
-        return holder.state
+        holder.state = new_state
+        return new_state
 
 
 def _guard_reason(guard: str, holder: StateHolder) -> str:

@@ -29,6 +29,19 @@ CYCLE = MeasureCycle.__table__  # type: ignore[attr-defined]
 
 CREATE_TRIGGER = "create"
 
+# Built once: constructing statements per call costs more than running them on SQLite.
+_HEAD_LOCK = (
+    sa.select(HEAD.c.seq, HEAD.c.hash)
+    .where(HEAD.c.roadmap_id == sa.bindparam("rid"))
+    .with_for_update()
+)
+_HEAD_UPDATE = (
+    sa.update(HEAD)
+    .where(HEAD.c.roadmap_id == sa.bindparam("rid"))
+    .values(seq=sa.bindparam("new_seq"), hash=sa.bindparam("new_hash"))
+)
+_EVENT_INSERT = sa.insert(EVENT)
+
 
 @dataclass(frozen=True, kw_only=True)
 class NewEvent:
@@ -85,9 +98,7 @@ def append(conn: Connection, roadmap_id: int, events: Sequence[NewEvent]) -> int
     Returns:
         The sequence number of the last appended event.
     """
-    head = conn.execute(
-        sa.select(HEAD.c.seq, HEAD.c.hash).where(HEAD.c.roadmap_id == roadmap_id).with_for_update()
-    ).one_or_none()
+    head = conn.execute(_HEAD_LOCK, {"rid": roadmap_id}).one_or_none()
     if head is None:
         seq, prev = 0, GENESIS_HASH
         conn.execute(sa.insert(HEAD).values(roadmap_id=roadmap_id, seq=0, hash=GENESIS_HASH))
@@ -116,10 +127,8 @@ def append(conn: Connection, roadmap_id: int, events: Sequence[NewEvent]) -> int
         fields["hash"] = prev = event_hash(fields, prev)
         rows.append(fields)
     if rows:
-        conn.execute(sa.insert(EVENT), rows)
-        conn.execute(
-            sa.update(HEAD).where(HEAD.c.roadmap_id == roadmap_id).values(seq=seq, hash=prev)
-        )
+        conn.execute(_EVENT_INSERT, rows if len(rows) > 1 else rows[0])
+        conn.execute(_HEAD_UPDATE, {"rid": roadmap_id, "new_seq": seq, "new_hash": prev})
     return seq
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -54,6 +55,8 @@ class Actor:
 _CENTER_READ = sa.select(
     CENTER.c.id, CENTER.c.state, CENTER.c.version, CENTER.c.previous_state, CENTER.c.name
 ).where(CENTER.c.roadmap_id == sa.bindparam("roadmap_id"), CENTER.c.code == sa.bindparam("code"))
+# FOR UPDATE on PostgreSQL (SQLite holds the write lock from BEGIN IMMEDIATE already).
+_CENTER_READ = _CENTER_READ.with_for_update()
 
 _CENTER_UPDATE = (
     sa.update(CENTER)
@@ -74,6 +77,7 @@ _CYCLE_READ = sa.select(
     CYCLE.c.period,
     CYCLE.c.evidence,
 ).where(CYCLE.c.roadmap_id == sa.bindparam("roadmap_id"), CYCLE.c.id == sa.bindparam("id"))
+_CYCLE_READ = _CYCLE_READ.with_for_update()
 
 _CYCLE_UPDATE = (
     sa.update(CYCLE)
@@ -130,42 +134,42 @@ class TransitionEngine:
             TriggerNotAllowed, GuardRefused: the state machine refused (nothing changed).
             Conflict: the center changed since it was read (or since ``expected_version``).
         """
-        with self.engine.connect() as conn:
+        with db.write(self.engine) as conn:
             row = conn.execute(_CENTER_READ, {"roadmap_id": self.roadmap_id, "code": code}).first()
-            conn.rollback()
-        if row is None:
-            raise NotFound(
-                f"Центр с кодом «{code}» не найден в дорожной карте «{self.roadmap.code}».",
-                hint="Список центров: tochka centers list.",
+            if row is None:
+                raise NotFound(
+                    f"Центр с кодом «{code}» не найден в дорожной карте «{self.roadmap.code}».",
+                    hint="Список центров: tochka centers list.",
+                )
+            label = f"Центр {code}"
+            self._check_expected(label, expected_version, row.version)
+            holder = StateHolder(state=row.state, reason=comment, previous_state=row.previous_state)
+            new_state = CENTER_WORKFLOW.fire(holder, trigger, entity=label)
+            # Remember where a withdrawal came from, so that ``revert`` can go back there.
+            previous = row.state if new_state == CenterState.WITHDRAWN else None
+            params = {
+                "b_id": row.id,
+                "b_version": row.version,
+                "b_state": new_state,
+                "b_previous": previous,
+            }
+            return self._apply(
+                conn,
+                _CENTER_UPDATE,
+                params,
+                kind="center",
+                entity_id=row.id,
+                key=code,
+                label=label,
+                trigger=trigger,
+                from_state=row.state,
+                to_state=new_state,
+                version=row.version,
+                actor=actor,
+                now=now,
+                evidence=evidence,
+                comment=comment,
             )
-        label = f"Центр {code}"
-        self._check_expected(label, expected_version, row.version)
-        holder = StateHolder(state=row.state, reason=comment, previous_state=row.previous_state)
-        new_state = CENTER_WORKFLOW.fire(holder, trigger, entity=label)
-        # Remember where a withdrawal came from, so that ``revert`` can go back there.
-        previous = row.state if new_state == CenterState.WITHDRAWN else None
-        params = {
-            "b_id": row.id,
-            "b_version": row.version,
-            "b_state": new_state,
-            "b_previous": previous,
-        }
-        return self._commit(
-            _CENTER_UPDATE,
-            params,
-            kind="center",
-            entity_id=row.id,
-            key=code,
-            label=label,
-            trigger=trigger,
-            from_state=row.state,
-            to_state=new_state,
-            version=row.version,
-            actor=actor,
-            now=now,
-            evidence=evidence,
-            comment=comment,
-        )
 
     def fire_cycle(
         self,
@@ -185,9 +189,33 @@ class TransitionEngine:
         Raises:
             NotFound, TriggerNotAllowed, GuardRefused, Conflict: as for `fire_center`.
         """
-        with self.engine.connect() as conn:
+        with db.write(self.engine) as conn:
             row = conn.execute(_CYCLE_READ, {"roadmap_id": self.roadmap_id, "id": cycle_id}).first()
-            conn.rollback()
+            return self._fire_cycle_row(
+                conn,
+                row,
+                cycle_id,
+                trigger,
+                actor=actor,
+                now=now,
+                evidence=evidence,
+                comment=comment,
+                expected_version=expected_version,
+            )
+
+    def _fire_cycle_row(
+        self,
+        conn: Connection,
+        row: Any,
+        cycle_id: int,
+        trigger: str,
+        *,
+        actor: Actor,
+        now: datetime,
+        evidence: Mapping[str, str] | None,
+        comment: str | None,
+        expected_version: int | None,
+    ) -> TransitionResult:
         if row is None:
             raise NotFound(
                 f"Цикл мероприятия № {cycle_id} не найден в дорожной карте «{self.roadmap.code}».",
@@ -208,7 +236,8 @@ class TransitionEngine:
             "b_state": new_state,
             "b_evidence": merged or None,
         }
-        return self._commit(
+        return self._apply(
+            conn,
             _CYCLE_UPDATE,
             params,
             kind="cycle",
@@ -230,8 +259,9 @@ class TransitionEngine:
         if expected is not None and expected != actual:
             raise Conflict(entity=label, expected=expected, actual=actual)
 
-    def _commit(
+    def _apply(
         self,
+        conn: Connection,
         statement: sa.Update,
         params: dict[str, object],
         *,
@@ -251,46 +281,45 @@ class TransitionEngine:
         recorded_at = self.clock()
         effective = local_date(now, self.roadmap.timezone)
         params["b_now"] = recorded_at
-        with db.write(self.engine) as conn:
-            updated = conn.execute(statement, params).rowcount
-            if updated != 1:
-                current = conn.execute(
-                    sa.select((CENTER if kind == "center" else CYCLE).c.version).where(
-                        (CENTER if kind == "center" else CYCLE).c.id == entity_id
-                    )
-                ).scalar()
-                raise Conflict(entity=label, expected=version, actual=current)
-            seq = audit.append(
-                conn,
-                self.roadmap_id,
-                [
-                    NewEvent(
-                        entity_kind=kind,
-                        entity_id=entity_id,
-                        entity_key=key,
-                        trigger=trigger,
-                        from_state=from_state,
-                        to_state=to_state,
-                        actor=actor.login,
-                        on_behalf_of=actor.on_behalf_of,
-                        recorded_at=recorded_at,
-                        effective_date=effective,
-                        evidence=evidence,
-                        comment=comment,
-                    )
-                ],
-            )
-            result = TransitionResult(
-                entity_kind=kind,
-                entity_id=entity_id,
-                entity_key=key,
-                trigger=trigger,
-                from_state=from_state,
-                to_state=to_state,
-                version=version + 1,
-                seq=seq,
-                effective_date=effective,
-            )
-            if self.notice_hook is not None:
-                self.notice_hook(conn, result, now)
+        updated = conn.execute(statement, params).rowcount
+        if updated != 1:
+            current = conn.execute(
+                sa.select((CENTER if kind == "center" else CYCLE).c.version).where(
+                    (CENTER if kind == "center" else CYCLE).c.id == entity_id
+                )
+            ).scalar()
+            raise Conflict(entity=label, expected=version, actual=current)
+        seq = audit.append(
+            conn,
+            self.roadmap_id,
+            [
+                NewEvent(
+                    entity_kind=kind,
+                    entity_id=entity_id,
+                    entity_key=key,
+                    trigger=trigger,
+                    from_state=from_state,
+                    to_state=to_state,
+                    actor=actor.login,
+                    on_behalf_of=actor.on_behalf_of,
+                    recorded_at=recorded_at,
+                    effective_date=effective,
+                    evidence=evidence,
+                    comment=comment,
+                )
+            ],
+        )
+        result = TransitionResult(
+            entity_kind=kind,
+            entity_id=entity_id,
+            entity_key=key,
+            trigger=trigger,
+            from_state=from_state,
+            to_state=to_state,
+            version=version + 1,
+            seq=seq,
+            effective_date=effective,
+        )
+        if self.notice_hook is not None:
+            self.notice_hook(conn, result, now)
         return result

@@ -1,0 +1,24 @@
+"""Run every benchmark in this folder (``make bench``); pass --quick for a short run."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+
+def main() -> int:
+    args = [a for a in sys.argv[1:] if a == "--quick"]
+    for path in sorted(HERE.glob("bench_*.py")):
+        print(f"\n=== {path.stem}")
+        module = importlib.import_module(path.stem)
+        module.main(args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

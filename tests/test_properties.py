@@ -1,0 +1,140 @@
+"""Property-based: random trigger sequences against the real engine and database."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from datetime import date
+
+import sqlalchemy as sa
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+from sqlalchemy.engine import Engine
+
+from states import CENTER_WORKFLOW, CYCLE_WORKFLOW, CenterState, CycleState, TochkaError
+from states.center import TRANSITIONS as CENTER_TRANSITIONS
+from states.cycle import TRANSITIONS as CYCLE_TRANSITIONS
+from tests.conftest import T0, make_rows
+from workflow import audit, centers, cycles, db, roadmap_store
+from workflow.audit import CENTER, CYCLE, EVENT
+from workflow.engine import Actor, TransitionEngine
+from workflow.roadmap_store import StoredRoadmap
+
+_counter = itertools.count()
+CENTER_EDGES = {(t["source"], t["trigger"], t["dest"]) for t in CENTER_TRANSITIONS}
+CYCLE_EDGES = {(t["source"], t["trigger"], t["dest"]) for t in CYCLE_TRANSITIONS}
+REASONS = st.sampled_from([None, "", "  ", "причина"])
+
+
+def test_random_trigger_sequences(engine: Engine, stored: StoredRoadmap) -> None:
+    base = stored.definition
+
+    class Walk(RuleBasedStateMachine):
+        @initialize()
+        def setup(self) -> None:
+            code = f"prop-{next(_counter)}"
+            definition = dataclasses.replace(base, code=code, content_hash=code)
+            rid, _ = roadmap_store.store(engine, definition, now=T0)
+            self.stored = StoredRoadmap(id=rid, definition=definition)
+            rows = make_rows(2)
+            centers.import_centers(engine, self.stored, rows, filename="p.csv", actor="p", now=T0)
+            self.codes = [r.code for r in rows]
+            self.cycle_id = cycles.open_cycle(
+                engine, self.stored, 3, due=date(2021, 2, 15), actor="p", now=T0
+            ).id
+            self.fire = TransitionEngine(engine, definition, rid)
+            self.kinds = list(definition.measure(3).evidence)
+
+        def _state(self, table: sa.Table, where: sa.ColumnElement[bool]) -> str:
+            with engine.connect() as conn:
+                return str(conn.execute(sa.select(table.c.state).where(where)).scalar_one())
+
+        @rule(
+            index=st.integers(0, 1),
+            trigger=st.sampled_from(CENTER_WORKFLOW.triggers + ["bogus"]),
+            reason=REASONS,
+        )
+        def fire_center(self, index: int, trigger: str, reason: str | None) -> None:
+            code = self.codes[index]
+            where = (CENTER.c.roadmap_id == self.stored.id) & (CENTER.c.code == code)
+            before = self._state(CENTER, where)
+            try:
+                result = self.fire.fire_center(
+                    code, trigger, actor=Actor(login="p"), now=T0, comment=reason
+                )
+            except TochkaError:
+                assert self._state(CENTER, where) == before
+                return
+            assert (before, trigger, result.to_state) in CENTER_EDGES
+            assert bool(reason and reason.strip()) or trigger not in ("withdraw", "revert")
+
+        @rule(
+            trigger=st.sampled_from(CYCLE_WORKFLOW.triggers),
+            reason=REASONS,
+            evidence=st.lists(st.sampled_from([0, 1]), max_size=2, unique=True),
+        )
+        def fire_cycle(self, trigger: str, reason: str | None, evidence: list[int]) -> None:
+            where = CYCLE.c.id == self.cycle_id
+            before = self._state(CYCLE, where)
+            docs = {self.kinds[i]: f"документ {i}" for i in evidence}
+            try:
+                result = self.fire.fire_cycle(
+                    self.cycle_id,
+                    trigger,
+                    actor=Actor(login="p"),
+                    now=T0,
+                    comment=reason,
+                    evidence=docs,
+                )
+            except TochkaError:
+                assert self._state(CYCLE, where) == before
+                return
+            assert (before, trigger, result.to_state) in CYCLE_EDGES
+
+        @invariant()
+        def states_are_declared_and_the_audit_replays(self) -> None:
+            with db.read(engine) as conn:
+                report = audit.verify(conn, self.stored.id, self.stored.definition.code)
+                center_states = set(
+                    conn.execute(
+                        sa.select(CENTER.c.state).where(CENTER.c.roadmap_id == self.stored.id)
+                    ).scalars()
+                )
+                cycle_states = set(
+                    conn.execute(
+                        sa.select(CYCLE.c.state).where(CYCLE.c.roadmap_id == self.stored.id)
+                    ).scalars()
+                )
+                edges = set(
+                    conn.execute(
+                        sa.select(
+                            EVENT.c.entity_kind,
+                            EVENT.c.from_state,
+                            EVENT.c.trigger,
+                            EVENT.c.to_state,
+                        ).where(EVENT.c.roadmap_id == self.stored.id, EVENT.c.trigger != "create")
+                    ).all()
+                )
+            assert report.entities == 3
+            assert center_states <= {s.value for s in CenterState}
+            assert cycle_states <= {s.value for s in CycleState}
+            for kind, source, trigger, dest in edges:
+                allowed = CENTER_EDGES if kind == "center" else CYCLE_EDGES
+                assert (source, trigger, dest) in allowed
+
+    run_state_machine_as_test(
+        Walk,
+        settings=settings(
+            max_examples=15,
+            stateful_step_count=25,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+        ),
+    )
