@@ -17,9 +17,9 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
+from email import policy as email_policy
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email import policy as email_policy
 from email.parser import BytesParser
 
 from notifications.errors import InvalidAddress, UnsafeHeader

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import icalendar
 
@@ -64,12 +64,14 @@ def build_calendar(reminders: Sequence[Reminder], *, now: datetime) -> bytes:
         seen.add(uid)
         event = icalendar.Event()
         event.add("uid", uid)
-        event.add("dtstamp", now.astimezone(timezone.utc))
+        event.add("dtstamp", now.astimezone(UTC))
         event.add("dtstart", reminder.deadline)
         event.add("dtend", reminder.deadline + timedelta(days=1))
         event.add("summary", deadline_summary(reminder))
-        lines = [f"{reminder.roadmap_title}", f"Мероприятие № {reminder.measure_number}, "
-                 f"период {reminder.period}"]
+        lines = [
+            f"{reminder.roadmap_title}",
+            f"Мероприятие № {reminder.measure_number}, период {reminder.period}",
+        ]
         if reminder.center_name:
             lines.append(f"Центр: {reminder.center_name} ({reminder.center_code or ''})")
         if reminder.evidence:

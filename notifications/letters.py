@@ -16,8 +16,8 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 
 from notifications.headers import make_address, set_header, verify_letter
-from notifications.render import RenderedLetter
 from notifications.reminders import Recipient
+from notifications.render import RenderedLetter
 
 #: Headers a stored letter may carry (the deliverer adds From, Date and Message-ID).
 STORED_HEADERS: tuple[str, ...] = (

@@ -1,25 +1,238 @@
-"""The outbox table (placeholder schema; the notifications work owns and extends it)."""
+"""The outbox: letters rendered when queued and delivered later, and the reminder record.
+
+Tables (registered on `SQLModel.metadata`; `workflow.models.all_tables` imports this
+module so the migration creates them):
+
+``outbox``
+    One letter: the stored MIME bytes (without From, Date, Message-ID — the deliverer
+    adds them), its SMTP recipients, a unique idempotency ``key``, and the delivery
+    state. Status flow::
+
+        pending ─claim→ sending ─250→ sent
+           ↑               ├─4xx / connection lost→ failed ─(backoff)→ sending …
+           │               ├─5xx, attempts < max→ failed
+           │               └─5xx at max attempts, refused recipient, too old→ dead
+           └ only ``pending`` letters (never attempted) are amended with later reminders
+
+    A ``sending`` row whose ``lease_until`` has passed belongs to a deliverer that died;
+    it is claimed again. ``attempts`` counts claims, so a letter that keeps killing its
+    deliverer still reaches ``dead``.
+
+``reminder``
+    Each reminder once, by its key, with the letter (``outbox_id``) that carries it and
+    its JSON payload, so a pending digest can be re-rendered when a reminder joins it.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlmodel import Field, SQLModel
+
+from notifications.columns import AwareDateTime
+from notifications.errors import NotRetryable, OutboxRowNotFound
+
+
+class OutboxStatus(StrEnum):
+    """Delivery state of an outbox row."""
+
+    PENDING = "pending"
+    """Queued, never attempted; a digest in this state may still be amended."""
+    SENDING = "sending"
+    """Claimed by a deliverer until ``lease_until``."""
+    SENT = "sent"
+    """Accepted by the server (250)."""
+    FAILED = "failed"
+    """The last attempt failed; retried at ``next_attempt_at``."""
+    DEAD = "dead"
+    """Given up; ``last_error`` says why. `retry` queues it again."""
+
+
+class LetterKind(StrEnum):
+    """What an outbox row carries."""
+
+    DIGEST = "digest"
+    """The reminders of one recipient for one day (one or more)."""
+    NOTICE = "notice"
+    """A transition notice."""
+
+
+def _utc(nullable: bool = False) -> Any:
+    return sa.Column(AwareDateTime(), nullable=nullable)
 
 
 class OutboxMessage(SQLModel, table=True):
     """One letter to deliver, rendered when queued, with a unique idempotency key."""
 
     __tablename__ = "outbox"
+    __table_args__ = (
+        sa.Index("ix_outbox_due", "status", "next_attempt_at"),
+        sa.Index("ix_outbox_digest_group", "digest_group"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=255, sa_column_kwargs={"unique": True})
+    kind: str = Field(max_length=16)
+    # sha256 of "<recipient>|<send_on>" for digests: finds the day's letter to amend.
+    digest_group: str | None = Field(default=None, max_length=64)
+    recipient: str = Field(max_length=320)
+    # Every SMTP recipient, comma-separated (To first, then Cc).
+    envelope: str = Field(sa_type=sa.Text)
+    subject: str = Field(sa_type=sa.Text)
+    message: bytes = Field(sa_type=sa.LargeBinary)
+    status: str = Field(default=OutboxStatus.PENDING.value, max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_column=_utc())
+    lease_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    claim_token: str | None = Field(default=None, max_length=32)
+    created_at: datetime = Field(sa_column=_utc())
+    updated_at: datetime = Field(sa_column=_utc())
+    sent_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    message_id: str | None = Field(default=None, max_length=255)
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class ReminderRecord(SQLModel, table=True):
+    """A reminder recorded once by its key, and the letter that carries it."""
+
+    __tablename__ = "reminder"
+    __table_args__ = (sa.Index("ix_reminder_outbox", "outbox_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=255, sa_column_kwargs={"unique": True})
+    outbox_id: int = Field(foreign_key="outbox.id")
+    recipient: str = Field(max_length=320)
+    send_on: date
+    deadline: date
+    rung: str = Field(max_length=16)
+    payload: dict[str, Any] = Field(sa_type=sa.JSON)
+    created_at: datetime = Field(sa_column=_utc())
+
+
+OUTBOX: sa.Table = OutboxMessage.__table__  # type: ignore[attr-defined]
+REMINDER: sa.Table = ReminderRecord.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OutboxEntry:
+    """An outbox row as listed for people (without the letter bytes)."""
+
+    id: int
+    key: str
+    kind: str
     recipient: str
     subject: str
-    message: bytes = Field(sa_type=sa.LargeBinary)
-    status: str = Field(default="pending", max_length=16)
-    attempts: int = 0
-    next_attempt_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
-    created_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
-    last_error: str | None = None
+    status: OutboxStatus
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+    sent_at: datetime | None
+    message_id: str | None
+    last_error: str | None
+
+
+_ENTRY_COLUMNS = (
+    OUTBOX.c.id,
+    OUTBOX.c.key,
+    OUTBOX.c.kind,
+    OUTBOX.c.recipient,
+    OUTBOX.c.subject,
+    OUTBOX.c.status,
+    OUTBOX.c.attempts,
+    OUTBOX.c.next_attempt_at,
+    OUTBOX.c.created_at,
+    OUTBOX.c.sent_at,
+    OUTBOX.c.message_id,
+    OUTBOX.c.last_error,
+)
+
+
+def _entry(row: Any) -> OutboxEntry:
+    data = row._asdict()
+    data["status"] = OutboxStatus(data["status"])
+    return OutboxEntry(**data)
+
+
+def list_outbox(
+    conn: Connection, status: OutboxStatus | str | None = None, *, limit: int | None = None
+) -> list[OutboxEntry]:
+    """Outbox rows, oldest first, optionally of one status.
+
+    Args:
+        conn: a connection (any transaction).
+        status: only rows in this state.
+        limit: at most this many rows.
+
+    Raises:
+        ValueError: ``status`` is not an `OutboxStatus` value.
+    """
+    query = sa.select(*_ENTRY_COLUMNS).order_by(OUTBOX.c.id)
+    if status is not None:
+        query = query.where(OUTBOX.c.status == OutboxStatus(status).value)
+    if limit is not None:
+        query = query.limit(limit)
+    return [_entry(row) for row in conn.execute(query)]
+
+
+def status_counts(conn: Connection) -> dict[OutboxStatus, int]:
+    """How many rows are in each state (every state listed, zeros included)."""
+    counts = dict.fromkeys(OutboxStatus, 0)
+    query = sa.select(OUTBOX.c.status, sa.func.count()).group_by(OUTBOX.c.status)
+    for status, count in conn.execute(query):
+        counts[OutboxStatus(status)] = int(count)
+    return counts
+
+
+def retry(conn: Connection, id: int, now: datetime) -> OutboxEntry:
+    """Queue a dead or failed letter again, due at ``now``, with its attempts reset.
+
+    The row becomes ``failed`` (not ``pending``): a letter that was attempted may have
+    reached someone, so it is never amended, only resent as it is.
+
+    Args:
+        conn: a connection inside the caller's write transaction.
+        id: the outbox row id.
+        now: the time of the request (aware).
+
+    Raises:
+        OutboxRowNotFound: no such row.
+        NotRetryable: the row was sent, is being sent, or has no letter (invalid address).
+    """
+    row = conn.execute(
+        sa.select(OUTBOX.c.status, sa.func.length(OUTBOX.c.message))
+        .where(OUTBOX.c.id == id)
+        .with_for_update()
+    ).first()
+    if row is None:
+        raise OutboxRowNotFound(row_id=id)
+    status, size = OutboxStatus(row[0]), int(row[1] or 0)
+    if status in (OutboxStatus.SENT, OutboxStatus.SENDING):
+        reason = "уже отправлено" if status is OutboxStatus.SENT else "сейчас отправляется"
+        raise NotRetryable(row_id=id, status=status.value, reason=reason)
+    if size == 0:
+        raise NotRetryable(
+            row_id=id,
+            status=status.value,
+            reason="письмо не сформировано (недопустимый адрес); исправьте адрес, "
+            "и планировщик поставит новое",
+        )
+    if status is not OutboxStatus.PENDING:
+        conn.execute(
+            OUTBOX.update()
+            .where(OUTBOX.c.id == id)
+            .values(
+                status=OutboxStatus.FAILED.value,
+                attempts=0,
+                next_attempt_at=now,
+                lease_until=None,
+                claim_token=None,
+                updated_at=now,
+            )
+        )
+    entry = conn.execute(sa.select(*_ENTRY_COLUMNS).where(OUTBOX.c.id == id)).one()
+    return _entry(entry)

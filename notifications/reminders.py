@@ -7,7 +7,7 @@ scheduler builds them (level-triggered, idempotent by `Reminder.key`);
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from typing import Any

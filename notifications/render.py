@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -101,7 +101,7 @@ def letter_day(reminder: Reminder, now: datetime) -> date:
     try:
         zone: Any = ZoneInfo(reminder.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        zone = timezone.utc
+        zone = UTC
     return max(reminder.send_on, now.astimezone(zone).date())
 
 
@@ -168,9 +168,9 @@ class Renderer:
             try:
                 parts.append(self.env.get_template(name).render(context))
             except jinja2.TemplateError as exc:
-                where = f" (строка {exc.lineno})" if isinstance(
-                    exc, jinja2.TemplateSyntaxError
-                ) else ""
+                where = (
+                    f" (строка {exc.lineno})" if isinstance(exc, jinja2.TemplateSyntaxError) else ""
+                )
                 raise TemplateProblem(
                     template=name, detail=f"{type(exc).__name__}: {exc}{where}"
                 ) from exc
@@ -275,7 +275,7 @@ class Renderer:
         Raises:
             TemplateProblem: the first template that fails to load or render.
         """
-        stamp = now or datetime(2022, 8, 22, 9, 0, tzinfo=timezone.utc)
+        stamp = now or datetime(2022, 8, 22, 9, 0, tzinfo=UTC)
         if self.templates_dir is not None:
             if not self.templates_dir.is_dir():
                 raise TemplateProblem(
@@ -311,18 +311,32 @@ def sample_reminders(now: datetime) -> list[Reminder]:
     }
     return [
         Reminder(
-            key="sample-before", rung=Rung.BEFORE, days=3, deadline=today + timedelta(days=3),
+            key="sample-before",
+            rung=Rung.BEFORE,
+            days=3,
+            deadline=today + timedelta(days=3),
             title="Обучение педагогов по программам федерального оператора",
-            measure_number=6, **common,
+            measure_number=6,
+            **common,
         ),
         Reminder(
-            key="sample-on-day", rung=Rung.ON_DAY, days=0, deadline=today,
+            key="sample-on-day",
+            rung=Rung.ON_DAY,
+            days=0,
+            deadline=today,
             title="Приведение площадок в соответствие с брендбуком",
-            measure_number=7, **common,
+            measure_number=7,
+            **common,
         ),
         Reminder(
-            key="sample-overdue", rung=Rung.OVERDUE, days=5, deadline=today - timedelta(days=5),
-            title="Начало работы центров", measure_number=8, cc=(coordinator,), **common,
+            key="sample-overdue",
+            rung=Rung.OVERDUE,
+            days=5,
+            deadline=today - timedelta(days=5),
+            title="Начало работы центров",
+            measure_number=8,
+            cc=(coordinator,),
+            **common,
         ),
     ]
 

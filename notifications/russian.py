@@ -22,7 +22,9 @@ def _ru() -> Locale:
 
 def long_date(day: date) -> str:
     """«25 августа 2022 г.»"""
-    return str(format_date(day, format="long", locale=_LOCALE))
+    # CLDR puts a narrow no-break space (U+202F) before «г.»; several mail clients
+    # show it as a box or a gap, so we use an ordinary space.
+    return str(format_date(day, format="long", locale=_LOCALE)).replace("\u202f", " ")
 
 
 def short_date(day: date) -> str:

@@ -421,6 +421,15 @@ def test_wrong_type_messages() -> None:
         "ожидается строка, а не целое число; заключите значение в кавычки"
     )
     assert only_problem(edit("number: 1", "number: 0")).message == "число должно быть не меньше 1"
+    assert only_problem(edit("code: test-roadmap", "code: Test_Roadmap")).message == (
+        "недопустимый идентификатор «Test_Roadmap»: допустимы строчные латинские буквы, "
+        "цифры и дефис"
+    )
+    # References to "order" are then unknown too; the first problem is the id itself.
+    assert problems_of(edit("{id: order,", "{id: Order,"))[0].message == (
+        "недопустимый идентификатор «Order»: допустимы строчные латинские буквы, цифры и «_», "
+        "первая — буква"
+    )
     assert only_problem(edit("format: 1", "format: 2")).message == (
         "версия формата 2 не поддерживается; поддерживается 1"
     )

@@ -70,6 +70,9 @@ _SPACE_OR_CONTROL_RE = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
 _EMAIL_FORBIDDEN_RE = re.compile(r"[\s\x00-\x1f\x7f-\x9f,;<>()\[\]\\\"]")
 _DOMAIN_LABEL_RE = re.compile(r"(?!-)[^\W_]+(?:-+[^\W_]+)*")
 _COHORT_RE = re.compile(r"[0-9]{1,4}")
+_UTF8_SEQUENCE_RE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -211,11 +214,15 @@ def _decode_csv(data: bytes, filename: str) -> str:
     except UnicodeDecodeError as exc:
         utf8_error = exc
     # Excel saves "CSV" in the ANSI code page: cp1251 on Russian Windows. cp1251
-    # decodes nearly any bytes, so it only counts if the header then makes sense.
-    try:
-        text = data.decode("cp1251")
-    except UnicodeDecodeError:
-        text = None
+    # decodes nearly any bytes, so it only counts if the header then makes sense and
+    # the bytes are not mostly UTF-8: a UTF-8 file with one damaged byte must be
+    # refused, not imported as mojibake ("РњР‘РћРЈ").
+    text: str | None = None
+    if not _mostly_utf8(data):
+        try:
+            text = data.decode("cp1251")
+        except UnicodeDecodeError:
+            text = None
     if text is not None:
         first = text.split("\n", 1)[0].rstrip("\r")
         cells = re.split(r"[,;\t]", first)
@@ -234,6 +241,17 @@ def _decode_csv(data: bytes, filename: str) -> str:
             )
         ]
     )
+
+
+def _mostly_utf8(data: bytes) -> bool:
+    """Whether valid UTF-8 multi-byte sequences outnumber the invalid bytes.
+
+    In cp1251 Russian text a letter (0xC0-0xFF) is nearly always followed by another
+    letter or ASCII, which UTF-8 rejects; so real cp1251 has few valid sequences.
+    """
+    valid = len(_UTF8_SEQUENCE_RE.findall(data))
+    invalid = data.decode("utf-8", errors="replace").count("\ufffd")
+    return valid > invalid
 
 
 def _xlsx_rows(path: Path, filename: str) -> tuple[int, _Rows]:

@@ -9,7 +9,7 @@ non-existent date instead of crashing the timestamp constructor.
 Format (version 1)::
 
     format: 1                         # required, the only supported version
-    code: ivanovo-2021-2023           # roadmap id, [a-z0-9-]+
+    code: ivanovo-2021-2023           # roadmap id: [a-z0-9] words joined by single "-"
     title: "..."                      # Russian, verbatim from the decree
     decree: "Распоряжение Правительства Ивановской области от 07.12.2020 № 159-рп"
     region: "Ивановская область"
@@ -89,11 +89,14 @@ _TAG_NULL = "tag:yaml.org,2002:null"
 
 _CODE_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _ID_RE = re.compile(r"[a-z][a-z0-9_]*")
+_CODE_RULE = "строчные латинские буквы, цифры и дефис"
+_ID_RULE = "строчные латинские буквы, цифры и «_», первая — буква"
 _DECIMAL_RE = re.compile(r"[0-9]+")
 _ISO_DATE_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _RU_DATE_RE = re.compile(r"([0-9]{2})\.([0-9]{2})\.([0-9]{4})")
 _DAY_MONTH_RE = re.compile(r"([0-9]{2})\.([0-9]{2})")
-_TRUE_WORDS = frozenset({"true", "yes", "on", "y"})
+# The YAML 1.1 true words that PyYAML resolves as booleans.
+_TRUE_WORDS = frozenset({"true", "yes", "on"})
 
 _NEEDS_FIRST_DUE = frozenset(
     {Recurrence.ONCE, Recurrence.ONCE_THEN_AS_NEEDED, Recurrence.ANNUAL, Recurrence.QUARTERLY}
@@ -375,19 +378,16 @@ class _Validator:
             return None
         return str(node.value).lower() in _TRUE_WORDS
 
-    def identifier(self, node: Node | None, path: str, *, pattern: re.Pattern[str]) -> str | None:
+    def identifier(
+        self, node: Node | None, path: str, *, pattern: re.Pattern[str], rule: str
+    ) -> str | None:
         if node is None:
             return None
         value = self.string(node, path)
         if value is None:
             return None
         if not pattern.fullmatch(value):
-            allowed = (
-                "строчные латинские буквы, цифры и дефис"
-                if pattern is _CODE_RE
-                else "строчные латинские буквы, цифры и «_», первая — буква"
-            )
-            self.problem(node, path, f"недопустимый идентификатор «{value}»: допустимы {allowed}")
+            self.problem(node, path, f"недопустимый идентификатор «{value}»: допустимы {rule}")
             return None
         return value
 
@@ -471,7 +471,7 @@ class _Validator:
                 "format",
                 f"версия формата {fmt} не поддерживается; поддерживается {SUPPORTED_FORMAT}",
             )
-        code = self.identifier(get("code"), "code", pattern=_CODE_RE)
+        code = self.identifier(get("code"), "code", pattern=_CODE_RE, rule=_CODE_RULE)
         title = self.string(get("title"), "title")
         decree = self.string(get("decree"), "decree")
         region = self.string(get("region"), "region")
@@ -602,7 +602,7 @@ class _Validator:
                 self.problem(node, path, f"{what} с идентификатором «{raw}» уже объявлен")
                 return None
             declared.add(raw)
-        return self.identifier(node, path, pattern=_ID_RE)
+        return self.identifier(node, path, pattern=_ID_RE, rule=_ID_RULE)
 
     def party_ref(self, node: Node | None, path: str, party_ids: set[str]) -> str | None:
         if node is None:
