@@ -1,0 +1,659 @@
+"""The daemon: APScheduler as a clock that calls the reconciler and the deliverer.
+
+The database is the only source of truth (DESIGN.md, principle 1). APScheduler keeps an
+in-memory job store, never shared, and only says *when* to run: the reconciler
+(`workflow.reconcile.tick`) once at start-up and then each working day at
+``Settings.daily_at`` in the roadmap zone; the outbox deliverer every minute. Every run
+is level-triggered and idempotent, so misfires, downtime and a SIGKILL in the middle of
+a tick cost nothing but a later catch-up.
+
+Only one daemon reconciles at a time:
+
+* PostgreSQL: a session advisory lock (``pg_try_advisory_lock``) held on a dedicated
+  connection for as long as the daemon leads. A second daemon waits as a standby,
+  retrying every few seconds, and takes over when the leader dies (its session ends,
+  the lock is freed). Standbys deliver mail too: outbox rows are claimed with
+  ``FOR UPDATE SKIP LOCKED``.
+* SQLite: a file lock next to the database file. A second daemon on the same file is
+  refused (`DaemonRefused`, exit 1); the lock dies with its process.
+
+SIGTERM/SIGINT: the current step finishes, the lock is released, exit 0. Each daemon
+keeps a ``daemon_heartbeat`` row, which ``tochka daemon status`` reads.
+
+Test-only: ``simulate`` runs the leader through a span of days (one tick per simulated
+day at ``daily_at``) instead of waiting for real days; see ``tochka daemon run --help``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from types import FrameType
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from states.errors import TochkaError
+from workflow import db
+from workflow.models import DaemonHeartbeat
+from workflow.reminders import ReminderQueue
+from workflow.timeutil import Clock, local_date, system_clock
+
+log = logging.getLogger("tochka.daemon")
+
+HEARTBEAT = DaemonHeartbeat.__table__  # type: ignore[attr-defined]
+
+ROLE_LEADER = "leader"
+ROLE_STANDBY = "standby"
+ROLE_STOPPED = "stopped"
+
+# APScheduler's default misfire grace (1 s) silently drops a run that starts late (a
+# suspended VM, a long tick): any late run is still worth doing, once (coalesce).
+MISFIRE_GRACE_SECONDS = 12 * 3600
+
+
+class DaemonRefused(TochkaError):
+    """Another daemon already runs on this SQLite database."""
+
+    def __init__(self, *, db_path: str, lock_path: str) -> None:
+        self.db_path = db_path
+        self.lock_path = lock_path
+        super().__init__(
+            f"Демон не запущен: другой демон уже работает с базой {db_path} "
+            f"(блокировка {lock_path}). С одной базой SQLite работает только один демон.",
+            hint="Остановите работающий демон (tochka daemon status покажет его PID) "
+            "или используйте PostgreSQL, где второй демон ждёт в резерве.",
+        )
+
+
+class LeaderLock(Protocol):
+    """Elects the one daemon that reconciles."""
+
+    def try_acquire(self) -> bool:
+        """Take the lock if free; True if this daemon holds it now."""
+
+    def still_held(self) -> bool:
+        """Whether the lock is still ours (False when its connection was lost)."""
+
+    def release(self) -> None:
+        """Give the lock up (idempotent)."""
+
+
+class FileLeaderLock:
+    """SQLite: an OS file lock next to the database file (freed when the process dies)."""
+
+    def __init__(self, db_path: str) -> None:
+        from filelock import FileLock
+
+        self.db_path = db_path
+        self.path = f"{db_path}.daemon.lock"
+        self._lock = FileLock(self.path)
+
+    def try_acquire(self) -> bool:
+        from filelock import Timeout
+
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            return False
+        return True
+
+    def still_held(self) -> bool:
+        return bool(self._lock.is_locked)
+
+    def release(self) -> None:
+        if self._lock.is_locked:
+            self._lock.release(force=True)
+
+
+class AdvisoryLeaderLock:
+    """PostgreSQL: a session advisory lock on a dedicated autocommit connection.
+
+    The key is derived from the current schema, so databases sharing a server (and
+    test schemas sharing a database) elect their leaders independently.
+    """
+
+    _NAME = "tochka-daemon:"
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._conn: Connection | None = None
+
+    def try_acquire(self) -> bool:
+        if self._conn is None:
+            self._conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            got = self._conn.execute(
+                sa.text("SELECT pg_try_advisory_lock(hashtext(:name || current_schema()))"),
+                {"name": self._NAME},
+            ).scalar()
+        except Exception:
+            self._drop()
+            raise
+        return bool(got)
+
+    def still_held(self) -> bool:
+        if self._conn is None:
+            return False
+        try:
+            self._conn.exec_driver_sql("SELECT 1")
+        except Exception:
+            self._drop()
+            return False
+        return True
+
+    def release(self) -> None:
+        if self._conn is None:
+            return
+        try:
+            self._conn.execute(
+                sa.text("SELECT pg_advisory_unlock(hashtext(:name || current_schema()))"),
+                {"name": self._NAME},
+            )
+        except Exception:  # the session is gone, and the lock with it
+            log.info("event=lock_release_failed")
+        self._drop()
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # already broken
+                log.debug("event=lock_connection_close_failed")
+            self._conn = None
+
+
+def leader_lock(engine: Engine) -> LeaderLock:
+    """The lock that fits the database: a file lock for SQLite, an advisory lock else."""
+    path = db.sqlite_path(engine.url.render_as_string(hide_password=False))
+    if path is not None:
+        return FileLeaderLock(str(path.resolve()))
+    return AdvisoryLeaderLock(engine)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Simulation:
+    """Test-only: tick each day of ``start``..``end`` at ``daily_at``, ``step`` s apart."""
+
+    start: date
+    end: date
+    step_seconds: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class DaemonOptions:
+    """How the daemon runs.
+
+    Attributes:
+        daily_at: local time of the daily reconciler run.
+        zone: the zone of ``daily_at`` (the roadmaps' zone).
+        delivery_seconds: interval of the outbox deliverer.
+        standby_retry_seconds: how often a standby tries to take the lock.
+        heartbeat_seconds: how often the heartbeat row is refreshed.
+        max_attempts: the deliverer's attempts before a letter is dead.
+        simulation: test-only simulated days, or None for real time.
+    """
+
+    daily_at: time = time(9, 0)
+    zone: str = "Europe/Moscow"
+    delivery_seconds: float = 60.0
+    standby_retry_seconds: float = 5.0
+    heartbeat_seconds: float = 10.0
+    max_attempts: int = 8
+    simulation: Simulation | None = None
+
+
+def parse_daily_at(text: str) -> time:
+    """``"09:00"`` → 09:00.
+
+    Raises:
+        InputError: not ЧЧ:ММ.
+    """
+    from workflow.errors import InputError
+
+    try:
+        hours, minutes = text.strip().split(":")
+        return time(int(hours), int(minutes))
+    except ValueError as exc:
+        raise InputError(
+            f"daily_at: «{text}» — не время (ожидается ЧЧ:ММ, например 09:00)."
+        ) from exc
+
+
+Deliver = Callable[[datetime], Any]
+
+
+@dataclass
+class Daemon:
+    """One daemon process: leadership, the jobs, the heartbeat.
+
+    Args:
+        engine: the database.
+        queue: where reminders go (`workflow.reminders.outbox_queue`).
+        options: timing.
+        deliver: sends due outbox letters as of a time, or None (delivery not wired).
+        clock: the real time.
+    """
+
+    engine: Engine
+    queue: ReminderQueue
+    options: DaemonOptions = field(default_factory=DaemonOptions)
+    deliver: Deliver | None = None
+    clock: Clock = system_clock
+    daemon_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    _lock: LeaderLock | None = None
+    _role: str = ROLE_STANDBY
+    _work: threading.Lock = field(default_factory=threading.Lock)
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM and SIGINT ask for a graceful stop (main thread only)."""
+
+        def handler(signum: int, _frame: FrameType | None) -> None:
+            log.info("event=signal signal=%s", signal.Signals(signum).name)
+            self.stop_event.set()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def run(self) -> int:
+        """Run until stopped; return the exit code (0).
+
+        Raises:
+            DaemonRefused: SQLite and another daemon holds the file lock.
+        """
+        self._lock = lock = leader_lock(self.engine)
+        if isinstance(lock, FileLeaderLock) and not lock.try_acquire():
+            raise DaemonRefused(db_path=lock.db_path, lock_path=lock.path)
+        is_sqlite = isinstance(lock, FileLeaderLock)
+        self._heartbeat(started=True)
+        log.info(
+            "event=daemon_start daemon=%s host=%s pid=%d db=%s",
+            self.daemon_id,
+            socket.gethostname(),
+            os.getpid(),
+            db.describe_url(self.engine.url.render_as_string(hide_password=False)),
+        )
+        scheduler = self._scheduler()
+        scheduler.start()
+        try:
+            if self.deliver is not None and self.options.simulation is None:
+                scheduler.add_job(
+                    self.deliver_once,
+                    "interval",
+                    seconds=self.options.delivery_seconds,
+                    id="deliver",
+                    next_run_time=datetime.now(ZoneInfo(self.options.zone)),
+                    coalesce=True,
+                    max_instances=1,
+                    misfire_grace_time=MISFIRE_GRACE_SECONDS,
+                )
+            self._lead_or_wait(scheduler, leading=is_sqlite)
+        finally:
+            # Waits for a running job: the current step finishes before we exit.
+            scheduler.shutdown(wait=True)
+            self._role = ROLE_STOPPED
+            self._heartbeat(stopped=True)
+            lock.release()
+            log.info("event=daemon_stop daemon=%s", self.daemon_id)
+        return 0
+
+    def _lead_or_wait(self, scheduler: Any, *, leading: bool) -> None:
+        assert self._lock is not None
+        while not self.stop_event.is_set():
+            if not leading:
+                try:
+                    leading = self._lock.try_acquire()
+                except Exception as exc:
+                    log.warning("event=lock_failed error=%s", _one_line(exc))
+                    leading = False
+                if not leading:
+                    self._role = ROLE_STANDBY
+                    self._heartbeat()
+                    self.stop_event.wait(self.options.standby_retry_seconds)
+                    continue
+            self._role = ROLE_LEADER
+            log.info("event=leader daemon=%s", self.daemon_id)
+            self._heartbeat()
+            if self.options.simulation is not None:
+                self._simulate(self.options.simulation)
+                return
+            self._add_tick_job(scheduler)
+            while not self.stop_event.wait(self.options.heartbeat_seconds):
+                if not self._lock.still_held():
+                    log.warning("event=leadership_lost daemon=%s", self.daemon_id)
+                    scheduler.remove_job("tick")
+                    leading = False
+                    break
+                self._heartbeat()
+
+    def _scheduler(self) -> Any:
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.jobstores.memory import MemoryJobStore
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        return BackgroundScheduler(
+            jobstores={"default": MemoryJobStore()},
+            executors={"default": ThreadPoolExecutor(2)},
+            timezone=ZoneInfo(self.options.zone),
+        )
+
+    def _add_tick_job(self, scheduler: Any) -> None:
+        from apscheduler.triggers.cron import CronTrigger
+
+        at = self.options.daily_at
+        # Every day at daily_at; the job itself skips non-working days. The first run is
+        # now: the start-up catch-up.
+        scheduler.add_job(
+            self.daily_tick,
+            CronTrigger(hour=at.hour, minute=at.minute, timezone=ZoneInfo(self.options.zone)),
+            id="tick",
+            next_run_time=datetime.now(ZoneInfo(self.options.zone)),
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=MISFIRE_GRACE_SECONDS,
+            replace_existing=True,
+        )
+
+    def _simulate(self, sim: Simulation) -> None:
+        zone = ZoneInfo(self.options.zone)
+        day = sim.start
+        while day <= sim.end and not self.stop_event.is_set():
+            moment = datetime.combine(day, self.options.daily_at, zone)
+            self.tick_all(moment)
+            day += timedelta(days=1)
+            if sim.step_seconds:
+                self.stop_event.wait(sim.step_seconds)
+        log.info("event=simulation_done daemon=%s last=%s", self.daemon_id, day - timedelta(1))
+
+    # --- the jobs -------------------------------------------------------------------------
+
+    def daily_tick(self) -> None:
+        """The scheduled run: the reconciler on working days (the first run always)."""
+        from workflow.ladder import is_working_day
+
+        now = self.clock()
+        today = local_date(now, self.options.zone)
+        if self._started_ticking and not is_working_day(today):
+            log.info("event=tick_skipped reason=non_working_day today=%s", today.isoformat())
+            return
+        self._started_ticking = True
+        self.tick_all(now)
+
+    _started_ticking: bool = False
+
+    def tick_all(self, now: datetime) -> list[Any]:
+        """Reconcile every roadmap as of ``now``; failures are logged, never raised."""
+        from workflow import reconcile, roadmap_store
+
+        with self._work:
+            reports: list[Any] = []
+            try:
+                with db.read(self.engine) as conn:
+                    codes = roadmap_store.codes(conn)
+                for code in codes:
+                    with db.read(self.engine) as conn:
+                        stored = roadmap_store.resolve(conn, code)
+                    reports.append(
+                        reconcile.tick(
+                            self.engine, stored, now=now, clock=self.clock, queue=self.queue
+                        )
+                    )
+            except Exception as exc:
+                # The database may be down: the daemon stays up and the next tick
+                # (level-triggered) does the work.
+                log.error("event=tick_failed as_of=%s error=%s", now.isoformat(), _one_line(exc))
+                self._heartbeat(tick_as_of=now, tick_result=f"ошибка: {_one_line(exc)}")
+                return reports
+            result = json.dumps([r.as_json() for r in reports], ensure_ascii=False)
+            self._heartbeat(tick_as_of=now, tick_result=result)
+            return reports
+
+    def deliver_once(self) -> None:
+        """The outbox job: send due letters; failures are logged, never raised."""
+        if self.deliver is None:
+            log.info("event=delivery_skipped reason=no_transport")
+            return
+        now = self.clock()
+        try:
+            report = self.deliver(now)
+        except Exception as exc:
+            log.error("event=delivery_failed error=%s", _one_line(exc))
+            return
+        log.info("event=delivery result=%s", _one_line_obj(report))
+        self._heartbeat(delivered=now)
+
+    # --- heartbeat ------------------------------------------------------------------------
+
+    def _heartbeat(
+        self,
+        *,
+        started: bool = False,
+        stopped: bool = False,
+        tick_as_of: datetime | None = None,
+        tick_result: str | None = None,
+        delivered: datetime | None = None,
+    ) -> None:
+        now = self.clock()
+        values: dict[str, Any] = {"role": self._role, "last_seen_at": now}
+        if tick_as_of is not None:
+            values.update(
+                last_tick_at=now, last_tick_as_of=tick_as_of, last_tick_result=tick_result
+            )
+        if delivered is not None:
+            values["last_delivery_at"] = delivered
+        if stopped:
+            values["stopped_at"] = now
+        try:
+            with db.write(self.engine) as conn:
+                if started:
+                    conn.execute(
+                        sa.insert(HEARTBEAT).values(
+                            daemon_id=self.daemon_id,
+                            host=socket.gethostname()[:255],
+                            pid=os.getpid(),
+                            started_at=now,
+                            **values,
+                        )
+                    )
+                else:
+                    conn.execute(
+                        sa.update(HEARTBEAT)
+                        .where(HEARTBEAT.c.daemon_id == self.daemon_id)
+                        .values(**values)
+                    )
+        except Exception as exc:
+            log.warning("event=heartbeat_failed error=%s", _one_line(exc))
+
+
+# --- status -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class DaemonView:
+    """One heartbeat row as ``tochka daemon status`` shows it."""
+
+    daemon_id: str
+    host: str
+    pid: int
+    role: str
+    alive: bool
+    started_at: datetime
+    last_seen_at: datetime
+    last_tick_at: datetime | None
+    last_tick_as_of: datetime | None
+    last_tick_result: str | None
+    last_delivery_at: datetime | None
+    stopped_at: datetime | None
+
+    def as_json(self) -> dict[str, Any]:
+        def iso(value: datetime | None) -> str | None:
+            return value.isoformat() if value is not None else None
+
+        return {
+            "daemon_id": self.daemon_id,
+            "host": self.host,
+            "pid": self.pid,
+            "role": self.role,
+            "alive": self.alive,
+            "started_at": iso(self.started_at),
+            "last_seen_at": iso(self.last_seen_at),
+            "last_tick_at": iso(self.last_tick_at),
+            "last_tick_as_of": iso(self.last_tick_as_of),
+            "last_tick_result": self.last_tick_result,
+            "last_delivery_at": iso(self.last_delivery_at),
+            "stopped_at": iso(self.stopped_at),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusReport:
+    """The daemons, and what waits for them."""
+
+    daemons: list[DaemonView]
+    overdue_cycles: int
+    letters: dict[str, int]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "daemons": [d.as_json() for d in self.daemons],
+            "overdue_cycles": self.overdue_cycles,
+            "letters": self.letters,
+        }
+
+    def render(self, out: Any) -> None:
+        """Russian text for people."""
+        alive = [d for d in self.daemons if d.alive]
+        if not self.daemons:
+            out.print("Демон ещё ни разу не запускался.")
+        elif not alive:
+            out.print("Демон не работает.")
+        for d in self.daemons[:5]:
+            role = {ROLE_LEADER: "ведущий", ROLE_STANDBY: "резервный", ROLE_STOPPED: "остановлен"}
+            state = role.get(d.role, d.role) if d.alive or d.role == ROLE_STOPPED else "не отвечает"
+            out.print(
+                f"Демон {d.daemon_id} ({d.host}, PID {d.pid}): {state}; "
+                f"запущен {_fmt(d.started_at)}, последний отклик {_fmt(d.last_seen_at)}"
+            )
+            if d.last_tick_at is not None:
+                out.print(
+                    f"  последняя сверка {_fmt(d.last_tick_at)} "
+                    f"(на момент {_fmt(d.last_tick_as_of)}): {d.last_tick_result or ''}"
+                )
+            if d.last_delivery_at is not None:
+                out.print(f"  последняя отправка писем {_fmt(d.last_delivery_at)}")
+        out.print(f"Просроченных открытых циклов: {self.overdue_cycles}")
+        waiting = ", ".join(f"{k}: {v}" for k, v in self.letters.items() if v) or "нет"
+        out.print(f"Письма в очереди: {waiting}")
+
+
+def _fmt(value: datetime | None) -> str:
+    return (
+        "—"
+        if value is None
+        else value.astimezone(ZoneInfo("Europe/Moscow")).strftime("%d.%m.%Y %H:%M:%S МСК")
+    )
+
+
+def collect_status(engine: Engine, *, now: datetime, alive_seconds: float) -> StatusReport:
+    """Heartbeats (newest first), overdue open cycles and letters waiting, from the DB."""
+    from states.cycle import CycleState
+    from workflow.audit import CYCLE
+
+    with db.read(engine) as conn:
+        rows = conn.execute(
+            sa.select(HEARTBEAT).order_by(HEARTBEAT.c.last_seen_at.desc()).limit(20)
+        ).all()
+        # Overdue: marked so, or past due and not marked yet (the daemon is behind).
+        today = local_date(now, "Europe/Moscow")
+        overdue = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(CYCLE)
+            .where(
+                sa.or_(
+                    CYCLE.c.state == CycleState.OVERDUE.value,
+                    sa.and_(
+                        CYCLE.c.state.in_(
+                            [CycleState.SCHEDULED.value, CycleState.IN_PROGRESS.value]
+                        ),
+                        CYCLE.c.due_date < today,
+                    ),
+                )
+            )
+        ).scalar_one()
+        letters: dict[str, int] = {}
+        try:
+            from notifications.outbox import status_counts
+
+            letters = {
+                s.value: n
+                for s, n in status_counts(conn).items()
+                if s.value in ("pending", "sending", "failed", "dead")
+            }
+        except ImportError:  # pragma: no cover - notifications always ships
+            letters = {}
+    daemons = [
+        DaemonView(
+            daemon_id=r.daemon_id,
+            host=r.host,
+            pid=r.pid,
+            role=r.role,
+            alive=r.role != ROLE_STOPPED
+            and (now - r.last_seen_at).total_seconds() <= alive_seconds,
+            started_at=r.started_at,
+            last_seen_at=r.last_seen_at,
+            last_tick_at=r.last_tick_at,
+            last_tick_as_of=r.last_tick_as_of,
+            last_tick_result=r.last_tick_result,
+            last_delivery_at=r.last_delivery_at,
+            stopped_at=r.stopped_at,
+        )
+        for r in rows
+    ]
+    return StatusReport(daemons=daemons, overdue_cycles=int(overdue), letters=letters)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"
+
+
+def _one_line_obj(value: object) -> str:
+    return str(value).replace("\n", " ")
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Structured ``key=value`` log lines on stderr."""
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="ts=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
+        force=True,
+    )
+    # APScheduler's own INFO lines ("Added job", "Running job") drown ours.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def main() -> None:
+    """``python -m scheduler``: the same as ``tochka daemon run``."""
+    from workflow.cli.app import app
+
+    sys.argv = [sys.argv[0], "daemon", "run", *sys.argv[1:]]
+    app()
+
+
+if __name__ == "__main__":
+    main()

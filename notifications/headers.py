@@ -119,7 +119,7 @@ def check_address(address: str, *, field: str = "To") -> str:
     Raises:
         InvalidAddress: the address is malformed or carries unsafe characters.
     """
-    candidate = address.strip()
+    candidate = address.strip(" ")  # only spaces: str.strip() would eat U+2028, U+0085
 
     def refuse(reason: str) -> InvalidAddress:
         return InvalidAddress(address=address, reason=reason, field=field)

@@ -174,8 +174,11 @@ class Renderer:
                 raise TemplateProblem(
                     template=name, detail=f"{type(exc).__name__}: {exc}{where}"
                 ) from exc
-            except (TypeError, ValueError, AttributeError, KeyError) as exc:
-                raise TemplateProblem(template=name, detail=f"{type(exc).__name__}: {exc}") from exc
+            except Exception as exc:
+                # An override is code we did not write: any error in it is its problem.
+                raise TemplateProblem(
+                    template=name, detail=f"{type(exc).__name__}: {exc}"
+                ) from exc
         subject = clean_text(parts[0])
         if not subject:
             raise TemplateProblem(template=f"{kind}.subject.j2", detail="пустая тема письма")

@@ -66,6 +66,8 @@ def test_fire_changes_state_version_and_appends_one_chained_event(
         version=2,
         seq=4,
         effective_date=date(2021, 2, 15),
+        actor="ivanova",
+        comment="по графику",
     )
     with engine.connect() as conn:
         row = conn.execute(sa.select(CENTER).where(CENTER.c.code == "C00001")).one()

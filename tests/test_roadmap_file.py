@@ -23,7 +23,8 @@ from workflow.roadmap_file import load_roadmap, parse_roadmap
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "workflow" / "roadmaps" / "ivanovo-159-rp.yaml"
 QUOTE = '"'
-DECREE = ROOT.parent / "shared" / "domain" / "roadmap-decree-ivanovo-159-rp.txt"
+# A copy of ../shared/domain/ (the source of truth) so the test runs from any clone.
+DECREE = ROOT / "tests" / "data" / "roadmap-decree-ivanovo-159-rp.txt"
 
 # A small valid roadmap. Tests break one thing at a time; the line numbers in their
 # expectations refer to this text (line 1 is "format: 1").

@@ -30,7 +30,7 @@ class Settings:
     smtp_user: str = ""
     smtp_password: str = ""
     smtp_timeout: float = 30.0
-    mail_from: str = "tochka@localhost"
+    mail_from: str = "tochka@tochka.local"
     mail_transport: str = ""
     mail_dir: str = ""
     templates_dir: str = ""

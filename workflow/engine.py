@@ -38,6 +38,8 @@ class TransitionResult:
     version: int
     seq: int
     effective_date: date
+    actor: str
+    comment: str | None
 
 
 #: Called inside the transition's transaction to queue outbox rows (no other I/O).
@@ -319,6 +321,8 @@ class TransitionEngine:
             version=version + 1,
             seq=seq,
             effective_date=effective,
+            actor=actor.login,
+            comment=comment,
         )
         if self.notice_hook is not None:
             self.notice_hook(conn, result, now)

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from workflow.cli import centers_cmd, cycles_cmd, roadmap_cmd, system_cmd
+from workflow.cli import centers_cmd, cycles_cmd, daemon_cmd, outbox_cmd, roadmap_cmd, system_cmd
 from workflow.cli.context import CliState
 
 app = typer.Typer(
@@ -51,6 +51,8 @@ system_cmd.register(app)
 app.add_typer(roadmap_cmd.app, name="roadmap")
 app.add_typer(centers_cmd.app, name="centers")
 app.add_typer(cycles_cmd.app, name="cycles")
+app.add_typer(outbox_cmd.app, name="outbox")
+daemon_cmd.register(app)
 
 
 def main() -> None:

@@ -135,11 +135,16 @@ def fire(
 ) -> None:
     """Выполнить переход центра (agree_infrastructure, equip, train_staff, open, ...)."""
     from workflow.engine import Actor, TransitionEngine
+    from workflow.mailer import make_renderer
+    from workflow.notices import center_notice_hook
 
     st = state(ctx)
     stored = st.roadmap(roadmap)
     documents = {"document": "; ".join(evidence)} if evidence else None
-    result = TransitionEngine(st.engine(), stored.definition, stored.id).fire_center(
+    hook = center_notice_hook(stored.definition, make_renderer(st.settings))
+    result = TransitionEngine(
+        st.engine(), stored.definition, stored.id, notice_hook=hook
+    ).fire_center(
         code,
         trigger,
         actor=Actor(login=st.actor),

@@ -1,0 +1,331 @@
+"""Queuing letters inside the caller's transaction: daily digests and transition notices.
+
+Digest rule: all reminders for one recipient with one ``send_on`` day go out as one
+letter, grouped by deadline, the earliest (most urgent) first. The day's letter is
+*amended* (re-rendered with the new reminders, same key, same Message-ID) while it is
+still ``pending`` — queued and never attempted. Once it has been claimed, sent or has
+failed, a reminder that arrives later for that day goes out in a *follow-up* letter
+(``digest:<day>:<recipient hash>:2``, ``:3``, …). Either way each reminder is recorded
+once, in exactly one letter: never lost, never doubled.
+
+Concurrency: on PostgreSQL the pending letter is locked (``SELECT … FOR UPDATE``)
+before it is amended, so a deliverer's ``SKIP LOCKED`` claim either happens first (the
+letter is no longer pending and a follow-up is made) or skips it until we commit. On
+SQLite the caller's write transaction (``BEGIN IMMEDIATE``) serialises the same. Two
+reconcilers queuing reminders for the *same* recipient and day at the same moment may
+collide on a unique key; the losing transaction fails and its next run (the reconciler
+is idempotent) queues what is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from notifications.errors import UnsafeHeader
+from notifications.letters import address_letter, compose
+from notifications.outbox import OUTBOX, REMINDER, LetterKind, OutboxStatus
+from notifications.reminders import Notice, Reminder
+from notifications.render import Renderer
+
+log = logging.getLogger(__name__)
+
+# Bound parameters per IN (...) list: far below SQLite's and PostgreSQL's limits.
+_CHUNK = 500
+
+__all__ = ["Notice", "Reminder", "queue_notice", "queue_reminders"]
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _normal_email(address: str) -> str:
+    return address.strip().lower()
+
+
+def digest_group(recipient_email: str, send_on: date) -> str:
+    """The group id of one recipient's letters for one day."""
+    text = f"{_normal_email(recipient_email)}|{send_on.isoformat()}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def digest_key(group: str, send_on: date, seq: int) -> str:
+    """The idempotency key of the ``seq``-th letter of a group (1 = the digest itself)."""
+    return f"digest:{send_on.isoformat()}:{group[:24]}:{seq}"
+
+
+def _not_before(reminder: Reminder, now: datetime) -> datetime:
+    """Letters for a future day wait until that local day begins; others go now."""
+    try:
+        zone = ZoneInfo(reminder.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return now
+    start = datetime.combine(reminder.send_on, time(0), tzinfo=zone)
+    return max(now, start)
+
+
+@dataclass(slots=True)
+class _Built:
+    """A letter ready to store: bytes and envelope, or the reason it cannot go."""
+
+    recipient: str
+    envelope: str
+    subject: str
+    message: bytes
+    error: str | None
+
+
+def _build_digest(reminders: Sequence[Reminder], renderer: Renderer, now: datetime) -> _Built:
+    first = min(reminders, key=lambda r: r.urgency)
+    rendered = renderer.render_reminders(reminders, now=now)
+    cc = [c for r in reminders for c in r.cc]
+    return _assemble(first.recipient.email, rendered, cc, first, now)
+
+
+def _assemble(
+    to_email: str, rendered: Any, cc: Sequence[Any], source: Reminder | Notice, now: datetime
+) -> _Built:
+    try:
+        addressing = address_letter(source.recipient, cc, source.reply_to)
+        raw = compose(rendered, addressing)
+    except UnsafeHeader as exc:  # includes InvalidAddress
+        # The row goes in dead, with the reason, so the operator sees it and the rest of
+        # the caller's transaction (other letters, the state change) goes on.
+        log.warning("letter to %r not queued for delivery: %s", to_email, exc.message)
+        return _Built(
+            recipient=to_email[:320],
+            envelope="",
+            subject=rendered.subject,
+            message=b"",
+            error=exc.message,
+        )
+    for note in addressing.dropped:
+        log.warning("letter to %s: %s (left out)", addressing.to.addr_spec, note)
+    return _Built(
+        recipient=addressing.to.addr_spec,
+        envelope=",".join(addressing.envelope),
+        subject=rendered.subject,
+        message=raw,
+        error="; ".join(addressing.dropped) or None,
+    )
+
+
+def _row_values(
+    *, key: str, kind: LetterKind, group: str | None, built: _Built, due: datetime, now: datetime
+) -> dict[str, Any]:
+    dead = not built.message
+    return {
+        "key": key,
+        "kind": kind.value,
+        "digest_group": group,
+        "recipient": built.recipient,
+        "envelope": built.envelope,
+        "subject": built.subject,
+        "message": built.message,
+        "status": (OutboxStatus.DEAD if dead else OutboxStatus.PENDING).value,
+        "attempts": 0,
+        "next_attempt_at": due,
+        "created_at": now,
+        "updated_at": now,
+        "last_error": built.error,
+    }
+
+
+def queue_reminders(
+    conn: Connection, reminders: Sequence[Reminder], *, now: datetime, renderer: Renderer
+) -> int:
+    """Record new reminders and queue their letters, in the caller's transaction.
+
+    Reminders whose key is already recorded are ignored (the scheduler may offer the
+    same reminder on every run). The new ones are grouped per recipient and ``send_on``
+    day: each group joins that day's pending letter (re-rendered) or, when the day's
+    letter already left the pending state, goes out as a follow-up letter. A letter
+    for a future day waits until the day starts in the reminder's time zone.
+
+    A reminder whose recipient address is invalid is still recorded; its letter goes
+    in as ``dead`` with the reason, and the other letters are queued normally.
+
+    Args:
+        conn: a connection inside the caller's write transaction.
+        reminders: the reminders due as of ``now`` (duplicates allowed).
+        now: the current time (aware); stamps rows and fixes "today" in the text.
+        renderer: the template renderer.
+
+    Returns:
+        The number of reminders recorded by this call.
+
+    Raises:
+        TemplateProblem: a template failed (nothing of this call should be committed).
+    """
+    unique: dict[str, Reminder] = {}
+    for reminder in reminders:
+        unique.setdefault(reminder.key, reminder)
+    if not unique:
+        return 0
+    keys = list(unique)
+    known: set[str] = set()
+    for chunk in _chunks(keys):
+        known.update(
+            conn.execute(sa.select(REMINDER.c.key).where(REMINDER.c.key.in_(chunk))).scalars()
+        )
+    fresh = [unique[k] for k in keys if k not in known]
+    if not fresh:
+        return 0
+
+    groups: dict[str, list[Reminder]] = defaultdict(list)
+    for reminder in fresh:
+        groups[digest_group(reminder.recipient.email, reminder.send_on)].append(reminder)
+
+    # What each group already has: its letters (for the next sequence number) and a
+    # pending one to amend. Locks the pending ones on PostgreSQL.
+    existing: dict[str, list[tuple[int, str, int]]] = defaultdict(list)
+    group_ids = list(groups)
+    for chunk in _chunks(group_ids):
+        rows = conn.execute(
+            sa.select(OUTBOX.c.digest_group, OUTBOX.c.id, OUTBOX.c.status, OUTBOX.c.attempts).where(
+                OUTBOX.c.digest_group.in_(chunk)
+            )
+        )
+        for group, row_id, status, attempts in rows:
+            existing[group].append((row_id, status, attempts))
+    amend: dict[str, int] = {}
+    candidates = [
+        row_id
+        for rows in existing.values()
+        for row_id, status, attempts in rows
+        if status == OutboxStatus.PENDING.value and attempts == 0
+    ]
+    for chunk in _chunks(candidates):
+        locked = conn.execute(
+            sa.select(OUTBOX.c.digest_group, OUTBOX.c.id)
+            .where(
+                OUTBOX.c.id.in_(chunk),
+                OUTBOX.c.status == OutboxStatus.PENDING.value,
+                OUTBOX.c.attempts == 0,
+            )
+            .with_for_update()
+        )
+        for group, row_id in locked:
+            amend[group] = max(row_id, amend.get(group, 0))
+
+    # Reminders already in the letters we amend, to re-render them with the new ones.
+    carried: dict[int, list[Reminder]] = defaultdict(list)
+    for chunk in _chunks(list(amend.values())):
+        for outbox_id, payload in conn.execute(
+            sa.select(REMINDER.c.outbox_id, REMINDER.c.payload).where(
+                REMINDER.c.outbox_id.in_(chunk)
+            )
+        ):
+            carried[outbox_id].append(Reminder.from_json(payload))
+
+    new_rows: list[dict[str, Any]] = []
+    new_groups: list[tuple[str, list[Reminder]]] = []
+    for group, members in groups.items():
+        send_on = members[0].send_on
+        if group in amend:
+            row_id = amend[group]
+            built = _build_digest([*carried[row_id], *members], renderer, now)
+            conn.execute(
+                OUTBOX.update()
+                .where(OUTBOX.c.id == row_id)
+                .values(
+                    recipient=built.recipient,
+                    envelope=built.envelope,
+                    subject=built.subject,
+                    message=built.message,
+                    status=(OutboxStatus.DEAD if not built.message else OutboxStatus.PENDING).value,
+                    last_error=built.error,
+                    updated_at=now,
+                )
+            )
+            _record(conn, members, row_id, now)
+            log.debug("digest %s amended with %d reminder(s)", row_id, len(members))
+            continue
+        seq = len(existing.get(group, ())) + 1
+        built = _build_digest(members, renderer, now)
+        due = min(_not_before(r, now) for r in members)
+        new_rows.append(
+            _row_values(
+                key=digest_key(group, send_on, seq),
+                kind=LetterKind.DIGEST,
+                group=group,
+                built=built,
+                due=due,
+                now=now,
+            )
+        )
+        new_groups.append((group, members))
+        if seq > 1:
+            log.info("follow-up letter %d for %s on %s", seq, built.recipient, send_on)
+
+    if new_rows:
+        ids = (
+            conn.execute(
+                OUTBOX.insert().returning(OUTBOX.c.id, sort_by_parameter_order=True), new_rows
+            )
+            .scalars()
+            .all()
+        )
+        for row_id, (_group, members) in zip(ids, new_groups, strict=True):
+            _record(conn, members, row_id, now)
+    return len(fresh)
+
+
+def _record(conn: Connection, members: Sequence[Reminder], outbox_id: int, now: datetime) -> None:
+    conn.execute(
+        REMINDER.insert(),
+        [
+            {
+                "key": r.key,
+                "outbox_id": outbox_id,
+                "recipient": _normal_email(r.recipient.email)[:320],
+                "send_on": r.send_on,
+                "deadline": r.deadline,
+                "rung": r.rung.value,
+                "payload": r.to_json(),
+                "created_at": now,
+            }
+            for r in members
+        ],
+    )
+
+
+def queue_notice(conn: Connection, notice: Notice, *, now: datetime, renderer: Renderer) -> bool:
+    """Queue a transition notice, in the caller's transaction (the state change's).
+
+    Args:
+        conn: a connection inside the caller's write transaction.
+        notice: the notice; its ``key`` makes the call idempotent.
+        now: the current time (aware).
+        renderer: the template renderer.
+
+    Returns:
+        True if queued, False if a letter with this key already exists. A notice to an
+        invalid address is stored as ``dead`` with the reason (and counts as queued).
+
+    Raises:
+        TemplateProblem: a template failed.
+    """
+    exists = conn.execute(sa.select(OUTBOX.c.id).where(OUTBOX.c.key == notice.key)).first()
+    if exists is not None:
+        return False
+    rendered = renderer.render_notice(notice, now=now)
+    built = _assemble(notice.recipient.email, rendered, notice.cc, notice, now)
+    conn.execute(
+        OUTBOX.insert(),
+        _row_values(
+            key=notice.key, kind=LetterKind.NOTICE, group=None, built=built, due=now, now=now
+        ),
+    )
+    return True

@@ -1,0 +1,237 @@
+"""``tochka tick``, ``tochka daemon run|status``, ``tochka reminders preview``,
+``tochka calendar export``."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from workflow.cli.context import console, done, handle_errors, print_json, state
+from workflow.cli.options import RoadmapCode
+
+if TYPE_CHECKING:
+    from workflow.cli.context import CliState
+    from workflow.reminders import ReminderQueue
+    from workflow.roadmap_store import StoredRoadmap
+
+daemon_app = typer.Typer(help="Демон-планировщик: запуск и состояние.", no_args_is_help=True)
+reminders_app = typer.Typer(help="Напоминания о сроках.", no_args_is_help=True)
+calendar_app = typer.Typer(help="Календарь сроков (iCalendar).", no_args_is_help=True)
+
+#: How long after its last heartbeat a daemon still counts as running.
+ALIVE_SECONDS = 120
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``tick``, ``daemon``, ``reminders`` and ``calendar`` to the ``tochka`` app."""
+    app.command("tick")(tick)
+    app.add_typer(daemon_app, name="daemon")
+    app.add_typer(reminders_app, name="reminders")
+    app.add_typer(calendar_app, name="calendar")
+
+
+def _roadmaps(st: CliState, code: str | None) -> list[StoredRoadmap]:
+    from workflow import db, roadmap_store
+
+    if code is not None:
+        return [st.roadmap(code)]
+    with db.read(st.engine()) as conn:
+        codes = roadmap_store.codes(conn)
+        if not codes:
+            roadmap_store.resolve(conn, None)  # raises the "no roadmap" error
+        return [roadmap_store.resolve(conn, c) for c in codes]
+
+
+def _queue(st: CliState) -> ReminderQueue:
+    from workflow.mailer import make_renderer
+    from workflow.reminders import outbox_queue
+
+    return outbox_queue(make_renderer(st.settings))
+
+
+@handle_errors
+def tick(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
+    """Сверка на момент --now: создать циклы, отметить просроченные, поставить напоминания."""
+    from workflow.reconcile import tick as run_tick
+
+    st = state(ctx)
+    queue = _queue(st)
+    reports = []
+    for stored in _roadmaps(st, roadmap):
+        now = st.now(stored.definition.timezone)
+        reports.append(run_tick(st.engine(), stored, now=now, queue=queue))
+    if st.json:
+        print_json([r.as_json() for r in reports])
+        return
+    for r in reports:
+        done(
+            f"Сверка «{r.roadmap}» на {r.today:%d.%m.%Y}: создано циклов {r.cycles_created}, "
+            f"просрочено {r.marked_overdue}, напоминаний {r.reminders_queued} "
+            f"(сроков {r.deadlines_reminded})." + ("" if r.changed else " Изменений нет.")
+        )
+
+
+@daemon_app.command("run")
+@handle_errors
+def run(
+    ctx: typer.Context,
+    standby_retry: Annotated[
+        float, typer.Option("--standby-retry", help="Резервный демон: пауза между попытками, с.")
+    ] = 5.0,
+    heartbeat: Annotated[
+        float, typer.Option("--heartbeat", help="Период отметки «жив», с.")
+    ] = 10.0,
+    simulate_from: Annotated[
+        str | None,
+        typer.Option("--simulate-from", help="Только для тестов: первый моделируемый день."),
+    ] = None,
+    simulate_to: Annotated[
+        str | None,
+        typer.Option("--simulate-to", help="Только для тестов: последний моделируемый день."),
+    ] = None,
+    simulate_step: Annotated[
+        float,
+        typer.Option("--simulate-step", help="Только для тестов: секунд на моделируемый день."),
+    ] = 0.0,
+) -> None:
+    """Запустить демон в текущем терминале (остановка: SIGTERM или Ctrl+C).
+
+    Сверка — при запуске и каждый рабочий день в daily_at (по умолчанию 09:00 МСК),
+    отправка писем — каждую минуту. С --simulate-from/--simulate-to (только для тестов)
+    демон-лидер выполняет сверку за каждый моделируемый день и завершается.
+    """
+    import scheduler
+    from workflow.errors import InputError
+    from workflow.timeutil import parse_date
+
+    st = state(ctx)
+    settings = st.settings
+    simulation = None
+    if simulate_from or simulate_to:
+        if not (simulate_from and simulate_to):
+            raise InputError("Укажите и --simulate-from, и --simulate-to.")
+        start = parse_date(simulate_from, what="--simulate-from")
+        end = parse_date(simulate_to, what="--simulate-to")
+        _check_order(start, end, first="--simulate-from", second="--simulate-to")
+        simulation = scheduler.Simulation(start=start, end=end, step_seconds=simulate_step)
+    options = scheduler.DaemonOptions(
+        daily_at=scheduler.parse_daily_at(settings.daily_at),
+        standby_retry_seconds=standby_retry,
+        heartbeat_seconds=heartbeat,
+        max_attempts=settings.max_attempts,
+        simulation=simulation,
+    )
+    engine = st.engine()
+    scheduler.configure_logging()
+    daemon = scheduler.Daemon(
+        engine=engine,
+        queue=_queue(st),
+        options=options,
+        deliver=_deliverer(st, engine, options.max_attempts),
+    )
+    daemon.install_signal_handlers()
+    code = daemon.run()
+    raise typer.Exit(code)
+
+
+def _deliverer(st: CliState, engine: Any, max_attempts: int) -> Any:
+    """The outbox job: `notifications.deliver.deliver_due` over the configured transport."""
+    from datetime import datetime
+
+    from notifications.deliver import deliver_due
+    from workflow.mailer import make_transport
+
+    transport = make_transport(st.settings)
+
+    def deliver(now: datetime) -> object:
+        return deliver_due(engine, transport, now=now, max_attempts=max_attempts)
+
+    return deliver
+
+
+@daemon_app.command("status")
+@handle_errors
+def status(ctx: typer.Context) -> None:
+    """Когда демон работал в последний раз и что ждёт обработки."""
+    import scheduler
+
+    st = state(ctx)
+    report = scheduler.collect_status(st.engine(), now=st.now(), alive_seconds=ALIVE_SECONDS)
+    if st.json:
+        print_json(report.as_json())
+        return
+    report.render(console())
+
+
+def _check_order(first_day: date, last_day: date, *, first: str, second: str) -> None:
+    from workflow.errors import InputError
+
+    if last_day < first_day:
+        raise InputError(
+            f"{second} ({last_day:%d.%m.%Y}) раньше, чем {first} ({first_day:%d.%m.%Y})."
+        )
+
+
+@reminders_app.command("preview")
+@handle_errors
+def preview(
+    ctx: typer.Context,
+    until: Annotated[str, typer.Option("--until", help="По какой день (ГГГГ-ММ-ДД).")],
+    roadmap: RoadmapCode = None,
+) -> None:
+    """Какие напоминания уйдут с --now по --until (ничего не ставит в очередь)."""
+    from workflow import db, reminders
+    from workflow.timeutil import local_date, parse_date
+
+    st = state(ctx)
+    last = parse_date(until, what="--until")
+    items: list[reminders.PreviewItem] = []
+    for stored in _roadmaps(st, roadmap):
+        today = local_date(st.now(stored.definition.timezone), stored.definition.timezone)
+        _check_order(today, last, first="--now", second="--until")
+        with db.read(st.engine()) as conn:
+            items.extend(reminders.preview(conn, stored, today=today, until=last))
+    if st.json:
+        print_json([i.as_json() for i in items])
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Напоминания до {last:%d.%m.%Y}: {len(items)}")
+    for column in ("дата", "кому", "срок", "ступень", "о чём"):
+        table.add_column(column, overflow="fold")
+    for i in items:
+        table.add_row(
+            f"{i.send_on:%d.%m.%Y}",
+            i.recipient,
+            f"{i.deadline:%d.%m.%Y}",
+            i.rung,
+            i.subject if len(i.subject) <= 100 else i.subject[:99] + "…",
+        )
+    console().print(table)
+
+
+@calendar_app.command("export")
+@handle_errors
+def export(
+    ctx: typer.Context,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Файл .ics.")],
+    party: Annotated[
+        str | None, typer.Option("--party", help="Только сроки этой стороны (id из карты).")
+    ] = None,
+    roadmap: RoadmapCode = None,
+) -> None:
+    """Сроки (открытые циклы и этапы центров по годам) в файл iCalendar."""
+    from workflow import calendar_export, db
+
+    st = state(ctx)
+    stored = st.roadmap(roadmap)
+    with db.read(st.engine()) as conn:
+        data, count = calendar_export.export(conn, stored, party=party, now=st.now())
+    output.write_bytes(data)
+    if st.json:
+        print_json({"file": str(output), "events": count})
+        return
+    done(f"Календарь записан в {output}: событий {count}.")

@@ -1,0 +1,125 @@
+"""``tochka outbox``: list, retry, send."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from workflow.cli.context import console, done, handle_errors, print_json, state
+
+app = typer.Typer(help="Исходящие письма.", no_args_is_help=True)
+
+
+@app.command("list")
+@handle_errors
+def list_(
+    ctx: typer.Context,
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help="pending, sending, sent, failed или dead."),
+    ] = None,
+) -> None:
+    """Письма в очереди."""
+    from notifications.outbox import OutboxStatus, list_outbox
+    from workflow import db
+    from workflow.errors import InputError
+
+    st = state(ctx)
+    if status is not None and status not in {s.value for s in OutboxStatus}:
+        raise InputError(
+            f"Неизвестный статус письма «{status}».",
+            hint="Статусы: " + ", ".join(s.value for s in OutboxStatus) + ".",
+        )
+    with db.read(st.engine()) as conn:
+        entries = list_outbox(conn, status)
+    if st.json:
+        print_json(
+            [
+                {
+                    "id": e.id,
+                    "key": e.key,
+                    "kind": e.kind,
+                    "recipient": e.recipient,
+                    "subject": e.subject,
+                    "status": e.status.value,
+                    "attempts": e.attempts,
+                    "next_attempt_at": e.next_attempt_at.isoformat(),
+                    "sent_at": e.sent_at.isoformat() if e.sent_at else None,
+                    "message_id": e.message_id,
+                    "last_error": e.last_error,
+                }
+                for e in entries
+            ]
+        )
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Письма: {len(entries)}")
+    for column in ("id", "статус", "попыток", "кому", "тема", "ошибка"):
+        table.add_column(column, overflow="fold")
+    for e in entries:
+        table.add_row(
+            str(e.id), e.status.value, str(e.attempts), e.recipient, e.subject, e.last_error or ""
+        )
+    console().print(table)
+
+
+@app.command("retry")
+@handle_errors
+def retry(ctx: typer.Context, outbox_id: int) -> None:
+    """Поставить неотправленное письмо в очередь снова."""
+    from notifications.outbox import retry as retry_row
+    from workflow import db
+
+    st = state(ctx)
+    with db.write(st.engine()) as conn:
+        entry = retry_row(conn, outbox_id, st.now())
+    if st.json:
+        print_json({"id": entry.id, "status": entry.status.value})
+        return
+    done(f"Письмо {entry.id} снова в очереди (статус {entry.status.value}).")
+
+
+@app.command("send")
+@handle_errors
+def send(
+    ctx: typer.Context,
+    batch: Annotated[int, typer.Option("--batch", help="Сколько писем за раз.")] = 200,
+) -> None:
+    """Отправить письма, срок которых наступил, сейчас."""
+    from notifications.deliver import deliver_due
+    from workflow.mailer import make_transport
+
+    st = state(ctx)
+    settings = st.settings
+    engine = st.engine()
+    transport = make_transport(settings)
+    totals = {"sent": 0, "retrying": 0, "dead": 0}
+    errors: list[str] = []
+    while True:
+        report = deliver_due(
+            engine, transport, now=st.now(), batch=batch, max_attempts=settings.max_attempts
+        )
+        totals["sent"] += report.sent
+        totals["retrying"] += report.retrying
+        totals["dead"] += report.dead
+        errors += report.errors
+        if report.transport_error or report.claimed < batch:
+            break
+    if st.json:
+        print_json({**totals, "transport_error": report.transport_error, "errors": errors})
+    else:
+        done(
+            f"Отправлено: {totals['sent']}, будет повторено: {totals['retrying']}, "
+            f"не доставлено: {totals['dead']}."
+        )
+        for line in errors:
+            done(f"  {line}")
+    if report.transport_error:
+        from states.errors import TochkaError
+
+        raise TochkaError(
+            f"Почтовый сервер недоступен: {report.transport_error}",
+            hint="Письма остались в очереди и будут отправлены при следующей попытке.",
+        )
