@@ -30,3 +30,16 @@ def test_database_from_a_newer_version_is_refused(engine: Engine) -> None:
     assert "9999" in str(caught.value)
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "9999"
+
+
+def test_migrations_create_exactly_the_models(engine: Engine) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    from workflow.models import all_tables
+
+    all_tables()
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": False})
+        assert compare_metadata(context, SQLModel.metadata) == []
