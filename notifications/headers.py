@@ -18,7 +18,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from email import policy as email_policy
-from email.headerregistry import Address
+from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.parser import BytesParser
 
@@ -212,7 +212,28 @@ def envelope_headers(*, mail_from: str, key: str, date_header: str) -> bytes:
     return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
-_PARSER = BytesParser(policy=email_policy.default)
+class _CachedRegistry(HeaderRegistry):
+    """The standard header registry, minus its cost: the stock one builds a new class
+    for every header it parses (a quarter of the time of building a letter)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        cls = self._classes.get(key)
+        if cls is None:
+            cls = self._classes[key] = super().__getitem__(name)
+        return cls
+
+
+#: `email.policy.SMTP` (CRLF, 78-column folding) with the cached header registry.
+SMTP_POLICY = email_policy.SMTP.clone(header_factory=_CachedRegistry())
+#: `email.policy.default` (what a reader sees) with the cached header registry.
+READ_POLICY = email_policy.default.clone(header_factory=_CachedRegistry())
+
+_PARSER = BytesParser(policy=READ_POLICY)
 _HEADER_LINE_RE = re.compile(rb"^[!-9;-~]+:")
 
 

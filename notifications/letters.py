@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from email import policy as email_policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 
-from notifications.headers import make_address, set_header, verify_letter
+from notifications.headers import SMTP_POLICY, make_address, set_header, verify_letter
 from notifications.reminders import Recipient
 from notifications.render import RenderedLetter
 
@@ -96,7 +95,7 @@ def compose(letter: RenderedLetter, addressing: Addressing) -> bytes:
     Raises:
         UnsafeHeader: a header value was refused, or the result is not what we wrote.
     """
-    msg = EmailMessage(policy=email_policy.SMTP)
+    msg = EmailMessage(policy=SMTP_POLICY)
     set_header(msg, "To", addressing.to)
     if addressing.cc:
         set_header(msg, "Cc", addressing.cc)
@@ -116,7 +115,7 @@ def compose(letter: RenderedLetter, addressing: Addressing) -> bytes:
             filename=CALENDAR_FILENAME,
             params={"method": "PUBLISH", "charset": "utf-8"},
         )
-    raw = msg.as_bytes(policy=email_policy.SMTP)
+    raw = msg.as_bytes(policy=SMTP_POLICY)
     verify_letter(
         raw,
         allowed=STORED_HEADERS,

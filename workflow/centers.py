@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -13,10 +13,12 @@ from sqlalchemy.engine import Connection, Engine
 from states.center import CenterState
 from workflow import audit, db
 from workflow.audit import CENTER, CREATE_TRIGGER, EVENT, NewEvent
-from workflow.centers_file import CenterRow
 from workflow.errors import ImportFileError, NotFound, Problem
 from workflow.roadmap_store import StoredRoadmap
 from workflow.timeutil import Clock, local_date, system_clock
+
+if TYPE_CHECKING:
+    from workflow.centers_file import CenterRow
 
 _CHUNK = 500
 

@@ -56,6 +56,8 @@ REMINDING_CYCLE_STATES: tuple[str, ...] = (
     CycleState.IN_PROGRESS.value,
     CycleState.OVERDUE.value,
 )
+# Longer than any run of Russian non-working days (New Year: up to 12).
+_LONGEST_DAYS_OFF = 20
 _STAGE_INDEX = {state.value: index for index, state in enumerate(LIFECYCLE)}
 
 
@@ -100,10 +102,12 @@ def latest_due(deadline: date, roadmap: Roadmap, today: date) -> RungDate | None
     policy = roadmap.reminders
     every = policy.overdue_every_days
     if every >= 1 and today > deadline:
-        # Walk down from just past today: the first overdue rung sent by today is the
-        # latest one, and it survives the ladder's same-day collapse (the collapse keeps
-        # the later rung of a day, and overdue rungs never share a day with earlier kinds).
-        k = (today - deadline).days // every + 1
+        # Walk down from past today: the first overdue rung sent by today is the latest
+        # one, and it survives the ladder's same-day collapse (the collapse keeps the
+        # later rung of a day, and overdue rungs never share a day with earlier kinds).
+        # Start beyond the longest run of days off: a rung due after New Year's holidays
+        # is sent before them, on or before today.
+        k = ((today - deadline).days + _LONGEST_DAYS_OFF) // every + 1
         while k >= 1:
             nominal = deadline + timedelta(days=k * every)
             send_on = working_day_on_or_before(nominal)

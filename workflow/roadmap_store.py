@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -13,7 +14,6 @@ from workflow import db
 from workflow.definition import Roadmap
 from workflow.errors import NotFound, RoadmapFileError
 from workflow.models import RoadmapRow
-from workflow.roadmap_file import parse_roadmap
 
 ROADMAP = RoadmapRow.__table__  # type: ignore[attr-defined]
 
@@ -28,6 +28,8 @@ class StoredRoadmap:
 
 @functools.lru_cache(maxsize=64)
 def _parse_cached(source: str, code: str) -> Roadmap:
+    from workflow.roadmap_file import parse_roadmap  # YAML and validation: only when needed
+
     return parse_roadmap(source, filename=f"<дорожная карта «{code}» в базе>")
 
 
@@ -99,7 +101,18 @@ def resolve(conn: Connection, code: str | None) -> StoredRoadmap:
     Raises:
         NotFound: no roadmap, an unknown code, or several roadmaps and no code given.
     """
-    query = sa.select(ROADMAP.c.id, ROADMAP.c.code, ROADMAP.c.source)
+    row = _find(conn, code, with_source=True)
+    return StoredRoadmap(id=int(row.id), definition=_parse_cached(row.source, row.code))
+
+
+def resolve_id(conn: Connection, code: str | None) -> int:
+    """Like `resolve`, but only the row id: read-only listings need no parsed definition."""
+    return int(_find(conn, code, with_source=False).id)
+
+
+def _find(conn: Connection, code: str | None, *, with_source: bool) -> Any:
+    columns = [ROADMAP.c.id, ROADMAP.c.code] + ([ROADMAP.c.source] if with_source else [])
+    query = sa.select(*columns)
     if code is not None:
         row = conn.execute(query.where(ROADMAP.c.code == code)).first()
         if row is None:
@@ -120,4 +133,4 @@ def resolve(conn: Connection, code: str | None) -> StoredRoadmap:
                 hint="Загруженные карты: " + ", ".join(codes(conn)) + ".",
             )
         row = rows[0]
-    return StoredRoadmap(id=int(row.id), definition=_parse_cached(row.source, row.code))
+    return row

@@ -69,10 +69,10 @@ def list_(
             f"Неизвестное состояние «{state_filter}».",
             hint="Состояния центра: " + ", ".join(s.value for s in CenterState) + ".",
         )
-    stored = st.roadmap(roadmap)
+    roadmap_id = st.roadmap_id(roadmap)
     with db.read(st.engine()) as conn:
         found = centers.list_centers(
-            conn, stored.id, state=state_filter, municipality=municipality, cohort=cohort
+            conn, roadmap_id, state=state_filter, municipality=municipality, cohort=cohort
         )
     if st.json:
         print_json([c.as_json() for c in found])

@@ -103,6 +103,14 @@ class CliState:
             self._engine.dispose()
             self._engine = None
 
+    def roadmap_id(self, code: str | None) -> int:
+        """The roadmap's row id, without parsing its definition (for listings)."""
+        from workflow import db
+        from workflow.roadmap_store import resolve_id
+
+        with db.read(self.engine()) as conn:
+            return resolve_id(conn, code)
+
     def roadmap(self, code: str | None) -> StoredRoadmap:
         from workflow import db
         from workflow.roadmap_store import resolve

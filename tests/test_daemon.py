@@ -1,0 +1,269 @@
+"""The daemon as real processes: leadership, takeover, refusal, graceful stop, status.
+
+Simulated years use the test-only ``--simulate-from/--simulate-to/--simulate-step``
+options of ``tochka daemon run``: the leader ticks once per simulated day.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from typer.testing import Result
+
+from notifications.outbox import REMINDER
+from tests.conftest import SHIPPED, T0, make_rows
+from tests.test_tick import Recorder
+from workflow import centers, db, roadmap_store, schema
+from workflow.audit import CYCLE
+from workflow.models import DaemonHeartbeat
+from workflow.reconcile import tick
+from workflow.roadmap_file import load_roadmap
+from workflow.roadmap_store import StoredRoadmap
+
+HEARTBEAT = DaemonHeartbeat.__table__  # type: ignore[attr-defined]
+TOCHKA = str(Path(sys.executable).parent / "tochka")
+MSK = ZoneInfo("Europe/Moscow")
+START, END = date(2021, 1, 1), date(2021, 12, 31)
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    """Start ``tochka --db URL daemon run ...`` processes; kill leftovers at the end."""
+    procs: list[subprocess.Popen[str]] = []
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOCHKA_")}
+    env["TOCHKA_VAR_DIR"] = str(tmp_path / "var")
+
+    def start(url: str, *args: str) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [TOCHKA, "--db", url, "daemon", "run", *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=30)
+
+
+def _setup(engine: Engine, stored: StoredRoadmap) -> None:
+    centers.import_centers(
+        engine, stored, make_rows(3, cohort=2021), filename="t.csv", actor="op", now=T0
+    )
+
+
+def _normalised(engine: Engine, keys: list[str]) -> list[str]:
+    """Reminder keys with ``cycle:{id}`` replaced by ``cycle:{measure}/{period}``."""
+    with engine.connect() as conn:
+        names = {
+            r.id: f"{r.measure}/{r.period}"
+            for r in conn.execute(sa.select(CYCLE.c.id, CYCLE.c.measure, CYCLE.c.period))
+        }
+    out = []
+    for key in keys:
+        parts = key.split(":")
+        if parts[1] == "cycle":
+            parts[2] = names[int(parts[2])]
+        out.append(":".join(parts))
+    return sorted(out)
+
+
+def _reference(tmp_path: Path) -> tuple[list[tuple[int, str, date]], list[str]]:
+    """Cycles and reminder keys of a simulated year, ticked in-process on a fresh SQLite."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'ref.db'}")
+    schema.upgrade(engine)
+    definition = load_roadmap(SHIPPED)
+    roadmap_store.store(engine, definition, now=T0)
+    with db.read(engine) as conn:
+        stored = roadmap_store.resolve(conn, definition.code)
+    _setup(engine, stored)
+    queue = Recorder()
+    day = START
+    while day <= END:
+        moment = datetime.combine(day, datetime.min.time(), MSK).replace(hour=9)
+        tick(engine, stored, now=moment, queue=queue)
+        day += timedelta(days=1)
+    result = _cycles(engine), _normalised(engine, queue.keys())
+    engine.dispose()
+    return result
+
+
+def _cycles(engine: Engine) -> list[tuple[int, str, date]]:
+    with engine.connect() as conn:
+        return sorted(
+            (r.measure, r.period, r.due_date)
+            for r in conn.execute(sa.select(CYCLE.c.measure, CYCLE.c.period, CYCLE.c.due_date))
+        )
+
+
+def _outbox_keys(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(REMINDER.c.key)).scalars())
+
+
+def _heartbeats(engine: Engine) -> list[dict[str, object]]:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(sa.select(HEARTBEAT))]
+
+
+def _wait(what: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if what():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+def _ticked_past(engine: Engine, day: date) -> Callable[[], bool]:
+    def check() -> bool:
+        for hb in _heartbeats(engine):
+            as_of = hb["last_tick_as_of"]
+            if isinstance(as_of, datetime) and as_of.astimezone(MSK).date() >= day:
+                return True
+        return False
+
+    return check
+
+
+SIMULATE = ("--simulate-from", START.isoformat(), "--simulate-to", END.isoformat())
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_sqlite_second_daemon_refused_until_the_first_dies(
+    db_url: str,
+    engine: Engine,
+    stored: StoredRoadmap,
+    spawn: Callable[..., subprocess.Popen[str]],
+    tmp_path: Path,
+) -> None:
+    _setup(engine, stored)
+    first = spawn(db_url, *SIMULATE, "--simulate-step", "0.03", "--heartbeat", "0.2")
+    _wait(_ticked_past(engine, START))
+    second = spawn(db_url, *SIMULATE)
+    out, err = second.communicate(timeout=60)
+    assert second.returncode == 1
+    assert "другой демон уже работает с базой" in err
+    assert "tochka.db.daemon.lock" in err
+    _wait(_ticked_past(engine, date(2021, 3, 1)))
+    first.send_signal(signal.SIGKILL)  # in the middle of the year, maybe of a tick
+    first.wait(timeout=30)
+    third = spawn(db_url, *SIMULATE, "--heartbeat", "0.2")
+    out, err = third.communicate(timeout=120)
+    assert third.returncode == 0, err
+    cycles, keys = _reference(tmp_path)
+    assert _cycles(engine) == cycles
+    got = _outbox_keys(engine)
+    assert len(got) == len(set(got))
+    assert _normalised(engine, got) == keys
+
+
+@pytest.mark.postgres
+def test_postgres_standby_takes_over_when_the_leader_is_killed(
+    db_url: str,
+    engine: Engine,
+    stored: StoredRoadmap,
+    spawn: Callable[..., subprocess.Popen[str]],
+    tmp_path: Path,
+) -> None:
+    if db_url.startswith("sqlite"):
+        pytest.skip("advisory-lock leadership is PostgreSQL's")
+    _setup(engine, stored)
+    args = (*SIMULATE, "--simulate-step", "0.03", "--standby-retry", "0.2", "--heartbeat", "0.2")
+    a = spawn(db_url, *args)
+    b = spawn(db_url, *args)
+    _wait(lambda: {hb["role"] for hb in _heartbeats(engine)} == {"leader", "standby"})
+    leader_pid = next(hb["pid"] for hb in _heartbeats(engine) if hb["role"] == "leader")
+    leader, standby = (a, b) if a.pid == leader_pid else (b, a)
+    _wait(_ticked_past(engine, date(2021, 4, 1)))
+    leader.send_signal(signal.SIGKILL)
+    leader.wait(timeout=30)
+    out, err = standby.communicate(timeout=180)
+    assert standby.returncode == 0, err
+    assert "event=leader" in err
+    cycles, keys = _reference(tmp_path)
+    assert _cycles(engine) == cycles
+    got = _outbox_keys(engine)
+    assert len(got) == len(set(got))
+    assert _normalised(engine, got) == keys
+
+
+@pytest.mark.postgres
+def test_postgres_two_daemons_one_year_each_thing_once(
+    db_url: str,
+    engine: Engine,
+    stored: StoredRoadmap,
+    spawn: Callable[..., subprocess.Popen[str]],
+    tmp_path: Path,
+) -> None:
+    """Both run the whole year (the second replays it after the first): nothing doubles."""
+    if db_url.startswith("sqlite"):
+        pytest.skip("advisory-lock leadership is PostgreSQL's")
+    _setup(engine, stored)
+    args = (*SIMULATE, "--standby-retry", "0.2", "--heartbeat", "0.2")
+    a, b = spawn(db_url, *args), spawn(db_url, *args)
+    for proc in (a, b):
+        _, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err
+    cycles, keys = _reference(tmp_path)
+    assert _cycles(engine) == cycles
+    got = _outbox_keys(engine)
+    assert len(got) == len(set(got))
+    assert _normalised(engine, got) == keys
+
+
+def test_sigterm_finishes_the_step_and_exits_0_status_shows_heartbeat(
+    db_url: str,
+    engine: Engine,
+    stored: StoredRoadmap,
+    spawn: Callable[..., subprocess.Popen[str]],
+    cli: Callable[..., Result],
+) -> None:
+    _setup(engine, stored)
+    proc = spawn(db_url, "--heartbeat", "0.2", "--standby-retry", "0.2")
+    _wait(lambda: any(hb["last_tick_at"] for hb in _heartbeats(engine)))
+    running = json.loads(cli("--json", "daemon", "status").output)
+    (me,) = running["daemons"]
+    assert (me["role"], me["alive"], me["pid"]) == ("leader", True, proc.pid)
+    assert json.loads(me["last_tick_result"])[0]["roadmap"] == "ivanovo-2021-2023"
+    assert running["overdue_cycles"] > 0
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "event=signal signal=SIGTERM" in err
+    assert "event=daemon_stop" in err
+    text = cli("daemon", "status")
+    assert text.exit_code == 0
+    assert "Демон не работает." in text.output
+    assert "остановлен" in text.output
+    assert "последняя сверка" in text.output
+
+
+def test_database_down_at_a_tick_is_logged_and_the_daemon_stays_up(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import scheduler
+
+    missing = db.make_engine(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'x.db'}")
+    daemon = scheduler.Daemon(engine=missing, queue=Recorder())
+    with caplog.at_level("ERROR", logger="tochka.daemon"):
+        assert daemon.tick_all(datetime(2021, 3, 1, 6, tzinfo=UTC)) == []
+    assert "event=tick_failed" in caplog.text
+    missing.dispose()

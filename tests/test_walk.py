@@ -1,0 +1,313 @@
+"""Walk the shipped roadmap day by day with the reconciler and check every cycle and letter.
+
+The expectation is generated independently of the reconciler's catch-up code: from the
+full ladder of each deadline (`workflow.ladder.ladder`) and the plain rule "the first
+tick sends the latest rung already due; later rungs go out on their day; nothing after
+the deadline is met". Measure 5 and one center are also written out literally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from typer.testing import Result
+
+from notifications.outbox import REMINDER
+from tests.conftest import T0, make_rows
+from tests.test_tick import Recorder
+from workflow import audit, centers, cycles
+from workflow.audit import CYCLE
+from workflow.engine import Actor, TransitionEngine
+from workflow.ladder import ladder, working_day_on_or_before
+from workflow.reconcile import tick
+from workflow.roadmap_store import StoredRoadmap
+
+MSK = ZoneInfo("Europe/Moscow")
+CODE = "ivanovo-2021-2023"
+DEPARTMENT = "coordinator@example.org"
+OPERATOR = "operator@example.org"
+OP = Actor(login="operator")
+
+# Days on which the real CLI (`tochka --now DAY tick`) ticks instead of the library.
+CLI_DAYS = {date(2021, 2, 15), date(2021, 8, 25), date(2022, 3, 1)}
+
+
+def moment(day: date, hour: int) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, tzinfo=MSK)
+
+
+def days(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=n) for n in range((end - start).days + 1)]
+
+
+def sends(due: date, *, start: date, end: date, stop: date | None = None) -> list[tuple[date, str]]:
+    """What daily ticks send for one deadline: catch-up on ``start``, then each rung on its
+    day, until ``stop`` (the day the deadline is met, before that day's tick)."""
+    rungs = [r for r in ladder(due, _policy(), until=end)]
+    last = min(end, stop - timedelta(days=1)) if stop else end
+    if last < start:
+        return []
+    out: list[tuple[date, str]] = []
+    caught = [r for r in rungs if r.send_on <= start]
+    if caught:
+        out.append((start, caught[-1].key_part))
+    out += [(r.send_on, r.key_part) for r in rungs if start < r.send_on <= last]
+    return out
+
+
+def _policy():  # type: ignore[no-untyped-def]
+    from workflow.definition import ReminderPolicy
+
+    return ReminderPolicy()
+
+
+class Walk:
+    """The scenario: operator actions before the tick of their day."""
+
+    def __init__(self, engine: Engine, stored: StoredRoadmap) -> None:
+        self.engine = engine
+        self.stored = stored
+        self.machine = TransitionEngine(engine, stored.definition, stored.id)
+        self.cycle_ids: dict[tuple[int, str], int] = {}
+
+    def cycle_id(self, measure: int, period: str) -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    sa.select(CYCLE.c.id).where(
+                        CYCLE.c.measure == measure, CYCLE.c.period == period
+                    )
+                ).scalar_one()
+            )
+
+    def actions(self, day: date) -> None:
+        now = moment(day, 8)
+        fire = self.machine.fire_center
+        if day == date(2021, 2, 1):
+            cycles.open_cycle(
+                self.engine, self.stored, 3, due=date(2021, 4, 15), actor="op", now=now
+            )
+        if day == date(2022, 1, 20):
+            cycles.open_cycle(
+                self.engine, self.stored, 3, due=date(2022, 4, 15), actor="op", now=now
+            )
+        if day == date(2021, 3, 3):
+            cid = self.cycle_id(5, "2021")
+            self.machine.fire_cycle(
+                cid, "complete", actor=OP, now=now, evidence={"procurement_notices": "№ 1"}
+            )
+        if day == date(2021, 4, 12):
+            fire("A", "agree_infrastructure", actor=OP, now=now)
+        if day == date(2021, 8, 23):
+            fire("A", "equip", actor=OP, now=now)
+            fire("A", "train_staff", actor=OP, now=now)
+        if day == date(2021, 9, 1):
+            fire("A", "open", actor=OP, now=now)
+        if day == date(2021, 10, 4):
+            fire("A", "start_reporting", actor=OP, now=now)
+        if day == date(2022, 5, 4):
+            fire("W", "withdraw", actor=OP, now=now, comment="школа реорганизована")
+
+
+def _import(engine: Engine, stored: StoredRoadmap) -> None:
+    base = make_rows(4)
+    rows = [
+        replace(base[0], code="A", cohort=2021, email="a@example.org"),
+        replace(base[1], code="B", cohort=2022, email="b@example.org"),
+        replace(base[2], code="C", cohort=2023, email="c@example.org"),
+        replace(base[3], code="W", cohort=2022, email="w@example.org"),
+    ]
+    centers.import_centers(engine, stored, rows, filename="walk.csv", actor="op", now=T0)
+
+
+def _walk(
+    engine: Engine, stored: StoredRoadmap, cli: Callable[..., Result], start: date, end: date
+) -> Recorder:
+    _import(engine, stored)
+    walk = Walk(engine, stored)
+    queue = Recorder()
+    for day in days(start, end):
+        walk.actions(day)
+        if day in CLI_DAYS:
+            result = cli("--now", moment(day, 9).isoformat(), "tick")
+            assert result.exit_code == 0, result.output
+            continue
+        tick(engine, stored, now=moment(day, 9), clock=lambda: datetime.now(UTC), queue=queue)
+    return queue
+
+
+def _sent(engine: Engine, queue: Recorder) -> list[tuple[date, str]]:
+    """Every reminder queued, by the library walk or the CLI (the real outbox)."""
+    with engine.connect() as conn:
+        outbox = [(r.send_on, r.key) for r in conn.execute(sa.select(REMINDER))]
+    return sorted([(r.send_on, r.key) for r in queue.items] + outbox)
+
+
+def _expected_cycles(stored: StoredRoadmap, end: date) -> list[tuple[int, str, date]]:
+    result = [
+        (1, "2020", date(2020, 12, 7)),
+        (2, "2020", date(2020, 12, 23)),
+        (3, "2021-04-15", date(2021, 4, 15)),
+        (3, "2022-04-15", date(2022, 4, 15)),
+        (4, "2020", date(2020, 12, 30)),
+    ]
+    for year in (2021, 2022, 2023):
+        result += [
+            (5, str(year), date(year, 3, 1)),
+            (6, str(year), date(year, 8, 25)),
+            (7, str(year), date(year, 8, 25)),
+            (8, str(year), date(year, 9, 1)),
+        ]
+    for due, period in [
+        (date(2021, 10, 1), "2021-Q3"),
+        (date(2022, 1, 1), "2021-Q4"),
+        (date(2022, 4, 1), "2022-Q1"),
+        (date(2022, 7, 1), "2022-Q2"),
+        (date(2022, 10, 1), "2022-Q3"),
+        (date(2023, 1, 1), "2022-Q4"),
+        (date(2023, 4, 1), "2023-Q1"),
+        (date(2023, 7, 1), "2023-Q2"),
+        (date(2023, 10, 1), "2023-Q3"),
+    ]:
+        result.append((9, period, due))
+    opened = {(3, "2021-04-15"): date(2021, 2, 1), (3, "2022-04-15"): date(2022, 1, 20)}
+    return sorted(
+        c
+        for c in result
+        if opened.get(c[:2], working_day_on_or_before(c[2] - timedelta(days=14))) <= end
+    )
+
+
+def _expected_reminders(
+    engine: Engine, stored: StoredRoadmap, start: date, end: date
+) -> list[tuple[date, str]]:
+    roadmap = stored.definition
+    out: list[tuple[date, str]] = []
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(CYCLE.c.id, CYCLE.c.measure, CYCLE.c.period, CYCLE.c.due_date)
+        )
+        cycle_rows = [tuple(r) for r in rows]
+    for cycle_id, measure, period, due in cycle_rows:
+        first = {
+            (3, "2021-04-15"): date(2021, 2, 1),
+            (3, "2022-04-15"): date(2022, 1, 20),
+        }.get((measure, period), working_day_on_or_before(due - timedelta(days=14)))
+        stop = date(2021, 3, 3) if (measure, period) == (5, "2021") else None
+        emails = [roadmap.party(p).email for p in roadmap.measure(measure).responsible]
+        for day, rung in sends(due, start=max(start, first), end=end, stop=stop):
+            out += [(day, f"{CODE}:cycle:{cycle_id}:{rung}:{email}") for email in emails]
+    # Centers: (code, email, cohort, {stage: day reached}), withdrawn stops everything.
+    reached = {
+        "A": {
+            "infrastructure_agreed": date(2021, 4, 12),
+            "equipped": date(2021, 8, 23),
+            "staff_trained": date(2021, 8, 23),
+            "opened": date(2021, 9, 1),
+            "reporting": date(2021, 10, 4),
+        },
+        "B": {},
+        "C": {},
+        "W": dict.fromkeys(
+            ("infrastructure_agreed", "equipped", "staff_trained", "opened", "reporting"),
+            date(2022, 5, 4),
+        ),
+    }
+    cohort = {"A": 2021, "B": 2022, "C": 2023, "W": 2022}
+    infra = {
+        2021: (date(2021, 4, 15), date(2021, 2, 1)),
+        2022: (date(2022, 4, 15), date(2022, 1, 20)),
+    }
+    for code, stops in reached.items():
+        year = cohort[code]
+        stages = {
+            "equipped": date(year, 8, 25),
+            "staff_trained": date(year, 8, 25),
+            "opened": date(year, 9, 1),
+            "reporting": date(year, 10, 1),
+        }
+        known = dict.fromkeys(stages, start)
+        if year in infra:
+            stages["infrastructure_agreed"], known["infrastructure_agreed"] = infra[year]
+        for stage, due in stages.items():
+            for day, rung in sends(
+                due, start=max(start, known[stage]), end=end, stop=stops.get(stage)
+            ):
+                out.append((day, f"{CODE}:center:{code}:{stage}:{rung}:{code.lower()}@example.org"))
+    return sorted(out)
+
+
+# The literal part: measure 5 (department only) and center A's equipped stage.
+MEASURE_5 = [
+    ("2021-02-15", "before-14"),
+    ("2021-02-26", "before-3"),
+    ("2021-03-01", "on_day"),
+    # completed 03.03: nothing more for 2021
+    ("2022-02-15", "before-14"),
+    ("2022-02-25", "before-3"),
+    ("2022-03-01", "on_day"),
+    ("2022-03-05", "overdue-7"),  # 08.03 holiday, 07.03 transferred day off, 06.03 Sunday
+    ("2022-03-15", "overdue-14"),
+    ("2022-03-22", "overdue-21"),
+]
+CENTER_A_EQUIPPED = [
+    ("2021-08-11", "before-14"),
+    ("2021-08-20", "before-3"),
+]
+
+
+def test_walk_2020_12_to_2024_03(
+    engine: Engine, stored: StoredRoadmap, cli: Callable[..., Result], db_url: str
+) -> None:
+    start = date(2020, 12, 1)
+    # The full walk on SQLite; three months on PostgreSQL (same code, slower commits).
+    end = date(2024, 3, 31) if db_url.startswith("sqlite") else date(2021, 3, 10)
+    queue = _walk(engine, stored, cli, start, end)
+
+    with engine.connect() as conn:
+        got_cycles = sorted(
+            (r.measure, r.period, r.due_date)
+            for r in conn.execute(sa.select(CYCLE.c.measure, CYCLE.c.period, CYCLE.c.due_date))
+        )
+        audit.verify(conn, stored.id, CODE)
+    assert got_cycles == _expected_cycles(stored, end)
+
+    sent = _sent(engine, queue)
+    assert len(sent) == len(set(k for _, k in sent)), "a reminder was queued twice"
+    assert sent == _expected_reminders(engine, stored, start, end)
+
+    measure5 = Walk(engine, stored)
+    m5 = {measure5.cycle_id(5, str(y)) for y in (2021, 2022, 2023) if date(y, 2, 14) <= end}
+    got5 = [
+        (day.isoformat(), key.split(":")[3])
+        for day, key in sent
+        if key.split(":")[1] == "cycle" and int(key.split(":")[2]) in m5
+    ]
+    expect5 = [(d, r) for d, r in MEASURE_5 if d <= end.isoformat()]
+    assert got5[: len(expect5)] == expect5
+    got_a = [
+        (day.isoformat(), key.split(":")[4])
+        for day, key in sent
+        if key.startswith(f"{CODE}:center:A:equipped:")
+    ]
+    assert got_a == [(d, r) for d, r in CENTER_A_EQUIPPED if d <= end.isoformat()]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_walk_is_the_same_when_ticking_only_on_working_days(
+    engine: Engine, stored: StoredRoadmap
+) -> None:
+    """The daemon skips non-working days; reminders land on working days anyway."""
+    from workflow.ladder import is_working_day
+
+    queue = Recorder()
+    for day in days(date(2021, 8, 1), date(2021, 9, 30)):
+        if is_working_day(day) or day == date(2021, 8, 1):
+            tick(engine, stored, now=moment(day, 9), queue=queue)
+    assert all(is_working_day(r.send_on) for r in queue.items if r.send_on != date(2021, 8, 1))
