@@ -1,0 +1,16 @@
+"""Letters: Russian templates, the outbox, delivery with retries, and transports.
+
+This layer never imports `workflow`; it may import `states`. The rest of the system
+calls it through:
+
+* `notifications.reminders` — `Reminder`, `Recipient`, `Rung`, `Notice` (value objects).
+* `notifications.queue` — `queue_reminders` (daily digests) and `queue_notice`
+  (transition notices), both inside the caller's transaction.
+* `notifications.deliver` — `deliver_due`: claim, send, record; retries and dead letters.
+* `notifications.outbox` — the tables, `list_outbox`, `retry`, `status_counts`.
+* `notifications.transport` — `SmtpTransport`, `FileTransport`, `ConsoleTransport`.
+* `notifications.render` — `Renderer` and `Renderer.check` (refuses broken templates).
+* `notifications.headers` — header safety; `notifications.errors` — our errors.
+
+Submodules are imported explicitly (nothing heavy is imported here).
+"""

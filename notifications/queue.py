@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 # Bound parameters per IN (...) list: far below SQLite's and PostgreSQL's limits.
 _CHUNK = 500
+#: Longest idempotency key (the ``key`` columns are VARCHAR(255)).
+MAX_KEY_LENGTH = 255
 
 __all__ = ["Notice", "Reminder", "queue_notice", "queue_reminders"]
 
@@ -48,6 +50,11 @@ __all__ = ["Notice", "Reminder", "queue_notice", "queue_reminders"]
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _check_key(key: str) -> None:
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise ValueError(f"idempotency key must be 1..{MAX_KEY_LENGTH} characters: {key!r}")
 
 
 def _normal_email(address: str) -> str:
@@ -167,9 +174,11 @@ def queue_reminders(
 
     Raises:
         TemplateProblem: a template failed (nothing of this call should be committed).
+        ValueError: a key is empty or longer than `MAX_KEY_LENGTH`.
     """
     unique: dict[str, Reminder] = {}
     for reminder in reminders:
+        _check_key(reminder.key)
         unique.setdefault(reminder.key, reminder)
     if not unique:
         return 0
@@ -316,7 +325,9 @@ def queue_notice(conn: Connection, notice: Notice, *, now: datetime, renderer: R
 
     Raises:
         TemplateProblem: a template failed.
+        ValueError: the key is empty or longer than `MAX_KEY_LENGTH`.
     """
+    _check_key(notice.key)
     exists = conn.execute(sa.select(OUTBOX.c.id).where(OUTBOX.c.key == notice.key)).first()
     if exists is not None:
         return False

@@ -176,9 +176,7 @@ class Renderer:
                 ) from exc
             except Exception as exc:
                 # An override is code we did not write: any error in it is its problem.
-                raise TemplateProblem(
-                    template=name, detail=f"{type(exc).__name__}: {exc}"
-                ) from exc
+                raise TemplateProblem(template=name, detail=f"{type(exc).__name__}: {exc}") from exc
         subject = clean_text(parts[0])
         if not subject:
             raise TemplateProblem(template=f"{kind}.subject.j2", detail="пустая тема письма")

@@ -1,6 +1,6 @@
 """The daemon as real processes: leadership, takeover, refusal, graceful stop, status.
 
-Simulated years use the test-only ``--simulate-from/--simulate-to/--simulate-step``
+Simulated spans (seven months) use the test-only ``--simulate-from/--simulate-to/--simulate-step``
 options of ``tochka daemon run``: the leader ticks once per simulated day.
 """
 
@@ -35,7 +35,7 @@ from workflow.roadmap_store import StoredRoadmap
 HEARTBEAT = DaemonHeartbeat.__table__  # type: ignore[attr-defined]
 TOCHKA = str(Path(sys.executable).parent / "tochka")
 MSK = ZoneInfo("Europe/Moscow")
-START, END = date(2021, 1, 1), date(2021, 12, 31)
+START, END = date(2021, 2, 1), date(2021, 9, 5)
 
 
 @pytest.fixture
@@ -155,14 +155,14 @@ def test_sqlite_second_daemon_refused_until_the_first_dies(
     tmp_path: Path,
 ) -> None:
     _setup(engine, stored)
-    first = spawn(db_url, *SIMULATE, "--simulate-step", "0.03", "--heartbeat", "0.2")
+    first = spawn(db_url, *SIMULATE, "--simulate-step", "0.01", "--heartbeat", "0.2")
     _wait(_ticked_past(engine, START))
     second = spawn(db_url, *SIMULATE)
     out, err = second.communicate(timeout=60)
     assert second.returncode == 1
     assert "другой демон уже работает с базой" in err
     assert "tochka.db.daemon.lock" in err
-    _wait(_ticked_past(engine, date(2021, 3, 1)))
+    _wait(_ticked_past(engine, date(2021, 3, 15)))
     first.send_signal(signal.SIGKILL)  # in the middle of the year, maybe of a tick
     first.wait(timeout=30)
     third = spawn(db_url, *SIMULATE, "--heartbeat", "0.2")
@@ -186,13 +186,13 @@ def test_postgres_standby_takes_over_when_the_leader_is_killed(
     if db_url.startswith("sqlite"):
         pytest.skip("advisory-lock leadership is PostgreSQL's")
     _setup(engine, stored)
-    args = (*SIMULATE, "--simulate-step", "0.03", "--standby-retry", "0.2", "--heartbeat", "0.2")
+    args = (*SIMULATE, "--simulate-step", "0.01", "--standby-retry", "0.2", "--heartbeat", "0.2")
     a = spawn(db_url, *args)
     b = spawn(db_url, *args)
     _wait(lambda: {hb["role"] for hb in _heartbeats(engine)} == {"leader", "standby"})
     leader_pid = next(hb["pid"] for hb in _heartbeats(engine) if hb["role"] == "leader")
     leader, standby = (a, b) if a.pid == leader_pid else (b, a)
-    _wait(_ticked_past(engine, date(2021, 4, 1)))
+    _wait(_ticked_past(engine, date(2021, 3, 15)))
     leader.send_signal(signal.SIGKILL)
     leader.wait(timeout=30)
     out, err = standby.communicate(timeout=180)

@@ -15,7 +15,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -130,10 +130,22 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
         [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-            "-keyout", str(key), "-out", str(cert), "-days", "2",
-            "-subj", "/CN=localhost",
-            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
         ],
         check=True,
         capture_output=True,
@@ -197,7 +209,7 @@ def smtp_server(start_smtp: Callable[..., SmtpServer]) -> SmtpServer:
 
 
 #: 09:00 in Moscow on Monday, 22 August 2022.
-NOW = datetime(2022, 8, 22, 6, 0, tzinfo=timezone.utc)
+NOW = datetime(2022, 8, 22, 6, 0, tzinfo=UTC)
 TODAY = date(2022, 8, 22)
 COORDINATOR = Recipient(email="coordinator@edu.example.org", name="Департамент образования")
 

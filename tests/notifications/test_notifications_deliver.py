@@ -4,15 +4,15 @@ lost connections, TLS verification, logins, and the file and console transports.
 from __future__ import annotations
 
 import base64
-import re
-import socket
 import io
 import logging
+import re
+import socket
 import ssl
 import time
 import traceback
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from email import policy
 from email.header import decode_header, make_header
 from email.parser import BytesParser
@@ -27,7 +27,7 @@ from sqlalchemy.engine import Engine
 from notifications.deliver import backoff_delay, deliver_due
 from notifications.errors import TransportUnavailable
 from notifications.headers import message_id
-from notifications.outbox import OUTBOX, OutboxStatus, list_outbox
+from notifications.outbox import OUTBOX
 from notifications.queue import queue_notice, queue_reminders
 from notifications.reminders import Notice, Recipient, Reminder, Rung
 from notifications.render import Renderer
@@ -40,7 +40,7 @@ from notifications.transport import (
 )
 from workflow import db
 
-NOW = datetime(2022, 8, 22, 6, 0, tzinfo=timezone.utc)
+NOW = datetime(2022, 8, 22, 6, 0, tzinfo=UTC)
 TODAY = date(2022, 8, 22)
 SENDER = "roadmap@edu.example.org"
 DROP = "drop"  # the conftest handler's "close the connection" answer
@@ -109,8 +109,9 @@ def test_reminder_arrives_parsed_back(
     # decodes back to exactly the text we rendered.
     head = got.data.split(b"\r\n\r\n", 1)[0].decode("ascii")
     unfolded = re.sub(r"\r\n(?=[ \t])", "", head)
-    raw_subject = next(v for k, _, v in (h.partition(": ") for h in unfolded.split("\r\n"))
-                       if k == "Subject")
+    raw_subject = next(
+        v for k, _, v in (h.partition(": ") for h in unfolded.split("\r\n")) if k == "Subject"
+    )
     assert raw_subject.startswith("=?utf-8?")
     assert str(make_header(decode_header(raw_subject))) == expected_subject
     assert str(msg["Message-ID"]) == message_id(rows(engine)[0].key, "edu.example.org")
@@ -119,9 +120,10 @@ def test_reminder_arrives_parsed_back(
     found = parts(msg)
     text = found["text/plain"].get_content()
     html = found["text/html"].get_content()
-    assert "просрочено на 7 дней" in text and "15 августа 2022 г." in text
+    assert "просрочено на 7 дней" in text
+    assert "15 августа 2022 г." in text
     assert "Копия письма направлена: Департамент образования" in text
-    assert "<strong style=\"color:#b00\">просрочено на 7 дней</strong>" in html
+    assert '<strong style="color:#b00">просрочено на 7 дней</strong>' in html
     calendar = icalendar.Calendar.from_ical(found["text/calendar"].get_content())
     (event,) = calendar.walk("VEVENT")
     assert event.decoded("dtstart") == date(2022, 8, 15)
@@ -143,11 +145,17 @@ def test_digest_arrives_as_one_letter(
         [
             make_reminder(key="a", deadline=date(2022, 8, 25), title="Обучение педагогов"),
             make_reminder(
-                key="b", rung=Rung.OVERDUE, days=1, deadline=date(2022, 8, 21),
-                title="Проверка площадок", cc=(COORDINATOR,),
+                key="b",
+                rung=Rung.OVERDUE,
+                days=1,
+                deadline=date(2022, 8, 21),
+                title="Проверка площадок",
+                cc=(COORDINATOR,),
             ),
             make_reminder(key="c", rung=Rung.ON_DAY, days=0, deadline=TODAY, title="Закупки"),
-            make_reminder(key="d", deadline=date(2022, 8, 25), title="Брендбук", center_code="IV-002"),
+            make_reminder(
+                key="d", deadline=date(2022, 8, 25), title="Брендбук", center_code="IV-002"
+            ),
         ],
     )
     assert deliver_due(engine, smtp(smtp_server), now=NOW, max_attempts=3).sent == 1
@@ -164,7 +172,10 @@ def test_digest_arrives_as_one_letter(
     assert "<h3" in found["text/html"].get_content()
     events = icalendar.Calendar.from_ical(found["text/calendar"].get_content()).walk("VEVENT")
     assert sorted(e.decoded("dtstart") for e in events) == [
-        date(2022, 8, 21), TODAY, date(2022, 8, 25), date(2022, 8, 25)
+        date(2022, 8, 21),
+        TODAY,
+        date(2022, 8, 25),
+        date(2022, 8, 25),
     ]
     assert len({str(e["uid"]) for e in events}) == 4
 
@@ -179,8 +190,11 @@ def test_4xx_is_retried_with_backoff(
     kwargs: dict[str, Any] = {"max_attempts": 2, "backoff_base_seconds": 60.0}
 
     first = deliver_due(engine, transport, now=NOW, **kwargs)
-    assert (first.sent, first.retrying, first.errors) == (0, 1, [f"{rows(engine)[0].id}: "
-        "Письмо не отправлено: SMTP 451: 4.3.0 Try again later"])
+    assert (first.sent, first.retrying, first.errors) == (
+        0,
+        1,
+        [f"{rows(engine)[0].id}: Письмо не отправлено: SMTP 451: 4.3.0 Try again later"],
+    )
     (row,) = rows(engine)
     delay = backoff_delay(row.key, 1, base_seconds=60.0, max_seconds=21600.0)
     assert timedelta(seconds=54) <= delay <= timedelta(seconds=66)
@@ -195,9 +209,12 @@ def test_4xx_is_retried_with_backoff(
 
 def test_backoff_doubles_and_is_capped() -> None:
     delays = [
-        backoff_delay("k", n, base_seconds=10, max_seconds=100).total_seconds() for n in (1, 2, 3, 9)
+        backoff_delay("k", n, base_seconds=10, max_seconds=100).total_seconds()
+        for n in (1, 2, 3, 9)
     ]
-    assert 9 <= delays[0] <= 11 and 18 <= delays[1] <= 22 and 36 <= delays[2] <= 44
+    assert 9 <= delays[0] <= 11
+    assert 18 <= delays[1] <= 22
+    assert 36 <= delays[2] <= 44
     assert 90 <= delays[3] <= 110
 
 
@@ -214,7 +231,10 @@ def test_5xx_is_dead_after_max_attempts(
         statuses.append((rows(engine)[0].status, rows(engine)[0].attempts))
         now += timedelta(hours=1)
     assert statuses == [("failed", 1), ("failed", 2), ("dead", 3), ("dead", 3)]
-    assert rows(engine)[0].last_error == "Письмо не отправлено: SMTP 554: 5.6.0 Message content rejected"
+    assert (
+        rows(engine)[0].last_error
+        == "Письмо не отправлено: SMTP 554: 5.6.0 Message content rejected"
+    )
     assert len(smtp_server.handler.refused) == 3
 
 
@@ -242,9 +262,11 @@ def test_refused_recipient_is_dead_at_once_and_others_go_on(
         "school3@example.org": ("sent", 1),
     }
     dead = next(r for r in rows(engine) if r.status == "dead")
-    assert "550" in dead.last_error and "nobody@example.org" in dead.last_error
+    assert "550" in dead.last_error
+    assert "nobody@example.org" in dead.last_error
     assert sorted(r.rcpt_tos[0] for r in smtp_server.handler.snapshot()) == [
-        "school1@example.org", "school3@example.org"
+        "school1@example.org",
+        "school3@example.org",
     ]
 
 
@@ -270,11 +292,14 @@ def test_dropped_connection_is_retried_and_the_batch_goes_on(
     report = deliver_due(engine, smtp(smtp_server), now=NOW, max_attempts=5, backoff_base_seconds=1)
     assert (report.sent, report.retrying) == (1, 1)
     first, second = rows(engine)
-    assert first.status == "failed" and "соединение потеряно" in first.last_error
+    assert first.status == "failed"
+    assert "соединение потеряно" in first.last_error
     assert second.status == "sent"
-    assert deliver_due(engine, smtp(smtp_server), now=NOW + timedelta(seconds=2), max_attempts=5).sent == 1
+    assert (
+        deliver_due(engine, smtp(smtp_server), now=NOW + timedelta(seconds=2), max_attempts=5).sent
+        == 1
+    )
     assert smtp_server.handler.drops == 1
-
 
 
 def _closed_port() -> int:
@@ -289,10 +314,13 @@ def test_server_down_fails_the_batch_without_using_up_attempts(
     queue(engine, renderer, [make_notice(key="n1"), make_notice(key="n2"), make_notice(key="n3")])
     server = type("Down", (), {"host": "127.0.0.1", "port": _closed_port()})
     report = deliver_due(engine, smtp(server), now=NOW, max_attempts=5, backoff_base_seconds=60)
-    assert report.transport_error is not None and "нет соединения" in report.transport_error
+    assert report.transport_error is not None
+    assert "нет соединения" in report.transport_error
     assert (report.claimed, report.sent, report.retrying, report.released) == (3, 0, 1, 2)
     assert [(r.status, r.attempts) for r in rows(engine)] == [
-        ("failed", 1), ("failed", 0), ("failed", 0)
+        ("failed", 1),
+        ("failed", 0),
+        ("failed", 0),
     ]
     assert all(r.next_attempt_at > NOW for r in rows(engine))
 
@@ -313,13 +341,15 @@ def test_slow_server_times_out_and_is_retried(
     report = deliver_due(engine, smtp(smtp_server, timeout=0.5), now=NOW, max_attempts=3)
     assert report.retrying == 1
     (row,) = rows(engine)
-    assert row.status == "failed" and "соединение потеряно" in row.last_error
+    assert row.status == "failed"
+    assert "соединение потеряно" in row.last_error
     time.sleep(1.2)  # let the server finish the slow answer
     later = NOW + timedelta(hours=1)
     assert deliver_due(engine, smtp(smtp_server, timeout=5), now=later, max_attempts=3).sent == 1
     # The timed-out attempt reached the server after all: a duplicate, same Message-ID.
     ids = [r.message_id for r in smtp_server.handler.snapshot()]
-    assert len(set(ids)) == 1 and len(ids) in (1, 2)
+    assert len(set(ids)) == 1
+    assert len(ids) in (1, 2)
 
 
 def test_login_refused_keeps_letters_and_reports(
@@ -333,7 +363,8 @@ def test_login_refused_keeps_letters_and_reports(
     transport = smtp(server, user="tochka", password="wrong-Secret-42")
     report = deliver_due(engine, transport, now=NOW, max_attempts=1)
     assert report.transport_error is not None
-    assert "отклонил вход" in report.transport_error and "535" in report.transport_error
+    assert "отклонил вход" in report.transport_error
+    assert "535" in report.transport_error
     assert "wrong-Secret-42" not in report.transport_error
     (row,) = rows(engine)
     assert row.status == "failed"  # a login problem is not the letter's fault
@@ -347,14 +378,22 @@ def test_expired_lease_is_claimed_again_live_one_is_not(
     queue(engine, renderer, [make_notice(key="orphan"), make_notice(key="busy")])
     with db.write(engine) as conn:
         conn.execute(
-            OUTBOX.update().where(OUTBOX.c.key == "orphan").values(
-                status="sending", attempts=1, claim_token="dead-worker",
+            OUTBOX.update()
+            .where(OUTBOX.c.key == "orphan")
+            .values(
+                status="sending",
+                attempts=1,
+                claim_token="dead-worker",
                 lease_until=NOW - timedelta(seconds=1),
             )
         )
         conn.execute(
-            OUTBOX.update().where(OUTBOX.c.key == "busy").values(
-                status="sending", attempts=1, claim_token="live-worker",
+            OUTBOX.update()
+            .where(OUTBOX.c.key == "busy")
+            .values(
+                status="sending",
+                attempts=1,
+                claim_token="live-worker",
                 lease_until=NOW + timedelta(minutes=5),
             )
         )
@@ -401,15 +440,17 @@ def test_starttls_required_but_not_offered(
 ) -> None:
     queue(engine, renderer, [make_notice()])
     report = deliver_due(engine, smtp(smtp_server, tls=TlsMode.STARTTLS), now=NOW, max_attempts=3)
-    assert report.transport_error is not None and "STARTTLS" in report.transport_error
+    assert report.transport_error is not None
+    assert "STARTTLS" in report.transport_error
     assert smtp_server.handler.snapshot() == []
 
 
 def test_login_without_tls_only_to_this_machine() -> None:
     with pytest.raises(ValueError, match="without TLS"):
         SmtpTransport(
-            SmtpSettings(host="smtp.example.org", tls=TlsMode.NONE, user="u", password="p",
-                         mail_from=SENDER)
+            SmtpSettings(
+                host="smtp.example.org", tls=TlsMode.NONE, user="u", password="p", mail_from=SENDER
+            )
         )
 
 
@@ -475,15 +516,25 @@ def test_password_never_leaks(
     caplog.set_level(logging.DEBUG)
     queue(engine, renderer, [make_notice(key="n1")])
     settings = SmtpSettings(
-        host=server.host, port=server.port, tls=TlsMode.NONE, user=user, password=secret,
-        mail_from=SENDER, debug=True,
+        host=server.host,
+        port=server.port,
+        tls=TlsMode.NONE,
+        user=user,
+        password=secret,
+        mail_from=SENDER,
+        debug=True,
     )
     assert deliver_due(engine, SmtpTransport(settings), now=NOW).sent == 1
 
     # A refused login, with its traceback.
     wrong = SmtpSettings(
-        host=server.host, port=server.port, tls=TlsMode.NONE, user=user,
-        password=secret + "x", mail_from=SENDER, debug=True,
+        host=server.host,
+        port=server.port,
+        tls=TlsMode.NONE,
+        user=user,
+        password=secret + "x",
+        mail_from=SENDER,
+        debug=True,
     )
     with pytest.raises(TransportUnavailable) as refused:
         SmtpTransport(wrong).open()

@@ -4,7 +4,7 @@ header, a recipient, or an unescaped tag, whatever school name or person's name 
 from __future__ import annotations
 
 import html.parser
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -27,7 +27,7 @@ from notifications.letters import STORED_HEADERS, address_letter, compose
 from notifications.reminders import Recipient, Reminder, Rung
 from notifications.render import Renderer
 
-NOW = datetime(2022, 8, 22, 6, 0, tzinfo=timezone.utc)
+NOW = datetime(2022, 8, 22, 6, 0, tzinfo=UTC)
 
 #: Hand-written payloads for names, titles and school names (text fields).
 TEXT_PAYLOADS: list[str] = [
@@ -61,11 +61,11 @@ TEXT_PAYLOADS: list[str] = [
     "<script>alert(1)</script>",
     "<SCRIPT SRC=//evil.example/x.js></SCRIPT>",
     "<img src=x onerror=alert(1)>",
-    "\"><script>alert(1)</script>",
+    '"><script>alert(1)</script>',
     "'><svg onload=alert(1)>",
     "</title><script>alert(1)</script>",
     "<iframe src=javascript:alert(1)>",
-    "<a href=\"javascript:alert(1)\">Школа</a>",
+    '<a href="javascript:alert(1)">Школа</a>',
     "&lt;script&gt;alert(1)&lt;/script&gt;",
     "<!--",
     "]]><script>",
@@ -77,14 +77,14 @@ TEXT_PAYLOADS: list[str] = [
     "\ud7ff\ue000\uf8ff приватные",
     "Шк\u0301ола № 1 «Точка роста»",
     "evil@example.com",
-    "\"Школа\" <evil@example.com>",
+    '"Школа" <evil@example.com>',
     "Школа <evil@example.com>, other@example.com",
     "Школа, evil@example.com",
     "Школа; evil@example.com",
     "Школа: evil@example.com;",
     "Школа (comment) evil@example.com",
     "Школа\\\r\nBcc: evil@example.com",
-    "Школа\"\r\nBcc: evil@example.com",
+    'Школа"\r\nBcc: evil@example.com',
     "А" * 1000,
     "А" * 77 + "\r\nBcc: evil@example.com",
     " " * 50,
@@ -111,7 +111,7 @@ BAD_ADDRESSES: list[str] = [
     "Школа <school@example.org>",
     "<school@example.org>",
     "school@example.org>",
-    "\"evil@example.com\"@example.org",
+    '"evil@example.com"@example.org',
     "school@example.org (evil@example.com)",
     "school@@example.org",
     "school@",
@@ -135,8 +135,24 @@ BAD_ADDRESSES: list[str] = [
 ]
 
 ALLOWED_TAGS = {
-    "html", "head", "meta", "title", "body", "p", "strong", "em", "ul", "ol", "li", "br",
-    "h3", "hr", "a", "table", "tr", "td",
+    "html",
+    "head",
+    "meta",
+    "title",
+    "body",
+    "p",
+    "strong",
+    "em",
+    "ul",
+    "ol",
+    "li",
+    "br",
+    "h3",
+    "hr",
+    "a",
+    "table",
+    "tr",
+    "td",
 }
 
 
@@ -197,7 +213,11 @@ def _check_letter(raw: bytes) -> EmailMessage:
     assert parser.attrs <= {"lang", "charset", "style", "href"}
     kinds = [part.get_content_type() for part in msg.walk()]
     assert kinds == [
-        "multipart/mixed", "multipart/alternative", "text/plain", "text/html", "text/calendar"
+        "multipart/mixed",
+        "multipart/alternative",
+        "text/plain",
+        "text/html",
+        "text/calendar",
     ]
     return msg
 
@@ -208,7 +228,8 @@ def test_text_payload_changes_nothing_but_text(renderer: Renderer, payload: str)
     letter = renderer.render_reminders([reminder], now=NOW)
     addressing = address_letter(reminder.recipient, reminder.cc, reminder.reply_to)
     msg = _check_letter(compose(letter, addressing))
-    assert "\n" not in str(msg["Subject"]) and "\r" not in str(msg["Subject"])
+    assert "\n" not in str(msg["Subject"])
+    assert "\r" not in str(msg["Subject"])
 
 
 def test_payload_count() -> None:
@@ -236,7 +257,8 @@ def test_clean_text() -> None:
     assert clean_text("=?utf-8?q?=3D=3Futf-8=3Fq=3Fx=3F=3D?=") == "x"
     assert "=?" not in clean_text("=?bogus?x?y?=")
     assert clean_text("a\u202eb\u200bc") == "a b c"
-    assert clean_text("Я" * 300).endswith("…") and len(clean_text("Я" * 300)) == 200
+    assert clean_text("Я" * 300).endswith("…")
+    assert len(clean_text("Я" * 300)) == 200
 
 
 def test_verify_letter_refuses_smuggled_header() -> None:
@@ -255,18 +277,21 @@ def test_message_id_is_stable_and_safe() -> None:
     first = message_id("digest:2022-08-22:abc:1", "example.org")
     assert first == message_id("digest:2022-08-22:abc:1", "example.org")
     assert first != message_id("digest:2022-08-22:abc:2", "example.org")
-    assert first.startswith("<") and first.endswith(".tochka@example.org>")
+    assert first.startswith("<")
+    assert first.endswith(".tochka@example.org>")
     assert message_id("k\r\nBcc: x", "example.org").isascii()
 
 
-def test_injection_through_smtp_adds_no_recipient(
-    smtp_server: Any, renderer: Renderer
-) -> None:
+def test_injection_through_smtp_adds_no_recipient(smtp_server: Any, renderer: Renderer) -> None:
     from notifications.transport import SmtpSettings, SmtpTransport, TlsMode
 
     transport = SmtpTransport(
-        SmtpSettings(host=smtp_server.host, port=smtp_server.port, tls=TlsMode.NONE,
-                     mail_from="roadmap@example.org")
+        SmtpSettings(
+            host=smtp_server.host,
+            port=smtp_server.port,
+            tls=TlsMode.NONE,
+            mail_from="roadmap@example.org",
+        )
     )
     session = transport.open()
     try:
@@ -277,7 +302,9 @@ def test_injection_through_smtp_adds_no_recipient(
             key = f"k{index}"
             data = envelope_headers(mail_from=transport.mail_from, key=key, date_header="x") + raw
             session.send(
-                mail_from=transport.mail_from, recipients=addressing.envelope, message=data,
+                mail_from=transport.mail_from,
+                recipients=addressing.envelope,
+                message=data,
                 message_id=message_id(key, "example.org"),
             )
     finally:
@@ -289,15 +316,23 @@ def test_injection_through_smtp_adds_no_recipient(
         head = got.data.split(b"\r\n\r\n", 1)[0].decode("ascii")
         # A payload may survive as folded display-name text, never as a header line.
         starts = {line.split(":", 1)[0].lower() for line in head.split("\r\n") if line[:1] != " "}
-        assert starts <= {"from", "date", "message-id", "to", "cc", "reply-to", "subject",
-                          "auto-submitted", "mime-version", "content-type"}
+        assert starts <= {
+            "from",
+            "date",
+            "message-id",
+            "to",
+            "cc",
+            "reply-to",
+            "subject",
+            "auto-submitted",
+            "mime-version",
+            "content-type",
+        }
         msg = _check_letter(got.data.split(b"\r\n", 3)[3])
         assert msg["Bcc"] is None
 
 
-names = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",)), min_size=0, max_size=120
-)
+names = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=0, max_size=120)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from email import policy
 from email.parser import BytesParser
 
@@ -18,7 +18,7 @@ from notifications.reminders import Notice, Recipient, Reminder, Rung
 from notifications.render import Renderer
 from workflow import db
 
-NOW = datetime(2022, 8, 22, 6, 0, tzinfo=timezone.utc)  # 09:00 in Moscow
+NOW = datetime(2022, 8, 22, 6, 0, tzinfo=UTC)  # 09:00 in Moscow
 
 
 def _letters(engine: Engine) -> list[sa.Row]:  # type: ignore[type-arg]
@@ -62,11 +62,19 @@ def test_one_letter_per_recipient_and_day_most_urgent_first(
     reminders = [
         make_reminder(key="later", deadline=date(2022, 8, 25), title="Обучение педагогов"),
         make_reminder(
-            key="overdue", rung=Rung.OVERDUE, days=21, deadline=date(2022, 8, 1),
-            title="Объявление закупок", measure_number=5,
+            key="overdue",
+            rung=Rung.OVERDUE,
+            days=21,
+            deadline=date(2022, 8, 1),
+            title="Объявление закупок",
+            measure_number=5,
         ),
         make_reminder(
-            key="today", rung=Rung.ON_DAY, days=0, deadline=TODAY_, title="Проверка площадок",
+            key="today",
+            rung=Rung.ON_DAY,
+            days=0,
+            deadline=TODAY_,
+            title="Проверка площадок",
             measure_number=7,
         ),
         make_reminder(key="other", recipient=other),
@@ -76,16 +84,20 @@ def test_one_letter_per_recipient_and_day_most_urgent_first(
         assert queue_reminders(conn, reminders, now=NOW, renderer=renderer) == 5
     rows = _letters(engine)
     assert len(rows) == 3
-    digest = next(r for r in rows if r.recipient == "school1@example.org" and r.next_attempt_at == NOW)
+    digest = next(
+        r for r in rows if r.recipient == "school1@example.org" and r.next_attempt_at == NOW
+    )
     text = _text(digest.message)
-    assert text.index("Объявление закупок") < text.index("Проверка площадок") < text.index(
-        "Обучение педагогов"
+    assert (
+        text.index("Объявление закупок")
+        < text.index("Проверка площадок")
+        < text.index("Обучение педагогов")
     )
     assert "просрочено на 21 день" in text
     assert _subject(digest.message) == "Сроки на 22 августа 2022 г.: 3 напоминания, просрочено: 1"
     # The next day's letter waits for midnight in Moscow.
     tomorrow = next(r for r in rows if r.next_attempt_at != NOW)
-    assert tomorrow.next_attempt_at == datetime(2022, 8, 22, 21, 0, tzinfo=timezone.utc)
+    assert tomorrow.next_attempt_at == datetime(2022, 8, 22, 21, 0, tzinfo=UTC)
     with db.read(engine) as conn:
         owners = dict(conn.execute(sa.select(REMINDER.c.key, REMINDER.c.outbox_id)).all())
     assert owners["later"] == owners["overdue"] == owners["today"] == digest.id
@@ -108,7 +120,8 @@ def test_pending_digest_is_amended_in_place(
         assert queue_reminders(conn, [added], now=later, renderer=renderer) == 1
     rows = _letters(engine)
     assert len(rows) == 1
-    assert rows[0].key == before.key and rows[0].id == before.id
+    assert rows[0].key == before.key
+    assert rows[0].id == before.id
     assert rows[0].next_attempt_at == NOW
     assert "2 напоминания" in _subject(rows[0].message)
     text = _text(rows[0].message)
@@ -132,7 +145,9 @@ def test_reminder_after_the_digest_left_goes_in_a_follow_up(
     follow_up = rows[1]
     assert follow_up.status == "pending"
     text = _text(follow_up.message)
-    assert "Второе" in text and "Третье" in text and "Обучение педагогов" not in text
+    assert "Второе" in text
+    assert "Третье" in text
+    assert "Обучение педагогов" not in text
     with db.read(engine) as conn:
         owners = dict(conn.execute(sa.select(REMINDER.c.key, REMINDER.c.outbox_id)).all())
     assert owners == {"a": rows[0].id, "b": follow_up.id, "c": follow_up.id}
@@ -186,9 +201,13 @@ def test_queue_notice_is_idempotent(
 def test_notice_rolls_back_with_the_callers_transaction(
     engine: Engine, renderer: Renderer, make_notice: Callable[..., Notice]
 ) -> None:
-    with pytest.raises(RuntimeError), db.write(engine) as conn:
-        queue_notice(conn, make_notice(), now=NOW, renderer=renderer)
-        raise RuntimeError("the state change failed")
+    def state_change_that_fails() -> None:
+        with db.write(engine) as conn:
+            queue_notice(conn, make_notice(), now=NOW, renderer=renderer)
+            raise RuntimeError("the state change failed")
+
+    with pytest.raises(RuntimeError):
+        state_change_that_fails()
     assert _letters(engine) == []
 
 
@@ -199,9 +218,9 @@ def test_list_outbox_and_retry(
         for n in range(3):
             queue_notice(conn, make_notice(key=f"n{n}"), now=NOW, renderer=renderer)
         conn.execute(
-            OUTBOX.update().where(OUTBOX.c.key == "n1").values(
-                status="dead", attempts=5, last_error="SMTP 554"
-            )
+            OUTBOX.update()
+            .where(OUTBOX.c.key == "n1")
+            .values(status="dead", attempts=5, last_error="SMTP 554")
         )
         conn.execute(OUTBOX.update().where(OUTBOX.c.key == "n2").values(status="sent"))
     with db.read(engine) as conn:
@@ -210,8 +229,10 @@ def test_list_outbox_and_retry(
         counts = status_counts(conn)
     assert [e.key for e in everything] == ["n0", "n1", "n2"]
     assert [e.key for e in dead] == ["n1"]
-    assert dead[0].status is OutboxStatus.DEAD and dead[0].last_error == "SMTP 554"
-    assert counts[OutboxStatus.PENDING] == 1 and counts[OutboxStatus.SENDING] == 0
+    assert dead[0].status is OutboxStatus.DEAD
+    assert dead[0].last_error == "SMTP 554"
+    assert counts[OutboxStatus.PENDING] == 1
+    assert counts[OutboxStatus.SENDING] == 0
     later = NOW + timedelta(days=1)
     with db.write(engine) as conn:
         entry = retry(conn, dead[0].id, later)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import icalendar
@@ -15,7 +15,7 @@ from notifications.ics import build_calendar, event_uid
 from notifications.reminders import Reminder, Rung
 from notifications.render import BUILTIN_TEMPLATES, KINDS, PARTS, Renderer, sample_notice
 
-NOW = datetime(2022, 8, 22, 6, 0, tzinfo=timezone.utc)
+NOW = datetime(2022, 8, 22, 6, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -43,7 +43,11 @@ def test_russian_dates_and_plurals() -> None:
     assert russian.short_date(date(2022, 8, 5)) == "05.08.2022"
     forms = ("напоминание", "напоминания", "напоминаний")
     assert [russian.plural(n, *forms) for n in (1, 3, 5, 21, 0)] == [
-        "1 напоминание", "3 напоминания", "5 напоминаний", "21 напоминание", "0 напоминаний"
+        "1 напоминание",
+        "3 напоминания",
+        "5 напоминаний",
+        "21 напоминание",
+        "0 напоминаний",
     ]
 
 
@@ -96,7 +100,7 @@ def test_status_follows_the_dates_not_only_the_rung(
     renderer: Renderer, make_reminder: Callable[..., Reminder]
 ) -> None:
     # Deadline on Sunday 28.08; the on-day rung moved to Friday 26.08.
-    friday = datetime(2022, 8, 26, 6, 0, tzinfo=timezone.utc)
+    friday = datetime(2022, 8, 26, 6, 0, tzinfo=UTC)
     reminder = make_reminder(
         rung=Rung.ON_DAY, days=0, send_on=date(2022, 8, 26), deadline=date(2022, 8, 28)
     )
@@ -104,7 +108,7 @@ def test_status_follows_the_dates_not_only_the_rung(
     assert letter.kind == "reminder_before"
     assert "через 2 дня" in letter.subject
     # Caught up a day late after downtime: speaks of the day it is sent.
-    late = datetime(2022, 8, 27, 6, 0, tzinfo=timezone.utc)
+    late = datetime(2022, 8, 27, 6, 0, tzinfo=UTC)
     assert "через 1 день" in renderer.render_reminders([reminder], now=late).subject
 
 
