@@ -121,3 +121,19 @@ def cli(db_url: str, engine: Engine) -> Callable[..., Result]:
         return runner.invoke(app, ["--db", db_url, "--actor", actor, *args], catch_exceptions=False)
 
     return invoke
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``postgres`` run only on the PostgreSQL backend: deselect their SQLite
+    variants (deselected, not skipped: nothing is reported as an unrun check)."""
+    keep, drop = [], []
+    for item in items:
+        backend = getattr(item, "callspec", None)
+        param = backend.params.get("db_url") if backend is not None else None
+        if item.get_closest_marker("postgres") and param == "sqlite":
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

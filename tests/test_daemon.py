@@ -183,8 +183,6 @@ def test_postgres_standby_takes_over_when_the_leader_is_killed(
     spawn: Callable[..., subprocess.Popen[str]],
     tmp_path: Path,
 ) -> None:
-    if db_url.startswith("sqlite"):
-        pytest.skip("advisory-lock leadership is PostgreSQL's")
     _setup(engine, stored)
     args = (*SIMULATE, "--simulate-step", "0.01", "--standby-retry", "0.2", "--heartbeat", "0.2")
     a = spawn(db_url, *args)
@@ -214,8 +212,6 @@ def test_postgres_two_daemons_one_year_each_thing_once(
     tmp_path: Path,
 ) -> None:
     """Both run the whole year (the second replays it after the first): nothing doubles."""
-    if db_url.startswith("sqlite"):
-        pytest.skip("advisory-lock leadership is PostgreSQL's")
     _setup(engine, stored)
     args = (*SIMULATE, "--standby-retry", "0.2", "--heartbeat", "0.2")
     a, b = spawn(db_url, *args), spawn(db_url, *args)
