@@ -645,6 +645,7 @@ def configure_logging(level: int = logging.INFO) -> None:
     )
     # APScheduler's own INFO lines ("Added job", "Running job") drown ours.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("transitions").setLevel(logging.WARNING)
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ import time
 import tracemalloc
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -114,6 +114,9 @@ def seed(engine: Engine, count: int) -> StoredRoadmap:
                 },
             )
     tick(engine, stored, now=NOW, clock=lambda: REAL, queue=null_queue)  # cycle reminders
+    # Fresh statistics, as autovacuum (or SQLite's optimize) would have them by now.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ANALYZE")
     return stored
 
 
@@ -221,7 +224,8 @@ def bench(label: str, engine: Engine, count: int, repeat: int) -> None:
     print(
         f"{label:10} {count:>7,} centers  seed {seeded:6.1f} s  tick {t_tick * 1000:8.1f} ms  "
         f"floor {t_floor * 1000:8.1f} ms  ratio {t_tick / t_floor:4.2f}x  "
-        f"memory growth over 15 ticks {grown / 1024:7.1f} KiB"
+        f"memory growth over 15 ticks {grown / 1024:7.1f} KiB",
+        flush=True,
     )
 
 

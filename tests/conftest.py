@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -80,8 +80,51 @@ def stored(engine: Engine) -> StoredRoadmap:
 
     definition = load_roadmap(SHIPPED)
     roadmap_id, _ = roadmap_store.store(engine, definition, now=T0)
+    grant(engine, roadmap_id, TEST_COORDINATORS, "coordinator")
     with db.read(engine) as conn:
         return roadmap_store.resolve(conn, definition.code)
+
+
+#: Logins the tests act as when they are not testing permissions themselves.
+TEST_COORDINATORS = (
+    "operator",
+    "ivanova",
+    "importer",
+    "petrov",
+    "p",
+    "op",
+    "t",
+    "x",
+    "bench",
+    *(f"w{i}" for i in range(8)),
+)
+
+
+def grant(
+    engine: Engine,
+    roadmap_id: int,
+    logins: Iterable[str],
+    role: str,
+    scope: list[str] | None = None,
+) -> None:
+    """Register users directly (test set-up; the CLI path is tested in test_access)."""
+    from workflow.access import USER
+
+    with db.write(engine) as conn:
+        conn.execute(
+            sa.insert(USER),
+            [
+                {
+                    "roadmap_id": roadmap_id,
+                    "login": login,
+                    "role": role,
+                    "scope": scope,
+                    "created_by": "test",
+                    "created_at": T0,
+                }
+                for login in logins
+            ],
+        )
 
 
 def make_rows(
@@ -118,7 +161,10 @@ def cli(db_url: str, engine: Engine) -> Callable[..., Result]:
     runner = CliRunner()
 
     def invoke(*args: str, actor: str = "operator") -> Result:
-        return runner.invoke(app, ["--db", db_url, "--actor", actor, *args], catch_exceptions=False)
+        # The CLI takes its identity from the OS account only; the test plays that account.
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("workflow.identity.os_login", lambda: actor)
+            return runner.invoke(app, ["--db", db_url, *args], catch_exceptions=False)
 
     return invoke
 
@@ -137,3 +183,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+def bypass_append_only(conn: sa.Connection) -> None:
+    """Act as someone with direct access to the database files or a superuser: switch
+    off the append-only triggers for this transaction (to test that tampering is found)."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS event_no_update")
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS event_no_delete")
+    else:
+        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")

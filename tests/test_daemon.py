@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from typer.testing import Result
 
 from notifications.outbox import REMINDER
-from tests.conftest import SHIPPED, T0, make_rows
+from tests.conftest import SHIPPED, T0, grant, make_rows
 from tests.test_tick import Recorder
 from workflow import centers, db, roadmap_store, schema
 from workflow.audit import CYCLE
@@ -90,7 +90,8 @@ def _reference(tmp_path: Path) -> tuple[list[tuple[int, str, date]], list[str]]:
     engine = db.make_engine(f"sqlite:///{tmp_path / 'ref.db'}")
     schema.upgrade(engine)
     definition = load_roadmap(SHIPPED)
-    roadmap_store.store(engine, definition, now=T0)
+    roadmap_id, _ = roadmap_store.store(engine, definition, now=T0)
+    grant(engine, roadmap_id, ["op"], "coordinator")
     with db.read(engine) as conn:
         stored = roadmap_store.resolve(conn, definition.code)
     _setup(engine, stored)
@@ -123,7 +124,7 @@ def _heartbeats(engine: Engine) -> list[dict[str, object]]:
         return [dict(r._mapping) for r in conn.execute(sa.select(HEARTBEAT))]
 
 
-def _wait(what: Callable[[], bool], timeout: float = 60.0) -> None:
+def _wait(what: Callable[[], bool], timeout: float = 300.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if what():
@@ -166,7 +167,7 @@ def test_sqlite_second_daemon_refused_until_the_first_dies(
     first.send_signal(signal.SIGKILL)  # in the middle of the year, maybe of a tick
     first.wait(timeout=30)
     third = spawn(db_url, *SIMULATE, "--heartbeat", "0.2")
-    out, err = third.communicate(timeout=120)
+    out, err = third.communicate(timeout=600)
     assert third.returncode == 0, err
     cycles, keys = _reference(tmp_path)
     assert _cycles(engine) == cycles
@@ -193,7 +194,7 @@ def test_postgres_standby_takes_over_when_the_leader_is_killed(
     _wait(_ticked_past(engine, date(2021, 3, 15)))
     leader.send_signal(signal.SIGKILL)
     leader.wait(timeout=30)
-    out, err = standby.communicate(timeout=180)
+    out, err = standby.communicate(timeout=600)
     assert standby.returncode == 0, err
     assert "event=leader" in err
     cycles, keys = _reference(tmp_path)
@@ -216,7 +217,7 @@ def test_postgres_two_daemons_one_year_each_thing_once(
     args = (*SIMULATE, "--standby-retry", "0.2", "--heartbeat", "0.2")
     a, b = spawn(db_url, *args), spawn(db_url, *args)
     for proc in (a, b):
-        _, err = proc.communicate(timeout=180)
+        _, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err
     cycles, keys = _reference(tmp_path)
     assert _cycles(engine) == cycles

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from states import GuardRefused, TriggerNotAllowed
-from tests.conftest import T0
+from tests.conftest import T0, bypass_append_only
 from workflow import audit, cycles, db
 from workflow.audit import CENTER, EVENT
 from workflow.centers_file import CenterRow
@@ -224,6 +224,7 @@ def test_tampering_is_found_and_the_first_broken_event_named(
     eng.fire_center("C00000", "agree_infrastructure", actor=OP, now=T0)
     eng.fire_center("C00000", "equip", actor=OP, now=T0)
     with db.write(engine) as conn:
+        bypass_append_only(conn)
         for statement in tamper.split(";"):
             conn.exec_driver_sql(statement)
     with db.read(engine) as conn, pytest.raises(AuditBroken) as caught:
@@ -239,3 +240,13 @@ def test_a_state_changed_behind_the_engine_is_found(
     with db.read(engine) as conn, pytest.raises(AuditBroken) as caught:
         audit.verify(conn, stored.id, stored.definition.code)
     assert "C00001" in caught.value.why
+
+
+@pytest.mark.parametrize("statement", ["UPDATE event SET comment = 'x'", "DELETE FROM event"])
+def test_the_application_cannot_change_or_delete_events(
+    engine: Engine, stored: StoredRoadmap, centers3: list[CenterRow], statement: str
+) -> None:
+    with pytest.raises(sa.exc.DBAPIError) as caught, db.write(engine) as conn:
+        conn.exec_driver_sql(statement)
+    assert "audit events are append-only" in str(caught.value)
+    assert len(_events(engine)) == 3

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from states import CENTER_WORKFLOW, CYCLE_WORKFLOW, CenterState, CycleState, TochkaError
 from states.center import TRANSITIONS as CENTER_TRANSITIONS
 from states.cycle import TRANSITIONS as CYCLE_TRANSITIONS
-from tests.conftest import T0, make_rows
+from tests.conftest import T0, grant, make_rows
 from workflow import audit, centers, cycles, db, roadmap_store
 from workflow.audit import CENTER, CYCLE, EVENT
 from workflow.engine import Actor, TransitionEngine
@@ -42,6 +42,7 @@ def test_random_trigger_sequences(engine: Engine, stored: StoredRoadmap) -> None
             code = f"prop-{next(_counter)}"
             definition = dataclasses.replace(base, code=code, content_hash=code)
             rid, _ = roadmap_store.store(engine, definition, now=T0)
+            grant(engine, rid, ["p"], "coordinator")
             self.stored = StoredRoadmap(id=rid, definition=definition)
             rows = make_rows(2)
             centers.import_centers(engine, self.stored, rows, filename="p.csv", actor="p", now=T0)

@@ -28,6 +28,7 @@ CENTER = Center.__table__  # type: ignore[attr-defined]
 CYCLE = MeasureCycle.__table__  # type: ignore[attr-defined]
 
 CREATE_TRIGGER = "create"
+_REPLAYED = frozenset({"center", "cycle"})
 
 # Built once: constructing statements per call costs more than running them on SQLite.
 _HEAD_LOCK = (
@@ -196,6 +197,8 @@ def verify(conn: Connection, roadmap_id: int, roadmap_code: str) -> VerifyReport
                 why="содержимое события изменено (хеш не совпадает).",
             )
         prev = row.hash
+        if row.entity_kind not in _REPLAYED:
+            continue  # refusals and user changes are chained but have no stored state
         key = (row.entity_kind, row.entity_id)
         count = replay.get(key, ("", 0))[1]
         replay[key] = (row.to_state, count + 1)

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from states.center import CenterState
 from workflow import audit, db
+from workflow.access import Action, as_actor, authorize_action, refusals_recorded
 from workflow.audit import CENTER, CREATE_TRIGGER, EVENT, NewEvent
 from workflow.errors import ImportFileError, NotFound, Problem
 from workflow.roadmap_store import StoredRoadmap
@@ -19,6 +20,7 @@ from workflow.timeutil import Clock, local_date, system_clock
 
 if TYPE_CHECKING:
     from workflow.centers_file import CenterRow
+    from workflow.engine import Actor
 
 _CHUNK = 500
 
@@ -29,19 +31,30 @@ def import_centers(
     rows: Sequence[CenterRow],
     *,
     filename: str,
-    actor: str,
+    actor: Actor | str,
     now: datetime,
     clock: Clock = system_clock,
 ) -> int:
     """Create the centers of ``rows`` in one transaction, each with its audit event.
 
     Raises:
+        AccessDenied: the actor may not import (a municipality: only its own centers);
+            the refusal is recorded.
         ImportFileError: a code already exists in the roadmap (every such row is named
             with its line); nothing is imported.
     """
+    by = as_actor(actor)
     recorded_at = clock()
     effective = local_date(now, roadmap.definition.timezone)
-    with db.write(engine) as conn:
+    with refusals_recorded(engine, roadmap, by, now, clock), db.write(engine) as conn:
+        authorize_action(
+            conn,
+            roadmap.id,
+            by,
+            Action.IMPORT_CENTERS,
+            target=filename,
+            centers=[(r.code, r.municipality) for r in rows],
+        )
         existing: set[str] = set()
         codes = [r.code for r in rows]
         for start in range(0, len(codes), _CHUNK):
@@ -107,7 +120,8 @@ def import_centers(
                     trigger=CREATE_TRIGGER,
                     from_state=None,
                     to_state=CenterState.PLANNED.value,
-                    actor=actor,
+                    actor=by.login,
+                    on_behalf_of=by.on_behalf_of,
                     recorded_at=recorded_at,
                     effective_date=effective,
                     comment=f"импорт из {filename}, строка {r.line}",

@@ -5,19 +5,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from states.cycle import CycleState
 from workflow import audit, db
+from workflow.access import Action, as_actor, authorize_action, refusals_recorded
 from workflow.audit import CREATE_TRIGGER, CYCLE, NewEvent
 from workflow.definition import Recurrence
 from workflow.errors import InputError, NotFound
 from workflow.recurrence import CycleSpec, operator_period
 from workflow.roadmap_store import StoredRoadmap
 from workflow.timeutil import Clock, local_date, system_clock
+
+if TYPE_CHECKING:
+    from workflow.engine import Actor
 
 ORIGIN_SCHEDULE = "schedule"
 ORIGIN_OPERATOR = "operator"
@@ -99,7 +103,7 @@ def open_cycle(
     measure_number: int,
     *,
     due: date,
-    actor: str,
+    actor: Actor | str,
     now: datetime,
     clock: Clock = system_clock,
 ) -> CycleView:
@@ -110,6 +114,7 @@ def open_cycle(
         InputError: the measure's cycles come from its recurrence; or ``due`` lies
             outside the program period.
     """
+    by = as_actor(actor)
     definition = roadmap.definition
     try:
         measure = definition.measure(measure_number)
@@ -130,7 +135,10 @@ def open_cycle(
             f"Срок {due.isoformat()} вне периода программы "
             f"({definition.period_start.isoformat()} — {definition.period_end.isoformat()})."
         )
-    with db.write(engine) as conn:
+    with refusals_recorded(engine, roadmap, by, now, clock), db.write(engine) as conn:
+        authorize_action(
+            conn, roadmap.id, by, Action.OPEN_CYCLE, target=f"мероприятие {measure_number}"
+        )
         taken = set(
             conn.execute(
                 sa.select(CYCLE.c.period).where(
@@ -144,7 +152,7 @@ def open_cycle(
             roadmap,
             [spec],
             origin=ORIGIN_OPERATOR,
-            actor=actor,
+            actor=by.login,
             now=now,
             recorded_at=clock(),
         )

@@ -148,8 +148,32 @@ def check_schema(conn: Connection, known: tuple[str, ...]) -> str | None:
     return str(revision)
 
 
-def restrict_file_mode(path: Path) -> None:
-    """Make the SQLite file and its WAL/SHM companions owner+group only."""
+def restrict_file_mode(path: Path, *, group: str | None = None) -> None:
+    """Make the SQLite file, its WAL/SHM companions and its folder owner+group only.
+
+    Args:
+        path: the database file.
+        group: the operators' group to hand the files to (``TOCHKA_FILE_MODE_GROUP``).
+
+    Raises:
+        InputError: the group does not exist.
+    """
+    gid = -1
+    if group:
+        import grp
+
+        try:
+            gid = grp.getgrnam(group).gr_gid
+        except KeyError:
+            from workflow.errors import InputError
+
+            raise InputError(f"Группа «{group}» (TOCHKA_FILE_MODE_GROUP) не найдена.") from None
+    folder = path.parent
+    os.chmod(folder, 0o2770 if group else 0o700)
+    if group:
+        os.chown(folder, -1, gid)
     for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         if candidate.exists():
-            os.chmod(candidate, 0o660)
+            os.chmod(candidate, 0o660 if group else 0o600)
+            if group:
+                os.chown(candidate, -1, gid)

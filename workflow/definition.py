@@ -113,6 +113,71 @@ class ReminderPolicy:
     escalate_to: str = "department"
 
 
+class IndicatorUnit(StrEnum):
+    """What an indicator counts; decides the accepted values and the number format."""
+
+    PERSONS = "persons"
+    """People (students, teachers): a whole number, 0 or more."""
+    UNITS = "units"
+    """Things (events, programs): a whole number, 0 or more."""
+    PERCENT = "percent"
+    """A share in percent: a number from 0 to 100, at most two decimals."""
+
+
+#: Short Russian unit names, as reports print them.
+UNIT_TITLES: dict[IndicatorUnit, str] = {
+    IndicatorUnit.PERSONS: "чел.",
+    IndicatorUnit.UNITS: "ед.",
+    IndicatorUnit.PERCENT: "%",
+}
+
+
+class IndicatorPeriod(StrEnum):
+    """How often an indicator is reported."""
+
+    QUARTER = "quarter"
+    """Once a quarter, for periods labelled ``2022-Q3``."""
+    YEAR = "year"
+    """Once a year, for periods labelled ``2022``."""
+
+
+#: Russian names of the periods, as reports print them.
+PERIOD_TITLES: dict[IndicatorPeriod, str] = {
+    IndicatorPeriod.QUARTER: "ежеквартально",
+    IndicatorPeriod.YEAR: "ежегодно",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Indicator:
+    """An indicator a center reports on (measure 9's quarterly monitoring).
+
+    Attributes:
+        code: the id used in files and on the command line (``[a-z][a-z0-9_]*``).
+        name: the Russian name, as reports print it.
+        unit: what it counts.
+        period: how often it is reported.
+        target: the value a center should reach (a value at or above it meets the
+            target); None when the indicator has no target.
+        maximum: the largest acceptable value (100 for shares; None: no limit for
+            counts).
+    """
+
+    code: str
+    name: str
+    unit: IndicatorUnit
+    period: IndicatorPeriod
+    target: float | None = None
+    maximum: float | None = None
+
+    @property
+    def upper_bound(self) -> float | None:
+        """The largest acceptable value, the unit's own limit included."""
+        if self.unit is IndicatorUnit.PERCENT:
+            return 100.0 if self.maximum is None else min(self.maximum, 100.0)
+        return self.maximum
+
+
 @dataclass(frozen=True, kw_only=True)
 class Roadmap:
     """A validated roadmap definition."""
@@ -130,6 +195,7 @@ class Roadmap:
     measures: tuple[Measure, ...]
     stages: tuple[StageRule, ...]
     reminders: ReminderPolicy = field(default_factory=ReminderPolicy)
+    indicators: tuple[Indicator, ...] = ()
     content_hash: str = ""
     source: str = ""
 
@@ -153,6 +219,13 @@ class Roadmap:
             if k.id == kind_id:
                 return k
         raise KeyError(kind_id)
+
+    def indicator(self, code: str) -> Indicator:
+        """The indicator with this code (KeyError if none)."""
+        for i in self.indicators:
+            if i.code == code:
+                return i
+        raise KeyError(code)
 
     @property
     def program_years(self) -> range:

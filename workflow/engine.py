@@ -8,7 +8,8 @@ hook — committed together or not at all. Hot-path statements are Core-level.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -18,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from states import CENTER_WORKFLOW, CYCLE_WORKFLOW, StateHolder
 from states.center import CenterState
-from workflow import audit, db
+from workflow import access, audit, db
 from workflow.audit import CENTER, CYCLE, NewEvent
 from workflow.definition import Roadmap
 from workflow.errors import Conflict, NotFound
@@ -48,14 +49,27 @@ NoticeHook = Callable[[Connection, TransitionResult, datetime], None]
 
 @dataclass(frozen=True, kw_only=True)
 class Actor:
-    """Who fires: the login, and whom a coordinator acts for (if anyone)."""
+    """Who fires: the login, and whom a coordinator acts for (if anyone).
+
+    ``system`` marks the daemon; only code builds such an actor (`SYSTEM_ACTOR`), never
+    a command-line option.
+    """
 
     login: str
     on_behalf_of: str | None = None
+    system: bool = False
+
+
+SYSTEM_ACTOR = Actor(login="tochka-daemon", system=True)
 
 
 _CENTER_READ = sa.select(
-    CENTER.c.id, CENTER.c.state, CENTER.c.version, CENTER.c.previous_state, CENTER.c.name
+    CENTER.c.id,
+    CENTER.c.state,
+    CENTER.c.version,
+    CENTER.c.previous_state,
+    CENTER.c.name,
+    CENTER.c.municipality,
 ).where(CENTER.c.roadmap_id == sa.bindparam("roadmap_id"), CENTER.c.code == sa.bindparam("code"))
 # FOR UPDATE on PostgreSQL (SQLite holds the write lock from BEGIN IMMEDIATE already).
 _CENTER_READ = _CENTER_READ.with_for_update()
@@ -133,10 +147,12 @@ class TransitionEngine:
 
         Raises:
             NotFound: no such center in this roadmap.
+            AccessDenied: the actor's role or scope does not allow it (the refusal is
+                recorded in the audit trail).
             TriggerNotAllowed, GuardRefused: the state machine refused (nothing changed).
             Conflict: the center changed since it was read (or since ``expected_version``).
         """
-        with db.write(self.engine) as conn:
+        with self._refusals_recorded(actor, now), db.write(self.engine) as conn:
             row = conn.execute(_CENTER_READ, {"roadmap_id": self.roadmap_id, "code": code}).first()
             if row is None:
                 raise NotFound(
@@ -144,6 +160,9 @@ class TransitionEngine:
                     hint="Список центров: tochka centers list.",
                 )
             label = f"Центр {code}"
+            self._authorize(
+                conn, actor, "center", trigger, target=label, center=(code, row.municipality)
+            )
             self._check_expected(label, expected_version, row.version)
             holder = StateHolder(state=row.state, reason=comment, previous_state=row.previous_state)
             new_state = CENTER_WORKFLOW.fire(holder, trigger, entity=label)
@@ -191,7 +210,7 @@ class TransitionEngine:
         Raises:
             NotFound, TriggerNotAllowed, GuardRefused, Conflict: as for `fire_center`.
         """
-        with db.write(self.engine) as conn:
+        with self._refusals_recorded(actor, now), db.write(self.engine) as conn:
             row = conn.execute(_CYCLE_READ, {"roadmap_id": self.roadmap_id, "id": cycle_id}).first()
             return self._fire_cycle_row(
                 conn,
@@ -225,6 +244,7 @@ class TransitionEngine:
             )
         measure = self.roadmap.measure(row.measure)
         label = f"Цикл {cycle_id} (мероприятие {row.measure}, период {row.period})"
+        self._authorize(conn, actor, "cycle", trigger, target=label)
         self._check_expected(label, expected_version, row.version)
         required = {kind: self.roadmap.evidence_kind(kind).name for kind in measure.evidence}
         merged = {**(row.evidence or {}), **(evidence or {})}
@@ -255,6 +275,47 @@ class TransitionEngine:
             evidence=evidence,
             comment=comment,
         )
+
+    def _authorize(
+        self,
+        conn: Connection,
+        actor: Actor,
+        machine: str,
+        trigger: str,
+        *,
+        target: str,
+        center: tuple[str, str] | None = None,
+    ) -> None:
+        """Check the actor's role and scope inside the transaction (a role just revoked
+        by a concurrent transaction is seen)."""
+        if actor.system:
+            who = access.SYSTEM
+        else:
+            who = access.require_user(
+                conn, self.roadmap_id, actor.login, action=access.Action.FIRE, target=target
+            )
+            if actor.on_behalf_of is not None:
+                access.check_on_behalf(conn, self.roadmap_id, who, actor.on_behalf_of, target)
+        permissions = getattr(self.roadmap, "permissions", None) or {}
+        access.check_fire(
+            who, permissions, machine=machine, trigger=trigger, target=target, center=center
+        )
+
+    @contextmanager
+    def _refusals_recorded(self, actor: Actor, now: datetime) -> Iterator[None]:
+        """Let an AccessDenied through after recording it in a transaction of its own."""
+        try:
+            yield
+        except access.AccessDenied as denied:
+            access.record_refusal(
+                self.engine,
+                self.roadmap_id,
+                denied,
+                on_behalf_of=actor.on_behalf_of,
+                recorded_at=self.clock(),
+                effective=local_date(now, self.roadmap.timezone),
+            )
+            raise
 
     @staticmethod
     def _check_expected(label: str, expected: int | None, actual: int) -> None:

@@ -137,7 +137,9 @@ class SentRung(SQLModel, table=True):
 
     __tablename__ = "sent_rung"
     __table_args__ = (
-        sa.UniqueConstraint("roadmap_id", "kind", "entity_id", "stage", "rung", name="uq_sent_rung"),
+        sa.UniqueConstraint(
+            "roadmap_id", "kind", "entity_id", "stage", "rung", name="uq_sent_rung"
+        ),
         # Covers the reconciler's anti-join: "is a rung at or past this offset recorded?".
         sa.Index("ix_sent_rung_offset", "roadmap_id", "kind", "entity_id", "stage", "day_offset"),
     )
@@ -173,9 +175,38 @@ class DaemonHeartbeat(SQLModel, table=True):
     stopped_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
 
 
+class IndicatorValue(SQLModel, table=True):
+    """A center's figure for one indicator and period, as submitted. Append-only.
+
+    Rows are never updated or deleted: a correction is a new row whose ``supersedes``
+    names the row it replaces, and the latest row (highest id) per (center, period,
+    indicator) is the one that counts. ``actor`` and ``recorded_at`` say who submitted
+    it and when; ``source`` where it came from (the command line, or a file and line).
+    """
+
+    __tablename__ = "indicator_value"
+    __table_args__ = (
+        # The "latest row per key" lookups of reports and reminders.
+        sa.Index("ix_indicator_value_key", "roadmap_id", "period", "center_id", "indicator"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    roadmap_id: int = Field(foreign_key="roadmap.id")
+    center_id: int = Field(foreign_key="center.id")
+    indicator: str = Field(max_length=64)
+    period: str = Field(max_length=16)  # "2022-Q3" (per-quarter) or "2022" (per-year)
+    value: float
+    supersedes: int | None = Field(default=None, foreign_key="indicator_value.id")
+    actor: str = Field(max_length=128)
+    on_behalf_of: str | None = Field(default=None, max_length=128)
+    source: str = Field(max_length=255)
+    recorded_at: datetime = Field(sa_column=_utc_column())
+
+
 def all_tables() -> list[sa.Table]:
     """Every table of the schema (including the notifications outbox)."""
     import notifications.outbox  # noqa: F401  # registers the outbox table
+    import workflow.access  # noqa: F401  # registers the users table
 
     return list(SQLModel.metadata.sorted_tables)
 

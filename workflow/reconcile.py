@@ -23,7 +23,7 @@ from states.cycle import CycleState, CycleTrigger
 from states.errors import StateError
 from workflow import cycles, db
 from workflow.audit import CYCLE
-from workflow.engine import Actor, TransitionEngine
+from workflow.engine import SYSTEM_ACTOR, TransitionEngine
 from workflow.errors import Conflict
 from workflow.ladder import RungDate
 from workflow.recurrence import scheduled_cycles
@@ -45,8 +45,8 @@ from workflow.timeutil import Clock, local_date, system_clock
 
 log = logging.getLogger("tochka.reconcile")
 
-#: The actor recorded on the reconciler's events.
-DAEMON_ACTOR = "tochka-daemon"
+#: The actor recorded on the reconciler's events (the ``system`` role).
+DAEMON_ACTOR = SYSTEM_ACTOR.login
 
 # Deadlines per write transaction when queuing reminders: bounds a transaction's size
 # (and the SQLite write lock's hold time) on the day 20,000 centers are reminded.
@@ -213,7 +213,7 @@ def mark_overdue(
             machine.fire_cycle(
                 cycle_id,
                 CycleTrigger.MARK_OVERDUE.value,
-                actor=Actor(login=DAEMON_ACTOR),
+                actor=SYSTEM_ACTOR,
                 now=now,
                 comment="срок прошёл",
             )

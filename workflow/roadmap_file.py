@@ -39,7 +39,13 @@ Format (version 1)::
       on_day: true
       overdue_every_days: 7           # positive integer
       escalate_to: department         # a party id; defaults to the coordinator
-    indicators: [...]                 # optional, not validated yet (read elsewhere)
+    indicators:                       # optional; what centers report (measure 9)
+      - code: natsci_students         # [a-z][a-z0-9_]*, unique
+        name: "Численность обучающихся ..."   # Russian, as reports print it
+        unit: persons                 # persons, units (whole numbers) or percent (0..100)
+        period: quarter               # quarter ("2022-Q3") or year ("2022")
+        target: 100                   # optional: a value at or above it meets the target
+        max: 5000                     # optional: the largest acceptable value
 
 Recurrence kinds are the `Recurrence` values. ``first_due`` is required for ``once``,
 ``once_then_as_needed``, ``annual`` and ``quarterly`` and forbidden for ``as_needed``
@@ -68,6 +74,9 @@ from states.center import LIFECYCLE, CenterState
 from workflow.centers_file import is_valid_email
 from workflow.definition import (
     EvidenceKind,
+    Indicator,
+    IndicatorPeriod,
+    IndicatorUnit,
     Measure,
     Party,
     PartyKind,
@@ -86,6 +95,8 @@ _TAG_STR = "tag:yaml.org,2002:str"
 _TAG_INT = "tag:yaml.org,2002:int"
 _TAG_BOOL = "tag:yaml.org,2002:bool"
 _TAG_NULL = "tag:yaml.org,2002:null"
+_TAG_FLOAT = "tag:yaml.org,2002:float"
+_NUMBER_RE = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 _CODE_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _ID_RE = re.compile(r"[a-z][a-z0-9_]*")
@@ -491,7 +502,7 @@ class _Validator:
             if reminders_node is not None
             else ReminderPolicy(escalate_to=coordinator or "")
         )
-        # "indicators" is accepted as is: its format belongs to the indicators feature.
+        indicators = self.indicators(get("indicators"))
 
         if self.problems:
             self.problems.sort(key=lambda p: (p.line or 0, p.column or 0))
@@ -519,6 +530,7 @@ class _Validator:
             measures=tuple(measures),
             stages=tuple(stages),
             reminders=reminders,
+            indicators=tuple(indicators),
         )
 
     def period(self, node: Node | None) -> tuple[date, date] | None:
@@ -831,6 +843,86 @@ class _Validator:
                 )
             )
         return rules
+
+    def number(self, node: Node | None, path: str, *, minimum: float = 0.0) -> float | None:
+        """A decimal number written plainly (``100``, ``87.5``), at least ``minimum``."""
+        if node is None:
+            return None
+        if (
+            not isinstance(node, ScalarNode)
+            or node.tag not in (_TAG_INT, _TAG_FLOAT)
+            or not _NUMBER_RE.fullmatch(str(node.value))
+        ):
+            self.problem(node, path, f"ожидается число, а не {_kind(node)}")
+            return None
+        value = float(node.value)
+        if value < minimum:
+            self.problem(node, path, f"число должно быть не меньше {minimum:g}")
+            return None
+        return value
+
+    def _indicator_number(self, node: Node | None, path: str, unit: str | None) -> float | None:
+        """A target or maximum: 0 when absent (so None means "invalid"), checked for the unit."""
+        if node is None:
+            return 0.0
+        value = self.number(node, path)
+        if value is None:
+            return None
+        if unit == IndicatorUnit.PERCENT.value and value > 100:
+            self.problem(node, path, f"{value:g} больше 100: это доля в процентах")
+            return None
+        if (
+            unit in (IndicatorUnit.PERSONS.value, IndicatorUnit.UNITS.value)
+            and not value.is_integer()
+        ):
+            self.problem(node, path, f"показатель считается в целых числах: {value:g} — не целое")
+            return None
+        return value
+
+    def indicators(self, node: Node | None) -> list[Indicator]:
+        """The declared indicators (an absent key: none)."""
+        result: list[Indicator] = []
+        declared: set[str] = set()
+        items = self.sequence(node, "indicators")
+        units = tuple(u.value for u in IndicatorUnit)
+        periods = tuple(p.value for p in IndicatorPeriod)
+        for index, item in enumerate(items or ()):
+            path = f"indicators[{index}]"
+            fields = self.mapping(
+                item,
+                path,
+                required=("code", "name", "unit", "period"),
+                optional=("target", "max"),
+            )
+            if fields is None:
+                continue
+            code = self._declared_id(fields.get("code"), f"{path}.code", declared, "показатель")
+            name = self.string(fields.get("name"), f"{path}.name")
+            unit_value = self.choice(fields.get("unit"), f"{path}.unit", units, "код единицы")
+            period_value = self.choice(fields.get("period"), f"{path}.period", periods, "период")
+            target = self._indicator_number(fields.get("target"), f"{path}.target", unit_value)
+            maximum = self._indicator_number(fields.get("max"), f"{path}.max", unit_value)
+            if None in (code, name, unit_value, period_value, target, maximum):
+                continue
+            assert code and name and unit_value and period_value
+            indicator = Indicator(
+                code=code,
+                name=name,
+                unit=IndicatorUnit(unit_value),
+                period=IndicatorPeriod(period_value),
+                target=None if fields.get("target") is None else target,
+                maximum=None if fields.get("max") is None else maximum,
+            )
+            bound = indicator.upper_bound
+            if indicator.target is not None and bound is not None and indicator.target > bound:
+                self.problem(
+                    fields["target"],
+                    f"{path}.target",
+                    f"цель {indicator.target:g} больше наибольшего значения {bound:g}",
+                )
+                continue
+            result.append(indicator)
+        return result
 
     def reminders(
         self, node: Node | None, party_ids: set[str], coordinator: str | None

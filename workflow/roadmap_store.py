@@ -71,7 +71,7 @@ def _check_measures_kept(conn: Connection, roadmap_id: int, roadmap: Roadmap) ->
     from workflow.audit import CYCLE
 
     used = conn.execute(
-        sa.select(sa.distinct(CYCLE.c.measure)).where(CYCLE.c.roadmap_id == roadmap_id)
+        sa.select(CYCLE.c.measure).distinct().where(CYCLE.c.roadmap_id == roadmap_id)
     ).scalars()
     numbers = {m.number for m in roadmap.measures}
     missing = sorted(set(used) - numbers)

@@ -9,7 +9,17 @@ from typing import Annotated
 
 import typer
 
-from workflow.cli import centers_cmd, cycles_cmd, daemon_cmd, outbox_cmd, roadmap_cmd, system_cmd
+from workflow.cli import (
+    centers_cmd,
+    cycles_cmd,
+    daemon_cmd,
+    indicators_cmd,
+    outbox_cmd,
+    report_cmd,
+    roadmap_cmd,
+    system_cmd,
+    users_cmd,
+)
 from workflow.cli.context import CliState
 
 app = typer.Typer(
@@ -37,13 +47,16 @@ def main_options(
         typer.Option("--now", help="Считать текущим моментом (ISO-дата или дата-время)."),
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Вывод в JSON.")] = False,
-    actor: Annotated[
+    on_behalf_of: Annotated[
         str | None,
-        typer.Option("--actor", help="Кто выполняет действие (по умолчанию пользователь ОС)."),
+        typer.Option(
+            "--on-behalf-of",
+            help="Координатор: действовать от имени другого пользователя (записываются оба).",
+        ),
     ] = None,
 ) -> None:
     """Global options; they go before the command: tochka --json centers list."""
-    ctx.obj = CliState(db_option=db, now_option=now, json=json_output, actor_option=actor)
+    ctx.obj = CliState(db_option=db, now_option=now, json=json_output, on_behalf_of=on_behalf_of)
     ctx.call_on_close(ctx.obj.close)
 
 
@@ -52,6 +65,9 @@ app.add_typer(roadmap_cmd.app, name="roadmap")
 app.add_typer(centers_cmd.app, name="centers")
 app.add_typer(cycles_cmd.app, name="cycles")
 app.add_typer(outbox_cmd.app, name="outbox")
+app.add_typer(indicators_cmd.app, name="indicators")
+app.add_typer(report_cmd.app, name="report")
+app.add_typer(users_cmd.app, name="users")
 daemon_cmd.register(app)
 
 

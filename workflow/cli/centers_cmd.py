@@ -39,7 +39,7 @@ def import_(ctx: typer.Context, file: Path, roadmap: RoadmapCode = None) -> None
     else:
         rows = read_centers_file(file, program_years=stored.definition.program_years)
     count = centers.import_centers(
-        st.engine(), stored, rows, filename=str(file), actor=st.actor, now=st.now()
+        st.engine(), stored, rows, filename=str(file), actor=st.actor_ref, now=st.now()
     )
     if st.json:
         print_json({"file": str(file), "imported": count})
@@ -134,7 +134,7 @@ def fire(
     roadmap: RoadmapCode = None,
 ) -> None:
     """Выполнить переход центра (agree_infrastructure, equip, train_staff, open, ...)."""
-    from workflow.engine import Actor, TransitionEngine
+    from workflow.engine import TransitionEngine
     from workflow.mailer import make_renderer
     from workflow.notices import center_notice_hook
 
@@ -147,7 +147,7 @@ def fire(
     ).fire_center(
         code,
         trigger,
-        actor=Actor(login=st.actor),
+        actor=st.actor_ref,
         now=st.now(stored.definition.timezone),
         evidence=documents,
         comment=comment,

@@ -7,7 +7,6 @@ that ``tochka --help`` stays as cheap as a bare Typer app.
 from __future__ import annotations
 
 import functools
-import getpass
 import json
 import sys
 from collections.abc import Callable
@@ -21,6 +20,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from workflow.config import Settings
+    from workflow.engine import Actor
     from workflow.roadmap_store import StoredRoadmap
 
 P = ParamSpec("P")
@@ -37,7 +37,7 @@ class CliState:
     db_option: str | None = None
     now_option: str | None = None
     json: bool = False
-    actor_option: str | None = None
+    on_behalf_of: str | None = None
     _settings: Settings | None = None
     _engine: Engine | None = None
     _now: datetime | None = field(default=None)
@@ -56,7 +56,17 @@ class CliState:
 
     @property
     def actor(self) -> str:
-        return self.actor_option or getpass.getuser()
+        """The OS account running the command: the only identity the CLI accepts."""
+        from workflow import identity
+
+        return identity.os_login()
+
+    @property
+    def actor_ref(self) -> Actor:
+        """The engine's Actor: the OS account, and whom it acts for."""
+        from workflow.engine import Actor
+
+        return Actor(login=self.actor, on_behalf_of=self.on_behalf_of)
 
     def now(self, zone: str = "Europe/Moscow") -> datetime:
         """``--now`` or the real time, aware UTC."""

@@ -77,7 +77,7 @@ def open_(
         stored,
         measure,
         due=parse_date(due, what="--due"),
-        actor=st.actor,
+        actor=st.actor_ref,
         now=st.now(stored.definition.timezone),
     )
     if st.json:
@@ -102,7 +102,7 @@ def fire(
 ) -> None:
     """Выполнить переход цикла (start, complete, cancel)."""
     from workflow import cycles, db
-    from workflow.engine import Actor, TransitionEngine
+    from workflow.engine import TransitionEngine
 
     st = state(ctx)
     stored = st.roadmap(roadmap)
@@ -113,7 +113,7 @@ def fire(
     result = TransitionEngine(st.engine(), definition, stored.id).fire_cycle(
         cycle_id,
         trigger,
-        actor=Actor(login=st.actor),
+        actor=st.actor_ref,
         now=st.now(definition.timezone),
         evidence=documents,
         comment=comment,

@@ -67,10 +67,11 @@ def tick(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
         print_json([r.as_json() for r in reports])
         return
     for r in reports:
+        done(f"Сверка «{r.roadmap}» на {r.today:%d.%m.%Y}.")
         done(
-            f"Сверка «{r.roadmap}» на {r.today:%d.%m.%Y}: создано циклов {r.cycles_created}, "
-            f"просрочено {r.marked_overdue}, напоминаний {r.reminders_queued} "
-            f"(сроков {r.deadlines_reminded})." + ("" if r.changed else " Изменений нет.")
+            f"Создано циклов {r.cycles_created}, просрочено {r.marked_overdue}, "
+            f"напоминаний {r.reminders_queued} (сроков {r.deadlines_reminded})."
+            + ("" if r.changed else " Изменений нет.")
         )
 
 

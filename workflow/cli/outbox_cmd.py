@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -73,6 +73,7 @@ def retry(ctx: typer.Context, outbox_id: int) -> None:
     from workflow import db
 
     st = state(ctx)
+    _require_coordinator(st, f"письмо {outbox_id}")
     with db.write(st.engine()) as conn:
         entry = retry_row(conn, outbox_id, st.now())
     if st.json:
@@ -92,6 +93,7 @@ def send(
     from workflow.mailer import make_transport
 
     st = state(ctx)
+    _require_coordinator(st, "отправка писем")
     settings = st.settings
     engine = st.engine()
     transport = make_transport(settings)
@@ -123,3 +125,17 @@ def send(
             f"Почтовый сервер недоступен: {report.transport_error}",
             hint="Письма остались в очереди и будут отправлены при следующей попытке.",
         )
+
+
+def _require_coordinator(st: Any, target: str) -> None:
+    """The outbox belongs to the coordinator: check, recording a refusal."""
+    from workflow import db
+    from workflow.access import Action, authorize_action, refusals_recorded
+    from workflow.timeutil import system_clock
+
+    stored = st.roadmap(None)
+    with (
+        refusals_recorded(st.engine(), stored, st.actor_ref, st.now(), system_clock),
+        db.read(st.engine()) as conn,
+    ):
+        authorize_action(conn, stored.id, st.actor_ref, Action.MANAGE_OUTBOX, target=target)

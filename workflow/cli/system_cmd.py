@@ -32,8 +32,9 @@ def init(
     ] = None,
 ) -> None:
     """Создать или обновить базу и загрузить дорожную карту (повторный запуск безопасен)."""
-    from workflow import db, roadmap_store, schema
+    from workflow import db, schema
     from workflow.roadmap_file import load_roadmap
+    from workflow.users import load_roadmap_as
 
     st = state(ctx)
     definition = load_roadmap(roadmap or SHIPPED_ROADMAP)
@@ -41,8 +42,10 @@ def init(
     before, after = schema.upgrade(engine)
     path = db.sqlite_path(db.normalize_url(st.db_url))
     if path is not None:
-        db.restrict_file_mode(path)
-    roadmap_id, outcome = roadmap_store.store(engine, definition, now=st.now())
+        db.restrict_file_mode(path, group=st.settings.file_mode_group or None)
+    roadmap_id, outcome, bootstrapped = load_roadmap_as(
+        engine, definition, st.actor_ref, now=st.now()
+    )
     if st.json:
         print_json(
             {
@@ -53,6 +56,7 @@ def init(
                 "roadmap_id": roadmap_id,
                 "roadmap_status": outcome,
                 "content_hash": definition.content_hash,
+                "coordinator_added": st.actor if bootstrapped else None,
             }
         )
         return
@@ -69,6 +73,8 @@ def init(
         f"Дорожная карта «{definition.code}»: {roadmap_text} "
         f"(sha256 {definition.content_hash[:12]})."
     )
+    if bootstrapped:
+        done(f"Пользователь {st.actor} назначен координатором дорожной карты.")
 
 
 @handle_errors

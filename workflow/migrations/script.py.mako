@@ -12,6 +12,9 @@ import sqlmodel
 from alembic import op
 
 import workflow.types
+% if not down_revision:
+from workflow.migrations import append_only
+% endif
 ${imports if imports else ""}
 
 revision = ${repr(up_revision)}
@@ -22,6 +25,9 @@ depends_on = ${repr(depends_on)}
 
 def upgrade() -> None:
     ${upgrades if upgrades else "pass"}
+% if not down_revision:
+    append_only.install(op)
+% endif
 
 
 def downgrade() -> None:

@@ -1,0 +1,317 @@
+"""Roles and scopes: every role × every changing command × in- and out-of-scope target.
+
+Each case runs the real CLI as a given OS account (the only identity the CLI accepts)
+and checks the exit code, the refusal's wording, that nothing changed, and that the
+refusal itself is in the audit trail, which still verifies.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from typer.testing import Result
+
+from tests.conftest import T0, grant
+from workflow import audit, centers, cycles, db
+from workflow.access import USER
+from workflow.audit import CENTER, CYCLE, EVENT
+from workflow.centers_file import CenterRow
+from workflow.engine import Actor, TransitionEngine
+from workflow.roadmap_store import StoredRoadmap
+
+Cli = Callable[..., Result]
+IN, OUT = "Шуйский район", "Кинешемский район"
+ROLES = ["coordinator", "municipality", "school", "viewer", "stranger"]
+PATH_TO = {
+    "planned": [],
+    "infrastructure_agreed": ["agree_infrastructure"],
+    "opened": ["agree_infrastructure", "equip", "train_staff", "open"],
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    allowed: frozenset[str]  # roles allowed on an in-scope target
+    scoped: bool  # whether the target has an out-of-scope variant
+
+
+CASES = [
+    Case("fire agree_infrastructure", frozenset({"coordinator"}), True),
+    Case("fire equip", frozenset({"coordinator", "municipality"}), True),
+    Case("fire start_reporting", frozenset({"coordinator", "municipality", "school"}), True),
+    Case("fire withdraw", frozenset({"coordinator"}), True),
+    Case("centers import", frozenset({"coordinator", "municipality"}), True),
+    Case("cycles open", frozenset({"coordinator"}), False),
+    Case("cycles fire", frozenset({"coordinator"}), False),
+    Case("users add", frozenset({"coordinator"}), False),
+    Case("users remove", frozenset({"coordinator"}), False),
+    Case("outbox send", frozenset({"coordinator"}), False),
+]
+
+
+def _expected(case: Case, role: str, in_scope: bool) -> bool:
+    if role not in case.allowed:
+        return False
+    return in_scope or role == "coordinator"
+
+
+def _center(
+    engine: Engine, stored: StoredRoadmap, code: str, municipality: str, state: str
+) -> None:
+    row = CenterRow(
+        code=code,
+        name=f"Школа {code}",
+        municipality=municipality,
+        cohort=2021,
+        email=f"{code.lower()}@example.org",
+        line=2,
+    )
+    centers.import_centers(engine, stored, [row], filename="setup", actor="operator", now=T0)
+    fire = TransitionEngine(engine, stored.definition, stored.id)
+    for trigger in PATH_TO[state]:
+        fire.fire_center(code, trigger, actor=Actor(login="operator"), now=T0)
+
+
+def _state(engine: Engine, code: str) -> tuple[str, int] | None:
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(CENTER.c.state, CENTER.c.version).where(CENTER.c.code == code)
+        ).first()
+    return None if row is None else (row.state, row.version)
+
+
+def _refusals(engine: Engine) -> list[tuple[str, str, str]]:
+    with engine.connect() as conn:
+        return [
+            (r.actor, r.trigger, r.entity_key)
+            for r in conn.execute(
+                sa.select(EVENT).where(EVENT.c.entity_kind == "refusal").order_by(EVENT.c.seq)
+            )
+        ]
+
+
+def _set_school_scope(engine: Engine, stored: StoredRoadmap, code: str) -> None:
+    with db.write(engine) as conn:
+        conn.execute(
+            sa.update(USER)
+            .where(USER.c.roadmap_id == stored.id, USER.c.login == "school")
+            .values(scope=[code])
+        )
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_command_for_a_role(
+    cli: Cli,
+    engine: Engine,
+    stored: StoredRoadmap,
+    tmp_path: Path,
+    role: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TOCHKA_MAIL_DIR", str(tmp_path / "mail"))
+    grant(engine, stored.id, ["coord"], "coordinator")
+    grant(engine, stored.id, ["municipality"], "municipality", [IN])
+    grant(engine, stored.id, ["school"], "school", ["X"])
+    grant(engine, stored.id, ["viewer", "viewer2"], "viewer")
+    login = role  # the OS account of this case; "stranger" is registered nowhere
+    if role == "coordinator":
+        login = "coord"
+    seen_refusals = 0
+    for case in CASES:
+        for in_scope in [True, False] if case.scoped else [True]:
+            tag = f"{case.name.replace(' ', '-')}-{'in' if in_scope else 'out'}-{role}"
+            code = tag.upper()[:60]
+            municipality = IN if in_scope else OUT
+            check_state: Callable[[], object]
+            verb, _, detail = case.name.partition(" ")
+            if verb == "fire":
+                trigger = detail
+                pre = {
+                    "agree_infrastructure": "planned",
+                    "equip": "infrastructure_agreed",
+                    "start_reporting": "opened",
+                    "withdraw": "planned",
+                }[trigger]
+                _center(engine, stored, code, municipality, pre)
+                if in_scope:
+                    _set_school_scope(engine, stored, code)
+                args = ["centers", "fire", code, trigger]
+                if trigger == "withdraw":
+                    args += ["--comment", "закрытие школы"]
+                check_state = lambda code=code: _state(engine, code)  # noqa: E731
+            elif case.name == "centers import":
+                csv = tmp_path / f"{tag}.csv"
+                csv.write_text(
+                    "code,name,municipality,cohort,email\n"
+                    f"{code},Школа,{municipality},2022,i@example.org\n",
+                    encoding="utf-8",
+                )
+                args = ["centers", "import", str(csv)]
+                check_state = lambda code=code: _state(engine, code)  # noqa: E731
+            elif case.name == "cycles open":
+                args = ["cycles", "open", "3", "--due", "2021-02-15"]
+                check_state = lambda: _count(engine, CYCLE)  # noqa: E731
+            elif case.name == "cycles fire":
+                cycle = cycles.open_cycle(
+                    engine, stored, 4, due=date(2021, 6, 1), actor="operator", now=T0
+                )
+                args = ["cycles", "fire", str(cycle.id), "start"]
+                check_state = lambda cid=cycle.id: _cycle_state(engine, cid)  # noqa: E731
+            elif case.name == "users add":
+                args = ["users", "add", f"new-{role}", "--role", "viewer"]
+                check_state = lambda: _count(engine, USER)  # noqa: E731
+            elif case.name == "users remove":
+                args = (
+                    ["users", "remove", "viewer2"]
+                    if role != "coordinator"
+                    else ["users", "remove", "viewer"]
+                )
+                check_state = lambda: _count(engine, USER)  # noqa: E731
+            else:
+                args = ["outbox", "send"]
+                check_state = lambda: None  # noqa: E731
+            before = check_state()
+            result = cli(*args, actor=login)
+            allowed = _expected(case, role, in_scope)
+            if allowed:
+                assert result.exit_code == 0, (tag, result.output)
+                if verb != "fire" or True:
+                    assert case.name == "outbox send" or check_state() != before, tag
+            else:
+                assert result.exit_code == 1, (tag, result.output)
+                assert "Отказано" in result.output, (tag, result.output)
+                assert check_state() == before, tag
+                seen_refusals += 1
+                refusal = _refusals(engine)[-1]
+                assert refusal[0] == login, tag
+                if role == "stranger":
+                    assert "не зарегистрирован" in result.output
+                elif role not in case.allowed:
+                    assert f"у пользователя — {role}" in result.output, (tag, result.output)
+                else:
+                    assert OUT in result.output or "вне области" in result.output, tag
+    assert len(_refusals(engine)) == seen_refusals
+    with db.read(engine) as conn:
+        assert audit.verify(conn, stored.id, stored.definition.code).events > 0
+    assert cli("audit", "verify", actor=login).exit_code == 0
+
+
+def _count(engine: Engine, table: sa.Table) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+
+def _cycle_state(engine: Engine, cycle_id: int) -> str:
+    with engine.connect() as conn:
+        return str(
+            conn.execute(sa.select(CYCLE.c.state).where(CYCLE.c.id == cycle_id)).scalar_one()
+        )
+
+
+def test_on_behalf_of_is_for_coordinators_and_recorded(
+    cli: Cli, engine: Engine, stored: StoredRoadmap, centers3: list[CenterRow]
+) -> None:
+    grant(engine, stored.id, ["director"], "school", [centers3[0].code])
+    grant(engine, stored.id, ["viewer"], "viewer")
+    ok = cli(
+        "--on-behalf-of",
+        "director",
+        "centers",
+        "fire",
+        centers3[0].code,
+        "agree_infrastructure",
+        actor="operator",
+    )
+    assert ok.exit_code == 0, ok.output
+    history = json.loads(cli("--json", "history", "center", centers3[0].code).output)
+    assert (history[-1]["actor"], history[-1]["on_behalf_of"]) == ("operator", "director")
+    refused = cli(
+        "--on-behalf-of",
+        "operator",
+        "centers",
+        "fire",
+        centers3[1].code,
+        "agree_infrastructure",
+        actor="viewer",
+    )
+    assert refused.exit_code == 1
+    assert "может только координатор" in refused.output
+    unknown = cli(
+        "--on-behalf-of",
+        "nobody",
+        "centers",
+        "fire",
+        centers3[1].code,
+        "agree_infrastructure",
+        actor="operator",
+    )
+    assert unknown.exit_code == 1
+    assert "nobody" in unknown.output
+    assert _state(engine, centers3[1].code) == ("planned", 1)
+
+
+def test_user_administration_errors(
+    cli: Cli, engine: Engine, stored: StoredRoadmap, centers3: list[CenterRow]
+) -> None:
+    bad_scope = cli("users", "add", "m1", "--role", "municipality", "--scope", "Атлантида")
+    assert bad_scope.exit_code == 1
+    assert "неизвестный муниципалитет: «Атлантида»" in bad_scope.output
+    bad_center = cli("users", "add", "s1", "--role", "school", "--scope", "NOPE")
+    assert bad_center.exit_code == 1
+    assert "«NOPE» не найден" in bad_center.output
+    bad_role = cli("users", "add", "s1", "--role", "admin")
+    assert bad_role.exit_code == 1
+    assert "Неизвестная роль «admin»" in bad_role.output
+    good = cli(
+        "--json",
+        "users",
+        "add",
+        "m1",
+        "--role",
+        "municipality",
+        "--scope",
+        centers3[0].municipality,
+    )
+    assert good.exit_code == 0, good.output
+    assert json.loads(good.output)["scope"] == [centers3[0].municipality]
+    unknown = cli("users", "remove", "ghost")
+    assert unknown.exit_code == 1
+    with engine.connect() as conn:
+        events = conn.execute(
+            sa.select(EVENT.c.trigger, EVENT.c.entity_key, EVENT.c.to_state)
+            .where(EVENT.c.entity_kind == "user")
+            .order_by(EVENT.c.seq)
+        ).all()
+    assert [tuple(e) for e in events] == [("add", "m1", "municipality")]
+
+
+def test_the_last_coordinator_stays(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from workflow.cli.app import app
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("workflow.identity.os_login", lambda: "first")
+    runner = CliRunner()
+    init = runner.invoke(app, ["init"])
+    assert init.exit_code == 0, init.output
+    assert "Пользователь first назначен координатором" in init.output
+    again = runner.invoke(app, ["init"])
+    assert "назначен координатором" not in again.output
+    users = json.loads(runner.invoke(app, ["--json", "users", "list"]).output)
+    assert [(u["login"], u["role"]) for u in users] == [("first", "coordinator")]
+    demote = runner.invoke(app, ["users", "add", "first", "--role", "viewer"])
+    assert demote.exit_code == 1
+    assert "последний координатор" in demote.output
+    remove = runner.invoke(app, ["users", "remove", "first"])
+    assert remove.exit_code == 1
+    assert (tmp_path / "var").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "var" / "tochka.db").stat().st_mode & 0o777 == 0o600

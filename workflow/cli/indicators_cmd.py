@@ -1,0 +1,129 @@
+"""``tochka indicators``: list the roadmap's indicators, submit and import values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from workflow.cli.context import console, done, handle_errors, print_json, state
+from workflow.cli.options import RoadmapCode
+
+app = typer.Typer(help="Показатели центров (ежеквартальный мониторинг).", no_args_is_help=True)
+
+
+@app.command("list")
+@handle_errors
+def list_(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
+    """Показатели дорожной карты: код, наименование, единица, период, цель."""
+    from workflow.definition import PERIOD_TITLES, UNIT_TITLES
+
+    st = state(ctx)
+    indicators = st.roadmap(roadmap).definition.indicators
+    if st.json:
+        print_json(
+            [
+                {
+                    "code": i.code,
+                    "name": i.name,
+                    "unit": i.unit.value,
+                    "period": i.period.value,
+                    "target": i.target,
+                }
+                for i in indicators
+            ]
+        )
+        return
+    if not indicators:
+        done("В дорожной карте нет показателей (раздел indicators файла дорожной карты).")
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Показатели: {len(indicators)}")
+    for column in ("код", "наименование", "единица", "период", "цель"):
+        table.add_column(column, overflow="fold")
+    for i in indicators:
+        table.add_row(
+            i.code,
+            i.name,
+            UNIT_TITLES[i.unit],
+            PERIOD_TITLES[i.period],
+            "—" if i.target is None else f"{i.target:g}",
+        )
+    console().print(table)
+
+
+@app.command("submit")
+@handle_errors
+def submit(
+    ctx: typer.Context,
+    center: Annotated[str, typer.Argument(help="Код центра.")],
+    period: Annotated[str, typer.Argument(help="Период: 2022-Q3 (квартал) или 2022 (год).")],
+    values: Annotated[list[str], typer.Argument(help="ПОКАЗАТЕЛЬ=ЗНАЧЕНИЕ (один или несколько).")],
+    roadmap: RoadmapCode = None,
+) -> None:
+    """Сдать значения показателей центра за период (исправление — новой записью)."""
+    from workflow import indicators
+    from workflow.errors import Problem
+
+    st = state(ctx)
+    stored = st.roadmap(roadmap)
+    raw: list[indicators.RawValue] = []
+    problems: list[Problem] = []
+    for argument in values:
+        code, sep, text = argument.partition("=")
+        if not sep or not code.strip():
+            problems.append(
+                Problem(
+                    file=indicators.COMMAND_LINE,
+                    field=argument,
+                    message="ожидается ПОКАЗАТЕЛЬ=ЗНАЧЕНИЕ, например natsci_students=120",
+                )
+            )
+            continue
+        raw.append(indicators.RawValue(indicator=code.strip(), text=text, field=argument))
+    if problems:
+        raise indicators.SubmissionRefused(problems)
+    result = indicators.record(
+        st.engine(),
+        stored,
+        [indicators.RawRow(center=center, period=period, values=tuple(raw))],
+        filename=None,
+        actor=st.actor_ref,
+        now=st.now(stored.definition.timezone),
+    )
+    _report(st.json, result, f"центр {center}, период {period.strip()}")
+
+
+@app.command("import")
+@handle_errors
+def import_(ctx: typer.Context, file: Path, roadmap: RoadmapCode = None) -> None:
+    """Импорт значений показателей из CSV или XLSX (строка — центр и период; всё или ничего)."""
+    from workflow import indicators
+    from workflow.indicators_file import read_indicators_file
+
+    st = state(ctx)
+    stored = st.roadmap(roadmap)
+    rows = read_indicators_file(file, stored.definition)
+    result = indicators.record(
+        st.engine(),
+        stored,
+        rows,
+        filename=str(file),
+        actor=st.actor_ref,
+        now=st.now(stored.definition.timezone),
+    )
+    _report(st.json, result, f"из {file}")
+
+
+def _report(as_json: bool, result: Any, where: str) -> None:
+    if as_json:
+        print_json(
+            {"recorded": result.recorded, "unchanged": result.unchanged, "values": result.values}
+        )
+        return
+    done(
+        f"Показатели приняты ({where}): записано значений — {result.recorded}, "
+        f"без изменений — {result.unchanged}."
+    )

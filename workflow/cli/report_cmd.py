@@ -1,0 +1,116 @@
+"""``tochka report``: the quarterly report to the federal operator and the status dashboard."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from workflow.cli.context import done, handle_errors, print_json, state
+from workflow.cli.options import RoadmapCode
+
+app = typer.Typer(help="Отчёты: ежеквартальный отчёт и сводка состояния.", no_args_is_help=True)
+
+
+class QuarterlyFormat(StrEnum):
+    XLSX = "xlsx"
+    CSV = "csv"
+
+
+class StatusFormat(StrEnum):
+    HTML = "html"
+    XLSX = "xlsx"
+
+
+Output = Annotated[Path, typer.Option("-o", "--output", help="Файл отчёта.")]
+
+
+@app.command("quarterly")
+@handle_errors
+def quarterly(
+    ctx: typer.Context,
+    period: Annotated[str, typer.Argument(help="Квартал, например 2022-Q3.")],
+    output: Output,
+    fmt: Annotated[
+        QuarterlyFormat, typer.Option("--format", help="Формат файла.")
+    ] = QuarterlyFormat.XLSX,
+    roadmap: RoadmapCode = None,
+) -> None:
+    """Отчёт о выполнении показателей за квартал (мероприятие 9): XLSX или CSV."""
+    from workflow import db
+    from workflow.definition import IndicatorPeriod
+    from workflow.indicators import period_of
+    from workflow.reports import quarterly as report_module
+    from workflow.reports.output import atomic_output, check_output
+
+    st = state(ctx)
+    stored = st.roadmap(roadmap)
+    quarter = period_of(period, stored.definition, kind=IndicatorPeriod.QUARTER)
+    check_output(output)
+    with db.read(st.engine()) as conn:
+        report = report_module.build(conn, stored, quarter, generated_at=st.now())
+    writer = report_module.write_xlsx if fmt is QuarterlyFormat.XLSX else report_module.write_csv
+    with atomic_output(output) as temporary:
+        writer(report, temporary)
+    missing = sum(1 for line in report.lines if line.missing)
+    if st.json:
+        print_json(
+            {
+                "file": str(output),
+                "period": quarter.label,
+                "format": fmt.value,
+                "centers": len(report.lines),
+                "missing": missing,
+                "empty": report.empty,
+            }
+        )
+        return
+    if report.empty:
+        done(f"{report.empty_text} Записан пустой отчёт: {output}.")
+        return
+    done(
+        f"Отчёт за {quarter.title} записан в {output}: центров — {len(report.lines)}, "
+        f"без полных сведений — {missing}."
+    )
+
+
+@app.command("status")
+@handle_errors
+def status(
+    ctx: typer.Context,
+    output: Output,
+    fmt: Annotated[StatusFormat, typer.Option("--format", help="Формат файла.")] = StatusFormat.HTML,
+    roadmap: RoadmapCode = None,
+) -> None:
+    """Сводка состояния: этапы центров по годам, муниципалитеты, мероприятия, ближайшие сроки."""
+    from workflow import db
+    from workflow.reports import dashboard
+    from workflow.reports.output import atomic_output, check_output
+
+    st = state(ctx)
+    stored = st.roadmap(roadmap)
+    check_output(output)
+    with db.read(st.engine()) as conn:
+        data = dashboard.build(conn, stored, now=st.now(stored.definition.timezone))
+    writer = dashboard.write_html if fmt is StatusFormat.HTML else dashboard.write_xlsx
+    with atomic_output(output) as temporary:
+        writer(data, temporary)
+    if st.json:
+        print_json(
+            {
+                "file": str(output),
+                "format": fmt.value,
+                "today": data.today.isoformat(),
+                "centers": data.total_centers,
+                "overdue_cycles": len(data.overdue),
+                "upcoming": len(data.upcoming),
+            }
+        )
+        return
+    done(
+        f"Сводка на {data.today:%d.%m.%Y} записана в {output}: центров — {data.total_centers}, "
+        f"просроченных мероприятий — {len(data.overdue)}, сроков в ближайшие 30 дней — "
+        f"{len(data.upcoming)}."
+    )

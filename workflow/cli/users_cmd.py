@@ -1,0 +1,90 @@
+"""``tochka users``: add, list, remove."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from workflow.cli.context import console, done, handle_errors, print_json, state
+from workflow.cli.options import RoadmapCode
+
+app = typer.Typer(help="Пользователи, роли и области действия.", no_args_is_help=True)
+
+
+@app.command("add")
+@handle_errors
+def add(
+    ctx: typer.Context,
+    login: str,
+    role: Annotated[
+        str, typer.Option("--role", help="coordinator, municipality, school или viewer.")
+    ],
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scope",
+            help="Муниципалитет (для municipality, можно несколько раз) или код центра (school).",
+        ),
+    ] = None,
+    roadmap: RoadmapCode = None,
+) -> None:
+    """Добавить пользователя или изменить его роль и область (только координатор)."""
+    from workflow.access import ASSIGNABLE_ROLES, Role
+    from workflow.errors import InputError
+    from workflow.users import UserAdmin
+
+    st = state(ctx)
+    if role not in {r.value for r in ASSIGNABLE_ROLES}:
+        raise InputError(
+            f"Неизвестная роль «{role}».",
+            hint="Роли: " + ", ".join(r.value for r in ASSIGNABLE_ROLES) + ".",
+        )
+    stored = st.roadmap(roadmap)
+    user = UserAdmin(st.engine(), stored).add(
+        st.actor_ref, login, Role(role), scope or [], now=st.now()
+    )
+    if st.json:
+        print_json(user.as_json())
+        return
+    where = f", область: {', '.join(user.scope)}" if user.scope else ""
+    done(f"Пользователь {user.login}: роль {user.role}{where}.")
+
+
+@app.command("list")
+@handle_errors
+def list_(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
+    """Пользователи дорожной карты."""
+    from workflow import db
+    from workflow.users import list_users
+
+    st = state(ctx)
+    roadmap_id = st.roadmap_id(roadmap)
+    with db.read(st.engine()) as conn:
+        users = list_users(conn, roadmap_id)
+    if st.json:
+        print_json([u.as_json() for u in users])
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Пользователи: {len(users)}")
+    for column in ("логин", "роль", "область", "добавил"):
+        table.add_column(column)
+    for u in users:
+        table.add_row(u.login, u.role, ", ".join(u.scope), u.created_by)
+    console().print(table)
+
+
+@app.command("remove")
+@handle_errors
+def remove(ctx: typer.Context, login: str, roadmap: RoadmapCode = None) -> None:
+    """Удалить пользователя (только координатор; последнего координатора удалить нельзя)."""
+    from workflow.users import UserAdmin
+
+    st = state(ctx)
+    stored = st.roadmap(roadmap)
+    UserAdmin(st.engine(), stored).remove(st.actor_ref, login, now=st.now())
+    if st.json:
+        print_json({"login": login, "removed": True})
+        return
+    done(f"Пользователь {login} удалён.")
