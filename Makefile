@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PG_DEFAULT := postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench clean chromium
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Нужен Python 3.11 или новее: python3.11 не найден"; exit 1; }
@@ -25,7 +25,7 @@ run: install
 
 # All tests. PostgreSQL tests run when TOCHKA_TEST_PG_URL is set, or when a local server
 # answers at 127.0.0.1:5432 (the default URL is then used).
-test: install
+test: install chromium
 	@url="$$TOCHKA_TEST_PG_URL"; \
 	if [ -z "$$url" ] && $(BIN)/python -c "import psycopg; psycopg.connect('$(PG_DEFAULT)', connect_timeout=3).close()" 2>/dev/null; then \
 		url="$(PG_DEFAULT)"; fi; \
@@ -41,3 +41,13 @@ bench: install
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+# --- chromium (dashboard tests) --------------------------------------------------------
+# tests/test_dashboard.py renders the HTML dashboard in Debian's headless Chromium.
+# Installed only when missing; needs root (CI) or an existing /usr/bin/chromium.
+chromium:
+	@test -x /usr/bin/chromium || { \
+		echo "Устанавливается chromium для тестов сводки (apt-get)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
+		|| { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }; }
+# --- end chromium ------------------------------------------------------------------------

@@ -35,24 +35,46 @@ from workflow.roadmap_store import StoredRoadmap
 HEARTBEAT = DaemonHeartbeat.__table__  # type: ignore[attr-defined]
 TOCHKA = str(Path(sys.executable).parent / "tochka")
 MSK = ZoneInfo("Europe/Moscow")
-START, END = date(2021, 2, 1), date(2021, 9, 5)
+# A simulated year, across the 2021 cohort's stage deadlines and four quarterly cycles.
+START, END = date(2021, 2, 1), date(2022, 1, 31)
+
+
+class Daemon(subprocess.Popen[str]):
+    """A daemon process whose output goes to files, not pipes: a chatty daemon must
+    never block on a full pipe while the test waits for another process."""
+
+    out_path: Path
+    err_path: Path
+
+    def communicate(  # type: ignore[override]
+        self, input: str | None = None, timeout: float | None = None
+    ) -> tuple[str, str]:
+        self.wait(timeout=timeout)
+        return (
+            self.out_path.read_text(encoding="utf-8"),
+            self.err_path.read_text(encoding="utf-8"),
+        )
 
 
 @pytest.fixture
-def spawn(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
+def spawn(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
     """Start ``tochka --db URL daemon run ...`` processes; kill leftovers at the end."""
-    procs: list[subprocess.Popen[str]] = []
+    procs: list[Daemon] = []
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOCHKA_")}
     env["TOCHKA_VAR_DIR"] = str(tmp_path / "var")
 
-    def start(url: str, *args: str) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(
-            [TOCHKA, "--db", url, "daemon", "run", *args],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+    def start(url: str, *args: str) -> Daemon:
+        n = len(procs)
+        out_path, err_path = tmp_path / f"daemon{n}.out", tmp_path / f"daemon{n}.err"
+        with out_path.open("w") as out, err_path.open("w") as err:
+            proc = Daemon(
+                [TOCHKA, "--db", url, "daemon", "run", *args],
+                env=env,
+                stdout=out,
+                stderr=err,
+                text=True,
+            )
+        proc.out_path, proc.err_path = out_path, err_path
         procs.append(proc)
         return proc
 
@@ -60,7 +82,7 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
     for proc in procs:
         if proc.poll() is None:
             proc.kill()
-        proc.communicate(timeout=30)
+        proc.wait(timeout=30)
 
 
 def _setup(engine: Engine, stored: StoredRoadmap) -> None:
@@ -152,7 +174,7 @@ def test_sqlite_second_daemon_refused_until_the_first_dies(
     db_url: str,
     engine: Engine,
     stored: StoredRoadmap,
-    spawn: Callable[..., subprocess.Popen[str]],
+    spawn: Callable[..., Daemon],
     tmp_path: Path,
 ) -> None:
     _setup(engine, stored)
@@ -181,7 +203,7 @@ def test_postgres_standby_takes_over_when_the_leader_is_killed(
     db_url: str,
     engine: Engine,
     stored: StoredRoadmap,
-    spawn: Callable[..., subprocess.Popen[str]],
+    spawn: Callable[..., Daemon],
     tmp_path: Path,
 ) -> None:
     _setup(engine, stored)
@@ -209,7 +231,7 @@ def test_postgres_two_daemons_one_year_each_thing_once(
     db_url: str,
     engine: Engine,
     stored: StoredRoadmap,
-    spawn: Callable[..., subprocess.Popen[str]],
+    spawn: Callable[..., Daemon],
     tmp_path: Path,
 ) -> None:
     """Both run the whole year (the second replays it after the first): nothing doubles."""
@@ -230,7 +252,7 @@ def test_sigterm_finishes_the_step_and_exits_0_status_shows_heartbeat(
     db_url: str,
     engine: Engine,
     stored: StoredRoadmap,
-    spawn: Callable[..., subprocess.Popen[str]],
+    spawn: Callable[..., Daemon],
     cli: Callable[..., Result],
 ) -> None:
     _setup(engine, stored)

@@ -52,9 +52,7 @@ def chromium() -> Path:
     return CHROMIUM
 
 
-def _run_chromium(
-    chromium: Path, page: Path, work: Path, *extra: str
-) -> tuple[str, list[str]]:
+def _run_chromium(chromium: Path, page: Path, work: Path, *extra: str) -> tuple[str, list[str]]:
     """Open ``page``; return stdout and the URLs the page itself requested (net log)."""
     net_log = work / f"net-{len(list(work.glob('net-*')))}.json"
     command = [
@@ -123,18 +121,37 @@ def _dashboard_data(engine: Engine, stored: StoredRoadmap) -> None:
     """`seed`, two late centers, and the cycles due by 10.09.2021 in assorted states."""
     seed(engine, stored)
     late = [
-        CenterRow(code="IV-07", name="МБОУ «Родниковская СШ»", municipality="Родниковский район",
-                  cohort=2021, email="iv-07@example.org", line=2),
-        CenterRow(code="IV-08", name="<b>Школа</b> & «Ко»", municipality="Родниковский район",
-                  cohort=2021, email="iv-08@example.org", line=3),
+        CenterRow(
+            code="IV-07",
+            name="МБОУ «Родниковская СШ»",
+            municipality="Родниковский район",
+            cohort=2021,
+            email="iv-07@example.org",
+            line=2,
+        ),
+        CenterRow(
+            code="IV-08",
+            name="<b>Школа</b> & «Ко»",
+            municipality="Родниковский район",
+            cohort=2021,
+            email="iv-08@example.org",
+            line=3,
+        ),
     ]
     centers.import_centers(engine, stored, late, filename="late.csv", actor="importer", now=T0)
     # As of 20.09 the reconciler has also opened measure 9's first cycle (due 01.10).
     specs = scheduled_cycles(stored.definition, as_of=date(2021, 9, 20))
     recorded = datetime(2021, 9, 10, 8, tzinfo=UTC)
     with db.write(engine) as conn:
-        cycles.create_cycles(conn, stored, specs, origin="schedule", actor="tochka-daemon",
-                             now=recorded, recorded_at=recorded)
+        cycles.create_cycles(
+            conn,
+            stored,
+            specs,
+            origin="schedule",
+            actor="tochka-daemon",
+            now=recorded,
+            recorded_at=recorded,
+        )
         listed = cycles.list_cycles(conn, stored.id)
     fire = TransitionEngine(engine, stored.definition, stored.id).fire_cycle
     actor = Actor(login="operator")
@@ -158,51 +175,80 @@ def test_dashboard_in_headless_chromium(
     result = cli("--now", NOW, "--json", "report", "status", "--format", "html", "-o", str(page))
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == {
-        "file": str(page), "format": "html", "today": "2021-09-10", "centers": 8,
-        "overdue_cycles": 3, "upcoming": 2,
+        "file": str(page),
+        "format": "html",
+        "today": "2021-09-10",
+        "centers": 8,
+        "overdue_cycles": 3,
+        "upcoming": 2,
     }
     html = page.read_text(encoding="utf-8")
-    assert "<b>Школа</b>" not in html and "&lt;b&gt;Школа&lt;/b&gt; &amp; «Ко»" not in html
+    assert "<b>Школа</b>" not in html
     assert "<script>alert(1)</script>" not in html
 
     dom, requested = _run_chromium(chromium, page, tmp_path, "--dump-dom")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    for name, size in (("dashboard-desktop.png", "1280,2200"), ("dashboard-phone.png", "390,3200")):
-        _, more = _run_chromium(chromium, page, tmp_path, f"--screenshot={SCREENSHOTS / name}",
-                                f"--window-size={size}")
+    # One file per backend: xdist may run both at once.
+    backend = "sqlite" if str(engine.url).startswith("sqlite") else "postgres"
+    for name, size in (
+        (f"dashboard-desktop-{backend}.png", "1280,2200"),
+        (f"dashboard-phone-{backend}.png", "390,3200"),
+    ):
+        _, more = _run_chromium(
+            chromium, page, tmp_path, f"--screenshot={SCREENSHOTS / name}", f"--window-size={size}"
+        )
         requested += more
         assert (SCREENSHOTS / name).stat().st_size > 10_000
     assert requested == []
     assert external_urls(dom) == []
     assert external_urls(html) == []
-    assert _Links().scripts == 0 and "<script" not in dom
+    links = _Links()
+    links.feed(dom)
+    assert links.scripts == 0
 
     def cell(cohort: int, stage: str) -> str:
         match = re.search(rf'data-cohort="{cohort}" data-stage="{stage}">(\d+)<', dom)
         assert match, (cohort, stage)
         return match.group(1)
 
-    assert [cell(2021, s) for s in ("planned", "infrastructure_agreed", "equipped",
-                                    "staff_trained", "opened", "reporting", "withdrawn")] == [
-        "2", "0", "0", "0", "1", "3", "0"]
+    assert [
+        cell(2021, s)
+        for s in (
+            "planned",
+            "infrastructure_agreed",
+            "equipped",
+            "staff_trained",
+            "opened",
+            "reporting",
+            "withdrawn",
+        )
+    ] == ["2", "0", "0", "0", "1", "3", "0"]
     assert [cell(2022, s) for s in ("planned", "equipped")] == ["1", "1"]
-    overdue = re.findall(r'<tr class="overdue" data-cycle="\d+"><td>(\d)</td><td>([^<]+)</td>'
-                         r"<td>([^<]+)</td><td class=\"n\">(\d+)</td>", dom)
+    overdue = re.findall(
+        r'<tr class="overdue" data-cycle="\d+"><td>(\d)</td><td>([^<]+)</td>'
+        r"<td>([^<]+)</td><td class=\"n\">(\d+)</td>",
+        dom,
+    )
     assert overdue == [
-        ("6", "2021", "25.08.2021", "16"), ("7", "2021", "25.08.2021", "16"),
+        ("6", "2021", "25.08.2021", "16"),
+        ("7", "2021", "25.08.2021", "16"),
         ("8", "2021", "01.09.2021", "9"),
     ]
-    upcoming = re.findall(r'<tr class="upcoming (\w+)"><td>([^<]+)</td><td class="n">(\d+)</td>'
-                          r"<td>([^<]+)</td>", dom)
+    upcoming = re.findall(
+        r'<tr class="upcoming (\w+)"><td>([^<]+)</td><td class="n">(\d+)</td>'
+        r"<td>([^<]+)</td>",
+        dom,
+    )
     assert upcoming == [
         ("cycle", "01.10.2021", "21", "Мероприятие № 9 (2021-Q3)"),
-        ("stage", "01.10.2021", "21",
-         "Центры 2021 года: начинают этап «отчитывается»"),
+        ("stage", "01.10.2021", "21", "Центры 2021 года: начинают этап «отчитывается»"),
     ]
     assert 'data-municipality="Родниковский район"' in dom
-    late = re.search(r'data-municipality="Родниковский район">.*?<span class="badge bad">(\d+)<',
-                     dom, re.DOTALL)
-    assert late and late.group(1) == "2"
+    late = re.search(
+        r'data-municipality="Родниковский район">.*?<span class="badge bad">(\d+)<', dom, re.DOTALL
+    )
+    assert late is not None
+    assert late.group(1) == "2"
     assert "&lt;b&gt;Школа&lt;/b&gt;" not in dom  # names are not shown on the dashboard at all
 
 
@@ -210,7 +256,8 @@ def test_the_fetch_check_catches_a_fetch(chromium: Path, tmp_path: Path) -> None
     """The checks above are not vacuous: an image and a font from the network are caught."""
     page = tmp_path / "bad.html"
     page.write_text(
-        '<html><head><style>@font-face { font-family: x; src: url("https://fonts.example/x.woff2") }'
+        "<html><head><style>@font-face { font-family: x; "
+        'src: url("https://fonts.example/x.woff2") }'
         "body { font-family: x }</style></head><body>текст"
         '<img src="https://example.org/logo.png"></body></html>',
         encoding="utf-8",
@@ -232,8 +279,15 @@ def test_status_xlsx(cli: Cli, engine: Engine, stored: StoredRoadmap, tmp_path: 
     stages = book["Этапы"]
     assert stages.freeze_panes == "B2"
     assert [c.value for c in stages[1]] == [
-        "Год создания", "Всего", "запланирован", "инфраструктурный лист согласован", "оснащён",
-        "персонал обучен", "открыт", "отчитывается", "исключён",
+        "Год создания",
+        "Всего",
+        "запланирован",
+        "инфраструктурный лист согласован",
+        "оснащён",
+        "персонал обучен",
+        "открыт",
+        "отчитывается",
+        "исключён",
     ]
     assert [[c.value for c in row] for row in stages.iter_rows(min_row=2)] == [
         [2021, 6, 2, 0, 0, 0, 1, 3, 0],

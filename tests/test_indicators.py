@@ -33,8 +33,13 @@ REPORTING_AT = datetime(2021, 10, 1, 9, 0, tzinfo=UTC)
 #: The fixed data set: code, name, municipality, cohort, final state.
 CENTERS: tuple[tuple[str, str, str, int, CenterState], ...] = (
     ("IV-01", "МБОУ «Лежневская СШ № 1»", "Лежневский район", 2021, CenterState.REPORTING),
-    ("IV-02", 'МКОУ "Пестяковская <script>alert(1)</script> СШ"', "Пестяковский район", 2021,
-     CenterState.REPORTING),
+    (
+        "IV-02",
+        'МКОУ "Пестяковская <script>alert(1)</script> СШ"',
+        "Пестяковский район",
+        2021,
+        CenterState.REPORTING,
+    ),
     ("IV-03", "МБОУ «Шуйская СШ № 2»", "Лежневский район", 2021, CenterState.REPORTING),
     ("IV-04", "МБОУ «Палехская СШ»", "Палехский район", 2021, CenterState.OPENED),
     ("IV-05", "МБОУ «Тейковская СШ»", "Тейковский район", 2022, CenterState.EQUIPPED),
@@ -45,8 +50,9 @@ CENTERS: tuple[tuple[str, str, str, int, CenterState], ...] = (
 def seed(engine: Engine, stored: StoredRoadmap) -> None:
     """Import `CENTERS` and walk each to its final state (opened on 01.09.2021)."""
     rows = [
-        CenterRow(code=c, name=n, municipality=m, cohort=y, email=f"{c.lower()}@example.org",
-                  line=i + 2)
+        CenterRow(
+            code=c, name=n, municipality=m, cohort=y, email=f"{c.lower()}@example.org", line=i + 2
+        )
         for i, (c, n, m, y, _) in enumerate(CENTERS)
     ]
     centers.import_centers(engine, stored, rows, filename="c.csv", actor="importer", now=T0)
@@ -83,7 +89,8 @@ def test_shipped_roadmap_declares_the_example_indicators(cli: Cli, stored: Store
     assert "«Физика», «Химия», «Биология»" in listed[0]["name"]
     table = cli("indicators", "list")
     assert table.exit_code == 0
-    assert "natsci_students" in table.output and "ежеквартально" in table.output
+    assert "natsci_students" in table.output
+    assert "ежеквартально" in table.output
 
 
 MINIMAL = Path(__file__).resolve().parent.parent / "workflow" / "roadmaps" / "ivanovo-159-rp.yaml"
@@ -96,8 +103,8 @@ def _with_indicators(block: str) -> str:
 
 def test_roadmap_file_validates_indicators() -> None:
     text = _with_indicators(
-        "  - {code: a, name: \"А\", unit: persons, period: quarter, target: 10, max: 500}\n"
-        "  - {code: b, name: \"Б\", unit: percent, period: year}\n"
+        '  - {code: a, name: "А", unit: persons, period: quarter, target: 10, max: 500}\n'
+        '  - {code: b, name: "Б", unit: percent, period: year}\n'
     )
     roadmap = parse_roadmap(text, filename="r.yaml")
     assert [(i.code, i.unit, i.period, i.target, i.upper_bound) for i in roadmap.indicators] == [
@@ -108,20 +115,24 @@ def test_roadmap_file_validates_indicators() -> None:
 
 def test_roadmap_file_refuses_bad_indicators_with_positions() -> None:
     text = _with_indicators(
-        "  - {code: a, name: \"А\", unit: people, period: quarter}\n"
-        "  - {code: a, name: \"Б\", unit: percent, period: year, target: 120}\n"
-        "  - {code: c, name: \"В\", unit: persons, period: month, target: 2.5}\n"
-        "  - {code: d, name: \"Г\", unit: units, period: year, colour: red}\n"
+        '  - {code: a, name: "А", unit: people, period: quarter}\n'
+        '  - {code: a, name: "Б", unit: percent, period: year, target: 120}\n'
+        '  - {code: c, name: "В", unit: persons, period: month, target: 2.5}\n'
+        '  - {code: d, name: "Г", unit: units, period: year, colour: red}\n'
     )
     with pytest.raises(RoadmapFileError) as caught:
         parse_roadmap(text, filename="r.yaml")
     messages = [(p.field, p.message) for p in caught.value.problems]
-    assert ("indicators[0].unit", "неизвестный код единицы «people»; допустимы: persons, units, "
-            "percent") in messages
+    assert (
+        "indicators[0].unit",
+        "неизвестный код единицы «people»; допустимы: persons, units, percent",
+    ) in messages
     assert ("indicators[1].code", "показатель с идентификатором «a» уже объявлен") in messages
     assert ("indicators[1].target", "120 больше 100: это доля в процентах") in messages
-    assert ("indicators[2].target", "показатель считается в целых числах: 2.5 — не целое") \
-        in messages
+    assert (
+        "indicators[2].target",
+        "показатель считается в целых числах: 2.5 — не целое",
+    ) in messages
     assert any(f == "indicators[2].period" for f, _ in messages)
     assert any(f == "indicators[3].colour" for f, _ in messages)
     assert all(p.line is not None and p.column is not None for p in caught.value.problems)
@@ -175,21 +186,41 @@ def test_submit_records_corrects_and_is_append_only(
 ) -> None:
     seed(engine, stored)
     first = cli(
-        "--now", "2021-10-05", "--json", "indicators", "submit", "IV-01", "2021-Q3",
-        "natsci_students=120", "tech_students=40", "extra_programs_students=55",
+        "--now",
+        "2021-10-05",
+        "--json",
+        "indicators",
+        "submit",
+        "IV-01",
+        "2021-Q3",
+        "natsci_students=120",
+        "tech_students=40",
+        "extra_programs_students=55",
     )
     assert first.exit_code == 0, first.output
     assert json.loads(first.output)["recorded"] == 3
     again = cli(
-        "--now", "2021-10-06", "indicators", "submit", "IV-01", "2021-Q3",
-        "natsci_students=120", "tech_students=42",
+        "--now",
+        "2021-10-06",
+        "indicators",
+        "submit",
+        "IV-01",
+        "2021-Q3",
+        "natsci_students=120",
+        "tech_students=42",
     )
     assert again.exit_code == 0, again.output
     assert "записано значений — 1, без изменений — 1" in " ".join(again.output.split())
     with engine.connect() as conn:
         rows = conn.execute(
-            sa.select(VALUE.c.indicator, VALUE.c.value, VALUE.c.supersedes, VALUE.c.actor,
-                      VALUE.c.source, VALUE.c.id)
+            sa.select(
+                VALUE.c.indicator,
+                VALUE.c.value,
+                VALUE.c.supersedes,
+                VALUE.c.actor,
+                VALUE.c.source,
+                VALUE.c.id,
+            )
             .where(VALUE.c.indicator == "tech_students")
             .order_by(VALUE.c.id)
         ).all()
@@ -208,8 +239,10 @@ def test_submit_records_corrects_and_is_append_only(
         (("IV-01", "2021-Q3", "trained_teachers_share=101"), "больше допустимого 100"),
         (("IV-01", "2021-Q3", "pupils=5"), "неизвестный показатель «pupils»"),
         (("NOPE", "2021-Q3", "natsci_students=5"), "центр с кодом «NOPE» не найден"),
-        (("IV-01", "2021-Q2", "natsci_students=5"),
-         "период 2021-Q2 закончился до открытия центра IV-01 (01.09.2021)"),
+        (
+            ("IV-01", "2021-Q2", "natsci_students=5"),
+            "период 2021-Q2 закончился до открытия центра IV-01 (01.09.2021)",
+        ),
         (("IV-01", "2020-Q4", "natsci_students=5"), "период 2020-Q4 вне программы"),
         (("IV-01", "2024-Q1", "natsci_students=5"), "период 2024-Q1 вне программы"),
         (("IV-01", "2022-Q1", "natsci_students=5"), "период 2022-Q1 ещё не начался"),
@@ -233,12 +266,15 @@ def test_submit_refusals_change_nothing(
 
 # --------------------------------------------------------------------------- imports
 
-IMPORT_HEADER = "Код;Период;natsci_students;Численность обучающихся, осваивающих учебный " \
+IMPORT_HEADER = (
+    "Код;Период;natsci_students;Численность обучающихся, осваивающих учебный "
     "предмет «Технология» на оборудовании центра, чел.;Наименование\n"
+)
 
 
-def test_import_csv_with_russian_headers(cli: Cli, engine: Engine, stored: StoredRoadmap,
-                                         tmp_path: Path) -> None:
+def test_import_csv_with_russian_headers(
+    cli: Cli, engine: Engine, stored: StoredRoadmap, tmp_path: Path
+) -> None:
     seed(engine, stored)
     path = tmp_path / "values.csv"
     path.write_bytes(
@@ -251,7 +287,9 @@ def test_import_csv_with_russian_headers(cli: Cli, engine: Engine, stored: Store
     assert json.loads(result.output)["recorded"] == 3
     with engine.connect() as conn:
         assert sorted(conn.execute(sa.select(VALUE.c.indicator, VALUE.c.value)).all()) == [
-            ("natsci_students", 90.0), ("natsci_students", 120.0), ("tech_students", 40.0)
+            ("natsci_students", 90.0),
+            ("natsci_students", 120.0),
+            ("tech_students", 40.0),
         ]
 
 
@@ -272,10 +310,14 @@ def test_import_is_all_or_nothing_with_lines_and_columns(
     result = cli("--now", "2021-10-05", "indicators", "import", str(path))
     assert result.exit_code == 1
     assert "Импорт не выполнен, ничего не изменено: найдено ошибок — 4" in result.output
-    assert "строка 3, столбец 3, поле «natsci_students»: natsci_students: 12,5 — не целое" \
+    assert (
+        "строка 3, столбец 3, поле «natsci_students»: natsci_students: 12,5 — не целое"
         in result.output
-    assert "строка 4, столбец 1, поле «Код»: центр IV-01 за период 2021-Q3 уже указан в " \
+    )
+    assert (
+        "строка 4, столбец 1, поле «Код»: центр IV-01 за период 2021-Q3 уже указан в "
         "строке 2" in result.output
+    )
     assert "строка 5, столбец 1, поле «Код»: центр с кодом «ZZ-99» не найден" in result.output
     assert "строка 6, столбец 2, поле «Период»: период 2020-Q4 вне программы" in result.output
     assert _value_count(engine) == 0
@@ -296,7 +338,9 @@ def test_import_xlsx_and_bad_header(engine: Engine, stored: StoredRoadmap, tmp_p
     when = datetime(2022, 1, 10, 9, tzinfo=UTC)
     done = record(engine, stored, rows, filename="v.xlsx", actor="operator", now=when)
     assert (done.recorded, done.unchanged) == (2, 0)
-    assert record(engine, stored, rows, filename="v.xlsx", actor="operator", now=when).unchanged == 2
+    assert (
+        record(engine, stored, rows, filename="v.xlsx", actor="operator", now=when).unchanged == 2
+    )
 
     bad = tmp_path / "bad.csv"
     bad.write_text("Код,Когда,natsci_students\nIV-01,2021-Q3,5\n", encoding="utf-8")
@@ -319,11 +363,21 @@ def test_missing_submissions_lists_reporting_centers_without_values(
     seed(engine, stored)
     when = datetime(2021, 10, 5, 9, tzinfo=UTC)
     record(
-        engine, stored,
-        [_row("IV-01", "2021-Q3", natsci_students="1", tech_students="2",
-              extra_programs_students="3"),
-         _row("IV-03", "2021-Q3", natsci_students="1")],
-        filename=None, actor="operator", now=when,
+        engine,
+        stored,
+        [
+            _row(
+                "IV-01",
+                "2021-Q3",
+                natsci_students="1",
+                tech_students="2",
+                extra_programs_students="3",
+            ),
+            _row("IV-03", "2021-Q3", natsci_students="1"),
+        ],
+        filename=None,
+        actor="operator",
+        now=when,
     )
     with db.read(engine) as conn:
         missing = missing_submissions(conn, stored.id, "2021-Q3")
@@ -331,8 +385,12 @@ def test_missing_submissions_lists_reporting_centers_without_values(
     # IV-03 is partial, IV-02 has nothing; IV-04 is only opened; IV-01 is complete.
     assert missing == [
         ("IV-03", "МБОУ «Шуйская СШ № 2»", "iv-03@example.org", "Лежневский район"),
-        ("IV-02", 'МКОУ "Пестяковская <script>alert(1)</script> СШ"', "iv-02@example.org",
-         "Пестяковский район"),
+        (
+            "IV-02",
+            'МКОУ "Пестяковская <script>alert(1)</script> СШ"',
+            "iv-02@example.org",
+            "Пестяковский район",
+        ),
     ]
 
 

@@ -1,4 +1,4 @@
-"""``tochka report quarterly``: the exact cells of the XLSX and rows of the CSV, on both backends."""
+"""``tochka report quarterly``: exact XLSX cells and CSV rows, on both backends."""
 
 from __future__ import annotations
 
@@ -30,16 +30,27 @@ IND_HEADERS = [
     "программ повышения квалификации федерального оператора, % (2021)",
 ]
 HEADER = [
-    "Код", "Наименование", "Муниципальное образование", "Год создания", "Состояние",
-    *IND_HEADERS, "Цели достигнуты", "Сведения",
+    "Код",
+    "Наименование",
+    "Муниципальное образование",
+    "Год создания",
+    "Состояние",
+    *IND_HEADERS,
+    "Цели достигнуты",
+    "Сведения",
 ]
 SCRIPT_NAME = 'МКОУ "Пестяковская <script>alert(1)</script> СШ"'
 
 
 def _submit(cli: Cli) -> None:
     for args in (
-        ("IV-01", "2021-Q3", "natsci_students=120", "tech_students=40",
-         "extra_programs_students=55"),
+        (
+            "IV-01",
+            "2021-Q3",
+            "natsci_students=120",
+            "tech_students=40",
+            "extra_programs_students=55",
+        ),
         ("IV-03", "2021-Q3", "natsci_students=90"),
         ("IV-02", "2021", "events=3", "trained_teachers_share=87,5"),
         # A correction: the later row counts.
@@ -60,11 +71,25 @@ def test_xlsx_cells(submitted: Cli, tmp_path: Path) -> None:
     from openpyxl import load_workbook
 
     out = tmp_path / "q.xlsx"
-    result = submitted("--now", "2021-10-06", "--json", "report", "quarterly", "2021-Q3",
-                       "--format", "xlsx", "-o", str(out))
+    result = submitted(
+        "--now",
+        "2021-10-06",
+        "--json",
+        "report",
+        "quarterly",
+        "2021-Q3",
+        "--format",
+        "xlsx",
+        "-o",
+        str(out),
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == {
-        "file": str(out), "period": "2021-Q3", "format": "xlsx", "centers": 4, "missing": 3,
+        "file": str(out),
+        "period": "2021-Q3",
+        "format": "xlsx",
+        "centers": 4,
+        "missing": 3,
         "empty": False,
     }
     book = load_workbook(out)
@@ -74,14 +99,62 @@ def test_xlsx_cells(submitted: Cli, tmp_path: Path) -> None:
     assert [c.value for c in sheet[1]] == HEADER
     assert all(c.font.b for c in sheet[1])
     assert [[c.value for c in row] for row in sheet.iter_rows(min_row=2)] == [
-        ["IV-01", "МБОУ «Лежневская СШ № 1»", "Лежневский район", 2021, "отчитывается",
-         120, 41, 55, None, None, "да", "представлены"],
-        ["IV-03", "МБОУ «Шуйская СШ № 2»", "Лежневский район", 2021, "отчитывается",
-         90, None, None, None, None, "нет", "частично"],
-        ["IV-04", "МБОУ «Палехская СШ»", "Палехский район", 2021, "открыт",
-         None, None, None, None, None, None, "нет сведений"],
-        ["IV-02", SCRIPT_NAME, "Пестяковский район", 2021, "отчитывается",
-         None, None, None, 3, 87.5, "нет", "нет сведений"],
+        [
+            "IV-01",
+            "МБОУ «Лежневская СШ № 1»",
+            "Лежневский район",
+            2021,
+            "отчитывается",
+            120,
+            41,
+            55,
+            None,
+            None,
+            "да",
+            "представлены",
+        ],
+        [
+            "IV-03",
+            "МБОУ «Шуйская СШ № 2»",
+            "Лежневский район",
+            2021,
+            "отчитывается",
+            90,
+            None,
+            None,
+            None,
+            None,
+            "нет",
+            "частично",
+        ],
+        [
+            "IV-04",
+            "МБОУ «Палехская СШ»",
+            "Палехский район",
+            2021,
+            "открыт",
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            "нет сведений",
+        ],
+        [
+            "IV-02",
+            SCRIPT_NAME,
+            "Пестяковский район",
+            2021,
+            "отчитывается",
+            None,
+            None,
+            None,
+            3,
+            87.5,
+            "нет",
+            "нет сведений",
+        ],
     ]
     assert sheet["F2"].number_format == "#,##0"
     assert sheet["J5"].number_format == "0.0"
@@ -92,8 +165,11 @@ def test_xlsx_cells(submitted: Cli, tmp_path: Path) -> None:
     summary = book["Итоги"]
     assert summary.freeze_panes == "B2"
     assert [c.value for c in summary[1]][:5] == [
-        "Муниципальное образование", "Центров", "Сведения представлены",
-        "Нет сведений (полностью или частично)", "Цели достигнуты (центров)",
+        "Муниципальное образование",
+        "Центров",
+        "Сведения представлены",
+        "Нет сведений (полностью или частично)",
+        "Цели достигнуты (центров)",
     ]
     assert [c.value for c in summary[1]][5].startswith("всего: Численность обучающихся")
     assert [c.value for c in summary[1]][9].startswith("среднее: Доля педагогических")
@@ -108,14 +184,20 @@ def test_xlsx_cells(submitted: Cli, tmp_path: Path) -> None:
 
     legend = book["Показатели"]
     assert [c.value for c in legend[2]] == [
-        "natsci_students", IND_HEADERS[0].split(", чел.")[0], "чел.", "ежеквартально", 100, "2021-Q3"
+        "natsci_students",
+        IND_HEADERS[0].split(", чел.")[0],
+        "чел.",
+        "ежеквартально",
+        100,
+        "2021-Q3",
     ]
 
 
 def test_csv_rows(submitted: Cli, tmp_path: Path) -> None:
     out = tmp_path / "q.csv"
-    result = submitted("--now", "2021-10-06", "report", "quarterly", "2021-Q3", "--format",
-                       "csv", "-o", str(out))
+    result = submitted(
+        "--now", "2021-10-06", "report", "quarterly", "2021-Q3", "--format", "csv", "-o", str(out)
+    )
     assert result.exit_code == 0, result.output
     assert "центров — 4, без полных сведений — 3" in " ".join(result.output.split())
     data = out.read_bytes()
@@ -123,14 +205,62 @@ def test_csv_rows(submitted: Cli, tmp_path: Path) -> None:
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""), delimiter=";"))
     assert rows == [
         HEADER,
-        ["IV-01", "МБОУ «Лежневская СШ № 1»", "Лежневский район", "2021", "отчитывается",
-         "120", "41", "55", "", "", "да", "представлены"],
-        ["IV-03", "МБОУ «Шуйская СШ № 2»", "Лежневский район", "2021", "отчитывается",
-         "90", "", "", "", "", "нет", "частично"],
-        ["IV-04", "МБОУ «Палехская СШ»", "Палехский район", "2021", "открыт",
-         "", "", "", "", "", "", "нет сведений"],
-        ["IV-02", SCRIPT_NAME, "Пестяковский район", "2021", "отчитывается",
-         "", "", "", "3", "87,5", "нет", "нет сведений"],
+        [
+            "IV-01",
+            "МБОУ «Лежневская СШ № 1»",
+            "Лежневский район",
+            "2021",
+            "отчитывается",
+            "120",
+            "41",
+            "55",
+            "",
+            "",
+            "да",
+            "представлены",
+        ],
+        [
+            "IV-03",
+            "МБОУ «Шуйская СШ № 2»",
+            "Лежневский район",
+            "2021",
+            "отчитывается",
+            "90",
+            "",
+            "",
+            "",
+            "",
+            "нет",
+            "частично",
+        ],
+        [
+            "IV-04",
+            "МБОУ «Палехская СШ»",
+            "Палехский район",
+            "2021",
+            "открыт",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "нет сведений",
+        ],
+        [
+            "IV-02",
+            SCRIPT_NAME,
+            "Пестяковский район",
+            "2021",
+            "отчитывается",
+            "",
+            "",
+            "",
+            "3",
+            "87,5",
+            "нет",
+            "нет сведений",
+        ],
     ]
 
 
@@ -146,22 +276,32 @@ def test_a_period_with_no_data_is_an_empty_report(
     assert "Нет данных за II квартал 2021 г." in result.output
     book = load_workbook(out)
     assert [row for row in book["Центры"].iter_rows(min_row=2, values_only=True)] == [
-        ("Нет данных за II квартал 2021 г.: ни один центр не должен был отчитываться и "
-         "сведений за этот период нет.", *([None] * 11))
+        (
+            "Нет данных за II квартал 2021 г.: ни один центр не должен был отчитываться и "
+            "сведений за этот период нет.",
+            *([None] * 11),
+        )
     ]
     csv_out = tmp_path / "q.csv"
-    assert cli("report", "quarterly", "2021-Q2", "--format", "csv", "-o", str(csv_out)).exit_code == 0
-    assert csv_out.read_text(encoding="utf-8-sig").splitlines() == [";".join(HEADER).replace(
-        "(2021-Q3)", "(2021-Q2)")]
+    assert (
+        cli("report", "quarterly", "2021-Q2", "--format", "csv", "-o", str(csv_out)).exit_code == 0
+    )
+    assert csv_out.read_text(encoding="utf-8-sig").splitlines() == [
+        ";".join(HEADER).replace("(2021-Q3)", "(2021-Q2)")
+    ]
 
 
 @pytest.mark.parametrize(
     ("period", "message"),
-    [("2021", "«2021» — не отчётный период"), ("2020-Q4", "Период 2020-Q4 вне программы"),
-     ("весна", "«весна» — не отчётный период")],
+    [
+        ("2021", "«2021» — не отчётный период"),
+        ("2020-Q4", "Период 2020-Q4 вне программы"),
+        ("весна", "«весна» — не отчётный период"),
+    ],
 )
-def test_bad_report_period(cli: Cli, stored: StoredRoadmap, tmp_path: Path, period: str,
-                           message: str) -> None:
+def test_bad_report_period(
+    cli: Cli, stored: StoredRoadmap, tmp_path: Path, period: str, message: str
+) -> None:
     result = cli("report", "quarterly", period, "-o", str(tmp_path / "q.xlsx"))
     assert result.exit_code == 1
     assert message in result.output

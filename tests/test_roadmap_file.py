@@ -275,10 +275,16 @@ def test_dates_in_iso_or_russian_form(written: str, expected: date) -> None:
     assert parse_roadmap(text, filename="r.yaml").measure(1).first_due == expected
 
 
-def test_indicators_are_passed_through() -> None:
-    text = MINIMAL + "indicators:\n  - {anything: [goes, here]}\n"
+def test_indicators_are_validated() -> None:
+    # Their format belongs to the indicators feature: see tests/test_indicators.py.
+    text = (
+        MINIMAL
+        + 'indicators:\n  - {code: pupils, name: "Обучающиеся", unit: persons, period: quarter}\n'
+    )
 
-    assert parse_roadmap(text, filename="r.yaml").code == "test-roadmap"
+    assert [i.code for i in parse_roadmap(text, filename="r.yaml").indicators] == ["pupils"]
+    with pytest.raises(RoadmapFileError):
+        parse_roadmap(MINIMAL + "indicators:\n  - {anything: [goes, here]}\n", filename="r.yaml")
 
 
 def test_a_bom_is_accepted_and_hashed_with_the_file(tmp_path: Path) -> None:

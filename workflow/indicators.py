@@ -301,8 +301,9 @@ def latest_values(
         .group_by(VALUE.c.center_id, VALUE.c.period, VALUE.c.indicator)
     )
     rows = conn.execute(
-        sa.select(VALUE.c.id, VALUE.c.center_id, VALUE.c.period, VALUE.c.indicator, VALUE.c.value)
-        .where(VALUE.c.id.in_(latest))
+        sa.select(
+            VALUE.c.id, VALUE.c.center_id, VALUE.c.period, VALUE.c.indicator, VALUE.c.value
+        ).where(VALUE.c.id.in_(latest))
     )
     return {(r.center_id, r.period, r.indicator): (r.id, r.value) for r in rows}
 
@@ -533,10 +534,10 @@ class _Checker:
                     if indicator.period is IndicatorPeriod.QUARTER
                     else f"год, например {period.year}"
                 )
+                how = "ежеквартально" if indicator.period is IndicatorPeriod.QUARTER else "за год"
                 self.problem(
-                    f"показатель «{indicator.code}» сдаётся "
-                    f"{'ежеквартально' if indicator.period is IndicatorPeriod.QUARTER else 'за год'}"
-                    f": период {period.label} не подходит, нужен {want}",
+                    f"показатель «{indicator.code}» сдаётся {how}: период {period.label} "
+                    f"не подходит, нужен {want}",
                     line,
                     raw.column,
                     raw.field,

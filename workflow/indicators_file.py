@@ -98,11 +98,15 @@ def read_indicators_file(path: str | Path, roadmap: Roadmap) -> list[RawRow]:
     except IsADirectoryError:
         raise ImportFileError([Problem(file=filename, message="это каталог, а не файл")]) from None
     except PermissionError:
-        raise ImportFileError([Problem(file=filename, message="нет прав на чтение файла")]) from None
+        raise ImportFileError(
+            [Problem(file=filename, message="нет прав на чтение файла")]
+        ) from None
     try:
         header = next((row for row in rows if _is_filled(row[1])), None)
         if header is None:
-            raise ImportFileError([Problem(file=filename, message="файл пуст: нет ни одной строки")])
+            raise ImportFileError(
+                [Problem(file=filename, message="файл пуст: нет ни одной строки")]
+            )
         line, cells = header
         columns, indicators = _header(filename, line, cells, roadmap)
         result: list[RawRow] = []

@@ -904,7 +904,10 @@ class _Validator:
             maximum = self._indicator_number(fields.get("max"), f"{path}.max", unit_value)
             if None in (code, name, unit_value, period_value, target, maximum):
                 continue
-            assert code and name and unit_value and period_value
+            assert code is not None
+            assert name is not None
+            assert unit_value is not None
+            assert period_value is not None
             indicator = Indicator(
                 code=code,
                 name=name,

@@ -81,7 +81,9 @@ def quarterly(
 def status(
     ctx: typer.Context,
     output: Output,
-    fmt: Annotated[StatusFormat, typer.Option("--format", help="Формат файла.")] = StatusFormat.HTML,
+    fmt: Annotated[
+        StatusFormat, typer.Option("--format", help="Формат файла.")
+    ] = StatusFormat.HTML,
     roadmap: RoadmapCode = None,
 ) -> None:
     """Сводка состояния: этапы центров по годам, муниципалитеты, мероприятия, ближайшие сроки."""

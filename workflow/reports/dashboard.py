@@ -207,26 +207,29 @@ def build(conn: Connection, stored: StoredRoadmap, *, now: datetime) -> Dashboar
 
 
 def _schedule_due(conn: Connection, stored: StoredRoadmap) -> dict[int, dict[int, date]]:
-    """Cohort year → {by-schedule measure: the latest due date of its cycles that year}."""
+    """Cohort year → {by-schedule measure: the latest due date of its cycles that year}.
+
+    The same rule as the reminders' (`workflow.reminders.schedule_due_by_cohort`).
+    """
     measures = sorted({r.measure for r in stored.definition.stages if r.due_month is None})
     result: dict[int, dict[int, date]] = {}
     if not measures:
         return result
     for measure, due in conn.execute(
-        sa.select(CYCLE.c.measure, sa.func.max(CYCLE.c.due_date))
-        .where(
+        sa.select(CYCLE.c.measure, CYCLE.c.due_date).where(
             CYCLE.c.roadmap_id == stored.id,
             CYCLE.c.measure.in_(measures),
             CYCLE.c.state != CycleState.CANCELLED.value,
         )
-        .group_by(CYCLE.c.measure, CYCLE.c.due_date)
     ):
         per = result.setdefault(due.year, {})
         per[measure] = max(due, per.get(measure, due))
     return result
 
 
-def _cohorts(groups: list[tuple[str, int, str, int]], stages: tuple[Stage, ...]) -> tuple[Cohort, ...]:
+def _cohorts(
+    groups: list[tuple[str, int, str, int]], stages: tuple[Stage, ...]
+) -> tuple[Cohort, ...]:
     per: dict[int, dict[str, int]] = {}
     for _, cohort, state, count in groups:
         counts = per.setdefault(cohort, {})
@@ -237,7 +240,9 @@ def _cohorts(groups: list[tuple[str, int, str, int]], stages: tuple[Stage, ...])
         steps = []
         for stage in stages[: len(LIFECYCLE)]:
             reached = sum(n for s, n in counts.items() if _ORDER.get(s, -1) >= _ORDER[stage.value])
-            steps.append(FunnelStep(stage=stage, reached=reached, current=counts.get(stage.value, 0)))
+            steps.append(
+                FunnelStep(stage=stage, reached=reached, current=counts.get(stage.value, 0))
+            )
         result.append(
             Cohort(
                 year=year,
@@ -420,7 +425,9 @@ def _municipality_bars(data: Dashboard) -> list[dict[str, Any]]:
             if not count:
                 continue
             width = 100 * count / m.total
-            segments.append({"x": round(x, 2), "width": round(width, 2), "stage": stage, "count": count})
+            segments.append(
+                {"x": round(x, 2), "width": round(width, 2), "stage": stage, "count": count}
+            )
             x += width
         bars.append({"municipality": m, "segments": segments})
     return bars
@@ -439,6 +446,7 @@ def render_html(data: Dashboard) -> str:
     )
     environment.filters["ru_date"] = lambda d: f"{d:%d.%m.%Y}"
     max_total = max((c.total for c in data.cohorts), default=0)
+    zone = ZoneInfo(data.roadmap.timezone)
     return environment.get_template(TEMPLATE).render(
         d=data,
         timeline=_timeline(data),
@@ -447,7 +455,7 @@ def render_html(data: Dashboard) -> str:
         cycle_colours=CYCLE_COLOURS,
         cycle_titles={s.value: CYCLE_TITLES[s] for s in CycleState},
         horizon=HORIZON_DAYS,
-        local_time=f"{data.generated_at.astimezone(ZoneInfo(data.roadmap.timezone)):%d.%m.%Y %H:%M}",
+        local_time=f"{data.generated_at.astimezone(zone):%d.%m.%Y %H:%M}",
     )
 
 
@@ -491,12 +499,24 @@ def write_xlsx(data: Dashboard, path: Path) -> None:
         )
     towns = sheet(
         "Муниципалитеты",
-        ["Муниципальное образование", "Центров", "Открыто, %", "Отстают", *(s.title for s in data.stages)],
+        [
+            "Муниципальное образование",
+            "Центров",
+            "Открыто, %",
+            "Отстают",
+            *(s.title for s in data.stages),
+        ],
         [32, 9, 10, 9, *([16] * len(data.stages))],
     )
     for m in data.municipalities:
         towns.append(
-            [m.name, m.total, m.opened_percent, m.late, *(m.counts.get(s.value, 0) for s in data.stages)]
+            [
+                m.name,
+                m.total,
+                m.opened_percent,
+                m.late,
+                *(m.counts.get(s.value, 0) for s in data.stages),
+            ]
         )
     del lifecycle
     cycles_ws = sheet(
@@ -506,7 +526,14 @@ def write_xlsx(data: Dashboard, path: Path) -> None:
     )
     for c in data.cycles:
         cycles_ws.append(
-            [c.measure, c.period, c.due, c.state_title, c.days_late or None, _short(data.roadmap, c.measure)]
+            [
+                c.measure,
+                c.period,
+                c.due,
+                c.state_title,
+                c.days_late or None,
+                _short(data.roadmap, c.measure),
+            ]
         )
         cycles_ws.cell(cycles_ws.max_row, 3).number_format = "DD.MM.YYYY"
         if c.overdue:

@@ -220,7 +220,9 @@ def _targets_met(
     checked = [(row[i], columns[i][0].target) for i in targeted if row[i] is not None]
     if not checked:
         return None
-    return all(value is not None and target is not None and value >= target for value, target in checked)
+    return all(
+        value is not None and target is not None and value >= target for value, target in checked
+    )
 
 
 def _status(row: Sequence[float | None], required: Sequence[int], due: bool) -> str:
@@ -443,6 +445,4 @@ def _indicators_sheet(book: Any, report: QuarterlyReport) -> None:
         )
     sheet.append([])
     sheet.append([f"{report.roadmap.decree}. Отчёт за {report.period.title}."])
-    sheet.append(
-        [f"Сформирован {report.generated_at:%d.%m.%Y %H:%M} UTC программой Tochka."]
-    )
+    sheet.append([f"Сформирован {report.generated_at:%d.%m.%Y %H:%M} UTC программой Tochka."])
