@@ -18,10 +18,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Initialise ./var/ with the shipped roadmap (idempotent), then run the main job.
+# Initialise ./var/ with the shipped roadmap (idempotent), show where it stands, then run
+# the main job: the daemon in the foreground (Ctrl-C stops it gracefully). Letters go to
+# ./var/mail/*.eml until SMTP is configured.
 run: install
 	$(BIN)/tochka init
 	$(BIN)/tochka status
+	$(BIN)/tochka daemon run
 
 # All tests. PostgreSQL tests run when TOCHKA_TEST_PG_URL is set, or when a local server
 # answers at 127.0.0.1:5432 (the default URL is then used).

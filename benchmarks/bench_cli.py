@@ -18,7 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-TWO_COMMANDS = '''
+TWO_COMMANDS = """
 import typer
 app = typer.Typer()
 @app.command()
@@ -26,7 +26,7 @@ def one() -> None: pass
 @app.command()
 def two() -> None: pass
 app()
-'''
+"""
 
 
 def _median(cmd: list[str], runs: int, cwd: Path) -> float:
@@ -50,17 +50,30 @@ def main(argv: list[str] | None = None) -> int:
         csv = folder / "centers.csv"
         csv.write_text(
             "code,name,municipality,cohort,email\n"
-            + "".join(f"C{i:03d},Школа {i},Район {i % 7},2022,s{i}@example.org\n" for i in range(100)),
+            + "".join(
+                f"C{i:03d},Школа {i},Район {i % 7},2022,s{i}@example.org\n" for i in range(100)
+            ),
             encoding="utf-8",
         )
         subprocess.run([tochka, "init"], cwd=folder, check=True, capture_output=True)
-        subprocess.run([tochka, "centers", "import", str(csv)], cwd=folder, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [tochka, "centers", "import", str(csv)], cwd=folder, check=True, capture_output=True
+        )
         rows = [
-            ("tochka --help", [tochka, "--help"],
-             "two-command Typer app --help", [sys.executable, str(folder / "two.py"), "--help"], 1.5),
-            ("tochka centers list (100)", [tochka, "centers", "list"],
-             'python -c "import sqlmodel"', [sys.executable, "-c", "import sqlmodel"], 1.3),
+            (
+                "tochka --help",
+                [tochka, "--help"],
+                "two-command Typer app --help",
+                [sys.executable, str(folder / "two.py"), "--help"],
+                1.5,
+            ),
+            (
+                "tochka centers list (100)",
+                [tochka, "centers", "list"],
+                'python -c "import sqlmodel"',
+                [sys.executable, "-c", "import sqlmodel"],
+                1.3,
+            ),
         ]
         print(f"CLI cold start, median of {runs} whole-process runs")
         for name, cmd, floor_name, floor_cmd, target in rows:
@@ -69,8 +82,10 @@ def main(argv: list[str] | None = None) -> int:
             floor = _median(floor_cmd, runs, folder)
             ratio = ours / floor
             verdict = "OK" if ratio <= target else "ABOVE TARGET"
-            print(f"  {name:28s} {ours * 1000:7.0f} ms | {floor_name:30s} {floor * 1000:7.0f} ms"
-                  f" | {ratio:4.2f}x (target <= {target}x) {verdict}")
+            print(
+                f"  {name:28s} {ours * 1000:7.0f} ms | {floor_name:30s} {floor * 1000:7.0f} ms"
+                f" | {ratio:4.2f}x (target <= {target}x) {verdict}"
+            )
     return 0
 
 

@@ -315,3 +315,47 @@ def test_the_last_coordinator_stays(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert remove.exit_code == 1
     assert (tmp_path / "var").stat().st_mode & 0o777 == 0o700
     assert (tmp_path / "var" / "tochka.db").stat().st_mode & 0o777 == 0o600
+
+
+def test_the_roadmap_file_declares_who_fires_what(
+    cli: Cli, engine: Engine, stored: StoredRoadmap, centers3: list[CenterRow]
+) -> None:
+    """A region lets schools report their own opening by editing the file, not code."""
+    from workflow import roadmap_store
+    from workflow.roadmap_file import parse_roadmap
+
+    assert stored.definition.permissions["center"]["open"] == ("coordinator", "municipality")
+    code = centers3[0].code
+    fire = TransitionEngine(engine, stored.definition, stored.id)
+    for trigger in ("agree_infrastructure", "equip", "train_staff"):
+        fire.fire_center(code, trigger, actor=Actor(login="operator"), now=T0)
+    grant(engine, stored.id, ["director"], "school", [code])
+    refused = cli("centers", "fire", code, "open", actor="director")
+    assert refused.exit_code == 1
+    assert "нужна роль coordinator или municipality, у пользователя — school" in refused.output
+    source = stored.definition.source.replace(
+        "    open: [coordinator, municipality]\n", "    open: [coordinator, municipality, school]\n"
+    )
+    changed = parse_roadmap(source, filename="changed.yaml")
+    roadmap_store.store(engine, changed, now=T0)
+    allowed = cli("centers", "fire", code, "open", actor="director")
+    assert allowed.exit_code == 0, allowed.output
+    assert _state(engine, code) == ("opened", 5)
+
+
+def test_permissions_in_the_file_are_validated() -> None:
+    from tests.conftest import SHIPPED
+    from workflow.errors import RoadmapFileError
+    from workflow.roadmap_file import parse_roadmap
+
+    source = SHIPPED.read_text(encoding="utf-8").replace(
+        "    withdraw: [coordinator]\n", "    withdraw: [coordinator, admin]\n    fly: [school]\n"
+    )
+    with pytest.raises(RoadmapFileError) as caught:
+        parse_roadmap(source, filename="r.yaml")
+    messages = [(p.field, p.message) for p in caught.value.problems]
+    assert (
+        "permissions.center.withdraw[1]",
+        "неизвестная роль «admin»; допустимы: coordinator, municipality, school, system",
+    ) in messages
+    assert any(f == "permissions.center.fly" and "неизвестный ключ «fly»" in m for f, m in messages)

@@ -203,6 +203,10 @@ def _expected_reminders(
         emails = [roadmap.party(p).email for p in roadmap.measure(measure).responsible]
         for day, rung in sends(due, start=max(start, first), end=end, stop=stop):
             out += [(day, f"{CODE}:cycle:{cycle_id}:{rung}:{email}") for email in emails]
+            # Monitoring also reminds the schools that owe their indicators: center A is
+            # reporting from 2021-10-04 (opened 2021-09-01) and never submits.
+            if measure == 9 and day >= date(2021, 10, 4):
+                out.append((day, f"{CODE}:cycle:{cycle_id}:{rung}:a@example.org"))
     # Centers: (code, email, cohort, {stage: day reached}), withdrawn stops everything.
     reached = {
         "A": {

@@ -200,9 +200,10 @@ def allowed_roles(
     permissions: Mapping[str, Mapping[str, Sequence[str]]], machine: str, trigger: str
 ) -> tuple[str, ...]:
     """Roles that may fire ``trigger`` on ``machine`` (``center`` or ``cycle``)."""
-    declared = permissions.get(machine, {})
-    if trigger in declared:
-        return tuple(declared[trigger])
+    if machine in permissions:
+        # A roadmap that declares a machine's permissions owns them: an unlisted trigger
+        # is the coordinator's alone, as the roadmap file's comment says.
+        return tuple(permissions[machine].get(trigger, ("coordinator",)))
     return tuple(DEFAULT_PERMISSIONS.get(machine, {}).get(trigger, ("coordinator",)))
 
 

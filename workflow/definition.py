@@ -6,9 +6,13 @@ these objects and never the YAML.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+
+#: Roles a roadmap's ``permissions`` may name (``viewer`` only reads, so never fires).
+PERMISSION_ROLES: tuple[str, ...] = ("coordinator", "municipality", "school", "system")
 
 
 class Recurrence(StrEnum):
@@ -196,6 +200,9 @@ class Roadmap:
     stages: tuple[StageRule, ...]
     reminders: ReminderPolicy = field(default_factory=ReminderPolicy)
     indicators: tuple[Indicator, ...] = ()
+    # machine ("center"/"cycle") → trigger → roles that may fire it; what the file does
+    # not declare falls back to workflow.access.DEFAULT_PERMISSIONS.
+    permissions: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
     content_hash: str = ""
     source: str = ""
 

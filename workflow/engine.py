@@ -63,16 +63,29 @@ class Actor:
 SYSTEM_ACTOR = Actor(login="tochka-daemon", system=True)
 
 
-_CENTER_READ = sa.select(
-    CENTER.c.id,
-    CENTER.c.state,
-    CENTER.c.version,
-    CENTER.c.previous_state,
-    CENTER.c.name,
-    CENTER.c.municipality,
-).where(CENTER.c.roadmap_id == sa.bindparam("roadmap_id"), CENTER.c.code == sa.bindparam("code"))
-# FOR UPDATE on PostgreSQL (SQLite holds the write lock from BEGIN IMMEDIATE already).
-_CENTER_READ = _CENTER_READ.with_for_update()
+# The center and the actor's role in one statement (the role check runs on every fire).
+# FOR UPDATE OF center on PostgreSQL; SQLite holds the write lock from BEGIN IMMEDIATE.
+_CENTER_READ = (
+    sa.select(
+        CENTER.c.id,
+        CENTER.c.state,
+        CENTER.c.version,
+        CENTER.c.previous_state,
+        CENTER.c.name,
+        CENTER.c.municipality,
+        access.USER.c.role.label("actor_role"),
+        access.USER.c.scope.label("actor_scope"),
+    )
+    .select_from(
+        CENTER.outerjoin(
+            access.USER,
+            (access.USER.c.roadmap_id == CENTER.c.roadmap_id)
+            & (access.USER.c.login == sa.bindparam("login")),
+        )
+    )
+    .where(CENTER.c.roadmap_id == sa.bindparam("roadmap_id"), CENTER.c.code == sa.bindparam("code"))
+    .with_for_update(of=CENTER)
+)
 
 _CENTER_UPDATE = (
     sa.update(CENTER)
@@ -153,15 +166,33 @@ class TransitionEngine:
             Conflict: the center changed since it was read (or since ``expected_version``).
         """
         with self._refusals_recorded(actor, now), db.write(self.engine) as conn:
-            row = conn.execute(_CENTER_READ, {"roadmap_id": self.roadmap_id, "code": code}).first()
+            row = conn.execute(
+                _CENTER_READ,
+                {"roadmap_id": self.roadmap_id, "code": code, "login": actor.login},
+            ).first()
             if row is None:
                 raise NotFound(
                     f"Центр с кодом «{code}» не найден в дорожной карте «{self.roadmap.code}».",
                     hint="Список центров: tochka centers list.",
                 )
             label = f"Центр {code}"
+            known = (
+                None
+                if row.actor_role is None
+                else access.Principal(
+                    login=actor.login,
+                    role=access.Role(row.actor_role),
+                    scope=tuple(row.actor_scope or ()),
+                )
+            )
             self._authorize(
-                conn, actor, "center", trigger, target=label, center=(code, row.municipality)
+                conn,
+                actor,
+                "center",
+                trigger,
+                target=label,
+                center=(code, row.municipality),
+                known=known,
             )
             self._check_expected(label, expected_version, row.version)
             holder = StateHolder(state=row.state, reason=comment, previous_state=row.previous_state)
@@ -285,13 +316,14 @@ class TransitionEngine:
         *,
         target: str,
         center: tuple[str, str] | None = None,
+        known: access.Principal | None = None,
     ) -> None:
         """Check the actor's role and scope inside the transaction (a role just revoked
-        by a concurrent transaction is seen)."""
+        by a concurrent transaction is seen); ``known`` is the role already read."""
         if actor.system:
             who = access.SYSTEM
         else:
-            who = access.require_user(
+            who = known or access.require_user(
                 conn, self.roadmap_id, actor.login, action=access.Action.FIRE, target=target
             )
             if actor.on_behalf_of is not None:

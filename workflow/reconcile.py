@@ -38,6 +38,7 @@ from workflow.reminders import (
     open_cycles,
     record_rungs,
     rung_offset,
+    schools_owing,
     stage_groups,
 )
 from workflow.roadmap_store import StoredRoadmap
@@ -255,7 +256,12 @@ def queue_due_reminders(
             if row.sent_offset is not None and row.sent_offset >= rung_offset(rung):
                 continue
             deadline = cycle_deadline(
-                roadmap, cycle_id=row.id, measure=row.measure, period=row.period, due=row.due_date
+                roadmap,
+                cycle_id=row.id,
+                measure=row.measure,
+                period=row.period,
+                due=row.due_date,
+                also=schools_owing(conn, stored, measure=row.measure, period=row.period),
             )
             batches.append((rung, [deadline]))
         for group in stage_groups(conn, stored):

@@ -212,10 +212,42 @@ def _reply_to(roadmap: Roadmap) -> str:
         return ""
 
 
+def monitoring_measure(roadmap: Roadmap) -> int | None:
+    """The measure whose cycles collect the centers' indicators: the one the
+    ``reporting`` stage starts with (measure 9, quarterly monitoring, in the decree)."""
+    for rule in roadmap.stages:
+        if rule.stage == CenterState.REPORTING.value:
+            return rule.measure
+    return None
+
+
+def schools_owing(
+    conn: Connection, stored: StoredRoadmap, *, measure: int, period: str
+) -> tuple[Recipient, ...]:
+    """For a monitoring cycle: the schools of centers in ``reporting`` that have not
+    submitted the period's indicators (they are reminded with the department)."""
+    if measure != monitoring_measure(stored.definition):
+        return ()
+    from workflow.indicators import missing_submissions
+
+    try:
+        owing = missing_submissions(conn, stored.id, period, roadmap=stored.definition)
+    except ValueError:  # an operator-opened cycle labelled by date, not by period
+        return ()
+    return tuple(Recipient(email=email, name=name) for _code, name, email, _m in owing)
+
+
 def cycle_deadline(
-    roadmap: Roadmap, *, cycle_id: int, measure: int, period: str, due: date
+    roadmap: Roadmap,
+    *,
+    cycle_id: int,
+    measure: int,
+    period: str,
+    due: date,
+    also: Sequence[Recipient] = (),
 ) -> Deadline:
-    """The deadline of one measure cycle (its responsible parties are reminded)."""
+    """The deadline of one measure cycle: its responsible parties are reminded, and
+    ``also`` (for monitoring: the schools that still owe their indicators)."""
     m = roadmap.measure(measure)
     return Deadline(
         kind=KIND_CYCLE,
@@ -225,9 +257,16 @@ def cycle_deadline(
         due=due,
         measure=measure,
         period=period,
-        recipients=party_recipients(roadmap, m.responsible),
+        recipients=_unique((*party_recipients(roadmap, m.responsible), *also)),
         title=m.title,
     )
+
+
+def _unique(recipients: Sequence[Recipient]) -> tuple[Recipient, ...]:
+    seen: dict[str, Recipient] = {}
+    for r in recipients:
+        seen.setdefault(r.email.strip().lower(), r)
+    return tuple(seen.values())
 
 
 def stage_title(stage: StageDeadline, measure: Measure) -> str:
@@ -545,7 +584,12 @@ def preview(
     items: list[PreviewItem] = []
     for row in open_cycles(conn, stored.id):
         deadline = cycle_deadline(
-            roadmap, cycle_id=row.id, measure=row.measure, period=row.period, due=row.due_date
+            roadmap,
+            cycle_id=row.id,
+            measure=row.measure,
+            period=row.period,
+            due=row.due_date,
+            also=schools_owing(conn, stored, measure=row.measure, period=row.period),
         )
         sends = sends_from(
             row.due_date, roadmap, start=today, until=until, sent_offset=row.sent_offset

@@ -39,6 +39,11 @@ Format (version 1)::
       on_day: true
       overdue_every_days: 7           # positive integer
       escalate_to: department         # a party id; defaults to the coordinator
+    permissions:                      # optional; who may fire which trigger
+      center:                         # center triggers; roles: coordinator, municipality,
+        equip: [coordinator, municipality]   # school, system (the daemon)
+      cycle:
+        mark_overdue: [system, coordinator]
     indicators:                       # optional; what centers report (measure 9)
       - code: natsci_students         # [a-z][a-z0-9_]*, unique
         name: "Численность обучающихся ..."   # Russian, as reports print it
@@ -70,9 +75,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from states.center import LIFECYCLE, CenterState
+from states.center import LIFECYCLE, CenterState, CenterTrigger
+from states.cycle import CycleTrigger
 from workflow.centers_file import is_valid_email
 from workflow.definition import (
+    PERMISSION_ROLES,
     EvidenceKind,
     Indicator,
     IndicatorPeriod,
@@ -130,7 +137,7 @@ _TOP_REQUIRED = (
     "measures",
     "stages",
 )
-_TOP_OPTIONAL = ("reminders", "indicators")
+_TOP_OPTIONAL = ("reminders", "indicators", "permissions")
 
 
 def load_roadmap(path: str | Path) -> Roadmap:
@@ -503,6 +510,7 @@ class _Validator:
             else ReminderPolicy(escalate_to=coordinator or "")
         )
         indicators = self.indicators(get("indicators"))
+        permissions = self.permissions(get("permissions"))
 
         if self.problems:
             self.problems.sort(key=lambda p: (p.line or 0, p.column or 0))
@@ -531,6 +539,7 @@ class _Validator:
             stages=tuple(stages),
             reminders=reminders,
             indicators=tuple(indicators),
+            permissions=permissions,
         )
 
     def period(self, node: Node | None) -> tuple[date, date] | None:
@@ -925,6 +934,44 @@ class _Validator:
                 )
                 continue
             result.append(indicator)
+        return result
+
+    def permissions(self, node: Node | None) -> dict[str, dict[str, tuple[str, ...]]]:
+        """Who may fire which trigger: ``machine → trigger → [roles]`` (absent: none)."""
+        if node is None:
+            return {}
+        machines = {
+            "center": [t.value for t in CenterTrigger],
+            "cycle": [t.value for t in CycleTrigger],
+        }
+        fields = self.mapping(node, "permissions", required=(), optional=tuple(machines))
+        result: dict[str, dict[str, tuple[str, ...]]] = {}
+        for machine, machine_node in (fields or {}).items():
+            path = f"permissions.{machine}"
+            triggers = self.mapping(machine_node, path, required=(), optional=machines[machine])
+            declared: dict[str, tuple[str, ...]] = {}
+            for trigger, roles_node in (triggers or {}).items():
+                roles_path = f"{path}.{trigger}"
+                items = self.sequence(roles_node, roles_path, non_empty=True)
+                roles: list[str] = []
+                for index, item in enumerate(items or []):
+                    role = self.string(item, f"{roles_path}[{index}]")
+                    if role is None:
+                        continue
+                    if role not in PERMISSION_ROLES:
+                        self.problem(
+                            item,
+                            f"{roles_path}[{index}]",
+                            f"неизвестная роль «{role}»; допустимы: {', '.join(PERMISSION_ROLES)}",
+                        )
+                    elif role in roles:
+                        self.problem(
+                            item, f"{roles_path}[{index}]", f"роль «{role}» указана дважды"
+                        )
+                    else:
+                        roles.append(role)
+                declared[trigger] = tuple(roles)
+            result[machine] = declared
         return result
 
     def reminders(

@@ -1,0 +1,71 @@
+"""Measure 9 (quarterly monitoring) reminds the schools that still owe their indicators."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy.engine import Engine
+from typer.testing import Result
+
+from tests.conftest import T0, make_rows
+from tests.test_tick import REAL, Recorder, at
+from workflow import centers
+from workflow.engine import Actor, TransitionEngine
+from workflow.reconcile import tick
+from workflow.roadmap_store import StoredRoadmap
+
+FORWARD = ("agree_infrastructure", "equip", "train_staff", "open", "start_reporting")
+
+
+def test_schools_that_did_not_submit_are_reminded_with_the_department(
+    cli: Callable[..., Result], engine: Engine, stored: StoredRoadmap
+) -> None:
+    rows = make_rows(3, cohort=2021)
+    centers.import_centers(engine, stored, rows, filename="t.csv", actor="operator", now=T0)
+    fire = TransitionEngine(engine, stored.definition, stored.id)
+    for row in rows[:2]:  # two centers report; the third is still planned
+        for trigger in FORWARD:
+            fire.fire_center(row.code, trigger, actor=Actor(login="operator"), now=at("2021-09-01"))
+    submitted = cli(
+        "--now",
+        "2021-09-30",
+        "indicators",
+        "submit",
+        rows[1].code,
+        "2021-Q3",
+        "natsci_students=40",
+        "tech_students=25",
+        "extra_programs_students=12",
+    )
+    assert submitted.exit_code == 0, submitted.output
+
+    queue = Recorder()
+    tick(engine, stored, now=at("2021-10-01"), clock=lambda: REAL, queue=queue)
+    monitoring = [r for r in queue.items if r.measure_number == 9 and r.period == "2021-Q3"]
+    department = stored.definition.party("department").email
+    assert sorted((r.recipient.email, r.rung.value) for r in monitoring) == sorted(
+        [
+            (department, "on_day"),
+            (rows[0].email, "on_day"),
+        ]
+    )
+
+    # Once the school submits, later rungs no longer remind it.
+    late = cli(
+        "--now",
+        "2021-10-05",
+        "indicators",
+        "submit",
+        rows[0].code,
+        "2021-Q3",
+        "natsci_students=30",
+        "tech_students=20",
+        "extra_programs_students=10",
+    )
+    assert late.exit_code == 0, late.output
+    queue = Recorder()
+    tick(engine, stored, now=at("2021-10-08"), clock=lambda: REAL, queue=queue)
+    overdue = [r for r in queue.items if r.measure_number == 9 and r.period == "2021-Q3"]
+    assert [(r.recipient.email, r.rung.value, r.days) for r in overdue] == [
+        (department, "overdue", 7)
+    ]
