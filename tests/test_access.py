@@ -24,9 +24,11 @@ from workflow.access import USER
 from workflow.audit import CENTER, CYCLE, EVENT
 from workflow.centers_file import CenterRow
 from workflow.engine import Actor, TransitionEngine
+from workflow.models import IndicatorValue
 from workflow.roadmap_store import StoredRoadmap
 
 Cli = Callable[..., Result]
+INDICATOR_VALUE = IndicatorValue.__table__  # type: ignore[attr-defined]
 IN, OUT = "Шуйский район", "Кинешемский район"
 ROLES = ["coordinator", "municipality", "school", "viewer", "stranger"]
 PATH_TO = {
@@ -49,6 +51,7 @@ CASES = [
     Case("fire start_reporting", frozenset({"coordinator", "municipality", "school"}), True),
     Case("fire withdraw", frozenset({"coordinator"}), True),
     Case("centers import", frozenset({"coordinator", "municipality"}), True),
+    Case("indicators submit", frozenset({"coordinator", "municipality", "school"}), True),
     Case("cycles open", frozenset({"coordinator"}), False),
     Case("cycles fire", frozenset({"coordinator"}), False),
     Case("users add", frozenset({"coordinator"}), False),
@@ -156,6 +159,22 @@ def test_every_command_for_a_role(
                 )
                 args = ["centers", "import", str(csv)]
                 check_state = lambda code=code: _state(engine, code)  # noqa: E731
+            elif case.name == "indicators submit":
+                _center(engine, stored, code, municipality, "opened")
+                if in_scope:
+                    _set_school_scope(engine, stored, code)
+                args = [
+                    "--now",
+                    "2021-10-05",
+                    "indicators",
+                    "submit",
+                    code,
+                    "2021-Q3",
+                    "natsci_students=40",
+                    "tech_students=25",
+                    "extra_programs_students=12",
+                ]
+                check_state = lambda: _count(engine, INDICATOR_VALUE)  # noqa: E731
             elif case.name == "cycles open":
                 args = ["cycles", "open", "3", "--due", "2021-02-15"]
                 check_state = lambda: _count(engine, CYCLE)  # noqa: E731

@@ -12,7 +12,6 @@ from sqlalchemy.engine import Connection, Engine
 
 from states.center import CenterState
 from workflow import audit, db
-from workflow.access import Action, as_actor, authorize_action, refusals_recorded
 from workflow.audit import CENTER, CREATE_TRIGGER, EVENT, NewEvent
 from workflow.errors import ImportFileError, NotFound, Problem
 from workflow.roadmap_store import StoredRoadmap
@@ -43,6 +42,9 @@ def import_centers(
         ImportFileError: a code already exists in the roadmap (every such row is named
             with its line); nothing is imported.
     """
+    # Imported here: listings, the most frequent commands, need no permission machinery.
+    from workflow.access import Action, as_actor, authorize_action, refusals_recorded
+
     by = as_actor(actor)
     recorded_at = clock()
     effective = local_date(now, roadmap.definition.timezone)

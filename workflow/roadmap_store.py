@@ -5,15 +5,17 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from workflow import db
-from workflow.definition import Roadmap
 from workflow.errors import NotFound, RoadmapFileError
 from workflow.models import RoadmapRow
+
+if TYPE_CHECKING:
+    from workflow.definition import Roadmap
 
 ROADMAP = RoadmapRow.__table__  # type: ignore[attr-defined]
 
