@@ -286,3 +286,27 @@ def test_database_down_at_a_tick_is_logged_and_the_daemon_stays_up(
         assert daemon.tick_all(datetime(2021, 3, 1, 6, tzinfo=UTC)) == []
     assert "event=tick_failed" in caplog.text
     missing.dispose()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_broken_template_is_refused_when_the_daemon_starts(
+    db_url: str, engine: Engine, stored: StoredRoadmap, tmp_path: Path
+) -> None:
+    overrides = tmp_path / "templates"
+    overrides.mkdir()
+    (overrides / "reminder_overdue.txt.j2").write_text(
+        "Просрочено: {{ deadline_that_does_not_exist }}", encoding="utf-8"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOCHKA_")}
+    env["TOCHKA_TEMPLATES_DIR"] = str(overrides)
+    started = subprocess.run(
+        [TOCHKA, "--db", db_url, "daemon", "run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert started.returncode == 1
+    assert "reminder_overdue.txt.j2" in started.stderr
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(HEARTBEAT)).scalar_one() == 0

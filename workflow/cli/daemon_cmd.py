@@ -126,10 +126,17 @@ def run(
         simulation=simulation,
     )
     engine = st.engine()
+    from workflow.mailer import make_renderer
+    from workflow.reminders import outbox_queue
+
+    # Every template (with the operator's overrides) is rendered once now, so a broken
+    # one stops the start-up instead of the 09:00 run on a deadline.
+    renderer = make_renderer(settings)
+    renderer.check()
     scheduler.configure_logging()
     daemon = scheduler.Daemon(
         engine=engine,
-        queue=_queue(st),
+        queue=outbox_queue(renderer),
         options=options,
         deliver=_deliverer(st, engine, options.max_attempts),
     )
