@@ -16,7 +16,7 @@ in the audit trail (an event of kind ``refusal``), in its own transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -333,9 +333,16 @@ def authorize_action(
 
 @contextmanager
 def refusals_recorded(
-    engine: Engine, stored: Any, actor: Any, now: datetime, clock: Any
+    engine: Engine,
+    roadmap_id: int,
+    *,
+    timezone: str,
+    actor: Actor,
+    now: datetime,
+    clock: Callable[[], datetime],
 ) -> Iterator[None]:
-    """Let an AccessDenied through after recording it in a transaction of its own."""
+    """Let an AccessDenied through after recording it in a transaction of its own (the
+    refused change's transaction has rolled back by then)."""
     from workflow.timeutil import local_date
 
     try:
@@ -343,11 +350,11 @@ def refusals_recorded(
     except AccessDenied as denied:
         record_refusal(
             engine,
-            stored.id,
+            roadmap_id,
             denied,
             on_behalf_of=actor.on_behalf_of,
             recorded_at=clock(),
-            effective=local_date(now, stored.definition.timezone),
+            effective=local_date(now, timezone),
         )
         raise
 

@@ -48,7 +48,12 @@ def import_centers(
     by = as_actor(actor)
     recorded_at = clock()
     effective = local_date(now, roadmap.definition.timezone)
-    with refusals_recorded(engine, roadmap, by, now, clock), db.write(engine) as conn:
+    with (
+        refusals_recorded(
+            engine, roadmap.id, timezone=roadmap.definition.timezone, actor=by, now=now, clock=clock
+        ),
+        db.write(engine) as conn,
+    ):
         authorize_action(
             conn,
             roadmap.id,

@@ -135,7 +135,12 @@ def open_cycle(
             f"Срок {due.isoformat()} вне периода программы "
             f"({definition.period_start.isoformat()} — {definition.period_end.isoformat()})."
         )
-    with refusals_recorded(engine, roadmap, by, now, clock), db.write(engine) as conn:
+    with (
+        refusals_recorded(
+            engine, roadmap.id, timezone=definition.timezone, actor=by, now=now, clock=clock
+        ),
+        db.write(engine) as conn,
+    ):
         authorize_action(
             conn, roadmap.id, by, Action.OPEN_CYCLE, target=f"мероприятие {measure_number}"
         )

@@ -8,8 +8,7 @@ hook — committed together or not at all. Hot-path statements are Core-level.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -333,21 +332,15 @@ class TransitionEngine:
             who, permissions, machine=machine, trigger=trigger, target=target, center=center
         )
 
-    @contextmanager
-    def _refusals_recorded(self, actor: Actor, now: datetime) -> Iterator[None]:
-        """Let an AccessDenied through after recording it in a transaction of its own."""
-        try:
-            yield
-        except access.AccessDenied as denied:
-            access.record_refusal(
-                self.engine,
-                self.roadmap_id,
-                denied,
-                on_behalf_of=actor.on_behalf_of,
-                recorded_at=self.clock(),
-                effective=local_date(now, self.roadmap.timezone),
-            )
-            raise
+    def _refusals_recorded(self, actor: Actor, now: datetime) -> Any:
+        return access.refusals_recorded(
+            self.engine,
+            self.roadmap_id,
+            timezone=self.roadmap.timezone,
+            actor=actor,
+            now=now,
+            clock=self.clock,
+        )
 
     @staticmethod
     def _check_expected(label: str, expected: int | None, actual: int) -> None:

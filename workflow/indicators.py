@@ -609,7 +609,12 @@ def record(
     checker = _Checker(filename or COMMAND_LINE, definition, local_date(now, definition.timezone))
     source = "командная строка" if filename is None else f"импорт из {filename}"[:200]
     recorded_at = clock()
-    with refusals_recorded(engine, stored, by, now, clock), db.write(engine) as conn:
+    with (
+        refusals_recorded(
+            engine, stored.id, timezone=stored.definition.timezone, actor=by, now=now, clock=clock
+        ),
+        db.write(engine) as conn,
+    ):
         centers = center_facts(conn, stored.id, [r.center.strip() for r in rows])
         checked = checker.rows(rows, centers)
         if not rows:

@@ -13,11 +13,9 @@ from sqlalchemy.engine import Connection, Engine
 from workflow import audit, db
 from workflow.access import (
     USER,
-    AccessDenied,
     Action,
     Role,
     check_action,
-    record_refusal,
     refusals_recorded,
     require_user,
 )
@@ -221,14 +219,14 @@ class UserAdmin:
         )
         check_action(who, Action.MANAGE_USERS, target=target)
 
-    def _refused(self, denied: AccessDenied, actor: Actor, now: datetime) -> None:
-        record_refusal(
+    def _refusals_recorded(self, actor: Actor, now: datetime) -> Any:
+        return refusals_recorded(
             self.engine,
             self.stored.id,
-            denied,
-            on_behalf_of=actor.on_behalf_of,
-            recorded_at=self.clock(),
-            effective=local_date(now, self.stored.definition.timezone),
+            timezone=self.stored.definition.timezone,
+            actor=actor,
+            now=now,
+            clock=self.clock,
         )
 
     def add(
@@ -246,55 +244,51 @@ class UserAdmin:
         if not login or any(c.isspace() for c in login) or len(login) > 128:
             raise InputError(f"Недопустимое имя пользователя «{login}».")
         effective = local_date(now, self.stored.definition.timezone)
-        try:
-            with db.write(self.engine) as conn:
-                self._guard(conn, actor, login)
-                cleaned = _validate_scope(conn, self.stored.id, role, scope)
-                row = conn.execute(
-                    sa.select(USER.c.id, USER.c.role).where(
-                        USER.c.roadmap_id == self.stored.id, USER.c.login == login
-                    )
-                ).first()
-                recorded = self.clock()
-                if row is None:
-                    _insert(
-                        conn,
-                        self.stored.id,
-                        login,
-                        role,
-                        cleaned,
-                        created_by=actor.login,
-                        now=recorded,
-                        effective=effective,
-                        trigger="add",
-                        on_behalf_of=actor.on_behalf_of,
-                    )
-                else:
-                    if row.role == Role.COORDINATOR and role is not Role.COORDINATOR:
-                        self._keep_a_coordinator(conn, login)
-                    conn.execute(
-                        sa.update(USER)
-                        .where(USER.c.id == row.id)
-                        .values(role=role.value, scope=cleaned or None)
-                    )
-                    _event(
-                        conn,
-                        self.stored.id,
-                        row.id,
-                        login,
-                        "change",
-                        row.role,
-                        role.value,
-                        cleaned,
-                        actor=actor.login,
-                        on_behalf_of=actor.on_behalf_of,
-                        now=recorded,
-                        effective=effective,
-                    )
-                return next(u for u in list_users(conn, self.stored.id) if u.login == login)
-        except AccessDenied as denied:
-            self._refused(denied, actor, now)
-            raise
+        with self._refusals_recorded(actor, now), db.write(self.engine) as conn:
+            self._guard(conn, actor, login)
+            cleaned = _validate_scope(conn, self.stored.id, role, scope)
+            row = conn.execute(
+                sa.select(USER.c.id, USER.c.role).where(
+                    USER.c.roadmap_id == self.stored.id, USER.c.login == login
+                )
+            ).first()
+            recorded = self.clock()
+            if row is None:
+                _insert(
+                    conn,
+                    self.stored.id,
+                    login,
+                    role,
+                    cleaned,
+                    created_by=actor.login,
+                    now=recorded,
+                    effective=effective,
+                    trigger="add",
+                    on_behalf_of=actor.on_behalf_of,
+                )
+            else:
+                if row.role == Role.COORDINATOR and role is not Role.COORDINATOR:
+                    self._keep_a_coordinator(conn, login)
+                conn.execute(
+                    sa.update(USER)
+                    .where(USER.c.id == row.id)
+                    .values(role=role.value, scope=cleaned or None)
+                )
+                _event(
+                    conn,
+                    self.stored.id,
+                    row.id,
+                    login,
+                    "change",
+                    row.role,
+                    role.value,
+                    cleaned,
+                    actor=actor.login,
+                    on_behalf_of=actor.on_behalf_of,
+                    now=recorded,
+                    effective=effective,
+                )
+            return next(u for u in list_users(conn, self.stored.id) if u.login == login)
 
     def remove(self, actor: Actor, login: str, *, now: datetime) -> None:
         """Remove a user.
@@ -305,38 +299,34 @@ class UserAdmin:
             InputError: it is the last coordinator.
         """
         effective = local_date(now, self.stored.definition.timezone)
-        try:
-            with db.write(self.engine) as conn:
-                self._guard(conn, actor, login)
-                row = conn.execute(
-                    sa.select(USER.c.id, USER.c.role).where(
-                        USER.c.roadmap_id == self.stored.id, USER.c.login == login
-                    )
-                ).first()
-                if row is None:
-                    raise NotFound(
-                        f"Пользователь «{login}» не найден.", hint="Список: tochka users list."
-                    )
-                if row.role == Role.COORDINATOR:
-                    self._keep_a_coordinator(conn, login)
-                conn.execute(sa.delete(USER).where(USER.c.id == row.id))
-                _event(
-                    conn,
-                    self.stored.id,
-                    row.id,
-                    login,
-                    "remove",
-                    row.role,
-                    "removed",
-                    [],
-                    actor=actor.login,
-                    on_behalf_of=actor.on_behalf_of,
-                    now=self.clock(),
-                    effective=effective,
+        with self._refusals_recorded(actor, now), db.write(self.engine) as conn:
+            self._guard(conn, actor, login)
+            row = conn.execute(
+                sa.select(USER.c.id, USER.c.role).where(
+                    USER.c.roadmap_id == self.stored.id, USER.c.login == login
                 )
-        except AccessDenied as denied:
-            self._refused(denied, actor, now)
-            raise
+            ).first()
+            if row is None:
+                raise NotFound(
+                    f"Пользователь «{login}» не найден.", hint="Список: tochka users list."
+                )
+            if row.role == Role.COORDINATOR:
+                self._keep_a_coordinator(conn, login)
+            conn.execute(sa.delete(USER).where(USER.c.id == row.id))
+            _event(
+                conn,
+                self.stored.id,
+                row.id,
+                login,
+                "remove",
+                row.role,
+                "removed",
+                [],
+                actor=actor.login,
+                on_behalf_of=actor.on_behalf_of,
+                now=self.clock(),
+                effective=effective,
+            )
 
     def _keep_a_coordinator(self, conn: Connection, login: str) -> None:
         others = conn.execute(
@@ -391,7 +381,12 @@ def load_roadmap_as(
         )
     if row is not None and has_users and row.content_hash != definition.content_hash:
         stored = StoredRoadmap(id=int(row.id), definition=definition)
-        with refusals_recorded(engine, stored, actor, now, clock), db.read(engine) as conn:
+        with (
+            refusals_recorded(
+                engine, stored.id, timezone=definition.timezone, actor=actor, now=now, clock=clock
+            ),
+            db.read(engine) as conn,
+        ):
             authorize_action(conn, stored.id, actor, Action.LOAD_ROADMAP, target=definition.code)
     roadmap_id, outcome = roadmap_store.store(engine, definition, now=now)
     with db.write(engine) as conn:

@@ -135,7 +135,14 @@ def _require_coordinator(st: Any, target: str) -> None:
 
     stored = st.roadmap(None)
     with (
-        refusals_recorded(st.engine(), stored, st.actor_ref, st.now(), system_clock),
+        refusals_recorded(
+            st.engine(),
+            stored.id,
+            timezone=stored.definition.timezone,
+            actor=st.actor_ref,
+            now=st.now(),
+            clock=system_clock,
+        ),
         db.read(st.engine()) as conn,
     ):
         authorize_action(conn, stored.id, st.actor_ref, Action.MANAGE_OUTBOX, target=target)
