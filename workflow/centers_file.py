@@ -25,6 +25,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from workflow.errors import ImportFileError, Problem
+from workflow.tablefile import opening
 
 __all__ = ["FIELDS", "CenterRow", "is_valid_email", "read_centers_file"]
 
@@ -160,7 +161,7 @@ def read_centers_file(
                 )
             ]
         )
-    try:
+    with opening(filename):
         if suffix == ".csv":
             total, rows = _csv_rows(Path(path).read_bytes(), filename)
         else:
@@ -169,14 +170,6 @@ def read_centers_file(
             return _Reader(filename, program_years, progress).read(total, rows)
         finally:
             rows.close()  # releases the workbook even when reading stops early
-    except FileNotFoundError:
-        raise ImportFileError([Problem(file=filename, message="файл не найден")]) from None
-    except IsADirectoryError:
-        raise ImportFileError([Problem(file=filename, message="это каталог, а не файл")]) from None
-    except PermissionError:
-        raise ImportFileError(
-            [Problem(file=filename, message="нет прав на чтение файла")]
-        ) from None
 
 
 # A table row as read: its 1-based line and its cells as text.

@@ -24,6 +24,7 @@ from workflow.centers_file import _csv_rows, _is_filled, _normalise_header, _xls
 from workflow.definition import UNIT_TITLES, Roadmap
 from workflow.errors import ImportFileError, Problem
 from workflow.indicators import RawRow, RawValue
+from workflow.tablefile import opening
 
 __all__ = ["read_indicators_file"]
 
@@ -88,19 +89,11 @@ def read_indicators_file(path: str | Path, roadmap: Roadmap) -> list[RawRow]:
                 )
             ]
         )
-    try:
+    with opening(filename):
         if suffix == ".csv":
             _, rows = _csv_rows(Path(path).read_bytes(), filename)
         else:
             _, rows = _xlsx_rows(Path(path), filename)
-    except FileNotFoundError:
-        raise ImportFileError([Problem(file=filename, message="файл не найден")]) from None
-    except IsADirectoryError:
-        raise ImportFileError([Problem(file=filename, message="это каталог, а не файл")]) from None
-    except PermissionError:
-        raise ImportFileError(
-            [Problem(file=filename, message="нет прав на чтение файла")]
-        ) from None
     try:
         header = next((row for row in rows if _is_filled(row[1])), None)
         if header is None:

@@ -33,12 +33,11 @@ from workflow.reminders import (
     build_reminders,
     center_deadline,
     centers_needing,
-    cycle_deadline,
     latest_due,
+    open_cycle_deadline,
     open_cycles,
     record_rungs,
     rung_offset,
-    schools_owing,
     stage_groups,
 )
 from workflow.roadmap_store import StoredRoadmap
@@ -255,15 +254,7 @@ def queue_due_reminders(
                 continue
             if row.sent_offset is not None and row.sent_offset >= rung_offset(rung):
                 continue
-            deadline = cycle_deadline(
-                roadmap,
-                cycle_id=row.id,
-                measure=row.measure,
-                period=row.period,
-                due=row.due_date,
-                also=schools_owing(conn, stored, measure=row.measure, period=row.period),
-            )
-            batches.append((rung, [deadline]))
+            batches.append((rung, [open_cycle_deadline(conn, stored, row)]))
         for group in stage_groups(conn, stored):
             assert group.stage.due is not None
             rung = latest_due(group.stage.due, roadmap, today)

@@ -262,6 +262,19 @@ def cycle_deadline(
     )
 
 
+def open_cycle_deadline(conn: Connection, stored: StoredRoadmap, row: Any) -> Deadline:
+    """The deadline of an open cycle row (from `open_cycles`), with the schools that
+    owe a monitoring cycle their indicators."""
+    return cycle_deadline(
+        stored.definition,
+        cycle_id=row.id,
+        measure=row.measure,
+        period=row.period,
+        due=row.due_date,
+        also=schools_owing(conn, stored, measure=row.measure, period=row.period),
+    )
+
+
 def _unique(recipients: Sequence[Recipient]) -> tuple[Recipient, ...]:
     seen: dict[str, Recipient] = {}
     for r in recipients:
@@ -583,14 +596,7 @@ def preview(
     roadmap = stored.definition
     items: list[PreviewItem] = []
     for row in open_cycles(conn, stored.id):
-        deadline = cycle_deadline(
-            roadmap,
-            cycle_id=row.id,
-            measure=row.measure,
-            period=row.period,
-            due=row.due_date,
-            also=schools_owing(conn, stored, measure=row.measure, period=row.period),
-        )
+        deadline = open_cycle_deadline(conn, stored, row)
         sends = sends_from(
             row.due_date, roadmap, start=today, until=until, sent_offset=row.sent_offset
         )

@@ -1,0 +1,23 @@
+"""What the table-file readers (centers, indicators) share."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from workflow.errors import ImportFileError, Problem
+
+
+@contextmanager
+def opening(filename: str) -> Iterator[None]:
+    """Turn the ways a file cannot be opened into an `ImportFileError` naming it."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise ImportFileError([Problem(file=filename, message="файл не найден")]) from None
+    except IsADirectoryError:
+        raise ImportFileError([Problem(file=filename, message="это каталог, а не файл")]) from None
+    except PermissionError:
+        raise ImportFileError(
+            [Problem(file=filename, message="нет прав на чтение файла")]
+        ) from None
