@@ -72,5 +72,7 @@ daemon_cmd.register(app)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: usage errors are reported in Russian (exit 2)."""
+    from workflow.cli.usage import run
+
+    raise SystemExit(run(app))

@@ -1,0 +1,89 @@
+"""Command-line usage errors in Russian.
+
+Typer's bundled Click prints its own English text for a missing argument, an unknown
+option or a bad value; the ``tochka`` entry point runs the app in non-standalone mode
+and reports those errors here, in the same words the rest of the CLI speaks.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Any
+
+# (English pattern from Click/Typer/pydantic, Russian replacement), tried in order.
+_MESSAGES: tuple[tuple[str, str], ...] = (
+    (r"^Missing argument '(.+)'\.$", "не указан аргумент «{0}»."),
+    (r"^Missing option '(.+)'\.$", "не указан обязательный параметр «{0}»."),
+    (r"^Missing command\.$", "не указана команда."),
+    (r"^No such option: (\S+) Did you mean (\S+)\?$", "нет параметра {0}; может быть, {1}?"),
+    (r"^No such option: (\S+)$", "нет параметра {0}."),
+    (r"^No such command '(.+)'\. Did you mean '(.+)'\?$", "нет команды «{0}»; может быть, «{1}»?"),
+    (r"^No such command '(.+)'\.$", "нет команды «{0}»."),
+    (r"^Got unexpected extra arguments? \((.+)\)$", "лишние аргументы: {0}."),
+    (r"^Option '(.+)' requires an argument\.$", "параметру {0} нужно значение."),
+    (r"^Option '(.+)' does not take a value\.$", "параметр {0} не принимает значения."),
+)
+_VALUES: tuple[tuple[str, str], ...] = (
+    (r"Input should be a valid integer.*", "ожидается целое число"),
+    (r"Input should be a valid number.*", "ожидается число"),
+    (r"(?:Value error, )?'(.+)' is not one of (.+)\.$", "«{0}» — не одно из: {1}"),
+    (r"(?:Value error, )?'(.+)' is not a valid integer\.?", "«{0}» — не целое число"),
+)
+_INVALID = re.compile(r"^Invalid value for '(.+?)': (.+)$", re.DOTALL)
+
+
+def russian(message: str) -> str:
+    """The Russian text of a usage error's English message (unchanged if unknown)."""
+    message = message.strip()
+    invalid = _INVALID.match(message)
+    if invalid:
+        name, detail = invalid.groups()
+        for pattern, text in _VALUES:
+            found = re.match(pattern, detail.strip())
+            if found:
+                detail = text.format(*found.groups())
+                break
+        return f"недопустимое значение {name}: {detail}."
+    for pattern, text in _MESSAGES:
+        found = re.match(pattern, message)
+        if found:
+            return text.format(*found.groups())
+    return message
+
+
+def show(error: Any) -> None:
+    """Print a usage error: the usage line, the Russian message, where help is."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    err = Console(stderr=True, soft_wrap=True, highlight=False)
+    ctx = getattr(error, "ctx", None)
+    if ctx is not None:
+        err.print(escape(ctx.get_usage().replace("Usage:", "Использование:", 1)))
+    err.print(f"[bold red]Ошибка:[/] {escape(russian(error.format_message()))}")
+    if ctx is not None:
+        err.print(escape(f"Справка: {ctx.command_path} -h"))
+
+
+def run(app: Any) -> int:
+    """Run the Typer app; usage errors in Russian; return the exit code."""
+    # Typer bundles its own Click; these are the classes it raises.
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+    from typer.exceptions import Abort
+
+    try:
+        code = app(standalone_mode=False)
+    except NoArgsIsHelpError as error:
+        sys.stdout.write(error.ctx.get_help() + "\n")
+        return 2
+    except UsageError as error:
+        show(error)
+        return 2
+    except ClickException as error:
+        show(error)
+        return error.exit_code
+    except Abort:
+        sys.stderr.write("Прервано.\n")
+        return 1
+    return code if isinstance(code, int) else 0
