@@ -160,11 +160,11 @@ def floor(engine: Engine, stored: StoredRoadmap) -> int:
             marks = ", ".join([p] * len(states))
             cur.execute(
                 "SELECT c.id, c.code, c.name, c.municipality, c.email FROM center c WHERE "
-                f"c.roadmap_id = {p} AND c.cohort = {p} AND c.state IN ({marks}) AND NOT EXISTS "
-                "(SELECT 1 FROM sent_rung s WHERE s.roadmap_id = c.roadmap_id AND s.kind = "
-                f"'center' AND s.entity_id = c.id AND s.stage = {p} AND s.day_offset >= {p}) "
+                f"c.roadmap_id = {p} AND c.cohort = {p} AND c.state IN ({marks}) AND c.id NOT IN "
+                f"(SELECT s.entity_id FROM sent_rung s WHERE s.roadmap_id = {p} AND s.kind = "
+                f"'center' AND s.stage = {p} AND s.day_offset >= {p}) "
                 "ORDER BY c.id",
-                (r, cohort, *states, stage, offset),
+                (r, cohort, *states, r, stage, offset),
             )
             found += len(cur.fetchall())
         raw.rollback()
