@@ -201,3 +201,22 @@ def test_diagram_and_roadmap_show(cli: Cli, stored: StoredRoadmap) -> None:
         "quarterly",
     ]
     assert shown["period"] == {"start": "2021-01-01", "end": "2023-12-31"}
+
+
+def test_centers_list_as_text(cli: Cli, stored: StoredRoadmap, tmp_path: Path) -> None:
+    path = _csv(
+        tmp_path,
+        "SH-01;МБОУ «Лежневская СШ»;Лежневский район;2021;lezh@example.org\n"
+        "SH-2;Школа;Тейковский район;2022;t@example.org\n",
+    )
+    assert cli("centers", "import", str(path)).exit_code == 0
+    listed = cli("centers", "list")
+    assert listed.exit_code == 0
+    assert listed.output.splitlines() == [
+        "Центры: 2",
+        "",
+        "код    наименование          муниципалитет     год   состояние               версия",
+        "─────  ────────────────────  ────────────────  ────  ──────────────────────  ──────",
+        "SH-01  МБОУ «Лежневская СШ»  Лежневский район  2021  planned (запланирован)  1",
+        "SH-2   Школа                 Тейковский район  2022  planned (запланирован)  1",
+    ]

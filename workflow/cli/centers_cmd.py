@@ -77,21 +77,23 @@ def list_(
     if st.json:
         print_json([c.as_json() for c in found])
         return
-    from rich.table import Table
+    from workflow.cli.listing import print_table
 
-    table = Table(title=f"Центры: {len(found)}")
-    for column in ("код", "наименование", "муниципалитет", "год", "состояние", "версия"):
-        table.add_column(column)
-    for c in found:
-        table.add_row(
-            c.code,
-            c.name,
-            c.municipality,
-            str(c.cohort),
-            f"{c.state} ({STATE_TITLES[CenterState(c.state)]})",
-            str(c.version),
-        )
-    console().print(table)
+    print_table(
+        f"Центры: {len(found)}",
+        ("код", "наименование", "муниципалитет", "год", "состояние", "версия"),
+        [
+            (
+                c.code,
+                c.name,
+                c.municipality,
+                str(c.cohort),
+                f"{c.state} ({STATE_TITLES[CenterState(c.state)]})",
+                str(c.version),
+            )
+            for c in found
+        ],
+    )
 
 
 @app.command("show")

@@ -41,21 +41,23 @@ def list_(
     if st.json:
         print_json([c.as_json() for c in found])
         return
-    from rich.table import Table
+    from workflow.cli.listing import print_table
 
-    table = Table(title=f"Циклы: {len(found)}")
-    for column in ("id", "№", "период", "срок", "состояние", "версия"):
-        table.add_column(column)
-    for c in found:
-        table.add_row(
-            str(c.id),
-            str(c.measure),
-            c.period,
-            f"{c.due_date:%d.%m.%Y}",
-            f"{c.state} ({STATE_TITLES[CycleState(c.state)]})",
-            str(c.version),
-        )
-    console().print(table)
+    print_table(
+        f"Циклы: {len(found)}",
+        ("id", "№", "период", "срок", "состояние", "версия"),
+        [
+            (
+                str(c.id),
+                str(c.measure),
+                c.period,
+                f"{c.due_date:%d.%m.%Y}",
+                f"{c.state} ({STATE_TITLES[CycleState(c.state)]})",
+                str(c.version),
+            )
+            for c in found
+        ],
+    )
 
 
 @app.command("open")
