@@ -46,7 +46,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from states.errors import TochkaError
 from workflow import db
-from workflow.models import DaemonHeartbeat
+from workflow.models_ops import DaemonHeartbeat
 from workflow.reminders import ReminderQueue
 from workflow.timeutil import Clock, local_date, system_clock
 

@@ -24,7 +24,7 @@ from workflow.access import USER
 from workflow.audit import CENTER, CYCLE, EVENT
 from workflow.centers_file import CenterRow
 from workflow.engine import Actor, TransitionEngine
-from workflow.models import IndicatorValue
+from workflow.models_ops import IndicatorValue
 from workflow.roadmap_store import StoredRoadmap
 
 Cli = Callable[..., Result]

@@ -27,7 +27,7 @@ from tests.conftest import SHIPPED, T0, grant, make_rows
 from tests.test_tick import Recorder
 from workflow import centers, db, roadmap_store, schema
 from workflow.audit import CYCLE
-from workflow.models import DaemonHeartbeat
+from workflow.models_ops import DaemonHeartbeat
 from workflow.reconcile import tick
 from workflow.roadmap_file import load_roadmap
 from workflow.roadmap_store import StoredRoadmap

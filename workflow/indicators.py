@@ -32,7 +32,7 @@ from workflow import db
 from workflow.audit import CENTER, EVENT
 from workflow.definition import Indicator, IndicatorPeriod, IndicatorUnit, Roadmap
 from workflow.errors import FileProblems, ImportFileError, InputError, Problem
-from workflow.models import IndicatorValue
+from workflow.models_ops import IndicatorValue
 from workflow.roadmap_store import ROADMAP, StoredRoadmap
 from workflow.timeutil import Clock, local_date, system_clock
 

@@ -38,7 +38,7 @@ from workflow.ladder import (
     next_working_day,
     working_day_on_or_before,
 )
-from workflow.models import SentRung
+from workflow.models_ops import SentRung
 from workflow.recurrence import opens_on, scheduled_cycles
 from workflow.roadmap_store import StoredRoadmap
 
