@@ -169,6 +169,16 @@ def _ticked_past(engine: Engine, day: date) -> Callable[[], bool]:
 SIMULATE = ("--simulate-from", START.isoformat(), "--simulate-to", END.isoformat())
 
 
+def _assert_each_cycle_and_reminder_once(engine: Engine, tmp_path: Path) -> None:
+    """The daemons' result equals an in-process reference run: no cycle or reminder
+    missing, none twice."""
+    cycles, keys = _reference(tmp_path)
+    assert _cycles(engine) == cycles
+    got = _outbox_keys(engine)
+    assert len(got) == len(set(got))
+    assert _normalised(engine, got) == keys
+
+
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_sqlite_second_daemon_refused_until_the_first_dies(
     db_url: str,
@@ -191,11 +201,7 @@ def test_sqlite_second_daemon_refused_until_the_first_dies(
     third = spawn(db_url, *SIMULATE, "--heartbeat", "0.2")
     out, err = third.communicate(timeout=600)
     assert third.returncode == 0, err
-    cycles, keys = _reference(tmp_path)
-    assert _cycles(engine) == cycles
-    got = _outbox_keys(engine)
-    assert len(got) == len(set(got))
-    assert _normalised(engine, got) == keys
+    _assert_each_cycle_and_reminder_once(engine, tmp_path)
 
 
 @pytest.mark.postgres
@@ -219,11 +225,7 @@ def test_postgres_standby_takes_over_when_the_leader_is_killed(
     out, err = standby.communicate(timeout=600)
     assert standby.returncode == 0, err
     assert "event=leader" in err
-    cycles, keys = _reference(tmp_path)
-    assert _cycles(engine) == cycles
-    got = _outbox_keys(engine)
-    assert len(got) == len(set(got))
-    assert _normalised(engine, got) == keys
+    _assert_each_cycle_and_reminder_once(engine, tmp_path)
 
 
 @pytest.mark.postgres
@@ -241,11 +243,7 @@ def test_postgres_two_daemons_one_year_each_thing_once(
     for proc in (a, b):
         _, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err
-    cycles, keys = _reference(tmp_path)
-    assert _cycles(engine) == cycles
-    got = _outbox_keys(engine)
-    assert len(got) == len(set(got))
-    assert _normalised(engine, got) == keys
+    _assert_each_cycle_and_reminder_once(engine, tmp_path)
 
 
 def test_sigterm_finishes_the_step_and_exits_0_status_shows_heartbeat(

@@ -235,20 +235,23 @@ def check_fire(
         )
 
 
+#: Who may perform each non-transition action (transitions: the roadmap's permissions).
+_ACTION_ROLES: dict[Action, tuple[Role, ...]] = {
+    Action.IMPORT_CENTERS: (Role.COORDINATOR, Role.MUNICIPALITY),
+    Action.OPEN_CYCLE: (Role.COORDINATOR,),
+    Action.SUBMIT_INDICATORS: (Role.COORDINATOR, Role.MUNICIPALITY, Role.SCHOOL),
+    Action.MANAGE_USERS: (Role.COORDINATOR,),
+    Action.MANAGE_OUTBOX: (Role.COORDINATOR,),
+    Action.LOAD_ROADMAP: (Role.COORDINATOR,),
+    Action.FIRE: (Role.COORDINATOR,),
+}
+
+
 def check_action(
     who: Principal, action: Action, *, target: str, centers: Sequence[tuple[str, str]] = ()
 ) -> None:
     """Raise AccessDenied unless ``who`` may perform ``action`` on all of ``centers``."""
-    allowed: dict[Action, tuple[Role, ...]] = {
-        Action.IMPORT_CENTERS: (Role.COORDINATOR, Role.MUNICIPALITY),
-        Action.OPEN_CYCLE: (Role.COORDINATOR,),
-        Action.SUBMIT_INDICATORS: (Role.COORDINATOR, Role.MUNICIPALITY, Role.SCHOOL),
-        Action.MANAGE_USERS: (Role.COORDINATOR,),
-        Action.MANAGE_OUTBOX: (Role.COORDINATOR,),
-        Action.LOAD_ROADMAP: (Role.COORDINATOR,),
-        Action.FIRE: (Role.COORDINATOR,),
-    }
-    roles = allowed[action]
+    roles = _ACTION_ROLES[action]
     if who.role not in roles:
         raise AccessDenied(
             login=who.login,

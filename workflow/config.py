@@ -31,7 +31,6 @@ class Settings:
     smtp_password: str = ""
     smtp_timeout: float = 30.0
     mail_from: str = "tochka@tochka.local"
-    mail_transport: str = ""
     mail_dir: str = ""
     templates_dir: str = ""
     max_attempts: int = 8

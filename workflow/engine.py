@@ -327,9 +327,13 @@ class TransitionEngine:
             )
             if actor.on_behalf_of is not None:
                 access.check_on_behalf(conn, self.roadmap_id, who, actor.on_behalf_of, target)
-        permissions = getattr(self.roadmap, "permissions", None) or {}
         access.check_fire(
-            who, permissions, machine=machine, trigger=trigger, target=target, center=center
+            who,
+            self.roadmap.permissions,
+            machine=machine,
+            trigger=trigger,
+            target=target,
+            center=center,
         )
 
     def _refusals_recorded(self, actor: Actor, now: datetime) -> Any:
