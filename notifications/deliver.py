@@ -12,7 +12,9 @@ Each call of `deliver_due` works through one batch:
    guarded by the claim token (a row re-claimed after a lease expiry is not touched by
    the stale worker). The only window for a duplicate is a crash between the server's
    250 and this commit; the resend carries the same Message-ID (derived from the key),
-   so mail clients show it once.
+   so mail clients show it once. A crash between a 5xx reply and this commit likewise
+   costs the letter one attempt more than ``max_attempts``: the outcome was never
+   recorded, so the claim is made again once its lease runs out.
 
 Failure policy:
 

@@ -126,8 +126,24 @@ def test_deliverer_killed_twenty_times_loses_and_doubles_nothing(
     def key_id(key: str) -> str:
         return message_id(key, "edu.example.org")
 
+    def refused_554() -> collections.Counter[str]:
+        with server.handler.lock:
+            refused = list(server.handler.refused)
+        return collections.Counter(
+            next(line for line in data.split(b"\r\n") if line.lower().startswith(b"message-id:"))
+            .split(b":", 1)[1]
+            .strip()
+            .decode()
+            for reply, data in refused
+            if reply.startswith("554")
+        )
+
     windows: list[set[str]] = []
     seen_window: set[str] = set()
+    # Kills that fell while a letter was claimed: each may cost that letter an attempt
+    # whose outcome was never recorded (killed before the send, or between the server's
+    # reply and our commit), so the attempt is made again.
+    held: collections.Counter[str] = collections.Counter()
     killer = random.Random(7)
     with log_path.open("ab") as log:
         for _ in range(KILLS):
@@ -146,6 +162,7 @@ def test_deliverer_killed_twenty_times_loses_and_doubles_nothing(
             window = (in_flight & accepted) - seen_window
             seen_window |= window
             windows.append(window)
+            held.update(in_flight)
         killed = time.monotonic()
         final = subprocess.Popen(
             [*command, "--until-idle"], cwd=ROOT, env=env, stdout=log, stderr=log
@@ -187,20 +204,15 @@ def test_deliverer_killed_twenty_times_loses_and_doubles_nothing(
     assert duplicates <= seen_window
     assert all(counts[mid] <= 1 + sum(mid in w for w in windows) for mid in duplicates)
 
-    # 554: dead after the configured attempts, refused at most that many times.
-    refusals = collections.Counter(
-        next(line for line in data.split(b"\r\n") if line.lower().startswith(b"message-id:"))
-        .split(b":", 1)[1]
-        .strip()
-        .decode()
-        for reply, data in server.handler.refused
-        if reply.startswith("554")
-    )
+    # 554: dead after the configured attempts, each attempt a refusal unless a kill took
+    # it; an attempt beyond the configured number only for a kill that held the letter.
+    refusals = refused_554()
     for row in rows:
         if row.status == "dead":
+            mid = key_id(row.key)
             assert row.recipient.startswith("hard")
-            assert row.attempts >= MAX_ATTEMPTS
-            assert 1 <= refusals[key_id(row.key)] <= MAX_ATTEMPTS
+            assert MAX_ATTEMPTS <= row.attempts <= MAX_ATTEMPTS + held[mid], (mid, held[mid])
+            assert 1 <= refusals[mid] <= row.attempts <= refusals[mid] + held[mid], (mid, held[mid])
     # The faults really happened.
     assert sum(1 for reply, _ in server.handler.refused if reply.startswith("451")) > 100
     assert server.handler.drops > 5
