@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from workflow.cli.app import main
@@ -50,3 +52,74 @@ def test_help_still_works(
 def test_unknown_messages_pass_through_unchanged() -> None:
     assert russian("Something new from Click.") == "Something new from Click."
     assert russian("Option '--due' requires an argument.") == "параметру --due нужно значение."
+
+
+def _help(
+    args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> str:
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setattr("sys.argv", ["tochka", *args, "-h"])
+    with pytest.raises(SystemExit) as caught:
+        main()
+    assert caught.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_help_is_russian_word_for_word(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _help(["report", "quarterly"], monkeypatch, capsys) == (
+        "Использование: tochka report quarterly [ПАРАМЕТРЫ] {period}\n"
+        "\n"
+        "  Отчёт о выполнении показателей за квартал (мероприятие 9): XLSX или CSV.\n"
+        "\n"
+        "Аргументы:\n"
+        "  period <текст>  Квартал, например 2022-Q3.  [обязательный]\n"
+        "\n"
+        "Параметры:\n"
+        "  -o, --output <путь>  Файл отчёта.  [обязательный]\n"
+        "  --format <xlsx|csv>  Формат файла.  [по умолчанию: xlsx]\n"
+        "  --roadmap <текст>    Код дорожной карты (если в базе их несколько).\n"
+        "  -h, --help           Показать эту справку и выйти.\n"
+    )
+
+
+def _command_paths() -> list[list[str]]:
+    import typer.main
+
+    from workflow.cli.app import app
+
+    paths: list[list[str]] = []
+
+    def walk(command: object, path: list[str]) -> None:
+        paths.append(path)
+        for name, sub in sorted(getattr(command, "commands", {}).items()):
+            walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return paths
+
+
+def test_every_help_page_speaks_russian(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = _command_paths()
+    assert ["centers", "fire"] in paths
+    assert ["daemon", "run"] in paths
+    assert len(paths) > 30
+    english = ("Usage", "Options", "Commands", "Arguments", "Show this message", "[required]")
+    english += ("[default", "<str>", "<int>", "<float>", "<path>", "[OPTIONS]", "[ARGS]")
+    for path in paths:
+        text = _help(path, monkeypatch, capsys)
+        assert text.startswith(f"Использование: {' '.join(['tochka', *path])} ["), path
+        assert "Показать эту справку и выйти." in text, path
+        assert not [word for word in english if word in text], (path, text)
+        # Every argument says what it is: a description before the "[обязательный]" note.
+        if "Аргументы:" in text:
+            block = text.split("Аргументы:\n", 1)[1].split("\n\n", 1)[0]
+            rows = [line for line in block.splitlines() if re.match(r"^  \S", line)]
+            assert rows, (path, block)
+            for row in rows:
+                found = re.match(r"^  (\S+ <[^>]+>)\s{2,}(.*)$", row)
+                assert found, (path, row)
+                assert not found.group(2).startswith("["), (path, row)

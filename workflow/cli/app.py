@@ -21,6 +21,9 @@ from workflow.cli import (
     users_cmd,
 )
 from workflow.cli.context import CliState
+from workflow.cli.help_ru import install as install_russian_help
+
+install_russian_help()
 
 app = typer.Typer(
     name="tochka",

@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from workflow.cli.context import console, done, handle_errors, print_json, state
-from workflow.cli.options import Comment, Evidence, ExpectVersion, RoadmapCode
+from workflow.cli.options import (
+    CenterCodeArg,
+    CenterTriggerArg,
+    Comment,
+    Evidence,
+    ExpectVersion,
+    RoadmapCode,
+    TableFileArg,
+)
 
 app = typer.Typer(help="Центры «Точка роста».", no_args_is_help=True)
 
 
 @app.command("import")
 @handle_errors
-def import_(ctx: typer.Context, file: Path, roadmap: RoadmapCode = None) -> None:
+def import_(ctx: typer.Context, file: TableFileArg, roadmap: RoadmapCode = None) -> None:
     """Импорт центров из CSV или XLSX (всё или ничего)."""
     from workflow import centers
     from workflow.centers_file import read_centers_file
@@ -98,7 +105,7 @@ def list_(
 
 @app.command("show")
 @handle_errors
-def show(ctx: typer.Context, code: str, roadmap: RoadmapCode = None) -> None:
+def show(ctx: typer.Context, code: CenterCodeArg, roadmap: RoadmapCode = None) -> None:
     """Карточка центра: состояние, допустимые переходы, сроки этапов."""
     from states import CENTER_WORKFLOW
     from states.center import STATE_TITLES, CenterState
@@ -128,8 +135,8 @@ def show(ctx: typer.Context, code: str, roadmap: RoadmapCode = None) -> None:
 @handle_errors
 def fire(
     ctx: typer.Context,
-    code: str,
-    trigger: str,
+    code: CenterCodeArg,
+    trigger: CenterTriggerArg,
     evidence: Evidence = None,
     comment: Comment = None,
     expect_version: ExpectVersion = None,

@@ -8,7 +8,14 @@ import typer
 
 from workflow.cli.centers_cmd import _report
 from workflow.cli.context import console, handle_errors, print_json, state
-from workflow.cli.options import Comment, Evidence, ExpectVersion, RoadmapCode
+from workflow.cli.options import (
+    Comment,
+    CycleIdArg,
+    CycleTriggerArg,
+    Evidence,
+    ExpectVersion,
+    RoadmapCode,
+)
 
 if TYPE_CHECKING:
     from workflow.definition import Measure, Roadmap
@@ -64,7 +71,7 @@ def list_(
 @handle_errors
 def open_(
     ctx: typer.Context,
-    measure: int,
+    measure: Annotated[int, typer.Argument(help="Номер мероприятия дорожной карты.")],
     due: Annotated[str, typer.Option("--due", help="Срок: ГГГГ-ММ-ДД или ДД.ММ.ГГГГ.")],
     roadmap: RoadmapCode = None,
 ) -> None:
@@ -95,8 +102,8 @@ def open_(
 @handle_errors
 def fire(
     ctx: typer.Context,
-    cycle_id: int,
-    trigger: str,
+    cycle_id: CycleIdArg,
+    trigger: CycleTriggerArg,
     evidence: Evidence = None,
     comment: Comment = None,
     expect_version: ExpectVersion = None,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from workflow.cli.context import console, done, handle_errors, print_json, state
-from workflow.cli.options import RoadmapCode
+from workflow.cli.options import RoadmapCode, TableFileArg
 
 app = typer.Typer(help="Показатели центров (ежеквартальный мониторинг).", no_args_is_help=True)
 
@@ -98,7 +97,7 @@ def submit(
 
 @app.command("import")
 @handle_errors
-def import_(ctx: typer.Context, file: Path, roadmap: RoadmapCode = None) -> None:
+def import_(ctx: typer.Context, file: TableFileArg, roadmap: RoadmapCode = None) -> None:
     """Импорт значений показателей из CSV или XLSX (строка — центр и период; всё или ничего)."""
     from workflow import indicators
     from workflow.indicators_file import read_indicators_file

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -25,3 +26,19 @@ ExpectVersion = Annotated[
     int | None,
     typer.Option("--expect-version", help="Применить, только если версия объекта такая."),
 ]
+
+# Positional arguments shared by several commands (their help is shown by `-h`).
+CenterCodeArg = Annotated[str, typer.Argument(help="Код центра.")]
+CycleIdArg = Annotated[int, typer.Argument(help="Номер цикла (из «tochka cycles list»).")]
+LoginArg = Annotated[str, typer.Argument(help="Учётная запись ОС.")]
+CenterTriggerArg = Annotated[
+    str,
+    typer.Argument(
+        help="Переход: agree_infrastructure, equip, train_staff, open, start_reporting, "
+        "withdraw или revert."
+    ),
+]
+CycleTriggerArg = Annotated[
+    str, typer.Argument(help="Переход: start, complete, mark_overdue или cancel.")
+]
+TableFileArg = Annotated[Path, typer.Argument(help="Файл CSV или XLSX.")]

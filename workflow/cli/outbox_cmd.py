@@ -67,7 +67,10 @@ def list_(
 
 @app.command("retry")
 @handle_errors
-def retry(ctx: typer.Context, outbox_id: int) -> None:
+def retry(
+    ctx: typer.Context,
+    outbox_id: Annotated[int, typer.Argument(help="Номер письма (из «tochka outbox list»).")],
+) -> None:
     """Поставить неотправленное письмо в очередь снова."""
     from notifications.outbox import retry as retry_row
     from workflow import db

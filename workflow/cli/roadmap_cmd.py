@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -100,7 +101,9 @@ def show(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
 
 @app.command("validate")
 @handle_errors
-def validate(ctx: typer.Context, file: Path) -> None:
+def validate(
+    ctx: typer.Context, file: Annotated[Path, typer.Argument(help="Файл YAML дорожной карты.")]
+) -> None:
     """Проверить файл дорожной карты, ничего не загружая."""
     from workflow.roadmap_file import load_roadmap
 
@@ -124,7 +127,11 @@ def validate(ctx: typer.Context, file: Path) -> None:
 
 @app.command("diagram")
 @handle_errors
-def diagram(machine: Machine) -> None:
+def diagram(
+    machine: Annotated[
+        Machine, typer.Argument(help="center (центр) или cycle (цикл мероприятия).")
+    ],
+) -> None:
     """Диаграмма состояний (Mermaid) центра или цикла мероприятия."""
     from states.machine import CENTER_SPEC, CYCLE_SPEC, mermaid
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from workflow.cli.context import console, done, handle_errors, print_json, state
-from workflow.cli.options import RoadmapCode
+from workflow.cli.options import CenterCodeArg, CycleIdArg, RoadmapCode
 
 history_app = typer.Typer(help="История изменений центра или цикла.", no_args_is_help=True)
 audit_app = typer.Typer(help="Журнал аудита.", no_args_is_help=True)
@@ -95,7 +95,7 @@ def status(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
 
 @history_app.command("center")
 @handle_errors
-def history_center(ctx: typer.Context, code: str, roadmap: RoadmapCode = None) -> None:
+def history_center(ctx: typer.Context, code: CenterCodeArg, roadmap: RoadmapCode = None) -> None:
     """История центра."""
     from workflow import centers, db
 
@@ -110,7 +110,7 @@ def history_center(ctx: typer.Context, code: str, roadmap: RoadmapCode = None) -
 
 @history_app.command("cycle")
 @handle_errors
-def history_cycle(ctx: typer.Context, cycle_id: int, roadmap: RoadmapCode = None) -> None:
+def history_cycle(ctx: typer.Context, cycle_id: CycleIdArg, roadmap: RoadmapCode = None) -> None:
     """История цикла мероприятия."""
     from workflow import centers, cycles, db
 

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from workflow.cli.context import console, done, handle_errors, print_json, state
-from workflow.cli.options import RoadmapCode
+from workflow.cli.options import LoginArg, RoadmapCode
 
 app = typer.Typer(help="Пользователи, роли и области действия.", no_args_is_help=True)
 
@@ -16,7 +16,7 @@ app = typer.Typer(help="Пользователи, роли и области д�
 @handle_errors
 def add(
     ctx: typer.Context,
-    login: str,
+    login: LoginArg,
     role: Annotated[
         str, typer.Option("--role", help="coordinator, municipality, school или viewer.")
     ],
@@ -77,7 +77,7 @@ def list_(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
 
 @app.command("remove")
 @handle_errors
-def remove(ctx: typer.Context, login: str, roadmap: RoadmapCode = None) -> None:
+def remove(ctx: typer.Context, login: LoginArg, roadmap: RoadmapCode = None) -> None:
     """Удалить пользователя (только координатор; последнего координатора удалить нельзя)."""
     from workflow.users import UserAdmin
 
