@@ -49,6 +49,7 @@ from workflow import db
 from workflow.models_ops import DaemonHeartbeat
 from workflow.reminders import ReminderQueue
 from workflow.timeutil import Clock, local_date, system_clock
+from workflow.weekly import WeeklyPlan
 
 log = logging.getLogger("tochka.daemon")
 
@@ -243,6 +244,7 @@ class Daemon:
         queue: where reminders go (`workflow.reminders.outbox_queue`).
         options: timing.
         deliver: sends due outbox letters as of a time, or None (delivery not wired).
+        weekly: the weekly summary's day and renderer, or None (not sent).
         clock: the real time.
     """
 
@@ -250,6 +252,7 @@ class Daemon:
     queue: ReminderQueue
     options: DaemonOptions = field(default_factory=DaemonOptions)
     deliver: Deliver | None = None
+    weekly: WeeklyPlan | None = None
     clock: Clock = system_clock
     daemon_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     stop_event: threading.Event = field(default_factory=threading.Event)
@@ -409,7 +412,12 @@ class Daemon:
                         stored = roadmap_store.resolve(conn, code)
                     reports.append(
                         reconcile.tick(
-                            self.engine, stored, now=now, clock=self.clock, queue=self.queue
+                            self.engine,
+                            stored,
+                            now=now,
+                            clock=self.clock,
+                            queue=self.queue,
+                            weekly=self.weekly,
                         )
                     )
             except Exception as exc:

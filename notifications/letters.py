@@ -106,8 +106,19 @@ def compose(letter: RenderedLetter, addressing: Addressing) -> bytes:
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(letter.text, subtype="plain", charset="utf-8", cte="base64")
     msg.add_alternative(letter.html, subtype="html", charset="utf-8", cte="base64")
-    if letter.ics is not None:
+    if letter.ics is not None or letter.attachments:
         msg.make_mixed()
+    for attachment in letter.attachments:
+        msg.add_attachment(
+            attachment.data,
+            maintype=attachment.maintype,
+            subtype=attachment.subtype,
+            filename=attachment.filename,
+            # Text attachments are UTF-8; without the parameter clients guess, and guess
+            # wrong for Cyrillic.
+            params={"charset": "utf-8"} if attachment.maintype == "text" else {},
+        )
+    if letter.ics is not None:
         msg.add_attachment(
             letter.ics,
             maintype="text",

@@ -60,6 +60,8 @@ class LetterKind(StrEnum):
     """The reminders of one recipient for one day (one or more)."""
     NOTICE = "notice"
     """A transition notice."""
+    SUMMARY = "summary"
+    """The weekly summary to the coordinator."""
 
 
 def _utc(nullable: bool = False) -> Any:

@@ -36,6 +36,7 @@ from notifications.letters import address_letter, compose
 from notifications.outbox import OUTBOX, REMINDER, LetterKind, OutboxStatus
 from notifications.reminders import Notice, Reminder
 from notifications.render import Renderer
+from notifications.summary import WeeklySummary
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,11 @@ def _build_digest(reminders: Sequence[Reminder], renderer: Renderer, now: dateti
 
 
 def _assemble(
-    to_email: str, rendered: Any, cc: Sequence[Any], source: Reminder | Notice, now: datetime
+    to_email: str,
+    rendered: Any,
+    cc: Sequence[Any],
+    source: Reminder | Notice | WeeklySummary,
+    now: datetime,
 ) -> _Built:
     try:
         addressing = address_letter(source.recipient, cc, source.reply_to)
@@ -337,6 +342,40 @@ def queue_notice(conn: Connection, notice: Notice, *, now: datetime, renderer: R
         OUTBOX.insert(),
         _row_values(
             key=notice.key, kind=LetterKind.NOTICE, group=None, built=built, due=now, now=now
+        ),
+    )
+    return True
+
+
+def queue_summary(
+    conn: Connection, summary: WeeklySummary, *, now: datetime, renderer: Renderer
+) -> bool:
+    """Queue the weekly summary letter, in the caller's write transaction.
+
+    Args:
+        conn: a connection inside the caller's write transaction.
+        summary: the summary; its ``key`` makes the call idempotent.
+        now: the current time (aware).
+        renderer: the template renderer.
+
+    Returns:
+        True if queued, False if a letter with this key already exists. A summary to an
+        invalid address is stored as ``dead`` with the reason (and counts as queued).
+
+    Raises:
+        TemplateProblem: a template failed.
+        ValueError: the key is empty or longer than `MAX_KEY_LENGTH`.
+    """
+    _check_key(summary.key)
+    exists = conn.execute(sa.select(OUTBOX.c.id).where(OUTBOX.c.key == summary.key)).first()
+    if exists is not None:
+        return False
+    rendered = renderer.render_summary(summary)
+    built = _assemble(summary.recipient.email, rendered, (), summary, now)
+    conn.execute(
+        OUTBOX.insert(),
+        _row_values(
+            key=summary.key, kind=LetterKind.SUMMARY, group=None, built=built, due=now, now=now
         ),
     )
     return True

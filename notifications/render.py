@@ -3,9 +3,10 @@
 Templates live in ``notifications/templates``; a folder given to `Renderer` overrides
 them file by file (same file name). Each letter kind has three templates:
 ``<kind>.subject.j2``, ``<kind>.txt.j2`` and ``<kind>.html.j2``; kinds are
-``reminder_before``, ``reminder_on_day``, ``reminder_overdue``, ``digest`` and
-``notice``. Undefined variables are errors (`jinja2.StrictUndefined`), HTML templates
-are autoescaped, text and subject templates are not. `Renderer.check` renders every
+``reminder_before``, ``reminder_on_day``, ``reminder_overdue``, ``digest``,
+``notice`` and ``weekly_summary``. Undefined variables are errors
+(`jinja2.StrictUndefined`), HTML templates are autoescaped, text and subject templates
+are not. `Renderer.check` renders every
 template with sample data so that a broken override is refused when the daemon starts.
 """
 
@@ -26,6 +27,7 @@ from notifications.errors import TemplateProblem
 from notifications.headers import clean_text
 from notifications.ics import build_calendar
 from notifications.reminders import Notice, Recipient, Reminder, Rung
+from notifications.summary import WeeklySummary, sample_summary
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,7 @@ KINDS: tuple[str, ...] = (
     "reminder_overdue",
     "digest",
     "notice",
+    "weekly_summary",
 )
 PARTS: tuple[str, ...] = ("subject", "txt", "html")
 _RUNG_KIND = {
@@ -57,6 +60,7 @@ class RenderedLetter:
         text: the plain-text part.
         html: the HTML part.
         ics: the calendar attachment, or None (transition notices).
+        attachments: other files to attach.
     """
 
     kind: str
@@ -64,6 +68,17 @@ class RenderedLetter:
     text: str
     html: str
     ics: bytes | None
+    attachments: tuple[Attachment, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Attachment:
+    """A file attached to a letter."""
+
+    filename: str
+    maintype: str
+    subtype: str
+    data: bytes
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -267,6 +282,34 @@ class Renderer:
         subject, text, html = self._render("notice", context)
         return RenderedLetter(kind="notice", subject=subject, text=text, html=html, ics=None)
 
+    def render_summary(self, summary: WeeklySummary) -> RenderedLetter:
+        """Render the weekly summary letter, the dashboard attached.
+
+        Raises:
+            TemplateProblem: a template failed.
+        """
+        context: dict[str, Any] = {
+            "summary": summary,
+            "recipient": summary.recipient,
+            "roadmap_title": summary.roadmap_title,
+            "reply_to": summary.reply_to,
+        }
+        subject, text, html = self._render("weekly_summary", context)
+        attachment = Attachment(
+            filename=summary.attachment_name,
+            maintype="text",
+            subtype="html",
+            data=summary.attachment,
+        )
+        return RenderedLetter(
+            kind="weekly_summary",
+            subject=subject,
+            text=text,
+            html=html,
+            ics=None,
+            attachments=(attachment,),
+        )
+
     def check(self, *, now: datetime | None = None) -> None:
         """Render every template with sample data; refuse a broken set at start-up.
 
@@ -291,6 +334,7 @@ class Renderer:
             self.render_reminders([reminder], now=stamp)
         self.render_reminders(samples, now=stamp)
         self.render_notice(sample_notice(), now=stamp)
+        self.render_summary(sample_summary())
 
 
 def sample_reminders(now: datetime) -> list[Reminder]:

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from typer.testing import Result
 
-from notifications.outbox import REMINDER
+from notifications.outbox import OUTBOX, REMINDER
 from tests.conftest import SHIPPED, T0, grant, make_rows
 from tests.test_tick import Recorder
 from workflow import centers, db, roadmap_store, schema
@@ -31,6 +31,7 @@ from workflow.models_ops import DaemonHeartbeat
 from workflow.reconcile import tick
 from workflow.roadmap_file import load_roadmap
 from workflow.roadmap_store import StoredRoadmap
+from workflow.weekly import summary_key
 
 HEARTBEAT = DaemonHeartbeat.__table__  # type: ignore[attr-defined]
 TOCHKA = str(Path(sys.executable).parent / "tochka")
@@ -62,6 +63,8 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
     procs: list[Daemon] = []
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOCHKA_")}
     env["TOCHKA_VAR_DIR"] = str(tmp_path / "var")
+    # Every simulated Monday (or the first working day after it) the coordinator's summary.
+    env["TOCHKA_WEEKLY_SUMMARY"] = "пн"
 
     def start(url: str, *args: str) -> Daemon:
         n = len(procs)
@@ -177,6 +180,13 @@ def _assert_each_cycle_and_reminder_once(engine: Engine, tmp_path: Path) -> None
     got = _outbox_keys(engine)
     assert len(got) == len(set(got))
     assert _normalised(engine, got) == keys
+    # One weekly summary per ISO week of the simulated year (it ticks every day), each once.
+    with engine.connect() as conn:
+        summaries = list(
+            conn.execute(sa.select(OUTBOX.c.key).where(OUTBOX.c.kind == "summary")).scalars()
+        )
+    days = [START + timedelta(days=n) for n in range((END - START).days + 1)]
+    assert sorted(summaries) == sorted({summary_key("ivanovo-2021-2023", d) for d in days})
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

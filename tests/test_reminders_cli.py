@@ -33,6 +33,7 @@ def test_tick_cli_reports_and_is_idempotent(cli: Cli, stored: StoredRoadmap) -> 
             "skipped": 0,
             "deadlines_reminded": 0,
             "reminders_queued": 0,
+            "summaries_queued": 0,
         }
     ]
 

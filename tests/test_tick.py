@@ -151,6 +151,7 @@ def test_second_tick_same_now_changes_nothing(engine: Engine, stored: StoredRoad
         "skipped": 0,
         "deadlines_reminded": 0,
         "reminders_queued": 0,
+        "summaries_queued": 0,
     }
     assert snapshot(engine) == before
     assert len(queue.items) == first.reminders_queued

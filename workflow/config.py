@@ -35,6 +35,7 @@ class Settings:
     templates_dir: str = ""
     max_attempts: int = 8
     daily_at: str = "09:00"
+    weekly_summary: str = ""
     file_mode_group: str = ""
 
     @property

@@ -42,6 +42,7 @@ from workflow.reminders import (
 )
 from workflow.roadmap_store import StoredRoadmap
 from workflow.timeutil import Clock, local_date, system_clock
+from workflow.weekly import WeeklyPlan, queue_weekly_summary
 
 log = logging.getLogger("tochka.reconcile")
 
@@ -65,6 +66,7 @@ class TickReport:
         skipped: overdue marks skipped because someone else changed the cycle first.
         deadlines_reminded: deadlines that got a rung recorded.
         reminders_queued: reminders (one per recipient) newly recorded by the queue.
+        summaries_queued: weekly summary letters queued (0 or 1; `workflow.weekly`).
     """
 
     roadmap: str
@@ -74,6 +76,7 @@ class TickReport:
     skipped: int = 0
     deadlines_reminded: int = 0
     reminders_queued: int = 0
+    summaries_queued: int = 0
 
     @property
     def changed(self) -> bool:
@@ -83,6 +86,7 @@ class TickReport:
             or self.marked_overdue
             or self.deadlines_reminded
             or self.reminders_queued
+            or self.summaries_queued
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -94,6 +98,7 @@ class TickReport:
             "skipped": self.skipped,
             "deadlines_reminded": self.deadlines_reminded,
             "reminders_queued": self.reminders_queued,
+            "summaries_queued": self.summaries_queued,
         }
 
     def log_text(self) -> str:
@@ -108,6 +113,7 @@ def tick(
     now: datetime,
     clock: Clock = system_clock,
     queue: ReminderQueue,
+    weekly: WeeklyPlan | None = None,
 ) -> TickReport:
     """Reconcile one roadmap as of ``now``.
 
@@ -117,6 +123,7 @@ def tick(
         now: the effective time (aware); its local date in the roadmap's zone is "today".
         clock: the real time, recorded on rows and events.
         queue: records the reminders (normally `workflow.reminders.outbox_queue`).
+        weekly: when and how to send the weekly summary; None: not sent.
 
     Returns:
         What was done.
@@ -127,6 +134,11 @@ def tick(
     deadlines, queued = queue_due_reminders(
         engine, stored, today=today, now=now, clock=clock, queue=queue
     )
+    summaries = (
+        0
+        if weekly is None
+        else queue_weekly_summary(engine, stored, today=today, now=now, weekly=weekly)
+    )
     report = TickReport(
         roadmap=stored.definition.code,
         today=today,
@@ -135,6 +147,7 @@ def tick(
         skipped=skipped,
         deadlines_reminded=deadlines,
         reminders_queued=queued,
+        summaries_queued=summaries,
     )
     log.info("event=tick %s", report.log_text())
     return report

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from workflow.cli.context import CliState
     from workflow.reminders import ReminderQueue
     from workflow.roadmap_store import StoredRoadmap
+    from workflow.weekly import WeeklyPlan
 
 daemon_app = typer.Typer(help="Демон-планировщик: запуск и состояние.", no_args_is_help=True)
 reminders_app = typer.Typer(help="Напоминания о сроках.", no_args_is_help=True)
@@ -45,11 +46,14 @@ def _roadmaps(st: CliState, code: str | None) -> list[StoredRoadmap]:
         return [roadmap_store.resolve(conn, c) for c in codes]
 
 
-def _queue(st: CliState) -> ReminderQueue:
+def _queue(st: CliState) -> tuple[ReminderQueue, WeeklyPlan | None]:
+    """The reminder queue and the weekly summary plan (None when it is off)."""
+    from workflow import weekly
     from workflow.mailer import make_renderer
     from workflow.reminders import outbox_queue
 
-    return outbox_queue(make_renderer(st.settings))
+    renderer = make_renderer(st.settings)
+    return outbox_queue(renderer), weekly.plan(st.settings.weekly_summary, renderer)
 
 
 @handle_errors
@@ -58,11 +62,11 @@ def tick(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
     from workflow.reconcile import tick as run_tick
 
     st = state(ctx)
-    queue = _queue(st)
+    queue, weekly_plan = _queue(st)
     reports = []
     for stored in _roadmaps(st, roadmap):
         now = st.now(stored.definition.timezone)
-        reports.append(run_tick(st.engine(), stored, now=now, queue=queue))
+        reports.append(run_tick(st.engine(), stored, now=now, queue=queue, weekly=weekly_plan))
     if st.json:
         print_json([r.as_json() for r in reports])
         return
@@ -71,6 +75,7 @@ def tick(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
         done(
             f"Создано циклов {r.cycles_created}, просрочено {r.marked_overdue}, "
             f"напоминаний {r.reminders_queued} (сроков {r.deadlines_reminded})."
+            + (" Еженедельная сводка поставлена в очередь." if r.summaries_queued else "")
             + ("" if r.changed else " Изменений нет.")
         )
 
@@ -126,6 +131,7 @@ def run(
         simulation=simulation,
     )
     engine = st.engine()
+    from workflow import weekly
     from workflow.mailer import make_renderer
     from workflow.reminders import outbox_queue
 
@@ -137,6 +143,7 @@ def run(
     daemon = scheduler.Daemon(
         engine=engine,
         queue=outbox_queue(renderer),
+        weekly=weekly.plan(settings.weekly_summary, renderer),
         options=options,
         deliver=_deliverer(st, engine, options.max_attempts),
     )

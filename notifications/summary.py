@@ -1,0 +1,85 @@
+"""The weekly summary letter: the status dashboard, in brief, with the full page attached.
+
+The caller (`workflow.weekly`) reads the figures and renders the dashboard; this module
+only carries them to the templates, so `notifications` stays independent of `workflow`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from notifications.reminders import Recipient
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SummaryLine:
+    """A dated line of the summary: an overdue measure cycle or an upcoming deadline.
+
+    Attributes:
+        title: what is due (a measure and its period, or a cohort's stage).
+        due: the deadline.
+        days: days late (overdue lines) or days left (upcoming lines).
+    """
+
+    title: str
+    due: date
+    days: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class WeeklySummary:
+    """One weekly summary letter to one recipient.
+
+    Attributes:
+        key: the idempotency key (one letter per roadmap and ISO week).
+        recipient: the coordinator.
+        reply_to: where replies go.
+        roadmap_title: the roadmap's title.
+        as_of: the date the figures are for.
+        total_centers: all centers, withdrawn included.
+        opened_centers: centers opened or reporting.
+        late_centers: centers behind a passed stage deadline.
+        stages: (stage title, centers in it), lifecycle order, every stage.
+        overdue: overdue measure cycles, the longest overdue first.
+        upcoming: deadlines of the next days, the nearest first.
+        horizon_days: how many days ``upcoming`` covers.
+        attachment_name: file name of the attached dashboard.
+        attachment: the dashboard, a self-contained HTML page.
+    """
+
+    key: str
+    recipient: Recipient
+    reply_to: str
+    roadmap_title: str
+    as_of: date
+    total_centers: int
+    opened_centers: int
+    late_centers: int
+    stages: tuple[tuple[str, int], ...]
+    overdue: tuple[SummaryLine, ...] = ()
+    upcoming: tuple[SummaryLine, ...] = ()
+    horizon_days: int = 30
+    attachment_name: str = "svodka.html"
+    attachment: bytes = field(default=b"", repr=False)
+
+
+def sample_summary() -> WeeklySummary:
+    """A summary with every part filled, awkward characters included (template checks)."""
+    return WeeklySummary(
+        key="sample-summary",
+        recipient=Recipient(email="coordinator@example.org", name="Координатор <проекта>"),
+        reply_to="coordinator@example.org",
+        roadmap_title="Дорожная карта «Точка роста», Ивановская область",
+        as_of=date(2022, 8, 22),
+        total_centers=40,
+        opened_centers=12,
+        late_centers=3,
+        stages=(("Запланирован", 10), ("Открыт", 12), ("Исключён", 1)),
+        overdue=(
+            SummaryLine(title="Мероприятие № 9, 2022-Q2 & <b>", due=date(2022, 7, 1), days=52),
+        ),
+        upcoming=(SummaryLine(title="Когорта 2022: открыт", due=date(2022, 9, 1), days=10),),
+        attachment_name="svodka-2022-08-22.html",
+        attachment=b"<!doctype html><title>sample</title>",
+    )
