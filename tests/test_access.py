@@ -24,7 +24,7 @@ from workflow.access import USER
 from workflow.audit import CENTER, CYCLE, EVENT
 from workflow.centers_file import CenterRow
 from workflow.engine import Actor, TransitionEngine
-from workflow.models_ops import IndicatorValue
+from workflow.models_ops import IndicatorValue, MunicipalityContact
 from workflow.roadmap_store import StoredRoadmap
 
 Cli = Callable[..., Result]
@@ -57,6 +57,7 @@ CASES = [
     Case("users add", frozenset({"coordinator"}), False),
     Case("users remove", frozenset({"coordinator"}), False),
     Case("outbox send", frozenset({"coordinator"}), False),
+    Case("municipalities import", frozenset({"coordinator"}), False),
 ]
 
 
@@ -194,6 +195,13 @@ def test_every_command_for_a_role(
                     else ["users", "remove", "viewer"]
                 )
                 check_state = lambda: _count(engine, USER)  # noqa: E731
+            elif case.name == "municipalities import":
+                csv = tmp_path / f"{tag}.csv"
+                csv.write_text(
+                    f"municipality,email\n{IN},uo-{role}@example.org\n", encoding="utf-8"
+                )
+                args = ["municipalities", "import", str(csv)]
+                check_state = lambda: _contacts(engine)  # noqa: E731
             else:
                 args = ["outbox", "send"]
                 check_state = lambda: None  # noqa: E731
@@ -221,6 +229,12 @@ def test_every_command_for_a_role(
     with db.read(engine) as conn:
         assert audit.verify(conn, stored.id, stored.definition.code).events > 0
     assert cli("audit", "verify", actor=login).exit_code == 0
+
+
+def _contacts(engine: Engine) -> list[tuple[str, str]]:
+    table = MunicipalityContact.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        return [(r.name, r.email) for r in conn.execute(sa.select(table.c.name, table.c.email))]
 
 
 def _count(engine: Engine, table: sa.Table) -> int:

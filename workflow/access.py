@@ -65,6 +65,7 @@ class Action(StrEnum):
     MANAGE_USERS = "manage_users"
     MANAGE_OUTBOX = "manage_outbox"
     LOAD_ROADMAP = "load_roadmap"
+    MANAGE_CONTACTS = "manage_contacts"
 
 
 ACTION_TITLES = {
@@ -75,6 +76,7 @@ ACTION_TITLES = {
     Action.MANAGE_USERS: "управление пользователями",
     Action.MANAGE_OUTBOX: "управление очередью писем",
     Action.LOAD_ROADMAP: "загрузка дорожной карты",
+    Action.MANAGE_CONTACTS: "загрузка адресов муниципалитетов",
 }
 
 #: Who may fire which trigger, when the roadmap file does not say.
@@ -243,6 +245,7 @@ _ACTION_ROLES: dict[Action, tuple[Role, ...]] = {
     Action.MANAGE_USERS: (Role.COORDINATOR,),
     Action.MANAGE_OUTBOX: (Role.COORDINATOR,),
     Action.LOAD_ROADMAP: (Role.COORDINATOR,),
+    Action.MANAGE_CONTACTS: (Role.COORDINATOR,),
     Action.FIRE: (Role.COORDINATOR,),
 }
 

@@ -90,3 +90,22 @@ class IndicatorValue(SQLModel, table=True):
     on_behalf_of: str | None = Field(default=None, max_length=128)
     source: str = Field(max_length=255)
     recorded_at: datetime = Field(sa_column=_utc_column())
+
+
+class MunicipalityContact(SQLModel, table=True):
+    """The education authority of a municipality: who is reminded of its centers' stages.
+
+    ``name`` is the municipality as the centers file writes it; ``email`` and
+    ``recipient`` (how letters address it) come from ``tochka municipalities import``.
+    A municipality without a row is simply not reminded (its schools still are).
+    """
+
+    __tablename__ = "municipality_contact"
+    __table_args__ = (sa.UniqueConstraint("roadmap_id", "name", name="uq_municipality_contact"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    roadmap_id: int = Field(foreign_key="roadmap.id")
+    name: str
+    email: str = Field(max_length=254)
+    recipient: str = Field(max_length=200)
+    updated_at: datetime = Field(sa_column=_utc_column())

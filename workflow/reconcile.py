@@ -10,7 +10,7 @@ complete steps behind and the next tick finishes the work without doubling any o
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from notifications.reminders import Recipient
 from states.cycle import CycleState, CycleTrigger
 from states.errors import StateError
 from workflow import cycles, db
@@ -26,6 +27,7 @@ from workflow.audit import CYCLE
 from workflow.engine import SYSTEM_ACTOR, TransitionEngine
 from workflow.errors import Conflict
 from workflow.ladder import RungDate
+from workflow.municipalities import contacts as municipality_contacts
 from workflow.recurrence import scheduled_cycles
 from workflow.reminders import (
     Deadline,
@@ -260,6 +262,7 @@ def queue_due_reminders(
     """
     roadmap = stored.definition
     batches: list[tuple[RungDate, list[Deadline]]] = []
+    contacts: Mapping[str, Recipient] | None = None
     with db.read(engine) as conn:
         for row in open_cycles(conn, stored.id):
             rung = latest_due(row.due_date, roadmap, today)
@@ -276,6 +279,8 @@ def queue_due_reminders(
             rows = centers_needing(conn, stored.id, group, rung_offset(rung))
             if not rows:
                 continue
+            if contacts is None:  # read once, and only on a day with stage reminders
+                contacts = municipality_contacts(conn, stored.id)
             deadlines = [
                 center_deadline(
                     roadmap,
@@ -286,6 +291,7 @@ def queue_due_reminders(
                     name=r.name,
                     municipality=r.municipality,
                     email=r.email,
+                    municipality_contact=contacts.get(r.municipality),
                 )
                 for r in rows
             ]

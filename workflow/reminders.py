@@ -1,10 +1,10 @@
 """Which reminders are due: the reminder ladder applied to measure cycles and center stages.
 
 A *deadline* is something with a due date that reminds someone: an open measure cycle
-(its responsible parties) or a center stage (the school). Stage deadlines depend only
-on the cohort year, so centers are selected per (cohort, stage) in SQL: one anti-join
-against ``sent_rung`` finds the centers whose latest due rung is not recorded yet,
-without loading any history.
+(its responsible parties) or a center stage (the school and its municipality). Stage
+deadlines depend only on the cohort year, so centers are selected per (cohort, stage) in
+SQL: one anti-join against ``sent_rung`` finds the centers whose latest due rung is not
+recorded yet, without loading any history.
 
 Idempotency key of one reminder: ``{roadmap}:{deadline-id}:{rung}:{email}``, where
 deadline-id is ``cycle:{id}`` or ``center:{code}:{stage}``. The rungs already queued
@@ -14,7 +14,7 @@ of recipients), written in the same transaction as the outbox rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -301,8 +301,10 @@ def center_deadline(
     name: str,
     municipality: str,
     email: str,
+    municipality_contact: Recipient | None = None,
 ) -> Deadline:
-    """The deadline of one center's stage (the school is reminded)."""
+    """The deadline of one center's stage: the school is reminded, and the education
+    authority of its municipality when its address is known (`workflow.municipalities`)."""
     assert stage.due is not None
     return Deadline(
         kind=KIND_CENTER,
@@ -312,7 +314,10 @@ def center_deadline(
         due=stage.due,
         measure=stage.measure,
         period=str(cohort),
-        recipients=(Recipient(email=email, name=name),),
+        recipients=_unique(
+            (Recipient(email=email, name=name),)
+            + ((municipality_contact,) if municipality_contact is not None else ())
+        ),
         title=stage_title(stage, roadmap.measure(stage.measure)),
         center_code=code,
         center_name=name,
@@ -598,8 +603,11 @@ def preview(
     Returns:
         Items ordered by day, deadline, deadline id and recipient.
     """
+    from workflow.municipalities import contacts as municipality_contacts
+
     roadmap = stored.definition
     items: list[PreviewItem] = []
+    contacts: Mapping[str, Recipient] | None = None
     for row in open_cycles(conn, stored.id):
         deadline = open_cycle_deadline(conn, stored, row)
         sends = sends_from(
@@ -644,6 +652,8 @@ def preview(
             .order_by(CENTER.c.code)
         )
         assert group.stage.due is not None
+        if contacts is None:
+            contacts = municipality_contacts(conn, stored.id)
         cache: dict[int | None, list[tuple[date, RungDate]]] = {}
         for row in rows:
             if row.sent_offset not in cache:
@@ -659,6 +669,7 @@ def preview(
                 name=row.name,
                 municipality=row.municipality,
                 email=row.email,
+                municipality_contact=contacts.get(row.municipality),
             )
             items.extend(_preview_items(deadline, cache[row.sent_offset]))
     items.sort(key=lambda i: (i.send_on, i.deadline, i.deadline_id, i.recipient))

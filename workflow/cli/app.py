@@ -14,6 +14,7 @@ from workflow.cli import (
     cycles_cmd,
     daemon_cmd,
     indicators_cmd,
+    municipalities_cmd,
     outbox_cmd,
     report_cmd,
     roadmap_cmd,
@@ -66,6 +67,7 @@ def main_options(
 system_cmd.register(app)
 app.add_typer(roadmap_cmd.app, name="roadmap")
 app.add_typer(centers_cmd.app, name="centers")
+app.add_typer(municipalities_cmd.app, name="municipalities")
 app.add_typer(cycles_cmd.app, name="cycles")
 app.add_typer(outbox_cmd.app, name="outbox")
 app.add_typer(indicators_cmd.app, name="indicators")
