@@ -292,6 +292,7 @@ class Daemon:
         )
         scheduler = self._scheduler()
         scheduler.start()
+        self._running = scheduler
         try:
             if self.deliver is not None and self.options.simulation is None:
                 scheduler.add_job(
@@ -308,6 +309,7 @@ class Daemon:
         finally:
             # Waits for a running job: the current step finishes before we exit.
             scheduler.shutdown(wait=True)
+            self._running = None
             self._role = ROLE_STOPPED
             self._heartbeat(stopped=True)
             lock.release()
@@ -394,9 +396,25 @@ class Daemon:
             log.info("event=tick_skipped reason=non_working_day today=%s", today.isoformat())
             return
         self._started_ticking = True
-        self.tick_all(now)
+        reports = self.tick_all(now)
+        if any(r.reminders_queued or r.summaries_queued for r in reports):
+            self._deliver_soon()
 
     _started_ticking: bool = False
+    _running: Any = None  # the APScheduler instance while `run` runs
+
+    def _deliver_soon(self) -> None:
+        """Run the delivery job now instead of at its next interval: the letters a tick
+        queued go out at 09:00, not a minute later."""
+        scheduler = self._running
+        if scheduler is None or self.deliver is None:
+            return
+        from apscheduler.jobstores.base import JobLookupError
+
+        try:
+            scheduler.modify_job("deliver", next_run_time=datetime.now(ZoneInfo(self.options.zone)))
+        except JobLookupError:  # simulation: no delivery job
+            pass
 
     def tick_all(self, now: datetime) -> list[Any]:
         """Reconcile every roadmap as of ``now``; failures are logged, never raised."""

@@ -283,6 +283,35 @@ def test_sigterm_finishes_the_step_and_exits_0_status_shows_heartbeat(
     assert "последняя сверка" in text.output
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_letters_a_tick_queues_go_out_at_once_not_a_minute_later(
+    db_url: str,
+    engine: Engine,
+    stored: StoredRoadmap,
+    spawn: Callable[..., Daemon],
+    tmp_path: Path,
+) -> None:
+    _setup(engine, stored)
+    mail = tmp_path / "var" / "mail"
+    started = time.monotonic()
+    proc = spawn(db_url, "--heartbeat", "0.2")
+
+    def all_sent() -> bool:
+        with engine.connect() as conn:
+            statuses = list(conn.execute(sa.select(OUTBOX.c.status)).scalars())
+        return bool(statuses) and set(statuses) == {"sent"}
+
+    # The delivery interval is 60 s; the start-up tick's letters must not wait for it.
+    _wait(all_sent, timeout=40)
+    assert time.monotonic() - started < 40
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(sa.func.count()).select_from(OUTBOX)).scalar()
+    assert len(list(mail.glob("*.eml"))) == rows
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+
+
 def test_database_down_at_a_tick_is_logged_and_the_daemon_stays_up(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
