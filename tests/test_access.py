@@ -350,6 +350,43 @@ def test_the_last_coordinator_stays(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert (tmp_path / "var" / "tochka.db").stat().st_mode & 0o777 == 0o600
 
 
+def test_file_modes_touch_only_tochkas_folder_and_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import grp
+    import os
+
+    from typer.testing import CliRunner
+
+    from workflow.cli.app import app
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("workflow.identity.os_login", lambda: "first")
+    runner = CliRunner()
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    url = f"sqlite:///{shared / 'tochka.db'}"
+    # A group that does not exist: refused before anything is created.
+    monkeypatch.setenv("TOCHKA_FILE_MODE_GROUP", "no-such-group-tochka")
+    refused = runner.invoke(app, ["--db", url, "init"])
+    assert refused.exit_code == 1
+    assert "Группа «no-such-group-tochka» (TOCHKA_FILE_MODE_GROUP) не найдена." in refused.output
+    assert list(shared.iterdir()) == []
+    assert not (tmp_path / "var").exists()
+    # The operators' group: folder setgid and group-writable, files group-writable.
+    group = grp.getgrgid(os.getgid())
+    monkeypatch.setenv("TOCHKA_FILE_MODE_GROUP", group.gr_name)
+    done = runner.invoke(app, ["--db", url, "init"])
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "var").stat().st_mode & 0o7777 == 0o2770
+    assert (tmp_path / "var").stat().st_gid == group.gr_gid
+    assert (shared / "tochka.db").stat().st_mode & 0o777 == 0o660
+    assert (shared / "tochka.db").stat().st_gid == group.gr_gid
+    # The folder the database sits in is not Tochka's: left as it was.
+    assert shared.stat().st_mode & 0o777 == 0o755
+
+
 def test_the_roadmap_file_declares_who_fires_what(
     cli: Cli, engine: Engine, stored: StoredRoadmap, centers3: list[CenterRow]
 ) -> None:

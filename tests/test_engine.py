@@ -250,3 +250,53 @@ def test_the_application_cannot_change_or_delete_events(
         conn.exec_driver_sql(statement)
     assert "audit events are append-only" in str(caught.value)
     assert len(_events(engine)) == 3
+
+
+@pytest.mark.postgres
+def test_an_operators_postgres_role_cannot_alter_or_delete_events(
+    db_url: str, engine: Engine, stored: StoredRoadmap, centers3: list[CenterRow]
+) -> None:
+    """The README's recipe: operators log in as roles that do not own the schema. Such a
+    role runs Tochka, but cannot change, delete or truncate an event, nor switch off or
+    drop the triggers that guard them (only the owner could)."""
+    import uuid
+
+    url = sa.engine.make_url(db_url)
+    schema_name = str(url.query["options"]).split("=", 1)[1]
+    role = f"op_{uuid.uuid4().hex[:12]}"
+    with engine.begin() as conn:
+        for sql in (
+            f"CREATE ROLE {role} LOGIN",
+            f"GRANT USAGE ON SCHEMA {schema_name} TO {role}",
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema_name} TO {role}",
+            f"REVOKE UPDATE, DELETE, TRUNCATE ON {schema_name}.event FROM {role}",
+            f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema_name} TO {role}",
+        ):
+            conn.exec_driver_sql(sql)
+    operator = db.make_engine(
+        url.set(username=role).render_as_string(hide_password=False), poolclass=sa.pool.NullPool
+    )
+    try:
+        # The role can work: a transition, with its event, goes through.
+        TransitionEngine(operator, stored.definition, stored.id).fire_center(
+            "C00000", "agree_infrastructure", actor=OP, now=T0
+        )
+        assert len(_events(engine)) == 4
+        for statement, refusal in (
+            ("UPDATE event SET comment = 'x'", "permission denied"),
+            ("DELETE FROM event", "permission denied"),
+            ("TRUNCATE event", "permission denied"),
+            ("ALTER TABLE event DISABLE TRIGGER event_append_only", "must be owner"),
+            ("DROP TRIGGER event_append_only ON event", "must be owner"),
+        ):
+            with pytest.raises(sa.exc.DBAPIError) as caught, operator.begin() as conn:
+                conn.exec_driver_sql(statement)
+            assert refusal in str(caught.value), statement
+        assert len(_events(engine)) == 4
+        with db.read(engine) as conn:
+            assert audit.verify(conn, stored.id, stored.definition.code).events == 4
+    finally:
+        operator.dispose()
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP OWNED BY {role}")
+            conn.exec_driver_sql(f"DROP ROLE {role}")

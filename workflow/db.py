@@ -148,32 +148,45 @@ def check_schema(conn: Connection, known: tuple[str, ...]) -> str | None:
     return str(revision)
 
 
-def restrict_file_mode(path: Path, *, group: str | None = None) -> None:
-    """Make the SQLite file, its WAL/SHM companions and its folder owner+group only.
-
-    Args:
-        path: the database file.
-        group: the operators' group to hand the files to (``TOCHKA_FILE_MODE_GROUP``).
+def file_mode_gid(group: str | None) -> int:
+    """The gid of the operators' group (``TOCHKA_FILE_MODE_GROUP``), -1 for none.
 
     Raises:
         InputError: the group does not exist.
     """
-    gid = -1
-    if group:
-        import grp
+    if not group:
+        return -1
+    import grp
 
-        try:
-            gid = grp.getgrnam(group).gr_gid
-        except KeyError:
-            from workflow.errors import InputError
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        from workflow.errors import InputError
 
-            raise InputError(f"Группа «{group}» (TOCHKA_FILE_MODE_GROUP) не найдена.") from None
-    folder = path.parent
-    os.chmod(folder, 0o2770 if group else 0o700)
-    if group:
+        raise InputError(f"Группа «{group}» (TOCHKA_FILE_MODE_GROUP) не найдена.") from None
+
+
+def restrict_file_mode(path: Path | None, *, folder: Path, gid: int = -1) -> None:
+    """Make Tochka's own folder and the SQLite files owner-only (or owner and group).
+
+    Only ``folder`` (``./var/``, which Tochka creates) is changed among directories: a
+    database kept elsewhere has its files restricted, never the folder it sits in, which
+    may be anyone's (a home directory, ``/tmp``).
+
+    Args:
+        path: the database file, or None (PostgreSQL).
+        folder: Tochka's folder (``TOCHKA_VAR_DIR``); created if missing.
+        gid: the operators' group (`file_mode_gid`), -1 for owner only.
+    """
+    grouped = gid != -1
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o2770 if grouped else 0o700)
+    if grouped:
         os.chown(folder, -1, gid)
+    if path is None:
+        return
     for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         if candidate.exists():
-            os.chmod(candidate, 0o660 if group else 0o600)
-            if group:
+            os.chmod(candidate, 0o660 if grouped else 0o600)
+            if grouped:
                 os.chown(candidate, -1, gid)

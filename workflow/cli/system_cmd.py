@@ -38,11 +38,13 @@ def init(
 
     st = state(ctx)
     definition = load_roadmap(roadmap or SHIPPED_ROADMAP)
+    # A wrong group is refused before anything is created with the default mode.
+    gid = db.file_mode_gid(st.settings.file_mode_group or None)
     engine = st.engine(create=True)
     before, after = schema.upgrade(engine)
-    path = db.sqlite_path(db.normalize_url(st.db_url))
-    if path is not None:
-        db.restrict_file_mode(path, group=st.settings.file_mode_group or None)
+    db.restrict_file_mode(
+        db.sqlite_path(db.normalize_url(st.db_url)), folder=Path(st.settings.var_dir), gid=gid
+    )
     roadmap_id, outcome, bootstrapped = load_roadmap_as(
         engine, definition, st.actor_ref, now=st.now()
     )
