@@ -18,13 +18,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from typer.testing import Result
 
-from tests.conftest import T0, grant
+from tests.conftest import SHIPPED, T0, grant
 from workflow import audit, centers, cycles, db
 from workflow.access import USER
 from workflow.audit import CENTER, CYCLE, EVENT
 from workflow.centers_file import CenterRow
 from workflow.engine import Actor, TransitionEngine
 from workflow.models_ops import IndicatorValue, MunicipalityContact
+from workflow.roadmap_file import load_roadmap
 from workflow.roadmap_store import StoredRoadmap
 
 Cli = Callable[..., Result]
@@ -289,6 +290,14 @@ def test_on_behalf_of_is_for_coordinators_and_recorded(
     assert unknown.exit_code == 1
     assert "nobody" in unknown.output
     assert _state(engine, centers3[1].code) == ("planned", 1)
+    # The refusal names who tried (operator), not the user they named.
+    assert _refusals(engine)[-1] == ("operator", "fire", f"Центр {centers3[1].code}")
+    ghost = cli("--on-behalf-of", "ghost", "users", "add", "zed", "--role", "viewer")
+    assert ghost.exit_code == 1
+    assert "«ghost»" in ghost.output
+    assert "не зарегистрирован" in ghost.output
+    assert _refusals(engine)[-1] == ("operator", "manage_users", "zed")
+    assert cli("--json", "users", "list").output.count('"zed"') == 0
 
 
 def test_user_administration_errors(
@@ -339,6 +348,18 @@ def test_the_last_coordinator_stays(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert "Пользователь first назначен координатором" in init.output
     again = runner.invoke(app, ["init"])
     assert "назначен координатором" not in again.output
+    # Who loaded the roadmap is in the audit trail, once (the second init changed nothing).
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'var' / 'tochka.db'}")
+    with engine.connect() as conn:
+        loads = conn.execute(
+            sa.select(EVENT.c.entity_kind, EVENT.c.trigger, EVENT.c.actor, EVENT.c.comment).where(
+                EVENT.c.entity_kind == "roadmap"
+            )
+        ).all()
+    engine.dispose()
+    assert [tuple(e) for e in loads] == [
+        ("roadmap", "load", "first", f"sha256 {load_roadmap(SHIPPED).content_hash[:12]}")
+    ]
     users = json.loads(runner.invoke(app, ["--json", "users", "list"]).output)
     assert [(u["login"], u["role"]) for u in users] == [("first", "coordinator")]
     demote = runner.invoke(app, ["users", "add", "first", "--role", "viewer"])

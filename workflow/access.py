@@ -184,18 +184,36 @@ def require_user(
 
 
 def check_on_behalf(
-    conn: Connection, roadmap_id: int, who: Principal, other: str, target: str
+    conn: Connection,
+    roadmap_id: int,
+    who: Principal,
+    other: str,
+    target: str,
+    action: Action = Action.FIRE,
 ) -> Principal:
-    """Only a coordinator may act for another user, and that user must exist."""
+    """Only a coordinator may act for another user, and that user must exist.
+
+    A refusal names the person who tried (``who``), not the user they named.
+    """
     if who.role is not Role.COORDINATOR:
         raise AccessDenied(
             login=who.login,
-            action=Action.FIRE,
+            action=action,
             target=target,
             missing=f"действовать от имени «{other}» может только координатор "
             f"(роль пользователя — {who.role.value})",
         )
-    return require_user(conn, roadmap_id, other, action=Action.FIRE, target=target)
+    found = principal(conn, roadmap_id, other)
+    if found is None:
+        raise AccessDenied(
+            login=who.login,
+            action=action,
+            target=target,
+            missing=f"пользователь «{other}», от имени которого действие, не зарегистрирован "
+            "в этой дорожной карте",
+            hint=f"Координатор может добавить его: tochka users add {other} --role РОЛЬ.",
+        )
+    return found
 
 
 def allowed_roles(
@@ -332,7 +350,7 @@ def authorize_action(
         return SYSTEM
     who = require_user(conn, roadmap_id, actor.login, action=action, target=target)
     if actor.on_behalf_of is not None:
-        check_on_behalf(conn, roadmap_id, who, actor.on_behalf_of, target)
+        check_on_behalf(conn, roadmap_id, who, actor.on_behalf_of, target, action)
     check_action(who, action, target=target, centers=centers)
     return who
 

@@ -15,9 +15,8 @@ from workflow.access import (
     USER,
     Action,
     Role,
-    check_action,
+    authorize_action,
     refusals_recorded,
-    require_user,
 )
 from workflow.audit import CENTER
 from workflow.definition import Roadmap
@@ -214,10 +213,8 @@ class UserAdmin:
         self.clock = clock
 
     def _guard(self, conn: Connection, actor: Actor, target: str) -> None:
-        who = require_user(
-            conn, self.stored.id, actor.login, action=Action.MANAGE_USERS, target=target
-        )
-        check_action(who, Action.MANAGE_USERS, target=target)
+        # The coordinator check, and --on-behalf-of checked like everywhere else.
+        authorize_action(conn, self.stored.id, actor, Action.MANAGE_USERS, target=target)
 
     def _refusals_recorded(self, actor: Actor, now: datetime) -> Any:
         return refusals_recorded(
@@ -364,7 +361,7 @@ def load_roadmap_as(
         made the coordinator.
     """
     from workflow import roadmap_store
-    from workflow.access import USER, authorize_action
+    from workflow.access import USER
 
     with db.read(engine) as conn:
         row = conn.execute(
@@ -390,6 +387,34 @@ def load_roadmap_as(
             authorize_action(conn, stored.id, actor, Action.LOAD_ROADMAP, target=definition.code)
     roadmap_id, outcome = roadmap_store.store(engine, definition, now=now)
     with db.write(engine) as conn:
+        if outcome != "unchanged":
+            # Who loaded which version of the roadmap (its permissions included).
+            from workflow import audit
+
+            new_hash = definition.content_hash[:12]
+            audit.append(
+                conn,
+                roadmap_id,
+                [
+                    audit.NewEvent(
+                        entity_kind="roadmap",
+                        entity_id=roadmap_id,
+                        entity_key=definition.code[:96],
+                        trigger="load",
+                        from_state=None if row is None else "loaded",
+                        to_state="loaded",
+                        actor=actor.login,
+                        on_behalf_of=actor.on_behalf_of,
+                        recorded_at=clock(),
+                        effective_date=local_date(now, definition.timezone),
+                        comment=(
+                            f"sha256 {new_hash}"
+                            if row is None
+                            else f"sha256 {row.content_hash[:12]} → {new_hash}"
+                        ),
+                    )
+                ],
+            )
         made = bootstrap_coordinator(
             conn, roadmap_id, actor.login, clock(), local_date(now, definition.timezone)
         )
