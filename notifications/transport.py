@@ -168,6 +168,50 @@ class _SMTPSSL(_MaskedDebug, smtplib.SMTP_SSL):
     pass
 
 
+def _sendmail(
+    client: smtplib.SMTP, mail_from: str, recipients: list[str], message: bytes
+) -> dict[str, tuple[int, bytes]]:
+    """`smtplib.SMTP.sendmail`, except that the letter is not sent unless the server
+    accepts its main (first) recipient.
+
+    ``sendmail`` goes on to DATA when any recipient is accepted: a letter whose school
+    was refused but whose coordinator copy was accepted would count as sent, the school
+    never getting it. Here a refused main recipient stops the transaction (RSET) and is
+    raised as `smtplib.SMTPRecipientsRefused` naming it; refused copies are returned.
+    """
+    client.ehlo_or_helo_if_needed()
+    options = []
+    if client.does_esmtp and client.has_extn("size"):
+        options.append(f"size={len(message)}")
+    code, response = client.mail(mail_from, options)
+    if code != 250:
+        if code == 421:
+            client.close()
+        else:
+            client.rset()
+        raise smtplib.SMTPSenderRefused(code, response, mail_from)
+    refused: dict[str, tuple[int, bytes]] = {}
+    for index, address in enumerate(recipients):
+        code, response = client.rcpt(address)
+        if code in (250, 251):
+            continue
+        refused[address] = (code, response)
+        if code == 421:
+            client.close()
+            raise smtplib.SMTPRecipientsRefused(refused)
+        if index == 0:
+            client.rset()
+            raise smtplib.SMTPRecipientsRefused(refused)
+    code, response = client.data(message)
+    if code != 250:
+        if code == 421:
+            client.close()
+        else:
+            client.rset()
+        raise smtplib.SMTPDataError(code, response)
+    return refused
+
+
 class SmtpSession:
     """One SMTP connection (see `SmtpTransport.open`)."""
 
@@ -184,7 +228,7 @@ class SmtpSession:
             DeliveryError: any other refusal or a lost connection.
         """
         try:
-            refused = self._client.sendmail(mail_from, list(recipients), message)
+            refused = _sendmail(self._client, mail_from, list(recipients), message)
         except smtplib.SMTPRecipientsRefused as exc:
             return self._all_refused(exc, recipients)
         except smtplib.SMTPSenderRefused as exc:
@@ -218,7 +262,7 @@ class SmtpSession:
         if code >= 500:
             raise RecipientRefused(address=main, code=code, reason=" ".join(reason.split()))
         raise DeliveryError(
-            f"получатели отклонены временно: {' '.join(reason.split())}",
+            f"получатель {main} временно отклонён: {' '.join(reason.split())}",
             code=code,
             connection_lost=code == 421,
         )

@@ -270,6 +270,38 @@ def test_refused_recipient_is_dead_at_once_and_others_go_on(
     ]
 
 
+@pytest.mark.parametrize(
+    ("reply", "status", "retried"),
+    [("550 5.1.1 Mailbox does not exist", "dead", False), ("450 4.2.1 Try later", "failed", True)],
+)
+def test_a_refused_main_recipient_is_not_sent_even_when_its_copy_is_accepted(
+    engine: Engine,
+    renderer: Renderer,
+    smtp_server: Any,
+    make_notice: Callable[..., Notice],
+    reply: str,
+    status: str,
+    retried: bool,
+) -> None:
+    """Escalated letters copy the coordinator: a refused school must not turn into a
+    letter 'sent' to the coordinator alone."""
+    smtp_server.handler.on_rcpt = lambda address: reply if address.startswith("school1@") else None
+    queue(engine, renderer, [make_notice()])  # to school1@, copy to the coordinator
+    report = deliver_due(engine, smtp(smtp_server), now=NOW, max_attempts=5)
+    assert (report.sent, report.dead, report.retrying) == (0, int(not retried), int(retried))
+    (row,) = rows(engine)
+    assert (row.status, row.attempts) == (status, 1)
+    assert reply.split()[0] in row.last_error
+    assert "school1@example.org" in row.last_error
+    assert smtp_server.handler.snapshot() == []  # nobody got it, not even the copy
+    if retried:
+        smtp_server.handler.on_rcpt = lambda address: None
+        later = deliver_due(engine, smtp(smtp_server), now=NOW + timedelta(days=1))
+        assert later.sent == 1
+        (got,) = smtp_server.handler.snapshot()
+        assert sorted(got.rcpt_tos) == ["coordinator@edu.example.org", "school1@example.org"]
+
+
 def test_refused_copy_does_not_stop_the_letter(
     engine: Engine, renderer: Renderer, smtp_server: Any, make_notice: Callable[..., Notice]
 ) -> None:
