@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -67,7 +68,9 @@ WRITE_OPTION = "tochka_write"
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_BACKOFF_BASE_SECONDS = 60.0
 DEFAULT_BACKOFF_MAX_SECONDS = 6 * 3600.0
-DEFAULT_GIVE_UP_AFTER = timedelta(days=3)
+# Longer than the longest Russian holidays (New Year: up to 12 days), so a mail server
+# that is down over them loses no letter.
+DEFAULT_GIVE_UP_AFTER = timedelta(days=14)
 DEFAULT_LEASE_SECONDS = 600.0
 
 
@@ -106,6 +109,14 @@ class _Claimed:
 
 def _write(engine: Engine) -> Connection:
     return engine.connect().execution_options(**{WRITE_OPTION: True})
+
+
+def _age(age: timedelta) -> str:
+    from notifications.russian import days
+
+    if age % timedelta(days=1):
+        return f"{age.total_seconds() / 3600:g} ч"
+    return days(age.days)
 
 
 def backoff_delay(key: str, attempts: int, *, base_seconds: float, max_seconds: float) -> timedelta:
@@ -241,6 +252,7 @@ def deliver_due(
     report = DeliveryReport()
     token = uuid.uuid4().hex
     claimed = _claim(engine, now=now, batch=batch, lease_seconds=lease_seconds, token=token)
+    claimed_at = time.monotonic()
     report.claimed = len(claimed)
     if not claimed:
         return report
@@ -250,7 +262,9 @@ def deliver_due(
         exhausted = error.permanent and row.attempts >= max_attempts
         if isinstance(error, RecipientRefused) and error.permanent or exhausted or too_old:
             if too_old and not error.permanent:
-                reason = f"{error.message} (повторы прекращены: письму больше {give_up_after})"
+                reason = (
+                    f"{error.message} (повторы прекращены: письму больше {_age(give_up_after)})"
+                )
             else:
                 reason = error.message
             if _record(
@@ -322,6 +336,14 @@ def deliver_due(
     session: TransportSession | None = None
     try:
         for index, row in enumerate(claimed):
+            if time.monotonic() - claimed_at > lease_seconds / 2:
+                # A slow server: stop well before the claim expires, or another
+                # deliverer could take these rows and send them a second time.
+                log.warning(
+                    "batch stopped after %d of %d letters: half the lease used", index, len(claimed)
+                )
+                release(claimed[index:], DeliveryError("не успели отправить: пакет прерван"))
+                break
             if session is None:
                 try:
                     session = transport.open()

@@ -126,7 +126,7 @@ class SmtpSettings:
     debug: bool = False
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
@@ -293,7 +293,7 @@ class SmtpTransport:
     ) -> None:
         self.settings = settings
         self.mail_from = check_address(settings.mail_from, field="From")
-        if settings.tls is TlsMode.NONE and settings.user and not _is_loopback(settings.host):
+        if settings.tls is TlsMode.NONE and settings.user and not is_loopback(settings.host):
             raise ValueError("SMTP login without TLS is only allowed to this machine")
         self._context = ssl_context
 

@@ -61,3 +61,51 @@ def test_outbox_retry_of_an_unknown_row_is_refused(cli: Cli, stored: StoredRoadm
     result = cli("outbox", "retry", "999")
     assert result.exit_code == 1
     assert "999" in result.output
+
+
+def test_login_without_tls_to_another_host_is_refused_in_russian(
+    cli: Cli, stored: StoredRoadmap, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TOCHKA_SMTP_HOST", "smtp.example.org")
+    monkeypatch.setenv("TOCHKA_SMTP_TLS", "none")
+    monkeypatch.setenv("TOCHKA_SMTP_USER", "tochka")
+    monkeypatch.setenv("TOCHKA_SMTP_PASSWORD", "s3cret-pw")
+    result = cli("outbox", "send")
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    assert (
+        "TOCHKA_SMTP_TLS=none с логином TOCHKA_SMTP_USER: пароль ушёл бы на smtp.example.org "
+        "открытым текстом." in text
+    )
+    assert "Traceback" not in result.output
+    assert "s3cret-pw" not in result.output
+
+
+def test_settings_never_show_the_password() -> None:
+    from workflow.config import load_settings
+
+    settings = load_settings({"TOCHKA_SMTP_PASSWORD": "s3cret-pw", "TOCHKA_SMTP_USER": "u"})
+    assert settings.smtp_password == "s3cret-pw"
+    assert "s3cret-pw" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("TOCHKA_GIVE_UP_AFTER_DAYS", "0", "TOCHKA_GIVE_UP_AFTER_DAYS: «0» — нужно целое число"),
+        ("TOCHKA_MAX_ATTEMPTS", "0", "TOCHKA_MAX_ATTEMPTS: «0» — нужно целое число не меньше 1."),
+        ("TOCHKA_GIVE_UP_AFTER_DAYS", "две недели", "Параметр «give_up_after_days»"),
+    ],
+)
+def test_bad_delivery_settings_are_refused(
+    cli: Cli,
+    stored: StoredRoadmap,
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    value: str,
+    message: str,
+) -> None:
+    monkeypatch.setenv(variable, value)
+    result = cli("outbox", "send")
+    assert result.exit_code == 1
+    assert message in " ".join(result.output.split())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from workflow.errors import InputError
@@ -28,12 +28,13 @@ class Settings:
     smtp_port: int = 0
     smtp_tls: str = "starttls"
     smtp_user: str = ""
-    smtp_password: str = ""
+    smtp_password: str = field(default="", repr=False)  # never in a repr, log or traceback
     smtp_timeout: float = 30.0
     mail_from: str = "tochka@tochka.local"
     mail_dir: str = ""
     templates_dir: str = ""
     max_attempts: int = 8
+    give_up_after_days: int = 14
     daily_at: str = "09:00"
     weekly_summary: str = ""
     file_mode_group: str = ""

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from notifications.render import Renderer
-from notifications.transport import SmtpSettings, TlsMode, Transport, default_transport
+from notifications.transport import (
+    SmtpSettings,
+    TlsMode,
+    Transport,
+    default_transport,
+    is_loopback,
+)
 from workflow.config import Settings
 from workflow.errors import InputError
 
@@ -24,6 +32,13 @@ def smtp_settings(settings: Settings) -> SmtpSettings | None:
         raise InputError(
             f"TOCHKA_SMTP_TLS: «{settings.smtp_tls}» — ожидается starttls, ssl или none."
         ) from None
+    if tls is TlsMode.NONE and settings.smtp_user and not is_loopback(settings.smtp_host):
+        raise InputError(
+            f"TOCHKA_SMTP_TLS=none с логином TOCHKA_SMTP_USER: пароль ушёл бы на "
+            f"{settings.smtp_host} открытым текстом.",
+            hint="Включите starttls или ssl; без шифрования вход разрешён только к этому "
+            "компьютеру (localhost).",
+        )
     default_port = {TlsMode.SSL: 465, TlsMode.STARTTLS: 587}.get(tls, 25)
     return SmtpSettings(
         host=settings.smtp_host,
@@ -48,3 +63,24 @@ def make_transport(settings: Settings) -> Transport:
 def make_renderer(settings: Settings) -> Renderer:
     """The template renderer, with the operator's override folder if configured."""
     return Renderer(Path(settings.templates_dir) if settings.templates_dir else None)
+
+
+def delivery_policy(settings: Settings) -> dict[str, Any]:
+    """`notifications.deliver.deliver_due`'s retry settings from Tochka's settings.
+
+    Raises:
+        InputError: an attempt count or give-up age below 1.
+    """
+    if settings.max_attempts < 1:
+        raise InputError(
+            f"TOCHKA_MAX_ATTEMPTS: «{settings.max_attempts}» — нужно целое число не меньше 1."
+        )
+    if settings.give_up_after_days < 1:
+        raise InputError(
+            f"TOCHKA_GIVE_UP_AFTER_DAYS: «{settings.give_up_after_days}» — нужно целое число "
+            "дней не меньше 1."
+        )
+    return {
+        "max_attempts": settings.max_attempts,
+        "give_up_after": timedelta(days=settings.give_up_after_days),
+    }

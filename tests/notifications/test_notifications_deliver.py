@@ -608,3 +608,52 @@ def test_non_ascii_password_is_refused_cleanly(
     with pytest.raises(TransportUnavailable, match="не-ASCII") as refused:
         transport.open()
     assert secret not in "".join(traceback.format_exception(refused.value))
+
+
+def test_a_slow_server_stops_the_batch_before_the_claim_expires(
+    engine: Engine, renderer: Renderer, smtp_server: Any, make_notice: Callable[..., Notice]
+) -> None:
+    """Half the lease used: the rest of the batch goes back to the queue (its attempt given
+    back), so no other deliverer can take a row this one is still going to send."""
+
+    def slow(envelope: Any) -> None:
+        time.sleep(1.0)
+
+    smtp_server.handler.on_data = slow
+    queue(engine, renderer, [make_notice(key=f"n{i}") for i in range(5)])
+    report = deliver_due(engine, smtp(smtp_server), now=NOW, lease_seconds=3.0)
+    assert (report.claimed, report.sent, report.released) == (5, 2, 3)
+    assert [(r.key, r.status, r.attempts) for r in rows(engine)] == [
+        ("n0", "sent", 1),
+        ("n1", "sent", 1),
+        ("n2", "failed", 0),
+        ("n3", "failed", 0),
+        ("n4", "failed", 0),
+    ]
+    assert len(smtp_server.handler.snapshot()) == 2
+    # The next run sends the rest, each once.
+    smtp_server.handler.on_data = None
+    later = deliver_due(engine, smtp(smtp_server), now=NOW + timedelta(minutes=5))
+    assert later.sent == 3
+    ids = [
+        r.data.split(b"Message-ID:")[1].split(b"\r\n")[0] for r in smtp_server.handler.snapshot()
+    ]
+    assert len(ids) == len(set(ids)) == 5
+
+
+def test_temporary_failures_give_up_after_two_weeks(
+    engine: Engine, renderer: Renderer, smtp_server: Any, make_notice: Callable[..., Notice]
+) -> None:
+    smtp_server.handler.on_data = lambda envelope: "451 4.3.0 Try again later"
+    queue(engine, renderer, [make_notice()])
+    first = deliver_due(engine, smtp(smtp_server), now=NOW)
+    assert (first.retrying, first.dead) == (1, 0)
+    # Still retried after 13 days (the New Year holidays are shorter than that)...
+    retried = deliver_due(engine, smtp(smtp_server), now=NOW + timedelta(days=13))
+    assert (retried.retrying, retried.dead) == (1, 0)
+    # ...and dead once the letter is 14 days old, with the reason in Russian.
+    last = deliver_due(engine, smtp(smtp_server), now=NOW + timedelta(days=14))
+    assert (last.retrying, last.dead) == (0, 1)
+    (row,) = rows(engine)
+    assert row.status == "dead"
+    assert row.last_error.endswith("(повторы прекращены: письму больше 14 дней)")

@@ -157,12 +157,13 @@ def _deliverer(st: CliState, engine: Any, max_attempts: int) -> Any:
     from datetime import datetime
 
     from notifications.deliver import deliver_due
-    from workflow.mailer import make_transport
+    from workflow.mailer import delivery_policy, make_transport
 
     transport = make_transport(st.settings)
+    policy = {**delivery_policy(st.settings), "max_attempts": max_attempts}
 
     def deliver(now: datetime) -> object:
-        return deliver_due(engine, transport, now=now, max_attempts=max_attempts)
+        return deliver_due(engine, transport, now=now, **policy)
 
     return deliver
 
@@ -238,13 +239,15 @@ def export(
     ] = None,
     roadmap: RoadmapCode = None,
 ) -> None:
-    """Сроки (открытые циклы и этапы центров по годам) в файл iCalendar."""
+    """Сроки (циклы мероприятий до конца программы и этапы центров по годам) в файл iCalendar."""
     from workflow import calendar_export, db
 
     st = state(ctx)
     stored = st.roadmap(roadmap)
     with db.read(st.engine()) as conn:
-        data, count = calendar_export.export(conn, stored, party=party, now=st.now())
+        data, count = calendar_export.export(
+            conn, stored, party=party, now=st.now(stored.definition.timezone)
+        )
     output.write_bytes(data)
     if st.json:
         print_json({"file": str(output), "events": count})

@@ -93,19 +93,18 @@ def send(
 ) -> None:
     """Отправить письма, срок которых наступил, сейчас."""
     from notifications.deliver import deliver_due
-    from workflow.mailer import make_transport
+    from workflow.mailer import delivery_policy, make_transport
 
     st = state(ctx)
     _require_coordinator(st, "отправка писем")
     settings = st.settings
     engine = st.engine()
     transport = make_transport(settings)
+    policy = delivery_policy(settings)
     totals = {"sent": 0, "retrying": 0, "dead": 0}
     errors: list[str] = []
     while True:
-        report = deliver_due(
-            engine, transport, now=st.now(), batch=batch, max_attempts=settings.max_attempts
-        )
+        report = deliver_due(engine, transport, now=st.now(), batch=batch, **policy)
         totals["sent"] += report.sent
         totals["retrying"] += report.retrying
         totals["dead"] += report.dead
