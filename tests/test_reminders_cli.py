@@ -118,13 +118,120 @@ def test_calendar_export_open_cycles_and_cohort_stages(
     again = icalendar.Calendar.from_ical((tmp_path / "again.ics").read_bytes())
     assert {str(e["uid"]) for e in again.walk("VEVENT")} == set(events)
 
-    only_operator = tmp_path / "fo.ics"
-    cli("calendar", "export", "--party", "federal_operator", "-o", str(only_operator))
-    fo = icalendar.Calendar.from_ical(only_operator.read_bytes())
-    assert sorted(str(e["summary"])[:16] for e in fo.walk("VEVENT")) == [
-        "Мероприятие № 6 ",
-        "Центры 2022 года",  # staff_trained (measure 6)
+    fo = _export(cli, tmp_path / "fo.ics", "2021-08-12", "--party", "federal_operator")
+    assert sorted(
+        (e.decoded("dtstart").isoformat(), str(e["summary"])[:22]) for e in fo.values()
+    ) == [
+        ("2021-08-25", "Мероприятие № 6 (2021)"),
+        ("2022-08-25", "Мероприятие № 6 (2022)"),  # not created yet
+        ("2022-08-25", "Центры 2022 года: этап"),  # staff_trained (measure 6)
+        ("2023-08-25", "Мероприятие № 6 (2023)"),  # not created yet
     ]
     unknown = cli("calendar", "export", "--party", "nobody", "-o", str(tmp_path / "x.ics"))
     assert unknown.exit_code == 1
     assert "Сторона «nobody» не найдена" in unknown.output
+
+
+#: Every measure deadline of the shipped roadmap as of 11.08.2021 (measure 3 is by
+#: schedule: operators open its cycles): (summary up to the colon, DTSTART).
+ALL_MEASURE_DEADLINES = {
+    ("Мероприятие № 1 (2020)", "2020-12-07"),
+    ("Мероприятие № 2 (2020)", "2020-12-23"),
+    ("Мероприятие № 4 (2020)", "2020-12-30"),
+    ("Мероприятие № 5 (2021)", "2021-03-01"),
+    ("Мероприятие № 5 (2022)", "2022-03-01"),
+    ("Мероприятие № 5 (2023)", "2023-03-01"),
+    ("Мероприятие № 6 (2021)", "2021-08-25"),
+    ("Мероприятие № 6 (2022)", "2022-08-25"),
+    ("Мероприятие № 6 (2023)", "2023-08-25"),
+    ("Мероприятие № 7 (2021)", "2021-08-25"),
+    ("Мероприятие № 7 (2022)", "2022-08-25"),
+    ("Мероприятие № 7 (2023)", "2023-08-25"),
+    ("Мероприятие № 8 (2021)", "2021-09-01"),
+    ("Мероприятие № 8 (2022)", "2022-09-01"),
+    ("Мероприятие № 8 (2023)", "2023-09-01"),
+    ("Мероприятие № 9 (2021-Q3)", "2021-10-01"),
+    ("Мероприятие № 9 (2021-Q4)", "2022-01-01"),
+    ("Мероприятие № 9 (2022-Q1)", "2022-04-01"),
+    ("Мероприятие № 9 (2022-Q2)", "2022-07-01"),
+    ("Мероприятие № 9 (2022-Q3)", "2022-10-01"),
+    ("Мероприятие № 9 (2022-Q4)", "2023-01-01"),
+    ("Мероприятие № 9 (2023-Q1)", "2023-04-01"),
+    ("Мероприятие № 9 (2023-Q2)", "2023-07-01"),
+    ("Мероприятие № 9 (2023-Q3)", "2023-10-01"),
+}
+
+
+def _export(cli: Cli, path: Path, now: str, *args: str) -> dict[str, icalendar.Component]:
+    """Run ``calendar export`` as of ``now`` with ``args`` into ``path``; UID → event."""
+    result = cli("--now", now, "calendar", "export", *args, "-o", str(path))
+    assert result.exit_code == 0, result.output
+    cal = icalendar.Calendar.from_ical(path.read_bytes())
+    return {str(e["uid"]): e for e in cal.walk("VEVENT")}
+
+
+def _measure_deadlines(events: dict[str, icalendar.Component]) -> set[tuple[str, str]]:
+    return {
+        (str(e["summary"]).split(":")[0], e.decoded("dtstart").isoformat())
+        for e in events.values()
+        if str(e["summary"]).startswith("Мероприятие")
+    }
+
+
+def test_calendar_export_includes_cycles_not_created_yet_through_2023(
+    cli: Cli, stored: StoredRoadmap, tmp_path: Path
+) -> None:
+    now = "2021-08-11"
+    assert cli("--now", now, "tick").exit_code == 0  # creates the cycles due up to 25.08.2021
+    events = _export(cli, tmp_path / "all.ics", now)
+    assert _measure_deadlines(events) == ALL_MEASURE_DEADLINES
+    assert len(events) == len(ALL_MEASURE_DEADLINES)  # no centers: no stage events
+    # Measure 8's cycle opens on 18.08.2021 only; its event looks like the others'.
+    future = events["ivanovo-2021-2023-cycle-8-2021@tochka"]
+    assert str(future["summary"]) == "Мероприятие № 8 (2021): Начало работы центров «Точка роста»"
+    assert "Срок: 01.09.2021, далее ежегодно; состояние: запланирован." in str(
+        future["description"]
+    )
+    assert "Ответственный: Департамент образования Ивановской области" in str(future["description"])
+
+    only_operator = _export(cli, tmp_path / "fo.ics", now, "--party", "federal_operator")
+    assert _measure_deadlines(only_operator) == {
+        ("Мероприятие № 6 (2021)", "2021-08-25"),
+        ("Мероприятие № 6 (2022)", "2022-08-25"),
+        ("Мероприятие № 6 (2023)", "2023-08-25"),
+    }
+    assert len(only_operator) == 3
+    department = _export(cli, tmp_path / "dep.ics", now, "--party", "department")
+    assert _measure_deadlines(department) == ALL_MEASURE_DEADLINES
+
+
+def test_calendar_export_uids_survive_cycle_creation_and_closed_cycles_stay_out(
+    cli: Cli, stored: StoredRoadmap, tmp_path: Path
+) -> None:
+    # Nothing created yet: every measure event comes from the recurrences.
+    before = _export(cli, tmp_path / "before.ics", "2021-08-11")
+    assert _measure_deadlines(before) == ALL_MEASURE_DEADLINES
+    # The ticks create the cycles: the events keep their UIDs (a re-import updates them).
+    assert cli("--now", "2021-08-11", "tick").exit_code == 0
+    assert cli("--now", "2021-08-18", "tick").exit_code == 0
+    after = _export(cli, tmp_path / "after.ics", "2021-08-18")
+    assert set(after) == set(before)
+    assert {u: _measure_deadlines({u: e}) for u, e in after.items()} == {
+        u: _measure_deadlines({u: e}) for u, e in before.items()
+    }
+    # A cancelled cycle leaves the calendar and does not come back as one to be created.
+    cycles = json.loads(cli("--json", "cycles", "list", "--measure", "8").output)
+    assert [(c["period"], c["state"]) for c in cycles] == [("2021", "scheduled")]
+    cancelled = cli(
+        "--now",
+        "2021-08-18",
+        "cycles",
+        "fire",
+        str(cycles[0]["id"]),
+        "cancel",
+        "--comment",
+        "перенесено",
+    )
+    assert cancelled.exit_code == 0, cancelled.output
+    rest = _export(cli, tmp_path / "rest.ics", "2021-08-18")
+    assert set(rest) == set(before) - {"ivanovo-2021-2023-cycle-8-2021@tochka"}

@@ -1,13 +1,20 @@
-"""The deadlines as an RFC 5545 calendar: open measure cycles and center stages per cohort.
+"""The deadlines as an RFC 5545 calendar: measure cycles and center stages per cohort.
+
+Measure cycles are the open ones in the database plus those the roadmap's recurrences
+will create up to the end of the program (the reconciler creates a cycle only about two
+weeks before its due date, see `workflow.recurrence`). Done and cancelled cycles are
+left out.
 
 One all-day event per deadline. UIDs depend only on what the deadline is (the roadmap,
-the cycle id; or the cohort and stage), so re-importing a fresh export updates the
-events in place instead of duplicating them.
+the measure and period; or the cohort and stage), never on a database id, so an event
+keeps its UID when its cycle is created later, and re-importing a fresh export updates
+the events in place instead of duplicating them.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
 import icalendar
 import sqlalchemy as sa
@@ -17,11 +24,14 @@ from states.center import STATE_TITLES as CENTER_TITLES
 from states.center import CenterState
 from states.cycle import STATE_TITLES as CYCLE_TITLES
 from states.cycle import CycleState
-from workflow.audit import CENTER
+from workflow.audit import CENTER, CYCLE
 from workflow.deadlines import stage_deadlines
+from workflow.definition import Roadmap
 from workflow.errors import NotFound
+from workflow.recurrence import scheduled_cycles
 from workflow.reminders import open_cycles, schedule_due_by_cohort, states_before
 from workflow.roadmap_store import StoredRoadmap
+from workflow.timeutil import local_date
 
 PRODID = "-//Tochka//Точка роста deadlines//RU"
 
@@ -76,17 +86,17 @@ def export(
     cal.add("x-wr-calname", f"Сроки: {roadmap.code}")
     cal.add("x-wr-timezone", roadmap.timezone)
     count = 0
-    for row in open_cycles(conn, stored.id):
-        if not concerns(row.measure):
+    for cycle in _cycles(conn, stored, today=local_date(now, roadmap.timezone)):
+        if not concerns(cycle.measure):
             continue
-        measure = roadmap.measure(row.measure)
-        state = CYCLE_TITLES[CycleState(row.state)]
+        measure = roadmap.measure(cycle.measure)
+        state = CYCLE_TITLES[cycle.state]
         evidence = "; ".join(roadmap.evidence_kind(k).name for k in measure.evidence)
         cal.add_component(
             _event(
-                f"{roadmap.code}-cycle-{row.id}@tochka",
-                day=row.due_date,
-                summary=f"Мероприятие № {row.measure} ({row.period}): {measure.title}",
+                cycle_uid(roadmap, cycle.measure, cycle.period),
+                day=cycle.due,
+                summary=f"Мероприятие № {cycle.measure} ({cycle.period}): {measure.title}",
                 description=(
                     f"{roadmap.title}\nСрок: {measure.deadline_text}; состояние: {state}.\n"
                     f"Ответственный: {measure.responsible_text}\nДокументы: {evidence}"
@@ -119,6 +129,56 @@ def export(
             )
             count += 1
     return cal.to_ical(), count
+
+
+def cycle_uid(roadmap: Roadmap, measure: int, period: str) -> str:
+    """The event UID of a measure cycle: the same before and after the cycle is created."""
+    return f"{roadmap.code}-cycle-{measure}-{period}@tochka"
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Cycle:
+    """A measure cycle to show: an open one in the database or one still to be created."""
+
+    measure: int
+    period: str
+    due: date
+    state: CycleState
+
+
+def _cycles(conn: Connection, stored: StoredRoadmap, *, today: date) -> list[_Cycle]:
+    """Open cycles and the cycles still to be created, ordered by due date and measure.
+
+    The cycles still to be created are those the recurrences imply up to the program's
+    end (as `workflow.reminders.preview` counts them) with no cycle of the same measure
+    and period in the database, in any state: a done or cancelled cycle stays out. Such
+    a cycle shows the state the reconciler will give it: scheduled, or overdue when its
+    due date has already passed.
+    """
+    roadmap = stored.definition
+    result = [
+        _Cycle(
+            measure=int(row.measure),
+            period=str(row.period),
+            due=row.due_date,
+            state=CycleState(row.state),
+        )
+        for row in open_cycles(conn, stored.id)
+    ]
+    existing = {
+        (int(m), str(p))
+        for m, p in conn.execute(
+            sa.select(CYCLE.c.measure, CYCLE.c.period).where(CYCLE.c.roadmap_id == stored.id)
+        )
+    }
+    horizon = max(0, (roadmap.period_end - today).days)
+    for spec in scheduled_cycles(roadmap, as_of=today, horizon_days=horizon):
+        if (spec.measure, spec.period) in existing:
+            continue
+        state = CycleState.OVERDUE if spec.due < today else CycleState.SCHEDULED
+        result.append(_Cycle(measure=spec.measure, period=spec.period, due=spec.due, state=state))
+    result.sort(key=lambda c: (c.due, c.measure, c.period))
+    return result
 
 
 def _owing_by_cohort(conn: Connection, roadmap_id: int) -> dict[int, dict[str, int]]:
