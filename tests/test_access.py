@@ -59,6 +59,7 @@ CASES = [
     Case("users remove", frozenset({"coordinator"}), False),
     Case("outbox send", frozenset({"coordinator"}), False),
     Case("municipalities import", frozenset({"coordinator"}), False),
+    Case("tick", frozenset({"coordinator"}), False),
 ]
 
 
@@ -196,6 +197,9 @@ def test_every_command_for_a_role(
                     else ["users", "remove", "viewer"]
                 )
                 check_state = lambda: _count(engine, USER)  # noqa: E731
+            elif case.name == "tick":
+                args = ["--now", "2021-03-01", "tick"]
+                check_state = lambda: _count(engine, CYCLE)  # noqa: E731
             elif case.name == "municipalities import":
                 csv = tmp_path / f"{tag}.csv"
                 csv.write_text(

@@ -26,7 +26,8 @@ from notifications.outbox import OUTBOX, REMINDER
 from tests.conftest import SHIPPED, T0, grant, make_rows
 from tests.test_tick import Recorder
 from workflow import centers, db, roadmap_store, schema
-from workflow.audit import CYCLE
+from workflow.audit import CYCLE, EVENT
+from workflow.identity import os_login
 from workflow.models_ops import DaemonHeartbeat
 from workflow.reconcile import tick
 from workflow.roadmap_file import load_roadmap
@@ -88,7 +89,13 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
         proc.wait(timeout=30)
 
 
+def _grant_me(engine: Engine, stored: StoredRoadmap) -> None:
+    """The daemon processes run as this OS account: it coordinates the roadmap."""
+    grant(engine, stored.id, [os_login()], "coordinator")
+
+
 def _setup(engine: Engine, stored: StoredRoadmap) -> None:
+    _grant_me(engine, stored)
     centers.import_centers(
         engine, stored, make_rows(3, cohort=2021), filename="t.csv", actor="op", now=T0
     )
@@ -334,6 +341,7 @@ def test_a_broken_template_is_refused_when_the_daemon_starts(
     (overrides / "reminder_overdue.txt.j2").write_text(
         "Просрочено: {{ deadline_that_does_not_exist }}", encoding="utf-8"
     )
+    _grant_me(engine, stored)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOCHKA_")}
     env["TOCHKA_TEMPLATES_DIR"] = str(overrides)
     started = subprocess.run(
@@ -347,3 +355,31 @@ def test_a_broken_template_is_refused_when_the_daemon_starts(
     assert "reminder_overdue.txt.j2" in started.stderr
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(HEARTBEAT)).scalar_one() == 0
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_only_a_coordinator_starts_the_daemon(
+    db_url: str, engine: Engine, stored: StoredRoadmap
+) -> None:
+    """The daemon changes data in every roadmap: an account that is not their coordinator
+    is refused before anything starts, and the refusal is in the audit trail."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOCHKA_")}
+    started = subprocess.run(
+        [TOCHKA, "--db", db_url, "daemon", "run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert started.returncode == 1
+    text = " ".join(started.stderr.split())
+    assert f"Отказано: {os_login()}" in text
+    assert "не зарегистрирован" in text
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(HEARTBEAT)).scalar_one() == 0
+        refusals = conn.execute(
+            sa.select(EVENT.c.actor, EVENT.c.trigger, EVENT.c.entity_key).where(
+                EVENT.c.entity_kind == "refusal"
+            )
+        ).all()
+    assert [tuple(r) for r in refusals] == [(os_login(), "reconcile", "tochka daemon run")]

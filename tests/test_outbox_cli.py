@@ -9,8 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 from typer.testing import Result
 
+from tests.conftest import SHIPPED
+from workflow.audit import EVENT
 from workflow.roadmap_store import StoredRoadmap
 
 Cli = Callable[..., Result]
@@ -109,3 +113,36 @@ def test_bad_delivery_settings_are_refused(
     result = cli("outbox", "send")
     assert result.exit_code == 1
     assert message in " ".join(result.output.split())
+
+
+def test_the_outbox_with_two_roadmaps(
+    cli: Cli, engine: Engine, stored: StoredRoadmap, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Letters of every roadmap share one outbox: a coordinator of any roadmap sends them;
+    someone who coordinates none is refused (and recorded)."""
+    monkeypatch.setenv("TOCHKA_MAIL_DIR", str(tmp_path / "mail"))
+    other = tmp_path / "other.yaml"
+    other.write_text(
+        SHIPPED.read_text(encoding="utf-8").replace(
+            "code: ivanovo-2021-2023", "code: other-2021-2023"
+        ),
+        encoding="utf-8",
+    )
+    loaded = cli("init", "--roadmap", str(other), actor="second")
+    assert loaded.exit_code == 0, loaded.output
+    assert cli("outbox", "send", actor="operator").exit_code == 0  # first roadmap only
+    assert cli("outbox", "send", actor="second").exit_code == 0  # second roadmap only
+    assert cli("outbox", "send", "--roadmap", "other-2021-2023", actor="second").exit_code == 0
+    named = cli("outbox", "send", "--roadmap", "ivanovo-2021-2023", actor="second")
+    assert named.exit_code == 1
+    assert "Отказано: second" in " ".join(named.output.split())
+    stranger = cli("outbox", "send", actor="stranger")
+    assert stranger.exit_code == 1
+    with engine.connect() as conn:
+        refusals = conn.execute(
+            sa.select(EVENT.c.actor, EVENT.c.trigger).where(EVENT.c.entity_kind == "refusal")
+        ).all()
+    assert [tuple(r) for r in refusals] == [
+        ("second", "manage_outbox"),
+        ("stranger", "manage_outbox"),
+    ]

@@ -66,6 +66,7 @@ class Action(StrEnum):
     MANAGE_OUTBOX = "manage_outbox"
     LOAD_ROADMAP = "load_roadmap"
     MANAGE_CONTACTS = "manage_contacts"
+    RECONCILE = "reconcile"
 
 
 ACTION_TITLES = {
@@ -77,6 +78,7 @@ ACTION_TITLES = {
     Action.MANAGE_OUTBOX: "управление очередью писем",
     Action.LOAD_ROADMAP: "загрузка дорожной карты",
     Action.MANAGE_CONTACTS: "загрузка адресов муниципалитетов",
+    Action.RECONCILE: "сверка (tick) и запуск демона",
 }
 
 #: Who may fire which trigger, when the roadmap file does not say.
@@ -264,6 +266,7 @@ _ACTION_ROLES: dict[Action, tuple[Role, ...]] = {
     Action.MANAGE_OUTBOX: (Role.COORDINATOR,),
     Action.LOAD_ROADMAP: (Role.COORDINATOR,),
     Action.MANAGE_CONTACTS: (Role.COORDINATOR,),
+    Action.RECONCILE: (Role.COORDINATOR,),
     Action.FIRE: (Role.COORDINATOR,),
 }
 

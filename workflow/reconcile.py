@@ -24,7 +24,7 @@ from states.cycle import CycleState, CycleTrigger
 from states.errors import StateError
 from workflow import cycles, db
 from workflow.audit import CYCLE
-from workflow.engine import SYSTEM_ACTOR, TransitionEngine
+from workflow.engine import SYSTEM_ACTOR, Actor, TransitionEngine
 from workflow.errors import Conflict
 from workflow.ladder import RungDate
 from workflow.municipalities import contacts as municipality_contacts
@@ -116,6 +116,7 @@ def tick(
     clock: Clock = system_clock,
     queue: ReminderQueue,
     weekly: WeeklyPlan | None = None,
+    actor: Actor = SYSTEM_ACTOR,
 ) -> TickReport:
     """Reconcile one roadmap as of ``now``.
 
@@ -126,13 +127,15 @@ def tick(
         clock: the real time, recorded on rows and events.
         queue: records the reminders (normally `workflow.reminders.outbox_queue`).
         weekly: when and how to send the weekly summary; None: not sent.
+        actor: recorded on the tick's events: the daemon, or the coordinator who ran
+            ``tochka tick`` (with the system role either way).
 
     Returns:
         What was done.
     """
     today = local_date(now, stored.definition.timezone)
-    created = create_due_cycles(engine, stored, today=today, now=now, clock=clock)
-    marked, skipped = mark_overdue(engine, stored, today=today, now=now, clock=clock)
+    created = create_due_cycles(engine, stored, today=today, now=now, clock=clock, actor=actor)
+    marked, skipped = mark_overdue(engine, stored, today=today, now=now, clock=clock, actor=actor)
     deadlines, queued = queue_due_reminders(
         engine, stored, today=today, now=now, clock=clock, queue=queue
     )
@@ -156,7 +159,13 @@ def tick(
 
 
 def create_due_cycles(
-    engine: Engine, stored: StoredRoadmap, *, today: date, now: datetime, clock: Clock
+    engine: Engine,
+    stored: StoredRoadmap,
+    *,
+    today: date,
+    now: datetime,
+    clock: Clock,
+    actor: Actor = SYSTEM_ACTOR,
 ) -> int:
     """Step (a): create the cycles the recurrences imply as of ``today``."""
     specs = scheduled_cycles(stored.definition, as_of=today)
@@ -178,7 +187,7 @@ def create_due_cycles(
                     stored,
                     specs,
                     origin=cycles.ORIGIN_SCHEDULE,
-                    actor=DAEMON_ACTOR,
+                    actor=actor.login,
                     now=now,
                     recorded_at=clock(),
                 )
@@ -197,7 +206,13 @@ def create_due_cycles(
 
 
 def mark_overdue(
-    engine: Engine, stored: StoredRoadmap, *, today: date, now: datetime, clock: Clock
+    engine: Engine,
+    stored: StoredRoadmap,
+    *,
+    today: date,
+    now: datetime,
+    clock: Clock,
+    actor: Actor = SYSTEM_ACTOR,
 ) -> tuple[int, int]:
     """Step (b): fire ``mark_overdue`` on open cycles whose due date has passed.
 
@@ -228,7 +243,7 @@ def mark_overdue(
             machine.fire_cycle(
                 cycle_id,
                 CycleTrigger.MARK_OVERDUE.value,
-                actor=SYSTEM_ACTOR,
+                actor=actor,
                 now=now,
                 comment="срок прошёл",
             )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -19,6 +19,7 @@ import typer
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    from workflow.access import Action
     from workflow.config import Settings
     from workflow.engine import Actor
     from workflow.roadmap_store import StoredRoadmap
@@ -121,12 +122,64 @@ class CliState:
         with db.read(self.engine()) as conn:
             return resolve_id(conn, code)
 
+    def roadmaps(self, code: str | None) -> list[StoredRoadmap]:
+        """The roadmap named by ``code``, or every roadmap in the database."""
+        from workflow import db, roadmap_store
+
+        if code is not None:
+            return [self.roadmap(code)]
+        with db.read(self.engine()) as conn:
+            codes = roadmap_store.codes(conn)
+            if not codes:
+                roadmap_store.resolve(conn, None)  # raises the "no roadmap" error
+            return [roadmap_store.resolve(conn, c) for c in codes]
+
     def roadmap(self, code: str | None) -> StoredRoadmap:
         from workflow import db
         from workflow.roadmap_store import resolve
 
         with db.read(self.engine()) as conn:
             return resolve(conn, code)
+
+
+def authorize(
+    st: CliState,
+    roadmaps: Sequence[StoredRoadmap],
+    action: Action,
+    target: str,
+    *,
+    any_of: bool = False,
+) -> None:
+    """Check the actor may do ``action`` in each of ``roadmaps`` (with ``any_of``: in at
+    least one). A refusal is recorded in the roadmap that refused, then raised."""
+    from workflow import db
+    from workflow.access import AccessDenied, authorize_action, refusals_recorded
+    from workflow.timeutil import system_clock
+
+    refusal: tuple[StoredRoadmap, AccessDenied] | None = None
+    for stored in roadmaps:
+        try:
+            with db.read(st.engine()) as conn:
+                authorize_action(conn, stored.id, st.actor_ref, action, target=target)
+        except AccessDenied as denied:
+            refusal = refusal or (stored, denied)
+            if not any_of:
+                break
+            continue
+        if any_of:
+            return
+    if refusal is None:
+        return
+    where, refused = refusal
+    with refusals_recorded(
+        st.engine(),
+        where.id,
+        timezone=where.definition.timezone,
+        actor=st.actor_ref,
+        now=st.now(),
+        clock=system_clock,
+    ):
+        raise refused
 
 
 def _is_db_error(exc: BaseException) -> bool:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from workflow.cli.context import console, done, handle_errors, print_json, state
+from workflow.cli.context import authorize, console, done, handle_errors, print_json, state
 from workflow.cli.options import RoadmapCode
 
 if TYPE_CHECKING:
@@ -35,15 +35,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _roadmaps(st: CliState, code: str | None) -> list[StoredRoadmap]:
-    from workflow import db, roadmap_store
-
-    if code is not None:
-        return [st.roadmap(code)]
-    with db.read(st.engine()) as conn:
-        codes = roadmap_store.codes(conn)
-        if not codes:
-            roadmap_store.resolve(conn, None)  # raises the "no roadmap" error
-        return [roadmap_store.resolve(conn, c) for c in codes]
+    return st.roadmaps(code)
 
 
 def _queue(st: CliState) -> tuple[ReminderQueue, WeeklyPlan | None]:
@@ -59,14 +51,23 @@ def _queue(st: CliState) -> tuple[ReminderQueue, WeeklyPlan | None]:
 @handle_errors
 def tick(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
     """Сверка на момент --now: создать циклы, отметить просроченные, поставить напоминания."""
+    from workflow.access import Action
+    from workflow.engine import Actor
     from workflow.reconcile import tick as run_tick
 
     st = state(ctx)
+    roadmaps = _roadmaps(st, roadmap)
+    # The reconciler changes data (cycles, overdue marks, letters): coordinators only.
+    authorize(st, roadmaps, Action.RECONCILE, target="tochka tick")
     queue, weekly_plan = _queue(st)
+    # The tick's events name the coordinator who ran it; the checks are the system's.
+    actor = Actor(login=st.actor, system=True)
     reports = []
-    for stored in _roadmaps(st, roadmap):
+    for stored in roadmaps:
         now = st.now(stored.definition.timezone)
-        reports.append(run_tick(st.engine(), stored, now=now, queue=queue, weekly=weekly_plan))
+        reports.append(
+            run_tick(st.engine(), stored, now=now, queue=queue, weekly=weekly_plan, actor=actor)
+        )
     if st.json:
         print_json([r.as_json() for r in reports])
         return
@@ -132,6 +133,10 @@ def run(
     )
     engine = st.engine()
     from workflow import weekly
+    from workflow.access import Action
+
+    # The daemon reconciles every roadmap: its account must coordinate each of them.
+    authorize(st, st.roadmaps(None), Action.RECONCILE, target="tochka daemon run")
     from workflow.mailer import make_renderer
     from workflow.reminders import outbox_queue
 
