@@ -21,7 +21,16 @@ from workflow.centers_file import CenterRow
 from workflow.definition import IndicatorPeriod, IndicatorUnit
 from workflow.engine import Actor, TransitionEngine
 from workflow.errors import ImportFileError, RoadmapFileError
-from workflow.indicators import VALUE, missing_submissions, parse_period, parse_value, record
+from workflow.indicators import (
+    COUNT_CEILING,
+    VALUE,
+    RawRow,
+    RawValue,
+    missing_submissions,
+    parse_period,
+    parse_value,
+    record,
+)
 from workflow.roadmap_file import parse_roadmap
 from workflow.roadmap_store import StoredRoadmap
 
@@ -176,6 +185,67 @@ def test_value_parsing_follows_the_unit(stored: StoredRoadmap) -> None:
     ]:
         with pytest.raises(ValueError, match=message):
             parse_value(indicator, text)
+
+
+def test_counts_have_a_ceiling_unless_the_roadmap_declares_a_max(stored: StoredRoadmap) -> None:
+    persons = stored.definition.indicator("natsci_students")
+    events = stored.definition.indicator("events")
+    assert persons.upper_bound is None
+    assert parse_value(persons, "1000000") == COUNT_CEILING == 1_000_000
+    assert parse_value(events, "1 000 000") == 1_000_000
+    too_many = (
+        "больше допустимого 1000000: для одного центра это неправдоподобно много "
+        "(проверьте, нет ли лишних цифр)"
+    )
+    for text, shown in [
+        ("1000001", "1000001"),
+        ("99999999999999999999999", "99999999999999999999999"),
+        # Too long for a float (inf): still "too large", not "not whole"; cut short.
+        ("1" + "0" * 400, "1" + "0" * 38 + "…"),
+    ]:
+        with pytest.raises(ValueError) as caught:
+            parse_value(persons, text)
+        assert str(caught.value) == f"значение {shown} {too_many}"
+    with pytest.raises(ValueError) as caught:
+        parse_value(persons, "50%")
+    assert str(caught.value) == "«50%» — не число: показатель считается в чел., а не в процентах"
+
+    # A declared max is the bound, above the ceiling too, and is printed whole (not 5e+06).
+    roadmap = parse_roadmap(
+        _with_indicators(
+            '  - {code: a, name: "А", unit: persons, period: quarter, max: 5000000}\n'
+            '  - {code: b, name: "Б", unit: percent, period: year, max: 99.5}\n'
+        ),
+        filename="r.yaml",
+    )
+    assert parse_value(roadmap.indicator("a"), "2000000") == 2_000_000
+    with pytest.raises(ValueError) as caught:
+        parse_value(roadmap.indicator("a"), "5000001")
+    assert str(caught.value) == "значение 5000001 больше допустимого 5000000"
+    with pytest.raises(ValueError) as caught:
+        parse_value(roadmap.indicator("b"), "99,6")
+    assert str(caught.value) == "значение 99,6 больше допустимого 99,5"
+
+
+def test_submit_refuses_an_absurd_count(cli: Cli, engine: Engine, stored: StoredRoadmap) -> None:
+    seed(engine, stored)
+    result = cli(
+        "--now",
+        "2021-10-05",
+        "indicators",
+        "submit",
+        "IV-01",
+        "2021-Q3",
+        "natsci_students=99999999999999999999999",
+    )
+    assert result.exit_code == 1, result.output
+    assert (
+        "Показатели не приняты, ничего не изменено: найдено ошибок — 1. "
+        "командная строка, поле «natsci_students=99999999999999999999999»: natsci_students: "
+        "значение 99999999999999999999999 больше допустимого 1000000: для одного центра это "
+        "неправдоподобно много (проверьте, нет ли лишних цифр)"
+    ) in " ".join(result.output.split())
+    assert _value_count(engine) == 0
 
 
 # ------------------------------------------------------------------------- submitting
@@ -354,6 +424,115 @@ def test_import_xlsx_and_bad_header(engine: Engine, stored: StoredRoadmap, tmp_p
     ]
 
 
+def test_import_refuses_values_in_columns_without_a_header(
+    cli: Cli, engine: Engine, stored: StoredRoadmap, tmp_path: Path
+) -> None:
+    seed(engine, stored)
+    path = tmp_path / "values.csv"
+    path.write_text(
+        "Код;Период;natsci_students\n"
+        "IV-01;2021-Q3;120\n"  # fine
+        "IV-02;2021-Q3;5;9;9\n"  # line 3: two values beyond the header
+        "IV-03;2021-Q3;;7\n"  # line 4: the only value is beyond the header
+        ";;;;итого\n",  # line 5: a note beside the table
+        encoding="utf-8",
+    )
+    from workflow.indicators_file import read_indicators_file
+
+    rows = read_indicators_file(path, stored.definition)
+    with pytest.raises(ImportFileError) as caught:
+        record(
+            engine,
+            stored,
+            rows,
+            filename=str(path),
+            actor="operator",
+            now=datetime(2021, 10, 5, 9, tzinfo=UTC),
+        )
+    hint = "подпишите столбец (код или название показателя) или удалите значение"
+    assert [str(p) for p in caught.value.problems] == [
+        f"{path}, строка 3, столбец 4: значение «9» в столбце 4 без заголовка: {hint}",
+        f"{path}, строка 3, столбец 5: значение «9» в столбце 5 без заголовка: {hint}",
+        f"{path}, строка 4, столбец 4: значение «7» в столбце 4 без заголовка: {hint}",
+        f"{path}, строка 5, столбец 5: значение «итого» в столбце 5 без заголовка: {hint}",
+    ]
+    assert _value_count(engine) == 0
+
+    # A blank header cell inside the table is a column without a header too.
+    gap = tmp_path / "gap.xlsx"
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Код", "Период", None, "natsci_students"])
+    sheet.append(["IV-01", "2021-Q3", 7, 120])
+    book.save(gap)
+    result = cli("--now", "2021-10-05", "indicators", "import", str(gap))
+    assert result.exit_code == 1
+    assert (
+        f"Импорт не выполнен, ничего не изменено: найдено ошибок — 1. {gap}, строка 2, "
+        f"столбец 3: значение «7» в столбце 3 без заголовка: {hint}"
+    ) in " ".join(result.output.split())
+    assert _value_count(engine) == 0
+
+
+def test_import_xlsx_reads_percent_cells_as_shown(
+    engine: Engine, stored: StoredRoadmap, tmp_path: Path
+) -> None:
+    from openpyxl import Workbook
+
+    from workflow.indicators_file import read_indicators_file
+
+    seed(engine, stored)
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Код", "Период", "events", "trained_teachers_share"])
+    # (cell value, number format): Excel shows each as 87,5 % / 100 % / 87,25 % / 87,5 %.
+    for center, value, number_format in [
+        ("IV-01", 0.875, "0.0%"),
+        ("IV-02", 1, "0%"),
+        ("IV-03", 0.87250000000000005, "0.00%"),  # a formula's result: 15 digits count
+        ("IV-04", 87.5, '0.0"%"'),  # a printed "%", not a percent format
+    ]:
+        sheet.append([center, 2021, 4, value])
+        sheet.cell(sheet.max_row, 4).number_format = number_format
+    book.save(tmp_path / "v.xlsx")
+    rows = read_indicators_file(tmp_path / "v.xlsx", stored.definition)
+    assert [(r.center, r.values[1].text) for r in rows] == [
+        ("IV-01", "87.5%"),
+        ("IV-02", "100%"),
+        ("IV-03", "87.25%"),
+        ("IV-04", "87.5"),
+    ]
+    when = datetime(2022, 1, 10, 9, tzinfo=UTC)
+    assert record(engine, stored, rows, filename="v.xlsx", actor="operator", now=when).recorded == 8
+    with engine.connect() as conn:
+        shares = conn.execute(
+            sa.select(VALUE.c.value)
+            .where(VALUE.c.indicator == "trained_teachers_share")
+            .order_by(VALUE.c.id)
+        ).scalars()
+        assert list(shares) == [87.5, 100.0, 87.25, 87.5]
+
+    # A percent cell in a count's column, and a share finer than hundredths: refused.
+    bad = Workbook()
+    sheet = bad.active
+    sheet.append(["Код", "Период", "events", "trained_teachers_share"])
+    sheet.append(["IV-01", 2021, 0.5, 0.33333])
+    sheet["C2"].number_format = sheet["D2"].number_format = "0%"
+    bad.save(tmp_path / "bad.xlsx")
+    rows = read_indicators_file(tmp_path / "bad.xlsx", stored.definition)
+    with pytest.raises(ImportFileError) as caught:
+        record(engine, stored, rows, filename="bad.xlsx", actor="operator", now=when)
+    assert [str(p) for p in caught.value.problems] == [
+        "bad.xlsx, строка 2, столбец 3, поле «events»: events: «50%» — не число: показатель "
+        "считается в ед., а не в процентах",
+        "bad.xlsx, строка 2, столбец 4, поле «trained_teachers_share»: trained_teachers_share: "
+        "33.333%: доля указывается не точнее сотых",
+    ]
+    assert _value_count(engine) == 8
+
+
 # --------------------------------------------------------------------- who is missing
 
 
@@ -394,9 +573,7 @@ def test_missing_submissions_lists_reporting_centers_without_values(
     ]
 
 
-def _row(center: str, period: str, **values: str) -> object:
-    from workflow.indicators import RawRow, RawValue
-
+def _row(center: str, period: str, **values: str) -> RawRow:
     return RawRow(
         center=center,
         period=period,

@@ -138,7 +138,7 @@ def test_xlsx_cells(submitted: Cli, tmp_path: Path) -> None:
             None,
             None,
             None,
-            None,
+            "нет сведений",  # nothing in: whether the targets are met is unknown
             "нет сведений",
         ],
         [
@@ -190,6 +190,17 @@ def test_xlsx_cells(submitted: Cli, tmp_path: Path) -> None:
         "ежеквартально",
         100,
         "2021-Q3",
+    ]
+    # The footer: one full stop after «г.», the time on the roadmap's clock (--now
+    # 2021-10-06 is midnight in Moscow, 21:00 UTC the day before).
+    assert [[c.value for c in row] for row in legend.iter_rows(min_row=7)] == [
+        [None] * 6,
+        [
+            "Распоряжение Правительства Ивановской области от 07.12.2020 № 159-рп. "
+            "Отчёт за III квартал 2021 г.",
+            *[None] * 5,
+        ],
+        ["Сформирован 06.10.2021 00:00 (Europe/Moscow) программой Tochka.", *[None] * 5],
     ]
 
 
@@ -244,7 +255,7 @@ def test_csv_rows(submitted: Cli, tmp_path: Path) -> None:
             "",
             "",
             "",
-            "",
+            "нет сведений",
             "нет сведений",
         ],
         [
@@ -333,3 +344,81 @@ def test_output_folder_must_exist_and_failures_leave_no_file(
     # The old report is intact and no temporary file is left behind.
     assert target.read_text() == "старый отчёт"
     assert sorted(p.name for p in folder.iterdir()) == ["q.csv"]
+
+
+def _targets_and_status(cli: Cli, tmp_path: Path, period: str) -> dict[str, list[str]]:
+    """Code → [«Цели достигнуты», «Сведения»] from the CSV report for ``period``."""
+    out = tmp_path / f"{period}.csv"
+    result = cli(
+        "--now", "2022-01-10", "report", "quarterly", period, "--format", "csv", "-o", str(out)
+    )
+    assert result.exit_code == 0, result.output
+    rows = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8-sig")), delimiter=";"))
+    return {row[0]: row[-2:] for row in rows[1:]}
+
+
+def test_targets_are_not_met_while_a_targeted_value_is_missing(
+    cli: Cli, engine: Engine, stored: StoredRoadmap, tmp_path: Path
+) -> None:
+    seed(engine, stored)
+    for args in (
+        # Above both quarterly targets (natsci 100, extra 50) but extra is missing.
+        ("IV-01", "2021-Q3", "natsci_students=120", "tech_students=40"),
+        # Every quarterly target met; the year's (events 4, share 100) are due in Q4 only.
+        (
+            "IV-03",
+            "2021-Q3",
+            "natsci_students=100",
+            "tech_students=0",
+            "extra_programs_students=50",
+        ),
+        # Below a target: «нет» whatever is missing.
+        ("IV-02", "2021-Q3", "natsci_students=99"),
+        # Q4: every quarterly target met, the year's values not in yet.
+        (
+            "IV-01",
+            "2021-Q4",
+            "natsci_students=120",
+            "tech_students=1",
+            "extra_programs_students=60",
+        ),
+    ):
+        result = cli("--now", "2021-12-20", "indicators", "submit", *args)
+        assert result.exit_code == 0, result.output
+
+    assert _targets_and_status(cli, tmp_path, "2021-Q3") == {
+        "IV-01": ["нет сведений", "частично"],
+        "IV-03": ["да", "представлены"],
+        "IV-04": ["нет сведений", "нет сведений"],
+        "IV-02": ["нет", "частично"],
+    }
+    assert _targets_and_status(cli, tmp_path, "2021-Q4")["IV-01"] == ["нет сведений", "частично"]
+
+    result = cli(
+        "--now", "2022-01-10", "indicators", "submit", "IV-01", "2021", "events=4",
+        "trained_teachers_share=100",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert _targets_and_status(cli, tmp_path, "2021-Q4")["IV-01"] == ["да", "представлены"]
+
+    # The XLSX says the same, and the summary counts only «да».
+    from openpyxl import load_workbook
+
+    out = tmp_path / "q3.xlsx"
+    result = cli("--now", "2022-01-10", "report", "quarterly", "2021-Q3", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    book = load_workbook(out)
+    assert [
+        (row[0], row[-2], row[-1]) for row in book["Центры"].iter_rows(min_row=2, values_only=True)
+    ] == [
+        ("IV-01", "нет сведений", "частично"),
+        ("IV-03", "да", "представлены"),
+        ("IV-04", "нет сведений", "нет сведений"),
+        ("IV-02", "нет", "частично"),
+    ]
+    assert [row[:5] for row in book["Итоги"].iter_rows(min_row=2, values_only=True)] == [
+        ("Лежневский район", 2, 1, 1, 1),
+        ("Палехский район", 1, 0, 1, 0),
+        ("Пестяковский район", 1, 0, 1, 0),
+        ("Ивановская область: всего", 4, 1, 3, 1),
+    ]

@@ -163,8 +163,8 @@ class Indicator:
         period: how often it is reported.
         target: the value a center should reach (a value at or above it meets the
             target); None when the indicator has no target.
-        maximum: the largest acceptable value (100 for shares; None: no limit for
-            counts).
+        maximum: the largest acceptable value (100 for shares; None for a count: the
+            built-in plausibility ceiling, `workflow.indicators.COUNT_CEILING`).
     """
 
     code: str

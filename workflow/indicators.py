@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from states.center import LIFECYCLE, CenterState
 from workflow import db
 from workflow.audit import CENTER, EVENT
-from workflow.definition import Indicator, IndicatorPeriod, IndicatorUnit, Roadmap
+from workflow.definition import UNIT_TITLES, Indicator, IndicatorPeriod, IndicatorUnit, Roadmap
 from workflow.errors import FileProblems, ImportFileError, InputError, Problem
 from workflow.models_ops import IndicatorValue
 from workflow.roadmap_store import ROADMAP, StoredRoadmap
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from workflow.engine import Actor
 
 __all__ = [
+    "COUNT_CEILING",
     "VALUE",
     "CenterFacts",
     "Period",
@@ -67,6 +68,11 @@ _QUARTER_RE = re.compile(r"([0-9]{4})\s*-?\s*[QqКк]([1-4])")
 _YEAR_RE = re.compile(r"[0-9]{4}")
 _NUMBER_RE = re.compile(r"[0-9]+(?:[.,][0-9]+)?")
 _ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"}
+#: The largest count (persons, units) one center may report when the roadmap declares
+#: no ``max:`` for the indicator: no single school has a million pupils or events, so a
+#: larger value is a typing mistake (and would print as ``1e+23`` in reports).
+COUNT_CEILING = 1_000_000
+_SHOWN_TEXT = 40
 # States in which a center has not opened (yet, or again after a revert).
 _BEFORE_OPENED = frozenset(s.value for s in LIFECYCLE[: LIFECYCLE.index(CenterState.OPENED)])
 
@@ -181,33 +187,64 @@ def required_indicators(roadmap: Roadmap, period: Period) -> list[tuple[Indicato
 def parse_value(indicator: Indicator, text: str) -> float:
     """The value written for an indicator, checked against its unit and range.
 
-    Accepts a decimal comma (``12,5``) and, for shares, a trailing ``%``.
+    Accepts a decimal comma (``12,5``) and, for shares, a trailing ``%``. A count is at
+    most the roadmap's ``max:`` or, when none is declared, `COUNT_CEILING`.
 
     Raises:
         ValueError: with a Russian message saying what is wrong.
     """
+    shown = _shown(text)
     written = text.strip().replace("\u00a0", "").replace(" ", "")
-    if indicator.unit is IndicatorUnit.PERCENT:
+    share = indicator.unit is IndicatorUnit.PERCENT
+    if share:
         written = written.removesuffix("%")
+    elif written.endswith("%") and _NUMBER_RE.fullmatch(written.removeprefix("-")[:-1]):
+        raise ValueError(
+            f"«{shown}» — не число: показатель считается в {UNIT_TITLES[indicator.unit]}, "
+            "а не в процентах"
+        )
     if written.startswith("-") and _NUMBER_RE.fullmatch(written[1:]):
-        raise ValueError(f"значение {text.strip()} отрицательное: допустимо от 0")
+        raise ValueError(f"значение {shown} отрицательное: допустимо от 0")
     if not _NUMBER_RE.fullmatch(written):
-        raise ValueError(f"«{text.strip()}» — не число")
+        raise ValueError(f"«{shown}» — не число")
     value = float(written.replace(",", "."))
-    if indicator.unit is IndicatorUnit.PERCENT:
+    # The range first: a huge count (or one too long for a float: inf) is "too large",
+    # not "not whole".
+    bound = indicator.upper_bound
+    why = ""
+    if share and bound == 100.0:
+        why = "доля не может превышать 100 %"
+    elif bound is None:
+        bound = float(COUNT_CEILING)
+        why = "для одного центра это неправдоподобно много (проверьте, нет ли лишних цифр)"
+    if value > bound:
+        raise ValueError(
+            f"значение {shown} больше допустимого {_number_text(bound)}"
+            + (f": {why}" if why else "")
+        )
+    if share:
         if "," in written or "." in written:
             decimals = len(re.split(r"[.,]", written)[1])
             if decimals > 2:
-                raise ValueError(f"{text.strip()}: доля указывается не точнее сотых")
+                raise ValueError(f"{shown}: доля указывается не точнее сотых")
     elif not value.is_integer():
-        raise ValueError(f"{text.strip()} — не целое число: показатель считается в целых")
-    bound = indicator.upper_bound
-    if bound is not None and value > bound:
-        what = "доля не может превышать 100 %" if indicator.unit is IndicatorUnit.PERCENT else ""
-        raise ValueError(
-            f"значение {text.strip()} больше допустимого {bound:g}" + (f": {what}" if what else "")
-        )
+        raise ValueError(f"{shown} — не целое число: показатель считается в целых")
     return value
+
+
+def _number_text(value: float) -> str:
+    """A bound as people write it: ``1000000``, ``99,5`` (never ``1e+06``)."""
+    if value.is_integer():
+        return str(int(value))
+    return f"{value:.2f}".rstrip("0").rstrip(".").replace(".", ",")
+
+
+def _shown(text: str) -> str:
+    """The written text for a message: stripped, a very long one cut short."""
+    written = text.strip()
+    if len(written) <= _SHOWN_TEXT:
+        return written
+    return written[: _SHOWN_TEXT - 1] + "…"
 
 
 def format_value(indicator: Indicator, value: float) -> str:
@@ -391,11 +428,14 @@ class RawRow:
     """A center's values for one period, as written in a file row or on the command line.
 
     ``line`` is None on the command line; columns are 1-based (None on the command line).
+    ``unheaded`` holds the filled cells of a file row in columns the header does not
+    name, as (column, text): each is refused (a value nobody can attribute).
     """
 
     center: str
     period: str
     values: tuple[RawValue, ...]
+    unheaded: tuple[tuple[int, str], ...] = ()
     line: int | None = None
     center_column: int | None = None
     period_column: int | None = None
@@ -450,6 +490,17 @@ class _Checker:
         first_line: dict[tuple[str, str], int | None],
     ) -> list[_Checked]:
         line = row.line
+        for column, text in row.unheaded:
+            self.problem(
+                f"значение «{_shown(text)}» в столбце {column} без заголовка: подпишите "
+                "столбец (код или название показателя) или удалите значение",
+                line,
+                column,
+                None,
+            )
+        if row.unheaded and not row.values:
+            # Nothing but stray cells (a note beside the table): that is the one problem.
+            return []
         center = centers.get(row.center.strip())
         if not row.center.strip():
             self.problem("код центра не заполнен", line, row.center_column, row.center_field)

@@ -8,19 +8,28 @@ its code or its Russian name from the roadmap (a trailing unit such as ``, че�
 and ignored. An empty value cell means "not submitted"; a row whose value cells are all
 empty is skipped (a template row nobody filled in).
 
+A filled cell in a column without a header is refused (nobody can tell what it is).
+
 Encodings and delimiters are those of the centers file (`workflow.centers_file`):
-UTF-8 with or without BOM or Windows-1251; ``,``, ``;`` or tab. This module only finds
-the cells; `workflow.indicators.record` validates them against the database and the
-roadmap, so every problem of a file is reported at once.
+UTF-8 with or without BOM or Windows-1251; ``,``, ``;`` or tab. In a workbook, a number
+in a percent-formatted cell (Excel shows 0,875 as «87,5 %») is read as shown:
+``87.5%``. This module only finds the cells; `workflow.indicators.record` validates
+them against the database and the roadmap, so every problem of a file is reported at
+once.
 """
 
 from __future__ import annotations
 
+import math
 import re
+import warnings
+import zipfile
+from collections.abc import Generator
+from decimal import Decimal
 from pathlib import Path
 
-# The centers file's readers already handle encodings, delimiters and workbooks.
-from workflow.centers_file import _csv_rows, _is_filled, _normalise_header, _xlsx_rows
+# The centers file's readers already handle encodings, delimiters and cell values.
+from workflow.centers_file import _cell_text, _csv_rows, _is_filled, _normalise_header
 from workflow.definition import UNIT_TITLES, Roadmap
 from workflow.errors import ImportFileError, Problem
 from workflow.indicators import RawRow, RawValue
@@ -55,6 +64,18 @@ _FIXED: dict[str, str] = {
         )
     },
 }
+# Parts of an Excel number format that are not format codes: quoted text, an escaped
+# character, a [colour] or [condition]. A "%" there is printed, not a percent format.
+_FORMAT_LITERAL_RE = re.compile(r'"[^"]*"|\\.|\[[^\]]*\]')
+# Excel keeps and shows 15 significant digits: 0.8725 computed as 0.87250000000000005
+# is 87,25 % on screen, and so here.
+_EXCEL_DIGITS = 15
+
+# A table row as read: its 1-based line, its cells as text, and the workbook's
+# percent-formatted numbers by 0-based column, as shown (``"87.5%"``).
+_Row = tuple[int, list[str], dict[int, str]]
+_Rows = Generator[_Row, None, None]
+
 _UNIT_SUFFIX_RE = re.compile(
     r",\s*(?:" + "|".join(re.escape(u) for u in UNIT_TITLES.values()) + r")$"
 )
@@ -91,37 +112,48 @@ def read_indicators_file(path: str | Path, roadmap: Roadmap) -> list[RawRow]:
         )
     with opening(filename):
         if suffix == ".csv":
-            _, rows = _csv_rows(Path(path).read_bytes(), filename)
+            rows = _csv_table(Path(path).read_bytes(), filename)
         else:
-            _, rows = _xlsx_rows(Path(path), filename)
+            rows = _xlsx_table(Path(path), filename)
     try:
         header = next((row for row in rows if _is_filled(row[1])), None)
         if header is None:
             raise ImportFileError(
                 [Problem(file=filename, message="файл пуст: нет ни одной строки")]
             )
-        line, cells = header
+        line, cells, _ = header
         columns, indicators = _header(filename, line, cells, roadmap)
+        headed = {index for index, text in enumerate(cells) if text.strip()}
         result: list[RawRow] = []
-        for number, row in rows:
+        for number, row, percents in rows:
             if not _is_filled(row):
                 continue
 
             def cell(index: int, row: list[str] = row) -> str:
                 return row[index].strip() if index < len(row) else ""
 
+            def value(index: int, row: list[str] = row, percents: dict[int, str] = percents) -> str:
+                # A percent cell as Excel shows it; `parse_value` refuses it for a count.
+                return percents.get(index) or cell(index, row)
+
             values = tuple(
-                RawValue(indicator=code, text=cell(index), column=index + 1, field=header_text)
+                RawValue(indicator=code, text=value(index), column=index + 1, field=header_text)
                 for index, (code, header_text) in indicators.items()
-                if cell(index)
+                if value(index)
             )
-            if not values:
+            unheaded = tuple(
+                (index + 1, text.strip())
+                for index, text in enumerate(row)
+                if text.strip() and index not in headed
+            )
+            if not values and not unheaded:
                 continue
             result.append(
                 RawRow(
                     center=cell(columns[_CODE]),
                     period=cell(columns[_PERIOD]),
                     values=values,
+                    unheaded=unheaded,
                     line=number,
                     center_column=columns[_CODE] + 1,
                     period_column=columns[_PERIOD] + 1,
@@ -132,6 +164,74 @@ def read_indicators_file(path: str | Path, roadmap: Roadmap) -> list[RawRow]:
         return result
     finally:
         rows.close()
+
+
+def _csv_table(data: bytes, filename: str) -> _Rows:
+    _, rows = _csv_rows(data, filename)
+
+    def table() -> _Rows:
+        try:
+            for line, cells in rows:
+                yield line, cells, {}
+        finally:
+            rows.close()
+
+    return table()
+
+
+def _xlsx_table(path: Path, filename: str) -> _Rows:
+    """The first sheet's rows (like `workflow.centers_file`), with percent cells as shown."""
+    # openpyxl costs ~0.3 s to import; only XLSX imports pay for it.
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        with warnings.catch_warnings():
+            # openpyxl warns about styles and extensions it ignores; irrelevant here.
+            warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
+            workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, EOFError) as exc:
+        raise ImportFileError(
+            [Problem(file=filename, message=f"файл не открывается как книга Excel (.xlsx): {exc}")]
+        ) from None
+    if not workbook.worksheets:
+        workbook.close()
+        return _no_rows()
+    sheet = workbook.worksheets[0]
+
+    def table() -> _Rows:
+        try:
+            for line, row in enumerate(sheet.iter_rows(), start=1):
+                texts: list[str] = []
+                percents: dict[int, str] = {}
+                for index, cell in enumerate(row):
+                    value = cell.value
+                    texts.append(_cell_text(value))
+                    # Only numbers look up their format (a style lookup per cell otherwise).
+                    if isinstance(value, int | float) and not isinstance(value, bool):
+                        shown = _percent_text(value, getattr(cell, "number_format", None))
+                        if shown is not None:
+                            percents[index] = shown
+                yield line, texts, percents
+        finally:
+            workbook.close()
+
+    return table()
+
+
+def _no_rows() -> _Rows:
+    yield from ()
+
+
+def _percent_text(value: float, number_format: object) -> str | None:
+    """A number in a percent-formatted cell as Excel shows it (0.875 → ``87.5%``), or None."""
+    if not isinstance(number_format, str) or "%" not in _FORMAT_LITERAL_RE.sub("", number_format):
+        return None
+    if not math.isfinite(value):
+        return None
+    # Decimal arithmetic: 0.875 × 100 is exactly 87.5 (a float product may not be).
+    shown = (Decimal(f"{value:.{_EXCEL_DIGITS}g}") * 100).normalize()
+    return f"{shown:f}%"
 
 
 def _header(

@@ -3,8 +3,9 @@
 One line per center that is due to report for the quarter (see `workflow.indicators`)
 or has values for it: code, name, municipality, cohort, state, every indicator (the
 per-quarter ones for the quarter, the per-year ones for its year), whether the targets
-are met, and whether the values are in. A summary by municipality and for the region
-follows (XLSX only: CSV is one table, the centers).
+are met («да»; «нет» when a value is below its target; «нет сведений» when a value
+with a target the period requires is missing), and whether the values are in. A summary
+by municipality and for the region follows (XLSX only: CSV is one table, the centers).
 
 XLSX: sheets «Центры», «Итоги», «Показатели»; header frozen, widths and number formats
 set (counts ``#,##0``, shares ``0.0``). CSV: UTF-8 with BOM, ``;``-separated, decimal
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Connection
 
@@ -26,6 +28,7 @@ from states.center import STATE_TITLES, CenterState
 from workflow.definition import UNIT_TITLES, Indicator, IndicatorUnit, Roadmap
 from workflow.indicators import Period, center_facts, latest_values, required_indicators
 from workflow.roadmap_store import StoredRoadmap
+from workflow.timeutil import as_utc
 
 __all__ = [
     "CENTER_SHEET",
@@ -60,7 +63,12 @@ _TAIL_WIDTHS = (11, 14)
 
 @dataclass(frozen=True, kw_only=True)
 class CenterLine:
-    """One center's line: its facts, a value per report column (None: not submitted)."""
+    """One center's line: its facts, a value per report column (None: not submitted).
+
+    ``targets_met`` is True when every targeted value the period requires is in and
+    none is below its target, False when a value is below its target, None when it is
+    unknown (a required targeted value is missing, or no targeted value is in).
+    """
 
     code: str
     name: str
@@ -120,6 +128,17 @@ class QuarterlyReport:
             *_TAIL_HEADERS,
         ]
 
+    @property
+    def has_targets(self) -> bool:
+        """Whether any report column has a target (else the targets column stays empty)."""
+        return any(i.target is not None for i, _ in self.columns)
+
+    def targets_text(self, line: CenterLine) -> str:
+        """The «Цели достигнуты» cell: «да», «нет», «нет сведений» (or empty: no targets)."""
+        if line.targets_met is None:
+            return STATUS_MISSING if self.has_targets else ""
+        return _YES_NO[line.targets_met]
+
     def csv_rows(self) -> Iterator[list[Any]]:
         """The CSV table, header first: texts, and whole numbers the csv module writes."""
         yield self.headers
@@ -137,7 +156,7 @@ class QuarterlyReport:
                     _share_text(v) if share and v is not None else v
                     for v, share in zip(line.values, shares, strict=True)
                 ],
-                _YES_NO[line.targets_met],
+                self.targets_text(line),
                 line.status,
             ]
 
@@ -197,7 +216,7 @@ def build(
                 cohort=center.cohort,
                 state=STATE_TITLES[CenterState(center.state)],
                 values=tuple(row),
-                targets_met=_targets_met(row, columns, targeted),
+                targets_met=_targets_met(row, columns, targeted, required_index),
                 status=_status(row, required_index, due),
                 due=due,
             )
@@ -216,13 +235,20 @@ def _targets_met(
     row: Sequence[float | None],
     columns: Sequence[tuple[Indicator, str]],
     targeted: Sequence[int],
+    required: Sequence[int],
 ) -> bool | None:
-    checked = [(row[i], columns[i][0].target) for i in targeted if row[i] is not None]
-    if not checked:
+    """False: a value is below its target; None: unknown (a required one is missing)."""
+    for index in targeted:
+        value, target = row[index], columns[index][0].target
+        if value is not None and target is not None and value < target:
+            return False
+    if any(row[index] is None for index in targeted if index in required):
+        # A value with a target the period requires is not in: the targets cannot be
+        # called met, however good the values that are in.
         return None
-    return all(
-        value is not None and target is not None and value >= target for value, target in checked
-    )
+    if all(row[index] is None for index in targeted):
+        return None
+    return True
 
 
 def _status(row: Sequence[float | None], required: Sequence[int], due: bool) -> str:
@@ -367,7 +393,7 @@ def _centers_sheet(book: Any, report: QuarterlyReport) -> None:
                     None if value is None else Cell(sheet, 1, 1, value, style)
                     for value, style in zip(line.values, styles, strict=True)
                 ],
-                _YES_NO[line.targets_met] or None,
+                report.targets_text(line) or None,
                 status,
             ]
         )
@@ -443,6 +469,16 @@ def _indicators_sheet(book: Any, report: QuarterlyReport) -> None:
                 label,
             ]
         )
+    zone = report.roadmap.timezone
+    local = as_utc(report.generated_at).astimezone(ZoneInfo(zone))
     sheet.append([])
-    sheet.append([f"{report.roadmap.decree}. Отчёт за {report.period.title}."])
-    sheet.append([f"Сформирован {report.generated_at:%d.%m.%Y %H:%M} UTC программой Tochka."])
+    sheet.append(
+        [f"{_sentence(report.roadmap.decree)} {_sentence(f'Отчёт за {report.period.title}')}"]
+    )
+    sheet.append([f"Сформирован {local:%d.%m.%Y %H:%M} ({zone}) программой Tochka."])
+
+
+def _sentence(text: str) -> str:
+    """The text ending with one full stop («… 2021 г.» keeps its own, no «г..»)."""
+    text = text.rstrip()
+    return text if text.endswith(".") else text + "."
