@@ -73,8 +73,9 @@ class DaemonRefused(TochkaError):
         super().__init__(
             f"Демон не запущен: другой демон уже работает с базой {db_path} "
             f"(блокировка {lock_path}). С одной базой SQLite работает только один демон.",
-            hint="Остановите работающий демон (tochka daemon status покажет его PID) "
-            "или используйте PostgreSQL, где второй демон ждёт в резерве.",
+            hint="Остановите работающий демон (tochka daemon status покажет его PID) или "
+            "запустите этот с --standby: он подождёт в резерве и заменит работающий, когда "
+            "тот остановится.",
         )
 
 
@@ -204,6 +205,8 @@ class DaemonOptions:
         heartbeat_seconds: how often the heartbeat row is refreshed.
         max_attempts: the deliverer's attempts before a letter is dead.
         simulation: test-only simulated days, or None for real time.
+        standby: on SQLite, wait for the running daemon's file lock (and take over when
+            that daemon dies) instead of being refused; PostgreSQL daemons always wait.
     """
 
     daily_at: time = time(9, 0)
@@ -213,6 +216,7 @@ class DaemonOptions:
     heartbeat_seconds: float = 10.0
     max_attempts: int = 8
     simulation: Simulation | None = None
+    standby: bool = False
 
 
 def parse_daily_at(text: str) -> time:
@@ -279,9 +283,11 @@ class Daemon:
             DaemonRefused: SQLite and another daemon holds the file lock.
         """
         self._lock = lock = leader_lock(self.engine)
-        if isinstance(lock, FileLeaderLock) and not lock.try_acquire():
-            raise DaemonRefused(db_path=lock.db_path, lock_path=lock.path)
-        is_sqlite = isinstance(lock, FileLeaderLock)
+        leading = False
+        if isinstance(lock, FileLeaderLock):
+            leading = lock.try_acquire()
+            if not leading and not self.options.standby:
+                raise DaemonRefused(db_path=lock.db_path, lock_path=lock.path)
         self._heartbeat(started=True)
         log.info(
             "event=daemon_start daemon=%s host=%s pid=%d db=%s",
@@ -305,7 +311,7 @@ class Daemon:
                     max_instances=1,
                     misfire_grace_time=MISFIRE_GRACE_SECONDS,
                 )
-            self._lead_or_wait(scheduler, leading=is_sqlite)
+            self._lead_or_wait(scheduler, leading=leading)
         finally:
             # Waits for a running job: the current step finishes before we exit.
             scheduler.shutdown(wait=True)

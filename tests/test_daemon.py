@@ -197,7 +197,7 @@ def _assert_each_cycle_and_reminder_once(engine: Engine, tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_sqlite_second_daemon_refused_until_the_first_dies(
+def test_sqlite_second_daemon_refused_a_standby_takes_over_when_the_leader_dies(
     db_url: str,
     engine: Engine,
     stored: StoredRoadmap,
@@ -212,12 +212,16 @@ def test_sqlite_second_daemon_refused_until_the_first_dies(
     assert second.returncode == 1
     assert "другой демон уже работает с базой" in err
     assert "tochka.db.daemon.lock" in err
+    assert "--standby" in err
+    # With --standby the second daemon waits for the lock instead.
+    standby = spawn(db_url, *SIMULATE, "--standby", "--standby-retry", "0.2", "--heartbeat", "0.2")
+    _wait(lambda: sorted(hb["role"] for hb in _heartbeats(engine)) == ["leader", "standby"])
     _wait(_ticked_past(engine, date(2021, 3, 15)))
     first.send_signal(signal.SIGKILL)  # in the middle of the year, maybe of a tick
     first.wait(timeout=30)
-    third = spawn(db_url, *SIMULATE, "--heartbeat", "0.2")
-    out, err = third.communicate(timeout=600)
-    assert third.returncode == 0, err
+    out, err = standby.communicate(timeout=600)
+    assert standby.returncode == 0, err
+    assert "event=leader" in err
     _assert_each_cycle_and_reminder_once(engine, tmp_path)
 
 

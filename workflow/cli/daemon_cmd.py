@@ -85,6 +85,14 @@ def tick(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
 @handle_errors
 def run(
     ctx: typer.Context,
+    standby: Annotated[
+        bool,
+        typer.Option(
+            "--standby",
+            help="SQLite: если демон уже работает, ждать в резерве и заменить его, когда он "
+            "остановится (без флага второй демон получает отказ).",
+        ),
+    ] = False,
     standby_retry: Annotated[
         float, typer.Option("--standby-retry", help="Резервный демон: пауза между попытками, с.")
     ] = 5.0,
@@ -130,6 +138,7 @@ def run(
         heartbeat_seconds=heartbeat,
         max_attempts=settings.max_attempts,
         simulation=simulation,
+        standby=standby,
     )
     engine = st.engine()
     from workflow import weekly
