@@ -454,3 +454,17 @@ def test_permissions_in_the_file_are_validated() -> None:
         "неизвестная роль «admin»; допустимы: coordinator, municipality, school, system",
     ) in messages
     assert any(f == "permissions.center.fly" and "неизвестный ключ «fly»" in m for f, m in messages)
+
+
+def test_a_stranger_is_refused_before_the_values_are_checked(
+    cli: Cli, engine: Engine, stored: StoredRoadmap
+) -> None:
+    """An unregistered user learns nothing about the data and leaves a trace."""
+    result = cli(
+        "--now", "2021-10-05", "indicators", "submit", "NOPE", "2021-Q3", "x=1", actor="mallory"
+    )
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    assert "Отказано: mallory" in text
+    assert "не найден" not in text
+    assert _refusals(engine) == [("mallory", "submit_indicators", "NOPE")]

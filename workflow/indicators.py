@@ -653,7 +653,13 @@ def record(
         SubmissionRefused: the same, for values given on the command line.
         AccessDenied: the actor may not submit for these centers (the refusal is recorded).
     """
-    from workflow.access import Action, as_actor, authorize_action, refusals_recorded
+    from workflow.access import (
+        Action,
+        as_actor,
+        authorize_action,
+        check_action,
+        refusals_recorded,
+    )
 
     by = as_actor(actor)
     definition = stored.definition
@@ -666,6 +672,10 @@ def record(
         ),
         db.write(engine) as conn,
     ):
+        # Who may submit at all is checked first: an unregistered user or a viewer is
+        # refused (and recorded) before being told what is wrong with the values.
+        target = filename or ", ".join(sorted({r.center.strip() for r in rows}))
+        who = authorize_action(conn, stored.id, by, Action.SUBMIT_INDICATORS, target=target)
         centers = center_facts(conn, stored.id, [r.center.strip() for r in rows])
         checked = checker.rows(rows, centers)
         if not rows:
@@ -677,14 +687,13 @@ def record(
             if filename is None:
                 raise SubmissionRefused(problems)
             raise ImportFileError(problems)
-        authorize_action(
-            conn,
-            stored.id,
-            by,
-            Action.SUBMIT_INDICATORS,
-            target=filename or ", ".join(sorted(centers)),
-            centers=[(c.code, c.municipality) for c in centers.values()],
-        )
+        if not by.system:  # then the scope: the centers must be the user's own
+            check_action(
+                who,
+                Action.SUBMIT_INDICATORS,
+                target=filename or ", ".join(sorted(centers)),
+                centers=[(c.code, c.municipality) for c in centers.values()],
+            )
         current = latest_values(conn, stored.id, sorted({c.period for c in checked}))
         values: list[dict[str, Any]] = []
         report: list[dict[str, Any]] = []
