@@ -10,7 +10,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from typer.testing import Result
 
+from tests.conftest import bypass_append_only
+from workflow import db
 from workflow.audit import EVENT
+from workflow.centers_file import CenterRow
 from workflow.roadmap_store import StoredRoadmap
 
 Cli = Callable[..., Result]
@@ -220,3 +223,19 @@ def test_centers_list_as_text(cli: Cli, stored: StoredRoadmap, tmp_path: Path) -
         "SH-01  МБОУ «Лежневская СШ»  Лежневский район  2021  planned (запланирован)  1",
         "SH-2   Школа                 Тейковский район  2022  planned (запланирован)  1",
     ]
+
+
+def test_audit_verify_names_the_first_tampered_event_and_exits_1(
+    cli: Cli, engine: Engine, stored: StoredRoadmap, centers3: list[CenterRow]
+) -> None:
+    assert cli("audit", "verify").exit_code == 0
+    with db.write(engine) as conn:
+        bypass_append_only(conn)
+        conn.exec_driver_sql("UPDATE event SET actor = 'someone-else' WHERE seq = 2")
+    result = cli("audit", "verify")
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    assert "Журнал аудита дорожной карты «ivanovo-2021-2023» нарушен: событие № 2" in text
+    bad_measure = cli("cycles", "list", "--measure", "42")
+    assert bad_measure.exit_code == 1
+    assert "мероприятия № 42 нет в дорожной карте" in bad_measure.output

@@ -43,6 +43,13 @@ def list_(
             hint="Состояния цикла: " + ", ".join(s.value for s in CycleState) + ".",
         )
     stored = st.roadmap(roadmap)
+    if measure is not None and measure not in {m.number for m in stored.definition.measures}:
+        raise InputError(
+            f"--measure: мероприятия № {measure} нет в дорожной карте «{stored.definition.code}».",
+            hint="Мероприятия: "
+            + ", ".join(str(m.number) for m in stored.definition.measures)
+            + ".",
+        )
     with db.read(st.engine()) as conn:
         found = cycles.list_cycles(conn, stored.id, measure=measure, state=state_filter)
     if st.json:
