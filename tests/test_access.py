@@ -35,6 +35,8 @@ ROLES = ["coordinator", "municipality", "school", "viewer", "stranger"]
 PATH_TO = {
     "planned": [],
     "infrastructure_agreed": ["agree_infrastructure"],
+    "equipped": ["agree_infrastructure", "equip"],
+    "staff_trained": ["agree_infrastructure", "equip", "train_staff"],
     "opened": ["agree_infrastructure", "equip", "train_staff", "open"],
 }
 
@@ -50,11 +52,16 @@ CASES = [
     Case("fire agree_infrastructure", frozenset({"coordinator"}), True),
     Case("fire equip", frozenset({"coordinator", "municipality"}), True),
     Case("fire start_reporting", frozenset({"coordinator", "municipality", "school"}), True),
+    Case("fire train_staff", frozenset({"coordinator", "municipality"}), True),
+    Case("fire open", frozenset({"coordinator", "municipality"}), True),
     Case("fire withdraw", frozenset({"coordinator"}), True),
+    Case("fire revert", frozenset({"coordinator"}), True),
     Case("centers import", frozenset({"coordinator", "municipality"}), True),
     Case("indicators submit", frozenset({"coordinator", "municipality", "school"}), True),
+    Case("indicators import", frozenset({"coordinator", "municipality", "school"}), True),
     Case("cycles open", frozenset({"coordinator"}), False),
     Case("cycles fire", frozenset({"coordinator"}), False),
+    Case("cycles cancel", frozenset({"coordinator"}), False),
     Case("users add", frozenset({"coordinator"}), False),
     Case("users remove", frozenset({"coordinator"}), False),
     Case("outbox send", frozenset({"coordinator"}), False),
@@ -143,15 +150,20 @@ def test_every_command_for_a_role(
                 pre = {
                     "agree_infrastructure": "planned",
                     "equip": "infrastructure_agreed",
+                    "train_staff": "equipped",
+                    "open": "staff_trained",
                     "start_reporting": "opened",
                     "withdraw": "planned",
+                    "revert": "infrastructure_agreed",
                 }[trigger]
                 _center(engine, stored, code, municipality, pre)
                 if in_scope:
                     _set_school_scope(engine, stored, code)
                 args = ["centers", "fire", code, trigger]
-                if trigger == "withdraw":
-                    args += ["--comment", "закрытие школы"]
+                if trigger in ("withdraw", "revert"):
+                    args += ["--comment", "ошибка ввода"]
+                if trigger == "open":
+                    args = ["--now", "2021-09-01", *args]
                 check_state = lambda code=code: _state(engine, code)  # noqa: E731
             elif case.name == "centers import":
                 csv = tmp_path / f"{tag}.csv"
@@ -178,6 +190,24 @@ def test_every_command_for_a_role(
                     "extra_programs_students=12",
                 ]
                 check_state = lambda: _count(engine, INDICATOR_VALUE)  # noqa: E731
+            elif case.name == "indicators import":
+                _center(engine, stored, code, municipality, "opened")
+                if in_scope:
+                    _set_school_scope(engine, stored, code)
+                csv = tmp_path / f"{tag}-values.csv"
+                csv.write_text(
+                    "Код,Период,natsci_students,tech_students,extra_programs_students\n"
+                    f"{code},2021-Q3,40,25,12\n",
+                    encoding="utf-8",
+                )
+                args = ["--now", "2021-10-05", "indicators", "import", str(csv)]
+                check_state = lambda: _count(engine, INDICATOR_VALUE)  # noqa: E731
+            elif case.name == "cycles cancel":
+                cycle = cycles.open_cycle(
+                    engine, stored, 4, due=date(2021, 7, 1), actor="operator", now=T0
+                )
+                args = ["cycles", "fire", str(cycle.id), "cancel", "--comment", "не нужен"]
+                check_state = lambda cid=cycle.id: _cycle_state(engine, cid)  # noqa: E731
             elif case.name == "cycles open":
                 args = ["cycles", "open", "3", "--due", "2021-02-15"]
                 check_state = lambda: _count(engine, CYCLE)  # noqa: E731
