@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
@@ -69,3 +70,25 @@ def test_schools_that_did_not_submit_are_reminded_with_the_department(
     assert [(r.recipient.email, r.rung.value, r.days) for r in overdue] == [
         (department, "overdue", 7)
     ]
+
+    # The preview of a monitoring cycle not created yet names the schools that owe it,
+    # exactly as the tick that creates it reminds them.
+    preview = json.loads(
+        cli("--json", "--now", "2021-12-01", "reminders", "preview", "--until", "2021-12-20").output
+    )
+    q4 = sorted(
+        (i["recipient"], i["send_on"], i["rung"])
+        for i in preview
+        if i["deadline_id"] == "cycle:new:2021-Q4"
+    )
+    assert q4 == sorted(
+        (email, "2021-12-17", "before-14") for email in (department, rows[0].email, rows[1].email)
+    )
+    queue = Recorder()
+    tick(engine, stored, now=at("2021-12-17"), clock=lambda: REAL, queue=queue)
+    ticked = sorted(
+        (r.recipient.email, r.send_on.isoformat(), r.rung.value + f"-{r.days}")
+        for r in queue.items
+        if r.measure_number == 9 and r.period == "2021-Q4"
+    )
+    assert ticked == q4

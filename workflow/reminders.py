@@ -625,7 +625,13 @@ def preview(
         if (spec.measure, spec.period) in existing:
             continue
         deadline = cycle_deadline(
-            roadmap, cycle_id=0, measure=spec.measure, period=spec.period, due=spec.due
+            roadmap,
+            cycle_id=0,
+            measure=spec.measure,
+            period=spec.period,
+            due=spec.due,
+            # Schools that owe the period now are reminded unless they submit first.
+            also=schools_owing(conn, stored, measure=spec.measure, period=spec.period),
         )
         deadline = Deadline(**{**deadline.__dict__, "deadline_id": f"cycle:new:{spec.period}"})
         start = max(today, opens_on(spec.due, roadmap.reminders))
