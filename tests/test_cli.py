@@ -176,8 +176,12 @@ def test_cycles_open_fire_and_evidence_kinds(cli: Cli, stored: StoredRoadmap) ->
 
 def test_bad_now_and_bad_state_filter(cli: Cli, stored: StoredRoadmap) -> None:
     result = cli("--now", "вчера", "centers", "fire", "X", "equip")
-    assert result.exit_code == 2  # a usage error, like any wrong option value
-    assert "«вчера» — не дата" in result.output
+    assert result.exit_code == 1
+    assert "--now: «вчера» — не дата" in result.output
+    # Refused even where the command would not have read it.
+    listing = cli("--now", "2022-13-01", "centers", "list")
+    assert listing.exit_code == 1
+    assert "--now: «2022-13-01» — не дата" in listing.output
     bad_state = cli("centers", "list", "--state", "flying")
     assert bad_state.exit_code == 1
     assert "Состояния центра: planned" in bad_state.output

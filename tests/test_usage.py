@@ -17,10 +17,6 @@ from workflow.cli.usage import russian
         (["centers", "fire", "A", "equip", "--bogus"], "Ошибка: нет параметра --bogus."),
         (["centers", "lisst"], "Ошибка: нет команды «lisst»; может быть, «list»?"),
         (
-            ["--now", "2022-13-01", "centers", "list"],
-            "Ошибка: недопустимое значение --now: «2022-13-01» — не дата: ожидается ГГГГ-ММ-ДД",
-        ),
-        (
             ["centers", "list", "--cohort", "abc"],
             "Ошибка: недопустимое значение --cohort: ожидается целое число.",
         ),

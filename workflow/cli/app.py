@@ -61,15 +61,16 @@ def main_options(
 ) -> None:
     """Global options; they go before the command: tochka --json centers list."""
     if now is not None:
-        # Checked here, so a wrong --now is a usage error whatever the command (even
-        # one that would not read it), never silently ignored.
+        # Checked here, so a wrong --now is refused (bad input, exit 1, like a wrong
+        # --until) whatever the command, even one that would not read it.
+        from workflow.cli.context import fail
         from workflow.errors import InputError
         from workflow.timeutil import parse_now
 
         try:
             parse_now(now)
         except InputError as exc:
-            raise typer.BadParameter(exc.message.rstrip("."), param_hint="'--now'") from None
+            raise fail(f"--now: {exc.message}", hint=exc.hint) from None
     ctx.obj = CliState(db_option=db, now_option=now, json=json_output, on_behalf_of=on_behalf_of)
     ctx.call_on_close(ctx.obj.close)
 
