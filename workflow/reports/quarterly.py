@@ -15,6 +15,7 @@ comma: what Excel with Russian settings opens without a wizard.
 from __future__ import annotations
 
 import csv
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -128,7 +129,7 @@ class QuarterlyReport:
             *_TAIL_HEADERS,
         ]
 
-    @property
+    @functools.cached_property  # asked once per row by the writers
     def has_targets(self) -> bool:
         """Whether any report column has a target (else the targets column stays empty)."""
         return any(i.target is not None for i, _ in self.columns)
