@@ -344,3 +344,18 @@ def test_a_database_of_the_first_version_is_upgraded(tmp_path: Path) -> None:
     assert schema.upgrade(engine) == ("0001", "0002")
     assert "municipality_contact" in sa.inspect(engine).get_table_names()
     engine.dispose()
+
+
+def test_status_names_the_municipalities_without_an_address(
+    cli: Cli, three_centers: None, tmp_path: Path
+) -> None:
+    before = json.loads(cli("--json", "status").output)
+    assert before["municipalities_without_address"] == ["Кинешемский район", "Шуйский район"]
+    path = _write(tmp_path, "m.csv", "municipality,email\nШуйский район,uo@shuya.example.org\n")
+    assert cli("municipalities", "import", str(path)).exit_code == 0
+    after = cli("status")
+    assert after.exit_code == 0
+    assert (
+        "Муниципалитеты без адреса для напоминаний (1): Кинешемский район. Напоминания об "
+        "этапах их центров получают только школы; адреса загружает tochka municipalities import."
+    ) in " ".join(after.output.split())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -36,6 +36,9 @@ class Summary:
     today: date
     measures: list[MeasureLine]
     centers: dict[str, int]
+    # Municipalities of the centers whose education authority has no address yet: their
+    # stage reminders go to the schools only.
+    without_address: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -50,6 +53,7 @@ class Summary:
                 for m in self.measures
             ],
             "centers": self.centers,
+            "municipalities_without_address": self.without_address,
         }
 
     def render(self, out: Any) -> None:
@@ -82,6 +86,14 @@ class Summary:
         for s in CenterState:
             centers.add_row(CENTER_TITLES[s], str(self.centers.get(s.value, 0)))
         out.print(centers)
+        if self.without_address:
+            shown = ", ".join(self.without_address[:5])
+            more = len(self.without_address) - 5
+            out.print(
+                f"Муниципалитеты без адреса для напоминаний ({len(self.without_address)}): "
+                f"{shown}{f' и ещё {more}' if more > 0 else ''}. Напоминания об этапах их "
+                "центров получают только школы; адреса загружает tochka municipalities import."
+            )
 
 
 def roadmap_status(conn: Connection, stored: StoredRoadmap, *, today: datetime) -> Summary:
@@ -117,6 +129,22 @@ def roadmap_status(conn: Connection, stored: StoredRoadmap, *, today: datetime) 
             .group_by(CENTER.c.state)
         ).all()
     )
+    from workflow.models_ops import MunicipalityContact
+
+    contact = MunicipalityContact.__table__  # type: ignore[attr-defined]
+    without_address = list(
+        conn.execute(
+            sa.select(CENTER.c.municipality)
+            .distinct()
+            .where(
+                CENTER.c.roadmap_id == stored.id,
+                CENTER.c.municipality.not_in(
+                    sa.select(contact.c.name).where(contact.c.roadmap_id == stored.id)
+                ),
+            )
+            .order_by(CENTER.c.municipality)
+        ).scalars()
+    )
     return Summary(
         roadmap=definition.code,
         title=definition.title,
@@ -136,4 +164,5 @@ def roadmap_status(conn: Connection, stored: StoredRoadmap, *, today: datetime) 
             for m in definition.measures
         ],
         centers={s.value: centers.get(s.value, 0) for s in CenterState},
+        without_address=without_address,
     )
