@@ -17,7 +17,7 @@ from typer.testing import Result
 from notifications.outbox import OUTBOX
 from workflow.errors import InputError
 from workflow.roadmap_store import StoredRoadmap
-from workflow.weekly import parse_weekday, summary_key
+from workflow.weekly import parse_weekday, summary_day, summary_key
 
 Cli = Callable[..., Result]
 
@@ -72,22 +72,37 @@ def test_once_per_week_from_the_chosen_day(
     cli: Cli, engine: Engine, two_centers: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TOCHKA_WEEKLY_SUMMARY", "ср")
-    # Monday and Tuesday of ISO week 2021-W09: before Wednesday, nothing.
-    assert _tick(cli, "2021-03-01")["summaries_queued"] == 0
+    # Switched on on a Monday: the first tick sends the current one (of Wed 24.02).
+    assert _tick(cli, "2021-03-01")["summaries_queued"] == 1
     assert _tick(cli, "2021-03-02")["summaries_queued"] == 0
-    assert _summaries(engine) == []
-    # Wednesday: queued; again on Wednesday and on Friday: not again.
+    # Wednesday: the new one; again on Wednesday and on Friday: not again.
     assert _tick(cli, "2021-03-03")["summaries_queued"] == 1
     assert _tick(cli, "2021-03-03")["summaries_queued"] == 0
     assert _tick(cli, "2021-03-05")["summaries_queued"] == 0
-    # No tick on Wednesday of W10: Thursday catches up; W11 on its Wednesday.
+    # No tick on Wednesday 10.03: Thursday catches up; then the next Wednesday.
     assert _tick(cli, "2021-03-11")["summaries_queued"] == 1
     assert _tick(cli, "2021-03-17")["summaries_queued"] == 1
+    # Down for three weeks: only the latest one, not a backlog.
+    assert _tick(cli, "2021-04-09")["summaries_queued"] == 1
     expected = [
-        (f"ivanovo-2021-2023:summary:2021-W{week}", "coordinator@example.org", "pending")
-        for week in ("09", "10", "11")
+        (f"ivanovo-2021-2023:summary:{day}", "coordinator@example.org", "pending")
+        for day in ("2021-02-24", "2021-03-03", "2021-03-10", "2021-03-17", "2021-04-07")
     ]
     assert _summaries(engine) == expected
+
+
+def test_a_saturday_summary_goes_with_mondays_tick(
+    cli: Cli, engine: Engine, two_centers: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon does not tick on weekends: a Saturday letter goes out on Monday."""
+    monkeypatch.setenv("TOCHKA_WEEKLY_SUMMARY", "сб")
+    assert _tick(cli, "2021-03-05")["summaries_queued"] == 1  # switched on: Sat 27.02's
+    assert _tick(cli, "2021-03-09")["summaries_queued"] == 1  # 08.03 a holiday: Tuesday
+    assert _tick(cli, "2021-03-10")["summaries_queued"] == 0
+    assert [k for k, _, _ in _summaries(engine)] == [
+        "ivanovo-2021-2023:summary:2021-02-27",
+        "ivanovo-2021-2023:summary:2021-03-06",
+    ]
 
 
 def _letters(folder: Path) -> list[EmailMessage]:
@@ -201,9 +216,11 @@ def test_weekday_names_and_keys() -> None:
         parse_weekday("середина недели")
     from datetime import date
 
-    # ISO weeks: 03.01.2021 is a Sunday of 2020-W53.
-    assert summary_key("r", date(2021, 1, 3)) == "r:summary:2020-W53"
-    assert summary_key("r", date(2021, 1, 4)) == "r:summary:2021-W01"
+    # The latest chosen day on or before today (03.01.2021 is a Sunday).
+    assert summary_day(date(2021, 1, 3), 1) == date(2020, 12, 28)
+    assert summary_day(date(2021, 1, 4), 1) == date(2021, 1, 4)
+    assert summary_day(date(2021, 1, 4), 7) == date(2021, 1, 3)
+    assert summary_key("r", date(2021, 1, 4)) == "r:summary:2021-01-04"
 
 
 def test_the_daemon_refuses_to_start_with_a_bad_setting(

@@ -1,10 +1,11 @@
 """The weekly summary to the coordinator: the status dashboard by mail, once a week.
 
-Off unless ``weekly_summary`` (``TOCHKA_WEEKLY_SUMMARY``) names a day of the week. The
-reconciler queues the letter on the first tick on or after that day in each ISO week
-(so a holiday on the chosen day moves it to the next working day of the same week, and a
-daemon that was down catches up), never twice in one week (the outbox key is
-``<roadmap>:summary:<ISO year>-W<week>``) and never for a past week. The letter goes to
+Off unless ``weekly_summary`` (``TOCHKA_WEEKLY_SUMMARY``) names a day of the week. Each
+tick looks at the latest such day on or before today and queues that day's letter unless
+it exists (the outbox key is ``<roadmap>:summary:<that date>``). The daemon does not tick
+on weekends and holidays, so a letter due on one goes out with the next working day's
+tick; after downtime only the latest letter is sent, never a backlog; and the first tick
+after the summary is switched on sends the current one. The letter goes to
 the roadmap's coordinator party, through the outbox like every other letter: a short
 summary in the body and the full dashboard (`workflow.reports.dashboard`) attached as a
 self-contained HTML page.
@@ -13,7 +14,7 @@ self-contained HTML page.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from workflow import db
@@ -65,10 +66,14 @@ def parse_weekday(text: str) -> int | None:
     )
 
 
+def summary_day(today: date, weekday: int) -> date:
+    """The latest date on or before ``today`` that falls on ``weekday`` (ISO, 1 = Monday)."""
+    return today - timedelta(days=(today.isoweekday() - weekday) % 7)
+
+
 def summary_key(roadmap_code: str, day: date) -> str:
-    """The outbox key of the summary for the ISO week of ``day``."""
-    year, week, _ = day.isocalendar()
-    return f"{roadmap_code}:summary:{year}-W{week:02d}"
+    """The outbox key of the summary due on ``day``."""
+    return f"{roadmap_code}:summary:{day.isoformat()}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,7 +106,7 @@ def _shorten(text: str) -> str:
 def queue_weekly_summary(
     engine: Engine, stored: StoredRoadmap, *, today: date, now: datetime, weekly: WeeklyPlan
 ) -> int:
-    """Queue this week's summary if it is due and not queued yet; 1 if queued, else 0.
+    """Queue the latest summary due (see the module) unless it exists; 1 if queued, else 0.
 
     The dashboard is read in one read transaction; the letter is queued in one write
     transaction that first checks the key, so two reconcilers never queue it twice.
@@ -114,10 +119,8 @@ def queue_weekly_summary(
     from notifications.summary import SummaryLine, WeeklySummary
     from workflow.reports import dashboard
 
-    if today.isoweekday() < weekly.weekday:
-        return 0
     roadmap = stored.definition
-    key = summary_key(roadmap.code, today)
+    key = summary_key(roadmap.code, summary_day(today, weekly.weekday))
     with db.read(engine) as conn:
         if conn.execute(sa.select(OUTBOX.c.id).where(OUTBOX.c.key == key)).first() is not None:
             return 0
