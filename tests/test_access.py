@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from typer.testing import Result
 
 from tests.conftest import SHIPPED, T0, grant
-from workflow import audit, centers, cycles, db
+from workflow import audit, centers, cycles, db, roadmap_store
 from workflow.access import USER
 from workflow.audit import CENTER, CYCLE, EVENT
 from workflow.centers_file import CenterRow
@@ -498,3 +498,61 @@ def test_a_stranger_is_refused_before_the_values_are_checked(
     assert "Отказано: mallory" in text
     assert "не найден" not in text
     assert _refusals(engine) == [("mallory", "submit_indicators", "NOPE")]
+
+
+def test_only_a_coordinator_reloads_the_roadmap(
+    cli: Cli, engine: Engine, stored: StoredRoadmap, tmp_path: Path
+) -> None:
+    """Reloading changes who may fire what: a viewer is refused, nothing changes, and the
+    coordinator's reload is one audited event."""
+    grant(engine, stored.id, ["viewer"], "viewer")
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(
+        SHIPPED.read_text(encoding="utf-8").replace(
+            "    open: [coordinator, municipality]", "    open: [coordinator, municipality, school]"
+        ),
+        encoding="utf-8",
+    )
+    new_hash = load_roadmap(changed).content_hash
+
+    def stored_hash() -> str:
+        with engine.connect() as conn:
+            return str(
+                conn.execute(
+                    sa.select(roadmap_store.ROADMAP.c.content_hash).where(
+                        roadmap_store.ROADMAP.c.id == stored.id
+                    )
+                ).scalar_one()
+            )
+
+    refused = cli("init", "--roadmap", str(changed), actor="viewer")
+    assert refused.exit_code == 1
+    assert "Отказано: viewer" in " ".join(refused.output.split())
+    assert stored_hash() == stored.definition.content_hash
+    assert _refusals(engine) == [("viewer", "load_roadmap", "ivanovo-2021-2023")]
+    done = cli("init", "--roadmap", str(changed), actor="operator")
+    assert done.exit_code == 0, done.output
+    assert stored_hash() == new_hash
+    with engine.connect() as conn:
+        loads = conn.execute(
+            sa.select(EVENT.c.actor, EVENT.c.from_state, EVENT.c.comment).where(
+                EVENT.c.entity_kind == "roadmap"
+            )
+        ).all()
+    old = stored.definition.content_hash[:12]
+    assert [tuple(e) for e in loads] == [("operator", "loaded", f"sha256 {old} → {new_hash[:12]}")]
+
+
+@pytest.mark.postgres
+def test_init_on_postgresql_leaves_local_folders_alone(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from workflow.cli.app import app
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("workflow.identity.os_login", lambda: "first")
+    result = CliRunner().invoke(app, ["--db", db_url, "init"])
+    assert result.exit_code == 0, result.output
+    assert list(tmp_path.iterdir()) == []  # no ./var created or chmod-ed

@@ -166,7 +166,7 @@ def file_mode_gid(group: str | None) -> int:
         raise InputError(f"Группа «{group}» (TOCHKA_FILE_MODE_GROUP) не найдена.") from None
 
 
-def restrict_file_mode(path: Path | None, *, folder: Path, gid: int = -1) -> None:
+def restrict_file_mode(path: Path, *, folder: Path, gid: int = -1) -> None:
     """Make Tochka's own folder and the SQLite files owner-only (or owner and group).
 
     Only ``folder`` (``./var/``, which Tochka creates) is changed among directories: a
@@ -174,19 +174,30 @@ def restrict_file_mode(path: Path | None, *, folder: Path, gid: int = -1) -> Non
     may be anyone's (a home directory, ``/tmp``).
 
     Args:
-        path: the database file, or None (PostgreSQL).
+        path: the database file.
         folder: Tochka's folder (``TOCHKA_VAR_DIR``); created if missing.
         gid: the operators' group (`file_mode_gid`), -1 for owner only.
+
+    Raises:
+        InputError: a folder or file whose mode cannot be changed (someone else owns it).
     """
     grouped = gid != -1
-    folder.mkdir(parents=True, exist_ok=True)
-    os.chmod(folder, 0o2770 if grouped else 0o700)
-    if grouped:
-        os.chown(folder, -1, gid)
-    if path is None:
-        return
-    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-        if candidate.exists():
-            os.chmod(candidate, 0o660 if grouped else 0o600)
-            if grouped:
-                os.chown(candidate, -1, gid)
+    current = folder
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(folder, 0o2770 if grouped else 0o700)
+        if grouped:
+            os.chown(folder, -1, gid)
+        for current in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            if current.exists():
+                os.chmod(current, 0o660 if grouped else 0o600)
+                if grouped:
+                    os.chown(current, -1, gid)
+    except OSError as exc:
+        from workflow.errors import InputError
+
+        raise InputError(
+            f"Не удалось ограничить права доступа к {current}: {exc.strerror or exc}.",
+            hint="Запустите tochka init от имени владельца этих файлов (того, кто будет "
+            "запускать демон) или исправьте владельца: chown.",
+        ) from None

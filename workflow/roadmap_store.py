@@ -45,28 +45,39 @@ def store(engine: Engine, roadmap: Roadmap, *, now: datetime) -> tuple[int, str]
         RoadmapFileError: the new definition drops a measure that already has cycles.
     """
     with db.write(engine) as conn:
-        row = conn.execute(
-            sa.select(ROADMAP.c.id, ROADMAP.c.content_hash).where(ROADMAP.c.code == roadmap.code)
-        ).first()
-        values = {
-            "code": roadmap.code,
-            "title": roadmap.title,
-            "content_hash": roadmap.content_hash,
-            "source": roadmap.source,
-            "timezone": roadmap.timezone,
-            "period_start": roadmap.period_start,
-            "period_end": roadmap.period_end,
-            "loaded_at": now,
-        }
-        if row is None:
-            new_id = conn.execute(sa.insert(ROADMAP).values(**values)).inserted_primary_key
-            assert new_id is not None
-            return int(new_id[0]), "created"
-        if row.content_hash == roadmap.content_hash:
-            return int(row.id), "unchanged"
-        _check_measures_kept(conn, int(row.id), roadmap)
-        conn.execute(sa.update(ROADMAP).where(ROADMAP.c.id == row.id).values(**values))
-        return int(row.id), "updated"
+        roadmap_id, outcome, _ = store_in(conn, roadmap, now=now)
+        return roadmap_id, outcome
+
+
+def store_in(conn: Connection, roadmap: Roadmap, *, now: datetime) -> tuple[int, str, str | None]:
+    """`store` inside the caller's write transaction.
+
+    Returns:
+        The row id, ``created``/``updated``/``unchanged``, and the content hash stored
+        before (None when created).
+    """
+    row = conn.execute(
+        sa.select(ROADMAP.c.id, ROADMAP.c.content_hash).where(ROADMAP.c.code == roadmap.code)
+    ).first()
+    values = {
+        "code": roadmap.code,
+        "title": roadmap.title,
+        "content_hash": roadmap.content_hash,
+        "source": roadmap.source,
+        "timezone": roadmap.timezone,
+        "period_start": roadmap.period_start,
+        "period_end": roadmap.period_end,
+        "loaded_at": now,
+    }
+    if row is None:
+        new_id = conn.execute(sa.insert(ROADMAP).values(**values)).inserted_primary_key
+        assert new_id is not None
+        return int(new_id[0]), "created", None
+    if row.content_hash == roadmap.content_hash:
+        return int(row.id), "unchanged", str(row.content_hash)
+    _check_measures_kept(conn, int(row.id), roadmap)
+    conn.execute(sa.update(ROADMAP).where(ROADMAP.c.id == row.id).values(**values))
+    return int(row.id), "updated", str(row.content_hash)
 
 
 def _check_measures_kept(conn: Connection, roadmap_id: int, roadmap: Roadmap) -> None:

@@ -354,43 +354,55 @@ def load_roadmap_as(
 ) -> tuple[int, str, bool]:
     """``tochka init``: store a roadmap; its first loader becomes its coordinator.
 
-    Replacing the stored definition of a roadmap that has users needs a coordinator.
+    Replacing the stored definition of a roadmap that has users needs a coordinator. The
+    check, the new definition, its audit event and the bootstrap of the first
+    coordinator are one transaction.
 
     Returns:
         The roadmap id, ``created``/``updated``/``unchanged``, and whether ``actor`` was
         made the coordinator.
     """
-    from workflow import roadmap_store
+    from contextlib import nullcontext
+
+    from workflow import audit, roadmap_store
     from workflow.access import USER
 
     with db.read(engine) as conn:
-        row = conn.execute(
-            sa.select(roadmap_store.ROADMAP.c.id, roadmap_store.ROADMAP.c.content_hash).where(
+        existing = conn.execute(
+            sa.select(roadmap_store.ROADMAP.c.id).where(
                 roadmap_store.ROADMAP.c.code == definition.code
             )
-        ).first()
-        has_users = (
-            row is not None
-            and conn.execute(
-                sa.select(sa.func.count()).select_from(USER).where(USER.c.roadmap_id == row.id)
-            ).scalar_one()
-            > 0
+        ).scalar()
+    guard: Any = (
+        nullcontext()
+        if existing is None
+        else refusals_recorded(
+            engine, int(existing), timezone=definition.timezone, actor=actor, now=now, clock=clock
         )
-    if row is not None and has_users and row.content_hash != definition.content_hash:
-        stored = StoredRoadmap(id=int(row.id), definition=definition)
-        with (
-            refusals_recorded(
-                engine, stored.id, timezone=definition.timezone, actor=actor, now=now, clock=clock
-            ),
-            db.read(engine) as conn,
-        ):
-            authorize_action(conn, stored.id, actor, Action.LOAD_ROADMAP, target=definition.code)
-    roadmap_id, outcome = roadmap_store.store(engine, definition, now=now)
-    with db.write(engine) as conn:
+    )
+    effective = local_date(now, definition.timezone)
+    with guard, db.write(engine) as conn:
+        if existing is not None:
+            row = conn.execute(
+                sa.select(roadmap_store.ROADMAP.c.content_hash).where(
+                    roadmap_store.ROADMAP.c.id == existing
+                )
+            ).one()
+            has_users = (
+                conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(USER)
+                    .where(USER.c.roadmap_id == existing)
+                ).scalar_one()
+                > 0
+            )
+            if has_users and row.content_hash != definition.content_hash:
+                authorize_action(
+                    conn, int(existing), actor, Action.LOAD_ROADMAP, target=definition.code
+                )
+        roadmap_id, outcome, before = roadmap_store.store_in(conn, definition, now=now)
         if outcome != "unchanged":
             # Who loaded which version of the roadmap (its permissions included).
-            from workflow import audit
-
             new_hash = definition.content_hash[:12]
             audit.append(
                 conn,
@@ -401,21 +413,19 @@ def load_roadmap_as(
                         entity_id=roadmap_id,
                         entity_key=definition.code[:96],
                         trigger="load",
-                        from_state=None if row is None else "loaded",
+                        from_state=None if before is None else "loaded",
                         to_state="loaded",
                         actor=actor.login,
                         on_behalf_of=actor.on_behalf_of,
                         recorded_at=clock(),
-                        effective_date=local_date(now, definition.timezone),
+                        effective_date=effective,
                         comment=(
                             f"sha256 {new_hash}"
-                            if row is None
-                            else f"sha256 {row.content_hash[:12]} → {new_hash}"
+                            if before is None
+                            else f"sha256 {before[:12]} → {new_hash}"
                         ),
                     )
                 ],
             )
-        made = bootstrap_coordinator(
-            conn, roadmap_id, actor.login, clock(), local_date(now, definition.timezone)
-        )
+        made = bootstrap_coordinator(conn, roadmap_id, actor.login, clock(), effective)
     return roadmap_id, outcome, made

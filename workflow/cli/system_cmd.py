@@ -42,9 +42,9 @@ def init(
     gid = db.file_mode_gid(st.settings.file_mode_group or None)
     engine = st.engine(create=True)
     before, after = schema.upgrade(engine)
-    db.restrict_file_mode(
-        db.sqlite_path(db.normalize_url(st.db_url)), folder=Path(st.settings.var_dir), gid=gid
-    )
+    path = db.sqlite_path(db.normalize_url(st.db_url))
+    if path is not None:  # PostgreSQL: the server guards the data; ./var is not touched
+        db.restrict_file_mode(path, folder=Path(st.settings.var_dir), gid=gid)
     roadmap_id, outcome, bootstrapped = load_roadmap_as(
         engine, definition, st.actor_ref, now=st.now()
     )
