@@ -240,6 +240,9 @@ def test_audit_verify_names_the_first_tampered_event_and_exits_1(
     assert result.exit_code == 1
     text = " ".join(result.output.split())
     assert "Журнал аудита дорожной карты «ivanovo-2021-2023» нарушен: событие № 2" in text
+
+
+def test_an_unknown_measure_is_refused(cli: Cli, stored: StoredRoadmap) -> None:
     bad_measure = cli("cycles", "list", "--measure", "42")
     assert bad_measure.exit_code == 1
     assert "мероприятия № 42 нет в дорожной карте" in bad_measure.output

@@ -24,12 +24,16 @@ from states.center import STATE_TITLES as CENTER_TITLES
 from states.center import CenterState
 from states.cycle import STATE_TITLES as CYCLE_TITLES
 from states.cycle import CycleState
-from workflow.audit import CENTER, CYCLE
+from workflow.audit import CENTER
 from workflow.deadlines import stage_deadlines
 from workflow.definition import Roadmap
 from workflow.errors import NotFound
-from workflow.recurrence import scheduled_cycles
-from workflow.reminders import open_cycles, schedule_due_by_cohort, states_before
+from workflow.reminders import (
+    cycles_to_come,
+    open_cycles,
+    schedule_due_by_cohort,
+    states_before,
+)
 from workflow.roadmap_store import StoredRoadmap
 from workflow.timeutil import local_date
 
@@ -165,16 +169,7 @@ def _cycles(conn: Connection, stored: StoredRoadmap, *, today: date) -> list[_Cy
         )
         for row in open_cycles(conn, stored.id)
     ]
-    existing = {
-        (int(m), str(p))
-        for m, p in conn.execute(
-            sa.select(CYCLE.c.measure, CYCLE.c.period).where(CYCLE.c.roadmap_id == stored.id)
-        )
-    }
-    horizon = max(0, (roadmap.period_end - today).days)
-    for spec in scheduled_cycles(roadmap, as_of=today, horizon_days=horizon):
-        if (spec.measure, spec.period) in existing:
-            continue
+    for spec in cycles_to_come(conn, stored, today=today, until=roadmap.period_end):
         state = CycleState.OVERDUE if spec.due < today else CycleState.SCHEDULED
         result.append(_Cycle(measure=spec.measure, period=spec.period, due=spec.due, state=state))
     result.sort(key=lambda c: (c.due, c.measure, c.period))

@@ -23,6 +23,7 @@ from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from workflow.errors import ImportFileError, Problem
 from workflow.tablefile import opening
@@ -247,7 +248,13 @@ def _mostly_utf8(data: bytes) -> bool:
     return valid > invalid
 
 
-def _xlsx_rows(path: Path, filename: str) -> tuple[int, _Rows]:
+def _open_xlsx(path: Path, filename: str) -> tuple[Any, Any] | None:
+    """The workbook (read-only; the caller closes it) and its first sheet, or None for a
+    workbook without sheets.
+
+    Raises:
+        ImportFileError: the file is not a workbook.
+    """
     # openpyxl costs ~0.3 s to import; only XLSX imports pay for it.
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
@@ -263,8 +270,15 @@ def _xlsx_rows(path: Path, filename: str) -> tuple[int, _Rows]:
         ) from None
     if not workbook.worksheets:
         workbook.close()
+        return None
+    return workbook, workbook.worksheets[0]
+
+
+def _xlsx_rows(path: Path, filename: str) -> tuple[int, _Rows]:
+    opened = _open_xlsx(path, filename)
+    if opened is None:
         return 0, _no_rows()
-    sheet = workbook.worksheets[0]
+    workbook, sheet = opened
     declared = sheet.max_row if isinstance(sheet.max_row, int) else 0
 
     def rows() -> _Rows:

@@ -677,6 +677,13 @@ def record(
         target = filename or ", ".join(sorted({r.center.strip() for r in rows}))
         who = authorize_action(conn, stored.id, by, Action.SUBMIT_INDICATORS, target=target)
         centers = center_facts(conn, stored.id, [r.center.strip() for r in rows])
+        if not by.system:  # then the scope: the centers named must be the user's own
+            check_action(
+                who,
+                Action.SUBMIT_INDICATORS,
+                target=target,
+                centers=[(c.code, c.municipality) for c in centers.values()],
+            )
         checked = checker.rows(rows, centers)
         if not rows:
             checker.problem("нет ни одной строки с показателями", None, None, None)
@@ -687,13 +694,6 @@ def record(
             if filename is None:
                 raise SubmissionRefused(problems)
             raise ImportFileError(problems)
-        if not by.system:  # then the scope: the centers must be the user's own
-            check_action(
-                who,
-                Action.SUBMIT_INDICATORS,
-                target=filename or ", ".join(sorted(centers)),
-                centers=[(c.code, c.municipality) for c in centers.values()],
-            )
         current = latest_values(conn, stored.id, sorted({c.period for c in checked}))
         values: list[dict[str, Any]] = []
         report: list[dict[str, Any]] = []

@@ -22,14 +22,18 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
-import zipfile
 from collections.abc import Generator
 from decimal import Decimal
 from pathlib import Path
 
 # The centers file's readers already handle encodings, delimiters and cell values.
-from workflow.centers_file import _cell_text, _csv_rows, _is_filled, _normalise_header
+from workflow.centers_file import (
+    _cell_text,
+    _csv_rows,
+    _is_filled,
+    _normalise_header,
+    _open_xlsx,
+)
 from workflow.definition import UNIT_TITLES, Roadmap
 from workflow.errors import ImportFileError, Problem
 from workflow.indicators import RawRow, RawValue
@@ -181,23 +185,10 @@ def _csv_table(data: bytes, filename: str) -> _Rows:
 
 def _xlsx_table(path: Path, filename: str) -> _Rows:
     """The first sheet's rows (like `workflow.centers_file`), with percent cells as shown."""
-    # openpyxl costs ~0.3 s to import; only XLSX imports pay for it.
-    import openpyxl
-    from openpyxl.utils.exceptions import InvalidFileException
-
-    try:
-        with warnings.catch_warnings():
-            # openpyxl warns about styles and extensions it ignores; irrelevant here.
-            warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
-            workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, EOFError) as exc:
-        raise ImportFileError(
-            [Problem(file=filename, message=f"файл не открывается как книга Excel (.xlsx): {exc}")]
-        ) from None
-    if not workbook.worksheets:
-        workbook.close()
-        return _no_rows()
-    sheet = workbook.worksheets[0]
+    opened = _open_xlsx(path, filename)
+    if opened is None:
+        return _no_table()
+    workbook, sheet = opened
 
     def table() -> _Rows:
         try:
@@ -219,7 +210,7 @@ def _xlsx_table(path: Path, filename: str) -> _Rows:
     return table()
 
 
-def _no_rows() -> _Rows:
+def _no_table() -> _Rows:
     yield from ()
 
 

@@ -592,6 +592,25 @@ def _preview_items(
             )
 
 
+def cycles_to_come(
+    conn: Connection, stored: StoredRoadmap, *, today: date, until: date
+) -> list[Any]:
+    """The cycles the recurrences will create by ``until`` that do not exist yet
+    (`workflow.recurrence.CycleSpec`s; a cancelled cycle is not brought back)."""
+    existing = {
+        (int(m), str(p))
+        for m, p in conn.execute(
+            sa.select(CYCLE.c.measure, CYCLE.c.period).where(CYCLE.c.roadmap_id == stored.id)
+        )
+    }
+    horizon = max(0, (until - today).days)
+    return [
+        spec
+        for spec in scheduled_cycles(stored.definition, as_of=today, horizon_days=horizon)
+        if (spec.measure, spec.period) not in existing
+    ]
+
+
 def preview(
     conn: Connection, stored: StoredRoadmap, *, today: date, until: date
 ) -> list[PreviewItem]:
@@ -614,16 +633,7 @@ def preview(
             row.due_date, roadmap, start=today, until=until, sent_offset=row.sent_offset
         )
         items.extend(_preview_items(deadline, sends))
-    existing = {
-        (int(m), str(p))
-        for m, p in conn.execute(
-            sa.select(CYCLE.c.measure, CYCLE.c.period).where(CYCLE.c.roadmap_id == stored.id)
-        )
-    }
-    horizon = (until - today).days
-    for spec in scheduled_cycles(roadmap, as_of=today, horizon_days=horizon):
-        if (spec.measure, spec.period) in existing:
-            continue
+    for spec in cycles_to_come(conn, stored, today=today, until=until):
         deadline = cycle_deadline(
             roadmap,
             cycle_id=0,

@@ -15,7 +15,6 @@ from workflow.cli.options import RoadmapCode
 if TYPE_CHECKING:
     from workflow.cli.context import CliState
     from workflow.reminders import ReminderQueue
-    from workflow.roadmap_store import StoredRoadmap
     from workflow.weekly import WeeklyPlan
 
 daemon_app = typer.Typer(help="Демон-планировщик: запуск и состояние.", no_args_is_help=True)
@@ -32,10 +31,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(daemon_app, name="daemon")
     app.add_typer(reminders_app, name="reminders")
     app.add_typer(calendar_app, name="calendar")
-
-
-def _roadmaps(st: CliState, code: str | None) -> list[StoredRoadmap]:
-    return st.roadmaps(code)
 
 
 def _queue(st: CliState) -> tuple[ReminderQueue, WeeklyPlan | None]:
@@ -56,7 +51,7 @@ def tick(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
     from workflow.reconcile import tick as run_tick
 
     st = state(ctx)
-    roadmaps = _roadmaps(st, roadmap)
+    roadmaps = st.roadmaps(roadmap)
     # The reconciler changes data (cycles, overdue marks, letters): coordinators only.
     authorize(st, roadmaps, Action.RECONCILE, target="tochka tick")
     queue, weekly_plan = _queue(st)
@@ -219,7 +214,7 @@ def preview(
     st = state(ctx)
     last = parse_date(until, what="--until")
     items: list[reminders.PreviewItem] = []
-    for stored in _roadmaps(st, roadmap):
+    for stored in st.roadmaps(roadmap):
         today = local_date(st.now(stored.definition.timezone), stored.definition.timezone)
         _check_order(today, last, first="--now", second="--until")
         with db.read(st.engine()) as conn:

@@ -5,7 +5,7 @@ English parts (``Usage:``, ``Options``, ``[required]``, ``<str>``, "Show this me
 exit.") before the formatter measures its columns, so the layout stays aligned. Our own
 help texts are Russian already. `install` sets the subclass on the Context class Typer's
 commands use; if a future Typer formats help differently, help falls back to English
-rather than breaking (and ``tests/test_cli_help.py`` says so).
+rather than breaking (and ``tests/test_usage.py`` says so).
 """
 
 from __future__ import annotations
