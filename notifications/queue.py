@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
@@ -315,6 +315,27 @@ def _record(conn: Connection, members: Sequence[Reminder], outbox_id: int, now: 
     )
 
 
+def _queue_one(
+    conn: Connection,
+    letter: Notice | WeeklySummary,
+    kind: LetterKind,
+    render: Callable[[], Any],
+    now: datetime,
+) -> bool:
+    """Queue one letter (not a digest) unless its key exists; True if queued."""
+    _check_key(letter.key)
+    exists = conn.execute(sa.select(OUTBOX.c.id).where(OUTBOX.c.key == letter.key)).first()
+    if exists is not None:
+        return False
+    cc = letter.cc if isinstance(letter, Notice) else ()
+    built = _assemble(letter.recipient.email, render(), cc, letter, now)
+    conn.execute(
+        OUTBOX.insert(),
+        _row_values(key=letter.key, kind=kind, group=None, built=built, due=now, now=now),
+    )
+    return True
+
+
 def queue_notice(conn: Connection, notice: Notice, *, now: datetime, renderer: Renderer) -> bool:
     """Queue a transition notice, in the caller's transaction (the state change's).
 
@@ -332,19 +353,9 @@ def queue_notice(conn: Connection, notice: Notice, *, now: datetime, renderer: R
         TemplateProblem: a template failed.
         ValueError: the key is empty or longer than `MAX_KEY_LENGTH`.
     """
-    _check_key(notice.key)
-    exists = conn.execute(sa.select(OUTBOX.c.id).where(OUTBOX.c.key == notice.key)).first()
-    if exists is not None:
-        return False
-    rendered = renderer.render_notice(notice, now=now)
-    built = _assemble(notice.recipient.email, rendered, notice.cc, notice, now)
-    conn.execute(
-        OUTBOX.insert(),
-        _row_values(
-            key=notice.key, kind=LetterKind.NOTICE, group=None, built=built, due=now, now=now
-        ),
+    return _queue_one(
+        conn, notice, LetterKind.NOTICE, lambda: renderer.render_notice(notice, now=now), now
     )
-    return True
 
 
 def queue_summary(
@@ -366,16 +377,6 @@ def queue_summary(
         TemplateProblem: a template failed.
         ValueError: the key is empty or longer than `MAX_KEY_LENGTH`.
     """
-    _check_key(summary.key)
-    exists = conn.execute(sa.select(OUTBOX.c.id).where(OUTBOX.c.key == summary.key)).first()
-    if exists is not None:
-        return False
-    rendered = renderer.render_summary(summary)
-    built = _assemble(summary.recipient.email, rendered, (), summary, now)
-    conn.execute(
-        OUTBOX.insert(),
-        _row_values(
-            key=summary.key, kind=LetterKind.SUMMARY, group=None, built=built, due=now, now=now
-        ),
+    return _queue_one(
+        conn, summary, LetterKind.SUMMARY, lambda: renderer.render_summary(summary), now
     )
-    return True

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -176,6 +177,17 @@ def _ticked_past(engine: Engine, day: date) -> Callable[[], bool]:
     return check
 
 
+def _kill_the_leader(leader: Daemon, standby: Daemon, engine: Engine, tmp_path: Path) -> None:
+    """SIGKILL the leader (in the middle of the year, maybe of a tick): the standby takes
+    over and finishes the year, each cycle and reminder once."""
+    leader.send_signal(signal.SIGKILL)
+    leader.wait(timeout=30)
+    _, err = standby.communicate(timeout=600)
+    assert standby.returncode == 0, err
+    assert "event=leader" in err
+    _assert_each_cycle_and_reminder_once(engine, tmp_path)
+
+
 SIMULATE = ("--simulate-from", START.isoformat(), "--simulate-to", END.isoformat())
 
 
@@ -218,12 +230,7 @@ def test_sqlite_second_daemon_refused_a_standby_takes_over_when_the_leader_dies(
     standby = spawn(db_url, *SIMULATE, "--standby", "--standby-retry", "0.2", "--heartbeat", "0.2")
     _wait(lambda: sorted(hb["role"] for hb in _heartbeats(engine)) == ["leader", "standby"])
     _wait(_ticked_past(engine, date(2021, 3, 15)))
-    first.send_signal(signal.SIGKILL)  # in the middle of the year, maybe of a tick
-    first.wait(timeout=30)
-    out, err = standby.communicate(timeout=600)
-    assert standby.returncode == 0, err
-    assert "event=leader" in err
-    _assert_each_cycle_and_reminder_once(engine, tmp_path)
+    _kill_the_leader(first, standby, engine, tmp_path)
 
 
 @pytest.mark.postgres
@@ -242,12 +249,7 @@ def test_postgres_standby_takes_over_when_the_leader_is_killed(
     leader_pid = next(hb["pid"] for hb in _heartbeats(engine) if hb["role"] == "leader")
     leader, standby = (a, b) if a.pid == leader_pid else (b, a)
     _wait(_ticked_past(engine, date(2021, 3, 15)))
-    leader.send_signal(signal.SIGKILL)
-    leader.wait(timeout=30)
-    out, err = standby.communicate(timeout=600)
-    assert standby.returncode == 0, err
-    assert "event=leader" in err
-    _assert_each_cycle_and_reminder_once(engine, tmp_path)
+    _kill_the_leader(leader, standby, engine, tmp_path)
 
 
 @pytest.mark.postgres
@@ -337,6 +339,22 @@ def test_database_down_at_a_tick_is_logged_and_the_daemon_stays_up(
     missing.dispose()
 
 
+def _refused_start(db_url: str, engine: Engine, **settings: str) -> Any:
+    """``tochka daemon run`` that must refuse to start: exit 1, no heartbeat written."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOCHKA_")}
+    started = subprocess.run(
+        [TOCHKA, "--db", db_url, "daemon", "run"],
+        env={**env, **settings},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert started.returncode == 1
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(HEARTBEAT)).scalar_one() == 0
+    return started
+
+
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_a_broken_template_is_refused_when_the_daemon_starts(
     db_url: str, engine: Engine, stored: StoredRoadmap, tmp_path: Path
@@ -347,19 +365,8 @@ def test_a_broken_template_is_refused_when_the_daemon_starts(
         "Просрочено: {{ deadline_that_does_not_exist }}", encoding="utf-8"
     )
     _grant_me(engine, stored)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TOCHKA_")}
-    env["TOCHKA_TEMPLATES_DIR"] = str(overrides)
-    started = subprocess.run(
-        [TOCHKA, "--db", db_url, "daemon", "run"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert started.returncode == 1
+    started = _refused_start(db_url, engine, TOCHKA_TEMPLATES_DIR=str(overrides))
     assert "reminder_overdue.txt.j2" in started.stderr
-    with engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(HEARTBEAT)).scalar_one() == 0
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -368,20 +375,11 @@ def test_only_a_coordinator_starts_the_daemon(
 ) -> None:
     """The daemon changes data in every roadmap: an account that is not their coordinator
     is refused before anything starts, and the refusal is in the audit trail."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TOCHKA_")}
-    started = subprocess.run(
-        [TOCHKA, "--db", db_url, "daemon", "run"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert started.returncode == 1
+    started = _refused_start(db_url, engine)
     text = " ".join(started.stderr.split())
     assert f"Отказано: {os_login()}" in text
     assert "не зарегистрирован" in text
     with engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(HEARTBEAT)).scalar_one() == 0
         refusals = conn.execute(
             sa.select(EVENT.c.actor, EVENT.c.trigger, EVENT.c.entity_key).where(
                 EVENT.c.entity_kind == "refusal"

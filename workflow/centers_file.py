@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from workflow.errors import ImportFileError, Problem
-from workflow.tablefile import opening
+from workflow.tablefile import opening, table_suffix
 
 __all__ = ["FIELDS", "CenterRow", "is_valid_email", "read_centers_file"]
 
@@ -150,18 +150,7 @@ def read_centers_file(
             lists every problem found, in file order.
     """
     filename = str(path)
-    suffix = Path(path).suffix.lower()
-    if suffix not in (".csv", ".xlsx"):
-        hint = " (сохраните файл Excel как .xlsx)" if suffix == ".xls" else ""
-        raise ImportFileError(
-            [
-                Problem(
-                    file=filename,
-                    message=f"неподдерживаемый формат файла «{suffix or 'без расширения'}»: "
-                    f"нужен .csv или .xlsx{hint}",
-                )
-            ]
-        )
+    suffix = table_suffix(filename)
     with opening(filename):
         if suffix == ".csv":
             total, rows = _csv_rows(Path(path).read_bytes(), filename)

@@ -37,7 +37,7 @@ from workflow.centers_file import (
 from workflow.definition import UNIT_TITLES, Roadmap
 from workflow.errors import ImportFileError, Problem
 from workflow.indicators import RawRow, RawValue
-from workflow.tablefile import opening
+from workflow.tablefile import opening, table_suffix
 
 __all__ = ["read_indicators_file"]
 
@@ -103,17 +103,7 @@ def read_indicators_file(path: str | Path, roadmap: Roadmap) -> list[RawRow]:
         ImportFileError: the file cannot be read or its header is wrong.
     """
     filename = str(path)
-    suffix = Path(path).suffix.lower()
-    if suffix not in (".csv", ".xlsx"):
-        raise ImportFileError(
-            [
-                Problem(
-                    file=filename,
-                    message=f"неподдерживаемый формат файла «{suffix or 'без расширения'}»: "
-                    "нужен .csv или .xlsx",
-                )
-            ]
-        )
+    suffix = table_suffix(filename)
     with opening(filename):
         if suffix == ".csv":
             rows = _csv_table(Path(path).read_bytes(), filename)

@@ -35,7 +35,7 @@ from workflow.centers_file import (
     is_valid_email,
 )
 from workflow.errors import ImportFileError, Problem
-from workflow.tablefile import opening
+from workflow.tablefile import opening, table_suffix
 from workflow.timeutil import Clock, local_date, system_clock
 
 if TYPE_CHECKING:
@@ -94,17 +94,7 @@ def read_contacts_file(path: str | Path) -> list[ContactRow]:
         ImportFileError: the file cannot be read, or a row or the header is wrong.
     """
     filename = str(path)
-    suffix = Path(path).suffix.lower()
-    if suffix not in (".csv", ".xlsx"):
-        raise ImportFileError(
-            [
-                Problem(
-                    file=filename,
-                    message=f"неподдерживаемый формат файла «{suffix or 'без расширения'}»: "
-                    "нужен .csv или .xlsx",
-                )
-            ]
-        )
+    suffix = table_suffix(filename)
     with opening(filename):
         if suffix == ".csv":
             _, rows = _csv_rows(Path(path).read_bytes(), filename)

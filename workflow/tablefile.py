@@ -21,3 +21,26 @@ def opening(filename: str) -> Iterator[None]:
         raise ImportFileError(
             [Problem(file=filename, message="нет прав на чтение файла")]
         ) from None
+
+
+def table_suffix(filename: str) -> str:
+    """``.csv`` or ``.xlsx``: the kind of a table file, by its name.
+
+    Raises:
+        ImportFileError: any other kind, named (with advice for an old ``.xls``).
+    """
+    from pathlib import Path
+
+    suffix = Path(filename).suffix.lower()
+    if suffix not in (".csv", ".xlsx"):
+        hint = " (сохраните файл Excel как .xlsx)" if suffix == ".xls" else ""
+        raise ImportFileError(
+            [
+                Problem(
+                    file=filename,
+                    message=f"неподдерживаемый формат файла «{suffix or 'без расширения'}»: "
+                    f"нужен .csv или .xlsx{hint}",
+                )
+            ]
+        )
+    return suffix
