@@ -36,7 +36,7 @@ test: install chromium
 	TOCHKA_TEST_PG_URL="$$url" $(BIN)/pytest -n 2 -p no:cacheprovider
 
 lint: install
-	$(BIN)/ruff check states workflow notifications scheduler.py tests benchmarks
+	$(BIN)/ruff check base states workflow notifications scheduler.py tests benchmarks
 	$(BIN)/mypy
 
 bench: install

@@ -2,7 +2,7 @@
 
 The database is the only source of truth (DESIGN.md, principle 1). APScheduler keeps an
 in-memory job store, never shared, and only says *when* to run: the reconciler
-(`workflow.reconcile.tick`) once at start-up and then each working day at
+(`workflow.schedule.reconcile.tick`) once at start-up and then each working day at
 ``Settings.daily_at`` in the roadmap zone; the outbox deliverer every minute. Every run
 is level-triggered and idempotent, so misfires, downtime and a SIGKILL in the middle of
 a tick cost nothing but a later catch-up.
@@ -44,12 +44,12 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from states.errors import TochkaError
-from workflow import db
-from workflow.models_ops import DaemonHeartbeat
-from workflow.reminders import ReminderQueue
-from workflow.timeutil import Clock, local_date, system_clock
-from workflow.weekly import WeeklyPlan
+from base import db
+from base.clock import Clock, local_date, system_clock
+from base.errors import TochkaError
+from workflow.schedule.reminders import ReminderQueue
+from workflow.schedule.weekly import WeeklyPlan
+from workflow.storage.tables import DaemonHeartbeat
 
 log = logging.getLogger("tochka.daemon")
 
@@ -245,7 +245,7 @@ class Daemon:
 
     Args:
         engine: the database.
-        queue: where reminders go (`workflow.reminders.outbox_queue`).
+        queue: where reminders go (`workflow.schedule.reminders.outbox_queue`).
         options: timing.
         deliver: sends due outbox letters as of a time, or None (delivery not wired).
         weekly: the weekly summary's day and renderer, or None (not sent).
@@ -394,7 +394,7 @@ class Daemon:
 
     def daily_tick(self) -> None:
         """The scheduled run: the reconciler on working days (the first run always)."""
-        from workflow.ladder import is_working_day
+        from workflow.schedule.ladder import is_working_day
 
         now = self.clock()
         today = local_date(now, self.options.zone)
@@ -424,7 +424,8 @@ class Daemon:
 
     def tick_all(self, now: datetime) -> list[Any]:
         """Reconcile every roadmap as of ``now``; failures are logged, never raised."""
-        from workflow import reconcile, roadmap_store
+        from workflow.roadmap import store as roadmap_store
+        from workflow.schedule import reconcile
 
         with self._work:
             reports: list[Any] = []
@@ -603,7 +604,7 @@ def _fmt(value: datetime | None) -> str:
 def collect_status(engine: Engine, *, now: datetime, alive_seconds: float) -> StatusReport:
     """Heartbeats (newest first), overdue open cycles and letters waiting, from the DB."""
     from states.cycle import CycleState
-    from workflow.audit import CYCLE
+    from workflow.engine.audit import CYCLE
 
     with db.read(engine) as conn:
         rows = conn.execute(

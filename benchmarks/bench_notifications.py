@@ -26,15 +26,16 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from base import db
 from notifications.deliver import deliver_due
 from notifications.headers import envelope_headers
 from notifications.letters import address_letter, compose
 from notifications.outbox import OUTBOX
 from notifications.queue import queue_reminders
-from notifications.reminders import Recipient, Reminder, Rung
 from notifications.render import Renderer
 from notifications.transport import SmtpSettings, SmtpTransport, TlsMode
-from workflow import db, schema
+from notifications.values import Recipient, Reminder, Rung
+from workflow.storage import schema
 
 NOW = datetime(2022, 8, 22, 6, 0, tzinfo=UTC)
 SENDER = "roadmap@edu.example.org"

@@ -34,13 +34,16 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
-from workflow import db, roadmap_store, schema  # noqa: E402
-from workflow.audit import CENTER, EVENT  # noqa: E402
-from workflow.indicators import VALUE, parse_period  # noqa: E402
-from workflow.reports import quarterly  # noqa: E402
-from workflow.roadmap_file import load_roadmap  # noqa: E402
+from base import db  # noqa: E402
+from workflow.engine.audit import CENTER, EVENT  # noqa: E402
+from workflow.engine.indicators import VALUE, parse_period  # noqa: E402
+from workflow.roadmap import store as roadmap_store  # noqa: E402
+from workflow.roadmap.loader import load_roadmap  # noqa: E402
+from workflow.roadmap.shipped import IVANOVO_159_RP  # noqa: E402
+from workflow.storage import schema  # noqa: E402
+from workflow.views import quarterly  # noqa: E402
 
-SHIPPED = ROOT / "workflow" / "roadmaps" / "ivanovo-159-rp.yaml"
+SHIPPED = IVANOVO_159_RP
 NOW = datetime(2022, 10, 5, 9, tzinfo=UTC)
 TARGET = 1.5
 

@@ -37,15 +37,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import sqlalchemy as sa  # noqa: E402
 from sqlalchemy.engine import Connection, Engine  # noqa: E402
 
-from notifications.reminders import Reminder  # noqa: E402
-from workflow import db, roadmap_store, schema  # noqa: E402
-from workflow.audit import CENTER  # noqa: E402
-from workflow.reconcile import create_due_cycles, mark_overdue, tick  # noqa: E402
-from workflow.reminders import latest_due, rung_offset, stage_groups  # noqa: E402
-from workflow.roadmap_file import load_roadmap  # noqa: E402
-from workflow.roadmap_store import StoredRoadmap  # noqa: E402
+from base import db  # noqa: E402
+from notifications.values import Reminder  # noqa: E402
+from workflow.engine.audit import CENTER  # noqa: E402
+from workflow.roadmap import store as roadmap_store  # noqa: E402
+from workflow.roadmap.loader import load_roadmap  # noqa: E402
+from workflow.roadmap.shipped import IVANOVO_159_RP  # noqa: E402
+from workflow.roadmap.store import StoredRoadmap  # noqa: E402
+from workflow.schedule.reconcile import create_due_cycles, mark_overdue, tick  # noqa: E402
+from workflow.schedule.reminders import latest_due, rung_offset, stage_groups  # noqa: E402
+from workflow.storage import schema  # noqa: E402
 
-SHIPPED = Path(__file__).resolve().parent.parent / "workflow" / "roadmaps" / "ivanovo-159-rp.yaml"
+SHIPPED = IVANOVO_159_RP
 NOW = datetime(2022, 9, 14, 9, 0, tzinfo=ZoneInfo("Europe/Moscow"))
 TODAY = NOW.date()
 REAL = datetime(2026, 1, 1, tzinfo=UTC)

@@ -23,14 +23,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from base import db  # noqa: E402
 from states.center import FORWARD_TRIGGERS, LIFECYCLE  # noqa: E402
-from workflow import centers, db, roadmap_store, schema  # noqa: E402
-from workflow.centers_file import CenterRow  # noqa: E402
-from workflow.engine import Actor, TransitionEngine  # noqa: E402
-from workflow.roadmap_file import load_roadmap  # noqa: E402
-from workflow.users import bootstrap_coordinator  # noqa: E402
+from workflow.engine.transitions import (  # noqa: E402
+    Actor,
+    TransitionEngine,
+    centers,  # noqa: E402
+)
+from workflow.engine.users import bootstrap_coordinator  # noqa: E402
+from workflow.imports.centers_file import CenterRow  # noqa: E402
+from workflow.roadmap import store as roadmap_store  # noqa: E402
+from workflow.roadmap.loader import load_roadmap  # noqa: E402
+from workflow.roadmap.shipped import IVANOVO_159_RP  # noqa: E402
+from workflow.storage import schema  # noqa: E402
 
-SHIPPED = Path(__file__).resolve().parent.parent / "workflow" / "roadmaps" / "ivanovo-159-rp.yaml"
+SHIPPED = IVANOVO_159_RP
 NOW = datetime(2021, 3, 1, 9, 0, tzinfo=UTC)
 CENTERS = 200
 

@@ -3,7 +3,7 @@
 This layer never imports `workflow`; it may import `states`. The rest of the system
 calls it through:
 
-* `notifications.reminders` — `Reminder`, `Recipient`, `Rung`, `Notice` (value objects).
+* `notifications.values` — `Reminder`, `Recipient`, `Rung`, `Notice` (value objects).
 * `notifications.queue` — `queue_reminders` (daily digests) and `queue_notice`
   (transition notices), both inside the caller's transaction.
 * `notifications.deliver` — `deliver_due`: claim, send, record; retries and dead letters.

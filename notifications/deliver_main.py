@@ -36,7 +36,7 @@ _BUSY_TIMEOUT_MS = 60_000
 def make_engine(url: str) -> Engine:
     """An engine with the connection settings the rest of Tochka uses.
 
-    Mirrors ``workflow.db.make_engine`` (which this layer may not import): psycopg 3 for
+    Mirrors ``base.db.make_engine`` (which this layer may not import): psycopg 3 for
     ``postgresql://``; on SQLite WAL, a busy timeout and ``BEGIN IMMEDIATE`` for
     connections with the ``tochka_write`` option.
     """

@@ -1,13 +1,13 @@
 """Errors of the notifications layer.
 
-Every error derives from `states.errors.TochkaError`: ``str(error)`` is the Russian
+Every error derives from `base.errors.TochkaError`: ``str(error)`` is the Russian
 message, ``hint`` says what to do next, and the values that caused it stay available
 as attributes. Delivery errors carry the SMTP reply code and whether a retry may help.
 """
 
 from __future__ import annotations
 
-from states.errors import TochkaError
+from base.errors import TochkaError
 
 
 class NotificationError(TochkaError):

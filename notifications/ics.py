@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import icalendar
 
-from notifications.reminders import Reminder
+from notifications.values import Reminder
 
 PRODID = "-//Tochka//Точка роста reminders//RU"
 

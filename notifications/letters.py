@@ -15,8 +15,8 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 
 from notifications.headers import SMTP_POLICY, make_address, set_header, verify_letter
-from notifications.reminders import Recipient
 from notifications.render import RenderedLetter
+from notifications.values import Recipient
 
 #: Headers a stored letter may carry (the deliverer adds From, Date and Message-ID).
 STORED_HEADERS: tuple[str, ...] = (

@@ -1,6 +1,6 @@
 """The outbox: letters rendered when queued and delivered later, and the reminder record.
 
-Tables (registered on `SQLModel.metadata`; `workflow.models.all_tables` imports this
+Tables (registered on `SQLModel.metadata`; `workflow.storage.tables.all_tables` imports this
 module so the migration creates them):
 
 ``outbox``
@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, SQLModel
 
-from notifications.columns import AwareDateTime
+from base.columns import UTCDateTime
 from notifications.errors import NotRetryable, OutboxRowNotFound
 
 
@@ -65,7 +65,7 @@ class LetterKind(StrEnum):
 
 
 def _utc(nullable: bool = False) -> Any:
-    return sa.Column(AwareDateTime(), nullable=nullable)
+    return sa.Column(UTCDateTime(), nullable=nullable)
 
 
 class OutboxMessage(SQLModel, table=True):

@@ -34,9 +34,9 @@ from sqlalchemy.engine import Connection
 from notifications.errors import UnsafeHeader
 from notifications.letters import address_letter, compose
 from notifications.outbox import OUTBOX, REMINDER, LetterKind, OutboxStatus
-from notifications.reminders import Notice, Reminder
 from notifications.render import Renderer
 from notifications.summary import WeeklySummary
+from notifications.values import Notice, Reminder
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from notifications import russian
 from notifications.errors import TemplateProblem
 from notifications.headers import clean_text
 from notifications.ics import build_calendar
-from notifications.reminders import Notice, Recipient, Reminder, Rung
 from notifications.summary import WeeklySummary, sample_summary
+from notifications.values import Notice, Recipient, Reminder, Rung
 
 log = logging.getLogger(__name__)
 

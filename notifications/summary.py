@@ -1,6 +1,6 @@
 """The weekly summary letter: the status dashboard, in brief, with the full page attached.
 
-The caller (`workflow.weekly`) reads the figures and renders the dashboard; this module
+The caller (`workflow.schedule.weekly`) reads the figures and renders the dashboard; this module
 only carries them to the templates, so `notifications` stays independent of `workflow`.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from notifications.reminders import Recipient
+from notifications.values import Recipient
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from base.errors import TochkaError
 from states.center import CenterState, CenterTrigger
 from states.cycle import CycleState, CycleTrigger
-from states.errors import GuardRefused, StateError, TochkaError, TriggerNotAllowed
+from states.errors import GuardRefused, StateError, TriggerNotAllowed
 
 if TYPE_CHECKING:
     from states.machine import CENTER_WORKFLOW, CYCLE_WORKFLOW, StateHolder, Workflow

@@ -1,33 +1,10 @@
-"""The project's exception hierarchy root and the state-machine errors.
-
-`TochkaError` lives in the innermost layer so that every layer (states, workflow,
-notifications) can derive from it without importing a layer above. Each error keeps
-its values as attributes; ``str(error)`` is the Russian message shown to people, and
-``hint`` (when present) says what to do next.
-"""
+"""The state-machine errors. They derive from `base.errors.TochkaError`, the root."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-
-class TochkaError(Exception):
-    """Base class of every error Tochka reports to a person.
-
-    Attributes:
-        message: the Russian text shown to the user.
-        hint: optional Russian advice on what to do next.
-    """
-
-    exit_code: int = 1
-
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-
-    def __str__(self) -> str:
-        return self.message if not self.hint else f"{self.message}\n{self.hint}"
+from base.errors import TochkaError
 
 
 class StateError(TochkaError):

@@ -19,9 +19,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from typer.testing import Result
 
-from workflow import centers, db, roadmap_store, schema
-from workflow.centers_file import CenterRow
-from workflow.roadmap_store import StoredRoadmap
+from base import db
+from workflow.engine import centers
+from workflow.imports.centers_file import CenterRow
+from workflow.roadmap import store as roadmap_store
+from workflow.roadmap.shipped import IVANOVO_159_RP
+from workflow.roadmap.store import StoredRoadmap
+from workflow.storage import schema
 
 PG_URL = os.environ.get("TOCHKA_TEST_PG_URL", "")
 BACKENDS = ["sqlite", "postgres"] if PG_URL else ["sqlite"]
@@ -69,14 +73,14 @@ def engine(db_url: str) -> Iterator[Engine]:
         eng.dispose()
 
 
-SHIPPED = Path(__file__).resolve().parent.parent / "workflow" / "roadmaps" / "ivanovo-159-rp.yaml"
+SHIPPED = IVANOVO_159_RP
 T0 = datetime(2021, 1, 11, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 def stored(engine: Engine) -> StoredRoadmap:
     """The shipped roadmap loaded into the database."""
-    from workflow.roadmap_file import load_roadmap
+    from workflow.roadmap.loader import load_roadmap
 
     definition = load_roadmap(SHIPPED)
     roadmap_id, _ = roadmap_store.store(engine, definition, now=T0)
@@ -108,7 +112,7 @@ def grant(
     scope: list[str] | None = None,
 ) -> None:
     """Register users directly (test set-up; the CLI path is tested in test_access)."""
-    from workflow.access import USER
+    from workflow.engine.access import USER
 
     with db.write(engine) as conn:
         conn.execute(
@@ -163,7 +167,7 @@ def cli(db_url: str, engine: Engine) -> Callable[..., Result]:
     def invoke(*args: str, actor: str = "operator") -> Result:
         # The CLI takes its identity from the OS account only; the test plays that account.
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr("workflow.identity.os_login", lambda: actor)
+            patch.setattr("workflow.engine.identity.os_login", lambda: actor)
             return runner.invoke(app, ["--db", db_url, *args], catch_exceptions=False)
 
     return invoke

@@ -18,15 +18,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from typer.testing import Result
 
+from base import db
 from tests.conftest import SHIPPED, T0, grant
-from workflow import audit, centers, cycles, db, roadmap_store
-from workflow.access import USER
-from workflow.audit import CENTER, CYCLE, EVENT
-from workflow.centers_file import CenterRow
-from workflow.engine import Actor, TransitionEngine
-from workflow.models_ops import IndicatorValue, MunicipalityContact
-from workflow.roadmap_file import load_roadmap
-from workflow.roadmap_store import StoredRoadmap
+from workflow.engine import audit, centers, cycles
+from workflow.engine.access import USER
+from workflow.engine.audit import CENTER, CYCLE, EVENT
+from workflow.engine.transitions import Actor, TransitionEngine
+from workflow.imports.centers_file import CenterRow
+from workflow.roadmap import store as roadmap_store
+from workflow.roadmap.loader import load_roadmap
+from workflow.roadmap.store import StoredRoadmap
+from workflow.storage.tables import IndicatorValue, MunicipalityContact
 
 Cli = Callable[..., Result]
 INDICATOR_VALUE = IndicatorValue.__table__  # type: ignore[attr-defined]
@@ -375,7 +377,7 @@ def test_the_last_coordinator_stays(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     from workflow.cli.app import app
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("workflow.identity.os_login", lambda: "first")
+    monkeypatch.setattr("workflow.engine.identity.os_login", lambda: "first")
     runner = CliRunner()
     init = runner.invoke(app, ["init"])
     assert init.exit_code == 0, init.output
@@ -416,7 +418,7 @@ def test_file_modes_touch_only_tochkas_folder_and_files(
     from workflow.cli.app import app
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("workflow.identity.os_login", lambda: "first")
+    monkeypatch.setattr("workflow.engine.identity.os_login", lambda: "first")
     runner = CliRunner()
     shared = tmp_path / "shared"
     shared.mkdir(mode=0o755)
@@ -446,8 +448,8 @@ def test_the_roadmap_file_declares_who_fires_what(
     cli: Cli, engine: Engine, stored: StoredRoadmap, centers3: list[CenterRow]
 ) -> None:
     """A region lets schools report their own opening by editing the file, not code."""
-    from workflow import roadmap_store
-    from workflow.roadmap_file import parse_roadmap
+    from workflow.roadmap import store as roadmap_store
+    from workflow.roadmap.loader import parse_roadmap
 
     assert stored.definition.permissions["center"]["open"] == ("coordinator", "municipality")
     code = centers3[0].code
@@ -471,7 +473,7 @@ def test_the_roadmap_file_declares_who_fires_what(
 def test_permissions_in_the_file_are_validated() -> None:
     from tests.conftest import SHIPPED
     from workflow.errors import RoadmapFileError
-    from workflow.roadmap_file import parse_roadmap
+    from workflow.roadmap.loader import parse_roadmap
 
     source = SHIPPED.read_text(encoding="utf-8").replace(
         "    withdraw: [coordinator]\n", "    withdraw: [coordinator, admin]\n    fly: [school]\n"
@@ -552,7 +554,7 @@ def test_init_on_postgresql_leaves_local_folders_alone(
     from workflow.cli.app import app
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("workflow.identity.os_login", lambda: "first")
+    monkeypatch.setattr("workflow.engine.identity.os_login", lambda: "first")
     result = CliRunner().invoke(app, ["--db", db_url, "init"])
     assert result.exit_code == 0, result.output
     assert list(tmp_path.iterdir()) == []  # no ./var created or chmod-ed

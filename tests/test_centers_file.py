@@ -8,8 +8,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from workflow.centers_file import CenterRow, is_valid_email, read_centers_file
 from workflow.errors import ImportFileError, Problem
+from workflow.imports.centers_file import CenterRow, is_valid_email, read_centers_file
 
 YEARS = range(2021, 2024)
 HEADER = "code,name,municipality,cohort,email\n"

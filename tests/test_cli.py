@@ -10,11 +10,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from typer.testing import Result
 
+from base import db
 from tests.conftest import bypass_append_only
-from workflow import db
-from workflow.audit import EVENT
-from workflow.centers_file import CenterRow
-from workflow.roadmap_store import StoredRoadmap
+from workflow.engine.audit import EVENT
+from workflow.imports.centers_file import CenterRow
+from workflow.roadmap.store import StoredRoadmap
 
 Cli = Callable[..., Result]
 HEADER = "Код;Наименование;Муниципальное образование;Год создания;Email\n"

@@ -9,13 +9,15 @@ from collections import Counter
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from base import db
 from states.center import FORWARD_TRIGGERS, LIFECYCLE
 from tests.conftest import T0, make_rows
-from workflow import centers, db, roadmap_store
-from workflow.audit import CENTER, EVENT
-from workflow.engine import Actor, TransitionEngine
+from workflow.engine import centers
+from workflow.engine.audit import CENTER, EVENT
+from workflow.engine.transitions import Actor, TransitionEngine
 from workflow.errors import Conflict
-from workflow.roadmap_store import StoredRoadmap
+from workflow.roadmap import store as roadmap_store
+from workflow.roadmap.store import StoredRoadmap
 
 WORKERS = 8
 ROUNDS = 25
@@ -87,7 +89,7 @@ def test_eight_processes_on_the_same_centers(
             sa.select(sa.func.count()).select_from(EVENT).where(EVENT.c.trigger != "create")
         ).scalar_one()
     assert total["ok"] == versions == events
-    from workflow import audit
+    from workflow.engine import audit
 
     with db.read(engine) as conn:
         assert audit.verify(conn, stored.id, stored.definition.code).events == events + CENTERS

@@ -23,17 +23,20 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from typer.testing import Result
 
+from base import db
 from notifications.outbox import OUTBOX, REMINDER
 from tests.conftest import SHIPPED, T0, grant, make_rows
 from tests.test_tick import Recorder
-from workflow import centers, db, roadmap_store, schema
-from workflow.audit import CYCLE, EVENT
-from workflow.identity import os_login
-from workflow.models_ops import DaemonHeartbeat
-from workflow.reconcile import tick
-from workflow.roadmap_file import load_roadmap
-from workflow.roadmap_store import StoredRoadmap
-from workflow.weekly import summary_key
+from workflow.engine import centers
+from workflow.engine.audit import CYCLE, EVENT
+from workflow.engine.identity import os_login
+from workflow.roadmap import store as roadmap_store
+from workflow.roadmap.loader import load_roadmap
+from workflow.roadmap.store import StoredRoadmap
+from workflow.schedule.reconcile import tick
+from workflow.schedule.weekly import summary_key
+from workflow.storage import schema
+from workflow.storage.tables import DaemonHeartbeat
 
 HEARTBEAT = DaemonHeartbeat.__table__  # type: ignore[attr-defined]
 TOCHKA = str(Path(sys.executable).parent / "tochka")

@@ -23,13 +23,14 @@ import pytest
 from sqlalchemy.engine import Engine
 from typer.testing import Result
 
+from base import db
 from states.cycle import CycleState
 from tests.test_indicators import T0, seed
-from workflow import centers, cycles, db
-from workflow.centers_file import CenterRow
-from workflow.engine import Actor, TransitionEngine
-from workflow.recurrence import scheduled_cycles
-from workflow.roadmap_store import StoredRoadmap
+from workflow.engine import centers, cycles
+from workflow.engine.transitions import Actor, TransitionEngine
+from workflow.imports.centers_file import CenterRow
+from workflow.roadmap.recurrence import scheduled_cycles
+from workflow.roadmap.store import StoredRoadmap
 
 Cli = Callable[..., Result]
 CHROMIUM = Path(os.environ.get("TOCHKA_CHROMIUM", "/usr/bin/chromium"))

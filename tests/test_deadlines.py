@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
-from workflow.deadlines import StageDeadline, stage_deadlines
-from workflow.definition import Measure, Recurrence, Roadmap, StageRule
+from workflow.roadmap.deadlines import StageDeadline, stage_deadlines
+from workflow.roadmap.definition import Measure, Recurrence, Roadmap, StageRule
 
 
 def measure(number: int, recurrence: Recurrence, first_due: date | None) -> Measure:

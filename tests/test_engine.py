@@ -6,14 +6,15 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from base import db
 from states import GuardRefused, TriggerNotAllowed
 from tests.conftest import T0, bypass_append_only
-from workflow import audit, cycles, db
-from workflow.audit import CENTER, EVENT
-from workflow.centers_file import CenterRow
-from workflow.engine import Actor, TransitionEngine, TransitionResult
+from workflow.engine import audit, cycles
+from workflow.engine.audit import CENTER, EVENT
+from workflow.engine.transitions import Actor, TransitionEngine, TransitionResult
 from workflow.errors import AuditBroken, Conflict, NotFound
-from workflow.roadmap_store import StoredRoadmap
+from workflow.imports.centers_file import CenterRow
+from workflow.roadmap.store import StoredRoadmap
 
 REAL = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 OP = Actor(login="ivanova")

@@ -52,10 +52,28 @@ SCRIPT: list[tuple[str, list[str]]] = [
     ("2021-01-11T09:00", ["centers", "import", "{dir}/centers.csv"]),
     ("2021-01-11T09:05", ["municipalities", "import", "{dir}/municipalities.csv"]),
     ("2021-01-11T09:10", ["tick"]),
-    ("2021-02-15T10:00", ["cycles", "fire", "1", "complete", "--evidence",
-                          "government_decree=распоряжение № 159-рп"]),
-    ("2021-02-15T10:05", ["centers", "fire", "IV-001", "agree_infrastructure",
-                          "--evidence", "письмо федерального оператора № 12"]),
+    (
+        "2021-02-15T10:00",
+        [
+            "cycles",
+            "fire",
+            "1",
+            "complete",
+            "--evidence",
+            "government_decree=распоряжение № 159-рп",
+        ],
+    ),
+    (
+        "2021-02-15T10:05",
+        [
+            "centers",
+            "fire",
+            "IV-001",
+            "agree_infrastructure",
+            "--evidence",
+            "письмо федерального оператора № 12",
+        ],
+    ),
     ("2021-02-15T10:10", ["centers", "fire", "IV-002", "agree_infrastructure"]),
     ("2021-02-16T09:00", ["tick"]),
     ("2021-08-12T09:00", ["tick"]),
@@ -64,10 +82,14 @@ SCRIPT: list[tuple[str, list[str]]] = [
     ("2021-08-23T09:00", ["tick"]),
     ("2021-08-30T11:00", ["centers", "fire", "IV-002", "equip"]),
     ("2021-08-30T11:05", ["centers", "fire", "IV-002", "train_staff"]),
-    ("2021-09-01T10:00", ["centers", "fire", "IV-001", "open",
-                          "--evidence", "сюжет ГТРК «Ивтелерадио»"]),
-    ("2021-09-01T10:05", ["centers", "fire", "IV-003", "withdraw",
-                          "--comment", "школа реорганизована"]),
+    (
+        "2021-09-01T10:00",
+        ["centers", "fire", "IV-001", "open", "--evidence", "сюжет ГТРК «Ивтелерадио»"],
+    ),
+    (
+        "2021-09-01T10:05",
+        ["centers", "fire", "IV-003", "withdraw", "--comment", "школа реорганизована"],
+    ),
     ("2021-09-02T09:00", ["tick"]),
     ("2021-09-06T10:00", ["centers", "fire", "IV-002", "open"]),
     ("2021-10-01T10:00", ["centers", "fire", "IV-001", "start_reporting"]),
@@ -123,8 +145,13 @@ def _letters(path: Path) -> bytes:
             "FROM outbox ORDER BY key"
         ).fetchall()
     letters = [
-        dict(zip(("key", "kind", "digest_group", "recipient", "envelope", "subject"), row[:6],
-                 strict=True))
+        dict(
+            zip(
+                ("key", "kind", "digest_group", "recipient", "envelope", "subject"),
+                row[:6],
+                strict=True,
+            )
+        )
         | {"message": _number_boundaries(row[6].decode("utf-8", "surrogateescape"))}
         for row in rows
     ]
@@ -139,9 +166,7 @@ def produced(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     (work / "indicators.csv").write_text(INDICATORS, encoding="utf-8")
     path = work / "var" / "tochka.db"
     db = f"sqlite:///{path}"
-    env = {
-        key: value for key, value in os.environ.items() if not key.startswith("TOCHKA_")
-    } | {
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TOCHKA_")} | {
         "TOCHKA_VAR_DIR": str(work / "var"),
         "TOCHKA_MAIL_DIR": str(work / "var" / "mail"),
         "TOCHKA_WEEKLY_SUMMARY": "пн",
@@ -162,9 +187,7 @@ def produced(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     return out
 
 
-@pytest.mark.parametrize(
-    "name", [name for name, _ in OUTPUTS] + ["preview.json", "letters.json"]
-)
+@pytest.mark.parametrize("name", [name for name, _ in OUTPUTS] + ["preview.json", "letters.json"])
 def test_output_is_unchanged(produced: dict[str, bytes], name: str) -> None:
     target = GOLDEN / name
     if RECORD:

@@ -15,13 +15,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from typer.testing import Result
 
+from base import db
 from states.center import FORWARD_TRIGGERS, LIFECYCLE, CenterState
-from workflow import centers, db
-from workflow.centers_file import CenterRow
-from workflow.definition import IndicatorPeriod, IndicatorUnit
-from workflow.engine import Actor, TransitionEngine
-from workflow.errors import ImportFileError, RoadmapFileError
-from workflow.indicators import (
+from workflow.engine import centers
+from workflow.engine.indicators import (
     COUNT_CEILING,
     VALUE,
     RawRow,
@@ -31,8 +28,13 @@ from workflow.indicators import (
     parse_value,
     record,
 )
-from workflow.roadmap_file import parse_roadmap
-from workflow.roadmap_store import StoredRoadmap
+from workflow.engine.transitions import Actor, TransitionEngine
+from workflow.errors import ImportFileError, RoadmapFileError
+from workflow.imports.centers_file import CenterRow
+from workflow.roadmap.definition import IndicatorPeriod, IndicatorUnit
+from workflow.roadmap.loader import parse_roadmap
+from workflow.roadmap.shipped import IVANOVO_159_RP
+from workflow.roadmap.store import StoredRoadmap
 
 Cli = Callable[..., Result]
 T0 = datetime(2021, 1, 11, 9, 0, tzinfo=UTC)
@@ -102,7 +104,7 @@ def test_shipped_roadmap_declares_the_example_indicators(cli: Cli, stored: Store
     assert "ежеквартально" in table.output
 
 
-MINIMAL = Path(__file__).resolve().parent.parent / "workflow" / "roadmaps" / "ivanovo-159-rp.yaml"
+MINIMAL = IVANOVO_159_RP
 
 
 def _with_indicators(block: str) -> str:
@@ -402,7 +404,7 @@ def test_import_xlsx_and_bad_header(engine: Engine, stored: StoredRoadmap, tmp_p
     sheet.append(["Код", "Период", "events", "trained_teachers_share"])
     sheet.append(["IV-02", 2021, 3, 87.5])
     book.save(tmp_path / "v.xlsx")
-    from workflow.indicators_file import read_indicators_file
+    from workflow.imports.indicators_file import read_indicators_file
 
     rows = read_indicators_file(tmp_path / "v.xlsx", stored.definition)
     when = datetime(2022, 1, 10, 9, tzinfo=UTC)
@@ -437,7 +439,7 @@ def test_import_refuses_values_in_columns_without_a_header(
         ";;;;итого\n",  # line 5: a note beside the table
         encoding="utf-8",
     )
-    from workflow.indicators_file import read_indicators_file
+    from workflow.imports.indicators_file import read_indicators_file
 
     rows = read_indicators_file(path, stored.definition)
     with pytest.raises(ImportFileError) as caught:
@@ -481,7 +483,7 @@ def test_import_xlsx_reads_percent_cells_as_shown(
 ) -> None:
     from openpyxl import Workbook
 
-    from workflow.indicators_file import read_indicators_file
+    from workflow.imports.indicators_file import read_indicators_file
 
     seed(engine, stored)
     book = Workbook()

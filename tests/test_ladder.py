@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workflow.definition import ReminderPolicy
-from workflow.ladder import (
+from workflow.roadmap.definition import ReminderPolicy
+from workflow.schedule.ladder import (
     RungDate,
     RungKind,
     cc_coordinator,

@@ -10,10 +10,10 @@ from typer.testing import Result
 
 from tests.conftest import T0, make_rows
 from tests.test_tick import REAL, Recorder, at
-from workflow import centers
-from workflow.engine import Actor, TransitionEngine
-from workflow.reconcile import tick
-from workflow.roadmap_store import StoredRoadmap
+from workflow.engine import centers
+from workflow.engine.transitions import Actor, TransitionEngine
+from workflow.roadmap.store import StoredRoadmap
+from workflow.schedule.reconcile import tick
 
 FORWARD = ("agree_infrastructure", "equip", "train_staff", "open", "start_reporting")
 

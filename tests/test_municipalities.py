@@ -14,13 +14,15 @@ from openpyxl import Workbook
 from sqlalchemy.engine import Engine
 from typer.testing import Result
 
+from base import db
 from notifications.outbox import OUTBOX, REMINDER
-from workflow import audit, db, schema
-from workflow.audit import EVENT
+from workflow.engine import audit
+from workflow.engine.audit import EVENT
+from workflow.engine.municipalities import ContactRow, read_contacts_file
 from workflow.errors import ImportFileError
-from workflow.models_ops import MunicipalityContact
-from workflow.municipalities import ContactRow, read_contacts_file
-from workflow.roadmap_store import StoredRoadmap
+from workflow.roadmap.store import StoredRoadmap
+from workflow.storage import schema
+from workflow.storage.tables import MunicipalityContact
 
 Cli = Callable[..., Result]
 CONTACT = MunicipalityContact.__table__  # type: ignore[attr-defined]

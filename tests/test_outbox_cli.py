@@ -14,8 +14,8 @@ from sqlalchemy.engine import Engine
 from typer.testing import Result
 
 from tests.conftest import SHIPPED
-from workflow.audit import EVENT
-from workflow.roadmap_store import StoredRoadmap
+from workflow.engine.audit import EVENT
+from workflow.roadmap.store import StoredRoadmap
 
 Cli = Callable[..., Result]
 

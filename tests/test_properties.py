@@ -18,14 +18,16 @@ from hypothesis.stateful import (
 )
 from sqlalchemy.engine import Engine
 
+from base import db
 from states import CENTER_WORKFLOW, CYCLE_WORKFLOW, CenterState, CycleState, TochkaError
 from states.center import TRANSITIONS as CENTER_TRANSITIONS
 from states.cycle import TRANSITIONS as CYCLE_TRANSITIONS
 from tests.conftest import T0, grant, make_rows
-from workflow import audit, centers, cycles, db, roadmap_store
-from workflow.audit import CENTER, CYCLE, EVENT
-from workflow.engine import Actor, TransitionEngine
-from workflow.roadmap_store import StoredRoadmap
+from workflow.engine import audit, centers, cycles
+from workflow.engine.audit import CENTER, CYCLE, EVENT
+from workflow.engine.transitions import Actor, TransitionEngine
+from workflow.roadmap import store as roadmap_store
+from workflow.roadmap.store import StoredRoadmap
 
 _counter = itertools.count()
 CENTER_EDGES = {(t["source"], t["trigger"], t["dest"]) for t in CENTER_TRANSITIONS}

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workflow.definition import Measure, Recurrence, ReminderPolicy, Roadmap
-from workflow.recurrence import (
+from workflow.roadmap.definition import Measure, Recurrence, ReminderPolicy, Roadmap
+from workflow.roadmap.recurrence import (
     CycleSpec,
     measure_cycles,
     opens_on,

@@ -13,8 +13,8 @@ from typer.testing import Result
 
 from notifications.outbox import REMINDER
 from tests.conftest import T0, make_rows
-from workflow import centers
-from workflow.roadmap_store import StoredRoadmap
+from workflow.engine import centers
+from workflow.roadmap.store import StoredRoadmap
 
 Cli = Callable[..., Result]
 

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from typer.testing import Result
 
 from tests.test_indicators import seed
-from workflow.roadmap_store import StoredRoadmap
+from workflow.roadmap.store import StoredRoadmap
 
 Cli = Callable[..., Result]
 
@@ -328,7 +328,7 @@ def test_output_folder_must_exist_and_failures_leave_no_file(
     assert f"Папка «{missing.parent}» не существует: отчёт не записан." in result.output
     assert not missing.parent.exists()
 
-    from workflow.reports import quarterly
+    from workflow.views import quarterly
 
     def broken(report: object, path: Path) -> None:
         path.write_text("половина отчёта")

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from workflow.definition import (
+from workflow.errors import Problem, RoadmapFileError
+from workflow.roadmap.definition import (
     EvidenceKind,
     Party,
     PartyKind,
@@ -17,11 +18,11 @@ from workflow.definition import (
     ReminderPolicy,
     StageRule,
 )
-from workflow.errors import Problem, RoadmapFileError
-from workflow.roadmap_file import load_roadmap, parse_roadmap
+from workflow.roadmap.loader import load_roadmap, parse_roadmap
+from workflow.roadmap.shipped import IVANOVO_159_RP
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = ROOT / "workflow" / "roadmaps" / "ivanovo-159-rp.yaml"
+SHIPPED = IVANOVO_159_RP
 QUOTE = '"'
 # A copy of ../shared/domain/ (the source of truth) so the test runs from any clone.
 DECREE = ROOT / "tests" / "data" / "roadmap-decree-ivanovo-159-rp.txt"

@@ -4,8 +4,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from workflow import db, schema
+from base import db
 from workflow.errors import SchemaTooNew
+from workflow.storage import schema
 
 
 def test_upgrade_creates_every_table_and_is_idempotent(engine: Engine) -> None:
@@ -37,7 +38,7 @@ def test_migrations_create_exactly_the_models(engine: Engine) -> None:
     from alembic.migration import MigrationContext
     from sqlmodel import SQLModel
 
-    from workflow.models import all_tables
+    from workflow.storage.tables import all_tables
 
     all_tables()
     with engine.connect() as conn:

@@ -13,16 +13,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from notifications.outbox import OUTBOX, REMINDER
-from notifications.reminders import Recipient, Reminder, Rung
+from notifications.values import Recipient, Reminder, Rung
 from tests.conftest import T0, make_rows
-from workflow import audit, centers, cycles
-from workflow.audit import CYCLE, EVENT
-from workflow.engine import Actor, TransitionEngine, TransitionResult
+from workflow.engine import audit, centers, cycles
+from workflow.engine.audit import CYCLE, EVENT
+from workflow.engine.transitions import Actor, TransitionEngine, TransitionResult
 from workflow.errors import Conflict
-from workflow.reconcile import DAEMON_ACTOR, TickReport, mark_overdue, tick
-from workflow.recurrence import scheduled_cycles
-from workflow.reminders import SENT, latest_due, outbox_queue
-from workflow.roadmap_store import StoredRoadmap
+from workflow.roadmap.recurrence import scheduled_cycles
+from workflow.roadmap.store import StoredRoadmap
+from workflow.schedule.reconcile import DAEMON_ACTOR, TickReport, mark_overdue, tick
+from workflow.schedule.reminders import SENT, latest_due, outbox_queue
 
 MSK = ZoneInfo("Europe/Moscow")
 REAL = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -287,7 +287,7 @@ def test_withdrawn_and_advanced_centers_are_not_reminded(
 def test_mark_overdue_skips_a_cycle_someone_else_changed(
     engine: Engine, stored: StoredRoadmap, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import workflow.reconcile
+    import workflow.schedule.reconcile
 
     queue = Recorder()
     run(engine, stored, "2020-12-22", queue)  # 1 is overdue, 2 and 4 scheduled
@@ -306,7 +306,7 @@ def test_mark_overdue_skips_a_cycle_someone_else_changed(
                 raise Conflict(entity="Цикл", expected=1, actual=2)
             return super().fire_cycle(cycle_id, trigger, **kwargs)
 
-    monkeypatch.setattr(workflow.reconcile, "TransitionEngine", Racing)
+    monkeypatch.setattr(workflow.schedule.reconcile, "TransitionEngine", Racing)
     marked, skipped = mark_overdue(
         engine, stored, today=date(2021, 1, 11), now=at("2021-01-11"), clock=lambda: REAL
     )
@@ -369,8 +369,8 @@ def test_rungs_recorded_match_the_reminders(engine: Engine, stored: StoredRoadma
 
 def test_latest_due_agrees_with_due_rung_everywhere() -> None:
     from tests.conftest import SHIPPED
-    from workflow.ladder import due_rung
-    from workflow.roadmap_file import load_roadmap
+    from workflow.roadmap.loader import load_roadmap
+    from workflow.schedule.ladder import due_rung
 
     roadmap = load_roadmap(SHIPPED)
     deadlines = (date(2021, 3, 1), date(2022, 3, 8), date(2021, 10, 1), date(2022, 12, 20))

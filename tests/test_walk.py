@@ -1,7 +1,7 @@
 """Walk the shipped roadmap day by day with the reconciler and check every cycle and letter.
 
 The expectation is generated independently of the reconciler's catch-up code: from the
-full ladder of each deadline (`workflow.ladder.ladder`) and the plain rule "the first
+full ladder of each deadline (`workflow.schedule.ladder.ladder`) and the plain rule "the first
 tick sends the latest rung already due; later rungs go out on their day; nothing after
 the deadline is met". Measure 5 and one center are also written out literally.
 """
@@ -21,12 +21,12 @@ from typer.testing import Result
 from notifications.outbox import REMINDER
 from tests.conftest import T0, make_rows
 from tests.test_tick import Recorder
-from workflow import audit, centers, cycles
-from workflow.audit import CYCLE
-from workflow.engine import Actor, TransitionEngine
-from workflow.ladder import ladder, working_day_on_or_before
-from workflow.reconcile import tick
-from workflow.roadmap_store import StoredRoadmap
+from workflow.engine import audit, centers, cycles
+from workflow.engine.audit import CYCLE
+from workflow.engine.transitions import Actor, TransitionEngine
+from workflow.roadmap.store import StoredRoadmap
+from workflow.schedule.ladder import ladder, working_day_on_or_before
+from workflow.schedule.reconcile import tick
 
 MSK = ZoneInfo("Europe/Moscow")
 CODE = "ivanovo-2021-2023"
@@ -62,7 +62,7 @@ def sends(due: date, *, start: date, end: date, stop: date | None = None) -> lis
 
 
 def _policy():  # type: ignore[no-untyped-def]
-    from workflow.definition import ReminderPolicy
+    from workflow.roadmap.definition import ReminderPolicy
 
     return ReminderPolicy()
 
@@ -308,7 +308,7 @@ def test_walk_is_the_same_when_ticking_only_on_working_days(
     engine: Engine, stored: StoredRoadmap
 ) -> None:
     """The daemon skips non-working days; reminders land on working days anyway."""
-    from workflow.ladder import is_working_day
+    from workflow.schedule.ladder import is_working_day
 
     queue = Recorder()
     for day in days(date(2021, 8, 1), date(2021, 9, 30)):

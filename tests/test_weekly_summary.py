@@ -16,8 +16,8 @@ from typer.testing import Result
 
 from notifications.outbox import OUTBOX
 from workflow.errors import InputError
-from workflow.roadmap_store import StoredRoadmap
-from workflow.weekly import parse_weekday, summary_day, summary_key
+from workflow.roadmap.store import StoredRoadmap
+from workflow.schedule.weekly import parse_weekday, summary_day, summary_key
 
 Cli = Callable[..., Result]
 

@@ -1,4 +1,5 @@
-"""Errors of the workflow layer. All derive from `states.errors.TochkaError`.
+"""Errors of the workflow layer. All derive from `base.errors.TochkaError`; the errors of
+the shared base (`InputError`, `SchemaTooNew`, `DatabaseUnavailable`) are re-exported.
 
 Messages are Russian (people read them); attributes keep the values for code and tests.
 """
@@ -8,7 +9,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from states.errors import TochkaError
+from base.errors import DatabaseUnavailable, InputError, SchemaTooNew, TochkaError
+
+__all__ = [
+    "AuditBroken",
+    "Conflict",
+    "DatabaseUnavailable",
+    "FileProblems",
+    "ImportFileError",
+    "InputError",
+    "NotFound",
+    "Problem",
+    "RoadmapFileError",
+    "SchemaTooNew",
+    "TochkaError",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,18 +92,6 @@ class Conflict(TochkaError):
             hint="Посмотрите текущее состояние (tochka centers show / tochka history) "
             "и повторите команду.",
         )
-
-
-class InputError(TochkaError):
-    """A command-line value is wrong (a date that is not a date, an unknown option value)."""
-
-
-class SchemaTooNew(TochkaError):
-    """The database was written by a newer version of Tochka."""
-
-
-class DatabaseUnavailable(TochkaError):
-    """The database cannot be reached or opened."""
 
 
 class AuditBroken(TochkaError):

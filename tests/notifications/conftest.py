@@ -26,8 +26,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from notifications.reminders import Notice, Recipient, Reminder, Rung
 from notifications.render import Renderer
+from notifications.values import Notice, Recipient, Reminder, Rung
 
 DROP = "drop"
 

@@ -29,12 +29,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from base import db
 from notifications.headers import message_id
 from notifications.outbox import OUTBOX
 from notifications.queue import queue_notice
-from notifications.reminders import Notice, Recipient
 from notifications.render import Renderer
-from workflow import db
+from notifications.values import Notice, Recipient
 
 ROOT = Path(__file__).resolve().parents[2]
 SENDER = "roadmap@edu.example.org"

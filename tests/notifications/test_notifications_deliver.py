@@ -24,12 +24,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from base import db
 from notifications.deliver import backoff_delay, deliver_due
 from notifications.errors import TransportUnavailable
 from notifications.headers import message_id
 from notifications.outbox import OUTBOX
 from notifications.queue import queue_notice, queue_reminders
-from notifications.reminders import Notice, Recipient, Reminder, Rung
 from notifications.render import Renderer
 from notifications.transport import (
     ConsoleTransport,
@@ -38,7 +38,7 @@ from notifications.transport import (
     SmtpTransport,
     TlsMode,
 )
-from workflow import db
+from notifications.values import Notice, Recipient, Reminder, Rung
 
 NOW = datetime(2022, 8, 22, 6, 0, tzinfo=UTC)
 TODAY = date(2022, 8, 22)

@@ -24,8 +24,8 @@ from notifications.headers import (
     verify_letter,
 )
 from notifications.letters import STORED_HEADERS, address_letter, compose
-from notifications.reminders import Recipient, Reminder, Rung
 from notifications.render import Renderer
+from notifications.values import Recipient, Reminder, Rung
 
 NOW = datetime(2022, 8, 22, 6, 0, tzinfo=UTC)
 

@@ -11,12 +11,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from base import db
 from notifications.errors import NotRetryable, OutboxRowNotFound
 from notifications.outbox import OUTBOX, REMINDER, OutboxStatus, list_outbox, retry, status_counts
 from notifications.queue import queue_notice, queue_reminders
-from notifications.reminders import Notice, Recipient, Reminder, Rung
 from notifications.render import Renderer
-from workflow import db
+from notifications.values import Notice, Recipient, Reminder, Rung
 
 NOW = datetime(2022, 8, 22, 6, 0, tzinfo=UTC)  # 09:00 in Moscow
 

@@ -12,8 +12,8 @@ import pytest
 from notifications import russian
 from notifications.errors import TemplateProblem
 from notifications.ics import build_calendar, event_uid
-from notifications.reminders import Reminder, Rung
 from notifications.render import BUILTIN_TEMPLATES, KINDS, PARTS, Renderer, sample_notice
+from notifications.values import Reminder, Rung
 
 NOW = datetime(2022, 8, 22, 6, 0, tzinfo=UTC)
 

@@ -63,9 +63,9 @@ def main_options(
     if now is not None:
         # Checked here, so a wrong --now is refused (bad input, exit 1, like a wrong
         # --until) whatever the command, even one that would not read it.
+        from base.clock import parse_now
         from workflow.cli.context import fail
         from workflow.errors import InputError
-        from workflow.timeutil import parse_now
 
         try:
             parse_now(now)

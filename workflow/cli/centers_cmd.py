@@ -25,8 +25,8 @@ app = typer.Typer(help="Центры «Точка роста».", no_args_is_hel
 @handle_errors
 def import_(ctx: typer.Context, file: TableFileArg, roadmap: RoadmapCode = None) -> None:
     """Импорт центров из CSV или XLSX (всё или ничего)."""
-    from workflow import centers
-    from workflow.centers_file import read_centers_file
+    from workflow.engine import centers
+    from workflow.imports.centers_file import read_centers_file
 
     st = state(ctx)
     stored = st.roadmap(roadmap)
@@ -66,8 +66,9 @@ def list_(
     roadmap: RoadmapCode = None,
 ) -> None:
     """Список центров."""
+    from base import db
     from states.center import STATE_TITLES, CenterState
-    from workflow import centers, db
+    from workflow.engine import centers
     from workflow.errors import InputError
 
     st = state(ctx)
@@ -107,9 +108,10 @@ def list_(
 @handle_errors
 def show(ctx: typer.Context, code: CenterCodeArg, roadmap: RoadmapCode = None) -> None:
     """Карточка центра: состояние, допустимые переходы, сроки этапов."""
+    from base import db
     from states import CENTER_WORKFLOW
     from states.center import STATE_TITLES, CenterState
-    from workflow import centers, db
+    from workflow.engine import centers
 
     st = state(ctx)
     stored = st.roadmap(roadmap)
@@ -143,9 +145,9 @@ def fire(
     roadmap: RoadmapCode = None,
 ) -> None:
     """Выполнить переход центра (agree_infrastructure, equip, train_staff, open, ...)."""
-    from workflow.engine import TransitionEngine
+    from workflow.engine.transitions import TransitionEngine
     from workflow.mailer import make_renderer
-    from workflow.notices import center_notice_hook
+    from workflow.schedule.notices import center_notice_hook
 
     st = state(ctx)
     stored = st.roadmap(roadmap)
@@ -166,7 +168,7 @@ def fire(
 
 
 def _report(as_json: bool, result: object) -> None:
-    from workflow.engine import TransitionResult
+    from workflow.engine.transitions import TransitionResult
 
     assert isinstance(result, TransitionResult)
     if as_json:

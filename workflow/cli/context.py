@@ -19,10 +19,10 @@ import typer
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from workflow.access import Action
     from workflow.config import Settings
-    from workflow.engine import Actor
-    from workflow.roadmap_store import StoredRoadmap
+    from workflow.engine.access import Action
+    from workflow.engine.transitions import Actor
+    from workflow.roadmap.store import StoredRoadmap
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -58,21 +58,21 @@ class CliState:
     @property
     def actor(self) -> str:
         """The OS account running the command: the only identity the CLI accepts."""
-        from workflow import identity
+        from workflow.engine import identity
 
         return identity.os_login()
 
     @property
     def actor_ref(self) -> Actor:
         """The engine's Actor: the OS account, and whom it acts for."""
-        from workflow.engine import Actor
+        from workflow.engine.transitions import Actor
 
         return Actor(login=self.actor, on_behalf_of=self.on_behalf_of)
 
     def now(self, zone: str = "Europe/Moscow") -> datetime:
         """``--now`` or the real time, aware UTC."""
         if self._now is None:
-            from workflow.timeutil import parse_now, system_clock
+            from base.clock import parse_now, system_clock
 
             self._now = parse_now(self.now_option, zone) if self.now_option else system_clock()
         return self._now
@@ -80,8 +80,9 @@ class CliState:
     def engine(self, *, create: bool = False) -> Engine:
         """The database engine; unless ``create``, the schema must be initialised and known."""
         if self._engine is None:
-            from workflow import db, schema
+            from base import db
             from workflow.errors import DatabaseUnavailable
+            from workflow.storage import schema
 
             url = self.db_url
             path = db.sqlite_path(db.normalize_url(url))
@@ -116,15 +117,16 @@ class CliState:
 
     def roadmap_id(self, code: str | None) -> int:
         """The roadmap's row id, without parsing its definition (for listings)."""
-        from workflow import db
-        from workflow.roadmap_store import resolve_id
+        from base import db
+        from workflow.roadmap.store import resolve_id
 
         with db.read(self.engine()) as conn:
             return resolve_id(conn, code)
 
     def roadmaps(self, code: str | None) -> list[StoredRoadmap]:
         """The roadmap named by ``code``, or every roadmap in the database."""
-        from workflow import db, roadmap_store
+        from base import db
+        from workflow.roadmap import store as roadmap_store
 
         if code is not None:
             return [self.roadmap(code)]
@@ -135,8 +137,8 @@ class CliState:
             return [roadmap_store.resolve(conn, c) for c in codes]
 
     def roadmap(self, code: str | None) -> StoredRoadmap:
-        from workflow import db
-        from workflow.roadmap_store import resolve
+        from base import db
+        from workflow.roadmap.store import resolve
 
         with db.read(self.engine()) as conn:
             return resolve(conn, code)
@@ -152,9 +154,9 @@ def authorize(
 ) -> None:
     """Check the actor may do ``action`` in each of ``roadmaps`` (with ``any_of``: in at
     least one). A refusal is recorded in the roadmap that refused, then raised."""
-    from workflow import db
-    from workflow.access import AccessDenied, authorize_action, refusals_recorded
-    from workflow.timeutil import system_clock
+    from base import db
+    from base.clock import system_clock
+    from workflow.engine.access import AccessDenied, authorize_action, refusals_recorded
 
     refusal: tuple[StoredRoadmap, AccessDenied] | None = None
     for stored in roadmaps:
@@ -222,7 +224,7 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        from states.errors import TochkaError
+        from base.errors import TochkaError
 
         try:
             return func(*args, **kwargs)

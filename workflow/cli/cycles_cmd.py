@@ -18,7 +18,7 @@ from workflow.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from workflow.definition import Measure, Roadmap
+    from workflow.roadmap.definition import Measure, Roadmap
 
 app = typer.Typer(help="Циклы мероприятий дорожной карты.", no_args_is_help=True)
 
@@ -32,8 +32,9 @@ def list_(
     roadmap: RoadmapCode = None,
 ) -> None:
     """Циклы мероприятий по сроку."""
+    from base import db
     from states.cycle import STATE_TITLES, CycleState
-    from workflow import cycles, db
+    from workflow.engine import cycles
     from workflow.errors import InputError
 
     st = state(ctx)
@@ -83,8 +84,8 @@ def open_(
     roadmap: RoadmapCode = None,
 ) -> None:
     """Открыть цикл мероприятия «по необходимости» или «по отдельному графику»."""
-    from workflow import cycles
-    from workflow.timeutil import parse_date
+    from base.clock import parse_date
+    from workflow.engine import cycles
 
     st = state(ctx)
     stored = st.roadmap(roadmap)
@@ -117,8 +118,9 @@ def fire(
     roadmap: RoadmapCode = None,
 ) -> None:
     """Выполнить переход цикла (start, complete, cancel)."""
-    from workflow import cycles, db
-    from workflow.engine import TransitionEngine
+    from base import db
+    from workflow.engine import cycles
+    from workflow.engine.transitions import TransitionEngine
 
     st = state(ctx)
     stored = st.roadmap(roadmap)

@@ -14,8 +14,8 @@ from workflow.cli.options import RoadmapCode
 
 if TYPE_CHECKING:
     from workflow.cli.context import CliState
-    from workflow.reminders import ReminderQueue
-    from workflow.weekly import WeeklyPlan
+    from workflow.schedule.reminders import ReminderQueue
+    from workflow.schedule.weekly import WeeklyPlan
 
 daemon_app = typer.Typer(help="Демон-планировщик: запуск и состояние.", no_args_is_help=True)
 reminders_app = typer.Typer(help="Напоминания о сроках.", no_args_is_help=True)
@@ -35,9 +35,9 @@ def register(app: typer.Typer) -> None:
 
 def _queue(st: CliState) -> tuple[ReminderQueue, WeeklyPlan | None]:
     """The reminder queue and the weekly summary plan (None when it is off)."""
-    from workflow import weekly
     from workflow.mailer import make_renderer
-    from workflow.reminders import outbox_queue
+    from workflow.schedule import weekly
+    from workflow.schedule.reminders import outbox_queue
 
     renderer = make_renderer(st.settings)
     return outbox_queue(renderer), weekly.plan(st.settings.weekly_summary, renderer)
@@ -46,9 +46,9 @@ def _queue(st: CliState) -> tuple[ReminderQueue, WeeklyPlan | None]:
 @handle_errors
 def tick(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
     """Сверка на момент --now: создать циклы, отметить просроченные, поставить напоминания."""
-    from workflow.access import Action
-    from workflow.engine import Actor
-    from workflow.reconcile import tick as run_tick
+    from workflow.engine.access import Action
+    from workflow.engine.transitions import Actor
+    from workflow.schedule.reconcile import tick as run_tick
 
     st = state(ctx)
     roadmaps = st.roadmaps(roadmap)
@@ -114,8 +114,8 @@ def run(
     демон-лидер выполняет сверку за каждый моделируемый день и завершается.
     """
     import scheduler
+    from base.clock import parse_date
     from workflow.errors import InputError
-    from workflow.timeutil import parse_date
 
     st = state(ctx)
     settings = st.settings
@@ -136,13 +136,13 @@ def run(
         standby=standby,
     )
     engine = st.engine()
-    from workflow import weekly
-    from workflow.access import Action
+    from workflow.engine.access import Action
+    from workflow.schedule import weekly
 
     # The daemon reconciles every roadmap: its account must coordinate each of them.
     authorize(st, st.roadmaps(None), Action.RECONCILE, target="tochka daemon run")
     from workflow.mailer import make_renderer
-    from workflow.reminders import outbox_queue
+    from workflow.schedule.reminders import outbox_queue
 
     # Every template (with the operator's overrides) is rendered once now, so a broken
     # one stops the start-up instead of the 09:00 run on a deadline.
@@ -208,8 +208,9 @@ def preview(
     roadmap: RoadmapCode = None,
 ) -> None:
     """Какие напоминания уйдут с --now по --until (ничего не ставит в очередь)."""
-    from workflow import db, reminders
-    from workflow.timeutil import local_date, parse_date
+    from base import db
+    from base.clock import local_date, parse_date
+    from workflow.schedule import reminders
 
     st = state(ctx)
     last = parse_date(until, what="--until")
@@ -249,7 +250,8 @@ def export(
     roadmap: RoadmapCode = None,
 ) -> None:
     """Сроки (циклы мероприятий до конца программы и этапы центров по годам) в файл iCalendar."""
-    from workflow import calendar_export, db
+    from base import db
+    from workflow.schedule import calendar as calendar_export
 
     st = state(ctx)
     stored = st.roadmap(roadmap)

@@ -16,7 +16,7 @@ app = typer.Typer(help="Показатели центров (ежекварта�
 @handle_errors
 def list_(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
     """Показатели дорожной карты: код, наименование, единица, период, цель."""
-    from workflow.definition import PERIOD_TITLES, UNIT_TITLES
+    from workflow.roadmap.definition import PERIOD_TITLES, UNIT_TITLES
 
     st = state(ctx)
     indicators = st.roadmap(roadmap).definition.indicators
@@ -63,7 +63,7 @@ def submit(
     roadmap: RoadmapCode = None,
 ) -> None:
     """Сдать значения показателей центра за период (исправление — новой записью)."""
-    from workflow import indicators
+    from workflow.engine import indicators
     from workflow.errors import Problem
 
     st = state(ctx)
@@ -99,8 +99,8 @@ def submit(
 @handle_errors
 def import_(ctx: typer.Context, file: TableFileArg, roadmap: RoadmapCode = None) -> None:
     """Импорт значений показателей из CSV или XLSX (строка — центр и период; всё или ничего)."""
-    from workflow import indicators
-    from workflow.indicators_file import read_indicators_file
+    from workflow.engine import indicators
+    from workflow.imports.indicators_file import read_indicators_file
 
     st = state(ctx)
     stored = st.roadmap(roadmap)

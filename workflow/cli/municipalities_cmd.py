@@ -17,7 +17,7 @@ app = typer.Typer(
 @handle_errors
 def import_(ctx: typer.Context, file: TableFileArg, roadmap: RoadmapCode = None) -> None:
     """Загрузить адреса муниципалитетов из CSV или XLSX (только координатор; всё или ничего)."""
-    from workflow.municipalities import import_contacts, read_contacts_file
+    from workflow.engine.municipalities import import_contacts, read_contacts_file
 
     st = state(ctx)
     stored = st.roadmap(roadmap)
@@ -38,8 +38,8 @@ def import_(ctx: typer.Context, file: TableFileArg, roadmap: RoadmapCode = None)
 @handle_errors
 def list_(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
     """Муниципалитеты центров: число центров и адрес для напоминаний."""
-    from workflow import db
-    from workflow.municipalities import listing
+    from base import db
+    from workflow.engine.municipalities import listing
 
     st = state(ctx)
     roadmap_id = st.roadmap_id(roadmap)

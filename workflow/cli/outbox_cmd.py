@@ -22,8 +22,8 @@ def list_(
     ] = None,
 ) -> None:
     """Письма в очереди."""
+    from base import db
     from notifications.outbox import OutboxStatus, list_outbox
-    from workflow import db
     from workflow.errors import InputError
 
     st = state(ctx)
@@ -74,8 +74,8 @@ def retry(
     roadmap: RoadmapCode = None,
 ) -> None:
     """Поставить неотправленное письмо в очередь снова."""
+    from base import db
     from notifications.outbox import retry as retry_row
-    from workflow import db
 
     st = state(ctx)
     _require_coordinator(st, f"письмо {outbox_id}", roadmap)
@@ -124,7 +124,7 @@ def send(
         for line in errors:
             done(f"  {line}")
     if report.transport_error:
-        from states.errors import TochkaError
+        from base.errors import TochkaError
 
         raise TochkaError(
             f"Почтовый сервер недоступен: {report.transport_error}",
@@ -135,6 +135,6 @@ def send(
 def _require_coordinator(st: Any, target: str, roadmap: str | None) -> None:
     """The outbox serves every roadmap in the database: a coordinator of the roadmap
     named by ``--roadmap``, or of any roadmap, may send and retry (refusals recorded)."""
-    from workflow.access import Action
+    from workflow.engine.access import Action
 
     authorize(st, st.roadmaps(roadmap), Action.MANAGE_OUTBOX, target, any_of=True)

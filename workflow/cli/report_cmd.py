@@ -39,11 +39,11 @@ def quarterly(
     roadmap: RoadmapCode = None,
 ) -> None:
     """Отчёт о выполнении показателей за квартал (мероприятие 9): XLSX или CSV."""
-    from workflow import db
-    from workflow.definition import IndicatorPeriod
-    from workflow.indicators import period_of
-    from workflow.reports import quarterly as report_module
-    from workflow.reports.output import atomic_output, check_output
+    from base import db
+    from workflow.engine.indicators import period_of
+    from workflow.roadmap.definition import IndicatorPeriod
+    from workflow.views import quarterly as report_module
+    from workflow.views.output import atomic_output, check_output
 
     st = state(ctx)
     stored = st.roadmap(roadmap)
@@ -87,9 +87,9 @@ def status(
     roadmap: RoadmapCode = None,
 ) -> None:
     """Сводка состояния: этапы центров по годам, муниципалитеты, мероприятия, ближайшие сроки."""
-    from workflow import db
-    from workflow.reports import dashboard
-    from workflow.reports.output import atomic_output, check_output
+    from base import db
+    from workflow.views import dashboard
+    from workflow.views.output import atomic_output, check_output
 
     st = state(ctx)
     stored = st.roadmap(roadmap)

@@ -105,7 +105,7 @@ def validate(
     ctx: typer.Context, file: Annotated[Path, typer.Argument(help="Файл YAML дорожной карты.")]
 ) -> None:
     """Проверить файл дорожной карты, ничего не загружая."""
-    from workflow.roadmap_file import load_roadmap
+    from workflow.roadmap.loader import load_roadmap
 
     definition = load_roadmap(file)
     if state(ctx).json:

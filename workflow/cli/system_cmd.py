@@ -9,11 +9,12 @@ import typer
 
 from workflow.cli.context import console, done, handle_errors, print_json, state
 from workflow.cli.options import CenterCodeArg, CycleIdArg, RoadmapCode
+from workflow.roadmap.shipped import IVANOVO_159_RP
 
 history_app = typer.Typer(help="История изменений центра или цикла.", no_args_is_help=True)
 audit_app = typer.Typer(help="Журнал аудита.", no_args_is_help=True)
 
-SHIPPED_ROADMAP = Path(__file__).resolve().parent.parent / "roadmaps" / "ivanovo-159-rp.yaml"
+SHIPPED_ROADMAP = IVANOVO_159_RP
 
 
 def register(app: typer.Typer) -> None:
@@ -32,19 +33,20 @@ def init(
     ] = None,
 ) -> None:
     """Создать или обновить базу и загрузить дорожную карту (повторный запуск безопасен)."""
-    from workflow import db, schema
-    from workflow.roadmap_file import load_roadmap
-    from workflow.users import load_roadmap_as
+    from base import db
+    from workflow.engine.users import load_roadmap_as
+    from workflow.roadmap.loader import load_roadmap
+    from workflow.storage import files, schema
 
     st = state(ctx)
     definition = load_roadmap(roadmap or SHIPPED_ROADMAP)
     # A wrong group is refused before anything is created with the default mode.
-    gid = db.file_mode_gid(st.settings.file_mode_group or None)
+    gid = files.file_mode_gid(st.settings.file_mode_group or None)
     engine = st.engine(create=True)
     before, after = schema.upgrade(engine)
     path = db.sqlite_path(db.normalize_url(st.db_url))
     if path is not None:  # PostgreSQL: the server guards the data; ./var is not touched
-        db.restrict_file_mode(path, folder=Path(st.settings.var_dir), gid=gid)
+        files.restrict_file_mode(path, folder=Path(st.settings.var_dir), gid=gid)
     roadmap_id, outcome, bootstrapped = load_roadmap_as(
         engine, definition, st.actor_ref, now=st.now()
     )
@@ -82,8 +84,8 @@ def init(
 @handle_errors
 def status(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
     """Сводка: мероприятия и их циклы, центры по этапам."""
-    from workflow import db
-    from workflow.status import roadmap_status
+    from base import db
+    from workflow.views.overview import roadmap_status
 
     st = state(ctx)
     stored = st.roadmap(roadmap)
@@ -99,7 +101,8 @@ def status(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
 @handle_errors
 def history_center(ctx: typer.Context, code: CenterCodeArg, roadmap: RoadmapCode = None) -> None:
     """История центра."""
-    from workflow import centers, db
+    from base import db
+    from workflow.engine import centers
 
     st = state(ctx)
     stored = st.roadmap(roadmap)
@@ -114,7 +117,8 @@ def history_center(ctx: typer.Context, code: CenterCodeArg, roadmap: RoadmapCode
 @handle_errors
 def history_cycle(ctx: typer.Context, cycle_id: CycleIdArg, roadmap: RoadmapCode = None) -> None:
     """История цикла мероприятия."""
-    from workflow import centers, cycles, db
+    from base import db
+    from workflow.engine import centers, cycles
 
     st = state(ctx)
     stored = st.roadmap(roadmap)
@@ -154,7 +158,9 @@ def _print_history(as_json: bool, title: str, events: list[dict[str, object]]) -
 @handle_errors
 def audit_verify(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
     """Проверить цепочку хешей журнала и совпадение состояний с журналом."""
-    from workflow import audit, db, roadmap_store
+    from base import db
+    from workflow.engine import audit
+    from workflow.roadmap import store as roadmap_store
 
     st = state(ctx)
     engine = st.engine()

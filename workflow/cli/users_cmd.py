@@ -30,9 +30,9 @@ def add(
     roadmap: RoadmapCode = None,
 ) -> None:
     """Добавить пользователя или изменить его роль и область (только координатор)."""
-    from workflow.access import ASSIGNABLE_ROLES, Role
+    from workflow.engine.access import ASSIGNABLE_ROLES, Role
+    from workflow.engine.users import UserAdmin
     from workflow.errors import InputError
-    from workflow.users import UserAdmin
 
     st = state(ctx)
     if role not in {r.value for r in ASSIGNABLE_ROLES}:
@@ -55,8 +55,8 @@ def add(
 @handle_errors
 def list_(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
     """Пользователи дорожной карты."""
-    from workflow import db
-    from workflow.users import list_users
+    from base import db
+    from workflow.engine.users import list_users
 
     st = state(ctx)
     roadmap_id = st.roadmap_id(roadmap)
@@ -79,7 +79,7 @@ def list_(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
 @handle_errors
 def remove(ctx: typer.Context, login: LoginArg, roadmap: RoadmapCode = None) -> None:
     """Удалить пользователя (только координатор; последнего координатора удалить нельзя)."""
-    from workflow.users import UserAdmin
+    from workflow.engine.users import UserAdmin
 
     st = state(ctx)
     stored = st.roadmap(roadmap)

@@ -1,0 +1,377 @@
+"""Operators, roles and permissions, enforced by the engine.
+
+Roles:
+- ``coordinator``: everything in a roadmap (users, imports, cycles, every transition).
+- ``municipality``: the centers of the municipalities in its scope: the center triggers
+  the roadmap allows to municipalities, imports of its own centers, indicator values.
+- ``school``: one center: indicator values and the triggers the roadmap allows to schools.
+- ``viewer``: reads only.
+The daemon acts as the ``system`` role (``SYSTEM_ACTOR``), which only the scheduler's
+own triggers allow. Which role may fire which trigger is declared in the roadmap file
+(``permissions``); `DEFAULT_PERMISSIONS` applies where the file says nothing.
+
+A refusal says which role or scope is missing, changes nothing, and is itself recorded
+in the audit trail (an event of kind ``refusal``), in its own transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from base.errors import TochkaError
+from workflow.storage.tables import AppUser
+
+if TYPE_CHECKING:
+    from workflow.engine.transitions import Actor
+
+
+class Role(StrEnum):
+    """What a user may do in a roadmap."""
+
+    COORDINATOR = "coordinator"
+    MUNICIPALITY = "municipality"
+    SCHOOL = "school"
+    VIEWER = "viewer"
+    SYSTEM = "system"
+
+
+ASSIGNABLE_ROLES = (Role.COORDINATOR, Role.MUNICIPALITY, Role.SCHOOL, Role.VIEWER)
+
+ROLE_TITLES = {
+    Role.COORDINATOR: "координатор",
+    Role.MUNICIPALITY: "муниципалитет",
+    Role.SCHOOL: "школа",
+    Role.VIEWER: "наблюдатель",
+    Role.SYSTEM: "планировщик",
+}
+
+
+class Action(StrEnum):
+    """Things that change data; each is checked against the actor's role and scope."""
+
+    FIRE = "fire"
+    IMPORT_CENTERS = "import_centers"
+    OPEN_CYCLE = "open_cycle"
+    SUBMIT_INDICATORS = "submit_indicators"
+    MANAGE_USERS = "manage_users"
+    MANAGE_OUTBOX = "manage_outbox"
+    LOAD_ROADMAP = "load_roadmap"
+    MANAGE_CONTACTS = "manage_contacts"
+    RECONCILE = "reconcile"
+
+
+ACTION_TITLES = {
+    Action.FIRE: "переход",
+    Action.IMPORT_CENTERS: "импорт центров",
+    Action.OPEN_CYCLE: "открытие цикла мероприятия",
+    Action.SUBMIT_INDICATORS: "ввод показателей",
+    Action.MANAGE_USERS: "управление пользователями",
+    Action.MANAGE_OUTBOX: "управление очередью писем",
+    Action.LOAD_ROADMAP: "загрузка дорожной карты",
+    Action.MANAGE_CONTACTS: "загрузка адресов муниципалитетов",
+    Action.RECONCILE: "сверка (tick) и запуск демона",
+}
+
+#: Who may fire which trigger, when the roadmap file does not say.
+DEFAULT_PERMISSIONS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
+    "center": {
+        "agree_infrastructure": ("coordinator",),
+        "equip": ("coordinator", "municipality"),
+        "train_staff": ("coordinator", "municipality"),
+        "open": ("coordinator", "municipality"),
+        "start_reporting": ("coordinator", "municipality", "school"),
+        "withdraw": ("coordinator",),
+        "revert": ("coordinator",),
+    },
+    "cycle": {
+        "start": ("coordinator",),
+        "complete": ("coordinator",),
+        "cancel": ("coordinator",),
+        "mark_overdue": ("system", "coordinator"),
+    },
+}
+
+
+USER = AppUser.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Principal:
+    """A user as the checks see it."""
+
+    login: str
+    role: Role
+    scope: tuple[str, ...] = ()
+
+    def covers_center(self, code: str, municipality: str) -> bool:
+        """Whether a center is within this user's scope."""
+        if self.role in (Role.COORDINATOR, Role.SYSTEM, Role.VIEWER):
+            return True
+        if self.role is Role.MUNICIPALITY:
+            return municipality in self.scope
+        return code in self.scope
+
+
+SYSTEM = Principal(login="tochka-daemon", role=Role.SYSTEM)
+
+
+class AccessDenied(TochkaError):
+    """The actor's role or scope does not allow the action; nothing was changed."""
+
+    def __init__(
+        self, *, login: str, action: Action, target: str, missing: str, hint: str | None = None
+    ) -> None:
+        self.login = login
+        self.action = action
+        self.target = target
+        self.missing = missing
+        super().__init__(
+            f"Отказано: {login} — {ACTION_TITLES[action]} «{target}»: {missing}.",
+            hint=hint or "Обратитесь к региональному координатору (tochka users list).",
+        )
+
+
+_PRINCIPAL = sa.select(USER.c.role, USER.c.scope).where(
+    USER.c.roadmap_id == sa.bindparam("rid"), USER.c.login == sa.bindparam("login")
+)
+
+
+def principal(conn: Connection, roadmap_id: int, login: str) -> Principal | None:
+    """The registered user ``login`` of a roadmap, or None."""
+    row = conn.execute(_PRINCIPAL, {"rid": roadmap_id, "login": login}).first()
+    if row is None:
+        return None
+    return Principal(login=login, role=Role(row.role), scope=tuple(row.scope or ()))
+
+
+def require_user(
+    conn: Connection, roadmap_id: int, login: str, *, action: Action, target: str
+) -> Principal:
+    """The registered user, or AccessDenied naming the missing registration."""
+    found = principal(conn, roadmap_id, login)
+    if found is None:
+        raise AccessDenied(
+            login=login,
+            action=action,
+            target=target,
+            missing="пользователь не зарегистрирован в этой дорожной карте",
+            hint=f"Координатор может добавить его: tochka users add {login} --role РОЛЬ.",
+        )
+    return found
+
+
+def check_on_behalf(
+    conn: Connection,
+    roadmap_id: int,
+    who: Principal,
+    other: str,
+    target: str,
+    action: Action = Action.FIRE,
+) -> Principal:
+    """Only a coordinator may act for another user, and that user must exist.
+
+    A refusal names the person who tried (``who``), not the user they named.
+    """
+    if who.role is not Role.COORDINATOR:
+        raise AccessDenied(
+            login=who.login,
+            action=action,
+            target=target,
+            missing=f"действовать от имени «{other}» может только координатор "
+            f"(роль пользователя — {who.role.value})",
+        )
+    found = principal(conn, roadmap_id, other)
+    if found is None:
+        raise AccessDenied(
+            login=who.login,
+            action=action,
+            target=target,
+            missing=f"пользователь «{other}», от имени которого действие, не зарегистрирован "
+            "в этой дорожной карте",
+            hint=f"Координатор может добавить его: tochka users add {other} --role РОЛЬ.",
+        )
+    return found
+
+
+def allowed_roles(
+    permissions: Mapping[str, Mapping[str, Sequence[str]]], machine: str, trigger: str
+) -> tuple[str, ...]:
+    """Roles that may fire ``trigger`` on ``machine`` (``center`` or ``cycle``)."""
+    if machine in permissions:
+        # A roadmap that declares a machine's permissions owns them: an unlisted trigger
+        # is the coordinator's alone, as the roadmap file's comment says.
+        return tuple(permissions[machine].get(trigger, ("coordinator",)))
+    return tuple(DEFAULT_PERMISSIONS.get(machine, {}).get(trigger, ("coordinator",)))
+
+
+def check_fire(
+    who: Principal,
+    permissions: Mapping[str, Mapping[str, Sequence[str]]],
+    *,
+    machine: str,
+    trigger: str,
+    target: str,
+    center: tuple[str, str] | None = None,
+) -> None:
+    """Raise AccessDenied unless ``who`` may fire ``trigger`` on this target."""
+    roles = allowed_roles(permissions, machine, trigger)
+    if who.role.value not in roles:
+        raise AccessDenied(
+            login=who.login,
+            action=Action.FIRE,
+            target=f"{target}: {trigger}",
+            missing=f"нужна роль {' или '.join(roles)}, у пользователя — {who.role.value}",
+        )
+    if center is not None and not who.covers_center(*center):
+        code, municipality = center
+        raise AccessDenied(
+            login=who.login,
+            action=Action.FIRE,
+            target=f"{target}: {trigger}",
+            missing=_scope_missing(who, code, municipality),
+        )
+
+
+#: Who may perform each non-transition action (transitions: the roadmap's permissions).
+_ACTION_ROLES: dict[Action, tuple[Role, ...]] = {
+    Action.IMPORT_CENTERS: (Role.COORDINATOR, Role.MUNICIPALITY),
+    Action.OPEN_CYCLE: (Role.COORDINATOR,),
+    Action.SUBMIT_INDICATORS: (Role.COORDINATOR, Role.MUNICIPALITY, Role.SCHOOL),
+    Action.MANAGE_USERS: (Role.COORDINATOR,),
+    Action.MANAGE_OUTBOX: (Role.COORDINATOR,),
+    Action.LOAD_ROADMAP: (Role.COORDINATOR,),
+    Action.MANAGE_CONTACTS: (Role.COORDINATOR,),
+    Action.RECONCILE: (Role.COORDINATOR,),
+    Action.FIRE: (Role.COORDINATOR,),
+}
+
+
+def check_action(
+    who: Principal, action: Action, *, target: str, centers: Sequence[tuple[str, str]] = ()
+) -> None:
+    """Raise AccessDenied unless ``who`` may perform ``action`` on all of ``centers``."""
+    roles = _ACTION_ROLES[action]
+    if who.role not in roles:
+        raise AccessDenied(
+            login=who.login,
+            action=action,
+            target=target,
+            missing=(
+                f"нужна роль {' или '.join(r.value for r in roles)}, "
+                f"у пользователя — {who.role.value}"
+            ),
+        )
+    for code, municipality in centers:
+        if not who.covers_center(code, municipality):
+            raise AccessDenied(
+                login=who.login,
+                action=action,
+                target=target,
+                missing=_scope_missing(who, code, municipality),
+            )
+
+
+def _scope_missing(who: Principal, code: str, municipality: str) -> str:
+    if who.role is Role.MUNICIPALITY:
+        return f"центр {code} относится к «{municipality}», а область пользователя — " + ", ".join(
+            f"«{m}»" for m in who.scope
+        )
+    return f"центр {code} вне области пользователя ({', '.join(who.scope) or 'пусто'})"
+
+
+def record_refusal(
+    engine: Engine,
+    roadmap_id: int,
+    denied: AccessDenied,
+    *,
+    on_behalf_of: str | None,
+    recorded_at: datetime,
+    effective: Any,
+) -> None:
+    """Append the refusal to the audit trail in a transaction of its own."""
+    from base import db
+    from workflow.engine import audit
+
+    with db.write(engine) as conn:
+        audit.append(
+            conn,
+            roadmap_id,
+            [
+                audit.NewEvent(
+                    entity_kind="refusal",
+                    entity_id=0,
+                    entity_key=denied.target[:96],
+                    trigger=denied.action.value,
+                    from_state=None,
+                    to_state="refused",
+                    actor=denied.login,
+                    on_behalf_of=on_behalf_of,
+                    recorded_at=recorded_at,
+                    effective_date=effective,
+                    comment=denied.missing,
+                )
+            ],
+        )
+
+
+def authorize_action(
+    conn: Connection,
+    roadmap_id: int,
+    actor: Any,
+    action: Action,
+    *,
+    target: str,
+    centers: Sequence[tuple[str, str]] = (),
+) -> Principal:
+    """Check a non-transition action (import, cycle opening, indicators, users, outbox)
+    for an engine `Actor` inside the caller's transaction."""
+    if actor.system:
+        return SYSTEM
+    who = require_user(conn, roadmap_id, actor.login, action=action, target=target)
+    if actor.on_behalf_of is not None:
+        check_on_behalf(conn, roadmap_id, who, actor.on_behalf_of, target, action)
+    check_action(who, action, target=target, centers=centers)
+    return who
+
+
+@contextmanager
+def refusals_recorded(
+    engine: Engine,
+    roadmap_id: int,
+    *,
+    timezone: str,
+    actor: Actor,
+    now: datetime,
+    clock: Callable[[], datetime],
+) -> Iterator[None]:
+    """Let an AccessDenied through after recording it in a transaction of its own (the
+    refused change's transaction has rolled back by then)."""
+    from base.clock import local_date
+
+    try:
+        yield
+    except AccessDenied as denied:
+        record_refusal(
+            engine,
+            roadmap_id,
+            denied,
+            on_behalf_of=actor.on_behalf_of,
+            recorded_at=clock(),
+            effective=local_date(now, timezone),
+        )
+        raise
+
+
+def as_actor(actor: Actor | str) -> Actor:
+    """An engine `Actor` from an Actor or a bare login (library callers and tests)."""
+    from workflow.engine.transitions import Actor
+
+    return Actor(login=actor) if isinstance(actor, str) else actor

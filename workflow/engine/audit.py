@@ -1,0 +1,257 @@
+"""The audit trail: append-only events chained by SHA-256, one chain per roadmap.
+
+Each event's hash covers its fields, its sequence number and the previous event's hash,
+so changing, deleting or reordering any stored event breaks the chain; the chain head
+(`audit_head`) carries the last sequence number and hash, so a deleted tail is noticed
+too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from base.clock import as_utc
+from workflow.errors import AuditBroken
+from workflow.storage.tables import GENESIS_HASH, AuditHead, Center, Event, MeasureCycle
+
+EVENT = Event.__table__  # type: ignore[attr-defined]
+HEAD = AuditHead.__table__  # type: ignore[attr-defined]
+CENTER = Center.__table__  # type: ignore[attr-defined]
+CYCLE = MeasureCycle.__table__  # type: ignore[attr-defined]
+
+CREATE_TRIGGER = "create"
+_REPLAYED = frozenset({"center", "cycle"})
+
+# Built once: constructing statements per call costs more than running them on SQLite.
+_HEAD_LOCK = (
+    sa.select(HEAD.c.seq, HEAD.c.hash)
+    .where(HEAD.c.roadmap_id == sa.bindparam("rid"))
+    .with_for_update()
+)
+_HEAD_UPDATE = (
+    sa.update(HEAD)
+    .where(HEAD.c.roadmap_id == sa.bindparam("rid"))
+    .values(seq=sa.bindparam("new_seq"), hash=sa.bindparam("new_hash"))
+)
+_EVENT_INSERT = sa.insert(EVENT)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewEvent:
+    """What a caller knows about an event; the chain fields are added on append."""
+
+    entity_kind: str
+    entity_id: int
+    entity_key: str
+    trigger: str
+    from_state: str | None
+    to_state: str
+    actor: str
+    recorded_at: datetime
+    effective_date: date
+    evidence: Mapping[str, str] | None = None
+    comment: str | None = None
+    on_behalf_of: str | None = None
+
+
+def event_hash(fields: Mapping[str, Any], prev_hash: str) -> str:
+    """SHA-256 over the canonical JSON of an event's fields and the previous hash."""
+    payload = {
+        "seq": fields["seq"],
+        "entity_kind": fields["entity_kind"],
+        "entity_id": fields["entity_id"],
+        "entity_key": fields["entity_key"],
+        "trigger": fields["trigger"],
+        "from_state": fields["from_state"],
+        "to_state": fields["to_state"],
+        "actor": fields["actor"],
+        "on_behalf_of": fields["on_behalf_of"],
+        "recorded_at": _iso(fields["recorded_at"]),
+        "effective_date": _iso(fields["effective_date"]),
+        "evidence": dict(sorted((fields["evidence"] or {}).items())) or None,
+        "comment": fields["comment"],
+        "prev_hash": prev_hash,
+    }
+    canonical = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _iso(value: date | datetime | str) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="microseconds")
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def append(conn: Connection, roadmap_id: int, events: Sequence[NewEvent]) -> int:
+    """Append events to the roadmap's chain inside the caller's transaction.
+
+    Locks the chain head (row lock on PostgreSQL; SQLite holds the write lock already),
+    so concurrent transactions extend the chain one after the other.
+
+    Returns:
+        The sequence number of the last appended event.
+    """
+    head = conn.execute(_HEAD_LOCK, {"rid": roadmap_id}).one_or_none()
+    if head is None:
+        seq, prev = 0, GENESIS_HASH
+        conn.execute(sa.insert(HEAD).values(roadmap_id=roadmap_id, seq=0, hash=GENESIS_HASH))
+    else:
+        seq, prev = head.seq, head.hash
+    rows: list[dict[str, Any]] = []
+    for new in events:
+        seq += 1
+        fields: dict[str, Any] = {
+            "roadmap_id": roadmap_id,
+            "seq": seq,
+            "entity_kind": new.entity_kind,
+            "entity_id": new.entity_id,
+            "entity_key": new.entity_key,
+            "trigger": new.trigger,
+            "from_state": new.from_state,
+            "to_state": new.to_state,
+            "actor": new.actor,
+            "on_behalf_of": new.on_behalf_of,
+            "recorded_at": as_utc(new.recorded_at),
+            "effective_date": new.effective_date,
+            "evidence": dict(new.evidence) if new.evidence else None,
+            "comment": new.comment,
+            "prev_hash": prev,
+        }
+        fields["hash"] = prev = event_hash(fields, prev)
+        rows.append(fields)
+    if rows:
+        conn.execute(_EVENT_INSERT, rows if len(rows) > 1 else rows[0])
+        conn.execute(_HEAD_UPDATE, {"rid": roadmap_id, "new_seq": seq, "new_hash": prev})
+    return seq
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerifyReport:
+    """What `verify` checked."""
+
+    roadmap: str
+    events: int
+    entities: int
+    head_hash: str
+
+
+def _events(conn: Connection, roadmap_id: int, page: int = 5000) -> Iterator[Any]:
+    # Keyset pages keep memory flat on large chains without server-side cursors.
+    after = 0
+    while True:
+        rows = conn.execute(
+            sa.select(EVENT)
+            .where(EVENT.c.roadmap_id == roadmap_id, EVENT.c.seq > after)
+            .order_by(EVENT.c.seq)
+            .limit(page)
+        ).all()
+        yield from rows
+        if len(rows) < page:
+            return
+        after = rows[-1].seq
+
+
+def verify(conn: Connection, roadmap_id: int, roadmap_code: str) -> VerifyReport:
+    """Recompute the chain and replay the events against the stored states.
+
+    Raises:
+        AuditBroken: names the first event whose link, hash or sequence is wrong, a tail
+            missing against the head, or an entity whose stored state differs from the
+            replay of its events.
+    """
+    prev = GENESIS_HASH
+    expected_seq = 0
+    replay: dict[tuple[str, int], tuple[str, int]] = {}
+    for row in _events(conn, roadmap_id):
+        expected_seq += 1
+        fields = row._mapping
+        if row.seq != expected_seq:
+            raise AuditBroken(
+                roadmap=roadmap_code,
+                event_id=row.id,
+                seq=expected_seq,
+                why=f"ожидалось событие № {expected_seq}, найдено № {row.seq} "
+                "(событие удалено или порядок изменён).",
+            )
+        if row.prev_hash != prev:
+            raise AuditBroken(
+                roadmap=roadmap_code,
+                event_id=row.id,
+                seq=row.seq,
+                why="ссылка на предыдущее событие не совпадает (событие удалено, "
+                "вставлено или переставлено).",
+            )
+        if event_hash(fields, prev) != row.hash:
+            raise AuditBroken(
+                roadmap=roadmap_code,
+                event_id=row.id,
+                seq=row.seq,
+                why="содержимое события изменено (хеш не совпадает).",
+            )
+        prev = row.hash
+        if row.entity_kind not in _REPLAYED:
+            continue  # refusals and user changes are chained but have no stored state
+        key = (row.entity_kind, row.entity_id)
+        count = replay.get(key, ("", 0))[1]
+        replay[key] = (row.to_state, count + 1)
+    head = conn.execute(
+        sa.select(HEAD.c.seq, HEAD.c.hash).where(HEAD.c.roadmap_id == roadmap_id)
+    ).one_or_none()
+    head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
+    if head_seq != expected_seq or head_hash != prev:
+        raise AuditBroken(
+            roadmap=roadmap_code,
+            event_id=None,
+            seq=expected_seq + 1,
+            why=f"в журнале {expected_seq} событий, а заголовок цепочки указывает на "
+            f"№ {head_seq}: последние события удалены или заголовок подменён.",
+        )
+    entities = len(replay)
+    _check_replay(conn, roadmap_id, roadmap_code, replay)
+    return VerifyReport(
+        roadmap=roadmap_code, events=expected_seq, entities=entities, head_hash=prev
+    )
+
+
+def _check_replay(
+    conn: Connection,
+    roadmap_id: int,
+    roadmap_code: str,
+    replay: dict[tuple[str, int], tuple[str, int]],
+) -> None:
+    for kind, table, key_column in (
+        ("center", CENTER, CENTER.c.code),
+        ("cycle", CYCLE, CYCLE.c.id),
+    ):
+        rows = conn.execute(
+            sa.select(table.c.id, table.c.state, table.c.version, key_column.label("key")).where(
+                table.c.roadmap_id == roadmap_id
+            )
+        )
+        for row in rows:
+            state, count = replay.pop((kind, row.id), (None, 0))
+            if state != row.state or count != row.version:
+                what = "центр" if kind == "center" else "цикл"
+                raise AuditBroken(
+                    roadmap=roadmap_code,
+                    event_id=None,
+                    seq=None,
+                    why=f"{what} {row.key}: состояние «{row.state}» (версия {row.version}) "
+                    f"не совпадает с журналом («{state}», событий {count}).",
+                )
+    if replay:
+        (kind, entity_id), _ = next(iter(replay.items()))
+        raise AuditBroken(
+            roadmap=roadmap_code,
+            event_id=None,
+            seq=None,
+            why=f"в журнале есть события объекта {kind} {entity_id}, которого нет в базе.",
+        )

@@ -1,0 +1,740 @@
+"""Indicator values: periods, validation, the append-only submission store, who is missing.
+
+A center reports each indicator of the roadmap (``Roadmap.indicators``) for a period:
+a quarter (``"2022-Q3"``) for per-quarter indicators, a year (``"2022"``) for per-year
+ones. Submissions come from ``tochka indicators submit`` and ``tochka indicators
+import``; both go through `record`, which validates everything first (all or nothing,
+every problem named) and then appends rows to ``indicator_value``. Rows are never
+updated: a correction is a new row that supersedes the previous one, and the latest row
+per (center, period, indicator) counts. Resubmitting the value that already counts
+records nothing.
+
+A center is *due* to report for a period when it is not withdrawn and opened (its
+first ``open`` event's effective date) on or before the period's last day. A due
+center that lacks a required value is *missing*: for a quarter the per-quarter
+indicators, plus the per-year ones in the fourth quarter (the year is then over); for a
+year the per-year indicators.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from base import db
+from base.clock import Clock, local_date, system_clock
+from states.center import LIFECYCLE, CenterState
+from workflow.engine.audit import CENTER, EVENT
+from workflow.errors import FileProblems, ImportFileError, InputError, Problem
+from workflow.roadmap.definition import (
+    UNIT_TITLES,
+    Indicator,
+    IndicatorPeriod,
+    IndicatorUnit,
+    Roadmap,
+)
+from workflow.roadmap.store import ROADMAP, StoredRoadmap
+from workflow.storage.tables import IndicatorValue
+
+if TYPE_CHECKING:
+    from workflow.engine.transitions import Actor
+
+__all__ = [
+    "COUNT_CEILING",
+    "VALUE",
+    "CenterFacts",
+    "Period",
+    "RawRow",
+    "RawValue",
+    "RecordResult",
+    "SubmissionRefused",
+    "due_centers",
+    "format_value",
+    "latest_values",
+    "missing_submissions",
+    "parse_period",
+    "parse_value",
+    "period_of",
+    "record",
+    "required_indicators",
+]
+
+VALUE = IndicatorValue.__table__  # type: ignore[attr-defined]
+
+COMMAND_LINE = "командная строка"
+_OPEN_TRIGGER = "open"
+_CHUNK = 500
+_QUARTER_RE = re.compile(r"([0-9]{4})\s*-?\s*[QqКк]([1-4])")
+_YEAR_RE = re.compile(r"[0-9]{4}")
+_NUMBER_RE = re.compile(r"[0-9]+(?:[.,][0-9]+)?")
+_ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"}
+#: The largest count (persons, units) one center may report when the roadmap declares
+#: no ``max:`` for the indicator: no single school has a million pupils or events, so a
+#: larger value is a typing mistake (and would print as ``1e+23`` in reports).
+COUNT_CEILING = 1_000_000
+_SHOWN_TEXT = 40
+# States in which a center has not opened (yet, or again after a revert).
+_BEFORE_OPENED = frozenset(s.value for s in LIFECYCLE[: LIFECYCLE.index(CenterState.OPENED)])
+
+
+class SubmissionRefused(FileProblems):
+    """Indicator values given on the command line were refused; nothing was recorded."""
+
+    title = "Показатели не приняты, ничего не изменено"
+
+
+# ------------------------------------------------------------------------- periods
+
+
+@dataclass(frozen=True, kw_only=True)
+class Period:
+    """A reporting period: a quarter or a year, with its first and last day."""
+
+    label: str
+    kind: IndicatorPeriod
+    start: date
+    end: date
+
+    @property
+    def year(self) -> int:
+        return self.start.year
+
+    @property
+    def quarter(self) -> int | None:
+        """1..4 for a quarter, None for a year."""
+        if self.kind is IndicatorPeriod.YEAR:
+            return None
+        return (self.start.month - 1) // 3 + 1
+
+    @property
+    def year_label(self) -> str:
+        """The label of the year holding the period (``"2022"``)."""
+        return str(self.year)
+
+    @property
+    def title(self) -> str:
+        """The Russian name: ``III квартал 2022 г.`` or ``2022 год``."""
+        if self.quarter is None:
+            return f"{self.year} год"
+        return f"{_ROMAN[self.quarter]} квартал {self.year} г."
+
+
+def parse_period(text: str) -> Period | None:
+    """A period label (``2022-Q3``, also ``2022 Q3`` and ``2022-К3``; or ``2022``), or None."""
+    value = text.strip()
+    if match := _QUARTER_RE.fullmatch(value):
+        year, quarter = int(match.group(1)), int(match.group(2))
+        if year < 1:
+            return None
+        start = date(year, 3 * quarter - 2, 1)
+        end = date(year + 1, 1, 1) if quarter == 4 else date(year, 3 * quarter + 1, 1)
+        return Period(
+            label=f"{year}-Q{quarter}",
+            kind=IndicatorPeriod.QUARTER,
+            start=start,
+            end=date.fromordinal(end.toordinal() - 1),
+        )
+    if _YEAR_RE.fullmatch(value) and int(value) >= 1:
+        year = int(value)
+        return Period(
+            label=value, kind=IndicatorPeriod.YEAR, start=date(year, 1, 1), end=date(year, 12, 31)
+        )
+    return None
+
+
+def period_of(text: str, roadmap: Roadmap, *, kind: IndicatorPeriod | None = None) -> Period:
+    """A period inside the roadmap's program, for a command-line argument.
+
+    Raises:
+        InputError: not a period label, the wrong kind, or outside the program.
+    """
+    period = parse_period(text)
+    if period is None or (kind is not None and period.kind is not kind):
+        example = "2022-Q3" if kind is IndicatorPeriod.QUARTER else "2022-Q3 или 2022"
+        raise InputError(f"«{text}» — не отчётный период: ожидается, например, {example}.")
+    if problem := _outside_program(period, roadmap):
+        raise InputError(problem[0].upper() + problem[1:] + ".")
+    return period
+
+
+def _outside_program(period: Period, roadmap: Roadmap) -> str | None:
+    if period.start < roadmap.period_start or period.end > roadmap.period_end:
+        return (
+            f"период {period.label} вне программы "
+            f"({roadmap.period_start:%d.%m.%Y} — {roadmap.period_end:%d.%m.%Y})"
+        )
+    return None
+
+
+def required_indicators(roadmap: Roadmap, period: Period) -> list[tuple[Indicator, str]]:
+    """The indicators a due center must have reported for ``period``, with their labels.
+
+    A quarter requires the per-quarter indicators, and in its fourth quarter the
+    per-year ones too (the year is over); a year requires the per-year ones.
+    """
+    result: list[tuple[Indicator, str]] = []
+    for indicator in roadmap.indicators:
+        if indicator.period is IndicatorPeriod.QUARTER and period.quarter is not None:
+            result.append((indicator, period.label))
+        elif indicator.period is IndicatorPeriod.YEAR and period.quarter in (None, 4):
+            result.append((indicator, period.year_label))
+    return result
+
+
+# -------------------------------------------------------------------------- values
+
+
+def parse_value(indicator: Indicator, text: str) -> float:
+    """The value written for an indicator, checked against its unit and range.
+
+    Accepts a decimal comma (``12,5``) and, for shares, a trailing ``%``. A count is at
+    most the roadmap's ``max:`` or, when none is declared, `COUNT_CEILING`.
+
+    Raises:
+        ValueError: with a Russian message saying what is wrong.
+    """
+    shown = _shown(text)
+    written = text.strip().replace("\u00a0", "").replace(" ", "")
+    share = indicator.unit is IndicatorUnit.PERCENT
+    if share:
+        written = written.removesuffix("%")
+    elif written.endswith("%") and _NUMBER_RE.fullmatch(written.removeprefix("-")[:-1]):
+        raise ValueError(
+            f"«{shown}» — не число: показатель считается в {UNIT_TITLES[indicator.unit]}, "
+            "а не в процентах"
+        )
+    if written.startswith("-") and _NUMBER_RE.fullmatch(written[1:]):
+        raise ValueError(f"значение {shown} отрицательное: допустимо от 0")
+    if not _NUMBER_RE.fullmatch(written):
+        raise ValueError(f"«{shown}» — не число")
+    value = float(written.replace(",", "."))
+    # The range first: a huge count (or one too long for a float: inf) is "too large",
+    # not "not whole".
+    bound = indicator.upper_bound
+    why = ""
+    if share and bound == 100.0:
+        why = "доля не может превышать 100 %"
+    elif bound is None:
+        bound = float(COUNT_CEILING)
+        why = "для одного центра это неправдоподобно много (проверьте, нет ли лишних цифр)"
+    if value > bound:
+        raise ValueError(
+            f"значение {shown} больше допустимого {_number_text(bound)}"
+            + (f": {why}" if why else "")
+        )
+    if share:
+        if "," in written or "." in written:
+            decimals = len(re.split(r"[.,]", written)[1])
+            if decimals > 2:
+                raise ValueError(f"{shown}: доля указывается не точнее сотых")
+    elif not value.is_integer():
+        raise ValueError(f"{shown} — не целое число: показатель считается в целых")
+    return value
+
+
+def _number_text(value: float) -> str:
+    """A bound as people write it: ``1000000``, ``99,5`` (never ``1e+06``)."""
+    if value.is_integer():
+        return str(int(value))
+    return f"{value:.2f}".rstrip("0").rstrip(".").replace(".", ",")
+
+
+def _shown(text: str) -> str:
+    """The written text for a message: stripped, a very long one cut short."""
+    written = text.strip()
+    if len(written) <= _SHOWN_TEXT:
+        return written
+    return written[: _SHOWN_TEXT - 1] + "…"
+
+
+def format_value(indicator: Indicator, value: float) -> str:
+    """The value as people write it: ``120``, ``87,5``."""
+    if indicator.unit is not IndicatorUnit.PERCENT or value.is_integer():
+        return str(int(value))
+    return f"{value:.2f}".rstrip("0").rstrip(".").replace(".", ",")
+
+
+# ----------------------------------------------------------------------- centers
+
+
+@dataclass(frozen=True, kw_only=True)
+class CenterFacts:
+    """What validation and reports need to know about a center."""
+
+    id: int
+    code: str
+    name: str
+    municipality: str
+    cohort: int
+    email: str
+    state: str
+    opened_on: date | None
+
+    def due_for(self, period: Period) -> bool:
+        """Whether the center must report for ``period`` (see the module docstring)."""
+        return (
+            self.state != CenterState.WITHDRAWN.value
+            and self.state not in _BEFORE_OPENED
+            and self.opened_on is not None
+            and self.opened_on <= period.end
+        )
+
+
+def _opened_on(roadmap_id: int) -> Any:
+    return (
+        sa.select(EVENT.c.entity_id, sa.func.min(EVENT.c.effective_date).label("opened_on"))
+        .where(
+            EVENT.c.roadmap_id == roadmap_id,
+            EVENT.c.entity_kind == "center",
+            EVENT.c.trigger == _OPEN_TRIGGER,
+        )
+        .group_by(EVENT.c.entity_id)
+        .subquery()
+    )
+
+
+def center_facts(
+    conn: Connection, roadmap_id: int, codes: Iterable[str] | None = None
+) -> dict[str, CenterFacts]:
+    """Centers by code (all of the roadmap's, or those of ``codes``), with their opening day.
+
+    Ordered by municipality, then code (the order reports list them in).
+    """
+    opened = _opened_on(roadmap_id)
+    query = (
+        sa.select(
+            CENTER.c.id,
+            CENTER.c.code,
+            CENTER.c.name,
+            CENTER.c.municipality,
+            CENTER.c.cohort,
+            CENTER.c.email,
+            CENTER.c.state,
+            opened.c.opened_on,
+        )
+        .select_from(CENTER.outerjoin(opened, opened.c.entity_id == CENTER.c.id))
+        .where(CENTER.c.roadmap_id == roadmap_id)
+        .order_by(CENTER.c.municipality, CENTER.c.code)
+    )
+    rows: list[Any] = []
+    if codes is None:
+        rows = list(conn.execute(query))
+    else:
+        wanted = sorted(set(codes))
+        for start in range(0, len(wanted), _CHUNK):
+            rows += conn.execute(query.where(CENTER.c.code.in_(wanted[start : start + _CHUNK])))
+    return {r.code: CenterFacts(**r._mapping) for r in rows}
+
+
+def latest_values(
+    conn: Connection, roadmap_id: int, periods: Sequence[str]
+) -> dict[tuple[int, str, str], tuple[int, float]]:
+    """The values that count: (center id, period, indicator) → (row id, value)."""
+    if not periods:
+        return {}
+    latest = (
+        sa.select(sa.func.max(VALUE.c.id))
+        .where(VALUE.c.roadmap_id == roadmap_id, VALUE.c.period.in_(list(periods)))
+        .group_by(VALUE.c.center_id, VALUE.c.period, VALUE.c.indicator)
+    )
+    rows = conn.execute(
+        sa.select(
+            VALUE.c.id, VALUE.c.center_id, VALUE.c.period, VALUE.c.indicator, VALUE.c.value
+        ).where(VALUE.c.id.in_(latest))
+    )
+    return {(r.center_id, r.period, r.indicator): (r.id, r.value) for r in rows}
+
+
+def due_centers(centers: Iterable[CenterFacts], period: Period) -> list[CenterFacts]:
+    """The centers that must report for ``period``."""
+    return [c for c in centers if c.due_for(period)]
+
+
+def _roadmap_definition(conn: Connection, roadmap_id: int) -> Roadmap:
+    from workflow.roadmap.loader import parse_roadmap
+
+    row = conn.execute(
+        sa.select(ROADMAP.c.code, ROADMAP.c.source).where(ROADMAP.c.id == roadmap_id)
+    ).one()
+    return parse_roadmap(row.source, filename=f"<дорожная карта «{row.code}» в базе>")
+
+
+def missing_submissions(
+    conn: Connection,
+    roadmap_id: int,
+    period: str,
+    *,
+    roadmap: Roadmap | None = None,
+) -> list[tuple[str, str, str, str]]:
+    """Centers in ``reporting`` that owe values for ``period``: whom measure 9 reminds.
+
+    For the scheduler's reminder ladder of measure 9 (quarterly monitoring): call it
+    inside the reconciler's transaction with the period the cycle reports on (the
+    cycle's period label, e.g. ``"2022-Q3"``) and remind each school returned. A center
+    counts when it is in state ``reporting``, opened on or before the period's last day
+    and lacks a value of any indicator required for the period (`required_indicators`).
+    A roadmap without indicators owes nothing.
+
+    Args:
+        conn: an open connection (read-only use).
+        roadmap_id: the roadmap's row id.
+        period: ``"2022-Q3"`` or ``"2022"``.
+        roadmap: the parsed definition, if the caller has it (saves parsing the stored
+            YAML).
+
+    Returns:
+        (center code, name, email, municipality), ordered by municipality then code.
+
+    Raises:
+        ValueError: ``period`` is not a period label.
+    """
+    parsed = parse_period(period)
+    if parsed is None:
+        raise ValueError(f"not a period label: {period!r}")
+    definition = roadmap if roadmap is not None else _roadmap_definition(conn, roadmap_id)
+    required = required_indicators(definition, parsed)
+    if not required:
+        return []
+    due = [
+        c
+        for c in center_facts(conn, roadmap_id).values()
+        if c.state == CenterState.REPORTING.value and c.due_for(parsed)
+    ]
+    if not due:
+        return []
+    values = latest_values(conn, roadmap_id, sorted({label for _, label in required}))
+    return [
+        (c.code, c.name, c.email, c.municipality)
+        for c in due
+        if any((c.id, label, i.code) not in values for i, label in required)
+    ]
+
+
+# ----------------------------------------------------------------------- recording
+
+
+@dataclass(frozen=True, kw_only=True)
+class RawValue:
+    """One indicator value as written: where it is, which indicator, the text."""
+
+    indicator: str
+    text: str
+    column: int | None = None
+    field: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RawRow:
+    """A center's values for one period, as written in a file row or on the command line.
+
+    ``line`` is None on the command line; columns are 1-based (None on the command line).
+    ``unheaded`` holds the filled cells of a file row in columns the header does not
+    name, as (column, text): each is refused (a value nobody can attribute).
+    """
+
+    center: str
+    period: str
+    values: tuple[RawValue, ...]
+    unheaded: tuple[tuple[int, str], ...] = ()
+    line: int | None = None
+    center_column: int | None = None
+    period_column: int | None = None
+    center_field: str | None = None
+    period_field: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordResult:
+    """What `record` did: rows appended, and values equal to the ones already counting."""
+
+    recorded: int
+    unchanged: int
+    values: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Checked:
+    center_id: int
+    center: str
+    period: str
+    indicator: str
+    value: float
+    line: int | None
+
+
+class _Checker:
+    def __init__(self, filename: str, roadmap: Roadmap, today: date) -> None:
+        self.filename = filename
+        self.roadmap = roadmap
+        self.today = today
+        self.problems: list[Problem] = []
+
+    def problem(
+        self, message: str, line: int | None, column: int | None, field: str | None
+    ) -> None:
+        self.problems.append(
+            Problem(file=self.filename, line=line, column=column, field=field, message=message)
+        )
+
+    def rows(self, rows: Sequence[RawRow], centers: dict[str, CenterFacts]) -> list[_Checked]:
+        result: list[_Checked] = []
+        first_line: dict[tuple[str, str], int | None] = {}
+        for row in rows:
+            result += self.row(row, centers, first_line)
+        return result
+
+    def row(
+        self,
+        row: RawRow,
+        centers: dict[str, CenterFacts],
+        first_line: dict[tuple[str, str], int | None],
+    ) -> list[_Checked]:
+        line = row.line
+        for column, text in row.unheaded:
+            self.problem(
+                f"значение «{_shown(text)}» в столбце {column} без заголовка: подпишите "
+                "столбец (код или название показателя) или удалите значение",
+                line,
+                column,
+                None,
+            )
+        if row.unheaded and not row.values:
+            # Nothing but stray cells (a note beside the table): that is the one problem.
+            return []
+        center = centers.get(row.center.strip())
+        if not row.center.strip():
+            self.problem("код центра не заполнен", line, row.center_column, row.center_field)
+        elif center is None:
+            self.problem(
+                f"центр с кодом «{row.center.strip()}» не найден",
+                line,
+                row.center_column,
+                row.center_field,
+            )
+        period = parse_period(row.period)
+        if period is None:
+            self.problem(
+                f"«{row.period.strip()}» — не отчётный период: пишите 2022-Q3 (квартал) "
+                "или 2022 (год)",
+                line,
+                row.period_column,
+                row.period_field,
+            )
+        elif problem := _outside_program(period, self.roadmap):
+            self.problem(problem, line, row.period_column, row.period_field)
+            period = None
+        elif period.start > self.today:
+            self.problem(
+                f"период {period.label} ещё не начался (сегодня {self.today:%d.%m.%Y})",
+                line,
+                row.period_column,
+                row.period_field,
+            )
+            period = None
+        elif center is not None:
+            if center.opened_on is None or center.state in _BEFORE_OPENED:
+                self.problem(
+                    f"центр {center.code} ещё не открыт (состояние «{center.state}»): "
+                    "показатели сдаются после открытия",
+                    line,
+                    row.center_column,
+                    row.center_field,
+                )
+                center = None
+            elif period.end < center.opened_on:
+                self.problem(
+                    f"период {period.label} закончился до открытия центра {center.code} "
+                    f"({center.opened_on:%d.%m.%Y})",
+                    line,
+                    row.period_column,
+                    row.period_field,
+                )
+                period = None
+        if center is not None and period is not None:
+            key = (center.code, period.label)
+            if key in first_line and line is not None:
+                self.problem(
+                    f"центр {center.code} за период {period.label} уже указан в строке "
+                    f"{first_line[key]}",
+                    line,
+                    row.center_column,
+                    row.center_field,
+                )
+                return []
+            first_line[key] = line
+        result: list[_Checked] = []
+        seen: set[str] = set()
+        for raw in row.values:
+            indicator = self.indicator(raw, line)
+            if indicator is None:
+                continue
+            if indicator.code in seen:
+                self.problem(
+                    f"показатель «{indicator.code}» указан дважды", line, raw.column, raw.field
+                )
+                continue
+            seen.add(indicator.code)
+            try:
+                value = parse_value(indicator, raw.text)
+            except ValueError as exc:
+                self.problem(f"{indicator.code}: {exc}", line, raw.column, raw.field)
+                continue
+            if period is not None and indicator.period is not period.kind:
+                want = (
+                    f"квартал, например {period.year}-Q1"
+                    if indicator.period is IndicatorPeriod.QUARTER
+                    else f"год, например {period.year}"
+                )
+                how = "ежеквартально" if indicator.period is IndicatorPeriod.QUARTER else "за год"
+                self.problem(
+                    f"показатель «{indicator.code}» сдаётся {how}: период {period.label} "
+                    f"не подходит, нужен {want}",
+                    line,
+                    raw.column,
+                    raw.field,
+                )
+                continue
+            if center is not None and period is not None:
+                result.append(
+                    _Checked(
+                        center_id=center.id,
+                        center=center.code,
+                        period=period.label,
+                        indicator=indicator.code,
+                        value=value,
+                        line=line,
+                    )
+                )
+        return result
+
+    def indicator(self, raw: RawValue, line: int | None) -> Indicator | None:
+        try:
+            return self.roadmap.indicator(raw.indicator)
+        except KeyError:
+            known = ", ".join(i.code for i in self.roadmap.indicators) or "нет ни одного"
+            self.problem(
+                f"неизвестный показатель «{raw.indicator}»; показатели дорожной карты: {known}",
+                line,
+                raw.column,
+                raw.field,
+            )
+            return None
+
+
+def record(
+    engine: Engine,
+    stored: StoredRoadmap,
+    rows: Sequence[RawRow],
+    *,
+    filename: str | None,
+    actor: Actor | str,
+    now: datetime,
+    clock: Clock = system_clock,
+) -> RecordResult:
+    """Validate indicator values and append them, in one transaction, all or nothing.
+
+    Args:
+        engine: the database.
+        stored: the roadmap.
+        rows: the values as written; see `RawRow`.
+        filename: the import file, or None for the command line (problems then name
+            the command line and the argument).
+        actor: who submits; checked against the roadmap's users (a municipality or a
+            school may submit only for its own centers).
+        now: the effective moment (``--now``): periods that have not begun are refused.
+        clock: the real time, for ``recorded_at``.
+
+    Returns:
+        How many values were appended and how many were equal to the counting ones.
+
+    Raises:
+        ImportFileError: (a file) any value, center or period is wrong; every problem is
+            named with its line and column. Nothing is recorded.
+        SubmissionRefused: the same, for values given on the command line.
+        AccessDenied: the actor may not submit for these centers (the refusal is recorded).
+    """
+    from workflow.engine.access import (
+        Action,
+        as_actor,
+        authorize_action,
+        check_action,
+        refusals_recorded,
+    )
+
+    by = as_actor(actor)
+    definition = stored.definition
+    checker = _Checker(filename or COMMAND_LINE, definition, local_date(now, definition.timezone))
+    source = "командная строка" if filename is None else f"импорт из {filename}"[:200]
+    recorded_at = clock()
+    with (
+        refusals_recorded(
+            engine, stored.id, timezone=stored.definition.timezone, actor=by, now=now, clock=clock
+        ),
+        db.write(engine) as conn,
+    ):
+        # Who may submit at all is checked first: an unregistered user or a viewer is
+        # refused (and recorded) before being told what is wrong with the values.
+        target = filename or ", ".join(sorted({r.center.strip() for r in rows}))
+        who = authorize_action(conn, stored.id, by, Action.SUBMIT_INDICATORS, target=target)
+        centers = center_facts(conn, stored.id, [r.center.strip() for r in rows])
+        if not by.system:  # then the scope: the centers named must be the user's own
+            check_action(
+                who,
+                Action.SUBMIT_INDICATORS,
+                target=target,
+                centers=[(c.code, c.municipality) for c in centers.values()],
+            )
+        checked = checker.rows(rows, centers)
+        if not rows:
+            checker.problem("нет ни одной строки с показателями", None, None, None)
+        elif not checker.problems and not checked:
+            checker.problem("не указано ни одного значения показателя", None, None, None)
+        if checker.problems:
+            problems = sorted(checker.problems, key=lambda p: (p.line or 0, p.column or 0))
+            if filename is None:
+                raise SubmissionRefused(problems)
+            raise ImportFileError(problems)
+        current = latest_values(conn, stored.id, sorted({c.period for c in checked}))
+        values: list[dict[str, Any]] = []
+        report: list[dict[str, Any]] = []
+        unchanged = 0
+        for item in checked:
+            previous = current.get((item.center_id, item.period, item.indicator))
+            status = "recorded" if previous is None else "corrected"
+            if previous is not None and previous[1] == item.value:
+                unchanged += 1
+                status = "unchanged"
+            else:
+                where = f", строка {item.line}" if item.line is not None else ""
+                values.append(
+                    {
+                        "roadmap_id": stored.id,
+                        "center_id": item.center_id,
+                        "indicator": item.indicator,
+                        "period": item.period,
+                        "value": item.value,
+                        "supersedes": previous[0] if previous is not None else None,
+                        "actor": by.login,
+                        "on_behalf_of": by.on_behalf_of,
+                        "source": (source + where)[:255],
+                        "recorded_at": recorded_at,
+                    }
+                )
+            report.append(
+                {
+                    "center": item.center,
+                    "period": item.period,
+                    "indicator": item.indicator,
+                    "value": item.value,
+                    "status": status,
+                }
+            )
+        if values:
+            conn.execute(sa.insert(VALUE), values)
+    return RecordResult(recorded=len(values), unchanged=unchanged, values=report)

@@ -1,0 +1,420 @@
+"""The transition engine: one state change, one transaction.
+
+A fire reads the entity (state, version), runs the pure state machine, then in one write
+transaction: a versioned UPDATE (optimistic lock: a lost race updates no row and raises
+`Conflict`), the audit event appended to the chain, and any outbox rows from the notice
+hook — committed together or not at all. Hot-path statements are Core-level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from base import db
+from base.clock import Clock, local_date, system_clock
+from states import CENTER_WORKFLOW, CYCLE_WORKFLOW, StateHolder
+from states.center import CenterState
+from workflow.engine import access, audit
+from workflow.engine.audit import CENTER, CYCLE, NewEvent
+from workflow.errors import Conflict, NotFound
+from workflow.roadmap.definition import Roadmap
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransitionResult:
+    """A committed transition."""
+
+    entity_kind: str
+    entity_id: int
+    entity_key: str
+    trigger: str
+    from_state: str
+    to_state: str
+    version: int
+    seq: int
+    effective_date: date
+    actor: str
+    comment: str | None
+
+
+#: Called inside the transition's transaction to queue outbox rows (no other I/O).
+NoticeHook = Callable[[Connection, TransitionResult, datetime], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Actor:
+    """Who fires: the login, and whom a coordinator acts for (if anyone).
+
+    ``system`` marks the daemon; only code builds such an actor (`SYSTEM_ACTOR`), never
+    a command-line option.
+    """
+
+    login: str
+    on_behalf_of: str | None = None
+    system: bool = False
+
+
+SYSTEM_ACTOR = Actor(login="tochka-daemon", system=True)
+
+
+# The center and the actor's role in one statement (the role check runs on every fire).
+# FOR UPDATE OF center on PostgreSQL; SQLite holds the write lock from BEGIN IMMEDIATE.
+_CENTER_READ = (
+    sa.select(
+        CENTER.c.id,
+        CENTER.c.state,
+        CENTER.c.version,
+        CENTER.c.previous_state,
+        CENTER.c.name,
+        CENTER.c.municipality,
+        access.USER.c.role.label("actor_role"),
+        access.USER.c.scope.label("actor_scope"),
+    )
+    .select_from(
+        CENTER.outerjoin(
+            access.USER,
+            (access.USER.c.roadmap_id == CENTER.c.roadmap_id)
+            & (access.USER.c.login == sa.bindparam("login")),
+        )
+    )
+    .where(CENTER.c.roadmap_id == sa.bindparam("roadmap_id"), CENTER.c.code == sa.bindparam("code"))
+    .with_for_update(of=CENTER)
+)
+
+_CENTER_UPDATE = (
+    sa.update(CENTER)
+    .where(CENTER.c.id == sa.bindparam("b_id"), CENTER.c.version == sa.bindparam("b_version"))
+    .values(
+        state=sa.bindparam("b_state"),
+        previous_state=sa.bindparam("b_previous"),
+        version=sa.bindparam("b_version") + 1,
+        updated_at=sa.bindparam("b_now"),
+    )
+)
+
+_CYCLE_READ = sa.select(
+    CYCLE.c.id,
+    CYCLE.c.state,
+    CYCLE.c.version,
+    CYCLE.c.measure,
+    CYCLE.c.period,
+    CYCLE.c.evidence,
+).where(CYCLE.c.roadmap_id == sa.bindparam("roadmap_id"), CYCLE.c.id == sa.bindparam("id"))
+_CYCLE_READ = _CYCLE_READ.with_for_update()
+
+_CYCLE_UPDATE = (
+    sa.update(CYCLE)
+    .where(CYCLE.c.id == sa.bindparam("b_id"), CYCLE.c.version == sa.bindparam("b_version"))
+    .values(
+        state=sa.bindparam("b_state"),
+        evidence=sa.bindparam("b_evidence"),
+        version=sa.bindparam("b_version") + 1,
+        updated_at=sa.bindparam("b_now"),
+    )
+)
+
+
+class TransitionEngine:
+    """Fires triggers on centers and measure cycles of one roadmap.
+
+    Args:
+        engine: the database.
+        roadmap: the roadmap definition; ``roadmap_id`` its row id.
+        clock: the real time, recorded on each event (``now`` is the effective time).
+        notice_hook: queues outbox rows in the transition's transaction.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        roadmap: Roadmap,
+        roadmap_id: int,
+        *,
+        clock: Clock = system_clock,
+        notice_hook: NoticeHook | None = None,
+    ) -> None:
+        self.engine = engine
+        self.roadmap = roadmap
+        self.roadmap_id = roadmap_id
+        self.clock = clock
+        self.notice_hook = notice_hook
+
+    def fire_center(
+        self,
+        code: str,
+        trigger: str,
+        *,
+        actor: Actor,
+        now: datetime,
+        evidence: Mapping[str, str] | None = None,
+        comment: str | None = None,
+        expected_version: int | None = None,
+    ) -> TransitionResult:
+        """Fire ``trigger`` on the center ``code``.
+
+        Raises:
+            NotFound: no such center in this roadmap.
+            AccessDenied: the actor's role or scope does not allow it (the refusal is
+                recorded in the audit trail).
+            TriggerNotAllowed, GuardRefused: the state machine refused (nothing changed).
+            Conflict: the center changed since it was read (or since ``expected_version``).
+        """
+        with self._refusals_recorded(actor, now), db.write(self.engine) as conn:
+            row = conn.execute(
+                _CENTER_READ,
+                {"roadmap_id": self.roadmap_id, "code": code, "login": actor.login},
+            ).first()
+            if row is None:
+                raise NotFound(
+                    f"Центр с кодом «{code}» не найден в дорожной карте «{self.roadmap.code}».",
+                    hint="Список центров: tochka centers list.",
+                )
+            label = f"Центр {code}"
+            known = (
+                None
+                if row.actor_role is None
+                else access.Principal(
+                    login=actor.login,
+                    role=access.Role(row.actor_role),
+                    scope=tuple(row.actor_scope or ()),
+                )
+            )
+            self._authorize(
+                conn,
+                actor,
+                "center",
+                trigger,
+                target=label,
+                center=(code, row.municipality),
+                known=known,
+            )
+            self._check_expected(label, expected_version, row.version)
+            holder = StateHolder(state=row.state, reason=comment, previous_state=row.previous_state)
+            new_state = CENTER_WORKFLOW.fire(holder, trigger, entity=label)
+            # Remember where a withdrawal came from, so that ``revert`` can go back there.
+            previous = row.state if new_state == CenterState.WITHDRAWN else None
+            params = {
+                "b_id": row.id,
+                "b_version": row.version,
+                "b_state": new_state,
+                "b_previous": previous,
+            }
+            return self._apply(
+                conn,
+                _CENTER_UPDATE,
+                params,
+                kind="center",
+                entity_id=row.id,
+                key=code,
+                label=label,
+                trigger=trigger,
+                from_state=row.state,
+                to_state=new_state,
+                version=row.version,
+                actor=actor,
+                now=now,
+                evidence=evidence,
+                comment=comment,
+            )
+
+    def fire_cycle(
+        self,
+        cycle_id: int,
+        trigger: str,
+        *,
+        actor: Actor,
+        now: datetime,
+        evidence: Mapping[str, str] | None = None,
+        comment: str | None = None,
+        expected_version: int | None = None,
+    ) -> TransitionResult:
+        """Fire ``trigger`` on the measure cycle ``cycle_id``.
+
+        ``complete`` needs evidence of every kind the measure's result names.
+
+        Raises:
+            NotFound, TriggerNotAllowed, GuardRefused, Conflict: as for `fire_center`.
+        """
+        with self._refusals_recorded(actor, now), db.write(self.engine) as conn:
+            row = conn.execute(_CYCLE_READ, {"roadmap_id": self.roadmap_id, "id": cycle_id}).first()
+            return self._fire_cycle_row(
+                conn,
+                row,
+                cycle_id,
+                trigger,
+                actor=actor,
+                now=now,
+                evidence=evidence,
+                comment=comment,
+                expected_version=expected_version,
+            )
+
+    def _fire_cycle_row(
+        self,
+        conn: Connection,
+        row: Any,
+        cycle_id: int,
+        trigger: str,
+        *,
+        actor: Actor,
+        now: datetime,
+        evidence: Mapping[str, str] | None,
+        comment: str | None,
+        expected_version: int | None,
+    ) -> TransitionResult:
+        if row is None:
+            raise NotFound(
+                f"Цикл мероприятия № {cycle_id} не найден в дорожной карте «{self.roadmap.code}».",
+                hint="Список циклов: tochka cycles list.",
+            )
+        measure = self.roadmap.measure(row.measure)
+        label = f"Цикл {cycle_id} (мероприятие {row.measure}, период {row.period})"
+        self._authorize(conn, actor, "cycle", trigger, target=label)
+        self._check_expected(label, expected_version, row.version)
+        required = {kind: self.roadmap.evidence_kind(kind).name for kind in measure.evidence}
+        merged = {**(row.evidence or {}), **(evidence or {})}
+        holder = StateHolder(
+            state=row.state, reason=comment, evidence=merged, required_evidence=required
+        )
+        new_state = CYCLE_WORKFLOW.fire(holder, trigger, entity=label)
+        params = {
+            "b_id": row.id,
+            "b_version": row.version,
+            "b_state": new_state,
+            "b_evidence": merged or None,
+        }
+        return self._apply(
+            conn,
+            _CYCLE_UPDATE,
+            params,
+            kind="cycle",
+            entity_id=row.id,
+            key=f"{row.measure}/{row.period}",
+            label=label,
+            trigger=trigger,
+            from_state=row.state,
+            to_state=new_state,
+            version=row.version,
+            actor=actor,
+            now=now,
+            evidence=evidence,
+            comment=comment,
+        )
+
+    def _authorize(
+        self,
+        conn: Connection,
+        actor: Actor,
+        machine: str,
+        trigger: str,
+        *,
+        target: str,
+        center: tuple[str, str] | None = None,
+        known: access.Principal | None = None,
+    ) -> None:
+        """Check the actor's role and scope inside the transaction (a role just revoked
+        by a concurrent transaction is seen); ``known`` is the role already read."""
+        if actor.system:
+            who = access.SYSTEM
+        else:
+            who = known or access.require_user(
+                conn, self.roadmap_id, actor.login, action=access.Action.FIRE, target=target
+            )
+            if actor.on_behalf_of is not None:
+                access.check_on_behalf(conn, self.roadmap_id, who, actor.on_behalf_of, target)
+        access.check_fire(
+            who,
+            self.roadmap.permissions,
+            machine=machine,
+            trigger=trigger,
+            target=target,
+            center=center,
+        )
+
+    def _refusals_recorded(self, actor: Actor, now: datetime) -> Any:
+        return access.refusals_recorded(
+            self.engine,
+            self.roadmap_id,
+            timezone=self.roadmap.timezone,
+            actor=actor,
+            now=now,
+            clock=self.clock,
+        )
+
+    @staticmethod
+    def _check_expected(label: str, expected: int | None, actual: int) -> None:
+        if expected is not None and expected != actual:
+            raise Conflict(entity=label, expected=expected, actual=actual)
+
+    def _apply(
+        self,
+        conn: Connection,
+        statement: sa.Update,
+        params: dict[str, object],
+        *,
+        kind: str,
+        entity_id: int,
+        key: str,
+        label: str,
+        trigger: str,
+        from_state: str,
+        to_state: str,
+        version: int,
+        actor: Actor,
+        now: datetime,
+        evidence: Mapping[str, str] | None,
+        comment: str | None,
+    ) -> TransitionResult:
+        recorded_at = self.clock()
+        effective = local_date(now, self.roadmap.timezone)
+        params["b_now"] = recorded_at
+        updated = conn.execute(statement, params).rowcount
+        if updated != 1:
+            current = conn.execute(
+                sa.select((CENTER if kind == "center" else CYCLE).c.version).where(
+                    (CENTER if kind == "center" else CYCLE).c.id == entity_id
+                )
+            ).scalar()
+            raise Conflict(entity=label, expected=version, actual=current)
+        seq = audit.append(
+            conn,
+            self.roadmap_id,
+            [
+                NewEvent(
+                    entity_kind=kind,
+                    entity_id=entity_id,
+                    entity_key=key,
+                    trigger=trigger,
+                    from_state=from_state,
+                    to_state=to_state,
+                    actor=actor.login,
+                    on_behalf_of=actor.on_behalf_of,
+                    recorded_at=recorded_at,
+                    effective_date=effective,
+                    evidence=evidence,
+                    comment=comment,
+                )
+            ],
+        )
+        result = TransitionResult(
+            entity_kind=kind,
+            entity_id=entity_id,
+            entity_key=key,
+            trigger=trigger,
+            from_state=from_state,
+            to_state=to_state,
+            version=version + 1,
+            seq=seq,
+            effective_date=effective,
+            actor=actor.login,
+            comment=comment,
+        )
+        if self.notice_hook is not None:
+            self.notice_hook(conn, result, now)
+        return result

@@ -1,0 +1,433 @@
+"""User administration: add, change, remove, list; every change audited and checked."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from base import db
+from base.clock import Clock, local_date, system_clock
+from workflow.engine import audit
+from workflow.engine.access import (
+    USER,
+    Action,
+    Role,
+    authorize_action,
+    refusals_recorded,
+)
+from workflow.engine.audit import CENTER
+from workflow.engine.transitions import Actor
+from workflow.errors import InputError, NotFound
+from workflow.roadmap.definition import Roadmap
+from workflow.roadmap.store import StoredRoadmap
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserView:
+    """A user as listed."""
+
+    login: str
+    role: str
+    scope: list[str]
+    created_by: str
+    created_at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "login": self.login,
+            "role": self.role,
+            "scope": self.scope,
+            "created_by": self.created_by,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+def list_users(conn: Connection, roadmap_id: int) -> list[UserView]:
+    """Users of a roadmap, by login."""
+    rows = conn.execute(
+        sa.select(USER.c.login, USER.c.role, USER.c.scope, USER.c.created_by, USER.c.created_at)
+        .where(USER.c.roadmap_id == roadmap_id)
+        .order_by(USER.c.login)
+    )
+    return [
+        UserView(
+            login=r.login,
+            role=r.role,
+            scope=list(r.scope or []),
+            created_by=r.created_by,
+            created_at=r.created_at,
+        )
+        for r in rows
+    ]
+
+
+def bootstrap_coordinator(
+    conn: Connection, roadmap_id: int, login: str, now: datetime, effective: Any
+) -> bool:
+    """Make ``login`` the coordinator of a roadmap that has no users yet (first init)."""
+    exists = conn.execute(
+        sa.select(sa.func.count()).select_from(USER).where(USER.c.roadmap_id == roadmap_id)
+    ).scalar_one()
+    if exists:
+        return False
+    _insert(
+        conn,
+        roadmap_id,
+        login,
+        Role.COORDINATOR,
+        [],
+        created_by=login,
+        now=now,
+        effective=effective,
+        trigger="bootstrap",
+    )
+    return True
+
+
+def _insert(
+    conn: Connection,
+    roadmap_id: int,
+    login: str,
+    role: Role,
+    scope: list[str],
+    *,
+    created_by: str,
+    now: datetime,
+    effective: Any,
+    trigger: str,
+    on_behalf_of: str | None = None,
+) -> None:
+    new_id = conn.execute(
+        sa.insert(USER).values(
+            roadmap_id=roadmap_id,
+            login=login,
+            role=role.value,
+            scope=scope or None,
+            created_by=created_by,
+            created_at=now,
+        )
+    ).inserted_primary_key
+    assert new_id is not None
+    _event(
+        conn,
+        roadmap_id,
+        int(new_id[0]),
+        login,
+        trigger,
+        None,
+        role.value,
+        scope,
+        actor=created_by,
+        on_behalf_of=on_behalf_of,
+        now=now,
+        effective=effective,
+    )
+
+
+def _event(
+    conn: Connection,
+    roadmap_id: int,
+    user_id: int,
+    login: str,
+    trigger: str,
+    before: str | None,
+    after: str,
+    scope: Sequence[str],
+    *,
+    actor: str,
+    on_behalf_of: str | None,
+    now: datetime,
+    effective: Any,
+) -> None:
+    audit.append(
+        conn,
+        roadmap_id,
+        [
+            audit.NewEvent(
+                entity_kind="user",
+                entity_id=user_id,
+                entity_key=login,
+                trigger=trigger,
+                from_state=before,
+                to_state=after,
+                actor=actor,
+                on_behalf_of=on_behalf_of,
+                recorded_at=now,
+                effective_date=effective,
+                comment=("область: " + ", ".join(scope)) if scope else None,
+            )
+        ],
+    )
+
+
+def _validate_scope(
+    conn: Connection, roadmap_id: int, role: Role, scope: Sequence[str]
+) -> list[str]:
+    cleaned = [s.strip() for s in scope if s.strip()]
+    if role in (Role.COORDINATOR, Role.VIEWER):
+        if cleaned:
+            raise InputError(f"Для роли {role.value} область (--scope) не указывается.")
+        return []
+    if not cleaned:
+        what = "муниципалитеты" if role is Role.MUNICIPALITY else "код центра"
+        raise InputError(f"Для роли {role.value} нужна область --scope: {what}.")
+    if role is Role.SCHOOL:
+        if len(cleaned) != 1:
+            raise InputError("Для роли school область — ровно один код центра.")
+        found = conn.execute(
+            sa.select(CENTER.c.id).where(
+                CENTER.c.roadmap_id == roadmap_id, CENTER.c.code == cleaned[0]
+            )
+        ).first()
+        if found is None:
+            raise InputError(f"--scope: центр с кодом «{cleaned[0]}» не найден.")
+        return cleaned
+    known = set(
+        conn.execute(
+            sa.select(CENTER.c.municipality).distinct().where(CENTER.c.roadmap_id == roadmap_id)
+        ).scalars()
+    )
+    unknown = [m for m in cleaned if m not in known]
+    if unknown:
+        raise InputError(
+            "--scope: неизвестный муниципалитет: " + ", ".join(f"«{m}»" for m in unknown) + ".",
+            hint="Муниципалитеты берутся из импортированных центров: "
+            + (", ".join(sorted(known)) or "центров пока нет")
+            + ".",
+        )
+    return cleaned
+
+
+class UserAdmin:
+    """User changes by an actor, checked and audited; refusals recorded."""
+
+    def __init__(
+        self, engine: Engine, stored: StoredRoadmap, *, clock: Clock = system_clock
+    ) -> None:
+        self.engine = engine
+        self.stored = stored
+        self.clock = clock
+
+    def _guard(self, conn: Connection, actor: Actor, target: str) -> None:
+        # The coordinator check, and --on-behalf-of checked like everywhere else.
+        authorize_action(conn, self.stored.id, actor, Action.MANAGE_USERS, target=target)
+
+    def _refusals_recorded(self, actor: Actor, now: datetime) -> Any:
+        return refusals_recorded(
+            self.engine,
+            self.stored.id,
+            timezone=self.stored.definition.timezone,
+            actor=actor,
+            now=now,
+            clock=self.clock,
+        )
+
+    def add(
+        self, actor: Actor, login: str, role: Role, scope: Sequence[str], *, now: datetime
+    ) -> UserView:
+        """Add a user, or change an existing user's role and scope.
+
+        Raises:
+            AccessDenied: the actor is not a coordinator (recorded).
+            InputError: a wrong scope, or removing the last coordinator by a role change.
+        """
+        if role is Role.SYSTEM:
+            raise InputError("Роль system назначается только планировщику.")
+        login = login.strip()
+        if not login or any(c.isspace() for c in login) or len(login) > 128:
+            raise InputError(f"Недопустимое имя пользователя «{login}».")
+        effective = local_date(now, self.stored.definition.timezone)
+        with self._refusals_recorded(actor, now), db.write(self.engine) as conn:
+            self._guard(conn, actor, login)
+            cleaned = _validate_scope(conn, self.stored.id, role, scope)
+            row = conn.execute(
+                sa.select(USER.c.id, USER.c.role).where(
+                    USER.c.roadmap_id == self.stored.id, USER.c.login == login
+                )
+            ).first()
+            recorded = self.clock()
+            if row is None:
+                _insert(
+                    conn,
+                    self.stored.id,
+                    login,
+                    role,
+                    cleaned,
+                    created_by=actor.login,
+                    now=recorded,
+                    effective=effective,
+                    trigger="add",
+                    on_behalf_of=actor.on_behalf_of,
+                )
+            else:
+                if row.role == Role.COORDINATOR and role is not Role.COORDINATOR:
+                    self._keep_a_coordinator(conn, login)
+                conn.execute(
+                    sa.update(USER)
+                    .where(USER.c.id == row.id)
+                    .values(role=role.value, scope=cleaned or None)
+                )
+                _event(
+                    conn,
+                    self.stored.id,
+                    row.id,
+                    login,
+                    "change",
+                    row.role,
+                    role.value,
+                    cleaned,
+                    actor=actor.login,
+                    on_behalf_of=actor.on_behalf_of,
+                    now=recorded,
+                    effective=effective,
+                )
+            return next(u for u in list_users(conn, self.stored.id) if u.login == login)
+
+    def remove(self, actor: Actor, login: str, *, now: datetime) -> None:
+        """Remove a user.
+
+        Raises:
+            AccessDenied: the actor is not a coordinator (recorded).
+            NotFound: no such user.
+            InputError: it is the last coordinator.
+        """
+        effective = local_date(now, self.stored.definition.timezone)
+        with self._refusals_recorded(actor, now), db.write(self.engine) as conn:
+            self._guard(conn, actor, login)
+            row = conn.execute(
+                sa.select(USER.c.id, USER.c.role).where(
+                    USER.c.roadmap_id == self.stored.id, USER.c.login == login
+                )
+            ).first()
+            if row is None:
+                raise NotFound(
+                    f"Пользователь «{login}» не найден.", hint="Список: tochka users list."
+                )
+            if row.role == Role.COORDINATOR:
+                self._keep_a_coordinator(conn, login)
+            conn.execute(sa.delete(USER).where(USER.c.id == row.id))
+            _event(
+                conn,
+                self.stored.id,
+                row.id,
+                login,
+                "remove",
+                row.role,
+                "removed",
+                [],
+                actor=actor.login,
+                on_behalf_of=actor.on_behalf_of,
+                now=self.clock(),
+                effective=effective,
+            )
+
+    def _keep_a_coordinator(self, conn: Connection, login: str) -> None:
+        others = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(USER)
+            .where(
+                USER.c.roadmap_id == self.stored.id,
+                USER.c.role == Role.COORDINATOR.value,
+                USER.c.login != login,
+            )
+        ).scalar_one()
+        if not others:
+            raise InputError(
+                f"«{login}» — последний координатор дорожной карты: его нельзя удалить "
+                "или понизить.",
+                hint="Сначала назначьте другого координатора: tochka users add ЛОГИН "
+                "--role coordinator.",
+            )
+
+
+def load_roadmap_as(
+    engine: Engine,
+    definition: Roadmap,
+    actor: Actor,
+    *,
+    now: datetime,
+    clock: Clock = system_clock,
+) -> tuple[int, str, bool]:
+    """``tochka init``: store a roadmap; its first loader becomes its coordinator.
+
+    Replacing the stored definition of a roadmap that has users needs a coordinator. The
+    check, the new definition, its audit event and the bootstrap of the first
+    coordinator are one transaction.
+
+    Returns:
+        The roadmap id, ``created``/``updated``/``unchanged``, and whether ``actor`` was
+        made the coordinator.
+    """
+    from contextlib import nullcontext
+
+    from workflow.engine import audit
+    from workflow.engine.access import USER
+    from workflow.roadmap import store as roadmap_store
+
+    with db.read(engine) as conn:
+        existing = conn.execute(
+            sa.select(roadmap_store.ROADMAP.c.id).where(
+                roadmap_store.ROADMAP.c.code == definition.code
+            )
+        ).scalar()
+    guard: Any = (
+        nullcontext()
+        if existing is None
+        else refusals_recorded(
+            engine, int(existing), timezone=definition.timezone, actor=actor, now=now, clock=clock
+        )
+    )
+    effective = local_date(now, definition.timezone)
+    with guard, db.write(engine) as conn:
+        if existing is not None:
+            row = conn.execute(
+                sa.select(roadmap_store.ROADMAP.c.content_hash).where(
+                    roadmap_store.ROADMAP.c.id == existing
+                )
+            ).one()
+            has_users = (
+                conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(USER)
+                    .where(USER.c.roadmap_id == existing)
+                ).scalar_one()
+                > 0
+            )
+            if has_users and row.content_hash != definition.content_hash:
+                authorize_action(
+                    conn, int(existing), actor, Action.LOAD_ROADMAP, target=definition.code
+                )
+        roadmap_id, outcome, before = roadmap_store.store_in(conn, definition, now=now)
+        if outcome != "unchanged":
+            # Who loaded which version of the roadmap (its permissions included).
+            new_hash = definition.content_hash[:12]
+            audit.append(
+                conn,
+                roadmap_id,
+                [
+                    audit.NewEvent(
+                        entity_kind="roadmap",
+                        entity_id=roadmap_id,
+                        entity_key=definition.code[:96],
+                        trigger="load",
+                        from_state=None if before is None else "loaded",
+                        to_state="loaded",
+                        actor=actor.login,
+                        on_behalf_of=actor.on_behalf_of,
+                        recorded_at=clock(),
+                        effective_date=effective,
+                        comment=(
+                            f"sha256 {new_hash}"
+                            if before is None
+                            else f"sha256 {before[:12]} → {new_hash}"
+                        ),
+                    )
+                ],
+            )
+        made = bootstrap_coordinator(conn, roadmap_id, actor.login, clock(), effective)
+    return roadmap_id, outcome, made

@@ -1,0 +1,240 @@
+"""The roadmap as frozen value objects: what a validated roadmap file becomes.
+
+Built once, at the edge, by `workflow.roadmap.loader.load_roadmap`; everything else reads
+these objects and never the YAML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+
+#: Roles a roadmap's ``permissions`` may name (``viewer`` only reads, so never fires).
+PERMISSION_ROLES: tuple[str, ...] = ("coordinator", "municipality", "school", "system")
+
+
+class Recurrence(StrEnum):
+    """How a measure's cycles come into being."""
+
+    ONCE = "once"
+    """One cycle, due on ``first_due``."""
+    ONCE_THEN_AS_NEEDED = "once_then_as_needed"
+    """One cycle due on ``first_due``; later cycles are opened by an operator."""
+    ANNUAL = "annual"
+    """A cycle every year from ``first_due`` until the program ends."""
+    QUARTERLY = "quarterly"
+    """A cycle every quarter from ``first_due`` until the program ends."""
+    AS_NEEDED = "as_needed"
+    """Only cycles opened by an operator."""
+    BY_SCHEDULE = "by_schedule"
+    """Due dates set by an operator per a separate schedule."""
+
+
+class PartyKind(StrEnum):
+    """Who a party is; municipalities and schools come from the centers themselves."""
+
+    DEPARTMENT = "department"
+    FEDERAL_OPERATOR = "federal_operator"
+    MUNICIPALITY = "municipality"
+    SCHOOL = "school"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Party:
+    """A responsible party with a contact address."""
+
+    id: str
+    kind: PartyKind
+    name: str
+    email: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvidenceKind:
+    """A kind of document that closes a measure cycle (e.g. an order, a letter)."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Measure:
+    """One row of the roadmap table.
+
+    Attributes:
+        number: the row number, 1-based, as in the decree.
+        title: the measure's name, verbatim.
+        responsible: ids of the responsible parties, in the decree's order.
+        responsible_text: the "Ответственный" column, verbatim.
+        result: the "Результат" column, verbatim.
+        evidence: ids of the evidence kinds that ``complete`` requires.
+        deadline_text: the "Срок" column, verbatim.
+        recurrence: how cycles arise.
+        first_due: the first due date (None for as-needed and by-schedule measures).
+    """
+
+    number: int
+    title: str
+    responsible: tuple[str, ...]
+    responsible_text: str
+    result: str
+    evidence: tuple[str, ...]
+    deadline_text: str
+    recurrence: Recurrence
+    first_due: date | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageRule:
+    """How a measure maps onto a center stage.
+
+    Attributes:
+        stage: the center state the rule is about (a `states.CenterState` value).
+        measure: the measure number.
+        due_month, due_day: the stage deadline in the center's cohort year; both None
+            when the deadline comes from the measure's by-schedule cycle.
+        starts: True when the date is when the stage *starts* (reporting "from 01.10")
+            rather than a deadline to reach it.
+    """
+
+    stage: str
+    measure: int
+    due_month: int | None
+    due_day: int | None
+    starts: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReminderPolicy:
+    """The reminder ladder: before, on the day, then repeatedly while overdue."""
+
+    days_before: tuple[int, ...] = (14, 3)
+    on_day: bool = True
+    overdue_every_days: int = 7
+    escalate_to: str = "department"
+
+
+class IndicatorUnit(StrEnum):
+    """What an indicator counts; decides the accepted values and the number format."""
+
+    PERSONS = "persons"
+    """People (students, teachers): a whole number, 0 or more."""
+    UNITS = "units"
+    """Things (events, programs): a whole number, 0 or more."""
+    PERCENT = "percent"
+    """A share in percent: a number from 0 to 100, at most two decimals."""
+
+
+#: Short Russian unit names, as reports print them.
+UNIT_TITLES: dict[IndicatorUnit, str] = {
+    IndicatorUnit.PERSONS: "чел.",
+    IndicatorUnit.UNITS: "ед.",
+    IndicatorUnit.PERCENT: "%",
+}
+
+
+class IndicatorPeriod(StrEnum):
+    """How often an indicator is reported."""
+
+    QUARTER = "quarter"
+    """Once a quarter, for periods labelled ``2022-Q3``."""
+    YEAR = "year"
+    """Once a year, for periods labelled ``2022``."""
+
+
+#: Russian names of the periods, as reports print them.
+PERIOD_TITLES: dict[IndicatorPeriod, str] = {
+    IndicatorPeriod.QUARTER: "ежеквартально",
+    IndicatorPeriod.YEAR: "ежегодно",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Indicator:
+    """An indicator a center reports on (measure 9's quarterly monitoring).
+
+    Attributes:
+        code: the id used in files and on the command line (``[a-z][a-z0-9_]*``).
+        name: the Russian name, as reports print it.
+        unit: what it counts.
+        period: how often it is reported.
+        target: the value a center should reach (a value at or above it meets the
+            target); None when the indicator has no target.
+        maximum: the largest acceptable value (100 for shares; None for a count: the
+            built-in plausibility ceiling, `workflow.engine.indicators.COUNT_CEILING`).
+    """
+
+    code: str
+    name: str
+    unit: IndicatorUnit
+    period: IndicatorPeriod
+    target: float | None = None
+    maximum: float | None = None
+
+    @property
+    def upper_bound(self) -> float | None:
+        """The largest acceptable value, the unit's own limit included."""
+        if self.unit is IndicatorUnit.PERCENT:
+            return 100.0 if self.maximum is None else min(self.maximum, 100.0)
+        return self.maximum
+
+
+@dataclass(frozen=True, kw_only=True)
+class Roadmap:
+    """A validated roadmap definition."""
+
+    code: str
+    title: str
+    decree: str
+    region: str
+    period_start: date
+    period_end: date
+    timezone: str
+    coordinator: str
+    parties: tuple[Party, ...]
+    evidence_kinds: tuple[EvidenceKind, ...]
+    measures: tuple[Measure, ...]
+    stages: tuple[StageRule, ...]
+    reminders: ReminderPolicy = field(default_factory=ReminderPolicy)
+    indicators: tuple[Indicator, ...] = ()
+    # machine ("center"/"cycle") → trigger → roles that may fire it; what the file does
+    # not declare falls back to workflow.engine.access.DEFAULT_PERMISSIONS.
+    permissions: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
+    content_hash: str = ""
+    source: str = ""
+
+    def party(self, party_id: str) -> Party:
+        """The party with this id (KeyError if none)."""
+        for p in self.parties:
+            if p.id == party_id:
+                return p
+        raise KeyError(party_id)
+
+    def measure(self, number: int) -> Measure:
+        """The measure with this number (KeyError if none)."""
+        for m in self.measures:
+            if m.number == number:
+                return m
+        raise KeyError(number)
+
+    def evidence_kind(self, kind_id: str) -> EvidenceKind:
+        """The evidence kind with this id (KeyError if none)."""
+        for k in self.evidence_kinds:
+            if k.id == kind_id:
+                return k
+        raise KeyError(kind_id)
+
+    def indicator(self, code: str) -> Indicator:
+        """The indicator with this code (KeyError if none)."""
+        for i in self.indicators:
+            if i.code == code:
+                return i
+        raise KeyError(code)
+
+    @property
+    def program_years(self) -> range:
+        """The calendar years of the program period."""
+        return range(self.period_start.year, self.period_end.year + 1)

@@ -1,0 +1,149 @@
+"""Roadmaps in the database: stored with their source and hash, resolved by code."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from base import db
+from workflow.errors import NotFound, RoadmapFileError
+from workflow.storage.tables import RoadmapRow
+
+if TYPE_CHECKING:
+    from workflow.roadmap.definition import Roadmap
+
+ROADMAP = RoadmapRow.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredRoadmap:
+    """A roadmap row and its parsed definition."""
+
+    id: int
+    definition: Roadmap
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_cached(source: str, code: str) -> Roadmap:
+    from workflow.roadmap.loader import parse_roadmap  # YAML and validation: only when needed
+
+    return parse_roadmap(source, filename=f"<дорожная карта «{code}» в базе>")
+
+
+def store(engine: Engine, roadmap: Roadmap, *, now: datetime) -> tuple[int, str]:
+    """Insert a roadmap, or replace the stored definition of the same code.
+
+    Returns:
+        The row id and what happened: ``created``, ``updated`` or ``unchanged``.
+
+    Raises:
+        RoadmapFileError: the new definition drops a measure that already has cycles.
+    """
+    with db.write(engine) as conn:
+        roadmap_id, outcome, _ = store_in(conn, roadmap, now=now)
+        return roadmap_id, outcome
+
+
+def store_in(conn: Connection, roadmap: Roadmap, *, now: datetime) -> tuple[int, str, str | None]:
+    """`store` inside the caller's write transaction.
+
+    Returns:
+        The row id, ``created``/``updated``/``unchanged``, and the content hash stored
+        before (None when created).
+    """
+    row = conn.execute(
+        sa.select(ROADMAP.c.id, ROADMAP.c.content_hash).where(ROADMAP.c.code == roadmap.code)
+    ).first()
+    values = {
+        "code": roadmap.code,
+        "title": roadmap.title,
+        "content_hash": roadmap.content_hash,
+        "source": roadmap.source,
+        "timezone": roadmap.timezone,
+        "period_start": roadmap.period_start,
+        "period_end": roadmap.period_end,
+        "loaded_at": now,
+    }
+    if row is None:
+        new_id = conn.execute(sa.insert(ROADMAP).values(**values)).inserted_primary_key
+        assert new_id is not None
+        return int(new_id[0]), "created", None
+    if row.content_hash == roadmap.content_hash:
+        return int(row.id), "unchanged", str(row.content_hash)
+    _check_measures_kept(conn, int(row.id), roadmap)
+    conn.execute(sa.update(ROADMAP).where(ROADMAP.c.id == row.id).values(**values))
+    return int(row.id), "updated", str(row.content_hash)
+
+
+def _check_measures_kept(conn: Connection, roadmap_id: int, roadmap: Roadmap) -> None:
+    from workflow.engine.audit import CYCLE
+
+    used = conn.execute(
+        sa.select(CYCLE.c.measure).distinct().where(CYCLE.c.roadmap_id == roadmap_id)
+    ).scalars()
+    numbers = {m.number for m in roadmap.measures}
+    missing = sorted(set(used) - numbers)
+    if missing:
+        from workflow.errors import Problem
+
+        raise RoadmapFileError(
+            [
+                Problem(
+                    file=roadmap.code,
+                    field="measures",
+                    message=f"в базе есть циклы мероприятия № {n}, а в новой версии его нет.",
+                )
+                for n in missing
+            ]
+        )
+
+
+def codes(conn: Connection) -> list[str]:
+    """Codes of every stored roadmap, sorted."""
+    return list(conn.execute(sa.select(ROADMAP.c.code).order_by(ROADMAP.c.code)).scalars())
+
+
+def resolve(conn: Connection, code: str | None) -> StoredRoadmap:
+    """The roadmap named ``code``, or the only one present when ``code`` is None.
+
+    Raises:
+        NotFound: no roadmap, an unknown code, or several roadmaps and no code given.
+    """
+    row = _find(conn, code, with_source=True)
+    return StoredRoadmap(id=int(row.id), definition=_parse_cached(row.source, row.code))
+
+
+def resolve_id(conn: Connection, code: str | None) -> int:
+    """Like `resolve`, but only the row id: read-only listings need no parsed definition."""
+    return int(_find(conn, code, with_source=False).id)
+
+
+def _find(conn: Connection, code: str | None, *, with_source: bool) -> Any:
+    columns = [ROADMAP.c.id, ROADMAP.c.code] + ([ROADMAP.c.source] if with_source else [])
+    query = sa.select(*columns)
+    if code is not None:
+        row = conn.execute(query.where(ROADMAP.c.code == code)).first()
+        if row is None:
+            known = ", ".join(codes(conn)) or "нет ни одной"
+            raise NotFound(
+                f"Дорожная карта «{code}» не найдена.", hint=f"Загруженные карты: {known}."
+            )
+    else:
+        rows = conn.execute(query.limit(2)).all()
+        if not rows:
+            raise NotFound(
+                "В базе нет ни одной дорожной карты.",
+                hint="Загрузите её: tochka init (или tochka init --roadmap ФАЙЛ).",
+            )
+        if len(rows) > 1:
+            raise NotFound(
+                "В базе несколько дорожных карт: укажите нужную параметром --roadmap.",
+                hint="Загруженные карты: " + ", ".join(codes(conn)) + ".",
+            )
+        row = rows[0]
+    return row

@@ -1,0 +1,372 @@
+"""The reconciler (``tochka tick``): make everything that should exist as of ``now`` exist.
+
+Level-triggered and idempotent (DESIGN.md, principle 1): a tick creates the cycles the
+recurrences imply, marks passed-due cycles overdue and queues the reminders due today.
+A second tick with the same ``now`` changes nothing; after any downtime one tick catches
+up. Each step commits in its own transactions, so a tick killed half-way leaves only
+complete steps behind and the next tick finishes the work without doubling any of it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from base import db
+from base.clock import Clock, local_date, system_clock
+from notifications.values import Recipient
+from states.cycle import CycleState, CycleTrigger
+from states.errors import StateError
+from workflow.engine import cycles
+from workflow.engine.audit import CYCLE
+from workflow.engine.municipalities import contacts as municipality_contacts
+from workflow.engine.transitions import SYSTEM_ACTOR, Actor, TransitionEngine
+from workflow.errors import Conflict
+from workflow.roadmap.recurrence import scheduled_cycles
+from workflow.roadmap.store import StoredRoadmap
+from workflow.schedule.ladder import RungDate
+from workflow.schedule.reminders import (
+    Deadline,
+    ReminderQueue,
+    build_reminders,
+    center_deadline,
+    centers_needing,
+    latest_due,
+    open_cycle_deadline,
+    open_cycles,
+    record_rungs,
+    rung_offset,
+    stage_groups,
+)
+from workflow.schedule.weekly import WeeklyPlan, queue_weekly_summary
+
+log = logging.getLogger("tochka.reconcile")
+
+#: The actor recorded on the reconciler's events (the ``system`` role).
+DAEMON_ACTOR = SYSTEM_ACTOR.login
+
+# Deadlines per write transaction when queuing reminders: bounds a transaction's size
+# (and the SQLite write lock's hold time) on the day 20,000 centers are reminded.
+_BATCH = 500
+
+
+@dataclass(frozen=True, kw_only=True)
+class TickReport:
+    """What one tick did (all zeros: nothing was due).
+
+    Attributes:
+        roadmap: the roadmap code.
+        today: the local date the tick ran as of.
+        cycles_created: cycles created from the recurrences.
+        marked_overdue: cycles moved to overdue.
+        skipped: overdue marks skipped because someone else changed the cycle first.
+        deadlines_reminded: deadlines that got a rung recorded.
+        reminders_queued: reminders (one per recipient) newly recorded by the queue.
+        summaries_queued: weekly summary letters queued (0 or 1; `workflow.schedule.weekly`).
+    """
+
+    roadmap: str
+    today: date
+    cycles_created: int = 0
+    marked_overdue: int = 0
+    skipped: int = 0
+    deadlines_reminded: int = 0
+    reminders_queued: int = 0
+    summaries_queued: int = 0
+
+    @property
+    def changed(self) -> bool:
+        """Whether the tick changed anything."""
+        return bool(
+            self.cycles_created
+            or self.marked_overdue
+            or self.deadlines_reminded
+            or self.reminders_queued
+            or self.summaries_queued
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "roadmap": self.roadmap,
+            "today": self.today.isoformat(),
+            "cycles_created": self.cycles_created,
+            "marked_overdue": self.marked_overdue,
+            "skipped": self.skipped,
+            "deadlines_reminded": self.deadlines_reminded,
+            "reminders_queued": self.reminders_queued,
+            "summaries_queued": self.summaries_queued,
+        }
+
+    def log_text(self) -> str:
+        """``key=value`` pairs for a structured log line."""
+        return " ".join(f"{k}={v}" for k, v in self.as_json().items())
+
+
+def tick(
+    engine: Engine,
+    stored: StoredRoadmap,
+    *,
+    now: datetime,
+    clock: Clock = system_clock,
+    queue: ReminderQueue,
+    weekly: WeeklyPlan | None = None,
+    actor: Actor = SYSTEM_ACTOR,
+) -> TickReport:
+    """Reconcile one roadmap as of ``now``.
+
+    Args:
+        engine: the database.
+        stored: the roadmap.
+        now: the effective time (aware); its local date in the roadmap's zone is "today".
+        clock: the real time, recorded on rows and events.
+        queue: records the reminders (normally `workflow.schedule.reminders.outbox_queue`).
+        weekly: when and how to send the weekly summary; None: not sent.
+        actor: recorded on the tick's events: the daemon, or the coordinator who ran
+            ``tochka tick`` (with the system role either way).
+
+    Returns:
+        What was done.
+    """
+    today = local_date(now, stored.definition.timezone)
+    created = create_due_cycles(engine, stored, today=today, now=now, clock=clock, actor=actor)
+    marked, skipped = mark_overdue(engine, stored, today=today, now=now, clock=clock, actor=actor)
+    deadlines, queued = queue_due_reminders(
+        engine, stored, today=today, now=now, clock=clock, queue=queue
+    )
+    summaries = (
+        0
+        if weekly is None
+        else queue_weekly_summary(engine, stored, today=today, now=now, weekly=weekly)
+    )
+    report = TickReport(
+        roadmap=stored.definition.code,
+        today=today,
+        cycles_created=created,
+        marked_overdue=marked,
+        skipped=skipped,
+        deadlines_reminded=deadlines,
+        reminders_queued=queued,
+        summaries_queued=summaries,
+    )
+    log.info("event=tick %s", report.log_text())
+    return report
+
+
+def create_due_cycles(
+    engine: Engine,
+    stored: StoredRoadmap,
+    *,
+    today: date,
+    now: datetime,
+    clock: Clock,
+    actor: Actor = SYSTEM_ACTOR,
+) -> int:
+    """Step (a): create the cycles the recurrences imply as of ``today``."""
+    specs = scheduled_cycles(stored.definition, as_of=today)
+    if not specs:
+        return 0
+    existing_query = sa.select(CYCLE.c.measure, CYCLE.c.period).where(
+        CYCLE.c.roadmap_id == stored.id
+    )
+    # A read first: on the usual day nothing is missing and no write lock is taken.
+    with db.read(engine) as conn:
+        existing = {(int(m), str(p)) for m, p in conn.execute(existing_query)}
+    if all((s.measure, s.period) in existing for s in specs):
+        return 0
+    for attempt in (1, 2):
+        try:
+            with db.write(engine) as conn:
+                ids = cycles.create_cycles(
+                    conn,
+                    stored,
+                    specs,
+                    origin=cycles.ORIGIN_SCHEDULE,
+                    actor=actor.login,
+                    now=now,
+                    recorded_at=clock(),
+                )
+            for cycle_id in ids:
+                log.info(
+                    "event=cycle_created roadmap=%s cycle=%d", stored.definition.code, cycle_id
+                )
+            return len(ids)
+        except IntegrityError:
+            # Another reconciler created the same cycle between our read and our
+            # insert (PostgreSQL, where creation does not serialise): read again.
+            if attempt == 2:
+                raise
+            log.info("event=cycle_race roadmap=%s retry=1", stored.definition.code)
+    return 0  # pragma: no cover - the loop returns or raises
+
+
+def mark_overdue(
+    engine: Engine,
+    stored: StoredRoadmap,
+    *,
+    today: date,
+    now: datetime,
+    clock: Clock,
+    actor: Actor = SYSTEM_ACTOR,
+) -> tuple[int, int]:
+    """Step (b): fire ``mark_overdue`` on open cycles whose due date has passed.
+
+    One transaction per cycle (the engine's). A `Conflict` or a refused trigger means
+    someone changed the cycle first (another daemon, an operator completing it): skipped.
+
+    Returns:
+        Cycles marked, cycles skipped.
+    """
+    with db.read(engine) as conn:
+        due_ids = list(
+            conn.execute(
+                sa.select(CYCLE.c.id)
+                .where(
+                    CYCLE.c.roadmap_id == stored.id,
+                    CYCLE.c.state.in_([CycleState.SCHEDULED.value, CycleState.IN_PROGRESS.value]),
+                    CYCLE.c.due_date < today,
+                )
+                .order_by(CYCLE.c.due_date, CYCLE.c.id)
+            ).scalars()
+        )
+    if not due_ids:
+        return 0, 0
+    machine = TransitionEngine(engine, stored.definition, stored.id, clock=clock)
+    marked = skipped = 0
+    for cycle_id in due_ids:
+        try:
+            machine.fire_cycle(
+                cycle_id,
+                CycleTrigger.MARK_OVERDUE.value,
+                actor=actor,
+                now=now,
+                comment="срок прошёл",
+            )
+        except (Conflict, StateError) as exc:
+            skipped += 1
+            log.info(
+                "event=overdue_skipped roadmap=%s cycle=%d reason=%s",
+                stored.definition.code,
+                cycle_id,
+                type(exc).__name__,
+            )
+            continue
+        marked += 1
+        log.info("event=cycle_overdue roadmap=%s cycle=%d", stored.definition.code, cycle_id)
+    return marked, skipped
+
+
+def queue_due_reminders(
+    engine: Engine,
+    stored: StoredRoadmap,
+    *,
+    today: date,
+    now: datetime,
+    clock: Clock,
+    queue: ReminderQueue,
+) -> tuple[int, int]:
+    """Step (c): queue the latest due rung of every deadline that has not had it.
+
+    Returns:
+        Deadlines reminded, reminders queued.
+    """
+    roadmap = stored.definition
+    batches: list[tuple[RungDate, list[Deadline]]] = []
+    contacts: Mapping[str, Recipient] | None = None
+    with db.read(engine) as conn:
+        for row in open_cycles(conn, stored.id):
+            rung = latest_due(row.due_date, roadmap, today)
+            if rung is None:
+                continue
+            if row.sent_offset is not None and row.sent_offset >= rung_offset(rung):
+                continue
+            batches.append((rung, [open_cycle_deadline(conn, stored, row)]))
+        for group in stage_groups(conn, stored):
+            assert group.stage.due is not None
+            rung = latest_due(group.stage.due, roadmap, today)
+            if rung is None:
+                continue
+            rows = centers_needing(conn, stored.id, group, rung_offset(rung))
+            if not rows:
+                continue
+            if contacts is None:  # read once, and only on a day with stage reminders
+                contacts = municipality_contacts(conn, stored.id)
+            deadlines = [
+                center_deadline(
+                    roadmap,
+                    group.stage,
+                    cohort=group.cohort,
+                    center_id=r.id,
+                    code=r.code,
+                    name=r.name,
+                    municipality=r.municipality,
+                    email=r.email,
+                    municipality_contact=contacts.get(r.municipality),
+                )
+                for r in rows
+            ]
+            for start in range(0, len(deadlines), _BATCH):
+                batches.append((rung, deadlines[start : start + _BATCH]))
+    reminded = queued = 0
+    for chunk in _transactions(batches):
+        done, count = _queue_chunk(
+            engine, stored, chunk, today=today, now=now, clock=clock, queue=queue
+        )
+        reminded += done
+        queued += count
+    return reminded, queued
+
+
+def _transactions(
+    batches: Sequence[tuple[RungDate, list[Deadline]]],
+) -> list[list[tuple[RungDate, list[Deadline]]]]:
+    """Pack (rung, deadlines) batches into transactions of about `_BATCH` deadlines."""
+    packed: list[list[tuple[RungDate, list[Deadline]]]] = []
+    size = _BATCH
+    for batch in batches:
+        if size + len(batch[1]) > _BATCH:
+            packed.append([])
+            size = 0
+        packed[-1].append(batch)
+        size += len(batch[1])
+    return packed
+
+
+def _queue_chunk(
+    engine: Engine,
+    stored: StoredRoadmap,
+    chunk: Sequence[tuple[RungDate, list[Deadline]]],
+    *,
+    today: date,
+    now: datetime,
+    clock: Clock,
+    queue: ReminderQueue,
+) -> tuple[int, int]:
+    roadmap = stored.definition
+    sent: list[tuple[RungDate, Deadline]] = []
+    with db.write(engine) as conn:
+        recorded_at = clock()
+        reminders = []
+        for rung, deadlines in chunk:
+            fresh = record_rungs(conn, stored.id, deadlines, rung, send_on=today, now=recorded_at)
+            for d in deadlines:
+                if (d.entity_id, d.stage) in fresh:
+                    sent.append((rung, d))
+                    reminders.extend(build_reminders(roadmap, d, rung, send_on=today))
+        count = queue(conn, reminders, now=now) if reminders else 0
+    for rung, d in sent:
+        log.info(
+            "event=reminder roadmap=%s deadline=%s rung=%s due=%s recipients=%d",
+            roadmap.code,
+            d.deadline_id,
+            rung.key_part,
+            d.due.isoformat(),
+            len(d.recipients),
+        )
+    return len(sent), count

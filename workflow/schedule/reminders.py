@@ -1,0 +1,700 @@
+"""Which reminders are due: the reminder ladder applied to measure cycles and center stages.
+
+A *deadline* is something with a due date that reminds someone: an open measure cycle
+(its responsible parties) or a center stage (the school and its municipality). Stage
+deadlines depend only on the cohort year, so centers are selected per (cohort, stage) in
+SQL: one anti-join against ``sent_rung`` finds the centers whose latest due rung is not
+recorded yet, without loading any history.
+
+Idempotency key of one reminder: ``{roadmap}:{deadline-id}:{rung}:{email}``, where
+deadline-id is ``cycle:{id}`` or ``center:{code}:{stage}``. The rungs already queued
+per deadline live in ``sent_rung`` (one row per deadline and rung, whatever the number
+of recipients), written in the same transaction as the outbox rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from notifications.values import Recipient, Reminder, Rung
+from states.center import LIFECYCLE, CenterState
+from states.center import STATE_TITLES as CENTER_TITLES
+from states.cycle import CycleState
+from workflow.engine.audit import CENTER, CYCLE
+from workflow.roadmap.deadlines import StageDeadline, stage_deadlines
+from workflow.roadmap.definition import Measure, Roadmap
+from workflow.roadmap.recurrence import opens_on, scheduled_cycles
+from workflow.roadmap.store import StoredRoadmap
+from workflow.schedule.ladder import (
+    RungDate,
+    RungKind,
+    cc_coordinator,
+    due_rung,
+    ladder,
+    next_working_day,
+    working_day_on_or_before,
+)
+from workflow.storage.tables import SentRung
+
+if TYPE_CHECKING:
+    from notifications.render import Renderer
+
+SENT = SentRung.__table__  # type: ignore[attr-defined]
+
+KIND_CYCLE = "cycle"
+KIND_CENTER = "center"
+
+#: Cycle states that still remind (overdue ones keep reminding until done or cancelled).
+REMINDING_CYCLE_STATES: tuple[str, ...] = (
+    CycleState.SCHEDULED.value,
+    CycleState.IN_PROGRESS.value,
+    CycleState.OVERDUE.value,
+)
+# Longer than any run of Russian non-working days (New Year: up to 12).
+_LONGEST_DAYS_OFF = 20
+_STAGE_INDEX = {state.value: index for index, state in enumerate(LIFECYCLE)}
+
+
+class ReminderQueue(Protocol):
+    """Records reminders (each key once) inside the caller's write transaction.
+
+    Returns the number of reminders newly recorded.
+    """
+
+    def __call__(self, conn: Connection, reminders: Sequence[Reminder], *, now: datetime) -> int:
+        """Queue ``reminders`` as of ``now``."""
+
+
+def outbox_queue(renderer: Renderer | None = None) -> ReminderQueue:
+    """The real queue: `notifications.queue.queue_reminders` with one shared renderer."""
+    from notifications.queue import queue_reminders
+    from notifications.render import Renderer
+
+    chosen = renderer if renderer is not None else Renderer()
+
+    def queue(conn: Connection, reminders: Sequence[Reminder], *, now: datetime) -> int:
+        return queue_reminders(conn, reminders, now=now, renderer=chosen)
+
+    return queue
+
+
+# --- rungs ------------------------------------------------------------------------------
+
+
+def rung_offset(rung: RungDate) -> int:
+    """Signed days from the deadline: -14 for ``before-14``, 0 on the day, 7 for ``overdue-7``."""
+    return -rung.days if rung.kind is RungKind.BEFORE else rung.days
+
+
+def latest_due(deadline: date, roadmap: Roadmap, today: date) -> RungDate | None:
+    """The latest rung due by ``today``, ignoring what was sent (`due_rung` with nothing).
+
+    Same result as `due_rung`, but for a deadline long past it looks at the overdue rungs
+    near ``today`` only, instead of building the whole ladder from the deadline on (a
+    tick asks this for every open deadline every day).
+    """
+    policy = roadmap.reminders
+    every = policy.overdue_every_days
+    if every >= 1 and today > deadline:
+        # Walk down from past today: the first overdue rung sent by today is the latest
+        # one, and it survives the ladder's same-day collapse (the collapse keeps the
+        # later rung of a day, and overdue rungs never share a day with earlier kinds).
+        # Start beyond the longest run of days off: a rung due after New Year's holidays
+        # is sent before them, on or before today.
+        k = ((today - deadline).days + _LONGEST_DAYS_OFF) // every + 1
+        while k >= 1:
+            nominal = deadline + timedelta(days=k * every)
+            send_on = working_day_on_or_before(nominal)
+            if send_on <= deadline:
+                send_on = next_working_day(deadline)
+            if send_on <= today:
+                return RungDate(
+                    kind=RungKind.OVERDUE,
+                    days=k * every,
+                    nominal=nominal,
+                    send_on=send_on,
+                    key_part=f"{RungKind.OVERDUE.value}-{k * every}",
+                )
+            k -= 1
+    return due_rung(deadline, policy, today=today, already_sent=())
+
+
+def sends_from(
+    deadline: date, roadmap: Roadmap, *, start: date, until: date, sent_offset: int | None
+) -> list[tuple[date, RungDate]]:
+    """The rungs daily ticks from ``start`` to ``until`` would send, with the day of each.
+
+    The first tick catches up with the latest rung due by ``start`` (sent on ``start``);
+    later rungs go out on their ``send_on``. Rungs at or before ``sent_offset`` (the
+    latest rung already recorded) are not sent again.
+    """
+    result: list[tuple[date, RungDate]] = []
+    floor = sent_offset
+    rungs = ladder(deadline, roadmap.reminders, until=until)
+    caught_up = [r for r in rungs if r.send_on <= start]
+    if caught_up and (floor is None or rung_offset(caught_up[-1]) > floor):
+        result.append((start, caught_up[-1]))
+        floor = rung_offset(caught_up[-1])
+    for rung in rungs:
+        if start < rung.send_on <= until and (floor is None or rung_offset(rung) > floor):
+            result.append((rung.send_on, rung))
+    return result
+
+
+# --- deadlines --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Deadline:
+    """A due date that reminds someone.
+
+    Attributes:
+        kind: ``cycle`` or ``center``.
+        entity_id: the cycle's or center's row id (0 for a cycle not created yet).
+        stage: the center stage, empty for a cycle.
+        deadline_id: ``cycle:{id}`` or ``center:{code}:{stage}``.
+        due: the local due date.
+        measure: the measure behind it.
+        period: the cycle's period label, or the cohort year for a stage.
+        recipients: who is reminded.
+        title: what is due, Russian.
+        center_code, center_name, municipality: for a center stage.
+    """
+
+    kind: str
+    entity_id: int
+    stage: str
+    deadline_id: str
+    due: date
+    measure: int
+    period: str
+    recipients: tuple[Recipient, ...]
+    title: str
+    center_code: str | None = None
+    center_name: str | None = None
+    municipality: str | None = None
+
+
+def party_recipients(roadmap: Roadmap, party_ids: Sequence[str]) -> tuple[Recipient, ...]:
+    """The parties' addresses, in order, each address once."""
+    seen: dict[str, Recipient] = {}
+    for party_id in party_ids:
+        try:
+            party = roadmap.party(party_id)
+        except KeyError:
+            continue
+        seen.setdefault(party.email.strip().lower(), Recipient(email=party.email, name=party.name))
+    return tuple(seen.values())
+
+
+def _escalation(roadmap: Roadmap) -> Recipient | None:
+    # The policy's escalate_to names the regional coordinator's party; fall back to the
+    # roadmap's coordinator when the policy names no known party.
+    for party_id in (roadmap.reminders.escalate_to, roadmap.coordinator):
+        try:
+            party = roadmap.party(party_id)
+        except KeyError:
+            continue
+        return Recipient(email=party.email, name=party.name)
+    return None
+
+
+def _reply_to(roadmap: Roadmap) -> str:
+    try:
+        return roadmap.party(roadmap.coordinator).email
+    except KeyError:
+        return ""
+
+
+def monitoring_measure(roadmap: Roadmap) -> int | None:
+    """The measure whose cycles collect the centers' indicators: the one the
+    ``reporting`` stage starts with (measure 9, quarterly monitoring, in the decree)."""
+    for rule in roadmap.stages:
+        if rule.stage == CenterState.REPORTING.value:
+            return rule.measure
+    return None
+
+
+def schools_owing(
+    conn: Connection, stored: StoredRoadmap, *, measure: int, period: str
+) -> tuple[Recipient, ...]:
+    """For a monitoring cycle: the schools of centers in ``reporting`` that have not
+    submitted the period's indicators (they are reminded with the department)."""
+    if measure != monitoring_measure(stored.definition):
+        return ()
+    from workflow.engine.indicators import missing_submissions
+
+    try:
+        owing = missing_submissions(conn, stored.id, period, roadmap=stored.definition)
+    except ValueError:  # an operator-opened cycle labelled by date, not by period
+        return ()
+    return tuple(Recipient(email=email, name=name) for _code, name, email, _m in owing)
+
+
+def cycle_deadline(
+    roadmap: Roadmap,
+    *,
+    cycle_id: int,
+    measure: int,
+    period: str,
+    due: date,
+    also: Sequence[Recipient] = (),
+) -> Deadline:
+    """The deadline of one measure cycle: its responsible parties are reminded, and
+    ``also`` (for monitoring: the schools that still owe their indicators)."""
+    m = roadmap.measure(measure)
+    return Deadline(
+        kind=KIND_CYCLE,
+        entity_id=cycle_id,
+        stage="",
+        deadline_id=f"cycle:{cycle_id}",
+        due=due,
+        measure=measure,
+        period=period,
+        recipients=_unique((*party_recipients(roadmap, m.responsible), *also)),
+        title=m.title,
+    )
+
+
+def open_cycle_deadline(conn: Connection, stored: StoredRoadmap, row: Any) -> Deadline:
+    """The deadline of an open cycle row (from `open_cycles`), with the schools that
+    owe a monitoring cycle their indicators."""
+    return cycle_deadline(
+        stored.definition,
+        cycle_id=row.id,
+        measure=row.measure,
+        period=row.period,
+        due=row.due_date,
+        also=schools_owing(conn, stored, measure=row.measure, period=row.period),
+    )
+
+
+def _unique(recipients: Sequence[Recipient]) -> tuple[Recipient, ...]:
+    seen: dict[str, Recipient] = {}
+    for r in recipients:
+        seen.setdefault(r.email.strip().lower(), r)
+    return tuple(seen.values())
+
+
+def stage_title(stage: StageDeadline, measure: Measure) -> str:
+    """What a center stage deadline is about, Russian."""
+    if stage.starts:
+        what = f"начало этапа «{CENTER_TITLES[CenterState(stage.stage)]}»"
+    else:
+        what = f"этап «{CENTER_TITLES[CenterState(stage.stage)]}»"
+    return f"Центр «Точка роста»: {what} ({measure.title})"
+
+
+def center_deadline(
+    roadmap: Roadmap,
+    stage: StageDeadline,
+    *,
+    cohort: int,
+    center_id: int,
+    code: str,
+    name: str,
+    municipality: str,
+    email: str,
+    municipality_contact: Recipient | None = None,
+) -> Deadline:
+    """The deadline of one center's stage: the school is reminded, and the education
+    authority of its municipality when its address is known (`workflow.engine.municipalities`)."""
+    assert stage.due is not None
+    return Deadline(
+        kind=KIND_CENTER,
+        entity_id=center_id,
+        stage=stage.stage,
+        deadline_id=f"center:{code}:{stage.stage}",
+        due=stage.due,
+        measure=stage.measure,
+        period=str(cohort),
+        recipients=_unique(
+            (Recipient(email=email, name=name),)
+            + ((municipality_contact,) if municipality_contact is not None else ())
+        ),
+        title=stage_title(stage, roadmap.measure(stage.measure)),
+        center_code=code,
+        center_name=name,
+        municipality=municipality,
+    )
+
+
+def build_reminders(
+    roadmap: Roadmap, deadline: Deadline, rung: RungDate, *, send_on: date
+) -> list[Reminder]:
+    """One `Reminder` per recipient of ``deadline`` for ``rung``, sent on ``send_on``."""
+    measure = roadmap.measure(deadline.measure)
+    evidence = tuple(roadmap.evidence_kind(k).name for k in measure.evidence)
+    escalation = _escalation(roadmap) if cc_coordinator(rung) else None
+    result: list[Reminder] = []
+    for recipient in deadline.recipients:
+        cc: tuple[Recipient, ...] = ()
+        if escalation is not None and escalation.email.lower() != recipient.email.lower():
+            cc = (escalation,)
+        result.append(
+            Reminder(
+                key=f"{roadmap.code}:{deadline.deadline_id}:{rung.key_part}:{recipient.email}",
+                send_on=send_on,
+                recipient=recipient,
+                cc=cc,
+                rung=Rung(rung.kind.value),
+                days=rung.days,
+                deadline=deadline.due,
+                subject_kind="measure" if deadline.kind == KIND_CYCLE else "center_stage",
+                title=deadline.title,
+                roadmap_title=roadmap.title,
+                measure_number=deadline.measure,
+                center_code=deadline.center_code,
+                center_name=deadline.center_name,
+                municipality=deadline.municipality,
+                evidence=evidence,
+                period=deadline.period,
+                reply_to=_reply_to(roadmap),
+                timezone=roadmap.timezone,
+            )
+        )
+    return result
+
+
+# --- selection in SQL -------------------------------------------------------------------
+
+_CENTER_COLUMNS = (CENTER.c.id, CENTER.c.code, CENTER.c.name, CENTER.c.municipality, CENTER.c.email)
+
+
+def schedule_due_by_cohort(conn: Connection, stored: StoredRoadmap) -> dict[int, dict[int, date]]:
+    """For by-schedule stage rules: cohort year → {measure: due date of its cycle}.
+
+    A cohort's date is the latest due date among the measure's cycles (not cancelled)
+    due in the cohort year; a cohort without such a cycle has no deadline yet.
+    """
+    measures = sorted({r.measure for r in stored.definition.stages if r.due_month is None})
+    if not measures:
+        return {}
+    result: dict[int, dict[int, date]] = {}
+    rows = conn.execute(
+        sa.select(CYCLE.c.measure, CYCLE.c.due_date).where(
+            CYCLE.c.roadmap_id == stored.id,
+            CYCLE.c.measure.in_(measures),
+            CYCLE.c.state != CycleState.CANCELLED.value,
+        )
+    )
+    for measure, due in rows:
+        per = result.setdefault(due.year, {})
+        if measure not in per or due > per[measure]:
+            per[measure] = due
+    return result
+
+
+def cohort_states(conn: Connection, roadmap_id: int) -> dict[int, set[str]]:
+    """Cohort year → the states its (not withdrawn) centers are in, aggregated in SQL."""
+    result: dict[int, set[str]] = {}
+    rows = conn.execute(
+        sa.select(CENTER.c.cohort, CENTER.c.state)
+        .where(CENTER.c.roadmap_id == roadmap_id, CENTER.c.state != CenterState.WITHDRAWN.value)
+        .group_by(CENTER.c.cohort, CENTER.c.state)
+    )
+    for cohort, state in rows:
+        result.setdefault(int(cohort), set()).add(str(state))
+    return result
+
+
+def states_before(stage: str) -> list[str]:
+    """Lifecycle states earlier than ``stage`` (centers that still owe it)."""
+    index = _STAGE_INDEX[stage]
+    return [s.value for s in LIFECYCLE[:index]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageGroup:
+    """Centers of one cohort that owe one stage, with the stage's dated deadline."""
+
+    cohort: int
+    stage: StageDeadline
+    states: tuple[str, ...]
+
+
+def stage_groups(conn: Connection, stored: StoredRoadmap) -> Iterator[StageGroup]:
+    """Every (cohort, stage) with a known date and centers that have not reached it."""
+    roadmap = stored.definition
+    present = cohort_states(conn, stored.id)
+    if not present:
+        return
+    schedule = schedule_due_by_cohort(conn, stored)
+    for cohort in sorted(present):
+        for stage in stage_deadlines(roadmap, cohort=cohort, schedule_due=schedule.get(cohort)):
+            if stage.due is None:
+                continue
+            owing = tuple(s for s in states_before(stage.stage) if s in present[cohort])
+            if owing:
+                yield StageGroup(cohort=cohort, stage=stage, states=owing)
+
+
+# Built once: constructing the expression per call costs more than running it.
+_CENTERS_NEEDING = (
+    sa.select(*_CENTER_COLUMNS)
+    .where(
+        CENTER.c.roadmap_id == sa.bindparam("roadmap_id"),
+        CENTER.c.cohort == sa.bindparam("cohort"),
+        CENTER.c.state.in_(sa.bindparam("states", expanding=True)),
+        # NOT IN an uncorrelated subquery, not NOT EXISTS: PostgreSQL then hashes the
+        # rungs once whatever its statistics say. Right after a bulk import (no ANALYZE
+        # yet) the correlated form was planned as a nested loop that rescanned the rungs
+        # for every center: minutes at 100,000 centers instead of 50 ms.
+        CENTER.c.id.not_in(
+            sa.select(SENT.c.entity_id).where(
+                SENT.c.roadmap_id == sa.bindparam("roadmap_id"),
+                SENT.c.kind == KIND_CENTER,
+                SENT.c.stage == sa.bindparam("stage"),
+                SENT.c.day_offset >= sa.bindparam("offset"),
+            )
+        ),
+    )
+    .order_by(CENTER.c.id)
+)
+
+
+def centers_needing(conn: Connection, roadmap_id: int, group: StageGroup, offset: int) -> list[Any]:
+    """Centers of ``group`` with no rung at or past ``offset`` recorded (id order)."""
+    params = {
+        "roadmap_id": roadmap_id,
+        "cohort": group.cohort,
+        "states": list(group.states),
+        "stage": group.stage.stage,
+        "offset": offset,
+    }
+    return list(conn.execute(_CENTERS_NEEDING, params))
+
+
+_LATEST_CYCLE_RUNG = (
+    sa.select(sa.func.max(SENT.c.day_offset))
+    .where(
+        SENT.c.roadmap_id == CYCLE.c.roadmap_id,
+        SENT.c.kind == KIND_CYCLE,
+        SENT.c.entity_id == CYCLE.c.id,
+        SENT.c.stage == "",
+    )
+    .scalar_subquery()
+)
+_OPEN_CYCLES = (
+    sa.select(
+        CYCLE.c.id,
+        CYCLE.c.measure,
+        CYCLE.c.period,
+        CYCLE.c.due_date,
+        CYCLE.c.state,
+        _LATEST_CYCLE_RUNG.label("sent_offset"),
+    )
+    .where(
+        CYCLE.c.roadmap_id == sa.bindparam("roadmap_id"),
+        CYCLE.c.state.in_(REMINDING_CYCLE_STATES),
+    )
+    .order_by(CYCLE.c.due_date, CYCLE.c.measure, CYCLE.c.id)
+)
+
+
+def open_cycles(conn: Connection, roadmap_id: int) -> list[Any]:
+    """Cycles that still remind, with the latest recorded rung offset of each."""
+    return list(conn.execute(_OPEN_CYCLES, {"roadmap_id": roadmap_id}))
+
+
+def record_rungs(
+    conn: Connection,
+    roadmap_id: int,
+    deadlines: Sequence[Deadline],
+    rung: RungDate,
+    *,
+    send_on: date,
+    now: datetime,
+) -> set[tuple[int, str]]:
+    """Record ``rung`` for each deadline; return the (entity_id, stage) pairs newly recorded.
+
+    ``ON CONFLICT DO NOTHING``: a concurrent reconciler that recorded the same rung first
+    wins (on PostgreSQL this waits for its commit), and only our new rows get letters.
+    """
+    if not deadlines:
+        return set()
+    rows = [
+        {
+            "roadmap_id": roadmap_id,
+            "kind": d.kind,
+            "entity_id": d.entity_id,
+            "stage": d.stage,
+            "rung": rung.key_part,
+            "day_offset": rung_offset(rung),
+            "deadline": d.due,
+            "send_on": send_on,
+            "queued_at": now,
+        }
+        for d in deadlines
+    ]
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        statement: Any = pg_insert(SENT).on_conflict_do_nothing()
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        statement = sqlite_insert(SENT).on_conflict_do_nothing()
+    returned = conn.execute(statement.returning(SENT.c.entity_id, SENT.c.stage), rows)
+    return {(int(entity_id), str(stage)) for entity_id, stage in returned}
+
+
+# --- preview ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class PreviewItem:
+    """One reminder a preview expects to be sent."""
+
+    send_on: date
+    recipient: str
+    deadline: date
+    deadline_id: str
+    rung: str
+    subject: str
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "send_on": self.send_on.isoformat(),
+            "recipient": self.recipient,
+            "deadline": self.deadline.isoformat(),
+            "deadline_id": self.deadline_id,
+            "rung": self.rung,
+            "subject": self.subject,
+        }
+
+
+def _subject(deadline: Deadline) -> str:
+    if deadline.kind == KIND_CYCLE:
+        return f"Мероприятие № {deadline.measure} ({deadline.period}): {deadline.title}"
+    stage = CENTER_TITLES[CenterState(deadline.stage)]
+    return f"Центр {deadline.center_code} «{deadline.center_name}»: этап «{stage}»"
+
+
+def _preview_items(
+    deadline: Deadline, sends: Sequence[tuple[date, RungDate]]
+) -> Iterator[PreviewItem]:
+    for day, rung in sends:
+        for recipient in deadline.recipients:
+            yield PreviewItem(
+                send_on=day,
+                recipient=recipient.email,
+                deadline=deadline.due,
+                deadline_id=deadline.deadline_id,
+                rung=rung.key_part,
+                subject=_subject(deadline),
+            )
+
+
+def cycles_to_come(
+    conn: Connection, stored: StoredRoadmap, *, today: date, until: date
+) -> list[Any]:
+    """The cycles the recurrences will create by ``until`` that do not exist yet
+    (`workflow.roadmap.recurrence.CycleSpec`s; a cancelled cycle is not brought back)."""
+    existing = {
+        (int(m), str(p))
+        for m, p in conn.execute(
+            sa.select(CYCLE.c.measure, CYCLE.c.period).where(CYCLE.c.roadmap_id == stored.id)
+        )
+    }
+    horizon = max(0, (until - today).days)
+    return [
+        spec
+        for spec in scheduled_cycles(stored.definition, as_of=today, horizon_days=horizon)
+        if (spec.measure, spec.period) not in existing
+    ]
+
+
+def preview(
+    conn: Connection, stored: StoredRoadmap, *, today: date, until: date
+) -> list[PreviewItem]:
+    """Every reminder daily ticks from ``today`` to ``until`` would send, if nothing is done.
+
+    Counts the cycles the schedule will create in the meantime (from their opening
+    day) and the rungs already recorded; nothing is written.
+
+    Returns:
+        Items ordered by day, deadline, deadline id and recipient.
+    """
+    from workflow.engine.municipalities import contacts as municipality_contacts
+
+    roadmap = stored.definition
+    items: list[PreviewItem] = []
+    contacts: Mapping[str, Recipient] | None = None
+    for row in open_cycles(conn, stored.id):
+        deadline = open_cycle_deadline(conn, stored, row)
+        sends = sends_from(
+            row.due_date, roadmap, start=today, until=until, sent_offset=row.sent_offset
+        )
+        items.extend(_preview_items(deadline, sends))
+    for spec in cycles_to_come(conn, stored, today=today, until=until):
+        deadline = cycle_deadline(
+            roadmap,
+            cycle_id=0,
+            measure=spec.measure,
+            period=spec.period,
+            due=spec.due,
+            # Schools that owe the period now are reminded unless they submit first.
+            also=schools_owing(conn, stored, measure=spec.measure, period=spec.period),
+        )
+        deadline = Deadline(**{**deadline.__dict__, "deadline_id": f"cycle:new:{spec.period}"})
+        start = max(today, opens_on(spec.due, roadmap.reminders))
+        sends = sends_from(spec.due, roadmap, start=start, until=until, sent_offset=None)
+        items.extend(_preview_items(deadline, sends))
+    for group in stage_groups(conn, stored):
+        latest = (
+            sa.select(sa.func.max(SENT.c.day_offset))
+            .where(
+                SENT.c.roadmap_id == CENTER.c.roadmap_id,
+                SENT.c.kind == KIND_CENTER,
+                SENT.c.entity_id == CENTER.c.id,
+                SENT.c.stage == group.stage.stage,
+            )
+            .scalar_subquery()
+        )
+        rows = conn.execute(
+            sa.select(*_CENTER_COLUMNS, latest.label("sent_offset"))
+            .where(
+                CENTER.c.roadmap_id == stored.id,
+                CENTER.c.cohort == group.cohort,
+                CENTER.c.state.in_(group.states),
+            )
+            .order_by(CENTER.c.code)
+        )
+        assert group.stage.due is not None
+        if contacts is None:
+            contacts = municipality_contacts(conn, stored.id)
+        cache: dict[int | None, list[tuple[date, RungDate]]] = {}
+        for row in rows:
+            if row.sent_offset not in cache:
+                cache[row.sent_offset] = sends_from(
+                    group.stage.due, roadmap, start=today, until=until, sent_offset=row.sent_offset
+                )
+            deadline = center_deadline(
+                roadmap,
+                group.stage,
+                cohort=group.cohort,
+                center_id=row.id,
+                code=row.code,
+                name=row.name,
+                municipality=row.municipality,
+                email=row.email,
+                municipality_contact=contacts.get(row.municipality),
+            )
+            items.extend(_preview_items(deadline, cache[row.sent_offset]))
+    items.sort(key=lambda i: (i.send_on, i.deadline, i.deadline_id, i.recipient))
+    return items
+
+
+def days(start: date, end: date) -> Iterator[date]:
+    """Every date from ``start`` to ``end`` inclusive."""
+    day = start
+    while day <= end:
+        yield day
+        day += timedelta(days=1)

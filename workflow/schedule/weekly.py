@@ -1,0 +1,163 @@
+"""The weekly summary to the coordinator: the status dashboard by mail, once a week.
+
+Off unless ``weekly_summary`` (``TOCHKA_WEEKLY_SUMMARY``) names a day of the week. Each
+tick looks at the latest such day on or before today and queues that day's letter unless
+it exists (the outbox key is ``<roadmap>:summary:<that date>``). The daemon does not tick
+on weekends and holidays, so a letter due on one goes out with the next working day's
+tick; after downtime only the latest letter is sent, never a backlog; and the first tick
+after the summary is switched on sends the current one. The letter goes to
+the roadmap's coordinator party, through the outbox like every other letter: a short
+summary in the body and the full dashboard (`workflow.views.dashboard`) attached as a
+self-contained HTML page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from base import db
+from workflow.errors import InputError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from notifications.render import Renderer
+    from workflow.roadmap.store import StoredRoadmap
+
+_DAYS: dict[str, int] = {}
+for _number, _names in enumerate(
+    (
+        ("пн", "понедельник", "mon", "monday"),
+        ("вт", "вторник", "tue", "tuesday"),
+        ("ср", "среда", "wed", "wednesday"),
+        ("чт", "четверг", "thu", "thursday"),
+        ("пт", "пятница", "fri", "friday"),
+        ("сб", "суббота", "sat", "saturday"),
+        ("вс", "воскресенье", "sun", "sunday"),
+    ),
+    start=1,
+):
+    _DAYS[str(_number)] = _number
+    for _name in _names:
+        _DAYS[_name] = _number
+_OFF = ("", "нет", "off", "no", "false", "0")
+_TITLE_LIMIT = 110
+
+
+def parse_weekday(text: str) -> int | None:
+    """The ISO weekday (1 = Monday) named by a setting, or None when the summary is off.
+
+    Accepts ``пн``…``вс``, full Russian names, ``mon``…``sun`` and ``1``…``7``
+    (any case); empty, ``нет`` or ``off`` turn it off.
+
+    Raises:
+        InputError: anything else.
+    """
+    value = text.strip().lower()
+    if value in _OFF:
+        return None
+    if value in _DAYS:
+        return _DAYS[value]
+    raise InputError(
+        f"weekly_summary (TOCHKA_WEEKLY_SUMMARY): «{text}» — не день недели.",
+        hint="Укажите день недели: пн, вт, ср, чт, пт, сб или вс (пусто или «нет» — не слать).",
+    )
+
+
+def summary_day(today: date, weekday: int) -> date:
+    """The latest date on or before ``today`` that falls on ``weekday`` (ISO, 1 = Monday)."""
+    return today - timedelta(days=(today.isoweekday() - weekday) % 7)
+
+
+def summary_key(roadmap_code: str, day: date) -> str:
+    """The outbox key of the summary due on ``day``."""
+    return f"{roadmap_code}:summary:{day.isoformat()}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class WeeklyPlan:
+    """When the summary goes and how it is rendered.
+
+    Attributes:
+        weekday: ISO weekday, 1 = Monday.
+        renderer: the letter renderer (with the operator's template overrides).
+    """
+
+    weekday: int
+    renderer: Renderer
+
+
+def plan(setting: str, renderer: Renderer) -> WeeklyPlan | None:
+    """The plan for a ``weekly_summary`` setting, or None when it is off.
+
+    Raises:
+        InputError: the setting is not a day of the week.
+    """
+    weekday = parse_weekday(setting)
+    return None if weekday is None else WeeklyPlan(weekday=weekday, renderer=renderer)
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= _TITLE_LIMIT else text[: _TITLE_LIMIT - 1].rstrip() + "…"
+
+
+def queue_weekly_summary(
+    engine: Engine, stored: StoredRoadmap, *, today: date, now: datetime, weekly: WeeklyPlan
+) -> int:
+    """Queue the latest summary due (see the module) unless it exists; 1 if queued, else 0.
+
+    The dashboard is read in one read transaction; the letter is queued in one write
+    transaction that first checks the key, so two reconcilers never queue it twice.
+    """
+    import sqlalchemy as sa
+
+    from notifications.outbox import OUTBOX
+    from notifications.queue import queue_summary
+    from notifications.summary import SummaryLine, WeeklySummary
+    from notifications.values import Recipient
+    from workflow.views import dashboard
+
+    roadmap = stored.definition
+    key = summary_key(roadmap.code, summary_day(today, weekly.weekday))
+    with db.read(engine) as conn:
+        if conn.execute(sa.select(OUTBOX.c.id).where(OUTBOX.c.key == key)).first() is not None:
+            return 0
+        data = dashboard.build(conn, stored, now=now)
+    counts: dict[str, int] = {}
+    for municipality in data.municipalities:
+        for state, count in municipality.counts.items():
+            counts[state] = counts.get(state, 0) + count
+    coordinator = roadmap.party(roadmap.coordinator)
+    summary = WeeklySummary(
+        key=key,
+        recipient=Recipient(email=coordinator.email, name=coordinator.name),
+        reply_to=coordinator.email,
+        roadmap_title=roadmap.title,
+        as_of=data.today,
+        total_centers=data.total_centers,
+        opened_centers=data.opened_centers,
+        late_centers=data.late_centers,
+        stages=tuple((s.title, counts.get(s.value, 0)) for s in data.stages),
+        overdue=tuple(
+            SummaryLine(
+                title=_shorten(
+                    f"Мероприятие № {m.measure} ({m.period}): {data.measure_title(m.measure)}"
+                ),
+                due=m.due,
+                days=m.days_late,
+            )
+            for m in sorted(data.overdue, key=lambda m: (-m.days_late, m.measure, m.period))
+        ),
+        upcoming=tuple(
+            SummaryLine(title=_shorten(f"{u.title}: {u.detail}"), due=u.due, days=u.days_left)
+            for u in data.upcoming
+        ),
+        horizon_days=dashboard.HORIZON_DAYS,
+        attachment_name=f"svodka-{data.today.isoformat()}.html",
+        attachment=dashboard.render_html(data).encode("utf-8"),
+    )
+    with db.write(engine) as conn:
+        queued = queue_summary(conn, summary, now=now, renderer=weekly.renderer)
+    return 1 if queued else 0

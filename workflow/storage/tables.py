@@ -1,0 +1,248 @@
+"""Every workflow table, as SQLModel classes. Hot paths use their ``__table__`` with Core
+statements. (The outbox's tables belong to the notifications layer: `notifications.outbox`.)
+
+Alembic migrations in ``workflow/migrations`` create exactly these tables.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+import notifications.outbox  # noqa: F401  # registers the outbox's tables in the metadata
+from base.columns import UTCDateTime
+
+
+def _utc_column(nullable: bool = False) -> Any:
+    return sa.Column(UTCDateTime(), nullable=nullable)
+
+
+class RoadmapRow(SQLModel, table=True):
+    """A loaded roadmap definition: its source text and content hash."""
+
+    __tablename__ = "roadmap"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    title: str
+    content_hash: str = Field(max_length=64)
+    source: str = Field(sa_type=sa.Text)
+    timezone: str = Field(max_length=64)
+    period_start: date
+    period_end: date
+    loaded_at: datetime = Field(sa_column=_utc_column())
+
+
+class MeasureCycle(SQLModel, table=True):
+    """One occurrence of a measure: period label, due date, state, evidence."""
+
+    __tablename__ = "measure_cycle"
+    __table_args__ = (
+        sa.UniqueConstraint("roadmap_id", "measure", "period", name="uq_cycle_period"),
+        sa.Index("ix_cycle_state_due", "roadmap_id", "state", "due_date"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    roadmap_id: int = Field(foreign_key="roadmap.id")
+    measure: int
+    period: str = Field(max_length=32)
+    due_date: date
+    state: str = Field(max_length=32)
+    version: int = 1
+    origin: str = Field(max_length=16)  # "schedule" (recurrence) or "operator"
+    evidence: dict[str, str] | None = Field(default=None, sa_type=sa.JSON)
+    created_at: datetime = Field(sa_column=_utc_column())
+    updated_at: datetime = Field(sa_column=_utc_column())
+
+
+class Center(SQLModel, table=True):
+    """A school with a "Точка роста" center and its lifecycle state."""
+
+    __tablename__ = "center"
+    __table_args__ = (
+        sa.UniqueConstraint("roadmap_id", "code", name="uq_center_code"),
+        sa.Index("ix_center_state", "roadmap_id", "state"),
+        sa.Index("ix_center_municipality", "roadmap_id", "municipality"),
+        sa.Index("ix_center_cohort", "roadmap_id", "cohort"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    roadmap_id: int = Field(foreign_key="roadmap.id")
+    code: str = Field(max_length=64)
+    name: str
+    municipality: str
+    cohort: int
+    email: str
+    state: str = Field(max_length=32)
+    # The state a withdrawn center was withdrawn from, so ``revert`` can return to it.
+    previous_state: str | None = Field(default=None, max_length=32)
+    version: int = 1
+    created_at: datetime = Field(sa_column=_utc_column())
+    updated_at: datetime = Field(sa_column=_utc_column())
+
+
+class Event(SQLModel, table=True):
+    """Append-only audit record of a state change, chained by SHA-256 per roadmap."""
+
+    __tablename__ = "event"
+    __table_args__ = (
+        sa.UniqueConstraint("roadmap_id", "seq", name="uq_event_seq"),
+        sa.Index("ix_event_entity", "entity_kind", "entity_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    roadmap_id: int = Field(foreign_key="roadmap.id")
+    seq: int
+    entity_kind: str = Field(max_length=16)  # "center" or "cycle"
+    entity_id: int
+    entity_key: str = Field(max_length=96)
+    trigger: str = Field(max_length=32)
+    from_state: str | None = Field(default=None, max_length=32)
+    to_state: str = Field(max_length=32)
+    actor: str = Field(max_length=128)
+    on_behalf_of: str | None = Field(default=None, max_length=128)
+    recorded_at: datetime = Field(sa_column=_utc_column())
+    effective_date: date
+    evidence: dict[str, str] | None = Field(default=None, sa_type=sa.JSON)
+    comment: str | None = None
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditHead(SQLModel, table=True):
+    """The chain head of a roadmap: last sequence number and hash.
+
+    Every transition updates it in its transaction, which serialises the chain (the row
+    lock on PostgreSQL, the write lock on SQLite) and lets verification notice a
+    deleted tail.
+    """
+
+    __tablename__ = "audit_head"
+
+    roadmap_id: int = Field(foreign_key="roadmap.id", primary_key=True)
+    seq: int = 0
+    hash: str = Field(max_length=64)
+
+
+class AppUser(SQLModel, table=True):
+    """A person known to a roadmap, with a role and, for some roles, a scope."""
+
+    __tablename__ = "app_user"
+    __table_args__ = (sa.UniqueConstraint("roadmap_id", "login", name="uq_user_login"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    roadmap_id: int = Field(foreign_key="roadmap.id")
+    login: str = Field(max_length=128)
+    role: str = Field(max_length=16)
+    # Municipality names for ``municipality``, one center code for ``school``.
+    scope: list[str] | None = Field(default=None, sa_type=sa.JSON)
+    created_by: str = Field(max_length=128)
+    created_at: datetime = Field(sa_column=_utc_column())
+
+
+class SentRung(SQLModel, table=True):
+    """A reminder rung already queued for one deadline (all its recipients at once).
+
+    The reconciler reads these back to apply the ladder's catch-up rule without loading
+    any history: a deadline needs a reminder today only if no rung at or past the
+    latest due one (``day_offset``) is recorded. ``kind`` is ``cycle`` (``entity_id`` a
+    measure cycle, ``stage`` empty) or ``center`` (``entity_id`` a center, ``stage`` a
+    center state).
+    """
+
+    __tablename__ = "sent_rung"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "roadmap_id", "kind", "entity_id", "stage", "rung", name="uq_sent_rung"
+        ),
+        # Covers the reconciler's anti-join: "is a rung at or past this offset recorded?".
+        sa.Index("ix_sent_rung_offset", "roadmap_id", "kind", "entity_id", "stage", "day_offset"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    roadmap_id: int = Field(foreign_key="roadmap.id")
+    kind: str = Field(max_length=16)
+    entity_id: int
+    stage: str = Field(default="", max_length=32)
+    rung: str = Field(max_length=32)  # the ladder's key_part: before-14, on_day, overdue-7
+    day_offset: int  # signed days from the deadline: -14, 0, 7
+    deadline: date
+    send_on: date
+    queued_at: datetime = Field(sa_column=_utc_column())
+
+
+class DaemonHeartbeat(SQLModel, table=True):
+    """One running (or last run) daemon: who, where, and when it last did its work."""
+
+    __tablename__ = "daemon_heartbeat"
+
+    daemon_id: str = Field(primary_key=True, max_length=64)
+    host: str = Field(max_length=255)
+    pid: int
+    role: str = Field(max_length=16)  # leader, standby, stopped
+    started_at: datetime = Field(sa_column=_utc_column())
+    last_seen_at: datetime = Field(sa_column=_utc_column())
+    last_tick_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    # The reconciler's "now" of that tick (differs from last_tick_at in a simulation).
+    last_tick_as_of: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    last_tick_result: str | None = Field(default=None, sa_type=sa.Text)
+    last_delivery_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    stopped_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+
+
+class IndicatorValue(SQLModel, table=True):
+    """A center's figure for one indicator and period, as submitted. Append-only.
+
+    Rows are never updated or deleted: a correction is a new row whose ``supersedes``
+    names the row it replaces, and the latest row (highest id) per (center, period,
+    indicator) is the one that counts. ``actor`` and ``recorded_at`` say who submitted
+    it and when; ``source`` where it came from (the command line, or a file and line).
+    """
+
+    __tablename__ = "indicator_value"
+    __table_args__ = (
+        # The "latest row per key" lookups of reports and reminders.
+        sa.Index("ix_indicator_value_key", "roadmap_id", "period", "center_id", "indicator"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    roadmap_id: int = Field(foreign_key="roadmap.id")
+    center_id: int = Field(foreign_key="center.id")
+    indicator: str = Field(max_length=64)
+    period: str = Field(max_length=16)  # "2022-Q3" (per-quarter) or "2022" (per-year)
+    value: float
+    supersedes: int | None = Field(default=None, foreign_key="indicator_value.id")
+    actor: str = Field(max_length=128)
+    on_behalf_of: str | None = Field(default=None, max_length=128)
+    source: str = Field(max_length=255)
+    recorded_at: datetime = Field(sa_column=_utc_column())
+
+
+class MunicipalityContact(SQLModel, table=True):
+    """The education authority of a municipality: who is reminded of its centers' stages.
+
+    ``name`` is the municipality as the centers file writes it; ``email`` and
+    ``recipient`` (how letters address it) come from ``tochka municipalities import``.
+    A municipality without a row is simply not reminded (its schools still are).
+    """
+
+    __tablename__ = "municipality_contact"
+    __table_args__ = (sa.UniqueConstraint("roadmap_id", "name", name="uq_municipality_contact"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    roadmap_id: int = Field(foreign_key="roadmap.id")
+    name: str
+    email: str = Field(max_length=254)
+    recipient: str = Field(max_length=200)
+    updated_at: datetime = Field(sa_column=_utc_column())
+
+
+def all_tables() -> list[sa.Table]:
+    """Every table of the schema (including the notifications outbox)."""
+    return list(SQLModel.metadata.sorted_tables)
+
+
+GENESIS_HASH = "0" * 64

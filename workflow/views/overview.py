@@ -1,0 +1,168 @@
+"""The status view of a roadmap: measures with their cycles, centers by stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from base.clock import local_date
+from states.center import STATE_TITLES as CENTER_TITLES
+from states.center import CenterState
+from states.cycle import STATE_TITLES as CYCLE_TITLES
+from states.cycle import CycleState
+from workflow.engine.audit import CENTER, CYCLE
+from workflow.roadmap.store import StoredRoadmap
+
+
+@dataclass(frozen=True, kw_only=True)
+class MeasureLine:
+    number: int
+    title: str
+    deadline_text: str
+    cycles: dict[str, int]
+    next_due: date | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Summary:
+    """What `tochka status` prints."""
+
+    roadmap: str
+    title: str
+    today: date
+    measures: list[MeasureLine]
+    centers: dict[str, int]
+    # Municipalities of the centers whose education authority has no address yet: their
+    # stage reminders go to the schools only.
+    without_address: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "roadmap": self.roadmap,
+            "today": self.today.isoformat(),
+            "measures": [
+                {
+                    "number": m.number,
+                    "cycles": m.cycles,
+                    "next_due": m.next_due.isoformat() if m.next_due else None,
+                }
+                for m in self.measures
+            ],
+            "centers": self.centers,
+            "municipalities_without_address": self.without_address,
+        }
+
+    def render(self, out: Any) -> None:
+        from rich.table import Table
+
+        out.print(f"[bold]{self.title}[/]")
+        out.print(f"Дорожная карта «{self.roadmap}», на {self.today:%d.%m.%Y}")
+        table = Table(title="Мероприятия")
+        table.add_column("№")
+        table.add_column("мероприятие", overflow="fold", max_width=60)
+        table.add_column("срок", overflow="fold")
+        table.add_column("циклы")
+        table.add_column("ближайший срок")
+        for m in self.measures:
+            counts = (
+                ", ".join(f"{CYCLE_TITLES[CycleState(s)]}: {n}" for s, n in m.cycles.items())
+                or "ещё нет"
+            )
+            table.add_row(
+                str(m.number),
+                m.title if len(m.title) <= 120 else m.title[:117] + "…",
+                m.deadline_text,
+                counts,
+                f"{m.next_due:%d.%m.%Y}" if m.next_due else "—",
+            )
+        out.print(table)
+        centers = Table(title="Центры по этапам")
+        centers.add_column("этап")
+        centers.add_column("центров", justify="right")
+        for s in CenterState:
+            centers.add_row(CENTER_TITLES[s], str(self.centers.get(s.value, 0)))
+        out.print(centers)
+        if self.without_address:
+            shown = ", ".join(self.without_address[:5])
+            more = len(self.without_address) - 5
+            out.print(
+                f"Муниципалитеты без адреса для напоминаний ({len(self.without_address)}): "
+                f"{shown}{f' и ещё {more}' if more > 0 else ''}. Напоминания об этапах их "
+                "центров получают только школы; адреса загружает tochka municipalities import."
+            )
+
+
+def roadmap_status(conn: Connection, stored: StoredRoadmap, *, today: datetime) -> Summary:
+    """Aggregate cycles per measure and state, and centers per state, in SQL."""
+    definition = stored.definition
+    day = local_date(today, definition.timezone)
+    per_measure: dict[int, dict[str, int]] = {}
+    for measure, cycle_state, count in conn.execute(
+        sa.select(CYCLE.c.measure, CYCLE.c.state, sa.func.count())
+        .where(CYCLE.c.roadmap_id == stored.id)
+        .group_by(CYCLE.c.measure, CYCLE.c.state)
+    ):
+        per_measure.setdefault(measure, {})[cycle_state] = count
+    next_due: dict[int, date] = dict(
+        conn.execute(
+            sa.select(CYCLE.c.measure, sa.func.min(CYCLE.c.due_date))
+            .where(
+                CYCLE.c.roadmap_id == stored.id,
+                CYCLE.c.state.in_(
+                    [
+                        s.value
+                        for s in (CycleState.SCHEDULED, CycleState.IN_PROGRESS, CycleState.OVERDUE)
+                    ]
+                ),
+            )
+            .group_by(CYCLE.c.measure)
+        ).all()
+    )
+    centers: dict[str, int] = dict(
+        conn.execute(
+            sa.select(CENTER.c.state, sa.func.count())
+            .where(CENTER.c.roadmap_id == stored.id)
+            .group_by(CENTER.c.state)
+        ).all()
+    )
+    from workflow.storage.tables import MunicipalityContact
+
+    contact = MunicipalityContact.__table__  # type: ignore[attr-defined]
+    without_address = list(
+        conn.execute(
+            sa.select(CENTER.c.municipality)
+            .distinct()
+            .where(
+                CENTER.c.roadmap_id == stored.id,
+                CENTER.c.municipality.not_in(
+                    sa.select(contact.c.name).where(contact.c.roadmap_id == stored.id)
+                ),
+            )
+            .order_by(CENTER.c.municipality)
+        ).scalars()
+    )
+    return Summary(
+        roadmap=definition.code,
+        title=definition.title,
+        today=day,
+        measures=[
+            MeasureLine(
+                number=m.number,
+                title=m.title,
+                deadline_text=m.deadline_text,
+                cycles={
+                    s.value: per_measure.get(m.number, {})[s.value]
+                    for s in CycleState
+                    if s.value in per_measure.get(m.number, {})
+                },
+                next_due=next_due.get(m.number),
+            )
+            for m in definition.measures
+        ],
+        centers={s.value: centers.get(s.value, 0) for s in CenterState},
+        without_address=without_address,
+    )

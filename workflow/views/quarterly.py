@@ -1,0 +1,485 @@
+"""The quarterly report to the federal operator (measure 9): data, XLSX and CSV.
+
+One line per center that is due to report for the quarter (see `workflow.engine.indicators`)
+or has values for it: code, name, municipality, cohort, state, every indicator (the
+per-quarter ones for the quarter, the per-year ones for its year), whether the targets
+are met («да»; «нет» when a value is below its target; «нет сведений» when a value
+with a target the period requires is missing), and whether the values are in. A summary
+by municipality and for the region follows (XLSX only: CSV is one table, the centers).
+
+XLSX: sheets «Центры», «Итоги», «Показатели»; header frozen, widths and number formats
+set (counts ``#,##0``, shares ``0.0``). CSV: UTF-8 with BOM, ``;``-separated, decimal
+comma: what Excel with Russian settings opens without a wizard.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Connection
+
+from base.clock import as_utc
+from states.center import STATE_TITLES, CenterState
+from workflow.engine.indicators import Period, center_facts, latest_values, required_indicators
+from workflow.roadmap.definition import UNIT_TITLES, Indicator, IndicatorUnit, Roadmap
+from workflow.roadmap.store import StoredRoadmap
+
+__all__ = [
+    "CENTER_SHEET",
+    "INDICATOR_SHEET",
+    "SUMMARY_SHEET",
+    "CenterLine",
+    "QuarterlyReport",
+    "SummaryLine",
+    "build",
+    "write_csv",
+    "write_xlsx",
+]
+
+CENTER_SHEET = "Центры"
+SUMMARY_SHEET = "Итоги"
+INDICATOR_SHEET = "Показатели"
+
+STATUS_COMPLETE = "представлены"
+STATUS_PARTIAL = "частично"
+STATUS_MISSING = "нет сведений"
+YES, NO = "да", "нет"
+
+COUNT_FORMAT = "#,##0"
+SHARE_FORMAT = "0.0"
+
+_FIXED_HEADERS = ("Код", "Наименование", "Муниципальное образование", "Год создания", "Состояние")
+_TAIL_HEADERS = ("Цели достигнуты", "Сведения")
+_FIXED_WIDTHS = (12, 44, 28, 9, 18)
+_INDICATOR_WIDTH = 18
+_TAIL_WIDTHS = (11, 14)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CenterLine:
+    """One center's line: its facts, a value per report column (None: not submitted).
+
+    ``targets_met`` is True when every targeted value the period requires is in and
+    none is below its target, False when a value is below its target, None when it is
+    unknown (a required targeted value is missing, or no targeted value is in).
+    """
+
+    code: str
+    name: str
+    municipality: str
+    cohort: int
+    state: str
+    values: tuple[float | None, ...]
+    targets_met: bool | None
+    status: str
+    due: bool
+
+    @property
+    def missing(self) -> bool:
+        """Due and lacking a required value."""
+        return self.status in (STATUS_PARTIAL, STATUS_MISSING)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SummaryLine:
+    """Totals of a municipality (or the region): counts, sums of counts, mean shares."""
+
+    name: str
+    centers: int
+    complete: int
+    missing: int
+    targets_met: int
+    values: tuple[float | None, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuarterlyReport:
+    """The report's data, ready for a writer."""
+
+    roadmap: Roadmap
+    period: Period
+    generated_at: datetime
+    columns: tuple[tuple[Indicator, str], ...]
+    lines: tuple[CenterLine, ...]
+    summary: tuple[SummaryLine, ...]
+
+    @property
+    def empty(self) -> bool:
+        return not self.lines
+
+    @property
+    def empty_text(self) -> str:
+        return (
+            f"Нет данных за {self.period.title}: ни один центр не должен был отчитываться "
+            "и сведений за этот период нет."
+        )
+
+    @property
+    def headers(self) -> list[str]:
+        return [
+            *_FIXED_HEADERS,
+            *(_indicator_header(i, label) for i, label in self.columns),
+            *_TAIL_HEADERS,
+        ]
+
+    @functools.cached_property  # asked once per row by the writers
+    def has_targets(self) -> bool:
+        """Whether any report column has a target (else the targets column stays empty)."""
+        return any(i.target is not None for i, _ in self.columns)
+
+    def targets_text(self, line: CenterLine) -> str:
+        """The «Цели достигнуты» cell: «да», «нет», «нет сведений» (or empty: no targets)."""
+        if line.targets_met is None:
+            return STATUS_MISSING if self.has_targets else ""
+        return _YES_NO[line.targets_met]
+
+    def csv_rows(self) -> Iterator[list[Any]]:
+        """The CSV table, header first: texts, and whole numbers the csv module writes."""
+        yield self.headers
+        shares = [i.unit is IndicatorUnit.PERCENT for i, _ in self.columns]
+        for line in self.lines:
+            # Counts are ints already (see `build`) and None is written empty: only
+            # shares need the decimal comma.
+            yield [
+                line.code,
+                line.name,
+                line.municipality,
+                line.cohort,
+                line.state,
+                *[
+                    _share_text(v) if share and v is not None else v
+                    for v, share in zip(line.values, shares, strict=True)
+                ],
+                self.targets_text(line),
+                line.status,
+            ]
+
+
+def _indicator_header(indicator: Indicator, label: str) -> str:
+    return f"{indicator.name}, {UNIT_TITLES[indicator.unit]} ({label})"
+
+
+_YES_NO: dict[bool | None, str] = {None: "", True: YES, False: NO}
+
+
+def _yes_no(value: bool | None) -> str:
+    return _YES_NO[value]
+
+
+def _share_text(value: float) -> str:
+    if value.is_integer():
+        return str(int(value))
+    return f"{value:.2f}".rstrip("0").replace(".", ",")
+
+
+def build(
+    conn: Connection, stored: StoredRoadmap, period: Period, *, generated_at: datetime
+) -> QuarterlyReport:
+    """Read the report for ``period`` (a quarter) in three queries."""
+    roadmap = stored.definition
+    columns = tuple(
+        (i, period.label if i.period.value == "quarter" else period.year_label)
+        for i in roadmap.indicators
+    )
+    required = {(i.code, label) for i, label in required_indicators(roadmap, period)}
+    targeted = [index for index, (i, _) in enumerate(columns) if i.target is not None]
+    required_index = [
+        index for index, (i, label) in enumerate(columns) if (i.code, label) in required
+    ]
+    values = latest_values(conn, stored.id, sorted({label for _, label in columns}))
+    with_values = {center_id for center_id, _, _ in values}
+    keys = [(i.code, label) for i, label in columns]
+    counts = [i.unit is not IndicatorUnit.PERCENT for i, _ in columns]
+    lines: list[CenterLine] = []
+    for center in center_facts(conn, stored.id).values():
+        due = center.due_for(period)
+        if not due and center.id not in with_values:
+            continue
+        row: list[float | None] = []
+        for (code, label), whole in zip(keys, counts, strict=True):
+            found = values.get((center.id, label, code))
+            # Counts as ints: written as "120", not "120.0", by every writer.
+            row.append(None if found is None else int(found[1]) if whole else found[1])
+        if not due and all(v is None for v in row):
+            continue
+        lines.append(
+            CenterLine(
+                code=center.code,
+                name=center.name,
+                municipality=center.municipality,
+                cohort=center.cohort,
+                state=STATE_TITLES[CenterState(center.state)],
+                values=tuple(row),
+                targets_met=_targets_met(row, columns, targeted, required_index),
+                status=_status(row, required_index, due),
+                due=due,
+            )
+        )
+    return QuarterlyReport(
+        roadmap=roadmap,
+        period=period,
+        generated_at=generated_at,
+        columns=columns,
+        lines=tuple(lines),
+        summary=_summary(roadmap, columns, lines),
+    )
+
+
+def _targets_met(
+    row: Sequence[float | None],
+    columns: Sequence[tuple[Indicator, str]],
+    targeted: Sequence[int],
+    required: Sequence[int],
+) -> bool | None:
+    """False: a value is below its target; None: unknown (a required one is missing)."""
+    for index in targeted:
+        value, target = row[index], columns[index][0].target
+        if value is not None and target is not None and value < target:
+            return False
+    if any(row[index] is None for index in targeted if index in required):
+        # A value with a target the period requires is not in: the targets cannot be
+        # called met, however good the values that are in.
+        return None
+    if all(row[index] is None for index in targeted):
+        return None
+    return True
+
+
+def _status(row: Sequence[float | None], required: Sequence[int], due: bool) -> str:
+    present = sum(1 for i in required if row[i] is not None)
+    if not due or present == len(required):
+        return STATUS_COMPLETE
+    return STATUS_PARTIAL if present else STATUS_MISSING
+
+
+def _summary(
+    roadmap: Roadmap,
+    columns: Sequence[tuple[Indicator, str]],
+    lines: Sequence[CenterLine],
+) -> tuple[SummaryLine, ...]:
+    groups: dict[str, list[CenterLine]] = {}
+    for line in lines:
+        groups.setdefault(line.municipality, []).append(line)
+    result = [_totals(name, group, columns) for name, group in sorted(groups.items())]
+    if lines:
+        result.append(_totals(f"{roadmap.region}: всего", lines, columns))
+    return tuple(result)
+
+
+def _totals(
+    name: str, group: Sequence[CenterLine], columns: Sequence[tuple[Indicator, str]]
+) -> SummaryLine:
+    totals: list[float | None] = []
+    for index, (indicator, _) in enumerate(columns):
+        present = [line.values[index] for line in group if line.values[index] is not None]
+        numbers = [v for v in present if v is not None]
+        if not numbers:
+            totals.append(None)
+        elif indicator.unit is IndicatorUnit.PERCENT:
+            totals.append(round(sum(numbers) / len(numbers), 1))
+        else:
+            totals.append(sum(numbers))
+    return SummaryLine(
+        name=name,
+        centers=len(group),
+        complete=sum(1 for line in group if line.status == STATUS_COMPLETE),
+        missing=sum(1 for line in group if line.missing),
+        targets_met=sum(1 for line in group if line.targets_met),
+        values=tuple(totals),
+    )
+
+
+# ------------------------------------------------------------------------- writers
+
+
+def write_csv(report: QuarterlyReport, path: Path) -> None:
+    """The centers table as CSV (UTF-8 with BOM, ``;``, decimal comma)."""
+    with path.open("w", encoding="utf-8-sig", newline="") as out:
+        writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+        writer.writerows(report.csv_rows())
+
+
+def write_xlsx(report: QuarterlyReport, path: Path) -> None:
+    """The workbook: «Центры», «Итоги», «Показатели» (streamed: constant memory)."""
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    book.properties.title = f"Мониторинг показателей центров «Точка роста», {report.period.title}"
+    book.properties.creator = "Tochka"
+    _centers_sheet(book, report)
+    _summary_sheet(book, report)
+    _indicators_sheet(book, report)
+    book.save(path)
+
+
+def _header_cells(sheet: Any, titles: Sequence[str]) -> list[Any]:
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+
+    font = Font(bold=True)
+    fill = PatternFill("solid", fgColor="DDE7F0")
+    align = Alignment(wrap_text=True, vertical="center", horizontal="center")
+    border = Border(bottom=Side(style="thin", color="7F8FA6"))
+    cells = []
+    for title in titles:
+        cell = WriteOnlyCell(sheet, value=title)
+        cell.font, cell.fill, cell.alignment, cell.border = font, fill, align, border
+        cells.append(cell)
+    return cells
+
+
+def _set_widths(sheet: Any, widths: Sequence[float]) -> None:
+    from openpyxl.utils import get_column_letter
+
+    for index, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = width
+
+
+def _number_cell(sheet: Any, unit: IndicatorUnit) -> Any:
+    from openpyxl.cell import WriteOnlyCell
+
+    cell = WriteOnlyCell(sheet)
+    cell.number_format = SHARE_FORMAT if unit is IndicatorUnit.PERCENT else COUNT_FORMAT
+    return cell
+
+
+def _centers_sheet(book: Any, report: QuarterlyReport) -> None:
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    sheet = book.create_sheet(CENTER_SHEET)
+    count = len(report.columns)
+    _set_widths(sheet, (*_FIXED_WIDTHS, *([_INDICATOR_WIDTH] * count), *_TAIL_WIDTHS))
+    sheet.freeze_panes = "C2"
+    sheet.row_dimensions[1].height = 96
+    sheet.print_title_rows = "1:1"
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.append(_header_cells(sheet, report.headers))
+    if report.empty:
+        note = WriteOnlyCell(sheet, value=report.empty_text)
+        note.font = Font(italic=True)
+        sheet.append([note])
+        return
+    from openpyxl.cell import Cell
+
+    # One styled template per unit; each value cell copies its style array, which is
+    # far cheaper than assigning a number format (a lookup in the workbook's tables).
+    styles = [_number_cell(sheet, i.unit)._style for i, _ in report.columns]
+    missing = WriteOnlyCell(sheet)
+    missing.font = Font(color="B00020", bold=True)
+    missing_style = missing._style
+    append = sheet.append
+    for line in report.lines:
+        status: Any = line.status
+        if line.missing:
+            status = Cell(sheet, 1, 1, line.status, missing_style)
+        append(
+            [
+                line.code,
+                line.name,
+                line.municipality,
+                line.cohort,
+                line.state,
+                *[
+                    None if value is None else Cell(sheet, 1, 1, value, style)
+                    for value, style in zip(line.values, styles, strict=True)
+                ],
+                report.targets_text(line) or None,
+                status,
+            ]
+        )
+
+
+def _summary_sheet(book: Any, report: QuarterlyReport) -> None:
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    sheet = book.create_sheet(SUMMARY_SHEET)
+    headers = [
+        "Муниципальное образование",
+        "Центров",
+        "Сведения представлены",
+        "Нет сведений (полностью или частично)",
+        "Цели достигнуты (центров)",
+        *(
+            ("среднее: " if i.unit is IndicatorUnit.PERCENT else "всего: ")
+            + _indicator_header(i, label)
+            for i, label in report.columns
+        ),
+    ]
+    _set_widths(sheet, (32, 10, 13, 15, 13, *([_INDICATOR_WIDTH] * len(report.columns))))
+    sheet.freeze_panes = "B2"
+    sheet.row_dimensions[1].height = 110
+    sheet.print_title_rows = "1:1"
+    sheet.page_setup.orientation = "landscape"
+    sheet.append(_header_cells(sheet, headers))
+    if report.empty:
+        note = WriteOnlyCell(sheet, value=report.empty_text)
+        note.font = Font(italic=True)
+        sheet.append([note])
+        return
+    bold = Font(bold=True)
+    last = len(report.summary) - 1
+    for index, line in enumerate(report.summary):
+        cells: list[Any] = [line.name, line.centers, line.complete, line.missing, line.targets_met]
+        for value, (indicator, _) in zip(line.values, report.columns, strict=True):
+            if value is None:
+                cells.append(None)
+                continue
+            cell = _number_cell(sheet, indicator.unit)
+            cell.value = value
+            cells.append(cell)
+        if index == last:
+            # The region's line: bold, so it reads as the total.
+            styled = []
+            for value in cells:
+                cell = value if hasattr(value, "font") else WriteOnlyCell(sheet, value=value)
+                cell.font = bold
+                styled.append(cell)
+            cells = styled
+        sheet.append(cells)
+
+
+def _indicators_sheet(book: Any, report: QuarterlyReport) -> None:
+    from workflow.roadmap.definition import PERIOD_TITLES
+
+    sheet = book.create_sheet(INDICATOR_SHEET)
+    _set_widths(sheet, (24, 80, 10, 16, 10, 12))
+    sheet.freeze_panes = "A2"
+    sheet.append(
+        _header_cells(sheet, ("Код", "Наименование", "Единица", "Периодичность", "Цель", "Период"))
+    )
+    for indicator, label in report.columns:
+        sheet.append(
+            [
+                indicator.code,
+                indicator.name,
+                UNIT_TITLES[indicator.unit],
+                PERIOD_TITLES[indicator.period],
+                indicator.target,
+                label,
+            ]
+        )
+    zone = report.roadmap.timezone
+    local = as_utc(report.generated_at).astimezone(ZoneInfo(zone))
+    sheet.append([])
+    sheet.append(
+        [f"{_sentence(report.roadmap.decree)} {_sentence(f'Отчёт за {report.period.title}')}"]
+    )
+    sheet.append([f"Сформирован {local:%d.%m.%Y %H:%M} ({zone}) программой Tochka."])
+
+
+def _sentence(text: str) -> str:
+    """The text ending with one full stop («… 2021 г.» keeps its own, no «г..»)."""
+    text = text.rstrip()
+    return text if text.endswith(".") else text + "."
