@@ -7,7 +7,7 @@ in-memory job store, never shared, and only says *when* to run: the reconciler
 is level-triggered and idempotent, so misfires, downtime and a SIGKILL in the middle of
 a tick cost nothing but a later catch-up.
 
-Only one daemon reconciles at a time:
+Only one daemon reconciles at a time (`workflow.schedule.leader`):
 
 * PostgreSQL: a session advisory lock (``pg_try_advisory_lock``) held on a dedicated
   connection for as long as the daemon leads. A second daemon waits as a standby,
@@ -18,7 +18,9 @@ Only one daemon reconciles at a time:
   refused (`DaemonRefused`, exit 1); the lock dies with its process.
 
 SIGTERM/SIGINT: the current step finishes, the lock is released, exit 0. Each daemon
-keeps a ``daemon_heartbeat`` row, which ``tochka daemon status`` reads.
+keeps a ``daemon_heartbeat`` row, which ``tochka daemon status`` reads
+(`workflow.views.daemons`). This module imports nothing of the CLI: ``tochka daemon run``
+builds a `Daemon` and runs it.
 
 Test-only: ``simulate`` runs the leader through a span of days (one tick per simulated
 day at ``daily_at``) instead of waiting for real days; see ``tochka daemon run --help``.
@@ -38,150 +40,39 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from types import FrameType
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy.engine import Engine
 
 from base import db
 from base.clock import Clock, local_date, system_clock
-from base.errors import TochkaError
+from workflow.errors import InputError
+from workflow.roadmap import store as roadmap_store
+from workflow.schedule import reconcile
+from workflow.schedule.ladder import is_working_day
+from workflow.schedule.leader import DaemonRefused, FileLeaderLock, LeaderLock, leader_lock
 from workflow.schedule.reminders import ReminderQueue
 from workflow.schedule.weekly import WeeklyPlan
-from workflow.storage.tables import DaemonHeartbeat
+from workflow.storage.tables import DaemonHeartbeat, DaemonRole
 
 log = logging.getLogger("tochka.daemon")
 
 HEARTBEAT = DaemonHeartbeat.__table__  # type: ignore[attr-defined]
 
-ROLE_LEADER = "leader"
-ROLE_STANDBY = "standby"
-ROLE_STOPPED = "stopped"
+ROLE_LEADER = DaemonRole.LEADER.value
+ROLE_STANDBY = DaemonRole.STANDBY.value
+ROLE_STOPPED = DaemonRole.STOPPED.value
 
 # APScheduler's default misfire grace (1 s) silently drops a run that starts late (a
 # suspended VM, a long tick): any late run is still worth doing, once (coalesce).
 MISFIRE_GRACE_SECONDS = 12 * 3600
-
-
-class DaemonRefused(TochkaError):
-    """Another daemon already runs on this SQLite database."""
-
-    def __init__(self, *, db_path: str, lock_path: str) -> None:
-        self.db_path = db_path
-        self.lock_path = lock_path
-        super().__init__(
-            f"Демон не запущен: другой демон уже работает с базой {db_path} "
-            f"(блокировка {lock_path}). С одной базой SQLite работает только один демон.",
-            hint="Остановите работающий демон (tochka daemon status покажет его PID) или "
-            "запустите этот с --standby: он подождёт в резерве и заменит работающий, когда "
-            "тот остановится.",
-        )
-
-
-class LeaderLock(Protocol):
-    """Elects the one daemon that reconciles."""
-
-    def try_acquire(self) -> bool:
-        """Take the lock if free; True if this daemon holds it now."""
-
-    def still_held(self) -> bool:
-        """Whether the lock is still ours (False when its connection was lost)."""
-
-    def release(self) -> None:
-        """Give the lock up (idempotent)."""
-
-
-class FileLeaderLock:
-    """SQLite: an OS file lock next to the database file (freed when the process dies)."""
-
-    def __init__(self, db_path: str) -> None:
-        from filelock import FileLock
-
-        self.db_path = db_path
-        self.path = f"{db_path}.daemon.lock"
-        self._lock = FileLock(self.path)
-
-    def try_acquire(self) -> bool:
-        from filelock import Timeout
-
-        try:
-            self._lock.acquire(timeout=0)
-        except Timeout:
-            return False
-        return True
-
-    def still_held(self) -> bool:
-        return bool(self._lock.is_locked)
-
-    def release(self) -> None:
-        if self._lock.is_locked:
-            self._lock.release(force=True)
-
-
-class AdvisoryLeaderLock:
-    """PostgreSQL: a session advisory lock on a dedicated autocommit connection.
-
-    The key is derived from the current schema, so databases sharing a server (and
-    test schemas sharing a database) elect their leaders independently.
-    """
-
-    _NAME = "tochka-daemon:"
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._conn: Connection | None = None
-
-    def try_acquire(self) -> bool:
-        if self._conn is None:
-            self._conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        try:
-            got = self._conn.execute(
-                sa.text("SELECT pg_try_advisory_lock(hashtext(:name || current_schema()))"),
-                {"name": self._NAME},
-            ).scalar()
-        except Exception:
-            self._drop()
-            raise
-        return bool(got)
-
-    def still_held(self) -> bool:
-        if self._conn is None:
-            return False
-        try:
-            self._conn.exec_driver_sql("SELECT 1")
-        except Exception:
-            self._drop()
-            return False
-        return True
-
-    def release(self) -> None:
-        if self._conn is None:
-            return
-        try:
-            self._conn.execute(
-                sa.text("SELECT pg_advisory_unlock(hashtext(:name || current_schema()))"),
-                {"name": self._NAME},
-            )
-        except Exception:  # the session is gone, and the lock with it
-            log.info("event=lock_release_failed")
-        self._drop()
-
-    def _drop(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except Exception:  # already broken
-                log.debug("event=lock_connection_close_failed")
-            self._conn = None
-
-
-def leader_lock(engine: Engine) -> LeaderLock:
-    """The lock that fits the database: a file lock for SQLite, an advisory lock else."""
-    path = db.sqlite_path(engine.url.render_as_string(hide_password=False))
-    if path is not None:
-        return FileLeaderLock(str(path.resolve()))
-    return AdvisoryLeaderLock(engine)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -225,8 +116,6 @@ def parse_daily_at(text: str) -> time:
     Raises:
         InputError: not ЧЧ:ММ.
     """
-    from workflow.errors import InputError
-
     try:
         hours, minutes = text.strip().split(":")
         return time(int(hours), int(minutes))
@@ -352,10 +241,6 @@ class Daemon:
                 self._heartbeat()
 
     def _scheduler(self) -> Any:
-        from apscheduler.executors.pool import ThreadPoolExecutor
-        from apscheduler.jobstores.memory import MemoryJobStore
-        from apscheduler.schedulers.background import BackgroundScheduler
-
         return BackgroundScheduler(
             jobstores={"default": MemoryJobStore()},
             executors={"default": ThreadPoolExecutor(2)},
@@ -363,8 +248,6 @@ class Daemon:
         )
 
     def _add_tick_job(self, scheduler: Any) -> None:
-        from apscheduler.triggers.cron import CronTrigger
-
         at = self.options.daily_at
         # Every day at daily_at; the job itself skips non-working days. The first run is
         # now: the start-up catch-up.
@@ -394,8 +277,6 @@ class Daemon:
 
     def daily_tick(self) -> None:
         """The scheduled run: the reconciler on working days (the first run always)."""
-        from workflow.schedule.ladder import is_working_day
-
         now = self.clock()
         today = local_date(now, self.options.zone)
         if self._started_ticking and not is_working_day(today):
@@ -415,8 +296,6 @@ class Daemon:
         scheduler = self._running
         if scheduler is None or self.deliver is None:
             return
-        from apscheduler.jobstores.base import JobLookupError
-
         try:
             scheduler.modify_job("deliver", next_run_time=datetime.now(ZoneInfo(self.options.zone)))
         except JobLookupError:  # simulation: no delivery job
@@ -424,9 +303,6 @@ class Daemon:
 
     def tick_all(self, now: datetime) -> list[Any]:
         """Reconcile every roadmap as of ``now``; failures are logged, never raised."""
-        from workflow.roadmap import store as roadmap_store
-        from workflow.schedule import reconcile
-
         with self._work:
             reports: list[Any] = []
             try:
@@ -512,153 +388,6 @@ class Daemon:
             log.warning("event=heartbeat_failed error=%s", _one_line(exc))
 
 
-# --- status -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, kw_only=True)
-class DaemonView:
-    """One heartbeat row as ``tochka daemon status`` shows it."""
-
-    daemon_id: str
-    host: str
-    pid: int
-    role: str
-    alive: bool
-    started_at: datetime
-    last_seen_at: datetime
-    last_tick_at: datetime | None
-    last_tick_as_of: datetime | None
-    last_tick_result: str | None
-    last_delivery_at: datetime | None
-    stopped_at: datetime | None
-
-    def as_json(self) -> dict[str, Any]:
-        def iso(value: datetime | None) -> str | None:
-            return value.isoformat() if value is not None else None
-
-        return {
-            "daemon_id": self.daemon_id,
-            "host": self.host,
-            "pid": self.pid,
-            "role": self.role,
-            "alive": self.alive,
-            "started_at": iso(self.started_at),
-            "last_seen_at": iso(self.last_seen_at),
-            "last_tick_at": iso(self.last_tick_at),
-            "last_tick_as_of": iso(self.last_tick_as_of),
-            "last_tick_result": self.last_tick_result,
-            "last_delivery_at": iso(self.last_delivery_at),
-            "stopped_at": iso(self.stopped_at),
-        }
-
-
-@dataclass(frozen=True, kw_only=True)
-class StatusReport:
-    """The daemons, and what waits for them."""
-
-    daemons: list[DaemonView]
-    overdue_cycles: int
-    letters: dict[str, int]
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "daemons": [d.as_json() for d in self.daemons],
-            "overdue_cycles": self.overdue_cycles,
-            "letters": self.letters,
-        }
-
-    def render(self, out: Any) -> None:
-        """Russian text for people."""
-        alive = [d for d in self.daemons if d.alive]
-        if not self.daemons:
-            out.print("Демон ещё ни разу не запускался.")
-        elif not alive:
-            out.print("Демон не работает.")
-        for d in self.daemons[:5]:
-            role = {ROLE_LEADER: "ведущий", ROLE_STANDBY: "резервный", ROLE_STOPPED: "остановлен"}
-            state = role.get(d.role, d.role) if d.alive or d.role == ROLE_STOPPED else "не отвечает"
-            out.print(
-                f"Демон {d.daemon_id} ({d.host}, PID {d.pid}): {state}; "
-                f"запущен {_fmt(d.started_at)}, последний отклик {_fmt(d.last_seen_at)}"
-            )
-            if d.last_tick_at is not None:
-                out.print(
-                    f"  последняя сверка {_fmt(d.last_tick_at)} "
-                    f"(на момент {_fmt(d.last_tick_as_of)}): {d.last_tick_result or ''}"
-                )
-            if d.last_delivery_at is not None:
-                out.print(f"  последняя отправка писем {_fmt(d.last_delivery_at)}")
-        out.print(f"Просроченных открытых циклов: {self.overdue_cycles}")
-        waiting = ", ".join(f"{k}: {v}" for k, v in self.letters.items() if v) or "нет"
-        out.print(f"Письма в очереди: {waiting}")
-
-
-def _fmt(value: datetime | None) -> str:
-    return (
-        "—"
-        if value is None
-        else value.astimezone(ZoneInfo("Europe/Moscow")).strftime("%d.%m.%Y %H:%M:%S МСК")
-    )
-
-
-def collect_status(engine: Engine, *, now: datetime, alive_seconds: float) -> StatusReport:
-    """Heartbeats (newest first), overdue open cycles and letters waiting, from the DB."""
-    from states.cycle import CycleState
-    from workflow.engine.audit import CYCLE
-
-    with db.read(engine) as conn:
-        rows = conn.execute(
-            sa.select(HEARTBEAT).order_by(HEARTBEAT.c.last_seen_at.desc()).limit(20)
-        ).all()
-        # Overdue: marked so, or past due and not marked yet (the daemon is behind).
-        today = local_date(now, "Europe/Moscow")
-        overdue = conn.execute(
-            sa.select(sa.func.count())
-            .select_from(CYCLE)
-            .where(
-                sa.or_(
-                    CYCLE.c.state == CycleState.OVERDUE.value,
-                    sa.and_(
-                        CYCLE.c.state.in_(
-                            [CycleState.SCHEDULED.value, CycleState.IN_PROGRESS.value]
-                        ),
-                        CYCLE.c.due_date < today,
-                    ),
-                )
-            )
-        ).scalar_one()
-        letters: dict[str, int] = {}
-        try:
-            from notifications.outbox import status_counts
-
-            letters = {
-                s.value: n
-                for s, n in status_counts(conn).items()
-                if s.value in ("pending", "sending", "failed", "dead")
-            }
-        except ImportError:  # pragma: no cover - notifications always ships
-            letters = {}
-    daemons = [
-        DaemonView(
-            daemon_id=r.daemon_id,
-            host=r.host,
-            pid=r.pid,
-            role=r.role,
-            alive=r.role != ROLE_STOPPED
-            and (now - r.last_seen_at).total_seconds() <= alive_seconds,
-            started_at=r.started_at,
-            last_seen_at=r.last_seen_at,
-            last_tick_at=r.last_tick_at,
-            last_tick_as_of=r.last_tick_as_of,
-            last_tick_result=r.last_tick_result,
-            last_delivery_at=r.last_delivery_at,
-            stopped_at=r.stopped_at,
-        )
-        for r in rows
-    ]
-    return StatusReport(daemons=daemons, overdue_cycles=int(overdue), letters=letters)
-
-
 def _one_line(exc: BaseException) -> str:
     text = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}: {text}"
@@ -679,15 +408,3 @@ def configure_logging(level: int = logging.INFO) -> None:
     # APScheduler's own INFO lines ("Added job", "Running job") drown ours.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("transitions").setLevel(logging.WARNING)
-
-
-def main() -> None:
-    """``python -m scheduler``: the same as ``tochka daemon run``."""
-    from workflow.cli.app import app
-
-    sys.argv = [sys.argv[0], "daemon", "run", *sys.argv[1:]]
-    app()
-
-
-if __name__ == "__main__":
-    main()

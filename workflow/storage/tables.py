@@ -7,6 +7,7 @@ Alembic migrations in ``workflow/migrations`` create exactly these tables.
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -172,6 +173,17 @@ class SentRung(SQLModel, table=True):
     deadline: date
     send_on: date
     queued_at: datetime = Field(sa_column=_utc_column())
+
+
+class DaemonRole(StrEnum):
+    """What a daemon is doing, as its heartbeat row says (``daemon_heartbeat.role``)."""
+
+    LEADER = "leader"
+    """It holds the leader lock and reconciles."""
+    STANDBY = "standby"
+    """It waits for the lock (and delivers letters meanwhile)."""
+    STOPPED = "stopped"
+    """It stopped cleanly."""
 
 
 class DaemonHeartbeat(SQLModel, table=True):

@@ -1,0 +1,126 @@
+"""What ``tochka daemon status`` shows: the daemons' heartbeats and what waits for them.
+
+The daemon (``scheduler.py``) writes one ``daemon_heartbeat`` row per process; this view
+reads them back with the overdue open cycles and the letters waiting. The Russian text is
+the CLI's (`workflow.cli.daemon_cmd`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from base import db
+from base.clock import local_date
+from notifications.outbox import status_counts
+from states.cycle import CycleState
+from workflow.engine.audit import CYCLE
+from workflow.storage.tables import DaemonHeartbeat, DaemonRole
+
+HEARTBEAT = DaemonHeartbeat.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DaemonView:
+    """One heartbeat row as ``tochka daemon status`` shows it."""
+
+    daemon_id: str
+    host: str
+    pid: int
+    role: str
+    alive: bool
+    started_at: datetime
+    last_seen_at: datetime
+    last_tick_at: datetime | None
+    last_tick_as_of: datetime | None
+    last_tick_result: str | None
+    last_delivery_at: datetime | None
+    stopped_at: datetime | None
+
+    def as_json(self) -> dict[str, Any]:
+        def iso(value: datetime | None) -> str | None:
+            return value.isoformat() if value is not None else None
+
+        return {
+            "daemon_id": self.daemon_id,
+            "host": self.host,
+            "pid": self.pid,
+            "role": self.role,
+            "alive": self.alive,
+            "started_at": iso(self.started_at),
+            "last_seen_at": iso(self.last_seen_at),
+            "last_tick_at": iso(self.last_tick_at),
+            "last_tick_as_of": iso(self.last_tick_as_of),
+            "last_tick_result": self.last_tick_result,
+            "last_delivery_at": iso(self.last_delivery_at),
+            "stopped_at": iso(self.stopped_at),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusReport:
+    """The daemons, and what waits for them."""
+
+    daemons: list[DaemonView]
+    overdue_cycles: int
+    letters: dict[str, int]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "daemons": [d.as_json() for d in self.daemons],
+            "overdue_cycles": self.overdue_cycles,
+            "letters": self.letters,
+        }
+
+
+def collect_status(engine: Engine, *, now: datetime, alive_seconds: float) -> StatusReport:
+    """Heartbeats (newest first), overdue open cycles and letters waiting, from the DB."""
+    with db.read(engine) as conn:
+        rows = conn.execute(
+            sa.select(HEARTBEAT).order_by(HEARTBEAT.c.last_seen_at.desc()).limit(20)
+        ).all()
+        # Overdue: marked so, or past due and not marked yet (the daemon is behind).
+        today = local_date(now, "Europe/Moscow")
+        overdue = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(CYCLE)
+            .where(
+                sa.or_(
+                    CYCLE.c.state == CycleState.OVERDUE.value,
+                    sa.and_(
+                        CYCLE.c.state.in_(
+                            [CycleState.SCHEDULED.value, CycleState.IN_PROGRESS.value]
+                        ),
+                        CYCLE.c.due_date < today,
+                    ),
+                )
+            )
+        ).scalar_one()
+        letters: dict[str, int] = {
+            str(s.value): n
+            for s, n in status_counts(conn).items()
+            if s.value in ("pending", "sending", "failed", "dead")
+        }
+    daemons = [
+        DaemonView(
+            daemon_id=r.daemon_id,
+            host=r.host,
+            pid=r.pid,
+            role=r.role,
+            alive=r.role != DaemonRole.STOPPED.value
+            and (now - r.last_seen_at).total_seconds() <= alive_seconds,
+            started_at=r.started_at,
+            last_seen_at=r.last_seen_at,
+            last_tick_at=r.last_tick_at,
+            last_tick_as_of=r.last_tick_as_of,
+            last_tick_result=r.last_tick_result,
+            last_delivery_at=r.last_delivery_at,
+            stopped_at=r.stopped_at,
+        )
+        for r in rows
+    ]
+    return StatusReport(daemons=daemons, overdue_cycles=int(overdue), letters=letters)
