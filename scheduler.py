@@ -60,11 +60,10 @@ from workflow.schedule.ladder import is_working_day
 from workflow.schedule.leader import DaemonRefused, FileLeaderLock, LeaderLock, leader_lock
 from workflow.schedule.reminders import ReminderQueue
 from workflow.schedule.weekly import WeeklyPlan
-from workflow.storage.tables import DaemonHeartbeat, DaemonRole
+from workflow.storage.tables import HEARTBEAT, DaemonRole
 
 log = logging.getLogger("tochka.daemon")
 
-HEARTBEAT = DaemonHeartbeat.__table__  # type: ignore[attr-defined]
 
 ROLE_LEADER = DaemonRole.LEADER.value
 ROLE_STANDBY = DaemonRole.STANDBY.value

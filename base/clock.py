@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
-from workflow.errors import InputError
+from base.errors import InputError
 
 Clock = Callable[[], datetime]
 

@@ -35,12 +35,12 @@ sys.path.insert(0, str(ROOT))
 import sqlalchemy as sa  # noqa: E402
 
 from base import db  # noqa: E402
-from workflow.engine.audit import CENTER, EVENT  # noqa: E402
 from workflow.engine.indicators import VALUE, parse_period  # noqa: E402
 from workflow.roadmap import store as roadmap_store  # noqa: E402
 from workflow.roadmap.loader import load_roadmap  # noqa: E402
 from workflow.roadmap.shipped import IVANOVO_159_RP  # noqa: E402
 from workflow.storage import schema  # noqa: E402
+from workflow.storage.tables import CENTER, EVENT  # noqa: E402
 from workflow.views import quarterly  # noqa: E402
 
 SHIPPED = IVANOVO_159_RP

@@ -39,7 +39,6 @@ from sqlalchemy.engine import Connection, Engine  # noqa: E402
 
 from base import db  # noqa: E402
 from notifications.values import Reminder  # noqa: E402
-from workflow.engine.audit import CENTER  # noqa: E402
 from workflow.roadmap import store as roadmap_store  # noqa: E402
 from workflow.roadmap.loader import load_roadmap  # noqa: E402
 from workflow.roadmap.shipped import IVANOVO_159_RP  # noqa: E402
@@ -47,6 +46,7 @@ from workflow.roadmap.store import StoredRoadmap  # noqa: E402
 from workflow.schedule.reconcile import create_due_cycles, mark_overdue, tick  # noqa: E402
 from workflow.schedule.reminders import latest_due, rung_offset, stage_groups  # noqa: E402
 from workflow.storage import schema  # noqa: E402
+from workflow.storage.tables import CENTER
 
 SHIPPED = IVANOVO_159_RP
 NOW = datetime(2022, 9, 14, 9, 0, tzinfo=ZoneInfo("Europe/Moscow"))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 
+from notifications.errors import InvalidAddress
 from notifications.headers import SMTP_POLICY, make_address, set_header, verify_letter
 from notifications.render import RenderedLetter
 from notifications.values import Recipient
@@ -65,7 +66,6 @@ def address_letter(
     Raises:
         InvalidAddress: the main recipient's address is invalid.
     """
-    from notifications.errors import InvalidAddress
 
     to = make_address(recipient.email, recipient.name, field="To")
     dropped: list[str] = []

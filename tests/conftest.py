@@ -112,7 +112,7 @@ def grant(
     scope: list[str] | None = None,
 ) -> None:
     """Register users directly (test set-up; the CLI path is tested in test_access)."""
-    from workflow.engine.access import USER
+    from workflow.storage.tables import USER
 
     with db.write(engine) as conn:
         conn.execute(

@@ -21,14 +21,13 @@ from typer.testing import Result
 from base import db
 from tests.conftest import SHIPPED, T0, grant
 from workflow.engine import audit, centers, cycles
-from workflow.engine.access import USER
-from workflow.engine.audit import CENTER, CYCLE, EVENT
-from workflow.engine.transitions import Actor, TransitionEngine
+from workflow.engine.access import Actor
+from workflow.engine.transitions import TransitionEngine
 from workflow.imports.centers_file import CenterRow
 from workflow.roadmap import store as roadmap_store
 from workflow.roadmap.loader import load_roadmap
 from workflow.roadmap.store import StoredRoadmap
-from workflow.storage.tables import IndicatorValue, MunicipalityContact
+from workflow.storage.tables import CENTER, CYCLE, EVENT, USER, IndicatorValue, MunicipalityContact
 
 Cli = Callable[..., Result]
 INDICATOR_VALUE = IndicatorValue.__table__  # type: ignore[attr-defined]

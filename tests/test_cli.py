@@ -12,9 +12,9 @@ from typer.testing import Result
 
 from base import db
 from tests.conftest import bypass_append_only
-from workflow.engine.audit import EVENT
 from workflow.imports.centers_file import CenterRow
 from workflow.roadmap.store import StoredRoadmap
+from workflow.storage.tables import EVENT
 
 Cli = Callable[..., Result]
 HEADER = "Код;Наименование;Муниципальное образование;Год создания;Email\n"

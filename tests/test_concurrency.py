@@ -13,11 +13,12 @@ from base import db
 from states.center import FORWARD_TRIGGERS, LIFECYCLE
 from tests.conftest import T0, make_rows
 from workflow.engine import centers
-from workflow.engine.audit import CENTER, EVENT
-from workflow.engine.transitions import Actor, TransitionEngine
+from workflow.engine.access import Actor
+from workflow.engine.transitions import TransitionEngine
 from workflow.errors import Conflict
 from workflow.roadmap import store as roadmap_store
 from workflow.roadmap.store import StoredRoadmap
+from workflow.storage.tables import CENTER, EVENT
 
 WORKERS = 8
 ROUNDS = 25

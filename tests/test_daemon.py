@@ -28,7 +28,6 @@ from notifications.outbox import OUTBOX, REMINDER
 from tests.conftest import SHIPPED, T0, grant, make_rows
 from tests.test_tick import Recorder
 from workflow.engine import centers
-from workflow.engine.audit import CYCLE, EVENT
 from workflow.engine.identity import os_login
 from workflow.roadmap import store as roadmap_store
 from workflow.roadmap.loader import load_roadmap
@@ -36,7 +35,7 @@ from workflow.roadmap.store import StoredRoadmap
 from workflow.schedule.reconcile import tick
 from workflow.schedule.weekly import summary_key
 from workflow.storage import schema
-from workflow.storage.tables import DaemonHeartbeat
+from workflow.storage.tables import CYCLE, EVENT, DaemonHeartbeat
 
 HEARTBEAT = DaemonHeartbeat.__table__  # type: ignore[attr-defined]
 TOCHKA = str(Path(sys.executable).parent / "tochka")

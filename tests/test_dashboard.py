@@ -27,7 +27,8 @@ from base import db
 from states.cycle import CycleState
 from tests.test_indicators import T0, seed
 from workflow.engine import centers, cycles
-from workflow.engine.transitions import Actor, TransitionEngine
+from workflow.engine.access import Actor
+from workflow.engine.transitions import TransitionEngine
 from workflow.imports.centers_file import CenterRow
 from workflow.roadmap.recurrence import scheduled_cycles
 from workflow.roadmap.store import StoredRoadmap

@@ -10,11 +10,12 @@ from base import db
 from states import GuardRefused, TriggerNotAllowed
 from tests.conftest import T0, bypass_append_only
 from workflow.engine import audit, cycles
-from workflow.engine.audit import CENTER, EVENT
-from workflow.engine.transitions import Actor, TransitionEngine, TransitionResult
+from workflow.engine.access import Actor
+from workflow.engine.transitions import TransitionEngine, TransitionResult
 from workflow.errors import AuditBroken, Conflict, NotFound
 from workflow.imports.centers_file import CenterRow
 from workflow.roadmap.store import StoredRoadmap
+from workflow.storage.tables import CENTER, EVENT
 
 REAL = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 OP = Actor(login="ivanova")

@@ -18,6 +18,7 @@ from typer.testing import Result
 from base import db
 from states.center import FORWARD_TRIGGERS, LIFECYCLE, CenterState
 from workflow.engine import centers
+from workflow.engine.access import Actor
 from workflow.engine.indicators import (
     COUNT_CEILING,
     VALUE,
@@ -28,7 +29,7 @@ from workflow.engine.indicators import (
     parse_value,
     record,
 )
-from workflow.engine.transitions import Actor, TransitionEngine
+from workflow.engine.transitions import TransitionEngine
 from workflow.errors import ImportFileError, RoadmapFileError
 from workflow.imports.centers_file import CenterRow
 from workflow.roadmap.definition import IndicatorPeriod, IndicatorUnit

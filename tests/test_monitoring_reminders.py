@@ -11,7 +11,8 @@ from typer.testing import Result
 from tests.conftest import T0, make_rows
 from tests.test_tick import REAL, Recorder, at
 from workflow.engine import centers
-from workflow.engine.transitions import Actor, TransitionEngine
+from workflow.engine.access import Actor
+from workflow.engine.transitions import TransitionEngine
 from workflow.roadmap.store import StoredRoadmap
 from workflow.schedule.reconcile import tick
 

@@ -17,12 +17,11 @@ from typer.testing import Result
 from base import db
 from notifications.outbox import OUTBOX, REMINDER
 from workflow.engine import audit
-from workflow.engine.audit import EVENT
 from workflow.engine.municipalities import ContactRow, read_contacts_file
 from workflow.errors import ImportFileError
 from workflow.roadmap.store import StoredRoadmap
 from workflow.storage import schema
-from workflow.storage.tables import MunicipalityContact
+from workflow.storage.tables import EVENT, MunicipalityContact
 
 Cli = Callable[..., Result]
 CONTACT = MunicipalityContact.__table__  # type: ignore[attr-defined]

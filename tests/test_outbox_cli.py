@@ -14,8 +14,8 @@ from sqlalchemy.engine import Engine
 from typer.testing import Result
 
 from tests.conftest import SHIPPED
-from workflow.engine.audit import EVENT
 from workflow.roadmap.store import StoredRoadmap
+from workflow.storage.tables import EVENT
 
 Cli = Callable[..., Result]
 

@@ -24,10 +24,11 @@ from states.center import TRANSITIONS as CENTER_TRANSITIONS
 from states.cycle import TRANSITIONS as CYCLE_TRANSITIONS
 from tests.conftest import T0, grant, make_rows
 from workflow.engine import audit, centers, cycles
-from workflow.engine.audit import CENTER, CYCLE, EVENT
-from workflow.engine.transitions import Actor, TransitionEngine
+from workflow.engine.access import Actor
+from workflow.engine.transitions import TransitionEngine
 from workflow.roadmap import store as roadmap_store
 from workflow.roadmap.store import StoredRoadmap
+from workflow.storage.tables import CENTER, CYCLE, EVENT
 
 _counter = itertools.count()
 CENTER_EDGES = {(t["source"], t["trigger"], t["dest"]) for t in CENTER_TRANSITIONS}

@@ -16,13 +16,14 @@ from notifications.outbox import OUTBOX, REMINDER
 from notifications.values import Recipient, Reminder, Rung
 from tests.conftest import T0, make_rows
 from workflow.engine import audit, centers, cycles
-from workflow.engine.audit import CYCLE, EVENT
-from workflow.engine.transitions import Actor, TransitionEngine, TransitionResult
+from workflow.engine.access import Actor
+from workflow.engine.transitions import TransitionEngine, TransitionResult
 from workflow.errors import Conflict
 from workflow.roadmap.recurrence import scheduled_cycles
 from workflow.roadmap.store import StoredRoadmap
 from workflow.schedule.reconcile import DAEMON_ACTOR, TickReport, mark_overdue, tick
 from workflow.schedule.reminders import SENT, latest_due, outbox_queue
+from workflow.storage.tables import CYCLE, EVENT
 
 MSK = ZoneInfo("Europe/Moscow")
 REAL = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)

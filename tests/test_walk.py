@@ -22,11 +22,12 @@ from notifications.outbox import REMINDER
 from tests.conftest import T0, make_rows
 from tests.test_tick import Recorder
 from workflow.engine import audit, centers, cycles
-from workflow.engine.audit import CYCLE
-from workflow.engine.transitions import Actor, TransitionEngine
+from workflow.engine.access import Actor
+from workflow.engine.transitions import TransitionEngine
 from workflow.roadmap.store import StoredRoadmap
 from workflow.schedule.ladder import ladder, working_day_on_or_before
 from workflow.schedule.reconcile import tick
+from workflow.storage.tables import CYCLE
 
 MSK = ZoneInfo("Europe/Moscow")
 CODE = "ivanovo-2021-2023"

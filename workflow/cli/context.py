@@ -20,8 +20,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from workflow.config import Settings
-    from workflow.engine.access import Action
-    from workflow.engine.transitions import Actor
+    from workflow.engine.access import Action, Actor
     from workflow.roadmap.store import StoredRoadmap
 
 P = ParamSpec("P")
@@ -65,7 +64,7 @@ class CliState:
     @property
     def actor_ref(self) -> Actor:
         """The engine's Actor: the OS account, and whom it acts for."""
-        from workflow.engine.transitions import Actor
+        from workflow.engine.access import Actor
 
         return Actor(login=self.actor, on_behalf_of=self.on_behalf_of)
 

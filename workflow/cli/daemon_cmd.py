@@ -51,8 +51,7 @@ def _queue(st: CliState) -> tuple[ReminderQueue, WeeklyPlan | None]:
 @handle_errors
 def tick(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
     """Сверка на момент --now: создать циклы, отметить просроченные, поставить напоминания."""
-    from workflow.engine.access import Action
-    from workflow.engine.transitions import Actor
+    from workflow.engine.access import Action, Actor
     from workflow.schedule.reconcile import tick as run_tick
 
     st = state(ctx)

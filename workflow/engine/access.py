@@ -21,16 +21,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from base import db
+from base.clock import local_date
 from base.errors import TochkaError
-from workflow.storage.tables import AppUser
-
-if TYPE_CHECKING:
-    from workflow.engine.transitions import Actor
+from workflow.engine import audit
+from workflow.storage.tables import USER
 
 
 class Role(StrEnum):
@@ -100,7 +100,17 @@ DEFAULT_PERMISSIONS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
 }
 
 
-USER = AppUser.__table__  # type: ignore[attr-defined]
+@dataclass(frozen=True, kw_only=True)
+class Actor:
+    """Who fires: the login, and whom a coordinator acts for (if anyone).
+
+    ``system`` marks the daemon; only code builds such an actor (`SYSTEM_ACTOR`), never
+    a command-line option.
+    """
+
+    login: str
+    on_behalf_of: str | None = None
+    system: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -297,9 +307,6 @@ def record_refusal(
     effective: Any,
 ) -> None:
     """Append the refusal to the audit trail in a transaction of its own."""
-    from base import db
-    from workflow.engine import audit
-
     with db.write(engine) as conn:
         audit.append(
             conn,
@@ -354,8 +361,6 @@ def refusals_recorded(
 ) -> Iterator[None]:
     """Let an AccessDenied through after recording it in a transaction of its own (the
     refused change's transaction has rolled back by then)."""
-    from base.clock import local_date
-
     try:
         yield
     except AccessDenied as denied:
@@ -372,6 +377,4 @@ def refusals_recorded(
 
 def as_actor(actor: Actor | str) -> Actor:
     """An engine `Actor` from an Actor or a bare login (library callers and tests)."""
-    from workflow.engine.transitions import Actor
-
     return Actor(login=actor) if isinstance(actor, str) else actor

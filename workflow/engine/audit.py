@@ -20,12 +20,7 @@ from sqlalchemy.engine import Connection
 
 from base.clock import as_utc
 from workflow.errors import AuditBroken
-from workflow.storage.tables import GENESIS_HASH, AuditHead, Center, Event, MeasureCycle
-
-EVENT = Event.__table__  # type: ignore[attr-defined]
-HEAD = AuditHead.__table__  # type: ignore[attr-defined]
-CENTER = Center.__table__  # type: ignore[attr-defined]
-CYCLE = MeasureCycle.__table__  # type: ignore[attr-defined]
+from workflow.storage.tables import CENTER, CYCLE, EVENT, GENESIS_HASH, HEAD
 
 CREATE_TRIGGER = "create"
 _REPLAYED = frozenset({"center", "cycle"})

@@ -14,12 +14,14 @@ from base import db
 from base.clock import Clock, local_date, system_clock
 from states.center import CenterState
 from workflow.engine import audit
-from workflow.engine.audit import CENTER, CREATE_TRIGGER, EVENT, NewEvent
+from workflow.engine.access import Action, as_actor, authorize_action, refusals_recorded
+from workflow.engine.audit import CREATE_TRIGGER, NewEvent
 from workflow.errors import ImportFileError, NotFound, Problem
 from workflow.roadmap.store import StoredRoadmap
+from workflow.storage.tables import CENTER, EVENT
 
 if TYPE_CHECKING:
-    from workflow.engine.transitions import Actor
+    from workflow.engine.access import Actor
     from workflow.imports.centers_file import CenterRow
 
 _CHUNK = 500
@@ -44,7 +46,6 @@ def import_centers(
             with its line); nothing is imported.
     """
     # Imported here: listings, the most frequent commands, need no permission machinery.
-    from workflow.engine.access import Action, as_actor, authorize_action, refusals_recorded
 
     by = as_actor(actor)
     recorded_at = clock()

@@ -15,14 +15,15 @@ from base.clock import Clock, local_date, system_clock
 from states.cycle import CycleState
 from workflow.engine import audit
 from workflow.engine.access import Action, as_actor, authorize_action, refusals_recorded
-from workflow.engine.audit import CREATE_TRIGGER, CYCLE, NewEvent
+from workflow.engine.audit import CREATE_TRIGGER, NewEvent
 from workflow.errors import InputError, NotFound
 from workflow.roadmap.definition import Recurrence
 from workflow.roadmap.recurrence import CycleSpec, operator_period
 from workflow.roadmap.store import StoredRoadmap
+from workflow.storage.tables import CYCLE
 
 if TYPE_CHECKING:
-    from workflow.engine.transitions import Actor
+    from workflow.engine.access import Actor
 
 ORIGIN_SCHEDULE = "schedule"
 ORIGIN_OPERATOR = "operator"

@@ -30,7 +30,13 @@ from sqlalchemy.engine import Connection, Engine
 from base import db
 from base.clock import Clock, local_date, system_clock
 from states.center import LIFECYCLE, CenterState
-from workflow.engine.audit import CENTER, EVENT
+from workflow.engine.access import (
+    Action,
+    as_actor,
+    authorize_action,
+    check_action,
+    refusals_recorded,
+)
 from workflow.errors import FileProblems, ImportFileError, InputError, Problem
 from workflow.roadmap.definition import (
     UNIT_TITLES,
@@ -39,11 +45,12 @@ from workflow.roadmap.definition import (
     IndicatorUnit,
     Roadmap,
 )
-from workflow.roadmap.store import ROADMAP, StoredRoadmap
-from workflow.storage.tables import IndicatorValue
+from workflow.roadmap.loader import parse_roadmap
+from workflow.roadmap.store import StoredRoadmap
+from workflow.storage.tables import CENTER, EVENT, ROADMAP, VALUE
 
 if TYPE_CHECKING:
-    from workflow.engine.transitions import Actor
+    from workflow.engine.access import Actor
 
 __all__ = [
     "COUNT_CEILING",
@@ -65,7 +72,6 @@ __all__ = [
     "required_indicators",
 ]
 
-VALUE = IndicatorValue.__table__  # type: ignore[attr-defined]
 
 COMMAND_LINE = "командная строка"
 _OPEN_TRIGGER = "open"
@@ -357,7 +363,6 @@ def due_centers(centers: Iterable[CenterFacts], period: Period) -> list[CenterFa
 
 
 def _roadmap_definition(conn: Connection, roadmap_id: int) -> Roadmap:
-    from workflow.roadmap.loader import parse_roadmap
 
     row = conn.execute(
         sa.select(ROADMAP.c.code, ROADMAP.c.source).where(ROADMAP.c.id == roadmap_id)
@@ -659,13 +664,6 @@ def record(
         SubmissionRefused: the same, for values given on the command line.
         AccessDenied: the actor may not submit for these centers (the refusal is recorded).
     """
-    from workflow.engine.access import (
-        Action,
-        as_actor,
-        authorize_action,
-        check_action,
-        refusals_recorded,
-    )
 
     by = as_actor(actor)
     definition = stored.definition

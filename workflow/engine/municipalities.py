@@ -27,6 +27,9 @@ import sqlalchemy as sa
 
 from base import db
 from base.clock import Clock, local_date, system_clock
+from notifications.values import Recipient
+from workflow.engine import audit
+from workflow.engine.access import Action, as_actor, authorize_action, refusals_recorded
 from workflow.errors import ImportFileError, Problem
 from workflow.imports.centers_file import (
     _csv_rows,
@@ -37,12 +40,13 @@ from workflow.imports.centers_file import (
     is_valid_email,
 )
 from workflow.imports.tablefile import opening, table_suffix
+from workflow.storage.tables import CENTER, CONTACT
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
     from notifications.values import Recipient
-    from workflow.engine.transitions import Actor
+    from workflow.engine.access import Actor
     from workflow.roadmap.store import StoredRoadmap
 
 __all__ = ["ContactRow", "contacts", "import_contacts", "listing", "read_contacts_file"]
@@ -79,12 +83,6 @@ class ContactRow:
     recipient: str
     line: int
     column: int = 1
-
-
-def _table() -> sa.Table:
-    from workflow.storage.tables import MunicipalityContact
-
-    return MunicipalityContact.__table__  # type: ignore[attr-defined,no-any-return]
 
 
 def read_contacts_file(path: str | Path) -> list[ContactRow]:
@@ -222,11 +220,8 @@ def import_contacts(
         AccessDenied: the actor is not a coordinator (the refusal is recorded).
         ImportFileError: a municipality no center of the roadmap names; nothing stored.
     """
-    from workflow.engine import audit
-    from workflow.engine.access import Action, as_actor, authorize_action, refusals_recorded
-    from workflow.engine.audit import CENTER
 
-    table = _table()
+    table = CONTACT
     by = as_actor(actor)
     recorded_at = clock()
     effective = local_date(now, stored.definition.timezone)
@@ -328,9 +323,8 @@ def import_contacts(
 
 def contacts(conn: Connection, roadmap_id: int) -> Mapping[str, Recipient]:
     """Municipality name → its recipient, for the reminders."""
-    from notifications.values import Recipient
 
-    table = _table()
+    table = CONTACT
     return {
         row.name: Recipient(email=row.email, name=row.recipient)
         for row in conn.execute(
@@ -343,9 +337,8 @@ def contacts(conn: Connection, roadmap_id: int) -> Mapping[str, Recipient]:
 
 def listing(conn: Connection, roadmap_id: int) -> list[dict[str, Any]]:
     """Every municipality of the roadmap's centers and every contact, by name."""
-    from workflow.engine.audit import CENTER
 
-    table = _table()
+    table = CONTACT
     centers: dict[str, int] = dict(
         conn.execute(
             sa.select(CENTER.c.municipality, sa.func.count())

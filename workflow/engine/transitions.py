@@ -21,9 +21,11 @@ from base.clock import Clock, local_date, system_clock
 from states import CENTER_WORKFLOW, CYCLE_WORKFLOW, StateHolder
 from states.center import CenterState
 from workflow.engine import access, audit
-from workflow.engine.audit import CENTER, CYCLE, NewEvent
+from workflow.engine.access import Actor
+from workflow.engine.audit import NewEvent
 from workflow.errors import Conflict, NotFound
 from workflow.roadmap.definition import Roadmap
+from workflow.storage.tables import CENTER, CYCLE, USER
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,19 +49,6 @@ class TransitionResult:
 NoticeHook = Callable[[Connection, TransitionResult, datetime], None]
 
 
-@dataclass(frozen=True, kw_only=True)
-class Actor:
-    """Who fires: the login, and whom a coordinator acts for (if anyone).
-
-    ``system`` marks the daemon; only code builds such an actor (`SYSTEM_ACTOR`), never
-    a command-line option.
-    """
-
-    login: str
-    on_behalf_of: str | None = None
-    system: bool = False
-
-
 SYSTEM_ACTOR = Actor(login="tochka-daemon", system=True)
 
 
@@ -73,14 +62,13 @@ _CENTER_READ = (
         CENTER.c.previous_state,
         CENTER.c.name,
         CENTER.c.municipality,
-        access.USER.c.role.label("actor_role"),
-        access.USER.c.scope.label("actor_scope"),
+        USER.c.role.label("actor_role"),
+        USER.c.scope.label("actor_scope"),
     )
     .select_from(
         CENTER.outerjoin(
-            access.USER,
-            (access.USER.c.roadmap_id == CENTER.c.roadmap_id)
-            & (access.USER.c.login == sa.bindparam("login")),
+            USER,
+            (USER.c.roadmap_id == CENTER.c.roadmap_id) & (USER.c.login == sa.bindparam("login")),
         )
     )
     .where(CENTER.c.roadmap_id == sa.bindparam("roadmap_id"), CENTER.c.code == sa.bindparam("code"))

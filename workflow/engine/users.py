@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,18 +14,12 @@ from sqlalchemy.engine import Connection, Engine
 from base import db
 from base.clock import Clock, local_date, system_clock
 from workflow.engine import audit
-from workflow.engine.access import (
-    USER,
-    Action,
-    Role,
-    authorize_action,
-    refusals_recorded,
-)
-from workflow.engine.audit import CENTER
-from workflow.engine.transitions import Actor
+from workflow.engine.access import Action, Actor, Role, authorize_action, refusals_recorded
 from workflow.errors import InputError, NotFound
+from workflow.roadmap import store as roadmap_store
 from workflow.roadmap.definition import Roadmap
 from workflow.roadmap.store import StoredRoadmap
+from workflow.storage.tables import CENTER, ROADMAP, USER
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -363,17 +358,10 @@ def load_roadmap_as(
         The roadmap id, ``created``/``updated``/``unchanged``, and whether ``actor`` was
         made the coordinator.
     """
-    from contextlib import nullcontext
-
-    from workflow.engine import audit
-    from workflow.engine.access import USER
-    from workflow.roadmap import store as roadmap_store
 
     with db.read(engine) as conn:
         existing = conn.execute(
-            sa.select(roadmap_store.ROADMAP.c.id).where(
-                roadmap_store.ROADMAP.c.code == definition.code
-            )
+            sa.select(ROADMAP.c.id).where(ROADMAP.c.code == definition.code)
         ).scalar()
     guard: Any = (
         nullcontext()
@@ -386,9 +374,7 @@ def load_roadmap_as(
     with guard, db.write(engine) as conn:
         if existing is not None:
             row = conn.execute(
-                sa.select(roadmap_store.ROADMAP.c.content_hash).where(
-                    roadmap_store.ROADMAP.c.id == existing
-                )
+                sa.select(ROADMAP.c.content_hash).where(ROADMAP.c.id == existing)
             ).one()
             has_users = (
                 conn.execute(

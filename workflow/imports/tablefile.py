@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from workflow.errors import ImportFileError, Problem
 
@@ -29,7 +30,6 @@ def table_suffix(filename: str) -> str:
     Raises:
         ImportFileError: any other kind, named (with advice for an old ``.xls``).
     """
-    from pathlib import Path
 
     suffix = Path(filename).suffix.lower()
     if suffix not in (".csv", ".xlsx"):

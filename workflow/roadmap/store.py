@@ -11,13 +11,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from base import db
-from workflow.errors import NotFound, RoadmapFileError
-from workflow.storage.tables import RoadmapRow
+from workflow.errors import NotFound, Problem, RoadmapFileError
+from workflow.storage.tables import CYCLE, ROADMAP
 
 if TYPE_CHECKING:
     from workflow.roadmap.definition import Roadmap
-
-ROADMAP = RoadmapRow.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,7 +79,6 @@ def store_in(conn: Connection, roadmap: Roadmap, *, now: datetime) -> tuple[int,
 
 
 def _check_measures_kept(conn: Connection, roadmap_id: int, roadmap: Roadmap) -> None:
-    from workflow.engine.audit import CYCLE
 
     used = conn.execute(
         sa.select(CYCLE.c.measure).distinct().where(CYCLE.c.roadmap_id == roadmap_id)
@@ -89,8 +86,6 @@ def _check_measures_kept(conn: Connection, roadmap_id: int, roadmap: Roadmap) ->
     numbers = {m.number for m in roadmap.measures}
     missing = sorted(set(used) - numbers)
     if missing:
-        from workflow.errors import Problem
-
         raise RoadmapFileError(
             [
                 Problem(

@@ -25,7 +25,6 @@ from states.center import STATE_TITLES as CENTER_TITLES
 from states.center import CenterState
 from states.cycle import STATE_TITLES as CYCLE_TITLES
 from states.cycle import CycleState
-from workflow.engine.audit import CENTER
 from workflow.errors import NotFound
 from workflow.roadmap.deadlines import stage_deadlines
 from workflow.roadmap.definition import Roadmap
@@ -36,6 +35,7 @@ from workflow.schedule.reminders import (
     schedule_due_by_cohort,
     states_before,
 )
+from workflow.storage.tables import CENTER
 
 PRODID = "-//Tochka//Точка роста deadlines//RU"
 

@@ -11,9 +11,9 @@ from notifications.queue import queue_notice
 from notifications.render import Renderer
 from notifications.values import Notice, Recipient
 from states.center import STATE_TITLES, CenterState
-from workflow.engine.audit import CENTER
 from workflow.engine.transitions import NoticeHook, TransitionResult
 from workflow.roadmap.definition import Roadmap
+from workflow.storage.tables import CENTER
 
 HEADLINES: dict[str, str] = {
     "agree_infrastructure": "Инфраструктурный лист согласован",

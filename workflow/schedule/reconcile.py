@@ -25,9 +25,9 @@ from notifications.values import Recipient
 from states.cycle import CycleState, CycleTrigger
 from states.errors import StateError
 from workflow.engine import cycles
-from workflow.engine.audit import CYCLE
+from workflow.engine.access import Actor
 from workflow.engine.municipalities import contacts as municipality_contacts
-from workflow.engine.transitions import SYSTEM_ACTOR, Actor, TransitionEngine
+from workflow.engine.transitions import SYSTEM_ACTOR, TransitionEngine
 from workflow.errors import Conflict
 from workflow.roadmap.recurrence import scheduled_cycles
 from workflow.roadmap.store import StoredRoadmap
@@ -46,6 +46,7 @@ from workflow.schedule.reminders import (
     stage_groups,
 )
 from workflow.schedule.weekly import WeeklyPlan, queue_weekly_summary
+from workflow.storage.tables import CYCLE
 
 log = logging.getLogger("tochka.reconcile")
 

@@ -20,13 +20,18 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
+from notifications.queue import queue_reminders
+from notifications.render import Renderer
 from notifications.values import Recipient, Reminder, Rung
 from states.center import LIFECYCLE, CenterState
 from states.center import STATE_TITLES as CENTER_TITLES
 from states.cycle import CycleState
-from workflow.engine.audit import CENTER, CYCLE
+from workflow.engine.indicators import missing_submissions
+from workflow.engine.municipalities import contacts as municipality_contacts
 from workflow.roadmap.deadlines import StageDeadline, stage_deadlines
 from workflow.roadmap.definition import Measure, Roadmap
 from workflow.roadmap.recurrence import opens_on, scheduled_cycles
@@ -40,12 +45,11 @@ from workflow.schedule.ladder import (
     next_working_day,
     working_day_on_or_before,
 )
-from workflow.storage.tables import SentRung
+from workflow.storage.tables import CENTER, CYCLE, SENT
 
 if TYPE_CHECKING:
     from notifications.render import Renderer
 
-SENT = SentRung.__table__  # type: ignore[attr-defined]
 
 KIND_CYCLE = "cycle"
 KIND_CENTER = "center"
@@ -73,8 +77,6 @@ class ReminderQueue(Protocol):
 
 def outbox_queue(renderer: Renderer | None = None) -> ReminderQueue:
     """The real queue: `notifications.queue.queue_reminders` with one shared renderer."""
-    from notifications.queue import queue_reminders
-    from notifications.render import Renderer
 
     chosen = renderer if renderer is not None else Renderer()
 
@@ -228,7 +230,6 @@ def schools_owing(
     submitted the period's indicators (they are reminded with the department)."""
     if measure != monitoring_measure(stored.definition):
         return ()
-    from workflow.engine.indicators import missing_submissions
 
     try:
         owing = missing_submissions(conn, stored.id, period, roadmap=stored.definition)
@@ -534,12 +535,8 @@ def record_rungs(
         for d in deadlines
     ]
     if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
         statement: Any = pg_insert(SENT).on_conflict_do_nothing()
     else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
         statement = sqlite_insert(SENT).on_conflict_do_nothing()
     returned = conn.execute(statement.returning(SENT.c.entity_id, SENT.c.stage), rows)
     return {(int(entity_id), str(stage)) for entity_id, stage in returned}
@@ -622,7 +619,6 @@ def preview(
     Returns:
         Items ordered by day, deadline, deadline id and recipient.
     """
-    from workflow.engine.municipalities import contacts as municipality_contacts
 
     roadmap = stored.definition
     items: list[PreviewItem] = []

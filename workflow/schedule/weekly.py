@@ -17,8 +17,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+import sqlalchemy as sa
+
 from base import db
+from notifications.outbox import OUTBOX
+from notifications.queue import queue_summary
+from notifications.summary import SummaryLine, WeeklySummary
+from notifications.values import Recipient
 from workflow.errors import InputError
+from workflow.views import dashboard
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -111,13 +118,6 @@ def queue_weekly_summary(
     The dashboard is read in one read transaction; the letter is queued in one write
     transaction that first checks the key, so two reconcilers never queue it twice.
     """
-    import sqlalchemy as sa
-
-    from notifications.outbox import OUTBOX
-    from notifications.queue import queue_summary
-    from notifications.summary import SummaryLine, WeeklySummary
-    from notifications.values import Recipient
-    from workflow.views import dashboard
 
     roadmap = stored.definition
     key = summary_key(roadmap.code, summary_day(today, weekly.weekday))

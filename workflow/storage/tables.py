@@ -252,6 +252,19 @@ class MunicipalityContact(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=_utc_column())
 
 
+# The Core tables, for the hot paths' statements (one name per table, used everywhere).
+ROADMAP: sa.Table = RoadmapRow.__table__  # type: ignore[attr-defined]
+CYCLE: sa.Table = MeasureCycle.__table__  # type: ignore[attr-defined]
+CENTER: sa.Table = Center.__table__  # type: ignore[attr-defined]
+EVENT: sa.Table = Event.__table__  # type: ignore[attr-defined]
+HEAD: sa.Table = AuditHead.__table__  # type: ignore[attr-defined]
+USER: sa.Table = AppUser.__table__  # type: ignore[attr-defined]
+SENT: sa.Table = SentRung.__table__  # type: ignore[attr-defined]
+HEARTBEAT: sa.Table = DaemonHeartbeat.__table__  # type: ignore[attr-defined]
+VALUE: sa.Table = IndicatorValue.__table__  # type: ignore[attr-defined]
+CONTACT: sa.Table = MunicipalityContact.__table__  # type: ignore[attr-defined]
+
+
 def all_tables() -> list[sa.Table]:
     """Every table of the schema (including the notifications outbox)."""
     return list(SQLModel.metadata.sorted_tables)

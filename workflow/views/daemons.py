@@ -18,10 +18,7 @@ from base import db
 from base.clock import local_date
 from notifications.outbox import status_counts
 from states.cycle import CycleState
-from workflow.engine.audit import CYCLE
-from workflow.storage.tables import DaemonHeartbeat, DaemonRole
-
-HEARTBEAT = DaemonHeartbeat.__table__  # type: ignore[attr-defined]
+from workflow.storage.tables import CYCLE, HEARTBEAT, DaemonRole
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -27,10 +27,10 @@ from states.center import LIFECYCLE, CenterState
 from states.center import STATE_TITLES as CENTER_TITLES
 from states.cycle import STATE_TITLES as CYCLE_TITLES
 from states.cycle import CycleState
-from workflow.engine.audit import CENTER, CYCLE
 from workflow.roadmap.deadlines import stage_deadlines
 from workflow.roadmap.definition import Roadmap
 from workflow.roadmap.store import StoredRoadmap
+from workflow.storage.tables import CENTER, CYCLE
 
 __all__ = ["Dashboard", "build", "write_html", "write_xlsx"]
 

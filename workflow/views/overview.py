@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from rich.table import Table
 from sqlalchemy.engine import Connection
 
 from base.clock import local_date
@@ -14,8 +15,8 @@ from states.center import STATE_TITLES as CENTER_TITLES
 from states.center import CenterState
 from states.cycle import STATE_TITLES as CYCLE_TITLES
 from states.cycle import CycleState
-from workflow.engine.audit import CENTER, CYCLE
 from workflow.roadmap.store import StoredRoadmap
+from workflow.storage.tables import CENTER, CONTACT, CYCLE
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,7 +58,6 @@ class Summary:
         }
 
     def render(self, out: Any) -> None:
-        from rich.table import Table
 
         out.print(f"[bold]{self.title}[/]")
         out.print(f"Дорожная карта «{self.roadmap}», на {self.today:%d.%m.%Y}")
@@ -129,9 +129,7 @@ def roadmap_status(conn: Connection, stored: StoredRoadmap, *, today: datetime) 
             .group_by(CENTER.c.state)
         ).all()
     )
-    from workflow.storage.tables import MunicipalityContact
-
-    contact = MunicipalityContact.__table__  # type: ignore[attr-defined]
+    contact = CONTACT
     without_address = list(
         conn.execute(
             sa.select(CENTER.c.municipality)

@@ -28,7 +28,13 @@ from sqlalchemy.engine import Connection
 from base.clock import as_utc
 from states.center import STATE_TITLES, CenterState
 from workflow.engine.indicators import Period, center_facts, latest_values, required_indicators
-from workflow.roadmap.definition import UNIT_TITLES, Indicator, IndicatorUnit, Roadmap
+from workflow.roadmap.definition import (
+    PERIOD_TITLES,
+    UNIT_TITLES,
+    Indicator,
+    IndicatorUnit,
+    Roadmap,
+)
 from workflow.roadmap.store import StoredRoadmap
 
 __all__ = [
@@ -451,7 +457,6 @@ def _summary_sheet(book: Any, report: QuarterlyReport) -> None:
 
 
 def _indicators_sheet(book: Any, report: QuarterlyReport) -> None:
-    from workflow.roadmap.definition import PERIOD_TITLES
 
     sheet = book.create_sheet(INDICATOR_SHEET)
     _set_widths(sheet, (24, 80, 10, 16, 10, 12))
