@@ -55,8 +55,8 @@ from base import db
 from base.clock import Clock, local_date, system_clock
 from workflow.errors import InputError
 from workflow.roadmap import store as roadmap_store
+from workflow.roadmap.workdays import is_working_day
 from workflow.schedule import reconcile
-from workflow.schedule.ladder import is_working_day
 from workflow.schedule.leader import DaemonRefused, FileLeaderLock, LeaderLock, leader_lock
 from workflow.schedule.reminders import ReminderQueue
 from workflow.schedule.weekly import WeeklyPlan

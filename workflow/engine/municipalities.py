@@ -26,20 +26,21 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from base import db
+from base.addresses import is_valid_email
 from base.clock import Clock, local_date, system_clock
 from notifications.values import Recipient
 from workflow.engine import audit
 from workflow.engine.access import Action, as_actor, authorize_action, refusals_recorded
 from workflow.errors import ImportFileError, Problem
-from workflow.imports.centers_file import (
-    _csv_rows,
-    _is_filled,
-    _normalise_header,
-    _visible,
-    _xlsx_rows,
-    is_valid_email,
+from workflow.imports.tablefile import (
+    csv_rows,
+    is_filled,
+    normalise_header,
+    opening,
+    table_suffix,
+    visible,
+    xlsx_rows,
 )
-from workflow.imports.tablefile import opening, table_suffix
 from workflow.storage.tables import CENTER, CONTACT
 
 if TYPE_CHECKING:
@@ -95,13 +96,13 @@ def read_contacts_file(path: str | Path) -> list[ContactRow]:
     suffix = table_suffix(filename)
     with opening(filename):
         if suffix == ".csv":
-            _, rows = _csv_rows(Path(path).read_bytes(), filename)
+            _, rows = csv_rows(Path(path).read_bytes(), filename, headers=_ALIASES)
         else:
-            _, rows = _xlsx_rows(Path(path), filename)
+            _, rows = xlsx_rows(Path(path), filename)
     problems: list[Problem] = []
     result: list[ContactRow] = []
     try:
-        header = next((row for row in rows if _is_filled(row[1])), None)
+        header = next((row for row in rows if is_filled(row[1])), None)
         if header is None:
             raise ImportFileError(
                 [Problem(file=filename, message="файл пуст: нет ни одной строки")]
@@ -112,7 +113,7 @@ def read_contacts_file(path: str | Path) -> list[ContactRow]:
             written = raw.strip()
             if not written:
                 continue
-            key = _ALIASES.get(_normalise_header(written))
+            key = _ALIASES.get(normalise_header(written))
             if key is None:
                 problems.append(
                     Problem(
@@ -149,7 +150,7 @@ def read_contacts_file(path: str | Path) -> list[ContactRow]:
             raise ImportFileError(problems)
         seen: dict[str, int] = {}
         for line, row in rows:
-            if not _is_filled(row):
+            if not is_filled(row):
                 continue
 
             def cell(key: str, row: list[str] = row) -> str:
@@ -180,7 +181,7 @@ def read_contacts_file(path: str | Path) -> list[ContactRow]:
             if not email:
                 problem("email", "не указан адрес электронной почты")
             elif not is_valid_email(email):
-                problem("email", f"«{_visible(email)}» — не адрес электронной почты")
+                problem("email", f"«{visible(email)}» — не адрес электронной почты")
             if len(recipient) > _MAX_RECIPIENT or any(ord(c) < 32 for c in recipient):
                 problem(
                     "recipient",

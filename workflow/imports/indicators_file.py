@@ -26,19 +26,20 @@ from collections.abc import Generator
 from decimal import Decimal
 from pathlib import Path
 
-from workflow.engine.indicators import RawRow, RawValue
 from workflow.errors import ImportFileError, Problem
+from workflow.imports.tablefile import (
+    cell_text,
+    csv_rows,
+    is_filled,
+    normalise_header,
+    open_xlsx,
+    opening,
+    table_suffix,
+)
+from workflow.roadmap.definition import UNIT_TITLES, Roadmap
 
 # The centers file's readers already handle encodings, delimiters and cell values.
-from workflow.imports.centers_file import (
-    _cell_text,
-    _csv_rows,
-    _is_filled,
-    _normalise_header,
-    _open_xlsx,
-)
-from workflow.imports.tablefile import opening, table_suffix
-from workflow.roadmap.definition import UNIT_TITLES, Roadmap
+from workflow.roadmap.indicators import RawRow, RawValue
 
 __all__ = ["read_indicators_file"]
 
@@ -87,7 +88,7 @@ _UNIT_SUFFIX_RE = re.compile(
 
 
 def _header_key(cell: str) -> str:
-    return _UNIT_SUFFIX_RE.sub("", _normalise_header(cell)).strip()
+    return _UNIT_SUFFIX_RE.sub("", normalise_header(cell)).strip()
 
 
 def read_indicators_file(path: str | Path, roadmap: Roadmap) -> list[RawRow]:
@@ -111,7 +112,7 @@ def read_indicators_file(path: str | Path, roadmap: Roadmap) -> list[RawRow]:
         else:
             rows = _xlsx_table(Path(path), filename)
     try:
-        header = next((row for row in rows if _is_filled(row[1])), None)
+        header = next((row for row in rows if is_filled(row[1])), None)
         if header is None:
             raise ImportFileError(
                 [Problem(file=filename, message="файл пуст: нет ни одной строки")]
@@ -121,7 +122,7 @@ def read_indicators_file(path: str | Path, roadmap: Roadmap) -> list[RawRow]:
         headed = {index for index, text in enumerate(cells) if text.strip()}
         result: list[RawRow] = []
         for number, row, percents in rows:
-            if not _is_filled(row):
+            if not is_filled(row):
                 continue
 
             def cell(index: int, row: list[str] = row) -> str:
@@ -162,7 +163,7 @@ def read_indicators_file(path: str | Path, roadmap: Roadmap) -> list[RawRow]:
 
 
 def _csv_table(data: bytes, filename: str) -> _Rows:
-    _, rows = _csv_rows(data, filename)
+    _, rows = csv_rows(data, filename, headers=_FIXED)
 
     def table() -> _Rows:
         try:
@@ -176,7 +177,7 @@ def _csv_table(data: bytes, filename: str) -> _Rows:
 
 def _xlsx_table(path: Path, filename: str) -> _Rows:
     """The first sheet's rows (as `workflow.imports.centers_file`), percent cells as shown."""
-    opened = _open_xlsx(path, filename)
+    opened = open_xlsx(path, filename)
     if opened is None:
         return _no_table()
     workbook, sheet = opened
@@ -188,7 +189,7 @@ def _xlsx_table(path: Path, filename: str) -> _Rows:
                 percents: dict[int, str] = {}
                 for index, cell in enumerate(row):
                     value = cell.value
-                    texts.append(_cell_text(value))
+                    texts.append(cell_text(value))
                     # Only numbers look up their format (a style lookup per cell otherwise).
                     if isinstance(value, int | float) and not isinstance(value, bool):
                         shown = _percent_text(value, getattr(cell, "number_format", None))

@@ -1,12 +1,25 @@
-"""What the table-file readers (centers, indicators) share."""
+"""What the table-file readers (centers, municipalities, indicators) share: opening a
+file, its kind, and its rows as text from CSV or XLSX."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import csv
+import io
+import re
+import warnings
+import zipfile
+from collections.abc import Collection, Generator, Iterator
 from contextlib import contextmanager
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from workflow.errors import ImportFileError, Problem
+
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_UTF8_SEQUENCE_RE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
 
 
 @contextmanager
@@ -44,3 +57,166 @@ def table_suffix(filename: str) -> str:
             ]
         )
     return suffix
+
+
+Row = tuple[int, list[str]]
+Rows = Generator[Row, None, None]
+
+
+def csv_rows(data: bytes, filename: str, *, headers: Collection[str]) -> tuple[int, Rows]:
+    """The rows of a CSV file (UTF-8 with or without BOM, or Windows-1251 as Excel saves
+    it; separated by ``,``, ``;`` or tabs) and how many follow the header.
+
+    Args:
+        data: the file's bytes.
+        filename: the name shown in errors.
+        headers: the normalised header names the reader knows: a Windows-1251 reading
+            counts only if its first line names one of them.
+    """
+    text = _decode_csv(data, filename, headers)
+    header_line = text.split("\n", 1)[0]
+    delimiter = max((",", ";", "\t"), key=header_line.count)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
+    rows: list[Row] = []
+    previous_end = 0
+    try:
+        for record in reader:
+            rows.append((previous_end + 1, record))
+            previous_end = reader.line_num
+    except csv.Error as exc:
+        raise ImportFileError(
+            [
+                Problem(
+                    file=filename,
+                    line=reader.line_num,
+                    message=f"строку CSV не удалось разобрать: {exc}",
+                )
+            ]
+        ) from None
+    return max(len(rows) - 1, 0), (row for row in rows)
+
+
+def _decode_csv(data: bytes, filename: str, headers: Collection[str]) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        utf8_error = exc
+    # Excel saves "CSV" in the ANSI code page: cp1251 on Russian Windows. cp1251
+    # decodes nearly any bytes, so it only counts if the header then makes sense and
+    # the bytes are not mostly UTF-8: a UTF-8 file with one damaged byte must be
+    # refused, not imported as mojibake ("РњР‘РћРЈ").
+    text: str | None = None
+    if not _mostly_utf8(data):
+        try:
+            text = data.decode("cp1251")
+        except UnicodeDecodeError:
+            text = None
+    if text is not None:
+        first = text.split("\n", 1)[0].rstrip("\r")
+        cells = re.split(r"[,;\t]", first)
+        if any(normalise_header(cell) in headers for cell in cells):
+            return text
+    offset = utf8_error.start
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    raise ImportFileError(
+        [
+            Problem(
+                file=filename,
+                line=data.count(b"\n", 0, offset) + 1,
+                column=len(data[line_start:offset].decode("utf-8", errors="replace")) + 1,
+                message="файл не в кодировке UTF-8 и не в Windows-1251: "
+                "сохраните его как «CSV UTF-8»",
+            )
+        ]
+    )
+
+
+def _mostly_utf8(data: bytes) -> bool:
+    """Whether valid UTF-8 multi-byte sequences outnumber the invalid bytes.
+
+    In cp1251 Russian text a letter (0xC0-0xFF) is nearly always followed by another
+    letter or ASCII, which UTF-8 rejects; so real cp1251 has few valid sequences.
+    """
+    valid = len(_UTF8_SEQUENCE_RE.findall(data))
+    invalid = data.decode("utf-8", errors="replace").count("\ufffd")
+    return valid > invalid
+
+
+def open_xlsx(path: Path, filename: str) -> tuple[Any, Any] | None:
+    """The workbook (read-only; the caller closes it) and its first sheet, or None for a
+    workbook without sheets.
+
+    Raises:
+        ImportFileError: the file is not a workbook.
+    """
+    # openpyxl costs ~0.3 s to import; only XLSX imports pay for it.
+    # Imported here: openpyxl costs ~140 ms at start-up and CSV files never need it.
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        with warnings.catch_warnings():
+            # openpyxl warns about styles and extensions it ignores; irrelevant here.
+            warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
+            workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, EOFError) as exc:
+        raise ImportFileError(
+            [Problem(file=filename, message=f"файл не открывается как книга Excel (.xlsx): {exc}")]
+        ) from None
+    if not workbook.worksheets:
+        workbook.close()
+        return None
+    return workbook, workbook.worksheets[0]
+
+
+def xlsx_rows(path: Path, filename: str) -> tuple[int, Rows]:
+    """The first sheet's rows as text, and how many follow the header."""
+    opened = open_xlsx(path, filename)
+    if opened is None:
+        return 0, _no_rows()
+    workbook, sheet = opened
+    declared = sheet.max_row if isinstance(sheet.max_row, int) else 0
+
+    def rows() -> Rows:
+        try:
+            for line, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+                yield line, [cell_text(value) for value in values]
+        finally:
+            workbook.close()
+
+    return max(declared - 1, 0), rows()
+
+
+def _no_rows() -> Rows:
+    yield from ()
+
+
+def cell_text(value: object) -> str:
+    """A cell's value as the text a person typed."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        # Excel stores every number as a float: 2021 arrives as 2021.0.
+        return str(int(value))
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == datetime.min.time() else str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def normalise_header(cell: str) -> str:
+    """A header cell compared without case, spaces, BOM or «ё»."""
+    return " ".join(cell.replace("\ufeff", "").split()).casefold().replace("ё", "е")
+
+
+def is_filled(cells: list[str]) -> bool:
+    """Whether a row has any text (blank rows are skipped)."""
+    return any(cell.strip() for cell in cells)
+
+
+def visible(value: str) -> str:
+    """The value with control characters escaped, safe to show in a terminal."""
+    return _CONTROL_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", value)

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from workflow.roadmap.definition import Measure, Recurrence, ReminderPolicy, Roadmap
-from workflow.schedule.ladder import working_day_on_or_before
+from workflow.roadmap.workdays import working_day_on_or_before
 
 #: The lead used when a policy sends no reminders before the deadline.
 DEFAULT_LEAD_DAYS = 14

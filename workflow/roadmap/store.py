@@ -28,7 +28,9 @@ class StoredRoadmap:
 
 @functools.lru_cache(maxsize=64)
 def _parse_cached(source: str, code: str) -> Roadmap:
-    from workflow.roadmap.loader import parse_roadmap  # YAML and validation: only when needed
+    # Imported here: YAML and validation (~50 ms) are paid only when a stored roadmap is
+    # parsed, not by every command that resolves a roadmap code.
+    from workflow.roadmap.loader import parse_roadmap
 
     return parse_roadmap(source, filename=f"<дорожная карта «{code}» в базе>")
 

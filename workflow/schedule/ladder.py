@@ -28,22 +28,33 @@ Rules:
 
 from __future__ import annotations
 
-import functools
-import threading
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 
-import holidays
-
 from workflow.roadmap.definition import ReminderPolicy
+from workflow.roadmap.workdays import (
+    is_working_day,
+    next_working_day,
+    previous_working_day,
+    working_day_on_or_before,
+)
+
+__all__ = [
+    "RungDate",
+    "RungKind",
+    "cc_coordinator",
+    "due_rung",
+    "is_working_day",
+    "ladder",
+    "next_working_day",
+    "previous_working_day",
+    "upcoming",
+    "working_day_on_or_before",
+]
 
 _ONE_DAY = timedelta(days=1)
-
-# Longest run of consecutive Russian non-working days is ~12 (New Year); this bound only
-# guards the loops below against a broken calendar.
-_MAX_NONWORKING_RUN = 60
 
 
 class RungKind(StrEnum):
@@ -72,66 +83,6 @@ class RungDate:
     nominal: date
     send_on: date
     key_part: str
-
-
-# --- working days -----------------------------------------------------------------------
-
-# One calendar for the process. `holidays` fills a year on first lookup and marks it
-# filled *before* filling it, so a second thread could read a half-filled year; years
-# are therefore filled under a lock, and lookups only touch years already filled.
-_CALENDAR = holidays.country_holidays("RU")
-_CALENDAR_LOCK = threading.Lock()
-_FILLED_YEARS: set[int] = set()
-_READY_YEARS: set[int] = set()  # the year and both its neighbours are filled
-
-
-def _ensure_year(year: int) -> None:
-    if year in _READY_YEARS:
-        return
-    with _CALENDAR_LOCK:
-        # Neighbouring years too: a transfer declared in one year's decree may name a
-        # working Saturday in the adjacent year.
-        for y in range(max(year - 1, date.min.year), min(year + 1, date.max.year) + 1):
-            if y not in _FILLED_YEARS:
-                _CALENDAR.get(date(y, 1, 1))  # fills year y as a side effect
-                _FILLED_YEARS.add(y)
-        _READY_YEARS.add(year)
-
-
-@functools.lru_cache(maxsize=8192)
-def is_working_day(d: date) -> bool:
-    """Whether ``d`` is a working day in Russia (five-day week).
-
-    Knows public holidays, transferred days off (2022-03-07) and working Saturdays
-    (2021-02-20, 2022-03-05), as far as the installed `holidays` release knows the
-    government's transfer decrees; for years it does not know yet, only weekends and
-    fixed holidays count.
-    """
-    _ensure_year(d.year)
-    return bool(_CALENDAR.is_working_day(d))
-
-
-def working_day_on_or_before(d: date) -> date:
-    """``d`` if it is a working day, else the nearest earlier working day."""
-    for _ in range(_MAX_NONWORKING_RUN):
-        if is_working_day(d):
-            return d
-        d -= _ONE_DAY
-    raise RuntimeError(f"no working day within {_MAX_NONWORKING_RUN} days before {d}")
-
-
-def previous_working_day(d: date) -> date:
-    """The nearest working day strictly before ``d``."""
-    return working_day_on_or_before(d - _ONE_DAY)
-
-
-def next_working_day(d: date) -> date:
-    """The nearest working day strictly after ``d``."""
-    for _ in range(_MAX_NONWORKING_RUN):
-        d += _ONE_DAY
-        if is_working_day(d):
-            return d
-    raise RuntimeError(f"no working day within {_MAX_NONWORKING_RUN} days after {d}")
 
 
 # --- the ladder -------------------------------------------------------------------------

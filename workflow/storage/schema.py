@@ -17,6 +17,7 @@ HEAD = KNOWN_REVISIONS[-1]
 
 def alembic_config() -> object:
     """An Alembic Config pointing at the packaged migrations."""
+    # Imported here: Alembic costs ~230 ms; only init upgrades the schema.
     from alembic.config import Config
 
     cfg = Config()
