@@ -1,23 +1,39 @@
 """Typed wrapper around `transitions`: one module-level Machine per workflow.
 
-A Machine is never attached to a persisted row (SQLModel/pydantic refuses the extra
-attributes, and ``add_model`` scans every attached model). The engine builds a plain
-`StateHolder` from the row, attaches it for the duration of one fire, and detaches it.
-Callbacks do no I/O: there are none; the engine persists around `Workflow.fire`.
+The Machine holds the definitions and no model (``model=None``). A fire hands the
+trigger's `transitions.Event` a plain `StateHolder` built from the row for that one
+call: the library reads ``holder.state``, checks the guards (its ``conditions``, resolved
+by name on the holder) and sets the new state on it. Nothing is attached: ``add_model``
+binds a method per trigger and state on the model and ``remove_model`` scans every
+attached one, which would cost more than the fire itself. Since each fire has its own
+holder and the Machine is only read, fires from several threads share no mutable state.
+
+The triggers, the triggers allowed from a state, the transitions and the diagram are
+the library's answers (`Machine.events`, `Machine.get_triggers`,
+`Machine.get_transitions`). Callbacks do no I/O: there are none; the engine persists
+around `Workflow.fire`.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from transitions import Machine, MachineError
+from transitions import Machine, Transition
+from transitions.core import Condition, EventData
 
 from states import center, cycle
 from states.errors import GuardRefused, TriggerNotAllowed
+
+
+@dataclass(frozen=True, kw_only=True)
+class Refusal:
+    """The guard that refused a fire, and why, in Russian."""
+
+    guard: str
+    reason: str
 
 
 @dataclass(kw_only=True)
@@ -25,11 +41,12 @@ class StateHolder:
     """What a guard may look at: the state and the inputs given with the trigger.
 
     Attributes:
-        state: current state name.
+        state: current state name; the Machine sets the new one on a successful fire.
         reason: the operator's reason (withdraw, revert, cancel).
         evidence: evidence kind id → text supplied with the trigger.
         required_evidence: evidence kind id → Russian name, what ``complete`` needs.
         previous_state: for a withdrawn center, the state it was withdrawn from.
+        refusal: after a refused fire, the first guard that refused and its reason.
     """
 
     state: str
@@ -37,24 +54,49 @@ class StateHolder:
     evidence: Mapping[str, str] = field(default_factory=dict)
     required_evidence: Mapping[str, str] = field(default_factory=dict)
     previous_state: str | None = None
+    refusal: Refusal | None = field(default=None, init=False)
+    _why: str | None = field(default=None, init=False, repr=False, compare=False)
 
-    # --- named guards -------------------------------------------------------------
+    # --- named guards: the Machine's conditions, looked up on the holder by name -------
     def has_reason(self) -> bool:
-        return bool(self.reason and self.reason.strip())
+        """The operator gave a reason (withdraw, revert, cancel)."""
+        if self.reason and self.reason.strip():
+            return True
+        return self.refuse("нужно указать причину (--comment).")
 
     def has_required_evidence(self) -> bool:
-        return not self.missing_evidence()
+        """Every evidence kind the measure's result names is supplied."""
+        missing = self.missing_evidence()
+        if not missing:
+            return True
+        names = "; ".join(f"{kind} — {self.required_evidence[kind]}" for kind in missing)
+        return self.refuse(f"не хватает подтверждающего документа (--evidence): {names}.")
 
     def equipped_and_trained(self) -> bool:
+        """The center is at least at ``staff_trained``: equipped and its staff trained."""
         order = [s.value for s in center.LIFECYCLE]
-        return self.state in order and order.index(self.state) >= order.index(
+        if self.state in order and order.index(self.state) >= order.index(
             center.CenterState.STAFF_TRAINED.value
-        )
+        ):
+            return True
+        return self.refuse("центр не может открыться, пока он не оснащён и персонал не обучен.")
 
     def missing_evidence(self) -> list[str]:
+        """Required evidence kinds with no (or only blank) text supplied."""
         return [
             kind for kind in self.required_evidence if not (self.evidence.get(kind) or "").strip()
         ]
+
+    def refuse(self, why: str) -> bool:
+        """Say why the guard being checked refuses; returns False, the guard's answer."""
+        self._why = why
+        return False
+
+    def _record_refusal(self, guard: str) -> None:
+        # Called by the library's condition check the moment ``guard`` answered False.
+        why, self._why = self._why, None
+        if self.refusal is None:  # the first refusal is the one reported
+            self.refusal = Refusal(guard=guard, reason=why or f"условие «{guard}» не выполнено.")
 
     def __getattr__(self, name: str) -> Any:
         # ``was_<state>``: guards of the reverts out of ``withdrawn``.
@@ -62,6 +104,25 @@ class StateHolder:
             wanted = name[len(center.GUARD_WAS_PREFIX) :]
             return lambda: self.previous_state == wanted
         raise AttributeError(name)
+
+
+class _NamedGuard(Condition):
+    """A condition that, when it refuses, records its name on the fire's holder."""
+
+    def check(self, event_data: EventData) -> bool:
+        # Not ``super()``: a frame less per check, and a revert out of ``withdrawn`` makes 12.
+        passed = Condition.check(self, event_data)
+        if not passed and isinstance(holder := event_data.model, StateHolder):
+            holder._record_refusal(str(self.func))  # guards are declared by name
+        return passed
+
+
+class _GuardedTransition(Transition):
+    condition_cls = _NamedGuard
+
+
+class _Machine(Machine):
+    transition_cls = _GuardedTransition
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,18 +137,23 @@ class WorkflowSpec:
     titles: Mapping[Any, str]
 
 
+@dataclass(frozen=True, kw_only=True)
+class Edge:
+    """One transition as the Machine holds it."""
+
+    trigger: str
+    source: str
+    dest: str
+    guards: tuple[str, ...]
+
+
 class Workflow:
     """One `transitions.Machine` shared by every fire of one kind of entity."""
 
     def __init__(self, spec: WorkflowSpec) -> None:
         self.spec = spec
-        self._lock = threading.Lock()
-        # One holder stays attached for the Machine's life and is loaded with each fire's
-        # inputs under the lock: attaching a model per fire (add_model/remove_model) costs
-        # several times the fire itself.
-        self._slot = StateHolder(state=spec.initial)
-        self._machine = Machine(
-            model=self._slot,
+        self._machine = _Machine(
+            model=None,
             states=[s.value for s in spec.states],
             transitions=[dict(t) for t in spec.transitions],
             initial=spec.initial,
@@ -98,18 +164,23 @@ class Workflow:
     @property
     def triggers(self) -> list[str]:
         """Every trigger name of this workflow, in declaration order."""
-        seen: dict[str, None] = {}
-        for t in self.spec.transitions:
-            seen.setdefault(t["trigger"], None)
-        return list(seen)
+        return list(self._machine.events)
 
     def allowed(self, state: str) -> list[str]:
         """Triggers that have a transition out of ``state`` (guards not evaluated)."""
-        return [t for t in self.triggers if self._transitions_from(t, state)]
+        return self._machine.get_triggers(state)
 
-    def _transitions_from(self, trigger: str, state: str) -> list[Mapping[str, Any]]:
+    def edges(self) -> list[Edge]:
+        """Every transition, grouped by trigger in declaration order."""
         return [
-            t for t in self.spec.transitions if t["trigger"] == trigger and t["source"] == state
+            Edge(
+                trigger=trigger,
+                source=t.source,
+                dest=str(t.dest),
+                guards=tuple(str(c.func) for c in t.conditions),
+            )
+            for trigger in self._machine.events
+            for t in self._machine.get_transitions(trigger)
         ]
 
     def fire(self, holder: StateHolder, trigger: str, *, entity: str) -> str:
@@ -117,69 +188,49 @@ class Workflow:
 
         Raises:
             TriggerNotAllowed: the trigger is unknown or has no transition from here.
-            GuardRefused: every transition's guards refused; the first failing one is named.
+            GuardRefused: every transition's guards refused; the first refusal is named.
         """
-        candidates = self._transitions_from(trigger, holder.state)
-        if not candidates:
+        # The event's own table of sources, which `Machine.get_triggers` also reads: asking
+        # ``get_triggers`` here would walk every event on each fire.
+        event = self._machine.events.get(trigger)
+        if event is None or holder.state not in event.transitions:
             raise TriggerNotAllowed(
                 entity=entity,
                 trigger=trigger,
                 state=holder.state,
                 allowed=self.allowed(holder.state),
             )
-        with self._lock:
-            slot = self._slot
-            self._machine.set_state(holder.state, model=slot)
-            slot.reason = holder.reason
-            slot.evidence = holder.evidence
-            slot.required_evidence = holder.required_evidence
-            slot.previous_state = holder.previous_state
-            try:
-                moved = getattr(slot, "trigger")(trigger)  # noqa: B009  # added by the Machine
-            except MachineError as exc:  # pragma: no cover - pre-checked above
-                raise TriggerNotAllowed(
-                    entity=entity,
-                    trigger=trigger,
-                    state=holder.state,
-                    allowed=self.allowed(holder.state),
-                ) from exc
-            new_state = slot.state
-        if not moved:
-            guard = next(
-                cond for cond in candidates[0]["conditions"] if not getattr(holder, cond)()
-            )
-            raise GuardRefused(
-                entity=entity, trigger=trigger, guard=guard, reason=_guard_reason(guard, holder)
-            )
-        holder.state = new_state
-        return new_state
-
-
-def _guard_reason(guard: str, holder: StateHolder) -> str:
-    if guard == center.GUARD_HAS_REASON:
-        return "нужно указать причину (--comment)."
-    if guard == cycle.GUARD_HAS_EVIDENCE:
-        names = "; ".join(
-            f"{kind} — {holder.required_evidence[kind]}" for kind in holder.missing_evidence()
+        holder.refusal = None
+        if event.trigger(holder):
+            return holder.state
+        refusal = holder.refusal
+        if refusal is None:  # pragma: no cover - only a condition can stop a transition here
+            raise RuntimeError(f"{entity}: переход «{trigger}» не выполнен без отказа условия.")
+        raise GuardRefused(
+            entity=entity, trigger=trigger, guard=refusal.guard, reason=refusal.reason
         )
-        return f"не хватает подтверждающего документа (--evidence): {names}."
-    if guard == center.GUARD_EQUIPPED_AND_TRAINED:
-        return "центр не может открыться, пока он не оснащён и персонал не обучен."
-    return f"условие «{guard}» не выполнено."
+
+    def mermaid(self) -> str:
+        """A Mermaid ``stateDiagram-v2`` of the Machine's states and transitions."""
+        lines = ["stateDiagram-v2", f"    [*] --> {self._machine.initial}"]
+        for edge in self.edges():
+            label = edge.trigger
+            # ``was_<state>`` only picks the revert's destination, which the arrow shows.
+            guards = [g for g in edge.guards if not g.startswith(center.GUARD_WAS_PREFIX)]
+            if guards:
+                label += " [" + ", ".join(guards) + "]"
+            lines.append(f"    {edge.source} --> {edge.dest}: {label}")
+        for name in self._machine.states:
+            lines.append(f"    {name}: {name} ({self.spec.titles[self.spec.states(name)]})")
+        return "\n".join(lines) + "\n"
 
 
 def mermaid(spec: WorkflowSpec) -> str:
     """A Mermaid ``stateDiagram-v2`` of the workflow, generated from its definitions."""
-    lines = ["stateDiagram-v2", f"    [*] --> {spec.initial}"]
-    for t in spec.transitions:
-        label = t["trigger"]
-        guards = [c for c in t["conditions"] if not c.startswith(center.GUARD_WAS_PREFIX)]
-        if guards:
-            label += " [" + ", ".join(guards) + "]"
-        lines.append(f"    {t['source']} --> {t['dest']}: {label}")
-    for state in spec.states:
-        lines.append(f"    {state.value}: {state.value} ({spec.titles[state]})")
-    return "\n".join(lines) + "\n"
+    workflow = _BY_NAME.get(spec.name)
+    if workflow is None or workflow.spec is not spec:
+        workflow = Workflow(spec)
+    return workflow.mermaid()
 
 
 CENTER_SPEC = WorkflowSpec(
@@ -201,3 +252,4 @@ CYCLE_SPEC = WorkflowSpec(
 
 CENTER_WORKFLOW = Workflow(CENTER_SPEC)
 CYCLE_WORKFLOW = Workflow(CYCLE_SPEC)
+_BY_NAME = {w.spec.name: w for w in (CENTER_WORKFLOW, CYCLE_WORKFLOW)}
