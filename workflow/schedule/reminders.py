@@ -1,4 +1,6 @@
-"""Which reminders are due: the reminder ladder applied to measure cycles and center stages.
+"""Which reminders are due, in SQL: deadlines selected, rungs recorded, the preview.
+
+The pure maths (which rung is due, who gets what) is `workflow.schedule.due`.
 
 A *deadline* is something with a due date that reminds someone: an open measure cycle
 (its responsible parties) or a center stage (the school and its municipality). Stage
@@ -26,33 +28,62 @@ from sqlalchemy.engine import Connection
 
 from notifications.queue import queue_reminders
 from notifications.render import Renderer
-from notifications.values import Recipient, Reminder, Rung
+from notifications.values import Recipient, Reminder
 from states.center import LIFECYCLE, CenterState
 from states.center import STATE_TITLES as CENTER_TITLES
 from states.cycle import CycleState
 from workflow.engine.indicators import missing_submissions
 from workflow.engine.municipalities import contacts as municipality_contacts
 from workflow.roadmap.deadlines import StageDeadline, stage_deadlines
-from workflow.roadmap.definition import Measure, Roadmap
 from workflow.roadmap.recurrence import opens_on, scheduled_cycles
 from workflow.roadmap.store import StoredRoadmap
+from workflow.schedule.due import (
+    KIND_CENTER,
+    KIND_CYCLE,
+    Deadline,
+    build_reminders,
+    center_deadline,
+    cycle_deadline,
+    latest_due,
+    monitoring_measure,
+    rung_offset,
+    sends_from,
+)
 from workflow.schedule.ladder import (
     RungDate,
-    RungKind,
-    cc_coordinator,
-    due_rung,
-    ladder,
-    next_working_day,
-    working_day_on_or_before,
 )
 from workflow.storage.tables import CENTER, CYCLE, SENT
+
+# Names of the pure reminder maths that the reconciler, the calendar and the tests take
+# from here together with the SQL (one import for "the reminders").
+__all__ = [
+    "KIND_CENTER",
+    "KIND_CYCLE",
+    "Deadline",
+    "ReminderQueue",
+    "build_reminders",
+    "center_deadline",
+    "centers_needing",
+    "cycle_deadline",
+    "cycles_to_come",
+    "latest_due",
+    "monitoring_measure",
+    "open_cycle_deadline",
+    "open_cycles",
+    "outbox_queue",
+    "preview",
+    "record_rungs",
+    "rung_offset",
+    "schedule_due_by_cohort",
+    "schools_owing",
+    "sends_from",
+    "stage_groups",
+    "states_before",
+]
 
 if TYPE_CHECKING:
     from notifications.render import Renderer
 
-
-KIND_CYCLE = "cycle"
-KIND_CENTER = "center"
 
 #: Cycle states that still remind (overdue ones keep reminding until done or cancelled).
 REMINDING_CYCLE_STATES: tuple[str, ...] = (
@@ -60,8 +91,6 @@ REMINDING_CYCLE_STATES: tuple[str, ...] = (
     CycleState.IN_PROGRESS.value,
     CycleState.OVERDUE.value,
 )
-# Longer than any run of Russian non-working days (New Year: up to 12).
-_LONGEST_DAYS_OFF = 20
 _STAGE_INDEX = {state.value: index for index, state in enumerate(LIFECYCLE)}
 
 
@@ -86,143 +115,6 @@ def outbox_queue(renderer: Renderer | None = None) -> ReminderQueue:
     return queue
 
 
-# --- rungs ------------------------------------------------------------------------------
-
-
-def rung_offset(rung: RungDate) -> int:
-    """Signed days from the deadline: -14 for ``before-14``, 0 on the day, 7 for ``overdue-7``."""
-    return -rung.days if rung.kind is RungKind.BEFORE else rung.days
-
-
-def latest_due(deadline: date, roadmap: Roadmap, today: date) -> RungDate | None:
-    """The latest rung due by ``today``, ignoring what was sent (`due_rung` with nothing).
-
-    Same result as `due_rung`, but for a deadline long past it looks at the overdue rungs
-    near ``today`` only, instead of building the whole ladder from the deadline on (a
-    tick asks this for every open deadline every day).
-    """
-    policy = roadmap.reminders
-    every = policy.overdue_every_days
-    if every >= 1 and today > deadline:
-        # Walk down from past today: the first overdue rung sent by today is the latest
-        # one, and it survives the ladder's same-day collapse (the collapse keeps the
-        # later rung of a day, and overdue rungs never share a day with earlier kinds).
-        # Start beyond the longest run of days off: a rung due after New Year's holidays
-        # is sent before them, on or before today.
-        k = ((today - deadline).days + _LONGEST_DAYS_OFF) // every + 1
-        while k >= 1:
-            nominal = deadline + timedelta(days=k * every)
-            send_on = working_day_on_or_before(nominal)
-            if send_on <= deadline:
-                send_on = next_working_day(deadline)
-            if send_on <= today:
-                return RungDate(
-                    kind=RungKind.OVERDUE,
-                    days=k * every,
-                    nominal=nominal,
-                    send_on=send_on,
-                    key_part=f"{RungKind.OVERDUE.value}-{k * every}",
-                )
-            k -= 1
-    return due_rung(deadline, policy, today=today, already_sent=())
-
-
-def sends_from(
-    deadline: date, roadmap: Roadmap, *, start: date, until: date, sent_offset: int | None
-) -> list[tuple[date, RungDate]]:
-    """The rungs daily ticks from ``start`` to ``until`` would send, with the day of each.
-
-    The first tick catches up with the latest rung due by ``start`` (sent on ``start``);
-    later rungs go out on their ``send_on``. Rungs at or before ``sent_offset`` (the
-    latest rung already recorded) are not sent again.
-    """
-    result: list[tuple[date, RungDate]] = []
-    floor = sent_offset
-    rungs = ladder(deadline, roadmap.reminders, until=until)
-    caught_up = [r for r in rungs if r.send_on <= start]
-    if caught_up and (floor is None or rung_offset(caught_up[-1]) > floor):
-        result.append((start, caught_up[-1]))
-        floor = rung_offset(caught_up[-1])
-    for rung in rungs:
-        if start < rung.send_on <= until and (floor is None or rung_offset(rung) > floor):
-            result.append((rung.send_on, rung))
-    return result
-
-
-# --- deadlines --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, kw_only=True)
-class Deadline:
-    """A due date that reminds someone.
-
-    Attributes:
-        kind: ``cycle`` or ``center``.
-        entity_id: the cycle's or center's row id (0 for a cycle not created yet).
-        stage: the center stage, empty for a cycle.
-        deadline_id: ``cycle:{id}`` or ``center:{code}:{stage}``.
-        due: the local due date.
-        measure: the measure behind it.
-        period: the cycle's period label, or the cohort year for a stage.
-        recipients: who is reminded.
-        title: what is due, Russian.
-        center_code, center_name, municipality: for a center stage.
-    """
-
-    kind: str
-    entity_id: int
-    stage: str
-    deadline_id: str
-    due: date
-    measure: int
-    period: str
-    recipients: tuple[Recipient, ...]
-    title: str
-    center_code: str | None = None
-    center_name: str | None = None
-    municipality: str | None = None
-
-
-def party_recipients(roadmap: Roadmap, party_ids: Sequence[str]) -> tuple[Recipient, ...]:
-    """The parties' addresses, in order, each address once."""
-    seen: dict[str, Recipient] = {}
-    for party_id in party_ids:
-        try:
-            party = roadmap.party(party_id)
-        except KeyError:
-            continue
-        seen.setdefault(party.email.strip().lower(), Recipient(email=party.email, name=party.name))
-    return tuple(seen.values())
-
-
-def _escalation(roadmap: Roadmap) -> Recipient | None:
-    # The policy's escalate_to names the regional coordinator's party; fall back to the
-    # roadmap's coordinator when the policy names no known party.
-    for party_id in (roadmap.reminders.escalate_to, roadmap.coordinator):
-        try:
-            party = roadmap.party(party_id)
-        except KeyError:
-            continue
-        return Recipient(email=party.email, name=party.name)
-    return None
-
-
-def _reply_to(roadmap: Roadmap) -> str:
-    try:
-        return roadmap.party(roadmap.coordinator).email
-    except KeyError:
-        return ""
-
-
-def monitoring_measure(roadmap: Roadmap) -> int | None:
-    """The measure whose cycles collect the centers' indicators: the one the
-    ``reporting`` stage starts with (measure 9, quarterly monitoring, in the decree)."""
-    for rule in roadmap.stages:
-        if rule.stage == CenterState.REPORTING.value:
-            return rule.measure
-    return None
-
-
 def schools_owing(
     conn: Connection, stored: StoredRoadmap, *, measure: int, period: str
 ) -> tuple[Recipient, ...]:
@@ -238,31 +130,6 @@ def schools_owing(
     return tuple(Recipient(email=email, name=name) for _code, name, email, _m in owing)
 
 
-def cycle_deadline(
-    roadmap: Roadmap,
-    *,
-    cycle_id: int,
-    measure: int,
-    period: str,
-    due: date,
-    also: Sequence[Recipient] = (),
-) -> Deadline:
-    """The deadline of one measure cycle: its responsible parties are reminded, and
-    ``also`` (for monitoring: the schools that still owe their indicators)."""
-    m = roadmap.measure(measure)
-    return Deadline(
-        kind=KIND_CYCLE,
-        entity_id=cycle_id,
-        stage="",
-        deadline_id=f"cycle:{cycle_id}",
-        due=due,
-        measure=measure,
-        period=period,
-        recipients=_unique((*party_recipients(roadmap, m.responsible), *also)),
-        title=m.title,
-    )
-
-
 def open_cycle_deadline(conn: Connection, stored: StoredRoadmap, row: Any) -> Deadline:
     """The deadline of an open cycle row (from `open_cycles`), with the schools that
     owe a monitoring cycle their indicators."""
@@ -274,93 +141,6 @@ def open_cycle_deadline(conn: Connection, stored: StoredRoadmap, row: Any) -> De
         due=row.due_date,
         also=schools_owing(conn, stored, measure=row.measure, period=row.period),
     )
-
-
-def _unique(recipients: Sequence[Recipient]) -> tuple[Recipient, ...]:
-    seen: dict[str, Recipient] = {}
-    for r in recipients:
-        seen.setdefault(r.email.strip().lower(), r)
-    return tuple(seen.values())
-
-
-def stage_title(stage: StageDeadline, measure: Measure) -> str:
-    """What a center stage deadline is about, Russian."""
-    if stage.starts:
-        what = f"начало этапа «{CENTER_TITLES[CenterState(stage.stage)]}»"
-    else:
-        what = f"этап «{CENTER_TITLES[CenterState(stage.stage)]}»"
-    return f"Центр «Точка роста»: {what} ({measure.title})"
-
-
-def center_deadline(
-    roadmap: Roadmap,
-    stage: StageDeadline,
-    *,
-    cohort: int,
-    center_id: int,
-    code: str,
-    name: str,
-    municipality: str,
-    email: str,
-    municipality_contact: Recipient | None = None,
-) -> Deadline:
-    """The deadline of one center's stage: the school is reminded, and the education
-    authority of its municipality when its address is known (`workflow.engine.municipalities`)."""
-    assert stage.due is not None
-    return Deadline(
-        kind=KIND_CENTER,
-        entity_id=center_id,
-        stage=stage.stage,
-        deadline_id=f"center:{code}:{stage.stage}",
-        due=stage.due,
-        measure=stage.measure,
-        period=str(cohort),
-        recipients=_unique(
-            (Recipient(email=email, name=name),)
-            + ((municipality_contact,) if municipality_contact is not None else ())
-        ),
-        title=stage_title(stage, roadmap.measure(stage.measure)),
-        center_code=code,
-        center_name=name,
-        municipality=municipality,
-    )
-
-
-def build_reminders(
-    roadmap: Roadmap, deadline: Deadline, rung: RungDate, *, send_on: date
-) -> list[Reminder]:
-    """One `Reminder` per recipient of ``deadline`` for ``rung``, sent on ``send_on``."""
-    measure = roadmap.measure(deadline.measure)
-    evidence = tuple(roadmap.evidence_kind(k).name for k in measure.evidence)
-    escalation = _escalation(roadmap) if cc_coordinator(rung) else None
-    result: list[Reminder] = []
-    for recipient in deadline.recipients:
-        cc: tuple[Recipient, ...] = ()
-        if escalation is not None and escalation.email.lower() != recipient.email.lower():
-            cc = (escalation,)
-        result.append(
-            Reminder(
-                key=f"{roadmap.code}:{deadline.deadline_id}:{rung.key_part}:{recipient.email}",
-                send_on=send_on,
-                recipient=recipient,
-                cc=cc,
-                rung=Rung(rung.kind.value),
-                days=rung.days,
-                deadline=deadline.due,
-                subject_kind="measure" if deadline.kind == KIND_CYCLE else "center_stage",
-                title=deadline.title,
-                roadmap_title=roadmap.title,
-                measure_number=deadline.measure,
-                center_code=deadline.center_code,
-                center_name=deadline.center_name,
-                municipality=deadline.municipality,
-                evidence=evidence,
-                period=deadline.period,
-                reply_to=_reply_to(roadmap),
-                timezone=roadmap.timezone,
-            )
-        )
-    return result
 
 
 # --- selection in SQL -------------------------------------------------------------------

@@ -9,6 +9,9 @@ A center is *late* when a stage deadline of its cohort (`workflow.roadmap.deadli
 passed and it has not reached that stage; withdrawn centers are never late. A measure
 cycle is *overdue* when it is marked so, or still open after its due date (the
 scheduler marks it on its next run).
+
+Over 500 lines: the page's data and its two renderings are one view; they change together
+whenever the page does.
 """
 
 from __future__ import annotations

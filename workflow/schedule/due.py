@@ -1,0 +1,277 @@
+"""Which rung of which deadline is due: the pure reminder maths, no database.
+
+A *deadline* is something with a due date that reminds someone: a measure cycle (its
+responsible parties) or a center stage (the school and its municipality). This module
+builds deadlines from plain values, finds the rung due on a day (`latest_due`,
+`sends_from`) and turns a rung into one `Reminder` per recipient. Selecting deadlines
+and recording the rungs sent is SQL: `workflow.schedule.reminders`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from notifications.values import Recipient, Reminder, Rung
+from states.center import STATE_TITLES as CENTER_TITLES
+from states.center import CenterState
+from workflow.roadmap.deadlines import StageDeadline
+from workflow.roadmap.definition import Measure, Roadmap
+from workflow.roadmap.workdays import next_working_day, working_day_on_or_before
+from workflow.schedule.ladder import RungDate, RungKind, cc_coordinator, due_rung, ladder
+
+KIND_CYCLE = "cycle"
+KIND_CENTER = "center"
+
+# Longer than any run of Russian non-working days (New Year: up to 12).
+_LONGEST_DAYS_OFF = 20
+
+
+# --- rungs ------------------------------------------------------------------------------
+
+
+def rung_offset(rung: RungDate) -> int:
+    """Signed days from the deadline: -14 for ``before-14``, 0 on the day, 7 for ``overdue-7``."""
+    return -rung.days if rung.kind is RungKind.BEFORE else rung.days
+
+
+def latest_due(deadline: date, roadmap: Roadmap, today: date) -> RungDate | None:
+    """The latest rung due by ``today``, ignoring what was sent (`due_rung` with nothing).
+
+    Same result as `due_rung`, but for a deadline long past it looks at the overdue rungs
+    near ``today`` only, instead of building the whole ladder from the deadline on (a
+    tick asks this for every open deadline every day).
+    """
+    policy = roadmap.reminders
+    every = policy.overdue_every_days
+    if every >= 1 and today > deadline:
+        # Walk down from past today: the first overdue rung sent by today is the latest
+        # one, and it survives the ladder's same-day collapse (the collapse keeps the
+        # later rung of a day, and overdue rungs never share a day with earlier kinds).
+        # Start beyond the longest run of days off: a rung due after New Year's holidays
+        # is sent before them, on or before today.
+        k = ((today - deadline).days + _LONGEST_DAYS_OFF) // every + 1
+        while k >= 1:
+            nominal = deadline + timedelta(days=k * every)
+            send_on = working_day_on_or_before(nominal)
+            if send_on <= deadline:
+                send_on = next_working_day(deadline)
+            if send_on <= today:
+                return RungDate(
+                    kind=RungKind.OVERDUE,
+                    days=k * every,
+                    nominal=nominal,
+                    send_on=send_on,
+                    key_part=f"{RungKind.OVERDUE.value}-{k * every}",
+                )
+            k -= 1
+    return due_rung(deadline, policy, today=today, already_sent=())
+
+
+def sends_from(
+    deadline: date, roadmap: Roadmap, *, start: date, until: date, sent_offset: int | None
+) -> list[tuple[date, RungDate]]:
+    """The rungs daily ticks from ``start`` to ``until`` would send, with the day of each.
+
+    The first tick catches up with the latest rung due by ``start`` (sent on ``start``);
+    later rungs go out on their ``send_on``. Rungs at or before ``sent_offset`` (the
+    latest rung already recorded) are not sent again.
+    """
+    result: list[tuple[date, RungDate]] = []
+    floor = sent_offset
+    rungs = ladder(deadline, roadmap.reminders, until=until)
+    caught_up = [r for r in rungs if r.send_on <= start]
+    if caught_up and (floor is None or rung_offset(caught_up[-1]) > floor):
+        result.append((start, caught_up[-1]))
+        floor = rung_offset(caught_up[-1])
+    for rung in rungs:
+        if start < rung.send_on <= until and (floor is None or rung_offset(rung) > floor):
+            result.append((rung.send_on, rung))
+    return result
+
+
+# --- deadlines --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Deadline:
+    """A due date that reminds someone.
+
+    Attributes:
+        kind: ``cycle`` or ``center``.
+        entity_id: the cycle's or center's row id (0 for a cycle not created yet).
+        stage: the center stage, empty for a cycle.
+        deadline_id: ``cycle:{id}`` or ``center:{code}:{stage}``.
+        due: the local due date.
+        measure: the measure behind it.
+        period: the cycle's period label, or the cohort year for a stage.
+        recipients: who is reminded.
+        title: what is due, Russian.
+        center_code, center_name, municipality: for a center stage.
+    """
+
+    kind: str
+    entity_id: int
+    stage: str
+    deadline_id: str
+    due: date
+    measure: int
+    period: str
+    recipients: tuple[Recipient, ...]
+    title: str
+    center_code: str | None = None
+    center_name: str | None = None
+    municipality: str | None = None
+
+
+def party_recipients(roadmap: Roadmap, party_ids: Sequence[str]) -> tuple[Recipient, ...]:
+    """The parties' addresses, in order, each address once."""
+    seen: dict[str, Recipient] = {}
+    for party_id in party_ids:
+        try:
+            party = roadmap.party(party_id)
+        except KeyError:
+            continue
+        seen.setdefault(party.email.strip().lower(), Recipient(email=party.email, name=party.name))
+    return tuple(seen.values())
+
+
+def _escalation(roadmap: Roadmap) -> Recipient | None:
+    # The policy's escalate_to names the regional coordinator's party; fall back to the
+    # roadmap's coordinator when the policy names no known party.
+    for party_id in (roadmap.reminders.escalate_to, roadmap.coordinator):
+        try:
+            party = roadmap.party(party_id)
+        except KeyError:
+            continue
+        return Recipient(email=party.email, name=party.name)
+    return None
+
+
+def _reply_to(roadmap: Roadmap) -> str:
+    try:
+        return roadmap.party(roadmap.coordinator).email
+    except KeyError:
+        return ""
+
+
+def monitoring_measure(roadmap: Roadmap) -> int | None:
+    """The measure whose cycles collect the centers' indicators: the one the
+    ``reporting`` stage starts with (measure 9, quarterly monitoring, in the decree)."""
+    for rule in roadmap.stages:
+        if rule.stage == CenterState.REPORTING.value:
+            return rule.measure
+    return None
+
+
+def cycle_deadline(
+    roadmap: Roadmap,
+    *,
+    cycle_id: int,
+    measure: int,
+    period: str,
+    due: date,
+    also: Sequence[Recipient] = (),
+) -> Deadline:
+    """The deadline of one measure cycle: its responsible parties are reminded, and
+    ``also`` (for monitoring: the schools that still owe their indicators)."""
+    m = roadmap.measure(measure)
+    return Deadline(
+        kind=KIND_CYCLE,
+        entity_id=cycle_id,
+        stage="",
+        deadline_id=f"cycle:{cycle_id}",
+        due=due,
+        measure=measure,
+        period=period,
+        recipients=_unique((*party_recipients(roadmap, m.responsible), *also)),
+        title=m.title,
+    )
+
+
+def _unique(recipients: Sequence[Recipient]) -> tuple[Recipient, ...]:
+    seen: dict[str, Recipient] = {}
+    for r in recipients:
+        seen.setdefault(r.email.strip().lower(), r)
+    return tuple(seen.values())
+
+
+def stage_title(stage: StageDeadline, measure: Measure) -> str:
+    """What a center stage deadline is about, Russian."""
+    if stage.starts:
+        what = f"начало этапа «{CENTER_TITLES[CenterState(stage.stage)]}»"
+    else:
+        what = f"этап «{CENTER_TITLES[CenterState(stage.stage)]}»"
+    return f"Центр «Точка роста»: {what} ({measure.title})"
+
+
+def center_deadline(
+    roadmap: Roadmap,
+    stage: StageDeadline,
+    *,
+    cohort: int,
+    center_id: int,
+    code: str,
+    name: str,
+    municipality: str,
+    email: str,
+    municipality_contact: Recipient | None = None,
+) -> Deadline:
+    """The deadline of one center's stage: the school is reminded, and the education
+    authority of its municipality when its address is known (`workflow.engine.municipalities`)."""
+    assert stage.due is not None
+    return Deadline(
+        kind=KIND_CENTER,
+        entity_id=center_id,
+        stage=stage.stage,
+        deadline_id=f"center:{code}:{stage.stage}",
+        due=stage.due,
+        measure=stage.measure,
+        period=str(cohort),
+        recipients=_unique(
+            (Recipient(email=email, name=name),)
+            + ((municipality_contact,) if municipality_contact is not None else ())
+        ),
+        title=stage_title(stage, roadmap.measure(stage.measure)),
+        center_code=code,
+        center_name=name,
+        municipality=municipality,
+    )
+
+
+def build_reminders(
+    roadmap: Roadmap, deadline: Deadline, rung: RungDate, *, send_on: date
+) -> list[Reminder]:
+    """One `Reminder` per recipient of ``deadline`` for ``rung``, sent on ``send_on``."""
+    measure = roadmap.measure(deadline.measure)
+    evidence = tuple(roadmap.evidence_kind(k).name for k in measure.evidence)
+    escalation = _escalation(roadmap) if cc_coordinator(rung) else None
+    result: list[Reminder] = []
+    for recipient in deadline.recipients:
+        cc: tuple[Recipient, ...] = ()
+        if escalation is not None and escalation.email.lower() != recipient.email.lower():
+            cc = (escalation,)
+        result.append(
+            Reminder(
+                key=f"{roadmap.code}:{deadline.deadline_id}:{rung.key_part}:{recipient.email}",
+                send_on=send_on,
+                recipient=recipient,
+                cc=cc,
+                rung=Rung(rung.kind.value),
+                days=rung.days,
+                deadline=deadline.due,
+                subject_kind="measure" if deadline.kind == KIND_CYCLE else "center_stage",
+                title=deadline.title,
+                roadmap_title=roadmap.title,
+                measure_number=deadline.measure,
+                center_code=deadline.center_code,
+                center_name=deadline.center_name,
+                municipality=deadline.municipality,
+                evidence=evidence,
+                period=deadline.period,
+                reply_to=_reply_to(roadmap),
+                timezone=roadmap.timezone,
+            )
+        )
+    return result
