@@ -3,39 +3,101 @@
 The file is named by ``TOCHKA_CONFIG``; its keys are the variable names without the
 prefix, lower-case (``db_url``, ``smtp_host``, ...). An environment variable wins over
 the file; a command-line option (``--db``) wins over both.
+
+One pydantic model, `Settings`, is the schema of both sources. Each source is validated
+in the mode its values come in: the file's values keep their TOML types and must match
+exactly (``smtp_port = 587.9`` and ``db_url = ["x"]`` are refused, never truncated or
+turned into text); the environment's values are text, parsed as numbers where a number
+is expected (``TOCHKA_SMTP_PORT=587.9`` is refused too). Every refusal is an `InputError`
+in Russian that names the file key, the variable and the wrong value, and says what is
+expected. The SMTP password is never shown: not in a repr, a str, a dump (``model_dump``)
+or an error message.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from datetime import date, time
 from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails
 
 from workflow.errors import InputError
 
+__all__ = ["DEFAULT_VAR_DIR", "Settings", "TlsName", "load_settings"]
+
 DEFAULT_VAR_DIR = Path("var")
+_PREFIX = "TOCHKA_"
+
+TlsName = Literal["starttls", "ssl", "none"]
+"""The SMTP TLS modes, as ``notifications.transport.TlsMode`` spells them."""
+
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})")
 
 
-@dataclass(frozen=True, kw_only=True)
-class Settings:
-    """Every setting Tochka reads, with its default."""
+def _toml_time(value: object) -> object:
+    """A TOML local time (``daily_at = 09:00:00``) is a time too, unless it has seconds."""
+    if isinstance(value, time) and not (value.second or value.microsecond or value.tzinfo):
+        return f"{value.hour:02d}:{value.minute:02d}"
+    return value
+
+
+def _clock_time(text: str) -> str:
+    """``"9:00"`` / ``" 09:00 "`` → ``"09:00"``; anything but a time of day is refused."""
+    match = _CLOCK.fullmatch(text.strip())
+    if match is None or int(match[1]) > 23 or int(match[2]) > 59:
+        raise ValueError("not HH:MM")  # replaced by the Russian message in `_refusal`
+    return f"{int(match[1]):02d}:{match[2]}"
+
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+AtLeastOne = Annotated[int, Field(ge=1)]
+ClockTime = Annotated[str, BeforeValidator(_toml_time), AfterValidator(_clock_time)]
+
+_TEXT = "нужна строка"
+# What each setting expects, said to the person who wrote a wrong value; a setting not
+# listed here is text.
+_EXPECTED = {
+    "smtp_port": "нужно целое число от 1 до 65535",
+    "smtp_tls": "нужен один из режимов: starttls, ssl, none",
+    "smtp_timeout": "нужно число секунд больше 0",
+    "max_attempts": "нужно целое число не меньше 1",
+    "give_up_after_days": "нужно целое число дней, не меньше 1",
+    "daily_at": "нужно время ЧЧ:ММ от 00:00 до 23:59, например 09:00",
+}
+
+
+class Settings(BaseModel):
+    """Every setting Tochka reads, with its default; validated when built.
+
+    Values are strict: an ``int`` setting takes an ``int`` (not a float, not a bool), a
+    text setting takes a ``str``. `load_settings` reads them from the file and the
+    environment; code and tests may also build one directly (``Settings(smtp_host=...)``).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
     db_url: str = ""
     var_dir: str = str(DEFAULT_VAR_DIR)
     smtp_host: str = ""
-    smtp_port: int = 0
-    smtp_tls: str = "starttls"
+    smtp_port: Port | None = None  # None: the TLS mode's port (465, 587 or 25)
+    smtp_tls: TlsName = "starttls"
     smtp_user: str = ""
-    smtp_password: str = field(default="", repr=False)  # never in a repr, log or traceback
-    smtp_timeout: float = 30.0
+    # Never in a repr, a dump, a log or an error message (kept a str: callers compare it).
+    smtp_password: str = Field(default="", repr=False, exclude=True)
+    smtp_timeout: float = Field(default=30.0, gt=0, allow_inf_nan=False)
     mail_from: str = "tochka@tochka.local"
     mail_dir: str = ""
     templates_dir: str = ""
-    max_attempts: int = 8
-    give_up_after_days: int = 14
-    daily_at: str = "09:00"
+    max_attempts: AtLeastOne = 8
+    give_up_after_days: AtLeastOne = 14
+    daily_at: ClockTime = "09:00"
     weekly_summary: str = ""
     file_mode_group: str = ""
 
@@ -50,45 +112,116 @@ class Settings:
         return self.mail_dir or str(Path(self.var_dir) / "mail")
 
 
+# The settings whose values are never shown, not even when they are wrong.
+_SECRET = frozenset(key for key, spec in Settings.model_fields.items() if not spec.repr)
+
+
+def _variable(key: str) -> str:
+    """The environment variable of a setting: ``smtp_port`` → ``TOCHKA_SMTP_PORT``."""
+    return _PREFIX + key.upper()
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read settings from the TOML file named by ``TOCHKA_CONFIG`` and the environment.
 
+    Args:
+        environ: the environment to read; ``os.environ`` by default.
+
     Raises:
-        InputError: the file is missing or not valid TOML, or a value has the wrong type.
+        InputError: the file is missing, unreadable or not valid TOML, has an unknown
+            key, or a value (in the file or the environment) has the wrong type or is
+            out of range.
     """
     env = os.environ if environ is None else environ
-    values: dict[str, object] = {}
-    config_path = env.get("TOCHKA_CONFIG")
+    config_path = env.get(_PREFIX + "CONFIG")
+    from_file: dict[str, Any] = {}
     if config_path:
         path = Path(config_path)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise InputError(f"Файл настроек {path} не найден (TOCHKA_CONFIG).") from exc
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(f"Файл настроек {path} не разобран: {exc}") from exc
-        known = {f.name for f in fields(Settings)}
-        for key, value in data.items():
-            if key not in known:
-                raise InputError(
-                    f"Файл настроек {path}: неизвестный параметр «{key}».",
-                    hint="Допустимые параметры: " + ", ".join(sorted(known)) + ".",
-                )
-            values[key] = value
-    for f in fields(Settings):
-        raw = env.get(f"TOCHKA_{f.name.upper()}")
-        if raw is not None:
-            values[f.name] = raw
-    converted: dict[str, object] = {}
-    for f in fields(Settings):
-        if f.name not in values:
-            continue
-        value = values[f.name]
-        kind = type(getattr(Settings(), f.name))
-        try:
-            converted[f.name] = kind(value)
-        except (TypeError, ValueError) as exc:
-            raise InputError(
-                f"Параметр «{f.name}» (TOCHKA_{f.name.upper()}): значение «{value}» не подходит."
-            ) from exc
-    return Settings(**converted)  # type: ignore[arg-type]
+        from_file = _validated(_read_toml(path), path=path)
+    known = Settings.model_fields
+    from_env = _validated({k: env[_variable(k)] for k in known if _variable(k) in env}, path=None)
+    return Settings.model_validate(from_file | from_env)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    where = f"Файл настроек {path}"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{where} не найден (TOCHKA_CONFIG).") from None
+    except IsADirectoryError:
+        raise InputError(f"{where} — папка, а не файл (TOCHKA_CONFIG).") from None
+    except PermissionError:
+        raise InputError(f"{where}: нет прав на чтение (TOCHKA_CONFIG).") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{where} не в кодировке UTF-8.") from None
+    except OSError as exc:
+        raise InputError(f"{where} не прочитан (ошибка ОС {exc.errno}).") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's reason is English; only its position is kept (Python 3.11 has no
+        # attributes for it, the message ends with "(at line L, column C)").
+        at = re.search(r"at line (\d+), column (\d+)", str(exc))
+        position = f" в строке {at[1]}, столбце {at[2]}" if at else ""
+        raise InputError(
+            f"{where} не разобран: ошибка синтаксиса TOML{position}.",
+            hint="Каждая строка — «ключ = значение»; текст берётся в кавычки: "
+            'smtp_host = "smtp.example.org".',
+        ) from None
+
+
+def _validated(values: dict[str, Any], *, path: Path | None) -> dict[str, Any]:
+    """The settings given in one source (the file when ``path``, else the environment),
+    validated by `Settings` in that source's mode; only the keys the source gave."""
+    problems: list[ErrorDetails] = []
+    try:
+        if path is None:
+            model = Settings.model_validate_strings(values)
+        else:
+            model = Settings.model_validate(values)
+    except ValidationError as exc:
+        # Kept outside the handler so that pydantic's text (with the values, the password
+        # among them) is not chained to the error a person sees.
+        problems = exc.errors(include_url=False, include_input=False)
+    if problems:
+        raise _refusal(values, problems, path=path)
+    return {key: getattr(model, key) for key in model.model_fields_set}
+
+
+def _refusal(
+    values: Mapping[str, Any], problems: list[ErrorDetails], *, path: Path | None
+) -> InputError:
+    keys = list(dict.fromkeys(str(p["loc"][0]) for p in problems if p["loc"]))
+    known = Settings.model_fields
+    unknown = [k for k in keys if k not in known]
+    if unknown:
+        names = ", ".join(f"«{k}»" for k in unknown)
+        many = len(unknown) > 1
+        return InputError(
+            f"Файл настроек {path}: неизвестны{'е' if many else 'й'} параметр{'ы' if many else ''}"
+            f" {names}.",
+            hint="Допустимые параметры: " + ", ".join(known) + ".",
+        )
+    lines = [
+        f"Параметр «{key}», {_variable(key)}: {_shown(key, values[key])} — "
+        f"{_EXPECTED.get(key, _TEXT)}."
+        for key in keys
+    ]
+    if path is None:
+        hint = "Исправьте переменн" + ("ые" if len(keys) > 1 else "ую") + " окружения "
+        hint += ", ".join(_variable(k) for k in keys) + "."
+    else:
+        hint = f"Исправьте файл настроек {path} (TOCHKA_CONFIG)."
+    return InputError("\n".join(lines), hint=hint)
+
+
+def _shown(key: str, value: Any) -> str:
+    """A wrong value as the person wrote it: text as is, other TOML values as TOML."""
+    if key in _SECRET:
+        return "значение скрыто"
+    if isinstance(value, str):
+        return f"«{value}»"
+    if isinstance(value, date | time):  # TOML dates and times (a datetime is a date)
+        return f"«{value.isoformat()}»"
+    return f"«{json.dumps(value, ensure_ascii=False, default=str)}»"
