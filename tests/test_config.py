@@ -183,3 +183,25 @@ def test_the_cli_refuses_a_wrong_value_at_start(
     )
     assert "Traceback" not in result.output
     assert not (tmp_path / "var").exists()  # refused before anything was opened
+
+
+def test_the_cli_refuses_a_wrong_value_even_with_db(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--db names the database, but a broken configuration is still refused at start."""
+    from workflow.cli.app import app
+
+    for name in [n for n in os.environ if n.startswith("TOCHKA_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setattr("workflow.engine.identity.os_login", lambda: "operator")
+    database = tmp_path / "elsewhere" / "tochka.db"
+    result = CliRunner().invoke(
+        app,
+        ["--db", f"sqlite:///{database}", "status"],
+        env={"TOCHKA_SMTP_TLS": "tls13"},
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 1
+    assert "TOCHKA_SMTP_TLS" in result.output and "«tls13»" in result.output
+    assert "Traceback" not in result.output
+    assert not database.parent.exists()

@@ -73,6 +73,15 @@ def main_options(
             raise fail(f"--now: {exc.message}", hint=exc.hint) from None
     ctx.obj = CliState(db_option=db, now_option=now, json=json_output, on_behalf_of=on_behalf_of)
     ctx.call_on_close(ctx.obj.close)
+    # A wrong configuration value is refused at start, whatever the command (--db does not
+    # make a broken TOCHKA_CONFIG file or TOCHKA_* variable acceptable).
+    from workflow.cli.context import fail
+    from workflow.errors import InputError
+
+    try:
+        ctx.obj.settings  # noqa: B018  # loaded and validated now
+    except InputError as exc:
+        raise fail(exc.message, hint=exc.hint) from None
 
 
 system_cmd.register(app)
