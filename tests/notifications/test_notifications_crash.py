@@ -127,14 +127,26 @@ def test_deliverer_killed_twenty_times_loses_and_doubles_nothing(
         }
     )
     clock = now
+    run_logs: list[Path] = []
 
-    def deliverer(log: Any) -> subprocess.Popen[bytes]:
+    def deliverer() -> subprocess.Popen[bytes]:
         nonlocal clock
         clock += STEP
         command = [TOCHKA, "--db", db_url, "--now", clock.isoformat(), "outbox", "send"]
-        return subprocess.Popen(
-            [*command, "--batch", "20"], cwd=tmp_path, env=env, stdout=log, stderr=log
-        )
+        run_logs.append(tmp_path / f"deliverer{len(run_logs):02d}.log")
+        with run_logs[-1].open("wb") as log:
+            return subprocess.Popen(
+                [*command, "--batch", "20"], cwd=tmp_path, env=env, stdout=log, stderr=log
+            )
+
+    def log_tail() -> str:
+        return "".join(p.read_text(encoding="utf-8") for p in run_logs[-3:])[-3000:]
+
+    def succeeded(proc: subprocess.Popen[bytes]) -> bool:
+        # Exit 1 with the server unreachable (a reconnect after a drop timed out) is the
+        # product's "the letters stay queued": the next run sends them.
+        unreachable = "Почтовый сервер недоступен" in run_logs[-1].read_text(encoding="utf-8")
+        return proc.returncode == 0 or (proc.returncode == 1 and unreachable)
 
     def unfinished() -> int:
         with db.read(engine) as conn:
@@ -145,8 +157,6 @@ def test_deliverer_killed_twenty_times_loses_and_doubles_nothing(
                     .where(OUTBOX.c.status.in_(["pending", "failed", "sending"]))
                 ).scalar_one()
             )
-
-    log_path = tmp_path / "deliverer.log"
 
     def key_id(key: str) -> str:
         return message_id(key, "edu.example.org")
@@ -170,43 +180,42 @@ def test_deliverer_killed_twenty_times_loses_and_doubles_nothing(
     # reply and our commit), so the attempt is made again.
     held: collections.Counter[str] = collections.Counter()
     killer = random.Random(7)
-    with log_path.open("ab") as log:
-        for _ in range(KILLS):
-            before = letters_seen
-            proc = deliverer(log)
-            waiting_since = time.monotonic()
-            while letters_seen == before and proc.poll() is None:
-                assert time.monotonic() - waiting_since < 60, "the deliverer sent nothing"
-                time.sleep(0.005)
-            time.sleep(killer.uniform(*KILL_AFTER_FIRST_LETTER))
-            if proc.poll() is not None:  # done before the kill: it must have succeeded
-                assert proc.returncode == 0, log_path.read_text()[-3000:]
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            with db.read(engine) as conn:
-                in_flight = {
-                    key_id(k)
-                    for k in conn.execute(
-                        sa.select(OUTBOX.c.key).where(OUTBOX.c.status == "sending")
-                    ).scalars()
-                }
-            accepted = {r.message_id for r in server.handler.snapshot()}
-            window = (in_flight & accepted) - seen_window
-            seen_window |= window
-            windows.append(window)
-            held.update(in_flight)
-        killed = time.monotonic()
-        deadline = time.monotonic() + 90
-        for _ in range(IDLE_RUNS):
-            run = deliverer(log)
-            try:
-                assert run.wait(timeout=max(deadline - time.monotonic(), 1)) == 0
-            finally:
-                if run.poll() is None:
-                    run.kill()
-                    run.wait()
-            if unfinished() == 0:
-                break
+    for _ in range(KILLS):
+        before = letters_seen
+        proc = deliverer()
+        waiting_since = time.monotonic()
+        while letters_seen == before and proc.poll() is None:
+            assert time.monotonic() - waiting_since < 60, "the deliverer sent nothing"
+            time.sleep(0.005)
+        time.sleep(killer.uniform(*KILL_AFTER_FIRST_LETTER))
+        if proc.poll() is not None:  # done before the kill: it must have succeeded
+            assert succeeded(proc), log_tail()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        with db.read(engine) as conn:
+            in_flight = {
+                key_id(k)
+                for k in conn.execute(
+                    sa.select(OUTBOX.c.key).where(OUTBOX.c.status == "sending")
+                ).scalars()
+            }
+        accepted = {r.message_id for r in server.handler.snapshot()}
+        window = (in_flight & accepted) - seen_window
+        seen_window |= window
+        windows.append(window)
+        held.update(in_flight)
+    killed = time.monotonic()
+    for _ in range(IDLE_RUNS):
+        run = deliverer()
+        try:
+            run.wait(timeout=90)
+            assert succeeded(run), log_tail()
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
+        if unfinished() == 0:
+            break
 
     done = time.monotonic()
     with db.read(engine) as conn:
@@ -222,7 +231,7 @@ def test_deliverer_killed_twenty_times_loses_and_doubles_nothing(
             )
         )
     status = collections.Counter(r.status for r in rows)
-    assert status == {"sent": LETTERS - HARD, "dead": HARD}, log_path.read_text()[-3000:]
+    assert status == {"sent": LETTERS - HARD, "dead": HARD}, log_tail()
 
     received = server.handler.snapshot()
     counts = collections.Counter(r.message_id for r in received)
