@@ -6,7 +6,9 @@ Each call of `deliver_due` works through one batch:
    due, plus ``sending`` rows whose lease has expired (their deliverer died), become
    ``sending`` with a fresh lease and claim token; ``attempts`` goes up by one. On
    PostgreSQL the rows are picked with ``FOR UPDATE SKIP LOCKED`` so several daemons
-   share the work; on SQLite the write transaction is ``BEGIN IMMEDIATE``.
+   share the work; on SQLite `base.db.write` begins it with ``BEGIN IMMEDIATE``, so a
+   claim waits for another writer (up to the busy timeout) instead of failing with
+   "database is locked" when that writer commits between the claim's read and its update.
 2. **Send** each row through one transport session (a new one after a lost connection).
 3. **Record** each outcome in its own transaction right after the server answers,
    guarded by the claim token (a row re-claimed after a lease expiry is not touched by
@@ -47,8 +49,9 @@ from email.utils import format_datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
+from base import db
 from notifications.errors import (
     DeliveryError,
     InvalidAddress,
@@ -60,10 +63,6 @@ from notifications.outbox import OUTBOX, OutboxStatus
 from notifications.transport import Transport, TransportSession
 
 log = logging.getLogger(__name__)
-
-# Execution option that makes the caller's SQLite engine open BEGIN IMMEDIATE (the
-# listener lives with the engine's owner; elsewhere the option is ignored).
-WRITE_OPTION = "tochka_write"
 
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_BACKOFF_BASE_SECONDS = 60.0
@@ -107,10 +106,6 @@ class _Claimed:
     created_at: datetime
 
 
-def _write(engine: Engine) -> Connection:
-    return engine.connect().execution_options(**{WRITE_OPTION: True})
-
-
 def _age(age: timedelta) -> str:
     from notifications.russian import days
 
@@ -143,7 +138,7 @@ def _claim(
         ),
         sa.and_(OUTBOX.c.status == OutboxStatus.SENDING.value, OUTBOX.c.lease_until <= now),
     )
-    with _write(engine) as conn, conn.begin():
+    with db.write(engine) as conn:
         ids = list(
             conn.execute(
                 sa.select(OUTBOX.c.id)
@@ -193,7 +188,7 @@ def _claim(
 
 def _record(engine: Engine, row: _Claimed, token: str, values: dict[str, Any]) -> bool:
     """Write an outcome if the row is still ours; False when the claim was lost."""
-    with _write(engine) as conn, conn.begin():
+    with db.write(engine) as conn:
         result = conn.execute(
             OUTBOX.update()
             .where(

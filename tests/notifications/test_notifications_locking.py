@@ -68,11 +68,6 @@ def sqlite_engine(sqlite_file: Path) -> Iterator[Engine]:
         eng.dispose()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="deliver.py asks for BEGIN IMMEDIATE through an execution option base.db no "
-    "longer reads: the claim is deferred and fails with 'database is locked'",
-)
 def test_deliverer_waits_for_another_process_writing(
     sqlite_engine: Engine,
     sqlite_file: Path,
