@@ -1,7 +1,8 @@
 """Letters: Russian templates, the outbox, delivery with retries, and transports.
 
-This layer never imports `workflow`; it may import `states`. The rest of the system
-calls it through:
+This layer never imports `workflow` or the daemon; it imports only the shared `base`
+(the engine factory and its transactions, the UTC column type, the root error). The
+rest of the system calls it through:
 
 * `notifications.values` — `Reminder`, `Recipient`, `Rung`, `Notice` (value objects).
 * `notifications.queue` — `queue_reminders` (daily digests) and `queue_notice`
