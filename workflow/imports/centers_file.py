@@ -15,18 +15,18 @@ sheet. Fully blank rows are skipped (spreadsheets keep them after the data).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from base.addresses import is_valid_email
 from workflow.errors import ImportFileError, Problem
+from workflow.imports.header import Column, Header, HeaderSpec
 from workflow.imports.tablefile import (
     Row,
     Rows,
     csv_rows,
     is_filled,
-    normalise_header,
     opening,
     table_suffix,
     visible,
@@ -35,37 +35,41 @@ from workflow.imports.tablefile import (
 
 __all__ = ["FIELDS", "CenterRow", "is_valid_email", "read_centers_file"]
 
-#: The canonical column names, in the order a template file lists them.
-FIELDS: tuple[str, ...] = ("code", "name", "municipality", "cohort", "email")
+_COLUMNS = (
+    Column(key="code", aliases=("code", "код", "код центра"), russian_name="Код"),
+    Column(
+        key="name",
+        aliases=("name", "наименование", "название", "наименование организации"),
+        russian_name="Наименование",
+    ),
+    Column(
+        key="municipality",
+        aliases=("municipality", "муниципальное образование", "муниципалитет"),
+        russian_name="Муниципальное образование",
+    ),
+    Column(key="cohort", aliases=("cohort", "год создания", "год"), russian_name="Год создания"),
+    Column(
+        key="email",
+        aliases=(
+            "email",
+            "e-mail",
+            "e mail",
+            "электронная почта",
+            "эл. почта",
+            "адрес электронной почты",
+        ),
+        russian_name="Email",
+    ),
+)
+_HEADER = HeaderSpec(
+    columns=_COLUMNS,
+    label="{key} ({russian})",
+    unknown="неизвестный столбец «{written}»; ожидаются: {expected}",
+    repeated="столбец «{written}» повторяет столбец {column} «{first}»",
+)
 
-_ALIASES: dict[str, str] = {
-    "code": "code",
-    "код": "code",
-    "код центра": "code",
-    "name": "name",
-    "наименование": "name",
-    "название": "name",
-    "наименование организации": "name",
-    "municipality": "municipality",
-    "муниципальное образование": "municipality",
-    "муниципалитет": "municipality",
-    "cohort": "cohort",
-    "год создания": "cohort",
-    "год": "cohort",
-    "email": "email",
-    "e-mail": "email",
-    "e mail": "email",
-    "электронная почта": "email",
-    "эл. почта": "email",
-    "адрес электронной почты": "email",
-}
-_RUSSIAN_NAMES: dict[str, str] = {
-    "code": "Код",
-    "name": "Наименование",
-    "municipality": "Муниципальное образование",
-    "cohort": "Год создания",
-    "email": "Email",
-}
+#: The canonical column names, in the order a template file lists them.
+FIELDS: tuple[str, ...] = tuple(column.key for column in _COLUMNS)
 
 _MAX_CODE_LENGTH = 64
 _PROGRESS_EVERY = 1000
@@ -128,7 +132,7 @@ def read_centers_file(
     suffix = table_suffix(filename)
     with opening(filename):
         if suffix == ".csv":
-            total, rows = csv_rows(Path(path).read_bytes(), filename, headers=_ALIASES)
+            total, rows = csv_rows(Path(path).read_bytes(), filename, headers=_HEADER.known)
         else:
             total, rows = xlsx_rows(Path(path), filename)
         try:
@@ -171,56 +175,23 @@ class _Reader:
             self.problem("файл пуст: нет ни одной строки с центрами")
             raise self.fail()
         header_line, header_cells = header
-        columns = self.header(header_line, header_cells)
-        if columns is None:
-            raise self.fail()
-        result = self.data_rows(columns, header_cells, max(total - header_line + 1, 0), rows)
+        columns = _HEADER.read(header_cells, filename=self.filename, line=header_line)
+        result = self.data_rows(columns, len(header_cells), max(total - header_line + 1, 0), rows)
         if self.problems:
             # Row checks report field by field; people read a file left to right.
             self.problems.sort(key=lambda p: (p.line or 0, p.column or 0))
             raise self.fail()
         return result
 
-    def header(self, line: int, cells: list[str]) -> dict[str, int] | None:
-        """Column index (0-based) of each canonical field, or None if the header is bad."""
-        columns: dict[str, int] = {}
-        for index, cell in enumerate(cells):
-            written = cell.strip()
-            if not written:
-                continue
-            canonical = _ALIASES.get(normalise_header(written))
-            if canonical is None:
-                self.problem(
-                    f"неизвестный столбец «{written}»; ожидаются: {_expected_columns()}",
-                    line=line,
-                    column=index + 1,
-                    field=written,
-                )
-            elif canonical in columns:
-                self.problem(
-                    f"столбец «{written}» повторяет столбец {columns[canonical] + 1} "
-                    f"«{cells[columns[canonical]].strip()}»",
-                    line=line,
-                    column=index + 1,
-                    field=written,
-                )
-            else:
-                columns[canonical] = index
-        missing = [f"{name} ({_RUSSIAN_NAMES[name]})" for name in FIELDS if name not in columns]
-        if missing:
-            self.problem(f"в заголовке нет столбцов: {', '.join(missing)}", line=line)
-        return None if self.problems else columns
-
     def data_rows(
         self,
-        columns: dict[str, int],
-        header: list[str],
+        header: Header,
+        width: int,
         total: int,
         rows: Iterable[Row],
     ) -> list[CenterRow]:
-        names = {field: header[index].strip() for field, index in columns.items()}
+        columns, names = header.columns, header.names
         used = set(columns.values())
-        width = len(header)
         first_line_of: dict[str, int] = {}
         result: list[CenterRow] = []
         done = 0
@@ -254,8 +225,8 @@ class _Reader:
         self,
         line: int,
         cells: list[str],
-        columns: dict[str, int],
-        names: dict[str, str],
+        columns: Mapping[str, int],
+        names: Mapping[str, str],
         first_line_of: dict[str, int],
     ) -> CenterRow | None:
         values: dict[str, str] = {}
@@ -314,7 +285,3 @@ class _Reader:
             email=email,
             line=line,
         )
-
-
-def _expected_columns() -> str:
-    return ", ".join(f"{name} ({_RUSSIAN_NAMES[name]})" for name in FIELDS)

@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 from workflow.errors import ImportFileError, Problem
+from workflow.imports.header import Column, ColumnUse, HeaderSpec
 from workflow.imports.tablefile import (
     cell_text,
     csv_rows,
@@ -43,33 +45,45 @@ from workflow.roadmap.indicators import RawRow, RawValue
 
 __all__ = ["read_indicators_file"]
 
+_UNIT_SUFFIX_RE = re.compile(
+    r",\s*(?:" + "|".join(re.escape(u) for u in UNIT_TITLES.values()) + r")$"
+)
+
 _CODE = "code"
 _PERIOD = "period"
-_IGNORED = "ignored"
-_FIXED: dict[str, str] = {
-    "code": _CODE,
-    "код": _CODE,
-    "код центра": _CODE,
-    "period": _PERIOD,
-    "период": _PERIOD,
-    "отчетный период": _PERIOD,
-    **{
-        alias: _IGNORED
-        for alias in (
-            "name",
-            "наименование",
-            "название",
+# Indicator columns are keyed apart from the fixed ones: an indicator may be coded
+# ``code`` or ``period``.
+_INDICATOR = "indicator:"
+
+
+def _header_key(cell: str) -> str:
+    return _UNIT_SUFFIX_RE.sub("", normalise_header(cell)).strip()
+
+
+def _ignored(key: str, russian_name: str, *aliases: str) -> Column:
+    return Column(key=key, aliases=aliases, russian_name=russian_name, use=ColumnUse.IGNORED)
+
+
+# The fixed columns come first: their names win over an indicator's of the same name.
+_FIXED = HeaderSpec(
+    columns=(
+        Column(key=_CODE, aliases=("code", "код", "код центра"), russian_name="Код"),
+        Column(key=_PERIOD, aliases=("period", "период", "отчетный период"), russian_name="Период"),
+        _ignored("name", "Наименование", "name", "наименование", "название"),
+        _ignored(
+            "municipality",
+            "Муниципальное образование",
             "municipality",
             "муниципальное образование",
             "муниципалитет",
-            "cohort",
-            "год создания",
-            "state",
-            "состояние",
-            "email",
-        )
-    },
-}
+        ),
+        _ignored("cohort", "Год создания", "cohort", "год создания"),
+        _ignored("state", "Состояние", "state", "состояние"),
+        _ignored("email", "Email", "email"),
+    ),
+    normalise=_header_key,
+)
+
 # Parts of an Excel number format that are not format codes: quoted text, an escaped
 # character, a [colour] or [condition]. A "%" there is printed, not a percent format.
 _FORMAT_LITERAL_RE = re.compile(r'"[^"]*"|\\.|\[[^\]]*\]')
@@ -81,14 +95,6 @@ _EXCEL_DIGITS = 15
 # percent-formatted numbers by 0-based column, as shown (``"87.5%"``).
 _Row = tuple[int, list[str], dict[int, str]]
 _Rows = Generator[_Row, None, None]
-
-_UNIT_SUFFIX_RE = re.compile(
-    r",\s*(?:" + "|".join(re.escape(u) for u in UNIT_TITLES.values()) + r")$"
-)
-
-
-def _header_key(cell: str) -> str:
-    return _UNIT_SUFFIX_RE.sub("", normalise_header(cell)).strip()
 
 
 def read_indicators_file(path: str | Path, roadmap: Roadmap) -> list[RawRow]:
@@ -163,7 +169,7 @@ def read_indicators_file(path: str | Path, roadmap: Roadmap) -> list[RawRow]:
 
 
 def _csv_table(data: bytes, filename: str) -> _Rows:
-    _, rows = csv_rows(data, filename, headers=_FIXED)
+    _, rows = csv_rows(data, filename, headers=_FIXED.known)
 
     def table() -> _Rows:
         try:
@@ -219,67 +225,48 @@ def _percent_text(value: float, number_format: object) -> str | None:
 
 def _header(
     filename: str, line: int, cells: list[str], roadmap: Roadmap
-) -> tuple[dict[str, int], dict[int, tuple[str, str]]]:
+) -> tuple[Mapping[str, int], dict[int, tuple[str, str]]]:
     """Column of the code and period; indicator code and header text by column."""
-    by_key: dict[str, str] = {}
+    header = _spec(roadmap).read(cells, filename=filename, line=line)
+    indicators = {
+        index: (key.removeprefix(_INDICATOR), header.names[key])
+        for key, index in header.columns.items()
+        if key.startswith(_INDICATOR)
+    }
+    if not indicators:
+        raise ImportFileError(
+            [Problem(file=filename, line=line, message="в заголовке нет ни одного показателя")]
+        )
+    return header.columns, indicators
+
+
+def _spec(roadmap: Roadmap) -> HeaderSpec:
+    """The fixed columns and one per indicator, headed by its code or its name."""
+    # A name two indicators share (or one indicator's name that is another's code)
+    # heads the later one's column, as it always has.
+    owner: dict[str, str] = {}
     for indicator in roadmap.indicators:
-        by_key[_header_key(indicator.code)] = indicator.code
-        by_key[_header_key(indicator.name)] = indicator.code
-    problems: list[Problem] = []
-    columns: dict[str, int] = {}
-    indicators: dict[int, tuple[str, str]] = {}
-    taken: dict[str, int] = {}
-    for index, raw in enumerate(cells):
-        written = raw.strip()
-        if not written:
-            continue
-        key = _header_key(written)
-        fixed = _FIXED.get(key)
-        target = fixed if fixed in (_CODE, _PERIOD) else by_key.get(key)
-        if fixed == _IGNORED:
-            continue
-        if target is None:
-            known = ", ".join(i.code for i in roadmap.indicators)
-            problems.append(
-                Problem(
-                    file=filename,
-                    line=line,
-                    column=index + 1,
-                    field=written,
-                    message=f"неизвестный столбец «{written}»: ожидаются Код, Период и "
-                    f"показатели дорожной карты ({known})",
+        owner[_header_key(indicator.code)] = indicator.code
+        owner[_header_key(indicator.name)] = indicator.code
+    columns: list[Column] = []
+    for indicator in roadmap.indicators:
+        aliases = tuple(
+            alias
+            for alias in (indicator.code, indicator.name)
+            if owner[_header_key(alias)] == indicator.code
+        )
+        if aliases:
+            columns.append(
+                Column(
+                    key=_INDICATOR + indicator.code,
+                    aliases=aliases,
+                    russian_name=indicator.name,
+                    use=ColumnUse.OPTIONAL,
                 )
             )
-            continue
-        if target in taken:
-            problems.append(
-                Problem(
-                    file=filename,
-                    line=line,
-                    column=index + 1,
-                    field=written,
-                    message=f"столбец «{written}» повторяет столбец {taken[target] + 1}",
-                )
-            )
-            continue
-        taken[target] = index
-        if target in (_CODE, _PERIOD):
-            columns[target] = index
-        else:
-            indicators[index] = (target, written)
-    missing = [name for key, name in ((_CODE, "Код"), (_PERIOD, "Период")) if key not in columns]
-    if missing:
-        problems.append(
-            Problem(
-                file=filename,
-                line=line,
-                message=f"в заголовке нет столбцов: {', '.join(missing)}",
-            )
-        )
-    if not indicators and not problems:
-        problems.append(
-            Problem(file=filename, line=line, message="в заголовке нет ни одного показателя")
-        )
-    if problems:
-        raise ImportFileError(problems)
-    return columns, indicators
+    known = ", ".join(i.code for i in roadmap.indicators)
+    return replace(
+        _FIXED,
+        columns=(*_FIXED.columns, *columns),
+        expected=f"Код, Период и показатели дорожной карты ({known})",
+    )
