@@ -1,0 +1,617 @@
+"""The roadmap file's schema: pydantic models of everything a roadmap YAML file may hold.
+
+The models validate the data the loader makes of the YAML node tree
+(`workflow.roadmap.loader`; its scalars: `workflow.roadmap.schema_fields`) and build the
+frozen value objects of `workflow.roadmap.definition` (``to_definition``). The same models
+give the JSON Schema that ``tochka roadmap schema`` prints for an operator's editor
+(`json_schema`). An explicit null is never a value: no field takes one, so the JSON Schema
+leaves ``null`` out of optional fields too.
+
+Cross-checks. One mistake is reported once, and every independent mistake is reported in
+the same run, so checks that look across sections (a measure names a party; a stage names
+a measure; two parties share an id) cannot wait for the whole file to be valid, as a
+top-level model validator would. Validators record what the file declares in a
+`FileScope` passed as the validation context, and look references up in it. pydantic
+validates a model's fields in declaration order, so every section that declares
+(``parties``, ``evidence_kinds``, ``measures``) is a field before the sections that refer
+to it. Checks inside one entry are its model validators, or field validators reading
+``info.data`` (the entry's fields validated so far) where a broken sibling must not hide
+them.
+
+About 600 lines, a third of them the Russian descriptions the JSON Schema carries: one
+model per section of the file, kept together because the sections refer to one another
+through the order of `RoadmapFile`'s fields, which reads right only in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Self, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaValue
+from pydantic_core import core_schema
+
+from states.center import CenterState
+from workflow.roadmap.definition import (
+    EvidenceKind,
+    Indicator,
+    IndicatorPeriod,
+    IndicatorUnit,
+    Measure,
+    Party,
+    PartyKind,
+    Recurrence,
+    ReminderPolicy,
+    Roadmap,
+    StageRule,
+)
+from workflow.roadmap.schema_fields import (
+    SUPPORTED_FORMAT,
+    DayMonth,
+    Email,
+    EvidenceRef,
+    FileScope,
+    Identifier,
+    Number,
+    PartyRef,
+    PositiveInt,
+    RoadmapCode,
+    RoadmapDate,
+    Roles,
+    StageName,
+    Text,
+    about,
+    declare,
+    distinct,
+    file_scope,
+    one_of,
+    refusal,
+)
+
+__all__ = [
+    "CenterPermissions",
+    "CyclePermissions",
+    "RoadmapFile",
+    "json_schema",
+    "validate_roadmap_data",
+]
+
+_NEEDS_FIRST_DUE = frozenset(
+    {Recurrence.ONCE, Recurrence.ONCE_THEN_AS_NEEDED, Recurrence.ANNUAL, Recurrence.QUARTERLY}
+)
+
+
+class _Entry(BaseModel):
+    """A part of the roadmap file: unknown keys are refused, values are not coerced."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _config(title: str, description: str) -> ConfigDict:
+    # The docstrings are for programmers; the JSON Schema speaks to operators, in Russian.
+    return ConfigDict(
+        extra="forbid", frozen=True, title=title, json_schema_extra={"description": description}
+    )
+
+
+# ----------------------------------------------------------------------- entries
+
+
+class PeriodEntry(_Entry):
+    """``period``: the program's first and last day."""
+
+    model_config = _config("Период программы", "Первый и последний день программы.")
+
+    start: Annotated[RoadmapDate, about("Начало: ГГГГ-ММ-ДД или ДД.ММ.ГГГГ.")]
+    end: Annotated[RoadmapDate, about("Окончание: ГГГГ-ММ-ДД или ДД.ММ.ГГГГ.")]
+
+    @model_validator(mode="after")
+    def _ends_after_it_starts(self, info: ValidationInfo) -> Self:
+        if self.end < self.start:
+            raise refusal(
+                f"окончание программы ({self.end:%d.%m.%Y}) раньше её начала "
+                f"({self.start:%d.%m.%Y})",
+                at="end",
+            )
+        file_scope(info).period_end = self.end
+        return self
+
+
+class PartyEntry(_Entry):
+    """``parties[i]``: a responsible party with its address."""
+
+    model_config = _config("Участник", "Ответственный участник и его адрес для напоминаний.")
+
+    id: Annotated[Identifier, about("Идентификатор: строчные латинские буквы, цифры, «_».")]
+    kind: Annotated[PartyKind, one_of(PartyKind, "неизвестный вид"), about("Вид участника.")]
+    name: Annotated[Text, about("Название, как его печатают письма и отчёты.")]
+    email: Annotated[Email, about("Адрес электронной почты.")]
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _declare_id(cls, value: object, info: ValidationInfo) -> object:
+        return declare(file_scope(info).parties, value, "участник")
+
+    def to_definition(self) -> Party:
+        """The frozen value object."""
+        return Party(id=self.id, kind=self.kind, name=self.name, email=self.email)
+
+
+class EvidenceKindEntry(_Entry):
+    """``evidence_kinds[i]``: a kind of document that closes a measure cycle."""
+
+    model_config = _config("Вид документа", "Вид подтверждающего документа (приказ, письмо…).")
+
+    id: Annotated[Identifier, about("Идентификатор: строчные латинские буквы, цифры, «_».")]
+    name: Annotated[Text, about("Название документа.")]
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _declare_id(cls, value: object, info: ValidationInfo) -> object:
+        return declare(file_scope(info).evidence_kinds, value, "вид подтверждающего документа")
+
+    def to_definition(self) -> EvidenceKind:
+        """The frozen value object."""
+        return EvidenceKind(id=self.id, name=self.name)
+
+
+class RecurrenceEntry(_Entry):
+    """``measures[i].recurrence``: how the measure's cycles come into being."""
+
+    model_config = _config(
+        "Повторение",
+        "Как возникают циклы мероприятия. first_due обязателен для once, "
+        "once_then_as_needed, annual и quarterly и не задаётся для as_needed и by_schedule.",
+    )
+
+    kind: Annotated[
+        Recurrence, one_of(Recurrence, "неизвестный вид повторения"), about("Вид повторения.")
+    ]
+    first_due: Annotated[
+        RoadmapDate | None, about("Первый срок; не позже окончания программы.")
+    ] = None
+
+    @model_validator(mode="after")
+    def _first_due_fits_the_kind(self, info: ValidationInfo) -> Self:
+        kind = self.kind.value
+        if self.kind in _NEEDS_FIRST_DUE and self.first_due is None:
+            raise refusal(f"для вида «{kind}» нужен первый срок first_due", at="first_due")
+        if self.kind not in _NEEDS_FIRST_DUE and self.first_due is not None:
+            raise refusal(
+                f"для вида «{kind}» first_due не задаётся: сроки назначает оператор",
+                at="first_due",
+            )
+        end = file_scope(info).period_end
+        if self.first_due is not None and end is not None and self.first_due > end:
+            raise refusal(
+                f"первый срок {self.first_due:%d.%m.%Y} позже окончания программы {end:%d.%m.%Y}",
+                at="first_due",
+            )
+        return self
+
+
+class MeasureEntry(_Entry):
+    """``measures[i]``: one row of the decree's table."""
+
+    model_config = _config("Мероприятие", "Строка таблицы распоряжения; тексты дословно.")
+
+    number: Annotated[PositiveInt, about("Номер строки, как в распоряжении; не повторяется.")]
+    title: Annotated[Text, about("Наименование мероприятия, дословно.")]
+    responsible: Annotated[
+        list[PartyRef],
+        Field(min_length=1),
+        distinct("«{}» указан дважды"),
+        about("Идентификаторы ответственных участников из parties."),
+    ]
+    responsible_text: Annotated[Text, about("Столбец «Ответственный», дословно.")]
+    result: Annotated[Text, about("Столбец «Результат», дословно.")]
+    evidence: Annotated[
+        list[EvidenceRef],
+        distinct("«{}» указан дважды"),
+        about("Виды документов из evidence_kinds, нужные, чтобы закрыть цикл."),
+    ]
+    deadline_text: Annotated[Text, about("Столбец «Срок», дословно.")]
+    recurrence: Annotated[RecurrenceEntry, about("Как возникают циклы мероприятия.")]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _note_an_unreadable_number(cls, data: object, info: ValidationInfo) -> object:
+        if not isinstance(data, dict) or "number" not in data:
+            file_scope(info).measures_known = False
+        return data
+
+    @field_validator("number", mode="wrap")
+    @classmethod
+    def _declare_number(
+        cls, value: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> int:
+        scope = file_scope(info)
+        try:
+            number: int = handler(value)
+        except ValidationError:
+            scope.measures_known = False
+            raise
+        if number in scope.measures:
+            raise refusal(f"мероприятие № {number} уже есть")
+        scope.measures[number] = None
+        return number
+
+    @field_validator("recurrence")
+    @classmethod
+    def _record_the_recurrence(
+        cls, value: RecurrenceEntry, info: ValidationInfo
+    ) -> RecurrenceEntry:
+        # Stages need to know whether their measure keeps its own schedule.
+        if (number := info.data.get("number")) is not None:
+            file_scope(info).measures[number] = value.kind
+        return value
+
+    def to_definition(self) -> Measure:
+        """The frozen value object."""
+        return Measure(
+            number=self.number,
+            title=self.title,
+            responsible=tuple(self.responsible),
+            responsible_text=self.responsible_text,
+            result=self.result,
+            evidence=tuple(self.evidence),
+            deadline_text=self.deadline_text,
+            recurrence=self.recurrence.kind,
+            first_due=self.recurrence.first_due,
+        )
+
+
+class StageEntry(_Entry):
+    """``stages[i]``: which measure a center stage follows, and its deadline."""
+
+    model_config = _config(
+        "Этап центра",
+        "Какое мероприятие ведёт этап центра и срок этапа в году набора центра.",
+    )
+
+    stage: Annotated[
+        StageName, one_of(get_args(StageName), "неизвестный этап"), about("Этап центра.")
+    ]
+    measure: Annotated[PositiveInt, about("Номер мероприятия из measures.")]
+    due: Annotated[
+        DayMonth | None,
+        about("Срок ДД.ММ в кавычках; не нужен, если у мероприятия отдельный график."),
+    ] = None
+    starts: Annotated[
+        StrictBool, about("true: дата — начало этапа (отчётность «с 01.10»), а не срок.")
+    ] = False
+
+    @field_validator("stage")
+    @classmethod
+    def _described_once(cls, value: str, info: ValidationInfo) -> str:
+        stages = file_scope(info).stages
+        if value in stages:
+            raise refusal(f"этап «{value}» уже описан")
+        stages.add(value)
+        return value
+
+    @field_validator("measure")
+    @classmethod
+    def _declared_measure(cls, value: int, info: ValidationInfo) -> int:
+        scope = file_scope(info)
+        if scope.measures_known and value not in scope.measures:
+            raise refusal(f"мероприятия № {value} нет в measures")
+        return value
+
+    @model_validator(mode="after")
+    def _dated_unless_by_schedule(self, info: ValidationInfo) -> Self:
+        recurrence = file_scope(info).measures.get(self.measure)
+        if self.due is None and recurrence not in (None, Recurrence.BY_SCHEDULE):
+            raise refusal(
+                f"нужен срок due (ДД.ММ): у мероприятия № {self.measure} нет отдельного графика",
+                at="due",
+            )
+        return self
+
+    def to_definition(self) -> StageRule:
+        """The frozen value object."""
+        return StageRule(
+            stage=CenterState(self.stage).value,
+            measure=self.measure,
+            due_month=self.due[0] if self.due else None,
+            due_day=self.due[1] if self.due else None,
+            starts=self.starts,
+        )
+
+
+_DEFAULT_REMINDERS = ReminderPolicy()
+
+
+class RemindersEntry(_Entry):
+    """``reminders``: the reminder ladder; every key has a default."""
+
+    model_config = _config("Напоминания", "Когда напоминать о сроках и кому эскалировать.")
+
+    days_before: Annotated[
+        list[PositiveInt],
+        distinct("{} указано дважды"),
+        about("За сколько дней до срока напоминать."),
+    ] = list(_DEFAULT_REMINDERS.days_before)
+    on_day: Annotated[StrictBool, about("Напоминать в день срока.")] = _DEFAULT_REMINDERS.on_day
+    overdue_every_days: Annotated[
+        PositiveInt, about("Раз в сколько дней напоминать о просроченном.")
+    ] = _DEFAULT_REMINDERS.overdue_every_days
+    escalate_to: Annotated[
+        PartyRef | None, about("Кому эскалировать просрочку; по умолчанию — координатору.")
+    ] = None
+
+    def to_definition(self, coordinator: str) -> ReminderPolicy:
+        """The frozen value object; escalation defaults to the ``coordinator``."""
+        return ReminderPolicy(
+            # Earliest reminder first, whatever order the file lists them in.
+            days_before=tuple(sorted(self.days_before, reverse=True)),
+            on_day=self.on_day,
+            overdue_every_days=self.overdue_every_days,
+            escalate_to=self.escalate_to or coordinator,
+        )
+
+
+class IndicatorEntry(_Entry):
+    """``indicators[i]``: a figure centers report (measure 9's monitoring)."""
+
+    model_config = _config("Показатель", "Показатель, который центры сдают в отчётах.")
+
+    code: Annotated[Identifier, about("Код: строчные латинские буквы, цифры, «_».")]
+    name: Annotated[Text, about("Название, как его печатают отчёты.")]
+    unit: Annotated[
+        IndicatorUnit,
+        one_of(IndicatorUnit, "неизвестный код единицы"),
+        about("persons и units — целые числа, percent — доля от 0 до 100."),
+    ]
+    period: Annotated[
+        IndicatorPeriod,
+        one_of(IndicatorPeriod, "неизвестный период"),
+        about("quarter — ежеквартально, year — ежегодно."),
+    ]
+    target: Annotated[Number | None, about("Цель: значение не ниже неё выполняет её.")] = None
+    max: Annotated[Number | None, about("Наибольшее допустимое значение.")] = None
+
+    @field_validator("code", mode="before")
+    @classmethod
+    def _declare_code(cls, value: object, info: ValidationInfo) -> object:
+        return declare(file_scope(info).indicators, value, "показатель")
+
+    @field_validator("target", "max")
+    @classmethod
+    def _fits_the_unit(cls, value: float | None, info: ValidationInfo) -> float | None:
+        unit = info.data.get("unit")
+        if value is None:
+            return value
+        if unit is IndicatorUnit.PERCENT and value > 100:
+            raise refusal(f"{value:g} больше 100: это доля в процентах")
+        if unit in (IndicatorUnit.PERSONS, IndicatorUnit.UNITS) and not value.is_integer():
+            raise refusal(f"показатель считается в целых числах: {value:g} — не целое")
+        return value
+
+    @model_validator(mode="after")
+    def _target_within_bounds(self) -> Self:
+        bound = self.to_definition().upper_bound
+        if self.target is not None and bound is not None and self.target > bound:
+            raise refusal(
+                f"цель {self.target:g} больше наибольшего значения {bound:g}", at="target"
+            )
+        return self
+
+    def to_definition(self) -> Indicator:
+        """The frozen value object."""
+        return Indicator(
+            code=self.code,
+            name=self.name,
+            unit=self.unit,
+            period=self.period,
+            target=self.target,
+            maximum=self.max,
+        )
+
+
+def _roles(trigger: str) -> Any:
+    return Field(default=None, description=f"Роли, которым разрешён переход «{trigger}».")
+
+
+class _Permissions(_Entry):
+    def to_definition(self) -> dict[str, tuple[str, ...]]:
+        """Trigger → roles, for the triggers the file names."""
+        return {
+            name: tuple(roles)
+            for name in type(self).model_fields
+            if name in self.model_fields_set and (roles := getattr(self, name)) is not None
+        }
+
+
+class CenterPermissions(_Permissions):
+    """``permissions.center``: one key per `states.center.CenterTrigger` (a test checks)."""
+
+    model_config = _config("Переходы центра", "Кто может выполнять переходы центра.")
+
+    agree_infrastructure: Roles | None = _roles("agree_infrastructure")
+    equip: Roles | None = _roles("equip")
+    train_staff: Roles | None = _roles("train_staff")
+    open: Roles | None = _roles("open")
+    start_reporting: Roles | None = _roles("start_reporting")
+    withdraw: Roles | None = _roles("withdraw")
+    revert: Roles | None = _roles("revert")
+
+
+class CyclePermissions(_Permissions):
+    """``permissions.cycle``: one key per `states.cycle.CycleTrigger` (a test checks)."""
+
+    model_config = _config("Переходы цикла", "Кто может выполнять переходы цикла мероприятия.")
+
+    start: Roles | None = _roles("start")
+    complete: Roles | None = _roles("complete")
+    mark_overdue: Roles | None = _roles("mark_overdue")
+    cancel: Roles | None = _roles("cancel")
+
+
+class PermissionsEntry(_Entry):
+    """``permissions``: who may fire which trigger; what is not named keeps the default."""
+
+    model_config = _config(
+        "Права на переходы",
+        "Роли: coordinator, municipality, school, system. Переход, которого здесь нет, "
+        "выполняет только координатор.",
+    )
+
+    center: Annotated[CenterPermissions | None, about("Переходы центра.")] = None
+    cycle: Annotated[CyclePermissions | None, about("Переходы цикла мероприятия.")] = None
+
+    def to_definition(self) -> dict[str, dict[str, tuple[str, ...]]]:
+        """Machine → trigger → roles, for the machines the file names."""
+        return {
+            name: entry.to_definition()
+            for name in type(self).model_fields
+            if name in self.model_fields_set and (entry := getattr(self, name)) is not None
+        }
+
+
+class RoadmapFile(_Entry):
+    """The whole file (format 1). Declaring sections come before the ones referring to them."""
+
+    model_config = _config(
+        "Дорожная карта Tochka",
+        "Файл дорожной карты (формат 1): мероприятия распоряжения, ответственные, сроки, "
+        "этапы центров, напоминания, показатели и права на переходы.",
+    )
+
+    format: Annotated[
+        StrictInt,
+        Field(json_schema_extra={"const": SUPPORTED_FORMAT}),
+        about("Версия формата файла; поддерживается 1."),
+    ]
+    code: Annotated[
+        RoadmapCode, about("Код дорожной карты: строчные латинские буквы, цифры, дефис.")
+    ]
+    title: Annotated[Text, about("Наименование, дословно из распоряжения.")]
+    decree: Annotated[Text, about("Распоряжение, которым утверждена дорожная карта.")]
+    region: Annotated[Text, about("Субъект Российской Федерации.")]
+    period: Annotated[PeriodEntry, about("Период программы.")]
+    timezone: Annotated[Text, about("Часовой пояс IANA, например Europe/Moscow.")]
+    parties: Annotated[list[PartyEntry], Field(min_length=1), about("Ответственные участники.")]
+    coordinator: Annotated[PartyRef, about("Идентификатор регионального координатора из parties.")]
+    evidence_kinds: Annotated[
+        list[EvidenceKindEntry], Field(min_length=1), about("Виды подтверждающих документов.")
+    ]
+    measures: Annotated[list[MeasureEntry], Field(min_length=1), about("Мероприятия.")]
+    stages: Annotated[list[StageEntry], about("Этапы центров и их сроки.")]
+    reminders: Annotated[
+        RemindersEntry | None, about("Напоминания; у каждого ключа есть умолчание.")
+    ] = None
+    indicators: Annotated[list[IndicatorEntry], about("Показатели центров.")] = []
+    permissions: Annotated[PermissionsEntry | None, about("Кто может выполнять переходы.")] = None
+
+    @field_validator("format")
+    @classmethod
+    def _supported_format(cls, value: int) -> int:
+        if value != SUPPORTED_FORMAT:
+            raise refusal(
+                f"версия формата {value} не поддерживается; поддерживается {SUPPORTED_FORMAT}"
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise refusal(f"неизвестный часовой пояс «{value}»; например, Europe/Moscow") from None
+        return value
+
+    @field_validator("measures", mode="before")
+    @classmethod
+    def _numbers_can_be_known(cls, value: object, info: ValidationInfo) -> object:
+        # Until the list is read, a stage cannot tell an unknown number from an unread one.
+        file_scope(info).measures_known = isinstance(value, list) and bool(value)
+        return value
+
+    def to_definition(self) -> Roadmap:
+        """The frozen roadmap (without ``content_hash`` and ``source``: the loader adds them)."""
+        reminders = self.reminders or RemindersEntry()
+        return Roadmap(
+            code=self.code,
+            title=self.title,
+            decree=self.decree,
+            region=self.region,
+            period_start=self.period.start,
+            period_end=self.period.end,
+            timezone=self.timezone,
+            coordinator=self.coordinator,
+            parties=tuple(p.to_definition() for p in self.parties),
+            evidence_kinds=tuple(k.to_definition() for k in self.evidence_kinds),
+            measures=tuple(m.to_definition() for m in self.measures),
+            stages=tuple(s.to_definition() for s in self.stages),
+            reminders=reminders.to_definition(self.coordinator),
+            indicators=tuple(i.to_definition() for i in self.indicators),
+            permissions=self.permissions.to_definition() if self.permissions else {},
+        )
+
+
+def validate_roadmap_data(data: object) -> RoadmapFile:
+    """Validate a roadmap file's data (see the module docstring for its scalars).
+
+    Args:
+        data: what the loader made of the YAML, or ``yaml.safe_load`` output.
+
+    Returns:
+        The validated file.
+
+    Raises:
+        pydantic.ValidationError: every problem found.
+    """
+    return RoadmapFile.model_validate(data, context=FileScope())
+
+
+# ------------------------------------------------------------------ JSON Schema
+
+
+class _OperatorsJsonSchema(GenerateJsonSchema):
+    """The JSON Schema as an operator's editor should see it.
+
+    No null (the loader never takes one as a value), no English titles made from field
+    names, no programmers' docstrings of the shared Enums.
+    """
+
+    def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
+        return self.generate_inner(schema["schema"])
+
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+        if schema.get("default", ...) is None:
+            return self.generate_inner(schema["schema"])
+        return super().default_schema(schema)
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+    def generate(
+        self, schema: core_schema.CoreSchema, mode: JsonSchemaMode = "validation"
+    ) -> JsonSchemaValue:
+        result = super().generate(schema, mode)
+        for definition in result.get("$defs", {}).values():
+            # The Enums of `definition` are documented for programmers, in English.
+            if "enum" in definition:
+                definition.pop("description", None)
+                definition.pop("title", None)
+        return result
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a roadmap file, generated from the models."""
+    schema = RoadmapFile.model_json_schema(schema_generator=_OperatorsJsonSchema)
+    return {"$schema": _OperatorsJsonSchema.schema_dialect, **schema}

@@ -1,0 +1,316 @@
+"""The value types of a roadmap file's fields, and what their validators share.
+
+Used by the models of `workflow.roadmap.schema`. Input: mappings arrive as dicts,
+sequences as lists, and scalars typed by their YAML tag: a string as ``str``, a plain
+decimal integer as ``int``, a boolean as ``bool``. Every other scalar (a null, an unquoted
+date or ``25.08``, a float) arrives as a `YamlScalar` keeping the text as written: only the
+types that read written text (`RoadmapDate`, `DayMonth`, `Number`) accept one. So
+``title: 5`` is refused instead of becoming ``"5"``, an unquoted ``2021-02-30`` is reported
+as a date that does not exist, and ``due: 01.10`` is not read as the float 1.1. Data from
+``yaml.safe_load`` (quoted dates, as the shipped file writes them) is accepted too.
+
+Our validators raise `refusal` errors carrying the Russian message; the loader words
+pydantic's own error types (missing key, unknown key, wrong type) from the YAML node.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Annotated, Any, Literal, TypeVar, get_args
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationInfo,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
+
+from workflow.imports.centers_file import is_valid_email
+from workflow.roadmap.definition import Recurrence
+
+__all__ = [
+    "ROADMAP_ERROR",
+    "SUPPORTED_FORMAT",
+    "DayMonth",
+    "Email",
+    "EvidenceRef",
+    "FileScope",
+    "Identifier",
+    "Number",
+    "PartyRef",
+    "PositiveInt",
+    "RoadmapCode",
+    "RoadmapDate",
+    "Role",
+    "Roles",
+    "StageName",
+    "Text",
+    "YamlScalar",
+    "about",
+    "declare",
+    "distinct",
+    "file_scope",
+    "one_of",
+    "refusal",
+]
+
+SUPPORTED_FORMAT = 1
+
+#: The error type of our own validators; ``ctx["message"]`` is the Russian message and
+#: ``ctx["at"]``, when present, the key (or list index) below the error's location.
+ROADMAP_ERROR = "roadmap"
+
+_TAG_NULL = "tag:yaml.org,2002:null"
+_TAG_FLOAT = "tag:yaml.org,2002:float"
+_CODE_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_ID_RE = re.compile(r"[a-z][a-z0-9_]*")
+_ISO_DATE_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_RU_DATE_RE = re.compile(r"([0-9]{2})\.([0-9]{2})\.([0-9]{4})")
+_DAY_MONTH_RE = re.compile(r"([0-9]{2})\.([0-9]{2})")
+_NUMBER_RE = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+
+#: Only the stages after "planned" can be tied to a measure: every center starts planned,
+#: and "withdrawn" is not a step of the plan. A test keeps this equal to LIFECYCLE[1:].
+StageName = Literal["infrastructure_agreed", "equipped", "staff_trained", "opened", "reporting"]
+#: Roles a ``permissions`` entry may name; a test keeps this equal to PERMISSION_ROLES.
+Role = Literal["coordinator", "municipality", "school", "system"]
+
+_T = TypeVar("_T", bound=Hashable)
+
+
+@dataclass(frozen=True)
+class YamlScalar:
+    """A YAML scalar with no JSON type we accept as is: kept as written, with its tag."""
+
+    text: str
+    tag: str
+
+
+def refusal(message: str, *, at: str | int | None = None) -> PydanticCustomError:
+    """The error our validators raise: a ready Russian message, optionally about ``at``."""
+    ctx: dict[str, str | int] = {"message": message}
+    if at is not None:
+        ctx["at"] = at
+    # The template is not the message: a value quoted from the file may hold braces.
+    return PydanticCustomError(ROADMAP_ERROR, "{message}", ctx)
+
+
+@dataclass(kw_only=True)
+class FileScope:
+    """What validation has met so far in one file, shared by the validators as context.
+
+    Attributes:
+        parties, evidence_kinds, indicators: every id declared, valid or not, so a
+            reference to a misspelt declaration is not reported a second time.
+        period_end: the program's last day, once the period is valid.
+        measures: each readable measure number → its recurrence (None until valid).
+        measures_known: False when some measure number could not be read: a stage
+            naming an unknown number may then mean that measure, so it is not reported.
+        stages: the stages described so far.
+    """
+
+    parties: set[str] = field(default_factory=set)
+    evidence_kinds: set[str] = field(default_factory=set)
+    indicators: set[str] = field(default_factory=set)
+    period_end: date | None = None
+    measures: dict[int, Recurrence | None] = field(default_factory=dict)
+    measures_known: bool = False
+    stages: set[str] = field(default_factory=set)
+
+
+def file_scope(info: ValidationInfo) -> FileScope:
+    """The scope of the file being validated (a validator's ``info.context``)."""
+    context = info.context
+    if not isinstance(context, FileScope):
+        raise TypeError("validate roadmap data with validate_roadmap_data(), which adds a scope")
+    return context
+
+
+def declare(names: set[str], value: object, what: str) -> object:
+    """Record an id as declared; a second declaration of the same raw text is refused."""
+    if isinstance(value, str):
+        if value in names:
+            raise refusal(f"{what} с идентификатором «{value}» уже объявлен")
+        names.add(value)
+    return value
+
+
+# ------------------------------------------------------------------ value types
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise refusal("значение не должно быть пустым")
+    return value
+
+
+#: A non-blank string written as a string (quoted, if YAML would read it otherwise).
+Text = Annotated[StrictStr, AfterValidator(_not_blank), Field(json_schema_extra={"pattern": r"\S"})]
+
+
+def _identifier_check(pattern: re.Pattern[str], rule: str) -> AfterValidator:
+    def check(value: str) -> str:
+        _not_blank(value)
+        if not pattern.fullmatch(value):
+            raise refusal(f"недопустимый идентификатор «{value}»: допустимы {rule}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _whole(pattern: re.Pattern[str]) -> Any:
+    """The pattern for the JSON Schema, where a pattern may match anywhere in the text."""
+    return Field(json_schema_extra={"pattern": f"^{pattern.pattern}$"})
+
+
+#: The id of a party, an evidence kind or an indicator.
+Identifier = Annotated[
+    StrictStr,
+    _identifier_check(_ID_RE, "строчные латинские буквы, цифры и «_», первая — буква"),
+    _whole(_ID_RE),
+]
+#: The roadmap's own code.
+RoadmapCode = Annotated[
+    StrictStr,
+    _identifier_check(_CODE_RE, "строчные латинские буквы, цифры и дефис"),
+    _whole(_CODE_RE),
+]
+
+
+def one_of(values: Iterable[str], unknown: str) -> BeforeValidator:
+    """A membership check with a Russian message; other types fall through to pydantic's."""
+    allowed = tuple(values)
+
+    def check(value: object) -> object:
+        if isinstance(value, str):
+            _not_blank(value)
+            if value not in allowed:
+                raise refusal(f"{unknown} «{value}»; допустимы: {', '.join(allowed)}")
+        return value
+
+    return BeforeValidator(check)
+
+
+def distinct(message: str) -> AfterValidator:
+    """Refuses the first repeated item of a list; ``message`` has a ``{}`` for it."""
+
+    def check(values: list[_T]) -> list[_T]:
+        seen: set[_T] = set()
+        for index, value in enumerate(values):
+            if value in seen:
+                raise refusal(message.format(value), at=index)
+            seen.add(value)
+        return values
+
+    return AfterValidator(check)
+
+
+def _written_text(value: object) -> str:
+    """The text of any non-null scalar, for the fields that read what was written."""
+    if isinstance(value, YamlScalar):
+        text = "" if value.tag == _TAG_NULL else value.text.strip()
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, str | int | float):
+        text = str(value).strip()
+    else:
+        # A mapping or a list: the loader words it from the node ("…а не словарь").
+        raise PydanticCustomError("string_type", "ожидается текст")
+    if not text:
+        raise refusal("значение не задано")
+    return text
+
+
+def _date(value: object) -> date:
+    if type(value) is date:  # what yaml.safe_load makes of an unquoted date
+        return value
+    text = _written_text(value)
+    if match := _ISO_DATE_RE.fullmatch(text):
+        year, month, day = (int(g) for g in match.groups())
+    elif match := _RU_DATE_RE.fullmatch(text):
+        day, month, year = (int(g) for g in match.groups())
+    else:
+        raise refusal(f"«{text}» — не дата: пишите ГГГГ-ММ-ДД или ДД.ММ.ГГГГ")
+    try:
+        return date(year, month, day)
+    except ValueError:
+        raise refusal(f"даты {text} не существует") from None
+
+
+def _day_month(value: object) -> tuple[int, int]:
+    text = _written_text(value)
+    match = _DAY_MONTH_RE.fullmatch(text)
+    if not match:
+        raise refusal(f"«{text}» — не день и месяц: пишите ДД.ММ, например 25.08")
+    day, month = int(match.group(1)), int(match.group(2))
+    try:
+        # A non-leap year: a stage deadline must exist in every cohort year.
+        date(2021, month, day)
+    except ValueError:
+        raise refusal(f"дня {text} нет в каждом году") from None
+    return month, day
+
+
+def _number(value: object) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if (
+        isinstance(value, YamlScalar)
+        and value.tag == _TAG_FLOAT
+        and _NUMBER_RE.fullmatch(value.text)
+    ):
+        return float(value.text)
+    raise PydanticCustomError("float_type", "ожидается число")
+
+
+def _email(value: str) -> str:
+    if not is_valid_email(value):
+        raise refusal(f"«{value}» — не адрес электронной почты")
+    return value
+
+
+def _declared_party(value: str, info: ValidationInfo) -> str:
+    if value not in file_scope(info).parties:
+        raise refusal(f"участник «{value}» не объявлен в parties")
+    return value
+
+
+def _declared_evidence(value: str, info: ValidationInfo) -> str:
+    if value not in file_scope(info).evidence_kinds:
+        raise refusal(f"вид документа «{value}» не объявлен в evidence_kinds")
+    return value
+
+
+_DATE_PATTERN = f"^({_ISO_DATE_RE.pattern}|{_RU_DATE_RE.pattern})$"
+RoadmapDate = Annotated[
+    date,
+    BeforeValidator(_date),
+    WithJsonSchema({"type": "string", "pattern": _DATE_PATTERN}),
+]
+DayMonth = Annotated[
+    tuple[int, int],
+    BeforeValidator(_day_month),
+    WithJsonSchema({"type": "string", "pattern": f"^{_DAY_MONTH_RE.pattern}$"}),
+]
+Number = Annotated[float, BeforeValidator(_number), Field(ge=0)]
+Email = Annotated[Text, AfterValidator(_email), Field(json_schema_extra={"format": "email"})]
+PartyRef = Annotated[Text, AfterValidator(_declared_party)]
+EvidenceRef = Annotated[Text, AfterValidator(_declared_evidence)]
+PositiveInt = Annotated[StrictInt, Field(ge=1)]
+Roles = Annotated[
+    list[Annotated[Role, one_of(get_args(Role), "неизвестная роль")]],
+    Field(min_length=1),
+    distinct("роль «{}» указана дважды"),
+]
+
+
+def about(text: str) -> Any:
+    """A Russian description of a field, for the JSON Schema."""
+    return Field(description=text)
