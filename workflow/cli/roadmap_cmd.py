@@ -1,4 +1,4 @@
-"""``tochka roadmap``: show, validate, diagram."""
+"""``tochka roadmap``: show, validate, schema, diagram."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import typer
 from workflow.cli.context import console, done, handle_errors, print_json, state
 from workflow.cli.options import RoadmapCode
 
-app = typer.Typer(help="Дорожная карта: просмотр, проверка файла, диаграммы.", no_args_is_help=True)
+app = typer.Typer(
+    help="Дорожная карта: просмотр, проверка файла, схема файла, диаграммы.", no_args_is_help=True
+)
 
 RECURRENCE_TITLES = {
     "once": "однократно",
@@ -123,6 +125,22 @@ def validate(
         f"Файл {file} корректен: дорожная карта «{definition.code}», "
         f"мероприятий {len(definition.measures)}."
     )
+
+
+@app.command("schema")
+@handle_errors
+def schema() -> None:
+    """JSON Schema файла дорожной карты: редактор проверит по ней файл при вводе.
+
+    Например, в VS Code с расширением YAML: сохраните вывод в roadmap.schema.json и
+    добавьте в начало файла дорожной карты строку
+    «# yaml-language-server: $schema=roadmap.schema.json». Схема строже загрузчика в одном:
+    срок этапа ДД.ММ в ней — строка в кавычках (без кавычек редактор прочтёт 25.08 как число).
+    """
+    # pydantic is needed only here and in validation: not on every command's start-up.
+    from workflow.roadmap.schema import json_schema
+
+    print_json(json_schema())
 
 
 @app.command("diagram")
