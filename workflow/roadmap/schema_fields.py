@@ -32,7 +32,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from workflow.imports.centers_file import is_valid_email
+from base.addresses import is_valid_email
 from workflow.roadmap.definition import Recurrence
 
 __all__ = [
