@@ -1,9 +1,10 @@
-"""``tochka centers``: import, list, show, fire."""
+"""``tochka centers``: import, list, show, update, fire."""
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from datetime import date
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,6 +18,12 @@ from workflow.cli.options import (
     RoadmapCode,
     TableFileArg,
 )
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from workflow.engine.centers import CenterView
+    from workflow.roadmap.store import StoredRoadmap
 
 app = typer.Typer(help="Центры «Точка роста».", no_args_is_help=True)
 
@@ -109,6 +116,7 @@ def list_(
 def show(ctx: typer.Context, code: CenterCodeArg, roadmap: RoadmapCode = None) -> None:
     """Карточка центра: состояние, допустимые переходы, сроки этапов."""
     from base import db
+    from base.clock import local_date
     from states import CENTER_WORKFLOW
     from states.center import STATE_TITLES, CenterState
     from workflow.engine import centers
@@ -117,9 +125,11 @@ def show(ctx: typer.Context, code: CenterCodeArg, roadmap: RoadmapCode = None) -
     stored = st.roadmap(roadmap)
     with db.read(st.engine()) as conn:
         center = centers.get_center(conn, stored.id, code)
+        today = local_date(st.now(), stored.definition.timezone)
+        deadlines = _stage_deadlines(conn, stored, center, today=today)
     allowed = CENTER_WORKFLOW.allowed(center.state)
     if st.json:
-        print_json({**center.as_json(), "allowed_triggers": allowed})
+        print_json({**center.as_json(), "allowed_triggers": allowed, "stage_deadlines": deadlines})
         return
     out = console()
     out.print(f"[bold]{center.code}[/] {center.name}")
@@ -131,6 +141,112 @@ def show(ctx: typer.Context, code: CenterCodeArg, roadmap: RoadmapCode = None) -
         f"версия {center.version}"
     )
     out.print("Допустимые переходы: " + (", ".join(allowed) or "нет"))
+    out.print(f"Сроки этапов (год создания {center.cohort}):", markup=False)
+    for d in deadlines:
+        out.print(f"  {_deadline_line(d)}", markup=False)
+    if not deadlines:
+        out.print("  в дорожной карте нет сроков этапов", markup=False)
+
+
+_STATUS_TITLES = {
+    "reached": "достигнут",
+    "late": "просрочен",
+    "pending": "не достигнут",
+    "withdrawn": "не требуется (центр исключён)",
+}
+
+
+def _stage_deadlines(
+    conn: Connection, stored: StoredRoadmap, center: CenterView, *, today: date
+) -> list[dict[str, object]]:
+    """The center's stage deadlines for its cohort, each reached, late or pending."""
+    from states.center import LIFECYCLE, STATE_TITLES, CenterState
+    from workflow.roadmap.deadlines import stage_deadlines
+    from workflow.roadmap.workdays import is_working_day, next_working_day
+    from workflow.schedule.reminders import schedule_due_by_cohort
+
+    order = [s.value for s in LIFECYCLE]
+    # A withdrawn center has reached no stage and owes none.
+    position = order.index(center.state) if center.state in order else None
+    schedule = schedule_due_by_cohort(conn, stored).get(center.cohort)
+    result: list[dict[str, object]] = []
+    for d in stage_deadlines(stored.definition, cohort=center.cohort, schedule_due=schedule):
+        reached = position is not None and position >= order.index(d.stage)
+        # A term ending on a day off ends on the next working day (Civil Code, art. 193).
+        ends = d.due if d.due is None or is_working_day(d.due) else next_working_day(d.due)
+        late = position is not None and not reached and ends is not None and today > ends
+        status = "withdrawn" if position is None else "reached" if reached else "pending"
+        result.append(
+            {
+                "stage": d.stage,
+                "title": STATE_TITLES[CenterState(d.stage)],
+                "measure": d.measure,
+                "due": d.due.isoformat() if d.due else None,
+                "starts": d.starts,
+                "reached": reached,
+                "late": late,
+                "status": "late" if late else status,
+            }
+        )
+    return result
+
+
+def _deadline_line(d: dict[str, object]) -> str:
+    due = d["due"]
+    if isinstance(due, str):
+        when = ("с " if d["starts"] else "до ") + f"{date.fromisoformat(due):%d.%m.%Y}"
+    else:
+        when = "срок не назначен (по отдельному графику)"
+    status = _STATUS_TITLES[str(d["status"])]
+    return f"{d['title']} — {when} (мероприятие {d['measure']}): {status}"
+
+
+@app.command("update")
+@handle_errors
+def update(
+    ctx: typer.Context,
+    code: CenterCodeArg,
+    name: Annotated[str | None, typer.Option("--name", help="Новое наименование.")] = None,
+    email: Annotated[str | None, typer.Option("--email", help="Новый адрес эл. почты.")] = None,
+    municipality: Annotated[
+        str | None, typer.Option("--municipality", help="Новый муниципалитет.")
+    ] = None,
+    comment: Comment = None,
+    expect_version: ExpectVersion = None,
+    roadmap: RoadmapCode = None,
+) -> None:
+    """Исправить наименование, адрес или муниципалитет центра (записывается в журнал)."""
+    from workflow.engine import centers
+
+    st = state(ctx)
+    stored = st.roadmap(roadmap)
+    result = centers.update_center(
+        st.engine(),
+        stored,
+        code,
+        name=name,
+        email=email,
+        municipality=municipality,
+        actor=st.actor_ref,
+        now=st.now(stored.definition.timezone),
+        comment=comment,
+        expected_version=expect_version,
+    )
+    if st.json:
+        print_json(result.as_json())
+        return
+    if not result.changes:
+        done(f"Центр {code}: значения совпадают с текущими, ничего не изменено.")
+        return
+    done(f"Центр {code} изменён (версия {result.version}, событие № {result.seq}):")
+    for field, (old, new) in result.changes.items():
+        done(f"  {centers.UPDATE_FIELDS[field]}: «{old}» → «{new}»")
+    if result.new_municipality:
+        done(
+            f"Внимание: муниципалитета «{result.changes['municipality'][1]}» нет ни у одного "
+            "другого центра, и его адреса нет (tochka municipalities import): проверьте "
+            "написание."
+        )
 
 
 @app.command("fire")

@@ -59,6 +59,7 @@ class Action(StrEnum):
 
     FIRE = "fire"
     IMPORT_CENTERS = "import_centers"
+    UPDATE_CENTER = "update_center"
     OPEN_CYCLE = "open_cycle"
     SUBMIT_INDICATORS = "submit_indicators"
     MANAGE_USERS = "manage_users"
@@ -71,6 +72,7 @@ class Action(StrEnum):
 ACTION_TITLES = {
     Action.FIRE: "переход",
     Action.IMPORT_CENTERS: "импорт центров",
+    Action.UPDATE_CENTER: "изменение центра",
     Action.OPEN_CYCLE: "открытие цикла мероприятия",
     Action.SUBMIT_INDICATORS: "ввод показателей",
     Action.MANAGE_USERS: "управление пользователями",
@@ -253,6 +255,7 @@ def check_fire(
 #: Who may perform each non-transition action (transitions: the roadmap's permissions).
 _ACTION_ROLES: dict[Action, tuple[Role, ...]] = {
     Action.IMPORT_CENTERS: (Role.COORDINATOR, Role.MUNICIPALITY),
+    Action.UPDATE_CENTER: (Role.COORDINATOR, Role.MUNICIPALITY),
     Action.OPEN_CYCLE: (Role.COORDINATOR,),
     Action.SUBMIT_INDICATORS: (Role.COORDINATOR, Role.MUNICIPALITY, Role.SCHOOL),
     Action.MANAGE_USERS: (Role.COORDINATOR,),

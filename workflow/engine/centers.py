@@ -1,8 +1,8 @@
-"""Centers: the all-or-nothing import and the queries behind the CLI."""
+"""Centers: the all-or-nothing import, single corrections and the queries behind the CLI."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -11,14 +11,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from base import db
+from base.addresses import is_valid_email
 from base.clock import Clock, local_date, system_clock
 from states.center import CenterState
 from workflow.engine import audit
 from workflow.engine.access import Action, as_actor, authorize_action, refusals_recorded
 from workflow.engine.audit import CREATE_TRIGGER, NewEvent
-from workflow.errors import ImportFileError, NotFound, Problem
+from workflow.errors import Conflict, ImportFileError, InputError, NotFound, Problem
+from workflow.imports.tablefile import visible
 from workflow.roadmap.store import StoredRoadmap
-from workflow.storage.tables import CENTER, EVENT
+from workflow.storage.tables import CENTER, CONTACT, EVENT
 
 if TYPE_CHECKING:
     from workflow.engine.access import Actor
@@ -139,6 +141,207 @@ def import_centers(
             ],
         )
     return len(values)
+
+
+#: The trigger of a correction's audit event (a ``center`` event that keeps the state).
+UPDATE_TRIGGER = "update"
+#: The fields `update_center` may change, with their Russian names (messages, the event).
+UPDATE_FIELDS: dict[str, str] = {
+    "name": "наименование",
+    "email": "email",
+    "municipality": "муниципалитет",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class CenterUpdate:
+    """What `update_center` did.
+
+    Attributes:
+        code: the center.
+        changes: field → (old value, new value), only the fields that changed; empty if
+            every value given was already the center's (nothing was written then).
+        version: the center's version after the update.
+        seq: the audit event's sequence number; None when nothing changed.
+        new_municipality: the new municipality is used by no other center and has no
+            contact (a typo would leave its reminders unsent).
+    """
+
+    code: str
+    changes: Mapping[str, tuple[str, str]]
+    version: int
+    seq: int | None
+    new_municipality: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "changes": {k: {"old": old, "new": new} for k, (old, new) in self.changes.items()},
+            "version": self.version,
+            "event": self.seq,
+            "new_municipality": self.new_municipality,
+        }
+
+
+def update_center(
+    engine: Engine,
+    roadmap: StoredRoadmap,
+    code: str,
+    *,
+    name: str | None = None,
+    email: str | None = None,
+    municipality: str | None = None,
+    actor: Actor | str,
+    now: datetime,
+    comment: str | None = None,
+    expected_version: int | None = None,
+    clock: Clock = system_clock,
+) -> CenterUpdate:
+    """Correct a center's name, address or municipality, in one audited transaction.
+
+    The values are checked as the import checks them (filled, no control characters,
+    the address by `base.addresses.is_valid_email`). The audit event is a ``center``
+    event with trigger ``update`` that leaves the state as it is (``from_state`` =
+    ``to_state``) and names each old and new value in its comment; the version goes up
+    by one, like a transition's, so ``audit verify`` still replays the center (one event
+    per version) and a concurrent ``--expect-version`` sees the change.
+
+    Raises:
+        AccessDenied: the actor may not change centers, or (a municipality) the center,
+            or the municipality it is moved to, is outside its scope; recorded.
+        NotFound: no such center (said only to a user who may change centers).
+        InputError: no field given, or a value the import would refuse.
+        Conflict: ``expected_version`` is not the center's version.
+    """
+    by = as_actor(actor)
+    given = {
+        field: value.strip()
+        for field, value in (("name", name), ("email", email), ("municipality", municipality))
+        if value is not None
+    }
+    if not given:
+        raise InputError(
+            "Не указано, что изменить.",
+            hint="Укажите --name, --email и/или --municipality.",
+        )
+    recorded_at = clock()
+    with (
+        refusals_recorded(
+            engine, roadmap.id, timezone=roadmap.definition.timezone, actor=by, now=now, clock=clock
+        ),
+        db.write(engine) as conn,
+    ):
+        # The role first: a user who may not change centers learns nothing about them.
+        authorize_action(conn, roadmap.id, by, Action.UPDATE_CENTER, target=code)
+        row = conn.execute(
+            sa.select(
+                CENTER.c.id,
+                CENTER.c.state,
+                CENTER.c.version,
+                CENTER.c.name,
+                CENTER.c.email,
+                CENTER.c.municipality,
+            )
+            .where(CENTER.c.roadmap_id == roadmap.id, CENTER.c.code == code)
+            .with_for_update()
+        ).first()
+        if row is None:
+            raise NotFound(
+                f"Центр с кодом «{code}» не найден.", hint="Список центров: tochka centers list."
+            )
+        # Then the scope, before the values: the center where it is and where it goes
+        # (checked again through `authorize_action`, which knows whom an actor acts for).
+        authorize_action(
+            conn,
+            roadmap.id,
+            by,
+            Action.UPDATE_CENTER,
+            target=code,
+            centers=[(code, row.municipality), (code, given.get("municipality", row.municipality))],
+        )
+        _check_update_values(given)
+        if expected_version is not None and expected_version != row.version:
+            raise Conflict(entity=f"Центр {code}", expected=expected_version, actual=row.version)
+        current = {"name": row.name, "email": row.email, "municipality": row.municipality}
+        changes = {f: (current[f], v) for f, v in given.items() if v != current[f]}
+        if not changes:
+            return CenterUpdate(code=code, changes={}, version=row.version, seq=None)
+        new_municipality = False
+        if "municipality" in changes:
+            target = changes["municipality"][1]
+            used = conn.execute(
+                sa.select(CENTER.c.id)
+                .where(CENTER.c.roadmap_id == roadmap.id, CENTER.c.municipality == target)
+                .limit(1)
+            ).first()
+            contact = conn.execute(
+                sa.select(CONTACT.c.id)
+                .where(CONTACT.c.roadmap_id == roadmap.id, CONTACT.c.name == target)
+                .limit(1)
+            ).first()
+            new_municipality = used is None and contact is None
+        updated = conn.execute(
+            sa.update(CENTER)
+            .where(CENTER.c.id == row.id, CENTER.c.version == row.version)
+            .values(
+                **{f: new for f, (_, new) in changes.items()},
+                version=row.version + 1,
+                updated_at=recorded_at,
+            )
+        )
+        if updated.rowcount != 1:  # pragma: no cover - the row is locked since the read
+            raise Conflict(entity=f"Центр {code}", expected=row.version, actual=None)
+        described = "; ".join(
+            f"{UPDATE_FIELDS[f]} «{old}» → «{new}»" for f, (old, new) in changes.items()
+        )
+        seq = audit.append(
+            conn,
+            roadmap.id,
+            [
+                NewEvent(
+                    entity_kind="center",
+                    entity_id=row.id,
+                    entity_key=code,
+                    trigger=UPDATE_TRIGGER,
+                    from_state=row.state,
+                    to_state=row.state,
+                    actor=by.login,
+                    on_behalf_of=by.on_behalf_of,
+                    recorded_at=recorded_at,
+                    effective_date=local_date(now, roadmap.definition.timezone),
+                    comment=f"изменено: {described}"
+                    + (f"; причина: {comment.strip()}" if comment and comment.strip() else ""),
+                )
+            ],
+        )
+    return CenterUpdate(
+        code=code,
+        changes=changes,
+        version=row.version + 1,
+        seq=seq,
+        new_municipality=new_municipality,
+    )
+
+
+def _check_update_values(given: Mapping[str, str]) -> None:
+    """The import's checks of a row (`workflow.imports.centers_file`), for single values."""
+    problems: list[str] = []
+    for field, value in given.items():
+        title = UPDATE_FIELDS[field]
+        if not value:
+            problems.append(f"{title}: значение не заполнено")
+        elif field == "email":
+            if not is_valid_email(value):
+                problems.append(f"{title}: «{visible(value)}» — не адрес электронной почты")
+        elif visible(value) != value:  # `visible` escapes exactly the control characters
+            problems.append(
+                f"{title}: значение содержит управляющие символы (перевод строки, NUL и т. п.)"
+            )
+    if problems:
+        raise InputError(
+            "Центр не изменён: " + "; ".join(problems) + ".",
+            hint="Исправьте значение и повторите команду.",
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
