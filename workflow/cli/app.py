@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from workflow.cli import (
+    audit_cmd,
     centers_cmd,
     cycles_cmd,
     daemon_cmd,
@@ -85,6 +86,7 @@ def main_options(
 
 
 system_cmd.register(app)
+audit_cmd.register(system_cmd.audit_app)  # audit log, beside audit verify
 app.add_typer(roadmap_cmd.app, name="roadmap")
 app.add_typer(centers_cmd.app, name="centers")
 app.add_typer(municipalities_cmd.app, name="municipalities")
