@@ -3,7 +3,8 @@
 `build` reads everything in a handful of aggregate queries (no center is loaded one by
 one); `write_html` renders one self-contained HTML file (inline CSS and SVG, nothing
 fetched from the network, every text escaped by Jinja's autoescape) that reads on a
-phone and prints on A4; `write_xlsx` writes the same tables as a workbook.
+phone and prints on A4; `write_xlsx` writes the same tables as a workbook, every text as
+text, never a formula (`workflow.views.cells`).
 
 A center is *late* when a stage deadline of its cohort (`workflow.roadmap.deadlines`) has
 passed and it has not reached that stage; withdrawn centers are never late. A measure
@@ -34,6 +35,7 @@ from workflow.roadmap.deadlines import stage_deadlines
 from workflow.roadmap.definition import Roadmap
 from workflow.roadmap.store import StoredRoadmap
 from workflow.storage.tables import CENTER, CYCLE
+from workflow.views.cells import xlsx_row
 
 __all__ = ["Dashboard", "build", "write_html", "write_xlsx"]
 
@@ -482,7 +484,7 @@ def write_xlsx(data: Dashboard, path: Path) -> None:
     def sheet(title: str, headers: list[str], widths: list[int], first: bool = False) -> Any:
         ws = book.active if first else book.create_sheet(title)
         ws.title = title
-        ws.append(headers)
+        ws.append(xlsx_row(ws, headers))
         for index, width in enumerate(widths, start=1):
             ws.column_dimensions[ws.cell(1, index).column_letter].width = width
             cell = ws.cell(1, index)
@@ -515,13 +517,16 @@ def write_xlsx(data: Dashboard, path: Path) -> None:
     )
     for m in data.municipalities:
         towns.append(
-            [
-                m.name,
-                m.total,
-                m.opened_percent,
-                m.late,
-                *(m.counts.get(s.value, 0) for s in data.stages),
-            ]
+            xlsx_row(
+                towns,
+                [
+                    m.name,
+                    m.total,
+                    m.opened_percent,
+                    m.late,
+                    *(m.counts.get(s.value, 0) for s in data.stages),
+                ],
+            )
         )
     del lifecycle
     cycles_ws = sheet(
@@ -531,14 +536,17 @@ def write_xlsx(data: Dashboard, path: Path) -> None:
     )
     for c in data.cycles:
         cycles_ws.append(
-            [
-                c.measure,
-                c.period,
-                c.due,
-                c.state_title,
-                c.days_late or None,
-                _short(data.roadmap, c.measure),
-            ]
+            xlsx_row(
+                cycles_ws,
+                [
+                    c.measure,
+                    c.period,
+                    c.due,
+                    c.state_title,
+                    c.days_late or None,
+                    _short(data.roadmap, c.measure),
+                ],
+            )
         )
         cycles_ws.cell(cycles_ws.max_row, 3).number_format = "DD.MM.YYYY"
         if c.overdue:
@@ -550,7 +558,7 @@ def write_xlsx(data: Dashboard, path: Path) -> None:
         [12, 10, 60, 60],
     )
     for u in data.upcoming:
-        soon.append([u.due, u.days_left, u.title, u.detail])
+        soon.append(xlsx_row(soon, [u.due, u.days_left, u.title, u.detail]))
         soon.cell(soon.max_row, 1).number_format = "DD.MM.YYYY"
     if not data.upcoming:
         soon.append([f"В ближайшие {HORIZON_DAYS} дней сроков нет."])

@@ -11,6 +11,9 @@ XLSX: sheets «Центры», «Итоги», «Показатели»; header 
 set (counts ``#,##0``, shares ``0.0``). CSV: UTF-8 with BOM, ``;``-separated, decimal
 comma: what Excel with Russian settings opens without a wizard.
 
+Every text is written as data, never as a formula (`workflow.views.cells`): the names come
+from files people give us, and the report goes to the federal operator.
+
 openpyxl is imported inside the XLSX writers: it costs ~140 ms at start-up and the CSV
 report never needs it.
 """
@@ -39,6 +42,7 @@ from workflow.roadmap.definition import (
     Roadmap,
 )
 from workflow.roadmap.store import StoredRoadmap
+from workflow.views.cells import csv_text, xlsx_row
 
 __all__ = [
     "CENTER_SHEET",
@@ -150,16 +154,21 @@ class QuarterlyReport:
         return _YES_NO[line.targets_met]
 
     def csv_rows(self) -> Iterator[list[Any]]:
-        """The CSV table, header first: texts, and whole numbers the csv module writes."""
-        yield self.headers
+        """The CSV table, header first: texts, and whole numbers the csv module writes.
+
+        A text from the data (headers name the roadmap's indicators) that would be read as
+        a formula begins with «'» (`workflow.views.cells.csv_text`); the other texts are
+        Tochka's own words, and the numbers stay numbers.
+        """
+        yield [csv_text(header) for header in self.headers]
         shares = [i.unit is IndicatorUnit.PERCENT for i, _ in self.columns]
         for line in self.lines:
             # Counts are ints already (see `build`) and None is written empty: only
             # shares need the decimal comma.
             yield [
-                line.code,
-                line.name,
-                line.municipality,
+                csv_text(line.code),
+                csv_text(line.name),
+                csv_text(line.municipality),
                 line.cohort,
                 line.state,
                 *[
@@ -341,7 +350,7 @@ def _header_cells(sheet: Any, titles: Sequence[str]) -> list[Any]:
         cell = WriteOnlyCell(sheet, value=title)
         cell.font, cell.fill, cell.alignment, cell.border = font, fill, align, border
         cells.append(cell)
-    return cells
+    return xlsx_row(sheet, cells)
 
 
 def _set_widths(sheet: Any, widths: Sequence[float]) -> None:
@@ -377,7 +386,7 @@ def _centers_sheet(book: Any, report: QuarterlyReport) -> None:
     if report.empty:
         note = WriteOnlyCell(sheet, value=report.empty_text)
         note.font = Font(italic=True)
-        sheet.append([note])
+        sheet.append(xlsx_row(sheet, [note]))
         return
     from openpyxl.cell import Cell
 
@@ -393,19 +402,22 @@ def _centers_sheet(book: Any, report: QuarterlyReport) -> None:
         if line.missing:
             status = Cell(sheet, 1, 1, line.status, missing_style)
         append(
-            [
-                line.code,
-                line.name,
-                line.municipality,
-                line.cohort,
-                line.state,
-                *[
-                    None if value is None else Cell(sheet, 1, 1, value, style)
-                    for value, style in zip(line.values, styles, strict=True)
+            xlsx_row(
+                sheet,
+                [
+                    line.code,
+                    line.name,
+                    line.municipality,
+                    line.cohort,
+                    line.state,
+                    *[
+                        None if value is None else Cell(sheet, 1, 1, value, style)
+                        for value, style in zip(line.values, styles, strict=True)
+                    ],
+                    report.targets_text(line) or None,
+                    status,
                 ],
-                report.targets_text(line) or None,
-                status,
-            ]
+            )
         )
 
 
@@ -435,7 +447,7 @@ def _summary_sheet(book: Any, report: QuarterlyReport) -> None:
     if report.empty:
         note = WriteOnlyCell(sheet, value=report.empty_text)
         note.font = Font(italic=True)
-        sheet.append([note])
+        sheet.append(xlsx_row(sheet, [note]))
         return
     bold = Font(bold=True)
     last = len(report.summary) - 1
@@ -456,7 +468,7 @@ def _summary_sheet(book: Any, report: QuarterlyReport) -> None:
                 cell.font = bold
                 styled.append(cell)
             cells = styled
-        sheet.append(cells)
+        sheet.append(xlsx_row(sheet, cells))
 
 
 def _indicators_sheet(book: Any, report: QuarterlyReport) -> None:
@@ -469,21 +481,23 @@ def _indicators_sheet(book: Any, report: QuarterlyReport) -> None:
     )
     for indicator, label in report.columns:
         sheet.append(
-            [
-                indicator.code,
-                indicator.name,
-                UNIT_TITLES[indicator.unit],
-                PERIOD_TITLES[indicator.period],
-                indicator.target,
-                label,
-            ]
+            xlsx_row(
+                sheet,
+                [
+                    indicator.code,
+                    indicator.name,
+                    UNIT_TITLES[indicator.unit],
+                    PERIOD_TITLES[indicator.period],
+                    indicator.target,
+                    label,
+                ],
+            )
         )
     zone = report.roadmap.timezone
     local = as_utc(report.generated_at).astimezone(ZoneInfo(zone))
     sheet.append([])
-    sheet.append(
-        [f"{_sentence(report.roadmap.decree)} {_sentence(f'Отчёт за {report.period.title}')}"]
-    )
+    decree = f"{_sentence(report.roadmap.decree)} {_sentence(f'Отчёт за {report.period.title}')}"
+    sheet.append(xlsx_row(sheet, [decree]))
     sheet.append([f"Сформирован {local:%d.%m.%Y %H:%M} ({zone}) программой Tochka."])
 
 
