@@ -55,6 +55,10 @@ def import_(ctx: typer.Context, file: TableFileArg, roadmap: RoadmapCode = None)
     count = centers.import_centers(
         st.engine(), stored, rows, filename=str(file), actor=st.actor_ref, now=st.now()
     )
+    from workflow.views.cells import center_warnings
+
+    for warning in center_warnings(str(file), rows):
+        typer.echo(warning, err=True)
     if st.json:
         print_json({"file": str(file), "imported": count})
         return

@@ -25,6 +25,10 @@ def import_(ctx: typer.Context, file: TableFileArg, roadmap: RoadmapCode = None)
     added, changed = import_contacts(
         st.engine(), stored, rows, filename=str(file), actor=st.actor_ref, now=st.now()
     )
+    from workflow.views.cells import contact_warnings
+
+    for warning in contact_warnings(str(file), rows):
+        typer.echo(warning, err=True)
     if st.json:
         print_json({"file": str(file), "added": added, "changed": changed})
         return
