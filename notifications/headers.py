@@ -2,7 +2,8 @@
 
 Python 3.11's `email` package lets some values through that change the letter's
 structure when serialised (CVE-2024-6923: encoded newlines in a header). We do not rely
-on it: addresses are checked against a strict grammar and refused when they fail;
+on it: addresses are checked against the one address rule (`base.addresses`, shared with
+the imports and the roadmap file) and refused when they fail;
 display names and subjects are *cleaned* (control characters, line and paragraph
 separators, bidirectional overrides and RFC 2047 encoded-word tricks removed), because a
 school name with a newline must not stop its reminder. `verify_letter` then parses the
@@ -22,17 +23,12 @@ from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.parser import BytesParser
 
+from base.addresses import AddressError, AddressUse, parse_address
 from notifications.errors import InvalidAddress, UnsafeHeader
 
-#: Longest address SMTP allows in a path (RFC 5321 4.5.3.1.3).
-MAX_ADDRESS_LENGTH = 254
 #: Display names and subjects are cut to this many characters (a name is not a letter).
 MAX_TEXT_LENGTH = 200
 
-# RFC 5322 dot-atom for the local part: ASCII only (SMTPUTF8 is not assumed), no quoted
-# strings, no comments — every character here is harmless in any header.
-_LOCAL_RE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
-_LABEL_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 # RFC 2047 encoded word, loosely (any charset, any text), to catch it before a reader does.
 _ENCODED_WORD_RE = re.compile(r"=\?[^?\s]*\?[A-Za-z]?\?.*?\?=", re.DOTALL)
 _SPACES_RE = re.compile(r"\s+")
@@ -106,8 +102,10 @@ def clean_text(value: str, *, max_length: int = MAX_TEXT_LENGTH) -> str:
 def check_address(address: str, *, field: str = "To") -> str:
     """Validate an e-mail address for a header and the SMTP envelope.
 
-    Accepts ``local@domain`` with an ASCII dot-atom local part and a domain of at least
-    two labels; a Unicode domain (``школа.рф``) is converted to IDNA (``xn--...``).
+    The rule is the one imports and the roadmap file apply (`base.addresses`): an ASCII
+    local part and a public domain; a Unicode domain (``школа.рф``) is converted to its
+    ASCII form (``xn--80atdl2c.xn--p1ai``). The From address (``field="From"``) is Tochka's
+    own, and may be on a private domain of the department's relay (``tochka.local``).
 
     Args:
         address: the address exactly as configured (surrounding spaces are trimmed).
@@ -120,34 +118,11 @@ def check_address(address: str, *, field: str = "To") -> str:
         InvalidAddress: the address is malformed or carries unsafe characters.
     """
     candidate = address.strip(" ")  # only spaces: str.strip() would eat U+2028, U+0085
-
-    def refuse(reason: str) -> InvalidAddress:
-        return InvalidAddress(address=address, reason=reason, field=field)
-
-    if not candidate:
-        raise refuse("пустой адрес")
-    if has_forbidden(candidate) or any(ch.isspace() for ch in candidate):
-        raise refuse("содержит пробелы или управляющие символы")
-    if _ENCODED_WORD_RE.search(candidate):
-        raise refuse("содержит закодированное слово RFC 2047")
-    if candidate.count("@") != 1:
-        raise refuse("должен содержать ровно один знак @")
-    local, domain = candidate.split("@")
-    if not local or len(local) > 64 or not _LOCAL_RE.fullmatch(local):
-        raise refuse("недопустимая часть до @")
+    use = AddressUse.SENDER if field == "From" else AddressUse.RECIPIENT
     try:
-        ascii_domain = domain.encode("idna").decode("ascii").lower()
-    except UnicodeError:
-        raise refuse("недопустимое имя домена") from None
-    labels = ascii_domain.split(".")
-    if len(labels) < 2 or not all(_LABEL_RE.fullmatch(label) for label in labels):
-        raise refuse("недопустимое имя домена")
-    if labels[-1].isdigit():
-        raise refuse("домен не может быть IP-адресом")
-    result = f"{local}@{ascii_domain}"
-    if len(result) > MAX_ADDRESS_LENGTH:
-        raise refuse(f"длиннее {MAX_ADDRESS_LENGTH} символов")
-    return result
+        return parse_address(candidate, use=use).ascii
+    except AddressError as exc:
+        raise InvalidAddress(address=address, reason=exc.reason, field=field) from None
 
 
 def make_address(email: str, name: str = "", *, field: str = "To") -> Address:

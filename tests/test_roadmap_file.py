@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from base.addresses import address_problem
 from workflow.errors import Problem, RoadmapFileError
 from workflow.roadmap.definition import (
     EvidenceKind,
@@ -635,7 +636,13 @@ def test_invalid_email(email: str) -> None:
     problem = only_problem(edit('"dep@example.org"', f'"{email}"'))
 
     assert (problem.line, problem.column, problem.field) == (10, 68, "parties[0].email")
-    assert problem.message.endswith("— не адрес электронной почты")
+    # The words of the one address rule, which import and the sender apply too.
+    assert problem.message == address_problem(email.replace("\\r\\n", "\r\n"))
+    assert problem.message.endswith(
+        "— не адрес электронной почты"
+        if "\\r" not in email
+        else "знак U+000D, U+000A — наберите адрес заново: с этим знаком письмо не дойдёт"
+    )
 
 
 def test_every_problem_is_reported_in_file_order() -> None:

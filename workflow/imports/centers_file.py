@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from base.addresses import is_valid_email
+from base.addresses import address_problem, is_valid_email
 from workflow.errors import ImportFileError, Problem
 from workflow.imports.header import Column, Header, HeaderSpec
 from workflow.imports.tablefile import (
@@ -273,8 +273,9 @@ class _Reader:
                         f"{years.start}–{years.stop - 1}",
                     )
         email = values["email"]
-        if email and not is_valid_email(email):
-            bad("email", f"«{visible(email)}» — не адрес электронной почты")
+        email_problem = address_problem(email) if email else None
+        if email_problem:
+            bad("email", email_problem)
         if not ok or cohort is None:
             return None
         return CenterRow(

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from base.addresses import is_valid_email
+from base.addresses import address_problem
 from workflow.errors import ImportFileError, Problem
 from workflow.imports.header import Column, ColumnUse, HeaderSpec
 from workflow.imports.tablefile import (
@@ -23,7 +23,6 @@ from workflow.imports.tablefile import (
     is_filled,
     opening,
     table_suffix,
-    visible,
     xlsx_rows,
 )
 
@@ -136,8 +135,8 @@ def read_contacts_file(path: str | Path) -> list[ContactRow]:
                 seen[municipality.casefold()] = line
             if not email:
                 problem("email", "не указан адрес электронной почты")
-            elif not is_valid_email(email):
-                problem("email", f"«{visible(email)}» — не адрес электронной почты")
+            elif email_problem := address_problem(email):
+                problem("email", email_problem)
             if len(recipient) > _MAX_RECIPIENT or any(ord(c) < 32 for c in recipient):
                 problem(
                     "recipient",

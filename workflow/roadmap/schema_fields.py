@@ -32,7 +32,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from base.addresses import is_valid_email
+from base.addresses import address_problem
 from workflow.roadmap.definition import Recurrence
 
 __all__ = [
@@ -271,8 +271,9 @@ def _number(value: object) -> float:
 
 
 def _email(value: str) -> str:
-    if not is_valid_email(value):
-        raise refusal(f"«{value}» — не адрес электронной почты")
+    problem = address_problem(value)
+    if problem:
+        raise refusal(problem)
     return value
 
 
