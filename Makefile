@@ -35,7 +35,7 @@ test: install chromium
 	if [ -n "$$url" ]; then echo "PostgreSQL для тестов: $$url"; else echo "PostgreSQL не найден: тесты PostgreSQL не запускаются (задайте TOCHKA_TEST_PG_URL)"; fi; \
 	TOCHKA_TEST_PG_URL="$$url" $(BIN)/pytest -n 2 -p no:cacheprovider
 
-# ruff, mypy (strict) and the layering contract of .importlinter (DESIGN.md, Layers).
+# ruff, mypy (strict) and the layering contract of .importlinter (ARCHITECTURE.md, Layers).
 lint: install
 	$(BIN)/ruff check base states workflow notifications scheduler.py tests benchmarks
 	$(BIN)/mypy

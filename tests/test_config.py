@@ -202,6 +202,15 @@ def test_the_cli_refuses_a_wrong_value_even_with_db(
         catch_exceptions=False,
     )
     assert result.exit_code == 1
-    assert "TOCHKA_SMTP_TLS" in result.output and "«tls13»" in result.output
+    assert "TOCHKA_SMTP_TLS" in result.output
+    assert "«tls13»" in result.output
     assert "Traceback" not in result.output
     assert not database.parent.exists()
+
+
+def test_the_database_password_is_not_in_the_repr() -> None:
+    settings = load_settings({"TOCHKA_DB_URL": "postgresql://tochka:hunter2@db.example/x"})
+    assert settings.db_url == "postgresql://tochka:hunter2@db.example/x"  # still usable
+    for shown in (repr(settings), str(settings), pretty_repr(settings)):
+        assert "hunter2" not in shown
+        assert "postgresql://tochka:***@db.example/x" in shown

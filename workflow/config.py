@@ -20,11 +20,12 @@ import json
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import sqlalchemy as sa
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
@@ -83,7 +84,8 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
-    db_url: str = ""
+    # Shown without its password (`__repr_args__`): a PostgreSQL URL may carry one.
+    db_url: str = Field(default="", repr=False)
     var_dir: str = str(DEFAULT_VAR_DIR)
     smtp_host: str = ""
     smtp_port: Port | None = None  # None: the TLS mode's port (465, 587 or 25)
@@ -101,6 +103,10 @@ class Settings(BaseModel):
     weekly_summary: str = ""
     file_mode_group: str = ""
 
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        yield ("db_url", _without_password(self.db_url))
+        yield from super().__repr_args__()
+
     @property
     def effective_db_url(self) -> str:
         """The database URL; the embedded SQLite file under ``var_dir`` by default."""
@@ -110,6 +116,16 @@ class Settings(BaseModel):
     def effective_mail_dir(self) -> str:
         """Where the file transport writes ``.eml`` files."""
         return self.mail_dir or str(Path(self.var_dir) / "mail")
+
+
+def _without_password(url: str) -> str:
+    """The URL as logs may show it: its password replaced by ``***``."""
+    if not url:
+        return url
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:  # not a URL: nothing that looks like a password to keep
+        return url
 
 
 # The settings whose values are never shown, not even when they are wrong.

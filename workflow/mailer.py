@@ -26,12 +26,7 @@ def smtp_settings(settings: Settings) -> SmtpSettings | None:
     """
     if not settings.smtp_host:
         return None
-    try:
-        tls = TlsMode(settings.smtp_tls)
-    except ValueError:
-        raise InputError(
-            f"TOCHKA_SMTP_TLS: «{settings.smtp_tls}» — ожидается starttls, ssl или none."
-        ) from None
+    tls = TlsMode(settings.smtp_tls)  # one of the modes: `Settings` refuses any other
     if tls is TlsMode.NONE and settings.smtp_user and not is_loopback(settings.smtp_host):
         raise InputError(
             f"TOCHKA_SMTP_TLS=none с логином TOCHKA_SMTP_USER: пароль ушёл бы на "
@@ -66,20 +61,8 @@ def make_renderer(settings: Settings) -> Renderer:
 
 
 def delivery_policy(settings: Settings) -> dict[str, Any]:
-    """`notifications.deliver.deliver_due`'s retry settings from Tochka's settings.
-
-    Raises:
-        InputError: an attempt count or give-up age below 1.
-    """
-    if settings.max_attempts < 1:
-        raise InputError(
-            f"TOCHKA_MAX_ATTEMPTS: «{settings.max_attempts}» — нужно целое число не меньше 1."
-        )
-    if settings.give_up_after_days < 1:
-        raise InputError(
-            f"TOCHKA_GIVE_UP_AFTER_DAYS: «{settings.give_up_after_days}» — нужно целое число "
-            "дней не меньше 1."
-        )
+    """`notifications.deliver.deliver_due`'s retry settings from Tochka's settings (both at
+    least 1: `Settings` refuses smaller values)."""
     return {
         "max_attempts": settings.max_attempts,
         "give_up_after": timedelta(days=settings.give_up_after_days),
