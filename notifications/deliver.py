@@ -60,6 +60,7 @@ from notifications.errors import (
 )
 from notifications.headers import check_address, envelope_headers, message_id
 from notifications.outbox import OUTBOX, OutboxStatus
+from notifications.russian import days
 from notifications.transport import Transport, TransportSession
 
 log = logging.getLogger(__name__)
@@ -107,8 +108,6 @@ class _Claimed:
 
 
 def _age(age: timedelta) -> str:
-    from notifications.russian import days
-
     if age % timedelta(days=1):
         return f"{age.total_seconds() / 3600:g} ч"
     return days(age.days)

@@ -149,7 +149,6 @@ def open_xlsx(path: Path, filename: str) -> tuple[Any, Any] | None:
     Raises:
         ImportFileError: the file is not a workbook.
     """
-    # openpyxl costs ~0.3 s to import; only XLSX imports pay for it.
     # Imported here: openpyxl costs ~140 ms at start-up and CSV files never need it.
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
