@@ -290,13 +290,17 @@ def test_on_behalf_of_is_for_coordinators_and_recorded(
 ) -> None:
     grant(engine, stored.id, ["director"], "school", [centers3[0].code])
     grant(engine, stored.id, ["viewer"], "viewer")
+    # For director only what a school may do itself (issue 10): report its opened center.
+    fire = TransitionEngine(engine, stored.definition, stored.id)
+    for trigger in PATH_TO["opened"]:
+        fire.fire_center(centers3[0].code, trigger, actor=Actor(login="operator"), now=T0)
     ok = cli(
         "--on-behalf-of",
         "director",
         "centers",
         "fire",
         centers3[0].code,
-        "agree_infrastructure",
+        "start_reporting",
         actor="operator",
     )
     assert ok.exit_code == 0, ok.output

@@ -10,15 +10,20 @@ The daemon acts as the ``system`` role (``SYSTEM_ACTOR``), which only the schedu
 own triggers allow. Which role may fire which trigger is declared in the roadmap file
 (``permissions``); `DEFAULT_PERMISSIONS` applies where the file says nothing.
 
-A refusal says which role or scope is missing, changes nothing, and is itself recorded
-in the audit trail (an event of kind ``refusal``), in its own transaction.
+A coordinator may act ``--on-behalf-of`` another registered user only for what that
+user may do themselves: every check (role, then scope) applies to both, and the act is
+recorded for both.
+
+A refusal says which role or scope is missing (and whose), changes nothing, and is
+itself recorded in the audit trail (an event of kind ``refusal``), in its own
+transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -122,6 +127,8 @@ class Principal:
     login: str
     role: Role
     scope: tuple[str, ...] = ()
+    #: The user named by ``--on-behalf-of``: the checks apply to them as well.
+    acting_for: Principal | None = None
 
     def covers_center(self, code: str, municipality: str) -> bool:
         """Whether a center is within this user's scope."""
@@ -136,17 +143,29 @@ SYSTEM = Principal(login="tochka-daemon", role=Role.SYSTEM)
 
 
 class AccessDenied(TochkaError):
-    """The actor's role or scope does not allow the action; nothing was changed."""
+    """The actor's role or scope does not allow the action; nothing was changed.
+
+    ``login`` is who tried; ``on_behalf_of`` the user they named, if any.
+    """
 
     def __init__(
-        self, *, login: str, action: Action, target: str, missing: str, hint: str | None = None
+        self,
+        *,
+        login: str,
+        action: Action,
+        target: str,
+        missing: str,
+        hint: str | None = None,
+        on_behalf_of: str | None = None,
     ) -> None:
         self.login = login
+        self.on_behalf_of = on_behalf_of
         self.action = action
         self.target = target
         self.missing = missing
+        who = login if on_behalf_of is None else f"{login} от имени {on_behalf_of}"
         super().__init__(
-            f"Отказано: {login} — {ACTION_TITLES[action]} «{target}»: {missing}.",
+            f"Отказано: {who} — {ACTION_TITLES[action]} «{target}»: {missing}.",
             hint=hint or "Обратитесь к региональному координатору (tochka users list).",
         )
 
@@ -190,11 +209,16 @@ def check_on_behalf(
 ) -> Principal:
     """Only a coordinator may act for another user, and that user must exist.
 
-    A refusal names the person who tried (``who``), not the user they named.
+    A refusal names the person who tried (``who``) and the user they named.
+
+    Returns:
+        ``who``, acting for the named user: `check_fire` and `check_action` then check
+        the act for both.
     """
     if who.role is not Role.COORDINATOR:
         raise AccessDenied(
             login=who.login,
+            on_behalf_of=other,
             action=action,
             target=target,
             missing=f"действовать от имени «{other}» может только координатор "
@@ -204,13 +228,36 @@ def check_on_behalf(
     if found is None:
         raise AccessDenied(
             login=who.login,
+            on_behalf_of=other,
             action=action,
             target=target,
             missing=f"пользователь «{other}», от имени которого действие, не зарегистрирован "
             "в этой дорожной карте",
             hint=f"Координатор может добавить его: tochka users add {other} --role РОЛЬ.",
         )
-    return found
+    return replace(who, acting_for=found)
+
+
+def _parties(who: Principal) -> list[tuple[Principal, str | None]]:
+    """Whom a check applies to: the actor, then the user named by ``--on-behalf-of``
+    (with the login of the coordinator who named them)."""
+    if who.acting_for is None:
+        return [(who, None)]
+    return [(who, None), (who.acting_for, who.login)]
+
+
+def _named_hint(named: str) -> str:
+    return (
+        f"От имени пользователя действуют только в пределах его роли и области: "
+        f"выполните это действие без --on-behalf-of или от имени того, кому оно разрешено "
+        f"(права {named}: tochka users list)."
+    )
+
+
+def _holder(named: bool) -> str:
+    """Who has the role: «пользователя» (the actor), or «него», the named user the
+    message has just introduced by login."""
+    return "него" if named else "пользователя"
 
 
 def allowed_roles(
@@ -233,23 +280,45 @@ def check_fire(
     target: str,
     center: tuple[str, str] | None = None,
 ) -> None:
-    """Raise AccessDenied unless ``who`` may fire ``trigger`` on this target."""
+    """Raise AccessDenied unless ``who`` (and the user it acts for) may fire ``trigger``
+    on this target."""
     roles = allowed_roles(permissions, machine, trigger)
-    if who.role.value not in roles:
-        raise AccessDenied(
-            login=who.login,
-            action=Action.FIRE,
-            target=f"{target}: {trigger}",
-            missing=f"нужна роль {' или '.join(roles)}, у пользователя — {who.role.value}",
-        )
-    if center is not None and not who.covers_center(*center):
-        code, municipality = center
-        raise AccessDenied(
-            login=who.login,
-            action=Action.FIRE,
-            target=f"{target}: {trigger}",
-            missing=_scope_missing(who, code, municipality),
-        )
+    for user, tried_by in _parties(who):
+        if user.role.value not in roles:
+            raise _denied(
+                user,
+                tried_by,
+                Action.FIRE,
+                f"{target}: {trigger}",
+                f"нужна роль {' или '.join(roles)}, "
+                f"у {_holder(tried_by is not None)} — {user.role.value}",
+            )
+        if center is not None and not user.covers_center(*center):
+            code, municipality = center
+            raise _denied(
+                user,
+                tried_by,
+                Action.FIRE,
+                f"{target}: {trigger}",
+                _scope_missing(user, code, municipality, named=tried_by is not None),
+            )
+
+
+def _denied(
+    user: Principal, tried_by: str | None, action: Action, target: str, missing: str
+) -> AccessDenied:
+    """The refusal of ``user``; for a named user it names the coordinator who tried."""
+    if tried_by is None:
+        return AccessDenied(login=user.login, action=action, target=target, missing=missing)
+    return AccessDenied(
+        login=tried_by,
+        on_behalf_of=user.login,
+        action=action,
+        target=target,
+        missing=f"пользователь «{user.login}», от имени которого действие, сам этого "
+        f"сделать не может: {missing}",
+        hint=_named_hint(user.login),
+    )
 
 
 #: Who may perform each non-transition action (transitions: the roadmap's permissions).
@@ -270,34 +339,39 @@ _ACTION_ROLES: dict[Action, tuple[Role, ...]] = {
 def check_action(
     who: Principal, action: Action, *, target: str, centers: Sequence[tuple[str, str]] = ()
 ) -> None:
-    """Raise AccessDenied unless ``who`` may perform ``action`` on all of ``centers``."""
+    """Raise AccessDenied unless ``who`` (and the user it acts for) may perform
+    ``action`` on all of ``centers``."""
     roles = _ACTION_ROLES[action]
-    if who.role not in roles:
-        raise AccessDenied(
-            login=who.login,
-            action=action,
-            target=target,
-            missing=(
+    for user, tried_by in _parties(who):
+        if user.role not in roles:
+            raise _denied(
+                user,
+                tried_by,
+                action,
+                target,
                 f"нужна роль {' или '.join(r.value for r in roles)}, "
-                f"у пользователя — {who.role.value}"
-            ),
-        )
-    for code, municipality in centers:
-        if not who.covers_center(code, municipality):
-            raise AccessDenied(
-                login=who.login,
-                action=action,
-                target=target,
-                missing=_scope_missing(who, code, municipality),
+                f"у {_holder(tried_by is not None)} — {user.role.value}",
             )
+        for code, municipality in centers:
+            if not user.covers_center(code, municipality):
+                raise _denied(
+                    user,
+                    tried_by,
+                    action,
+                    target,
+                    _scope_missing(user, code, municipality, named=tried_by is not None),
+                )
 
 
-def _scope_missing(who: Principal, code: str, municipality: str) -> str:
+def _scope_missing(who: Principal, code: str, municipality: str, *, named: bool = False) -> str:
+    # For the named user the message has just introduced them: «его область».
     if who.role is Role.MUNICIPALITY:
-        return f"центр {code} относится к «{municipality}», а область пользователя — " + ", ".join(
+        scope = "его область" if named else "область пользователя"
+        return f"центр {code} относится к «{municipality}», а {scope} — " + ", ".join(
             f"«{m}»" for m in who.scope
         )
-    return f"центр {code} вне области пользователя ({', '.join(who.scope) or 'пусто'})"
+    scope = "его области" if named else "области пользователя"
+    return f"центр {code} вне {scope} ({', '.join(who.scope) or 'пусто'})"
 
 
 def record_refusal(
@@ -342,12 +416,17 @@ def authorize_action(
     centers: Sequence[tuple[str, str]] = (),
 ) -> Principal:
     """Check a non-transition action (import, cycle opening, indicators, users, outbox)
-    for an engine `Actor` inside the caller's transaction."""
+    for an engine `Actor` inside the caller's transaction.
+
+    Returns:
+        The actor's `Principal`, acting for the user named by ``--on-behalf-of`` (a later
+        `check_action` of the same act, on centers known only then, checks both).
+    """
     if actor.system:
         return SYSTEM
     who = require_user(conn, roadmap_id, actor.login, action=action, target=target)
     if actor.on_behalf_of is not None:
-        check_on_behalf(conn, roadmap_id, who, actor.on_behalf_of, target, action)
+        who = check_on_behalf(conn, roadmap_id, who, actor.on_behalf_of, target, action)
     check_action(who, action, target=target, centers=centers)
     return who
 

@@ -39,6 +39,7 @@ def create_cycles(
     actor: str,
     now: datetime,
     recorded_at: datetime,
+    on_behalf_of: str | None = None,
 ) -> list[int]:
     """Create the cycles of ``specs`` that do not exist yet, inside the caller's transaction.
 
@@ -89,6 +90,7 @@ def create_cycles(
                 from_state=None,
                 to_state=CycleState.SCHEDULED.value,
                 actor=actor,
+                on_behalf_of=on_behalf_of,
                 recorded_at=recorded_at,
                 effective_date=effective,
                 comment=f"срок {spec.due.isoformat()}",
@@ -160,6 +162,7 @@ def open_cycle(
             [spec],
             origin=ORIGIN_OPERATOR,
             actor=by.login,
+            on_behalf_of=by.on_behalf_of,
             now=now,
             recorded_at=clock(),
         )

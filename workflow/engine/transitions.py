@@ -315,7 +315,8 @@ class TransitionEngine:
                 conn, self.roadmap_id, actor.login, action=access.Action.FIRE, target=target
             )
             if actor.on_behalf_of is not None:
-                access.check_on_behalf(conn, self.roadmap_id, who, actor.on_behalf_of, target)
+                # The named user is checked for the same trigger and center below.
+                who = access.check_on_behalf(conn, self.roadmap_id, who, actor.on_behalf_of, target)
         access.check_fire(
             who,
             self.roadmap.permissions,

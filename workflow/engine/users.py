@@ -14,7 +14,14 @@ from sqlalchemy.engine import Connection, Engine
 from base import db
 from base.clock import Clock, local_date, system_clock
 from workflow.engine import audit
-from workflow.engine.access import Action, Actor, Role, authorize_action, refusals_recorded
+from workflow.engine.access import (
+    AccessDenied,
+    Action,
+    Actor,
+    Role,
+    authorize_action,
+    refusals_recorded,
+)
 from workflow.errors import InputError, NotFound
 from workflow.roadmap import store as roadmap_store
 from workflow.roadmap.definition import Roadmap
@@ -350,13 +357,17 @@ def load_roadmap_as(
 ) -> tuple[int, str, bool]:
     """``tochka init``: store a roadmap; its first loader becomes its coordinator.
 
-    Replacing the stored definition of a roadmap that has users needs a coordinator. The
+    Replacing the stored definition of a roadmap that has users needs a coordinator, and
+    so does loading on behalf of another user (who must be a coordinator as well). The
     check, the new definition, its audit event and the bootstrap of the first
     coordinator are one transaction.
 
     Returns:
         The roadmap id, ``created``/``updated``/``unchanged``, and whether ``actor`` was
         made the coordinator.
+
+    Raises:
+        AccessDenied: as above (recorded, when the roadmap is already in the database).
     """
 
     with db.read(engine) as conn:
@@ -371,6 +382,19 @@ def load_roadmap_as(
         )
     )
     effective = local_date(now, definition.timezone)
+    if existing is None and actor.on_behalf_of is not None:
+        # A roadmap not yet in the database has no users, so nobody to act for (and no
+        # audit trail to record the refusal in).
+        raise AccessDenied(
+            login=actor.login,
+            on_behalf_of=actor.on_behalf_of,
+            action=Action.LOAD_ROADMAP,
+            target=definition.code,
+            missing=f"пользователь «{actor.on_behalf_of}», от имени которого действие, не "
+            "зарегистрирован в этой дорожной карте (её ещё нет в базе)",
+            hint="Первую загрузку выполняют без --on-behalf-of: загрузивший становится "
+            "координатором.",
+        )
     with guard, db.write(engine) as conn:
         if existing is not None:
             row = conn.execute(
@@ -384,7 +408,8 @@ def load_roadmap_as(
                 ).scalar_one()
                 > 0
             )
-            if has_users and row.content_hash != definition.content_hash:
+            changed = row.content_hash != definition.content_hash
+            if (has_users and changed) or actor.on_behalf_of is not None:
                 authorize_action(
                     conn, int(existing), actor, Action.LOAD_ROADMAP, target=definition.code
                 )
