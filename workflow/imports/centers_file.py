@@ -21,7 +21,7 @@ from pathlib import Path
 
 from base.addresses import address_problem, is_valid_email
 from workflow.errors import ImportFileError, Problem
-from workflow.imports.header import Column, Header, HeaderSpec
+from workflow.imports.header import EMAIL_COLUMN, MUNICIPALITY_COLUMN, Column, Header, HeaderSpec
 from workflow.imports.tablefile import (
     Row,
     Rows,
@@ -42,24 +42,9 @@ _COLUMNS = (
         aliases=("name", "наименование", "название", "наименование организации"),
         russian_name="Наименование",
     ),
-    Column(
-        key="municipality",
-        aliases=("municipality", "муниципальное образование", "муниципалитет"),
-        russian_name="Муниципальное образование",
-    ),
+    MUNICIPALITY_COLUMN,
     Column(key="cohort", aliases=("cohort", "год создания", "год"), russian_name="Год создания"),
-    Column(
-        key="email",
-        aliases=(
-            "email",
-            "e-mail",
-            "e mail",
-            "электронная почта",
-            "эл. почта",
-            "адрес электронной почты",
-        ),
-        russian_name="Email",
-    ),
+    EMAIL_COLUMN,
 )
 _HEADER = HeaderSpec(
     columns=_COLUMNS,

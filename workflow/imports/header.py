@@ -208,3 +208,23 @@ class HeaderSpec:
         return ", ".join(
             self._label(column) for column in self.columns if column.use is not ColumnUse.IGNORED
         )
+
+
+#: The columns the centers file and the municipalities' contacts file share, declared once.
+MUNICIPALITY_COLUMN = Column(
+    key="municipality",
+    aliases=("municipality", "муниципальное образование", "муниципалитет"),
+    russian_name="Муниципальное образование",
+)
+EMAIL_COLUMN = Column(
+    key="email",
+    aliases=(
+        "email",
+        "e-mail",
+        "e mail",
+        "электронная почта",
+        "эл. почта",
+        "адрес электронной почты",
+    ),
+    russian_name="Email",
+)

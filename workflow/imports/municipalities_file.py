@@ -17,7 +17,7 @@ from pathlib import Path
 
 from base.addresses import address_problem
 from workflow.errors import ImportFileError, Problem
-from workflow.imports.header import Column, ColumnUse, HeaderSpec
+from workflow.imports.header import EMAIL_COLUMN, MUNICIPALITY_COLUMN, Column, ColumnUse, HeaderSpec
 from workflow.imports.tablefile import (
     csv_rows,
     is_filled,
@@ -30,23 +30,8 @@ __all__ = ["MUNICIPALITY_FIELD", "ContactRow", "read_contacts_file"]
 
 _HEADER = HeaderSpec(
     columns=(
-        Column(
-            key="municipality",
-            aliases=("municipality", "муниципальное образование", "муниципалитет"),
-            russian_name="Муниципальное образование",
-        ),
-        Column(
-            key="email",
-            aliases=(
-                "email",
-                "e-mail",
-                "e mail",
-                "электронная почта",
-                "эл. почта",
-                "адрес электронной почты",
-            ),
-            russian_name="Email",
-        ),
+        MUNICIPALITY_COLUMN,
+        EMAIL_COLUMN,
         Column(
             key="recipient",
             aliases=(
