@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from base.errors import DatabaseUnavailable, InputError, SchemaTooNew, TochkaError
 
@@ -15,6 +16,9 @@ __all__ = [
     "AuditBroken",
     "Conflict",
     "DatabaseUnavailable",
+    "EffectiveDateBeforeLast",
+    "EffectiveDateImplausible",
+    "EffectiveDateRefused",
     "FileProblems",
     "ImportFileError",
     "InputError",
@@ -106,4 +110,42 @@ class AuditBroken(TochkaError):
         super().__init__(
             f"Журнал аудита дорожной карты «{roadmap}» нарушен: {where}: {why}",
             hint="Восстановите базу из резервной копии и выясните, кто менял её в обход tochka.",
+        )
+
+
+class EffectiveDateRefused(InputError):
+    """The effective date of an act (``--now``) cannot be accepted; nothing was changed."""
+
+    def __init__(self, message: str, *, effective: date, hint: str | None = None) -> None:
+        self.effective = effective
+        super().__init__(message, hint=hint)
+
+
+class EffectiveDateBeforeLast(EffectiveDateRefused):
+    """The act is dated before the last event of its object (the history would run
+    backwards); ``last`` is that event's effective date."""
+
+    def __init__(self, *, effective: date, last: date, entity: str, what: str) -> None:
+        self.last = last
+        self.entity = entity
+        super().__init__(
+            f"Дата действия {effective:%d.%m.%Y} раньше последнего события {what} "
+            f"({last:%d.%m.%Y}): {entity} — ничего не изменено.",
+            effective=effective,
+            hint=f"События истории идут по дате действия: укажите --now не раньше "
+            f"{last:%d.%m.%Y} (или без --now, сегодняшней датой).",
+        )
+
+
+class EffectiveDateImplausible(EffectiveDateRefused):
+    """The effective date lies outside ``earliest``..``latest``: taken for a typo."""
+
+    def __init__(self, *, effective: date, earliest: date, latest: date, why: str) -> None:
+        self.earliest = earliest
+        self.latest = latest
+        super().__init__(
+            f"Дата действия {effective:%d.%m.%Y} похожа на опечатку: допустимы даты "
+            f"с {earliest:%d.%m.%Y} по {latest:%d.%m.%Y} ({why}); ничего не изменено.",
+            effective=effective,
+            hint="Проверьте год в --now (ГГГГ-ММ-ДД).",
         )

@@ -12,9 +12,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from base import db
 from base.addresses import is_valid_email
-from base.clock import Clock, local_date, system_clock
+from base.clock import Clock, system_clock
 from states.center import CenterState
-from workflow.engine import audit
+from workflow.engine import audit, dates
 from workflow.engine.access import Action, as_actor, authorize_action, refusals_recorded
 from workflow.engine.audit import CREATE_TRIGGER, NewEvent
 from workflow.errors import Conflict, ImportFileError, InputError, NotFound, Problem
@@ -46,12 +46,14 @@ def import_centers(
             the refusal is recorded.
         ImportFileError: a code already exists in the roadmap (every such row is named
             with its line); nothing is imported.
+        EffectiveDateImplausible: ``now`` is taken for a typo; nothing is imported.
     """
     # Imported here: listings, the most frequent commands, need no permission machinery.
 
     by = as_actor(actor)
     recorded_at = clock()
-    effective = local_date(now, roadmap.definition.timezone)
+    # The centers are new, so no earlier event can follow them: only a typo is refused.
+    effective = dates.plausible_effective(roadmap.definition, now, real=recorded_at)
     with (
         refusals_recorded(
             engine, roadmap.id, timezone=roadmap.definition.timezone, actor=by, now=now, clock=clock
@@ -212,6 +214,8 @@ def update_center(
         NotFound: no such center (said only to a user who may change centers).
         InputError: no field given, or a value the import would refuse.
         Conflict: ``expected_version`` is not the center's version.
+        EffectiveDateImplausible, EffectiveDateBeforeLast: ``now`` is taken for a typo,
+            or is earlier than the center's last event (as for a transition).
     """
     by = as_actor(actor)
     given = {
@@ -225,6 +229,7 @@ def update_center(
             hint="Укажите --name, --email и/или --municipality.",
         )
     recorded_at = clock()
+    effective = dates.plausible_effective(roadmap.definition, now, real=recorded_at)
     with (
         refusals_recorded(
             engine, roadmap.id, timezone=roadmap.definition.timezone, actor=by, now=now, clock=clock
@@ -266,6 +271,13 @@ def update_center(
         changes = {f: (current[f], v) for f, v in given.items() if v != current[f]}
         if not changes:
             return CenterUpdate(code=code, changes={}, version=row.version, seq=None)
+        # A correction is an event of the center's history, which reads in date order.
+        dates.check_not_before_last(
+            effective,
+            dates.last_effective(conn, roadmap.id, "center", row.id),
+            entity=f"Центр {code}: изменение",
+            what="этого центра",
+        )
         new_municipality = False
         if "municipality" in changes:
             target = changes["municipality"][1]
@@ -308,7 +320,7 @@ def update_center(
                     actor=by.login,
                     on_behalf_of=by.on_behalf_of,
                     recorded_at=recorded_at,
-                    effective_date=local_date(now, roadmap.definition.timezone),
+                    effective_date=effective,
                     comment=f"изменено: {described}"
                     + (f"; причина: {comment.strip()}" if comment and comment.strip() else ""),
                 )
@@ -430,7 +442,8 @@ def center_id(conn: Connection, roadmap_id: int, code: str) -> int:
 
 
 def history(conn: Connection, roadmap_id: int, kind: str, entity_id: int) -> list[dict[str, Any]]:
-    """The events of one entity, oldest first, as JSON-ready dicts."""
+    """The events of one entity in effective-date order (ties by sequence), as JSON-ready
+    dicts."""
     rows = conn.execute(
         sa.select(EVENT)
         .where(
@@ -438,7 +451,8 @@ def history(conn: Connection, roadmap_id: int, kind: str, entity_id: int) -> lis
             EVENT.c.entity_kind == kind,
             EVENT.c.entity_id == entity_id,
         )
-        .order_by(EVENT.c.seq)
+        # The order in which things took effect; events of one day in the order recorded.
+        .order_by(EVENT.c.effective_date, EVENT.c.seq)
     )
     return [
         {

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from base import db
-from base.clock import Clock, local_date, system_clock
+from base.clock import Clock, system_clock
 from states.cycle import CycleState
-from workflow.engine import audit
+from workflow.engine import audit, dates
 from workflow.engine.access import Action, as_actor, authorize_action, refusals_recorded
 from workflow.engine.audit import CREATE_TRIGGER, NewEvent
 from workflow.errors import InputError, NotFound
@@ -48,9 +48,14 @@ def create_cycles(
 
     Returns:
         The ids of the cycles created.
+
+    Raises:
+        EffectiveDateImplausible: ``now`` is taken for a typo (nothing created).
     """
     if not specs:
         return []
+    # New cycles have no earlier events: only a mistyped date is refused.
+    effective = dates.plausible_effective(roadmap.definition, now, real=recorded_at)
     existing = set(
         conn.execute(
             sa.select(CYCLE.c.measure, CYCLE.c.period).where(CYCLE.c.roadmap_id == roadmap.id)
@@ -77,7 +82,6 @@ def create_cycles(
         ).inserted_primary_key
         assert inserted is not None
         ids.append(int(inserted[0]))
-    effective = local_date(now, roadmap.definition.timezone)
     audit.append(
         conn,
         roadmap.id,

@@ -31,8 +31,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from base import db
-from base.clock import Clock, local_date, system_clock
+from base.clock import Clock, system_clock
 from states.center import LIFECYCLE, CenterState
+from workflow.engine import dates
 from workflow.engine.access import (
     Action,
     as_actor,
@@ -467,11 +468,14 @@ def record(
             named with its line and column. Nothing is recorded.
         SubmissionRefused: the same, for values given on the command line.
         AccessDenied: the actor may not submit for these centers (the refusal is recorded).
+        EffectiveDateImplausible: ``now`` is taken for a typo; nothing is recorded.
     """
 
     by = as_actor(actor)
     definition = stored.definition
-    checker = _Checker(filename or COMMAND_LINE, definition, local_date(now, definition.timezone))
+    # ``now`` decides which periods have begun: a mistyped year would open them all.
+    today = dates.plausible_effective(definition, now, real=clock())
+    checker = _Checker(filename or COMMAND_LINE, definition, today)
     source = "командная строка" if filename is None else f"импорт из {filename}"[:200]
     recorded_at = clock()
     with (

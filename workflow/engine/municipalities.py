@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from base import db
-from base.clock import Clock, local_date, system_clock
+from base.clock import Clock, system_clock
 from notifications.values import Recipient
-from workflow.engine import audit
+from workflow.engine import audit, dates
 from workflow.engine.access import Action, as_actor, authorize_action, refusals_recorded
 from workflow.errors import ImportFileError, Problem
 from workflow.imports.municipalities_file import (
@@ -55,12 +55,15 @@ def import_contacts(
     Raises:
         AccessDenied: the actor is not a coordinator (the refusal is recorded).
         ImportFileError: a municipality no center of the roadmap names; nothing stored.
+        EffectiveDateImplausible: ``now`` is taken for a typo; nothing stored.
+        EffectiveDateBeforeLast: ``now`` is earlier than the last change of a contact
+            the file changes; nothing stored.
     """
 
     table = CONTACT
     by = as_actor(actor)
     recorded_at = clock()
-    effective = local_date(now, stored.definition.timezone)
+    effective = dates.plausible_effective(stored.definition, now, real=recorded_at)
     with (
         refusals_recorded(
             engine,
@@ -126,6 +129,12 @@ def import_contacts(
                 added += 1
             elif (before.email, before.recipient) != (r.email, r.recipient):
                 contact_id = before.id
+                dates.check_not_before_last(
+                    effective,
+                    dates.last_effective(conn, stored.id, "municipality", before.id),
+                    entity=f"адрес муниципалитета «{r.municipality}» ({filename}, строка {r.line})",
+                    what="этого муниципалитета",
+                )
                 conn.execute(
                     table.update()
                     .where(table.c.id == before.id)

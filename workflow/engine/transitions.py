@@ -20,7 +20,7 @@ from base import db
 from base.clock import Clock, local_date, system_clock
 from states import CENTER_WORKFLOW, CYCLE_WORKFLOW, StateHolder
 from states.center import CenterState
-from workflow.engine import access, audit
+from workflow.engine import access, audit, dates
 from workflow.engine.access import Actor
 from workflow.engine.audit import NewEvent
 from workflow.errors import Conflict, NotFound
@@ -64,6 +64,7 @@ _CENTER_READ = (
         CENTER.c.municipality,
         USER.c.role.label("actor_role"),
         USER.c.scope.label("actor_scope"),
+        dates.last_effective_column("center", CENTER.c.roadmap_id, CENTER.c.id),
     )
     .select_from(
         CENTER.outerjoin(
@@ -93,6 +94,7 @@ _CYCLE_READ = sa.select(
     CYCLE.c.measure,
     CYCLE.c.period,
     CYCLE.c.evidence,
+    dates.last_effective_column("cycle", CYCLE.c.roadmap_id, CYCLE.c.id),
 ).where(CYCLE.c.roadmap_id == sa.bindparam("roadmap_id"), CYCLE.c.id == sa.bindparam("id"))
 _CYCLE_READ = _CYCLE_READ.with_for_update()
 
@@ -152,7 +154,11 @@ class TransitionEngine:
                 recorded in the audit trail).
             TriggerNotAllowed, GuardRefused: the state machine refused (nothing changed).
             Conflict: the center changed since it was read (or since ``expected_version``).
+            EffectiveDateImplausible: ``now`` is taken for a typo (before 2000, or more
+                than a year past the program's end).
+            EffectiveDateBeforeLast: ``now`` is earlier than the center's last event.
         """
+        effective = dates.plausible_effective(self.roadmap, now, real=self.clock())
         with self._refusals_recorded(actor, now), db.write(self.engine) as conn:
             row = conn.execute(
                 _CENTER_READ,
@@ -183,6 +189,9 @@ class TransitionEngine:
                 known=known,
             )
             self._check_expected(label, expected_version, row.version)
+            dates.check_not_before_last(
+                effective, row.last_effective, entity=f"{label}: {trigger}", what="этого центра"
+            )
             holder = StateHolder(state=row.state, reason=comment, previous_state=row.previous_state)
             new_state = CENTER_WORKFLOW.fire(holder, trigger, entity=label)
             # Remember where a withdrawal came from, so that ``revert`` can go back there.
@@ -228,7 +237,10 @@ class TransitionEngine:
 
         Raises:
             NotFound, TriggerNotAllowed, GuardRefused, Conflict: as for `fire_center`.
+            EffectiveDateImplausible, EffectiveDateBeforeLast: as for `fire_center`
+                (the cycle's last event).
         """
+        effective = dates.plausible_effective(self.roadmap, now, real=self.clock())
         with self._refusals_recorded(actor, now), db.write(self.engine) as conn:
             row = conn.execute(_CYCLE_READ, {"roadmap_id": self.roadmap_id, "id": cycle_id}).first()
             return self._fire_cycle_row(
@@ -238,6 +250,7 @@ class TransitionEngine:
                 trigger,
                 actor=actor,
                 now=now,
+                effective=effective,
                 evidence=evidence,
                 comment=comment,
                 expected_version=expected_version,
@@ -252,6 +265,7 @@ class TransitionEngine:
         *,
         actor: Actor,
         now: datetime,
+        effective: date,
         evidence: Mapping[str, str] | None,
         comment: str | None,
         expected_version: int | None,
@@ -265,6 +279,9 @@ class TransitionEngine:
         label = f"Цикл {cycle_id} (мероприятие {row.measure}, период {row.period})"
         self._authorize(conn, actor, "cycle", trigger, target=label)
         self._check_expected(label, expected_version, row.version)
+        dates.check_not_before_last(
+            effective, row.last_effective, entity=f"{label}: {trigger}", what="этого цикла"
+        )
         required = {kind: self.roadmap.evidence_kind(kind).name for kind in measure.evidence}
         merged = {**(row.evidence or {}), **(evidence or {})}
         holder = StateHolder(

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from base import db
-from base.clock import Clock, local_date, system_clock
-from workflow.engine import audit
+from base.clock import Clock, system_clock
+from workflow.engine import audit, dates
 from workflow.engine.access import (
     AccessDenied,
     Action,
@@ -237,13 +237,14 @@ class UserAdmin:
         Raises:
             AccessDenied: the actor is not a coordinator (recorded).
             InputError: a wrong scope, or removing the last coordinator by a role change.
+            EffectiveDateImplausible: ``now`` is taken for a typo.
         """
         if role is Role.SYSTEM:
             raise InputError("Роль system назначается только планировщику.")
         login = login.strip()
         if not login or any(c.isspace() for c in login) or len(login) > 128:
             raise InputError(f"Недопустимое имя пользователя «{login}».")
-        effective = local_date(now, self.stored.definition.timezone)
+        effective = dates.plausible_effective(self.stored.definition, now, real=self.clock())
         with self._refusals_recorded(actor, now), db.write(self.engine) as conn:
             self._guard(conn, actor, login)
             cleaned = _validate_scope(conn, self.stored.id, role, scope)
@@ -297,8 +298,9 @@ class UserAdmin:
             AccessDenied: the actor is not a coordinator (recorded).
             NotFound: no such user.
             InputError: it is the last coordinator.
+            EffectiveDateImplausible: ``now`` is taken for a typo.
         """
-        effective = local_date(now, self.stored.definition.timezone)
+        effective = dates.plausible_effective(self.stored.definition, now, real=self.clock())
         with self._refusals_recorded(actor, now), db.write(self.engine) as conn:
             self._guard(conn, actor, login)
             row = conn.execute(
@@ -368,6 +370,7 @@ def load_roadmap_as(
 
     Raises:
         AccessDenied: as above (recorded, when the roadmap is already in the database).
+        EffectiveDateImplausible: ``now`` is taken for a typo.
     """
 
     with db.read(engine) as conn:
@@ -381,7 +384,7 @@ def load_roadmap_as(
             engine, int(existing), timezone=definition.timezone, actor=actor, now=now, clock=clock
         )
     )
-    effective = local_date(now, definition.timezone)
+    effective = dates.plausible_effective(definition, now, real=clock())
     if existing is None and actor.on_behalf_of is not None:
         # A roadmap not yet in the database has no users, so nobody to act for (and no
         # audit trail to record the refusal in).

@@ -24,11 +24,11 @@ from base.clock import Clock, local_date, system_clock
 from notifications.values import Recipient
 from states.cycle import CycleState, CycleTrigger
 from states.errors import StateError
-from workflow.engine import cycles
+from workflow.engine import cycles, dates
 from workflow.engine.access import Actor
 from workflow.engine.municipalities import contacts as municipality_contacts
 from workflow.engine.transitions import SYSTEM_ACTOR, TransitionEngine
-from workflow.errors import Conflict
+from workflow.errors import Conflict, EffectiveDateBeforeLast
 from workflow.roadmap.recurrence import scheduled_cycles
 from workflow.roadmap.store import StoredRoadmap
 from workflow.schedule.ladder import RungDate
@@ -134,7 +134,13 @@ def tick(
 
     Returns:
         What was done.
+
+    Raises:
+        EffectiveDateImplausible: ``now`` is taken for a typo (``tick --now 9999-12-31``);
+            nothing was done. The daemon's ``now`` is the real time, never a typo.
     """
+    # Checked before the first step, so that no step runs as of a mistyped date.
+    dates.plausible_effective(stored.definition, now, real=clock())
     today = local_date(now, stored.definition.timezone)
     created = create_due_cycles(engine, stored, today=today, now=now, clock=clock, actor=actor)
     marked, skipped = mark_overdue(engine, stored, today=today, now=now, clock=clock, actor=actor)
@@ -220,6 +226,8 @@ def mark_overdue(
 
     One transaction per cycle (the engine's). A `Conflict` or a refused trigger means
     someone changed the cycle first (another daemon, an operator completing it): skipped.
+    So is a cycle whose last event is dated after ``now`` (an operator's act dated ahead
+    of this tick): marking it as of ``now`` would put its history out of order.
 
     Returns:
         Cycles marked, cycles skipped.
@@ -249,7 +257,7 @@ def mark_overdue(
                 now=now,
                 comment="срок прошёл",
             )
-        except (Conflict, StateError) as exc:
+        except (Conflict, StateError, EffectiveDateBeforeLast) as exc:
             skipped += 1
             log.info(
                 "event=overdue_skipped roadmap=%s cycle=%d reason=%s",
