@@ -183,6 +183,24 @@ def authorize(
         raise refused
 
 
+def _running_db_url() -> str | None:
+    """The database URL of the running command, for an error's message (None if unknown)."""
+    from base.errors import InputError
+
+    try:  # Typer bundles its own Click; this is where it keeps the current context.
+        from typer._click.globals import get_current_context
+    except ImportError:  # pragma: no cover - a Typer that moved it: the message names no URL
+        return None
+    ctx = get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    if not isinstance(obj, CliState):
+        return None
+    try:
+        return obj.db_url
+    except InputError:
+        return None
+
+
 def _is_db_error(exc: BaseException) -> bool:
     from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -231,11 +249,11 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise fail(exc.message, hint=exc.hint, code=exc.exit_code) from None
         except Exception as exc:
             if _is_db_error(exc):
-                from workflow.errors import DatabaseUnavailable
+                from base import db
 
-                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                err = DatabaseUnavailable(f"Ошибка базы данных: {first}")
-                raise fail(err.message, hint="Ничего не изменено; повторите команду.") from None
+                # Advice that fits the cause (a read-only file, a full disk, a lock).
+                err = db.database_error(exc, _running_db_url())
+                raise fail(err.message, hint=err.hint) from None
             raise
 
     return wrapper

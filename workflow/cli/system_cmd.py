@@ -42,11 +42,21 @@ def init(
     definition = load_roadmap(roadmap or SHIPPED_ROADMAP)
     # A wrong group is refused before anything is created with the default mode.
     gid = files.file_mode_gid(st.settings.file_mode_group or None)
+    var_dir = Path(st.settings.var_dir)
+    path = db.sqlite_path(db.normalize_url(st.db_url))
+    # Checked before anything is created; PostgreSQL: the server guards the data, no
+    # folder or mode is touched.
+    placement = files.database_place(path, folder=var_dir) if path is not None else None
     engine = st.engine(create=True)
     before, after = schema.upgrade(engine)
-    path = db.sqlite_path(db.normalize_url(st.db_url))
-    if path is not None:  # PostgreSQL: the server guards the data; ./var is not touched
-        files.restrict_file_mode(path, folder=Path(st.settings.var_dir), gid=gid)
+    note = None
+    if path is not None and placement is not None:
+        if placement.new_file:  # an existing file keeps the mode its owner gave it
+            files.restrict_file_mode(
+                path, folder=var_dir if placement.new_folder else None, gid=gid
+            )
+        else:
+            note = files.open_mode_note(path, gid=gid)
     roadmap_id, outcome, bootstrapped = load_roadmap_as(
         engine, definition, st.actor_ref, now=st.now()
     )
@@ -79,6 +89,8 @@ def init(
     )
     if bootstrapped:
         done(f"Пользователь {st.actor} назначен координатором дорожной карты.")
+    if note:
+        done(note)
 
 
 @handle_errors
