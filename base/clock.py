@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
@@ -28,23 +29,36 @@ def local_date(moment: datetime, zone: str) -> date:
     return as_utc(moment).astimezone(ZoneInfo(zone)).date()
 
 
+#: ``25.08.2021`` or ``25.08.2021 09:30[:00]``: the Russian form, checked before ISO.
+_RUSSIAN = re.compile(r"^\d{1,2}\.\d{1,2}\.\d{4}(?: +\d{1,2}:\d{2}(?::\d{2})?)?$")
+
+
 def parse_now(text: str, zone: str = "Europe/Moscow") -> datetime:
-    """Parse ``--now``: an ISO date or datetime.
+    """Parse ``--now``: an ISO date or datetime, or a Russian date ``ДД.ММ.ГГГГ`` (with an
+    optional time ``ЧЧ:ММ[:СС]`` after a space), as every date option accepts.
 
     A date means the start of that day in ``zone``; a naive datetime is read in ``zone``.
 
     Raises:
-        InputError: the text is neither an ISO date nor an ISO datetime.
+        InputError: the text is none of these forms.
     """
     text = text.strip()
     try:
+        if _RUSSIAN.match(text):
+            day_text, _, clock_text = text.partition(" ")
+            clock_text = clock_text.strip()
+            day = parse_date(day_text, what="--now")
+            parts = [int(part) for part in clock_text.split(":")] if clock_text else [0, 0]
+            at = time(parts[0], parts[1], parts[2] if len(parts) > 2 else 0)
+            return datetime.combine(day, at, ZoneInfo(zone)).astimezone(UTC)
         if len(text) == 10:
             day = date.fromisoformat(text)
             return datetime.combine(day, time(0, 0), ZoneInfo(zone)).astimezone(UTC)
         moment = datetime.fromisoformat(text)
-    except ValueError as exc:
+    except (ValueError, InputError) as exc:
         raise InputError(
-            f"«{text}» — не дата: ожидается ГГГГ-ММ-ДД или ГГГГ-ММ-ДДTЧЧ:ММ[:СС][±ЧЧ:ММ]."
+            f"«{text}» — не дата: ожидается ГГГГ-ММ-ДД, ДД.ММ.ГГГГ, ГГГГ-ММ-ДДTЧЧ:ММ[:СС][±ЧЧ:ММ] "
+            "или ДД.ММ.ГГГГ ЧЧ:ММ."
         ) from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=ZoneInfo(zone))
