@@ -1,0 +1,118 @@
+"""What the CLI calls things: Russian names of states, rungs and letter statuses, the one
+name of a cycle, and the filter values a person types (ids or Russian names).
+
+Ids (``planned``, ``before-14``, ``dead``) are for ``--json`` and scripts; tables and
+messages show the Russian names. Filters take either, in any case (and «е» for «ё»).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+from typing import Any
+
+from base.errors import InputError
+
+OUTBOX_STATUS_TITLES: Mapping[str, str] = {
+    "pending": "ожидает отправки",
+    "sending": "отправляется",
+    "sent": "отправлено",
+    "failed": "ошибка, будет повтор",
+    "dead": "не доставлено",
+}
+
+
+def cycle_label(cycle_id: int, measure: int, period: str) -> str:
+    """The name of a cycle in every message: «Цикл 10 (мероприятие 7, период 2021)».
+
+    The same words as the transition engine's messages about the cycle.
+    """
+    return f"Цикл {cycle_id} (мероприятие {measure}, период {period})"
+
+
+def center_state_title(state: str) -> str:
+    """«запланирован» for ``planned``; an unknown id is shown as it is."""
+    from states.center import STATE_TITLES, CenterState
+
+    try:
+        return STATE_TITLES[CenterState(state)]
+    except ValueError:
+        return state
+
+
+def cycle_state_title(state: str) -> str:
+    """«выполняется» for ``in_progress``; an unknown id is shown as it is."""
+    from states.cycle import STATE_TITLES, CycleState
+
+    try:
+        return STATE_TITLES[CycleState(state)]
+    except ValueError:
+        return state
+
+
+def state_title(kind: str, state: str) -> str:
+    """The Russian name of a center's (``kind`` "center") or a cycle's state."""
+    return center_state_title(state) if kind == "center" else cycle_state_title(state)
+
+
+def outbox_status_title(status: str) -> str:
+    """«не доставлено» for ``dead``."""
+    return OUTBOX_STATUS_TITLES.get(status, status)
+
+
+def rung_title(rung: str) -> str:
+    """«за 14 дн. до срока» for ``before-14``, «в день срока», «7 дн. после срока»."""
+    kind, _, days = rung.rpartition("-")
+    if rung == "on_day":
+        return "в день срока"
+    if kind == "before" and days.isdigit():
+        return f"за {days} дн. до срока"
+    if kind == "overdue" and days.isdigit():
+        return f"{days} дн. после срока"
+    return rung
+
+
+def _folded(text: str) -> str:
+    return " ".join(text.split()).casefold().replace("ё", "е")
+
+
+def pick(text: str, known: Mapping[str, str]) -> str | None:
+    """The id ``text`` names among ``known`` (id → Russian name): the id or the name, in
+    any case, «е» for «ё»; None if it names none."""
+    wanted = _folded(text)
+    for value, title in known.items():
+        if wanted in (_folded(value), _folded(title)):
+            return value
+    return None
+
+
+def pick_state(
+    text: str, states: type[StrEnum], titles: Mapping[Any, str], *, kinds: str
+) -> str:
+    """The state id ``text`` names (its id or its Russian name, in any case).
+
+    Raises:
+        InputError: no such state; the hint lists every state as «название (id)» after
+            ``kinds`` («Состояния центра»).
+    """
+    known = {s.value: titles[s] for s in states}
+    found = pick(text, known)
+    if found is None:
+        listed = ", ".join(f"{title} ({value})" for value, title in known.items())
+        raise InputError(f"Неизвестное состояние «{text}».", hint=f"{kinds}: {listed}.")
+    return found
+
+
+def pick_value(text: str, known: Iterable[str], *, option: str, kinds: str) -> str:
+    """The value of ``known`` (the values present in the data) ``text`` names, in any case.
+
+    Raises:
+        InputError: none; the hint lists the known values after ``kinds`` (or says there
+            are none yet).
+    """
+    values = list(known)
+    found = pick(text, {v: v for v in values})
+    if found is None:
+        listed = ", ".join(values) if values else "пока нет ни одного"
+        raise InputError(f"{option}: «{text}» — неизвестное значение.", hint=f"{kinds}: {listed}.")
+    return found
