@@ -114,3 +114,17 @@ def test_idn_domain_is_accepted_and_sent_as_punycode(
     to = letter.message["To"].addresses[0]
     assert to.addr_spec == f"director@{SCHOOL_RF}"
     assert to.display_name == "МБОУ «Школа № 1»"
+
+
+def test_a_center_update_gives_the_same_reason(
+    cli: Cli, stored: StoredRoadmap, tmp_path: Path
+) -> None:
+    csv = tmp_path / "c.csv"
+    csv.write_text(
+        HEADER + "S1,МБОУ «Школа № 1»,Шуйский район,2021,s1@example.org\n", encoding="utf-8"
+    )
+    assert cli("--now", "2021-03-01", "centers", "import", str(csv)).exit_code == 0
+    address, reason = REFUSED[0]
+    result = cli("--now", "2021-03-02", "centers", "update", "S1", "--email", address)
+    assert result.exit_code == 1
+    assert f"email: {reason}" in " ".join(result.output.split())

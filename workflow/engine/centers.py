@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from base import db
-from base.addresses import is_valid_email
+from base.addresses import address_problem
 from base.clock import Clock, system_clock
 from states.center import CenterState
 from workflow.engine import audit, dates
@@ -202,7 +202,7 @@ def update_center(
     """Correct a center's name, address or municipality, in one audited transaction.
 
     The values are checked as the import checks them (filled, no control characters,
-    the address by `base.addresses.is_valid_email`). The audit event is a ``center``
+    the address by `base.addresses.address_problem`). The audit event is a ``center``
     event with trigger ``update`` that leaves the state as it is (``from_state`` =
     ``to_state``) and names each old and new value in its comment; the version goes up
     by one, like a transition's, so ``audit verify`` still replays the center (one event
@@ -343,8 +343,8 @@ def _check_update_values(given: Mapping[str, str]) -> None:
         if not value:
             problems.append(f"{title}: значение не заполнено")
         elif field == "email":
-            if not is_valid_email(value):
-                problems.append(f"{title}: «{visible(value)}» — не адрес электронной почты")
+            if problem := address_problem(value):  # the import's rule and words
+                problems.append(f"{title}: {problem}")
         elif visible(value) != value:  # `visible` escapes exactly the control characters
             problems.append(
                 f"{title}: значение содержит управляющие символы (перевод строки, NUL и т. п.)"
