@@ -1,10 +1,16 @@
-"""Property-based: random trigger sequences against the real engine and database."""
+"""Property-based: random trigger sequences against the real engine and database.
+
+Each fire is checked against the rules written out independently of the machine
+(`_center_dest`, `_cycle_dest`): a legal trigger must succeed and reach its state, an
+illegal one must be refused and change nothing.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
@@ -20,6 +26,7 @@ from sqlalchemy.engine import Engine
 
 from base import db
 from states import CENTER_WORKFLOW, CYCLE_WORKFLOW, CenterState, CycleState, TochkaError
+from states.center import FORWARD_TRIGGERS, LIFECYCLE
 from states.center import TRANSITIONS as CENTER_TRANSITIONS
 from states.cycle import TRANSITIONS as CYCLE_TRANSITIONS
 from tests.conftest import T0, grant, make_rows
@@ -34,6 +41,40 @@ _counter = itertools.count()
 CENTER_EDGES = {(t["source"], t["trigger"], t["dest"]) for t in CENTER_TRANSITIONS}
 CYCLE_EDGES = {(t["source"], t["trigger"], t["dest"]) for t in CYCLE_TRANSITIONS}
 REASONS = st.sampled_from([None, "", "  ", "причина"])
+
+
+def _center_dest(state: str, previous: str | None, trigger: str, reason: str | None) -> str | None:
+    """Where the center rules (DESIGN.md, written out again here) take ``trigger`` from
+    ``state``, or None where they refuse: forward one stage at a time; withdraw from any
+    active state and revert one step (or out of a withdrawal, to the state withdrawn
+    from), both with a reason."""
+    order = [s.value for s in LIFECYCLE]
+    given = bool(reason and reason.strip())
+    if state in order:
+        at = order.index(state)
+        if trigger == "withdraw":
+            return CenterState.WITHDRAWN.value if given else None
+        if trigger == "revert":
+            return order[at - 1] if at > 0 and given else None
+        if at + 1 < len(order) and FORWARD_TRIGGERS[LIFECYCLE[at + 1]].value == trigger:
+            return order[at + 1]
+        return None
+    # withdrawn
+    return previous if trigger == "revert" and given and previous in order else None
+
+
+def _cycle_dest(state: str, trigger: str, reason: str | None, evidenced: bool) -> str | None:
+    """Where the cycle rules take ``trigger`` from ``state``, or None where they refuse."""
+    open_states = {"scheduled", "in_progress", "overdue"}
+    if trigger == "start":
+        return "in_progress" if state == "scheduled" else None
+    if trigger == "complete":
+        return "done" if state in {"in_progress", "overdue"} and evidenced else None
+    if trigger == "mark_overdue":
+        return "overdue" if state in {"scheduled", "in_progress"} else None
+    if trigger == "cancel":
+        return "cancelled" if state in open_states and bool(reason and reason.strip()) else None
+    return None
 
 
 def test_random_trigger_sequences(engine: Engine, stored: StoredRoadmap) -> None:
@@ -68,16 +109,23 @@ def test_random_trigger_sequences(engine: Engine, stored: StoredRoadmap) -> None
         def fire_center(self, index: int, trigger: str, reason: str | None) -> None:
             code = self.codes[index]
             where = (CENTER.c.roadmap_id == self.stored.id) & (CENTER.c.code == code)
-            before = self._state(CENTER, where)
+            before, previous = self._row(CENTER, where, CENTER.c.previous_state)
+            expected = _center_dest(before, previous, trigger, reason)
+            refused: TochkaError | None = None
             try:
                 result = self.fire.fire_center(
                     code, trigger, actor=Actor(login="p"), now=T0, comment=reason
                 )
-            except TochkaError:
+            except TochkaError as exc:
+                refused = exc
+            if refused is not None:
+                # A refusal is right only where the rules refuse: a legal trigger must pass.
+                assert expected is None, (before, trigger, reason, str(refused))
                 assert self._state(CENTER, where) == before
                 return
-            assert (before, trigger, result.to_state) in CENTER_EDGES
-            assert bool(reason and reason.strip()) or trigger not in ("withdraw", "revert")
+            assert expected is not None, (before, trigger, reason, "fired where refused")
+            assert (result.from_state, result.to_state) == (before, expected)
+            assert self._state(CENTER, where) == expected
 
         @rule(
             trigger=st.sampled_from(CYCLE_WORKFLOW.triggers),
@@ -86,8 +134,11 @@ def test_random_trigger_sequences(engine: Engine, stored: StoredRoadmap) -> None
         )
         def fire_cycle(self, trigger: str, reason: str | None, evidence: list[int]) -> None:
             where = CYCLE.c.id == self.cycle_id
-            before = self._state(CYCLE, where)
+            before, stored_evidence = self._row(CYCLE, where, CYCLE.c.evidence)
             docs = {self.kinds[i]: f"документ {i}" for i in evidence}
+            supplied = {**(stored_evidence or {}), **docs}
+            expected = _cycle_dest(before, trigger, reason, set(self.kinds) <= set(supplied))
+            refused: TochkaError | None = None
             try:
                 result = self.fire.fire_cycle(
                     self.cycle_id,
@@ -97,10 +148,22 @@ def test_random_trigger_sequences(engine: Engine, stored: StoredRoadmap) -> None
                     comment=reason,
                     evidence=docs,
                 )
-            except TochkaError:
+            except TochkaError as exc:
+                refused = exc
+            if refused is not None:
+                assert expected is None, (before, trigger, reason, supplied, str(refused))
                 assert self._state(CYCLE, where) == before
                 return
-            assert (before, trigger, result.to_state) in CYCLE_EDGES
+            assert expected is not None, (before, trigger, reason, supplied, "fired where refused")
+            assert (result.from_state, result.to_state) == (before, expected)
+            assert self._state(CYCLE, where) == expected
+
+        def _row(
+            self, table: sa.Table, where: sa.ColumnElement[bool], extra: sa.Column[Any]
+        ) -> tuple[str, Any]:
+            with engine.connect() as conn:
+                state, value = conn.execute(sa.select(table.c.state, extra).where(where)).one()
+            return str(state), value
 
         @invariant()
         def states_are_declared_and_the_audit_replays(self) -> None:
