@@ -1,10 +1,12 @@
-"""Eight processes firing on the same centers: no lost update, every loser told why."""
+"""Eight processes firing on the same centers: no lost update, every loser told why, and
+one race that must end in conflicts (one winner, seven told)."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import random
 from collections import Counter
+from multiprocessing.synchronize import Barrier
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -25,13 +27,40 @@ ROUNDS = 25
 CENTERS = 3
 
 
-def _worker(url: str, code_ids: list[str], seed: int, out: mp.Queue) -> None:  # type: ignore[type-arg]
+def _worker(
+    url: str,
+    code_ids: list[str],
+    seed: int,
+    out: mp.Queue,  # type: ignore[type-arg]
+    race: tuple[str, Barrier],
+) -> None:
     rng = random.Random(seed)
     engine = db.make_engine(url)
     with db.read(engine) as conn:
         stored = roadmap_store.resolve(conn, None)
     fire = TransitionEngine(engine, stored.definition, stored.id)
     tally: Counter[str] = Counter()
+    # First a race that must end in conflicts: everyone saw the race center planned at
+    # version 1 and acts on that together. Worker 0 agrees its infrastructure, the others
+    # withdraw it, which stays legal after the agreement: only the version check stops a
+    # stale withdrawal from overwriting the agreement (or the agreement a withdrawal).
+    race_code, together = race
+    trigger, comment = ("agree_infrastructure", None) if seed == 0 else ("withdraw", "устарело")
+    together.wait(timeout=120)
+    try:
+        fire.fire_center(
+            race_code,
+            trigger,
+            actor=Actor(login=f"w{seed}"),
+            now=T0,
+            comment=comment,
+            expected_version=1,
+        )
+        tally["race:ok"] += 1
+    except Conflict:
+        tally["race:conflict"] += 1
+    except Exception as exc:  # anything else is a defect the test reports
+        tally[f"error:{type(exc).__name__}:{exc}"] += 1
     for _ in range(ROUNDS):
         code = rng.choice(code_ids)
         with engine.connect() as conn:
@@ -65,12 +94,15 @@ def _worker(url: str, code_ids: list[str], seed: int, out: mp.Queue) -> None:  #
 def test_eight_processes_on_the_same_centers(
     db_url: str, engine: Engine, stored: StoredRoadmap
 ) -> None:
-    rows = make_rows(CENTERS)
+    rows = make_rows(CENTERS + 1)  # the last one is the race center
     centers.import_centers(engine, stored, rows, filename="t.csv", actor="t", now=T0)
     ctx = mp.get_context("spawn")
     out: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
-    codes = [r.code for r in rows]
-    procs = [ctx.Process(target=_worker, args=(db_url, codes, i, out)) for i in range(WORKERS)]
+    codes = [r.code for r in rows[:CENTERS]]
+    race = (rows[CENTERS].code, ctx.Barrier(WORKERS))
+    procs = [
+        ctx.Process(target=_worker, args=(db_url, codes, i, out, race)) for i in range(WORKERS)
+    ]
     for p in procs:
         p.start()
     results = [out.get(timeout=180) for _ in procs]
@@ -80,10 +112,18 @@ def test_eight_processes_on_the_same_centers(
     total: Counter[str] = Counter()
     for r in results:
         total.update(r)
+    # The optimistic lock at work: one winner, every other writer told of the conflict.
+    assert (total["race:ok"], total["race:conflict"]) == (1, WORKERS - 1), total
     errors = {k: v for k, v in total.items() if k.startswith("error")}
     assert errors == {}
+    with engine.connect() as conn:
+        race_row = conn.execute(
+            sa.select(CENTER.c.state, CENTER.c.version).where(CENTER.c.code == race[0])
+        ).one()
+    assert tuple(race_row) in {("infrastructure_agreed", 2), ("withdrawn", 2)}
     assert total["ok"] + total["conflict"] == WORKERS * ROUNDS
     assert total["ok"] > 0
+    total["ok"] += total["race:ok"]
     with engine.connect() as conn:
         versions = conn.execute(sa.select(sa.func.sum(CENTER.c.version - 1))).scalar_one()
         events = conn.execute(
@@ -93,4 +133,4 @@ def test_eight_processes_on_the_same_centers(
     from workflow.engine import audit
 
     with db.read(engine) as conn:
-        assert audit.verify(conn, stored.id, stored.definition.code).events == events + CENTERS
+        assert audit.verify(conn, stored.id, stored.definition.code).events == events + len(rows)
