@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from typer.testing import Result
@@ -39,7 +40,7 @@ def test_import_list_show_fire_history(
         "SH-01;МБОУ «Лежневская СШ»;Лежневский район;2021;lezh@example.org\n"
         "SH-02;МКОУ «Пестяковская СШ»;Пестяковский район;2022;pest@example.org\n",
     )
-    result = cli("centers", "import", str(path))
+    result = cli("--now", "2021-03-01", "centers", "import", str(path))
     assert result.exit_code == 0, result.output
     assert "Импортировано центров: 2" in result.output
 
@@ -70,7 +71,7 @@ def test_import_list_show_fire_history(
 
     history = json.loads(cli("--json", "history", "center", "SH-01").output)
     assert [(h["trigger"], h["to_state"], h["actor"], h["effective_date"]) for h in history] == [
-        ("create", "planned", "operator", history[0]["effective_date"]),
+        ("create", "planned", "operator", "2021-03-01"),
         ("agree_infrastructure", "infrastructure_agreed", "petrov", "2021-03-02"),
     ]
     assert history[1]["evidence"] == {"document": "письмо ФО № 7"}
@@ -133,7 +134,9 @@ def test_cp1251_csv_from_excel_imports(cli: Cli, stored: StoredRoadmap, tmp_path
     assert json.loads(cli("--json", "centers", "list").output)[0]["municipality"] == "Шуйский район"
 
 
-def test_cycles_open_fire_and_evidence_kinds(cli: Cli, stored: StoredRoadmap) -> None:
+def test_cycles_open_fire_and_evidence_kinds(
+    cli: Cli, stored: StoredRoadmap, engine: Engine
+) -> None:
     opened = cli("--json", "cycles", "open", "3", "--due", "15.02.2021")
     assert opened.exit_code == 0, opened.output
     cycle = json.loads(opened.output)
@@ -167,8 +170,12 @@ def test_cycles_open_fire_and_evidence_kinds(cli: Cli, stored: StoredRoadmap) ->
     assert json.loads(complete.output)["state"] == "done"
     listed = json.loads(cli("--json", "cycles", "list", "--measure", "3").output)
     assert [(c["id"], c["state"], c["version"]) for c in listed] == [(int(cid), "done", 3)]
+    before = (_event_count(engine), cli("--json", "cycles", "list").output)
     refused = cli("cycles", "open", "5", "--due", "2021-03-01")
     assert refused.exit_code == 1
+    assert "Мероприятие № 5 повторяется по расписанию" in refused.output
+    assert "его циклы создаёт планировщик, а не оператор" in refused.output
+    assert (_event_count(engine), cli("--json", "cycles", "list").output) == before
     bad_date = cli("cycles", "open", "3", "--due", "2021-02-30")
     assert bad_date.exit_code == 1
     assert "не дата" in bad_date.output
@@ -187,8 +194,29 @@ def test_bad_now_and_bad_state_filter(cli: Cli, stored: StoredRoadmap) -> None:
     assert "Состояния центра: planned" in bad_state.output
 
 
-def test_usage_error_exits_2(cli: Cli, stored: StoredRoadmap) -> None:
-    assert cli("centers", "fire").exit_code == 2
+def test_usage_error_exits_2(
+    cli: Cli,
+    stored: StoredRoadmap,
+    engine: Engine,
+    db_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from workflow.cli.app import app
+    from workflow.cli.usage import run
+
+    cli("centers", "import", str(_csv(tmp_path, "A1;Школа;Район;2021;a@example.org\n")))
+    before = (_event_count(engine), cli("--json", "centers", "list").output)
+    capsys.readouterr()
+    # The console script's own path (usage errors in Russian), in-process.
+    monkeypatch.setattr("sys.argv", ["tochka", "--db", db_url, "centers", "fire", "A1"])
+    assert run(app) == 2
+    err = capsys.readouterr().err
+    assert "Использование: tochka centers fire" in err
+    assert "Ошибка: не указан аргумент «trigger»." in err
+    assert "Traceback" not in err
+    assert (_event_count(engine), cli("--json", "centers", "list").output) == before
 
 
 def test_diagram_and_roadmap_show(cli: Cli, stored: StoredRoadmap) -> None:
