@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from states import CENTER_WORKFLOW, CYCLE_WORKFLOW, GuardRefused, StateHolder, TriggerNotAllowed
-from states.machine import CENTER_SPEC, CYCLE_SPEC, mermaid
+from states.center import GUARD_EQUIPPED_AND_TRAINED
+from states.machine import CENTER_SPEC, CYCLE_SPEC, Workflow, mermaid
 
 FORWARD = [
     ("planned", "agree_infrastructure", "infrastructure_agreed"),
@@ -27,7 +30,8 @@ def test_center_revert_goes_one_step_back_with_a_reason(
     assert CENTER_WORKFLOW.fire(holder, "revert", entity="Центр") == dest
 
 
-def test_center_cannot_open_before_equipped_and_trained() -> None:
+def test_open_from_equipped_is_not_an_edge_of_the_machine() -> None:
+    # The structure refuses here, before any guard: see the next test for the guard.
     with pytest.raises(TriggerNotAllowed) as caught:
         CENTER_WORKFLOW.fire(StateHolder(state="equipped"), "open", entity="Центр C1")
     assert caught.value.state == "equipped"
@@ -36,6 +40,37 @@ def test_center_cannot_open_before_equipped_and_trained() -> None:
         "Центр C1: переход «open» недопустим в состоянии «equipped».\n"
         "Допустимые переходы из «equipped»: train_staff, withdraw, revert."
     )
+
+
+def test_the_equipped_and_trained_guard_refuses_before_staff_trained() -> None:
+    """``open`` leaves ``staff_trained`` only, so in the shipped machine the guard can never
+    refuse; it is kept as the rule's own check (shown on the diagram) in case a roadmap's
+    machine ever opens from elsewhere, and tested where it is reached: on a holder, and
+    through a machine whose ``open`` also leaves ``equipped``."""
+    (edge,) = [e for e in CENTER_WORKFLOW.edges() if e.trigger == "open"]
+    assert (edge.source, edge.guards) == ("staff_trained", (GUARD_EQUIPPED_AND_TRAINED,))
+    for state in ("planned", "infrastructure_agreed", "equipped", "withdrawn"):
+        assert StateHolder(state=state).equipped_and_trained() is False, state
+    for state in ("staff_trained", "opened", "reporting"):
+        assert StateHolder(state=state).equipped_and_trained() is True, state
+    early = {
+        "trigger": "open",
+        "source": "equipped",
+        "dest": "opened",
+        "conditions": [GUARD_EQUIPPED_AND_TRAINED],
+    }
+    opens_early = Workflow(
+        replace(
+            CENTER_SPEC, name="center-open-early", transitions=[*CENTER_SPEC.transitions, early]
+        )
+    )
+    with pytest.raises(GuardRefused) as caught:
+        opens_early.fire(StateHolder(state="equipped"), "open", entity="Центр C1")
+    assert caught.value.guard == GUARD_EQUIPPED_AND_TRAINED
+    assert caught.value.reason == (
+        "центр не может открыться, пока он не оснащён и персонал не обучен."
+    )
+    assert opens_early.fire(StateHolder(state="staff_trained"), "open", entity="Ц") == "opened"
 
 
 def test_withdraw_needs_a_reason_and_revert_returns_to_the_state_withdrawn_from() -> None:
