@@ -1,7 +1,7 @@
-"""Pure state-machine definitions: states, triggers, guards. Imports nothing of ours.
+"""Pure state-machine definitions: states, triggers, guards. Imports only the shared base.
 
-The machines themselves (and the `transitions` library) load on first use, so that
-read-only commands that only need the state Enums start faster.
+The machines themselves (and the `transitions` library) load on first use (~20 ms), so
+that read-only commands that only need the state Enums start faster.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from base.errors import TochkaError
 from states.center import CenterState, CenterTrigger
 from states.cycle import CycleState, CycleTrigger
-from states.errors import GuardRefused, StateError, TriggerNotAllowed
+from states.errors import GuardRefused, StateError, TriggerNotAllowed, UnknownTrigger
 
 if TYPE_CHECKING:
     from states.machine import CENTER_WORKFLOW, CYCLE_WORKFLOW, StateHolder, Workflow
@@ -39,5 +39,6 @@ __all__ = [
     "StateHolder",
     "TochkaError",
     "TriggerNotAllowed",
+    "UnknownTrigger",
     "Workflow",
 ]

@@ -12,17 +12,65 @@ class StateError(TochkaError):
 
 
 class TriggerNotAllowed(StateError):
-    """The trigger does not exist or is not allowed from the current state."""
+    """The trigger has no transition from the current state (`UnknownTrigger`: there is
+    no such trigger at all).
 
-    def __init__(self, *, entity: str, trigger: str, state: str, allowed: Sequence[str]) -> None:
+    ``state`` is the state's id; the message names it by ``state_title``, its Russian
+    name, when one is given.
+    """
+
+    def __init__(
+        self,
+        *,
+        entity: str,
+        trigger: str,
+        state: str,
+        allowed: Sequence[str],
+        state_title: str | None = None,
+    ) -> None:
         self.entity = entity
         self.trigger = trigger
         self.state = state
         self.allowed = tuple(allowed)
+        name = state_title or state
         allowed_text = ", ".join(self.allowed) if self.allowed else "нет допустимых переходов"
         super().__init__(
-            f"{entity}: переход «{trigger}» недопустим в состоянии «{state}».",
-            hint=f"Допустимые переходы из «{state}»: {allowed_text}.",
+            f"{entity}: переход «{trigger}» недопустим в состоянии «{name}».",
+            hint=f"Допустимые переходы из «{name}»: {allowed_text}.",
+        )
+
+
+class UnknownTrigger(TriggerNotAllowed):
+    """The trigger is none of the machine's: a typo rather than a refusal of the state.
+
+    ``known`` lists every trigger; ``state`` and ``allowed`` are set when the entity's
+    state is known (empty otherwise).
+    """
+
+    def __init__(
+        self,
+        *,
+        entity: str,
+        trigger: str,
+        known: Sequence[str],
+        state: str = "",
+        allowed: Sequence[str] = (),
+        state_title: str | None = None,
+    ) -> None:
+        self.entity = entity
+        self.trigger = trigger
+        self.state = state
+        self.allowed = tuple(allowed)
+        self.known = tuple(known)
+        hint = None
+        if state:
+            name = state_title or state
+            now = ", ".join(self.allowed) if self.allowed else "нет допустимых переходов"
+            hint = f"Допустимые переходы из «{name}»: {now}."
+        StateError.__init__(
+            self,
+            f"{entity}: неизвестное действие «{trigger}»; возможные: {', '.join(self.known)}.",
+            hint=hint,
         )
 
 

@@ -25,7 +25,7 @@ from transitions import Machine, Transition
 from transitions.core import Condition, EventData
 
 from states import center, cycle
-from states.errors import GuardRefused, TriggerNotAllowed
+from states.errors import GuardRefused, TriggerNotAllowed, UnknownTrigger
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -166,6 +166,19 @@ class Workflow:
         """Every trigger name of this workflow, in declaration order."""
         return list(self._machine.events)
 
+    def require_trigger(self, trigger: str, *, entity: str) -> None:
+        """Refuse a trigger this workflow does not have, before anything is read.
+
+        Raises:
+            UnknownTrigger: ``trigger`` is none of `triggers` (they are listed).
+        """
+        if trigger not in self._machine.events:
+            raise UnknownTrigger(entity=entity, trigger=trigger, known=self.triggers)
+
+    def state_title(self, state: str) -> str:
+        """The Russian name of ``state`` (the id itself if the workflow has no such state)."""
+        return self.spec.titles.get(state, state)
+
     def allowed(self, state: str) -> list[str]:
         """Triggers that have a transition out of ``state`` (guards not evaluated)."""
         return self._machine.get_triggers(state)
@@ -187,18 +200,29 @@ class Workflow:
         """Fire ``trigger`` on ``holder`` and return the new state.
 
         Raises:
-            TriggerNotAllowed: the trigger is unknown or has no transition from here.
+            UnknownTrigger: the workflow has no such trigger (a `TriggerNotAllowed`).
+            TriggerNotAllowed: the trigger has no transition from here.
             GuardRefused: every transition's guards refused; the first refusal is named.
         """
         # The event's own table of sources, which `Machine.get_triggers` also reads: asking
         # ``get_triggers`` here would walk every event on each fire.
         event = self._machine.events.get(trigger)
-        if event is None or holder.state not in event.transitions:
+        if event is None:
+            raise UnknownTrigger(
+                entity=entity,
+                trigger=trigger,
+                known=self.triggers,
+                state=holder.state,
+                allowed=self.allowed(holder.state),
+                state_title=self.state_title(holder.state),
+            )
+        if holder.state not in event.transitions:
             raise TriggerNotAllowed(
                 entity=entity,
                 trigger=trigger,
                 state=holder.state,
                 allowed=self.allowed(holder.state),
+                state_title=self.state_title(holder.state),
             )
         holder.refusal = None
         if event.trigger(holder):
