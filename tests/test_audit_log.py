@@ -57,37 +57,62 @@ def _seqs(data: dict[str, object]) -> list[int]:
     return [e["seq"] for e in events]
 
 
+ROWS = [
+    ["1", "11.01.2021", "импорт", "центр A", "create: запланирован", "operator"],
+    ["2", "11.01.2021", "импорт", "центр B", "create: запланирован", "operator"],
+    ["3", "01.03.2021", "пользователь", "пользователь viewer1", "add: наблюдатель", "operator"],
+    ["4", "01.03.2021", "новый цикл", "цикл 1 (3/2021-04-15)", "create: запланирован",
+     "operator"],
+    ["5", "12.04.2021", "переход", "центр A",
+     "agree_infrastructure: запланирован → инфраструктурный лист согласован", "petrov"],
+    ["6", "12.04.2021", "отказ", "Центр B: equip", "отказано: переход", "mun"],
+    ["7", "20.05.2021", "изменение", "центр A", "update (инфраструктурный лист согласован)",
+     "mun"],
+    ["8", "20.05.2021", "отказ", "B", "отказано: изменение центра", "mun"],
+]  # fmt: skip
+SCOPE = f"центр B относится к «{OUT}», а область пользователя — «{IN}»"
+COMMENTS = [
+    "импорт из c.csv, строка 2",
+    "импорт из c.csv, строка 3",
+    "",
+    "срок 2021-04-15",
+    "",
+    SCOPE,
+    "изменено: наименование «МБОУ «Школа № 0»» → «Школа № 1»",
+    SCOPE,
+]
+
+
 @pytest.mark.usefixtures("trail")
 def test_the_log_lists_the_trail_newest_last_in_russian(cli: Cli) -> None:
     result = cli("audit", "log")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0] == "Журнал аудита «ivanovo-2021-2023»: событий 8"
-    assert lines[2].split() == [
-        "№", "дата", "записано", "вид", "объект", "действие", "кто", "комментарий",
-    ]  # fmt: skip
-    # Cells are apart by two spaces or more; «записано» (the real time) is left out.
-    cells = [re.split(r"\s{2,}", row) for row in lines[4:]]
-    assert all(re.fullmatch(r"\d\d\.\d\d\.\d{4} \d\d:\d\d", c[2]) for c in cells)
-    assert [(c[:2] + c[3:]) for c in cells] == [
-        ["1", "11.01.2021", "импорт", "центр A", "create: запланирован", "operator",
-         "импорт из c.csv, строка 2"],
-        ["2", "11.01.2021", "импорт", "центр B", "create: запланирован", "operator",
-         "импорт из c.csv, строка 3"],
-        ["3", "01.03.2021", "пользователь", "пользователь viewer1", "add: наблюдатель",
-         "operator"],
-        ["4", "01.03.2021", "новый цикл", "цикл 1 (3/2021-04-15)", "create: запланирован",
-         "operator", "срок 2021-04-15"],
-        ["5", "12.04.2021", "переход", "центр A",
-         "agree_infrastructure: запланирован → инфраструктурный лист согласован", "petrov"],
-        ["6", "12.04.2021", "отказ", "Центр B: equip", "отказано: переход", "mun",
-         f"центр B относится к «{OUT}», а область пользователя — «{IN}»"],
-        ["7", "20.05.2021", "изменение", "центр A",
-         "update (инфраструктурный лист согласован)", "mun",
-         "изменено: наименование «МБОУ «Школа № 0»» → «Школа № 1»"],
-        ["8", "20.05.2021", "отказ", "B", "отказано: изменение центра", "mun",
-         f"центр B относится к «{OUT}», а область пользователя — «{IN}»"],
-    ]  # fmt: skip
+    assert lines[:2] == ["Журнал аудита «ivanovo-2021-2023»: событий 8", ""]
+    assert lines[2].split() == ["№", "дата", "вид", "объект", "действие", "кто"]
+    # Piped: each event is one line (cells two spaces or more apart), and the time it was
+    # recorded and its comment one line under it; dates ДД.ММ.ГГГГ, acts in Russian.
+    body = [line for line in lines[4:] if line]
+    events, notes = body[0::2], body[1::2]
+    assert [re.split(r"\s{2,}", e) for e in events] == ROWS
+    for note, comment in zip(notes, COMMENTS, strict=True):
+        assert re.fullmatch(
+            r"    записано \d\d\.\d\d\.\d{4} \d\d:\d\d"
+            + (f"; {re.escape(comment)}" if comment else ""),
+            note,
+        ), note
+
+
+@pytest.mark.usefixtures("trail")
+def test_the_log_fits_80_columns_in_a_terminal(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("workflow.cli.listing.terminal_width", lambda stream=None: 80)
+    result = cli("audit", "log")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 80, result.output
+    words = set(result.output.split())
+    for word in ("agree_infrastructure:", "«Кинешемский", "viewer1", "c.csv,", "(3/2021-04-15)"):
+        assert word in words, word  # never broken across lines
 
 
 @pytest.mark.usefixtures("trail")
@@ -117,7 +142,8 @@ def test_the_log_is_bounded_by_limit_newest_kept(cli: Cli) -> None:
     assert (_seqs(page), page["matched"], page["shown"]) == ([6, 7, 8], 8, 3)
     text = cli("audit", "log", "--limit", "2")
     assert text.exit_code == 0, text.output
-    assert [r.split()[0] for r in text.output.splitlines()[4:6]] == ["7", "8"]
+    rows = [line for line in text.output.splitlines()[4:] if line[:1].isdigit()]
+    assert [r.split()[0] for r in rows] == ["7", "8"]
     assert text.output.splitlines()[-1] == (
         "Показаны последние 2 из 8: сузьте выборку (--since, --until, --actor, --kind) "
         "или увеличьте --limit."

@@ -97,42 +97,55 @@ def audit_log(
             }
         )
         return
-    from workflow.cli.listing import print_table
+    from workflow.cli.listing import Column, Fit, print_lines, print_table, terminal_width, wrap
 
     zone = stored.definition.timezone
+    width = terminal_width()
     print_table(
         f"Журнал аудита «{stored.definition.code}»: событий {page.matched}",
-        ("№", "дата", "записано", "вид", "объект", "действие", "кто", "комментарий"),
-        [_row(e, zone) for e in page.entries],
+        (
+            Column("№", right=True),
+            Column("дата"),
+            Column("вид", Fit.WRAP),
+            Column("объект", Fit.WRAP),
+            Column("действие", Fit.WRAP),
+            Column("кто", Fit.WRAP),
+        ),
+        [_row(e) for e in page.entries],
+        width=width,
+        # When it was recorded, and the comment: under the row, where a long text fits.
+        notes=[_note(e, zone) for e in page.entries],
     )
     if page.matched > len(page.entries):
-        import sys
-
-        sys.stdout.write(
-            f"Показаны последние {len(page.entries)} из {page.matched}: "
-            "сузьте выборку (--since, --until, --actor, --kind) или увеличьте --limit.\n"
+        print_lines(
+            wrap(
+                f"Показаны последние {len(page.entries)} из {page.matched}: "
+                "сузьте выборку (--since, --until, --actor, --kind) или увеличьте --limit.",
+                width,
+            )
         )
 
 
-def _row(e: LogEntry, zone: str) -> tuple[str, ...]:
-    from zoneinfo import ZoneInfo
-
+def _row(e: LogEntry) -> tuple[str, ...]:
     from workflow.engine.audit_log import LOG_KIND_TITLES
 
-    who = e.actor + (f" за {e.on_behalf_of}" if e.on_behalf_of else "")
-    details = "; ".join(f"{k}: {v}" for k, v in (e.evidence or {}).items())
-    comment = " ".join(p for p in (e.comment or "", details) if p)
     return (
         str(e.seq),
         f"{e.effective_date:%d.%m.%Y}",
-        f"{e.recorded_at.astimezone(ZoneInfo(zone)):%d.%m.%Y %H:%M}",
         LOG_KIND_TITLES[e.kind] if e.kind else e.entity_kind,
         _subject(e),
         _action(e),
-        who,
-        # One line per event: a comment never breaks the table's lines.
-        " ".join(comment.split()),
+        e.actor + (f" за {e.on_behalf_of}" if e.on_behalf_of else ""),
     )
+
+
+def _note(e: LogEntry, zone: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    details = "; ".join(f"{k}: {v}" for k, v in (e.evidence or {}).items())
+    parts = [f"записано {e.recorded_at.astimezone(ZoneInfo(zone)):%d.%m.%Y %H:%M}"]
+    parts += [p for p in (e.comment or "", details) if p]
+    return " ".join("; ".join(parts).split())  # one paragraph: a comment's newlines too
 
 
 def _subject(e: LogEntry) -> str:
