@@ -63,7 +63,7 @@ def test_import_list_show_fire_history(
         actor="petrov",
     )
     assert fired.exit_code == 0, fired.output
-    assert "SH-01: planned → infrastructure_agreed (версия 2" in fired.output
+    assert "Центр SH-01: запланирован → инфраструктурный лист согласован (версия 2" in fired.output
 
     shown = json.loads(cli("--json", "centers", "show", "SH-01").output)
     assert shown["state"] == "infrastructure_agreed"
@@ -88,8 +88,8 @@ def test_wrong_trigger_names_state_and_allowed_triggers(
     before = _event_count(engine)
     result = cli("centers", "fire", "A1", "open")
     assert result.exit_code == 1
-    assert "переход «open» недопустим в состоянии «planned»" in result.output
-    assert "Допустимые переходы из «planned»: agree_infrastructure, withdraw." in result.output
+    assert "переход «open» недопустим в состоянии «запланирован»" in result.output
+    assert "Допустимые переходы из «запланирован»: agree_infrastructure, withdraw." in result.output
     missing_reason = cli("centers", "fire", "A1", "withdraw")
     assert missing_reason.exit_code == 1
     assert "нужно указать причину" in missing_reason.output
@@ -191,7 +191,7 @@ def test_bad_now_and_bad_state_filter(cli: Cli, stored: StoredRoadmap) -> None:
     assert "--now: «2022-13-01» — не дата" in listing.output
     bad_state = cli("centers", "list", "--state", "flying")
     assert bad_state.exit_code == 1
-    assert "Состояния центра: planned" in bad_state.output
+    assert "Состояния центра: запланирован (planned)" in bad_state.output
 
 
 def test_usage_error_exits_2(
@@ -250,10 +250,10 @@ def test_centers_list_as_text(cli: Cli, stored: StoredRoadmap, tmp_path: Path) -
     assert listed.output.splitlines() == [
         "Центры: 2",
         "",
-        "код    наименование          муниципалитет     год   состояние               версия",
-        "─────  ────────────────────  ────────────────  ────  ──────────────────────  ──────",
-        "SH-01  МБОУ «Лежневская СШ»  Лежневский район  2021  planned (запланирован)  1",
-        "SH-2   Школа                 Тейковский район  2022  planned (запланирован)  1",
+        "код    наименование          муниципалитет     год   состояние     версия",
+        "─────  ────────────────────  ────────────────  ────  ────────────  ──────",
+        "SH-01  МБОУ «Лежневская СШ»  Лежневский район  2021  запланирован  1",
+        "SH-2   Школа                 Тейковский район  2022  запланирован  1",
     ]
 
 

@@ -49,9 +49,21 @@ def main_options(
     ] = None,
     now: Annotated[
         str | None,
-        typer.Option("--now", help="Считать текущим моментом (ISO-дата или дата-время)."),
+        typer.Option(
+            "--now",
+            help="Считать текущим моментом: ДД.ММ.ГГГГ [ЧЧ:ММ], ГГГГ-ММ-ДД или ГГГГ-ММ-ДДTЧЧ:ММ.",
+        ),
     ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Вывод в JSON.")] = False,
+    json_output: Annotated[
+        bool,
+        typer.Option("--json", help='Вывод в JSON; ошибка — объект {"error": {...}} в stderr.'),
+    ] = False,
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide", help="Таблицы во всю длину строк: ничего не сокращать и не переносить."
+        ),
+    ] = False,
     on_behalf_of: Annotated[
         str | None,
         typer.Option(
@@ -71,8 +83,10 @@ def main_options(
         try:
             parse_now(now)
         except InputError as exc:
-            raise fail(f"--now: {exc.message}", hint=exc.hint) from None
-    ctx.obj = CliState(db_option=db, now_option=now, json=json_output, on_behalf_of=on_behalf_of)
+            raise fail(f"--now: {exc.message}", hint=exc.hint, as_json=json_output) from None
+    ctx.obj = CliState(
+        db_option=db, now_option=now, json=json_output, on_behalf_of=on_behalf_of, wide=wide
+    )
     ctx.call_on_close(ctx.obj.close)
     # A wrong configuration value is refused at start, whatever the command (--db does not
     # make a broken TOCHKA_CONFIG file or TOCHKA_* variable acceptable).

@@ -69,50 +69,86 @@ def import_(ctx: typer.Context, file: TableFileArg, roadmap: RoadmapCode = None)
 @handle_errors
 def list_(
     ctx: typer.Context,
-    state_filter: Annotated[str | None, typer.Option("--state", help="Состояние.")] = None,
+    state_filter: Annotated[
+        str | None,
+        typer.Option("--state", help="Состояние: название (открыт) или id (opened)."),
+    ] = None,
     municipality: Annotated[
         str | None, typer.Option("--municipality", help="Муниципалитет.")
     ] = None,
     cohort: Annotated[int | None, typer.Option("--cohort", help="Год создания.")] = None,
     roadmap: RoadmapCode = None,
 ) -> None:
-    """Список центров."""
+    """Список центров (полное наименование — в «tochka centers show КОД»)."""
     from base import db
     from states.center import STATE_TITLES, CenterState
+    from workflow.cli.names import center_state_title, pick_state, pick_value
     from workflow.engine import centers
-    from workflow.errors import InputError
 
     st = state(ctx)
-    if state_filter is not None and state_filter not in set(CenterState):
-        raise InputError(
-            f"Неизвестное состояние «{state_filter}».",
-            hint="Состояния центра: " + ", ".join(s.value for s in CenterState) + ".",
-        )
+    if state_filter is not None:
+        state_filter = pick_state(state_filter, CenterState, STATE_TITLES, kinds="Состояния центра")
     roadmap_id = st.roadmap_id(roadmap)
     with db.read(st.engine()) as conn:
+        if municipality is not None:
+            municipality = pick_value(
+                municipality,
+                [str(m) for m in _present(conn, roadmap_id, "municipality")],
+                option="--municipality",
+                kinds="Муниципалитеты центров",
+            )
+        if cohort is not None:
+            pick_value(
+                str(cohort),
+                [str(y) for y in _present(conn, roadmap_id, "cohort")],
+                option="--cohort",
+                kinds="Годы создания центров",
+            )
         found = centers.list_centers(
             conn, roadmap_id, state=state_filter, municipality=municipality, cohort=cohort
         )
     if st.json:
         print_json([c.as_json() for c in found])
         return
-    from workflow.cli.listing import print_table
+    from workflow.cli.listing import Column, Fit, print_table
 
     print_table(
         f"Центры: {len(found)}",
-        ("код", "наименование", "муниципалитет", "год", "состояние", "версия"),
+        (
+            Column("код"),
+            Column("наименование", Fit.CUT),
+            Column("муниципалитет", Fit.WRAP),
+            Column("год"),
+            Column("состояние", Fit.WRAP),
+            Column("версия"),
+        ),
         [
             (
                 c.code,
                 c.name,
                 c.municipality,
                 str(c.cohort),
-                f"{c.state} ({STATE_TITLES[CenterState(c.state)]})",
+                center_state_title(c.state),
                 str(c.version),
             )
             for c in found
         ],
+        width=st.width,
     )
+
+
+def _present(conn: object, roadmap_id: int, column: str) -> list[object]:
+    """The values of ``column`` of the roadmap's centers, each once, in order: what a
+    filter on it can match."""
+    import sqlalchemy as sa
+    from sqlalchemy.engine import Connection
+
+    from workflow.storage.tables import CENTER
+
+    assert isinstance(conn, Connection)
+    values = CENTER.c[column]
+    query = sa.select(values).distinct().where(CENTER.c.roadmap_id == roadmap_id)
+    return list(conn.execute(query.order_by(values)).scalars())
 
 
 @app.command("show")
@@ -140,10 +176,7 @@ def show(ctx: typer.Context, code: CenterCodeArg, roadmap: RoadmapCode = None) -
     out.print(
         f"Муниципалитет: {center.municipality}; год создания: {center.cohort}; {center.email}"
     )
-    out.print(
-        f"Состояние: {center.state} ({STATE_TITLES[CenterState(center.state)]}), "
-        f"версия {center.version}"
-    )
+    out.print(f"Состояние: {STATE_TITLES[CenterState(center.state)]}, версия {center.version}")
     out.print("Допустимые переходы: " + (", ".join(allowed) or "нет"))
     out.print(f"Сроки этапов (год создания {center.cohort}):", markup=False)
     for d in deadlines:
@@ -265,10 +298,13 @@ def fire(
     roadmap: RoadmapCode = None,
 ) -> None:
     """Выполнить переход центра (agree_infrastructure, equip, train_staff, open, ...)."""
+    from states import CENTER_WORKFLOW
     from workflow.engine.transitions import TransitionEngine
     from workflow.mailer import make_renderer
     from workflow.schedule.notices import center_notice_hook
 
+    # A typo is named as such, before any check of the user's rights to the center.
+    CENTER_WORKFLOW.require_trigger(trigger, entity=f"Центр {code}")
     st = state(ctx)
     stored = st.roadmap(roadmap)
     documents = {"document": "; ".join(evidence)} if evidence else None
@@ -284,10 +320,15 @@ def fire(
         comment=comment,
         expected_version=expect_version,
     )
-    _report(st.json, result)
+    _report(st.json, result, f"Центр {code}")
 
 
-def _report(as_json: bool, result: object) -> None:
+def _report(
+    as_json: bool, result: object, label: str, extra: dict[str, object] | None = None
+) -> None:
+    """A committed transition: ``label`` names the entity («Центр IV-001», a cycle's
+    `cycle_label`); ``extra`` adds keys to the JSON (a cycle's measure and period)."""
+    from workflow.cli.names import state_title
     from workflow.engine.transitions import TransitionResult
 
     assert isinstance(result, TransitionResult)
@@ -295,7 +336,9 @@ def _report(as_json: bool, result: object) -> None:
         print_json(
             {
                 "entity": result.entity_kind,
+                "id": result.entity_id,
                 "key": result.entity_key,
+                **(extra or {}),
                 "trigger": result.trigger,
                 "from_state": result.from_state,
                 "state": result.to_state,
@@ -305,8 +348,8 @@ def _report(as_json: bool, result: object) -> None:
             }
         )
         return
+    kind = result.entity_kind
     done(
-        f"{'Центр' if result.entity_kind == 'center' else 'Цикл'} {result.entity_key}: "
-        f"{result.from_state} → {result.to_state} (версия {result.version}, "
-        f"событие № {result.seq})."
+        f"{label}: {state_title(kind, result.from_state)} → {state_title(kind, result.to_state)} "
+        f"(версия {result.version}, событие № {result.seq})."
     )

@@ -2,6 +2,15 @@
 
 Heavy modules (SQLAlchemy, SQLModel, Alembic, openpyxl) are imported inside functions so
 that ``tochka --help`` stays as cheap as a bare Typer app.
+
+Errors go to stderr. Under ``--json`` an error is one JSON object on stderr (stdout keeps
+only data, so a script that reads stdout never takes an error for a result)::
+
+    {"error": {"message": "…", "hint": "…" | null, "exit_code": 1,
+               "problems": [{"file", "line", "column", "field", "message"}, …]}}
+
+``problems`` lists what is wrong in a refused file (empty otherwise); ``message`` is then
+the refusal's first line, the problems being in the list.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ class CliState:
     now_option: str | None = None
     json: bool = False
     on_behalf_of: str | None = None
+    wide: bool = False
     _settings: Settings | None = None
     _engine: Engine | None = None
     _now: datetime | None = field(default=None)
@@ -49,6 +59,13 @@ class CliState:
 
             self._settings = load_settings()
         return self._settings
+
+    @property
+    def width(self) -> int | None:
+        """The width tables fit: the terminal's, or None with ``--wide`` or off a terminal."""
+        from workflow.cli.listing import terminal_width
+
+        return None if self.wide else terminal_width()
 
     @property
     def db_url(self) -> str:
@@ -215,13 +232,68 @@ def state(ctx: typer.Context) -> CliState:
     return root.obj
 
 
-def fail(message: str, *, hint: str | None = None, code: int = EXIT_REFUSED) -> typer.Exit:
-    """Print a Russian error to stderr and return the Exit to raise."""
-    err = _stderr()
-    err.print(f"[bold red]Ошибка:[/] {_escape(message)}", highlight=False)
+def fail(
+    message: str,
+    *,
+    hint: str | None = None,
+    code: int = EXIT_REFUSED,
+    problems: Sequence[Any] = (),
+    as_json: bool | None = None,
+) -> typer.Exit:
+    """Report a Russian error on stderr and return the Exit to raise.
+
+    Under ``--json`` (``as_json``; by default the running command's option) the error is
+    the JSON object of the module docstring; ``problems`` are `workflow.errors.Problem`s.
+    """
+    if json_requested() if as_json is None else as_json:
+        print_error_json(message, hint=hint, code=code, problems=problems)
+        return typer.Exit(code)
+    from workflow.cli.listing import terminal_width, wrap
+
+    width = terminal_width(sys.stderr)
+    lines = wrap(f"Ошибка: {message}", width, rest="  ")
     if hint:
-        err.print(_escape(hint), highlight=False)
+        lines += wrap(hint, width, rest="  ")
+    err = _stderr()
+    err.print(f"[bold red]Ошибка:[/]{_escape(lines[0][len('Ошибка:') :])}", highlight=False)
+    for line in lines[1:]:
+        err.print(_escape(line), highlight=False)
     return typer.Exit(code)
+
+
+def print_error_json(
+    message: str, *, hint: str | None, code: int, problems: Sequence[Any] = ()
+) -> None:
+    """The ``{"error": …}`` object of the module docstring, on stderr."""
+    listed = [
+        {
+            "file": p.file,
+            "line": p.line,
+            "column": p.column,
+            "field": p.field,
+            "message": p.message,
+        }
+        for p in problems
+    ]
+    if listed:
+        message = message.splitlines()[0]
+    error = {"message": message, "hint": hint, "exit_code": code, "problems": listed}
+    sys.stderr.write(json.dumps({"error": error}, ensure_ascii=False, indent=2) + "\n")
+
+
+def json_requested() -> bool:
+    """Whether the running command was given ``--json``."""
+    try:  # Typer bundles its own Click; this is where it keeps the current context.
+        from typer._click.globals import get_current_context
+    except ImportError:  # pragma: no cover - a Typer that moved it: plain-text errors
+        return False
+    ctx = get_current_context(silent=True)
+    if ctx is None:
+        return False
+    root = ctx.find_root()
+    if isinstance(root.obj, CliState):
+        return root.obj.json
+    return bool(root.params.get("json_output"))
 
 
 def _escape(text: str) -> str:
@@ -246,7 +318,8 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except TochkaError as exc:
-            raise fail(exc.message, hint=exc.hint, code=exc.exit_code) from None
+            problems = getattr(exc, "problems", ())
+            raise fail(exc.message, hint=exc.hint, code=exc.exit_code, problems=problems) from None
         except Exception as exc:
             if _is_db_error(exc):
                 from base import db
@@ -265,12 +338,18 @@ def print_json(data: Any) -> None:
 
 
 def console() -> Any:
-    """A Rich console on stdout."""
+    """A Rich console on stdout; off a terminal it wraps nothing (one line per message)."""
     from rich.console import Console
 
+    from workflow.cli.listing import terminal_width
+
+    if terminal_width() is None:
+        return Console(highlight=False, soft_wrap=True, width=10_000)
     return Console(highlight=False, soft_wrap=False)
 
 
 def done(message: str) -> None:
-    """A one-line confirmation on stdout."""
-    console().print(_escape(message))
+    """A confirmation on stdout: wrapped on words in a terminal, one line otherwise."""
+    from workflow.cli.listing import print_lines, terminal_width, wrap
+
+    print_lines(wrap(message, terminal_width(), rest="  "))

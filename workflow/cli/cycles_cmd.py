@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from workflow.cli.centers_cmd import _report
-from workflow.cli.context import console, handle_errors, print_json, state
+from workflow.cli.context import done, handle_errors, print_json, state
 from workflow.cli.options import (
     Comment,
     CycleIdArg,
@@ -28,21 +28,22 @@ app = typer.Typer(help="Циклы мероприятий дорожной ка�
 def list_(
     ctx: typer.Context,
     measure: Annotated[int | None, typer.Option("--measure", help="Номер мероприятия.")] = None,
-    state_filter: Annotated[str | None, typer.Option("--state", help="Состояние.")] = None,
+    state_filter: Annotated[
+        str | None,
+        typer.Option("--state", help="Состояние: название (просрочен) или id (overdue)."),
+    ] = None,
     roadmap: RoadmapCode = None,
 ) -> None:
-    """Циклы мероприятий по сроку."""
+    """Циклы мероприятий по сроку (полное название мероприятия — в «tochka roadmap show»)."""
     from base import db
     from states.cycle import STATE_TITLES, CycleState
+    from workflow.cli.names import cycle_state_title, pick_state
     from workflow.engine import cycles
     from workflow.errors import InputError
 
     st = state(ctx)
-    if state_filter is not None and state_filter not in set(CycleState):
-        raise InputError(
-            f"Неизвестное состояние «{state_filter}».",
-            hint="Состояния цикла: " + ", ".join(s.value for s in CycleState) + ".",
-        )
+    if state_filter is not None:
+        state_filter = pick_state(state_filter, CycleState, STATE_TITLES, kinds="Состояния цикла")
     stored = st.roadmap(roadmap)
     if measure is not None and measure not in {m.number for m in stored.definition.measures}:
         raise InputError(
@@ -56,22 +57,33 @@ def list_(
     if st.json:
         print_json([c.as_json() for c in found])
         return
-    from workflow.cli.listing import print_table
+    from workflow.cli.listing import Column, Fit, print_table
 
+    titles = {m.number: m.title for m in stored.definition.measures}
     print_table(
         f"Циклы: {len(found)}",
-        ("id", "№", "период", "срок", "состояние", "версия"),
+        (
+            Column("цикл", right=True),
+            Column("№", right=True),
+            Column("мероприятие", Fit.CUT),
+            Column("период"),
+            Column("срок"),
+            Column("состояние", Fit.WRAP),
+            Column("версия"),
+        ),
         [
             (
                 str(c.id),
                 str(c.measure),
+                titles.get(c.measure, ""),
                 c.period,
                 f"{c.due_date:%d.%m.%Y}",
-                f"{c.state} ({STATE_TITLES[CycleState(c.state)]})",
+                cycle_state_title(c.state),
                 str(c.version),
             )
             for c in found
         ],
+        width=st.width,
     )
 
 
@@ -85,6 +97,7 @@ def open_(
 ) -> None:
     """Открыть цикл мероприятия «по необходимости» или «по отдельному графику»."""
     from base.clock import parse_date
+    from workflow.cli.names import cycle_label
     from workflow.engine import cycles
 
     st = state(ctx)
@@ -100,10 +113,8 @@ def open_(
     if st.json:
         print_json(cycle.as_json())
         return
-    console().print(
-        f"Открыт цикл {cycle.id}: мероприятие № {cycle.measure}, период "
-        f"{cycle.period}, срок {cycle.due_date:%d.%m.%Y}."
-    )
+    label = cycle_label(cycle.id, cycle.measure, cycle.period)
+    done(f"Открыт: {label}, срок {cycle.due_date:%d.%m.%Y}.")
 
 
 @app.command("fire")
@@ -119,6 +130,8 @@ def fire(
 ) -> None:
     """Выполнить переход цикла (start, complete, cancel)."""
     from base import db
+    from states import CYCLE_WORKFLOW
+    from workflow.cli.names import cycle_label
     from workflow.engine import cycles
     from workflow.engine.transitions import TransitionEngine
 
@@ -126,6 +139,9 @@ def fire(
     stored = st.roadmap(roadmap)
     with db.read(st.engine()) as conn:
         cycle = cycles.get_cycle(conn, stored.id, cycle_id)
+    label = cycle_label(cycle.id, cycle.measure, cycle.period)
+    # A typo is named as such, before any check of the user's rights.
+    CYCLE_WORKFLOW.require_trigger(trigger, entity=label)
     definition = stored.definition
     documents = parse_evidence(evidence or [], definition, definition.measure(cycle.measure))
     result = TransitionEngine(st.engine(), definition, stored.id).fire_cycle(
@@ -137,7 +153,7 @@ def fire(
         comment=comment,
         expected_version=expect_version,
     )
-    _report(st.json, result)
+    _report(st.json, result, label, {"measure": cycle.measure, "period": cycle.period})
 
 
 def parse_evidence(values: list[str], roadmap: Roadmap, measure: Measure) -> dict[str, str]:

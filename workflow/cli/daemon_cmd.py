@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from workflow.cli.context import authorize, console, done, handle_errors, print_json, state
+from workflow.cli.context import authorize, done, handle_errors, print_json, state
 from workflow.cli.options import RoadmapCode
 
 if TYPE_CHECKING:
@@ -191,36 +191,61 @@ def status(ctx: typer.Context) -> None:
     if st.json:
         print_json(report.as_json())
         return
-    _print_status(report, console())
+    from workflow.cli.listing import print_lines, terminal_width, wrap
+
+    width = terminal_width()
+    print_lines([line for text in _status_lines(report) for line in wrap(text, width, rest="  ")])
 
 
 _ROLE_TITLES = {"leader": "ведущий", "standby": "резервный", "stopped": "остановлен"}
 
 
-def _print_status(report: Any, out: Any) -> None:
-    """``tochka daemon status`` in Russian, for people."""
+def _status_lines(report: Any) -> list[str]:
+    """``tochka daemon status`` in Russian, for people (the raw values are in ``--json``)."""
+    from workflow.cli.names import outbox_status_title
+
+    lines = []
     alive = [d for d in report.daemons if d.alive]
     if not report.daemons:
-        out.print("Демон ещё ни разу не запускался.")
+        lines.append("Демон ещё ни разу не запускался.")
     elif not alive:
-        out.print("Демон не работает.")
+        lines.append("Демон не работает.")
     for d in report.daemons[:5]:
         stopped = d.role == "stopped"
         role = _ROLE_TITLES.get(d.role, d.role) if d.alive or stopped else "не отвечает"
-        out.print(
+        lines.append(
             f"Демон {d.daemon_id} ({d.host}, PID {d.pid}): {role}; "
             f"запущен {_moscow(d.started_at)}, последний отклик {_moscow(d.last_seen_at)}"
         )
         if d.last_tick_at is not None:
-            out.print(
+            lines.append(
                 f"  последняя сверка {_moscow(d.last_tick_at)} "
-                f"(на момент {_moscow(d.last_tick_as_of)}): {d.last_tick_result or ''}"
+                f"(на момент {_moscow(d.last_tick_as_of)}): {_tick_text(d.last_tick_result)}"
             )
         if d.last_delivery_at is not None:
-            out.print(f"  последняя отправка писем {_moscow(d.last_delivery_at)}")
-    out.print(f"Просроченных открытых циклов: {report.overdue_cycles}")
-    waiting = ", ".join(f"{k}: {v}" for k, v in report.letters.items() if v) or "нет"
-    out.print(f"Письма в очереди: {waiting}")
+            lines.append(f"  последняя отправка писем {_moscow(d.last_delivery_at)}")
+    lines.append(f"Просроченных открытых циклов: {report.overdue_cycles}")
+    waiting = (
+        ", ".join(f"{outbox_status_title(k)}: {v}" for k, v in report.letters.items() if v) or "нет"
+    )
+    lines.append(f"Письма в очереди: {waiting}")
+    return lines
+
+
+def _tick_text(result: str | None) -> str:
+    """A tick's result as the daemon recorded it (the JSON of its reports), in words."""
+    import json
+
+    try:
+        reports = json.loads(result or "")
+        parts = [
+            f"«{r['roadmap']}»: создано циклов {r['cycles_created']}, просрочено "
+            f"{r['marked_overdue']}, напоминаний {r['reminders_queued']}"
+            for r in reports
+        ]
+    except (ValueError, TypeError, KeyError):
+        return "результат не записан" if not result else "результат в --json"
+    return "; ".join(parts) or "нет дорожных карт"
 
 
 def _moscow(value: datetime | None) -> str:
@@ -242,7 +267,9 @@ def _check_order(first_day: date, last_day: date, *, first: str, second: str) ->
 @handle_errors
 def preview(
     ctx: typer.Context,
-    until: Annotated[str, typer.Option("--until", help="По какой день (ГГГГ-ММ-ДД).")],
+    until: Annotated[
+        str, typer.Option("--until", help="По какой день (ДД.ММ.ГГГГ или ГГГГ-ММ-ДД).")
+    ],
     roadmap: RoadmapCode = None,
 ) -> None:
     """Какие напоминания уйдут с --now по --until (ничего не ставит в очередь)."""
@@ -261,20 +288,30 @@ def preview(
     if st.json:
         print_json([i.as_json() for i in items])
         return
-    from rich.table import Table
+    from workflow.cli.listing import Column, Fit, print_table
+    from workflow.cli.names import rung_title
 
-    table = Table(title=f"Напоминания до {last:%d.%m.%Y}: {len(items)}")
-    for column in ("дата", "кому", "срок", "ступень", "о чём"):
-        table.add_column(column, overflow="fold")
-    for i in items:
-        table.add_row(
-            f"{i.send_on:%d.%m.%Y}",
-            i.recipient,
-            f"{i.deadline:%d.%m.%Y}",
-            i.rung,
-            i.subject if len(i.subject) <= 100 else i.subject[:99] + "…",
-        )
-    console().print(table)
+    print_table(
+        f"Напоминания до {last:%d.%m.%Y}: {len(items)}",
+        (
+            Column("дата"),
+            Column("кому"),
+            Column("срок"),
+            Column("ступень", Fit.WRAP),
+            Column("о чём", Fit.CUT),
+        ),
+        [
+            (
+                f"{i.send_on:%d.%m.%Y}",
+                i.recipient,
+                f"{i.deadline:%d.%m.%Y}",
+                rung_title(i.rung),
+                i.subject,
+            )
+            for i in items
+        ],
+        width=st.width,
+    )
 
 
 @calendar_app.command("export")
@@ -290,14 +327,17 @@ def export(
     """Сроки (циклы мероприятий до конца программы и этапы центров по годам) в файл iCalendar."""
     from base import db
     from workflow.schedule import calendar as calendar_export
+    from workflow.views.output import atomic_output, check_output
 
     st = state(ctx)
     stored = st.roadmap(roadmap)
+    check_output(output, what="календарь")
     with db.read(st.engine()) as conn:
         data, count = calendar_export.export(
             conn, stored, party=party, now=st.now(stored.definition.timezone)
         )
-    output.write_bytes(data)
+    with atomic_output(output, what="календарь") as temporary:
+        temporary.write_bytes(data)
     if st.json:
         print_json({"file": str(output), "events": count})
         return

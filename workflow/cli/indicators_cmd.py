@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from workflow.cli.context import console, done, handle_errors, print_json, state
+from workflow.cli.context import done, handle_errors, print_json, state
 from workflow.cli.options import RoadmapCode, TableFileArg
 
 app = typer.Typer(help="Показатели центров (ежеквартальный мониторинг).", no_args_is_help=True)
@@ -37,20 +37,29 @@ def list_(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
     if not indicators:
         done("В дорожной карте нет показателей (раздел indicators файла дорожной карты).")
         return
-    from rich.table import Table
+    from workflow.cli.listing import Column, Fit, print_table
 
-    table = Table(title=f"Показатели: {len(indicators)}")
-    for column in ("код", "наименование", "единица", "период", "цель"):
-        table.add_column(column, overflow="fold")
-    for i in indicators:
-        table.add_row(
-            i.code,
-            i.name,
-            UNIT_TITLES[i.unit],
-            PERIOD_TITLES[i.period],
-            "—" if i.target is None else f"{i.target:g}",
-        )
-    console().print(table)
+    print_table(
+        f"Показатели: {len(indicators)}",
+        (
+            Column("код"),
+            Column("наименование", Fit.WRAP),
+            Column("единица", Fit.WRAP),
+            Column("период", Fit.WRAP),
+            Column("цель", right=True),
+        ),
+        [
+            (
+                i.code,
+                i.name,
+                UNIT_TITLES[i.unit],
+                PERIOD_TITLES[i.period],
+                "—" if i.target is None else f"{i.target:g}",
+            )
+            for i in indicators
+        ],
+        width=st.width,
+    )
 
 
 @app.command("submit")

@@ -52,19 +52,23 @@ def list_(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
     if st.json:
         print_json(found)
         return
-    from workflow.cli.listing import print_table
+    from workflow.cli.listing import Column, Fit, print_table
 
     missing = sum(1 for m in found if m["email"] is None)
     print_table(
         f"Муниципалитеты: {len(found)}" + (f", без адреса: {missing}" if missing else ""),
-        ("муниципалитет", "центров", "адрес", "получатель"),
-        [
-            (
-                m["municipality"],
-                str(m["centers"]),
-                m["email"] or "— нет адреса",
-                m["recipient"] or "",
-            )
+        (
+            Column("муниципалитет", Fit.WRAP),
+            Column("центров", right=True),
+            Column("адрес", Fit.WRAP),
+        ),
+        [(m["municipality"], str(m["centers"]), m["email"] or "— нет адреса") for m in found],
+        width=st.width,
+        # The addressee, when it is not the municipality itself: long names of offices.
+        notes=[
+            f"получатель: {m['recipient']}"
+            if m["recipient"] and m["recipient"] != m["municipality"]
+            else ""
             for m in found
         ],
     )

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from workflow.cli.context import authorize, console, done, handle_errors, print_json, state
+from workflow.cli.context import authorize, done, handle_errors, print_json, state
 from workflow.cli.options import RoadmapCode
 
 app = typer.Typer(help="Исходящие письма.", no_args_is_help=True)
@@ -18,20 +18,29 @@ def list_(
     ctx: typer.Context,
     status: Annotated[
         str | None,
-        typer.Option("--status", help="pending, sending, sent, failed или dead."),
+        typer.Option(
+            "--status",
+            help="Статус: название (не доставлено) или id: pending, sending, sent, failed, dead.",
+        ),
     ] = None,
 ) -> None:
     """Письма в очереди."""
     from base import db
-    from notifications.outbox import OutboxStatus, list_outbox
+    from notifications.outbox import list_outbox
+    from workflow.cli.names import OUTBOX_STATUS_TITLES, outbox_status_title, pick
     from workflow.errors import InputError
 
     st = state(ctx)
-    if status is not None and status not in {s.value for s in OutboxStatus}:
-        raise InputError(
-            f"Неизвестный статус письма «{status}».",
-            hint="Статусы: " + ", ".join(s.value for s in OutboxStatus) + ".",
-        )
+    if status is not None:
+        found = pick(status, OUTBOX_STATUS_TITLES)
+        if found is None:
+            raise InputError(
+                f"Неизвестный статус письма «{status}».",
+                hint="Статусы: "
+                + ", ".join(f"{t} ({s})" for s, t in OUTBOX_STATUS_TITLES.items())
+                + ".",
+            )
+        status = found
     with db.read(st.engine()) as conn:
         entries = list_outbox(conn, status)
     if st.json:
@@ -54,16 +63,31 @@ def list_(
             ]
         )
         return
-    from rich.table import Table
+    from workflow.cli.listing import Column, Fit, print_table
 
-    table = Table(title=f"Письма: {len(entries)}")
-    for column in ("id", "статус", "попыток", "кому", "тема", "ошибка"):
-        table.add_column(column, overflow="fold")
-    for e in entries:
-        table.add_row(
-            str(e.id), e.status.value, str(e.attempts), e.recipient, e.subject, e.last_error or ""
-        )
-    console().print(table)
+    print_table(
+        f"Письма: {len(entries)}",
+        (
+            Column("письмо", right=True),
+            Column("статус", Fit.WRAP),
+            Column("попыток", right=True),
+            Column("кому"),
+            Column("тема", Fit.CUT),
+            Column("ошибка", Fit.WRAP),
+        ),
+        [
+            (
+                str(e.id),
+                outbox_status_title(e.status.value),
+                str(e.attempts),
+                e.recipient,
+                e.subject,
+                e.last_error or "",
+            )
+            for e in entries
+        ],
+        width=st.width,
+    )
 
 
 @app.command("retry")
@@ -84,7 +108,9 @@ def retry(
     if st.json:
         print_json({"id": entry.id, "status": entry.status.value})
         return
-    done(f"Письмо {entry.id} снова в очереди (статус {entry.status.value}).")
+    from workflow.cli.names import outbox_status_title
+
+    done(f"Письмо {entry.id} снова в очереди ({outbox_status_title(entry.status.value)}).")
 
 
 @app.command("send")

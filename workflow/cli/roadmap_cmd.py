@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from workflow.cli.context import console, done, handle_errors, print_json, state
+from workflow.cli.context import done, handle_errors, print_json, state
 from workflow.cli.options import RoadmapCode
 
 app = typer.Typer(
@@ -78,27 +78,44 @@ def show(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
             }
         )
         return
-    from rich.table import Table
+    _print_roadmap(definition, st.width)
 
-    out = console()
-    out.print(f"[bold]{definition.title}[/]")
-    out.print(
-        f"{definition.decree}; период {definition.period_start:%d.%m.%Y} — "
-        f"{definition.period_end:%d.%m.%Y}; часовой пояс {definition.timezone}"
-    )
-    table = Table(show_lines=True)
-    for column in ("№", "мероприятие", "ответственный", "результат", "срок", "повторение"):
-        table.add_column(column, overflow="fold")
+
+def _print_roadmap(definition: Any, width: int | None) -> None:
+    """The roadmap in full, a block per measure: at 80 columns six columns of long texts
+    would leave a dozen characters to each."""
+    from workflow.cli.listing import print_lines, wrap
+
+    lines = [
+        *wrap(definition.title, width),
+        *wrap(
+            f"{definition.decree}; период {definition.period_start:%d.%m.%Y} — "
+            f"{definition.period_end:%d.%m.%Y}; часовой пояс {definition.timezone}",
+            width,
+        ),
+        "",
+        f"Стороны: {len(definition.parties)}",
+    ]
+    for party in definition.parties:
+        lines += wrap(f"{party.id} — {party.name}, {party.email}", width, first="  ", rest="    ")
+    lines += ["", f"Мероприятия: {len(definition.measures)}"]
     for m in definition.measures:
-        table.add_row(
-            str(m.number),
-            m.title,
-            m.responsible_text,
-            m.result,
-            m.deadline_text,
-            RECURRENCE_TITLES[m.recurrence.value],
-        )
-    out.print(table)
+        number = f"{m.number}. "
+        indent = " " * len(number)
+        lines.append("")
+        lines += wrap(m.title, width, first=number, rest=indent)
+        for label, text in (
+            ("ответственный", m.responsible_text),
+            ("результат", m.result),
+            ("срок", _deadline(m.deadline_text, RECURRENCE_TITLES[m.recurrence.value])),
+        ):
+            lines += wrap(f"{label}: {text}", width, first=indent, rest=indent + "  ")
+    print_lines(lines)
+
+
+def _deadline(text: str, recurrence: str) -> str:
+    """The deadline column and how the measure recurs, said once if they say the same."""
+    return text if text == recurrence else f"{text}; повторение: {recurrence}"
 
 
 @app.command("validate")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from workflow.cli.context import console, done, handle_errors, print_json, state
+from workflow.cli.context import done, handle_errors, print_json, state
 from workflow.cli.options import CenterCodeArg, CycleIdArg, RoadmapCode
 from workflow.roadmap.shipped import IVANOVO_159_RP
 
@@ -106,7 +106,60 @@ def status(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
     if st.json:
         print_json(summary.as_json())
         return
-    summary.render(console())
+    _print_status(summary, st.width)
+
+
+def _print_status(summary: Any, width: int | None) -> None:
+    """``tochka status`` for people: measures with their cycles, centers by stage."""
+    from workflow.cli.listing import NBSP, Column, Fit, print_lines, table_lines, wrap
+    from workflow.cli.names import center_state_title, cycle_state_title
+
+    lines = [
+        *wrap(summary.title, width),
+        *wrap(f"Дорожная карта «{summary.roadmap}», на {summary.today:%d.%m.%Y}", width),
+        "",
+        "Мероприятия",
+        "",
+    ]
+    lines += table_lines(
+        (
+            Column("№", right=True),
+            Column("мероприятие", Fit.CUT),
+            Column("срок", Fit.WRAP),
+            Column("циклы", Fit.WRAP),
+            Column("след. срок"),
+        ),
+        [
+            (
+                str(m.number),
+                m.title,
+                m.deadline_text,
+                ", ".join(f"{cycle_state_title(s)}:{NBSP}{n}" for s, n in m.cycles.items())
+                or "ещё нет",
+                f"{m.next_due:%d.%m.%Y}" if m.next_due else "—",
+            )
+            for m in summary.measures
+        ],
+        width,
+    )
+    lines += ["", "Центры по этапам", ""]
+    lines += table_lines(
+        (Column("этап", Fit.WRAP), Column("центров", right=True)),
+        [(center_state_title(s), str(n)) for s, n in summary.centers.items()],
+        width,
+    )
+    missing = summary.without_address
+    if missing:
+        more = len(missing) - 5
+        lines.append("")
+        lines += wrap(
+            f"Муниципалитеты без адреса для напоминаний ({len(missing)}): "
+            f"{', '.join(missing[:5])}{f' и ещё {more}' if more > 0 else ''}. Напоминания об "
+            "этапах их центров получают только школы; адреса загружает tochka municipalities "
+            "import.",
+            width,
+        )
+    print_lines(lines)
 
 
 @history_app.command("center")
@@ -122,7 +175,7 @@ def history_center(ctx: typer.Context, code: CenterCodeArg, roadmap: RoadmapCode
         events = centers.history(
             conn, stored.id, "center", centers.center_id(conn, stored.id, code)
         )
-    _print_history(st.json, f"История центра {code}", events)
+    _print_history(st.json, f"История центра {code}", events, st.width)
 
 
 @history_app.command("cycle")
@@ -130,6 +183,7 @@ def history_center(ctx: typer.Context, code: CenterCodeArg, roadmap: RoadmapCode
 def history_cycle(ctx: typer.Context, cycle_id: CycleIdArg, roadmap: RoadmapCode = None) -> None:
     """История цикла мероприятия."""
     from base import db
+    from workflow.cli.names import cycle_label
     from workflow.engine import centers, cycles
 
     st = state(ctx)
@@ -137,33 +191,61 @@ def history_cycle(ctx: typer.Context, cycle_id: CycleIdArg, roadmap: RoadmapCode
     with db.read(st.engine()) as conn:
         cycle = cycles.get_cycle(conn, stored.id, cycle_id)
         events = centers.history(conn, stored.id, "cycle", cycle.id)
-    _print_history(st.json, f"История цикла {cycle_id}", events)
+    label = cycle_label(cycle.id, cycle.measure, cycle.period)
+    _print_history(st.json, f"История: {label}", events, st.width, kind="cycle")
 
 
-def _print_history(as_json: bool, title: str, events: list[dict[str, object]]) -> None:
+def _print_history(
+    as_json: bool,
+    title: str,
+    events: list[dict[str, object]],
+    width: int | None,
+    *,
+    kind: str = "center",
+) -> None:
+    """The events of one center or cycle: date, trigger, states, who; the documents and
+    the comment under each (in their own line, which holds long texts at 80 columns)."""
     if as_json:
         print_json(events)
         return
-    from rich.table import Table
+    from datetime import date
 
-    table = Table(title=title)
-    for column in ("№", "дата", "переход", "из", "в", "кто", "документы", "комментарий"):
-        table.add_column(column)
+    from workflow.cli.listing import Column, Fit, print_table
+    from workflow.cli.names import state_title
+
+    rows = []
+    notes = []
     for e in events:
         evidence = e["evidence"] or {}
         assert isinstance(evidence, dict)
         who = str(e["actor"]) + (f" за {e['on_behalf_of']}" if e["on_behalf_of"] else "")
-        table.add_row(
-            str(e["seq"]),
-            str(e["effective_date"]),
-            str(e["trigger"]),
-            str(e["from_state"] or "—"),
-            str(e["to_state"]),
-            who,
-            "; ".join(f"{k}: {v}" for k, v in evidence.items()),
-            str(e["comment"] or ""),
+        before = state_title(kind, str(e["from_state"])) if e["from_state"] else "—"
+        parts = [f"документ: {v}" for v in evidence.values()]
+        if e["comment"]:
+            parts.append(f"комментарий: {e['comment']}")
+        rows.append(
+            (
+                str(e["seq"]),
+                f"{date.fromisoformat(str(e['effective_date'])):%d.%m.%Y}",
+                str(e["trigger"]),
+                f"{before} → {state_title(kind, str(e['to_state']))}",
+                who,
+            )
         )
-    console().print(table)
+        notes.append("; ".join(parts))
+    print_table(
+        f"{title}: событий {len(events)}",
+        (
+            Column("№", right=True),
+            Column("дата"),
+            Column("переход"),
+            Column("состояние", Fit.WRAP),
+            Column("кто", Fit.WRAP),
+        ),
+        rows,
+        width=width,
+        notes=notes,
+    )
 
 
 @audit_app.command("verify")

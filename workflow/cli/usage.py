@@ -52,13 +52,37 @@ def russian(message: str) -> str:
     return message
 
 
-def show(error: Any) -> None:
-    """Print a usage error: the usage line, the Russian message, where help is."""
+def json_requested(argv: list[str]) -> bool:
+    """Whether ``--json`` is among the global options of ``argv`` (before the command):
+    a usage error may come before the options are parsed."""
+    with_value = {"--db", "--now", "--on-behalf-of"}
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--json":
+            return True
+        elif arg in with_value:
+            skip = True
+        elif not arg.startswith("-"):
+            return False
+    return False
+
+
+def show(error: Any, *, code: int = 2) -> None:
+    """Print a usage error: the usage line, the Russian message, where help is; under
+    ``--json`` the error object of `workflow.cli.context` instead."""
     from rich.console import Console
     from rich.markup import escape
 
-    err = Console(stderr=True, soft_wrap=True, highlight=False)
     ctx = getattr(error, "ctx", None)
+    if json_requested(sys.argv[1:]):
+        from workflow.cli.context import print_error_json
+
+        hint = f"Справка: {ctx.command_path} -h" if ctx is not None else None
+        print_error_json(russian(error.format_message()), hint=hint, code=code)
+        return
+    err = Console(stderr=True, soft_wrap=True, highlight=False)
     if ctx is not None:
         err.print(escape(ctx.get_usage().replace("Usage:", "Использование:", 1)))
     err.print(f"[bold red]Ошибка:[/] {escape(russian(error.format_message()))}")
@@ -81,7 +105,7 @@ def run(app: Any) -> int:
         show(error)
         return 2
     except ClickException as error:
-        show(error)
+        show(error, code=error.exit_code)
         return error.exit_code
     except Abort:
         sys.stderr.write("Прервано.\n")

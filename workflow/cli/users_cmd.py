@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from workflow.cli.context import console, done, handle_errors, print_json, state
+from workflow.cli.context import done, handle_errors, print_json, state
 from workflow.cli.options import LoginArg, RoadmapCode
 
 app = typer.Typer(help="Пользователи, роли и области действия.", no_args_is_help=True)
@@ -65,14 +65,14 @@ def list_(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
     if st.json:
         print_json([u.as_json() for u in users])
         return
-    from rich.table import Table
+    from workflow.cli.listing import Column, Fit, print_table
 
-    table = Table(title=f"Пользователи: {len(users)}")
-    for column in ("логин", "роль", "область", "добавил"):
-        table.add_column(column)
-    for u in users:
-        table.add_row(u.login, u.role, ", ".join(u.scope), u.created_by)
-    console().print(table)
+    print_table(
+        f"Пользователи: {len(users)}",
+        (Column("логин"), Column("роль"), Column("область", Fit.WRAP), Column("добавил")),
+        [(u.login, u.role, ", ".join(u.scope), u.created_by) for u in users],
+        width=st.width,
+    )
 
 
 @app.command("remove")
