@@ -86,9 +86,7 @@ def pick(text: str, known: Mapping[str, str]) -> str | None:
     return None
 
 
-def pick_state(
-    text: str, states: type[StrEnum], titles: Mapping[Any, str], *, kinds: str
-) -> str:
+def pick_state(text: str, states: type[StrEnum], titles: Mapping[Any, str], *, kinds: str) -> str:
     """The state id ``text`` names (its id or its Russian name, in any case).
 
     Raises:
