@@ -306,3 +306,47 @@ def test_the_reconciler_skips_a_cycle_dated_ahead_of_its_tick(
             clock=lambda: REAL,
             queue=_Queue(),
         )
+
+
+def test_a_transition_that_waited_for_a_concurrent_one_sees_its_date(
+    engine: Engine, stored: StoredRoadmap
+) -> None:
+    """B reads the center while A, dated later, still holds it: on PostgreSQL B's read
+    waits, then returns A's row, and B is checked against A's date, not the one of the
+    snapshot B started with (on SQLite B waits for the write lock before reading)."""
+    import threading
+    import time
+
+    _import(engine, stored, A)
+    inside = threading.Event()
+    outcome: dict[str, EffectiveDateBeforeLast] = {}
+
+    def hold(conn: Connection, result: object, now: datetime) -> None:
+        inside.set()
+        time.sleep(1.0)  # B starts its read meanwhile and waits for the row
+
+    first = TransitionEngine(engine, stored.definition, stored.id, notice_hook=hold)
+    second = TransitionEngine(engine, stored.definition, stored.id)
+
+    def later() -> None:
+        first.fire_center(
+            A, "agree_infrastructure", actor=OP, now=datetime(2021, 6, 1, 9, tzinfo=UTC)
+        )
+
+    def earlier() -> None:
+        inside.wait(timeout=30)
+        try:
+            second.fire_center(
+                A, "withdraw", actor=OP, now=datetime(2021, 5, 1, 9, tzinfo=UTC), comment="ошибка"
+            )
+        except EffectiveDateBeforeLast as exc:
+            outcome["refused"] = exc
+
+    threads = [threading.Thread(target=later), threading.Thread(target=earlier)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert "refused" in outcome, _center(engine, A)
+    assert outcome["refused"].last == date(2021, 6, 1)
+    assert _center(engine, A) == ("infrastructure_agreed", 2)

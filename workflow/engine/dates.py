@@ -12,6 +12,7 @@ An act may be recorded after the day it took effect (``--now`` names that day), 
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -95,18 +96,35 @@ def last_effective(conn: Connection, roadmap_id: int, kind: str, entity_id: int)
     return found if isinstance(found, date) or found is None else date.fromisoformat(str(found))
 
 
-def last_effective_column(
+def last_event_columns(
     kind: str, roadmap_id: sa.ColumnElement[int], entity_id: sa.ColumnElement[int]
-) -> sa.Label[date]:
-    """The object's last effective date as a column of the statement that reads the object
-    (no extra round trip on the transition's hot path)."""
-    return (
-        sa.select(sa.func.max(EVENT.c.effective_date))
-        .where(
-            EVENT.c.roadmap_id == roadmap_id,
-            EVENT.c.entity_kind == kind,
-            EVENT.c.entity_id == entity_id,
-        )
-        .scalar_subquery()
-        .label("last_effective")
+) -> tuple[sa.Label[date], sa.Label[int]]:
+    """The object's last effective date and its number of events, as columns of the
+    statement that reads and locks the object (no extra round trip on the transition's
+    hot path); `last_of_row` reads them."""
+    events = sa.select(EVENT.c.id).where(
+        EVENT.c.roadmap_id == roadmap_id,
+        EVENT.c.entity_kind == kind,
+        EVENT.c.entity_id == entity_id,
     )
+    return (
+        events.with_only_columns(sa.func.max(EVENT.c.effective_date))
+        .scalar_subquery()
+        .label("last_effective"),
+        events.with_only_columns(sa.func.count()).scalar_subquery().label("event_count"),
+    )
+
+
+def last_of_row(conn: Connection, roadmap_id: int, kind: str, row: Any) -> date | None:
+    """The last effective date of an object read with `last_event_columns`.
+
+    On PostgreSQL a ``SELECT … FOR UPDATE`` that waited for a concurrent writer returns
+    the row as that writer left it, but its subqueries still see the snapshot taken
+    before the wait, without the writer's event. Each event of a center or cycle adds
+    one to its version (``audit verify`` checks it), so a count that differs from the
+    version means the subquery is stale: the date is then read again, now that the row
+    is locked.
+    """
+    if row.event_count == row.version:
+        return row.last_effective  # type: ignore[no-any-return]
+    return last_effective(conn, roadmap_id, kind, row.id)

@@ -64,7 +64,7 @@ _CENTER_READ = (
         CENTER.c.municipality,
         USER.c.role.label("actor_role"),
         USER.c.scope.label("actor_scope"),
-        dates.last_effective_column("center", CENTER.c.roadmap_id, CENTER.c.id),
+        *dates.last_event_columns("center", CENTER.c.roadmap_id, CENTER.c.id),
     )
     .select_from(
         CENTER.outerjoin(
@@ -94,7 +94,7 @@ _CYCLE_READ = sa.select(
     CYCLE.c.measure,
     CYCLE.c.period,
     CYCLE.c.evidence,
-    dates.last_effective_column("cycle", CYCLE.c.roadmap_id, CYCLE.c.id),
+    *dates.last_event_columns("cycle", CYCLE.c.roadmap_id, CYCLE.c.id),
 ).where(CYCLE.c.roadmap_id == sa.bindparam("roadmap_id"), CYCLE.c.id == sa.bindparam("id"))
 _CYCLE_READ = _CYCLE_READ.with_for_update()
 
@@ -190,7 +190,10 @@ class TransitionEngine:
             )
             self._check_expected(label, expected_version, row.version)
             dates.check_not_before_last(
-                effective, row.last_effective, entity=f"{label}: {trigger}", what="этого центра"
+                effective,
+                dates.last_of_row(conn, self.roadmap_id, "center", row),
+                entity=f"{label}: {trigger}",
+                what="этого центра",
             )
             holder = StateHolder(state=row.state, reason=comment, previous_state=row.previous_state)
             new_state = CENTER_WORKFLOW.fire(holder, trigger, entity=label)
@@ -280,7 +283,10 @@ class TransitionEngine:
         self._authorize(conn, actor, "cycle", trigger, target=label)
         self._check_expected(label, expected_version, row.version)
         dates.check_not_before_last(
-            effective, row.last_effective, entity=f"{label}: {trigger}", what="этого цикла"
+            effective,
+            dates.last_of_row(conn, self.roadmap_id, "cycle", row),
+            entity=f"{label}: {trigger}",
+            what="этого цикла",
         )
         required = {kind: self.roadmap.evidence_kind(kind).name for kind in measure.evidence}
         merged = {**(row.evidence or {}), **(evidence or {})}
