@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from base.errors import DatabaseUnavailable, InputError, SchemaTooNew
+from base.errors import DatabaseUnavailable, InputError, SchemaTooNew, os_reason
 
 BUSY_TIMEOUT_MS = 60_000
 _WRITE_OPTION = "tochka_write"
@@ -111,8 +111,7 @@ def make_engine(url: str, *, create_dir: bool = False, **kwargs: Any) -> Engine:
                 path.parent.mkdir(mode=0o770, parents=True, exist_ok=True)
             except OSError as exc:
                 raise DatabaseUnavailable(
-                    f"Не удалось создать папку {path.parent} для базы данных: "
-                    f"{exc.strerror or exc}.",
+                    f"Не удалось создать папку {path.parent} для базы данных: {os_reason(exc)}.",
                     hint="Укажите в --db / TOCHKA_DB_URL путь в папке, открытой для записи.",
                 ) from None
         engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, **kwargs)

@@ -46,3 +46,27 @@ class SchemaTooNew(TochkaError):
 
 class DatabaseUnavailable(TochkaError):
     """The database cannot be reached or opened."""
+
+
+#: The Russian words for the operating system's errors a person can act on.
+_OS_REASONS = {
+    "ENOENT": "нет такого файла или папки",
+    "EACCES": "нет прав",
+    "EPERM": "нет прав",
+    "EROFS": "файловая система смонтирована только для чтения",
+    "ENOSPC": "на диске нет места",
+    "EDQUOT": "превышена дисковая квота",
+    "EISDIR": "это папка",
+    "ENOTDIR": "часть пути — не папка",
+    "EEXIST": "уже существует",
+    "ENAMETOOLONG": "слишком длинное имя",
+    "EIO": "ошибка ввода-вывода",
+}
+
+
+def os_reason(exc: OSError) -> str:
+    """Why a file operation failed, in Russian (the errno's name for the rest)."""
+    import errno
+
+    name = errno.errorcode.get(exc.errno or 0, "")
+    return _OS_REASONS.get(name) or (f"системная ошибка {name}" if name else str(exc))

@@ -339,8 +339,9 @@ def test_output_folder_must_exist_and_failures_leave_no_file(
     folder.mkdir()
     target = folder / "q.csv"
     target.write_text("старый отчёт")
-    with pytest.raises(OSError, match="No space"):
-        submitted("report", "quarterly", "2021-Q3", "--format", "csv", "-o", str(target))
+    full = submitted("report", "quarterly", "2021-Q3", "--format", "csv", "-o", str(target))
+    assert full.exit_code == 1  # in Russian, not a traceback (issue 10)
+    assert "на диске нет места; отчёт не записан." in " ".join(full.output.split())
     # The old report is intact and no temporary file is left behind.
     assert target.read_text() == "старый отчёт"
     assert sorted(p.name for p in folder.iterdir()) == ["q.csv"]

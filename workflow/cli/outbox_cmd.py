@@ -122,8 +122,11 @@ def send(
 ) -> None:
     """Отправить письма, срок которых наступил, сейчас."""
     from notifications.deliver import deliver_due
+    from workflow.errors import InputError
     from workflow.mailer import delivery_policy, make_transport
 
+    if batch < 1:  # the loop below ends on a short batch: 0 would never end
+        raise InputError(f"--batch: «{batch}» — нужно целое число писем не меньше 1.")
     st = state(ctx)
     _require_coordinator(st, "отправка писем", roadmap)
     settings = st.settings

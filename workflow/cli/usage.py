@@ -31,6 +31,8 @@ _VALUES: tuple[tuple[str, str], ...] = (
     (r"(?:Value error, )?'(.+)' is not a valid integer\.?", "«{0}» — не целое число"),
 )
 _INVALID = re.compile(r"^Invalid value for '(.+?)': (.+)$", re.DOTALL)
+#: The exit code of a command stopped by Ctrl-C (128 + SIGINT, as shells report it).
+EXIT_INTERRUPTED = 130
 
 
 def russian(message: str) -> str:
@@ -96,8 +98,11 @@ def run(app: Any) -> int:
     from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
     from typer.exceptions import Abort
 
+    commits = _commits()
     try:
         code = app(standalone_mode=False)
+    except KeyboardInterrupt:  # outside Click's main, which makes one inside exit 130
+        code = EXIT_INTERRUPTED
     except NoArgsIsHelpError as error:
         sys.stdout.write(error.ctx.get_help() + "\n")
         return 2
@@ -110,4 +115,27 @@ def run(app: Any) -> int:
     except Abort:
         sys.stderr.write("Прервано.\n")
         return 1
+    if code == EXIT_INTERRUPTED:
+        interrupted(_commits() - commits)
     return code if isinstance(code, int) else 0
+
+
+def interrupted(committed: int) -> None:
+    """Say what an interrupted command (Ctrl-C, SIGINT) left behind.
+
+    Every change is one write transaction (`base.db.write`), which an interruption rolls
+    back unless it had reached its commit: ``committed`` counts those that had.
+    """
+    if committed == 0:
+        sys.stderr.write("\nПрервано: ничего не изменено.\n")
+        return
+    sys.stderr.write(
+        f"\nПрервано. До прерывания записано изменений: {committed}, каждое целиком; "
+        "остальное не сделано. Повторите команду: сделанное она не повторит.\n"
+    )
+
+
+def _commits() -> int:
+    # base.db is imported by the commands that use a database; if none was, none wrote.
+    db = sys.modules.get("base.db")
+    return int(db.commits()) if db is not None else 0

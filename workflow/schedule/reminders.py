@@ -16,6 +16,7 @@ of recipients), written in the same transaction as the outbox rows.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -34,6 +35,7 @@ from states.center import STATE_TITLES as CENTER_TITLES
 from states.cycle import CycleState
 from workflow.engine.indicators import missing_submissions
 from workflow.engine.municipalities import contacts as municipality_contacts
+from workflow.errors import InputError
 from workflow.roadmap.deadlines import StageDeadline, stage_deadlines
 from workflow.roadmap.recurrence import opens_on, scheduled_cycles
 from workflow.roadmap.store import StoredRoadmap
@@ -357,15 +359,18 @@ def _subject(deadline: Deadline) -> str:
 def _preview_items(
     deadline: Deadline, sends: Sequence[tuple[date, RungDate]]
 ) -> Iterator[PreviewItem]:
+    """The deadline's items in preview order: by day (each day once), then recipient."""
+    subject = _subject(deadline)
+    recipients = sorted(r.email for r in deadline.recipients)
     for day, rung in sends:
-        for recipient in deadline.recipients:
+        for recipient in recipients:
             yield PreviewItem(
                 send_on=day,
-                recipient=recipient.email,
+                recipient=recipient,
                 deadline=deadline.due,
                 deadline_id=deadline.deadline_id,
                 rung=rung.key_part,
-                subject=_subject(deadline),
+                subject=subject,
             )
 
 
@@ -388,27 +393,53 @@ def cycles_to_come(
     ]
 
 
+#: How far ahead a preview may look, in years after its first day. A longer preview is
+#: a typo (--until 2099-12-31): overdue reminders repeat for as long as a cycle stays
+#: open, so its length would grow with the years, not with what anyone could read.
+PREVIEW_MAX_YEARS = 5
+
+
+def preview_limit(today: date) -> date:
+    """The last day a preview starting ``today`` may reach (`PREVIEW_MAX_YEARS` later)."""
+    try:
+        return today.replace(year=today.year + PREVIEW_MAX_YEARS)
+    except ValueError:  # 29 February
+        return today.replace(year=today.year + PREVIEW_MAX_YEARS, day=28)
+
+
 def preview(
     conn: Connection, stored: StoredRoadmap, *, today: date, until: date
-) -> list[PreviewItem]:
+) -> Iterator[PreviewItem]:
     """Every reminder daily ticks from ``today`` to ``until`` would send, if nothing is done.
 
     Counts the cycles the schedule will create in the meantime (from their opening
-    day) and the rungs already recorded; nothing is written.
+    day) and the rungs already recorded; nothing is written. The database is read
+    before this returns; the items are then produced one at a time, merged across the
+    deadlines in order, so a long preview is printed as it goes and never held whole.
 
     Returns:
         Items ordered by day, deadline, deadline id and recipient.
-    """
 
+    Raises:
+        InputError: ``until`` is more than `PREVIEW_MAX_YEARS` years after ``today``.
+    """
+    limit = preview_limit(today)
+    if until > limit:
+        raise InputError(
+            f"Предпросмотр по {until:%d.%m.%Y}: он заглядывает не дальше чем на "
+            f"{PREVIEW_MAX_YEARS} лет вперёд, по {limit:%d.%m.%Y}.",
+            hint="Укажите более близкую дату (просроченные напоминания повторяются, пока "
+            "цикл открыт: за десятилетия их набрались бы миллионы).",
+        )
     roadmap = stored.definition
-    items: list[PreviewItem] = []
+    streams: list[Iterator[PreviewItem]] = []
     contacts: Mapping[str, Recipient] | None = None
     for row in open_cycles(conn, stored.id):
         deadline = open_cycle_deadline(conn, stored, row)
         sends = sends_from(
             row.due_date, roadmap, start=today, until=until, sent_offset=row.sent_offset
         )
-        items.extend(_preview_items(deadline, sends))
+        streams.append(_preview_items(deadline, sends))
     for spec in cycles_to_come(conn, stored, today=today, until=until):
         deadline = cycle_deadline(
             roadmap,
@@ -422,7 +453,7 @@ def preview(
         deadline = Deadline(**{**deadline.__dict__, "deadline_id": f"cycle:new:{spec.period}"})
         start = max(today, opens_on(spec.due, roadmap.reminders))
         sends = sends_from(spec.due, roadmap, start=start, until=until, sent_offset=None)
-        items.extend(_preview_items(deadline, sends))
+        streams.append(_preview_items(deadline, sends))
     for group in stage_groups(conn, stored):
         latest = (
             sa.select(sa.func.max(SENT.c.day_offset))
@@ -463,9 +494,14 @@ def preview(
                 email=row.email,
                 municipality_contact=contacts.get(row.municipality),
             )
-            items.extend(_preview_items(deadline, cache[row.sent_offset]))
-    items.sort(key=lambda i: (i.send_on, i.deadline, i.deadline_id, i.recipient))
-    return items
+            streams.append(_preview_items(deadline, cache[row.sent_offset]))
+    # Each stream is in this order already; merge keeps ties in stream order, as the
+    # stable sort of the whole list did.
+    return heapq.merge(*streams, key=_preview_order)
+
+
+def _preview_order(item: PreviewItem) -> tuple[date, date, str, str]:
+    return (item.send_on, item.deadline, item.deadline_id, item.recipient)
 
 
 def days(start: date, end: date) -> Iterator[date]:

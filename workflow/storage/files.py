@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from base import db
-from base.errors import DatabaseUnavailable, InputError
+from base.errors import DatabaseUnavailable, InputError, os_reason
 
 
 def file_mode_gid(group: str | None) -> int:
@@ -119,7 +119,7 @@ def restrict_file_mode(path: Path, *, folder: Path | None, gid: int = -1) -> Non
                     os.chown(current, -1, gid)
     except OSError as exc:
         raise InputError(
-            f"Не удалось ограничить права доступа к {current}: {exc.strerror or exc}.",
+            f"Не удалось ограничить права доступа к {current}: {os_reason(exc)}.",
             hint="Запустите tochka init от имени владельца этих файлов (того, кто будет "
             "запускать демон) или исправьте владельца: chown.",
         ) from None
