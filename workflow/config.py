@@ -129,7 +129,7 @@ def _without_password(url: str) -> str:
 
 
 # The settings whose values are never shown, not even when they are wrong.
-_SECRET = frozenset(key for key, spec in Settings.model_fields.items() if not spec.repr)
+_SECRET = frozenset(key for key, spec in Settings.model_fields.items() if spec.exclude)
 
 
 def _variable(key: str) -> str:
