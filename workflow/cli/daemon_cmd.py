@@ -7,6 +7,7 @@ uses, which keeps the CLI's cold start near its floor (``benchmarks/bench_cli.py
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -19,6 +20,7 @@ from workflow.cli.options import RoadmapCode
 
 if TYPE_CHECKING:
     from workflow.cli.context import CliState
+    from workflow.roadmap.store import StoredRoadmap
     from workflow.schedule.reminders import ReminderQueue
     from workflow.schedule.weekly import WeeklyPlan
 
@@ -268,50 +270,103 @@ def _check_order(first_day: date, last_day: date, *, first: str, second: str) ->
 def preview(
     ctx: typer.Context,
     until: Annotated[
-        str, typer.Option("--until", help="По какой день (ДД.ММ.ГГГГ или ГГГГ-ММ-ДД).")
+        str,
+        typer.Option(
+            "--until",
+            help="По какой день (ДД.ММ.ГГГГ или ГГГГ-ММ-ДД), не дальше 5 лет после --now.",
+        ),
     ],
     roadmap: RoadmapCode = None,
 ) -> None:
-    """Какие напоминания уйдут с --now по --until (ничего не ставит в очередь)."""
+    """Какие напоминания уйдут с --now по --until (ничего не ставит в очередь).
+
+    Не дальше чем на 5 лет вперёд: просроченные напоминания повторяются, пока цикл
+    открыт, и за десятилетия их были бы миллионы. Строки печатаются по мере расчёта.
+    """
     from base import db
     from base.clock import local_date, parse_date
     from workflow.schedule import reminders
 
     st = state(ctx)
     last = parse_date(until, what="--until")
-    items: list[reminders.PreviewItem] = []
+    runs: list[tuple[StoredRoadmap, date]] = []
     for stored in st.roadmaps(roadmap):
         today = local_date(st.now(stored.definition.timezone), stored.definition.timezone)
         _check_order(today, last, first="--now", second="--until")
-        with db.read(st.engine()) as conn:
-            items.extend(reminders.preview(conn, stored, today=today, until=last))
+        reminders.check_preview_range(today, last)
+        runs.append((stored, today))
+
+    def items() -> Iterator[reminders.PreviewItem]:
+        # Each pass reads the database afresh, then produces the items one at a time.
+        for stored, today in runs:
+            with db.read(st.engine()) as conn:
+                stream = reminders.preview(conn, stored, today=today, until=last)
+            yield from stream
+
     if st.json:
-        print_json([i.as_json() for i in items])
+        _print_json_array(i.as_json() for i in items())
         return
-    from workflow.cli.listing import Column, Fit, print_table
+    _print_preview(items, last, st.width)
+
+
+def _print_json_array(values: Iterator[dict[str, str]]) -> None:
+    """`print_json` of a list, written as it is produced: the same bytes, never the whole
+    list in memory."""
+    import json
+    import sys
+    import textwrap
+
+    first = True
+    for value in values:
+        text = json.dumps(value, ensure_ascii=False, indent=2, default=str)
+        sys.stdout.write(("[\n" if first else ",\n") + textwrap.indent(text, "  "))
+        first = False
+    sys.stdout.write("[]\n" if first else "\n]\n")
+
+
+def _print_preview(items: Callable[[], Iterator[Any]], last: date, width: int | None) -> None:
+    """The preview's table, printed row by row. A first pass counts the rows (the title
+    names the count) and measures the columns, the second prints: the memory taken does
+    not grow with the preview's length. The layout is `workflow.cli.listing`'s."""
+    import sys
+
+    from workflow.cli.listing import Column, Fit, column_widths, heading_lines, row_lines, wrap
     from workflow.cli.names import rung_title
 
-    print_table(
-        f"Напоминания до {last:%d.%m.%Y}: {len(items)}",
-        (
-            Column("дата"),
-            Column("кому"),
-            Column("срок"),
-            Column("ступень", Fit.WRAP),
-            Column("о чём", Fit.CUT),
-        ),
-        [
-            (
-                f"{i.send_on:%d.%m.%Y}",
-                i.recipient,
-                f"{i.deadline:%d.%m.%Y}",
-                rung_title(i.rung),
-                i.subject,
-            )
-            for i in items
-        ],
-        width=st.width,
+    def cells(i: Any) -> tuple[str, ...]:
+        return (
+            f"{i.send_on:%d.%m.%Y}",
+            i.recipient,
+            f"{i.deadline:%d.%m.%Y}",
+            rung_title(i.rung),
+            i.subject,
+        )
+
+    columns = (
+        Column("дата"),
+        Column("кому"),
+        Column("срок"),
+        Column("ступень", Fit.WRAP),
+        Column("о чём", Fit.CUT),
     )
+    longest = [""] * len(columns)
+    wordiest = ""  # the rung with the longest word (the narrowest its column may get)
+    count = 0
+    for i in items():
+        count += 1
+        row = cells(i)
+        longest = [max(a, b, key=len) for a, b in zip(longest, row, strict=True)]
+        if max(map(len, row[3].split())) > max(map(len, wordiest.split()), default=0):
+            wordiest = row[3]
+    widths = column_widths(columns, [longest, ["", "", "", wordiest, ""]], width)
+    # Only the rung's column wraps: rows are parted by a blank line when one does.
+    spaced = width is not None and len(longest[3]) > widths[3]
+    out = sys.stdout
+    title = wrap(f"Напоминания до {last:%d.%m.%Y}: {count}", width)
+    out.write("\n".join([*title, "", *heading_lines(columns, widths)]) + "\n")
+    for number, i in enumerate(items()):
+        lines = row_lines(columns, widths, cells(i), width)
+        out.write(("\n" if spaced and number else "") + "\n".join(lines) + "\n")
 
 
 @calendar_app.command("export")

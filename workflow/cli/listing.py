@@ -189,36 +189,58 @@ def table_lines(
     several lines, rows are parted by a blank line."""
     cols = [c if isinstance(c, Column) else Column(c) for c in columns]
     widths = _widths(cols, rows, width)
-
-    def line(cells: Sequence[str]) -> str:
-        parts = [
-            cell.rjust(w) if col.right else cell.ljust(w)
-            for cell, w, col in zip(cells, widths, cols, strict=True)
-        ]
-        return _GAP.join(parts).rstrip()
-
-    laid_out: list[list[str]] = []
-    for row in rows:
-        cells: list[list[str]] = []
-        for cell, w, col in zip(row, widths, cols, strict=True):
-            if len(cell) <= w or width is None or col.fit is Fit.KEEP:
-                cells.append([cell.replace(NBSP, " ")])
-            elif col.fit is Fit.CUT:
-                cells.append([cut(cell, w)])
-            else:
-                cells.append(wrap(cell, w))
-        height = max((len(c) for c in cells), default=1)
-        laid_out.append([line([c[k] if k < len(c) else "" for c in cells]) for k in range(height)])
+    laid_out = [row_lines(cols, widths, row, width) for row in rows]
     for k, note in enumerate(notes):
         if note:
             laid_out[k] += wrap(note, width, first=_NOTE, rest=_NOTE + "  ")
-    out = [line([c.title for c in cols]), _GAP.join("─" * w for w in widths)]
+    out = heading_lines(cols, widths)
     spaced = any(len(r) > 1 for r in laid_out)
-    for k, row_lines in enumerate(laid_out):
+    for k, lines in enumerate(laid_out):
         if spaced and k:
             out.append("")
-        out.extend(row_lines)
+        out.extend(lines)
     return out
+
+
+def column_widths(
+    columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int | None
+) -> list[int]:
+    """The widths `table_lines` gives ``columns`` for ``rows``. For a table printed as it
+    is produced (`heading_lines`, `row_lines`), ``rows`` may be a digest of a first pass:
+    the longest cell of each column, and a row of each wrapped column's longest word."""
+    return _widths(columns, rows, width)
+
+
+def _line(columns: Sequence[Column], widths: Sequence[int], cells: Sequence[str]) -> str:
+    parts = [
+        cell.rjust(w) if col.right else cell.ljust(w)
+        for cell, w, col in zip(cells, widths, columns, strict=True)
+    ]
+    return _GAP.join(parts).rstrip()
+
+
+def heading_lines(columns: Sequence[Column], widths: Sequence[int]) -> list[str]:
+    """A table's heading and its rule, for ``widths`` (`column_widths`)."""
+    return [_line(columns, widths, [c.title for c in columns]), _GAP.join("─" * w for w in widths)]
+
+
+def row_lines(
+    columns: Sequence[Column], widths: Sequence[int], row: Sequence[str], width: int | None
+) -> list[str]:
+    """The lines of one row laid out in ``widths`` (`column_widths`): cut and wrapped cells
+    as in `table_lines` (None: as wide as its cells)."""
+    cells: list[list[str]] = []
+    for cell, w, col in zip(row, widths, columns, strict=True):
+        if len(cell) <= w or width is None or col.fit is Fit.KEEP:
+            cells.append([cell.replace(NBSP, " ")])
+        elif col.fit is Fit.CUT:
+            cells.append([cut(cell, w)])
+        else:
+            cells.append(wrap(cell, w))
+    height = max((len(c) for c in cells), default=1)
+    return [
+        _line(columns, widths, [c[k] if k < len(c) else "" for c in cells]) for k in range(height)
+    ]
 
 
 def print_table(

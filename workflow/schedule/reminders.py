@@ -407,6 +407,22 @@ def preview_limit(today: date) -> date:
         return today.replace(year=today.year + PREVIEW_MAX_YEARS, day=28)
 
 
+def check_preview_range(today: date, until: date) -> None:
+    """Refuse a preview that looks more than `PREVIEW_MAX_YEARS` years ahead.
+
+    Raises:
+        InputError: ``until`` is past `preview_limit` of ``today``.
+    """
+    limit = preview_limit(today)
+    if until > limit:
+        raise InputError(
+            f"Предпросмотр по {until:%d.%m.%Y}: он заглядывает не дальше чем на "
+            f"{PREVIEW_MAX_YEARS} лет вперёд, по {limit:%d.%m.%Y}.",
+            hint="Укажите более близкую дату (просроченные напоминания повторяются, пока "
+            "цикл открыт: за десятилетия их набрались бы миллионы).",
+        )
+
+
 def preview(
     conn: Connection, stored: StoredRoadmap, *, today: date, until: date
 ) -> Iterator[PreviewItem]:
@@ -421,16 +437,9 @@ def preview(
         Items ordered by day, deadline, deadline id and recipient.
 
     Raises:
-        InputError: ``until`` is more than `PREVIEW_MAX_YEARS` years after ``today``.
+        InputError: see `check_preview_range`.
     """
-    limit = preview_limit(today)
-    if until > limit:
-        raise InputError(
-            f"Предпросмотр по {until:%d.%m.%Y}: он заглядывает не дальше чем на "
-            f"{PREVIEW_MAX_YEARS} лет вперёд, по {limit:%d.%m.%Y}.",
-            hint="Укажите более близкую дату (просроченные напоминания повторяются, пока "
-            "цикл открыт: за десятилетия их набрались бы миллионы).",
-        )
+    check_preview_range(today, until)
     roadmap = stored.definition
     streams: list[Iterator[PreviewItem]] = []
     contacts: Mapping[str, Recipient] | None = None
