@@ -44,7 +44,9 @@ def main_options(
     db: Annotated[
         str | None,
         typer.Option(
-            "--db", help="URL базы данных (по умолчанию TOCHKA_DB_URL или ./var/tochka.db)."
+            "--db",
+            help="Файл SQLite (var/tochka.db) или URL: sqlite:///путь, postgresql://… "
+            "(по умолчанию TOCHKA_DB_URL или ./var/tochka.db).",
         ),
     ] = None,
     now: Annotated[
