@@ -129,3 +129,13 @@ def test_an_interruption_after_a_commit_says_what_was_written(
     err = capsys.readouterr().err
     assert "Прервано. До прерывания записано изменений: 2, каждое целиком" in err
     assert "ничего не изменено" not in err
+
+
+def test_under_json_the_interruption_is_the_error_object(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.argv", ["tochka", "--json", "centers", "import", "c.csv"])
+    interrupted(0)
+    error = json.loads(capsys.readouterr().err)["error"]
+    assert error["message"] == "Прервано: ничего не изменено."
+    assert error["exit_code"] == EXIT_INTERRUPTED

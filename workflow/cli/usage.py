@@ -127,12 +127,18 @@ def interrupted(committed: int) -> None:
     back unless it had reached its commit: ``committed`` counts those that had.
     """
     if committed == 0:
-        sys.stderr.write("\nПрервано: ничего не изменено.\n")
+        message = "Прервано: ничего не изменено."
+    else:
+        message = (
+            f"Прервано. До прерывания записано изменений: {committed}, каждое целиком; "
+            "остальное не сделано. Повторите команду: сделанное она не повторит."
+        )
+    if json_requested(sys.argv[1:]):
+        from workflow.cli.context import print_error_json
+
+        print_error_json(message, hint=None, code=EXIT_INTERRUPTED)
         return
-    sys.stderr.write(
-        f"\nПрервано. До прерывания записано изменений: {committed}, каждое целиком; "
-        "остальное не сделано. Повторите команду: сделанное она не повторит.\n"
-    )
+    sys.stderr.write(f"\n{message}\n")
 
 
 def _commits() -> int:
