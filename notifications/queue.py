@@ -114,7 +114,7 @@ def _assemble(
     except UnsafeHeader as exc:  # includes InvalidAddress
         # The row goes in dead, with the reason, so the operator sees it and the rest of
         # the caller's transaction (other letters, the state change) goes on.
-        log.warning("letter to %r not queued for delivery: %s", to_email, exc.message)
+        log.warning("Письмо для %r не будет отправлено: %s", to_email, exc.message)
         return _Built(
             recipient=to_email[:320],
             envelope="",
@@ -123,7 +123,7 @@ def _assemble(
             error=exc.message,
         )
     for note in addressing.dropped:
-        log.warning("letter to %s: %s (left out)", addressing.to.addr_spec, note)
+        log.warning("Письмо для %s: %s (этот адрес пропущен)", addressing.to.addr_spec, note)
     return _Built(
         recipient=addressing.to.addr_spec,
         envelope=",".join(addressing.envelope),
