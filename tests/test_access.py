@@ -3,6 +3,9 @@
 Each case runs the real CLI as a given OS account (the only identity the CLI accepts)
 and checks the exit code, the refusal's wording, that nothing changed, and that the
 refusal itself is in the audit trail, which still verifies.
+
+Over 500 lines: one file per subject, so that every refusal of that subject and its
+exact Russian message are found in one place.
 """
 
 from __future__ import annotations

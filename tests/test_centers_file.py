@@ -1,4 +1,8 @@
-"""Reading centers from CSV and XLSX files: encodings, headers and every refusal."""
+"""Reading centers from CSV and XLSX files: encodings, headers and every refusal.
+
+Over 500 lines: one file per subject, so that every refusal of that subject and its
+exact Russian message are found in one place.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,9 @@
 """Indicators: the roadmap's definitions, submission (CLI and files), refusals, who is missing.
 
 `seed` builds the small fixed data set the report tests use too.
+
+Over 500 lines: one file per subject, so that every refusal of that subject and its
+exact Russian message are found in one place.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Loading and validating roadmap files: the shipped roadmap and every refusal."""
+"""Loading and validating roadmap files: the shipped roadmap and every refusal.
+
+Over 500 lines: one file per subject, so that every refusal of that subject and its
+exact Russian message are found in one place.
+"""
 
 from __future__ import annotations
 

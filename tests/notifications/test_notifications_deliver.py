@@ -1,5 +1,9 @@
 """Delivery against aiosmtpd on loopback: letters parsed back, retries, dead letters,
-lost connections, TLS verification, logins, and the file and console transports."""
+lost connections, TLS verification, logins, and the file and console transports.
+
+Over 500 lines: one file per subject, so that every refusal of that subject and its
+exact Russian message are found in one place.
+"""
 
 from __future__ import annotations
 
