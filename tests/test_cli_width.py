@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner, Result
 
+from tests.test_golden import _run as run_tochka
 from workflow.roadmap.store import StoredRoadmap
 from workflow.storage.tables import EVENT
 
@@ -156,16 +157,7 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, s
 
 def _piped(database: tuple[str, dict[str, str]], args: list[str]) -> str:
     db, env = database
-    done = subprocess.run(
-        [TOCHKA, "--db", db, "--now", NOW, *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, f"{args}: {done.stdout}\n{done.stderr}"
-    return done.stdout
+    return run_tochka(db, NOW, args, env)
 
 
 def _terminal(database: tuple[str, dict[str, str]], args: list[str]) -> str:
