@@ -1,44 +1,205 @@
-"""The calendar (.ics) attachment of reminder letters: one all-day event per deadline.
+"""Calendar events of deadlines (RFC 5545), shared by letters and `tochka calendar export`.
 
-The event UID depends only on what the deadline is (roadmap, measure, period, center),
-not on the rung or the letter, so a calendar that imports the before, on-the-day and
-overdue letters keeps one event and updates it.
+One deadline is one event everywhere. Its UID is a function of what the deadline *is*
+(`deadline_uid`: roadmap code, measure, period, and for a center stage the center and the
+stage), never of the rung, the letter, a database id or the date: a calendar that takes
+the before, on-the-day and overdue letters and the export keeps one event and updates it.
+
+SEQUENCE (`deadline_sequence`) is derived from the due date alone, deterministically:
+the number of days from 01.01.2000 to it. Moving a deadline later (the usual change: the
+operator's schedule, a roadmap file with a new date) gives a greater SEQUENCE, so a
+calendar replaces the event; the letters and the export of the same date agree. Nothing
+is stored for it. Its limit: a deadline moved *earlier* gets a smaller SEQUENCE, which an
+iTIP-strict client may ignore (clients importing a PUBLISH file update by UID anyway);
+only a stored revision count would order both directions.
+
+SUMMARY begins with what and who and stays within `SUMMARY_LIMIT` characters;
+DESCRIPTION begins with this event's own date («Срок: 01.07.2023»).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from urllib.parse import quote
 
 import icalendar
 
 from notifications.values import Reminder
+from states.center import STATE_TITLES, CenterState
 
-PRODID = "-//Tochka//Точка роста reminders//RU"
+PRODID = "-//Tochka//Точка роста//RU"
+#: The calendar's name in the letters' attachment (X-WR-CALNAME).
+LETTER_CALENDAR_NAME = "Сроки «Точка роста»"
+#: The longest SUMMARY, in characters: what a calendar's day cell and a phone's list show.
+SUMMARY_LIMIT = 80
+SEQUENCE_EPOCH = date(2000, 1, 1)
+
+#: What a center stage deadline asks, short, for the event title.
+STAGE_ACTIONS: dict[str, str] = {
+    CenterState.INFRASTRUCTURE_AGREED.value: "Согласование инфраструктурного листа",
+    CenterState.EQUIPPED.value: "Оснащение центра",
+    CenterState.STAFF_TRAINED.value: "Обучение персонала центра",
+    CenterState.OPENED.value: "Открытие центра",
+    CenterState.REPORTING.value: "Начало отчётности центра",
+}
+_ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"}
+_QUARTER = re.compile(r"(\d{4})-Q([1-4])")
+_ISO_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:#\d+)?")
+
+
+def deadline_uid(
+    *, roadmap: str, measure: int, period: str, center: str | None = None, stage: str = ""
+) -> str:
+    """The UID of one deadline: a measure cycle, or one center's stage.
+
+    Args:
+        roadmap: the roadmap's code.
+        measure: the measure's number.
+        period: the cycle's period label (``2023-Q2``); for a center stage the cohort year.
+        center: the center's code for a center stage, else None.
+        stage: the center stage (a `states.CenterState` value) for a center stage.
+    """
+    code = quote(roadmap, safe="")
+    if center is None:
+        return f"{code}-cycle-{measure}-{quote(period, safe='-')}@tochka"
+    return (
+        f"{code}-center-{quote(center, safe='')}-{quote(stage, safe='')}-{measure}-"
+        f"{quote(period, safe='-')}@tochka"
+    )
+
+
+def deadline_sequence(due: date) -> int:
+    """SEQUENCE of a deadline's event: days from 01.01.2000 to ``due`` (see the module)."""
+    return max((due - SEQUENCE_EPOCH).days, 0)
+
+
+def period_text(period: str, *, short: bool = False) -> str:
+    """A period label in Russian: «II квартал 2023 г.» (``short``: «II кв. 2023 г.»),
+    «2023 г.», «от 15.09.2021» for a cycle the operator opened on a date."""
+    if match := _QUARTER.fullmatch(period):
+        word = "кв." if short else "квартал"
+        return f"{_ROMAN[int(match.group(2))]} {word} {match.group(1)} г."
+    if re.fullmatch(r"\d{4}", period):
+        return f"{period} г."
+    if match := _ISO_DAY.fullmatch(period):
+        return f"от {match.group(3)}.{match.group(2)}.{match.group(1)}"
+    return period
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters, cut at a word with «…» when longer."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut[limit // 2 :]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:—-«„(") + "…"
+
+
+def cycle_summary(*, measure: int, period: str, title: str) -> str:
+    """«№ 9, II кв. 2023 г.: Проведение ежеквартального мониторинга…» (what, then its name)."""
+    head = f"№ {measure}, {period_text(period, short=True)}: "
+    return head + shorten(title, max(SUMMARY_LIMIT - len(head), 10))
+
+
+def stage_summary(*, stage: str, school: str) -> str:
+    """«Открытие центра — МБОУ Панинская СОШ»: the action, then the school (cut to fit)."""
+    action = STAGE_ACTIONS.get(stage) or _stage_title(stage)
+    head = f"{action} — "
+    return head + shorten(school, max(SUMMARY_LIMIT - len(head), 10))
+
+
+def _stage_title(stage: str) -> str:
+    try:
+        return "Этап «" + STATE_TITLES[CenterState(stage)] + "»"
+    except ValueError:
+        return "Этап центра"
+
+
+def new_calendar(name: str) -> icalendar.Calendar:
+    """An empty PUBLISH calendar named ``name`` (X-WR-CALNAME, Russian)."""
+    cal = icalendar.Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", "PUBLISH")
+    cal.add("x-wr-calname", name)
+    cal.add("name", name)  # RFC 7986
+    return cal
+
+
+def deadline_event(
+    *, uid: str, due: date, summary: str, details: Sequence[str], now: datetime
+) -> icalendar.Event:
+    """One all-day event: its DESCRIPTION begins «Срок: <due>», then ``details``."""
+    event = icalendar.Event()
+    event.add("uid", uid)
+    event.add("sequence", deadline_sequence(due))
+    event.add("dtstamp", now.astimezone(UTC))
+    event.add("dtstart", due)
+    event.add("dtend", due + timedelta(days=1))
+    event.add("summary", summary)
+    event.add("description", "\n".join([f"Срок: {due:%d.%m.%Y}.", *details]))
+    event.add("transp", "TRANSPARENT")
+    return event
+
+
+def _roadmap_code(reminder: Reminder) -> str:
+    # A reminder stored before the code was recorded: a stable stand-in from its title.
+    if reminder.roadmap_code:
+        return reminder.roadmap_code
+    return hashlib.sha256(reminder.roadmap_title.encode("utf-8")).hexdigest()[:12]
 
 
 def event_uid(reminder: Reminder) -> str:
-    """A UID stable for the deadline across rungs and recipients."""
-    identity = "\x1f".join(
-        [
-            reminder.roadmap_title,
-            str(reminder.measure_number),
-            reminder.period,
-            reminder.subject_kind,
-            reminder.center_code or "",
-            reminder.deadline.isoformat(),
-        ]
+    """The UID of the reminder's deadline: the same as `calendar export`'s for it."""
+    if reminder.subject_kind == "center_stage":
+        return deadline_uid(
+            roadmap=_roadmap_code(reminder),
+            measure=reminder.measure_number,
+            period=reminder.period,
+            center=reminder.center_code or "",
+            stage=reminder.stage,
+        )
+    return deadline_uid(
+        roadmap=_roadmap_code(reminder), measure=reminder.measure_number, period=reminder.period
     )
-    return hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32] + "@tochka"
 
 
 def deadline_summary(reminder: Reminder) -> str:
-    """The event title: «Срок: <title>» plus the center for a center stage."""
-    summary = f"Срок: {reminder.title}"
-    if reminder.center_name:
-        summary += f" — {reminder.center_name}"
-    return summary
+    """The event title: what, then who (the school for a center stage)."""
+    if reminder.subject_kind == "center_stage" and reminder.center_name:
+        return stage_summary(stage=reminder.stage, school=reminder.center_name)
+    return cycle_summary(
+        measure=reminder.measure_number, period=reminder.period, title=reminder.title
+    )
+
+
+def reminder_details(reminder: Reminder) -> list[str]:
+    """The DESCRIPTION lines after the date: the center, the measure, documents, roadmap."""
+    lines = []
+    if reminder.subject_kind == "center_stage":
+        if reminder.center_name:
+            place = f"Центр «Точка роста» на базе {reminder.center_name}"
+            if reminder.center_code:
+                place += f" (код {reminder.center_code})"
+            if reminder.municipality:
+                place += f", {reminder.municipality}"
+            lines.append(place + ".")
+        lines.append(f"{reminder.title}.")
+    else:
+        lines.append(
+            f"Мероприятие № {reminder.measure_number} за {period_text(reminder.period)}: "
+            f"{reminder.title}"
+        )
+    if reminder.evidence:
+        lines.append("Документы: " + "; ".join(reminder.evidence) + ".")
+    lines.append(reminder.roadmap_title)
+    return lines
 
 
 def build_calendar(reminders: Sequence[Reminder], *, now: datetime) -> bytes:
@@ -52,31 +213,20 @@ def build_calendar(reminders: Sequence[Reminder], *, now: datetime) -> bytes:
     Returns:
         The ``.ics`` bytes (UTF-8, CRLF lines).
     """
-    cal = icalendar.Calendar()
-    cal.add("prodid", PRODID)
-    cal.add("version", "2.0")
-    cal.add("method", "PUBLISH")
+    cal = new_calendar(LETTER_CALENDAR_NAME)
     seen: set[str] = set()
     for reminder in sorted(reminders, key=lambda r: r.urgency):
         uid = event_uid(reminder)
         if uid in seen:
             continue
         seen.add(uid)
-        event = icalendar.Event()
-        event.add("uid", uid)
-        event.add("dtstamp", now.astimezone(UTC))
-        event.add("dtstart", reminder.deadline)
-        event.add("dtend", reminder.deadline + timedelta(days=1))
-        event.add("summary", deadline_summary(reminder))
-        lines = [
-            f"{reminder.roadmap_title}",
-            f"Мероприятие № {reminder.measure_number}, период {reminder.period}",
-        ]
-        if reminder.center_name:
-            lines.append(f"Центр: {reminder.center_name} ({reminder.center_code or ''})")
-        if reminder.evidence:
-            lines.append("Документы: " + "; ".join(reminder.evidence))
-        event.add("description", "\n".join(lines))
-        event.add("transp", "TRANSPARENT")
-        cal.add_component(event)
+        cal.add_component(
+            deadline_event(
+                uid=uid,
+                due=reminder.deadline,
+                summary=deadline_summary(reminder),
+                details=reminder_details(reminder),
+                now=now,
+            )
+        )
     return bytes(cal.to_ical())

@@ -60,6 +60,9 @@ class Reminder:
         period: the cycle's period label, e.g. ``"2022-Q3"``.
         reply_to: the coordinator's address for replies.
         timezone: the roadmap's IANA time zone, e.g. ``"Europe/Moscow"``.
+        roadmap_code: the roadmap's code (with measure, period, center and stage it names
+            the deadline: the calendar UID, `notifications.ics.deadline_uid`).
+        stage: the center stage (a `states.CenterState` value) for a center stage, else "".
     """
 
     key: str
@@ -80,6 +83,8 @@ class Reminder:
     period: str
     reply_to: str
     timezone: str = "Europe/Moscow"
+    roadmap_code: str = ""
+    stage: str = ""
 
     @property
     def urgency(self) -> tuple[date, int, str, str]:
@@ -107,6 +112,8 @@ class Reminder:
             "period": self.period,
             "reply_to": self.reply_to,
             "timezone": self.timezone,
+            "roadmap_code": self.roadmap_code,
+            "stage": self.stage,
         }
 
     @classmethod
@@ -131,6 +138,8 @@ class Reminder:
             period=data["period"],
             reply_to=data["reply_to"],
             timezone=data["timezone"],
+            roadmap_code=data.get("roadmap_code", ""),
+            stage=data.get("stage", ""),
         )
 
 

@@ -107,10 +107,13 @@ def test_calendar_export_open_cycles_and_cohort_stages(
     summaries = sorted(
         (e.decoded("dtstart").isoformat(), str(e["summary"])[:40]) for e in events.values()
     )
-    assert ("2021-08-25", "Мероприятие № 6 (2021): Организация обуч") in summaries
-    assert ("2022-08-25", "Центры 2022 года: этап «оснащён»") in summaries
-    assert ("2022-10-01", "Центры 2022 года: начало этапа «отчитыва") in summaries
-    assert "ivanovo-2021-2023-cohort-2022-equipped@tochka" in events
+    assert ("2021-08-25", "№ 6, 2021 г.: Организация обучения и пов") in summaries
+    # A center stage is one event per center that owes it, the school named.
+    assert ("2022-08-25", "Оснащение центра — МБОУ «Школа № 0»") in summaries
+    assert ("2022-10-01", "Начало отчётности центра — МБОУ «Школа №") in summaries
+    assert "ivanovo-2021-2023-center-C00001-equipped-7-2022@tochka" in events
+    assert all(len(str(e["summary"])) <= 80 for e in events.values())
+    assert str(cal["x-wr-calname"]) == "Сроки «Точка роста»: Ивановская область"
     # No by-schedule date for 2022 yet: no infrastructure event.
     assert not [u for u in events if "infrastructure" in u]
     # Stable UIDs: a second export has the same ones.
@@ -120,12 +123,13 @@ def test_calendar_export_open_cycles_and_cohort_stages(
 
     fo = _export(cli, tmp_path / "fo.ics", "2021-08-12", "--party", "federal_operator")
     assert sorted(
-        (e.decoded("dtstart").isoformat(), str(e["summary"])[:22]) for e in fo.values()
+        (e.decoded("dtstart").isoformat(), str(e["summary"])[:34]) for e in fo.values()
     ) == [
-        ("2021-08-25", "Мероприятие № 6 (2021)"),
-        ("2022-08-25", "Мероприятие № 6 (2022)"),  # not created yet
-        ("2022-08-25", "Центры 2022 года: этап"),  # staff_trained (measure 6)
-        ("2023-08-25", "Мероприятие № 6 (2023)"),  # not created yet
+        ("2021-08-25", "№ 6, 2021 г.: Организация обучения"),
+        ("2022-08-25", "Обучение персонала центра — МБОУ «"),  # measure 6, 2 centers
+        ("2022-08-25", "Обучение персонала центра — МБОУ «"),
+        ("2022-08-25", "№ 6, 2022 г.: Организация обучения"),  # not created yet
+        ("2023-08-25", "№ 6, 2023 г.: Организация обучения"),  # not created yet
     ]
     unknown = cli("calendar", "export", "--party", "nobody", "-o", str(tmp_path / "x.ics"))
     assert unknown.exit_code == 1
@@ -135,30 +139,30 @@ def test_calendar_export_open_cycles_and_cohort_stages(
 #: Every measure deadline of the shipped roadmap as of 11.08.2021 (measure 3 is by
 #: schedule: operators open its cycles): (summary up to the colon, DTSTART).
 ALL_MEASURE_DEADLINES = {
-    ("Мероприятие № 1 (2020)", "2020-12-07"),
-    ("Мероприятие № 2 (2020)", "2020-12-23"),
-    ("Мероприятие № 4 (2020)", "2020-12-30"),
-    ("Мероприятие № 5 (2021)", "2021-03-01"),
-    ("Мероприятие № 5 (2022)", "2022-03-01"),
-    ("Мероприятие № 5 (2023)", "2023-03-01"),
-    ("Мероприятие № 6 (2021)", "2021-08-25"),
-    ("Мероприятие № 6 (2022)", "2022-08-25"),
-    ("Мероприятие № 6 (2023)", "2023-08-25"),
-    ("Мероприятие № 7 (2021)", "2021-08-25"),
-    ("Мероприятие № 7 (2022)", "2022-08-25"),
-    ("Мероприятие № 7 (2023)", "2023-08-25"),
-    ("Мероприятие № 8 (2021)", "2021-09-01"),
-    ("Мероприятие № 8 (2022)", "2022-09-01"),
-    ("Мероприятие № 8 (2023)", "2023-09-01"),
-    ("Мероприятие № 9 (2021-Q3)", "2021-10-01"),
-    ("Мероприятие № 9 (2021-Q4)", "2022-01-01"),
-    ("Мероприятие № 9 (2022-Q1)", "2022-04-01"),
-    ("Мероприятие № 9 (2022-Q2)", "2022-07-01"),
-    ("Мероприятие № 9 (2022-Q3)", "2022-10-01"),
-    ("Мероприятие № 9 (2022-Q4)", "2023-01-01"),
-    ("Мероприятие № 9 (2023-Q1)", "2023-04-01"),
-    ("Мероприятие № 9 (2023-Q2)", "2023-07-01"),
-    ("Мероприятие № 9 (2023-Q3)", "2023-10-01"),
+    ("№ 1, 2020 г.", "2020-12-07"),
+    ("№ 2, 2020 г.", "2020-12-23"),
+    ("№ 4, 2020 г.", "2020-12-30"),
+    ("№ 5, 2021 г.", "2021-03-01"),
+    ("№ 5, 2022 г.", "2022-03-01"),
+    ("№ 5, 2023 г.", "2023-03-01"),
+    ("№ 6, 2021 г.", "2021-08-25"),
+    ("№ 6, 2022 г.", "2022-08-25"),
+    ("№ 6, 2023 г.", "2023-08-25"),
+    ("№ 7, 2021 г.", "2021-08-25"),
+    ("№ 7, 2022 г.", "2022-08-25"),
+    ("№ 7, 2023 г.", "2023-08-25"),
+    ("№ 8, 2021 г.", "2021-09-01"),
+    ("№ 8, 2022 г.", "2022-09-01"),
+    ("№ 8, 2023 г.", "2023-09-01"),
+    ("№ 9, III кв. 2021 г.", "2021-10-01"),
+    ("№ 9, IV кв. 2021 г.", "2022-01-01"),
+    ("№ 9, I кв. 2022 г.", "2022-04-01"),
+    ("№ 9, II кв. 2022 г.", "2022-07-01"),
+    ("№ 9, III кв. 2022 г.", "2022-10-01"),
+    ("№ 9, IV кв. 2022 г.", "2023-01-01"),
+    ("№ 9, I кв. 2023 г.", "2023-04-01"),
+    ("№ 9, II кв. 2023 г.", "2023-07-01"),
+    ("№ 9, III кв. 2023 г.", "2023-10-01"),
 }
 
 
@@ -174,7 +178,7 @@ def _measure_deadlines(events: dict[str, icalendar.Component]) -> set[tuple[str,
     return {
         (str(e["summary"]).split(":")[0], e.decoded("dtstart").isoformat())
         for e in events.values()
-        if str(e["summary"]).startswith("Мероприятие")
+        if str(e["summary"]).startswith("№")
     }
 
 
@@ -188,17 +192,20 @@ def test_calendar_export_includes_cycles_not_created_yet_through_2023(
     assert len(events) == len(ALL_MEASURE_DEADLINES)  # no centers: no stage events
     # Measure 8's cycle opens on 18.08.2021 only; its event looks like the others'.
     future = events["ivanovo-2021-2023-cycle-8-2021@tochka"]
-    assert str(future["summary"]) == "Мероприятие № 8 (2021): Начало работы центров «Точка роста»"
-    assert "Срок: 01.09.2021, далее ежегодно; состояние: запланирован." in str(
-        future["description"]
-    )
+    assert str(future["summary"]) == "№ 8, 2021 г.: Начало работы центров «Точка роста»"
+    # The event's own date, not the roadmap's «01.09.2021, далее ежегодно».
+    assert str(future["description"]).startswith("Срок: 01.09.2021.\n")
+    assert "Состояние: запланирован." in str(future["description"])
+    later = events["ivanovo-2021-2023-cycle-8-2023@tochka"]
+    assert str(later["description"]).startswith("Срок: 01.09.2023.\n")
+    assert "2021" not in str(later["description"]).split("\n")[0]
     assert "Ответственный: Департамент образования Ивановской области" in str(future["description"])
 
     only_operator = _export(cli, tmp_path / "fo.ics", now, "--party", "federal_operator")
     assert _measure_deadlines(only_operator) == {
-        ("Мероприятие № 6 (2021)", "2021-08-25"),
-        ("Мероприятие № 6 (2022)", "2022-08-25"),
-        ("Мероприятие № 6 (2023)", "2023-08-25"),
+        ("№ 6, 2021 г.", "2021-08-25"),
+        ("№ 6, 2022 г.", "2022-08-25"),
+        ("№ 6, 2023 г.", "2023-08-25"),
     }
     assert len(only_operator) == 3
     department = _export(cli, tmp_path / "dep.ics", now, "--party", "department")

@@ -1,26 +1,28 @@
-"""The deadlines as an RFC 5545 calendar: measure cycles and center stages per cohort.
+"""The deadlines as an RFC 5545 calendar: measure cycles and the centers' stages.
 
 Measure cycles are the open ones in the database plus those the roadmap's recurrences
 will create up to the end of the program (the reconciler creates a cycle only about two
 weeks before its due date, see `workflow.roadmap.recurrence`). Done and cancelled cycles are
-left out.
+left out. A center stage is one event per center that still owes it (not withdrawn, not
+yet at the stage), the school named: the deadline its letters remind of.
 
 One all-day event per deadline. UIDs depend only on what the deadline is (the roadmap,
-the measure and period; or the cohort and stage), never on a database id, so an event
-keeps its UID when its cycle is created later, and re-importing a fresh export updates
-the events in place instead of duplicating them.
-"""
+the measure and period; or the center, its stage and cohort), never on a database id or
+the date, and are made by the same function as the letters' attachments
+(`notifications.ics`): an event keeps its UID when its cycle is created later, a calendar
+that takes both the export and the letters has one event per deadline, and SEQUENCE
+(from the due date) makes a moved deadline replace the event."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 
-import icalendar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from base.clock import local_date
+from notifications import ics
 from states.center import STATE_TITLES as CENTER_TITLES
 from states.center import CenterState
 from states.cycle import STATE_TITLES as CYCLE_TITLES
@@ -36,22 +38,6 @@ from workflow.schedule.reminders import (
     states_before,
 )
 from workflow.storage.tables import CENTER
-
-PRODID = "-//Tochka//Точка роста deadlines//RU"
-
-
-def _event(
-    uid: str, *, day: object, summary: str, description: str, now: datetime
-) -> icalendar.Event:
-    event = icalendar.Event()
-    event.add("uid", uid)
-    event.add("dtstamp", now.astimezone(UTC))
-    event.add("dtstart", day)
-    event.add("dtend", day + timedelta(days=1))  # type: ignore[operator]
-    event.add("summary", summary)
-    event.add("description", description)
-    event.add("transp", "TRANSPARENT")
-    return event
 
 
 def export(
@@ -82,62 +68,115 @@ def export(
     def concerns(measure_number: int) -> bool:
         return party is None or party in roadmap.measure(measure_number).responsible
 
-    cal = icalendar.Calendar()
-    cal.add("prodid", PRODID)
-    cal.add("version", "2.0")
-    cal.add("calscale", "GREGORIAN")
-    cal.add("method", "PUBLISH")
-    cal.add("x-wr-calname", f"Сроки: {roadmap.code}")
+    cal = ics.new_calendar(calendar_name(roadmap, party))
     cal.add("x-wr-timezone", roadmap.timezone)
     count = 0
     for cycle in _cycles(conn, stored, today=local_date(now, roadmap.timezone)):
         if not concerns(cycle.measure):
             continue
         measure = roadmap.measure(cycle.measure)
-        state = CYCLE_TITLES[cycle.state]
         evidence = "; ".join(roadmap.evidence_kind(k).name for k in measure.evidence)
         cal.add_component(
-            _event(
-                cycle_uid(roadmap, cycle.measure, cycle.period),
-                day=cycle.due,
-                summary=f"Мероприятие № {cycle.measure} ({cycle.period}): {measure.title}",
-                description=(
-                    f"{roadmap.title}\nСрок: {measure.deadline_text}; состояние: {state}.\n"
-                    f"Ответственный: {measure.responsible_text}\nДокументы: {evidence}"
+            ics.deadline_event(
+                uid=cycle_uid(roadmap, cycle.measure, cycle.period),
+                due=cycle.due,
+                summary=ics.cycle_summary(
+                    measure=cycle.measure, period=cycle.period, title=measure.title
                 ),
+                details=[
+                    f"Мероприятие № {cycle.measure} за {ics.period_text(cycle.period)}: "
+                    f"{measure.title}",
+                    f"Состояние: {CYCLE_TITLES[cycle.state]}.",
+                    f"Ответственный: {measure.responsible_text}.",
+                    f"Документы: {evidence}.",
+                    roadmap.title,
+                ],
                 now=now,
             )
         )
         count += 1
     schedule = schedule_due_by_cohort(conn, stored)
-    owing = _owing_by_cohort(conn, stored.id)
-    for cohort in sorted(owing):
+    centers = _owing_centers(conn, stored.id)
+    for cohort in sorted(centers):
         for stage in stage_deadlines(roadmap, cohort=cohort, schedule_due=schedule.get(cohort)):
             if stage.due is None or not concerns(stage.measure):
                 continue
-            left = sum(owing[cohort].get(s, 0) for s in states_before(stage.stage))
-            title = CENTER_TITLES[CenterState(stage.stage)]
-            verb = "начало этапа" if stage.starts else "этап"
-            cal.add_component(
-                _event(
-                    f"{roadmap.code}-cohort-{cohort}-{stage.stage}@tochka",
-                    day=stage.due,
-                    summary=f"Центры {cohort} года: {verb} «{title}»",
-                    description=(
-                        f"{roadmap.title}\nМероприятие № {stage.measure}: "
-                        f"{roadmap.measure(stage.measure).title}\n"
-                        f"Центров, ещё не достигших этапа: {left}."
-                    ),
-                    now=now,
+            before = set(states_before(stage.stage))
+            measure = roadmap.measure(stage.measure)
+            for center in centers[cohort]:
+                if center.state not in before:
+                    continue
+                cal.add_component(
+                    ics.deadline_event(
+                        uid=ics.deadline_uid(
+                            roadmap=roadmap.code,
+                            measure=stage.measure,
+                            period=str(cohort),
+                            center=center.code,
+                            stage=stage.stage,
+                        ),
+                        due=stage.due,
+                        summary=ics.stage_summary(stage=stage.stage, school=center.name),
+                        details=[
+                            f"Центр «Точка роста» на базе {center.name} (код {center.code}), "
+                            f"{center.municipality}; создаётся в {cohort} году.",
+                            f"{'Начало этапа' if stage.starts else 'Этап'} "
+                            f"«{CENTER_TITLES[CenterState(stage.stage)]}», сейчас: "
+                            f"{CENTER_TITLES[CenterState(center.state)]}.",
+                            f"Мероприятие № {stage.measure}: {measure.title}",
+                            roadmap.title,
+                        ],
+                        now=now,
+                    )
                 )
-            )
-            count += 1
+                count += 1
     return cal.to_ical(), count
 
 
+def calendar_name(roadmap: Roadmap, party: str | None) -> str:
+    """The calendar's name people see (X-WR-CALNAME): «Сроки «Точка роста»: <region>»."""
+    name = f"{ics.LETTER_CALENDAR_NAME}: {roadmap.region}"
+    if party is not None:
+        name += f" — {roadmap.party(party).name}"
+    return name
+
+
 def cycle_uid(roadmap: Roadmap, measure: int, period: str) -> str:
-    """The event UID of a measure cycle: the same before and after the cycle is created."""
-    return f"{roadmap.code}-cycle-{measure}-{period}@tochka"
+    """The event UID of a measure cycle: the same before and after the cycle is created,
+    and the same as in the letters' attachments (`notifications.ics.deadline_uid`)."""
+    return ics.deadline_uid(roadmap=roadmap.code, measure=measure, period=period)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Center:
+    code: str
+    name: str
+    municipality: str
+    state: str
+
+
+def _owing_centers(conn: Connection, roadmap_id: int) -> dict[int, list[_Center]]:
+    """Cohort → its centers not yet reporting and not withdrawn, by code: those that
+    still owe a stage (the stage's deadline is theirs, as in their letters)."""
+    result: dict[int, list[_Center]] = {}
+    done = (CenterState.WITHDRAWN.value, CenterState.REPORTING.value)
+    rows = conn.execute(
+        sa.select(
+            CENTER.c.cohort, CENTER.c.code, CENTER.c.name, CENTER.c.municipality, CENTER.c.state
+        )
+        .where(CENTER.c.roadmap_id == roadmap_id, CENTER.c.state.not_in(done))
+        .order_by(CENTER.c.cohort, CENTER.c.code)
+    )
+    for row in rows:
+        result.setdefault(int(row.cohort), []).append(
+            _Center(
+                code=str(row.code),
+                name=str(row.name),
+                municipality=str(row.municipality),
+                state=str(row.state),
+            )
+        )
+    return result
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -173,17 +212,4 @@ def _cycles(conn: Connection, stored: StoredRoadmap, *, today: date) -> list[_Cy
         state = CycleState.OVERDUE if spec.due < today else CycleState.SCHEDULED
         result.append(_Cycle(measure=spec.measure, period=spec.period, due=spec.due, state=state))
     result.sort(key=lambda c: (c.due, c.measure, c.period))
-    return result
-
-
-def _owing_by_cohort(conn: Connection, roadmap_id: int) -> dict[int, dict[str, int]]:
-    """Cohort → {state: centers}, withdrawn centers left out."""
-    result: dict[int, dict[str, int]] = {}
-    rows = conn.execute(
-        sa.select(CENTER.c.cohort, CENTER.c.state, sa.func.count())
-        .where(CENTER.c.roadmap_id == roadmap_id, CENTER.c.state != CenterState.WITHDRAWN.value)
-        .group_by(CENTER.c.cohort, CENTER.c.state)
-    )
-    for cohort, state, n in rows:
-        result.setdefault(int(cohort), {})[str(state)] = int(n)
     return result

@@ -272,6 +272,8 @@ def build_reminders(
                 period=deadline.period,
                 reply_to=_reply_to(roadmap),
                 timezone=roadmap.timezone,
+                roadmap_code=roadmap.code,
+                stage=deadline.stage,
             )
         )
     return result
