@@ -18,7 +18,16 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from base.errors import DatabaseUnavailable, InputError, SchemaTooNew, os_reason
+from base.errors import (
+    DatabaseDamaged,
+    DatabaseUnavailable,
+    DiskFull,
+    InputError,
+    PermissionDenied,
+    ReadOnlyDatabase,
+    SchemaTooNew,
+    os_reason,
+)
 
 BUSY_TIMEOUT_MS = 60_000
 _WRITE_OPTION = "tochka_write"
@@ -179,7 +188,17 @@ def describe_url(url: str) -> str:
 
 def connect_error(url: str, exc: Exception) -> DatabaseUnavailable:
     """A Russian error, with advice that fits, for a database that cannot be opened."""
-    return _known_error(exc, url) or DatabaseUnavailable(
+    known = _known_error(exc, url)
+    if known is not None:
+        return known
+    path = sqlite_path(normalize_url(url))
+    if path is not None:  # a local file: there is no server to check
+        return DatabaseUnavailable(
+            f"Файл базы данных {path} не открывается: {_first_line(exc)}",
+            hint=f"Проверьте путь в --db / TOCHKA_DB_URL, права на файл и папку {path.parent} "
+            f"и место на диске (df -h {path.parent}).",
+        )
+    return DatabaseUnavailable(
         f"База данных {describe_url(url)} недоступна: {_first_line(exc)}",
         hint="Проверьте --db / TOCHKA_DB_URL и что сервер базы данных запущен.",
     )
@@ -193,7 +212,17 @@ def database_error(exc: BaseException, url: str | None = None) -> DatabaseUnavai
         exc: the driver's error (SQLAlchemy's wrapper).
         url: the database's URL, if known (named in the message, never its password).
     """
-    return _known_error(exc, url) or DatabaseUnavailable(
+    known = _known_error(exc, url)
+    if known is not None:
+        return known
+    path = sqlite_path(normalize_url(url)) if url else None
+    if path is not None:
+        return DatabaseUnavailable(
+            f"Ошибка файла базы данных {path}: {_first_line(exc)}. Ничего не изменено.",
+            hint=f"Проверьте место на диске (df -h {path.parent}) и цельность журнала: "
+            f"tochka --db {path} audit verify.",
+        )
+    return DatabaseUnavailable(
         f"Ошибка базы данных: {_first_line(exc)}",
         hint="Ничего не изменено; повторите команду.",
     )
@@ -204,58 +233,237 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+#: SQLite's primary result codes (``sqlite_errorname`` without the extended suffix) and
+#: PostgreSQL's SQLSTATEs that name a fault of the file, the disk or the rights.
+_SQLITE_KINDS = {
+    "SQLITE_FULL": "full",
+    "SQLITE_READONLY": "read_only",
+    "SQLITE_CORRUPT": "corrupt",
+    "SQLITE_NOTADB": "not_a_database",
+    "SQLITE_CANTOPEN": "cannot_open",
+    "SQLITE_PERM": "permission",
+    "SQLITE_AUTH": "permission",
+    "SQLITE_IOERR": "io",
+    "SQLITE_BUSY": "locked",
+    "SQLITE_LOCKED": "locked",
+}
+_PG_KINDS = {
+    "53100": "full",  # disk_full
+    "25006": "read_only",  # read_only_sql_transaction
+    "42501": "permission",  # insufficient_privilege
+    "28000": "login",  # invalid_authorization_specification
+    "28P01": "login",  # invalid_password
+    "XX001": "corrupt",  # data_corrupted
+    "XX002": "corrupt",  # index_corrupted
+}
+#: Below this much free space a SQLite I/O error is taken for a full disk (the ``-shm``
+#: file alone takes 32 KiB).
+_NEARLY_FULL_BYTES = 128 * 1024
+
+
+def _fault_kind(exc: BaseException) -> str | None:
+    """What kind of fault the driver's error names: by SQLite's result code or
+    PostgreSQL's SQLSTATE when the driver gives one, else by the driver's stable text."""
+    orig = getattr(exc, "orig", None) or exc
+    name = getattr(orig, "sqlite_errorname", None)
+    if isinstance(name, str):
+        primary = "_".join(name.split("_")[:2])  # SQLITE_IOERR_SHMSIZE → SQLITE_IOERR
+        if primary in _SQLITE_KINDS:
+            return _SQLITE_KINDS[primary]
+    state = getattr(orig, "sqlstate", None)
+    if isinstance(state, str) and state in _PG_KINDS:
+        return _PG_KINDS[state]
+    lowered = _first_line(exc).lower()
+    for needle, kind in (
+        ("readonly database", "read_only"),
+        ("read-only transaction", "read_only"),
+        ("unable to open database file", "cannot_open"),
+        ("database is locked", "locked"),
+        ("file is not a database", "not_a_database"),
+        ("malformed", "corrupt"),
+        ("disk is full", "full"),
+        ("no space left", "full"),
+        ("disk i/o error", "io"),
+        ("permission denied", "permission"),
+    ):
+        if needle in lowered:
+            return kind
+    return None
+
+
 def _known_error(exc: BaseException, url: str | None) -> DatabaseUnavailable | None:
-    """The errors recognised by the drivers' stable texts, with advice that fits: a
-    read-only file or file system, a folder that cannot be written, a locked, full,
-    damaged or foreign file, a server that does not answer."""
-    text = _first_line(exc)
-    lowered = text.lower()
+    """The faults recognised by the drivers' codes or stable texts, each with advice that
+    fits: a full disk, a read-only file system or file, an account without rights, a
+    damaged or foreign file, a locked file, a server that does not answer."""
+    kind = _fault_kind(exc)
     path = sqlite_path(normalize_url(url)) if url else None
     where = f"База данных {describe_url(url)}" if url else "База данных"
-    if "readonly database" in lowered or "read-only transaction" in lowered:
-        return DatabaseUnavailable(
-            f"{where} открыта только для чтения: ничего не изменено.",
-            hint=read_only_hint(path),
-        )
-    if "unable to open database file" in lowered and path is not None:
-        folder = path.parent
-        if path.is_dir():
-            return DatabaseUnavailable(
-                f"«{path}» — папка, а не файл базы данных.",
-                hint="Укажите в --db / TOCHKA_DB_URL файл, например var/tochka.db.",
-            )
-        if not folder.is_dir():
-            return DatabaseUnavailable(
-                f"Папка {folder} не существует: базу данных {path.name} не открыть.",
-                hint=f"Проверьте путь в --db / TOCHKA_DB_URL или создайте папку: mkdir -p {folder}",
-            )
-        return DatabaseUnavailable(
-            f"{where} не открывается: нет прав на файл или на папку {folder}.",
-            hint=read_only_hint(path),
-        )
-    if "database is locked" in lowered:
+    if kind == "locked":
         return DatabaseUnavailable(
             f"{where} занята другой программой дольше {BUSY_TIMEOUT_MS // 1000} с: "
             "ничего не изменено.",
             hint="Повторите команду, когда та программа закончит.",
         )
-    if "file is not a database" in lowered or "malformed" in lowered:
-        return DatabaseUnavailable(
+    if path is not None:
+        return _file_fault(kind, path, where)
+    lowered = _first_line(exc).lower()
+    driver = type(getattr(exc, "orig", None) or exc).__module__
+    if kind == "not_a_database" or (kind == "corrupt" and driver == "sqlite3"):
+        return DatabaseDamaged(
             f"{where}: файл не база данных SQLite или повреждён.",
             hint="Проверьте путь в --db / TOCHKA_DB_URL; повреждённую базу восстановите из "
-            "резервной копии.",
+            "резервной копии, не выполняя tochka init поверх неё.",
         )
-    if "disk is full" in lowered or "no space left" in lowered:
-        return DatabaseUnavailable(
-            f"{where}: на диске нет места, ничего не изменено.",
-            hint="Освободите место на диске и повторите команду.",
+    if kind == "full":
+        return DiskFull(
+            f"{where}: на диске сервера базы данных нет места, ничего не изменено.",
+            hint="Администратору PostgreSQL: освободить место на диске с данными сервера "
+            "(или расширить его); до тех пор ничего не записывается.",
         )
-    if path is None and ("connection refused" in lowered or "could not connect" in lowered):
+    if kind == "read_only":
+        return ReadOnlyDatabase(
+            f"{where} открыта только для чтения: ничего не изменено.",
+            hint=read_only_hint(None),
+        )
+    if kind == "permission":
+        return PermissionDenied(
+            f"{where}: у пользователя базы нет прав на это действие ({_first_line(exc)}); "
+            "ничего не изменено.",
+            hint="Администратору PostgreSQL: выдать пользователю из --db / TOCHKA_DB_URL права "
+            "на схему и таблицы Tochka (GRANT) или указать в URL их владельца.",
+        )
+    if kind == "login":
+        return PermissionDenied(
+            f"{where}: сервер не принял вход пользователя ({_first_line(exc)}).",
+            hint="Проверьте имя пользователя и пароль в --db / TOCHKA_DB_URL "
+            "и разрешения в pg_hba.conf.",
+        )
+    if kind == "corrupt":
+        return DatabaseDamaged(
+            f"{where}: сервер сообщает о повреждённых данных ({_first_line(exc)}).",
+            hint="Администратору PostgreSQL: проверить диск и журнал сервера и восстановить "
+            "повреждённую таблицу из резервной копии (pg_dump / pg_restore).",
+        )
+    if "connection refused" in lowered or "could not connect" in lowered:
         return DatabaseUnavailable(
-            f"{where} недоступна: сервер не отвечает ({text}).",
+            f"{where} недоступна: сервер не отвечает ({_first_line(exc)}).",
             hint="Проверьте --db / TOCHKA_DB_URL и что сервер базы данных запущен.",
         )
     return None
+
+
+def _file_fault(kind: str | None, path: Path, where: str) -> DatabaseUnavailable | None:
+    """The Russian error for a fault of a SQLite file ``path``, or None if unknown.
+
+    The driver's code says what failed; the file system says why (a full or read-only
+    file system, the file's owner and mode), so that the advice fits the cause.
+    """
+    folder = path.parent
+    if kind in ("corrupt", "not_a_database"):
+        return _damaged(kind, path, where)
+    if kind not in ("full", "read_only", "cannot_open", "permission", "io"):
+        return None
+    if kind == "cannot_open" and path.is_dir():
+        return DatabaseUnavailable(
+            f"«{path}» — папка, а не файл базы данных.",
+            hint="Укажите в --db / TOCHKA_DB_URL файл, например var/tochka.db.",
+        )
+    if kind == "cannot_open" and not folder.is_dir():
+        return DatabaseUnavailable(
+            f"Папка {folder} не существует: базу данных {path.name} не открыть.",
+            hint=f"Проверьте путь в --db / TOCHKA_DB_URL или создайте папку: mkdir -p {folder}",
+        )
+    free, read_only_fs = _file_system(folder)
+    if read_only_fs:
+        return ReadOnlyDatabase(
+            f"{where} на файловой системе только для чтения: ничего не изменено.",
+            hint=read_only_hint(path),
+        )
+    if kind == "full" or (
+        kind in ("io", "cannot_open") and free is not None and free < _NEARLY_FULL_BYTES
+    ):
+        shown = f"свободно {free // 1024} КБ" if free is not None else "места нет"
+        return DiskFull(
+            f"{where}: на диске с папкой {folder} нет места ({shown}), ничего не изменено.",
+            hint=f"Освободите место на этом диске (df -h {folder} покажет, сколько его) "
+            "или перенесите базу на другой диск; после этого команду можно выполнить снова.",
+        )
+    denied = _denied_to_account(path)
+    if denied is not None and kind in ("cannot_open", "permission", "read_only"):
+        return PermissionDenied(
+            f"{where}: нет прав — {denied}; ничего не изменено.", hint=read_only_hint(path)
+        )
+    if kind in ("read_only", "permission"):
+        return ReadOnlyDatabase(
+            f"{where} открыта только для чтения: ничего не изменено.",
+            hint=read_only_hint(path),
+        )
+    if kind == "cannot_open":
+        return PermissionDenied(
+            f"{where} не открывается: нет прав на файл или на папку {folder}.",
+            hint=read_only_hint(path),
+        )
+    return DatabaseUnavailable(
+        f"{where}: ошибка ввода-вывода диска при работе с файлом {path}; ничего не изменено.",
+        hint=f"Проверьте диск с папкой {folder}: место (df -h {folder}) и журнал ядра "
+        "(dmesg); если файл на сетевом диске, проверьте его подключение.",
+    )
+
+
+def _damaged(kind: str, path: Path, where: str) -> DatabaseDamaged:
+    """A file that is not a SQLite database, or a damaged one."""
+    size = path.stat().st_size if path.is_file() else None
+    if kind == "not_a_database":
+        return DatabaseDamaged(
+            f"{where}: файл не база данных SQLite или повреждён: в начале файла "
+            f"({size if size is not None else '?'} байт) нет заголовка SQLite.",
+            hint="Проверьте путь в --db / TOCHKA_DB_URL. Если это была база Tochka, она "
+            "испорчена: не выполняйте tochka init поверх неё, сохраните её копию и "
+            "восстановите базу из резервной копии.",
+        )
+    return DatabaseDamaged(
+        f"{where}: файл повреждён (обрезан или испорчен внутри), ничего не изменено.",
+        hint=f"Не записывайте в него: сохраните его копию (cp {path} {path}.damaged) и "
+        "восстановите базу из резервной копии; часть данных может спасти "
+        f"sqlite3 {path} .recover.",
+    )
+
+
+def _file_system(folder: Path) -> tuple[int | None, bool]:
+    """The bytes this account may still write on the file system holding ``folder``
+    (None if unknown; root may use the blocks reserved for it) and whether it is mounted
+    read-only."""
+    try:
+        stat = os.statvfs(folder)
+    except OSError:
+        return None, False
+    blocks = stat.f_bfree if os.geteuid() == 0 else stat.f_bavail
+    return blocks * stat.f_frsize, bool(stat.f_flag & os.ST_RDONLY)
+
+
+def _account(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def _denied_to_account(path: Path) -> str | None:
+    """Why this account may not use ``path`` when the file belongs to someone else and
+    its mode keeps this account out; None when that is not the reason."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    me = os.geteuid()
+    if me == stat.st_uid or me == 0 or os.access(path, os.R_OK | os.W_OK):
+        return None
+    return (
+        f"файл {path} принадлежит {_account(stat.st_uid)} (права {stat.st_mode & 0o777:04o}), "
+        f"а команда запущена от {_account(me)}"
+    )
 
 
 def is_writable(path: Path) -> bool:
@@ -271,29 +479,48 @@ def is_writable(path: Path) -> bool:
 
 
 def read_only_hint(path: Path | None) -> str:
-    """What to do about a database Tochka may not write, depending on why."""
+    """What to do about a database Tochka may not write, depending on why: a read-only
+    file system, a file protected by its mode, by an attribute or by its owner, a folder
+    closed to the ``-wal`` and ``-shm`` files."""
     if path is None:
         return (
             "Сервер не даёт этому пользователю писать: проверьте его права (GRANT) "
             "и default_transaction_read_only."
         )
     folder = path.parent
+    _free, read_only_fs = _file_system(folder)
     try:
-        read_only_fs = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
-        mode = path.stat().st_mode & 0o777 if path.exists() else None
+        stat = path.stat() if path.exists() else None
     except OSError:
-        read_only_fs, mode = False, None
+        stat = None
     if read_only_fs:
         return (
             f"Файловая система с папкой {folder} смонтирована только для чтения: "
-            "скопируйте базу на диск, открытый для записи, и укажите её в --db."
+            "перемонтируйте её для записи (mount -o remount,rw) или скопируйте базу на "
+            "диск, открытый для записи, и укажите её в --db."
         )
-    if mode is not None and (not mode & 0o222 or not os.access(path, os.W_OK)):
-        return (
-            f"Файл {path} защищён от записи (права {mode:04o}). Если так задумано, "
-            "его можно только читать (status, history, report); чтобы работать с ним, "
-            f"разрешите запись: chmod u+w {path}"
-        )
+    me = os.geteuid()
+    if stat is not None:
+        mode = stat.st_mode & 0o777
+        if not mode & 0o222:
+            return (
+                f"Файл {path} защищён от записи (права {mode:04o}). Если так задумано, "
+                "его можно только читать (status, history, report); чтобы работать с ним, "
+                f"разрешите запись: chmod u+w {path}"
+            )
+        if me not in (0, stat.st_uid) and not os.access(path, os.R_OK | os.W_OK):
+            owner = _account(stat.st_uid)
+            return (
+                f"Запустите команду от имени владельца базы (sudo -u {owner} tochka …) или "
+                "откройте её группе операторов: chgrp ГРУППА и chmod g+rw на файл и папку "
+                "(TOCHKA_FILE_MODE_GROUP)."
+            )
+        if not os.access(path, os.W_OK):
+            return (
+                f"Права файла {path} ({mode:04o}) разрешают запись, но система её не даёт: "
+                f"файл защищён атрибутом (lsattr {path}; снять: chattr -i {path}) или "
+                "политикой безопасности."
+            )
     return (
         f"SQLite пишет рядом с базой файлы {path.name}-wal и {path.name}-shm: нужна запись "
         f"в папку {folder} и в эти файлы (владелец или chmod)."

@@ -9,6 +9,7 @@ people, and ``hint`` (when present) says what to do next::
     ├── InputError            a command-line or configuration value is wrong
     ├── SchemaTooNew          the database was written by a newer Tochka
     ├── DatabaseUnavailable   the database cannot be reached or opened
+    │   ├── DiskFull, ReadOnlyDatabase, PermissionDenied, DatabaseDamaged
     ├── states.errors.StateError            (trigger not allowed, guard refused)
     ├── notifications.errors.*              (rendering, headers, delivery)
     └── workflow.errors.*                   (files, not found, conflicts, audit)
@@ -46,6 +47,24 @@ class SchemaTooNew(TochkaError):
 
 class DatabaseUnavailable(TochkaError):
     """The database cannot be reached or opened."""
+
+
+class DiskFull(DatabaseUnavailable):
+    """No space is left on the disk of the database's files (or the server's)."""
+
+
+class ReadOnlyDatabase(DatabaseUnavailable):
+    """The database may be read, not written: a read-only file system, a file protected
+    by its mode or an attribute, a read-only server session."""
+
+
+class PermissionDenied(DatabaseUnavailable):
+    """This account has no right to the database: the file's owner and mode, the
+    server's grants or its login rules."""
+
+
+class DatabaseDamaged(DatabaseUnavailable):
+    """The file is not a SQLite database, or it is damaged (truncated, garbled)."""
 
 
 #: The Russian words for the operating system's errors a person can act on.

@@ -1,5 +1,7 @@
 """Errors of the workflow layer. All derive from `base.errors.TochkaError`; the errors of
-the shared base (`InputError`, `SchemaTooNew`, `DatabaseUnavailable`) are re-exported.
+the shared base (`InputError`, `SchemaTooNew`, `DatabaseUnavailable` and its kinds of
+fault: `DiskFull`, `ReadOnlyDatabase`, `PermissionDenied`, `DatabaseDamaged`) are
+re-exported.
 
 Messages are Russian (people read them); attributes keep the values for code and tests.
 """
@@ -10,12 +12,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from base.errors import DatabaseUnavailable, InputError, SchemaTooNew, TochkaError
+from base.errors import (
+    DatabaseDamaged,
+    DatabaseUnavailable,
+    DiskFull,
+    InputError,
+    PermissionDenied,
+    ReadOnlyDatabase,
+    SchemaTooNew,
+    TochkaError,
+)
 
 __all__ = [
     "AuditBroken",
     "Conflict",
+    "DatabaseDamaged",
     "DatabaseUnavailable",
+    "DiskFull",
     "EffectiveDateBeforeLast",
     "EffectiveDateImplausible",
     "EffectiveDateRefused",
@@ -23,7 +36,9 @@ __all__ = [
     "ImportFileError",
     "InputError",
     "NotFound",
+    "PermissionDenied",
     "Problem",
+    "ReadOnlyDatabase",
     "RoadmapFileError",
     "SchemaTooNew",
     "TochkaError",
