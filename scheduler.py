@@ -53,6 +53,7 @@ from sqlalchemy.engine import Engine
 
 from base import db
 from base.clock import Clock, local_date, system_clock
+from workflow.engine.anchors import daemon_anchor
 from workflow.errors import InputError
 from workflow.roadmap import store as roadmap_store
 from workflow.roadmap.workdays import is_working_day
@@ -328,6 +329,7 @@ class Daemon:
                 return reports
             result = json.dumps([r.as_json() for r in reports], ensure_ascii=False)
             self._heartbeat(tick_as_of=now, tick_result=result)
+            daemon_anchor(self.engine, clock=self.clock)  # heads that moved → the anchor file
             return reports
 
     def deliver_once(self) -> None:

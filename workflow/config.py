@@ -102,6 +102,10 @@ class Settings(BaseModel):
     daily_at: ClockTime = "09:00"
     weekly_summary: str = ""
     file_mode_group: str = ""
+    # The audit chain's heads are appended here (workflow.engine.anchors); outside var_dir.
+    anchor_file: str = ""
+    # The keyed audit chain's HMAC key (workflow.engine.audit_key); never shown.
+    audit_key: str = Field(default="", repr=False, exclude=True)
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         yield ("db_url", _without_password(self.db_url))

@@ -5,12 +5,14 @@ Only Typer is imported here; each command imports what it needs when it runs.
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated
 
 import typer
 
 from workflow.cli import (
     audit_cmd,
+    backup_cmd,
     centers_cmd,
     cycles_cmd,
     daemon_cmd,
@@ -73,6 +75,14 @@ def main_options(
             help="Координатор: действовать от имени другого пользователя (записываются оба).",
         ),
     ] = None,
+    show_head: Annotated[
+        bool,
+        typer.Option(
+            "--show-head",
+            help="После команды, изменившей базу, напечатать заголовок журнала НОМЕР:ХЕШ "
+            "каждой дорожной карты (для tochka audit verify --expect).",
+        ),
+    ] = False,
 ) -> None:
     """Global options; they go before the command: tochka --json centers list."""
     if now is not None:
@@ -90,15 +100,23 @@ def main_options(
         db_option=db, now_option=now, json=json_output, on_behalf_of=on_behalf_of, wide=wide
     )
     ctx.call_on_close(ctx.obj.close)
+    if show_head:  # run before close (LIFO), while the engine is open
+        from base.db import commits
+        from workflow.cli import heads
+
+        ctx.call_on_close(functools.partial(heads.after_command, ctx.obj, commits()))
     # A wrong configuration value is refused at start, whatever the command (--db does not
     # make a broken TOCHKA_CONFIG file or TOCHKA_* variable acceptable).
     from workflow.cli.context import fail
     from workflow.errors import InputError
 
     try:
-        ctx.obj.settings  # noqa: B018  # loaded and validated now
+        settings = ctx.obj.settings  # loaded and validated now
     except InputError as exc:
         raise fail(exc.message, hint=exc.hint) from None
+    from workflow.engine import audit_key
+
+    audit_key.use(settings.audit_key)  # the keyed chain: this process seals and checks
 
 
 system_cmd.register(app)
@@ -112,6 +130,7 @@ app.add_typer(indicators_cmd.app, name="indicators")
 app.add_typer(report_cmd.app, name="report")
 app.add_typer(users_cmd.app, name="users")
 daemon_cmd.register(app)
+backup_cmd.register(app)
 
 
 def main() -> None:

@@ -31,9 +31,30 @@ def init(
         Path | None,
         typer.Option("--roadmap", help="Файл дорожной карты (по умолчанию — поставляемая 159-рп)."),
     ] = None,
+    new: Annotated[
+        bool,
+        typer.Option(
+            "--new",
+            help="Создать схему, даже если файл базы пуст или не база Tochka, или файл "
+            "якорей помнит журнал этой базы (база создаётся заново намеренно).",
+        ),
+    ] = False,
+    upgrade_only: Annotated[
+        bool,
+        typer.Option(
+            "--upgrade-only",
+            help="Только обновить существующую базу Tochka, никогда не создавать новую "
+            "(для запуска демона: systemd ExecStartPre).",
+        ),
+    ] = False,
 ) -> None:
-    """Создать или обновить базу и загрузить дорожную карту (повторный запуск безопасен)."""
+    """Создать или обновить базу и загрузить дорожную карту (повторный запуск безопасен).
+
+    Схема не создаётся поверх потерянных данных: в пустом файле, в чужом файле и на месте
+    базы, чей журнал помнит файл якорей, — только с --new.
+    """
     from base import db
+    from workflow.cli import init_guard
     from workflow.engine.users import load_roadmap_as
     from workflow.roadmap.loader import load_roadmap
     from workflow.storage import files, schema
@@ -47,7 +68,9 @@ def init(
     # Checked before anything is created; PostgreSQL: the server guards the data, no
     # folder or mode is touched.
     placement = files.database_place(path, folder=var_dir) if path is not None else None
+    guard = init_guard.check(st, path, new=new, upgrade_only=upgrade_only)
     engine = st.engine(create=True)
+    guard.check_schema(engine)
     before, after = schema.upgrade(engine)
     note = None
     if path is not None and placement is not None:
@@ -60,6 +83,7 @@ def init(
     roadmap_id, outcome, bootstrapped = load_roadmap_as(
         engine, definition, st.actor_ref, now=st.now()
     )
+    guard.after_init(engine)
     if st.json:
         print_json(
             {
@@ -250,21 +274,91 @@ def _print_history(
 
 @audit_app.command("verify")
 @handle_errors
-def audit_verify(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
-    """Проверить цепочку хешей журнала и совпадение состояний с журналом."""
-    from base import db
-    from workflow.engine import audit
-    from workflow.roadmap import store as roadmap_store
+def audit_verify(
+    ctx: typer.Context,
+    roadmap: RoadmapCode = None,
+    expect: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--expect",
+            help="Сохранённый заголовок НОМЕР:ХЕШ: цепочка должна его продолжать "
+            "(можно несколько раз).",
+        ),
+    ] = None,
+    anchors_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--anchors",
+            help="Файл якорей: цепочка должна продолжать каждый записанный заголовок "
+            "(по умолчанию — anchor_file из настроек, если задан).",
+        ),
+    ] = None,
+) -> None:
+    """Проверить цепочку хешей журнала, совпадение состояний с журналом и сохранённые
+    заголовки (якоря)."""
+    from workflow.engine import anchors
 
     st = state(ctx)
-    engine = st.engine()
+    kept = [anchors.Anchor(roadmap=roadmap, seq=s, hash=h) for s, h in _expected(expect)]
+    source = anchors_file or anchors.anchor_path(st.settings)
+    if source is not None:
+        if anchors_file is not None and not anchors_file.is_file():
+            raise _no_anchor_file(anchors_file)
+        database = anchors.database_id(st.db_url)
+        kept += [
+            a
+            for a in anchors.kept_for(anchors.read_anchors(source), database=database)
+            if roadmap is None or a.roadmap == roadmap
+        ]
+    results = verify_chains(st.engine(), roadmap, kept)
+    _print_verified(st.json, results, kept_from=source)
+
+
+def _expected(expect: list[str] | None) -> list[tuple[int, str]]:
+    from workflow.engine.anchors import parse_head
+
+    return [parse_head(text) for text in expect or []]
+
+
+def _no_anchor_file(path: Path) -> Exception:
+    from workflow.errors import InputError
+
+    return InputError(
+        f"--anchors: файл {path} не найден."
+        if not path.exists()
+        else f"--anchors: {path} — папка.",
+        hint="Укажите файл якорей, который пишут tochka audit anchor и демон.",
+    )
+
+
+def verify_chains(
+    engine: Any, roadmap: str | None, kept: list[Any], *, is_copy: bool = False
+) -> Any:
+    """Verify every roadmap's chain (or ``roadmap``'s), then the kept heads against it.
+
+    Returns:
+        (verify reports, anchor checks), one of each per roadmap.
+    """
+    from base import db
+    from workflow.engine import anchors, audit
+    from workflow.roadmap import store as roadmap_store
+
     with db.read(engine) as conn:
         targets = [roadmap] if roadmap else roadmap_store.codes(conn)
         reports = []
         for code in targets:
             stored = roadmap_store.resolve(conn, code)
             reports.append(audit.verify(conn, stored.id, code))
-    if st.json:
+        checks = anchors.check_anchors(conn, kept, codes=targets, is_copy=is_copy)
+        found = anchors.heads(conn, targets)
+    return reports, checks, found
+
+
+def _print_verified(as_json: bool, results: Any, *, kept_from: Path | None) -> None:
+    reports, checks, found = results
+    by_code = {c.roadmap: c for c in checks}
+    head_of = {h.roadmap: h.text for h in found}
+    if as_json:
         print_json(
             [
                 {
@@ -272,13 +366,81 @@ def audit_verify(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
                     "events": r.events,
                     "entities": r.entities,
                     "head": r.head_hash,
+                    "audit_head": head_of.get(r.roadmap),
+                    "anchors_checked": by_code[r.roadmap].checked,
+                    "anchors_ahead": by_code[r.roadmap].ahead,
+                    "sealed": r.sealed,
+                    "sealed_unchecked": r.unchecked,
                 }
                 for r in reports
             ]
         )
         return
     for r in reports:
+        check = by_code[r.roadmap]
+        kept = (
+            f" Сохранённых заголовков подтверждено: {check.checked}."
+            if check.checked
+            else (" Сохранённых заголовков для этой базы нет." if kept_from is not None else "")
+        )
+        if check.ahead:
+            kept += f" Новее этой копии: {check.ahead} (копия сделана раньше)."
+        if r.sealed:
+            kept += f" Подписано ключом событий: {r.sealed}."
+        if r.unchecked:
+            kept += (
+                f" Содержимое {r.unchecked} подписанных событий не проверено: ключ не задан "
+                "(audit_key, TOCHKA_AUDIT_KEY)."
+            )
         done(
             f"Журнал «{r.roadmap}» в порядке: событий {r.events}, объектов {r.entities}, "
-            f"последний хеш {r.head_hash[:16]}."
+            f"заголовок {head_of.get(r.roadmap)}.{kept}"
         )
+
+
+@audit_app.command("anchor")
+@handle_errors
+def audit_anchor(
+    ctx: typer.Context,
+    restored: Annotated[
+        bool,
+        typer.Option(
+            "--restored",
+            help="База восстановлена из копии: прежние заголовки этой базы больше не "
+            "проверяются (события после копии признаны потерянными), запись начинается заново.",
+        ),
+    ] = False,
+) -> None:
+    """Дописать заголовки цепочек в файл якорей (anchor_file, TOCHKA_ANCHOR_FILE), если
+    они изменились с последней записи."""
+    from workflow.engine import anchors
+    from workflow.errors import InputError
+
+    st = state(ctx)
+    path = anchors.anchor_path(st.settings)
+    if path is None:
+        raise InputError(
+            "Файл якорей не задан.",
+            hint="Задайте anchor_file в файле настроек или TOCHKA_ANCHOR_FILE — файл вне "
+            "папки данных, куда дописываются заголовки журнала.",
+        )
+    engine = st.engine()
+    # A chain is anchored only when it verifies and extends what was kept (after a
+    # restore: only when it verifies; the heads kept before are then set aside).
+    kept = anchors.kept_for(anchors.read_anchors(path), database=anchors.database_id(st.db_url))
+    verify_chains(engine, None, [] if restored else kept)
+    if restored:
+        anchors.append_restart(path, url=st.db_url)
+    appended = anchors.append_anchor(engine, path, url=st.db_url)
+    if st.json:
+        print_json(
+            {
+                "file": str(path),
+                "appended": [{"roadmap": h.roadmap, "audit_head": h.text} for h in appended],
+            }
+        )
+        return
+    if not appended:
+        done(f"Заголовки не изменились с последней записи в {path}: ничего не дописано.")
+    for h in appended:
+        done(f"Журнал «{h.roadmap}»: заголовок {h.text} дописан в {path}.")

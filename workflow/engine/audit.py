@@ -4,11 +4,21 @@ Each event's hash covers its fields, its sequence number and the previous event'
 so changing, deleting or reordering any stored event breaks the chain; the chain head
 (`audit_head`) carries the last sequence number and hash, so a deleted tail is noticed
 too.
+
+The plain chain is public: whoever can write the database can recompute it after an
+edit. Two things close that gap. The heads kept outside the database
+(`workflow.engine.anchors`) reveal a rewritten, cut or wiped chain. The keyed chain
+(``audit_key`` / ``TOCHKA_AUDIT_KEY``, `workflow.engine.audit_key`) seals each new event
+with HMAC-SHA-256 under a key the database never holds; its hash is ``k:`` and 62 hex
+digits, so a forged event (appended or rewritten) needs the key. Once the chain has a
+sealed event, an unsealed one after it is refused; without the key, sealed events are
+checked for their links only.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from base.clock import as_utc
+from workflow.engine import audit_key
 from workflow.errors import AuditBroken
 from workflow.storage.tables import CENTER, CYCLE, EVENT, GENESIS_HASH, HEAD
 
@@ -57,8 +68,27 @@ class NewEvent:
     on_behalf_of: str | None = None
 
 
+#: The start of a sealed (keyed) event's hash.
+SEALED = "k:"
+
+
 def event_hash(fields: Mapping[str, Any], prev_hash: str) -> str:
     """SHA-256 over the canonical JSON of an event's fields and the previous hash."""
+    return hashlib.sha256(_canonical(fields, prev_hash)).hexdigest()
+
+
+def sealed_hash(fields: Mapping[str, Any], prev_hash: str, key: bytes) -> str:
+    """``k:`` and HMAC-SHA-256 under ``key`` (62 hex digits: the column holds 64)."""
+    digest = hmac.new(key, _canonical(fields, prev_hash), hashlib.sha256).hexdigest()
+    return SEALED + digest[: 64 - len(SEALED)]
+
+
+def _seal(fields: Mapping[str, Any], prev_hash: str) -> str:
+    key = audit_key.current()
+    return event_hash(fields, prev_hash) if key is None else sealed_hash(fields, prev_hash, key)
+
+
+def _canonical(fields: Mapping[str, Any], prev_hash: str) -> bytes:
     payload = {
         "seq": fields["seq"],
         "entity_kind": fields["entity_kind"],
@@ -76,7 +106,7 @@ def event_hash(fields: Mapping[str, Any], prev_hash: str) -> str:
         "prev_hash": prev_hash,
     }
     canonical = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return canonical.encode("utf-8")
 
 
 def _iso(value: date | datetime | str) -> str:
@@ -120,7 +150,7 @@ def append(conn: Connection, roadmap_id: int, events: Sequence[NewEvent]) -> int
             "comment": new.comment,
             "prev_hash": prev,
         }
-        fields["hash"] = prev = event_hash(fields, prev)
+        fields["hash"] = prev = _seal(fields, prev)
         rows.append(fields)
     if rows:
         conn.execute(_EVENT_INSERT, rows if len(rows) > 1 else rows[0])
@@ -136,6 +166,8 @@ class VerifyReport:
     events: int
     entities: int
     head_hash: str
+    sealed: int = 0  # events sealed with the key (checked in full when the key is known)
+    unchecked: int = 0  # sealed events whose content could not be checked (no key)
 
 
 def _events(conn: Connection, roadmap_id: int, page: int = 5000) -> Iterator[Any]:
@@ -164,6 +196,8 @@ def verify(conn: Connection, roadmap_id: int, roadmap_code: str) -> VerifyReport
     """
     prev = GENESIS_HASH
     expected_seq = 0
+    secret = audit_key.current()
+    sealed = unchecked = 0
     replay: dict[tuple[str, int], tuple[str, int]] = {}
     for row in _events(conn, roadmap_id):
         expected_seq += 1
@@ -184,7 +218,27 @@ def verify(conn: Connection, roadmap_id: int, roadmap_code: str) -> VerifyReport
                 why="ссылка на предыдущее событие не совпадает (событие удалено, "
                 "вставлено или переставлено).",
             )
-        if event_hash(fields, prev) != row.hash:
+        if row.hash.startswith(SEALED):
+            sealed += 1
+            if secret is None:
+                unchecked += 1
+            elif sealed_hash(fields, prev, secret) != row.hash:
+                raise AuditBroken(
+                    roadmap=roadmap_code,
+                    event_id=row.id,
+                    seq=row.seq,
+                    why="содержимое события изменено или подпись сделана другим ключом "
+                    "(подпись не совпадает).",
+                )
+        elif secret is not None and sealed:
+            raise AuditBroken(
+                roadmap=roadmap_code,
+                event_id=row.id,
+                seq=row.seq,
+                why="событие не подписано ключом, хотя предыдущие подписаны: оно записано "
+                "в обход tochka (цепочка пересчитана без ключа).",
+            )
+        elif event_hash(fields, prev) != row.hash:
             raise AuditBroken(
                 roadmap=roadmap_code,
                 event_id=row.id,
@@ -212,7 +266,12 @@ def verify(conn: Connection, roadmap_id: int, roadmap_code: str) -> VerifyReport
     entities = len(replay)
     _check_replay(conn, roadmap_id, roadmap_code, replay)
     return VerifyReport(
-        roadmap=roadmap_code, events=expected_seq, entities=entities, head_hash=prev
+        roadmap=roadmap_code,
+        events=expected_seq,
+        entities=entities,
+        head_hash=prev,
+        sealed=sealed,
+        unchecked=unchecked,
     )
 
 
