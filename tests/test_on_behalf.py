@@ -127,7 +127,10 @@ def _command(action: str, setup: Setup) -> list[str]:
             _csv(setup, "uo.csv", f"municipality,email\n{IN},uo@example.org\n"),
         ],
         "tick": ["--now", "2021-03-01", "tick"],
+        "daemon run": ["--now", "2021-03-01", "daemon", "run"],
         "outbox send": ["outbox", "send"],
+        "outbox retry": ["outbox", "retry", "1"],
+        "centers update": ["centers", "update", A, "--name", "Школа переименована"],
         "init": ["init"],
     }
     return commands[action]
@@ -215,16 +218,16 @@ MATRIX = [
     # director: a school scoped to A.
     ("director", "fire start_reporting A-01", None),
     ("director", "fire start_reporting B-01", ("fire", f"центр {B} вне его области ({A})")),
-    ("director", "fire withdraw A-01", ("fire", "нужна роль coordinator, у него — school")),
-    ("director", "fire agree_infrastructure B-01", ("fire", "у него — school")),
+    ("director", "fire withdraw A-01", ("fire", "нужна роль координатор, у него — школа")),
+    ("director", "fire agree_infrastructure B-01", ("fire", "у него — школа")),
     ("director", "submit A-01", None),
     ("director", "submit B-01", ("submit_indicators", f"центр {B} вне его области ({A})")),
     ("director", "indicators import", None),
-    ("director", "centers import in", ("import_centers", "у него — school")),
-    ("director", "cycles fire", ("fire", "нужна роль coordinator, у него — school")),
-    ("director", "cycles open", ("open_cycle", "у него — school")),
-    ("director", "users add", ("manage_users", "у него — school")),
-    ("director", "municipalities import", ("manage_contacts", "у него — school")),
+    ("director", "centers import in", ("import_centers", "у него — школа")),
+    ("director", "cycles fire", ("fire", "нужна роль координатор, у него — школа")),
+    ("director", "cycles open", ("open_cycle", "у него — школа")),
+    ("director", "users add", ("manage_users", "у него — школа")),
+    ("director", "municipalities import", ("manage_contacts", "у него — школа")),
     # uo: the municipality of A.
     ("uo", "fire start_reporting A-01", None),
     ("uo", "fire start_reporting B-01", ("fire", f"а его область — «{IN}»")),
@@ -232,10 +235,10 @@ MATRIX = [
     ("uo", "submit B-01", ("submit_indicators", f"а его область — «{IN}»")),
     ("uo", "centers import in", None),
     ("uo", "centers import out", ("import_centers", f"а его область — «{IN}»")),
-    ("uo", "fire withdraw B-01", ("fire", "у него — municipality")),
+    ("uo", "fire withdraw B-01", ("fire", "у него — муниципалитет")),
     # viewer: reads only.
-    ("viewer", "submit A-01", ("submit_indicators", "у него — viewer")),
-    ("viewer", "tick", ("reconcile", "у него — viewer")),
+    ("viewer", "submit A-01", ("submit_indicators", "у него — наблюдатель")),
+    ("viewer", "tick", ("reconcile", "у него — наблюдатель")),
 ]
 
 
@@ -292,7 +295,7 @@ def test_a_school_user_on_its_own_center_and_on_another(
         "director",
         ["centers", "fire", A, "withdraw", "--comment", "ошибка"],
         action="fire",
-        why="нужна роль coordinator, у него — school",
+        why="нужна роль координатор, у него — школа",
     )
     _refused(
         cli,
@@ -325,9 +328,65 @@ EVERY_CHANGE = [
     ("users remove", "manage_users"),
     ("municipalities import", "manage_contacts"),
     ("tick", "reconcile"),
+    ("daemon run", "reconcile"),
     ("outbox send", "manage_outbox"),
+    ("outbox retry", "manage_outbox"),
+    ("centers update", "update_center"),
     ("init", "load_roadmap"),
 ]
+
+
+def test_every_command_that_checks_the_named_user_is_in_the_matrix() -> None:
+    """The commands that leave ``--on-behalf-of`` to the engine are each tried above; every
+    other command refuses an unknown login itself (`test_a_read_command_refuses_...`)."""
+    from workflow.cli.context import _CHECKS_NAMED_USER
+
+    tried = {" ".join(_command_name(c)) for c, _ in EVERY_CHANGE}
+    assert _CHECKS_NAMED_USER <= tried, _CHECKS_NAMED_USER - tried
+
+
+def _command_name(action: str) -> list[str]:
+    """The command words of an EVERY_CHANGE action ("fire X" is "centers fire")."""
+    first = action.split()[0]
+    if first == "fire":
+        return ["centers", "fire"]
+    if first == "submit":
+        return ["indicators", "submit"]
+    words = action.split()[:2]
+    return words[:1] if words[0] in ("tick", "init") else words
+
+
+READS = [
+    ["centers", "list"],
+    ["centers", "show", A],
+    ["cycles", "list"],
+    ["audit", "log"],
+    ["audit", "verify"],
+    ["status"],
+    ["history", "center", A],
+    ["users", "list"],
+    ["outbox", "list"],
+    ["report", "status", "-o", "{out}"],
+]
+
+
+@pytest.mark.parametrize("args", READS, ids=lambda a: " ".join(a[:2]))
+def test_a_read_command_refuses_an_unknown_login(
+    cli: Cli, engine: Engine, setup: Setup, args: list[str]
+) -> None:
+    """A command that only reads has no act to check the named user for, yet an unknown
+    login is refused, before anything is read or written."""
+    before = snapshot(engine)
+    filled = [a.replace("{out}", str(setup.files / "status.xlsx")) for a in args]
+    result = cli("--on-behalf-of", "nobody", *filled, actor="operator")
+    text = _flat(result)
+    assert result.exit_code == 1, text
+    assert "пользователь «nobody» не зарегистрирован" in text, text
+    assert "Traceback" not in text
+    assert not (setup.files / "status.xlsx").exists()
+    assert snapshot(engine) == before
+    # A registered user is accepted by the same command.
+    assert cli("--on-behalf-of", "viewer", *filled, actor="operator").exit_code == 0
 
 
 @pytest.mark.parametrize(("command", "action"), EVERY_CHANGE)

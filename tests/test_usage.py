@@ -20,6 +20,8 @@ from workflow.cli.usage import russian
             ["centers", "list", "--cohort", "abc"],
             "Ошибка: недопустимое значение --cohort: ожидается целое число.",
         ),
+        # An option with two spellings is named by both, inside one pair of quotes.
+        (["report", "status"], "Ошибка: не указан обязательный параметр «-o / --output»."),
     ],
 )
 def test_usage_errors_are_russian_and_exit_2(

@@ -47,6 +47,8 @@ class CliState:
     now_option: str | None = None
     json: bool = False
     on_behalf_of: str | None = None
+    #: The running command's path ("centers list"), set by `state`.
+    command: str = ""
     wide: bool = False
     _settings: Settings | None = None
     _engine: Engine | None = None
@@ -122,7 +124,10 @@ class CliState:
                     f"База данных {db.describe_url(url)} не инициализирована или устарела.",
                     hint="Выполните tochka init.",
                 )
-            self._engine = engine
+            self._engine = engine  # disposed by `close`, whatever follows
+            named = self.on_behalf_of
+            if named is not None and not create and self.command not in _CHECKS_NAMED_USER:
+                _check_named_user(engine, named)
         return self._engine
 
     def close(self) -> None:
@@ -158,6 +163,53 @@ class CliState:
 
         with db.read(self.engine()) as conn:
             return resolve(conn, code)
+
+
+#: Commands that check the user named by ``--on-behalf-of`` themselves, with role and
+#: scope, and record a refusal in the audit trail (`workflow.engine.access`). Every other
+#: command refuses an unknown login before it reads anything; a command missing here is
+#: refused that way too, which is the safe side.
+_CHECKS_NAMED_USER = frozenset(
+    {
+        "centers fire",
+        "centers import",
+        "centers update",
+        "cycles fire",
+        "cycles open",
+        "indicators submit",
+        "indicators import",
+        "users add",
+        "users remove",
+        "municipalities import",
+        "tick",
+        "daemon run",
+        "outbox send",
+        "outbox retry",
+    }
+)
+
+
+def _check_named_user(engine: Engine, login: str) -> None:
+    """Refuse ``--on-behalf-of`` naming a login no roadmap knows, for every command.
+
+    A write command checks the named user's role and scope later (`workflow.engine.access`);
+    a read command has nothing to check them against, so an unknown login would otherwise
+    be accepted without a word.
+    """
+    import sqlalchemy as sa
+
+    from base import db
+    from base.errors import InputError
+    from workflow.storage.tables import USER
+
+    with db.read(engine) as conn:
+        known = conn.execute(sa.select(USER.c.id).where(USER.c.login == login).limit(1)).first()
+    if known is None:
+        raise InputError(
+            f"--on-behalf-of: пользователь «{login}» не зарегистрирован ни в одной дорожной карте.",
+            hint=f"Список пользователей: tochka users list. Добавить: tochka users add {login} "
+            "--role РОЛЬ.",
+        )
 
 
 def authorize(
@@ -229,6 +281,7 @@ def state(ctx: typer.Context) -> CliState:
     root = ctx.find_root()
     if not isinstance(root.obj, CliState):
         root.obj = CliState()
+    root.obj.command = " ".join(ctx.command_path.split()[1:])  # without the program's name
     return root.obj
 
 

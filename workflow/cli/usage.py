@@ -46,11 +46,13 @@ def russian(message: str) -> str:
             if found:
                 detail = text.format(*found.groups())
                 break
+        name = name.replace("' / '", " / ")
         return f"недопустимое значение {name}: {detail}."
     for pattern, text in _MESSAGES:
         found = re.match(pattern, message)
         if found:
-            return text.format(*found.groups())
+            # Click names an option by all its spellings: '-o' / '--output'.
+            return text.format(*(g.replace("' / '", " / ") for g in found.groups()))
     return message
 
 
@@ -100,7 +102,7 @@ def run(app: Any) -> int:
 
     commits = _commits()
     try:
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name="tochka")
     except KeyboardInterrupt:  # outside Click's main, which makes one inside exit 130
         code = EXIT_INTERRUPTED
     except NoArgsIsHelpError as error:
