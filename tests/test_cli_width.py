@@ -477,3 +477,44 @@ def test_rungs_and_letter_statuses_are_russian(cli: Cli, stored: StoredRoadmap) 
     assert {e["status"] for e in json.loads(pending.output)} == {"pending"}
     status = cli("daemon", "status")
     assert "Письма в очереди: ожидает отправки: " in status.output
+
+
+def test_a_name_without_spaces_still_fits(tmp_path: Path) -> None:
+    """A school and a municipality written without a single space (60 and 40 letters)
+    cannot push ``centers list`` past the terminal: the title is cut inside its word,
+    the municipality wrapped inside it, and the code and the e-mail address stay whole."""
+    from workflow.cli.app import app
+
+    name, municipality = "Ш" * 60, "М" * 40
+    (tmp_path / "c.csv").write_text(
+        "code,name,municipality,cohort,email\n"
+        f"IV-900,{name},{municipality},2021,a.very.long.address.of.a.school@school.ivanovo.ru\n",
+        encoding="utf-8",
+    )
+    db = f"sqlite:///{tmp_path / 'var' / 'tochka.db'}"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TOCHKA_")} | {
+        "TOCHKA_VAR_DIR": str(tmp_path / "var"),
+        "TOCHKA_MAIL_DIR": str(tmp_path / "var" / "mail"),
+        "COLUMNS": str(WIDTH),
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for key in [k for k in os.environ if k.startswith("TOCHKA_")]:
+            patch.delenv(key)
+        for key, value in env.items():
+            patch.setenv(key, value)
+        patch.chdir(tmp_path)
+        runner = CliRunner()
+        for args in (["init"], ["centers", "import", "c.csv"]):
+            result = runner.invoke(app, ["--db", db, "--now", NOW, *args])
+            assert result.exit_code == 0, result.output
+    terminal = _terminal((db, env), ["centers", "list"])
+    lines = terminal.splitlines()
+    assert [line for line in lines if len(line) > WIDTH] == [], terminal
+    row = " ".join(lines)
+    assert "IV-900" in row
+    assert "Ш" * 10 in row
+    assert "Ш" * 60 not in row
+    assert "…" in row
+    assert "М" * 40 not in row
+    assert row.count("М") >= 40  # wrapped, every letter shown
+    assert _piped((db, env), ["centers", "list"]).count(name) == 1  # piped: whole

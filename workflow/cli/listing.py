@@ -8,9 +8,11 @@ The rules, the same for every command:
 
 - In a terminal, output fits the terminal's width (``COLUMNS``, else the terminal's
   size). A long cell is wrapped (`Fit.WRAP`) or cut (`Fit.CUT`, the full text is in the
-  command's ``show``) on word boundaries; a cut ends with «…». A word, an e-mail address,
-  a date or a code is never broken: a column is never narrower than its longest word,
-  and a line may grow past the width rather than break one.
+  command's ``show``) on word boundaries; a cut ends with «…». An e-mail address, a date,
+  a code or a number (`Fit.KEEP`) is never broken, and a line may grow past the width
+  rather than break one. A word of a text is not broken either, unless it is longer than
+  `WRAP_WORD_LIMIT` (a name written without spaces): it is wrapped or cut inside, so that
+  a hostile name cannot push a listing past the terminal.
 - With ``--wide``, or when stdout is not a terminal (a pipe, a file, journald), nothing
   is cut or wrapped: each row and each message is one line.
 """
@@ -30,6 +32,8 @@ from typing import IO
 CUT_MINIMUM = 14
 #: Where a cut column stops giving way to the others.
 CUT_COMFORT = 28
+#: A wrapped column is as wide as its longest word up to this; a longer word is broken.
+WRAP_WORD_LIMIT = 24
 ELLIPSIS = "…"
 _GAP = "  "
 _NOTE = "    "
@@ -38,6 +42,8 @@ _NO_BREAK_AFTER = ("№ ",)
 #: A no-break space in a cell glues two words (``выполнен:\u00a03``); printed as a space.
 NBSP = "\u00a0"
 _SPACES = re.compile(r"[ \t\r\n]+")
+#: What a person types or copies: an address, a link, a code or a number (with digits).
+_WHOLE = re.compile(r"[@/:\d_]")
 
 
 class Fit(Enum):
@@ -82,7 +88,8 @@ def terminal_width(stream: IO[str] | None = None) -> int | None:
 
 def cut(text: str, width: int) -> str:
     """``text`` on one line of at most ``width`` characters, cut after a whole word with
-    «…». A first word longer than the width is kept whole (never broken)."""
+    «…». A first word longer than the width is cut inside (a title with no space in it
+    would otherwise push the line past the terminal; its full text is in ``show``)."""
     words = _words(text)
     text = " ".join(words)
     if len(text) <= width:
@@ -94,7 +101,7 @@ def cut(text: str, width: int) -> str:
             break
         kept = candidate
     if not kept:
-        kept = words[0]
+        kept = words[0][: max(width - len(ELLIPSIS), 1)]
     return kept.rstrip(" ,;:—-").replace(NBSP, " ") + ELLIPSIS
 
 
@@ -105,10 +112,13 @@ def _words(text: str) -> list[str]:
     return [w for w in _SPACES.split(text) if w]
 
 
-def wrap(text: str, width: int | None, *, first: str = "", rest: str = "") -> list[str]:
+def wrap(
+    text: str, width: int | None, *, first: str = "", rest: str = "", break_long: bool = False
+) -> list[str]:
     """``text`` as lines of at most ``width`` characters (None: one line per paragraph),
-    broken only at spaces. ``first`` prefixes the first line; a paragraph's continued
-    lines are indented by ``rest`` more than the paragraph itself."""
+    broken only at spaces (with ``break_long``, a word longer than ``width`` is broken
+    too). ``first`` prefixes the first line; a paragraph's continued lines are indented by
+    ``rest`` more than the paragraph itself."""
     lines: list[str] = []
     for number, paragraph in enumerate(text.split("\n")):
         prefix = first if number == 0 else ""
@@ -124,7 +134,7 @@ def wrap(text: str, width: int | None, *, first: str = "", rest: str = "") -> li
             width=max(width, len(prefix + indent) + 1),
             initial_indent=prefix + indent,
             subsequent_indent=indent + rest,
-            break_long_words=False,
+            break_long_words=break_long,
             break_on_hyphens=False,
         ) or [(prefix + indent).rstrip()]
         lines.extend(line.replace(NBSP, " ") for line in wrapped)
@@ -133,6 +143,15 @@ def wrap(text: str, width: int | None, *, first: str = "", rest: str = "") -> li
 
 def _longest_word(text: str) -> int:
     return max((len(w) for w in _words(text)), default=0)
+
+
+def _longest_unbreakable(text: str) -> int:
+    """The width a wrapped cell needs: its longest word up to `WRAP_WORD_LIMIT`, or its
+    longest e-mail address, link or code whatever its length (those are never broken)."""
+    return max(
+        (len(w) if _WHOLE.search(w) else min(len(w), WRAP_WORD_LIMIT) for w in _words(text)),
+        default=0,
+    )
 
 
 def _widths(
@@ -149,7 +168,9 @@ def _widths(
         if column.fit is Fit.KEEP:
             minimum.append(natural[i])
         elif column.fit is Fit.WRAP:
-            longest = max((_longest_word(row[i]) for row in rows), default=0)
+            # Never narrower than a word, up to a limit: a longer "word" (a name written
+            # without spaces) is broken rather than pushing the line past the terminal.
+            longest = max((_longest_unbreakable(row[i]) for row in rows), default=0)
             minimum.append(max(len(column.title), longest))
         else:
             minimum.append(max(len(column.title), min(natural[i], CUT_MINIMUM)))
@@ -236,7 +257,7 @@ def row_lines(
         elif col.fit is Fit.CUT:
             cells.append([cut(cell, w)])
         else:
-            cells.append(wrap(cell, w))
+            cells.append(wrap(cell, w, break_long=True))
     height = max((len(c) for c in cells), default=1)
     return [
         _line(columns, widths, [c[k] if k < len(c) else "" for c in cells]) for k in range(height)
