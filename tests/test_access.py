@@ -24,7 +24,7 @@ from typer.testing import Result
 from base import db
 from tests.conftest import SHIPPED, T0, grant
 from workflow.engine import audit, centers, cycles
-from workflow.engine.access import Actor
+from workflow.engine.access import ROLE_TITLES, Actor, Role
 from workflow.engine.transitions import TransitionEngine
 from workflow.imports.centers_file import CenterRow
 from workflow.roadmap import store as roadmap_store
@@ -261,7 +261,8 @@ def test_every_command_for_a_role(
                 if role == "stranger":
                     assert "не зарегистрирован" in result.output
                 elif role not in case.allowed:
-                    assert f"у пользователя — {role}" in result.output, (tag, result.output)
+                    title = ROLE_TITLES[Role(role)]
+                    assert f"у пользователя — {title}" in result.output, (tag, result.output)
                 else:
                     assert OUT in result.output or "вне области" in result.output, tag
     assert len(_refusals(engine)) == seen_refusals
@@ -466,7 +467,7 @@ def test_the_roadmap_file_declares_who_fires_what(
     grant(engine, stored.id, ["director"], "school", [code])
     refused = cli("centers", "fire", code, "open", actor="director")
     assert refused.exit_code == 1
-    assert "нужна роль coordinator или municipality, у пользователя — school" in refused.output
+    assert "нужна роль координатор или муниципалитет, у пользователя — школа" in refused.output
     source = stored.definition.source.replace(
         "    open: [coordinator, municipality]\n", "    open: [coordinator, municipality, school]\n"
     )

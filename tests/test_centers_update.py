@@ -212,8 +212,8 @@ def test_update_refuses_what_the_import_refuses_and_changes_nothing(
         # A municipality user: its own centers only, and it cannot move one out of scope.
         ("mun", "B", ["--name", "Чужая"], f"центр B относится к «{OUT}»"),
         ("mun", "A", ["--municipality", OUT], f"центр A относится к «{OUT}»"),
-        ("school", "A", ["--name", "Своя"], "нужна роль coordinator или municipality"),
-        ("viewer", "A", ["--name", "Любая"], "у пользователя — viewer"),
+        ("school", "A", ["--name", "Своя"], "нужна роль координатор или муниципалитет"),
+        ("viewer", "A", ["--name", "Любая"], "у пользователя — наблюдатель"),
         # A stranger learns nothing, not even whether the center exists.
         ("mallory", "NOPE", ["--name", "Х"], "не зарегистрирован"),
     ],

@@ -21,7 +21,7 @@ transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -57,6 +57,12 @@ ROLE_TITLES = {
     Role.VIEWER: "наблюдатель",
     Role.SYSTEM: "планировщик",
 }
+
+
+def _titles(roles: Iterable[str]) -> str:
+    """«координатор или муниципалитет»: role ids as a person reads them."""
+    known = {role.value: title for role, title in ROLE_TITLES.items()}
+    return " или ".join(known.get(r, r) for r in roles)
 
 
 class Action(StrEnum):
@@ -222,7 +228,7 @@ def check_on_behalf(
             action=action,
             target=target,
             missing=f"действовать от имени «{other}» может только координатор "
-            f"(роль пользователя — {who.role.value})",
+            f"(роль пользователя — {ROLE_TITLES[who.role]})",
         )
     found = principal(conn, roadmap_id, other)
     if found is None:
@@ -290,8 +296,8 @@ def check_fire(
                 tried_by,
                 Action.FIRE,
                 f"{target}: {trigger}",
-                f"нужна роль {' или '.join(roles)}, "
-                f"у {_holder(tried_by is not None)} — {user.role.value}",
+                f"нужна роль {_titles(roles)}, "
+                f"у {_holder(tried_by is not None)} — {ROLE_TITLES[user.role]}",
             )
         if center is not None and not user.covers_center(*center):
             code, municipality = center
@@ -349,8 +355,8 @@ def check_action(
                 tried_by,
                 action,
                 target,
-                f"нужна роль {' или '.join(r.value for r in roles)}, "
-                f"у {_holder(tried_by is not None)} — {user.role.value}",
+                f"нужна роль {_titles(r.value for r in roles)}, "
+                f"у {_holder(tried_by is not None)} — {ROLE_TITLES[user.role]}",
             )
         for code, municipality in centers:
             if not user.covers_center(code, municipality):
