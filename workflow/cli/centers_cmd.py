@@ -248,7 +248,10 @@ def update(
     municipality: Annotated[
         str | None, typer.Option("--municipality", help="Новый муниципалитет.")
     ] = None,
-    comment: Comment = None,
+    comment: Annotated[
+        str | None,
+        typer.Option("--comment", help="Причина исправления (записывается в журнал)."),
+    ] = None,
     expect_version: ExpectVersion = None,
     roadmap: RoadmapCode = None,
 ) -> None:
