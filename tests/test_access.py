@@ -378,6 +378,23 @@ def test_user_administration_errors(
     assert [tuple(e) for e in events] == [("add", "m1", "municipality")]
 
 
+def test_roles_are_read_and_written_in_russian(cli: Cli, stored: StoredRoadmap) -> None:
+    """``--role`` takes the Russian name too; listings and messages show it, the id stays
+    in ``--json`` and in the database."""
+    added = cli("users", "add", "v1", "--role", "Наблюдатель")
+    assert added.exit_code == 0, added.output
+    assert "роль «наблюдатель»" in added.output
+    listed = cli("users", "list")
+    assert "наблюдатель" in listed.output
+    assert "viewer" not in listed.output
+    assert {"login": "v1", "role": "viewer"}.items() <= {
+        k: v
+        for u in json.loads(cli("--json", "users", "list").output)
+        if u["login"] == "v1"
+        for k, v in u.items()
+    }.items()
+
+
 def test_the_last_coordinator_stays(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 

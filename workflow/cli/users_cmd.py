@@ -18,7 +18,12 @@ def add(
     ctx: typer.Context,
     login: LoginArg,
     role: Annotated[
-        str, typer.Option("--role", help="coordinator, municipality, school или viewer.")
+        str,
+        typer.Option(
+            "--role",
+            help="coordinator (координатор), municipality (муниципалитет), school (школа) "
+            "или viewer (наблюдатель); можно по-русски.",
+        ),
     ],
     scope: Annotated[
         list[str] | None,
@@ -30,16 +35,22 @@ def add(
     roadmap: RoadmapCode = None,
 ) -> None:
     """Добавить пользователя или изменить его роль и область (только координатор)."""
-    from workflow.engine.access import ASSIGNABLE_ROLES, Role
+    from workflow.engine.access import ASSIGNABLE_ROLES, ROLE_TITLES, Role
     from workflow.engine.users import UserAdmin
     from workflow.errors import InputError
 
     st = state(ctx)
-    if role not in {r.value for r in ASSIGNABLE_ROLES}:
+    by_name = {r.value: r.value for r in ASSIGNABLE_ROLES} | {
+        ROLE_TITLES[r]: r.value for r in ASSIGNABLE_ROLES
+    }
+    if role.strip().lower() not in by_name:
         raise InputError(
             f"Неизвестная роль «{role}».",
-            hint="Роли: " + ", ".join(r.value for r in ASSIGNABLE_ROLES) + ".",
+            hint="Роли: "
+            + ", ".join(f"{r.value} ({ROLE_TITLES[r]})" for r in ASSIGNABLE_ROLES)
+            + ".",
         )
+    role = by_name[role.strip().lower()]
     stored = st.roadmap(roadmap)
     user = UserAdmin(st.engine(), stored).add(
         st.actor_ref, login, Role(role), scope or [], now=st.now()
@@ -48,7 +59,7 @@ def add(
         print_json(user.as_json())
         return
     where = f", область: {', '.join(user.scope)}" if user.scope else ""
-    done(f"Пользователь {user.login}: роль {user.role}{where}.")
+    done(f"Пользователь {user.login}: роль «{ROLE_TITLES[Role(user.role)]}»{where}.")
 
 
 @app.command("list")
@@ -66,11 +77,12 @@ def list_(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
         print_json([u.as_json() for u in users])
         return
     from workflow.cli.listing import Column, Fit, print_table
+    from workflow.engine.access import ROLE_TITLES, Role
 
     print_table(
         f"Пользователи: {len(users)}",
         (Column("логин"), Column("роль"), Column("область", Fit.WRAP), Column("добавил")),
-        [(u.login, u.role, ", ".join(u.scope), u.created_by) for u in users],
+        [(u.login, ROLE_TITLES[Role(u.role)], ", ".join(u.scope), u.created_by) for u in users],
         width=st.width,
     )
 
