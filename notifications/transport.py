@@ -28,6 +28,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+from base.errors import os_reason
 from notifications.errors import (
     DeliveryError,
     RecipientRefused,
@@ -110,7 +111,8 @@ class SmtpSettings:
         tls: encryption mode; certificates are always verified.
         user: login name, or None to send without logging in.
         password: the password (kept out of repr).
-        timeout: seconds to wait for the server on each operation.
+        timeout: seconds to wait for the server on each operation (connecting, each
+            reply, each write): a silent server is a temporary failure after it.
         mail_from: sender address.
         cafile: extra CA bundle to trust (a private CA or a test certificate).
         debug: log the SMTP dialogue at DEBUG level (AUTH masked).
@@ -141,6 +143,25 @@ def _reply(exc: smtplib.SMTPResponseException) -> str:
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
     return " ".join(str(text).split())[:300]
+
+
+def _network_reason(exc: BaseException, timeout: float) -> str:
+    """Why the connection failed, in Russian (never the library's English text)."""
+    # socket.timeout is TimeoutError since 3.10; smtplib turns a timeout while reading a
+    # reply into SMTPServerDisconnected raised from it.
+    if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
+        return f"сервер не ответил за {timeout:g} с (время ожидания истекло)"
+    if isinstance(exc, ConnectionRefusedError):
+        return "соединение отклонено (сервер не запущен или порт не тот)"
+    if isinstance(exc, socket.gaierror):
+        return "имя сервера не найдено"
+    if isinstance(exc, smtplib.SMTPServerDisconnected | ConnectionResetError | BrokenPipeError):
+        return "сервер закрыл соединение"
+    if isinstance(exc, ssl.SSLError):
+        return f"ошибка TLS ({exc.reason or type(exc).__name__})"
+    if isinstance(exc, OSError):
+        return os_reason(exc)
+    return f"ошибка SMTP ({type(exc).__name__})"
 
 
 _AUTH_RE = re.compile(r"AUTH\b.*", re.IGNORECASE | re.DOTALL)
@@ -216,8 +237,9 @@ def _sendmail(
 class SmtpSession:
     """One SMTP connection (see `SmtpTransport.open`)."""
 
-    def __init__(self, client: smtplib.SMTP) -> None:
+    def __init__(self, client: smtplib.SMTP, *, timeout: float = 30.0) -> None:
         self._client = client
+        self._timeout = timeout
 
     def send(
         self, *, mail_from: str, recipients: Sequence[str], message: bytes, message_id: str
@@ -226,7 +248,9 @@ class SmtpSession:
 
         Raises:
             RecipientRefused: the main (first) recipient was refused with a 5xx.
-            DeliveryError: any other refusal or a lost connection.
+            DeliveryError: any other refusal, a lost connection, or a server silent for
+                longer than the timeout (temporary: retried; the session is dropped,
+                as the server may still be in the middle of a reply).
         """
         try:
             refused = _sendmail(self._client, mail_from, list(recipients), message)
@@ -248,10 +272,13 @@ class SmtpSession:
             ) from None
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             raise DeliveryError(
-                f"соединение потеряно: {type(exc).__name__}: {exc}", connection_lost=True
+                f"соединение потеряно: {_network_reason(exc, self._timeout)}",
+                connection_lost=True,
             ) from None
         except smtplib.SMTPException as exc:
-            raise DeliveryError(f"{type(exc).__name__}: {exc}", connection_lost=True) from None
+            raise DeliveryError(
+                f"сбой SMTP: {_network_reason(exc, self._timeout)}", connection_lost=True
+            ) from None
         notes = {addr: f"{code} {text!r}" for addr, (code, text) in refused.items()}
         return SendResult(refused=notes, response="250")
 
@@ -350,7 +377,7 @@ class SmtpTransport:
                     # smtplib keeps the password on the object; it is needed only above.
                     client.password = ""
             log.info("SMTP session opened to %s (%s)", where, s.tls.value)
-            return SmtpSession(client)
+            return SmtpSession(client, timeout=s.timeout)
         except TransportUnavailable:
             self._drop(client)
             raise
@@ -374,10 +401,11 @@ class SmtpTransport:
             ) from None
         except (smtplib.SMTPException, OSError) as exc:
             self._drop(client)
-            detail = "время ожидания истекло" if isinstance(exc, socket.timeout) else str(exc)
+            hint = "Проверьте, что SMTP-сервер запущен и доступен."
+            if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
+                hint += f" Время ожидания ответа — TOCHKA_SMTP_TIMEOUT ({s.timeout:g} с)."
             raise TransportUnavailable(
-                f"нет соединения с {where}: {type(exc).__name__}: {detail}",
-                hint="Проверьте, что SMTP-сервер запущен и доступен.",
+                f"нет соединения с {where}: {_network_reason(exc, s.timeout)}", hint=hint
             ) from None
         except BaseException:
             self._drop(client)

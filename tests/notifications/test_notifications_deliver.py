@@ -378,7 +378,11 @@ def test_slow_server_times_out_and_is_retried(
     assert report.retrying == 1
     (row,) = rows(engine)
     assert row.status == "failed"
-    assert "соединение потеряно" in row.last_error
+    # A timeout is a temporary failure, said in Russian (not Python's "timed out").
+    assert row.last_error == (
+        "Письмо не отправлено: соединение потеряно: сервер не ответил за 0.5 с "
+        "(время ожидания истекло)"
+    )
     time.sleep(1.2)  # let the server finish the slow answer
     later = NOW + timedelta(hours=1)
     assert deliver_due(engine, smtp(smtp_server, timeout=5), now=later, max_attempts=3).sent == 1
@@ -386,6 +390,34 @@ def test_slow_server_times_out_and_is_retried(
     ids = [r.message_id for r in smtp_server.handler.snapshot()]
     assert len(set(ids)) == 1
     assert len(ids) in (1, 2)
+
+
+def test_a_server_that_never_greets_times_out_in_russian(
+    engine: Engine, renderer: Renderer, make_notice: Callable[..., Notice]
+) -> None:
+    """A server that accepts the connection and says nothing (a hung relay, a firewall
+    that swallows packets): the transport gives up after the configured timeout, the
+    letter stays queued for a retry, and the reason is Russian."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        host, port = listener.getsockname()
+        queue(engine, renderer, [make_notice()])
+        started = time.monotonic()
+        report = deliver_due(
+            engine, smtp(type("S", (), {"host": host, "port": port})(), timeout=0.5), now=NOW
+        )
+        took = time.monotonic() - started
+    assert 0.4 < took < 3, took
+    assert (report.claimed, report.retrying, report.dead, report.sent) == (1, 1, 0, 0)
+    assert report.transport_error == (
+        f"Письмо не отправлено: нет соединения с {host}:{port}: сервер не ответил за 0.5 с "
+        "(время ожидания истекло)"
+    )
+    (row,) = rows(engine)
+    assert (row.status, row.attempts) == ("failed", 1)
+    assert "timed out" not in row.last_error
+    assert "Error" not in row.last_error
 
 
 def test_login_refused_keeps_letters_and_reports(
