@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PG_DEFAULT := postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test lint bench clean chromium
+.PHONY: install run test lint bench clean chromium mutation
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Нужен Python 3.11 или новее: python3.11 не найден"; exit 1; }
@@ -40,6 +40,14 @@ lint: install
 	$(BIN)/ruff check base states workflow notifications scheduler.py tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
+
+# The mutation check (tools/mutation.py): each guarded line removed in a copy of the code,
+# its tests must go red. Also run by `make test` (tests/test_mutation.py).
+mutation: install
+	@url="$$TOCHKA_TEST_PG_URL"; \
+	if [ -z "$$url" ] && $(BIN)/python -c "import psycopg; psycopg.connect('$(PG_DEFAULT)', connect_timeout=3).close()" 2>/dev/null; then \
+		url="$(PG_DEFAULT)"; fi; \
+	TOCHKA_TEST_PG_URL="$$url" $(BIN)/python tools/mutation.py
 
 bench: install
 	$(BIN)/python benchmarks/run_all.py
