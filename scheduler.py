@@ -17,10 +17,20 @@ Only one daemon reconciles at a time (`workflow.schedule.leader`):
 * SQLite: a file lock next to the database file. A second daemon on the same file is
   refused (`DaemonRefused`, exit 1); the lock dies with its process.
 
+A tick that fails (the database locked, down or frozen) is retried after
+``tick_retry_seconds``, doubling up to ``tick_retry_max_seconds``, until one succeeds:
+never left to the next day's run. The tick and the delivery of one daemon run one at a
+time (one in-process lock): the first delivery never waits for the start-up tick's write
+lock with a letter the server has accepted. A `StallWatch` thread logs any database call
+of the daemon that takes longer than ``stall_seconds`` (a frozen connection), and its
+end.
+
 SIGTERM/SIGINT: the current step finishes, the lock is released, exit 0. Each daemon
 keeps a ``daemon_heartbeat`` row, which ``tochka daemon status`` reads
-(`workflow.views.daemons`). This module imports nothing of the CLI: ``tochka daemon run``
-builds a `Daemon` and runs it.
+(`workflow.views.daemons`): its whole state is written at every heartbeat (inserted if
+missing, e.g. when the first insert failed under a lock), with the interval it promises.
+This module imports nothing of the CLI: ``tochka daemon run`` builds a `Daemon` and runs
+it.
 
 Test-only: ``simulate`` runs the leader through a span of days (one tick per simulated
 day at ``daily_at``) instead of waiting for real days; see ``tochka daemon run --help``.
@@ -35,8 +45,10 @@ import signal
 import socket
 import sys
 import threading
+import time as monotonic_time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from types import FrameType
@@ -53,6 +65,7 @@ from sqlalchemy.engine import Engine
 
 from base import db
 from base.clock import Clock, local_date, system_clock
+from base.errors import TochkaError
 from workflow.engine.anchors import daemon_anchor
 from workflow.errors import InputError
 from workflow.roadmap import store as roadmap_store
@@ -98,6 +111,10 @@ class DaemonOptions:
         simulation: test-only simulated days, or None for real time.
         standby: on SQLite, wait for the running daemon's file lock (and take over when
             that daemon dies) instead of being refused; PostgreSQL daemons always wait.
+        tick_retry_seconds: wait before retrying a failed tick; doubles with each
+            failure in a row.
+        tick_retry_max_seconds: the longest wait between retries.
+        stall_seconds: a database call of the daemon longer than this is logged.
     """
 
     daily_at: time = time(9, 0)
@@ -108,6 +125,14 @@ class DaemonOptions:
     max_attempts: int = 8
     simulation: Simulation | None = None
     standby: bool = False
+    tick_retry_seconds: float = 30.0
+    tick_retry_max_seconds: float = 600.0
+    stall_seconds: float = 30.0
+
+    def retry_delay(self, failures: int) -> float:
+        """The wait before the retry after ``failures`` failed ticks in a row (≥ 1)."""
+        doubled = self.tick_retry_seconds * float(2 ** min(failures - 1, 30))
+        return min(doubled, max(self.tick_retry_max_seconds, self.tick_retry_seconds))
 
 
 def parse_daily_at(text: str) -> time:
@@ -123,6 +148,80 @@ def parse_daily_at(text: str) -> time:
         raise InputError(
             f"daily_at: «{text}» — не время (ожидается ЧЧ:ММ, например 09:00)."
         ) from exc
+
+
+class StallWatch:
+    """Logs the daemon's database calls that take longer than ``limit`` seconds.
+
+    A connection frozen without being closed (a hung server, a dead network path that
+    still acknowledges) blocks its caller for as long as the kernel keeps it: the
+    watcher, on a thread of its own, says so in the log within ``limit`` (plus its
+    polling step), and says when the call ended.
+    """
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self._calls: dict[int, tuple[str, float, bool]] = {}
+        self._guard = threading.Lock()
+        self._next = 0
+
+    @contextmanager
+    def watching(self, what: str) -> Iterator[None]:
+        """Watch the database call(s) of the block; ``what`` names it in the log."""
+        with self._guard:
+            self._next += 1
+            token = self._next
+            self._calls[token] = (what, monotonic_time.monotonic(), False)
+        try:
+            yield
+        finally:
+            with self._guard:
+                _, began, reported = self._calls.pop(token)
+            if reported:
+                took = monotonic_time.monotonic() - began
+                log.warning(
+                    "event=db_recovered operation=%s seconds=%.1f message=«База данных "
+                    "ответила через %.0f с (%s).»",
+                    what.split(":")[0],
+                    took,
+                    took,
+                    _OPERATIONS.get(what, what),
+                )
+
+    def check(self) -> None:
+        """Log each watched call past the limit (once per call)."""
+        now = monotonic_time.monotonic()
+        with self._guard:
+            late = [
+                (token, what, now - began)
+                for token, (what, began, reported) in self._calls.items()
+                if not reported and now - began >= self.limit
+            ]
+            for token, what, _ in late:
+                self._calls[token] = (what, self._calls[token][1], True)
+        for _, what, waited in late:
+            log.error(
+                "event=db_stalled operation=%s seconds=%.1f message=«База данных не отвечает "
+                "%.0f с (%s): демон ждёт ответа.»",
+                what,
+                waited,
+                waited,
+                _OPERATIONS.get(what, what),
+            )
+
+    def run(self, stop: threading.Event) -> None:
+        """Check until ``stop`` is set (the watcher thread's body)."""
+        step = min(1.0, self.limit / 4)
+        while not stop.wait(step):
+            self.check()
+
+
+_OPERATIONS = {
+    "heartbeat": "отметка «жив»",
+    "tick": "сверка",
+    "delivery": "отправка писем",
+    "leader_lock": "блокировка ведущего",
+}
 
 
 Deliver = Callable[[datetime], Any]
@@ -151,7 +250,17 @@ class Daemon:
     stop_event: threading.Event = field(default_factory=threading.Event)
     _lock: LeaderLock | None = None
     _role: str = ROLE_STANDBY
+    # The tick and the delivery run one at a time: a delivery never waits for a tick's
+    # write lock (SQLite) with a letter the server has already accepted.
     _work: threading.Lock = field(default_factory=threading.Lock)
+    # The heartbeat row's columns as they should be now; every heartbeat writes them all.
+    _state: dict[str, Any] = field(default_factory=dict)
+    _started_at: datetime | None = None
+    _failures: int = 0
+    _watch: StallWatch | None = None
+    # Heartbeats come from the main thread and the jobs: one at a time, each writing the
+    # state as it is when it writes (never an older copy over a newer one).
+    _beat: threading.Lock = field(default_factory=threading.Lock)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -177,7 +286,13 @@ class Daemon:
             leading = lock.try_acquire()
             if not leading and not self.options.standby:
                 raise DaemonRefused(db_path=lock.db_path, lock_path=lock.path)
-        self._heartbeat(started=True)
+        self._started_at = self.clock()
+        watcher_stop = threading.Event()
+        watcher = threading.Thread(
+            target=self.watch.run, args=(watcher_stop,), name="stall-watch", daemon=True
+        )
+        watcher.start()
+        self._heartbeat()
         log.info(
             "event=daemon_start daemon=%s host=%s pid=%d db=%s",
             self.daemon_id,
@@ -208,17 +323,29 @@ class Daemon:
             self._role = ROLE_STOPPED
             self._heartbeat(stopped=True)
             lock.release()
+            watcher_stop.set()
             log.info("event=daemon_stop daemon=%s", self.daemon_id)
         return 0
+
+    @property
+    def watch(self) -> StallWatch:
+        """The watcher of this daemon's database calls."""
+        if self._watch is None:
+            self._watch = StallWatch(self.options.stall_seconds)
+        return self._watch
 
     def _lead_or_wait(self, scheduler: Any, *, leading: bool) -> None:
         assert self._lock is not None
         while not self.stop_event.is_set():
             if not leading:
                 try:
-                    leading = self._lock.try_acquire()
+                    with self.watch.watching("leader_lock"):
+                        leading = self._lock.try_acquire()
                 except Exception as exc:
-                    log.warning("event=lock_failed error=%s", _one_line(exc))
+                    log.warning(
+                        "event=lock_failed message=«Блокировка ведущего не взята: %s»",
+                        failure_reason(exc),
+                    )
                     leading = False
                 if not leading:
                     self._role = ROLE_STANDBY
@@ -233,9 +360,15 @@ class Daemon:
                 return
             self._add_tick_job(scheduler)
             while not self.stop_event.wait(self.options.heartbeat_seconds):
-                if not self._lock.still_held():
+                with self.watch.watching("leader_lock"):
+                    held = self._lock.still_held()
+                if not held:
                     log.warning("event=leadership_lost daemon=%s", self.daemon_id)
-                    scheduler.remove_job("tick")
+                    for job in ("tick", "tick-retry"):
+                        try:
+                            scheduler.remove_job(job)
+                        except JobLookupError:
+                            pass
                     leading = False
                     break
                 self._heartbeat()
@@ -275,17 +408,50 @@ class Daemon:
 
     # --- the jobs -------------------------------------------------------------------------
 
-    def daily_tick(self) -> None:
-        """The scheduled run: the reconciler on working days (the first run always)."""
+    def daily_tick(self, *, retry: bool = False) -> None:
+        """The scheduled run: the reconciler on working days (the first run and a retry
+        always). A failure schedules a retry (`DaemonOptions.retry_delay`)."""
         now = self.clock()
         today = local_date(now, self.options.zone)
-        if self._started_ticking and not is_working_day(today):
+        if self._started_ticking and not retry and not is_working_day(today):
             log.info("event=tick_skipped reason=non_working_day today=%s", today.isoformat())
             return
         self._started_ticking = True
-        reports = self.tick_all(now)
+        reports = self._tick(now)
+        if reports is None:
+            self._schedule_retry()
+            return
+        self._cancel_retry()
         if any(r.reminders_queued or r.summaries_queued for r in reports):
             self._deliver_soon()
+
+    def _schedule_retry(self) -> None:
+        scheduler = self._running
+        if scheduler is None:
+            return
+        run_date = datetime.now(ZoneInfo(self.options.zone)) + timedelta(
+            seconds=self.options.retry_delay(self._failures)
+        )
+        scheduler.add_job(
+            lambda: self.daily_tick(retry=True),
+            "date",
+            run_date=run_date,
+            id="tick-retry",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=MISFIRE_GRACE_SECONDS,
+            replace_existing=True,
+        )
+        log.debug("event=tick_retry_scheduled at=%s", run_date.isoformat())
+
+    def _cancel_retry(self) -> None:
+        scheduler = self._running
+        if scheduler is None:
+            return
+        try:
+            scheduler.remove_job("tick-retry")
+        except JobLookupError:
+            pass
 
     _started_ticking: bool = False
     _running: Any = None  # the APScheduler instance while `run` runs
@@ -303,7 +469,12 @@ class Daemon:
 
     def tick_all(self, now: datetime) -> list[Any]:
         """Reconcile every roadmap as of ``now``; failures are logged, never raised."""
-        with self._work:
+        reports = self._tick(now)
+        return [] if reports is None else reports
+
+    def _tick(self, now: datetime) -> list[Any] | None:
+        """`tick_all`, or None when it failed (logged, recorded for the heartbeat)."""
+        with self._work, self.watch.watching("tick"):
             reports: list[Any] = []
             try:
                 with db.read(self.engine) as conn:
@@ -322,12 +493,34 @@ class Daemon:
                         )
                     )
             except Exception as exc:
-                # The database may be down: the daemon stays up and the next tick
-                # (level-triggered) does the work.
-                log.error("event=tick_failed as_of=%s error=%s", now.isoformat(), _one_line(exc))
-                self._heartbeat(tick_as_of=now, tick_result=f"ошибка: {_one_line(exc)}")
-                return reports
+                # The database may be down, locked or frozen: the daemon stays up and a
+                # retry (level-triggered) does the work.
+                self._failures += 1
+                reason = failure_reason(exc)
+                delay = self.options.retry_delay(self._failures)
+                at = self.clock()
+                self._state.update(
+                    tick_failures=self._failures,
+                    last_failure_at=at,
+                    last_failure_reason=reason,
+                    next_retry_at=at + timedelta(seconds=delay),
+                )
+                log.error(
+                    "event=tick_failed as_of=%s attempt=%d retry_in=%.1f "
+                    "message=«Сверка не выполнена: %s Повтор через %s.»",
+                    now.isoformat(),
+                    self._failures,
+                    delay,
+                    reason,
+                    _seconds_text(delay),
+                )
+                self._heartbeat()
+                return None
             result = json.dumps([r.as_json() for r in reports], ensure_ascii=False)
+            if self._failures:
+                log.info("event=tick_recovered after_failures=%d", self._failures)
+            self._failures = 0
+            self._state.update(tick_failures=0, next_retry_at=None)
             self._heartbeat(tick_as_of=now, tick_result=result)
             daemon_anchor(self.engine, clock=self.clock)  # heads that moved → the anchor file
             return reports
@@ -337,12 +530,16 @@ class Daemon:
         if self.deliver is None:
             log.info("event=delivery_skipped reason=no_transport")
             return
-        now = self.clock()
-        try:
-            report = self.deliver(now)
-        except Exception as exc:
-            log.error("event=delivery_failed error=%s", _one_line(exc))
-            return
+        with self._work, self.watch.watching("delivery"):
+            now = self.clock()
+            try:
+                report = self.deliver(now)
+            except Exception as exc:
+                log.error(
+                    "event=delivery_failed message=«Письма не отправлены: %s»",
+                    failure_reason(exc),
+                )
+                return
         log.info("event=delivery result=%s", _one_line_obj(report))
         self._heartbeat(delivered=now)
 
@@ -351,42 +548,113 @@ class Daemon:
     def _heartbeat(
         self,
         *,
-        started: bool = False,
         stopped: bool = False,
         tick_as_of: datetime | None = None,
         tick_result: str | None = None,
         delivered: datetime | None = None,
     ) -> None:
-        now = self.clock()
-        values: dict[str, Any] = {"role": self._role, "last_seen_at": now}
-        if tick_as_of is not None:
-            values.update(
-                last_tick_at=now, last_tick_as_of=tick_as_of, last_tick_result=tick_result
+        """Write this daemon's whole row: updated, or inserted when missing (its first
+        insert may have failed under a lock; a later heartbeat makes up for it)."""
+        with self._beat:
+            self._write_heartbeat(
+                stopped=stopped, tick_as_of=tick_as_of, tick_result=tick_result, delivered=delivered
             )
+
+    def _write_heartbeat(
+        self,
+        *,
+        stopped: bool,
+        tick_as_of: datetime | None,
+        tick_result: str | None,
+        delivered: datetime | None,
+    ) -> None:
+        now = self.clock()
+        state = self._state
+        if tick_as_of is not None:
+            state.update(last_tick_at=now, last_tick_as_of=tick_as_of, last_tick_result=tick_result)
         if delivered is not None:
-            values["last_delivery_at"] = delivered
+            state["last_delivery_at"] = delivered
         if stopped:
-            values["stopped_at"] = now
+            state["stopped_at"] = now
+        values: dict[str, Any] = {
+            **state,
+            "role": self._role,
+            "last_seen_at": now,
+            "heartbeat_seconds": self._promised_interval(),
+        }
         try:
-            with db.write(self.engine) as conn:
-                if started:
+            with self.watch.watching("heartbeat"), db.write(self.engine) as conn:
+                updated = conn.execute(
+                    sa.update(HEARTBEAT)
+                    .where(HEARTBEAT.c.daemon_id == self.daemon_id)
+                    .values(**values)
+                ).rowcount
+                if not updated:
                     conn.execute(
                         sa.insert(HEARTBEAT).values(
                             daemon_id=self.daemon_id,
                             host=socket.gethostname()[:255],
                             pid=os.getpid(),
-                            started_at=now,
+                            started_at=self._started_at or now,
                             **values,
                         )
                     )
-                else:
-                    conn.execute(
-                        sa.update(HEARTBEAT)
-                        .where(HEARTBEAT.c.daemon_id == self.daemon_id)
-                        .values(**values)
-                    )
         except Exception as exc:
-            log.warning("event=heartbeat_failed error=%s", _one_line(exc))
+            log.warning(
+                "event=heartbeat_failed message=«Отметка «жив» не записана: %s»",
+                failure_reason(exc),
+            )
+
+    def _promised_interval(self) -> float:
+        """The longest the daemon means to go between two heartbeats in its role."""
+        if self._role == ROLE_STANDBY:
+            return max(self.options.standby_retry_seconds, 0.001)
+        if self.options.simulation is not None:
+            return max(self.options.heartbeat_seconds, self.options.simulation.step_seconds)
+        return self.options.heartbeat_seconds
+
+
+def failure_reason(exc: BaseException) -> str:
+    """Why a step failed, in Russian, on one line: no repr, no library text."""
+    if isinstance(exc, TochkaError):
+        return _flat(exc.message)
+    if isinstance(exc, sa.exc.SQLAlchemyError):
+        orig = getattr(exc, "orig", None) or exc
+        text = str(orig).lower()
+        if "database is locked" in text:
+            return (
+                "база данных занята другой программой дольше времени ожидания "
+                "(TOCHKA_DB_BUSY_TIMEOUT)."
+            )
+        if "statement timeout" in text:
+            return (
+                "база данных не выполнила запрос за отведённое время (TOCHKA_DB_STATEMENT_TIMEOUT)."
+            )
+        if "idle-in-transaction" in text or "idle_in_transaction" in text:
+            return "сервер базы данных закрыл простаивавшую транзакцию."
+        if "timeout expired" in text or "connection refused" in text or "could not connect" in text:
+            return "сервер базы данных не отвечает на подключение."
+        if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError) and (
+            "server closed" in text or "connection" in text or "terminat" in text
+        ):
+            return "соединение с сервером базы данных потеряно."
+        known = db.database_error(exc)
+        if not known.message.startswith("Ошибка базы данных:"):
+            return _flat(known.message)
+        return f"ошибка базы данных ({type(orig).__name__})."
+    if isinstance(exc, OSError):
+        return f"ошибка ввода-вывода ({type(exc).__name__})."
+    return f"внутренняя ошибка ({type(exc).__name__})."
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _seconds_text(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:g} с"
+    return f"{seconds / 60:g} мин"
 
 
 def _one_line(exc: BaseException) -> str:

@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -101,18 +102,68 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-def make_engine(url: str, *, create_dir: bool = False, **kwargs: Any) -> Engine:
+@dataclass(frozen=True, kw_only=True)
+class Timeouts:
+    """How long a connection waits before it gives up, in seconds.
+
+    PostgreSQL's go to libpq as connection parameters (psycopg 3): ``connect_timeout``,
+    the TCP keepalives and ``tcp_user_timeout``, and the server's ``statement_timeout``
+    and ``idle_in_transaction_session_timeout`` (in the ``options`` parameter, after any
+    the URL gives). SQLite uses only ``busy``. Zero turns a server timeout off.
+
+    Attributes:
+        busy: SQLite: how long a write waits for the write lock.
+        connect: PostgreSQL: how long opening a connection may take.
+        statement: PostgreSQL: longest statement; the server cancels it after that.
+        idle_in_transaction: PostgreSQL: a session idle inside a transaction that long
+            is ended by the server (its locks are freed).
+        keepalive: PostgreSQL: seconds of silence before TCP keepalive probes start
+            (then every keepalive/3 s, 3 probes); also the limit for unacknowledged
+            data (``tcp_user_timeout``).
+    """
+
+    busy: float = BUSY_TIMEOUT_MS / 1000
+    connect: float = 10.0
+    statement: float = 60.0
+    idle_in_transaction: float = 60.0
+    keepalive: float = 30.0
+
+    def postgres_connect_args(self, url_options: str | None) -> dict[str, Any]:
+        """psycopg's connection parameters; ``url_options`` (the URL's own ``options``,
+        e.g. a search_path) are kept, ahead of the timeouts."""
+        server = (
+            f"-c statement_timeout={round(self.statement * 1000)} "
+            f"-c idle_in_transaction_session_timeout={round(self.idle_in_transaction * 1000)}"
+        )
+        idle = max(1, round(self.keepalive))
+        return {
+            # libpq takes whole seconds (at least 2: it raises 1 to 2).
+            "connect_timeout": max(2, round(self.connect)),
+            "keepalives": 1,
+            "keepalives_idle": idle,
+            "keepalives_interval": max(1, idle // 3),
+            "keepalives_count": 3,
+            "tcp_user_timeout": round(self.keepalive * 1000),
+            "options": f"{url_options} {server}" if url_options else server,
+        }
+
+
+def make_engine(
+    url: str, *, create_dir: bool = False, timeouts: Timeouts | None = None, **kwargs: Any
+) -> Engine:
     """Create an engine with Tochka's connection settings.
 
     Args:
         url: SQLAlchemy URL; ``postgresql://`` is routed to psycopg 3.
         create_dir: create the SQLite file's folder (owner-only) if missing.
+        timeouts: how long connections wait (`Timeouts`' defaults when None).
 
     Raises:
         InputError: see `normalize_url`.
         DatabaseUnavailable: the folder cannot be created.
     """
     url = normalize_url(url)
+    limits = timeouts or Timeouts()
     path = sqlite_path(url)
     if path is not None:
         if create_dir:
@@ -123,20 +174,24 @@ def make_engine(url: str, *, create_dir: bool = False, **kwargs: Any) -> Engine:
                     f"Не удалось создать папку {path.parent} для базы данных: {os_reason(exc)}.",
                     hint="Укажите в --db / TOCHKA_DB_URL путь в папке, открытой для записи.",
                 ) from None
-        engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, **kwargs)
-        _configure_sqlite(engine)
+        engine = sa.create_engine(url, connect_args={"timeout": limits.busy}, **kwargs)
+        _configure_sqlite(engine, busy_ms=round(limits.busy * 1000))
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return sa.create_engine(url, **kwargs)
+    options = sa.engine.make_url(url).query.get("options")
+    if isinstance(options, tuple):  # given twice in the URL: the last one counts
+        options = options[-1]
+    connect_args = {**limits.postgres_connect_args(options), **kwargs.pop("connect_args", {})}
+    return sa.create_engine(url, connect_args=connect_args, **kwargs)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, *, busy_ms: int = BUSY_TIMEOUT_MS) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, emit BEGIN, so we can choose IMMEDIATE.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA synchronous = FULL")

@@ -58,6 +58,8 @@ def _clock_time(text: str) -> str:
 
 
 Port = Annotated[int, Field(ge=1, le=65535)]
+Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+SecondsOrOff = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 AtLeastOne = Annotated[int, Field(ge=1)]
 ClockTime = Annotated[str, BeforeValidator(_toml_time), AfterValidator(_clock_time)]
 
@@ -71,6 +73,14 @@ _EXPECTED = {
     "max_attempts": "нужно целое число не меньше 1",
     "give_up_after_days": "нужно целое число дней, не меньше 1",
     "daily_at": "нужно время ЧЧ:ММ от 00:00 до 23:59, например 09:00",
+    "db_busy_timeout": "нужно число секунд больше 0",
+    "db_connect_timeout": "нужно число секунд больше 0",
+    "db_statement_timeout": "нужно число секунд, не меньше 0 (0 — без ограничения)",
+    "db_idle_in_transaction_timeout": "нужно число секунд, не меньше 0 (0 — без ограничения)",
+    "db_keepalive": "нужно число секунд больше 0",
+    "daemon_stall_seconds": "нужно число секунд больше 0",
+    "tick_retry_seconds": "нужно число секунд больше 0",
+    "tick_retry_max_seconds": "нужно число секунд больше 0",
 }
 
 
@@ -106,6 +116,18 @@ class Settings(BaseModel):
     anchor_file: str = ""
     # The keyed audit chain's HMAC key (workflow.engine.audit_key); never shown.
     audit_key: str = Field(default="", repr=False, exclude=True)
+    # Database timeouts (`base.db.Timeouts`): SQLite's wait for the write lock; PostgreSQL's
+    # connect, statement, idle-in-transaction and TCP keepalive limits.
+    db_busy_timeout: Seconds = 60.0
+    db_connect_timeout: Seconds = 10.0
+    db_statement_timeout: SecondsOrOff = 60.0
+    db_idle_in_transaction_timeout: SecondsOrOff = 60.0
+    db_keepalive: Seconds = 30.0
+    # The daemon: a database call longer than this is logged as a stall; a failed tick
+    # is retried after tick_retry_seconds, doubling up to tick_retry_max_seconds.
+    daemon_stall_seconds: Seconds = 30.0
+    tick_retry_seconds: Seconds = 30.0
+    tick_retry_max_seconds: Seconds = 600.0
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         yield ("db_url", _without_password(self.db_url))

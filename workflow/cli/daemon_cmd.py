@@ -28,7 +28,9 @@ daemon_app = typer.Typer(help="Демон-планировщик: запуск �
 reminders_app = typer.Typer(help="Напоминания о сроках.", no_args_is_help=True)
 calendar_app = typer.Typer(help="Календарь сроков (iCalendar).", no_args_is_help=True)
 
-#: How long after its last heartbeat a daemon still counts as running.
+#: How long after its last heartbeat a daemon counts as running when its row does not say
+#: the interval it promised (written by a Tochka before issue 11); otherwise a couple of
+#: its intervals (`workflow.views.daemons.stale_after`).
 ALIVE_SECONDS = 120
 
 
@@ -140,8 +142,12 @@ def run(
         max_attempts=settings.max_attempts,
         simulation=simulation,
         standby=standby,
+        tick_retry_seconds=settings.tick_retry_seconds,
+        tick_retry_max_seconds=settings.tick_retry_max_seconds,
+        stall_seconds=settings.daemon_stall_seconds,
     )
-    engine = st.engine()
+    st.engine()  # checks the schema, with the errors every command gives
+    engine = _daemon_engine(st)
     from workflow.engine.access import Action
     from workflow.schedule import weekly
 
@@ -165,6 +171,21 @@ def run(
     daemon.install_signal_handlers()
     code = daemon.run()
     raise typer.Exit(code)
+
+
+def _daemon_engine(st: CliState) -> Any:
+    """The daemon's engine, with the configured timeouts (`base.db.Timeouts`)."""
+    from base import db
+
+    s = st.settings
+    timeouts = db.Timeouts(
+        busy=s.db_busy_timeout,
+        connect=s.db_connect_timeout,
+        statement=s.db_statement_timeout,
+        idle_in_transaction=s.db_idle_in_transaction_timeout,
+        keepalive=s.db_keepalive,
+    )
+    return db.make_engine(st.db_url, timeouts=timeouts)
 
 
 def _deliverer(st: CliState, engine: Any, max_attempts: int) -> Any:
@@ -212,6 +233,11 @@ def _status_lines(report: Any) -> list[str]:
         lines.append("Демон ещё ни разу не запускался.")
     elif not alive:
         lines.append("Демон не работает.")
+    else:
+        lines.append(
+            f"Работают демонов: {len(alive)} (ведущий: {report.leaders}, "
+            f"резервных: {report.standbys})."
+        )
     for d in report.daemons[:5]:
         stopped = d.role == "stopped"
         role = _ROLE_TITLES.get(d.role, d.role) if d.alive or stopped else "не отвечает"
@@ -223,6 +249,20 @@ def _status_lines(report: Any) -> list[str]:
             lines.append(
                 f"  последняя сверка {_moscow(d.last_tick_at)} "
                 f"(на момент {_moscow(d.last_tick_as_of)}): {_tick_text(d.last_tick_result)}"
+            )
+        if d.last_failure_at is not None and (
+            d.tick_failures or d.last_tick_at is None or d.last_failure_at > d.last_tick_at
+        ):
+            lines.append(
+                f"  сверка не выполнена {_moscow(d.last_failure_at)} "
+                f"(неудач подряд: {d.tick_failures}): {d.last_failure_reason or '—'}"
+            )
+            if d.next_retry_at is not None and d.alive:
+                lines.append(f"  следующая попытка {_moscow(d.next_retry_at)}")
+        elif d.last_failure_at is not None:
+            lines.append(
+                f"  последняя неудачная сверка {_moscow(d.last_failure_at)}: "
+                f"{d.last_failure_reason or '—'}"
             )
         if d.last_delivery_at is not None:
             lines.append(f"  последняя отправка писем {_moscow(d.last_delivery_at)}")

@@ -203,6 +203,14 @@ class DaemonHeartbeat(SQLModel, table=True):
     last_tick_result: str | None = Field(default=None, sa_type=sa.Text)
     last_delivery_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     stopped_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    # The interval the daemon promised to write this row at: older than a couple of them,
+    # the daemon is not answering (`workflow.views.daemons`).
+    heartbeat_seconds: float | None = None
+    # Failed ticks in a row (0 after a success), the last failure and the retry planned.
+    tick_failures: int | None = None
+    last_failure_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    last_failure_reason: str | None = Field(default=None, sa_type=sa.Text)
+    next_retry_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
 
 
 class IndicatorValue(SQLModel, table=True):

@@ -3,6 +3,10 @@
 The daemon (``scheduler.py``) writes one ``daemon_heartbeat`` row per process; this view
 reads them back with the overdue open cycles and the letters waiting. The Russian text is
 the CLI's (`workflow.cli.daemon_cmd`).
+
+A daemon is alive while its last heartbeat is younger than `STALE_HEARTBEATS` of the
+intervals it promised (its row's ``heartbeat_seconds``): a killed or frozen daemon is
+shown as not answering within a couple of heartbeats, not minutes later.
 """
 
 from __future__ import annotations
@@ -19,6 +23,18 @@ from base.clock import local_date
 from notifications.outbox import status_counts
 from states.cycle import CycleState
 from workflow.storage.tables import CYCLE, HEARTBEAT, DaemonRole
+
+#: A daemon whose heartbeat is older than this many of its intervals is not answering.
+STALE_HEARTBEATS = 2.5
+#: The least staleness allowed (clock steps, a slow commit), in seconds.
+MIN_STALE_SECONDS = 1.0
+
+
+def stale_after(heartbeat_seconds: float | None, fallback: float) -> float:
+    """Seconds after its last heartbeat at which a daemon counts as not answering."""
+    if heartbeat_seconds is None or heartbeat_seconds <= 0:
+        return fallback  # a row written before the daemon recorded its interval
+    return max(STALE_HEARTBEATS * heartbeat_seconds, MIN_STALE_SECONDS)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,6 +53,16 @@ class DaemonView:
     last_tick_result: str | None
     last_delivery_at: datetime | None
     stopped_at: datetime | None
+    heartbeat_seconds: float | None = None
+    tick_failures: int = 0
+    last_failure_at: datetime | None = None
+    last_failure_reason: str | None = None
+    next_retry_at: datetime | None = None
+
+    @property
+    def leading(self) -> bool:
+        """Alive and holding the leader lock."""
+        return self.alive and self.role == DaemonRole.LEADER.value
 
     def as_json(self) -> dict[str, Any]:
         def iso(value: datetime | None) -> str | None:
@@ -55,6 +81,11 @@ class DaemonView:
             "last_tick_result": self.last_tick_result,
             "last_delivery_at": iso(self.last_delivery_at),
             "stopped_at": iso(self.stopped_at),
+            "heartbeat_seconds": self.heartbeat_seconds,
+            "tick_failures": self.tick_failures,
+            "last_failure_at": iso(self.last_failure_at),
+            "last_failure_reason": self.last_failure_reason,
+            "next_retry_at": iso(self.next_retry_at),
         }
 
 
@@ -66,8 +97,21 @@ class StatusReport:
     overdue_cycles: int
     letters: dict[str, int]
 
+    @property
+    def leaders(self) -> int:
+        """Daemons alive as the leader (more than one only for a moment after a takeover
+        that the old leader's last heartbeat has not yet aged out of)."""
+        return sum(1 for d in self.daemons if d.leading)
+
+    @property
+    def standbys(self) -> int:
+        """Daemons alive and waiting for the leader lock."""
+        return sum(1 for d in self.daemons if d.alive and d.role == DaemonRole.STANDBY.value)
+
     def as_json(self) -> dict[str, Any]:
         return {
+            "leaders": self.leaders,
+            "standbys": self.standbys,
             "daemons": [d.as_json() for d in self.daemons],
             "overdue_cycles": self.overdue_cycles,
             "letters": self.letters,
@@ -75,7 +119,13 @@ class StatusReport:
 
 
 def collect_status(engine: Engine, *, now: datetime, alive_seconds: float) -> StatusReport:
-    """Heartbeats (newest first), overdue open cycles and letters waiting, from the DB."""
+    """Heartbeats (newest first), overdue open cycles and letters waiting, from the DB.
+
+    Args:
+        engine: the database.
+        now: the time the heartbeats are aged against.
+        alive_seconds: the staleness limit of rows that do not say their interval.
+    """
     with db.read(engine) as conn:
         rows = conn.execute(
             sa.select(HEARTBEAT).order_by(HEARTBEAT.c.last_seen_at.desc()).limit(20)
@@ -109,7 +159,8 @@ def collect_status(engine: Engine, *, now: datetime, alive_seconds: float) -> St
             pid=r.pid,
             role=r.role,
             alive=r.role != DaemonRole.STOPPED.value
-            and (now - r.last_seen_at).total_seconds() <= alive_seconds,
+            and (now - r.last_seen_at).total_seconds()
+            <= stale_after(r.heartbeat_seconds, alive_seconds),
             started_at=r.started_at,
             last_seen_at=r.last_seen_at,
             last_tick_at=r.last_tick_at,
@@ -117,6 +168,11 @@ def collect_status(engine: Engine, *, now: datetime, alive_seconds: float) -> St
             last_tick_result=r.last_tick_result,
             last_delivery_at=r.last_delivery_at,
             stopped_at=r.stopped_at,
+            heartbeat_seconds=r.heartbeat_seconds,
+            tick_failures=r.tick_failures or 0,
+            last_failure_at=r.last_failure_at,
+            last_failure_reason=r.last_failure_reason,
+            next_retry_at=r.next_retry_at,
         )
         for r in rows
     ]
