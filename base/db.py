@@ -361,14 +361,9 @@ def _known_error(exc: BaseException, url: str | None) -> DatabaseUnavailable | N
         )
     if path is not None:
         return _file_fault(kind, path, where)
+    if type(getattr(exc, "orig", None) or exc).__module__ == "sqlite3":
+        return _sqlite_fault(kind, where)  # a local file whose path the caller did not give
     lowered = _first_line(exc).lower()
-    driver = type(getattr(exc, "orig", None) or exc).__module__
-    if kind == "not_a_database" or (kind == "corrupt" and driver == "sqlite3"):
-        return DatabaseDamaged(
-            f"{where}: файл не база данных SQLite или повреждён.",
-            hint="Проверьте путь в --db / TOCHKA_DB_URL; повреждённую базу восстановите из "
-            "резервной копии, не выполняя tochka init поверх неё.",
-        )
     if kind == "full":
         return DiskFull(
             f"{where}: на диске сервера базы данных нет места, ничего не изменено.",
@@ -403,6 +398,35 @@ def _known_error(exc: BaseException, url: str | None) -> DatabaseUnavailable | N
         return DatabaseUnavailable(
             f"{where} недоступна: сервер не отвечает ({_first_line(exc)}).",
             hint="Проверьте --db / TOCHKA_DB_URL и что сервер базы данных запущен.",
+        )
+    return None
+
+
+def _sqlite_fault(kind: str | None, where: str) -> DatabaseUnavailable | None:
+    """The Russian error for a fault of a SQLite file whose path is not known here (the
+    daemon's log): the same kinds as `_file_fault`, the advice without the path."""
+    if kind in ("corrupt", "not_a_database"):
+        return DatabaseDamaged(
+            f"{where}: файл не база данных SQLite или повреждён.",
+            hint="Проверьте путь в --db / TOCHKA_DB_URL; повреждённую базу восстановите из "
+            "резервной копии, не выполняя tochka init поверх неё.",
+        )
+    if kind == "full":
+        return DiskFull(
+            f"{where}: на диске с файлом базы нет места, ничего не изменено.",
+            hint="Освободите место на этом диске (df -h папки базы) или перенесите базу на "
+            "другой диск.",
+        )
+    if kind in ("read_only", "permission", "cannot_open"):
+        return ReadOnlyDatabase(
+            f"{where}: файл базы не открывается для записи, ничего не изменено.",
+            hint="Проверьте, что файл базы и его папка доступны на запись этой учётной "
+            "записи (владелец, права, chattr) и что диск не смонтирован только для чтения.",
+        )
+    if kind == "io":
+        return DatabaseUnavailable(
+            f"{where}: ошибка ввода-вывода диска с файлом базы; ничего не изменено.",
+            hint="Проверьте место на диске (df -h) и журнал ядра (dmesg).",
         )
     return None
 

@@ -26,6 +26,7 @@ import pytest
 import sqlalchemy as sa
 
 from base import db
+from base.errors import DatabaseDamaged, DiskFull
 from tests.conftest import PG_URL
 
 TOCHKA = str(Path(sys.executable).with_name("tochka"))
@@ -311,3 +312,42 @@ def test_a_postgres_user_without_grants_is_told_so(tmp_path: Path) -> None:
             conn.exec_driver_sql(f"DROP OWNED BY {role}")
             conn.exec_driver_sql(f"DROP ROLE {role}")
         admin.dispose()
+
+
+def _sqlite_error(path: Path, statements: list[str]) -> sa.exc.DBAPIError:
+    """The real driver error of the last statement, wrapped as SQLAlchemy does."""
+    import sqlite3
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        for statement in statements:
+            conn.execute(statement)
+    except sqlite3.Error as exc:
+        return sa.exc.OperationalError(statements[-1], {}, exc)
+    finally:
+        conn.close()
+    raise AssertionError("no error")
+
+
+def test_a_local_fault_without_the_path_never_names_a_server(tmp_path: Path) -> None:
+    """The daemon translates errors without the URL at hand: a SQLite file's fault is
+    still named as a local one."""
+    full = _sqlite_error(
+        tmp_path / "full.db",
+        [
+            "CREATE TABLE t (x)",
+            "PRAGMA max_page_count = 3",  # SQLite's own limit: a real SQLITE_FULL
+            "INSERT INTO t SELECT zeroblob(100000)",
+        ],
+    )
+    (tmp_path / "junk.db").write_bytes(b"x" * 4096)
+    junk = _sqlite_error(tmp_path / "junk.db", ["SELECT * FROM sqlite_master"])
+    for error, kind, phrase in (
+        (full, DiskFull, "нет места"),
+        (junk, DatabaseDamaged, "не база данных SQLite"),
+    ):
+        translated = db.database_error(error)
+        assert isinstance(translated, kind)
+        assert phrase in translated.message
+        assert "сервер" not in str(translated)
+        assert "повторите команду" not in str(translated)
