@@ -10,20 +10,32 @@ Each call of `deliver_due` works through one batch:
    claim waits for another writer (up to the busy timeout) instead of failing with
    "database is locked" when that writer commits between the claim's read and its update.
 2. **Send** each row through one transport session (a new one after a lost connection).
-3. **Record** each outcome in its own transaction right after the server answers,
+3. **Record** each outcome in its own short transaction right after the server answers,
    guarded by the claim token (a row re-claimed after a lease expiry is not touched by
-   the stale worker). The only window for a duplicate is a crash between the server's
-   250 and this commit; the resend carries the same Message-ID (derived from the key),
-   so mail clients show it once. A crash between a 5xx reply and this commit likewise
-   costs the letter one attempt more than ``max_attempts``: the outcome was never
-   recorded, so the claim is made again once its lease runs out.
+   the stale worker), and stamped with the real time (``recorded_at``). The only window
+   for a duplicate is a crash between the server's 250 and this commit; the resend
+   carries the same Message-ID (derived from the key), so mail clients show it once. A
+   crash between a 5xx reply and this commit likewise costs the letter one attempt more
+   than ``max_attempts``: the outcome was never recorded, so the claim is made again
+   once its lease runs out.
+
+A database that fails while a batch is out (the server restarts, the connection is cut,
+SQLite's write lock is held past the busy timeout) stops the sending: no further letter
+goes to the server while its outcome could not be written. The outcome in hand (a letter
+the server has accepted) is written again, with short pauses, until the database answers
+or half the lease has gone; then sending goes on (or the rest of the batch is released,
+due at once, when half the lease has gone). So a deliverer that lives through an outage
+duplicates nothing and leaves no claim behind; one that dies in it duplicates at most
+the letter in flight, and the rest of its batch is claimed again when the lease
+(``TOCHKA_OUTBOX_LEASE_SECONDS``) runs out.
 
 Failure policy:
 
 * Temporary — a 4xx reply, a lost connection, a timeout, a server that is down or
   refuses our login: ``failed``, retried after ``backoff_base_seconds · 2^(attempts-1)``
-  (capped, ±10 % spread derived from the key), until the letter is ``give_up_after`` old;
-  then ``dead``.
+  (capped, ±10 % spread derived from the key), until the letter is ``give_up_after`` old
+  in real time (since ``queued_at``, by the wall clock, not the caller's ``now``: letters
+  queued by a command run with ``--now`` in the past are not years old); then ``dead``.
 * Permanent — a 5xx reply to the letter (MAIL FROM, DATA): ``failed`` and retried like
   a temporary failure while ``attempts < max_attempts`` (some servers answer 5xx for
   passing trouble), then ``dead``.
@@ -39,6 +51,7 @@ Failure policy:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import time
 import uuid
@@ -52,6 +65,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from base import db
+from base.clock import Clock, system_clock
 from notifications.errors import (
     DeliveryError,
     InvalidAddress,
@@ -72,6 +86,12 @@ DEFAULT_BACKOFF_MAX_SECONDS = 6 * 3600.0
 # that is down over them loses no letter.
 DEFAULT_GIVE_UP_AFTER = timedelta(days=14)
 DEFAULT_LEASE_SECONDS = 600.0
+#: A sent record slower than this after the 250 is logged: a crash in it duplicates.
+SLOW_RECORD_SECONDS = 1.0
+#: Pauses between attempts to write an outcome while the database does not answer.
+_RECORD_PAUSES = (0.2, 0.5, 1.0, 2.0)
+#: A session left idle this long (an outcome waited for the database) is not reused.
+_IDLE_SESSION_SECONDS = 30.0
 
 
 @dataclass(kw_only=True)
@@ -105,6 +125,7 @@ class _Claimed:
     message: bytes
     attempts: int
     created_at: datetime
+    queued_at: datetime | None
 
 
 def _age(age: timedelta) -> str:
@@ -168,6 +189,7 @@ def _claim(
                 OUTBOX.c.message,
                 OUTBOX.c.attempts,
                 OUTBOX.c.created_at,
+                OUTBOX.c.queued_at,
             )
             .where(OUTBOX.c.id.in_(ids))
             .order_by(OUTBOX.c.next_attempt_at, OUTBOX.c.id)
@@ -180,29 +202,72 @@ def _claim(
             message=bytes(r.message),
             attempts=r.attempts,
             created_at=r.created_at,
+            queued_at=r.queued_at,
         )
         for r in rows
     ]
 
 
-def _record(engine: Engine, row: _Claimed, token: str, values: dict[str, Any]) -> bool:
-    """Write an outcome if the row is still ours; False when the claim was lost."""
-    with db.write(engine) as conn:
-        result = conn.execute(
-            OUTBOX.update()
-            .where(
-                OUTBOX.c.id == row.id,
-                OUTBOX.c.claim_token == token,
-                OUTBOX.c.status == OutboxStatus.SENDING.value,
+def _transient(exc: sa.exc.DBAPIError) -> bool:
+    """A database error that may pass: the server or the connection is gone, the
+    SQLite write lock was not granted within the busy timeout."""
+    return exc.connection_invalidated or isinstance(
+        exc, sa.exc.OperationalError | sa.exc.InterfaceError
+    )
+
+
+@dataclass(kw_only=True)
+class _Recorder:
+    """Writes outcomes, each in its own transaction, retrying while the database is away
+    until ``deadline`` (a `time.monotonic` value)."""
+
+    engine: Engine
+    token: str
+    clock: Clock
+    deadline: float
+
+    def __call__(self, row: _Claimed, values: dict[str, Any]) -> bool:
+        """Write an outcome if the row is still ours; False when the claim was lost.
+
+        Raises:
+            sqlalchemy.exc.DBAPIError: the database did not answer before the deadline,
+                or failed in a way a retry cannot mend.
+        """
+        for attempt in itertools.count():
+            try:
+                return self._write(row, values)
+            except sa.exc.DBAPIError as exc:
+                pause = _RECORD_PAUSES[min(attempt, len(_RECORD_PAUSES) - 1)]
+                if not _transient(exc) or time.monotonic() + pause > self.deadline:
+                    raise
+                log.warning(
+                    "outbox row %s: outcome not written (%s), again in %.1f s",
+                    row.id,
+                    type(exc.orig).__name__,
+                    pause,
+                )
+                time.sleep(pause)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _write(self, row: _Claimed, values: dict[str, Any]) -> bool:
+        with db.write(self.engine) as conn:
+            # Stamped once the transaction holds its lock (SQLite: BEGIN IMMEDIATE has
+            # returned): a wait for the lock shows in ``recorded_at``.
+            result = conn.execute(
+                OUTBOX.update()
+                .where(
+                    OUTBOX.c.id == row.id,
+                    OUTBOX.c.claim_token == self.token,
+                    OUTBOX.c.status == OutboxStatus.SENDING.value,
+                )
+                .values(lease_until=None, claim_token=None, recorded_at=self.clock(), **values)
             )
-            .values(lease_until=None, claim_token=None, **values)
-        )
-    if result.rowcount != 1:
-        log.warning(
-            "outbox row %s was re-claimed by another deliverer; outcome not recorded", row.id
-        )
-        return False
-    return True
+        if result.rowcount != 1:
+            log.warning(
+                "outbox row %s was re-claimed by another deliverer; outcome not recorded", row.id
+            )
+            return False
+        return True
 
 
 def deliver_due(
@@ -216,6 +281,7 @@ def deliver_due(
     backoff_max_seconds: float = DEFAULT_BACKOFF_MAX_SECONDS,
     give_up_after: timedelta = DEFAULT_GIVE_UP_AFTER,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    clock: Clock = system_clock,
 ) -> DeliveryReport:
     """Claim up to ``batch`` due letters, send them, and record each outcome.
 
@@ -228,21 +294,31 @@ def deliver_due(
         max_attempts: attempts after which a 5xx-refused letter is ``dead``.
         backoff_base_seconds: wait after the first failure; doubles with each attempt.
         backoff_max_seconds: longest wait between attempts.
-        give_up_after: age after which a temporarily failing letter is ``dead``.
+        give_up_after: age after which a temporarily failing letter is ``dead``, in
+            real time since it was queued (``queued_at``, read against ``clock``).
         lease_seconds: how long a claim holds; a ``sending`` row older than that is
-            taken to be orphaned by a crashed deliverer and claimed again. Keep it well
-            above ``batch`` × the transport's timeout.
+            taken to be orphaned by a crashed deliverer and claimed again. A batch stops
+            (and releases the rest) once half of it has gone, so keep it well above a
+            few times the transport's timeout: one slow letter must end inside it.
+        clock: the real time (the wall clock; a test's fake): the age of a letter and
+            ``recorded_at``. ``now`` may be a date in the past; this may not.
 
     Returns:
         What happened. Failures are recorded on the rows, not raised.
 
     Raises:
-        ValueError: ``now`` is naive or ``max_attempts`` is below 1.
+        ValueError: ``now`` is naive, ``max_attempts`` is below 1 or ``lease_seconds``
+            not above 0.
+        sqlalchemy.exc.DBAPIError: the database failed at the claim, or did not answer
+            within half the lease while an outcome waited to be written (the rows not
+            yet written stay claimed until the lease runs out).
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
+    if not lease_seconds > 0:
+        raise ValueError("lease_seconds must be above 0")
     report = DeliveryReport()
     token = uuid.uuid4().hex
     claimed = _claim(engine, now=now, batch=batch, lease_seconds=lease_seconds, token=token)
@@ -250,9 +326,13 @@ def deliver_due(
     report.claimed = len(claimed)
     if not claimed:
         return report
+    _record = _Recorder(
+        engine=engine, token=token, clock=clock, deadline=claimed_at + lease_seconds / 2
+    )
 
     def retry_or_die(row: _Claimed, error: DeliveryError) -> None:
-        too_old = now - row.created_at >= give_up_after
+        queued_at = row.queued_at or row.created_at  # rows older than revision 0004
+        too_old = clock() - queued_at >= give_up_after
         exhausted = error.permanent and row.attempts >= max_attempts
         if isinstance(error, RecipientRefused) and error.permanent or exhausted or too_old:
             if too_old and not error.permanent:
@@ -262,9 +342,7 @@ def deliver_due(
             else:
                 reason = error.message
             if _record(
-                engine,
                 row,
-                token,
                 {"status": OutboxStatus.DEAD.value, "last_error": reason, "updated_at": now},
             ):
                 report.dead += 1
@@ -279,9 +357,7 @@ def deliver_due(
                 max_seconds=backoff_max_seconds,
             )
             if _record(
-                engine,
                 row,
-                token,
                 {
                     "status": OutboxStatus.FAILED.value,
                     "last_error": error.message,
@@ -299,16 +375,17 @@ def deliver_due(
                 )
         report.errors.append(f"{row.id}: {error.message}")
 
-    def release(rows: Sequence[_Claimed], error: DeliveryError) -> None:
-        # Rows never tried: back to failed with a short wait, the attempt given back.
+    def release(rows: Sequence[_Claimed], error: DeliveryError, *, wait: bool = True) -> None:
+        # Rows never tried: back to failed, the attempt given back; after a short wait
+        # when the server failed, due at once when only this batch ran out of time.
         for row in rows:
             delay = backoff_delay(
                 row.key, 1, base_seconds=backoff_base_seconds, max_seconds=backoff_max_seconds
             )
+            if not wait:
+                delay = timedelta(0)
             if _record(
-                engine,
                 row,
-                token,
                 {
                     "status": OutboxStatus.FAILED.value,
                     "attempts": max(row.attempts - 1, 0),
@@ -336,7 +413,11 @@ def deliver_due(
                 log.warning(
                     "batch stopped after %d of %d letters: half the lease used", index, len(claimed)
                 )
-                release(claimed[index:], DeliveryError("не успели отправить: пакет прерван"))
+                release(
+                    claimed[index:],
+                    DeliveryError("не успели отправить: пакет прерван"),
+                    wait=False,
+                )
                 break
             if session is None:
                 try:
@@ -349,7 +430,12 @@ def deliver_due(
                     return report
             data = (
                 envelope_headers(
-                    mail_from=transport.mail_from, key=row.key, date_header=date_header
+                    mail_from=transport.mail_from,
+                    key=row.key,
+                    date_header=date_header,
+                    # From's display name: the configured one, else the letter's own.
+                    sender_name=getattr(transport, "sender_name", ""),
+                    letter=row.message,
                 )
                 + row.message
             )
@@ -367,15 +453,14 @@ def deliver_due(
                     session = None
                 retry_or_die(row, exc)
                 continue
+            accepted = time.monotonic()
             note = None
             if result.refused:
                 note = "отклонены получатели копии: " + "; ".join(
                     f"{addr} ({reply})" for addr, reply in result.refused.items()
                 )
             if _record(
-                engine,
                 row,
-                token,
                 {
                     "status": OutboxStatus.SENT.value,
                     "sent_at": now,
@@ -386,6 +471,18 @@ def deliver_due(
             ):
                 report.sent += 1
                 log.debug("outbox row %s sent as %s", row.id, mid)
+            window = time.monotonic() - accepted
+            if window > SLOW_RECORD_SECONDS:
+                log.warning(
+                    "outbox row %s: sent record written %.1f s after the server's 250 "
+                    "(a crash in that time sends the letter twice)",
+                    row.id,
+                    window,
+                )
+            if window > _IDLE_SESSION_SECONDS and session is not None:
+                # The server may have dropped a connection idle this long.
+                session.close()
+                session = None
     finally:
         if session is not None:
             session.close()

@@ -18,6 +18,13 @@ module so the migration creates them):
     it is claimed again. ``attempts`` counts claims, so a letter that keeps killing its
     deliverer still reaches ``dead``.
 
+    Two clocks: ``created_at``, ``updated_at``, ``next_attempt_at`` and ``sent_at`` are on
+    the caller's clock (the effective ``--now``, which may be a date in the past), while
+    ``queued_at`` and ``recorded_at`` are the real time: when the letter was queued (the
+    age after which a failing letter is given up is counted from it) and when its last
+    outcome was written (for a ``sent`` row, right after the server's 250: the gap
+    between the two is the window in which a crash duplicates the letter).
+
 ``reminder``
     Each reminder once, by its key, with the letter (``outbox_id``) that carries it and
     its JSON payload, so a pending digest can be re-rendered when a reminder joins it.
@@ -95,6 +102,10 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_utc())
     updated_at: datetime = Field(sa_column=_utc())
     sent_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    # Real (wall-clock) times. Nullable so that revision 0004 adds them without rebuilding
+    # the table; it sets ``queued_at`` of older rows, ``recorded_at`` waits for an outcome.
+    queued_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    recorded_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     message_id: str | None = Field(default=None, max_length=255)
     last_error: str | None = Field(default=None, sa_type=sa.Text)
 
@@ -134,6 +145,7 @@ class OutboxEntry:
     next_attempt_at: datetime
     created_at: datetime
     sent_at: datetime | None
+    queued_at: datetime | None
     message_id: str | None
     last_error: str | None
 
@@ -149,6 +161,7 @@ _ENTRY_COLUMNS = (
     OUTBOX.c.next_attempt_at,
     OUTBOX.c.created_at,
     OUTBOX.c.sent_at,
+    OUTBOX.c.queued_at,
     OUTBOX.c.message_id,
     OUTBOX.c.last_error,
 )

@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from base.clock import system_clock
 from notifications.errors import UnsafeHeader
 from notifications.letters import address_letter, compose
 from notifications.outbox import OUTBOX, REMINDER, LetterKind, OutboxStatus
@@ -150,6 +151,9 @@ def _row_values(
         "next_attempt_at": due,
         "created_at": now,
         "updated_at": now,
+        # The real time, whatever ``now`` says: a letter queued by a command run with
+        # ``--now`` in the past is not years old for the deliverer's give-up rule.
+        "queued_at": system_clock(),
         "last_error": built.error,
     }
 

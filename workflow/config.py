@@ -70,6 +70,7 @@ _EXPECTED = {
     "smtp_port": "нужно целое число от 1 до 65535",
     "smtp_tls": "нужен один из режимов: starttls, ssl, none",
     "smtp_timeout": "нужно число секунд больше 0",
+    "outbox_lease_seconds": "нужно число секунд не меньше 10",
     "max_attempts": "нужно целое число не меньше 1",
     "give_up_after_days": "нужно целое число дней, не меньше 1",
     "daily_at": "нужно время ЧЧ:ММ от 00:00 до 23:59, например 09:00",
@@ -104,6 +105,8 @@ class Settings(BaseModel):
     # Never in a repr, a dump, a log or an error message (kept a str: callers compare it).
     smtp_password: str = Field(default="", repr=False, exclude=True)
     smtp_timeout: float = Field(default=30.0, gt=0, allow_inf_nan=False)
+    # How long the deliverer's claim on a letter holds (see notifications.deliver).
+    outbox_lease_seconds: float = Field(default=600.0, ge=10, allow_inf_nan=False)
     mail_from: str = "tochka@tochka.local"
     mail_dir: str = ""
     templates_dir: str = ""

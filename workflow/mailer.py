@@ -60,10 +60,30 @@ def make_renderer(settings: Settings) -> Renderer:
     return Renderer(Path(settings.templates_dir) if settings.templates_dir else None)
 
 
+#: A claim must outlast a slow letter: one letter takes a few server replies, each
+#: waited for up to the SMTP timeout, and a batch stops at half its lease.
+LEASE_PER_TIMEOUT = 4
+
+
 def delivery_policy(settings: Settings) -> dict[str, Any]:
-    """`notifications.deliver.deliver_due`'s retry settings from Tochka's settings (both at
-    least 1: `Settings` refuses smaller values)."""
+    """`notifications.deliver.deliver_due`'s retry settings from Tochka's settings
+    (attempts and days at least 1, the lease at least 10 s: `Settings` refuses less).
+
+    Raises:
+        InputError: with SMTP configured, a lease shorter than `LEASE_PER_TIMEOUT` SMTP
+            timeouts (a slow letter could outlive its claim and go out twice).
+    """
+    lease = settings.outbox_lease_seconds
+    if settings.smtp_host and lease < LEASE_PER_TIMEOUT * settings.smtp_timeout:
+        raise InputError(
+            f"TOCHKA_OUTBOX_LEASE_SECONDS={lease:g} меньше {LEASE_PER_TIMEOUT} × "
+            f"TOCHKA_SMTP_TIMEOUT={settings.smtp_timeout:g}: письмо, которое сервер "
+            "принимает медленно, могло бы уйти дважды.",
+            hint=f"Задайте срок захвата не меньше {LEASE_PER_TIMEOUT * settings.smtp_timeout:g} с "
+            "или уменьшите TOCHKA_SMTP_TIMEOUT.",
+        )
     return {
         "max_attempts": settings.max_attempts,
         "give_up_after": timedelta(days=settings.give_up_after_days),
+        "lease_seconds": lease,
     }

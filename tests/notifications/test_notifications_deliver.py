@@ -677,19 +677,43 @@ def test_a_slow_server_stops_the_batch_before_the_claim_expires(
     assert len(ids) == len(set(ids)) == 5
 
 
-def test_temporary_failures_give_up_after_two_weeks(
+def test_temporary_failures_give_up_two_weeks_after_queuing_in_real_time(
     engine: Engine, renderer: Renderer, smtp_server: Any, make_notice: Callable[..., Notice]
 ) -> None:
+    """The age is real time since the letter was queued, not the effective ``now``: a
+    letter queued by a command run with ``--now`` in 2022 and sent by the daemon today
+    is minutes old, not years (issue 11: all such letters went dead after one 451)."""
     smtp_server.handler.on_data = lambda envelope: "451 4.3.0 Try again later"
-    queue(engine, renderer, [make_notice()])
-    first = deliver_due(engine, smtp(smtp_server), now=NOW)
+    before = datetime.now(UTC)
+    queue(engine, renderer, [make_notice()])  # effective time: NOW, 22 August 2022
+    (row,) = rows(engine)
+    assert row.created_at == NOW
+    assert before <= row.queued_at <= datetime.now(UTC)
+    real = row.queued_at
+
+    def at(age: timedelta) -> Callable[[], datetime]:
+        return lambda: real + age
+
+    # Sent today (the daemon's clock) a minute after queuing: retried, not dead.
+    today = real + timedelta(minutes=1)
+    first = deliver_due(engine, smtp(smtp_server), now=today, clock=at(timedelta(minutes=1)))
     assert (first.retrying, first.dead) == (1, 0)
     # Still retried after 13 days (the New Year holidays are shorter than that)...
-    retried = deliver_due(engine, smtp(smtp_server), now=NOW + timedelta(days=13))
+    retried = deliver_due(
+        engine, smtp(smtp_server), now=real + timedelta(days=13), clock=at(timedelta(days=13))
+    )
     assert (retried.retrying, retried.dead) == (1, 0)
-    # ...and dead once the letter is 14 days old, with the reason in Russian.
-    last = deliver_due(engine, smtp(smtp_server), now=NOW + timedelta(days=14))
+    # ...whatever the effective clock says (a run with --now three years on)...
+    later = deliver_due(
+        engine, smtp(smtp_server), now=real + timedelta(days=1100), clock=at(timedelta(days=13))
+    )
+    assert (later.retrying, later.dead) == (1, 0)
+    # ...and dead once the letter is 14 days old in real time, with the reason in Russian.
+    last = deliver_due(
+        engine, smtp(smtp_server), now=real + timedelta(days=1200), clock=at(timedelta(days=14))
+    )
     assert (last.retrying, last.dead) == (0, 1)
     (row,) = rows(engine)
     assert row.status == "dead"
+    assert row.recorded_at == real + timedelta(days=14)
     assert row.last_error.endswith("(повторы прекращены: письму больше 14 дней)")

@@ -56,6 +56,7 @@ def list_(
                     "attempts": e.attempts,
                     "next_attempt_at": e.next_attempt_at.isoformat(),
                     "sent_at": e.sent_at.isoformat() if e.sent_at else None,
+                    "queued_at": e.queued_at.isoformat() if e.queued_at else None,
                     "message_id": e.message_id,
                     "last_error": e.last_error,
                 }
@@ -65,12 +66,15 @@ def list_(
         return
     from workflow.cli.listing import Column, Fit, print_table
 
+    now = st.now()
     print_table(
-        f"Письма: {len(entries)}",
+        f"Письма: {len(entries)}" + (" (время московское)" if entries else ""),
         (
             Column("письмо", right=True),
             Column("статус", Fit.WRAP),
             Column("попыток", right=True),
+            # The next attempt, after the count; date and time wrap onto two lines.
+            Column("следующая", Fit.WRAP),
             Column("кому"),
             Column("тема", Fit.CUT),
             Column("ошибка", Fit.WRAP),
@@ -80,6 +84,7 @@ def list_(
                 str(e.id),
                 outbox_status_title(e.status.value),
                 str(e.attempts),
+                _next_attempt(e, now),
                 e.recipient,
                 e.subject,
                 e.last_error or "",
@@ -88,6 +93,24 @@ def list_(
         ],
         width=st.width,
     )
+
+
+def _next_attempt(entry: Any, now: Any) -> str:
+    """When the deliverer takes the letter next, in Moscow time (as ``daemon status``):
+    «сейчас» when it is due, the day and time (the year too when it is not this year's);
+    empty for a letter that is sent, given up, or being sent now."""
+    from zoneinfo import ZoneInfo
+
+    from notifications.outbox import OutboxStatus
+
+    if entry.status not in (OutboxStatus.PENDING, OutboxStatus.FAILED):
+        return ""
+    if entry.next_attempt_at <= now:
+        return "сейчас"
+    zone = ZoneInfo("Europe/Moscow")
+    at = entry.next_attempt_at.astimezone(zone)
+    day = f"{at:%d.%m}" if at.year == now.astimezone(zone).year else f"{at:%d.%m.%Y}"
+    return f"{day} {at:%H:%M}"
 
 
 @app.command("retry")
