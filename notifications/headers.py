@@ -9,6 +9,17 @@ separators, bidirectional overrides and RFC 2047 encoded-word tricks removed), b
 school name with a newline must not stop its reminder. `verify_letter` then parses the
 serialised letter back and refuses it unless its headers and recipients are exactly the
 ones we meant to write.
+
+Encoding. Python 3.11's folder (`email._header_value_parser`) splits a long non-ASCII
+display name or subject into several RFC 2047 encoded-words and puts the space between two
+words *outside* them, where RFC 2047 (section 6.2) says a reader must drop it: «Департамент
+образования Ивановской области» arrives as «Департамент образованияИвановской области». The
+headers a letter carries with people's text (Subject, To, Cc, Reply-To, From) are therefore
+folded here (`fold_text`, `fold_addresses`): the whole phrase is encoded with
+`email.header.Header`, which splits it between characters so every space stays inside an
+encoded-word, and the writing policy's header classes (`SMTP_POLICY`) fold with it instead
+of the library's folder. The values are checked exactly as before (`set_header`,
+`verify_letter`): only the bytes written for them change.
 """
 
 from __future__ import annotations
@@ -19,15 +30,26 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from email import policy as email_policy
-from email.headerregistry import Address, BaseHeader, HeaderRegistry
+from email.header import Header
+from email.headerregistry import (
+    Address,
+    BaseHeader,
+    HeaderRegistry,
+    UniqueAddressHeader,
+    UniqueUnstructuredHeader,
+)
 from email.message import EmailMessage
 from email.parser import BytesParser
+from email.policy import Policy
+from email.utils import formataddr
 
 from base.addresses import AddressError, AddressUse, parse_address
 from notifications.errors import InvalidAddress, UnsafeHeader
 
 #: Display names and subjects are cut to this many characters (a name is not a letter).
 MAX_TEXT_LENGTH = 200
+#: Header lines are folded to this length (RFC 5322's "SHOULD"), CRLF not counted.
+MAX_LINE = 78
 
 # RFC 2047 encoded word, loosely (any charset, any text), to catch it before a reader does.
 _ENCODED_WORD_RE = re.compile(r"=\?[^?\s]*\?[A-Za-z]?\?.*?\?=", re.DOTALL)
@@ -119,10 +141,43 @@ def check_address(address: str, *, field: str = "To") -> str:
     """
     candidate = address.strip(" ")  # only spaces: str.strip() would eat U+2028, U+0085
     use = AddressUse.SENDER if field == "From" else AddressUse.RECIPIENT
+    if field == "From":
+        candidate = _split_sender(candidate)[1]
     try:
         return parse_address(candidate, use=use).ascii
     except AddressError as exc:
         raise InvalidAddress(address=address, reason=exc.reason, field=field) from None
+
+
+_SENDER_RE = re.compile(r"(?P<name>[^<>]*?)\s*<(?P<address>[^<>]*)>")
+
+
+def _split_sender(value: str) -> tuple[str, str]:
+    """``Имя <addr>`` → (``Имя``, ``addr``); a bare address has no name. A quoted name
+    (``"Имя" <addr>``) loses its quotes."""
+    match = _SENDER_RE.fullmatch(value)
+    if match is None:
+        return "", value
+    name = match["name"].strip(" ")
+    if len(name) >= 2 and name[0] == name[-1] == '"':
+        name = name[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    return name, match["address"].strip(" ")
+
+
+def parse_sender(value: str) -> tuple[str, str]:
+    """The sender as configured (``TOCHKA_MAIL_FROM``): a bare address or ``Имя <addr>``.
+
+    Returns:
+        The display name (cleaned; empty when none is given) and the checked address.
+
+    Raises:
+        InvalidAddress: the address part is not a valid sender address, or the display
+            name carries characters a header must never carry.
+    """
+    name, _address = _split_sender(value.strip(" "))
+    if has_forbidden(name):
+        raise InvalidAddress(address=value, reason="управляющие символы в имени", field="From")
+    return clean_text(name), check_address(value, field="From")
 
 
 def make_address(email: str, name: str = "", *, field: str = "To") -> Address:
@@ -165,19 +220,27 @@ def message_id(key: str, domain: str) -> str:
     return f"<{digest}.tochka@{domain}>"
 
 
-def envelope_headers(*, mail_from: str, key: str, date_header: str) -> bytes:
+def envelope_headers(
+    *, mail_from: str, key: str, date_header: str, sender_name: str = "", letter: bytes = b""
+) -> bytes:
     """The From, Date and Message-ID header lines the deliverer puts on a stored letter.
 
     They are added when sending, not when queuing, so the sender can be configured
     where the transport is; the Message-ID depends only on the key and the domain.
+    From's display name is the configured one (``Имя <addr>`` in ``mail_from``, or
+    ``sender_name``), else the name the stored ``letter`` gives its Reply-To (the
+    coordinator party), else none.
 
     Raises:
         InvalidAddress: ``mail_from`` is not a valid address.
     """
-    sender = check_address(mail_from, field="From")
+    configured, sender = parse_sender(mail_from)
+    name = configured or clean_text(sender_name) or _reply_to_name(letter)
     domain = sender.split("@")[1]
+    local = sender.split("@")[0]
+    from_line = fold_addresses("From", [Address(display_name=name, username=local, domain=domain)])
     lines = [
-        f"From: {sender}",
+        *from_line.split("\r\n"),
         f"Date: {date_header}",
         f"Message-ID: {message_id(key, domain)}",
     ]
@@ -185,6 +248,127 @@ def envelope_headers(*, mail_from: str, key: str, date_header: str) -> bytes:
         if has_forbidden(line):
             raise UnsafeHeader(field=line.split(":")[0], value=line, reason="управляющие символы")
     return ("\r\n".join(lines) + "\r\n").encode("ascii")
+
+
+def _reply_to_name(letter: bytes) -> str:
+    """The display name of a stored letter's Reply-To, or "" (none, or no letter).
+
+    Read from the raw line by RFC 2047's rule (`decode_phrase`), not by the library's
+    parser: Python 3.11's puts a space between the adjacent encoded-words of a phrase.
+    """
+    head = letter.partition(b"\r\n\r\n")[0].decode("ascii", errors="replace")
+    match = re.search(
+        r"^Reply-To:([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)", head, re.MULTILINE | re.IGNORECASE
+    )
+    if match is None:
+        return ""
+    phrase = match[1].rpartition("<")[0]
+    return clean_text(decode_phrase(phrase))
+
+
+def decode_phrase(raw: str) -> str:
+    """A raw display name (folded, encoded-words or a quoted string) as text.
+
+    Unfolded (RFC 5322), the encoded-words decoded and joined by RFC 2047's rule:
+    whitespace between two encoded-words is dropped, any other is kept.
+    """
+    text = re.sub(r"\r\n(?=[ \t])", "", raw).strip(" \t")
+    if _ENCODED_WORD_RE.search(text):
+        parts = email.header.decode_header(text)
+        return "".join(
+            p.decode(c or "ascii", errors="replace") if isinstance(p, bytes) else p
+            for p, c in parts
+        )
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        return re.sub(r"\\(.)", r"\1", text[1:-1])
+    return text
+
+
+# ----------------------------------------------------------------------------- folding
+
+
+def _encoded_lines(text: str, first_width: int) -> list[str]:
+    """``text`` as RFC 2047 encoded-words (UTF-8, base64), one or more per line.
+
+    `email.header.Header` encodes the whole text and splits it between characters, so
+    every space is inside an encoded-word; the first line has ``first_width`` columns,
+    the others `MAX_LINE` less the folding space.
+    """
+    # Header counts the first line's offset through header_name (its length plus ": ").
+    header = Header(
+        text, "utf-8", maxlinelen=MAX_LINE, header_name="x" * (MAX_LINE - first_width - 2)
+    )
+    return header.encode(linesep="\n").split("\n")
+
+
+def fold_text(name: str, text: str) -> str:
+    """An unstructured header (Subject) as CRLF-folded lines, without the final CRLF.
+
+    ASCII text is folded at its spaces (RFC 5322); other text becomes encoded-words.
+    """
+    if text.isascii():
+        words = text.split(" ")
+        lines = [f"{name}: {words[0]}"]
+        for word in words[1:]:
+            if len(lines[-1]) + 1 + len(word) > MAX_LINE and lines[-1].strip():
+                lines.append(f" {word}")
+            else:
+                lines[-1] += f" {word}"
+        return "\r\n".join(lines)
+    first, *rest = _encoded_lines(text, MAX_LINE - len(name) - 2)
+    return "\r\n".join([f"{name}: {first}", *(f" {line.lstrip()}" for line in rest)])
+
+
+def fold_addresses(name: str, addresses: Sequence[Address]) -> str:
+    """An address header as CRLF-folded lines, without the final CRLF.
+
+    Each address starts a line; a non-ASCII display name becomes encoded-words (a phrase
+    may be encoded-words, RFC 2047 section 5(3)), an ASCII one is written as an atom
+    sequence or a quoted string (`email.utils.formataddr`).
+    """
+    lines: list[str] = []
+    for index, address in enumerate(addresses):
+        lead = f"{name}: " if index == 0 else " "
+        comma = "," if index < len(addresses) - 1 else ""
+        spec = f"<{address.addr_spec}>"
+        display = address.display_name
+        if not display:
+            lines.append(f"{lead}{spec}{comma}")
+            continue
+        if display.isascii():
+            lines.append(f"{lead}{formataddr((display, address.addr_spec))}{comma}")
+            continue
+        first, *rest = _encoded_lines(display, MAX_LINE - len(lead))
+        words = [f"{lead}{first}", *(f" {line.lstrip()}" for line in rest)]
+        if len(words[-1]) + 1 + len(spec) + len(comma) > MAX_LINE:
+            words.append(f" {spec}{comma}")
+        else:
+            words[-1] += f" {spec}{comma}"
+        lines.extend(words)
+    return "\r\n".join(lines)
+
+
+class _EncodedText(UniqueUnstructuredHeader):
+    """Subject, folded by `fold_text` (the policy's folder would drop its spaces).
+
+    The registry makes the header class from this one and `BaseHeader` (its last base),
+    which gives ``name``.
+    """
+
+    name: str
+
+    def fold(self, *, policy: Policy) -> str:
+        return fold_text(self.name, str(self)).replace("\r\n", policy.linesep) + policy.linesep
+
+
+class _EncodedAddresses(UniqueAddressHeader):
+    """To, Cc, Reply-To, From, folded by `fold_addresses` (``name``: see `_EncodedText`)."""
+
+    name: str
+
+    def fold(self, *, policy: Policy) -> str:
+        folded = fold_addresses(self.name, list(self.addresses))
+        return folded.replace("\r\n", policy.linesep) + policy.linesep
 
 
 class _CachedRegistry(HeaderRegistry):
@@ -203,8 +387,18 @@ class _CachedRegistry(HeaderRegistry):
         return cls
 
 
-#: `email.policy.SMTP` (CRLF, 78-column folding) with the cached header registry.
-SMTP_POLICY = email_policy.SMTP.clone(header_factory=_CachedRegistry())
+def _writing_registry() -> _CachedRegistry:
+    registry = _CachedRegistry()
+    # map_to_type is typed for BaseHeader classes; the registry adds BaseHeader itself.
+    registry.map_to_type("subject", _EncodedText)  # type: ignore[arg-type]
+    for name in ("to", "cc", "reply-to", "from"):
+        registry.map_to_type(name, _EncodedAddresses)  # type: ignore[arg-type]
+    return registry
+
+
+#: `email.policy.SMTP` (CRLF, 78-column folding) with the cached header registry, and
+#: people's text folded by `fold_text` / `fold_addresses`.
+SMTP_POLICY = email_policy.SMTP.clone(header_factory=_writing_registry())
 #: `email.policy.default` (what a reader sees) with the cached header registry.
 READ_POLICY = email_policy.default.clone(header_factory=_CachedRegistry())
 
