@@ -5,15 +5,22 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from typer.testing import Result
 
+from base import db
 from tests.test_indicators import seed
 from workflow.roadmap.store import StoredRoadmap
+from workflow.storage.tables import CENTER
+from workflow.views.quarterly import header_height
 
 Cli = Callable[..., Result]
 
@@ -159,8 +166,13 @@ def test_xlsx_cells(submitted: Cli, tmp_path: Path) -> None:
     assert sheet["F2"].number_format == "#,##0"
     assert sheet["J5"].number_format == "0.0"
     assert sheet["L3"].font.color.rgb == "00B00020"  # a missing submission stands out
-    assert sheet.column_dimensions["B"].width == 44
-    assert sheet.row_dimensions[1].height == 96
+    # Widths fit the longest name and municipality (within bounds), the header row is as
+    # tall as its longest wrapped title: nothing is cut (see the LibreOffice print below).
+    assert sheet.column_dimensions["B"].width == len(SCRIPT_NAME) + 3
+    assert sheet.column_dimensions["C"].width == 21  # «Пестяковский район» + margin
+    assert sheet.row_dimensions[1].height == header_height(HEADER, _widths(sheet, len(HEADER)))
+    assert sheet.row_dimensions[1].height >= 7 * 15  # the indicator titles take 7 lines
+    assert all(c.alignment.wrap_text for c in sheet[1])
 
     summary = book["Итоги"]
     assert summary.freeze_panes == "B2"
@@ -202,6 +214,85 @@ def test_xlsx_cells(submitted: Cli, tmp_path: Path) -> None:
         ],
         ["Сформирован 06.10.2021 00:00 (Europe/Moscow) программой Tochka.", *[None] * 5],
     ]
+
+
+def _widths(sheet: Any, count: int) -> list[float]:
+    from openpyxl.utils import get_column_letter
+
+    return [sheet.column_dimensions[get_column_letter(i)].width for i in range(1, count + 1)]
+
+
+LONG_TOWN = "Гаврилово-Посадский муниципальный район Ивановской области"
+SOFFICE = Path("/usr/bin/soffice")
+
+
+def test_xlsx_prints_on_a4_with_nothing_cut(
+    submitted: Cli, engine: Engine, stored: StoredRoadmap, tmp_path: Path
+) -> None:
+    """Read back with openpyxl (A4, print titles, fit to width) and printed by LibreOffice:
+    the longest municipality and every word of every header are on the first page."""
+    from openpyxl import load_workbook
+
+    with db.write(engine) as conn:
+        conn.execute(
+            sa.update(CENTER).where(CENTER.c.code == "IV-04").values(municipality=LONG_TOWN)
+        )
+    out = tmp_path / "q.xlsx"
+    result = submitted("--now", "2021-10-06", "report", "quarterly", "2021-Q3", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    book = load_workbook(out)
+    for ws in book.worksheets:
+        assert ws.page_setup.paperSize == 9  # A4
+        assert ws.page_setup.orientation == "landscape"
+        assert ws.print_title_rows == "$1:$1"
+        assert ws.page_setup.fitToWidth == 1
+        assert ws.sheet_properties.pageSetUpPr.fitToPage is True
+    centers, summary = book["Центры"], book["Итоги"]
+    assert centers.column_dimensions["C"].width >= len(LONG_TOWN)
+    assert summary.column_dimensions["A"].width >= len(LONG_TOWN)
+    assert summary.row_dimensions[1].height == header_height(
+        [c.value for c in summary[1]], _widths(summary, summary.max_column)
+    )
+
+    if not SOFFICE.exists():
+        pytest.fail("LibreOffice не установлен: apt-get install libreoffice-calc-nogui")
+    converted = subprocess.run(
+        [
+            str(SOFFICE),
+            f"-env:UserInstallation=file://{tmp_path / 'lo-profile'}",
+            "--headless",
+            "--norestore",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            str(tmp_path),
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert converted.returncode == 0, converted.stderr
+    pdf = tmp_path / "q.pdf"
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True)
+    assert "(A4)" in info.stdout
+    pages = int(re.search(r"Pages:\s+(\d+)", info.stdout).group(1))  # type: ignore[union-attr]
+    assert pages == 3  # one per sheet: fitted to the width, four centers fit one page
+    first = subprocess.run(
+        ["pdftotext", "-f", "1", "-l", "1", str(pdf), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    # Every word of every header is printed whole (a column narrower than a word has it
+    # broken: «общеобразовательн|ые»); hyphens and line ends aside, as the PDF's text has
+    # them. (The header's height is checked against `header_height` in test_xlsx_cells:
+    # LibreOffice's PDF text keeps a clipped cell's words.)
+    printed = re.sub(r"[\s\-]", "", first)
+    clipped = [w for t in HEADER for w in t.split() if re.sub(r"-", "", w) not in printed]
+    assert clipped == []
+    assert LONG_TOWN in " ".join(first.split())
 
 
 def test_csv_rows(submitted: Cli, tmp_path: Path) -> None:

@@ -7,9 +7,12 @@ are met («да»; «нет» when a value is below its target; «нет све�
 with a target the period requires is missing), and whether the values are in. A summary
 by municipality and for the region follows (XLSX only: CSV is one table, the centers).
 
-XLSX: sheets «Центры», «Итоги», «Показатели»; header frozen, widths and number formats
-set (counts ``#,##0``, shares ``0.0``). CSV: UTF-8 with BOM, ``;``-separated, decimal
-comma: what Excel with Russian settings opens without a wizard.
+XLSX: sheets «Центры», «Итоги», «Показатели»; header frozen, wrapped, its row as tall as
+its longest title needs; name and municipality columns as wide as the longest name
+(within bounds, wrapped beyond); number formats set (counts ``#,##0``, shares ``0.0``);
+every sheet prints on A4, fitted to the page width, the header row on every page.
+CSV: UTF-8 with BOM, ``;``-separated, decimal comma: what Excel with Russian settings
+opens without a wizard.
 
 Every text is written as data, never as a formula (`workflow.views.cells`): the names come
 from files people give us, and the report goes to the federal operator.
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 import csv
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -71,8 +74,13 @@ SHARE_FORMAT = "0.0"
 _FIXED_HEADERS = ("Код", "Наименование", "Муниципальное образование", "Год создания", "Состояние")
 _TAIL_HEADERS = ("Цели достигнуты", "Сведения")
 _FIXED_WIDTHS = (12, 44, 28, 9, 18)
-_INDICATOR_WIDTH = 18
-_TAIL_WIDTHS = (11, 14)
+_INDICATOR_WIDTH = 20
+_TAIL_WIDTHS = (14, 14)
+#: Column widths (characters) a name or municipality column may take: beyond, it wraps.
+_NAME_WIDTHS = (30, 60)
+_TOWN_WIDTHS = (20, 60)
+#: Points per line of an 11 pt header, and around it.
+_LINE_POINTS, _PAD_POINTS = 15.0, 6.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -360,6 +368,59 @@ def _set_widths(sheet: Any, widths: Sequence[float]) -> None:
         sheet.column_dimensions[get_column_letter(index)].width = width
 
 
+def _fit(texts: Iterable[str], bounds: tuple[int, int]) -> int:
+    """A column width that fits the longest of ``texts`` (plus a margin), within bounds."""
+    least, most = bounds
+    return max(least, min(most, max((len(t) + 3 for t in texts), default=least)))
+
+
+#: Column-width units a bold header character takes (a width unit is a «0» of the body).
+_BOLD = 1.1
+
+
+def header_widths(titles: Sequence[str], widths: Sequence[float]) -> tuple[float, ...]:
+    """``widths``, each widened to hold its title's longest word: a spreadsheet would
+    break the word in the middle («общеобразовательн|ые»)."""
+    return tuple(
+        max(width, round(max(len(w) for w in title.split()) * _BOLD + 2.5, 1))
+        for title, width in zip(titles, widths, strict=True)
+    )
+
+
+def header_height(titles: Sequence[str], widths: Sequence[float]) -> float:
+    """The header row's height in points: the lines its longest wrapped title takes.
+
+    Words are not broken (a line holds whole words), as Excel and LibreOffice wrap; a
+    bold character takes `_BOLD` width units.
+    """
+    lines = 1
+    for title, width in zip(titles, widths, strict=True):
+        room = max(int(width / _BOLD) - 1, 1)
+        count, used = 1, 0
+        for word in title.split():
+            need = len(word) if used == 0 else used + 1 + len(word)
+            if need > room and used:
+                count, used = count + 1, len(word)
+            else:
+                used = need
+        lines = max(lines, count)
+    return lines * _LINE_POINTS + _PAD_POINTS
+
+
+def _print_setup(sheet: Any, *, landscape: bool) -> None:
+    """A4, fitted to the page width (as many pages down as needed), the header repeated."""
+    sheet.print_title_rows = "1:1"
+    setup = sheet.page_setup
+    setup.paperSize = "9"  # A4 (ECMA-376 paper codes; Worksheet.PAPERSIZE_A4)
+    setup.orientation = "landscape" if landscape else "portrait"
+    setup.fitToWidth = 1
+    setup.fitToHeight = 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.page_margins.left = sheet.page_margins.right = 0.5
+    sheet.page_margins.top = sheet.page_margins.bottom = 0.6
+    sheet.oddFooter.center.text = "Страница &P из &N"
+
+
 def _number_cell(sheet: Any, unit: IndicatorUnit) -> Any:
     from openpyxl.cell import WriteOnlyCell
 
@@ -370,18 +431,27 @@ def _number_cell(sheet: Any, unit: IndicatorUnit) -> Any:
 
 def _centers_sheet(book: Any, report: QuarterlyReport) -> None:
     from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
+    from openpyxl.styles import Alignment, Font
 
     sheet = book.create_sheet(CENTER_SHEET)
     count = len(report.columns)
-    _set_widths(sheet, (*_FIXED_WIDTHS, *([_INDICATOR_WIDTH] * count), *_TAIL_WIDTHS))
+    code, _, _, cohort, state = _FIXED_WIDTHS
+    widths = header_widths(
+        report.headers,
+        (
+            code,
+            _fit((line.name for line in report.lines), _NAME_WIDTHS),
+            _fit((line.municipality for line in report.lines), _TOWN_WIDTHS),
+            cohort,
+            state,
+            *([_INDICATOR_WIDTH] * count),
+            *_TAIL_WIDTHS,
+        ),
+    )
+    _set_widths(sheet, widths)
     sheet.freeze_panes = "C2"
-    sheet.row_dimensions[1].height = 96
-    sheet.print_title_rows = "1:1"
-    sheet.page_setup.orientation = "landscape"
-    sheet.page_setup.fitToWidth = 1
-    sheet.page_setup.fitToHeight = 0
-    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.row_dimensions[1].height = header_height(report.headers, widths)
+    _print_setup(sheet, landscape=True)
     sheet.append(_header_cells(sheet, report.headers))
     if report.empty:
         note = WriteOnlyCell(sheet, value=report.empty_text)
@@ -393,6 +463,9 @@ def _centers_sheet(book: Any, report: QuarterlyReport) -> None:
     # One styled template per unit; each value cell copies its style array, which is
     # far cheaper than assigning a number format (a lookup in the workbook's tables).
     styles = [_number_cell(sheet, i.unit)._style for i, _ in report.columns]
+    wrapped = WriteOnlyCell(sheet)
+    wrapped.alignment = Alignment(wrap_text=True, vertical="top")
+    wrapped_style = wrapped._style  # a name longer than its column wraps, never is cut
     missing = WriteOnlyCell(sheet)
     missing.font = Font(color="B00020", bold=True)
     missing_style = missing._style
@@ -406,8 +479,8 @@ def _centers_sheet(book: Any, report: QuarterlyReport) -> None:
                 sheet,
                 [
                     line.code,
-                    line.name,
-                    line.municipality,
+                    Cell(sheet, 1, 1, line.name, wrapped_style),
+                    Cell(sheet, 1, 1, line.municipality, wrapped_style),
                     line.cohort,
                     line.state,
                     *[
@@ -438,11 +511,21 @@ def _summary_sheet(book: Any, report: QuarterlyReport) -> None:
             for i, label in report.columns
         ),
     ]
-    _set_widths(sheet, (32, 10, 13, 15, 13, *([_INDICATOR_WIDTH] * len(report.columns))))
+    widths = header_widths(
+        headers,
+        (
+            _fit((line.name for line in report.summary), _TOWN_WIDTHS),
+            10,
+            13,
+            15,
+            13,
+            *([_INDICATOR_WIDTH] * len(report.columns)),
+        ),
+    )
+    _set_widths(sheet, widths)
     sheet.freeze_panes = "B2"
-    sheet.row_dimensions[1].height = 110
-    sheet.print_title_rows = "1:1"
-    sheet.page_setup.orientation = "landscape"
+    sheet.row_dimensions[1].height = header_height(headers, widths)
+    _print_setup(sheet, landscape=True)
     sheet.append(_header_cells(sheet, headers))
     if report.empty:
         note = WriteOnlyCell(sheet, value=report.empty_text)
@@ -476,6 +559,7 @@ def _indicators_sheet(book: Any, report: QuarterlyReport) -> None:
     sheet = book.create_sheet(INDICATOR_SHEET)
     _set_widths(sheet, (24, 80, 10, 16, 10, 12))
     sheet.freeze_panes = "A2"
+    _print_setup(sheet, landscape=True)
     sheet.append(
         _header_cells(sheet, ("Код", "Наименование", "Единица", "Периодичность", "Цель", "Период"))
     )
