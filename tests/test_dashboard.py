@@ -9,6 +9,7 @@ http(s):// or protocol-relative URL in a src or href of the rendered DOM.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -25,6 +26,7 @@ from typer.testing import Result
 
 from base import db
 from states.cycle import CycleState
+from tests.cdp import Chromium
 from tests.test_indicators import T0, seed
 from workflow.engine import centers, cycles
 from workflow.engine.access import Actor
@@ -169,6 +171,35 @@ def _dashboard_data(engine: Engine, stored: StoredRoadmap) -> None:
             fire(cycle.id, "start", actor=actor, now=recorded)
 
 
+#: Evaluated in the page over the DevTools protocol (the page itself has no script): for
+#: every rendered text (elements with their own text, SVG text, the cards' ::before
+#: labels) its colour, the background painted under it (computed styles) and the WCAG
+#: contrast ratio; for every card cell its display, size and label.
+PROBE = (Path(__file__).resolve().parent / "data" / "dashboard_probe.js").read_text(
+    encoding="utf-8"
+)
+#: (name, viewport width, a phone's?) of the screenshots and probes.
+VIEWPORTS = (("phone", 390, True), ("desktop", 1280, False))
+
+
+def _pdf_pages(chromium: Path, page: Path, work: Path) -> tuple[str, list[str]]:
+    """Print ``page`` to PDF as Chromium does for a person; (pdfinfo, text of each page)."""
+    pdf = work / "status.pdf"
+    _run_chromium(chromium, page, work, f"--print-to-pdf={pdf}", "--no-pdf-header-footer")
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    count = int(re.search(r"Pages:\s+(\d+)", info).group(1))  # type: ignore[union-attr]
+    pages = [
+        subprocess.run(
+            ["pdftotext", "-f", str(n), "-l", str(n), str(pdf), "-"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for n in range(1, count + 1)
+    ]
+    return info, pages
+
+
 def test_dashboard_in_headless_chromium(
     cli: Cli, engine: Engine, stored: StoredRoadmap, chromium: Path, tmp_path: Path
 ) -> None:
@@ -184,26 +215,14 @@ def test_dashboard_in_headless_chromium(
         "overdue_cycles": 3,
         "upcoming": 2,
     }
-    html = page.read_text(encoding="utf-8")
-    assert "<b>Школа</b>" not in html
-    assert "<script>alert(1)</script>" not in html
+    text = page.read_text(encoding="utf-8")
+    assert "<b>Школа</b>" not in text
+    assert "<script>alert(1)</script>" not in text
 
     dom, requested = _run_chromium(chromium, page, tmp_path, "--dump-dom")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    # One file per backend: xdist may run both at once.
-    backend = "sqlite" if str(engine.url).startswith("sqlite") else "postgres"
-    for name, size in (
-        (f"dashboard-desktop-{backend}.png", "1280,2200"),
-        (f"dashboard-phone-{backend}.png", "390,3200"),
-    ):
-        _, more = _run_chromium(
-            chromium, page, tmp_path, f"--screenshot={SCREENSHOTS / name}", f"--window-size={size}"
-        )
-        requested += more
-        assert (SCREENSHOTS / name).stat().st_size > 10_000
     assert requested == []
     assert external_urls(dom) == []
-    assert external_urls(html) == []
+    assert external_urls(text) == []
     links = _Links()
     links.feed(dom)
     assert links.scripts == 0
@@ -226,32 +245,113 @@ def test_dashboard_in_headless_chromium(
         )
     ] == ["2", "0", "0", "0", "1", "3", "0"]
     assert [cell(2022, s) for s in ("planned", "equipped")] == ["1", "1"]
-    overdue = re.findall(
-        r'<tr class="overdue" data-cycle="\d+"><td>(\d)</td><td>([^<]+)</td>'
-        r"<td>([^<]+)</td><td class=\"n\">(\d+)</td>",
-        dom,
-    )
-    assert overdue == [
-        ("6", "2021", "25.08.2021", "16"),
-        ("7", "2021", "25.08.2021", "16"),
-        ("8", "2021", "01.09.2021", "9"),
+
+    def rows(css_class: str) -> list[list[str]]:
+        """The cells' texts of the rendered rows of ``css_class``, tags stripped."""
+        found = re.findall(rf'<tr class="{css_class}"[^>]*>(.*?)</tr>', dom, re.DOTALL)
+        return [
+            [" ".join(html.unescape(re.sub(r"<[^>]+>", "", c)).split()) for c in cells]
+            for cells in (re.findall(r"<td[^>]*>(.*?)</td>", row, re.DOTALL) for row in found)
+        ]
+
+    # The late centers are named: school, municipality, the stage missed, days late.
+    assert rows("late-center") == [
+        [
+            "<b>Школа</b> & «Ко» (IV-08)",
+            "Родниковский район",
+            "«оснащён»",
+            "25.08.2021",
+            "16",
+            "запланирован",
+        ],
+        [
+            "МБОУ «Родниковская СШ» (IV-07)",
+            "Родниковский район",
+            "«оснащён»",
+            "25.08.2021",
+            "16",
+            "запланирован",
+        ],
     ]
-    upcoming = re.findall(
-        r'<tr class="upcoming (\w+)"><td>([^<]+)</td><td class="n">(\d+)</td>'
-        r"<td>([^<]+)</td>",
-        dom,
-    )
-    assert upcoming == [
-        ("cycle", "01.10.2021", "21", "Мероприятие № 9 (2021-Q3)"),
-        ("stage", "01.10.2021", "21", "Центры 2021 года: начинают этап «отчитывается»"),
+    # The schools owing the indicators of the open monitoring cycle (III quarter, 01.10).
+    owing = rows("owing")
+    assert [r[0] for r in owing] == [
+        "МБОУ «Лежневская СШ № 1» (IV-01)",
+        "МБОУ «Шуйская СШ № 2» (IV-03)",
+        "МБОУ «Палехская СШ» (IV-04)",
+        'МКОУ "Пестяковская <script>alert(1)</script> СШ" (IV-02)',
     ]
-    assert 'data-municipality="Родниковский район"' in dom
+    assert {tuple(r[2:]) for r in owing} == {("III квартал 2021 г.", "01.10.2021", "нет сведений")}
+    assert rows("overdue") == [
+        ["6", "2021 г.", "25.08.2021", "16", rows("overdue")[0][4]],
+        ["7", "2021 г.", "25.08.2021", "16", rows("overdue")[1][4]],
+        ["8", "2021 г.", "01.09.2021", "9", rows("overdue")[2][4]],
+    ]
+    assert rows("overdue")[2][4] == "Начало работы центров «Точка роста»"
+    assert [r[:3] for r in rows("upcoming cycle") + rows("upcoming stage")] == [
+        ["01.10.2021", "21", "Мероприятие № 9 за III квартал 2021 г."],
+        ["01.10.2021", "21", "Центры 2021 года: начинают этап «отчитывается»"],
+    ]
+    # Plural agreement: 8 центров, 1 центр открыт, 2 центра отстают, 3 мероприятия.
+    kpis = {
+        k: " ".join(html.unescape(re.sub(r"<[^>]+>", " ", v)).split())
+        for k, v in re.findall(r'<div class="kpi[^"]*" id="kpi-(\w+)">(.*?)</div>', dom)
+    }
+    assert kpis == {
+        "centers": "8 центров в дорожной карте",
+        "opened": "4 центра открыты или отчитываются",
+        "late": "2 центра отстают от сроков",
+        "overdue": "3 мероприятия просрочены",
+        "upcoming": "2 срока в ближайшие 30 дней",
+    }
     late = re.search(
         r'data-municipality="Родниковский район">.*?<span class="badge bad">(\d+)<', dom, re.DOTALL
     )
     assert late is not None
     assert late.group(1) == "2"
-    assert "&lt;b&gt;Школа&lt;/b&gt;" not in dom  # names are not shown on the dashboard at all
+
+    # At a phone's 390 px (emulated: headless windows are 500 px at least) and at 1280 px:
+    # screenshots, and the contrast (WCAG AA, 4.5:1) of every rendered text from computed
+    # styles.
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    backend = "sqlite" if str(engine.url).startswith("sqlite") else "postgres"  # xdist
+    with Chromium(chromium, tmp_path / "cdp-profile") as browser:
+        for name, width, mobile in VIEWPORTS:
+            browser.open(page.as_uri(), width=width, mobile=mobile)
+            probe = browser.evaluate(PROBE)
+            assert probe["width"] == width
+            assert len(probe["texts"]) > 100
+            low = [t for t in probe["texts"] if t["ratio"] < 4.5]
+            assert low == [], width
+            # Every column keeps its meaning: no cell hidden; on a phone each cell carries
+            # its column's name (the header row is gone), and nothing runs off the screen.
+            cells = probe["cells"]
+            assert {c["table"] for c in cells} >= {
+                "late-centers",
+                "owing",
+                "municipalities",
+                "timeline",
+                "upcoming",
+            }
+            assert [c for c in cells if c["display"] == "none" or not c["visible"]] == []
+            if mobile:
+                assert [c for c in cells if c["label"] != f'"{c["head"]}: "'] == []
+                assert max(c["right"] for c in cells) <= width
+            shot = SCREENSHOTS / f"dashboard-{name}-{backend}.png"
+            browser.screenshot(shot, width=width, mobile=mobile)
+            assert shot.stat().st_size > 10_000
+
+    # Printed on A4: the first page holds the figures and the late schools, not just the title.
+    info, pages = _pdf_pages(chromium, page, tmp_path)
+    assert "(A4)" in info
+    first = " ".join(pages[0].split())
+    assert "Центры «Точка роста»: сводка на 10.09.2021" in first
+    assert "центра отстают от сроков" in first  # «2» stands above, in the figure
+    assert "Отстающие центры" in first
+    assert "МБОУ «Родниковская СШ»" in first
+    assert len(first) > 600
+    assert all(len(p.split()) > 20 for p in pages)  # no nearly empty page either
+    assert len(pages) <= 4
 
 
 def test_the_fetch_check_catches_a_fetch(chromium: Path, tmp_path: Path) -> None:
@@ -269,6 +369,17 @@ def test_the_fetch_check_catches_a_fetch(chromium: Path, tmp_path: Path) -> None
     assert external_urls(dom) == ["https://example.org/logo.png", "https://fonts.example/x.woff2"]
 
 
+SOFFICE = Path("/usr/bin/soffice")
+STATUS_SHEETS = [
+    "Этапы",
+    "Муниципалитеты",
+    "Отстающие центры",
+    "Показатели не сданы",
+    "Мероприятия",
+    "Сроки",
+]
+
+
 def test_status_xlsx(cli: Cli, engine: Engine, stored: StoredRoadmap, tmp_path: Path) -> None:
     from openpyxl import load_workbook
 
@@ -277,10 +388,20 @@ def test_status_xlsx(cli: Cli, engine: Engine, stored: StoredRoadmap, tmp_path: 
     result = cli("--now", NOW, "report", "status", "--format", "xlsx", "-o", str(out))
     assert result.exit_code == 0, result.output
     book = load_workbook(out)
-    assert book.sheetnames == ["Этапы", "Муниципалитеты", "Мероприятия", "Сроки"]
+    assert book.sheetnames == STATUS_SHEETS
+    for ws in book.worksheets:
+        # What and when, above every table, and on every printed page (print titles).
+        assert ws["A1"].value == f"{ws.title}: центры «Точка роста», Ивановская область"
+        assert ws["A2"].value == "По состоянию на 10.09.2021"
+        assert ws.print_title_rows == "$1:$4"
+        assert ws.page_setup.paperSize == 9  # A4 (ECMA-376 paper size codes)
+        assert ws.page_setup.orientation == "landscape"
+        assert ws.page_setup.fitToWidth == 1
+        assert ws.page_setup.fitToHeight == 0
+        assert ws.sheet_properties.pageSetUpPr.fitToPage is True
+        assert ws.freeze_panes in ("B5", "A5")
     stages = book["Этапы"]
-    assert stages.freeze_panes == "B2"
-    assert [c.value for c in stages[1]] == [
+    assert [c.value for c in stages[4]] == [
         "Год создания",
         "Всего",
         "запланирован",
@@ -291,15 +412,41 @@ def test_status_xlsx(cli: Cli, engine: Engine, stored: StoredRoadmap, tmp_path: 
         "отчитывается",
         "исключён",
     ]
-    assert [[c.value for c in row] for row in stages.iter_rows(min_row=2)] == [
+    assert [[c.value for c in row] for row in stages.iter_rows(min_row=5)] == [
         [2021, 6, 2, 0, 0, 0, 1, 3, 0],
         [2022, 2, 1, 0, 1, 0, 0, 0, 0],
     ]
-    towns = [[c.value for c in row][:4] for row in book["Муниципалитеты"].iter_rows(min_row=2)]
+    towns = [[c.value for c in row][:4] for row in book["Муниципалитеты"].iter_rows(min_row=5)]
     assert towns[0] == ["Родниковский район", 2, 0, 2]
+    late = [[c.value for c in row] for row in book["Отстающие центры"].iter_rows(min_row=5)]
+    assert late == [
+        [
+            "IV-08",
+            "<b>Школа</b> & «Ко»",
+            "Родниковский район",
+            "оснащён",
+            datetime(2021, 8, 25),
+            16,
+            "запланирован",
+        ],
+        [
+            "IV-07",
+            "МБОУ «Родниковская СШ»",
+            "Родниковский район",
+            "оснащён",
+            datetime(2021, 8, 25),
+            16,
+            "запланирован",
+        ],
+    ]
+    owing = [[c.value for c in row] for row in book["Показатели не сданы"].iter_rows(min_row=5)]
+    assert [r[0] for r in owing] == ["IV-01", "IV-03", "IV-04", "IV-02"]
+    assert {tuple(r[3:]) for r in owing} == {
+        ("III квартал 2021 г.", datetime(2021, 10, 1), "нет сведений")
+    }
     overdue = [
         [c.value for c in row][:5]
-        for row in book["Мероприятия"].iter_rows(min_row=2)
+        for row in book["Мероприятия"].iter_rows(min_row=5)
         if row[0].font.color is not None and row[0].font.color.rgb == "00B00020"
     ]
     assert overdue == [
@@ -307,12 +454,48 @@ def test_status_xlsx(cli: Cli, engine: Engine, stored: StoredRoadmap, tmp_path: 
         [7, "2021", datetime(2021, 8, 25), "запланирован", 16],
         [8, "2021", datetime(2021, 9, 1), "выполняется", 9],
     ]
-    assert book["Мероприятия"]["C2"].number_format == "DD.MM.YYYY"
-    soon = [[c.value for c in row] for row in book["Сроки"].iter_rows(min_row=2)]
+    assert book["Мероприятия"]["C5"].number_format == "DD.MM.YYYY"
+    soon = [[c.value for c in row] for row in book["Сроки"].iter_rows(min_row=5)]
     assert [r[:3] for r in soon] == [
-        [datetime(2021, 10, 1), 21, "Мероприятие № 9 (2021-Q3)"],
+        [datetime(2021, 10, 1), 21, "Мероприятие № 9 за III квартал 2021 г."],
         [datetime(2021, 10, 1), 21, "Центры 2021 года: начинают этап «отчитывается»"],
     ]
+
+    # Printed by LibreOffice: one A4 page per table here, each with its date.
+    if not SOFFICE.exists():
+        pytest.fail("LibreOffice не установлен: apt-get install libreoffice-calc-nogui")
+    converted = subprocess.run(
+        [
+            str(SOFFICE),
+            f"-env:UserInstallation=file://{tmp_path / 'lo-profile'}",
+            "--headless",
+            "--norestore",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            str(tmp_path),
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert converted.returncode == 0, converted.stderr
+    pdf = tmp_path / "status.pdf"
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True)
+    assert "(A4)" in info.stdout
+    pages = int(re.search(r"Pages:\s+(\d+)", info.stdout).group(1))  # type: ignore[union-attr]
+    assert pages == len(STATUS_SHEETS)
+    for number, title in enumerate(STATUS_SHEETS, start=1):
+        text = subprocess.run(
+            ["pdftotext", "-f", str(number), "-l", str(number), str(pdf), "-"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert f"{title}: центры «Точка роста»" in text
+        assert "По состоянию на 10.09.2021" in text
 
 
 def test_status_with_no_centers_and_no_cycles(

@@ -130,6 +130,9 @@ def produced(cli: Cli, engine: Engine, stored: StoredRoadmap, tmp_path: Path) ->
     for code, values in (("F-01", "natsci_students=120"), ("F-03", "tech_students=40")):
         submitted = cli("--now", "2021-10-05", "indicators", "submit", code, "2021-Q3", values)
         assert submitted.exit_code == 0, submitted.output
+    # The reconciler opens the monitoring cycle (due 01.10): the status names the schools
+    # that owe its indicators.
+    assert cli("--now", "2021-10-06", "tick").exit_code == 0
     paths = {
         "quarterly_xlsx": tmp_path / "q.xlsx",
         "quarterly_csv": tmp_path / "q.csv",
@@ -301,5 +304,11 @@ def test_libreoffice_shows_the_texts_as_written(
     assert EVIL_TOWN in summary
     assert "5" not in summary  # what «=2+3» would compute to
     status = _libreoffice_sheets(soffice, produced.status_xlsx, tmp_path)
-    towns = [row[0] for row in status["Муниципалитеты"][1:]]
+    # Rows 1-3: the sheet's title, its date, a blank row; row 4 the header.
+    towns = [row[0] for row in status["Муниципалитеты"][4:]]
     assert sorted(towns) == sorted([EVIL_TOWN, TOWN])
+    # The schools the status names (here: those owing the indicators) are as written too.
+    owing = {row[0]: row[1] for row in status["Показатели не сданы"][4:]}
+    assert owing["F-02"] == "=1+1"
+    assert owing["F-04"] == "@SUM(1+1)"
+    assert "Нажмите" not in {cell for sheet in status.values() for row in sheet for cell in row}

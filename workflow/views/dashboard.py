@@ -7,7 +7,15 @@ phone and prints on A4; `write_xlsx` writes the same tables as a workbook, every
 text, never a formula (`workflow.views.cells`).
 
 A center is *late* when a stage deadline of its cohort (`workflow.roadmap.deadlines`) has
-passed and it has not reached that stage; withdrawn centers are never late. A measure
+passed and it has not reached that stage; withdrawn centers are never late. The page names
+every late center (school, municipality, the stage it missed, days late) and the schools
+that owe the indicators of an open monitoring cycle (`workflow.views.quarterly`): the
+governor's office asks "which school?", not "how many?".
+
+Numbers agree with their nouns by Russian plural rules (CLDR via babel, `plural`); on a
+phone every table becomes cards whose cells carry their column's name; nothing is told by
+colour alone (states have shapes and words) and every text is at least 4.5:1 against its
+background (WCAG AA). A measure
 cycle is *overdue* when it is marked so, or still open after its due date (the
 scheduler marks it on its next run).
 
@@ -17,6 +25,7 @@ whenever the page does.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -24,20 +33,24 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from babel import Locale
 from sqlalchemy.engine import Connection
 
 from base.clock import local_date
+from notifications.ics import period_text
 from states.center import LIFECYCLE, CenterState
 from states.center import STATE_TITLES as CENTER_TITLES
 from states.cycle import STATE_TITLES as CYCLE_TITLES
 from states.cycle import CycleState
 from workflow.roadmap.deadlines import stage_deadlines
 from workflow.roadmap.definition import Roadmap
+from workflow.roadmap.indicators import parse_period
 from workflow.roadmap.store import StoredRoadmap
 from workflow.storage.tables import CENTER, CYCLE
+from workflow.views import quarterly
 from workflow.views.cells import xlsx_row
 
-__all__ = ["Dashboard", "build", "write_html", "write_xlsx"]
+__all__ = ["Dashboard", "build", "plural", "write_html", "write_xlsx"]
 
 HORIZON_DAYS = 30
 TEMPLATE = "dashboard.html.j2"
@@ -59,6 +72,15 @@ CYCLE_COLOURS: dict[str, str] = {
     CycleState.OVERDUE.value: "#c62828",
     CycleState.DONE.value: "#2a9d8f",
     CycleState.CANCELLED.value: "#b0b0b0",
+}
+#: The mark of a cycle state besides its colour (not by colour alone): a shape, and the
+#: state's word in the legend and the tooltip.
+CYCLE_SHAPES: dict[str, str] = {
+    CycleState.SCHEDULED.value: "ring",
+    CycleState.IN_PROGRESS.value: "half",
+    CycleState.OVERDUE.value: "alert",
+    CycleState.DONE.value: "check",
+    CycleState.CANCELLED.value: "cross",
 }
 _MONTHS = ("янв", "фев", "мар", "апр", "май", "июн", "июл", "авг", "сен", "окт", "ноя", "дек")
 
@@ -130,6 +152,32 @@ class CycleMark:
 
 
 @dataclass(frozen=True, kw_only=True)
+class LateCenter:
+    """A center past a stage deadline of its cohort without having reached the stage."""
+
+    code: str
+    name: str
+    municipality: str
+    cohort: int
+    state_title: str
+    stage_title: str  # the stage it missed first
+    due: date
+    days_late: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class OwingSchool:
+    """A school whose indicators for an open monitoring cycle are not (all) in."""
+
+    code: str
+    name: str
+    municipality: str
+    period_title: str
+    due: date
+    status: str  # «нет сведений» or «частично»
+
+
+@dataclass(frozen=True, kw_only=True)
 class Upcoming:
     """A deadline in the next days: a measure cycle or a cohort's stage."""
 
@@ -152,6 +200,8 @@ class Dashboard:
     municipalities: tuple[Municipality, ...]
     cycles: tuple[CycleMark, ...]
     upcoming: tuple[Upcoming, ...]
+    late: tuple[LateCenter, ...] = ()
+    owing: tuple[OwingSchool, ...] = ()
 
     @property
     def total_centers(self) -> int:
@@ -208,7 +258,101 @@ def build(conn: Connection, stored: StoredRoadmap, *, now: datetime) -> Dashboar
         municipalities=_municipalities(groups, deadlines, today),
         cycles=tuple(cycles),
         upcoming=tuple(_upcoming(roadmap, groups, deadlines, cycles, today)),
+        late=tuple(_late_centers(conn, stored.id, deadlines, today)),
+        owing=tuple(_owing_schools(conn, stored, cycles, today, now)),
     )
+
+
+def _late_centers(
+    conn: Connection, roadmap_id: int, deadlines: dict[int, list[Any]], today: date
+) -> list[LateCenter]:
+    """Every late center, the latest first: the one query that reads centers by name."""
+    result = []
+    rows = conn.execute(
+        sa.select(
+            CENTER.c.code, CENTER.c.name, CENTER.c.municipality, CENTER.c.cohort, CENTER.c.state
+        ).where(
+            CENTER.c.roadmap_id == roadmap_id,
+            CENTER.c.state.not_in([CenterState.WITHDRAWN.value, CenterState.REPORTING.value]),
+        )
+    )
+    for row in rows:
+        missed = [
+            d
+            for d in deadlines.get(int(row.cohort), [])
+            if d.due is not None and d.due < today and _ORDER[d.stage] > _ORDER[row.state]
+        ]
+        if not missed:
+            continue
+        first = min(missed, key=lambda d: (d.due, _ORDER[d.stage]))
+        result.append(
+            LateCenter(
+                code=str(row.code),
+                name=str(row.name),
+                municipality=str(row.municipality),
+                cohort=int(row.cohort),
+                state_title=CENTER_TITLES[CenterState(row.state)],
+                stage_title=CENTER_TITLES[CenterState(first.stage)],
+                due=first.due,
+                days_late=(today - first.due).days,
+            )
+        )
+    result.sort(key=lambda c: (-c.days_late, c.municipality, c.name, c.code))
+    return result
+
+
+def _monitoring_measure(roadmap: Roadmap) -> int | None:
+    """The measure whose cycles collect the indicators (the reporting stage's)."""
+    for rule in roadmap.stages:
+        if rule.stage == CenterState.REPORTING.value:
+            return rule.measure
+    return None
+
+
+def _owing_schools(
+    conn: Connection,
+    stored: StoredRoadmap,
+    cycles: list[CycleMark],
+    today: date,
+    now: datetime,
+) -> list[OwingSchool]:
+    """Schools owing the indicators of the open monitoring cycles due by the horizon."""
+    measure = _monitoring_measure(stored.definition)
+    horizon = today + timedelta(days=HORIZON_DAYS)
+    result: list[OwingSchool] = []
+    for mark in cycles:
+        if mark.measure != measure or mark.state not in _OPEN_CYCLE or mark.due > horizon:
+            continue
+        period = parse_period(mark.period)
+        if period is None:
+            continue
+        report = quarterly.build(conn, stored, period, generated_at=now)
+        result.extend(
+            OwingSchool(
+                code=line.code,
+                name=line.name,
+                municipality=line.municipality,
+                period_title=period.title,
+                due=mark.due,
+                status=line.status,
+            )
+            for line in report.lines
+            if line.missing
+        )
+    result.sort(key=lambda o: (o.due, o.municipality, o.name, o.code))
+    return result
+
+
+@functools.cache
+def _ru() -> Locale:
+    return Locale.parse("ru")
+
+
+def plural(count: int, one: str, few: str, many: str) -> str:
+    """The word that agrees with ``count`` (CLDR's Russian rules): plural(21, «центр»,
+    «центра», «центров») is «центр», 3 → «центра», 11 → «центров»."""
+    form = _ru().plural_form(abs(count))
+    return {"one": one, "few": few}.get(form, many)
 
 
 def _schedule_due(conn: Connection, stored: StoredRoadmap) -> dict[int, dict[int, date]]:
@@ -321,7 +465,7 @@ def _upcoming(
                 Upcoming(
                     due=mark.due,
                     kind="cycle",
-                    title=f"Мероприятие № {mark.measure} ({mark.period})",
+                    title=f"Мероприятие № {mark.measure} за {period_text(mark.period)}",
                     detail=_short(roadmap, mark.measure),
                     days_left=(mark.due - today).days,
                 )
@@ -403,6 +547,7 @@ def _timeline(data: Dashboard) -> dict[str, Any]:
             "x": axis.x(c.due),
             "y": rows[c.measure],
             "colour": CYCLE_COLOURS[c.state],
+            "shape": "alert" if c.overdue else CYCLE_SHAPES[c.state],
             "cycle": c,
         }
         for c in data.cycles
@@ -425,6 +570,7 @@ def _municipality_bars(data: Dashboard) -> list[dict[str, Any]]:
     for m in data.municipalities:
         x = 0.0
         segments = []
+        words = []
         for stage in data.stages:
             count = m.counts.get(stage.value, 0)
             if not count:
@@ -433,8 +579,9 @@ def _municipality_bars(data: Dashboard) -> list[dict[str, Any]]:
             segments.append(
                 {"x": round(x, 2), "width": round(width, 2), "stage": stage, "count": count}
             )
+            words.append(f"{stage.title}: {count}")
             x += width
-        bars.append({"municipality": m, "segments": segments})
+        bars.append({"municipality": m, "segments": segments, "words": "; ".join(words)})
     return bars
 
 
@@ -451,6 +598,8 @@ def render_html(data: Dashboard) -> str:
         lstrip_blocks=True,
     )
     environment.filters["ru_date"] = lambda d: f"{d:%d.%m.%Y}"
+    environment.filters["period"] = period_text
+    environment.globals["plural"] = plural
     max_total = max((c.total for c in data.cohorts), default=0)
     zone = ZoneInfo(data.roadmap.timezone)
     return environment.get_template(TEMPLATE).render(
@@ -459,6 +608,7 @@ def render_html(data: Dashboard) -> str:
         bars=_municipality_bars(data),
         max_total=max_total,
         cycle_colours=CYCLE_COLOURS,
+        cycle_shapes=CYCLE_SHAPES,
         cycle_titles={s.value: CYCLE_TITLES[s] for s in CycleState},
         horizon=HORIZON_DAYS,
         local_time=f"{data.generated_at.astimezone(zone):%d.%m.%Y %H:%M}",
@@ -470,34 +620,80 @@ def write_html(data: Dashboard, path: Path) -> None:
     path.write_text(render_html(data), encoding="utf-8")
 
 
+#: Rows above each sheet's table: its title, the "as of" date, a blank row; the header
+#: is row `_HEADER_ROW`. The three print on every page (print titles).
+_HEADER_ROW = 4
+
+
 def write_xlsx(data: Dashboard, path: Path) -> None:
-    """The dashboard's tables as a workbook: «Этапы», «Муниципалитеты», «Мероприятия», «Сроки»."""
+    """The dashboard's tables as a workbook, one table per sheet: «Этапы», «Муниципалитеты»,
+    «Отстающие центры», «Показатели не сданы», «Мероприятия», «Сроки».
+
+    Every sheet says what it is and its date («По состоянию на 10.09.2021») above its
+    table, and prints on A4: its orientation, fitted to the page width, the title, date and
+    header repeated on every page, page numbers in the footer. One table per sheet: each
+    table begins on a page of its own.
+    """
     # Imported here: openpyxl costs ~140 ms at start-up; the HTML page never needs it.
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.worksheet.worksheet import Worksheet
 
     book = Workbook()
+    book.properties.title = f"Сводка «Точка роста» на {data.today:%d.%m.%Y}"
+    book.properties.creator = "Tochka"
     bold = Font(bold=True)
     head_fill = PatternFill("solid", fgColor="DDE7F0")
     overdue_font = Font(color="B00020", bold=True)
+    wrap = Alignment(wrap_text=True, vertical="top")
+    as_of = f"По состоянию на {data.today:%d.%m.%Y}"
 
-    def sheet(title: str, headers: list[str], widths: list[int], first: bool = False) -> Any:
-        ws = book.active if first else book.create_sheet(title)
+    def sheet(
+        title: str,
+        headers: list[str],
+        widths: list[int],
+        *,
+        landscape: bool,
+        first: bool = False,
+        freeze: str = "B",
+    ) -> Any:
+        ws: Worksheet = book.active if first else book.create_sheet(title)
         ws.title = title
+        ws.append(xlsx_row(ws, [f"{title}: центры «Точка роста», {data.roadmap.region}"]))
+        ws.append([as_of])
+        ws.append([])
+        ws["A1"].font = Font(bold=True, size=13)
+        ws["A2"].font = bold
         ws.append(xlsx_row(ws, headers))
         for index, width in enumerate(widths, start=1):
-            ws.column_dimensions[ws.cell(1, index).column_letter].width = width
-            cell = ws.cell(1, index)
+            cell = ws.cell(_HEADER_ROW, index)
+            ws.column_dimensions[cell.column_letter].width = width
             cell.font, cell.fill = bold, head_fill
             cell.alignment = Alignment(wrap_text=True, vertical="center")
-        ws.freeze_panes = "B2"
+        ws.freeze_panes = f"{freeze}{_HEADER_ROW + 1}"
+        ws.print_title_rows = f"1:{_HEADER_ROW}"
+        setup = ws.page_setup
+        setup.paperSize = ws.PAPERSIZE_A4
+        setup.orientation = "landscape" if landscape else "portrait"
+        setup.fitToWidth = 1
+        setup.fitToHeight = 0
+        ws.sheet_properties.pageSetUpPr.fitToPage = True
+        ws.page_margins.left = ws.page_margins.right = 0.5
+        ws.page_margins.top = ws.page_margins.bottom = 0.6
+        ws.print_options.horizontalCentered = True
+        ws.oddFooter.center.text = "Страница &P из &N"
+        ws.oddFooter.left.text = as_of
         return ws
 
-    lifecycle = data.stages[: len(LIFECYCLE)]
+    def wrapped(ws: Any, *columns: int) -> None:
+        for column in columns:
+            ws.cell(ws.max_row, column).alignment = wrap
+
     stages_ws = sheet(
         "Этапы",
         ["Год создания", "Всего", *(s.title for s in data.stages)],
-        [12, 8, *([16] * len(data.stages))],
+        [12, 8, *([15] * len(data.stages))],
+        landscape=True,
         first=True,
     )
     for cohort in data.cohorts:
@@ -513,7 +709,8 @@ def write_xlsx(data: Dashboard, path: Path) -> None:
             "Отстают",
             *(s.title for s in data.stages),
         ],
-        [32, 9, 10, 9, *([16] * len(data.stages))],
+        [_fit((m.name for m in data.municipalities), 26), 9, 10, 9, *([14] * len(data.stages))],
+        landscape=True,
     )
     for m in data.municipalities:
         towns.append(
@@ -528,11 +725,58 @@ def write_xlsx(data: Dashboard, path: Path) -> None:
                 ],
             )
         )
-    del lifecycle
+    late_ws = sheet(
+        "Отстающие центры",
+        [
+            "Код",
+            "Школа (центр)",
+            "Муниципальное образование",
+            "Не достигнут этап",
+            "Срок",
+            "Просрочено, дней",
+            "Сейчас",
+        ],
+        [10, 40, _fit((c.municipality for c in data.late), 26), 18, 11, 11, 16],
+        landscape=True,
+    )
+    for lc in data.late:
+        late_ws.append(
+            xlsx_row(
+                late_ws,
+                [
+                    lc.code,
+                    lc.name,
+                    lc.municipality,
+                    lc.stage_title,
+                    lc.due,
+                    lc.days_late,
+                    lc.state_title,
+                ],
+            )
+        )
+        late_ws.cell(late_ws.max_row, 5).number_format = "DD.MM.YYYY"
+        wrapped(late_ws, 2, 3)
+    if not data.late:
+        late_ws.append(["Отстающих центров нет."])
+    owing_ws = sheet(
+        "Показатели не сданы",
+        ["Код", "Школа (центр)", "Муниципальное образование", "Период", "Срок сдачи", "Сведения"],
+        [10, 40, _fit((o.municipality for o in data.owing), 26), 20, 11, 14],
+        landscape=True,
+    )
+    for o in data.owing:
+        owing_ws.append(
+            xlsx_row(owing_ws, [o.code, o.name, o.municipality, o.period_title, o.due, o.status])
+        )
+        owing_ws.cell(owing_ws.max_row, 5).number_format = "DD.MM.YYYY"
+        wrapped(owing_ws, 2, 3)
+    if not data.owing:
+        owing_ws.append(["Открытых циклов мониторинга с несданными показателями нет."])
     cycles_ws = sheet(
         "Мероприятия",
         ["№", "Период", "Срок", "Состояние", "Просрочено, дней", "Мероприятие"],
-        [5, 12, 12, 16, 12, 90],
+        [5, 12, 12, 16, 12, 70],
+        landscape=True,
     )
     for c in data.cycles:
         cycles_ws.append(
@@ -549,17 +793,26 @@ def write_xlsx(data: Dashboard, path: Path) -> None:
             )
         )
         cycles_ws.cell(cycles_ws.max_row, 3).number_format = "DD.MM.YYYY"
+        wrapped(cycles_ws, 6)
         if c.overdue:
             for cell in cycles_ws[cycles_ws.max_row]:
                 cell.font = overdue_font
     soon = sheet(
         "Сроки",
         ["Срок", "Осталось дней", "Что", "Подробнее"],
-        [12, 10, 60, 60],
+        [12, 10, 50, 60],
+        landscape=True,
+        freeze="A",
     )
     for u in data.upcoming:
         soon.append(xlsx_row(soon, [u.due, u.days_left, u.title, u.detail]))
         soon.cell(soon.max_row, 1).number_format = "DD.MM.YYYY"
+        wrapped(soon, 3, 4)
     if not data.upcoming:
         soon.append([f"В ближайшие {HORIZON_DAYS} дней сроков нет."])
     book.save(path)
+
+
+def _fit(texts: Any, least: int, most: int = 60) -> int:
+    """A column width (in characters) that fits the longest of ``texts``, within bounds."""
+    return max(least, min(most, max((len(t) + 2 for t in texts), default=least)))
