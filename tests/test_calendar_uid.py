@@ -115,3 +115,28 @@ def test_sequence_grows_when_the_deadline_moves_and_the_uid_stays(
     assert latest.decoded("dtstart").isoformat() == "2021-03-20"
     assert _seq(latest) == _seq(second)
     assert str(second["description"]).startswith("Срок: 20.03.2021.\n")
+
+
+def test_summary_is_short_and_starts_with_what_and_who_whatever_the_name() -> None:
+    from notifications.ics import SUMMARY_LIMIT, cycle_summary, period_text, stage_summary
+
+    hostile = "МБОУ «Школа № 1»\r\nBcc: x@example.org <script>" + " очень длинное имя" * 20
+    summary = stage_summary(stage="opened", school=hostile)
+    assert summary.startswith("Открытие центра — МБОУ «Школа № 1» Bcc:")
+    assert len(summary) <= SUMMARY_LIMIT
+    assert summary.endswith("…")
+    assert "\n" not in summary
+    assert "\r" not in summary
+    assert stage_summary(stage="equipped", school="МБОУ Панинская СОШ") == (
+        "Оснащение центра — МБОУ Панинская СОШ"
+    )
+    long_title = "Проведение ежеквартального мониторинга выполнения показателей " * 3
+    summary = cycle_summary(measure=9, period="2023-Q2", title=long_title)
+    assert summary.startswith("№ 9, II кв. 2023 г.: Проведение ежеквартального")
+    assert len(summary) <= SUMMARY_LIMIT
+    assert [period_text(p) for p in ("2023-Q2", "2021", "2021-09-15#2", "x")] == [
+        "II квартал 2023 г.",
+        "2021 г.",
+        "от 15.09.2021",
+        "x",
+    ]
