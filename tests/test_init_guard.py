@@ -188,3 +188,11 @@ def test_a_postgresql_database_without_schema_that_the_anchors_remember_is_refus
             assert conn.exec_driver_sql("SELECT to_regclass('alembic_version')").scalar() is None
     finally:
         engine.dispose()
+
+
+def test_a_missing_anchor_folder_is_refused_before_anything_is_created(here: Path) -> None:
+    env = _env(here, TOCHKA_ANCHOR_FILE=str(here / "no-such-folder" / "anchors.tsv"))
+    refused = _tochka(here, "init", env=env)
+    assert refused.returncode == 1
+    assert "файла якорей (anchor_file, TOCHKA_ANCHOR_FILE) не существует" in _said(refused)
+    assert not (here / "work" / "var").exists()

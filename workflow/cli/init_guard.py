@@ -127,6 +127,13 @@ def check(st: CliState, path: Path | None, *, new: bool, upgrade_only: bool) -> 
         )
     anchor_file = anchors.anchor_path(st.settings)
     known = []
+    if anchor_file is not None and not anchor_file.parent.is_dir():
+        # Checked first: init would otherwise create the database and fail to anchor it.
+        raise InputError(
+            f"Папка {anchor_file.parent} файла якорей (anchor_file, TOCHKA_ANCHOR_FILE) не "
+            "существует: ничего не создано.",
+            hint=f"Создайте её (mkdir -p {anchor_file.parent}) или исправьте путь.",
+        )
     if anchor_file is not None:
         kept = anchors.read_anchors(anchor_file)
         known = anchors.last_known(kept, database=anchors.database_id(st.db_url))
