@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
+from notifications.signature import Signature
+
 #: Roles a roadmap's ``permissions`` may name (``viewer`` only reads, so never fires).
 PERMISSION_ROLES: tuple[str, ...] = ("coordinator", "municipality", "school", "system")
 
@@ -44,20 +46,33 @@ class PartyKind(StrEnum):
 
 @dataclass(frozen=True, kw_only=True)
 class Party:
-    """A responsible party with a contact address."""
+    """A responsible party with a contact address.
+
+    ``contact`` is the person letters greet («Здравствуйте, Анна Петровна!»); empty:
+    «Добрый день!».
+    """
 
     id: str
     kind: PartyKind
     name: str
     email: str
+    contact: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
 class EvidenceKind:
-    """A kind of document that closes a measure cycle (e.g. an order, a letter)."""
+    """A kind of document that closes a measure cycle (e.g. an order, a letter).
+
+    Attributes:
+        id: the id measures name it by.
+        name: the Russian name, as letters and reports print it.
+        provided_by: the party that issues and sends the document; empty: the
+            coordinator. A responsible party's reminder lists the documents it provides.
+    """
 
     id: str
     name: str
+    provided_by: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,6 +113,8 @@ class StageRule:
             when the deadline comes from the measure's by-schedule cycle.
         starts: True when the date is when the stage *starts* (reporting "from 01.10")
             rather than a deadline to reach it.
+        documents: what the school sends the coordinator for the stage (Russian), as
+            its reminders list them; empty: the letters ask for confirmation only.
     """
 
     stage: str
@@ -105,16 +122,32 @@ class StageRule:
     due_month: int | None
     due_day: int | None
     starts: bool = False
+    documents: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
 class ReminderPolicy:
-    """The reminder ladder: before, on the day, then repeatedly while overdue."""
+    """The reminder ladder: before, on the day, then repeatedly while overdue.
+
+    Attributes:
+        days_before: days before the deadline of each early reminder.
+        on_day: whether a reminder goes out on the day itself.
+        overdue_every_days: the interval of the overdue reminders.
+        overdue_rungs: how many overdue reminders the responsible get (the coordinator
+            has each in its own digest); after the last one an item still open appears
+            in the coordinator's weekly summary only, with its days late.
+        escalate_to: the party that gets the overdue items (the coordinator).
+    """
 
     days_before: tuple[int, ...] = (14, 3)
     on_day: bool = True
     overdue_every_days: int = 7
+    overdue_rungs: int = 4
     escalate_to: str = "department"
+
+    def silenced_after(self) -> int:
+        """Days past the deadline of the last overdue reminder (0: none is sent)."""
+        return self.overdue_every_days * self.overdue_rungs
 
 
 class IndicatorUnit(StrEnum):
@@ -203,8 +236,18 @@ class Roadmap:
     # machine ("center"/"cycle") → trigger → roles that may fire it; what the file does
     # not declare falls back to workflow.engine.access.DEFAULT_PERMISSIONS.
     permissions: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
+    # The letters' signature (``signature:``); None: the coordinator party's name alone.
+    signature_block: Signature | None = None
     content_hash: str = ""
     source: str = ""
+
+    @property
+    def signature(self) -> Signature:
+        """The letters' signature: the file's ``signature:`` block, or by default the
+        coordinator party's name alone."""
+        if self.signature_block is not None:
+            return self.signature_block
+        return Signature(department=self.party(self.coordinator).name)
 
     def party(self, party_id: str) -> Party:
         """The party with this id (KeyError if none)."""

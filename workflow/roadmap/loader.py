@@ -24,6 +24,8 @@ Format (version 1)::
       - {id: department, kind: department, name: "...", email: "coordinator@example.org"}
     evidence_kinds:                   # id: [a-z][a-z0-9_]*
       - {id: government_decree, name: "распоряжение Правительства Ивановской области"}
+      - {id: operator_letter, name: "письмо федерального оператора",
+         provided_by: federal_operator}   # optional: who sends it; default the coordinator
     measures:
       - number: 1                     # positive integer, unique
         title: "<verbatim>"
@@ -38,10 +40,15 @@ Format (version 1)::
                                                        # by_schedule measure's cycles
       - {stage: equipped, measure: 7, due: "25.08"}    # DD.MM in the cohort year
       - {stage: reporting, measure: 9, due: "01.10", starts: true}
+      - {stage: opened, measure: 8, due: "01.09",
+         documents: ["ссылка на публикацию об открытии центра"]}  # optional: what the
+                                                       # school sends for the stage
     reminders:                        # optional; these are the defaults
       days_before: [14, 3]            # distinct positive integers
       on_day: true
       overdue_every_days: 7           # positive integer
+      overdue_rungs: 4                # 0..52 overdue reminders; then the item is in the
+                                      # coordinator's weekly summary only
       escalate_to: department         # a party id; defaults to the coordinator
     permissions:                      # optional; who may fire which trigger
       center:                         # center triggers; roles: coordinator, municipality,

@@ -43,6 +43,7 @@ from pydantic import (
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaValue
 from pydantic_core import core_schema
 
+from notifications.signature import Signature
 from states.center import CenterState
 from workflow.roadmap.definition import (
     EvidenceKind,
@@ -138,6 +139,10 @@ class PartyEntry(_Entry):
     kind: Annotated[PartyKind, one_of(PartyKind, "неизвестный вид"), about("Вид участника.")]
     name: Annotated[Text, about("Название, как его печатают письма и отчёты.")]
     email: Annotated[Email, about("Адрес электронной почты.")]
+    contact: Annotated[
+        Text | None,
+        about("Кому письма говорят «Здравствуйте, …!» (имя и отчество); иначе «Добрый день!»."),
+    ] = None
 
     @field_validator("id", mode="before")
     @classmethod
@@ -146,7 +151,13 @@ class PartyEntry(_Entry):
 
     def to_definition(self) -> Party:
         """The frozen value object."""
-        return Party(id=self.id, kind=self.kind, name=self.name, email=self.email)
+        return Party(
+            id=self.id,
+            kind=self.kind,
+            name=self.name,
+            email=self.email,
+            contact=self.contact or "",
+        )
 
 
 class EvidenceKindEntry(_Entry):
@@ -156,6 +167,10 @@ class EvidenceKindEntry(_Entry):
 
     id: Annotated[Identifier, about("Идентификатор: строчные латинские буквы, цифры, «_».")]
     name: Annotated[Text, about("Название документа.")]
+    provided_by: Annotated[
+        PartyRef | None,
+        about("Кто направляет документ (участник из parties); по умолчанию — координатор."),
+    ] = None
 
     @field_validator("id", mode="before")
     @classmethod
@@ -164,7 +179,7 @@ class EvidenceKindEntry(_Entry):
 
     def to_definition(self) -> EvidenceKind:
         """The frozen value object."""
-        return EvidenceKind(id=self.id, name=self.name)
+        return EvidenceKind(id=self.id, name=self.name, provided_by=self.provided_by or "")
 
 
 class RecurrenceEntry(_Entry):
@@ -292,6 +307,11 @@ class StageEntry(_Entry):
     starts: Annotated[
         StrictBool, about("true: дата — начало этапа (отчётность «с 01.10»), а не срок.")
     ] = False
+    documents: Annotated[
+        list[Text],
+        distinct("«{}» указан дважды"),
+        about("Что школа направляет координатору к сроку этапа; письма перечисляют это."),
+    ] = []
 
     @field_validator("stage")
     @classmethod
@@ -328,10 +348,13 @@ class StageEntry(_Entry):
             due_month=self.due[0] if self.due else None,
             due_day=self.due[1] if self.due else None,
             starts=self.starts,
+            documents=tuple(self.documents),
         )
 
 
 _DEFAULT_REMINDERS = ReminderPolicy()
+#: The most overdue reminders a roadmap may ask for (a year of weekly ones).
+MAX_OVERDUE_RUNGS = 52
 
 
 class RemindersEntry(_Entry):
@@ -348,9 +371,27 @@ class RemindersEntry(_Entry):
     overdue_every_days: Annotated[
         PositiveInt, about("Раз в сколько дней напоминать о просроченном.")
     ] = _DEFAULT_REMINDERS.overdue_every_days
+    overdue_rungs: Annotated[
+        StrictInt,
+        about(
+            "Сколько напоминаний о просрочке получают ответственные (0–"
+            f"{MAX_OVERDUE_RUNGS}); дальше просроченное — только в еженедельной сводке "
+            "координатора."
+        ),
+    ] = _DEFAULT_REMINDERS.overdue_rungs
     escalate_to: Annotated[
         PartyRef | None, about("Кому эскалировать просрочку; по умолчанию — координатору.")
     ] = None
+
+    @field_validator("overdue_rungs")
+    @classmethod
+    def _rungs_in_range(cls, value: int) -> int:
+        if not 0 <= value <= MAX_OVERDUE_RUNGS:
+            raise refusal(
+                f"число напоминаний о просрочке должно быть от 0 до {MAX_OVERDUE_RUNGS}, "
+                f"указано {value}"
+            )
+        return value
 
     def to_definition(self, coordinator: str) -> ReminderPolicy:
         """The frozen value object; escalation defaults to the ``coordinator``."""
@@ -359,6 +400,7 @@ class RemindersEntry(_Entry):
             days_before=tuple(sorted(self.days_before, reverse=True)),
             on_day=self.on_day,
             overdue_every_days=self.overdue_every_days,
+            overdue_rungs=self.overdue_rungs,
             escalate_to=self.escalate_to or coordinator,
         )
 
@@ -418,6 +460,34 @@ class IndicatorEntry(_Entry):
             period=self.period,
             target=self.target,
             maximum=self.max,
+        )
+
+
+class SignatureEntry(_Entry):
+    """``signature``: the block the letters end with; every key optional."""
+
+    model_config = _config(
+        "Подпись писем",
+        "Чем заканчиваются письма: ведомство, контактное лицо, телефон, адрес. Без этого "
+        "раздела письма подписаны названием координатора из parties.",
+    )
+
+    department: Annotated[
+        Text | None, about("Ведомство; по умолчанию — название координатора из parties.")
+    ] = None
+    contact: Annotated[
+        Text | None, about("Контактное лицо: фамилия, имя, отчество, должность.")
+    ] = None
+    phone: Annotated[Text | None, about("Телефон, как его печатать.")] = None
+    address: Annotated[Text | None, about("Почтовый адрес.")] = None
+
+    def to_definition(self, coordinator_name: str) -> Signature:
+        """The frozen value object; the department defaults to the coordinator's name."""
+        return Signature(
+            department=self.department or coordinator_name,
+            contact=self.contact or "",
+            phone=self.phone or "",
+            address=self.address or "",
         )
 
 
@@ -515,6 +585,9 @@ class RoadmapFile(_Entry):
     ] = None
     indicators: Annotated[list[IndicatorEntry], about("Показатели центров.")] = []
     permissions: Annotated[PermissionsEntry | None, about("Кто может выполнять переходы.")] = None
+    signature: Annotated[
+        SignatureEntry | None, about("Подпись писем; по умолчанию — название координатора.")
+    ] = None
 
     @field_validator("format")
     @classmethod
@@ -560,7 +633,15 @@ class RoadmapFile(_Entry):
             reminders=reminders.to_definition(self.coordinator),
             indicators=tuple(i.to_definition() for i in self.indicators),
             permissions=self.permissions.to_definition() if self.permissions else {},
+            signature_block=(
+                self.signature.to_definition(self._coordinator_name())
+                if self.signature is not None
+                else None
+            ),
         )
+
+    def _coordinator_name(self) -> str:
+        return next((p.name for p in self.parties if p.id == self.coordinator), "")
 
 
 def validate_roadmap_data(data: object) -> RoadmapFile:
