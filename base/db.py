@@ -394,10 +394,52 @@ def _known_error(exc: BaseException, url: str | None) -> DatabaseUnavailable | N
             hint="Администратору PostgreSQL: проверить диск и журнал сервера и восстановить "
             "повреждённую таблицу из резервной копии (pg_dump / pg_restore).",
         )
+    return _connection_fault(lowered, url, where)
+
+
+def _connection_fault(lowered: str, url: str | None, where: str) -> DatabaseUnavailable | None:
+    """A PostgreSQL server that cannot be reached or refuses the login, named in Russian
+    from the URL (libpq's text is matched, never shown)."""
+    parsed = sa.engine.make_url(normalize_url(url)) if url else None
+    user = f"«{parsed.username}»" if parsed is not None and parsed.username else "из URL"
+    name = f"«{parsed.database}»" if parsed is not None and parsed.database else "из URL"
+    host = (parsed.host or "localhost") if parsed is not None else "из URL"
+    server = f"{host}:{parsed.port or 5432}" if parsed is not None else host
+    if "role" in lowered and "does not exist" in lowered:
+        return PermissionDenied(
+            f"{where}: на сервере нет пользователя {user}.",
+            hint="Проверьте имя пользователя в --db / TOCHKA_DB_URL или создайте его (createuser).",
+        )
+    if "password authentication failed" in lowered or "no password supplied" in lowered:
+        return PermissionDenied(
+            f"{where}: сервер не принял пароль пользователя {user}.",
+            hint="Проверьте пароль в --db / TOCHKA_DB_URL (или в ~/.pgpass).",
+        )
+    if "pg_hba.conf" in lowered:
+        return PermissionDenied(
+            f"{where}: сервер не разрешает пользователю {user} входить с этого адреса.",
+            hint="Администратору PostgreSQL: добавить разрешение в pg_hba.conf.",
+        )
+    if "database" in lowered and "does not exist" in lowered:
+        return DatabaseUnavailable(
+            f"{where}: на сервере {server} нет базы {name}.",
+            hint="Проверьте имя базы в --db / TOCHKA_DB_URL или создайте её (createdb).",
+        )
+    if "failed to resolve host" in lowered or "could not translate host name" in lowered:
+        return DatabaseUnavailable(
+            f"{where} недоступна: имя сервера «{host}» не найдено.",
+            hint="Проверьте имя сервера в --db / TOCHKA_DB_URL и DNS.",
+        )
+    if "timeout expired" in lowered:
+        return DatabaseUnavailable(
+            f"{where} недоступна: сервер {server} не ответил на подключение вовремя.",
+            hint="Проверьте сеть до сервера и что он запущен; время ожидания задаёт "
+            "TOCHKA_DB_CONNECT_TIMEOUT.",
+        )
     if "connection refused" in lowered or "could not connect" in lowered:
         return DatabaseUnavailable(
-            f"{where} недоступна: сервер не отвечает ({_first_line(exc)}).",
-            hint="Проверьте --db / TOCHKA_DB_URL и что сервер базы данных запущен.",
+            f"{where} недоступна: сервер {server} не принимает подключения.",
+            hint="Проверьте адрес и порт в --db / TOCHKA_DB_URL и что сервер PostgreSQL запущен.",
         )
     return None
 

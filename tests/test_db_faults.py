@@ -21,6 +21,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -351,3 +352,52 @@ def test_a_local_fault_without_the_path_never_names_a_server(tmp_path: Path) -> 
         assert phrase in translated.message
         assert "сервер" not in str(translated)
         assert "повторите команду" not in str(translated)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _server_cases() -> list[Any]:
+    """The same ids in every collecting process (pytest-xdist): the free port is found
+    when the test runs."""
+    cases = [
+        pytest.param(
+            "postgresql://postgres@127.0.0.1:{port}/test",
+            "не принимает подключения",
+            "сервер PostgreSQL запущен",
+            id="refused",
+        ),
+        pytest.param(
+            "postgresql://postgres@nosuchhost.invalid:5432/test",
+            "«nosuchhost.invalid» не",
+            "DNS",
+            id="unknown-host",
+        ),
+    ]
+    if PG_URL:
+        server = sa.engine.make_url(db.normalize_url(PG_URL))
+        role = server.set(username="tochka_no_such_role").render_as_string(hide_password=False)
+        base = server.set(database="tochka_no_such_db").render_as_string(hide_password=False)
+        cases += [
+            pytest.param(role, "нет пользователя «tochka_no_such_role»", "createuser", id="role"),
+            pytest.param(base, "нет базы «tochka_no_such_db»", "createdb", id="database"),
+        ]
+    return cases
+
+
+@pytest.mark.parametrize(("url", "said", "advice"), _server_cases())
+def test_a_server_that_cannot_be_used_is_named_in_russian(
+    tmp_path: Path, url: str, said: str, advice: str
+) -> None:
+    done = tochka(url.replace("{port}", str(_free_port())), "status", cwd=tmp_path)
+    err = " ".join(done.stderr.split())
+    assert done.returncode == 1, done.stderr
+    assert said in err, done.stderr
+    assert advice in err, done.stderr
+    for library_text in ("connection failed", "FATAL", "Errno", "Traceback", "psycopg."):
+        assert library_text not in done.stderr
