@@ -67,9 +67,9 @@ def anchored(cli: Cli, stored: StoredRoadmap, centers3: list[CenterRow], anchor_
 
 
 def _rows(conn: Connection, roadmap_id: int) -> list[Any]:
-    return conn.execute(
-        sa.select(EVENT).where(EVENT.c.roadmap_id == roadmap_id).order_by(EVENT.c.seq)
-    ).all()
+    return list(
+        conn.execute(sa.select(EVENT).where(EVENT.c.roadmap_id == roadmap_id).order_by(EVENT.c.seq))
+    )
 
 
 def _rechain(conn: Connection, roadmap_id: int) -> None:
