@@ -434,3 +434,20 @@ def test_the_daemon_anchors_after_a_tick(
     assert lines[-1].split("\t")[:3] == [head.roadmap, str(head.seq), head.hash]
     daemon.tick_all(datetime(2021, 3, 1, 9, 0, tzinfo=UTC))  # nothing moved: nothing added
     assert len(anchor_file.read_text().splitlines()) == len(lines)
+
+
+def test_a_roadmap_the_anchors_know_but_the_database_lost_is_found(
+    cli: Cli, db_url: str, stored: StoredRoadmap, anchored: Path
+) -> None:
+    # What a wipe that deletes the roadmap row too leaves: a kept head with nothing to
+    # extend it (written here as the anchor file would hold it).
+    with anchored.open("a") as kept:
+        kept.write(
+            f"gone-roadmap\t7\t{'cd' * 32}\t2026-12-01T09:00:00+00:00\t"
+            f"{anchors.database_id(db_url)}\n"
+        )
+    found = cli("audit", "verify", "--anchors", str(anchored))
+    assert found.exit_code == 1
+    text = _text(found)
+    assert "«gone-roadmap» переписан: дорожная карта удалена из базы вместе с журналом" in text
+    assert f"Сохранённый заголовок 7:{'cd' * 32}" in text

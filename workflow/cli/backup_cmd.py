@@ -23,7 +23,8 @@ import typer
 from workflow.cli.context import EXIT_USAGE, done, fail, handle_errors, print_json, state
 
 app = typer.Typer(
-    help="Резервная копия базы и её проверка.",
+    help="Резервная копия базы SQLite: tochka backup -o ФАЙЛ; проверка копии: tochka backup "
+    "verify ФАЙЛ.",
     invoke_without_command=True,
     no_args_is_help=False,
 )
