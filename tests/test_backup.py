@@ -173,3 +173,34 @@ def test_a_copy_made_while_a_write_transaction_is_open_holds_only_committed_data
         logins = {row[0] for row in conn.execute("SELECT login FROM app_user")}
     assert "uncommitted" not in logins
     assert "operator" in logins
+
+
+def test_restoring_an_older_copy_is_named_until_the_restore_is_recorded(
+    cli: Cli,
+    db_url: str,
+    engine: Engine,
+    stored: StoredRoadmap,
+    centers3: list[CenterRow],
+    anchor_file: Path,
+    tmp_path: Path,
+) -> None:
+    import shutil
+
+    copy = tmp_path / "copy.db"
+    assert cli("backup", "-o", str(copy)).exit_code == 0
+    fired = cli("--now", "2021-02-01", "centers", "fire", "C00000", "agree_infrastructure")
+    assert fired.exit_code == 0
+    assert cli("audit", "anchor").exit_code == 0
+    engine.dispose()
+    live = Path(db_url.removeprefix("sqlite:///"))
+    for extra in (Path(f"{live}-wal"), Path(f"{live}-shm")):
+        extra.unlink(missing_ok=True)
+    shutil.copyfile(copy, live)  # the restore: the last transition is lost
+    lost = cli("audit", "verify")
+    assert lost.exit_code == 1
+    assert "события удалены" in _text(lost)
+    recorded = cli("audit", "anchor", "--restored")
+    assert recorded.exit_code == 0, recorded.output
+    verified = cli("audit", "verify")
+    assert verified.exit_code == 0, verified.output
+    assert "Сохранённых заголовков подтверждено: 1." in _text(verified)
