@@ -351,6 +351,7 @@ def _known_error(exc: BaseException, url: str | None) -> DatabaseUnavailable | N
     fits: a full disk, a read-only file system or file, an account without rights, a
     damaged or foreign file, a locked file, a server that does not answer."""
     kind = _fault_kind(exc)
+    lowered = _first_line(exc).lower()
     path = sqlite_path(normalize_url(url)) if url else None
     where = f"База данных {describe_url(url)}" if url else "База данных"
     if kind == "locked":
@@ -363,7 +364,6 @@ def _known_error(exc: BaseException, url: str | None) -> DatabaseUnavailable | N
         return _file_fault(kind, path, where)
     if type(getattr(exc, "orig", None) or exc).__module__ == "sqlite3":
         return _sqlite_fault(kind, where)  # a local file whose path the caller did not give
-    lowered = _first_line(exc).lower()
     if kind == "full":
         return DiskFull(
             f"{where}: на диске сервера базы данных нет места, ничего не изменено.",
@@ -375,33 +375,51 @@ def _known_error(exc: BaseException, url: str | None) -> DatabaseUnavailable | N
             f"{where} открыта только для чтения: ничего не изменено.",
             hint=read_only_hint(None),
         )
+    user = _pg_user(url)
     if kind == "permission":
+        denied = _DENIED_RE.search(lowered)
+        what = f" на {_DENIED_OBJECTS.get(denied[1], 'объект')} «{denied[2]}»" if denied else ""
         return PermissionDenied(
-            f"{where}: у пользователя базы нет прав на это действие ({_first_line(exc)}); "
-            "ничего не изменено.",
-            hint="Администратору PostgreSQL: выдать пользователю из --db / TOCHKA_DB_URL права "
-            "на схему и таблицы Tochka (GRANT) или указать в URL их владельца.",
+            f"{where}: у пользователя {user} нет прав{what}; ничего не изменено.",
+            hint=f"Администратору PostgreSQL: выдать пользователю {user} права на схему и "
+            "таблицы Tochka (GRANT) или указать в --db / TOCHKA_DB_URL их владельца.",
         )
     if kind == "login":
         return PermissionDenied(
-            f"{where}: сервер не принял вход пользователя ({_first_line(exc)}).",
+            f"{where}: сервер не принял вход пользователя {user}.",
             hint="Проверьте имя пользователя и пароль в --db / TOCHKA_DB_URL "
             "и разрешения в pg_hba.conf.",
         )
     if kind == "corrupt":
         return DatabaseDamaged(
-            f"{where}: сервер сообщает о повреждённых данных ({_first_line(exc)}).",
+            f"{where}: сервер сообщает о повреждённых данных, ничего не изменено.",
             hint="Администратору PostgreSQL: проверить диск и журнал сервера и восстановить "
             "повреждённую таблицу из резервной копии (pg_dump / pg_restore).",
         )
     return _connection_fault(lowered, url, where)
 
 
+#: PostgreSQL's "permission denied for table center" (the object's kind and name).
+_DENIED_RE = re.compile(r"permission denied for (table|relation|schema|sequence) (\w+)")
+_DENIED_OBJECTS = {
+    "table": "таблицу",
+    "relation": "таблицу",
+    "schema": "схему",
+    "sequence": "последовательность",
+}
+
+
+def _pg_user(url: str | None) -> str:
+    """The user of a PostgreSQL URL for a message: «name», or "из URL"."""
+    parsed = sa.engine.make_url(normalize_url(url)) if url else None
+    return f"«{parsed.username}»" if parsed is not None and parsed.username else "из URL"
+
+
 def _connection_fault(lowered: str, url: str | None, where: str) -> DatabaseUnavailable | None:
     """A PostgreSQL server that cannot be reached or refuses the login, named in Russian
     from the URL (libpq's text is matched, never shown)."""
     parsed = sa.engine.make_url(normalize_url(url)) if url else None
-    user = f"«{parsed.username}»" if parsed is not None and parsed.username else "из URL"
+    user = _pg_user(url)
     name = f"«{parsed.database}»" if parsed is not None and parsed.database else "из URL"
     host = (parsed.host or "localhost") if parsed is not None else "из URL"
     server = f"{host}:{parsed.port or 5432}" if parsed is not None else host

@@ -299,7 +299,8 @@ def test_a_postgres_user_without_grants_is_told_so(tmp_path: Path) -> None:
 
         err = " ".join(done.stderr.split())
         assert done.returncode == 1, done.stderr
-        assert "у пользователя базы нет прав" in err, done.stderr
+        assert f"у пользователя «{role}» нет прав на таблицу «" in err, done.stderr
+        assert "permission denied" not in err, done.stderr
         assert "GRANT" in err, done.stderr
         assert "запущен" not in err, done.stderr
         assert "повторите команду" not in err, done.stderr
