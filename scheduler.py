@@ -156,7 +156,9 @@ class StallWatch:
     A connection frozen without being closed (a hung server, a dead network path that
     still acknowledges) blocks its caller for as long as the kernel keeps it: the
     watcher, on a thread of its own, says so in the log within ``limit`` (plus its
-    polling step), and says when the call ended.
+    polling step), and says when the call ended. The heartbeat (one small write every
+    few seconds) is the probe: its stall is ``event=db_stalled``; a whole tick or
+    delivery that runs long is ``event=step_slow`` (it may just have much to do).
     """
 
     def __init__(self, limit: float) -> None:
@@ -179,13 +181,13 @@ class StallWatch:
                 _, began, reported = self._calls.pop(token)
             if reported:
                 took = monotonic_time.monotonic() - began
+                done = f"{_OPERATIONS.get(what, what)} завершена через {took:.0f} с"
+                if what in _ONE_CALL:
+                    event, text = "db_recovered", f"База данных снова отвечает: {done}."
+                else:
+                    event, text = "step_done", done[0].upper() + done[1:] + "."
                 log.warning(
-                    "event=db_recovered operation=%s seconds=%.1f message=«База данных "
-                    "ответила через %.0f с (%s).»",
-                    what.split(":")[0],
-                    took,
-                    took,
-                    _OPERATIONS.get(what, what),
+                    "event=%s operation=%s seconds=%.1f message=«%s»", event, what, took, text
                 )
 
     def check(self) -> None:
@@ -200,14 +202,19 @@ class StallWatch:
             for token, what, _ in late:
                 self._calls[token] = (what, self._calls[token][1], True)
         for _, what, waited in late:
-            log.error(
-                "event=db_stalled operation=%s seconds=%.1f message=«База данных не отвечает "
-                "%.0f с (%s): демон ждёт ответа.»",
-                what,
-                waited,
-                waited,
-                _OPERATIONS.get(what, what),
-            )
+            name = _OPERATIONS.get(what, what)
+            if what in _ONE_CALL:
+                # One small statement: this long means the database is not answering.
+                event = "db_stalled"
+                text = f"База данных не отвечает {waited:.0f} с ({name}): демон ждёт ответа."
+            else:
+                # A step of many statements (and, for letters, the mail server's replies).
+                event = "step_slow"
+                text = (
+                    f"{name.capitalize()} идёт уже {waited:.0f} с: база данных занята или не "
+                    "отвечает, либо работы много."
+                )
+            log.error("event=%s operation=%s seconds=%.1f message=«%s»", event, what, waited, text)
 
     def run(self, stop: threading.Event) -> None:
         """Check until ``stop`` is set (the watcher thread's body)."""
@@ -220,8 +227,10 @@ _OPERATIONS = {
     "heartbeat": "отметка «жив»",
     "tick": "сверка",
     "delivery": "отправка писем",
-    "leader_lock": "блокировка ведущего",
+    "leader_lock": "проверка блокировки ведущего",
 }
+#: The watched operations that are one small statement (the others are whole steps).
+_ONE_CALL = frozenset({"heartbeat", "leader_lock"})
 
 
 Deliver = Callable[[datetime], Any]

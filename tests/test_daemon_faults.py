@@ -291,9 +291,14 @@ def test_a_frozen_database_is_logged_as_a_stall_and_the_daemon_recovers(
     assert "База данных не отвечает" in stalled[0]
     # Meanwhile `daemon status`, reading the database directly, sees a stale heartbeat.
     _wait(lambda: _status(cli)["daemons"][0]["alive"] is False, timeout=10)
-    assert "не отвечает" in cli("daemon", "status").output
+    frozen_text = " ".join(cli("daemon", "status").output.split())
+    assert "Демон не отвечает: последний отклик" in frozen_text
+    assert f"PID {proc.pid}): не отвечает" in frozen_text
     proxy.thaw()
     _wait(lambda: "event=db_recovered" in _log(proc), timeout=60)
+    recovered = [line for line in _log(proc).splitlines() if "event=db_recovered" in line]
+    _assert_russian_lines(recovered)
+    assert "База данных снова отвечает" in recovered[0]
     thawed_seen = datetime.now(UTC)
     _wait(
         lambda: (

@@ -231,8 +231,13 @@ def _status_lines(report: Any) -> list[str]:
     alive = [d for d in report.daemons if d.alive]
     if not report.daemons:
         lines.append("Демон ещё ни разу не запускался.")
-    elif not alive:
+    elif not alive and report.daemons[0].role == "stopped":
         lines.append("Демон не работает.")
+    elif not alive:
+        # The newest row did not stop cleanly: killed, hung, or its database frozen.
+        lines.append(
+            f"Демон не отвечает: последний отклик {_moscow(report.daemons[0].last_seen_at)}."
+        )
     else:
         lines.append(
             f"Работают демонов: {len(alive)} (ведущий: {report.leaders}, "
