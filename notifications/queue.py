@@ -4,7 +4,10 @@ Digest rule: all reminders for one recipient with one ``send_on`` day go out as 
 letter, grouped by deadline, the earliest (most urgent) first. The day's letter is
 *amended* (re-rendered with the new reminders, same key, same Message-ID) while it is
 still ``pending`` — queued and never attempted. Once it has been claimed, sent or has
-failed, a reminder that arrives later for that day goes out in a *follow-up* letter
+failed, a reminder that arrives later for that day joins the *next* day's letter (its
+``send_on`` moved on by a day; that letter waits for the day to begin and later
+reminders of that day amend it): one letter per recipient and day. Only when a whole
+week of letters has left already does a *follow-up* of the same day go out
 (``digest:<day>:<recipient hash>:2``, ``:3``, …). Either way each reminder is recorded
 once, in exactly one letter: never lost, never doubled.
 
@@ -23,8 +26,8 @@ import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, time
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -45,6 +48,8 @@ log = logging.getLogger(__name__)
 _CHUNK = 500
 #: Longest idempotency key (the ``key`` columns are VARCHAR(255)).
 MAX_KEY_LENGTH = 255
+#: How many days on a late reminder may move to find a recipient's letter not sent yet.
+_MAX_MOVES = 7
 
 __all__ = ["Notice", "Reminder", "queue_notice", "queue_reminders"]
 
@@ -166,8 +171,8 @@ def queue_reminders(
     Reminders whose key is already recorded are ignored (the scheduler may offer the
     same reminder on every run). The new ones are grouped per recipient and ``send_on``
     day: each group joins that day's pending letter (re-rendered) or, when the day's
-    letter already left the pending state, goes out as a follow-up letter. A letter
-    for a future day waits until the day starts in the reminder's time zone.
+    letter already left the pending state, the next day's letter (see the module). A
+    letter for a future day waits until the day starts in the reminder's time zone.
 
     A reminder whose recipient address is invalid is still recorded; its letter goes
     in as ``dead`` with the reason, and the other letters are queued normally.
@@ -200,7 +205,14 @@ def queue_reminders(
     fresh = [unique[k] for k in keys if k not in known]
     if not fresh:
         return 0
+    _queue_fresh(conn, fresh, now=now, renderer=renderer, moves=0)
+    return len(fresh)
 
+
+def _queue_fresh(
+    conn: Connection, fresh: Sequence[Reminder], *, now: datetime, renderer: Renderer, moves: int
+) -> None:
+    """Queue reminders not recorded yet (see `queue_reminders`)."""
     groups: dict[str, list[Reminder]] = defaultdict(list)
     for reminder in fresh:
         groups[digest_group(reminder.recipient.email, reminder.send_on)].append(reminder)
@@ -249,6 +261,7 @@ def queue_reminders(
 
     new_rows: list[dict[str, Any]] = []
     new_groups: list[tuple[str, list[Reminder]]] = []
+    moved: list[Reminder] = []
     for group, members in groups.items():
         send_on = members[0].send_on
         if group in amend:
@@ -269,6 +282,10 @@ def queue_reminders(
             )
             _record(conn, members, row_id, now)
             log.debug("digest %s amended with %d reminder(s)", row_id, len(members))
+            continue
+        if existing.get(group) and moves < _MAX_MOVES:
+            # The day's letter has left: the next day's letter carries these.
+            moved.extend(replace(r, send_on=r.send_on + timedelta(days=1)) for r in members)
             continue
         seq = len(existing.get(group, ())) + 1
         built = _build_digest(members, renderer, now)
@@ -297,7 +314,9 @@ def queue_reminders(
         )
         for row_id, (_group, members) in zip(ids, new_groups, strict=True):
             _record(conn, members, row_id, now)
-    return len(fresh)
+    if moved:
+        log.info("%d reminder(s) moved to the next day's letter", len(moved))
+        _queue_fresh(conn, moved, now=now, renderer=renderer, moves=moves + 1)
 
 
 def _record(conn: Connection, members: Sequence[Reminder], outbox_id: int, now: datetime) -> None:

@@ -20,11 +20,14 @@ class SummaryLine:
         title: what is due (a measure and its period, or a cohort's stage).
         due: the deadline.
         days: days late (overdue lines) or days left (upcoming lines).
+        silenced: an overdue item past the last overdue reminder the roadmap allows:
+            nobody is reminded of it any more, the weekly summary is where it stays.
     """
 
     title: str
     due: date
     days: int
+    silenced: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +49,12 @@ class WeeklySummary:
         horizon_days: how many days ``upcoming`` covers.
         attachment_name: file name of the attached dashboard.
         attachment: the dashboard, a self-contained HTML page.
+        silenced: center stages long overdue whose reminders have stopped (the
+            roadmap's ``reminders.overdue_rungs`` were sent): they are in this letter
+            only, the longest overdue first (measure cycles: ``overdue``, flagged).
+        silenced_rungs: how many overdue reminders the responsible got before.
+        journal: the audit chain head as ``SEQ:HASH`` (empty before the first event);
+            ``tochka audit verify --expect SEQ:HASH`` checks the chain against it.
     """
 
     key: str
@@ -62,6 +71,9 @@ class WeeklySummary:
     horizon_days: int = 30
     attachment_name: str = "svodka.html"
     attachment: bytes = field(default=b"", repr=False)
+    silenced: tuple[SummaryLine, ...] = ()
+    silenced_rungs: int = 4
+    journal: str = ""
 
 
 def sample_summary() -> WeeklySummary:
@@ -77,9 +89,19 @@ def sample_summary() -> WeeklySummary:
         late_centers=3,
         stages=(("Запланирован", 10), ("Открыт", 12), ("Исключён", 1)),
         overdue=(
-            SummaryLine(title="Мероприятие № 9, 2022-Q2 & <b>", due=date(2022, 7, 1), days=52),
+            SummaryLine(
+                title="Мероприятие № 9, 2022-Q2 & <b>", due=date(2022, 7, 1), days=52, silenced=True
+            ),
         ),
         upcoming=(SummaryLine(title="Когорта 2022: открыт", due=date(2022, 9, 1), days=10),),
+        silenced=(
+            SummaryLine(
+                title="Центр на базе МБОУ «Школа № 1» <i>, Шуйский район: этап «Оснащён»",
+                due=date(2022, 6, 1),
+                days=82,
+            ),
+        ),
+        journal="12:" + "ab" * 32,
         attachment_name="svodka-2022-08-22.html",
         attachment=b"<!doctype html><title>sample</title>",
     )

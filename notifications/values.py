@@ -45,7 +45,8 @@ class Reminder:
         key: unique per deadline, rung and recipient; queuing a known key does nothing.
         send_on: the local day (roadmap time zone) the reminder belongs to.
         recipient: the responsible party.
-        cc: copies (the regional coordinator, from the first overdue rung).
+        cc: copies; reminders carry none (the coordinator has overdue items in its own
+            digest), kept for letters stored before.
         rung: before / on the day / overdue.
         days: days before the deadline (``before``) or overdue (``overdue``); 0 on the day.
         deadline: the local due date.
@@ -63,6 +64,20 @@ class Reminder:
         roadmap_code: the roadmap's code (with measure, period, center and stage it names
             the deadline: the calendar UID, `notifications.ics.deadline_uid`).
         stage: the center stage (a `states.CenterState` value) for a center stage, else "".
+        role: the reader's role: ``department`` (the coordinator), ``federal_operator``,
+            ``municipality`` or ``school``; empty in reminders stored before roles.
+        action: what the reader is asked to do, a Russian sentence.
+        documents: what the reader sends (Russian names); ``evidence`` lists all of the
+            measure's documents, whoever provides them.
+        missing: the indicators the reader has not submitted (a school's monitoring).
+        how: how to send them: reply to this letter, to whom.
+        period_title: the period as people read it, e.g. «II квартал 2023 г.».
+        owners: for the coordinator: who else owes the item.
+        owners_label: how the letter introduces ``owners`` («Просрочено у»).
+        last_rung: this is the last overdue reminder the roadmap allows; later the item
+            appears in the coordinator's weekly summary only.
+        journal_seq, journal_hash: the roadmap's audit chain head when queued, in the
+            coordinator's reminders (0 and "" elsewhere).
     """
 
     key: str
@@ -85,6 +100,17 @@ class Reminder:
     timezone: str = "Europe/Moscow"
     roadmap_code: str = ""
     stage: str = ""
+    role: str = ""
+    action: str = ""
+    documents: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+    how: str = ""
+    period_title: str = ""
+    owners: tuple[str, ...] = ()
+    owners_label: str = ""
+    last_rung: bool = False
+    journal_seq: int = 0
+    journal_hash: str = ""
 
     @property
     def urgency(self) -> tuple[date, int, str, str]:
@@ -114,6 +140,17 @@ class Reminder:
             "timezone": self.timezone,
             "roadmap_code": self.roadmap_code,
             "stage": self.stage,
+            "role": self.role,
+            "action": self.action,
+            "documents": list(self.documents),
+            "missing": list(self.missing),
+            "how": self.how,
+            "period_title": self.period_title,
+            "owners": list(self.owners),
+            "owners_label": self.owners_label,
+            "last_rung": self.last_rung,
+            "journal_seq": self.journal_seq,
+            "journal_hash": self.journal_hash,
         }
 
     @classmethod
@@ -140,6 +177,17 @@ class Reminder:
             timezone=data["timezone"],
             roadmap_code=data.get("roadmap_code", ""),
             stage=data.get("stage", ""),
+            role=data.get("role", ""),
+            action=data.get("action", ""),
+            documents=tuple(data.get("documents", ())),
+            missing=tuple(data.get("missing", ())),
+            how=data.get("how", ""),
+            period_title=data.get("period_title", ""),
+            owners=tuple(data.get("owners", ())),
+            owners_label=data.get("owners_label", ""),
+            last_rung=bool(data.get("last_rung", False)),
+            journal_seq=int(data.get("journal_seq", 0)),
+            journal_hash=data.get("journal_hash", ""),
         )
 
 

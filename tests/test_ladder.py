@@ -16,6 +16,7 @@ from workflow.schedule.ladder import (
     RungKind,
     cc_coordinator,
     due_rung,
+    is_last_rung,
     is_working_day,
     ladder,
     next_working_day,
@@ -218,7 +219,7 @@ def test_ladder_daily_overdue_through_new_year_collapses() -> None:
     # Daily overdue reminders after 30.12.2021: 31.12-09.01 are all off; each of those
     # rungs would go back to 30.12 (the deadline), so they all move to 10.01 and collapse
     # into the last of them.
-    policy = ReminderPolicy(days_before=(), on_day=True, overdue_every_days=1)
+    policy = ReminderPolicy(days_before=(), on_day=True, overdue_every_days=1, overdue_rungs=20)
     assert rows(ladder(d("2021-12-30"), policy, until=d("2022-01-11"))) == [
         ("on_day", "2021-12-30", "2021-12-30"),
         ("overdue-11", "2022-01-10", "2022-01-10"),
@@ -275,18 +276,45 @@ def test_due_rung_walks_the_ladder() -> None:
 
 
 def test_due_rung_after_downtime_sends_only_the_latest() -> None:
-    # Down from 01.08.2021 to 01.12.2021: one letter, the 98-days-overdue one.
-    rung = due_rung(d("2021-08-25"), POLICY, today=d("2021-12-01"), already_sent=())
+    # Down from 01.08.2021 to 08.09.2021: one letter, the 14-days-overdue one.
+    rung = due_rung(d("2021-08-25"), POLICY, today=d("2021-09-08"), already_sent=())
     assert rung is not None
     assert (rung.key_part, rung.send_on, cc_coordinator(rung)) == (
-        "overdue-98",
-        d("2021-12-01"),
+        "overdue-14",
+        d("2021-09-08"),
         True,
     )
-    assert key("2021-08-25", "2021-12-02", ("overdue-98",)) is None
+    assert key("2021-08-25", "2021-09-09", ("overdue-14",)) is None
     # The latest was sent, older ones were skipped: they are stale for good.
-    assert key("2021-08-25", "2021-12-01", ("overdue-98",)) is None
-    assert key("2021-08-25", "2021-12-08", ("overdue-98",)) == "overdue-105"
+    assert key("2021-08-25", "2021-09-08", ("overdue-14",)) is None
+    assert key("2021-08-25", "2021-09-15", ("overdue-14",)) == "overdue-21"
+    # Down until long after the last rung the policy allows: that last one, once.
+    assert key("2021-08-25", "2021-12-01") == "overdue-28"
+    assert key("2021-08-25", "2021-12-08", ("overdue-28",)) is None
+
+
+def test_the_ladder_stops_after_the_policys_overdue_rungs() -> None:
+    """Four weekly overdue rungs by default, then silence (the weekly summary takes over)."""
+    rungs = ladder(d("2021-08-25"), POLICY, until=d("2022-08-25"))
+    overdue = [r.key_part for r in rungs if r.kind is RungKind.OVERDUE]
+    assert overdue == ["overdue-7", "overdue-14", "overdue-21", "overdue-28"]
+    assert [is_last_rung(r, POLICY) for r in rungs][-2:] == [False, True]
+    assert POLICY.silenced_after() == 28
+    two = ReminderPolicy(overdue_rungs=2, overdue_every_days=10)
+    assert [r.key_part for r in ladder(d("2021-08-25"), two, until=d("2022-08-25"))][-2:] == [
+        "overdue-10",
+        "overdue-20",
+    ]
+    none = ReminderPolicy(overdue_rungs=0)
+    assert [r.key_part for r in ladder(d("2021-08-25"), none, until=d("2022-08-25"))] == [
+        "before-14",
+        "before-3",
+        "on_day",
+    ]
+    assert (
+        due_rung(d("2021-08-25"), none, today=d("2022-08-25"), already_sent=())
+        == ladder(d("2021-08-25"), none, until=d("2021-08-25"))[-1]
+    )
 
 
 def test_due_rung_never_older_than_one_sent() -> None:
@@ -319,6 +347,7 @@ policies = st.builds(
     days_before=st.lists(st.integers(1, 40), unique=True, max_size=3).map(tuple),
     on_day=st.booleans(),
     overdue_every_days=st.integers(1, 30),
+    overdue_rungs=st.integers(0, 52),
 )
 deadlines = st.dates(date(2019, 1, 1), date(2027, 12, 31))
 

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from email import message_from_bytes
+from email import policy as email_policy
+from email.message import EmailMessage
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from typer.testing import Result
 
+from notifications.outbox import OUTBOX
 from tests.conftest import T0, make_rows
 from tests.test_tick import REAL, Recorder, at
 from workflow.engine import centers
@@ -15,6 +20,8 @@ from workflow.engine.access import Actor
 from workflow.engine.transitions import TransitionEngine
 from workflow.roadmap.store import StoredRoadmap
 from workflow.schedule.reconcile import tick
+from workflow.schedule.reminders import outbox_queue
+from workflow.storage.tables import HEAD
 
 FORWARD = ("agree_infrastructure", "equip", "train_staff", "open", "start_reporting")
 
@@ -93,3 +100,62 @@ def test_schools_that_did_not_submit_are_reminded_with_the_department(
         if r.measure_number == 9 and r.period == "2021-Q4"
     )
     assert ticked == q4
+
+
+def _letters_to(engine: Engine, email: str) -> list[EmailMessage]:
+    with engine.connect() as conn:
+        raw = conn.execute(
+            sa.select(OUTBOX.c.message).where(OUTBOX.c.recipient == email).order_by(OUTBOX.c.id)
+        ).scalars()
+        return [
+            message_from_bytes(m, policy=email_policy.default)  # type: ignore[misc]
+            for m in raw
+        ]
+
+
+def _text(msg: EmailMessage) -> str:
+    part = msg.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content()).replace("\r\n", "\n")  # type: ignore[attr-defined]
+
+
+def test_the_school_is_asked_for_its_missing_indicators_by_quarter(
+    cli: Callable[..., Result], engine: Engine, stored: StoredRoadmap
+) -> None:
+    """A school that owes part of its quarterly values is asked for exactly those, by
+    the quarter's Russian name, and how to send them; not for the department's report."""
+    rows = make_rows(1, cohort=2021)
+    centers.import_centers(engine, stored, rows, filename="t.csv", actor="operator", now=T0)
+    fire = TransitionEngine(engine, stored.definition, stored.id)
+    for trigger in FORWARD:
+        fire.fire_center(rows[0].code, trigger, actor=Actor(login="operator"), now=at("2021-09-01"))
+    submitted = cli(
+        "--now", "2021-09-30", "indicators", "submit", rows[0].code, "2021-Q3", "tech_students=25"
+    )
+    assert submitted.exit_code == 0, submitted.output
+
+    tick(engine, stored, now=at("2021-10-01"), clock=lambda: REAL, queue=outbox_queue())
+    letters = _letters_to(engine, rows[0].email)
+    assert len(letters) == 1
+    text = _text(letters[0])
+    roadmap = stored.definition
+    assert "Сдайте значения показателей центра за III квартал 2021 г." in text
+    assert "2021-Q3" not in text
+    assert "Не сданы показатели (2):" in text
+    for code in ("natsci_students", "extra_programs_students"):
+        assert f"– {roadmap.indicator(code).name}, чел." in text
+    assert roadmap.indicator("tech_students").name not in text  # submitted
+    assert "Ответьте на это письмо" in text
+    assert roadmap.party("department").email in text
+    # The department's own document is the department's, not the school's.
+    assert "отчет о выполнении показателей федеральному оператору" not in text
+    assert "Журнал:" not in text  # the chain head is the coordinator's
+    department = _text(_letters_to(engine, roadmap.party("department").email)[0])
+    # The coordinator's daily letter carries the audit chain head as SEQ:HASH.
+    with engine.connect() as conn:
+        seq, head = conn.execute(sa.select(HEAD.c.seq, HEAD.c.hash)).one()
+    assert f"\nЖурнал: {seq}:{head}\n" in department
+    assert "Показатели ещё не сдали: МБОУ" in department
+    assert (
+        "Что направить:\n    – отчет о выполнении показателей федеральному оператору" in department
+    )

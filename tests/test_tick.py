@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,7 +23,7 @@ from workflow.roadmap.recurrence import scheduled_cycles
 from workflow.roadmap.store import StoredRoadmap
 from workflow.schedule.reconcile import DAEMON_ACTOR, TickReport, mark_overdue, tick
 from workflow.schedule.reminders import SENT, latest_due, outbox_queue
-from workflow.storage.tables import CYCLE, EVENT
+from workflow.storage.tables import CYCLE, EVENT, HEAD
 
 MSK = ZoneInfo("Europe/Moscow")
 REAL = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -90,35 +90,51 @@ def test_first_tick_creates_due_cycles_marks_overdue_and_reminds(
         (4, "2020", "2020-12-30", "overdue"),
         (5, "2021", "2021-03-01", "scheduled"),
     ]
-    # The latest due rung only: overdue by whole weeks, measure 5 its before-14.
+    # The latest due rung only: the 2020 measures are past the last overdue rung the
+    # roadmap allows (four weekly ones), so that last one; measure 5 its before-14.
     assert sorted(queue.keys()) == [
-        # 22.02.2021 was a day off (transferred): overdue-77 goes out on Saturday 20.02.
-        "ivanovo-2021-2023:cycle:1:overdue-77:coordinator@example.org",
-        "ivanovo-2021-2023:cycle:2:overdue-56:coordinator@example.org",
-        "ivanovo-2021-2023:cycle:3:overdue-49:coordinator@example.org",
+        "ivanovo-2021-2023:cycle:1:overdue-28:coordinator@example.org",
+        "ivanovo-2021-2023:cycle:2:overdue-28:coordinator@example.org",
+        "ivanovo-2021-2023:cycle:3:overdue-28:coordinator@example.org",
         "ivanovo-2021-2023:cycle:4:before-14:coordinator@example.org",
     ]
+    assert all(r.last_rung for r in queue.items if r.rung is Rung.OVERDUE)
     first = next(
         r for r in queue.items if r.key.endswith("cycle:4:before-14:coordinator@example.org")
     )
-    assert first == Reminder(
-        key="ivanovo-2021-2023:cycle:4:before-14:coordinator@example.org",
-        send_on=date(2021, 2, 20),  # a working Saturday in 2021, and the catch-up day
-        recipient=Recipient(
-            email="coordinator@example.org", name="Департамент образования Ивановской области"
-        ),
-        cc=(),
-        rung=Rung.BEFORE,
-        days=14,
-        deadline=date(2021, 3, 1),
-        subject_kind="measure",
-        title=stored.definition.measure(5).title,
-        roadmap_title=stored.definition.title,
-        measure_number=5,
-        evidence=("извещения о проведении закупок",),
-        period="2021",
-        reply_to="coordinator@example.org",
-        timezone="Europe/Moscow",
+    with engine.connect() as conn:
+        head = conn.execute(sa.select(HEAD.c.seq, HEAD.c.hash)).one()
+    # The letter's signature comes from the roadmap file (tests/test_signature*).
+    assert without_signature(first) == without_signature(
+        Reminder(
+            key="ivanovo-2021-2023:cycle:4:before-14:coordinator@example.org",
+            send_on=date(2021, 2, 20),  # a working Saturday in 2021, and the catch-up day
+            recipient=Recipient(
+                email="coordinator@example.org", name="Департамент образования Ивановской области"
+            ),
+            cc=(),
+            rung=Rung.BEFORE,
+            days=14,
+            deadline=date(2021, 3, 1),
+            subject_kind="measure",
+            title=stored.definition.measure(5).title,
+            roadmap_title=stored.definition.title,
+            measure_number=5,
+            evidence=("извещения о проведении закупок",),
+            period="2021",
+            reply_to="coordinator@example.org",
+            timezone="Europe/Moscow",
+            roadmap_code="ivanovo-2021-2023",
+            # The department's own measure: do it, record it in Tochka with its document.
+            role="department",
+            action="Выполните мероприятие и отметьте его выполненным в Tochka, приложив документы.",
+            documents=("извещения о проведении закупок",),
+            how="Отметка о выполнении и документы вносятся в Tochka.",
+            period_title="2021 г.",
+            # The coordinator's reminders carry the audit chain head for the «Журнал» line.
+            journal_seq=head.seq,
+            journal_hash=head.hash,
+        )
     )
     with engine.connect() as conn:
         overdue = conn.execute(
@@ -132,6 +148,10 @@ def test_first_tick_creates_due_cycles_marks_overdue_and_reminds(
         ("2/2020", DAEMON_ACTOR, date(2021, 2, 20), "срок прошёл"),
         ("4/2020", DAEMON_ACTOR, date(2021, 2, 20), "срок прошёл"),
     ]
+
+
+def without_signature(reminder: Reminder) -> dict[str, object]:
+    return {k: v for k, v in asdict(reminder).items() if k != "signature"}
 
 
 def test_second_tick_same_now_changes_nothing(engine: Engine, stored: StoredRoadmap) -> None:
@@ -178,17 +198,26 @@ def test_outbox_queue_records_each_reminder_once(engine: Engine, stored: StoredR
     assert "ivanovo-2021-2023:center:C00000:equipped:on_day:school0@example.org" in keys
 
 
-def test_overdue_reminders_copy_the_coordinator(engine: Engine, stored: StoredRoadmap) -> None:
+def test_overdue_items_reach_the_coordinator_once_never_as_a_copy(
+    engine: Engine, stored: StoredRoadmap
+) -> None:
     queue = Recorder()
     run(engine, stored, "2021-08-11", queue)  # measure 6's cycle opens with before-14
     run(engine, stored, "2021-09-02", queue)  # then its overdue-7 (01.09 is the collapse)
     measure6 = [r for r in queue.items if r.measure_number == 6]
-    assert [(r.rung.value, r.recipient.email, [c.email for c in r.cc]) for r in measure6] == [
-        ("before", "coordinator@example.org", []),
-        ("before", "operator@example.org", []),
-        ("overdue", "coordinator@example.org", []),  # never copied to oneself
-        ("overdue", "operator@example.org", ["coordinator@example.org"]),
+    rows = [(r.rung.value, r.recipient.email, r.cc, r.owners) for r in measure6]
+    assert rows == [
+        ("before", "coordinator@example.org", (), ("федеральный оператор",)),
+        ("before", "operator@example.org", (), ()),
+        # The coordinator's own item says who else owes it; nobody gets a copy.
+        ("overdue", "coordinator@example.org", (), ("федеральный оператор",)),
+        ("overdue", "operator@example.org", (), ()),
     ]
+    operator = measure6[-1]
+    # The operator is asked for its own document, the department for its own.
+    assert operator.documents == ("удостоверения о повышении квалификации",)
+    assert operator.how.startswith("Ответьте на это письмо")
+    assert measure6[-2].documents == ("отчет по программам переподготовки кадров",)
 
 
 def test_downtime_of_400_days_catches_up_once(engine: Engine, stored: StoredRoadmap) -> None:
@@ -209,7 +238,7 @@ def test_downtime_of_400_days_catches_up_once(engine: Engine, stored: StoredRoad
     catch_up = queue.items[before:]
     deadlines = [r.key.rsplit(":", 2)[0] for r in catch_up]
     for deadline in set(deadlines):
-        recipients = 1
+        recipients = 2  # the school, and the coordinator told of its overdue stage
         if ":cycle:" in deadline:
             measure = next(r.measure_number for r in catch_up if r.key.startswith(deadline + ":"))
             recipients = len(stored.definition.measure(measure).responsible)
@@ -220,15 +249,12 @@ def test_downtime_of_400_days_catches_up_once(engine: Engine, stored: StoredRoad
         assert expected is not None
         assert r.key.split(":")[-2] == expected.key_part
     # Center stages of 2021 are all overdue; cohort 2022 has no stage due yet.
+    # Each of them past its last overdue rung: that one, once.
     assert sorted(r.key for r in catch_up if r.subject_kind == "center_stage") == [
-        f"ivanovo-2021-2023:center:C0000{i}:{stage}:{rung}:school{i}@example.org"
+        f"ivanovo-2021-2023:center:C0000{i}:{stage}:overdue-28:{email}"
         for i in range(2)
-        for stage, rung in (
-            ("equipped", "overdue-133"),
-            ("opened", "overdue-126"),
-            ("reporting", "overdue-98"),
-            ("staff_trained", "overdue-133"),
-        )
+        for stage in ("equipped", "opened", "reporting", "staff_trained")
+        for email in ("coordinator@example.org", f"school{i}@example.org")
     ]
     assert not run(engine, stored, "2022-01-05", queue).changed
 

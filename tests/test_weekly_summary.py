@@ -18,6 +18,7 @@ from notifications.outbox import OUTBOX
 from workflow.errors import InputError
 from workflow.roadmap.store import StoredRoadmap
 from workflow.schedule.weekly import parse_weekday, summary_day, summary_key
+from workflow.storage.tables import HEAD
 
 Cli = Callable[..., Result]
 
@@ -154,17 +155,20 @@ def test_the_letter_word_for_word_with_the_dashboard_attached(
         "  отчитывается: 0",
         "  исключён: 0",
         "",
+        # Past the four weekly overdue reminders: nobody is reminded, the summary says so.
         "Просроченные мероприятия (3):",
-        "  - Мероприятие № 1 (2020): Определение регионального координатора - органа"
-        " исполнительной власти Ивановской обла…: срок 7 декабря 2020 г., просрочено на 84 дня",
-        "  - Мероприятие № 2 (2020): Утверждение: 1) должностного лица в составе"
-        " регионального ведомственного проектного о…: срок 23 декабря 2020 г.,"
-        " просрочено на 68 дней",
-        "  - Мероприятие № 4 (2020): Заключение соглашения о предоставлении из федерального"
-        " бюджета бюджету Ивановской обл…: срок 30 декабря 2020 г., просрочено на 61 день",
+        "  - Мероприятие № 1 (2020 г.): Определение регионального координатора - органа"
+        " исполнительной власти Ивановской о…: срок 7 декабря 2020 г., просрочено на 84 дня"
+        " (напоминания прекращены)",
+        "  - Мероприятие № 2 (2020 г.): Утверждение: 1) должностного лица в составе"
+        " регионального ведомственного проектног…: срок 23 декабря 2020 г.,"
+        " просрочено на 68 дней (напоминания прекращены)",
+        "  - Мероприятие № 4 (2020 г.): Заключение соглашения о предоставлении из федерального"
+        " бюджета бюджету Ивановской…: срок 30 декабря 2020 г., просрочено на 61 день"
+        " (напоминания прекращены)",
         "",
         "Сроки на ближайшие 30 дней:",
-        "  - 1 марта 2021 г. (сегодня): Мероприятие № 5 (2021): Объявление закупок товаров,"
+        "  - 1 марта 2021 г. (сегодня): Мероприятие № 5 за 2021 г.: Объявление закупок товаров,"
         " работ, услуг для создания центров «Точка роста»",
     ]
     assert (
@@ -174,6 +178,12 @@ def test_the_letter_word_for_word_with_the_dashboard_attached(
     html = letter.get_body(("html",))
     assert html is not None
     assert "Просроченные мероприятия (3):" in html.get_content()
+    # The audit chain head, in the form `tochka audit verify --expect SEQ:HASH` takes.
+    with engine.connect() as conn:
+        seq, head = conn.execute(sa.select(HEAD.c.seq, HEAD.c.hash)).one()
+    assert f"Журнал: {seq}:{head}" in lines
+    assert len(head) == 64
+    assert f"{seq}:{head}" in html.get_content()
 
     (attachment,) = list(letter.iter_attachments())
     assert attachment.get_filename() == "svodka-2021-03-01.html"

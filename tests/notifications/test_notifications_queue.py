@@ -129,9 +129,11 @@ def test_pending_digest_is_amended_in_place(
 
 
 @pytest.mark.parametrize("state", ["sending", "sent", "failed"])
-def test_reminder_after_the_digest_left_goes_in_a_follow_up(
+def test_reminder_after_the_digest_left_goes_in_the_next_days_letter(
     engine: Engine, renderer: Renderer, make_reminder: Callable[..., Reminder], state: str
 ) -> None:
+    """One letter per recipient and day: a reminder that comes after the day's letter
+    left waits for the next day's letter, which the next day's reminders amend."""
     with db.write(engine) as conn:
         queue_reminders(conn, [make_reminder(key="a")], now=NOW, renderer=renderer)
         conn.execute(OUTBOX.update().values(status=state, attempts=1))
@@ -139,18 +141,35 @@ def test_reminder_after_the_digest_left_goes_in_a_follow_up(
         added = [make_reminder(key="b", title="Второе"), make_reminder(key="c", title="Третье")]
         assert queue_reminders(conn, added, now=NOW, renderer=renderer) == 2
         assert queue_reminders(conn, added, now=NOW, renderer=renderer) == 0
+    tomorrow = TODAY_ + timedelta(days=1)
+    with db.write(engine) as conn:
+        next_day = make_reminder(key="d", title="Четвёртое", send_on=tomorrow)
+        assert queue_reminders(conn, [next_day], now=NOW + timedelta(days=1), renderer=renderer)
     rows = _letters(engine)
-    assert [r.key.rsplit(":", 1)[1] for r in rows] == ["1", "2"]
+    assert [r.key.split(":")[1] for r in rows] == [TODAY_.isoformat(), tomorrow.isoformat()]
+    assert [r.key.rsplit(":", 1)[1] for r in rows] == ["1", "1"]
     assert rows[0].status == state
-    follow_up = rows[1]
-    assert follow_up.status == "pending"
-    text = _text(follow_up.message)
-    assert "Второе" in text
-    assert "Третье" in text
+    later = rows[1]
+    assert later.status == "pending"
+    # It waits for its day to begin (00:00 in Moscow).
+    assert later.next_attempt_at == datetime(2022, 8, 22, 21, 0, tzinfo=UTC)
+    text = _text(later.message)
+    for title in ("Второе", "Третье", "Четвёртое"):
+        assert title in text
     assert "Обучение педагогов" not in text
     with db.read(engine) as conn:
-        owners = dict(conn.execute(sa.select(REMINDER.c.key, REMINDER.c.outbox_id)).all())
-    assert owners == {"a": rows[0].id, "b": follow_up.id, "c": follow_up.id}
+        owners = {
+            key: (outbox_id, day)
+            for key, outbox_id, day in conn.execute(
+                sa.select(REMINDER.c.key, REMINDER.c.outbox_id, REMINDER.c.send_on)
+            )
+        }
+    assert owners == {
+        "a": (rows[0].id, TODAY_),
+        "b": (later.id, tomorrow),
+        "c": (later.id, tomorrow),
+        "d": (later.id, tomorrow),
+    }
 
 
 def test_invalid_recipient_goes_dead_and_others_go_on(

@@ -79,6 +79,7 @@ __all__ = [
     "due_centers",
     "format_value",
     "latest_values",
+    "missing_indicators",
     "missing_submissions",
     "parse_period",
     "parse_value",
@@ -254,6 +255,38 @@ def missing_submissions(
         for c in due
         if any((c.id, label, i.code) not in values for i, label in required)
     ]
+
+
+def missing_indicators(
+    conn: Connection, roadmap_id: int, period: str, *, roadmap: Roadmap
+) -> dict[str, tuple[Indicator, ...]]:
+    """What each center owing ``period`` lacks (`missing_submissions`): center code →
+    the indicators without a value, in the roadmap's order. For the monitoring letter
+    to a school, which lists them.
+
+    Raises:
+        ValueError: ``period`` is not a period label.
+    """
+    parsed = parse_period(period)
+    if parsed is None:
+        raise ValueError(f"not a period label: {period!r}")
+    required = required_indicators(roadmap, parsed)
+    if not required:
+        return {}
+    due = [
+        c
+        for c in center_facts(conn, roadmap_id).values()
+        if c.state == CenterState.REPORTING.value and c.due_for(parsed)
+    ]
+    if not due:
+        return {}
+    values = latest_values(conn, roadmap_id, sorted({label for _, label in required}))
+    result: dict[str, tuple[Indicator, ...]] = {}
+    for c in due:
+        lacking = tuple(i for i, label in required if (c.id, label, i.code) not in values)
+        if lacking:
+            result[c.code] = lacking
+    return result
 
 
 # ----------------------------------------------------------------------- recording

@@ -9,17 +9,25 @@ and recording the rungs sent is SQL: `workflow.schedule.reminders`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from notifications.values import Recipient, Reminder, Rung
 from states.center import STATE_TITLES as CENTER_TITLES
 from states.center import CenterState
 from workflow.roadmap.deadlines import StageDeadline
-from workflow.roadmap.definition import Measure, Roadmap
+from workflow.roadmap.definition import Measure, PartyKind, Roadmap
 from workflow.roadmap.workdays import next_working_day, working_day_on_or_before
-from workflow.schedule.ladder import RungDate, RungKind, cc_coordinator, due_rung, ladder
+from workflow.schedule import asks
+from workflow.schedule.ladder import (
+    RungDate,
+    RungKind,
+    cc_coordinator,
+    due_rung,
+    is_last_rung,
+    ladder,
+)
 
 KIND_CYCLE = "cycle"
 KIND_CENTER = "center"
@@ -51,7 +59,7 @@ def latest_due(deadline: date, roadmap: Roadmap, today: date) -> RungDate | None
         # later rung of a day, and overdue rungs never share a day with earlier kinds).
         # Start beyond the longest run of days off: a rung due after New Year's holidays
         # is sent before them, on or before today.
-        k = ((today - deadline).days + _LONGEST_DAYS_OFF) // every + 1
+        k = min(((today - deadline).days + _LONGEST_DAYS_OFF) // every + 1, policy.overdue_rungs)
         while k >= 1:
             nominal = deadline + timedelta(days=k * every)
             send_on = working_day_on_or_before(nominal)
@@ -109,6 +117,8 @@ class Deadline:
         recipients: who is reminded.
         title: what is due, Russian.
         center_code, center_name, municipality: for a center stage.
+        asks: what each recipient is asked, by its address in lower case (a recipient
+            not in it is asked as a party of the roadmap, by its kind).
     """
 
     kind: str
@@ -123,6 +133,23 @@ class Deadline:
     center_code: str | None = None
     center_name: str | None = None
     municipality: str | None = None
+    asks: Mapping[str, Ask] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ask:
+    """Who one recipient of a deadline is, for the letter that asks it to act.
+
+    Attributes:
+        role: a `PartyKind` value: department, federal_operator, municipality, school.
+        party: the roadmap party id, for a party of the roadmap (its documents).
+        missing: for a school owing monitoring: the indicators still missing, Russian
+            («Численность обучающихся …, чел.»).
+    """
+
+    role: str
+    party: str = ""
+    missing: tuple[str, ...] = ()
 
 
 def party_recipients(roadmap: Roadmap, party_ids: Sequence[str]) -> tuple[Recipient, ...]:
@@ -133,7 +160,10 @@ def party_recipients(roadmap: Roadmap, party_ids: Sequence[str]) -> tuple[Recipi
             party = roadmap.party(party_id)
         except KeyError:
             continue
-        seen.setdefault(party.email.strip().lower(), Recipient(email=party.email, name=party.name))
+        seen.setdefault(
+            party.email.strip().lower(),
+            Recipient(email=party.email, name=party.name),
+        )
     return tuple(seen.values())
 
 
@@ -173,10 +203,23 @@ def cycle_deadline(
     period: str,
     due: date,
     also: Sequence[Recipient] = (),
+    also_asks: Mapping[str, Ask] | None = None,
 ) -> Deadline:
     """The deadline of one measure cycle: its responsible parties are reminded, and
-    ``also`` (for monitoring: the schools that still owe their indicators)."""
+    ``also`` (for monitoring: the schools that still owe their indicators, with what
+    each owes in ``also_asks``, by address in lower case)."""
     m = roadmap.measure(measure)
+    wanted: dict[str, Ask] = {}
+    for party_id in m.responsible:
+        try:
+            party = roadmap.party(party_id)
+        except KeyError:
+            continue
+        wanted.setdefault(_key(party.email), Ask(role=party.kind.value, party=party.id))
+    for email, ask in (also_asks or {}).items():
+        wanted.setdefault(_key(email), ask)
+    for recipient in also:
+        wanted.setdefault(_key(recipient.email), Ask(role=PartyKind.SCHOOL.value))
     return Deadline(
         kind=KIND_CYCLE,
         entity_id=cycle_id,
@@ -187,7 +230,12 @@ def cycle_deadline(
         period=period,
         recipients=_unique((*party_recipients(roadmap, m.responsible), *also)),
         title=m.title,
+        asks=wanted,
     )
+
+
+def _key(email: str) -> str:
+    return email.strip().lower()
 
 
 def _unique(recipients: Sequence[Recipient]) -> tuple[Recipient, ...]:
@@ -221,6 +269,9 @@ def center_deadline(
     """The deadline of one center's stage: the school is reminded, and the education
     authority of its municipality when its address is known (`workflow.engine.municipalities`)."""
     assert stage.due is not None
+    wanted = {_key(email): Ask(role=PartyKind.SCHOOL.value)}
+    if municipality_contact is not None:
+        wanted.setdefault(_key(municipality_contact.email), Ask(role=PartyKind.MUNICIPALITY.value))
     return Deadline(
         kind=KIND_CENTER,
         entity_id=center_id,
@@ -237,27 +288,87 @@ def center_deadline(
         center_code=code,
         center_name=name,
         municipality=municipality,
+        asks=wanted,
     )
 
 
+def _ask_text(
+    roadmap: Roadmap,
+    deadline: Deadline,
+    recipient: Recipient,
+    *,
+    coordinator: Recipient | None,
+    owners: Sequence[str],
+) -> asks.AskText:
+    """What ``recipient`` is asked for ``deadline`` (see `workflow.schedule.asks`)."""
+    measure = roadmap.measure(deadline.measure)
+    ask = deadline.asks.get(_key(recipient.email))
+    is_coordinator = coordinator is not None and _key(coordinator.email) == _key(recipient.email)
+    if deadline.kind == KIND_CENTER:
+        if ask is not None and ask.role == PartyKind.MUNICIPALITY.value:
+            return asks.municipality_stage(roadmap, deadline.stage, deadline.center_name or "")
+        if ask is None and is_coordinator:
+            return asks.coordinator_stage(owners)
+        return asks.school_stage(roadmap, deadline.stage)
+    if ask is not None and ask.role == PartyKind.SCHOOL.value:
+        return asks.school_monitoring(roadmap, deadline.period, ask.missing)
+    if ask is None:
+        # The coordinator told of an item it is not responsible for.
+        return asks.coordinator_escalation(owners)
+    if ask.party == roadmap.coordinator or is_coordinator:
+        label = (
+            asks.OWING_INDICATORS
+            if deadline.measure == monitoring_measure(roadmap)
+            else asks.ALSO_REMINDED
+        )
+        return asks.coordinator_cycle(
+            roadmap, measure, ask.party or roadmap.coordinator, owners, owners_label=label
+        )
+    return asks.party_cycle(roadmap, measure, ask.party, ask.role)
+
+
 def build_reminders(
-    roadmap: Roadmap, deadline: Deadline, rung: RungDate, *, send_on: date
+    roadmap: Roadmap,
+    deadline: Deadline,
+    rung: RungDate,
+    *,
+    send_on: date,
+    journal: tuple[int, str] | None = None,
 ) -> list[Reminder]:
-    """One `Reminder` per recipient of ``deadline`` for ``rung``, sent on ``send_on``."""
+    """One `Reminder` per recipient of ``deadline`` for ``rung``, sent on ``send_on``.
+
+    Nobody gets a copy of another's letter. From the first overdue rung on the
+    coordinator (``reminders.escalate_to``) has the item in its own digest, once, with
+    who owes it: as a recipient already (its own measure), or as one more reminder
+    (another party's, a school's). ``journal`` (the audit chain head, sequence and hash)
+    is carried by the coordinator's reminders for its digest's «Журнал» line.
+    """
     measure = roadmap.measure(deadline.measure)
     evidence = tuple(roadmap.evidence_kind(k).name for k in measure.evidence)
-    escalation = _escalation(roadmap) if cc_coordinator(rung) else None
+    coordinator = _escalation(roadmap)
+    recipients = list(deadline.recipients)
+    coordinator_key = _key(coordinator.email) if coordinator is not None else None
+    if (
+        coordinator is not None
+        and cc_coordinator(rung)
+        and all(_key(r.email) != coordinator_key for r in recipients)
+    ):
+        recipients.append(coordinator)
+    last = is_last_rung(rung, roadmap.reminders)
+    title = asks.period_title(deadline.period) if deadline.kind == KIND_CYCLE else ""
+    owners = [r.name or r.email for r in deadline.recipients if _key(r.email) != coordinator_key]
     result: list[Reminder] = []
-    for recipient in deadline.recipients:
-        cc: tuple[Recipient, ...] = ()
-        if escalation is not None and escalation.email.lower() != recipient.email.lower():
-            cc = (escalation,)
+    for recipient in recipients:
+        mine = _key(recipient.email) == coordinator_key
+        text = _ask_text(
+            roadmap, deadline, recipient, coordinator=coordinator, owners=owners if mine else ()
+        )
+        seq, head = journal if (mine and journal is not None) else (0, "")
         result.append(
             Reminder(
                 key=f"{roadmap.code}:{deadline.deadline_id}:{rung.key_part}:{recipient.email}",
                 send_on=send_on,
                 recipient=recipient,
-                cc=cc,
                 rung=Rung(rung.kind.value),
                 days=rung.days,
                 deadline=deadline.due,
@@ -274,6 +385,17 @@ def build_reminders(
                 timezone=roadmap.timezone,
                 roadmap_code=roadmap.code,
                 stage=deadline.stage,
+                role=text.role,
+                action=text.action,
+                documents=text.documents,
+                missing=text.missing,
+                how=text.how,
+                period_title=title,
+                owners=text.owners,
+                owners_label=text.owners_label,
+                last_rung=last,
+                journal_seq=seq,
+                journal_hash=head,
             )
         )
     return result

@@ -8,7 +8,10 @@ Rules:
 * Rungs: one ``before-N`` rung for each N in ``policy.days_before`` (nominal date
   ``deadline - N``), an ``on_day`` rung (nominal ``deadline``) when ``policy.on_day``,
   then ``overdue-N`` rungs at N = every, 2·every, … days after the deadline (nominal
-  ``deadline + N``), where every = ``policy.overdue_every_days``.
+  ``deadline + N``), where every = ``policy.overdue_every_days``, at most
+  ``policy.overdue_rungs`` of them: after the last one the ladder stops shouting, and an
+  item still open appears in the coordinator's weekly summary instead
+  (`workflow.schedule.weekly`).
 * A rung is sent on a Russian working day. A rung whose nominal date is a non-working
   day (weekend, public holiday, transferred day off) moves to the previous working day,
   so a reminder never arrives later than promised. An overdue rung that would thereby
@@ -46,6 +49,7 @@ __all__ = [
     "RungKind",
     "cc_coordinator",
     "due_rung",
+    "is_last_rung",
     "is_working_day",
     "ladder",
     "next_working_day",
@@ -118,7 +122,7 @@ def ladder(deadline: date, policy: ReminderPolicy, *, until: date) -> list[RungD
 
     Before and on-the-day rungs are always listed, whatever ``until`` is (a preview
     shows them); overdue rungs are listed while their ``send_on`` is at or before
-    ``until``, since overdue reminders go on for as long as the cycle stays open.
+    ``until``, at most ``policy.overdue_rungs`` of them.
 
     Args:
         deadline: the due date, a local date in the roadmap's zone.
@@ -158,7 +162,7 @@ def ladder(deadline: date, policy: ReminderPolicy, *, until: date) -> list[RungD
     every = policy.overdue_every_days
     if every >= 1:
         days = every
-        while True:
+        while days <= policy.silenced_after():
             nominal = deadline + timedelta(days=days)
             send_on = working_day_on_or_before(nominal)
             if send_on <= deadline:
@@ -231,6 +235,11 @@ def upcoming(deadline: date, policy: ReminderPolicy, *, start: date, end: date) 
 
 
 def cc_coordinator(r: RungDate) -> bool:
-    """Whether the coordinator (``policy.escalate_to``) gets a copy: from the first overdue
-    reminder on."""
+    """Whether the coordinator (``policy.escalate_to``) is told of the item: from the first
+    overdue reminder on, as an item of its own digest (never a copy of another letter)."""
     return r.kind is RungKind.OVERDUE
+
+
+def is_last_rung(r: RungDate, policy: ReminderPolicy) -> bool:
+    """Whether ``r`` is the last overdue reminder the policy allows."""
+    return r.kind is RungKind.OVERDUE and r.days >= policy.silenced_after()

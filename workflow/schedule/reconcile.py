@@ -38,6 +38,7 @@ from workflow.schedule.reminders import (
     build_reminders,
     center_deadline,
     centers_needing,
+    journal_head,
     latest_due,
     open_cycle_deadline,
     open_cycles,
@@ -362,12 +363,15 @@ def _queue_chunk(
     with db.write(engine) as conn:
         recorded_at = clock()
         reminders = []
+        journal = journal_head(conn, stored.id)
         for rung, deadlines in chunk:
             fresh = record_rungs(conn, stored.id, deadlines, rung, send_on=today, now=recorded_at)
             for d in deadlines:
                 if (d.entity_id, d.stage) in fresh:
                     sent.append((rung, d))
-                    reminders.extend(build_reminders(roadmap, d, rung, send_on=today))
+                    reminders.extend(
+                        build_reminders(roadmap, d, rung, send_on=today, journal=journal)
+                    )
         count = queue(conn, reminders, now=now) if reminders else 0
     for rung, d in sent:
         log.info(

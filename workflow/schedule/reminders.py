@@ -33,15 +33,18 @@ from notifications.values import Recipient, Reminder
 from states.center import LIFECYCLE, CenterState
 from states.center import STATE_TITLES as CENTER_TITLES
 from states.cycle import CycleState
-from workflow.engine.indicators import missing_submissions
+from workflow.engine.indicators import missing_indicators, missing_submissions
 from workflow.engine.municipalities import contacts as municipality_contacts
 from workflow.errors import InputError
 from workflow.roadmap.deadlines import StageDeadline, stage_deadlines
+from workflow.roadmap.definition import UNIT_TITLES, PartyKind
 from workflow.roadmap.recurrence import opens_on, scheduled_cycles
 from workflow.roadmap.store import StoredRoadmap
+from workflow.schedule.asks import period_title
 from workflow.schedule.due import (
     KIND_CENTER,
     KIND_CYCLE,
+    Ask,
     Deadline,
     build_reminders,
     center_deadline,
@@ -54,7 +57,7 @@ from workflow.schedule.due import (
 from workflow.schedule.ladder import (
     RungDate,
 )
-from workflow.storage.tables import CENTER, CYCLE, SENT
+from workflow.storage.tables import CENTER, CYCLE, HEAD, SENT
 
 # Names of the pure reminder maths that the reconciler, the calendar and the tests take
 # from here together with the SQL (one import for "the reminders").
@@ -68,6 +71,7 @@ __all__ = [
     "centers_needing",
     "cycle_deadline",
     "cycles_to_come",
+    "journal_head",
     "latest_due",
     "monitoring_measure",
     "open_cycle_deadline",
@@ -122,26 +126,59 @@ def schools_owing(
 ) -> tuple[Recipient, ...]:
     """For a monitoring cycle: the schools of centers in ``reporting`` that have not
     submitted the period's indicators (they are reminded with the department)."""
-    if measure != monitoring_measure(stored.definition):
-        return ()
+    return tuple(r for r, _ask in _owing(conn, stored, measure=measure, period=period))
 
+
+def _owing(
+    conn: Connection, stored: StoredRoadmap, *, measure: int, period: str
+) -> list[tuple[Recipient, Ask]]:
+    """`schools_owing` with what each school lacks («название, ед.»)."""
+    roadmap = stored.definition
+    if measure != monitoring_measure(roadmap):
+        return []
     try:
-        owing = missing_submissions(conn, stored.id, period, roadmap=stored.definition)
+        owing = missing_submissions(conn, stored.id, period, roadmap=roadmap)
+        lacking = missing_indicators(conn, stored.id, period, roadmap=roadmap)
     except ValueError:  # an operator-opened cycle labelled by date, not by period
-        return ()
-    return tuple(Recipient(email=email, name=name) for _code, name, email, _m in owing)
+        return []
+    return [
+        (
+            Recipient(email=email, name=name),
+            Ask(
+                role=PartyKind.SCHOOL.value,
+                missing=tuple(f"{i.name}, {UNIT_TITLES[i.unit]}" for i in lacking.get(code, ())),
+            ),
+        )
+        for code, name, email, _m in owing
+    ]
+
+
+def _cycle_with_schools(
+    conn: Connection,
+    stored: StoredRoadmap,
+    *,
+    cycle_id: int,
+    measure: int,
+    period: str,
+    due: date,
+) -> Deadline:
+    owing = _owing(conn, stored, measure=measure, period=period)
+    return cycle_deadline(
+        stored.definition,
+        cycle_id=cycle_id,
+        measure=measure,
+        period=period,
+        due=due,
+        also=tuple(r for r, _a in owing),
+        also_asks={r.email.strip().lower(): a for r, a in owing},
+    )
 
 
 def open_cycle_deadline(conn: Connection, stored: StoredRoadmap, row: Any) -> Deadline:
     """The deadline of an open cycle row (from `open_cycles`), with the schools that
-    owe a monitoring cycle their indicators."""
-    return cycle_deadline(
-        stored.definition,
-        cycle_id=row.id,
-        measure=row.measure,
-        period=row.period,
-        due=row.due_date,
-        also=schools_owing(conn, stored, measure=row.measure, period=row.period),
+    owe a monitoring cycle their indicators (and which ones)."""
+    return _cycle_with_schools(
+        conn, stored, cycle_id=row.id, measure=row.measure, period=row.period, due=row.due_date
     )
 
 
@@ -286,6 +323,18 @@ def open_cycles(conn: Connection, roadmap_id: int) -> list[Any]:
     return list(conn.execute(_OPEN_CYCLES, {"roadmap_id": roadmap_id}))
 
 
+def journal_head(conn: Connection, roadmap_id: int) -> tuple[int, str] | None:
+    """The roadmap's audit chain head (sequence, hash), or None before its first event.
+
+    Printed in the coordinator's letters as ``SEQ:HASH``, the anchor that
+    ``tochka audit verify --expect SEQ:HASH`` checks the chain against.
+    """
+    row = conn.execute(
+        sa.select(HEAD.c.seq, HEAD.c.hash).where(HEAD.c.roadmap_id == roadmap_id)
+    ).first()
+    return None if row is None else (int(row.seq), str(row.hash))
+
+
 def record_rungs(
     conn: Connection,
     roadmap_id: int,
@@ -351,7 +400,8 @@ class PreviewItem:
 
 def _subject(deadline: Deadline) -> str:
     if deadline.kind == KIND_CYCLE:
-        return f"Мероприятие № {deadline.measure} ({deadline.period}): {deadline.title}"
+        when = period_title(deadline.period)
+        return f"Мероприятие № {deadline.measure} ({when}): {deadline.title}"
     stage = CENTER_TITLES[CenterState(deadline.stage)]
     return f"Центр {deadline.center_code} «{deadline.center_name}»: этап «{stage}»"
 
@@ -450,14 +500,9 @@ def preview(
         )
         streams.append(_preview_items(deadline, sends))
     for spec in cycles_to_come(conn, stored, today=today, until=until):
-        deadline = cycle_deadline(
-            roadmap,
-            cycle_id=0,
-            measure=spec.measure,
-            period=spec.period,
-            due=spec.due,
-            # Schools that owe the period now are reminded unless they submit first.
-            also=schools_owing(conn, stored, measure=spec.measure, period=spec.period),
+        # Schools that owe the period now are reminded unless they submit first.
+        deadline = _cycle_with_schools(
+            conn, stored, cycle_id=0, measure=spec.measure, period=spec.period, due=spec.due
         )
         deadline = Deadline(**{**deadline.__dict__, "deadline_id": f"cycle:new:{spec.period}"})
         start = max(today, opens_on(spec.due, roadmap.reminders))

@@ -9,6 +9,12 @@ after the summary is switched on sends the current one. The letter goes to
 the roadmap's coordinator party, through the outbox like every other letter: a short
 summary in the body and the full dashboard (`workflow.views.dashboard`) attached as a
 self-contained HTML page.
+
+Items whose overdue reminders have all been sent (``reminders.overdue_rungs``, see
+`workflow.schedule.ladder`) are no longer mailed to anyone day by day: the summary lists
+them with their days late, every week until they are done (the centers' stages in
+«Напоминания прекращены», the measure cycles flagged in the overdue list).
+It also prints the audit chain head (``SEQ:HASH``), an anchor kept outside the database.
 """
 
 from __future__ import annotations
@@ -24,11 +30,16 @@ from notifications.outbox import OUTBOX
 from notifications.queue import queue_summary
 from notifications.summary import SummaryLine, WeeklySummary
 from notifications.values import Recipient
+from states.center import STATE_TITLES as CENTER_TITLES
+from states.center import CenterState
 from workflow.errors import InputError
+from workflow.schedule.asks import period_title
+from workflow.schedule.reminders import journal_head, stage_groups
+from workflow.storage.tables import CENTER
 from workflow.views import dashboard
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import Connection, Engine
 
     from notifications.render import Renderer
     from workflow.roadmap.store import StoredRoadmap
@@ -110,6 +121,61 @@ def _shorten(text: str) -> str:
     return text if len(text) <= _TITLE_LIMIT else text[: _TITLE_LIMIT - 1].rstrip() + "…"
 
 
+#: The most long-overdue items the summary lists by name; the rest are counted.
+SILENCED_SHOWN = 60
+
+
+def silenced_stages(conn: Connection, stored: StoredRoadmap, *, today: date) -> list[SummaryLine]:
+    """Center stages past the last overdue reminder the roadmap allows, still not reached.
+
+    The stages centers owe more than ``ReminderPolicy.silenced_after`` days past their
+    deadline, the longest overdue first, at most `SILENCED_SHOWN` lines. Their daily
+    reminders have stopped: the weekly summary is where they stay. (Overdue measure
+    cycles are all in the summary's overdue list, the silenced ones flagged.)
+    """
+    after = stored.definition.reminders.silenced_after()
+    lines: list[SummaryLine] = []
+    for group in stage_groups(conn, stored):
+        due = group.stage.due
+        assert due is not None
+        late = (today - due).days
+        if late <= after:
+            continue
+        stage = CENTER_TITLES[CenterState(group.stage.stage)]
+        centers = conn.execute(
+            sa.select(CENTER.c.name, CENTER.c.municipality)
+            .where(
+                CENTER.c.roadmap_id == stored.id,
+                CENTER.c.cohort == group.cohort,
+                CENTER.c.state.in_(group.states),
+            )
+            .order_by(CENTER.c.municipality, CENTER.c.name)
+        )
+        for name, municipality in centers:
+            lines.append(
+                SummaryLine(
+                    title=_shorten(f"Центр на базе {name}, {municipality}: этап «{stage}»"),
+                    due=due,
+                    days=late,
+                    silenced=True,
+                )
+            )
+    lines.sort(key=lambda line: (-line.days, line.title))
+    if len(lines) > SILENCED_SHOWN:
+        rest = len(lines) - SILENCED_SHOWN + 1
+        last = lines[SILENCED_SHOWN - 1]
+        lines = [
+            *lines[: SILENCED_SHOWN - 1],
+            SummaryLine(
+                title=f"и ещё {rest} (все — во вложении)",
+                due=last.due,
+                days=last.days,
+                silenced=True,
+            ),
+        ]
+    return lines
+
+
 def queue_weekly_summary(
     engine: Engine, stored: StoredRoadmap, *, today: date, now: datetime, weekly: WeeklyPlan
 ) -> int:
@@ -125,6 +191,9 @@ def queue_weekly_summary(
         if conn.execute(sa.select(OUTBOX.c.id).where(OUTBOX.c.key == key)).first() is not None:
             return 0
         data = dashboard.build(conn, stored, now=now)
+        silenced = silenced_stages(conn, stored, today=data.today)
+        head = journal_head(conn, stored.id)
+    after = roadmap.reminders.silenced_after()
     counts: dict[str, int] = {}
     for municipality in data.municipalities:
         for state, count in municipality.counts.items():
@@ -143,10 +212,12 @@ def queue_weekly_summary(
         overdue=tuple(
             SummaryLine(
                 title=_shorten(
-                    f"Мероприятие № {m.measure} ({m.period}): {data.measure_title(m.measure)}"
+                    f"Мероприятие № {m.measure} ({period_title(m.period)}): "
+                    f"{data.measure_title(m.measure)}"
                 ),
                 due=m.due,
                 days=m.days_late,
+                silenced=m.days_late > after,
             )
             for m in sorted(data.overdue, key=lambda m: (-m.days_late, m.measure, m.period))
         ),
@@ -157,6 +228,9 @@ def queue_weekly_summary(
         horizon_days=dashboard.HORIZON_DAYS,
         attachment_name=f"svodka-{data.today.isoformat()}.html",
         attachment=dashboard.render_html(data).encode("utf-8"),
+        silenced=tuple(silenced),
+        silenced_rungs=roadmap.reminders.overdue_rungs,
+        journal="" if head is None else f"{head[0]}:{head[1]}",
     )
     with db.write(engine) as conn:
         queued = queue_summary(conn, summary, now=now, renderer=weekly.renderer)
