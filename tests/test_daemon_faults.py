@@ -95,6 +95,12 @@ def _log(proc: Daemon) -> str:
     return proc.err_path.read_text(encoding="utf-8")
 
 
+def _last_seen(engine: Engine) -> datetime:
+    seen = _heartbeats(engine)[0]["last_seen_at"]
+    assert isinstance(seen, datetime)
+    return seen
+
+
 def _status(cli: Callable[..., Result]) -> dict[str, Any]:
     result = cli("--json", "daemon", "status")
     assert result.exit_code == 0, result.output
@@ -152,10 +158,7 @@ def test_a_tick_failed_under_a_held_write_lock_is_retried_after_the_release(
     released = time.monotonic()
 
     def ticked() -> bool:
-        return any(
-            hb["last_tick_result"] and hb["last_tick_result"].startswith("[")
-            for hb in _heartbeats(engine)
-        )
+        return any(str(hb["last_tick_result"] or "").startswith("[") for hb in _heartbeats(engine))
 
     _wait(ticked, timeout=60, log=proc)
     took = time.monotonic() - released
@@ -240,7 +243,7 @@ class FreezableProxy:
                 if not data:
                     break
                 dst.sendall(data)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: select on a socket `close` closed
             pass
         for sock in (src, dst):
             try:
@@ -301,10 +304,7 @@ def test_a_frozen_database_is_logged_as_a_stall_and_the_daemon_recovers(
     assert "База данных снова отвечает" in recovered[0]
     thawed_seen = datetime.now(UTC)
     _wait(
-        lambda: (
-            _heartbeats(engine)[0]["last_seen_at"] > thawed_seen
-            and _status(cli)["daemons"][0]["alive"] is True
-        ),
+        lambda: _last_seen(engine) > thawed_seen and _status(cli)["daemons"][0]["alive"] is True,
         timeout=60,
     )
     proc.send_signal(signal.SIGTERM)
@@ -325,7 +325,7 @@ def test_the_postgres_timeouts_reach_the_server(db_url: str, engine: Engine) -> 
             # The URL's own options (the test schema's search_path) are kept.
             assert (
                 conn.exec_driver_sql("SHOW search_path").scalar()
-                == (sa.engine.make_url(db_url).query["options"].split("=", 1)[1])
+                == str(sa.engine.make_url(db_url).query["options"]).split("=", 1)[1]
             )
         assert shown == {
             "statement_timeout": "1500ms",
@@ -394,10 +394,11 @@ def test_the_start_up_tick_and_the_first_delivery_never_run_at_once(
     """Both are due at start-up; run together, the delivery's "sent" record would wait
     for the tick's write lock with a letter the server has accepted."""
     import scheduler
+    from workflow.schedule import reconcile
 
     _setup(engine, stored)
     ticking = threading.Event()
-    real_tick = scheduler.reconcile.tick
+    real_tick = reconcile.tick
 
     def slow_tick(*args: Any, **kwargs: Any) -> Any:
         ticking.set()
@@ -407,7 +408,7 @@ def test_the_start_up_tick_and_the_first_delivery_never_run_at_once(
         finally:
             ticking.clear()
 
-    monkeypatch.setattr(scheduler.reconcile, "tick", slow_tick)
+    monkeypatch.setattr(reconcile, "tick", slow_tick)  # scheduler calls reconcile.tick
     overlaps: list[bool] = []
     delivered = threading.Event()
 
