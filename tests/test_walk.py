@@ -1,16 +1,26 @@
 """Walk the shipped roadmap day by day with the reconciler and check every cycle and letter.
 
 The expectation is generated independently of the reconciler's catch-up code: from the
-full ladder of each deadline (`workflow.schedule.ladder.ladder`) and the plain rule "the first
-tick sends the latest rung already due; later rungs go out on their day; nothing after
-the deadline is met". Measure 5 and one center are also written out literally.
+full ladder of each deadline (`workflow.schedule.ladder.ladder`, which stops after the
+roadmap's overdue rungs) and the plain rule "the first tick sends the latest rung already
+due; later rungs go out on their day; nothing after the deadline is met". Measure 5 and
+one center are also written out literally.
+
+The letters are the real outbox's (with the weekly summary on Mondays), so the walk also
+checks what people receive: one letter per recipient and day, each item once a day to
+the coordinator and never as a copy, a stuck center's letters ending after the last rung
+while the weekly summary lists it, the school's monitoring letter naming its quarter
+and its missing indicators.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from email import message_from_bytes
+from email import policy as email_policy
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,22 +28,29 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from typer.testing import Result
 
-from notifications.outbox import REMINDER
+from notifications.outbox import OUTBOX, REMINDER
+from notifications.render import Renderer
+from notifications.russian import overdue_by
+from states.center import STATE_TITLES, CenterState
 from tests.conftest import T0, make_rows
 from tests.test_tick import Recorder
 from workflow.engine import audit, centers, cycles
 from workflow.engine.access import Actor
 from workflow.engine.transitions import TransitionEngine
+from workflow.roadmap.definition import ReminderPolicy
 from workflow.roadmap.store import StoredRoadmap
 from workflow.schedule.ladder import ladder, working_day_on_or_before
 from workflow.schedule.reconcile import tick
-from workflow.storage.tables import CYCLE
+from workflow.schedule.reminders import outbox_queue
+from workflow.schedule.weekly import WeeklyPlan
+from workflow.storage.tables import CENTER, CYCLE
 
 MSK = ZoneInfo("Europe/Moscow")
 CODE = "ivanovo-2021-2023"
 DEPARTMENT = "coordinator@example.org"
 OPERATOR = "operator@example.org"
 OP = Actor(login="operator")
+MONDAY = 1
 
 # Days on which the real CLI (`tochka --now DAY tick`) ticks instead of the library.
 CLI_DAYS = {date(2021, 2, 15), date(2021, 8, 25), date(2022, 3, 1)}
@@ -47,10 +64,12 @@ def days(start: date, end: date) -> list[date]:
     return [start + timedelta(days=n) for n in range((end - start).days + 1)]
 
 
-def sends(due: date, *, start: date, end: date, stop: date | None = None) -> list[tuple[date, str]]:
+def sends(
+    due: date, policy: ReminderPolicy, *, start: date, end: date, stop: date | None = None
+) -> list[tuple[date, str]]:
     """What daily ticks send for one deadline: catch-up on ``start``, then each rung on its
     day, until ``stop`` (the day the deadline is met, before that day's tick)."""
-    rungs = [r for r in ladder(due, _policy(), until=end)]
+    rungs = [r for r in ladder(due, policy, until=end)]
     last = min(end, stop - timedelta(days=1)) if stop else end
     if last < start:
         return []
@@ -60,12 +79,6 @@ def sends(due: date, *, start: date, end: date, stop: date | None = None) -> lis
         out.append((start, caught[-1].key_part))
     out += [(r.send_on, r.key_part) for r in rungs if start < r.send_on <= last]
     return out
-
-
-def _policy():  # type: ignore[no-untyped-def]
-    from workflow.roadmap.definition import ReminderPolicy
-
-    return ReminderPolicy()
 
 
 class Walk:
@@ -129,25 +142,42 @@ def _import(engine: Engine, stored: StoredRoadmap) -> None:
 
 def _walk(
     engine: Engine, stored: StoredRoadmap, cli: Callable[..., Result], start: date, end: date
-) -> Recorder:
+) -> None:
+    """Tick every day into the real outbox, the weekly summary on Mondays (the CLI's
+    ticks have no summary: the next library tick sends that week's)."""
     _import(engine, stored)
     walk = Walk(engine, stored)
-    queue = Recorder()
+    renderer = Renderer()
+    queue = outbox_queue(renderer)
+    weekly = WeeklyPlan(weekday=MONDAY, renderer=renderer)
     for day in days(start, end):
         walk.actions(day)
         if day in CLI_DAYS:
             result = cli("--now", moment(day, 9).isoformat(), "tick")
             assert result.exit_code == 0, result.output
             continue
-        tick(engine, stored, now=moment(day, 9), clock=lambda: datetime.now(UTC), queue=queue)
-    return queue
+        tick(
+            engine,
+            stored,
+            now=moment(day, 9),
+            clock=lambda: datetime.now(UTC),
+            queue=queue,
+            weekly=weekly,
+        )
 
 
-def _sent(engine: Engine, queue: Recorder) -> list[tuple[date, str]]:
+def _sent(engine: Engine) -> list[tuple[date, str]]:
     """Every reminder queued, by the library walk or the CLI (the real outbox)."""
     with engine.connect() as conn:
-        outbox = [(r.send_on, r.key) for r in conn.execute(sa.select(REMINDER))]
-    return sorted([(r.send_on, r.key) for r in queue.items] + outbox)
+        return sorted((r.send_on, r.key) for r in conn.execute(sa.select(REMINDER)))
+
+
+def _text(raw: bytes) -> str:
+    """The plain-text part of a stored letter, with its line ends as written."""
+    msg = message_from_bytes(raw, policy=email_policy.default)
+    part = msg.get_body(preferencelist=("plain",))  # type: ignore[attr-defined]
+    assert part is not None
+    return str(part.get_content()).replace("\r\n", "\n")
 
 
 def _expected_cycles(stored: StoredRoadmap, end: date) -> list[tuple[int, str, date]]:
@@ -209,7 +239,8 @@ def _expected_cycle_reminders(
         }.get((measure, period), working_day_on_or_before(due - timedelta(days=14)))
         stop = completed.get((measure, period))
         emails = [roadmap.party(p).email for p in roadmap.measure(measure).responsible]
-        for day, rung in sends(due, start=max(start, first), end=end, stop=stop):
+        policy = roadmap.reminders
+        for day, rung in sends(due, policy, start=max(start, first), end=end, stop=stop):
             out += [(day, f"{CODE}:cycle:{cycle_id}:{rung}:{email}") for email in emails]
             # Monitoring also reminds the schools that owe their indicators: center A is
             # reporting from 2021-10-04 (opened 2021-09-01) and never submits.
@@ -258,9 +289,17 @@ def _expected_reminders(
             stages["infrastructure_agreed"], known["infrastructure_agreed"] = infra[year]
         for stage, due in stages.items():
             for day, rung in sends(
-                due, start=max(start, known[stage]), end=end, stop=stops.get(stage)
+                due,
+                stored.definition.reminders,
+                start=max(start, known[stage]),
+                end=end,
+                stop=stops.get(stage),
             ):
-                out.append((day, f"{CODE}:center:{code}:{stage}:{rung}:{code.lower()}@example.org"))
+                deadline = f"{CODE}:center:{code}:{stage}:{rung}"
+                out.append((day, f"{deadline}:{code.lower()}@example.org"))
+                # Overdue: the coordinator has the item in its own digest (no copies).
+                if rung.startswith("overdue-"):
+                    out.append((day, f"{deadline}:{DEPARTMENT}"))
     return sorted(out)
 
 
@@ -276,6 +315,14 @@ MEASURE_5 = [
     ("2022-03-05", "overdue-7"),  # 08.03 holiday, 07.03 transferred day off, 06.03 Sunday
     ("2022-03-15", "overdue-14"),
     ("2022-03-22", "overdue-21"),
+    ("2022-03-29", "overdue-28"),  # the last rung the roadmap allows: then the summary
+    ("2023-02-15", "before-14"),
+    ("2023-02-22", "before-3"),  # 26.02 Sunday, 24.02 transferred day off, 23.02 holiday
+    ("2023-03-01", "on_day"),
+    ("2023-03-07", "overdue-7"),  # 08.03 holiday
+    ("2023-03-15", "overdue-14"),
+    ("2023-03-22", "overdue-21"),
+    ("2023-03-29", "overdue-28"),
 ]
 CENTER_A_EQUIPPED = [
     ("2021-08-11", "before-14"),
@@ -283,13 +330,135 @@ CENTER_A_EQUIPPED = [
 ]
 
 
+def _letters(engine: Engine) -> list[sa.Row]:  # type: ignore[type-arg]
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(OUTBOX).order_by(OUTBOX.c.id)))
+
+
+def _letter_day(row: sa.Row) -> str:  # type: ignore[type-arg]
+    """The day a letter is for: in its key (``digest:DAY:…``, ``CODE:summary:DAY``)."""
+    parts = row.key.split(":")
+    return parts[1] if row.kind == "digest" else parts[-1]
+
+
+def _check_one_letter_per_day(engine: Engine) -> None:
+    letters = _letters(engine)
+    assert letters
+    # Nobody is copied on anyone's letter: each letter goes to its one reader.
+    assert all(r.envelope == r.recipient for r in letters)
+    daily = Counter((r.recipient, _letter_day(r)) for r in letters if r.kind != "summary")
+    twice = {k: n for k, n in daily.items() if n > 1}
+    assert not twice, f"two letters on one day: {sorted(twice)[:5]}"
+    assert all(r.key.endswith(":1") for r in letters if r.kind == "digest")  # no follow-ups
+    # The weekly summary, the one other letter, comes once a week.
+    weeks = Counter(
+        (r.recipient, date.fromisoformat(_letter_day(r)).isocalendar()[:2])
+        for r in letters
+        if r.kind == "summary"
+    )
+    assert weeks
+    assert set(weeks.values()) == {1}
+
+
+def _check_coordinator_items_once_a_day(engine: Engine) -> None:
+    """Each item (a measure's period, a center's stage) at most once a day to the
+    coordinator, whatever the keys: read from what the letters hold."""
+    with engine.connect() as conn:
+        payloads = list(
+            conn.execute(
+                sa.select(REMINDER.c.send_on, REMINDER.c.payload).where(
+                    REMINDER.c.recipient == DEPARTMENT
+                )
+            )
+        )
+    items = [
+        (day, p["measure_number"], p["period"], p["center_code"], p.get("stage", ""))
+        for day, p in payloads
+    ]
+    twice = [item for item, n in Counter(items).items() if n > 1]
+    assert not twice, f"an item reached the coordinator twice on one day: {twice[:5]}"
+    # It does reach it: the department's own measures and the centers' overdue stages.
+    assert any(code is not None for _d, _m, _p, code, _s in items)
+
+
+def _summaries(engine: Engine) -> dict[date, str]:
+    return {
+        date.fromisoformat(_letter_day(r)): _text(r.message)
+        for r in _letters(engine)
+        if r.kind == "summary"
+    }
+
+
+def _check_stuck_center(
+    engine: Engine, stored: StoredRoadmap, sent: list[tuple[date, str]]
+) -> None:
+    """Center B (cohort 2022) never moves: four overdue letters per stage, then only the
+    coordinator's weekly summary lists the stage, with its days late."""
+    policy = stored.definition.reminders
+    due = date(2022, 8, 25)
+    rungs = [
+        (day, key.split(":")[4])
+        for day, key in sent
+        if key.startswith(f"{CODE}:center:B:equipped:") and key.endswith(":b@example.org")
+    ]
+    overdue = [rung for _day, rung in rungs if rung.startswith("overdue-")]
+    assert overdue == [f"overdue-{policy.overdue_every_days * n}" for n in (1, 2, 3, 4)]
+    assert len(overdue) == policy.overdue_rungs
+    last = max(day for day, _rung in rungs)
+    assert last <= due + timedelta(days=policy.silenced_after())
+    # No letter about B at all after its last rungs (the latest stage is reporting, 01.10).
+    assert max(day for day, key in sent if ":center:B:" in key) <= date(2022, 10, 29)
+    with engine.connect() as conn:
+        b = conn.execute(
+            sa.select(CENTER.c.name, CENTER.c.municipality).where(CENTER.c.code == "B")
+        ).one()
+    line = f"Центр на базе {b.name}, {b.municipality}: этап «{STATE_TITLES[CenterState.EQUIPPED]}»"
+    summaries = _summaries(engine)
+    listed = sorted(day for day, text in summaries.items() if line in text)
+    # From the first Monday after the last rung on, every week, with its days late...
+    assert listed[0] == date(2022, 9, 26)
+    assert listed == sorted(day for day in summaries if day >= date(2022, 9, 26))
+    text = summaries[date(2022, 9, 26)]
+    assert f"{line}: срок 25 августа 2022 г., {overdue_by(32)}" in text
+    assert "Центры, отстающие давно (" in text
+    # A measure cycle past its last rung stays in the overdue list, flagged.
+    assert "(напоминания прекращены)" in text
+    # ...and not before: while the letters still go, the summary does not list it.
+    assert line not in summaries[date(2022, 9, 19)]
+
+
+def _check_monitoring_letter(engine: Engine, stored: StoredRoadmap) -> None:
+    """Center A reports from 04.10.2021 and never submits: the letter of the 2021-Q4
+    monitoring asks it for that quarter's values, by name, and how to send them."""
+    cycle = Walk(engine, stored).cycle_id(9, "2021-Q4")
+    with engine.connect() as conn:
+        outbox_id = conn.execute(
+            sa.select(REMINDER.c.outbox_id).where(
+                REMINDER.c.key == f"{CODE}:cycle:{cycle}:on_day:a@example.org"
+            )
+        ).scalar_one()
+        raw = conn.execute(sa.select(OUTBOX.c.message).where(OUTBOX.c.id == outbox_id)).scalar_one()
+    text = _text(raw)
+    roadmap = stored.definition
+    assert "Сдайте значения показателей центра за IV квартал 2021 г." in text
+    # The fourth quarter closes the year: the yearly indicators are owed too.
+    assert f"Не сданы показатели ({len(roadmap.indicators)}):" in text
+    units = {"persons": "чел.", "units": "ед.", "percent": "%"}
+    for indicator in roadmap.indicators:
+        assert f"– {indicator.name}, {units[indicator.unit.value]}" in text
+    assert "Ответьте на это письмо" in text
+    assert "2021-Q4" not in text
+    assert roadmap.evidence_kind("indicators_report").name not in text
+
+
 def test_walk_2020_12_to_2024_03(
     engine: Engine, stored: StoredRoadmap, cli: Callable[..., Result], db_url: str
 ) -> None:
     start = date(2020, 12, 1)
     # The full walk on SQLite; three months on PostgreSQL (same code, slower commits).
-    end = date(2024, 3, 31) if db_url.startswith("sqlite") else date(2021, 3, 10)
-    queue = _walk(engine, stored, cli, start, end)
+    full = db_url.startswith("sqlite")
+    end = date(2024, 3, 31) if full else date(2021, 3, 10)
+    _walk(engine, stored, cli, start, end)
 
     with engine.connect() as conn:
         got_cycles = sorted(
@@ -299,7 +468,7 @@ def test_walk_2020_12_to_2024_03(
         audit.verify(conn, stored.id, CODE)
     assert got_cycles == _expected_cycles(stored, end)
 
-    sent = _sent(engine, queue)
+    sent = _sent(engine)
     assert len(sent) == len(set(k for _, k in sent)), "a reminder was queued twice"
     assert sent == _expected_reminders(engine, stored, start, end)
 
@@ -310,14 +479,19 @@ def test_walk_2020_12_to_2024_03(
         for day, key in sent
         if key.split(":")[1] == "cycle" and int(key.split(":")[2]) in m5
     ]
-    expect5 = [(d, r) for d, r in MEASURE_5 if d <= end.isoformat()]
-    assert got5[: len(expect5)] == expect5
+    assert got5 == [(d, r) for d, r in MEASURE_5 if d <= end.isoformat()]
     got_a = [
         (day.isoformat(), key.split(":")[4])
         for day, key in sent
         if key.startswith(f"{CODE}:center:A:equipped:")
     ]
     assert got_a == [(d, r) for d, r in CENTER_A_EQUIPPED if d <= end.isoformat()]
+
+    _check_one_letter_per_day(engine)
+    if full:
+        _check_coordinator_items_once_a_day(engine)
+        _check_stuck_center(engine, stored, sent)
+        _check_monitoring_letter(engine, stored)
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
