@@ -100,7 +100,11 @@ def compose(letter: RenderedLetter, addressing: Addressing) -> bytes:
     if addressing.cc:
         set_header(msg, "Cc", addressing.cc)
     if addressing.reply_to is not None:
-        set_header(msg, "Reply-To", addressing.reply_to)
+        reply = addressing.reply_to
+        if not reply.display_name and letter.sender_name:
+            # Who writes (the coordinator party): the deliverer gives From this name too.
+            reply = make_address(reply.addr_spec, letter.sender_name, field="Reply-To")
+        set_header(msg, "Reply-To", reply)
     set_header(msg, "Subject", letter.subject)
     # RFC 3834: tells auto-responders not to answer reminders.
     msg["Auto-Submitted"] = "auto-generated"

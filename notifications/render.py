@@ -8,6 +8,11 @@ them file by file (same file name). Each letter kind has three templates:
 (`jinja2.StrictUndefined`), HTML templates are autoescaped, text and subject templates
 are not. `Renderer.check` renders every
 template with sample data so that a broken override is refused when the daemon starts.
+
+Form, the same for every kind: the greeting (`greeting`: the contact person by name, or
+«Добрый день!»), the signature block (`notifications.signature.Signature`), a subject
+that starts with what and who and fits `SUBJECT_LIMIT` (`subject_line`), and Russian
+quotation marks («…» outside, „…“ inside: `russian.typographic_quotes`).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from notifications import russian
 from notifications.errors import TemplateProblem
 from notifications.headers import clean_text
 from notifications.ics import build_calendar
+from notifications.signature import Signature
 from notifications.summary import WeeklySummary, sample_summary
 from notifications.values import Notice, Recipient, Reminder, Rung
 
@@ -43,6 +49,19 @@ KINDS: tuple[str, ...] = (
     "weekly_summary",
 )
 PARTS: tuple[str, ...] = ("subject", "txt", "html")
+#: A subject is at most this many characters (a phone shows about 40, a desktop 90).
+SUBJECT_LIMIT = 90
+#: The "what" of a subject is never cut shorter than this (then the date goes first).
+_MIN_WHAT = 16
+
+#: What a center stage's deadline asks for, as a subject says it.
+STAGE_WHAT: dict[str, str] = {
+    "infrastructure_agreed": "согласование инфраструктурного листа",
+    "equipped": "оснащение центра",
+    "staff_trained": "обучение педагогов центра",
+    "opened": "открытие центра",
+    "reporting": "начало отчётности центра",
+}
 _RUNG_KIND = {
     Rung.BEFORE: "reminder_before",
     Rung.ON_DAY: "reminder_on_day",
@@ -61,6 +80,8 @@ class RenderedLetter:
         html: the HTML part.
         ics: the calendar attachment, or None (transition notices).
         attachments: other files to attach.
+        sender_name: who writes (the signature's department): the display name of the
+            letter's Reply-To and, unless one is configured, of its From.
     """
 
     kind: str
@@ -69,6 +90,7 @@ class RenderedLetter:
     html: str
     ics: bytes | None
     attachments: tuple[Attachment, ...] = ()
+    sender_name: str = ""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -90,6 +112,7 @@ class ItemView:
     days: int
     deadline_text: str
     when_text: str
+    what: str = ""
 
     def __getattr__(self, name: str) -> Any:
         # Templates write ``item.title``; the reminder's fields show through.
@@ -139,7 +162,77 @@ def item_view(reminder: Reminder, now: datetime) -> ItemView:
         days=count,
         deadline_text=russian.long_date(reminder.deadline),
         when_text=when,
+        what=item_what(reminder),
     )
+
+
+def item_what(reminder: Reminder) -> str:
+    """What a reminder is about, short, for a subject: a center stage's action
+    («открытие центра») or the measure's title."""
+    stage = getattr(reminder, "stage", "")
+    return STAGE_WHAT.get(stage) or russian.typographic_quotes(clean_text(reminder.title))
+
+
+def item_who(reminder: Reminder) -> str:
+    """Whom a reminder is about, for a subject: the school, else the period."""
+    if reminder.center_name:
+        return russian.typographic_quotes(clean_text(reminder.center_name))
+    title = getattr(reminder, "period_title", "") or reminder.period
+    return clean_text(title)
+
+
+def subject_line(lead: str, what: str, who: str = "", when: str = "") -> str:
+    """«{lead} {what} — {who} ({when})» in at most `SUBJECT_LIMIT` characters.
+
+    The what is shortened first (on a word boundary, with «…», not below a few words),
+    then the date in brackets goes, and only then the who (the school's name) is cut on
+    a word boundary: a name is never lost to a long measure title. Every part is cleaned
+    (`clean_text`: one line, no control characters) before it is measured.
+    """
+    lead, what, who, when = (clean_text(part) for part in (lead, what, who, when))
+
+    def line(what_part: str, when_part: str, who_part: str = who) -> str:
+        text = f"{lead} {what_part}".strip()
+        if who_part:
+            text += f" — {who_part}"
+        if when_part:
+            text += f" ({when_part})"
+        return text
+
+    full = line(what, when)
+    if len(full) <= SUBJECT_LIMIT:
+        return full
+    for when_part in (when, ""):
+        room = SUBJECT_LIMIT - len(line("", when_part)) - 1
+        if room >= min(_MIN_WHAT, len(what)):
+            return line(russian.shorten(what, room), when_part)
+    short_what = russian.shorten(what, _MIN_WHAT)
+    room = SUBJECT_LIMIT - len(line(short_what, "", ""))
+    if who:
+        room -= 3  # " — "
+    return line(short_what, "", russian.shorten(who, max(room, 1)))[:SUBJECT_LIMIT]
+
+
+def greeting(recipient: Recipient) -> str:
+    """«Здравствуйте, Анна Петровна!» with a contact person, else «Добрый день!» (never
+    an organisation's name: «Здравствуйте, федеральный оператор!» reads wrong)."""
+    contact = clean_text(getattr(recipient, "contact", "") or "")
+    return f"Здравствуйте, {contact}!" if contact else "Добрый день!"
+
+
+def center_phrase(name: str) -> str:
+    """«центр «Точка роста» на базе МБОУ «Школа № 1»» (the name's own quotes kept right)."""
+    return f"центр «Точка роста» на базе {russian.typographic_quotes(clean_text(name))}"
+
+
+def _form(source: Any, recipient: Recipient) -> dict[str, Any]:
+    """The context every kind shares: greeting and signature."""
+    signature: Signature | None = getattr(source, "signature", None)
+    return {
+        "greeting": greeting(recipient),
+        "signature": signature.lines if signature is not None else (),
+        "sender_name": signature.department if signature is not None else "",
+    }
 
 
 class Renderer:
@@ -174,7 +267,13 @@ class Renderer:
             in_days=russian.in_days,
             overdue_by=russian.overdue_by,
         )
+        self.env.filters.update(
+            quotes=russian.typographic_quotes,
+            quoted=russian.quoted,
+            center_phrase=center_phrase,
+        )
         self.env.globals["plural"] = russian.plural
+        self.env.globals["subject_line"] = subject_line
 
     def _render(self, kind: str, context: dict[str, Any]) -> tuple[str, str, str]:
         parts: list[str] = []
@@ -248,6 +347,7 @@ class Renderer:
             for copy in reminder.cc:
                 cc.setdefault(copy.email.strip().lower(), copy)
         context: dict[str, Any] = {
+            **_form(first, first.recipient),
             "recipient": first.recipient,
             "roadmap_title": first.roadmap_title,
             "reply_to": first.reply_to,
@@ -260,10 +360,20 @@ class Renderer:
             "escalated": bool(cc),
             "cc": list(cc.values()),
         }
+        # A digest names its school when all of it is about one; a single reminder its
+        # school, or the period of a measure.
+        schools = {r.center_name for r in ordered}
+        one = len(ordered) == 1 or (len(schools) == 1 and first.center_name)
+        context["who"] = item_who(first) if one else ""
         kind = _RUNG_KIND[items[0].status] if len(items) == 1 else "digest"
         subject, text, html = self._render(kind, context)
         return RenderedLetter(
-            kind=kind, subject=subject, text=text, html=html, ics=build_calendar(ordered, now=now)
+            kind=kind,
+            subject=subject,
+            text=text,
+            html=html,
+            ics=build_calendar(ordered, now=now),
+            sender_name=context["sender_name"],
         )
 
     def render_notice(self, notice: Notice, *, now: datetime) -> RenderedLetter:
@@ -273,6 +383,7 @@ class Renderer:
             TemplateProblem: a template failed.
         """
         context: dict[str, Any] = {
+            **_form(notice, notice.recipient),
             "notice": notice,
             "recipient": notice.recipient,
             "roadmap_title": notice.roadmap_title,
@@ -280,7 +391,14 @@ class Renderer:
             "now": now,
         }
         subject, text, html = self._render("notice", context)
-        return RenderedLetter(kind="notice", subject=subject, text=text, html=html, ics=None)
+        return RenderedLetter(
+            kind="notice",
+            subject=subject,
+            text=text,
+            html=html,
+            ics=None,
+            sender_name=context["sender_name"],
+        )
 
     def render_summary(self, summary: WeeklySummary) -> RenderedLetter:
         """Render the weekly summary letter, the dashboard attached.
@@ -289,6 +407,7 @@ class Renderer:
             TemplateProblem: a template failed.
         """
         context: dict[str, Any] = {
+            **_form(summary, summary.recipient),
             "summary": summary,
             "recipient": summary.recipient,
             "roadmap_title": summary.roadmap_title,
@@ -308,6 +427,7 @@ class Renderer:
             html=html,
             ics=None,
             attachments=(attachment,),
+            sender_name=context["sender_name"],
         )
 
     def check(self, *, now: datetime | None = None) -> None:
@@ -337,6 +457,14 @@ class Renderer:
         self.render_summary(sample_summary())
 
 
+#: The signature of the sample letters (the template check renders every part of it).
+SAMPLE_SIGNATURE = Signature(
+    department="Департамент образования Ивановской области",
+    contact="Иванова Анна Петровна, главный специалист",
+    address="г. Иваново",
+)
+
+
 def sample_reminders(now: datetime) -> list[Reminder]:
     """One reminder per status, around ``now``'s date, with awkward characters in names."""
     today = now.astimezone(ZoneInfo("Europe/Moscow")).date()
@@ -353,6 +481,7 @@ def sample_reminders(now: datetime) -> list[Reminder]:
         "period": "2022",
         "reply_to": coordinator.email,
         "timezone": "Europe/Moscow",
+        "signature": SAMPLE_SIGNATURE,
     }
     return [
         Reminder(
@@ -390,7 +519,9 @@ def sample_notice() -> Notice:
     """A transition notice with every optional field set."""
     return Notice(
         key="sample-notice",
-        recipient=Recipient(email="school@example.org", name="МБОУ «Школа № 1»"),
+        recipient=Recipient(
+            email="school@example.org", name="МБОУ «Школа № 1»", contact="Пётр Ильич"
+        ),
         cc=(Recipient(email="coordinator@example.org", name="Координатор"),),
         headline="Центр открыт",
         entity="Центр «Точка роста» МБОУ «Средняя школа № 1»",
@@ -406,4 +537,5 @@ def sample_notice() -> Notice:
         evidence=("Публикация в СМИ",),
         reply_to="coordinator@example.org",
         timezone="Europe/Moscow",
+        signature=SAMPLE_SIGNATURE,
     )

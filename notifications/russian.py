@@ -52,3 +52,66 @@ def plural(count: int, one: str, few: str, many: str) -> str:
     form = _ru().plural_form(count)
     word = {"one": one, "few": few}.get(form, many)
     return f"{count} {word}"
+
+
+_OPENING_CONTEXT = frozenset(" \t(«„[—–-/")
+
+
+def typographic_quotes(text: str) -> str:
+    """Russian quotation marks, nested right: «…» outside, „…“ inside.
+
+    Straight double quotes become «» (an opening one after a space, a bracket or the
+    start; a closing one elsewhere); guillemets and „“ inside an open quotation become
+    „“: «МБОУ "СОШ" № 1» → «МБОУ «СОШ» № 1», and «центр «МБОУ «СОШ»»» → «центр «МБОУ „СОШ“»».
+    An unbalanced closing mark is kept as it is.
+    """
+    out: list[str] = []
+    depth = 0
+    previous = ""
+    for ch in text:
+        if ch == '"':
+            ch = "«" if (not previous or previous in _OPENING_CONTEXT) else "»"
+        if ch in "«„":
+            out.append("«" if depth == 0 else "„")
+            depth += 1
+        elif ch in "»“" and depth:
+            depth -= 1
+            out.append("»" if depth == 0 else "“")
+        else:
+            out.append(ch)
+        previous = ch
+    return "".join(out)
+
+
+def quoted(text: str) -> str:
+    """``text`` inside «…», its own quotation marks turned to „…“."""
+    return typographic_quotes(f"«{text}»")
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters on a word boundary, with «…».
+
+    A quotation left open by the cut is closed, so «МБОУ «Школа…» stays balanced.
+    """
+    if len(text) <= limit:
+        return text
+    if limit < 2:
+        return "…"[:limit]
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space >= limit // 2:
+        cut = cut[:space]
+        # Not «… обучение педагогов по…»: a preposition or conjunction is not left hanging.
+        last = cut.rfind(" ")
+        if last >= limit // 2 and len(cut) - last - 1 <= 2:
+            cut = cut[:last]
+    cut = cut.rstrip(" ,;:—–-(") + "…"
+    opened = cut.count("«") - cut.count("»")
+    inner = cut.count("„") - cut.count("“")
+    tail = "“" * max(inner, 0) + "»" * max(opened, 0)
+    if tail:
+        cut = shorten(text, limit - len(tail)) if len(cut) + len(tail) > limit else cut
+        opened = cut.count("«") - cut.count("»")
+        inner = cut.count("„") - cut.count("“")
+        cut += "“" * max(inner, 0) + "»" * max(opened, 0)
+    return cut

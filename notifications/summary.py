@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from notifications.signature import Signature
 from notifications.values import Recipient
 
 
@@ -49,6 +50,7 @@ class WeeklySummary:
         horizon_days: how many days ``upcoming`` covers.
         attachment_name: file name of the attached dashboard.
         attachment: the dashboard, a self-contained HTML page.
+        signature: the letter's signature block (None: the roadmap's title signs).
         silenced: center stages long overdue whose reminders have stopped (the
             roadmap's ``reminders.overdue_rungs`` were sent): they are in this letter
             only, the longest overdue first (measure cycles: ``overdue``, flagged).
@@ -71,6 +73,7 @@ class WeeklySummary:
     horizon_days: int = 30
     attachment_name: str = "svodka.html"
     attachment: bytes = field(default=b"", repr=False)
+    signature: Signature | None = None
     silenced: tuple[SummaryLine, ...] = ()
     silenced_rungs: int = 4
     journal: str = ""

@@ -34,7 +34,7 @@ from notifications.errors import (
     RecipientRefused,
     TransportUnavailable,
 )
-from notifications.headers import check_address
+from notifications.headers import parse_sender
 
 log = logging.getLogger(__name__)
 smtp_log = logging.getLogger("notifications.transport.smtp")
@@ -320,7 +320,8 @@ class SmtpTransport:
         self, settings: SmtpSettings, *, ssl_context: ssl.SSLContext | None = None
     ) -> None:
         self.settings = settings
-        self.mail_from = check_address(settings.mail_from, field="From")
+        # ``Имя <addr>``: the address for the envelope, the name for From (deliverer).
+        self.sender_name, self.mail_from = parse_sender(settings.mail_from)
         if settings.tls is TlsMode.NONE and settings.user and not is_loopback(settings.host):
             raise ValueError("SMTP login without TLS is only allowed to this machine")
         self._context = ssl_context
@@ -462,7 +463,7 @@ class FileTransport:
 
     def __init__(self, folder: Path, *, mail_from: str = "tochka@localhost.localdomain") -> None:
         self.folder = folder
-        self.mail_from = check_address(mail_from, field="From")
+        self.sender_name, self.mail_from = parse_sender(mail_from)
 
     def open(self) -> FileSession:
         """Create the folder if needed.
@@ -507,7 +508,7 @@ class ConsoleTransport:
 
     def __init__(self, stream: TextIO, *, mail_from: str = "tochka@localhost.localdomain") -> None:
         self.stream = stream
-        self.mail_from = check_address(mail_from, field="From")
+        self.sender_name, self.mail_from = parse_sender(mail_from)
 
     def open(self) -> ConsoleSession:
         """A session on the stream."""

@@ -12,6 +12,8 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
+from notifications.signature import Signature
+
 
 class Rung(StrEnum):
     """Where a reminder stands relative to its deadline."""
@@ -31,10 +33,13 @@ class Recipient:
     Attributes:
         email: the address (validated when the letter is built, not here).
         name: the display name, Russian; control characters are stripped when used.
+        contact: the person letters greet («Здравствуйте, Анна Петровна!»); empty: the
+            letter greets the organisation («Добрый день!»).
     """
 
     email: str
     name: str = ""
+    contact: str = ""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -61,6 +66,7 @@ class Reminder:
         period: the cycle's period label, e.g. ``"2022-Q3"``.
         reply_to: the coordinator's address for replies.
         timezone: the roadmap's IANA time zone, e.g. ``"Europe/Moscow"``.
+        signature: the letter's signature block (None: the roadmap's title signs).
         roadmap_code: the roadmap's code (with measure, period, center and stage it names
             the deadline: the calendar UID, `notifications.ics.deadline_uid`).
         stage: the center stage (a `states.CenterState` value) for a center stage, else "".
@@ -98,6 +104,7 @@ class Reminder:
     period: str
     reply_to: str
     timezone: str = "Europe/Moscow"
+    signature: Signature | None = None
     roadmap_code: str = ""
     stage: str = ""
     role: str = ""
@@ -138,6 +145,7 @@ class Reminder:
             "period": self.period,
             "reply_to": self.reply_to,
             "timezone": self.timezone,
+            "signature": None if self.signature is None else self.signature.to_json(),
             "roadmap_code": self.roadmap_code,
             "stage": self.stage,
             "role": self.role,
@@ -175,6 +183,7 @@ class Reminder:
             period=data["period"],
             reply_to=data["reply_to"],
             timezone=data["timezone"],
+            signature=Signature.from_json(data.get("signature")),
             roadmap_code=data.get("roadmap_code", ""),
             stage=data.get("stage", ""),
             role=data.get("role", ""),
@@ -192,7 +201,10 @@ class Reminder:
 
 
 def _recipient_json(recipient: Recipient) -> dict[str, str]:
-    return {"email": recipient.email, "name": recipient.name}
+    data = {"email": recipient.email, "name": recipient.name}
+    if recipient.contact:  # absent in reminders stored before contacts
+        data["contact"] = recipient.contact
+    return data
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -217,6 +229,7 @@ class Notice:
         evidence: Russian names of the documents recorded with the change.
         reply_to: the coordinator's address.
         timezone: the roadmap's time zone.
+        signature: the letter's signature block (None: the roadmap's title signs).
     """
 
     key: str
@@ -236,3 +249,4 @@ class Notice:
     evidence: tuple[str, ...] = ()
     reply_to: str
     timezone: str = "Europe/Moscow"
+    signature: Signature | None = None

@@ -131,7 +131,7 @@ def test_the_letter_word_for_word_with_the_dashboard_attached(
 
     (letter,) = [m for m in _letters(mail_dir) if str(m["Subject"]).startswith("Сводка")]
     assert str(letter["Subject"]) == (
-        "Сводка «Точка роста» на 1 марта 2021 г.: открыто 0 из 2, просрочено мероприятий: 3"
+        "Сводка «Точка роста» на 01.03.2021: открыто 0 из 2, просрочено мероприятий: 3"
     )
     assert [a.addr_spec for a in letter["To"].addresses] == ["coordinator@example.org"]
     assert letter["Cc"] is None
@@ -140,7 +140,7 @@ def test_the_letter_word_for_word_with_the_dashboard_attached(
     assert body is not None
     lines = body.get_content().splitlines()
     assert lines[:22] == [
-        "Здравствуйте, Департамент образования Ивановской области!",
+        "Добрый день!",
         "",
         "Еженедельная сводка по дорожной карте на 1 марта 2021 г.",
         "",

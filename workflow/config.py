@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
+from base.addresses import AddressError, AddressUse, parse_address
 from workflow.errors import InputError
 
 __all__ = ["DEFAULT_VAR_DIR", "Settings", "TlsName", "load_settings"]
@@ -57,7 +58,28 @@ def _clock_time(text: str) -> str:
     return f"{int(match[1]):02d}:{match[2]}"
 
 
+_SENDER = re.compile(r' *(?:"[^"]*"|[^<>"]*?) *<(?P<address>[^<>]*)> *')
+
+
+def _sender(text: str) -> str:
+    """``tochka@x.ru`` or ``Имя <tochka@x.ru>`` (``"Имя" <…>`` too): the sender as
+    written, its address checked by the one address rule (a private relay domain
+    passes); the display name is the letters' From name."""
+    match = _SENDER.fullmatch(text)
+    address = text.strip(" ") if match is None else match["address"].strip(" ")
+    if any(ord(ch) < 32 or ch in "\x7f\u2028\u2029" for ch in text) or (
+        match is None and "<" in text
+    ):
+        raise ValueError("not a sender")  # replaced by the Russian message in `_refusal`
+    try:
+        parse_address(address, use=AddressUse.SENDER)
+    except AddressError:
+        raise ValueError("not a sender") from None
+    return text.strip(" ")
+
+
 Port = Annotated[int, Field(ge=1, le=65535)]
+Sender = Annotated[str, AfterValidator(_sender)]
 Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 SecondsOrOff = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 AtLeastOne = Annotated[int, Field(ge=1)]
@@ -74,6 +96,8 @@ _EXPECTED = {
     "max_attempts": "нужно целое число не меньше 1",
     "give_up_after_days": "нужно целое число дней, не меньше 1",
     "daily_at": "нужно время ЧЧ:ММ от 00:00 до 23:59, например 09:00",
+    "mail_from": "нужен адрес отправителя, например tochka@edu.example.ru или "
+    "«Департамент образования <tochka@edu.example.ru>»",
     "db_busy_timeout": "нужно число секунд больше 0",
     "db_connect_timeout": "нужно число секунд больше 0",
     "db_statement_timeout": "нужно число секунд, не меньше 0 (0 — без ограничения)",
@@ -107,7 +131,9 @@ class Settings(BaseModel):
     smtp_timeout: float = Field(default=30.0, gt=0, allow_inf_nan=False)
     # How long the deliverer's claim on a letter holds (see notifications.deliver).
     outbox_lease_seconds: float = Field(default=600.0, ge=10, allow_inf_nan=False)
-    mail_from: str = "tochka@tochka.local"
+    # The sender: an address, or ``Имя <address>`` (the name shown in From; without one,
+    # From shows the coordinator party's name from the roadmap).
+    mail_from: Sender = "tochka@tochka.local"
     mail_dir: str = ""
     templates_dir: str = ""
     max_attempts: AtLeastOne = 8

@@ -105,8 +105,7 @@ def test_reminder_arrives_parsed_back(
     assert str(msg["Reply-To"]) == "coordinator@edu.example.org"
     assert str(msg["From"]) == SENDER
     expected_subject = (
-        "Просрочено на 7 дней: Обучение педагогов по программам федерального оператора "
-        "(МБОУ «Средняя школа № 1»)"
+        "Просрочено на 7 дней: Обучение педагогов… — МБОУ «Средняя школа № 1» (15.08.2022)"
     )
     assert str(msg["Subject"]) == expected_subject
     # Every header is 7-bit: the Russian subject travels as RFC 2047 encoded words and
@@ -166,7 +165,9 @@ def test_digest_arrives_as_one_letter(
     (got,) = smtp_server.handler.snapshot()
     msg = got.message
     assert got.rcpt_tos == ["school1@example.org", "coordinator@edu.example.org"]
-    assert str(msg["Subject"]) == "Сроки на 22 августа 2022 г.: 4 напоминания, просрочено: 1"
+    assert str(msg["Subject"]) == (
+        "Сроки на 22.08.2022: 4 напоминания, просрочено: 1 — МБОУ «Средняя школа № 1»"
+    )
     found = parts(msg)
     text = found["text/plain"].get_content()
     order = [text.index(t) for t in ("Проверка площадок", "Закупки", "Обучение педагогов")]

@@ -143,6 +143,7 @@ ALLOWED_TAGS = {
     "meta",
     "title",
     "body",
+    "div",  # the page's one column (max-width, for phones)
     "p",
     "strong",
     "em",
@@ -213,7 +214,8 @@ def _check_letter(raw: bytes) -> EmailMessage:
     parser = _Tags()
     parser.feed(str(html_part.get_content()))
     assert parser.tags <= ALLOWED_TAGS, parser.tags - ALLOWED_TAGS
-    assert parser.attrs <= {"lang", "charset", "style", "href"}
+    # name and content: the viewport meta (a phone lays the letter out at its own width).
+    assert parser.attrs <= {"lang", "charset", "style", "href", "name", "content"}
     kinds = [part.get_content_type() for part in msg.walk()]
     assert kinds == [
         "multipart/mixed",

@@ -94,7 +94,9 @@ def test_one_letter_per_recipient_and_day_most_urgent_first(
         < text.index("Обучение педагогов")
     )
     assert "просрочено на 21 день" in text
-    assert _subject(digest.message) == "Сроки на 22 августа 2022 г.: 3 напоминания, просрочено: 1"
+    assert _subject(digest.message) == (
+        "Сроки на 22.08.2022: 3 напоминания, просрочено: 1 — МБОУ «Средняя школа № 1»"
+    )
     # The next day's letter waits for midnight in Moscow.
     tomorrow = next(r for r in rows if r.next_attempt_at != NOW)
     assert tomorrow.next_attempt_at == datetime(2022, 8, 22, 21, 0, tzinfo=UTC)
@@ -113,7 +115,7 @@ def test_pending_digest_is_amended_in_place(
     with db.write(engine) as conn:
         queue_reminders(conn, [make_reminder(key="a")], now=NOW, renderer=renderer)
     before = _letters(engine)[0]
-    assert _subject(before.message).startswith("Напоминание: через 3 дня")
+    assert _subject(before.message).startswith("Через 3 дня: ")
     later = NOW + timedelta(hours=1)
     with db.write(engine) as conn:
         added = make_reminder(key="b", deadline=date(2022, 8, 24), title="Второе мероприятие")
@@ -213,7 +215,7 @@ def test_queue_notice_is_idempotent(
         assert queue_notice(conn, make_notice(), now=NOW, renderer=renderer) is False
     (row,) = _letters(engine)
     assert (row.kind, row.key, row.status) == ("notice", "notice:1", "pending")
-    assert _subject(row.message) == "Центр открыт: Центр «Точка роста» МБОУ «СОШ № 1»"
+    assert _subject(row.message) == "Центр открыт — Центр «Точка роста» МБОУ «СОШ № 1» (01.09.2022)"
     assert row.envelope == "school1@example.org,coordinator@edu.example.org"
 
 

@@ -15,10 +15,31 @@ from workflow.cli.options import RoadmapCode
 
 if TYPE_CHECKING:
     from workflow.engine.audit_log import LogEntry
+    from sqlalchemy.engine import Connection
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 10_000
-_KINDS = "transition, import, update, cycle, refusal, roadmap, user, municipality"
+_KINDS = (
+    "transition (переход), import (импорт), update (изменение), cycle (новый цикл), "
+    "refusal (отказ), roadmap (дорожная карта), user (пользователь), "
+    "municipality (муниципалитет)"
+)
+
+
+def _check_actor(conn: Connection, roadmap_id: int, actor: str) -> None:
+    """Refuse an ``--actor`` that never acted in the roadmap, naming those who did (an
+    unknown login would otherwise give an empty log, as if nobody had done anything)."""
+    from workflow.engine.audit_log import actors
+    from workflow.errors import InputError
+
+    known = actors(conn, roadmap_id)
+    if actor in known:
+        return
+    shown = ", ".join(known[:20]) + (" …" if len(known) > 20 else "")
+    raise InputError(
+        f"--actor: «{actor}» не встречается в журнале этой дорожной карты.",
+        hint=f"В журнале: {shown}." if known else "Журнал пуст.",
+    )
 
 
 def register(audit_app: typer.Typer) -> None:
@@ -58,7 +79,7 @@ def audit_log(
     """Журнал аудита: кто, когда и что сделал (отказы тоже), последние события внизу."""
     from base import db
     from base.clock import parse_date
-    from workflow.engine.audit_log import LogKind, read_log
+    from workflow.engine.audit_log import LOG_KIND_TITLES, LogKind, read_log
     from workflow.errors import InputError
 
     st = state(ctx)
@@ -67,14 +88,15 @@ def audit_log(
             f"--limit: {limit} — вне допустимого: от 1 до {MAX_LIMIT}.",
             hint="Больше событий — по частям: --since и --until.",
         )
+    by_name = {k.value: k for k in LogKind} | {t: k for k, t in LOG_KIND_TITLES.items()}
     kinds: list[LogKind] = []
     for written in kind or []:
-        try:
-            kinds.append(LogKind(written.strip().lower()))
-        except ValueError:
+        found = by_name.get(" ".join(written.split()).lower())
+        if found is None:
             raise InputError(
                 f"--kind: неизвестный вид события «{written}».", hint=f"Виды: {_KINDS}."
-            ) from None
+            )
+        kinds.append(found)
     first = parse_date(since, what="--since") if since is not None else None
     last = parse_date(until, what="--until") if until is not None else None
     if first is not None and last is not None and first > last:
@@ -84,6 +106,8 @@ def audit_log(
         )
     stored = st.roadmap(roadmap)
     with db.read(st.engine()) as conn:
+        if actor is not None:
+            _check_actor(conn, stored.id, actor)
         page = read_log(
             conn, stored.id, actor=actor, since=first, until=last, kinds=kinds, limit=limit
         )

@@ -207,29 +207,41 @@ def _deliverer(st: CliState, engine: Any, max_attempts: int) -> Any:
 @handle_errors
 def status(ctx: typer.Context) -> None:
     """Когда демон работал в последний раз и что ждёт обработки."""
+    from workflow.schedule.leader import file_lock_held
     from workflow.views.daemons import collect_status
 
     st = state(ctx)
     report = collect_status(st.engine(), now=st.now(), alive_seconds=ALIVE_SECONDS)
+    # SQLite: a daemon holding its file lock runs, even if it could not write a heartbeat.
+    lock_held = file_lock_held(st.engine())
     if st.json:
-        print_json(report.as_json())
+        print_json({**report.as_json(), "daemon_lock_held": lock_held})
         return
     from workflow.cli.listing import print_lines, terminal_width, wrap
 
     width = terminal_width()
-    print_lines([line for text in _status_lines(report) for line in wrap(text, width, rest="  ")])
+    lines = _status_lines(report, lock_held=bool(lock_held))
+    print_lines([line for text in lines for line in wrap(text, width, rest="  ")])
 
 
 _ROLE_TITLES = {"leader": "ведущий", "standby": "резервный", "stopped": "остановлен"}
 
 
-def _status_lines(report: Any) -> list[str]:
-    """``tochka daemon status`` in Russian, for people (the raw values are in ``--json``)."""
+def _status_lines(report: Any, *, lock_held: bool = False) -> list[str]:
+    """``tochka daemon status`` in Russian, for people (the raw values are in ``--json``).
+
+    ``lock_held``: a daemon holds the SQLite daemon lock (it runs, whatever its row says).
+    """
     from workflow.cli.names import outbox_status_title
 
     lines = []
     alive = [d for d in report.daemons if d.alive]
-    if not report.daemons:
+    if lock_held and not alive:
+        lines.append(
+            "Демон запущен (держит блокировку демона), но не может записать отметку «жив»: "
+            "база данных занята другой программой или не отвечает."
+        )
+    elif not report.daemons:
         lines.append("Демон ещё ни разу не запускался.")
     elif not alive and report.daemons[0].role == "stopped":
         lines.append("Демон не работает.")

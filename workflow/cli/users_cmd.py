@@ -32,9 +32,16 @@ def add(
             help="Муниципалитет (для municipality, можно несколько раз) или код центра (school).",
         ),
     ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            help="Фамилия, имя, отчество — так письма называют того, кто отметил событие.",
+        ),
+    ] = None,
     roadmap: RoadmapCode = None,
 ) -> None:
-    """Добавить пользователя или изменить его роль и область (только координатор)."""
+    """Добавить пользователя или изменить его роль, область и имя (только координатор)."""
     from workflow.engine.access import ASSIGNABLE_ROLES, ROLE_TITLES, Role
     from workflow.engine.users import UserAdmin
     from workflow.errors import InputError
@@ -53,13 +60,14 @@ def add(
     role = by_name[role.strip().lower()]
     stored = st.roadmap(roadmap)
     user = UserAdmin(st.engine(), stored).add(
-        st.actor_ref, login, Role(role), scope or [], now=st.now()
+        st.actor_ref, login, Role(role), scope or [], now=st.now(), full_name=name
     )
     if st.json:
         print_json(user.as_json())
         return
     where = f", область: {', '.join(user.scope)}" if user.scope else ""
-    done(f"Пользователь {user.login}: роль «{ROLE_TITLES[Role(user.role)]}»{where}.")
+    named = f" ({user.full_name})" if user.full_name else ""
+    done(f"Пользователь {user.login}{named}: роль «{ROLE_TITLES[Role(user.role)]}»{where}.")
 
 
 @app.command("list")
@@ -81,8 +89,17 @@ def list_(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
 
     print_table(
         f"Пользователи: {len(users)}",
-        (Column("логин"), Column("роль"), Column("область", Fit.WRAP), Column("добавил")),
-        [(u.login, ROLE_TITLES[Role(u.role)], ", ".join(u.scope), u.created_by) for u in users],
+        (
+            Column("логин"),
+            Column("имя", Fit.WRAP),
+            Column("роль"),
+            Column("область", Fit.WRAP),
+            Column("добавил"),
+        ),
+        [
+            (u.login, u.full_name, ROLE_TITLES[Role(u.role)], ", ".join(u.scope), u.created_by)
+            for u in users
+        ],
         width=st.width,
     )
 

@@ -124,6 +124,19 @@ class LogPage:
     matched: int
 
 
+def actors(conn: Connection, roadmap_id: int) -> list[str]:
+    """Every login that acted, or was acted for, in the roadmap's audit trail, sorted."""
+    rows = conn.execute(
+        sa.union(
+            sa.select(EVENT.c.actor.label("login")).where(EVENT.c.roadmap_id == roadmap_id),
+            sa.select(EVENT.c.on_behalf_of.label("login")).where(
+                EVENT.c.roadmap_id == roadmap_id, EVENT.c.on_behalf_of.is_not(None)
+            ),
+        )
+    ).scalars()
+    return sorted(str(r) for r in rows)
+
+
 def read_log(
     conn: Connection,
     roadmap_id: int,

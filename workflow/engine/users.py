@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from base import db
 from base.clock import Clock, system_clock
 from workflow.engine import audit, dates
 from workflow.engine.access import (
+    ROLE_TITLES,
+    SYSTEM,
     AccessDenied,
     Action,
     Actor,
@@ -38,10 +41,12 @@ class UserView:
     scope: list[str]
     created_by: str
     created_at: datetime
+    full_name: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {
             "login": self.login,
+            "full_name": self.full_name,
             "role": self.role,
             "scope": self.scope,
             "created_by": self.created_by,
@@ -52,13 +57,21 @@ class UserView:
 def list_users(conn: Connection, roadmap_id: int) -> list[UserView]:
     """Users of a roadmap, by login."""
     rows = conn.execute(
-        sa.select(USER.c.login, USER.c.role, USER.c.scope, USER.c.created_by, USER.c.created_at)
+        sa.select(
+            USER.c.login,
+            USER.c.full_name,
+            USER.c.role,
+            USER.c.scope,
+            USER.c.created_by,
+            USER.c.created_at,
+        )
         .where(USER.c.roadmap_id == roadmap_id)
         .order_by(USER.c.login)
     )
     return [
         UserView(
             login=r.login,
+            full_name=r.full_name,
             role=r.role,
             scope=list(r.scope or []),
             created_by=r.created_by,
@@ -66,6 +79,41 @@ def list_users(conn: Connection, roadmap_id: int) -> list[UserView]:
         )
         for r in rows
     ]
+
+
+#: How letters name the daemon and `tochka tick` runs (the system role).
+SYSTEM_TITLE = "система Tochka (автоматически)"
+#: Longest full name (the column's length).
+MAX_FULL_NAME = 200
+
+
+def actor_title(conn: Connection, roadmap_id: int, login: str) -> str:
+    """Who acted, as a letter says it: «Иванова Анна Петровна, координатор»; without a
+    recorded name the role alone («координатор»); never the operating-system login."""
+    row = conn.execute(
+        sa.select(USER.c.full_name, USER.c.role).where(
+            USER.c.roadmap_id == roadmap_id, USER.c.login == login
+        )
+    ).first()
+    if row is None:
+        return SYSTEM_TITLE if login == SYSTEM.login else "пользователь вне списка дорожной карты"
+    if row.role == Role.SYSTEM.value:
+        return SYSTEM_TITLE
+    known = {r.value: title for r, title in ROLE_TITLES.items()}
+    role = known.get(row.role, "пользователь")
+    return f"{row.full_name}, {role}" if row.full_name else role
+
+
+def _clean_full_name(full_name: str) -> str:
+    """A full name as given on the command line: one line, single spaces, bounded."""
+    cleaned = " ".join(full_name.split())
+    if any(unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp"} for ch in full_name.strip()):
+        raise InputError("Имя пользователя (--name) содержит управляющие символы.")
+    if len(cleaned) > MAX_FULL_NAME:
+        raise InputError(
+            f"Имя пользователя (--name) длиннее {MAX_FULL_NAME} символов: {len(cleaned)}."
+        )
+    return cleaned
 
 
 def bootstrap_coordinator(
@@ -103,11 +151,13 @@ def _insert(
     effective: Any,
     trigger: str,
     on_behalf_of: str | None = None,
+    full_name: str = "",
 ) -> None:
     new_id = conn.execute(
         sa.insert(USER).values(
             roadmap_id=roadmap_id,
             login=login,
+            full_name=full_name,
             role=role.value,
             scope=scope or None,
             created_by=created_by,
@@ -230,9 +280,19 @@ class UserAdmin:
         )
 
     def add(
-        self, actor: Actor, login: str, role: Role, scope: Sequence[str], *, now: datetime
+        self,
+        actor: Actor,
+        login: str,
+        role: Role,
+        scope: Sequence[str],
+        *,
+        now: datetime,
+        full_name: str | None = None,
     ) -> UserView:
         """Add a user, or change an existing user's role and scope.
+
+        ``full_name`` is how letters name the person («Кто отметил: Иванова Анна
+        Петровна, координатор»); None keeps a known user's name.
 
         Raises:
             AccessDenied: the actor is not a coordinator (recorded).
@@ -244,6 +304,7 @@ class UserAdmin:
         login = login.strip()
         if not login or any(c.isspace() for c in login) or len(login) > 128:
             raise InputError(f"Недопустимое имя пользователя «{login}».")
+        name = None if full_name is None else _clean_full_name(full_name)
         effective = dates.plausible_effective(self.stored.definition, now, real=self.clock())
         with self._refusals_recorded(actor, now), db.write(self.engine) as conn:
             self._guard(conn, actor, login)
@@ -266,15 +327,15 @@ class UserAdmin:
                     effective=effective,
                     trigger="add",
                     on_behalf_of=actor.on_behalf_of,
+                    full_name=name or "",
                 )
             else:
                 if row.role == Role.COORDINATOR and role is not Role.COORDINATOR:
                     self._keep_a_coordinator(conn, login)
-                conn.execute(
-                    sa.update(USER)
-                    .where(USER.c.id == row.id)
-                    .values(role=role.value, scope=cleaned or None)
-                )
+                values: dict[str, Any] = {"role": role.value, "scope": cleaned or None}
+                if name is not None:
+                    values["full_name"] = name
+                conn.execute(sa.update(USER).where(USER.c.id == row.id).values(**values))
                 _event(
                     conn,
                     self.stored.id,

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
+from notifications.signature import Signature
+
 #: Roles a roadmap's ``permissions`` may name (``viewer`` only reads, so never fires).
 PERMISSION_ROLES: tuple[str, ...] = ("coordinator", "municipality", "school", "system")
 
@@ -234,8 +236,18 @@ class Roadmap:
     # machine ("center"/"cycle") → trigger → roles that may fire it; what the file does
     # not declare falls back to workflow.engine.access.DEFAULT_PERMISSIONS.
     permissions: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
+    # The letters' signature (``signature:``); None: the coordinator party's name alone.
+    signature_block: Signature | None = None
     content_hash: str = ""
     source: str = ""
+
+    @property
+    def signature(self) -> Signature:
+        """The letters' signature: the file's ``signature:`` block, or by default the
+        coordinator party's name alone."""
+        if self.signature_block is not None:
+            return self.signature_block
+        return Signature(department=self.party(self.coordinator).name)
 
     def party(self, party_id: str) -> Party:
         """The party with this id (KeyError if none)."""

@@ -21,7 +21,9 @@ Format (version 1)::
     timezone: Europe/Moscow           # an IANA zone name known to zoneinfo
     coordinator: department           # party id of the regional coordinator
     parties:                          # id: [a-z][a-z0-9_]*; kind: a PartyKind value
-      - {id: department, kind: department, name: "...", email: "coordinator@example.org"}
+      - {id: department, kind: department, name: "...", email: "coordinator@example.org",
+         contact: "Анна Петровна"}    # optional: whom letters greet («Здравствуйте, …!»);
+                                      # without it «Добрый день!»
     evidence_kinds:                   # id: [a-z][a-z0-9_]*
       - {id: government_decree, name: "распоряжение Правительства Ивановской области"}
       - {id: operator_letter, name: "письмо федерального оператора",
@@ -62,6 +64,11 @@ Format (version 1)::
         period: quarter               # quarter ("2022-Q3") or year ("2022")
         target: 100                   # optional: a value at or above it meets the target
         max: 5000                     # optional: the largest acceptable value
+    signature:                        # optional; the block every letter ends with
+      department: "..."               # optional; defaults to the coordinator party's name
+      contact: "Иванова Анна Петровна, главный специалист"   # each key optional
+      phone: "+7 (4932) ..."
+      address: "153000, г. Иваново, ..."
 
 Recurrence kinds are the `Recurrence` values. ``first_due`` is required for ``once``,
 ``once_then_as_needed``, ``annual`` and ``quarterly`` and forbidden for ``as_needed``

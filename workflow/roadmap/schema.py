@@ -43,6 +43,7 @@ from pydantic import (
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaValue
 from pydantic_core import core_schema
 
+from notifications.signature import Signature
 from states.center import CenterState
 from workflow.roadmap.definition import (
     EvidenceKind,
@@ -462,6 +463,34 @@ class IndicatorEntry(_Entry):
         )
 
 
+class SignatureEntry(_Entry):
+    """``signature``: the block the letters end with; every key optional."""
+
+    model_config = _config(
+        "Подпись писем",
+        "Чем заканчиваются письма: ведомство, контактное лицо, телефон, адрес. Без этого "
+        "раздела письма подписаны названием координатора из parties.",
+    )
+
+    department: Annotated[
+        Text | None, about("Ведомство; по умолчанию — название координатора из parties.")
+    ] = None
+    contact: Annotated[
+        Text | None, about("Контактное лицо: фамилия, имя, отчество, должность.")
+    ] = None
+    phone: Annotated[Text | None, about("Телефон, как его печатать.")] = None
+    address: Annotated[Text | None, about("Почтовый адрес.")] = None
+
+    def to_definition(self, coordinator_name: str) -> Signature:
+        """The frozen value object; the department defaults to the coordinator's name."""
+        return Signature(
+            department=self.department or coordinator_name,
+            contact=self.contact or "",
+            phone=self.phone or "",
+            address=self.address or "",
+        )
+
+
 def _roles(trigger: str) -> Any:
     return Field(default=None, description=f"Роли, которым разрешён переход «{trigger}».")
 
@@ -556,6 +585,9 @@ class RoadmapFile(_Entry):
     ] = None
     indicators: Annotated[list[IndicatorEntry], about("Показатели центров.")] = []
     permissions: Annotated[PermissionsEntry | None, about("Кто может выполнять переходы.")] = None
+    signature: Annotated[
+        SignatureEntry | None, about("Подпись писем; по умолчанию — название координатора.")
+    ] = None
 
     @field_validator("format")
     @classmethod
@@ -601,7 +633,15 @@ class RoadmapFile(_Entry):
             reminders=reminders.to_definition(self.coordinator),
             indicators=tuple(i.to_definition() for i in self.indicators),
             permissions=self.permissions.to_definition() if self.permissions else {},
+            signature_block=(
+                self.signature.to_definition(self._coordinator_name())
+                if self.signature is not None
+                else None
+            ),
         )
+
+    def _coordinator_name(self) -> str:
+        return next((p.name for p in self.parties if p.id == self.coordinator), "")
 
 
 def validate_roadmap_data(data: object) -> RoadmapFile:

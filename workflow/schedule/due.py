@@ -162,7 +162,7 @@ def party_recipients(roadmap: Roadmap, party_ids: Sequence[str]) -> tuple[Recipi
             continue
         seen.setdefault(
             party.email.strip().lower(),
-            Recipient(email=party.email, name=party.name),
+            Recipient(email=party.email, name=party.name, contact=party.contact),
         )
     return tuple(seen.values())
 
@@ -175,7 +175,7 @@ def _escalation(roadmap: Roadmap) -> Recipient | None:
             party = roadmap.party(party_id)
         except KeyError:
             continue
-        return Recipient(email=party.email, name=party.name)
+        return Recipient(email=party.email, name=party.name, contact=party.contact)
     return None
 
 
@@ -375,6 +375,7 @@ def build_reminders(
                 subject_kind="measure" if deadline.kind == KIND_CYCLE else "center_stage",
                 title=deadline.title,
                 roadmap_title=roadmap.title,
+                signature=roadmap.signature,
                 measure_number=deadline.measure,
                 center_code=deadline.center_code,
                 center_name=deadline.center_name,

@@ -9,7 +9,9 @@ PostgreSQL (DESIGN.md, principle 6).
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 from typing import Protocol
 
 import sqlalchemy as sa
@@ -128,6 +130,35 @@ class AdvisoryLeaderLock:
             except Exception:  # already broken
                 log.debug("event=lock_connection_close_failed")
             self._conn = None
+
+
+def file_lock_held(engine: Engine) -> bool | None:
+    """Whether a daemon holds the SQLite daemon lock of this database right now (None on
+    PostgreSQL: not probed). ``tochka daemon status`` tells from it a running daemon that
+    could not write its heartbeat (the database locked) from one that is not there.
+
+    The probe never waits and never blocks a daemon for longer than two system calls: a
+    shared non-blocking ``flock`` on the lock file (the daemon's `FileLock` takes it
+    exclusively), released at once.
+    """
+    path = db.sqlite_path(engine.url.render_as_string(hide_password=False))
+    if path is None:
+        return None
+    try:
+        fd = os.open(f"{path.resolve()}.daemon.lock", os.O_RDONLY)
+    except OSError:  # no lock file: no daemon ever ran here, or it cannot be read
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return False
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
 
 
 def leader_lock(engine: Engine) -> LeaderLock:

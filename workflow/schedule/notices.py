@@ -12,8 +12,9 @@ from notifications.render import Renderer
 from notifications.values import Notice, Recipient
 from states.center import STATE_TITLES, CenterState
 from workflow.engine.transitions import NoticeHook, TransitionResult
+from workflow.engine.users import actor_title
 from workflow.roadmap.definition import Roadmap
-from workflow.storage.tables import CENTER
+from workflow.storage.tables import CENTER, EVENT
 
 HEADLINES: dict[str, str] = {
     "agree_infrastructure": "Инфраструктурный лист согласован",
@@ -27,18 +28,29 @@ HEADLINES: dict[str, str] = {
 
 
 def center_notice_hook(roadmap: Roadmap, renderer: Renderer) -> NoticeHook:
-    """A hook that tells the school (coordinator in copy) about each center transition."""
+    """A hook that tells the school (coordinator in copy) about each center transition.
+
+    The notice names who acted by full name and role (`actor_title`), never the login,
+    and lists the evidence recorded with the event.
+    """
     coordinator = roadmap.party(roadmap.coordinator)
-    coordinator_rcpt = Recipient(email=coordinator.email, name=coordinator.name)
+    coordinator_rcpt = Recipient(
+        email=coordinator.email, name=coordinator.name, contact=coordinator.contact
+    )
 
     def hook(conn: Connection, result: TransitionResult, now: datetime) -> None:
         if result.entity_kind != "center":
             return
         center = conn.execute(
-            sa.select(CENTER.c.name, CENTER.c.email, CENTER.c.municipality).where(
-                CENTER.c.id == result.entity_id
-            )
+            sa.select(
+                CENTER.c.roadmap_id, CENTER.c.name, CENTER.c.email, CENTER.c.municipality
+            ).where(CENTER.c.id == result.entity_id)
         ).one()
+        recorded = conn.execute(
+            sa.select(EVENT.c.evidence).where(
+                EVENT.c.roadmap_id == center.roadmap_id, EVENT.c.seq == result.seq
+            )
+        ).scalar_one_or_none()
         queue_notice(
             conn,
             Notice(
@@ -46,16 +58,18 @@ def center_notice_hook(roadmap: Roadmap, renderer: Renderer) -> NoticeHook:
                 recipient=Recipient(email=center.email, name=center.name),
                 cc=(coordinator_rcpt,),
                 headline=HEADLINES.get(result.trigger, "Состояние центра изменено"),
-                entity=f"Центр «{center.name}»",
+                entity=f"центр «Точка роста» на базе {center.name}",
                 from_state=STATE_TITLES[CenterState(result.from_state)],
                 to_state=STATE_TITLES[CenterState(result.to_state)],
                 effective_date=result.effective_date,
-                actor=result.actor,
+                actor=actor_title(conn, center.roadmap_id, result.actor),
                 roadmap_title=roadmap.title,
+                signature=roadmap.signature,
                 center_code=result.entity_key,
                 center_name=center.name,
                 municipality=center.municipality,
                 comment=result.comment,
+                evidence=_evidence(roadmap, recorded),
                 reply_to=coordinator.email,
                 timezone=roadmap.timezone,
             ),
@@ -64,3 +78,17 @@ def center_notice_hook(roadmap: Roadmap, renderer: Renderer) -> NoticeHook:
         )
 
     return hook
+
+
+def _evidence(roadmap: Roadmap, recorded: dict[str, str] | None) -> tuple[str, ...]:
+    """The documents recorded with the event, as a letter lists them: «вид: текст»
+    for a known evidence kind, the text alone for a center's free-form document."""
+    lines: list[str] = []
+    for kind, text in (recorded or {}).items():
+        try:
+            name = roadmap.evidence_kind(kind).name
+        except KeyError:
+            lines.append(text)
+            continue
+        lines.append(f"{name}: {text}" if text else name)
+    return tuple(lines)

@@ -201,9 +201,12 @@ def queue_weekly_summary(
     coordinator = roadmap.party(roadmap.coordinator)
     summary = WeeklySummary(
         key=key,
-        recipient=Recipient(email=coordinator.email, name=coordinator.name),
+        recipient=Recipient(
+            email=coordinator.email, name=coordinator.name, contact=coordinator.contact
+        ),
         reply_to=coordinator.email,
         roadmap_title=roadmap.title,
+        signature=roadmap.signature,
         as_of=data.today,
         total_centers=data.total_centers,
         opened_centers=data.opened_centers,

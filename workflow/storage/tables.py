@@ -138,6 +138,11 @@ class AppUser(SQLModel, table=True):
     roadmap_id: int = Field(foreign_key="roadmap.id")
     login: str = Field(max_length=128)
     role: str = Field(max_length=16)
+    # The person's name as letters print it («Иванова Анна Петровна»); "" when not given
+    # (a letter then names the role only, never the login).
+    full_name: str = Field(
+        default="", max_length=200, sa_column_kwargs={"server_default": "", "default": ""}
+    )
     # Municipality names for ``municipality``, one center code for ``school``.
     scope: list[str] | None = Field(default=None, sa_type=sa.JSON)
     created_by: str = Field(max_length=128)

@@ -1,0 +1,222 @@
+"""The form of a letter: subject, greeting, signature, quotation marks, the page on a phone.
+
+Bad input (issue 12): a school or municipality name with guillemets, «№», quotes,
+``<script>``, newlines or 300 characters still gives a subject within `SUBJECT_LIMIT`
+and intact headers, read by the strict RFC 2047 reader; a party without a contact name
+is greeted correctly.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+
+import pytest
+
+from notifications.headers import clean_text, envelope_headers
+from notifications.letters import address_letter, compose
+from notifications.render import SUBJECT_LIMIT, Renderer, greeting, subject_line
+from notifications.russian import quoted, shorten, typographic_quotes
+from notifications.signature import Signature
+from notifications.values import Notice, Recipient, Reminder, Rung
+from tests.notifications.strict2047 import expected_address, raw_headers, strict_decode
+
+NOW = datetime(2022, 8, 22, 6, 0, tzinfo=UTC)
+SIGNATURE = Signature(
+    department="Департамент образования Ивановской области",
+    contact="Иванова Анна Петровна, главный специалист",
+)
+LONG = "МБОУ «" + " ".join(["Средняя общеобразовательная школа"] * 12) + " № 1»"
+
+#: Names of schools and municipalities as files write them, and worse.
+BAD_NAMES = [
+    "МБОУ «Фурмановская СОШ № 1»",
+    'МБОУ "Васильевская СШ" имени "Героя"',
+    "МБОУ «СОШ им. «Героя» № 3»",
+    "МКОУ 'Китовская СШ'",
+    "<script>alert('x')</script> МБОУ СОШ",
+    "МБОУ\r\nBcc: evil@example.com СОШ",
+    "МБОУ\nСОШ\u2028№\u00a05",
+    "=?utf-8?q?=0D=0ABcc:_evil@example.com?= СОШ",
+    "Ш" * 300,
+    ("МБОУ Очень Длинное Название " * 12)[:300],
+    LONG,
+]
+
+
+def _reminder(**overrides: object) -> Reminder:
+    values: dict[str, object] = {
+        "key": "r:1",
+        "send_on": date(2022, 8, 22),
+        "recipient": Recipient(email="school1@example.org", name="МБОУ «СОШ № 1»"),
+        "rung": Rung.BEFORE,
+        "days": 14,
+        "deadline": date(2022, 9, 1),
+        "subject_kind": "center_stage",
+        "stage": "opened",
+        "title": "Центр «Точка роста»: этап «Открыт» (Начало работы центров «Точка роста»)",
+        "roadmap_title": "Дорожная карта",
+        "measure_number": 8,
+        "center_code": "IV-001",
+        "center_name": "МБОУ Панинская СОШ",
+        "municipality": "Фурмановский муниципальный район",
+        "period": "2022",
+        "reply_to": "coordinator@example.org",
+        "signature": SIGNATURE,
+    }
+    values.update(overrides)
+    return Reminder(**values)  # type: ignore[arg-type]
+
+
+def _letter(renderer: Renderer, reminder: Reminder) -> bytes:
+    rendered = renderer.render_reminders([reminder], now=NOW)
+    raw = compose(rendered, address_letter(reminder.recipient, reminder.cc, reminder.reply_to))
+    return (
+        envelope_headers(mail_from="tochka@tochka.local", key="k", date_header="x", letter=raw)
+        + raw
+    )
+
+
+def test_subject_starts_with_what_and_who(renderer: Renderer) -> None:
+    letter = renderer.render_reminders([_reminder()], now=NOW)
+    assert letter.subject == "Через 10 дней: открытие центра — МБОУ Панинская СОШ (01.09.2022)"
+    overdue = _reminder(rung=Rung.OVERDUE, days=7, deadline=date(2022, 8, 15))
+    assert renderer.render_reminders([overdue], now=NOW).subject == (
+        "Просрочено на 7 дней: открытие центра — МБОУ Панинская СОШ (15.08.2022)"
+    )
+
+
+@pytest.mark.parametrize("name", BAD_NAMES, ids=range(len(BAD_NAMES)))
+def test_any_school_name_gives_a_subject_in_the_limit_and_intact_headers(
+    renderer: Renderer, name: str
+) -> None:
+    reminder = _reminder(
+        center_name=name,
+        recipient=Recipient(email="school1@example.org", name=name),
+        municipality=name,
+    )
+    letter = _letter(renderer, reminder)
+    headers = raw_headers(letter)  # one of each header, every line a header or folded
+    assert set(headers) == {
+        "from",
+        "date",
+        "message-id",
+        "to",
+        "reply-to",
+        "subject",
+        "auto-submitted",
+        "mime-version",
+        "content-type",
+    }
+    subject = strict_decode(headers["subject"])
+    assert len(subject) <= SUBJECT_LIMIT, subject
+    assert subject.startswith("Через 10 дней: открытие центра — ")
+    assert not re.search(r"[\x00-\x1f\x7f\u2028\u2029]|=\?", subject)
+    written = typographic_quotes(clean_text(name))
+    if len(written) <= SUBJECT_LIMIT - 40:
+        assert written in subject  # the school's name is never cut when it fits
+    else:
+        assert subject.endswith("…»") or subject.endswith("…"), subject
+    assert strict_decode(headers["to"]) == expected_address(clean_text(name), "school1@example.org")
+    assert all(len(line) <= 78 for line in letter.partition(b"\r\n\r\n")[0].split(b"\r\n"))
+
+
+def test_the_what_is_shortened_before_the_name_is_cut() -> None:
+    name = "МБОУ «Фурмановская средняя общеобразовательная школа № 1»"
+    title = (
+        "Проведение ежеквартального мониторинга выполнения показателей создания и "
+        "функционирования центров «Точка роста»"
+    )
+    subject = subject_line("Через 14 дней:", title, name, "01.10.2023")
+    assert len(subject) <= SUBJECT_LIMIT
+    assert subject.endswith(f"— {name}") or subject.endswith(f"— {name} (01.10.2023)")
+    assert subject.startswith("Через 14 дней: Проведение")
+    long_name = subject_line("Через 14 дней:", "открытие центра", LONG, "01.09.2023")
+    assert len(long_name) <= SUBJECT_LIMIT
+    assert long_name.startswith("Через 14 дней: открытие центра — МБОУ «Средняя")
+    assert long_name.endswith("…»"), long_name  # cut on a word, the quotation closed
+
+
+def test_quotation_marks_nest_the_russian_way() -> None:
+    assert typographic_quotes("Центр «МБОУ «СОШ № 1»»") == "Центр «МБОУ „СОШ № 1“»"
+    assert typographic_quotes('МБОУ "Васильевская СШ"') == "МБОУ «Васильевская СШ»"
+    assert quoted("МБОУ «СОШ № 1»") == "«МБОУ „СОШ № 1“»"
+    assert shorten("МБОУ «Фурмановская средняя школа»", 25) == "МБОУ «Фурмановская…»"
+    assert shorten("обучение педагогов по программам", 24) == "обучение педагогов…"
+
+
+@pytest.mark.parametrize(
+    ("recipient", "expected"),
+    [
+        (Recipient(email="o@example.org", name="федеральный оператор"), "Добрый день!"),
+        (Recipient(email="s@example.org", name="МБОУ «СОШ № 1»"), "Добрый день!"),
+        (
+            Recipient(email="d@example.org", name="Департамент", contact="Анна Петровна"),
+            "Здравствуйте, Анна Петровна!",
+        ),
+        (Recipient(email="d@example.org", name="Департамент", contact=" \n "), "Добрый день!"),
+    ],
+)
+def test_greeting_is_right_for_any_party(recipient: Recipient, expected: str) -> None:
+    assert greeting(recipient) == expected
+
+
+def test_letter_greets_and_signs(renderer: Renderer) -> None:
+    operator = Recipient(email="operator@example.org", name="федеральный оператор")
+    letter = renderer.render_reminders([_reminder(recipient=operator)], now=NOW)
+    for part in (letter.text, letter.html):
+        assert "Добрый день!" in part
+        assert "Здравствуйте, федеральный оператор" not in part
+        assert "Департамент образования Ивановской области" in part
+        assert "Контактное лицо: Иванова Анна Петровна, главный специалист" in part
+        assert "Дорожная карта" not in part  # the roadmap title no longer signs
+    assert letter.sender_name == "Департамент образования Ивановской области"
+
+
+def test_html_reads_on_a_phone_and_text_says_the_same(renderer: Renderer) -> None:
+    letter = renderer.render_reminders([_reminder()], now=NOW)
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in letter.html
+    assert "max-width:600px" in letter.html
+    assert "font-size:16px" in letter.html
+    # Equal in content: every line of the text part is in the HTML part (tags aside).
+    inline = re.sub(r"</?(?:strong|em|a|code)\b[^>]*>", "", letter.html)
+    visible = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", inline)).split())
+    for line in letter.text.splitlines():
+        words = " ".join(line.replace("--", "").split())
+        if words:
+            assert words in visible, words
+
+
+def test_reply_to_and_from_carry_the_departments_name(renderer: Renderer) -> None:
+    letter = _letter(renderer, _reminder())
+    headers = raw_headers(letter)
+    name = "Департамент образования Ивановской области"
+    assert strict_decode(headers["reply-to"]) == f"{name} <coordinator@example.org>"
+    assert strict_decode(headers["from"]) == f"{name} <tochka@tochka.local>"
+    configured = envelope_headers(
+        mail_from="Точка роста «Иваново» <tochka@tochka.local>", key="k", date_header="x"
+    )
+    assert strict_decode(raw_headers(configured + b"\r\n")["from"]) == (
+        "Точка роста «Иваново» <tochka@tochka.local>"
+    )
+
+
+def test_notice_names_the_person_and_the_documents(
+    renderer: Renderer, make_notice: Callable[..., Notice]
+) -> None:
+    notice = make_notice(
+        actor="Иванова Анна Петровна, координатор",
+        center_name="МБОУ «Фурмановская СОШ № 1»",
+        evidence=("письмо федерального оператора № 12", "сюжет ГТРК «Ивтелерадио»"),
+        signature=SIGNATURE,
+    )
+    letter = renderer.render_notice(notice, now=NOW)
+    for part in (letter.text, letter.html.replace("&#34;", '"')):
+        assert "Кто отметил" in part
+        assert "Иванова Анна Петровна, координатор" in part
+        assert "письмо федерального оператора № 12" in part
+        assert "сюжет ГТРК «Ивтелерадио»" in part
+    assert "центр «Точка роста» на базе МБОУ «Фурмановская СОШ № 1»" in letter.text
+    assert "Центр «МБОУ" not in letter.text
