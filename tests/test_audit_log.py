@@ -130,7 +130,13 @@ def test_filters_by_kind_actor_and_dates(cli: Cli) -> None:
     assert _seqs(_log(cli, "--kind", "user", "--kind", "cycle")) == [3, 4]
     assert _seqs(_log(cli, "--kind", "REFUSAL", "--actor", "mun")) == [6, 8]
     assert _seqs(_log(cli, "--actor", "mun")) == [6, 7, 8]
-    assert _seqs(_log(cli, "--actor", "nobody")) == []
+    unknown = cli("audit", "log", "--actor", "nobody")
+    assert unknown.exit_code == 1
+    assert "В журнале: " in unknown.output
+    assert "mun" in unknown.output.split("В журнале: ")[1]
+    # Russian names as the «вид» column prints them.
+    assert _seqs(_log(cli, "--kind", "отказ")) == [6, 8]
+    assert _seqs(_log(cli, "--kind", "Новый  цикл", "--kind", "пользователь")) == [3, 4]
     assert _seqs(_log(cli, "--since", "2021-03-01", "--until", "12.04.2021")) == [3, 4, 5, 6]
     assert _seqs(_log(cli, "--since", "13.04.2021")) == [7, 8]
     assert _seqs(_log(cli, "--until", "2021-01-11")) == [1, 2]
@@ -167,6 +173,8 @@ def test_update_events_keep_audit_verify_green(cli: Cli) -> None:
         (["--until", "31.02.2021"], "--until: «31.02.2021» — не дата"),
         (["--since", "02.01.2021", "--until", "01.01.2021"], "--since 02.01.2021 позже --until"),
         (["--limit", "0"], "--limit: 0 — вне допустимого: от 1 до 10000"),
+        # An unknown login is not an empty log: the logins that acted are listed.
+        (["--actor", "nobody"], "--actor: «nobody» не встречается в журнале"),
     ],
 )
 def test_bad_filters_are_refused_in_russian(
@@ -178,4 +186,6 @@ def test_bad_filters_are_refused_in_russian(
     assert message in text
     assert "Traceback" not in result.output
     if args[0] == "--kind":
-        assert "Виды: transition, import, update, cycle, refusal, roadmap, user" in text
+        assert "Виды: transition (переход), import (импорт), update (изменение)" in text
+    if args[0] == "--actor":
+        assert "Журнал пуст." in text

@@ -14,8 +14,9 @@ from workflow.cli.context import handle_errors, print_json, state
 from workflow.cli.options import RoadmapCode
 
 if TYPE_CHECKING:
-    from workflow.engine.audit_log import LogEntry
     from sqlalchemy.engine import Connection
+
+    from workflow.engine.audit_log import LogEntry
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 10_000
