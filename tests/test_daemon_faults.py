@@ -150,6 +150,12 @@ def test_a_tick_failed_under_a_held_write_lock_is_retried_after_the_release(
         TOCHKA_TICK_RETRY_MAX_SECONDS="1",
     )
     _wait(lambda: _log(proc).count("event=tick_failed") >= 3, timeout=60, log=proc)
+    # No heartbeat row could be written yet, but status knows the daemon runs (its lock).
+    locked = _status(cli)
+    assert (locked["daemons"], locked["daemon_lock_held"]) == ([], True)
+    text = " ".join(cli("daemon", "status").output.split())
+    assert "Демон запущен (держит блокировку демона), но не может записать отметку" in text
+    assert "ни разу не запускался" not in text
     holder.stdin.write("release\n")
     holder.stdin.flush()
     holder.wait(timeout=30)

@@ -151,7 +151,7 @@ def file_lock_held(engine: Engine) -> bool | None:
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
-        return False
+        return True
     except OSError:
         return False
     else:
