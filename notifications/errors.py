@@ -114,4 +114,4 @@ class NotRetryable(NotificationError):
         self.row_id = row_id
         self.status = status
         self.reason = reason
-        super().__init__(f"Письмо № {row_id} ({status}) нельзя повторить: {reason}")
+        super().__init__(f"Письмо № {row_id} нельзя повторить: {reason}")

@@ -382,8 +382,11 @@ class _Checker:
             period = None
         elif center is not None:
             if center.opened_on is None or center.state in _BEFORE_OPENED:
+                from states import CENTER_WORKFLOW  # the machines cost ~20 ms to import
+
+                state = CENTER_WORKFLOW.state_title(center.state)
                 self.problem(
-                    f"центр {center.code} ещё не открыт (состояние «{center.state}»): "
+                    f"центр {center.code} ещё не открыт (состояние «{state}»): "
                     "показатели сдаются после открытия",
                     line,
                     row.center_column,
