@@ -60,6 +60,11 @@ def test_fire_queues_a_notice_and_send_writes_the_letter(
     again = cli("--now", "2021-03-02T10:05:00+03:00", "outbox", "send")
     assert "Отправлено: 0" in again.output
     assert len(list(mail_dir.glob("*.eml"))) == 1
+    # A sent letter is not queued again; the refusal speaks Russian only.
+    retried = cli("outbox", "retry", str(queued[0]["id"]))
+    assert retried.exit_code == 1
+    assert f"Письмо № {queued[0]['id']} нельзя повторить: уже отправлено" in retried.output
+    assert "sent" not in retried.output
 
 
 def test_outbox_retry_of_an_unknown_row_is_refused(cli: Cli, stored: StoredRoadmap) -> None:
