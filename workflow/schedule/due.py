@@ -167,6 +167,12 @@ def party_recipients(roadmap: Roadmap, party_ids: Sequence[str]) -> tuple[Recipi
     return tuple(seen.values())
 
 
+def escalation_recipient(roadmap: Roadmap) -> Recipient | None:
+    """Who has every overdue item in its own digest: ``reminders.escalate_to`` (the
+    coordinator), or the roadmap's coordinator when the policy names no known party."""
+    return _escalation(roadmap)
+
+
 def _escalation(roadmap: Roadmap) -> Recipient | None:
     # The policy's escalate_to names the regional coordinator's party; fall back to the
     # roadmap's coordinator when the policy names no known party.

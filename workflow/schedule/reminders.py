@@ -49,14 +49,13 @@ from workflow.schedule.due import (
     build_reminders,
     center_deadline,
     cycle_deadline,
+    escalation_recipient,
     latest_due,
     monitoring_measure,
     rung_offset,
     sends_from,
 )
-from workflow.schedule.ladder import (
-    RungDate,
-)
+from workflow.schedule.ladder import RungDate, cc_coordinator
 from workflow.storage.tables import CENTER, CYCLE, HEAD, SENT
 
 # Names of the pure reminder maths that the reconciler, the calendar and the tests take
@@ -407,13 +406,21 @@ def _subject(deadline: Deadline) -> str:
 
 
 def _preview_items(
-    deadline: Deadline, sends: Sequence[tuple[date, RungDate]]
+    deadline: Deadline, sends: Sequence[tuple[date, RungDate]], escalation: str | None
 ) -> Iterator[PreviewItem]:
-    """The deadline's items in preview order: by day (each day once), then recipient."""
+    """The deadline's items in preview order: by day (each day once), then recipient.
+
+    An overdue rung also goes to ``escalation`` (the coordinator, in its own digest),
+    as `build_reminders` does.
+    """
     subject = _subject(deadline)
     recipients = sorted(r.email for r in deadline.recipients)
+    known = {r.strip().lower() for r in recipients}
+    overdue = recipients
+    if escalation is not None and escalation.strip().lower() not in known:
+        overdue = sorted([*recipients, escalation])
     for day, rung in sends:
-        for recipient in recipients:
+        for recipient in overdue if cc_coordinator(rung) else recipients:
             yield PreviewItem(
                 send_on=day,
                 recipient=recipient,
@@ -493,12 +500,14 @@ def preview(
     roadmap = stored.definition
     streams: list[Iterator[PreviewItem]] = []
     contacts: Mapping[str, Recipient] | None = None
+    coordinator = escalation_recipient(roadmap)
+    escalation = coordinator.email if coordinator is not None else None
     for row in open_cycles(conn, stored.id):
         deadline = open_cycle_deadline(conn, stored, row)
         sends = sends_from(
             row.due_date, roadmap, start=today, until=until, sent_offset=row.sent_offset
         )
-        streams.append(_preview_items(deadline, sends))
+        streams.append(_preview_items(deadline, sends, escalation))
     for spec in cycles_to_come(conn, stored, today=today, until=until):
         # Schools that owe the period now are reminded unless they submit first.
         deadline = _cycle_with_schools(
@@ -507,7 +516,7 @@ def preview(
         deadline = Deadline(**{**deadline.__dict__, "deadline_id": f"cycle:new:{spec.period}"})
         start = max(today, opens_on(spec.due, roadmap.reminders))
         sends = sends_from(spec.due, roadmap, start=start, until=until, sent_offset=None)
-        streams.append(_preview_items(deadline, sends))
+        streams.append(_preview_items(deadline, sends, escalation))
     for group in stage_groups(conn, stored):
         latest = (
             sa.select(sa.func.max(SENT.c.day_offset))
@@ -548,7 +557,7 @@ def preview(
                 email=row.email,
                 municipality_contact=contacts.get(row.municipality),
             )
-            streams.append(_preview_items(deadline, cache[row.sent_offset]))
+            streams.append(_preview_items(deadline, cache[row.sent_offset], escalation))
     # Each stream is in this order already; merge keeps ties in stream order, as the
     # stable sort of the whole list did.
     return heapq.merge(*streams, key=_preview_order)
