@@ -524,7 +524,10 @@ def test_a_file_that_is_not_a_workbook(tmp_path: Path) -> None:
     assert len(problems) == 1
     assert problems[0].file == str(path)
     assert problems[0].line is None
-    assert problems[0].message.startswith("файл не открывается как книга Excel (.xlsx)")
+    assert problems[0].message == (
+        "файл не открывается как книга Excel (.xlsx): это не архив .xlsx (возможно, CSV, "
+        "старый .xls или повреждённый файл)"
+    )
 
 
 # ---------------------------------------------------------------------------- email

@@ -323,9 +323,30 @@ def test_yaml_syntax_error_has_its_position() -> None:
 
     # The flow mapping opened on line 6 is still open when line 7 starts a new key.
     assert (problem.line, problem.column, problem.field) == (7, 1, None)
-    assert problem.message == (
-        "синтаксическая ошибка YAML: expected ',' or '}', but got '<scalar>'"
-    )
+    assert problem.message == "синтаксическая ошибка YAML: в словаре { } ожидается «,» или «}»"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("code: a: b\n", "двоеточие здесь недопустимо"),
+        ("code: x\n\t- y\n", "табуляция в отступе"),
+        ('code: "abc\n', "не закрыта кавычка"),
+        ("code: @x\n", "не может начинаться с символа «@»"),
+        ("code: *nop\n", "ссылка *nop на неопределённую метку"),
+        ("code: [1, 2\n", "список в [ ] не закрыт"),
+    ],
+)
+def test_yaml_problems_are_said_in_russian(tmp_path: Path, text: str, message: str) -> None:
+    """PyYAML's own words never reach a person: each problem has its Russian text."""
+    path = tmp_path / "bad.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(RoadmapFileError) as caught:
+        load_roadmap(path)
+    (problem,) = caught.value.problems
+    assert message in problem.message
+    assert not re.search(r"[A-Za-z]{4,}", problem.message.replace("YAML", "")), problem.message
+    assert problem.line is not None
 
 
 def test_empty_file(tmp_path: Path) -> None:

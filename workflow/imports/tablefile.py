@@ -160,12 +160,29 @@ def open_xlsx(path: Path, filename: str) -> tuple[Any, Any] | None:
             workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, EOFError) as exc:
         raise ImportFileError(
-            [Problem(file=filename, message=f"файл не открывается как книга Excel (.xlsx): {exc}")]
+            [
+                Problem(
+                    file=filename,
+                    message=f"файл не открывается как книга Excel (.xlsx): {_why(exc)}",
+                )
+            ]
         ) from None
     if not workbook.worksheets:
         workbook.close()
         return None
     return workbook, workbook.worksheets[0]
+
+
+def _why(exc: Exception) -> str:
+    """Why openpyxl or zipfile could not open a workbook, in words a person reads (their
+    own messages are English)."""
+    if isinstance(exc, zipfile.BadZipFile | EOFError):
+        return "это не архив .xlsx (возможно, CSV, старый .xls или повреждённый файл)"
+    if isinstance(exc, KeyError):
+        return "в архиве нет частей книги Excel (файл другой программы или повреждён)"
+    if type(exc).__name__ == "InvalidFileException":
+        return "формат не поддерживается: сохраните файл как книгу Excel (.xlsx)"
+    return "содержимое книги повреждено; сохраните её заново в Excel или LibreOffice"
 
 
 def xlsx_rows(path: Path, filename: str) -> tuple[int, Rows]:

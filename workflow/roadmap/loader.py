@@ -177,7 +177,7 @@ def _parse(text: str, data: bytes, filename: str) -> Roadmap:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        reason = exc.problem or exc.context or "ошибка разбора"
+        reason = yaml_problem(exc.problem or exc.context or "")
         raise RoadmapFileError(
             [
                 Problem(
@@ -204,7 +204,11 @@ def _parse(text: str, data: bytes, filename: str) -> Roadmap:
         ) from None
     except yaml.YAMLError as exc:
         raise RoadmapFileError(
-            [Problem(file=filename, message=f"синтаксическая ошибка YAML: {exc}")]
+            [
+                Problem(
+                    file=filename, message=f"синтаксическая ошибка YAML: {yaml_problem(str(exc))}"
+                )
+            ]
         ) from None
     if root is None:
         raise RoadmapFileError(
@@ -212,6 +216,49 @@ def _parse(text: str, data: bytes, filename: str) -> Roadmap:
         )
     roadmap = _validate(root, filename)
     return replace(roadmap, content_hash=hashlib.sha256(data).hexdigest(), source=text)
+
+
+#: PyYAML's problems (English) as a person reads them; the position is given beside.
+_YAML_PROBLEMS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), text)
+    for pattern, text in (
+        (r"^expected ',' or '\]', but got '<stream end>'", "список в [ ] не закрыт: нет «]»"),
+        (r"^expected ',' or '\}', but got '<stream end>'", "словарь в { } не закрыт: нет «}»"),
+        (r"^expected ',' or '\]', but got", "в списке [ ] ожидается «,» или «]»"),
+        (r"^expected ',' or '\}', but got", "в словаре { } ожидается «,» или «}»"),
+        (
+            r"^mapping values are not allowed here",
+            "двоеточие здесь недопустимо: значение, "
+            "содержащее «: », возьмите в кавычки, или проверьте отступ",
+        ),
+        (
+            r"^found character '\\t' that cannot start any token",
+            "табуляция в отступе: отступы делаются пробелами",
+        ),
+        (
+            r"^found character '(.)' that cannot start any token",
+            "значение не может начинаться с символа «{0}»: возьмите его в кавычки",
+        ),
+        (r"^found undefined alias '(.*)'", "ссылка *{0} на неопределённую метку"),
+        (r"^found unexpected end of stream", "файл кончился внутри значения: не закрыта кавычка"),
+        (r"^second occurrence", "метка & определена второй раз"),
+        (r"^expected <block end>, but found", "нарушены отступы: строка не на своём уровне"),
+        (r"^could not find expected ':'", "ожидается «:» после ключа"),
+        (r"^expected the node content, but found", "ожидается значение"),
+        (r"^found unknown escape character", "неизвестная escape-последовательность в кавычках"),
+        (r"^found unhashable key", "ключ не может быть списком или словарём"),
+    )
+)
+
+
+def yaml_problem(problem: str) -> str:
+    """The Russian words for one of PyYAML's problems (never its English text)."""
+    for pattern, text in _YAML_PROBLEMS:
+        found = pattern.search(problem)
+        if found:
+            # Not str.format: the texts hold braces («{ }»).
+            return text.replace("{0}", found.group(1)) if found.groups() else text
+    return "нарушена структура файла (проверьте отступы, двоеточия и кавычки)"
 
 
 def _validate(root: Node, filename: str) -> Roadmap:
