@@ -41,7 +41,7 @@ def test_letters_queued_with_a_past_now_are_retried_and_listed_with_the_next_att
     csv = tmp_path / "c.csv"
     csv.write_text(
         "code,name,municipality,cohort,email\n"
-        "S1,МБОУ «Школа № 1»,Шуйский район,2021,s1@example.org\n"
+        "S1,МБОУ «Школа № 1»,Шуйский район,2021,school1@school.ivanovo.ru\n"
         "S2,МБОУ «Школа № 2»,Шуйский район,2021,s2@example.org\n",
         encoding="utf-8",
     )
@@ -72,15 +72,15 @@ def test_letters_queued_with_a_past_now_are_retried_and_listed_with_the_next_att
     lines = table.splitlines()
     assert lines[0] == "Письма: 2 (время московское)"
     assert lines[2].split() == [
-        "письмо",
+        "№",
         "статус",
-        "попыток",
-        "следующая",
+        "когда",
         "кому",
         "тема",
         "ошибка",
     ]
     assert max(len(line) for line in lines) <= 80, table
+    assert "(попыток: 1)" in table  # the attempts made, in the status
     moscow = retry_at[0].astimezone(ZoneInfo("Europe/Moscow"))
     assert f"{moscow:%d.%m}" in table
     assert f"{moscow:%H:%M}" in table
