@@ -51,6 +51,9 @@ KINDS: tuple[str, ...] = (
 PARTS: tuple[str, ...] = ("subject", "txt", "html")
 #: A subject is at most this many characters (a phone shows about 40, a desktop 90).
 SUBJECT_LIMIT = 90
+#: ... except that a school's name is kept whole up to this length of the subject: the
+#: name is cut only when even this is not enough (a name of 60 characters and more).
+SUBJECT_HARD_LIMIT = 98
 #: The "what" of a subject is never cut shorter than this (then the date goes first).
 _MIN_WHAT = 16
 
@@ -185,11 +188,15 @@ def subject_line(lead: str, what: str, who: str = "", when: str = "") -> str:
     """«{lead} {what} — {who} ({when})» in at most `SUBJECT_LIMIT` characters.
 
     The what is shortened first (on a word boundary, with «…», not below a few words),
-    then the date in brackets goes, and only then the who (the school's name) is cut on
-    a word boundary: a name is never lost to a long measure title. Every part is cleaned
-    (`clean_text`: one line, no control characters) before it is measured.
+    then the date in brackets goes; a school's name is kept whole if the subject then
+    fits `SUBJECT_HARD_LIMIT`, and only beyond it cut on a word boundary: a name is never
+    lost to a long measure title. Every part is cleaned (`clean_text`: one line, no
+    control characters) before it is measured; a who that only repeats the date (a
+    cycle named by its due date) is left out.
     """
     lead, what, who, when = (clean_text(part) for part in (lead, what, who, when))
+    if who == when:
+        who = ""
 
     def line(what_part: str, when_part: str, who_part: str = who) -> str:
         text = f"{lead} {what_part}".strip()
@@ -207,6 +214,8 @@ def subject_line(lead: str, what: str, who: str = "", when: str = "") -> str:
         if room >= min(_MIN_WHAT, len(what)):
             return line(russian.shorten(what, room), when_part)
     short_what = russian.shorten(what, _MIN_WHAT)
+    if len(whole := line(short_what, "")) <= SUBJECT_HARD_LIMIT:
+        return whole
     room = SUBJECT_LIMIT - len(line(short_what, "", ""))
     if who:
         room -= 3  # " — "

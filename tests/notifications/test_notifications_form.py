@@ -17,7 +17,13 @@ import pytest
 
 from notifications.headers import clean_text, envelope_headers
 from notifications.letters import address_letter, compose
-from notifications.render import SUBJECT_LIMIT, Renderer, greeting, subject_line
+from notifications.render import (
+    SUBJECT_HARD_LIMIT,
+    SUBJECT_LIMIT,
+    Renderer,
+    greeting,
+    subject_line,
+)
 from notifications.russian import quoted, shorten, typographic_quotes
 from notifications.signature import Signature
 from notifications.values import Notice, Recipient, Reminder, Rung
@@ -111,13 +117,14 @@ def test_any_school_name_gives_a_subject_in_the_limit_and_intact_headers(
         "content-type",
     }
     subject = strict_decode(headers["subject"])
-    assert len(subject) <= SUBJECT_LIMIT, subject
+    assert len(subject) <= SUBJECT_HARD_LIMIT, subject
     assert subject.startswith("Через 10 дней: открытие центра — ")
     assert not re.search(r"[\x00-\x1f\x7f\u2028\u2029]|=\?", subject)
     written = typographic_quotes(clean_text(name))
-    if len(written) <= SUBJECT_LIMIT - 40:
+    if len(written) <= SUBJECT_HARD_LIMIT - 40:
         assert written in subject  # the school's name is never cut when it fits
     else:
+        assert len(subject) <= SUBJECT_LIMIT, subject
         assert subject.endswith("…»") or subject.endswith("…"), subject
     assert strict_decode(headers["to"]) == expected_address(clean_text(name), "school1@example.org")
     assert all(len(line) <= 78 for line in letter.partition(b"\r\n\r\n")[0].split(b"\r\n"))
@@ -133,6 +140,13 @@ def test_the_what_is_shortened_before_the_name_is_cut() -> None:
     assert len(subject) <= SUBJECT_LIMIT
     assert subject.endswith(f"— {name}") or subject.endswith(f"— {name} (01.10.2023)")
     assert subject.startswith("Через 14 дней: Проведение")
+    # A name a few characters too long for 90 is kept whole, the date left out.
+    digest = subject_line("Сроки на 11.08.2021:", "2 напоминания", name)
+    assert digest == f"Сроки на 11.08.2021: 2 напоминания — {name}"
+    assert SUBJECT_LIMIT < len(digest) <= SUBJECT_HARD_LIMIT
+    # A cycle named by its date does not say the date twice.
+    dated = subject_line("Сегодня срок:", "согласование листа", "15.04.2021", "15.04.2021")
+    assert dated == "Сегодня срок: согласование листа (15.04.2021)"
     long_name = subject_line("Через 14 дней:", "открытие центра", LONG, "01.09.2023")
     assert len(long_name) <= SUBJECT_LIMIT
     assert long_name.startswith("Через 14 дней: открытие центра — МБОУ «Средняя")
