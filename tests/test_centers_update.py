@@ -168,6 +168,22 @@ def test_update_json_moves_municipality_and_warns_about_a_new_one(
     assert cli("audit", "verify").exit_code == 0
 
 
+@pytest.mark.parametrize("name", ['=HYPERLINK("http://evil.example/","Нажмите")', "+1", "@SUM(1)"])
+def test_update_warns_about_a_name_that_reads_as_a_formula(
+    cli: Cli, stored: StoredRoadmap, two: list[str], name: str
+) -> None:
+    """As the import does: the name is recorded as given, and the person is told that the
+    reports write it as text."""
+    updated = cli("centers", "update", "A", "--name", name)
+    assert updated.exit_code == 0, updated.output
+    assert (
+        f"Предупреждение: --name: значение начинается с «{name[0]}» — в отчётах оно будет "
+        "записано как текст, не как формула"
+    ) in _text(updated)
+    plain = cli("centers", "update", "A", "--name", "Школа А-2")
+    assert "Предупреждение" not in plain.output
+
+
 def test_update_with_the_same_values_changes_nothing(
     cli: Cli, engine: Engine, stored: StoredRoadmap, two: list[str]
 ) -> None:

@@ -281,6 +281,18 @@ def update(
     done(f"Центр {code} изменён (версия {result.version}, событие № {result.seq}):")
     for field, (old, new) in result.changes.items():
         done(f"  {centers.UPDATE_FIELDS[field]}: «{old}» → «{new}»")
+    from workflow.views.cells import formula_prefix
+
+    for field, (_old, new) in result.changes.items():
+        first = formula_prefix(str(new))
+        if first is not None:
+            # As the import warns: the person sees at once how their text is written.
+            shown = {"\t": "табуляции", "\r": "возврата каретки"}.get(first, f"«{first}»")
+            typer.echo(
+                f"Предупреждение: --{field}: значение начинается с {shown} — в отчётах "
+                "оно будет записано как текст, не как формула",
+                err=True,
+            )
     if result.new_municipality:
         done(
             f"Внимание: муниципалитета «{result.changes['municipality'][1]}» нет ни у одного "
