@@ -234,3 +234,28 @@ def test_notice_names_the_person_and_the_documents(
         assert "сюжет ГТРК «Ивтелерадио»" in part
     assert "центр «Точка роста» на базе МБОУ «Фурмановская СОШ № 1»" in letter.text
     assert "Центр «МБОУ" not in letter.text
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "=?utf-8?q?x=0D=0ABcc:_evil@example.com?=",
+        "Точка\u2028Bcc: evil@example.com",
+        '"Школа, «№ 1»" ',
+        "Ш" * 300,
+    ],
+)
+def test_a_hostile_sender_name_stays_one_header(name: str) -> None:
+    """A configured From name (or the name a stored Reply-To gives) is text, never a
+    header: cleaned like any display name, encoded, one From line folded."""
+    for kwargs in (
+        {"mail_from": "tochka@tochka.local", "sender_name": name},
+        {"mail_from": f"{name} <tochka@tochka.local>".replace("\u2028", " ")},
+    ):
+        head = envelope_headers(key="k", date_header="x", **kwargs)
+        headers = raw_headers(head + b"\r\n")
+        assert set(headers) == {"from", "date", "message-id"}
+        decoded = strict_decode(headers["from"])
+        assert decoded.endswith("<tochka@tochka.local>")
+        assert "=?" not in decoded
+        assert "\n" not in decoded
