@@ -129,3 +129,14 @@ def test_notice_names_the_user_by_full_name_and_role_never_the_login(
     text = _notice(engine)[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "Кто отметил: координатор" in text.splitlines()
     assert "operator" not in text
+
+
+@pytest.mark.parametrize(("name", "says"), [("Иванова\nАнна", "управляющие"), ("И" * 201, "200")])
+def test_a_wrong_full_name_is_refused_and_nothing_changes(
+    cli: Callable[..., Result], stored: object, name: str, says: str
+) -> None:
+    result = cli("users", "add", "petrova", "--role", "viewer", "--name", name)
+    assert result.exit_code != 0
+    assert "--name" in result.output
+    assert says in result.output
+    assert "petrova" not in cli("users", "list").output
