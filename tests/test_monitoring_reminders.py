@@ -17,6 +17,7 @@ from tests.conftest import T0, make_rows
 from tests.test_tick import REAL, Recorder, at
 from workflow.engine import centers
 from workflow.engine.access import Actor
+from workflow.engine.indicators import missing_indicators, missing_submissions
 from workflow.engine.transitions import TransitionEngine
 from workflow.roadmap.store import StoredRoadmap
 from workflow.schedule.reconcile import tick
@@ -47,6 +48,15 @@ def test_schools_that_did_not_submit_are_reminded_with_the_department(
         "extra_programs_students=12",
     )
     assert submitted.exit_code == 0, submitted.output
+
+    with engine.connect() as conn:
+        owing = missing_submissions(conn, stored.id, "2021-Q3", roadmap=stored.definition)
+        lacking = missing_indicators(conn, stored.id, "2021-Q3", roadmap=stored.definition)
+    # The same centers, in the same order, with what each lacks (here: everything).
+    assert [row[:4] for row in lacking] == owing
+    assert [[i.code for i in row[4]] for row in lacking] == [
+        [i.code for i in stored.definition.indicators if i.period.value == "quarter"]
+    ]
 
     queue = Recorder()
     tick(engine, stored, now=at("2021-10-01"), clock=lambda: REAL, queue=queue)

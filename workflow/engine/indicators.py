@@ -259,10 +259,10 @@ def missing_submissions(
 
 def missing_indicators(
     conn: Connection, roadmap_id: int, period: str, *, roadmap: Roadmap
-) -> dict[str, tuple[Indicator, ...]]:
-    """What each center owing ``period`` lacks (`missing_submissions`): center code →
-    the indicators without a value, in the roadmap's order. For the monitoring letter
-    to a school, which lists them.
+) -> list[tuple[str, str, str, str, tuple[Indicator, ...]]]:
+    """`missing_submissions` with what each center lacks: (center code, name, email,
+    municipality, the indicators without a value in the roadmap's order), in the same
+    order. For the monitoring letter to a school, which lists them.
 
     Raises:
         ValueError: ``period`` is not a period label.
@@ -272,20 +272,20 @@ def missing_indicators(
         raise ValueError(f"not a period label: {period!r}")
     required = required_indicators(roadmap, parsed)
     if not required:
-        return {}
+        return []
     due = [
         c
         for c in center_facts(conn, roadmap_id).values()
         if c.state == CenterState.REPORTING.value and c.due_for(parsed)
     ]
     if not due:
-        return {}
+        return []
     values = latest_values(conn, roadmap_id, sorted({label for _, label in required}))
-    result: dict[str, tuple[Indicator, ...]] = {}
+    result: list[tuple[str, str, str, str, tuple[Indicator, ...]]] = []
     for c in due:
         lacking = tuple(i for i, label in required if (c.id, label, i.code) not in values)
         if lacking:
-            result[c.code] = lacking
+            result.append((c.code, c.name, c.email, c.municipality, lacking))
     return result
 
 

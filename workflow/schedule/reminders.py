@@ -33,7 +33,7 @@ from notifications.values import Recipient, Reminder
 from states.center import LIFECYCLE, CenterState
 from states.center import STATE_TITLES as CENTER_TITLES
 from states.cycle import CycleState
-from workflow.engine.indicators import missing_indicators, missing_submissions
+from workflow.engine.indicators import missing_indicators
 from workflow.engine.municipalities import contacts as municipality_contacts
 from workflow.errors import InputError
 from workflow.roadmap.deadlines import StageDeadline, stage_deadlines
@@ -136,8 +136,7 @@ def _owing(
     if measure != monitoring_measure(roadmap):
         return []
     try:
-        owing = missing_submissions(conn, stored.id, period, roadmap=roadmap)
-        lacking = missing_indicators(conn, stored.id, period, roadmap=roadmap)
+        owing = missing_indicators(conn, stored.id, period, roadmap=roadmap)
     except ValueError:  # an operator-opened cycle labelled by date, not by period
         return []
     return [
@@ -145,10 +144,10 @@ def _owing(
             Recipient(email=email, name=name),
             Ask(
                 role=PartyKind.SCHOOL.value,
-                missing=tuple(f"{i.name}, {UNIT_TITLES[i.unit]}" for i in lacking.get(code, ())),
+                missing=tuple(f"{i.name}, {UNIT_TITLES[i.unit]}" for i in lacking),
             ),
         )
-        for code, name, email, _m in owing
+        for _code, name, email, _m, lacking in owing
     ]
 
 
