@@ -24,13 +24,13 @@ of the library's folder. The values are checked exactly as before (`set_header`,
 
 from __future__ import annotations
 
+import email.charset
 import email.header
 import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from email import policy as email_policy
-from email.header import Header
 from email.headerregistry import (
     Address,
     BaseHeader,
@@ -287,18 +287,54 @@ def decode_phrase(raw: str) -> str:
 # ----------------------------------------------------------------------------- folding
 
 
-def _encoded_lines(text: str, first_width: int) -> list[str]:
-    """``text`` as RFC 2047 encoded-words (UTF-8, base64), one or more per line.
+#: The longest RFC 2047 encoded-word (section 2).
+_MAX_WORD = 75
+_UTF8 = email.charset.Charset("utf-8")
 
-    `email.header.Header` encodes the whole text and splits it between characters, so
-    every space is inside an encoded-word; the first line has ``first_width`` columns,
-    the others `MAX_LINE` less the folding space.
+
+def _encoded_word(text: str) -> str:
+    """One encoded-word (UTF-8, base64) of ``text``, by `email.charset`."""
+    return str(_UTF8.header_encode(text))
+
+
+def _encoded_lines(text: str, first_width: int) -> list[str]:
+    """``text`` as RFC 2047 encoded-words (UTF-8, base64), one per line.
+
+    The whole text is encoded, so every space is inside an encoded-word (RFC 2047 6.2:
+    a reader drops the whitespace *between* two of them). Words are split after a space
+    where one fits: Python 3.11's own address parser wrongly keeps the whitespace between
+    two encoded-words of a display name, and a split inside a word would show there as
+    «админ истрации» (after a space it is only a double space). A word too long for one
+    encoded-word is split between characters. The first line has ``first_width``
+    columns, the others `MAX_LINE` less the folding space.
     """
-    # Header counts the first line's offset through header_name (its length plus ": ").
-    header = Header(
-        text, "utf-8", maxlinelen=MAX_LINE, header_name="x" * (MAX_LINE - first_width - 2)
-    )
-    return header.encode(linesep="\n").split("\n")
+
+    def fits(chunk: str, width: int) -> bool:
+        return len(_encoded_word(chunk)) <= min(_MAX_WORD, width)
+
+    pieces = re.findall(r"[^ ]+ *| +", text)  # each word with the spaces after it
+    lines: list[str] = []
+    chunk = ""
+    for piece in pieces:
+        width = first_width if not lines else MAX_LINE - 1
+        if fits(chunk + piece, width):
+            chunk += piece
+            continue
+        if chunk:
+            lines.append(_encoded_word(chunk))
+            chunk = ""
+            width = MAX_LINE - 1
+        while not fits(piece, width):  # a single word longer than an encoded-word
+            cut = len(piece) - 1
+            while cut > 1 and not fits(piece[:cut], width):
+                cut -= 1
+            lines.append(_encoded_word(piece[:cut]))
+            piece = piece[cut:]
+            width = MAX_LINE - 1
+        chunk = piece
+    if chunk or not lines:
+        lines.append(_encoded_word(chunk))
+    return lines
 
 
 def fold_text(name: str, text: str) -> str:
