@@ -117,16 +117,13 @@ def _letters_to(engine: Engine, email: str) -> list[EmailMessage]:
         raw = conn.execute(
             sa.select(OUTBOX.c.message).where(OUTBOX.c.recipient == email).order_by(OUTBOX.c.id)
         ).scalars()
-        return [
-            message_from_bytes(m, policy=email_policy.default)  # type: ignore[misc]
-            for m in raw
-        ]
+        return [message_from_bytes(m, policy=email_policy.default) for m in raw]
 
 
 def _text(msg: EmailMessage) -> str:
     part = msg.get_body(preferencelist=("plain",))
     assert part is not None
-    return str(part.get_content()).replace("\r\n", "\n")  # type: ignore[attr-defined]
+    return str(part.get_content()).replace("\r\n", "\n")
 
 
 def test_the_school_is_asked_for_its_missing_indicators_by_quarter(
@@ -155,6 +152,11 @@ def test_the_school_is_asked_for_its_missing_indicators_by_quarter(
     for code in ("natsci_students", "extra_programs_students"):
         assert f"– {roadmap.indicator(code).name}, чел." in text
     assert roadmap.indicator("tech_students").name not in text  # submitted
+    html = letters[0].get_body(preferencelist=("html",))
+    assert html is not None
+    html_text = str(html.get_content())
+    for code in ("natsci_students", "extra_programs_students"):
+        assert f"<li>{roadmap.indicator(code).name}, чел.</li>" in html_text
     assert "Ответьте на это письмо" in text
     assert roadmap.party("department").email in text
     # The department's own document is the department's, not the school's.
