@@ -151,14 +151,21 @@ def item_view(reminder: Reminder, now: datetime) -> ItemView:
 
     The status comes from the dates, not only from the rung: a rung moved to the
     previous working day (a Sunday deadline reminded on Friday) still says «через 2 дня».
+    Overdue days count from the term's legal end (``term_end``): a deadline on Saturday
+    01.01.2022 is met until Monday 10.01.2022, and a letter of 11.01 says «просрочено на
+    1 день».
     """
-    left = (reminder.deadline - letter_day(reminder, now)).days
+    day = letter_day(reminder, now)
+    end = reminder.term_end or reminder.deadline
+    left = (reminder.deadline - day).days
     if left > 0:
         status, count, when = Rung.BEFORE, left, russian.in_days(left)
-    elif left == 0:
-        status, count, when = Rung.ON_DAY, 0, "сегодня"
+    elif day <= end:
+        when = "сегодня" if day == end else f"до {russian.long_date(end)} включительно"
+        status, count = Rung.ON_DAY, 0
     else:
-        status, count, when = Rung.OVERDUE, -left, russian.overdue_by(-left)
+        late = (day - end).days
+        status, count, when = Rung.OVERDUE, late, russian.overdue_by(late)
     return ItemView(
         reminder=reminder,
         status=status,

@@ -55,6 +55,9 @@ class Reminder:
         rung: before / on the day / overdue.
         days: days before the deadline (``before``) or overdue (``overdue``); 0 on the day.
         deadline: the local due date.
+        term_end: the last day the deadline is still met (the next working day when it
+            falls on a non-working day, Civil Code art. 193); None: ``deadline`` itself
+            (reminders stored before). Overdue days count from it.
         subject_kind: ``"measure"`` or ``"center_stage"``.
         title: the measure title or the center stage description, Russian.
         roadmap_title: the roadmap's title.
@@ -93,6 +96,7 @@ class Reminder:
     rung: Rung
     days: int
     deadline: date
+    term_end: date | None = None
     subject_kind: str
     title: str
     roadmap_title: str
@@ -134,6 +138,7 @@ class Reminder:
             "rung": self.rung.value,
             "days": self.days,
             "deadline": self.deadline.isoformat(),
+            "term_end": None if self.term_end is None else self.term_end.isoformat(),
             "subject_kind": self.subject_kind,
             "title": self.title,
             "roadmap_title": self.roadmap_title,
@@ -172,6 +177,7 @@ class Reminder:
             rung=Rung(data["rung"]),
             days=int(data["days"]),
             deadline=date.fromisoformat(data["deadline"]),
+            term_end=date.fromisoformat(data["term_end"]) if data.get("term_end") else None,
             subject_kind=data["subject_kind"],
             title=data["title"],
             roadmap_title=data["roadmap_title"],

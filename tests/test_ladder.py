@@ -141,46 +141,49 @@ def test_ladder_overdue_on_a_holiday_moves_back() -> None:
 
 def test_ladder_deadline_on_new_year() -> None:
     # 01.01.2022 (quarterly report for 2021-Q4). 31.12.2021 is a transferred day off, so
-    # the on-day reminder goes on Thursday 30.12.2021. overdue-7 (08.01, a holiday) would
-    # move back to 30.12 — before the deadline — so it moves forward to 10.01 instead.
-    assert rows(ladder(d("2022-01-01"), POLICY, until=d("2022-01-22"))) == [
+    # the on-day reminder goes on Thursday 30.12.2021. The term itself ends on Monday
+    # 10.01.2022, the first working day after the holidays (Civil Code art. 193), and
+    # the overdue rungs count from there: 17.01, 24.01, 31.01.
+    assert rows(ladder(d("2022-01-01"), POLICY, until=d("2022-02-01"))) == [
         ("before-14", "2021-12-18", "2021-12-17"),
         ("before-3", "2021-12-29", "2021-12-29"),
         ("on_day", "2022-01-01", "2021-12-30"),
-        ("overdue-7", "2022-01-08", "2022-01-10"),
-        ("overdue-14", "2022-01-15", "2022-01-14"),
-        ("overdue-21", "2022-01-22", "2022-01-21"),
+        ("overdue-7", "2022-01-17", "2022-01-17"),
+        ("overdue-14", "2022-01-24", "2022-01-24"),
+        ("overdue-21", "2022-01-31", "2022-01-31"),
     ]
 
 
 def test_ladder_deadline_on_a_transferred_day_off() -> None:
-    # 31.12.2021 is a Friday off; overdue-7 (07.01.2022) lands after the deadline only
-    # on the first working day of 2022.
-    assert rows(ladder(d("2021-12-31"), POLICY, until=d("2022-01-14"))) == [
+    # 31.12.2021 is a Friday off; the term ends on 10.01.2022, the first working day
+    # of 2022 (Civil Code art. 193), and the overdue rungs count from there.
+    assert rows(ladder(d("2021-12-31"), POLICY, until=d("2022-01-25"))) == [
         ("before-14", "2021-12-17", "2021-12-17"),
         ("before-3", "2021-12-28", "2021-12-28"),
         ("on_day", "2021-12-31", "2021-12-30"),
-        ("overdue-7", "2022-01-07", "2022-01-10"),
-        ("overdue-14", "2022-01-14", "2022-01-14"),
+        ("overdue-7", "2022-01-17", "2022-01-17"),
+        ("overdue-14", "2022-01-24", "2022-01-24"),
     ]
 
 
 def test_ladder_collapses_rungs_on_one_day_march_2022() -> None:
     # 08.03.2022: before-3 (05.03, a working Saturday) and on_day (08.03 holiday, 07.03
     # transferred day off, 06.03 Sunday) both land on 05.03; only on_day stays.
-    assert rows(ladder(d("2022-03-08"), POLICY, until=d("2022-03-15"))) == [
+    # The term ends on Wednesday 09.03: overdue-7 is 16.03.
+    assert rows(ladder(d("2022-03-08"), POLICY, until=d("2022-03-16"))) == [
         ("before-14", "2022-02-22", "2022-02-22"),
         ("on_day", "2022-03-08", "2022-03-05"),
-        ("overdue-7", "2022-03-15", "2022-03-15"),
+        ("overdue-7", "2022-03-16", "2022-03-16"),
     ]
 
 
 def test_ladder_deadline_on_transferred_day_off_2022_03_07() -> None:
-    assert rows(ladder(d("2022-03-07"), POLICY, until=d("2022-03-14"))) == [
+    # 07.03 and 08.03 are off: the term ends on 09.03, overdue-7 is 16.03.
+    assert rows(ladder(d("2022-03-07"), POLICY, until=d("2022-03-16"))) == [
         ("before-14", "2022-02-21", "2022-02-21"),
         ("before-3", "2022-03-04", "2022-03-04"),
         ("on_day", "2022-03-07", "2022-03-05"),
-        ("overdue-7", "2022-03-14", "2022-03-14"),
+        ("overdue-7", "2022-03-16", "2022-03-16"),
     ]
 
 
@@ -194,11 +197,12 @@ def test_ladder_working_saturday_2021_02_20() -> None:
 
 
 def test_ladder_deadline_in_new_year_holidays_2021() -> None:
-    # 08.01.2021: before-3 (05.01) and on_day (08.01) both go back to 31.12.2020.
-    assert rows(ladder(d("2021-01-08"), POLICY, until=d("2021-01-15"))) == [
+    # 08.01.2021: before-3 (05.01) and on_day (08.01) both go back to 31.12.2020; the
+    # term ends on Monday 11.01.2021, overdue-7 is 18.01.
+    assert rows(ladder(d("2021-01-08"), POLICY, until=d("2021-01-18"))) == [
         ("before-14", "2020-12-25", "2020-12-25"),
         ("on_day", "2021-01-08", "2020-12-31"),
-        ("overdue-7", "2021-01-15", "2021-01-15"),
+        ("overdue-7", "2021-01-18", "2021-01-18"),
     ]
 
 
@@ -336,8 +340,9 @@ def test_due_rung_on_a_weekend_catches_up() -> None:
 
 def test_due_rung_new_year_overdue_not_before_deadline() -> None:
     assert key("2022-01-01", "2021-12-30", ("before-14", "before-3")) == "on_day"
-    assert key("2022-01-01", "2022-01-09", ("before-14", "before-3", "on_day")) is None
-    assert key("2022-01-01", "2022-01-10", ("before-14", "before-3", "on_day")) == "overdue-7"
+    assert key("2022-01-01", "2022-01-10", ("before-14", "before-3", "on_day")) is None
+    assert key("2022-01-01", "2022-01-16", ("before-14", "before-3", "on_day")) is None
+    assert key("2022-01-01", "2022-01-17", ("before-14", "before-3", "on_day")) == "overdue-7"
 
 
 # --- properties -------------------------------------------------------------------------

@@ -116,6 +116,7 @@ def test_first_tick_creates_due_cycles_marks_overdue_and_reminds(
             rung=Rung.BEFORE,
             days=14,
             deadline=date(2021, 3, 1),
+            term_end=date(2021, 3, 1),  # a Monday, a working day
             subject_kind="measure",
             title=stored.definition.measure(5).title,
             roadmap_title=stored.definition.title,

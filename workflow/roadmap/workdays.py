@@ -75,3 +75,13 @@ def next_working_day(d: date) -> date:
         if is_working_day(d):
             return d
     raise RuntimeError(f"no working day within {_MAX_NONWORKING_RUN} days after {d}")
+
+
+def term_end(d: date) -> date:
+    """The last day a deadline on ``d`` is still met (Civil Code, art. 193).
+
+    ``d`` itself if it is a working day; else the next working day: a term whose last day
+    is a non-working day ends on the next working day. A cycle due Saturday 01.01.2022
+    is met until the end of Monday 10.01.2022, after the New Year holidays.
+    """
+    return d if is_working_day(d) else next_working_day(d)

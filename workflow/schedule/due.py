@@ -18,7 +18,7 @@ from states.center import STATE_TITLES as CENTER_TITLES
 from states.center import CenterState
 from workflow.roadmap.deadlines import StageDeadline
 from workflow.roadmap.definition import Measure, PartyKind, Roadmap
-from workflow.roadmap.workdays import next_working_day, working_day_on_or_before
+from workflow.roadmap.workdays import next_working_day, term_end, working_day_on_or_before
 from workflow.schedule import asks
 from workflow.schedule.ladder import (
     RungDate,
@@ -53,18 +53,19 @@ def latest_due(deadline: date, roadmap: Roadmap, today: date) -> RungDate | None
     """
     policy = roadmap.reminders
     every = policy.overdue_every_days
-    if every >= 1 and today > deadline:
+    end = term_end(deadline)  # overdue counts from the term's legal end, as the ladder's
+    if every >= 1 and today > end:
         # Walk down from past today: the first overdue rung sent by today is the latest
         # one, and it survives the ladder's same-day collapse (the collapse keeps the
         # later rung of a day, and overdue rungs never share a day with earlier kinds).
         # Start beyond the longest run of days off: a rung due after New Year's holidays
         # is sent before them, on or before today.
-        k = min(((today - deadline).days + _LONGEST_DAYS_OFF) // every + 1, policy.overdue_rungs)
+        k = min(((today - end).days + _LONGEST_DAYS_OFF) // every + 1, policy.overdue_rungs)
         while k >= 1:
-            nominal = deadline + timedelta(days=k * every)
+            nominal = end + timedelta(days=k * every)
             send_on = working_day_on_or_before(nominal)
-            if send_on <= deadline:
-                send_on = next_working_day(deadline)
+            if send_on <= end:
+                send_on = next_working_day(end)
             if send_on <= today:
                 return RungDate(
                     kind=RungKind.OVERDUE,
@@ -378,6 +379,7 @@ def build_reminders(
                 rung=Rung(rung.kind.value),
                 days=rung.days,
                 deadline=deadline.due,
+                term_end=term_end(deadline.due),
                 subject_kind="measure" if deadline.kind == KIND_CYCLE else "center_stage",
                 title=deadline.title,
                 roadmap_title=roadmap.title,

@@ -7,17 +7,17 @@ Rules:
 
 * Rungs: one ``before-N`` rung for each N in ``policy.days_before`` (nominal date
   ``deadline - N``), an ``on_day`` rung (nominal ``deadline``) when ``policy.on_day``,
-  then ``overdue-N`` rungs at N = every, 2·every, … days after the deadline (nominal
-  ``deadline + N``), where every = ``policy.overdue_every_days``, at most
-  ``policy.overdue_rungs`` of them: after the last one the ladder stops shouting, and an
-  item still open appears in the coordinator's weekly summary instead
-  (`workflow.schedule.weekly`).
+  then ``overdue-N`` rungs at N = every, 2·every, … days after the legal end of the
+  term (nominal ``term_end(deadline) + N``; `workflow.roadmap.workdays.term_end`: a
+  deadline on a non-working day is met until the end of the next working day), where
+  every = ``policy.overdue_every_days``, at most ``policy.overdue_rungs`` of them:
+  after the last one the ladder stops shouting, and an item still open appears in the
+  coordinator's weekly summary instead (`workflow.schedule.weekly`).
 * A rung is sent on a Russian working day. A rung whose nominal date is a non-working
   day (weekend, public holiday, transferred day off) moves to the previous working day,
   so a reminder never arrives later than promised. An overdue rung that would thereby
-  land on or before the deadline (the deadline sits in a long holiday stretch) moves
-  instead to the first working day after the deadline: an "overdue" letter sent before
-  the deadline has passed would be false.
+  land on or before the term's end moves instead to the first working day after it:
+  an "overdue" letter sent before the term has ended would be false.
 * Rungs that land on the same ``send_on`` collapse into the latest of them (the one
   closest to, or furthest past, the deadline): only one letter per deadline per day, and
   the later one carries the more urgent message. Example: deadline 2022-03-08 — both
@@ -41,6 +41,7 @@ from workflow.roadmap.workdays import (
     is_working_day,
     next_working_day,
     previous_working_day,
+    term_end,
     working_day_on_or_before,
 )
 
@@ -75,7 +76,8 @@ class RungDate:
 
     Attributes:
         kind: before, on the day, or overdue.
-        days: days between the nominal date and the deadline (always >= 0; 0 on the day).
+        days: days between the nominal date and the deadline (always >= 0; 0 on the day);
+            for an overdue rung, between the nominal date and the term's legal end.
         nominal: the date the policy names (``deadline ± days``).
         send_on: the working day the reminder is actually sent.
         key_part: unique per deadline, stable across runs and policy edits
@@ -160,13 +162,16 @@ def ladder(deadline: date, policy: ReminderPolicy, *, until: date) -> list[RungD
             )
         )
     every = policy.overdue_every_days
+    # Overdue counts from the legal end of the term (Civil Code art. 193): a deadline
+    # on a non-working day is met until the end of the next working day.
+    end = term_end(deadline)
     if every >= 1:
         days = every
         while days <= policy.silenced_after():
-            nominal = deadline + timedelta(days=days)
+            nominal = end + timedelta(days=days)
             send_on = working_day_on_or_before(nominal)
-            if send_on <= deadline:
-                send_on = next_working_day(deadline)
+            if send_on <= end:
+                send_on = next_working_day(end)
             # send_on never decreases with `days`, so the first one past `until` ends it.
             if send_on > until:
                 break

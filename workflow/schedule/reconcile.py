@@ -31,6 +31,7 @@ from workflow.engine.transitions import SYSTEM_ACTOR, TransitionEngine
 from workflow.errors import Conflict, EffectiveDateBeforeLast
 from workflow.roadmap.recurrence import scheduled_cycles
 from workflow.roadmap.store import StoredRoadmap
+from workflow.roadmap.workdays import term_end
 from workflow.schedule.ladder import RungDate
 from workflow.schedule.reminders import (
     Deadline,
@@ -223,7 +224,7 @@ def mark_overdue(
     clock: Clock,
     actor: Actor = SYSTEM_ACTOR,
 ) -> tuple[int, int]:
-    """Step (b): fire ``mark_overdue`` on open cycles whose due date has passed.
+    """Step (b): fire ``mark_overdue`` on open cycles whose term has ended.
 
     One transaction per cycle (the engine's). A `Conflict` or a refused trigger means
     someone changed the cycle first (another daemon, an operator completing it): skipped.
@@ -234,17 +235,20 @@ def mark_overdue(
         Cycles marked, cycles skipped.
     """
     with db.read(engine) as conn:
-        due_ids = list(
+        due_rows = list(
             conn.execute(
-                sa.select(CYCLE.c.id)
+                sa.select(CYCLE.c.id, CYCLE.c.due_date)
                 .where(
                     CYCLE.c.roadmap_id == stored.id,
                     CYCLE.c.state.in_([CycleState.SCHEDULED.value, CycleState.IN_PROGRESS.value]),
                     CYCLE.c.due_date < today,
                 )
                 .order_by(CYCLE.c.due_date, CYCLE.c.id)
-            ).scalars()
+            )
         )
+    # A term on a non-working day ends on the next working day (Civil Code art. 193):
+    # the cycle is overdue only once that day has passed.
+    due_ids = [int(row.id) for row in due_rows if term_end(row.due_date) < today]
     if not due_ids:
         return 0, 0
     machine = TransitionEngine(engine, stored.definition, stored.id, clock=clock)
