@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PG_DEFAULT := postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test lint bench clean chromium mutation
+.PHONY: install run test lint bench clean chromium mutation demo
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Нужен Python 3.11 или новее: python3.11 не найден"; exit 1; }
@@ -25,6 +25,11 @@ run: install
 	$(BIN)/tochka init
 	$(BIN)/tochka status
 	$(BIN)/tochka daemon run
+
+# The whole program replayed on a labelled sample by the daemon in simulated time, in its
+# own folder var/demo/ (the real database is never touched); re-runnable.
+demo: install
+	$(BIN)/tochka demo
 
 # All tests. PostgreSQL tests run when TOCHKA_TEST_PG_URL is set, or when a local server
 # answers at 127.0.0.1:5432 (the default URL is then used).

@@ -90,11 +90,20 @@ MISFIRE_GRACE_SECONDS = 12 * 3600
 
 @dataclass(frozen=True, kw_only=True)
 class Simulation:
-    """Test-only: tick each day of ``start``..``end`` at ``daily_at``, ``step`` s apart."""
+    """Test-only: tick each day of ``start``..``end`` at ``daily_at``, ``step`` s apart.
+
+    ``tochka demo`` replays a whole program with it: ``working_days_only`` ticks on the
+    days the real daemon ticks (`Daemon.daily_tick`), ``before_tick`` is called with each
+    simulated moment before its tick (the operators' acts of that day), and ``deliver``
+    sends the letters each tick queued as of that moment (the real daemon's deliverer).
+    """
 
     start: date
     end: date
     step_seconds: float = 0.0
+    working_days_only: bool = False
+    before_tick: Callable[[datetime], None] | None = None
+    deliver: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -409,7 +418,15 @@ class Daemon:
         day = sim.start
         while day <= sim.end and not self.stop_event.is_set():
             moment = datetime.combine(day, self.options.daily_at, zone)
-            self.tick_all(moment)
+            if sim.working_days_only and not is_working_day(day):
+                day += timedelta(days=1)
+                continue
+            if sim.before_tick is not None:
+                sim.before_tick(moment)
+            reports = self.tick_all(moment)
+            if sim.deliver and self.deliver is not None and reports:
+                with self._work, self.watch.watching("delivery"):
+                    self.deliver(moment)
             day += timedelta(days=1)
             if sim.step_seconds:
                 self.stop_event.wait(sim.step_seconds)

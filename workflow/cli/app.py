@@ -16,6 +16,7 @@ from workflow.cli import (
     centers_cmd,
     cycles_cmd,
     daemon_cmd,
+    demo_cmd,
     indicators_cmd,
     municipalities_cmd,
     outbox_cmd,
@@ -131,6 +132,7 @@ app.add_typer(report_cmd.app, name="report")
 app.add_typer(users_cmd.app, name="users")
 daemon_cmd.register(app)
 backup_cmd.register(app)
+demo_cmd.register(app)
 
 
 def main() -> None:
