@@ -1,4 +1,4 @@
-"""``tochka report``: the quarterly report to the federal operator and the status dashboard."""
+"""``tochka report``: the quarterly report, the status dashboard and the final report."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import typer
 from workflow.cli.context import done, handle_errors, print_json, state
 from workflow.cli.options import RoadmapCode
 
-app = typer.Typer(help="Отчёты: ежеквартальный отчёт и сводка состояния.", no_args_is_help=True)
+app = typer.Typer(
+    help="Отчёты: ежеквартальный отчёт, сводка состояния, итоговый отчёт.", no_args_is_help=True
+)
 
 
 class QuarterlyFormat(StrEnum):
@@ -115,4 +117,54 @@ def status(
         f"Сводка на {data.today:%d.%m.%Y} записана в {output}: центров — {data.total_centers}, "
         f"просроченных мероприятий — {len(data.overdue)}, сроков в ближайшие 30 дней — "
         f"{len(data.upcoming)}."
+    )
+
+
+class FinalFormat(StrEnum):
+    XLSX = "xlsx"
+    HTML = "html"
+
+
+@app.command("final")
+@handle_errors
+def final(
+    ctx: typer.Context,
+    output: Output,
+    fmt: Annotated[FinalFormat, typer.Option("--format", help="Формат файла.")] = FinalFormat.XLSX,
+    roadmap: RoadmapCode = None,
+) -> None:
+    """Итоговый отчёт программы: мероприятия и этапы центров — в срок, с опозданием, не
+    выполнено — с документами; XLSX или HTML. До конца программы — промежуточный."""
+    from base import db
+    from workflow.views import final as report_module
+    from workflow.views.output import atomic_output, check_output
+
+    st = state(ctx)
+    stored = st.roadmap(roadmap)
+    check_output(output)
+    with db.read(st.engine()) as conn:
+        report = report_module.build(conn, stored, now=st.now(stored.definition.timezone))
+    writer = report_module.write_xlsx if fmt is FinalFormat.XLSX else report_module.write_html
+    with atomic_output(output) as temporary:
+        writer(report, temporary)
+    cycles, stages = report.cycle_totals, report.stage_totals
+    if st.json:
+        print_json(
+            {
+                "file": str(output),
+                "format": fmt.value,
+                "today": report.today.isoformat(),
+                "interim": report.interim,
+                "cycles": {v.value: n for v, n in cycles.items()},
+                "stages": {v.value: n for v, n in stages.items()},
+            }
+        )
+        return
+    kind = "Промежуточный отчёт" if report.interim else "Итоговый отчёт"
+    late = cycles[report_module.Verdict.LATE] + stages[report_module.Verdict.LATE]
+    missed = cycles[report_module.Verdict.NOT_DONE] + stages[report_module.Verdict.NOT_DONE]
+    done(
+        f"{kind} на {report.today:%d.%m.%Y} записан в {output}: циклов мероприятий — "
+        f"{len(report.cycles)}, этапов центров — {len(report.stages)}; с опозданием — {late}, "
+        f"не выполнено — {missed}."
     )
