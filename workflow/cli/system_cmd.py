@@ -19,6 +19,7 @@ SHIPPED_ROADMAP = IVANOVO_159_RP
 
 def register(app: typer.Typer) -> None:
     app.command("init")(init)
+    app.command("adopt")(adopt)
     app.command("status")(status)
     app.add_typer(history_app, name="history")
     app.add_typer(audit_app, name="audit")
@@ -47,6 +48,15 @@ def init(
             "(для запуска демона: systemd ExecStartPre).",
         ),
     ] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Переход на Точку посреди программы: день (ДД.ММ.ГГГГ или ГГГГ-ММ-ДД), с "
+            "которого база ведёт программу; о сроках до него не напоминается. Прежнее "
+            "состояние вносит tochka adopt.",
+        ),
+    ] = None,
 ) -> None:
     """Создать или обновить базу и загрузить дорожную карту (повторный запуск безопасен).
 
@@ -61,6 +71,7 @@ def init(
 
     st = state(ctx)
     definition = load_roadmap(roadmap or SHIPPED_ROADMAP)
+    adoption_day = _adoption_day(as_of, definition, st.now(definition.timezone))
     # A wrong group is refused before anything is created with the default mode.
     gid = files.file_mode_gid(st.settings.file_mode_group or None)
     var_dir = Path(st.settings.var_dir)
@@ -83,6 +94,19 @@ def init(
     roadmap_id, outcome, bootstrapped = load_roadmap_as(
         engine, definition, st.actor_ref, now=st.now()
     )
+    adopted = None
+    if adoption_day is not None:
+        from workflow.engine.adoption import set_adopted_on
+        from workflow.roadmap.store import StoredRoadmap
+
+        set_adopted_on(
+            engine,
+            StoredRoadmap(id=roadmap_id, definition=definition),
+            adoption_day,
+            actor=st.actor_ref,
+            now=st.now(definition.timezone),
+        )
+        adopted = adoption_day
     guard.after_init(engine)
     if st.json:
         print_json(
@@ -95,6 +119,7 @@ def init(
                 "roadmap_status": outcome,
                 "content_hash": definition.content_hash,
                 "coordinator_added": st.actor if bootstrapped else None,
+                "adopted_on": adopted.isoformat() if adopted else None,
             }
         )
         return
@@ -113,8 +138,123 @@ def init(
     )
     if bootstrapped:
         done(f"Пользователь {st.actor} назначен координатором дорожной карты.")
+    if adopted is not None:
+        done(
+            f"Переход на Точку: {adopted:%d.%m.%Y}. О сроках до этого дня не напоминается; "
+            "прежнее состояние центров и выполненные циклы вносит tochka adopt."
+        )
     if note:
         done(note)
+    from workflow.roadmap import placeholders
+
+    held = not st.settings.allow_placeholder_addresses
+    warning = placeholders.warning(definition, held=held)
+    if warning is not None:
+        typer.echo(warning, err=True)
+
+
+def _adoption_day(text: str | None, definition: Any, now: Any) -> Any:
+    """``--as-of`` as a date, checked before anything is created (None: not given)."""
+    if text is None:
+        return None
+    from base.clock import local_date, parse_date
+    from workflow.engine.adoption import check_as_of
+
+    day = parse_date(text, what="--as-of")
+    check_as_of(definition, day, today=local_date(now, definition.timezone))
+    return day
+
+
+@handle_errors
+def adopt(
+    ctx: typer.Context,
+    stages: Annotated[
+        Path | None,
+        typer.Option(
+            "--stages",
+            help="CSV или XLSX: «Код» и даты этапов центров в столбцах с названиями этапов "
+            "(«инфраструктурный лист согласован», «оснащён», «персонал обучен», «открыт», "
+            "«отчитывается»), по желанию «Текущий этап».",
+        ),
+    ] = None,
+    cycles_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--cycles",
+            help="CSV или XLSX выполненных циклов: «№ мероприятия», «Период», «Дата "
+            "выполнения», «Документ» (ВИД=ТЕКСТ; …).",
+        ),
+    ] = None,
+    roadmap: RoadmapCode = None,
+) -> None:
+    """Внести состояние на день перехода на Точку (после tochka init --as-of): даты этапов
+    центров и выполненные циклы мероприятий — событиями журнала с их датами, всё или
+    ничего."""
+    from base import db
+    from workflow.engine import adoption
+    from workflow.errors import FileProblems, InputError
+    from workflow.imports.state_file import read_cycles_file, read_stages_file
+
+    st = state(ctx)
+    if stages is None and cycles_file is None:
+        raise InputError(
+            "Не указан ни один файл.",
+            hint="tochka adopt --stages ЭТАПЫ.csv --cycles ЦИКЛЫ.csv (можно один из них).",
+        )
+    stored = st.roadmap(roadmap)
+    engine = st.engine()
+    with db.read(engine) as conn:
+        as_of = adoption.adopted_on(conn, stored.id)
+    if as_of is None:
+        raise InputError(
+            "Дата перехода на Точку не записана.",
+            hint="Сначала: tochka init --as-of ДД.ММ.ГГГГ (день, с которого база ведёт программу).",
+        )
+    problems: list[Any] = []
+    stage_rows: list[Any] = []
+    done_rows: list[Any] = []
+    # Both files are read before either error is shown: one round of fixes.
+    if stages is not None:
+        try:
+            stage_rows = read_stages_file(stages, as_of=as_of)
+        except FileProblems as exc:
+            problems += exc.problems
+    if cycles_file is not None:
+        try:
+            done_rows = read_cycles_file(cycles_file, roadmap=stored.definition, as_of=as_of)
+        except FileProblems as exc:
+            problems += exc.problems
+    if problems:
+        from workflow.errors import ImportFileError
+
+        raise ImportFileError(problems)
+    report = adoption.import_state(
+        engine,
+        stored,
+        stages=stage_rows,
+        stages_file=str(stages or ""),
+        done=done_rows,
+        cycles_file=str(cycles_file or ""),
+        actor=st.actor_ref,
+    )
+    if st.json:
+        print_json(
+            {
+                "adopted_on": report.adopted_on.isoformat(),
+                "centers": report.centers,
+                "stage_events": report.stage_events,
+                "cycles_done": report.cycles,
+                "cycles_created": report.cycles_created,
+                "unchanged": report.unchanged,
+            }
+        )
+        return
+    done(
+        f"Внесено на день перехода {report.adopted_on:%d.%m.%Y}: центров {report.centers} "
+        f"(этапов {report.stage_events}), выполненных циклов {report.cycles}"
+        + (f", без изменений {report.unchanged}" if report.unchanged else "")
+        + "."
+    )
 
 
 @handle_errors

@@ -160,68 +160,147 @@ class TransitionEngine:
         """
         effective = dates.plausible_effective(self.roadmap, now, real=self.clock())
         with self._refusals_recorded(actor, now), db.write(self.engine) as conn:
-            row = conn.execute(
-                _CENTER_READ,
-                {"roadmap_id": self.roadmap_id, "code": code, "login": actor.login},
-            ).first()
-            if row is None:
-                raise NotFound(
-                    f"Центр с кодом «{code}» не найден в дорожной карте «{self.roadmap.code}».",
-                    hint="Список центров: tochka centers list.",
-                )
-            label = f"Центр {code}"
-            known = (
-                None
-                if row.actor_role is None
-                else access.Principal(
-                    login=actor.login,
-                    role=access.Role(row.actor_role),
-                    scope=tuple(row.actor_scope or ()),
-                )
-            )
-            self._authorize(
+            return self._fire_center_in(
                 conn,
-                actor,
-                "center",
+                code,
                 trigger,
-                target=label,
-                center=(code, row.municipality),
-                known=known,
-            )
-            self._check_expected(label, expected_version, row.version)
-            dates.check_not_before_last(
-                effective,
-                dates.last_of_row(conn, self.roadmap_id, "center", row),
-                entity=f"{label}: {trigger}",
-                what="этого центра",
-            )
-            holder = StateHolder(state=row.state, reason=comment, previous_state=row.previous_state)
-            new_state = CENTER_WORKFLOW.fire(holder, trigger, entity=label)
-            # Remember where a withdrawal came from, so that ``revert`` can go back there.
-            previous = row.state if new_state == CenterState.WITHDRAWN else None
-            params = {
-                "b_id": row.id,
-                "b_version": row.version,
-                "b_state": new_state,
-                "b_previous": previous,
-            }
-            return self._apply(
-                conn,
-                _CENTER_UPDATE,
-                params,
-                kind="center",
-                entity_id=row.id,
-                key=code,
-                label=label,
-                trigger=trigger,
-                from_state=row.state,
-                to_state=new_state,
-                version=row.version,
                 actor=actor,
                 now=now,
+                effective=effective,
                 evidence=evidence,
                 comment=comment,
+                expected_version=expected_version,
             )
+
+    def fire_center_in(
+        self,
+        conn: Connection,
+        code: str,
+        trigger: str,
+        *,
+        actor: Actor,
+        now: datetime,
+        evidence: Mapping[str, str] | None = None,
+        comment: str | None = None,
+    ) -> TransitionResult:
+        """`fire_center` inside the caller's write transaction (an all-or-nothing import
+        of many transitions, `workflow.engine.adoption`); a refusal is raised, not
+        recorded: the caller's transaction rolls back as a whole."""
+        effective = dates.plausible_effective(self.roadmap, now, real=self.clock())
+        return self._fire_center_in(
+            conn,
+            code,
+            trigger,
+            actor=actor,
+            now=now,
+            effective=effective,
+            evidence=evidence,
+            comment=comment,
+            expected_version=None,
+        )
+
+    def fire_cycle_in(
+        self,
+        conn: Connection,
+        cycle_id: int,
+        trigger: str,
+        *,
+        actor: Actor,
+        now: datetime,
+        evidence: Mapping[str, str] | None = None,
+        comment: str | None = None,
+    ) -> TransitionResult:
+        """`fire_cycle` inside the caller's write transaction, as `fire_center_in`."""
+        effective = dates.plausible_effective(self.roadmap, now, real=self.clock())
+        row = conn.execute(_CYCLE_READ, {"roadmap_id": self.roadmap_id, "id": cycle_id}).first()
+        return self._fire_cycle_row(
+            conn,
+            row,
+            cycle_id,
+            trigger,
+            actor=actor,
+            now=now,
+            effective=effective,
+            evidence=evidence,
+            comment=comment,
+            expected_version=None,
+        )
+
+    def _fire_center_in(
+        self,
+        conn: Connection,
+        code: str,
+        trigger: str,
+        *,
+        actor: Actor,
+        now: datetime,
+        effective: date,
+        evidence: Mapping[str, str] | None,
+        comment: str | None,
+        expected_version: int | None,
+    ) -> TransitionResult:
+        row = conn.execute(
+            _CENTER_READ,
+            {"roadmap_id": self.roadmap_id, "code": code, "login": actor.login},
+        ).first()
+        if row is None:
+            raise NotFound(
+                f"Центр с кодом «{code}» не найден в дорожной карте «{self.roadmap.code}».",
+                hint="Список центров: tochka centers list.",
+            )
+        label = f"Центр {code}"
+        known = (
+            None
+            if row.actor_role is None
+            else access.Principal(
+                login=actor.login,
+                role=access.Role(row.actor_role),
+                scope=tuple(row.actor_scope or ()),
+            )
+        )
+        self._authorize(
+            conn,
+            actor,
+            "center",
+            trigger,
+            target=label,
+            center=(code, row.municipality),
+            known=known,
+        )
+        self._check_expected(label, expected_version, row.version)
+        dates.check_not_before_last(
+            effective,
+            dates.last_of_row(conn, self.roadmap_id, "center", row),
+            entity=f"{label}: {trigger}",
+            what="этого центра",
+        )
+        holder = StateHolder(state=row.state, reason=comment, previous_state=row.previous_state)
+        new_state = CENTER_WORKFLOW.fire(holder, trigger, entity=label)
+        # Remember where a withdrawal came from, so that ``revert`` can go back there.
+        previous = row.state if new_state == CenterState.WITHDRAWN else None
+        params = {
+            "b_id": row.id,
+            "b_version": row.version,
+            "b_state": new_state,
+            "b_previous": previous,
+        }
+        return self._apply(
+            conn,
+            _CENTER_UPDATE,
+            params,
+            kind="center",
+            entity_id=row.id,
+            key=code,
+            label=label,
+            trigger=trigger,
+            from_state=row.state,
+            to_state=new_state,
+            version=row.version,
+            actor=actor,
+            now=now,
+            evidence=evidence,
+            comment=comment,
+        )
 
     def fire_cycle(
         self,

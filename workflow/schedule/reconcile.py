@@ -24,7 +24,7 @@ from base.clock import Clock, local_date, system_clock
 from notifications.values import Recipient
 from states.cycle import CycleState, CycleTrigger
 from states.errors import StateError
-from workflow.engine import cycles, dates
+from workflow.engine import adoption, cycles, dates
 from workflow.engine.access import Actor
 from workflow.engine.municipalities import contacts as municipality_contacts
 from workflow.engine.transitions import SYSTEM_ACTOR, TransitionEngine
@@ -294,8 +294,9 @@ def queue_due_reminders(
     batches: list[tuple[RungDate, list[Deadline]]] = []
     contacts: Mapping[str, Recipient] | None = None
     with db.read(engine) as conn:
+        adopted = adoption.adopted_on(conn, stored.id)
         for row in open_cycles(conn, stored.id):
-            rung = latest_due(row.due_date, roadmap, today)
+            rung = adoption_floor(latest_due(row.due_date, roadmap, today), adopted)
             if rung is None:
                 continue
             if row.sent_offset is not None and row.sent_offset >= rung_offset(rung):
@@ -303,7 +304,7 @@ def queue_due_reminders(
             batches.append((rung, [open_cycle_deadline(conn, stored, row)]))
         for group in stage_groups(conn, stored):
             assert group.stage.due is not None
-            rung = latest_due(group.stage.due, roadmap, today)
+            rung = adoption_floor(latest_due(group.stage.due, roadmap, today), adopted)
             if rung is None:
                 continue
             rows = centers_needing(conn, stored.id, group, rung_offset(rung))
@@ -387,3 +388,14 @@ def _queue_chunk(
             len(d.recipients),
         )
     return len(sent), count
+
+
+def adoption_floor(rung: RungDate | None, adopted: date | None) -> RungDate | None:
+    """The rung, unless its send day is before the adoption date (`tochka init --as-of`).
+
+    Nothing before adoption is reminded: a deadline whose latest rung fell before that
+    day gets none; one still open at adoption gets the rungs the ladder has from then on.
+    """
+    if rung is None or (adopted is not None and rung.send_on < adopted):
+        return None
+    return rung

@@ -35,6 +35,9 @@ class RoadmapRow(SQLModel, table=True):
     period_start: date
     period_end: date
     loaded_at: datetime = Field(sa_column=_utc_column())
+    #: The day this database took the roadmap over mid-program (``tochka init --as-of``):
+    #: nothing due before it is reminded. None: run from the program's start.
+    adopted_on: date | None = Field(default=None, nullable=True)
 
 
 class MeasureCycle(SQLModel, table=True):
