@@ -145,12 +145,6 @@ def init(
         )
     if note:
         done(note)
-    from workflow.roadmap import placeholders
-
-    held = not st.settings.allow_placeholder_addresses
-    warning = placeholders.warning(definition, held=held)
-    if warning is not None:
-        typer.echo(warning, err=True)
 
 
 def _adoption_day(text: str | None, definition: Any, now: Any) -> Any:
