@@ -567,16 +567,18 @@ def _examples(mail: list[Path]) -> list[str]:
     a deadline, an overdue one, a weekly summary, a notice of a transition."""
     from email import message_from_binary_file
     from email import policy as email_policy
+    from email.utils import parsedate_to_datetime
 
     kinds = ("напомина", "просроч", "сводка", "")
     found: dict[str, str] = {}
     for path in mail:
         with path.open("rb") as handle:
             msg = message_from_binary_file(handle, policy=email_policy.default)
-        subject, sent = str(msg["Subject"] or ""), str(msg["Date"] or "")
+        subject = str(msg["Subject"] or "")
+        sent = parsedate_to_datetime(str(msg["Date"])) if msg["Date"] else None
         for kind in kinds:
             if kind not in found and kind in subject.lower():
-                found[kind] = f"{path} — {sent[:16]}: «{subject}»"
+                found[kind] = f"{path} — {sent:%d.%m.%Y}: «{subject}»"
                 break
         if len(found) == len(kinds):
             break
