@@ -216,6 +216,20 @@ class Indicator:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AmendingDecree:
+    """The decree that amended the roadmap (``amended_by:``): what a new version cites."""
+
+    number: str
+    issued: date  # the file's ``date``
+    title: str
+
+    @property
+    def text(self) -> str:
+        """«№ 45-рп от 15.03.2023 «О внесении изменений в …»», as messages name it."""
+        return f"№ {self.number} от {self.issued:%d.%m.%Y} «{self.title}»"
+
+
+@dataclass(frozen=True, kw_only=True)
 class Roadmap:
     """A validated roadmap definition."""
 
@@ -238,6 +252,8 @@ class Roadmap:
     permissions: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
     # The letters' signature (``signature:``); None: the coordinator party's name alone.
     signature_block: Signature | None = None
+    # The amending decree this version of the file cites (``amended_by:``), if any.
+    amended_by: AmendingDecree | None = None
     content_hash: str = ""
     source: str = ""
 

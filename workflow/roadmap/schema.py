@@ -46,6 +46,7 @@ from pydantic_core import core_schema
 from notifications.signature import Signature
 from states.center import CenterState
 from workflow.roadmap.definition import (
+    AmendingDecree,
     EvidenceKind,
     Indicator,
     IndicatorPeriod,
@@ -128,6 +129,23 @@ class PeriodEntry(_Entry):
             )
         file_scope(info).period_end = self.end
         return self
+
+
+class AmendedByEntry(_Entry):
+    """``amended_by``: the decree this version of the file follows (an amendment)."""
+
+    model_config = _config(
+        "Изменяющее распоряжение",
+        "Распоряжение, которым внесены изменения, отражённые в этой версии файла: его "
+        "номер, дата и наименование. Им подписаны переносы сроков при загрузке.",
+    )
+
+    number: Annotated[Text, about("Номер распоряжения, например 45-рп.")]
+    date: Annotated[RoadmapDate, about("Дата распоряжения: ГГГГ-ММ-ДД или ДД.ММ.ГГГГ.")]
+    title: Annotated[Text, about("Наименование, например «О внесении изменений в …».")]
+
+    def to_definition(self) -> AmendingDecree:
+        return AmendingDecree(number=self.number, issued=self.date, title=self.title)
 
 
 class PartyEntry(_Entry):
@@ -570,6 +588,9 @@ class RoadmapFile(_Entry):
     ]
     title: Annotated[Text, about("Наименование, дословно из распоряжения.")]
     decree: Annotated[Text, about("Распоряжение, которым утверждена дорожная карта.")]
+    amended_by: Annotated[
+        AmendedByEntry | None, about("Распоряжение о внесении изменений (для новой версии).")
+    ] = None
     region: Annotated[Text, about("Субъект Российской Федерации.")]
     period: Annotated[PeriodEntry, about("Период программы.")]
     timezone: Annotated[Text, about("Часовой пояс IANA, например Europe/Moscow.")]
@@ -621,6 +642,7 @@ class RoadmapFile(_Entry):
             code=self.code,
             title=self.title,
             decree=self.decree,
+            amended_by=self.amended_by.to_definition() if self.amended_by else None,
             region=self.region,
             period_start=self.period.start,
             period_end=self.period.end,
