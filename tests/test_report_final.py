@@ -26,7 +26,13 @@ from typer.testing import Result
 from base import db
 from states.center import FORWARD_TRIGGERS, LIFECYCLE, CenterState
 from tests.cdp import Chromium
-from tests.test_dashboard import PROBE, SOFFICE, _run_chromium, chromium  # noqa: F401
+from tests.test_dashboard import (  # noqa: F401 - chromium: the session fixture
+    PROBE,
+    SCREENSHOTS,
+    SOFFICE,
+    _run_chromium,
+    chromium,
+)
 from workflow.engine import centers, cycles
 from workflow.engine.access import Actor
 from workflow.engine.transitions import TransitionEngine
@@ -450,6 +456,11 @@ def test_final_report_html(
                 assert [c for c in cells if c["label"] != f'"{c["head"]}: "'] == []
                 assert max(c["right"] for c in cells) <= width
                 assert browser.evaluate("document.documentElement.scrollWidth") <= width
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            backend = "sqlite" if str(engine.url).startswith("sqlite") else "postgres"
+            shot = SCREENSHOTS / f"final-{'phone' if mobile else 'desktop'}-{backend}.png"
+            browser.screenshot(shot, width=width, mobile=mobile)
+            assert shot.stat().st_size > 10_000
 
     # Printed on A4 (landscape): the title and the date on the first page, a sensible count.
     pdf = tmp_path / "final.pdf"
