@@ -1,4 +1,4 @@
-"""``tochka cycles``: list, open, fire."""
+"""``tochka cycles``: list, open, fire, reschedule."""
 
 from __future__ import annotations
 
@@ -182,4 +182,67 @@ def parse_evidence(values: list[str], roadmap: Roadmap, measure: Measure) -> dic
             "видов, укажите вид: ВИД=ТЕКСТ.",
             hint=f"Виды: {needed}.",
         )
+    return result
+
+
+@app.command("reschedule")
+@handle_errors
+def reschedule(
+    ctx: typer.Context,
+    cycle_id: CycleIdArg,
+    due: Annotated[str, typer.Option("--due", help="Новый срок: ГГГГ-ММ-ДД или ДД.ММ.ГГГГ.")],
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Причина переноса (обязательна).")
+    ] = None,
+    evidence: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--evidence",
+            help="Документ, которым перенесён срок: ВИД=ТЕКСТ (вид из evidence_kinds "
+            "дорожной карты); можно несколько раз.",
+        ),
+    ] = None,
+    roadmap: RoadmapCode = None,
+) -> None:
+    """Перенести срок одного цикла по распоряжению или письму (с причиной и документом);
+    прежний срок сохраняется в истории."""
+    from base.clock import parse_date
+    from workflow.engine.amendments import reschedule_cycle
+
+    st = state(ctx)
+    stored = st.roadmap(roadmap)
+    new_due = parse_date(due, what="--due")
+    documents = _order_documents(evidence or [], stored.definition)
+    original, revised = reschedule_cycle(
+        st.engine(),
+        stored,
+        cycle_id,
+        due=new_due,
+        reason=reason,
+        documents=documents,
+        actor=st.actor_ref,
+        now=st.now(stored.definition.timezone),
+    )
+    if st.json:
+        print_json(
+            {"id": cycle_id, "original_due": original.isoformat(), "due": revised.isoformat()}
+        )
+        return
+    done(f"Срок цикла № {cycle_id} перенесён с {original:%d.%m.%Y} на {revised:%d.%m.%Y}.")
+
+
+def _order_documents(values: list[str], roadmap: Roadmap) -> dict[str, str]:
+    """``--evidence KIND=TEXT`` of a reschedule → {kind: text}; the kind must be known."""
+    from workflow.errors import InputError
+
+    kinds = {k.id for k in roadmap.evidence_kinds}
+    result: dict[str, str] = {}
+    for value in values:
+        kind, sep, text = value.partition("=")
+        if not sep or kind.strip() not in kinds or not text.strip():
+            raise InputError(
+                f"--evidence «{value}»: укажите документ как ВИД=ТЕКСТ.",
+                hint="Виды: " + ", ".join(sorted(kinds)) + ".",
+            )
+        result[kind.strip()] = text.strip()
     return result

@@ -1,4 +1,4 @@
-"""``tochka roadmap``: show, validate, schema, diagram."""
+"""``tochka roadmap``: show, validate, diff, load, versions, schema, diagram."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from workflow.cli.context import done, handle_errors, print_json, state
 from workflow.cli.options import RoadmapCode
 
 app = typer.Typer(
-    help="Дорожная карта: просмотр, проверка файла, схема файла, диаграммы.", no_args_is_help=True
+    help="Дорожная карта: просмотр, проверка файла, изменения новой версии и её загрузка, "
+    "версии, схема файла, диаграммы.",
+    no_args_is_help=True,
 )
 
 RECURRENCE_TITLES = {
@@ -142,6 +144,144 @@ def validate(
         f"Файл {file} корректен: дорожная карта «{definition.code}», "
         f"мероприятий {len(definition.measures)}."
     )
+
+
+def _against_stored(st: Any, file: Path, code: str | None) -> tuple[Any, Any, Any]:
+    """The new file, the stored roadmap it amends and what it changes.
+
+    Raises:
+        InputError: the file changes the roadmap's code, or the new version is refused
+            (a measure with cycles dropped, the period shortened under cycles).
+    """
+    from base import db
+    from workflow.errors import InputError
+    from workflow.roadmap import store as roadmap_store
+    from workflow.roadmap.amendment import code_refusal
+    from workflow.roadmap.loader import load_roadmap
+
+    definition = load_roadmap(file)
+    with db.read(st.engine()) as conn:
+        known = roadmap_store.codes(conn)
+        target = code or (definition.code if definition.code in known else None)
+        stored = roadmap_store.resolve(conn, target)
+        comparison = roadmap_store.compare_stored(conn, stored.id, stored.definition, definition)
+    refusal = code_refusal(stored.definition.code, definition.code)
+    if refusal is not None:
+        raise InputError(f"{file}: {refusal}")
+    if comparison.refusals:
+        raise InputError(
+            f"Новая версия {file} не может быть загружена, ничего не изменено:\n"
+            + "\n".join(f"- {text}" for text in comparison.refusals),
+        )
+    return definition, stored, comparison
+
+
+@app.command("diff")
+@handle_errors
+def diff(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="Файл YAML новой версии дорожной карты.")],
+    roadmap: RoadmapCode = None,
+) -> None:
+    """Что изменит новая версия файла (поправка): мероприятия, сроки, период, стороны и
+    что станет с циклами. Ничего не загружает."""
+    st = state(ctx)
+    _, _, comparison = _against_stored(st, file, roadmap)
+    if st.json:
+        print_json(
+            {
+                "changed": comparison.changed,
+                "lines": comparison.lines,
+                "moves": [
+                    {
+                        "cycle": m.cycle_id,
+                        "measure": m.measure,
+                        "period": m.period,
+                        "original": m.original.isoformat(),
+                        "revised": m.revised.isoformat(),
+                    }
+                    for m in comparison.moves
+                ],
+            }
+        )
+        return
+    for line in comparison.lines:
+        typer.echo(line)
+
+
+@app.command("load")
+@handle_errors
+def load(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="Файл YAML новой версии дорожной карты.")],
+    roadmap: RoadmapCode = None,
+) -> None:
+    """Загрузить новую версию дорожной карты (поправку) одной транзакцией: прежняя версия
+    сохраняется, сроки открытых циклов переносятся с записью в журнал."""
+    from workflow.engine.users import load_roadmap_as
+
+    st = state(ctx)
+    definition, _, comparison = _against_stored(st, file, roadmap)
+    roadmap_id, outcome, _ = load_roadmap_as(
+        st.engine(), definition, st.actor_ref, now=st.now(definition.timezone)
+    )
+    if st.json:
+        print_json(
+            {
+                "roadmap": definition.code,
+                "roadmap_id": roadmap_id,
+                "roadmap_status": outcome,
+                "content_hash": definition.content_hash,
+                "moved": len(comparison.moves),
+            }
+        )
+        return
+    if outcome == "unchanged":
+        done(f"Дорожная карта «{definition.code}» уже в этой версии: ничего не изменено.")
+        return
+    basis = f" по {definition.amended_by.text}" if definition.amended_by else ""
+    done(
+        f"Дорожная карта «{definition.code}»: загружена новая версия{basis} "
+        f"(sha256 {definition.content_hash[:12]}); сроков циклов перенесено: "
+        f"{len(comparison.moves)}."
+    )
+
+
+@app.command("versions")
+@handle_errors
+def versions(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
+    """Загруженные версии дорожной карты: хеш, период, основание, кто и когда загрузил."""
+    from base import db
+    from workflow.roadmap import store as roadmap_store
+
+    st = state(ctx)
+    stored = st.roadmap(roadmap)
+    with db.read(st.engine()) as conn:
+        rows = roadmap_store.versions(conn, stored.id)
+    if st.json:
+        print_json(
+            [
+                {
+                    "version": r.version,
+                    "content_hash": r.content_hash,
+                    "period": {
+                        "start": r.period_start.isoformat(),
+                        "end": r.period_end.isoformat(),
+                    },
+                    "amended_by": r.amended_by,
+                    "loaded_by": r.loaded_by,
+                    "loaded_at": r.loaded_at.isoformat(),
+                }
+                for r in rows
+            ]
+        )
+        return
+    for r in rows:
+        typer.echo(
+            f"{r.version}. sha256 {r.content_hash[:12]}, период {r.period_start:%d.%m.%Y} — "
+            f"{r.period_end:%d.%m.%Y}; {r.amended_by or 'исходная редакция'}; загрузил "
+            f"{r.loaded_by or '—'} {r.loaded_at:%d.%m.%Y %H:%M} UTC"
+        )
 
 
 @app.command("schema")

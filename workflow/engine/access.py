@@ -78,6 +78,7 @@ class Action(StrEnum):
     LOAD_ROADMAP = "load_roadmap"
     MANAGE_CONTACTS = "manage_contacts"
     RECONCILE = "reconcile"
+    RESCHEDULE = "reschedule"
 
 
 ACTION_TITLES = {
@@ -91,6 +92,7 @@ ACTION_TITLES = {
     Action.LOAD_ROADMAP: "загрузка дорожной карты",
     Action.MANAGE_CONTACTS: "загрузка адресов муниципалитетов",
     Action.RECONCILE: "сверка (tick) и запуск демона",
+    Action.RESCHEDULE: "перенос срока",
 }
 
 #: Who may fire which trigger, when the roadmap file does not say.
@@ -336,6 +338,7 @@ _ACTION_ROLES: dict[Action, tuple[Role, ...]] = {
     Action.MANAGE_USERS: (Role.COORDINATOR,),
     Action.MANAGE_OUTBOX: (Role.COORDINATOR,),
     Action.LOAD_ROADMAP: (Role.COORDINATOR,),
+    Action.RESCHEDULE: (Role.COORDINATOR,),
     Action.MANAGE_CONTACTS: (Role.COORDINATOR,),
     Action.RECONCILE: (Role.COORDINATOR,),
     Action.FIRE: (Role.COORDINATOR,),

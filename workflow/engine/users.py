@@ -477,7 +477,13 @@ def load_roadmap_as(
                 authorize_action(
                     conn, int(existing), actor, Action.LOAD_ROADMAP, target=definition.code
                 )
-        roadmap_id, outcome, before = roadmap_store.store_in(conn, definition, now=now)
+        comparison = None
+        if existing is not None:
+            previous = roadmap_store.resolve(conn, definition.code).definition
+            comparison = roadmap_store.compare_stored(conn, int(existing), previous, definition)
+        roadmap_id, outcome, before = roadmap_store.store_in(
+            conn, definition, now=now, loaded_by=actor.login
+        )
         if outcome != "unchanged":
             # Who loaded which version of the roadmap (its permissions included).
             new_hash = definition.content_hash[:12]
@@ -500,9 +506,24 @@ def load_roadmap_as(
                             f"sha256 {new_hash}"
                             if before is None
                             else f"sha256 {before[:12]} → {new_hash}"
-                        ),
+                        )
+                        + (f"; {definition.amended_by.text}" if definition.amended_by else ""),
                     )
                 ],
+            )
+        if outcome == "updated" and comparison is not None and comparison.moves:
+            # The open cycles whose due date the new version moves, each revised.
+            from workflow.engine.amendments import apply_moves
+
+            apply_moves(
+                conn,
+                roadmap_id,
+                comparison.moves,
+                decree=definition.amended_by,
+                actor=actor.login,
+                on_behalf_of=actor.on_behalf_of,
+                recorded_at=clock(),
+                effective=effective,
             )
         made = bootstrap_coordinator(conn, roadmap_id, actor.login, clock(), effective)
     return roadmap_id, outcome, made

@@ -1,4 +1,5 @@
-"""Roadmaps in the database: stored with their source and hash, resolved by code."""
+"""Roadmaps in the database: stored with their source and hash, every loaded version
+kept (``roadmap_version``), resolved by code."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from base import db
 from workflow.errors import NotFound, Problem, RoadmapFileError
-from workflow.storage.tables import CYCLE, ROADMAP
+from workflow.storage.tables import CYCLE, ROADMAP, VERSION
 
 if TYPE_CHECKING:
+    from workflow.roadmap.amendment import Comparison
     from workflow.roadmap.definition import Roadmap
 
 
@@ -36,28 +38,39 @@ def _parse_cached(source: str, code: str) -> Roadmap:
 
 
 def store(engine: Engine, roadmap: Roadmap, *, now: datetime) -> tuple[int, str]:
-    """Insert a roadmap, or replace the stored definition of the same code.
+    """Insert a roadmap, or store a new version of the same code.
 
     Returns:
         The row id and what happened: ``created``, ``updated`` or ``unchanged``.
 
     Raises:
-        RoadmapFileError: the new definition drops a measure that already has cycles.
+        RoadmapFileError: the new version is refused (`workflow.roadmap.amendment`).
     """
     with db.write(engine) as conn:
         roadmap_id, outcome, _ = store_in(conn, roadmap, now=now)
         return roadmap_id, outcome
 
 
-def store_in(conn: Connection, roadmap: Roadmap, *, now: datetime) -> tuple[int, str, str | None]:
+def store_in(
+    conn: Connection, roadmap: Roadmap, *, now: datetime, loaded_by: str = ""
+) -> tuple[int, str, str | None]:
     """`store` inside the caller's write transaction.
+
+    The ``roadmap`` row holds the current version; every file loaded is also kept in
+    ``roadmap_version`` (its text, hash and ``amended_by:``), the old ones never replaced.
 
     Returns:
         The row id, ``created``/``updated``/``unchanged``, and the content hash stored
         before (None when created).
+
+    Raises:
+        RoadmapFileError: the new version drops a measure that has cycles, or ends the
+            program before existing cycles.
     """
     row = conn.execute(
-        sa.select(ROADMAP.c.id, ROADMAP.c.content_hash).where(ROADMAP.c.code == roadmap.code)
+        sa.select(ROADMAP.c.id, ROADMAP.c.content_hash, ROADMAP.c.source).where(
+            ROADMAP.c.code == roadmap.code
+        )
     ).first()
     values = {
         "code": roadmap.code,
@@ -72,32 +85,90 @@ def store_in(conn: Connection, roadmap: Roadmap, *, now: datetime) -> tuple[int,
     if row is None:
         new_id = conn.execute(sa.insert(ROADMAP).values(**values)).inserted_primary_key
         assert new_id is not None
+        _keep_version(conn, int(new_id[0]), roadmap, now=now, loaded_by=loaded_by)
         return int(new_id[0]), "created", None
     if row.content_hash == roadmap.content_hash:
         return int(row.id), "unchanged", str(row.content_hash)
-    _check_measures_kept(conn, int(row.id), roadmap)
+    refusals = compare_stored(conn, int(row.id), _parse_cached(row.source, roadmap.code), roadmap)
+    if refusals.refusals:
+        raise RoadmapFileError(
+            [Problem(file=roadmap.code, message=text) for text in refusals.refusals]
+        )
     conn.execute(sa.update(ROADMAP).where(ROADMAP.c.id == row.id).values(**values))
+    _keep_version(conn, int(row.id), roadmap, now=now, loaded_by=loaded_by)
     return int(row.id), "updated", str(row.content_hash)
 
 
-def _check_measures_kept(conn: Connection, roadmap_id: int, roadmap: Roadmap) -> None:
+def compare_stored(conn: Connection, roadmap_id: int, old: Roadmap, new: Roadmap) -> Comparison:
+    """`workflow.roadmap.amendment.compare` against the cycles stored for the roadmap."""
+    from workflow.roadmap.amendment import ExistingCycle, compare
 
-    used = conn.execute(
-        sa.select(CYCLE.c.measure).distinct().where(CYCLE.c.roadmap_id == roadmap_id)
-    ).scalars()
-    numbers = {m.number for m in roadmap.measures}
-    missing = sorted(set(used) - numbers)
-    if missing:
-        raise RoadmapFileError(
-            [
-                Problem(
-                    file=roadmap.code,
-                    field="measures",
-                    message=f"в базе есть циклы мероприятия № {n}, а в новой версии его нет.",
-                )
-                for n in missing
-            ]
+    rows = conn.execute(
+        sa.select(CYCLE.c.id, CYCLE.c.measure, CYCLE.c.period, CYCLE.c.due_date, CYCLE.c.state)
+        .where(CYCLE.c.roadmap_id == roadmap_id)
+        .order_by(CYCLE.c.id)
+    )
+    cycles = [
+        ExistingCycle(
+            id=int(r.id),
+            measure=int(r.measure),
+            period=str(r.period),
+            due=r.due_date,
+            state=str(r.state),
         )
+        for r in rows
+    ]
+    return compare(old, new, cycles)
+
+
+def current_version(conn: Connection, roadmap_id: int) -> int | None:
+    """The id of the roadmap's latest ``roadmap_version`` row (None before 0008's rows)."""
+    return conn.execute(
+        sa.select(VERSION.c.id)
+        .where(VERSION.c.roadmap_id == roadmap_id)
+        .order_by(VERSION.c.version.desc())
+        .limit(1)
+    ).scalar()
+
+
+def versions(conn: Connection, roadmap_id: int) -> list[Any]:
+    """Every version kept of a roadmap, oldest first (without the texts)."""
+    return list(
+        conn.execute(
+            sa.select(
+                VERSION.c.version,
+                VERSION.c.content_hash,
+                VERSION.c.period_start,
+                VERSION.c.period_end,
+                VERSION.c.amended_by,
+                VERSION.c.loaded_by,
+                VERSION.c.loaded_at,
+            )
+            .where(VERSION.c.roadmap_id == roadmap_id)
+            .order_by(VERSION.c.version)
+        )
+    )
+
+
+def _keep_version(
+    conn: Connection, roadmap_id: int, roadmap: Roadmap, *, now: datetime, loaded_by: str
+) -> None:
+    last = conn.execute(
+        sa.select(sa.func.max(VERSION.c.version)).where(VERSION.c.roadmap_id == roadmap_id)
+    ).scalar()
+    conn.execute(
+        sa.insert(VERSION).values(
+            roadmap_id=roadmap_id,
+            version=(last or 0) + 1,
+            content_hash=roadmap.content_hash,
+            source=roadmap.source,
+            period_start=roadmap.period_start,
+            period_end=roadmap.period_end,
+            amended_by=roadmap.amended_by.text if roadmap.amended_by else None,
+            loaded_by=loaded_by[:128],
+            loaded_at=now,
+        )
+    )
 
 
 def codes(conn: Connection) -> list[str]:

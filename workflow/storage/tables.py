@@ -268,6 +268,45 @@ class MunicipalityContact(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=_utc_column())
 
 
+class RoadmapVersion(SQLModel, table=True):
+    """Every roadmap file ever loaded, kept: its text, hash and the amending decree it
+    cites (``amended_by:``), who loaded it and when. ``roadmap`` holds the current one."""
+
+    __tablename__ = "roadmap_version"
+    __table_args__ = (sa.UniqueConstraint("roadmap_id", "version", name="uq_roadmap_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    roadmap_id: int = Field(foreign_key="roadmap.id")
+    version: int  # 1, 2, … in loading order
+    content_hash: str = Field(max_length=64)
+    source: str = Field(sa_type=sa.Text)
+    period_start: date
+    period_end: date
+    amended_by: str | None = None  # «<title> от ДД.ММ.ГГГГ № <number>», as the file cites it
+    loaded_by: str = Field(max_length=128)
+    loaded_at: datetime = Field(sa_column=_utc_column())
+
+
+class DeadlineRevision(SQLModel, table=True):
+    """A deadline moved: a cycle's due date (by a roadmap amendment or one order), with
+    the date it had before, the reason and the authorising document."""
+
+    __tablename__ = "deadline_revision"
+    __table_args__ = (sa.Index("ix_revision_cycle", "roadmap_id", "cycle_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    roadmap_id: int = Field(foreign_key="roadmap.id")
+    cycle_id: int = Field(foreign_key="measure_cycle.id")
+    original_due: date  # the due date before this revision
+    revised_due: date
+    reason: str
+    document: str | None = None  # the authorising document, as recorded
+    version_id: int | None = Field(default=None, foreign_key="roadmap_version.id")
+    event_seq: int  # the audit event that records it
+    actor: str = Field(max_length=128)
+    recorded_at: datetime = Field(sa_column=_utc_column())
+
+
 # The Core tables, for the hot paths' statements (one name per table, used everywhere).
 ROADMAP: sa.Table = RoadmapRow.__table__  # type: ignore[attr-defined]
 CYCLE: sa.Table = MeasureCycle.__table__  # type: ignore[attr-defined]
@@ -279,6 +318,8 @@ SENT: sa.Table = SentRung.__table__  # type: ignore[attr-defined]
 HEARTBEAT: sa.Table = DaemonHeartbeat.__table__  # type: ignore[attr-defined]
 VALUE: sa.Table = IndicatorValue.__table__  # type: ignore[attr-defined]
 CONTACT: sa.Table = MunicipalityContact.__table__  # type: ignore[attr-defined]
+VERSION: sa.Table = RoadmapVersion.__table__  # type: ignore[attr-defined]
+REVISION: sa.Table = DeadlineRevision.__table__  # type: ignore[attr-defined]
 
 
 def all_tables() -> list[sa.Table]:

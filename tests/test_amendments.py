@@ -1,0 +1,334 @@
+"""Issue 13, items 5 and 6: a roadmap amendment as a new version, and one deadline moved.
+
+The real CLI against a real SQLite file and PostgreSQL: the shipped 159-рп roadmap is
+loaded, ticked to 20.02.2023 (measure 5's cycles 2021–2023 exist), then an amendment
+(«№ 45-рп от 15.03.2023») extends the program to 31.12.2024 and moves measure 5 from
+01.03 to 15.05. The diff's whole text, the cycles created after loading, the revision
+events and rows, `audit verify`; each refusal with nothing changed; a reschedule in
+`history`, in the next reminder and in the calendar's SEQUENCE.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from typer.testing import Result
+
+from base import db
+from notifications.ics import deadline_sequence
+from workflow.roadmap.loader import load_roadmap
+from workflow.roadmap.shipped import IVANOVO_159_RP
+from workflow.storage.tables import CYCLE, EVENT, REVISION, VERSION
+
+DECREE = (
+    "№ 45-рп от 15.03.2023 «О внесении изменений в распоряжение Правительства Ивановской "
+    "области от 07.12.2020 № 159-рп»"
+)
+AMENDED_BY = (
+    'amended_by: {number: "45-рп", date: "15.03.2023", title: "О внесении изменений в '
+    'распоряжение Правительства Ивановской области от 07.12.2020 № 159-рп"}\n'
+)
+
+
+def _variant(tmp_path: Path, name: str, *pairs: tuple[str, str]) -> Path:
+    text = Path(IVANOVO_159_RP).read_text(encoding="utf-8")
+    for old, new in pairs:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def amendment(tmp_path: Path) -> Path:
+    """The shipped file, amended: period to 31.12.2024, measure 5 due 15.05, not 01.03."""
+    return _variant(
+        tmp_path,
+        "amended.yaml",
+        ('region: "', AMENDED_BY + 'region: "'),
+        ('end: "2023-12-31"}', 'end: "2024-12-31"}'),
+        ('{kind: annual, first_due: "2021-03-01"}', '{kind: annual, first_due: "2021-05-15"}'),
+    )
+
+
+def ok(result: Result) -> Result:
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def refused(result: Result, *needles: str) -> None:
+    assert result.exit_code != 0, result.output
+    assert "Traceback" not in result.output
+    for needle in needles:
+        assert needle in result.output, result.output
+
+
+def _snapshot(engine: Engine) -> tuple[int, int, int, list[tuple[int, object, int]]]:
+    with db.read(engine) as conn:
+        events = conn.execute(sa.select(sa.func.count()).select_from(EVENT)).scalar_one()
+        versions = conn.execute(sa.select(sa.func.count()).select_from(VERSION)).scalar_one()
+        revisions = conn.execute(sa.select(sa.func.count()).select_from(REVISION)).scalar_one()
+        cycles = [
+            (r.id, r.due_date, r.version)
+            for r in conn.execute(sa.select(CYCLE).order_by(CYCLE.c.id))
+        ]
+    return events, versions, revisions, cycles
+
+
+@pytest.fixture
+def program(cli: Callable[..., Result], engine: Engine) -> Callable[..., Result]:
+    """The shipped roadmap loaded on 11.01.2021 and ticked on 20.02.2023."""
+    ok(cli("--now", "2021-01-11", "init"))
+    ok(cli("--now", "2023-02-20", "tick"))
+    return cli
+
+
+def _measure5(engine: Engine) -> dict[str, tuple[int, str, int]]:
+    with db.read(engine) as conn:
+        rows = conn.execute(
+            sa.select(CYCLE.c.id, CYCLE.c.period, CYCLE.c.due_date, CYCLE.c.version).where(
+                CYCLE.c.measure == 5
+            )
+        )
+        return {r.period: (r.id, r.due_date.isoformat(), r.version) for r in rows}
+
+
+def test_amendment_extends_the_period_and_moves_a_deadline(
+    program: Callable[..., Result], engine: Engine, tmp_path: Path
+) -> None:
+    cli = program
+    file = amendment(tmp_path)
+    old_hash = load_roadmap(IVANOVO_159_RP).content_hash[:12]
+    new_hash = load_roadmap(file).content_hash[:12]
+    before = _measure5(engine)
+    assert {p: d for p, (_, d, _) in before.items()} == {
+        "2021": "2021-03-01",
+        "2022": "2022-03-01",
+        "2023": "2023-03-01",
+    }
+
+    diff = ok(cli("roadmap", "diff", str(file)))
+    assert diff.output == (
+        f"Новая версия дорожной карты «ivanovo-2021-2023»: sha256 {old_hash} → {new_hash}.\n"
+        f"Основание: {DECREE}.\n"
+        "Период программы продлён до 31.12.2024 (было 31.12.2023).\n"
+        "Мероприятие 5 изменено: первый срок 01.03.2021 → 15.05.2021.\n"
+        "Мероприятие 5: срок цикла 2021 переносится с 01.03.2021 на 15.05.2021.\n"
+        "Мероприятие 5: срок цикла 2022 переносится с 01.03.2022 на 15.05.2022.\n"
+        "Мероприятие 5: срок цикла 2023 переносится с 01.03.2023 на 15.05.2023.\n"
+        "Мероприятие 5: будет создан цикл 2024.\n"
+        "Мероприятие 6: будет создан цикл 2024.\n"
+        "Мероприятие 7: будет создан цикл 2024.\n"
+        "Мероприятие 8: будет создан цикл 2024.\n"
+        "Мероприятие 9: будут созданы циклы 2024-Q1 … 2024-Q4.\n"
+    )
+    # The diff changed nothing.
+    assert _measure5(engine) == before
+
+    loaded = ok(cli("--now", "2023-03-20", "roadmap", "load", str(file)))
+    assert f"загружена новая версия по {DECREE}" in loaded.output
+    assert "сроков циклов перенесено: 3" in loaded.output
+    after = _measure5(engine)
+    assert {p: (d, v) for p, (_, d, v) in after.items()} == {
+        "2021": ("2021-05-15", before["2021"][2] + 1),
+        "2022": ("2022-05-15", before["2022"][2] + 1),
+        "2023": ("2023-05-15", before["2023"][2] + 1),
+    }
+    with db.read(engine) as conn:
+        versions = conn.execute(sa.select(VERSION).order_by(VERSION.c.version)).all()
+        revisions = conn.execute(sa.select(REVISION).order_by(REVISION.c.id)).all()
+        events = {
+            e.seq: e
+            for e in conn.execute(sa.select(EVENT).where(EVENT.c.trigger.in_(["revise", "load"])))
+        }
+    # Both versions kept, with their hash and the amending reference.
+    assert [(v.version, v.content_hash[:12], v.amended_by) for v in versions] == [
+        (1, old_hash, None),
+        (2, new_hash, DECREE),
+    ]
+    assert Path(IVANOVO_159_RP).read_text(encoding="utf-8") == versions[0].source
+    # One revision per open cycle moved: original, revised, the authorising document.
+    assert [
+        (r.cycle_id, r.original_due.isoformat(), r.revised_due.isoformat(), r.document)
+        for r in revisions
+    ] == [(after[p][0], f"{p}-03-01", f"{p}-05-15", DECREE) for p in ("2021", "2022", "2023")]
+    for r in revisions:
+        event = events[r.event_seq]
+        assert event.trigger == "revise"
+        assert event.entity_id == r.cycle_id
+        assert event.from_state == event.to_state
+        assert event.evidence == {"amended_by": DECREE}
+        assert event.comment.startswith(
+            f"срок перенесён с {r.original_due:%d.%m.%Y} на {r.revised_due:%d.%m.%Y}"
+        )
+    (load,) = [e for e in events.values() if e.trigger == "load" and e.from_state]
+    assert load.comment == f"sha256 {old_hash} → {new_hash}; {DECREE}"
+    ok(cli("audit", "verify"))
+    ok(cli("roadmap", "versions"))
+
+    # The cycles the extension implies are created by the ticks of 2024.
+    with db.read(engine) as conn:
+        known = set(conn.execute(sa.select(CYCLE.c.id)).scalars())
+    ok(cli("--now", "2024-12-20", "tick"))
+    with db.read(engine) as conn:
+        created = {
+            (r.measure, r.period, r.due_date.isoformat())
+            for r in conn.execute(sa.select(CYCLE).where(CYCLE.c.id.not_in(known)))
+        }
+    assert {c for c in created if c[1].startswith("2024") or c[1] == "2023-Q4"} == {
+        (5, "2024", "2024-05-15"),
+        (6, "2024", "2024-08-25"),
+        (7, "2024", "2024-08-25"),
+        (8, "2024", "2024-09-01"),
+        (9, "2023-Q4", "2024-01-01"),
+        (9, "2024-Q1", "2024-04-01"),
+        (9, "2024-Q2", "2024-07-01"),
+        (9, "2024-Q3", "2024-10-01"),
+        (9, "2024-Q4", "2025-01-01"),
+    }
+    ok(cli("audit", "verify"))
+
+    # Shortening the period back under the 2024 cycles is refused, nothing changed.
+    state = _snapshot(engine)
+    for command in ("diff", "load"):
+        refused(
+            cli("--now", "2024-12-21", "roadmap", command, str(IVANOVO_159_RP)),
+            "Период сокращён до 31.12.2023",
+            "Оставьте окончание программы не раньше",
+        )
+    assert _snapshot(engine) == state
+
+
+def test_an_amendment_that_drops_a_measure_or_changes_the_code_is_refused(
+    program: Callable[..., Result], engine: Engine, tmp_path: Path
+) -> None:
+    cli = program
+    text = Path(IVANOVO_159_RP).read_text(encoding="utf-8")
+    start, end = text.index("  - number: 5\n"), text.index("  - number: 6\n")
+    dropped = tmp_path / "dropped.yaml"
+    dropped.write_text(text[:start] + text[end:], encoding="utf-8")
+    load_roadmap(dropped)  # a valid file: only the database refuses it
+    recoded = _variant(tmp_path, "recoded.yaml", ("code: ivanovo-2021-2023", "code: ivanovo-2024"))
+    state = _snapshot(engine)
+    for command in ("diff", "load"):
+        refused(
+            cli("--now", "2023-03-20", "roadmap", command, str(dropped)),
+            "Мероприятие 5 исключено, а в базе есть его циклы (3)",
+            "Верните мероприятие в файл",
+        )
+    # `init --roadmap` stores through the same check (the store refuses, not only the CLI).
+    refused(
+        cli("--now", "2023-03-20", "init", "--roadmap", str(dropped)),
+        "Дорожная карта не загружена",
+        "Мероприятие 5 исключено, а в базе есть его циклы (3)",
+    )
+    for command in ("diff", "load"):
+        refused(
+            cli("--now", "2023-03-20", "roadmap", command, str(recoded)),
+            "не совпадает с загруженной «ivanovo-2021-2023»",
+            "Верните в файл code: ivanovo-2021-2023",
+        )
+    assert _snapshot(engine) == state
+
+
+def _sequence(ics: str, uid: str) -> int:
+    unfolded = ics.replace("\r\n ", "")
+    event = next(e for e in unfolded.split("BEGIN:VEVENT")[1:] if f"UID:{uid}" in e)
+    match = re.search(r"SEQUENCE:(\d+)", event)
+    assert match is not None
+    return int(match.group(1))
+
+
+def test_one_deadline_moved_is_audited_and_shown_everywhere(
+    program: Callable[..., Result], engine: Engine, tmp_path: Path
+) -> None:
+    cli = program
+    cycle_id, due, _ = _measure5(engine)["2023"]
+    assert due == "2023-03-01"
+    uid = "ivanovo-2021-2023-cycle-5-2023@tochka"
+    ok(cli("--now", "2023-02-21", "calendar", "export", "-o", str(tmp_path / "before.ics")))
+    seq_before = _sequence((tmp_path / "before.ics").read_text(encoding="utf-8"), uid)
+    assert seq_before == deadline_sequence(date(2023, 3, 1))
+
+    # Refused, each in Russian, nothing changed.
+    state = _snapshot(engine)
+    move = ("--now", "2023-02-21", "cycles", "reschedule", str(cycle_id))
+    refused(cli(*move, "--due", "2023-06-01"), "не указана причина (--reason)")
+    refused(cli(*move, "--due", "2023-06-01", "--reason", "  "), "не указана причина")
+    refused(
+        cli(*move, "--due", "2020-12-31", "--reason", "письмо"),
+        "вне допустимых дат переноса (01.01.2021 — 31.12.2024",
+    )
+    refused(cli(*move, "--due", "2025-01-01", "--reason", "письмо"), "вне допустимых дат")
+    refused(
+        cli(*move, "--due", "2023-06-01", "--reason", "письмо", "--evidence", "нет=приказ"),
+        "--evidence «нет=приказ»: укажите документ как ВИД=ТЕКСТ",
+    )
+    refused(cli(*move, "--due", "2023-06-01", "--reason", "письмо", actor="stranger"))
+    assert _snapshot(engine)[1:] == state[1:]  # the refusal of «stranger» is recorded only
+    ok(cli("--now", "2023-02-21", "cycles", "fire", "4", "cancel", "--comment", "не нужен"))
+    refused(
+        cli(
+            "--now",
+            "2023-02-21",
+            "cycles",
+            "reschedule",
+            "4",
+            "--due",
+            "2023-06-01",
+            "--reason",
+            "письмо",
+        ),
+        "уже отменён, его срок не переносится",
+    )
+
+    moved = ok(
+        cli(
+            *move,
+            "--due",
+            "01.06.2023",
+            "--reason",
+            "письмо Минпросвещения России от 10.02.2023 № 04-123",
+            "--evidence",
+            "department_order=приказ Департамента от 20.02.2023 № 77",
+        )
+    )
+    assert f"Срок цикла № {cycle_id} перенесён с 01.03.2023 на 01.06.2023." in moved.output
+    with db.read(engine) as conn:
+        (revision,) = conn.execute(sa.select(REVISION)).all()
+    assert (revision.cycle_id, revision.original_due.isoformat()) == (cycle_id, "2023-03-01")
+    assert revision.revised_due.isoformat() == "2023-06-01"
+    assert revision.reason == "письмо Минпросвещения России от 10.02.2023 № 04-123"
+    assert revision.document == "приказ Департамента от 20.02.2023 № 77"
+
+    history = ok(cli("--wide", "history", "cycle", str(cycle_id))).output
+    assert "reschedule" in history
+    assert (
+        "срок перенесён с 01.03.2023 на 01.06.2023: письмо Минпросвещения России от "
+        "10.02.2023 № 04-123" in history
+    )
+    assert "документ: приказ Департамента от 20.02.2023 № 77" in history
+    ok(cli("audit", "verify"))
+
+    # The next reminder is the revised date's first rung (14 days before, a working day).
+    preview = json.loads(
+        ok(
+            cli("--json", "--now", "2023-02-22", "reminders", "preview", "--until", "2023-06-30")
+        ).output
+    )
+    mine = [p for p in preview if p["deadline_id"] == f"cycle:{cycle_id}"]
+    assert mine[0]["deadline"] == "2023-06-01"
+    assert (mine[0]["send_on"], mine[0]["rung"]) == ("2023-05-18", "before-14")
+
+    # The calendar event is the same UID with a greater SEQUENCE.
+    ok(cli("--now", "2023-02-22", "calendar", "export", "-o", str(tmp_path / "after.ics")))
+    after = (tmp_path / "after.ics").read_text(encoding="utf-8")
+    assert _sequence(after, uid) > seq_before
+    assert "DTSTART;VALUE=DATE:20230601" in after.replace("\r\n ", "")

@@ -1,0 +1,251 @@
+"""Moved deadlines: a roadmap amendment's moves and one cycle rescheduled by an order.
+
+A moved due date is one versioned update of the cycle (its state unchanged), one audit
+event (``revise`` for an amendment, ``reschedule`` for an order; from and to the same
+state, so the chain's replay counts it as the cycle's next version) and a
+``deadline_revision`` row keeping the original date, the revised one, the reason and the
+authorising document. The ladder starts again from the revised date: the rungs sent for
+the old date are forgotten, so the next reminder is the one due by the new date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from base import db
+from base.clock import Clock, system_clock
+from workflow.engine import audit, dates
+from workflow.engine.access import Action, as_actor, authorize_action, refusals_recorded
+from workflow.engine.audit import NewEvent
+from workflow.errors import Conflict, InputError
+from workflow.roadmap.amendment import CLOSED_STATES, Move
+from workflow.roadmap.definition import AmendingDecree, Roadmap
+from workflow.roadmap.store import StoredRoadmap, current_version
+from workflow.storage.tables import CYCLE, REVISION, SENT
+
+if TYPE_CHECKING:
+    from workflow.engine.access import Actor
+
+REVISE_TRIGGER = "revise"
+RESCHEDULE_TRIGGER = "reschedule"
+
+
+def _d(day: date) -> str:
+    return f"{day:%d.%m.%Y}"
+
+
+def window(roadmap: Roadmap) -> tuple[date, date]:
+    """The dates a deadline may be moved to: the program's start to a year after its end."""
+    end = roadmap.period_end
+    try:
+        last = end.replace(year=end.year + 1)
+    except ValueError:  # 29 February
+        last = end.replace(year=end.year + 1, day=28)
+    return roadmap.period_start, last
+
+
+def _move(
+    conn: Connection,
+    roadmap_id: int,
+    cycle_id: int,
+    revised: date,
+    *,
+    trigger: str,
+    reason: str,
+    documents: Mapping[str, str] | None,
+    version_id: int | None,
+    actor: str,
+    on_behalf_of: str | None,
+    recorded_at: datetime,
+    effective: date,
+) -> int:
+    row = conn.execute(
+        sa.select(CYCLE.c.measure, CYCLE.c.period, CYCLE.c.due_date, CYCLE.c.state)
+        .where(CYCLE.c.roadmap_id == roadmap_id, CYCLE.c.id == cycle_id)
+        .with_for_update()
+    ).one()
+    conn.execute(
+        sa.update(CYCLE)
+        .where(CYCLE.c.id == cycle_id)
+        .values(due_date=revised, version=CYCLE.c.version + 1, updated_at=recorded_at)
+    )
+    # The ladder of the old date is over: the next reminder is the new date's.
+    conn.execute(
+        sa.delete(SENT).where(
+            SENT.c.roadmap_id == roadmap_id, SENT.c.kind == "cycle", SENT.c.entity_id == cycle_id
+        )
+    )
+    seq = audit.append(
+        conn,
+        roadmap_id,
+        [
+            NewEvent(
+                entity_kind="cycle",
+                entity_id=cycle_id,
+                entity_key=f"{row.measure}/{row.period}",
+                trigger=trigger,
+                from_state=str(row.state),
+                to_state=str(row.state),
+                actor=actor,
+                on_behalf_of=on_behalf_of,
+                recorded_at=recorded_at,
+                effective_date=effective,
+                evidence=documents,
+                comment=f"срок перенесён с {_d(row.due_date)} на {_d(revised)}: {reason}",
+            )
+        ],
+    )
+    document = "; ".join(documents.values()) if documents else None
+    conn.execute(
+        sa.insert(REVISION).values(
+            roadmap_id=roadmap_id,
+            cycle_id=cycle_id,
+            original_due=row.due_date,
+            revised_due=revised,
+            reason=reason,
+            document=document,
+            version_id=version_id,
+            event_seq=seq,
+            actor=actor,
+            recorded_at=recorded_at,
+        )
+    )
+    return seq
+
+
+def apply_moves(
+    conn: Connection,
+    roadmap_id: int,
+    moves: Sequence[Move],
+    *,
+    decree: AmendingDecree | None,
+    actor: str,
+    on_behalf_of: str | None,
+    recorded_at: datetime,
+    effective: date,
+) -> list[int]:
+    """Move the cycles a new roadmap version moves, inside the loading transaction.
+
+    Returns:
+        The sequence numbers of the revision events.
+    """
+    version_id = current_version(conn, roadmap_id)
+    basis = decree.text if decree else "новая версия дорожной карты"
+    return [
+        _move(
+            conn,
+            roadmap_id,
+            m.cycle_id,
+            m.revised,
+            trigger=REVISE_TRIGGER,
+            reason=f"изменение дорожной карты ({basis})"
+            if not decree
+            else "изменение дорожной карты",
+            documents={"amended_by": decree.text} if decree else None,
+            version_id=version_id,
+            actor=actor,
+            on_behalf_of=on_behalf_of,
+            recorded_at=recorded_at,
+            effective=effective,
+        )
+        for m in moves
+    ]
+
+
+def reschedule_cycle(
+    engine: Engine,
+    roadmap: StoredRoadmap,
+    cycle_id: int,
+    *,
+    due: date,
+    reason: str | None,
+    documents: Mapping[str, str],
+    actor: Actor | str,
+    now: datetime,
+    clock: Clock = system_clock,
+) -> tuple[date, date]:
+    """Move one cycle's due date by an order: ``tochka cycles reschedule``.
+
+    Returns:
+        The original and the revised due date.
+
+    Raises:
+        InputError: no reason; the cycle is done or cancelled; ``due`` is its due date
+            already or lies outside the program's window (nothing changed).
+        NotFound: no such cycle. AccessDenied: not a coordinator (recorded).
+    """
+    from workflow.engine.cycles import get_cycle
+
+    definition = roadmap.definition
+    text = (reason or "").strip()
+    if not text:
+        raise InputError(
+            "Перенос срока не выполнен: не указана причина (--reason).",
+            hint="Укажите основание переноса, например --reason «письмо Минпросвещения "
+            "России от 10.03.2023 № 04-123».",
+        )
+    first, last = window(definition)
+    if not first <= due <= last:
+        raise InputError(
+            f"--due: срок {_d(due)} вне допустимых дат переноса ({_d(first)} — {_d(last)}: "
+            "от начала программы до года после её окончания).",
+            hint="Если программа продлена, сначала загрузите её новую версию "
+            "(tochka roadmap diff ФАЙЛ, затем tochka roadmap load ФАЙЛ).",
+        )
+    by = as_actor(actor)
+    with db.read(engine) as conn:
+        cycle = get_cycle(conn, roadmap.id, cycle_id)
+    label = f"цикл № {cycle.id} (мероприятие {cycle.measure}, {cycle.period})"
+    if cycle.state in CLOSED_STATES:
+        word = "выполнен" if cycle.state == "done" else "отменён"
+        raise InputError(
+            f"Перенос срока не выполнен: {label} уже {word}, его срок не переносится.",
+            hint="Переносят сроки открытых циклов: tochka cycles list --state scheduled.",
+        )
+    if cycle.due_date == due:
+        raise InputError(
+            f"Перенос срока не выполнен: срок {label} уже {_d(due)}.",
+            hint="Укажите новый срок в --due.",
+        )
+    with (
+        refusals_recorded(
+            engine, roadmap.id, timezone=definition.timezone, actor=by, now=now, clock=clock
+        ),
+        db.write(engine) as conn,
+    ):
+        authorize_action(conn, roadmap.id, by, Action.RESCHEDULE, target=label)
+        current = get_cycle(conn, roadmap.id, cycle_id)
+        if current.version != cycle.version:
+            raise Conflict(entity=label, expected=cycle.version, actual=current.version)
+        effective = dates.plausible_effective(definition, now, real=clock())
+        _move(
+            conn,
+            roadmap.id,
+            cycle_id,
+            due,
+            trigger=RESCHEDULE_TRIGGER,
+            reason=text,
+            documents=dict(documents) or None,
+            version_id=current_version(conn, roadmap.id),
+            actor=by.login,
+            on_behalf_of=by.on_behalf_of,
+            recorded_at=clock(),
+            effective=effective,
+        )
+    return cycle.due_date, due
+
+
+def revisions_of(conn: Connection, roadmap_id: int, cycle_id: int) -> list[date]:
+    """The due dates a cycle had before its revisions, oldest first."""
+    return list(
+        conn.execute(
+            sa.select(REVISION.c.original_due)
+            .where(REVISION.c.roadmap_id == roadmap_id, REVISION.c.cycle_id == cycle_id)
+            .order_by(REVISION.c.id)
+        ).scalars()
+    )
