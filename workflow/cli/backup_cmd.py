@@ -181,7 +181,7 @@ def verify(
 ) -> None:
     """Проверить копию: целостность файла, журнал аудита от начала и сохранённые заголовки."""
     from base import db
-    from workflow.cli.system_cmd import verify_chains
+    from workflow.cli.system_cmd import kept_in_file, verify_chains
     from workflow.engine import anchors
     from workflow.errors import DatabaseUnavailable, InputError
     from workflow.storage import schema
@@ -196,13 +196,6 @@ def verify(
     if anchors_file is not None and not anchors_file.is_file():
         raise InputError(f"--anchors: файл {anchors_file} не найден.")
     kept: list[Any] = []
-    if source is not None:
-        lines = anchors.read_anchors(source)
-        # The heads of the database this installation uses; a copy from elsewhere is
-        # compared with every database's heads in the file.
-        kept = anchors.kept_for(lines, database=anchors.database_id(st.db_url)) or (
-            anchors.kept_for(lines, database=None)
-        )
     with open(copy, "rb") as handle:
         if handle.read(16) != b"SQLite format 3\x00":
             raise DatabaseUnavailable(
@@ -227,6 +220,15 @@ def verify(
                 f"{revision or 'отсутствует'}, нужна {schema.HEAD}).",
                 hint="Копию старой версии проверяют после восстановления: скопируйте её на "
                 "место базы, tochka init --upgrade-only, затем tochka audit verify.",
+            )
+        if source is not None:
+            # The lines of the database this installation uses and of the copy's chains
+            # wherever they were written (`anchors.select_kept`).
+            kept = kept_in_file(
+                engine,
+                source,
+                database=anchors.database_id(st.db_url),
+                explicit=anchors_file is not None,
             )
         reports, checks, found = verify_chains(engine, None, kept, is_copy=True)
     by_code = {c.roadmap: c for c in checks}

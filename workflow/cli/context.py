@@ -104,6 +104,12 @@ class CliState:
 
             url = self.db_url
             path = db.sqlite_path(db.normalize_url(url))
+            if path is not None and not create:
+                from workflow.cli.init_guard import refuse_lost
+
+                # A 0-byte file, or a missing one the anchors remember: data lost. Checked
+                # before SQLite opens the file (opening it would write a new header).
+                refuse_lost(self, path)
             if path is not None and not create and not path.exists():
                 raise DatabaseUnavailable(
                     f"База данных {path} не найдена.",

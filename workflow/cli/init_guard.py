@@ -173,6 +173,49 @@ def check(st: CliState, path: Path | None, *, new: bool, upgrade_only: bool) -> 
     return guard
 
 
+def refuse_lost(st: CliState, path: Path) -> None:
+    """Every command but init: refuse a SQLite file of 0 bytes, or a missing one the
+    anchor file remembers, with the last known head and the backup advice — before the
+    file is opened, so it stays exactly as it is (missing stays missing).
+
+    Raises:
+        DatabaseUnavailable: the file is empty, or missing while the anchors name a head.
+    """
+    from workflow.engine import anchors
+    from workflow.errors import DatabaseUnavailable, InputError
+
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        size = None
+    except OSError:
+        return  # unreadable: the engine's own error says why
+    if size not in (None, 0):
+        return
+    known: list[Anchor] = []
+    anchor_file = None
+    try:
+        anchor_file = anchors.anchor_path(st.settings)
+        if anchor_file is not None:
+            kept = anchors.read_anchors(anchor_file)
+            known = anchors.last_known(kept, database=anchors.database_id(st.db_url))
+    except InputError:
+        known = []  # a misplaced or unreadable anchor file: refused by the commands using it
+    guard = Guard(st=st, new=False, upgrade_only=False, anchor_file=anchor_file, known=known)
+    if size == 0:
+        raise DatabaseUnavailable(
+            f"Файл базы {path} пуст (0 байт): похоже, база обрезана и данные потеряны; "
+            f"команда не выполнена, файл не тронут.{guard._known_text()}",
+            hint=_RESTORE + " Если база создаётся заново намеренно: tochka init --new.",
+        )
+    if known:
+        raise DatabaseUnavailable(
+            f"База данных {path} не найдена, а файл якорей {anchor_file} помнит её журнал: "
+            f"данные, похоже, потеряны; ничего не создано.{guard._known_text()}",
+            hint=_RESTORE + " Если база действительно создаётся заново: tochka init --new.",
+        )
+
+
 def _sqlite_kind(path: Path) -> str:
     """``tochka`` (has Tochka's schema), ``other`` (SQLite without it), ``foreign`` (not
     SQLite), or ``unknown`` (could not be read: the engine's own error will say why).

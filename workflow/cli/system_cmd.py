@@ -435,17 +435,97 @@ def audit_verify(
     st = state(ctx)
     kept = [anchors.Anchor(roadmap=roadmap, seq=s, hash=h) for s, h in _expected(expect)]
     source = anchors_file or anchors.anchor_path(st.settings)
+    if anchors_file is not None and not anchors_file.is_file():
+        raise _no_anchor_file(anchors_file)
+    engine = st.engine()
     if source is not None:
-        if anchors_file is not None and not anchors_file.is_file():
-            raise _no_anchor_file(anchors_file)
         database = anchors.database_id(st.db_url)
-        kept += [
-            a
-            for a in anchors.kept_for(anchors.read_anchors(source), database=database)
-            if roadmap is None or a.roadmap == roadmap
-        ]
-    results = verify_chains(st.engine(), roadmap, kept)
+        kept += kept_in_file(
+            engine, source, database=database, explicit=anchors_file is not None, roadmap=roadmap
+        )
+    results = verify_chains(engine, roadmap, kept)
     _print_verified(st.json, results, kept_from=source)
+
+
+def kept_in_file(
+    engine: Any, source: Path, *, database: str, explicit: bool, roadmap: str | None = None
+) -> list[Any]:
+    """The heads of the anchor file ``source`` that apply to the database of ``engine``.
+
+    Args:
+        engine: the database (or a backup copy).
+        source: the anchor file: given by ``--anchors`` (``explicit``) or configured.
+        database: the database as anchor lines name it (`anchors.database_id`).
+        explicit: ``--anchors`` was given: a file with no line for this database is an
+            error (the check asked for would compare nothing).
+        roadmap: only this roadmap's lines.
+
+    Raises:
+        InputError: the configured file is missing while the database has a roadmap (a
+            database after ``init`` has been anchored: the file vanished or moved); an
+            explicit file holds no line for this database.
+    """
+    from base import db
+    from workflow.engine import anchors
+    from workflow.errors import InputError
+
+    lines = anchors.read_anchors(source)
+    with db.read(engine) as conn:
+        chains = anchors.chain_ids(conn)
+        found = anchors.heads(conn)
+    codes = [h.roadmap for h in found]
+    if not explicit and found and not source.exists():
+        listed = "; ".join(f"«{h.roadmap}» {h.text}" for h in found)
+        raise InputError(
+            f"Файл якорей {source} (anchor_file, TOCHKA_ANCHOR_FILE) не найден, а база уже "
+            f"работает (заголовок журнала: {listed}): сверять не с чем — файл удалён или "
+            "перемещён, или путь в настройках неверен.",
+            hint="Верните файл якорей на место (из копии) или исправьте путь, затем "
+            "повторите проверку. Если файл якорей задан только что для базы, которая раньше "
+            "работала без него, начните его: tochka audit anchor.",
+        )
+    selected = [
+        a
+        for a in anchors.select_kept(lines, database=database, chains=chains, codes=codes)
+        if roadmap is None or a.roadmap == roadmap
+    ]
+    if explicit and not selected:
+        here = (
+            "; ".join(
+                f"«{code}»" + (f" (цепочка {chains[code][:12]}…)" if code in chains else "")
+                for code in codes
+                if roadmap is None or code == roadmap
+            )
+            or "нет дорожных карт"
+        )
+        raise InputError(
+            f"--anchors: в файле {source} нет ни одной строки для этой базы — сверять не с "
+            f"чем. В базе: {here}. В файле: {_file_holds(lines)}.",
+            hint="Строка файла якорей относится к базе, если совпадает цепочка (хеш первого "
+            "события дорожной карты) или путь к базе; строки старого вида без цепочки — по "
+            "коду дорожной карты. Проверьте, что это файл якорей этой базы.",
+        )
+    return selected
+
+
+def _file_holds(lines: list[Any]) -> str:
+    """What an anchor file holds, for the refusal above: roadmap, chain, database."""
+    from workflow.engine.anchors import RESTART
+
+    groups: dict[tuple[str, str, str], int] = {}
+    for a in lines:
+        if a.roadmap == RESTART:
+            continue
+        key = (a.roadmap, a.chain[:12] + "…" if a.chain else "не указана", a.database or "?")
+        groups[key] = groups.get(key, 0) + 1
+    if not groups:
+        return "ни одного заголовка"
+    shown = [
+        f"«{code}» (цепочка {chain}, база {where}, строк {count})"
+        for (code, chain, where), count in list(groups.items())[:5]
+    ]
+    more = f" и ещё {len(groups) - 5}" if len(groups) > 5 else ""
+    return "; ".join(shown) + more
 
 
 def _expected(expect: list[str] | None) -> list[tuple[int, str]]:
@@ -515,7 +595,11 @@ def _print_verified(as_json: bool, results: Any, *, kept_from: Path | None) -> N
         kept = (
             f" Сохранённых заголовков подтверждено: {check.checked}."
             if check.checked
-            else (" Сохранённых заголовков для этой базы нет." if kept_from is not None else "")
+            else (
+                " Сохранённых заголовков для этой базы ещё нет (якорей ещё нет)."
+                if kept_from is not None
+                else ""
+            )
         )
         if check.ahead:
             kept += f" Новее этой копии: {check.ahead} (копия сделана раньше)."

@@ -10,7 +10,14 @@ genesis is intact up to the current head).
 The anchor file (``anchor_file`` / ``TOCHKA_ANCHOR_FILE``) is a text file outside
 ``./var`` to which lines are only ever appended, tab-separated::
 
-    roadmap code, sequence number, hash, recorded time (UTC, ISO), database
+    roadmap code, sequence number, hash, recorded time (UTC, ISO), database, chain
+
+The database field is where the database was (a SQLite file's path, a URL); the chain
+field is the hash of the roadmap's first event (its ``load``), which no copy, restore or
+move changes: it names the chain wherever the database now lives. A line is checked
+against a database when its chain is that roadmap's chain, or its database field is this
+database; a line written before the chain field existed (five fields) is matched by its
+roadmap code when no other line is. `select_kept` says which lines apply.
 
 ``tochka audit anchor`` and the daemon (after each tick) append the heads that moved
 since the file's last line for that roadmap and database.
@@ -21,7 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +50,7 @@ __all__ = [
     "anchor_path",
     "append_anchor",
     "append_restart",
+    "chain_ids",
     "check_anchors",
     "database_id",
     "daemon_anchor",
@@ -51,6 +59,7 @@ __all__ = [
     "last_known",
     "parse_head",
     "read_anchors",
+    "select_kept",
 ]
 
 log = logging.getLogger("tochka.anchors")
@@ -84,6 +93,9 @@ class Anchor:
     hash: str
     recorded_at: datetime | None = None
     database: str | None = None
+    #: The hash of the roadmap's first event when the line was written (None: a line of
+    #: the older five-field form, or ``--expect``).
+    chain: str | None = None
     source: str = "--expect"
     line: int | None = None
 
@@ -212,15 +224,19 @@ def read_anchors(path: Path) -> list[Anchor]:
             continue
         parts = line.split("\t")
         try:
-            if len(parts) != 5:
+            if len(parts) not in (5, 6):
                 raise ValueError
             seq, hash_ = parse_head(f"{parts[1]}:{parts[2]}")
             recorded = datetime.fromisoformat(parts[3])
+            chain = parts[5].strip() if len(parts) == 6 else ""
+            if chain:
+                parse_head(f"1:{chain}")
         except (ValueError, InputError):
             raise InputError(
                 f"Файл якорей {path}, строка {number}: не якорь журнала.",
-                hint="Строка — пять полей через табуляцию: дорожная карта, номер события, "
-                "хеш, время записи, база. Файл пишет только tochka; проверьте, кто его менял.",
+                hint="Строка — поля через табуляцию: дорожная карта, номер события, хеш, "
+                "время записи, база и (в новых строках) цепочка. Файл пишет только tochka; "
+                "проверьте, кто его менял.",
             ) from None
         anchors.append(
             Anchor(
@@ -229,6 +245,7 @@ def read_anchors(path: Path) -> list[Anchor]:
                 hash=hash_,
                 recorded_at=recorded,
                 database=parts[4],
+                chain=chain or None,
                 source=str(path),
                 line=number,
             )
@@ -257,12 +274,68 @@ def append_anchor(
     last = {a.roadmap: a for a in last_known(read_anchors(path), database=database)}
     with db.read(engine) as conn:
         current = heads(conn)
+        chains = chain_ids(conn)
     moved = [h for h in current if (kept := last.get(h.roadmap)) is None or kept.text != h.text]
     if not moved:
         return []
     now = clock().astimezone(UTC).isoformat(timespec="seconds")
-    _append(path, "".join(f"{h.roadmap}\t{h.seq}\t{h.hash}\t{now}\t{database}\n" for h in moved))
+    _append(
+        path,
+        "".join(
+            f"{h.roadmap}\t{h.seq}\t{h.hash}\t{now}\t{database}\t{chains.get(h.roadmap, '')}\n"
+            for h in moved
+        ),
+    )
     return moved
+
+
+def chain_ids(conn: Connection) -> dict[str, str]:
+    """Each roadmap's chain identity: the hash of its first event (roadmaps without
+    events have none). A copy, a restore or a move keeps it; a new ``init`` makes another
+    (the load event holds the time it was recorded)."""
+    rows = conn.execute(
+        sa.select(ROADMAP.c.code, EVENT.c.hash)
+        .join(EVENT, EVENT.c.roadmap_id == ROADMAP.c.id)
+        .where(EVENT.c.seq == 1)
+    )
+    return {r.code: str(r.hash) for r in rows}
+
+
+def select_kept(
+    anchors: Sequence[Anchor], *, database: str, chains: Mapping[str, str], codes: Sequence[str]
+) -> list[Anchor]:
+    """The lines of an anchor file that apply to a database.
+
+    Args:
+        anchors: the file's lines (`read_anchors`).
+        database: the database as the lines name it (`database_id`).
+        chains: its roadmaps' chain identities (`chain_ids`).
+        codes: its roadmaps' codes.
+
+    Returns:
+        After a restart marker for ``database`` (``init --new``, ``audit anchor
+        --restored``): its own lines after the last marker. Otherwise its own lines and
+        every line (after its own database's last marker) whose chain is that roadmap's
+        chain here: the lines of the database this one was copied or restored from. When
+        none of these exist: the lines of this database's roadmap codes that name no
+        chain (the older five-field lines), or any chain when the roadmap here has no
+        events left to have one.
+    """
+    own = kept_for(anchors, database=database)
+    if any(a.roadmap == RESTART and a.database == database for a in anchors):
+        return own
+    elsewhere = [
+        a
+        for a in kept_for(anchors, database=None)
+        if a.database != database and a.chain is not None and chains.get(a.roadmap or "") == a.chain
+    ]
+    if own or elsewhere:
+        return own + elsewhere
+    return [
+        a
+        for a in kept_for(anchors, database=None)
+        if a.roadmap in codes and (a.chain is None or a.roadmap not in chains)
+    ]
 
 
 def daemon_anchor(engine: Engine, *, clock: Clock = system_clock) -> None:
@@ -300,16 +373,19 @@ def check_anchors(
         kept: the kept heads (``roadmap`` None: the only roadmap of ``codes``).
         codes: the roadmaps in the database.
         is_copy: a backup: a kept head newer than the chain is counted, not refused
-            (a copy made before the head was kept is older, not rewritten).
+            (a copy made before the head was kept is older, not rewritten) — unless the
+            copy has no events at all, or its last event was recorded after the head was
+            kept (a copy that new must hold that head: it was cut or rewritten).
 
     Raises:
         ChainRewritten: a kept head whose sequence number holds another hash (the chain
             was rewritten), is beyond the chain's head (events erased), or names a
-            roadmap the database no longer has.
+            roadmap the database no longer has. The latest kept head is compared first,
+            so a refusal names the newest line that fails.
     """
     found = {h.roadmap: h for h in heads(conn)}
     checks = {code: AnchorCheck(roadmap=code, checked=0, ahead=0) for code in codes}
-    for anchor in kept:
+    for anchor in reversed(kept):
         code = anchor.roadmap
         if code is None:
             if not found:
@@ -334,9 +410,33 @@ def check_anchors(
                 why="дорожная карта удалена из базы вместе с журналом.",
             )
         if anchor.seq > head.seq:
-            if is_copy:
+            last = _last_recorded(conn, code) if is_copy and head.seq > 0 else None
+            if is_copy and head.seq == 0:
+                raise ChainRewritten(
+                    roadmap=code,
+                    kept=anchor,
+                    found=f"заголовок {head.text}",
+                    why=f"в копии нет ни одного события, а сохранённый заголовок — событие "
+                    f"№ {anchor.seq}: журнал в копии очищен.",
+                )
+            # Anchors are written to the second; an event of the same second is not "after".
+            if is_copy and not (
+                anchor.recorded_at is not None
+                and last is not None
+                and anchor.recorded_at < last.replace(microsecond=0)
+            ):
                 checks[code] = _counted(checks.get(code), code, ahead=1)
                 continue
+            if is_copy and last is not None:
+                raise ChainRewritten(
+                    roadmap=code,
+                    kept=anchor,
+                    found=f"заголовок {head.text}, последнее событие записано "
+                    f"{last:%d.%m.%Y %H:%M:%S} UTC",
+                    why=f"в копии {head.seq} событий, а сохранённый заголовок — событие "
+                    f"№ {anchor.seq}, записанный раньше последнего события копии: копия "
+                    "не старше этого заголовка, значит, журнал в ней обрезан или переписан.",
+                )
             raise ChainRewritten(
                 roadmap=code,
                 kept=anchor,
@@ -362,6 +462,17 @@ def _counted(
 ) -> AnchorCheck:
     before = check or AnchorCheck(roadmap=code, checked=0, ahead=0)
     return AnchorCheck(roadmap=code, checked=before.checked + checked, ahead=before.ahead + ahead)
+
+
+def _last_recorded(conn: Connection, code: str) -> datetime | None:
+    """When the roadmap's last event was recorded (UTC), or None without events."""
+    # max() keeps the column's type: read back aware UTC on both backends.
+    last: datetime | None = conn.execute(
+        sa.select(sa.func.max(EVENT.c.recorded_at))
+        .join(ROADMAP, ROADMAP.c.id == EVENT.c.roadmap_id)
+        .where(ROADMAP.c.code == code)
+    ).scalar()
+    return last
 
 
 def _hash_at(conn: Connection, code: str, seq: int) -> str:
