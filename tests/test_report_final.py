@@ -3,7 +3,8 @@
 A small program history is built through the real engine (cycles created by the
 reconciler's function, transitions fired by the transition engine, and two completions
 through the CLI): measures done on time, late, cancelled and never done; five centers, one
-on time throughout, one late, one stuck, one withdrawn, one of cohort 2022 whose reporting
+on time throughout, one late, one stuck, two withdrawn (before and after their
+deadlines), one of cohort 2022 whose reporting
 deadline falls on Saturday 01.10.2022 and which reported on Monday 03.10.2022. The report
 is written by the CLI, read back with openpyxl, printed by LibreOffice, and the HTML
 rendered by headless Chromium at 390 and 1280 px and printed to PDF.
@@ -24,7 +25,7 @@ from sqlalchemy.engine import Engine
 from typer.testing import Result
 
 from base import db
-from states.center import FORWARD_TRIGGERS, LIFECYCLE, CenterState
+from states.center import FORWARD_TRIGGERS, LIFECYCLE, STATE_TITLES, CenterState
 from tests.cdp import Chromium
 from tests.test_dashboard import (  # noqa: F401 - chromium: the session fixture
     PROBE,
@@ -78,6 +79,7 @@ def _history(engine: Engine, stored: StoredRoadmap, cli: Cli) -> int:
         ("IV-03", HOSTILE, "Шуйский район", 2021),
         ("IV-04", "МБОУ «Палехская СШ»", "Палехский район", 2021),
         ("IV-05", "МБОУ «Тейковская СШ»", "Тейковский район", 2022),
+        ("IV-06", "МБОУ «Южская СШ»", "Южский район", 2021),
     ]
     centers.import_centers(
         engine,
@@ -160,6 +162,9 @@ def _history(engine: Engine, stored: StoredRoadmap, cli: Cli) -> int:
     walk("IV-03", {s: on_time[s] for s in LIFECYCLE[1:3]})  # stuck: never trained
     walk("IV-04", {CenterState.INFRASTRUCTURE_AGREED: "2021-05-14"})
     fire("IV-04", "withdraw", actor=operator, now=_at("2021-07-01"), comment="школа закрыта")
+    # Withdrawn on 10.09.2021: the stages due 25.08 and 01.09 had been missed by then.
+    walk("IV-06", {CenterState.INFRASTRUCTURE_AGREED: "2021-05-14"})
+    fire("IV-06", "withdraw", actor=operator, now=_at("2021-09-10"), comment="нет помещения")
     walk(
         "IV-05",
         dict(
@@ -186,7 +191,7 @@ def test_final_report_xlsx(cli: Cli, engine: Engine, stored: StoredRoadmap, tmp_
     result = cli("--now", FINAL, "report", "final", "-o", str(out))
     assert result.exit_code == 0, result.output
     assert "Итоговый отчёт на 01.02.2024 записан" in result.output
-    assert f"с опозданием — 4, не выполнено — {not_done + 3}." in result.output
+    assert f"с опозданием — 4, не выполнено — {not_done + 6}." in result.output
 
     # No formula anywhere in the file (the hostile name is a string cell).
     with zipfile.ZipFile(out) as archive:
@@ -245,7 +250,7 @@ def test_final_report_xlsx(cli: Cli, engine: Engine, stored: StoredRoadmap, tmp_
     assert cancelled[6] == "комментарий: не требуется"
 
     stages = {(r[0], r[4]): r for r in _rows(book["Этапы центров"])}
-    assert len(stages) == 25  # five centers, five stages each
+    assert len(stages) == 30  # six centers, five stages each
     assert {v[7] for k, v in stages.items() if k[0] == "IV-01"} == {"в срок"}
     assert stages[("IV-02", "оснащён")][5:8] == [
         datetime(2021, 8, 25),
@@ -285,7 +290,14 @@ def test_final_report_xlsx(cli: Cli, engine: Engine, stored: StoredRoadmap, tmp_
         "срок не установлен",
     ]
     assert totals["Все циклы мероприятий"] == [count, 4, 2, not_done, 1, 0]
-    assert totals["Все этапы центров"] == [25, 15, 2, 3, 4, 1]
+    assert totals["Все этапы центров"] == [30, 16, 2, 6, 5, 1]
+    assert [stages[("IV-06", STATE_TITLES[s])][7] for s in LIFECYCLE[1:]] == [
+        "в срок",
+        "не выполнено",
+        "не выполнено",
+        "не выполнено",
+        "отменено",
+    ]
 
     # Printed by LibreOffice: A4, the date on every page, a page count that fits the data.
     pdf_pages = _soffice_pages(out, tmp_path)
@@ -412,8 +424,17 @@ def test_final_report_html(
             "30.08.2021",
             "с опозданием на 5 дн.",
         ],
+        *(
+            ["МБОУ «Южская СШ» (IV-06, Южский район): этап «" + stage + "»", due, "—"]
+            + ["не выполнено"]
+            for stage, due in (
+                ("оснащён", "25.08.2021"),
+                ("персонал обучен", "25.08.2021"),
+                ("открыт", "01.09.2021"),
+            )
+        ),
     ]
-    assert len(problems) == 4 + not_done + 3  # late: 2 cycles, 2 stages
+    assert len(problems) == 4 + not_done + 6  # late: 2 cycles, 2 stages
     saturday = re.search(r'data-center="IV-05" data-stage="reporting" data-verdict="(\w+)"', dom)
     assert saturday is not None
     assert saturday.group(1) == "on_time"
@@ -433,10 +454,10 @@ def test_final_report_html(
             "1 цикл — отменено",
         ],
         "stage-totals": [
-            "15 этапов — в срок",
+            "16 этапов — в срок",
             "2 этапа — с опозданием",
-            "3 этапа — не выполнено",
-            "4 этапа — отменено",
+            "6 этапов — не выполнено",
+            "5 этапов — отменено",
             "1 этап — срок не установлен",
         ],
     }
@@ -468,7 +489,7 @@ def test_final_report_html(
     pages = _pdf_texts(pdf)
     assert TITLE in pages[0]
     assert "По состоянию на 01.02.2024" in pages[0]
-    assert f"С опозданием и не выполнено: {4 + not_done + 3}" in pages[0]
+    assert f"С опозданием и не выполнено: {4 + not_done + 6}" in pages[0]
     assert 2 <= len(pages) <= 10
     assert all(len(p.split()) > 20 for p in pages)
 

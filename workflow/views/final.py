@@ -10,7 +10,8 @@ the document it sent). Before the program's end the report says it is an interim
 closed.
 
 Verdicts: «в срок», «с опозданием на N дн.», «не выполнено», «отменено» (a cancelled
-cycle; a stage a withdrawn center never reached), and, in an interim report, «срок не
+cycle; a stage a withdrawn center had not reached when it was withdrawn, if its term had
+not ended by then), and, in an interim report, «срок не
 наступил» for what is still open before its deadline. A deadline that falls on a
 non-working day is met until the end of the next working day (Civil Code, art. 193):
 a Saturday deadline met on the Monday is on time, and lateness counts from that Monday.
@@ -295,9 +296,15 @@ def build(conn: Connection, stored: StoredRoadmap, *, now: datetime) -> FinalRep
         history = events.get(("cycle", int(row.id)), [])
         if not any(e.trigger == CREATE_TRIGGER for e in history):
             continue  # created after the report's date
-        last = history[-1]
-        done = last.effective_date if last.to_state == CycleState.DONE.value else None
-        cancelled = last.to_state == CycleState.CANCELLED.value
+        state = history[-1].to_state
+        # The act that closed it (a later event that keeps the state, such as an
+        # amendment's revision, is not).
+        last = next(
+            (e for e in reversed(history) if e.to_state == state and e.from_state != state),
+            history[-1],
+        )
+        done = last.effective_date if state == CycleState.DONE.value else None
+        cancelled = state == CycleState.CANCELLED.value
         verdict, days = verdict_of(row.due_date, done, today, cancelled=cancelled)
         cycles.append(
             CycleLine(
@@ -333,7 +340,12 @@ def build(conn: Connection, stored: StoredRoadmap, *, now: datetime) -> FinalRep
         for deadline in deadlines[cohort]:
             event = reached.get(deadline.stage)
             done = event.effective_date if event is not None else None
-            verdict, days = verdict_of(deadline.due, done, today, cancelled=withdrawal is not None)
+            # Withdrawn before the stage's term ended: the stage is cancelled; after it,
+            # the stage had already been missed.
+            cancelled = withdrawal is not None and (
+                deadline.due is None or withdrawal.effective_date <= term_end(deadline.due)
+            )
+            verdict, days = verdict_of(deadline.due, done, today, cancelled=cancelled)
             shown = event if event is not None else withdrawal
             stages.append(
                 StageLine(
