@@ -566,7 +566,7 @@ class Daemon:
                     failure_reason(exc),
                 )
                 return
-        log.info("event=delivery result=%s", _one_line_obj(report))
+        log.info("event=delivery %s", _report_words(report))
         self._heartbeat(delivered=now)
 
     # --- heartbeat ------------------------------------------------------------------------
@@ -688,8 +688,18 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
-def _one_line_obj(value: object) -> str:
-    return str(value).replace("\n", " ")
+def _report_words(report: Any) -> str:
+    """A delivery's counts as ``key=value`` words (never a Python repr): claimed, sent,
+    retrying, dead, released, the failed rows' count, and the transport's problem."""
+    words = [
+        f"{name}={getattr(report, name)}"
+        for name in ("claimed", "sent", "retrying", "dead", "released")
+    ]
+    words.append(f"failed_rows={len(report.errors)}")
+    if report.transport_error:
+        reason = " ".join(str(report.transport_error).split())
+        words.append(f"transport_error=«{reason}»")
+    return " ".join(words)
 
 
 def configure_logging(level: int = logging.INFO) -> None:

@@ -282,3 +282,58 @@ def test_status_on_a_missing_database_nobody_remembers_still_says_init(here: Pat
     assert refused.returncode == 1
     assert "Создайте её: tochka init" in _said(refused)
     assert not (here / "work" / "var" / "tochka.db").exists()
+
+
+# --- item 5: the daemon's log and the SMTP refusal say things once, in words ------------
+
+
+def test_the_daemons_delivery_log_line_is_key_value_words(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    import scheduler
+    from notifications.deliver import DeliveryReport
+    from tests.test_tick import Recorder
+
+    report = DeliveryReport(claimed=5, sent=3, retrying=1, dead=1, errors=["12: x", "13: y"])
+    report.transport_error = "Письмо не отправлено: нет соединения с 127.0.0.1:1"
+    daemon = scheduler.Daemon(engine=engine, queue=Recorder(), deliver=lambda now: report)
+    with caplog.at_level("INFO", logger="tochka"):
+        daemon.deliver_once()
+    [line] = [r.getMessage() for r in caplog.records if "event=delivery " in r.getMessage()]
+    assert line == (
+        "event=delivery claimed=5 sent=3 retrying=1 dead=1 released=0 failed_rows=2 "
+        "transport_error=«Письмо не отправлено: нет соединения с 127.0.0.1:1»"
+    )
+
+
+def test_outbox_send_to_an_unreachable_server_says_it_once(
+    cli: Cli, stored: StoredRoadmap, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    csv = tmp_path / "c.csv"
+    csv.write_text(
+        "code,name,municipality,cohort,email\n"
+        "S1,МБОУ «Школа № 1»,Шуйский район,2021,s1@example.org\n",
+        encoding="utf-8",
+    )
+    assert cli("--now", "2021-03-01", "centers", "import", str(csv)).exit_code == 0
+    assert (
+        cli("--now", "2021-03-02", "centers", "fire", "S1", "agree_infrastructure").exit_code == 0
+    )
+    for name, value in {
+        "TOCHKA_SMTP_HOST": "127.0.0.1",
+        "TOCHKA_SMTP_PORT": str(port),
+        "TOCHKA_SMTP_TLS": "none",
+        "TOCHKA_SMTP_TIMEOUT": "2",
+        "TOCHKA_MAIL_FROM": "tochka@edu.example.org",
+    }.items():
+        monkeypatch.setenv(name, value)
+    refused = cli("--now", "2021-03-02T10:00:00+03:00", "outbox", "send")
+    assert refused.exit_code == 1
+    text = _text(refused)
+    assert f"Почтовый сервер недоступен: нет соединения с 127.0.0.1:{port}" in text
+    assert "недоступен: Письмо не отправлено" not in text

@@ -180,8 +180,11 @@ def send(
     if report.transport_error:
         from base.errors import TochkaError
 
+        # The transport's error is a letter's («Письмо не отправлено: …»); here it is the
+        # server's, said once.
+        reason = report.transport_error.removeprefix("Письмо не отправлено: ")
         raise TochkaError(
-            f"Почтовый сервер недоступен: {report.transport_error}",
+            f"Почтовый сервер недоступен: {reason}",
             hint="Письма остались в очереди и будут отправлены при следующей попытке.",
         )
 
