@@ -358,3 +358,25 @@ def test_adopt_twice_changes_nothing_the_second_time(
     assert again["cycles_done"] == 0
     assert again["unchanged"] > 3
     assert state_of(engine) == before
+
+
+def test_stages_from_xlsx_with_date_cells(cli: Cli, engine: Engine, tmp_path: Path) -> None:
+    """An XLSX file as Excel saves it: real date cells, the stage titles as headers."""
+    from datetime import datetime
+
+    from openpyxl import Workbook
+
+    adopt_db(cli, tmp_path)
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["Код", "Инфраструктурный лист согласован", "Оснащён", "Текущий этап"])
+    sheet.append(["A1", datetime(2021, 3, 15), datetime(2021, 7, 20), "оснащён"])
+    sheet.append(["A2", datetime(2021, 3, 16), None, None])
+    path = tmp_path / "stages.xlsx"
+    book.save(path)
+    ok(cli("adopt", "--stages", str(path)))
+    with engine.connect() as conn:
+        states = dict(conn.execute(sa.select(CENTER.c.code, CENTER.c.state)).all())
+    assert states == {"A1": "equipped", "A2": "infrastructure_agreed", "A3": "planned"}
+    ok(cli("audit", "verify"))
