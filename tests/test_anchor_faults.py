@@ -337,3 +337,20 @@ def test_outbox_send_to_an_unreachable_server_says_it_once(
     text = _text(refused)
     assert f"Почтовый сервер недоступен: нет соединения с 127.0.0.1:{port}" in text
     assert "недоступен: Письмо не отправлено" not in text
+
+
+def test_the_daemon_does_not_recreate_a_vanished_anchor_file(
+    engine: Engine, stored: StoredRoadmap, anchor_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import scheduler
+    from tests.test_tick import Recorder
+
+    daemon = scheduler.Daemon(engine=engine, queue=Recorder())
+    with caplog.at_level("INFO", logger="tochka"):
+        assert daemon.tick_all(datetime(2021, 3, 1, 9, 0, tzinfo=UTC))
+    # A file holding only today's heads would let audit verify pass over what was lost.
+    assert not anchor_file.exists()
+    assert any(
+        f"Файл якорей {anchor_file} не найден: демон не создаёт его заново" in r.getMessage()
+        for r in caplog.records
+    )

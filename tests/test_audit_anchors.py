@@ -424,6 +424,7 @@ def test_the_daemon_anchors_after_a_tick(
     import scheduler
     from tests.test_tick import Recorder
 
+    anchor_file.touch()  # written by init (a vanished file is not re-created: below)
     daemon = scheduler.Daemon(engine=engine, queue=Recorder())
     # The tick of 01.03.2021 opens the measure cycles due by then: the chain moves.
     assert daemon.tick_all(datetime(2021, 3, 1, 9, 0, tzinfo=UTC))

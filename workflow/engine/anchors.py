@@ -341,12 +341,24 @@ def select_kept(
 def daemon_anchor(engine: Engine, *, clock: Clock = system_clock) -> None:
     """The daemon's call after a tick: append the heads that moved to the configured
     anchor file (none configured: nothing). A failure is logged, never raised: the tick's
-    work is done, and the next tick anchors again."""
+    work is done, and the next tick anchors again.
+
+    A configured file that does not exist is not created: it vanished (``init`` creates
+    it), and a new file holding only today's heads would make ``audit verify`` pass over
+    whatever was lost. The log says so each tick; ``tochka audit anchor`` starts a file.
+    """
     from workflow.config import load_settings
 
     try:
         path = anchor_path(load_settings())
         if path is None:
+            return
+        if not path.exists():
+            log.error(
+                "event=anchor_failed error=«Файл якорей %s не найден: демон не создаёт его "
+                "заново. Верните файл или начните его: tochka audit anchor»",
+                path,
+            )
             return
         url = engine.url.render_as_string(hide_password=False)
         for h in append_anchor(engine, path, url=url, clock=clock):
