@@ -8,10 +8,10 @@ the before, on-the-day and overdue letters and the export keeps one event and up
 SEQUENCE (`deadline_sequence`) is derived from the due date alone, deterministically:
 the number of days from 01.01.2000 to it. Moving a deadline later (the usual change: the
 operator's schedule, a roadmap file with a new date) gives a greater SEQUENCE, so a
-calendar replaces the event; the letters and the export of the same date agree. Nothing
-is stored for it. Its limit: a deadline moved *earlier* gets a smaller SEQUENCE, which an
-iTIP-strict client may ignore (clients importing a PUBLISH file update by UID anyway);
-only a stored revision count would order both directions.
+calendar replaces the event; the letters and the export of the same date agree. A
+deadline moved by a recorded revision (a roadmap amendment, ``tochka cycles
+reschedule``) counts from the latest date it ever had plus one per move, so a move
+earlier gets a greater SEQUENCE too (the revisions are stored: `deadline_revision`).
 
 SUMMARY begins with what and who and stays within `SUMMARY_LIMIT` characters;
 DESCRIPTION begins with this event's own date («Срок: 01.07.2023»).
@@ -71,9 +71,16 @@ def deadline_uid(
     )
 
 
-def deadline_sequence(due: date) -> int:
-    """SEQUENCE of a deadline's event: days from 01.01.2000 to ``due`` (see the module)."""
-    return max((due - SEQUENCE_EPOCH).days, 0)
+def deadline_sequence(due: date, earlier: Sequence[date] = ()) -> int:
+    """SEQUENCE of a deadline's event: days from 01.01.2000 to ``due`` (see the module).
+
+    A deadline moved (``earlier``: the due dates it had before, from the stored
+    revisions) counts from the latest date it ever had, plus one per move: every move
+    gives a greater SEQUENCE, an earlier date too.
+    """
+    if not earlier:
+        return max((due - SEQUENCE_EPOCH).days, 0)
+    return max((max(due, *earlier) - SEQUENCE_EPOCH).days, 0) + len(earlier)
 
 
 def period_text(period: str, *, short: bool = False) -> str:
@@ -133,17 +140,25 @@ def new_calendar(name: str) -> icalendar.Calendar:
 
 
 def deadline_event(
-    *, uid: str, due: date, summary: str, details: Sequence[str], now: datetime
+    *,
+    uid: str,
+    due: date,
+    summary: str,
+    details: Sequence[str],
+    now: datetime,
+    earlier: Sequence[date] = (),
 ) -> icalendar.Event:
-    """One all-day event: its DESCRIPTION begins «Срок: <due>», then ``details``."""
+    """One all-day event: its DESCRIPTION begins «Срок: <due>», then ``details``
+    (after «Срок перенесён с …» when the deadline was moved from ``earlier`` dates)."""
     event = icalendar.Event()
     event.add("uid", uid)
-    event.add("sequence", deadline_sequence(due))
+    event.add("sequence", deadline_sequence(due, earlier))
     event.add("dtstamp", now.astimezone(UTC))
     event.add("dtstart", due)
     event.add("dtend", due + timedelta(days=1))
     event.add("summary", summary)
-    event.add("description", "\n".join([f"Срок: {due:%d.%m.%Y}.", *details]))
+    moved = [f"Срок перенесён с {earlier[0]:%d.%m.%Y} на {due:%d.%m.%Y}."] if earlier else []
+    event.add("description", "\n".join([f"Срок: {due:%d.%m.%Y}.", *moved, *details]))
     event.add("transp", "TRANSPARENT")
     return event
 
@@ -227,6 +242,7 @@ def build_calendar(reminders: Sequence[Reminder], *, now: datetime) -> bytes:
                 summary=deadline_summary(reminder),
                 details=reminder_details(reminder),
                 now=now,
+                earlier=reminder.earlier_deadlines,
             )
         )
     return bytes(cal.to_ical())

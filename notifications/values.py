@@ -122,6 +122,9 @@ class Reminder:
     last_rung: bool = False
     journal_seq: int = 0
     journal_hash: str = ""
+    #: The due dates this deadline had before it was moved, oldest first (empty: never
+    #: moved): the letter says «срок перенесён с … на …», the calendar's SEQUENCE grows.
+    earlier_deadlines: tuple[date, ...] = ()
 
     @property
     def urgency(self) -> tuple[date, int, str, str]:
@@ -164,7 +167,11 @@ class Reminder:
             "last_rung": self.last_rung,
             "journal_seq": self.journal_seq,
             "journal_hash": self.journal_hash,
-        }
+        } | (
+            {"earlier_deadlines": [d.isoformat() for d in self.earlier_deadlines]}
+            if self.earlier_deadlines
+            else {}
+        )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Reminder:
@@ -203,6 +210,9 @@ class Reminder:
             last_rung=bool(data.get("last_rung", False)),
             journal_seq=int(data.get("journal_seq", 0)),
             journal_hash=data.get("journal_hash", ""),
+            earlier_deadlines=tuple(
+                date.fromisoformat(d) for d in data.get("earlier_deadlines", ())
+            ),
         )
 
 

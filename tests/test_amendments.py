@@ -11,11 +11,12 @@ events and rows, `audit verify`; each refusal with nothing changed; a reschedule
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from datetime import date
+from email import message_from_bytes, policy
 from pathlib import Path
 
+import icalendar
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -23,6 +24,7 @@ from typer.testing import Result
 
 from base import db
 from notifications.ics import deadline_sequence
+from notifications.outbox import OUTBOX
 from workflow.roadmap.loader import load_roadmap
 from workflow.roadmap.shipped import IVANOVO_159_RP
 from workflow.storage.tables import CYCLE, EVENT, REVISION, VERSION
@@ -238,12 +240,11 @@ def test_an_amendment_that_drops_a_measure_or_changes_the_code_is_refused(
     assert _snapshot(engine) == state
 
 
-def _sequence(ics: str, uid: str) -> int:
-    unfolded = ics.replace("\r\n ", "")
-    event = next(e for e in unfolded.split("BEGIN:VEVENT")[1:] if f"UID:{uid}" in e)
-    match = re.search(r"SEQUENCE:(\d+)", event)
-    assert match is not None
-    return int(match.group(1))
+def _event(path: Path, uid: str) -> tuple[int, str, date]:
+    """SEQUENCE, DESCRIPTION and DTSTART of the event ``uid`` in a calendar file."""
+    cal = icalendar.Calendar.from_ical(path.read_bytes())
+    (event,) = [e for e in cal.walk("VEVENT") if str(e["UID"]) == uid]
+    return int(event["SEQUENCE"]), str(event["DESCRIPTION"]), event.decoded("DTSTART")
 
 
 def test_one_deadline_moved_is_audited_and_shown_everywhere(
@@ -254,7 +255,7 @@ def test_one_deadline_moved_is_audited_and_shown_everywhere(
     assert due == "2023-03-01"
     uid = "ivanovo-2021-2023-cycle-5-2023@tochka"
     ok(cli("--now", "2023-02-21", "calendar", "export", "-o", str(tmp_path / "before.ics")))
-    seq_before = _sequence((tmp_path / "before.ics").read_text(encoding="utf-8"), uid)
+    seq_before = _event(tmp_path / "before.ics", uid)[0]
     assert seq_before == deadline_sequence(date(2023, 3, 1))
 
     # Refused, each in Russian, nothing changed.
@@ -329,6 +330,25 @@ def test_one_deadline_moved_is_audited_and_shown_everywhere(
 
     # The calendar event is the same UID with a greater SEQUENCE.
     ok(cli("--now", "2023-02-22", "calendar", "export", "-o", str(tmp_path / "after.ics")))
-    after = (tmp_path / "after.ics").read_text(encoding="utf-8")
-    assert _sequence(after, uid) > seq_before
-    assert "DTSTART;VALUE=DATE:20230601" in after.replace("\r\n ", "")
+    seq_after, text, start = _event(tmp_path / "after.ics", uid)
+    assert seq_after > seq_before
+    assert start == date(2023, 6, 1)
+    assert text.startswith("Срок: 01.06.2023.\nСрок перенесён с 01.03.2023 на 01.06.2023.\n")
+
+    # Moved again, earlier this time: the SEQUENCE still grows; the letter says so.
+    ok(cli(*move, "--due", "2023-05-22", "--reason", "приказ Департамента № 80"))
+    ok(cli("--now", "2023-02-23", "calendar", "export", "-o", str(tmp_path / "again.ics")))
+    seq_again, text, start = _event(tmp_path / "again.ics", uid)
+    assert seq_again > seq_after
+    assert start == date(2023, 5, 22)
+    assert "Срок перенесён с 01.03.2023 на 22.05.2023." in text
+    ok(cli("--now", "2023-05-08 09:00", "tick"))  # 14 days before 22.05
+    with db.read(engine) as conn:
+        stored_letters = conn.execute(sa.select(OUTBOX.c.message)).scalars().all()
+    bodies = [
+        message_from_bytes(m, policy=policy.default).get_body(("plain",)).get_content()
+        for m in stored_letters
+    ]
+    mine = [b for b in bodies if "Срок перенесён с 01.03.2023 на 22.05.2023" in b]
+    assert mine, "no letter names the moved deadline"
+    assert "22 мая 2023 г." in mine[0]

@@ -16,6 +16,10 @@ Format (version 1)::
     code: ivanovo-2021-2023           # roadmap id: [a-z0-9] words joined by single "-"
     title: "..."                      # Russian, verbatim from the decree
     decree: "Распоряжение Правительства Ивановской области от 07.12.2020 № 159-рп"
+    amended_by:                       # optional; the decree a new version follows: loading
+      number: "45-рп"                 # it (tochka roadmap load) names it in the audit event
+      date: "15.03.2023"              # and in each moved cycle's revision; tochka roadmap
+      title: "О внесении изменений в распоряжение ... № 159-рп"   # diff shows the changes
     region: "Ивановская область"
     period: {start: "2021-01-01", end: "2023-12-31"}
     timezone: Europe/Moscow           # an IANA zone name known to zoneinfo

@@ -33,6 +33,7 @@ from workflow.roadmap.definition import Roadmap
 from workflow.roadmap.store import StoredRoadmap
 from workflow.schedule.reminders import (
     cycles_to_come,
+    earlier_dues,
     open_cycles,
     schedule_due_by_cohort,
     states_before,
@@ -92,6 +93,7 @@ def export(
                     roadmap.title,
                 ],
                 now=now,
+                earlier=earlier_dues(conn, stored.id, cycle.id) if cycle.id else (),
             )
         )
         count += 1
@@ -187,6 +189,7 @@ class _Cycle:
     period: str
     due: date
     state: CycleState
+    id: int = 0  # 0: not created yet
 
 
 def _cycles(conn: Connection, stored: StoredRoadmap, *, today: date) -> list[_Cycle]:
@@ -205,6 +208,7 @@ def _cycles(conn: Connection, stored: StoredRoadmap, *, today: date) -> list[_Cy
             period=str(row.period),
             due=row.due_date,
             state=CycleState(row.state),
+            id=int(row.id),
         )
         for row in open_cycles(conn, stored.id)
     ]

@@ -135,6 +135,8 @@ class Deadline:
     center_name: str | None = None
     municipality: str | None = None
     asks: Mapping[str, Ask] = field(default_factory=dict)
+    #: The due dates a cycle had before its revisions, oldest first (`deadline_revision`).
+    earlier: tuple[date, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -211,6 +213,7 @@ def cycle_deadline(
     due: date,
     also: Sequence[Recipient] = (),
     also_asks: Mapping[str, Ask] | None = None,
+    earlier: Sequence[date] = (),
 ) -> Deadline:
     """The deadline of one measure cycle: its responsible parties are reminded, and
     ``also`` (for monitoring: the schools that still owe their indicators, with what
@@ -238,6 +241,7 @@ def cycle_deadline(
         recipients=_unique((*party_recipients(roadmap, m.responsible), *also)),
         title=m.title,
         asks=wanted,
+        earlier=tuple(earlier),
     )
 
 
@@ -364,6 +368,8 @@ def build_reminders(
     last = is_last_rung(rung, roadmap.reminders)
     title = asks.period_title(deadline.period) if deadline.kind == KIND_CYCLE else ""
     owners = [r.name or r.email for r in deadline.recipients if _key(r.email) != coordinator_key]
+    # A moved deadline's rungs are new reminders, not the ones queued for its old date.
+    moved = f"@{deadline.due.isoformat()}" if deadline.earlier else ""
     result: list[Reminder] = []
     for recipient in recipients:
         mine = _key(recipient.email) == coordinator_key
@@ -373,7 +379,8 @@ def build_reminders(
         seq, head = journal if (mine and journal is not None) else (0, "")
         result.append(
             Reminder(
-                key=f"{roadmap.code}:{deadline.deadline_id}:{rung.key_part}:{recipient.email}",
+                key=f"{roadmap.code}:{deadline.deadline_id}{moved}:{rung.key_part}:"
+                f"{recipient.email}",
                 send_on=send_on,
                 recipient=recipient,
                 rung=Rung(rung.kind.value),
@@ -405,6 +412,7 @@ def build_reminders(
                 last_rung=last,
                 journal_seq=seq,
                 journal_hash=head,
+                earlier_deadlines=deadline.earlier,
             )
         )
     return result

@@ -56,7 +56,7 @@ from workflow.schedule.due import (
     sends_from,
 )
 from workflow.schedule.ladder import RungDate, cc_coordinator
-from workflow.storage.tables import CENTER, CYCLE, HEAD, SENT
+from workflow.storage.tables import CENTER, CYCLE, HEAD, REVISION, SENT
 
 # Names of the pure reminder maths that the reconciler, the calendar and the tests take
 # from here together with the SQL (one import for "the reminders").
@@ -70,6 +70,7 @@ __all__ = [
     "centers_needing",
     "cycle_deadline",
     "cycles_to_come",
+    "earlier_dues",
     "journal_head",
     "latest_due",
     "monitoring_measure",
@@ -169,6 +170,18 @@ def _cycle_with_schools(
         due=due,
         also=tuple(r for r, _a in owing),
         also_asks={r.email.strip().lower(): a for r, a in owing},
+        earlier=earlier_dues(conn, stored.id, cycle_id) if cycle_id else (),
+    )
+
+
+def earlier_dues(conn: Connection, roadmap_id: int, cycle_id: int) -> tuple[date, ...]:
+    """The due dates a cycle had before it was moved, oldest first (none: never moved)."""
+    return tuple(
+        conn.execute(
+            sa.select(REVISION.c.original_due)
+            .where(REVISION.c.roadmap_id == roadmap_id, REVISION.c.cycle_id == cycle_id)
+            .order_by(REVISION.c.id)
+        ).scalars()
     )
 
 
