@@ -354,3 +354,16 @@ def test_the_daemon_does_not_recreate_a_vanished_anchor_file(
         f"Файл якорей {anchor_file} не найден: демон не создаёт его заново" in r.getMessage()
         for r in caplog.records
     )
+
+
+def test_audit_anchor_refuses_a_chain_rewritten_after_a_move(
+    cli: Cli, engine: Engine, stored: StoredRoadmap, anchored: Path
+) -> None:
+    # The lines name where the database was; a rewritten chain is still not anchored.
+    _rewrite_lines(anchored, lambda p: p[:4] + ["/srv/old-place/tochka.db"] + p[5:])
+    _consistent_rewrite(engine, stored)
+    before = anchored.read_bytes()
+    refused = cli("audit", "anchor")
+    assert refused.exit_code == 1, refused.output
+    assert "переписан" in _text(refused)
+    assert anchored.read_bytes() == before

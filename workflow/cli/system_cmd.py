@@ -643,9 +643,20 @@ def audit_anchor(
             "папки данных, куда дописываются заголовки журнала.",
         )
     engine = st.engine()
-    # A chain is anchored only when it verifies and extends what was kept (after a
-    # restore: only when it verifies; the heads kept before are then set aside).
-    kept = anchors.kept_for(anchors.read_anchors(path), database=anchors.database_id(st.db_url))
+    # A chain is anchored only when it verifies and extends what was kept — the lines
+    # that apply to it wherever they were written (`anchors.select_kept`) — after a
+    # restore: only when it verifies; the heads kept before are then set aside.
+    from base import db
+
+    with db.read(engine) as conn:
+        chains = anchors.chain_ids(conn)
+        codes = [h.roadmap for h in anchors.heads(conn)]
+    kept = anchors.select_kept(
+        anchors.read_anchors(path),
+        database=anchors.database_id(st.db_url),
+        chains=chains,
+        codes=codes,
+    )
     verify_chains(engine, None, [] if restored else kept)
     if restored:
         anchors.append_restart(path, url=st.db_url)
