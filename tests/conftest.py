@@ -31,6 +31,21 @@ PG_URL = os.environ.get("TOCHKA_TEST_PG_URL", "")
 BACKENDS = ["sqlite", "postgres"] if PG_URL else ["sqlite"]
 
 
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """Put the root logger's handlers back after each test: a command run in-process
+    (``daemon run`` calls ``scheduler.configure_logging``) points them at the CliRunner's
+    stderr, which is closed when the command ends, and every later log line would then
+    print «--- Logging error ---» into another test's output."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
 def pytest_report_header() -> str:
     if PG_URL:
         return f"PostgreSQL tests: on ({db.describe_url(PG_URL)})"
