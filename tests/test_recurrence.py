@@ -96,6 +96,7 @@ ALL_CYCLES = [
     (9, "2023-Q1", "2023-04-01"),
     (9, "2023-Q2", "2023-07-01"),
     (9, "2023-Q3", "2023-10-01"),
+    (9, "2023-Q4", "2024-01-01"),  # a period inside the program, due after its end
 ]
 
 
@@ -133,11 +134,26 @@ def test_as_of_2021_06_01_with_a_horizon() -> None:
 
 
 def test_as_of_the_program_end_and_after() -> None:
-    # 2023-Q4 would be due 01.01.2024, after the program: never created.
+    # 2023-Q4 is due 01.01.2024, after the program, but reports on a quarter inside it:
+    # a cycle, listed from its opening day (18.12.2023); nothing after it, ever.
+    assert (9, "2023-Q4", "2024-01-01") not in listed(
+        scheduled_cycles(decree(), as_of=d("2023-12-15"))
+    )
     assert listed(scheduled_cycles(decree(), as_of=d("2023-12-31"))) == ALL_CYCLES
     assert listed(scheduled_cycles(decree(), as_of=d("2024-03-31"))) == ALL_CYCLES
     assert listed(scheduled_cycles(decree(), as_of=d("2030-01-01"), horizon_days=999)) == ALL_CYCLES
-    assert len([c for c in ALL_CYCLES if c[0] == 9]) == 9
+    assert len([c for c in ALL_CYCLES if c[0] == 9]) == 10
+
+
+def test_closing_measures_limit_the_cycles_after_the_end() -> None:
+    from dataclasses import replace
+
+    from workflow.roadmap.definition import ClosingPolicy
+
+    none_close = replace(decree(), closing=ClosingPolicy(measures=(5,)))
+    got = listed(scheduled_cycles(none_close, as_of=d("2024-03-31")))
+    assert (9, "2023-Q4", "2024-01-01") not in got
+    assert got == [c for c in ALL_CYCLES if c != (9, "2023-Q4", "2024-01-01")]
 
 
 def test_quarterly_opening_around_new_year() -> None:
@@ -189,6 +205,7 @@ def test_month_ends_and_leap_days() -> None:
         (9, "2021-Q1", "2021-04-30"),
         (9, "2021-Q2", "2021-07-31"),
         (9, "2021-Q3", "2021-10-31"),
+        (9, "2021-Q4", "2022-01-31"),  # the last quarter of the period, due after it
     ]
     annual = measure(5, Recurrence.ANNUAL, "2020-02-29")
     assert listed(list(measure_cycles(annual, period_end=d("2024-12-31")))) == [

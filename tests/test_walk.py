@@ -11,6 +11,11 @@ checks what people receive: one letter per recipient and day, each item once a d
 the coordinator and never as a copy, a stuck center's letters ending after the last rung
 while the weekly summary lists it, the school's monitoring letter naming its quarter
 and its missing indicators.
+
+The walk runs on to 31.12.2026, through the program's close (`workflow.roadmap.closing`):
+from 2024 on it ticks on working days only (as the daemon does). After 31.12.2023 only the
+report that closes the program (measure 9's 2023-Q4 monitoring, due 01.01.2024) is
+reminded; from 30.03.2024 the roadmap is closed and nothing at all is queued.
 """
 
 from __future__ import annotations
@@ -38,9 +43,10 @@ from workflow.engine import audit, centers, cycles, municipalities
 from workflow.engine.access import Actor
 from workflow.engine.transitions import TransitionEngine
 from workflow.imports.municipalities_file import ContactRow
+from workflow.roadmap import closing
 from workflow.roadmap.definition import ReminderPolicy
 from workflow.roadmap.store import StoredRoadmap
-from workflow.schedule.ladder import ladder, working_day_on_or_before
+from workflow.schedule.ladder import is_working_day, ladder, working_day_on_or_before
 from workflow.schedule.reconcile import tick
 from workflow.schedule.reminders import outbox_queue
 from workflow.schedule.weekly import WeeklyPlan
@@ -56,6 +62,9 @@ MONDAY = 1
 
 # Days on which the real CLI (`tochka --now DAY tick`) ticks instead of the library.
 CLI_DAYS = {date(2021, 2, 15), date(2021, 8, 25), date(2022, 3, 1)}
+# The program's last day, and the day its roadmap closes (the shipped file's closing:).
+PROGRAM_END = date(2023, 12, 31)
+CLOSED_ON = date(2024, 3, 30)
 
 
 def moment(day: date, hour: int) -> datetime:
@@ -161,6 +170,8 @@ def _walk(
     queue = outbox_queue(renderer)
     weekly = WeeklyPlan(weekday=MONDAY, renderer=renderer)
     for day in days(start, end):
+        if day > PROGRAM_END and not is_working_day(day):
+            continue  # after the program, the daemon's working days are enough
         walk.actions(day)
         if day in CLI_DAYS:
             result = cli("--now", moment(day, 9).isoformat(), "tick")
@@ -170,7 +181,9 @@ def _walk(
             engine,
             stored,
             now=moment(day, 9),
-            clock=lambda: datetime.now(UTC),
+            # The real time, or the walk's day when that is later (the walk runs to the
+            # end of 2026, and a tick dated after the real day is taken for a typo).
+            clock=lambda day=day: max(datetime.now(UTC), moment(day, 10)),
             queue=queue,
             weekly=weekly,
         )
@@ -215,6 +228,7 @@ def _expected_cycles(stored: StoredRoadmap, end: date) -> list[tuple[int, str, d
         (date(2023, 4, 1), "2023-Q1"),
         (date(2023, 7, 1), "2023-Q2"),
         (date(2023, 10, 1), "2023-Q3"),
+        (date(2024, 1, 1), "2023-Q4"),  # inside the program, due after its end
     ]:
         result.append((9, period, due))
     opened = {(3, "2021-04-15"): date(2021, 2, 1), (3, "2022-04-15"): date(2022, 1, 20)}
@@ -250,7 +264,9 @@ def _expected_cycle_reminders(
         stop = completed.get((measure, period))
         emails = [roadmap.party(p).email for p in roadmap.measure(measure).responsible]
         policy = roadmap.reminders
-        for day, rung in sends(due, policy, start=max(start, first), end=end, stop=stop):
+        # After the program only its closing report is reminded, until the roadmap closes.
+        last = PROGRAM_END if due <= PROGRAM_END else CLOSED_ON - timedelta(days=1)
+        for day, rung in sends(due, policy, start=max(start, first), end=min(end, last), stop=stop):
             out += [(day, f"{CODE}:cycle:{cycle_id}:{rung}:{email}") for email in emails]
             # Monitoring also reminds the schools that owe their indicators: center A is
             # reporting from 2021-10-04 (opened 2021-09-01) and never submits.
@@ -302,7 +318,7 @@ def _expected_reminders(
                 due,
                 stored.definition.reminders,
                 start=max(start, known[stage]),
-                end=end,
+                end=min(end, PROGRAM_END),  # no stage is reminded after the program
                 stop=stops.get(stage),
             ):
                 deadline = f"{CODE}:center:{code}:{stage}:{rung}"
@@ -419,8 +435,9 @@ def _check_stuck_center(
     assert len(overdue) == policy.overdue_rungs
     last = max(day for day, _rung in rungs)
     assert last <= due + timedelta(days=policy.silenced_after())
-    # No letter about B at all after its last rungs (the latest stage is reporting, 01.10).
-    assert max(day for day, key in sent if ":center:B:" in key) <= date(2022, 10, 29)
+    # No letter about B at all after its last rungs (the latest stage is reporting, due
+    # Saturday 01.10: its term ends on Monday 03.10, its last rung is 28 days later).
+    assert max(day for day, key in sent if ":center:B:" in key) <= date(2022, 10, 31)
     with engine.connect() as conn:
         b = conn.execute(
             sa.select(CENTER.c.name, CENTER.c.municipality).where(CENTER.c.code == "B")
@@ -464,13 +481,65 @@ def _check_monitoring_letter(engine: Engine, stored: StoredRoadmap) -> None:
     assert roadmap.evidence_kind("indicators_report").name not in text
 
 
-def test_walk_2020_12_to_2024_03(
+# The report that closes the program: measure 9's 2023-Q4 monitoring, due Monday
+# 01.01.2024, a holiday; its term ends on 09.01.2024, the first working day of 2024.
+MONITORING_2023_Q4 = [
+    ("2023-12-18", "before-14"),
+    ("2023-12-29", "on_day"),  # before-3 (29.12) and on_day (01.01 → 29.12) collapse
+    ("2024-01-16", "overdue-7"),  # a week after the term's end, 09.01
+    ("2024-01-23", "overdue-14"),
+    ("2024-01-30", "overdue-21"),
+    ("2024-02-06", "overdue-28"),
+]
+
+
+def _check_program_close(
+    engine: Engine, stored: StoredRoadmap, sent: list[tuple[date, str]]
+) -> None:
+    """After 31.12.2023 only the 2023-Q4 monitoring is reminded; from 30.03.2024 the
+    roadmap is closed: nothing is queued, no letter at all, through 2026."""
+    from workflow.views.overview import roadmap_status
+
+    assert closing.closes_on(stored.definition) == CLOSED_ON
+    q4 = Walk(engine, stored).cycle_id(9, "2023-Q4")
+    with engine.connect() as conn:
+        due = conn.execute(sa.select(CYCLE.c.due_date).where(CYCLE.c.id == q4)).scalar_one()
+    assert due == date(2024, 1, 1)
+    got = [
+        (day.isoformat(), key.split(":")[3])
+        for day, key in sent
+        if key.startswith(f"{CODE}:cycle:{q4}:") and key.endswith(f":{DEPARTMENT}")
+    ]
+    assert got == MONITORING_2023_Q4
+    after = {key.split(":")[2] for day, key in sent if day > PROGRAM_END}
+    assert after == {str(q4)}, "after the program only its closing report is reminded"
+    assert max(day for day, _key in sent) < CLOSED_ON
+    letters = [date.fromisoformat(_letter_day(r)) for r in _letters(engine)]
+    assert max(letters) < CLOSED_ON
+    assert not [d for d in letters if d.year >= 2025]
+    with engine.connect() as conn:
+        before = roadmap_status(conn, stored, today=moment(CLOSED_ON - timedelta(days=1), 9))
+        on = roadmap_status(conn, stored, today=moment(CLOSED_ON, 9))
+    assert before.program == (
+        "Программа завершена 31.12.2023; дорожная карта будет закрыта 30.03.2024. До тех "
+        "пор напоминания — только об отчётах, закрывающих программу."
+    )
+    assert on.program == (
+        "Программа завершена 31.12.2023; дорожная карта закрыта 30.03.2024: напоминания "
+        "не отправляются."
+    )
+    # The last summary is the week before the close: it still lists what is late.
+    summaries = _summaries(engine)
+    assert max(summaries) == date(2024, 3, 25)
+
+
+def test_walk_2020_12_to_2026_12(
     engine: Engine, stored: StoredRoadmap, cli: Callable[..., Result], db_url: str
 ) -> None:
     start = date(2020, 12, 1)
     # The full walk on SQLite; three months on PostgreSQL (same code, slower commits).
     full = db_url.startswith("sqlite")
-    end = date(2024, 3, 31) if full else date(2021, 3, 10)
+    end = date(2026, 12, 31) if full else date(2021, 3, 10)
     _walk(engine, stored, cli, start, end)
 
     with engine.connect() as conn:
@@ -505,6 +574,7 @@ def test_walk_2020_12_to_2024_03(
         _check_coordinator_items_once_a_day(engine)
         _check_stuck_center(engine, stored, sent)
         _check_monitoring_letter(engine, stored)
+        _check_program_close(engine, stored, sent)
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

@@ -160,13 +160,16 @@ def run(
     # one stops the start-up instead of the 09:00 run on a deadline.
     renderer = make_renderer(settings)
     renderer.check()
+    deliver = _deliverer(st, engine, options.max_attempts)
+    if _warn_placeholders(st) and not settings.allow_placeholder_addresses:
+        deliver = _held()
     scheduler.configure_logging()
     daemon = scheduler.Daemon(
         engine=engine,
         queue=outbox_queue(renderer),
         weekly=weekly.plan(settings.weekly_summary, renderer),
         options=options,
-        deliver=_deliverer(st, engine, options.max_attempts),
+        deliver=deliver,
     )
     daemon.install_signal_handlers()
     code = daemon.run()
@@ -186,6 +189,34 @@ def _daemon_engine(st: CliState) -> Any:
         keepalive=s.db_keepalive,
     )
     return db.make_engine(st.db_url, timeouts=timeouts)
+
+
+def _warn_placeholders(st: CliState) -> bool:
+    """Warn on stderr about placeholder party addresses; whether there are any."""
+    from workflow.roadmap import placeholders
+
+    held = not st.settings.allow_placeholder_addresses
+    found = False
+    for stored in st.roadmaps(None):
+        text = placeholders.warning(stored.definition, held=held)
+        if text is not None:
+            found = True
+            typer.echo(text, err=True)
+    return found
+
+
+def _held() -> Any:
+    """The outbox job while a party's address is a placeholder: nothing is sent (the
+    letters wait in the outbox; a daemon restarted after the roadmap is fixed sends)."""
+    import logging
+
+    log = logging.getLogger("tochka.daemon")
+
+    def held(now: datetime) -> object:
+        log.warning("event=delivery_held reason=placeholder_addresses")
+        return "held: placeholder addresses"
+
+    return held
 
 
 def _deliverer(st: CliState, engine: Any, max_attempts: int) -> Any:
@@ -283,6 +314,7 @@ def _status_lines(report: Any, *, lock_held: bool = False) -> list[str]:
             )
         if d.last_delivery_at is not None:
             lines.append(f"  последняя отправка писем {_moscow(d.last_delivery_at)}")
+    lines.extend(report.programs)
     lines.append(f"Просроченных открытых циклов: {report.overdue_cycles}")
     waiting = (
         ", ".join(f"{outbox_status_title(k)}: {v}" for k, v in report.letters.items() if v) or "нет"

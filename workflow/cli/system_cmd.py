@@ -145,6 +145,12 @@ def init(
         )
     if note:
         done(note)
+    from workflow.roadmap import placeholders
+
+    held = not st.settings.allow_placeholder_addresses
+    warning = placeholders.warning(definition, held=held)
+    if warning is not None:
+        typer.echo(warning, err=True)
 
 
 def _adoption_day(text: str | None, definition: Any, now: Any) -> Any:
@@ -275,6 +281,7 @@ def _print_status(summary: Any, width: int | None) -> None:
     lines = [
         *wrap(summary.title, width),
         *wrap(f"Дорожная карта «{summary.roadmap}», на {summary.today:%d.%m.%Y}", width),
+        *([""] + wrap(summary.program, width) if summary.program else []),
         "",
         "Мероприятия",
         "",
@@ -317,6 +324,8 @@ def _print_status(summary: Any, width: int | None) -> None:
             "import.",
             width,
         )
+    for line in summary.silent:
+        lines += ["", *wrap(f"Внимание: {line}", width)]
     print_lines(lines)
 
 

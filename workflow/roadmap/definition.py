@@ -150,6 +150,30 @@ class ReminderPolicy:
         return self.overdue_every_days * self.overdue_rungs
 
 
+#: Days after the program's end until its roadmap closes, when the file does not say.
+DEFAULT_GRACE_DAYS = 90
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClosingPolicy:
+    """How the program closes (``closing:``; `workflow.roadmap.closing` applies it).
+
+    Attributes:
+        grace_days: days after the program's last day until the roadmap is *closed*:
+            from then on nothing is reminded, created or sent for it.
+        measures: the measures whose reports close the program: their cycles for periods
+            inside the program are created and reminded even when due after its end
+            (2023-Q4 monitoring, due 01.01.2024). None: every dated measure.
+    """
+
+    grace_days: int = DEFAULT_GRACE_DAYS
+    measures: tuple[int, ...] | None = None
+
+    def closes_program(self, measure: int) -> bool:
+        """Whether the measure's cycles due after the end are the program's closing reports."""
+        return self.measures is None or measure in self.measures
+
+
 class IndicatorUnit(StrEnum):
     """What an indicator counts; decides the accepted values and the number format."""
 
@@ -246,6 +270,7 @@ class Roadmap:
     measures: tuple[Measure, ...]
     stages: tuple[StageRule, ...]
     reminders: ReminderPolicy = field(default_factory=ReminderPolicy)
+    closing: ClosingPolicy = field(default_factory=ClosingPolicy)
     indicators: tuple[Indicator, ...] = ()
     # machine ("center"/"cycle") → trigger → roles that may fire it; what the file does
     # not declare falls back to workflow.engine.access.DEFAULT_PERMISSIONS.

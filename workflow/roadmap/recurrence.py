@@ -24,8 +24,13 @@ Cycles and period labels
   to its last day), labelled with the quarter *reported on*: the quarter before the one
   holding the due date (due 2021-10-01 → ``"2021-Q3"``, due 2022-01-01 → ``"2021-Q4"``).
 * ``as_needed`` and ``by_schedule``: nothing; operators open those cycles.
-* No cycle is due after ``roadmap.period_end``. There is no lower bound: measures due
-  before the program starts (the decree's 07.12.2020) are cycles like any other.
+* A cycle exists for every period that lies inside the program, its due date by the
+  recurrence even when that date is after ``roadmap.period_end``: the monitoring of
+  2023-Q4 is due 01.01.2024 (a quarterly cycle whose reported quarter starts on or
+  before the end; an annual or once cycle of a year up to the end's). Of the cycles due
+  after the end, `scheduled_cycles` keeps those of the measures that close the program
+  (``roadmap.closing``, `workflow.roadmap.closing`). There is no lower bound: measures
+  due before the program starts (the decree's 07.12.2020) are cycles like any other.
 """
 
 from __future__ import annotations
@@ -97,7 +102,8 @@ def measure_cycles(measure: Measure, *, period_end: date) -> Iterator[CycleSpec]
 
     Args:
         measure: the measure.
-        period_end: the program's last day; no cycle is due after it.
+        period_end: the program's last day; a cycle is listed while its period (the
+            reported quarter, the year) starts on or before it.
 
     Raises:
         ValueError: a dated recurrence without ``first_due`` (the loader refuses these).
@@ -109,15 +115,29 @@ def measure_cycles(measure: Measure, *, period_end: date) -> Iterator[CycleSpec]
     if first is None:
         raise ValueError(f"measure {measure.number}: recurrence {kind.value} needs first_due")
     if kind in (Recurrence.ONCE, Recurrence.ONCE_THEN_AS_NEEDED):
-        if first <= period_end:
+        if first.year <= period_end.year:
             yield CycleSpec(measure=measure.number, period=str(first.year), due=first)
         return
-    step, label = (12, None) if kind is Recurrence.ANNUAL else (3, reported_quarter)
     k = 0
-    while (due := _shift(first, months=step * k)) <= period_end:
-        period = label(due) if label is not None else str(due.year)
+    while True:
+        if kind is Recurrence.ANNUAL:
+            due = _shift(first, months=12 * k)
+            if due.year > period_end.year:
+                return
+            period = str(due.year)
+        else:
+            due = _shift(first, months=3 * k)
+            period = reported_quarter(due)
+            if _quarter_start(period) > period_end:
+                return
         yield CycleSpec(measure=measure.number, period=period, due=due)
         k += 1
+
+
+def _quarter_start(label: str) -> date:
+    """The first day of the quarter ``"2023-Q4"`` → 2023-10-01."""
+    year, quarter = label.split("-Q")
+    return date(int(year), (int(quarter) - 1) * 3 + 1, 1)
 
 
 def lead_days(policy: ReminderPolicy) -> int:
@@ -145,6 +165,8 @@ def scheduled_cycles(roadmap: Roadmap, *, as_of: date, horizon_days: int = 0) ->
     result: list[CycleSpec] = []
     for measure in sorted(roadmap.measures, key=lambda m: m.number):
         for spec in measure_cycles(measure, period_end=roadmap.period_end):
+            if spec.due > roadmap.period_end and not roadmap.closing.closes_program(spec.measure):
+                break  # due after the end, and not a report that closes the program
             # Due dates increase, and so do opening days: stop at the first one ahead.
             if opens_on(spec.due, roadmap.reminders) > last:
                 break

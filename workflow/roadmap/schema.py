@@ -47,6 +47,7 @@ from notifications.signature import Signature
 from states.center import CenterState
 from workflow.roadmap.definition import (
     AmendingDecree,
+    ClosingPolicy,
     EvidenceKind,
     Indicator,
     IndicatorPeriod,
@@ -423,6 +424,62 @@ class RemindersEntry(_Entry):
         )
 
 
+_DEFAULT_CLOSING = ClosingPolicy()
+#: The longest grace period after the program's end (a year).
+MAX_GRACE_DAYS = 366
+
+
+class ClosingEntry(_Entry):
+    """``closing``: how the program closes (`workflow.roadmap.closing`)."""
+
+    model_config = _config(
+        "Завершение программы",
+        "После окончания периода программы напоминают только об отчётах, закрывающих её; "
+        "по истечении grace_days дней дорожная карта закрыта и письма не отправляются.",
+    )
+
+    grace_days: Annotated[
+        StrictInt,
+        about(
+            f"Через сколько дней после окончания программы дорожная карта закрывается (0–"
+            f"{MAX_GRACE_DAYS}); по умолчанию {_DEFAULT_CLOSING.grace_days}."
+        ),
+    ] = _DEFAULT_CLOSING.grace_days
+    measures: Annotated[
+        list[StrictInt] | None,
+        distinct("мероприятие № {} указано дважды"),
+        about(
+            "Мероприятия, отчёты которых закрывают программу: их циклы за периоды внутри "
+            "программы создаются и напоминаются и после её окончания; по умолчанию — все."
+        ),
+    ] = None
+
+    @field_validator("grace_days")
+    @classmethod
+    def _grace_in_range(cls, value: int) -> int:
+        if not 0 <= value <= MAX_GRACE_DAYS:
+            raise refusal(
+                f"срок закрытия должен быть от 0 до {MAX_GRACE_DAYS} дней, указано {value}"
+            )
+        return value
+
+    @field_validator("measures")
+    @classmethod
+    def _declared_measures(cls, value: list[int] | None, info: ValidationInfo) -> list[int] | None:
+        scope = file_scope(info)
+        if value is not None and scope.measures_known:
+            for index, number in enumerate(value):
+                if number not in scope.measures:
+                    raise refusal(f"мероприятия № {number} нет в measures", at=index)
+        return value
+
+    def to_definition(self) -> ClosingPolicy:
+        return ClosingPolicy(
+            grace_days=self.grace_days,
+            measures=None if self.measures is None else tuple(self.measures),
+        )
+
+
 class IndicatorEntry(_Entry):
     """``indicators[i]``: a figure centers report (measure 9's monitoring)."""
 
@@ -604,6 +661,9 @@ class RoadmapFile(_Entry):
     reminders: Annotated[
         RemindersEntry | None, about("Напоминания; у каждого ключа есть умолчание.")
     ] = None
+    closing: Annotated[
+        ClosingEntry | None, about("Завершение программы; у каждого ключа есть умолчание.")
+    ] = None
     indicators: Annotated[list[IndicatorEntry], about("Показатели центров.")] = []
     permissions: Annotated[PermissionsEntry | None, about("Кто может выполнять переходы.")] = None
     signature: Annotated[
@@ -653,6 +713,7 @@ class RoadmapFile(_Entry):
             measures=tuple(m.to_definition() for m in self.measures),
             stages=tuple(s.to_definition() for s in self.stages),
             reminders=reminders.to_definition(self.coordinator),
+            closing=(self.closing or ClosingEntry()).to_definition(),
             indicators=tuple(i.to_definition() for i in self.indicators),
             permissions=self.permissions.to_definition() if self.permissions else {},
             signature_block=(

@@ -29,6 +29,7 @@ from workflow.engine.access import Actor
 from workflow.engine.municipalities import contacts as municipality_contacts
 from workflow.engine.transitions import SYSTEM_ACTOR, TransitionEngine
 from workflow.errors import Conflict, EffectiveDateBeforeLast
+from workflow.roadmap import closing
 from workflow.roadmap.recurrence import scheduled_cycles
 from workflow.roadmap.store import StoredRoadmap
 from workflow.roadmap.workdays import term_end
@@ -144,6 +145,14 @@ def tick(
     # Checked before the first step, so that no step runs as of a mistyped date.
     dates.plausible_effective(stored.definition, now, real=clock())
     today = local_date(now, stored.definition.timezone)
+    if closing.is_closed(stored.definition, today):
+        # The program has closed: nothing is created, marked or sent for it any more.
+        log.info(
+            "event=tick_closed roadmap=%s closed_on=%s",
+            stored.definition.code,
+            closing.closes_on(stored.definition).isoformat(),
+        )
+        return TickReport(roadmap=stored.definition.code, today=today)
     created = create_due_cycles(engine, stored, today=today, now=now, clock=clock, actor=actor)
     marked, skipped = mark_overdue(engine, stored, today=today, now=now, clock=clock, actor=actor)
     deadlines, queued = queue_due_reminders(
@@ -296,13 +305,18 @@ def queue_due_reminders(
     with db.read(engine) as conn:
         adopted = adoption.adopted_on(conn, stored.id)
         for row in open_cycles(conn, stored.id):
+            if not closing.cycle_reminded(
+                roadmap, measure=int(row.measure), due=row.due_date, today=today
+            ):
+                continue  # after the program's end only its closing reports are reminded
             rung = adoption_floor(latest_due(row.due_date, roadmap, today), adopted)
             if rung is None:
                 continue
             if row.sent_offset is not None and row.sent_offset >= rung_offset(rung):
                 continue
             batches.append((rung, [open_cycle_deadline(conn, stored, row)]))
-        for group in stage_groups(conn, stored):
+        stages = stage_groups(conn, stored) if closing.stages_reminded(roadmap, today) else []
+        for group in stages:
             assert group.stage.due is not None
             rung = adoption_floor(latest_due(group.stage.due, roadmap, today), adopted)
             if rung is None:

@@ -11,7 +11,7 @@ shown as not answering within a couple of heartbeats, not minutes later.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +22,8 @@ from base import db
 from base.clock import local_date
 from notifications.outbox import status_counts
 from states.cycle import CycleState
+from workflow.roadmap import closing
+from workflow.roadmap import store as roadmap_store
 from workflow.storage.tables import CYCLE, HEARTBEAT, DaemonRole
 
 #: A daemon whose heartbeat is older than this many of its intervals is not answering.
@@ -96,6 +98,8 @@ class StatusReport:
     daemons: list[DaemonView]
     overdue_cycles: int
     letters: dict[str, int]
+    # Each ended program's state in Russian (`workflow.roadmap.closing.state_text`).
+    programs: list[str] = field(default_factory=list)
 
     @property
     def leaders(self) -> int:
@@ -115,6 +119,7 @@ class StatusReport:
             "daemons": [d.as_json() for d in self.daemons],
             "overdue_cycles": self.overdue_cycles,
             "letters": self.letters,
+            "programs": self.programs,
         }
 
 
@@ -147,6 +152,12 @@ def collect_status(engine: Engine, *, now: datetime, alive_seconds: float) -> St
                 )
             )
         ).scalar_one()
+        programs = []
+        for code in roadmap_store.codes(conn):
+            definition = roadmap_store.resolve(conn, code).definition
+            text = closing.state_text(definition, local_date(now, definition.timezone))
+            if text is not None:
+                programs.append(f"«{code}»: {text}")
         letters: dict[str, int] = {
             str(s.value): n
             for s, n in status_counts(conn).items()
@@ -176,4 +187,6 @@ def collect_status(engine: Engine, *, now: datetime, alive_seconds: float) -> St
         )
         for r in rows
     ]
-    return StatusReport(daemons=daemons, overdue_cycles=int(overdue), letters=letters)
+    return StatusReport(
+        daemons=daemons, overdue_cycles=int(overdue), letters=letters, programs=programs
+    )

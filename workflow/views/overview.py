@@ -15,6 +15,8 @@ from states.center import STATE_TITLES as CENTER_TITLES
 from states.center import CenterState
 from states.cycle import STATE_TITLES as CYCLE_TITLES
 from states.cycle import CycleState
+from workflow.roadmap import closing
+from workflow.roadmap.definition import Recurrence
 from workflow.roadmap.store import StoredRoadmap
 from workflow.storage.tables import CENTER, CONTACT, CYCLE
 
@@ -40,6 +42,10 @@ class Summary:
     # Municipalities of the centers whose education authority has no address yet: their
     # stage reminders go to the schools only.
     without_address: list[str] = field(default_factory=list)
+    # Where the program stands once it has ended (`workflow.roadmap.closing`); None: runs.
+    program: str | None = None
+    # Measures that never remind: by schedule without a date, as needed never opened.
+    silent: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -55,12 +61,16 @@ class Summary:
             ],
             "centers": self.centers,
             "municipalities_without_address": self.without_address,
+            "program": self.program,
+            "silent_measures": self.silent,
         }
 
     def render(self, out: Any) -> None:
 
         out.print(f"[bold]{self.title}[/]")
         out.print(f"Дорожная карта «{self.roadmap}», на {self.today:%d.%m.%Y}")
+        if self.program is not None:
+            out.print(f"[bold]{self.program}[/]")
         table = Table(title="Мероприятия")
         table.add_column("№")
         table.add_column("мероприятие", overflow="fold", max_width=60)
@@ -94,6 +104,8 @@ class Summary:
                 f"{shown}{f' и ещё {more}' if more > 0 else ''}. Напоминания об этапах их "
                 "центров получают только школы; адреса загружает tochka municipalities import."
             )
+        for line in self.silent:
+            out.print(f"Внимание: {line}")
 
 
 def roadmap_status(conn: Connection, stored: StoredRoadmap, *, today: datetime) -> Summary:
@@ -143,7 +155,23 @@ def roadmap_status(conn: Connection, stored: StoredRoadmap, *, today: datetime) 
             .order_by(CENTER.c.municipality)
         ).scalars()
     )
+    silent = []
+    for m in definition.measures:
+        if per_measure.get(m.number):
+            continue
+        if m.recurrence is Recurrence.BY_SCHEDULE:
+            silent.append(
+                f"мероприятие № {m.number} выполняется по отдельному графику, но ни одного "
+                "срока не задано: напоминаний о нём нет (срок вносит tochka cycles open)."
+            )
+        elif m.recurrence is Recurrence.AS_NEEDED:
+            silent.append(
+                f"мероприятие № {m.number} выполняется по необходимости, но ни разу не "
+                "открывалось: напоминаний о нём нет (открывает tochka cycles open)."
+            )
     return Summary(
+        program=closing.state_text(definition, day),
+        silent=silent,
         roadmap=definition.code,
         title=definition.title,
         today=day,
