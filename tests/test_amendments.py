@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
+from typing import Any
 
 import icalendar
 import pytest
@@ -352,3 +353,43 @@ def test_one_deadline_moved_is_audited_and_shown_everywhere(
     mine = [b for b in bodies if "Срок перенесён с 01.03.2023 на 22.05.2023" in b]
     assert mine, "no letter names the moved deadline"
     assert "22 мая 2023 г." in mine[0]
+
+
+def test_an_upgraded_database_keeps_its_roadmap_as_version_1(db_url: str) -> None:
+    """Migration 0008: a roadmap loaded before versions were kept becomes version 1."""
+    from alembic import command
+
+    from workflow.storage import schema
+    from workflow.storage.tables import ROADMAP
+
+    eng = db.make_engine(db_url, create_dir=True)
+    try:
+        with db.write(eng) as conn:
+            cfg: Any = schema.alembic_config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0007")
+        definition = load_roadmap(IVANOVO_159_RP)
+        with db.write(eng) as conn:
+            conn.execute(
+                sa.insert(ROADMAP).values(
+                    code=definition.code,
+                    title=definition.title,
+                    content_hash=definition.content_hash,
+                    source=definition.source,
+                    timezone=definition.timezone,
+                    period_start=definition.period_start,
+                    period_end=definition.period_end,
+                    loaded_at=datetime(2021, 1, 11, 9, 0, tzinfo=UTC),
+                )
+            )
+        schema.upgrade(eng)
+        with db.read(eng) as conn:
+            (row,) = conn.execute(sa.select(VERSION)).all()
+        assert (row.version, row.content_hash, row.source) == (
+            1,
+            definition.content_hash,
+            definition.source,
+        )
+        assert row.amended_by is None
+    finally:
+        eng.dispose()
