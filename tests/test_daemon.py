@@ -67,6 +67,7 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
     procs: list[Daemon] = []
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOCHKA_")}
     env["TOCHKA_VAR_DIR"] = str(tmp_path / "var")
+    env["TOCHKA_ALLOW_PLACEHOLDER_ADDRESSES"] = "true"  # the letters go to var/mail
     # Every simulated Monday (or the first working day after it) the coordinator's summary.
     env["TOCHKA_WEEKLY_SUMMARY"] = "пн"
 
@@ -101,6 +102,26 @@ def _setup(engine: Engine, stored: StoredRoadmap) -> None:
     _grant_me(engine, stored)
     centers.import_centers(
         engine, stored, make_rows(3, cohort=2021), filename="t.csv", actor="op", now=T0
+    )
+
+
+def _running_program(engine: Engine, tmp_path: Path) -> None:
+    """A second roadmap whose program still runs on the real date (the shipped one closed
+    on 30.03.2024): the real-time daemon tests need cycles overdue and letters to send."""
+    text = SHIPPED.read_text(encoding="utf-8")
+    text = text.replace("code: ivanovo-2021-2023", "code: ivanovo-running").replace(
+        'period: {start: "2021-01-01", end: "2023-12-31"}',
+        'period: {start: "2021-01-01", end: "2099-12-31"}',
+    )
+    path = tmp_path / "running.yaml"
+    path.write_text(text, encoding="utf-8")
+    definition = load_roadmap(path)
+    roadmap_id, _ = roadmap_store.store(engine, definition, now=T0)
+    grant(engine, roadmap_id, [os_login()], "coordinator")
+    grant(engine, roadmap_id, ["op"], "coordinator")
+    running = StoredRoadmap(id=roadmap_id, definition=definition)
+    centers.import_centers(
+        engine, running, make_rows(3, cohort=2021), filename="t.csv", actor="op", now=T0
     )
 
 
@@ -278,8 +299,10 @@ def test_sigterm_finishes_the_step_and_exits_0_status_shows_heartbeat(
     stored: StoredRoadmap,
     spawn: Callable[..., Daemon],
     cli: Callable[..., Result],
+    tmp_path: Path,
 ) -> None:
     _setup(engine, stored)
+    _running_program(engine, tmp_path)
     proc = spawn(db_url, "--heartbeat", "0.2", "--standby-retry", "0.2")
     _wait(lambda: any(hb["last_tick_at"] for hb in _heartbeats(engine)))
     running = json.loads(cli("--json", "daemon", "status").output)
@@ -308,6 +331,7 @@ def test_letters_a_tick_queues_go_out_at_once_not_a_minute_later(
     tmp_path: Path,
 ) -> None:
     _setup(engine, stored)
+    _running_program(engine, tmp_path)
     mail = tmp_path / "var" / "mail"
     started = time.monotonic()
     proc = spawn(db_url, "--heartbeat", "0.2")
