@@ -10,11 +10,13 @@ The program walk through the close is in tests/test_walk.py.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -22,6 +24,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from typer.testing import Result
 
 from notifications.outbox import OUTBOX, REMINDER
 from tests.conftest import SHIPPED, T0, TEST_COORDINATORS, grant, make_rows
@@ -219,3 +222,18 @@ def test_the_daemon_holds_letters_to_placeholder_addresses(tmp_path: Path) -> No
     finally:
         engine.dispose()
     assert states == {"pending"}
+
+
+def test_the_preview_follows_the_close(cli: Callable[..., Result], stored: StoredRoadmap) -> None:
+    """`reminders preview` lists what the ticks would send: after 31.12.2023 only the
+    2023-Q4 monitoring, until the close; on 02.12.2026 nothing."""
+    now = "2024-01-09"
+    result = cli("--json", "--now", now, "reminders", "preview", "--until", "2026-12-31")
+    assert result.exit_code == 0, result.output
+    items = json.loads(result.output)
+    assert items
+    assert {i["deadline_id"] for i in items} == {"cycle:new:2023-Q4"}
+    assert max(i["send_on"] for i in items) < "2024-03-30"
+    today = cli("--json", "--now", TODAY, "reminders", "preview", "--until", "2027-06-30")
+    assert today.exit_code == 0, today.output
+    assert json.loads(today.output) == []

@@ -36,8 +36,9 @@ from states.cycle import CycleState
 from workflow.engine.indicators import missing_indicators
 from workflow.engine.municipalities import contacts as municipality_contacts
 from workflow.errors import InputError
+from workflow.roadmap import closing
 from workflow.roadmap.deadlines import StageDeadline, stage_deadlines
-from workflow.roadmap.definition import UNIT_TITLES, PartyKind
+from workflow.roadmap.definition import UNIT_TITLES, PartyKind, Roadmap
 from workflow.roadmap.recurrence import opens_on, scheduled_cycles
 from workflow.roadmap.store import StoredRoadmap
 from workflow.schedule.asks import period_title
@@ -519,6 +520,7 @@ def preview(
         sends = sends_from(
             row.due_date, roadmap, start=today, until=until, sent_offset=row.sent_offset
         )
+        sends = _while_reminded(sends, roadmap, measure=int(row.measure), due=row.due_date)
         streams.append(_preview_items(deadline, sends, escalation))
     for spec in cycles_to_come(conn, stored, today=today, until=until):
         # Schools that owe the period now are reminded unless they submit first.
@@ -528,6 +530,7 @@ def preview(
         deadline = Deadline(**{**deadline.__dict__, "deadline_id": f"cycle:new:{spec.period}"})
         start = max(today, opens_on(spec.due, roadmap.reminders))
         sends = sends_from(spec.due, roadmap, start=start, until=until, sent_offset=None)
+        sends = _while_reminded(sends, roadmap, measure=spec.measure, due=spec.due)
         streams.append(_preview_items(deadline, sends, escalation))
     for group in stage_groups(conn, stored):
         latest = (
@@ -555,9 +558,17 @@ def preview(
         cache: dict[int | None, list[tuple[date, RungDate]]] = {}
         for row in rows:
             if row.sent_offset not in cache:
-                cache[row.sent_offset] = sends_from(
-                    group.stage.due, roadmap, start=today, until=until, sent_offset=row.sent_offset
-                )
+                cache[row.sent_offset] = [
+                    (day, rung)
+                    for day, rung in sends_from(
+                        group.stage.due,
+                        roadmap,
+                        start=today,
+                        until=until,
+                        sent_offset=row.sent_offset,
+                    )
+                    if closing.stages_reminded(roadmap, day)
+                ]
             deadline = center_deadline(
                 roadmap,
                 group.stage,
@@ -573,6 +584,17 @@ def preview(
     # Each stream is in this order already; merge keeps ties in stream order, as the
     # stable sort of the whole list did.
     return heapq.merge(*streams, key=_preview_order)
+
+
+def _while_reminded(
+    sends: list[tuple[date, RungDate]], roadmap: Roadmap, *, measure: int, due: date
+) -> list[tuple[date, RungDate]]:
+    """The sends the program's close leaves (`workflow.roadmap.closing`), as the tick."""
+    return [
+        (day, rung)
+        for day, rung in sends
+        if closing.cycle_reminded(roadmap, measure=measure, due=due, today=day)
+    ]
 
 
 def _preview_order(item: PreviewItem) -> tuple[date, date, str, str]:
