@@ -61,7 +61,7 @@ def test_make_run_today_shows_a_closed_program_not_a_flood(tmp_path: Path) -> No
     assert init.returncode == 0, init.stderr
     assert "адреса-заглушки" in init.stderr
     assert "coordinator@example.org" in init.stderr
-    assert "Демон не отправляет письма, пока адреса не заменены" in init.stderr
+    assert "Демон не отправляет писем, пока они не заменены" in init.stderr
 
     status = _tochka(var, "--now", TODAY, "status")
     assert status.returncode == 0, status.stderr
@@ -201,7 +201,7 @@ def test_the_daemon_holds_letters_to_placeholder_addresses(tmp_path: Path) -> No
         )
     try:
         deadline = time.monotonic() + 120
-        while "event=delivery" not in err_path.read_text(encoding="utf-8"):
+        while "event=delivery claimed=0 sent=0" not in err_path.read_text(encoding="utf-8"):
             assert time.monotonic() < deadline, err_path.read_text(encoding="utf-8")
             time.sleep(0.2)
     finally:
@@ -214,6 +214,7 @@ def test_the_daemon_holds_letters_to_placeholder_addresses(tmp_path: Path) -> No
     said = err_path.read_text(encoding="utf-8")
     assert "адреса-заглушки" in said
     assert "event=delivery_held reason=placeholder_addresses" in said
+    assert "Traceback" not in said
     assert not list((var / "mail").glob("*.eml"))
     engine = sa.create_engine(f"sqlite:///{var / 'tochka.db'}")
     try:

@@ -210,11 +210,13 @@ def _held() -> Any:
     letters wait in the outbox; a daemon restarted after the roadmap is fixed sends)."""
     import logging
 
+    from notifications.deliver import DeliveryReport
+
     log = logging.getLogger("tochka.daemon")
 
     def held(now: datetime) -> object:
         log.warning("event=delivery_held reason=placeholder_addresses")
-        return "held: placeholder addresses"
+        return DeliveryReport()  # nothing claimed, nothing sent
 
     return held
 

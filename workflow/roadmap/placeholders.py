@@ -40,11 +40,10 @@ def warning(roadmap: Roadmap, *, held: bool) -> str | None:
         return None
     listed = "; ".join(f"{p.name} — {p.email}" for p in parties)
     tail = (
-        "Демон не отправляет письма, пока адреса не заменены"
-        if held
-        else "Письма уйдут на эти адреса; замените их"
+        "Демон не отправляет писем, пока они не заменены" if held else "Письма уйдут на эти адреса"
     )
     return (
-        f"Внимание: в дорожной карте «{roadmap.code}» адреса-заглушки ({listed}). "
-        f"{tail} в файле дорожной карты (parties, email) и загрузите его снова."
+        f"Внимание: в дорожной карте «{roadmap.code}» адреса-заглушки ({listed}). {tail}: "
+        "укажите настоящие адреса в файле дорожной карты (parties, email) и загрузите его "
+        "снова."
     )
