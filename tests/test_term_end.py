@@ -74,3 +74,22 @@ def test_new_year_overdue_count_starts_after_the_term(
     # A letter written on the term's last day itself is not an overdue one.
     on_last_day = replace(reminder, send_on=date(2022, 1, 10))
     assert item_view(on_last_day, at("2022-01-10")).when_text == "сегодня"
+
+
+def test_new_year_days_late_in_the_dashboard_and_summary(
+    engine: Engine, stored: StoredRoadmap
+) -> None:
+    """The dashboard (and the weekly summary built from it) counts the days late from the
+    term's end too: 1 day on 11.01.2022, not 10."""
+    from workflow.views.dashboard import build
+
+    queue = Recorder()
+    run(engine, stored, "2022-01-10", queue)
+    with engine.connect() as conn:
+        on_last_day = build(conn, stored, now=at("2022-01-10"))
+    run(engine, stored, "2022-01-11", queue)
+    with engine.connect() as conn:
+        next_day = build(conn, stored, now=at("2022-01-11"))
+    (mark,) = [m for m in next_day.overdue if (m.measure, m.period) == (9, "2021-Q4")]
+    assert mark.days_late == 1
+    assert (9, "2021-Q4") not in {(m.measure, m.period) for m in on_last_day.overdue}

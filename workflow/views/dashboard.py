@@ -46,6 +46,7 @@ from workflow.roadmap.deadlines import stage_deadlines
 from workflow.roadmap.definition import Roadmap
 from workflow.roadmap.indicators import parse_period
 from workflow.roadmap.store import StoredRoadmap
+from workflow.roadmap.workdays import term_end
 from workflow.storage.tables import CENTER, CYCLE
 from workflow.views import quarterly
 from workflow.views.cells import xlsx_row
@@ -280,7 +281,7 @@ def _late_centers(
         missed = [
             d
             for d in deadlines.get(int(row.cohort), [])
-            if d.due is not None and d.due < today and _ORDER[d.stage] > _ORDER[row.state]
+            if d.due is not None and term_end(d.due) < today and _ORDER[d.stage] > _ORDER[row.state]
         ]
         if not missed:
             continue
@@ -294,7 +295,7 @@ def _late_centers(
                 state_title=CENTER_TITLES[CenterState(row.state)],
                 stage_title=CENTER_TITLES[CenterState(first.stage)],
                 due=first.due,
-                days_late=(today - first.due).days,
+                days_late=(today - term_end(first.due)).days,  # Civil Code art. 193
             )
         )
     result.sort(key=lambda c: (-c.days_late, c.municipality, c.name, c.code))
@@ -434,7 +435,9 @@ def _cycles(conn: Connection, roadmap_id: int, today: date) -> list[CycleMark]:
         .order_by(CYCLE.c.due_date, CYCLE.c.measure, CYCLE.c.id)
     ):
         is_open = row.state in _OPEN_CYCLE
-        overdue = row.state == CycleState.OVERDUE.value or (is_open and row.due_date < today)
+        overdue = row.state == CycleState.OVERDUE.value or (
+            is_open and term_end(row.due_date) < today
+        )
         marks.append(
             CycleMark(
                 id=row.id,
@@ -444,7 +447,7 @@ def _cycles(conn: Connection, roadmap_id: int, today: date) -> list[CycleMark]:
                 state=row.state,
                 state_title=CYCLE_TITLES[CycleState(row.state)],
                 overdue=overdue,
-                days_late=max((today - row.due_date).days, 0) if overdue else 0,
+                days_late=max((today - term_end(row.due_date)).days, 0) if overdue else 0,
             )
         )
     return marks
