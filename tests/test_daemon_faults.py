@@ -28,7 +28,7 @@ from sqlalchemy.engine import Engine
 from typer.testing import Result
 
 from base import db
-from tests.test_daemon import TOCHKA, Daemon, _heartbeats, _setup
+from tests.test_daemon import TOCHKA, Daemon, _heartbeats, _running_program, _setup
 from tests.test_tick import Recorder
 from workflow.roadmap.store import StoredRoadmap
 
@@ -126,8 +126,10 @@ def test_a_tick_failed_under_a_held_write_lock_is_retried_after_the_release(
     stored: StoredRoadmap,
     spawn: Callable[..., Daemon],
     cli: Callable[..., Result],
+    tmp_path: Path,
 ) -> None:
     _setup(engine, stored)
+    _running_program(engine, tmp_path)  # the shipped program is closed: its tick writes nothing
     path = db.sqlite_path(db_url)
     assert path is not None
     holder = subprocess.Popen(
