@@ -318,7 +318,7 @@ def test_stage_reminders_go_to_the_school_and_its_municipality(
                 OUTBOX.c.recipient == "uo@shuya.example.org"
             )
         ).all()
-    assert letter.subject == "Сроки на 11 августа 2021 г.: 4 напоминания"
+    assert letter.subject == "Сроки на 11.08.2021: 4 напоминания"
     body = bytes(letter.message)
     parsed = email.message_from_bytes(body, policy=email.policy.default)
     # The long name is folded into two encoded words; RFC 2047 drops the whitespace

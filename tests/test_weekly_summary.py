@@ -64,9 +64,17 @@ def _tick(cli: Cli, day: str) -> dict[str, object]:
     return report
 
 
-def test_off_by_default(cli: Cli, engine: Engine, two_centers: None) -> None:
-    assert _tick(cli, "2021-03-01")["summaries_queued"] == 0
-    assert _summaries(engine) == []
+def test_on_mondays_by_default_and_off_with_net(
+    cli: Cli, engine: Engine, two_centers: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On by default (Monday): it is where long-overdue items go once the ladder stops;
+    «нет» turns it off."""
+    monkeypatch.delenv("TOCHKA_WEEKLY_SUMMARY", raising=False)
+    assert _tick(cli, "2021-03-01")["summaries_queued"] == 1
+    assert [s[0] for s in _summaries(engine)] == ["ivanovo-2021-2023:summary:2021-03-01"]
+    monkeypatch.setenv("TOCHKA_WEEKLY_SUMMARY", "нет")
+    assert _tick(cli, "2021-03-08")["summaries_queued"] == 0
+    assert len(_summaries(engine)) == 1
 
 
 def test_once_per_week_from_the_chosen_day(

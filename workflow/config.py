@@ -140,7 +140,8 @@ class Settings(BaseModel):
     max_attempts: AtLeastOne = 8
     give_up_after_days: AtLeastOne = 14
     daily_at: ClockTime = "09:00"
-    weekly_summary: str = ""
+    # The coordinator's Monday summary: where long-overdue items go once the ladder stops.
+    weekly_summary: str = "пн"
     file_mode_group: str = ""
     # The audit chain's heads are appended here (workflow.engine.anchors); outside var_dir.
     anchor_file: str = ""

@@ -1,6 +1,7 @@
 """The weekly summary to the coordinator: the status dashboard by mail, once a week.
 
-Off unless ``weekly_summary`` (``TOCHKA_WEEKLY_SUMMARY``) names a day of the week. Each
+On the day ``weekly_summary`` (``TOCHKA_WEEKLY_SUMMARY``, Monday by default) names; off
+when it is empty or «нет». Each
 tick looks at the latest such day on or before today and queues that day's letter unless
 it exists (the outbox key is ``<roadmap>:summary:<that date>``). The daemon does not tick
 on weekends and holidays, so a letter due on one goes out with the next working day's
