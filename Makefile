@@ -61,11 +61,17 @@ clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
 
 # --- chromium (dashboard tests) --------------------------------------------------------
-# tests/test_dashboard.py renders the HTML dashboard in Debian's headless Chromium.
-# Installed only when missing; needs root (CI) or an existing /usr/bin/chromium.
+# The tests read what people see the way they see it: Debian's headless Chromium renders
+# the dashboard and the final report, LibreOffice prints the XLSX reports, pdftotext
+# (poppler-utils) reads the printed pages. Each is installed only when missing; needs
+# root (CI) or the programs already installed.
+TEST_TOOLS := /usr/bin/chromium:chromium /usr/bin/soffice:libreoffice-calc-nogui \
+	/usr/bin/pdftotext:poppler-utils
 chromium:
-	@test -x /usr/bin/chromium || { \
-		echo "Устанавливается chromium для тестов сводки (apt-get)"; \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
-		|| { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }; }
+	@missing=""; for pair in $(TEST_TOOLS); do \
+		test -x "$${pair%%:*}" || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "Устанавливается для тестов (apt-get):$$missing"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing \
+		|| { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; }; fi
 # --- end chromium ------------------------------------------------------------------------
