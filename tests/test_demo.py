@@ -122,3 +122,26 @@ def test_demo_refuses_a_day_outside_it(home: Path) -> None:
     assert result.returncode == 1
     assert "--until: 01.01.2030 — вне демонстрации" in result.stderr
     assert not (home / "var" / "demo").exists()
+
+
+@pytest.mark.parametrize("db", ["var/tochka.db", "mysql://x"])
+def test_demo_refuses_a_global_db(home: Path, db: str) -> None:
+    """``--db`` cannot name the demo's database: refused as a usage error, not ignored
+    (an ignored --db would replay the whole program and write var/demo)."""
+    real = home / "var" / "tochka.db"
+    before = _digest(real)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOCHKA_")}
+    env["TOCHKA_VAR_DIR"] = str(home / "var")
+    result = subprocess.run(
+        [TOCHKA, "--db", db, "demo", "--until", "2021-01-15"],
+        cwd=home, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert (
+        "tochka demo работает со своей базой var/demo/tochka.db: --db к ней не относится."
+        in result.stderr
+    )
+    assert "Использование:" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (home / "var" / "demo").exists()
+    assert _digest(real) == before

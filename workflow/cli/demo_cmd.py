@@ -2,9 +2,11 @@
 
 The demo lives in its own folder, ``var/demo/`` (under ``TOCHKA_VAR_DIR``): its own
 SQLite database, its letters as ``.eml`` files in ``var/demo/mail/``, its reports. It
-never reads ``TOCHKA_DB_URL`` or ``--db`` and never sends mail (no SMTP, whatever the
-settings say). The folder carries a marker file: a re-run wipes and recreates only a
-folder the demo made itself, and refuses one holding anything else.
+never sends mail (no SMTP, whatever the settings say). ``TOCHKA_DB_URL`` is simply not
+used; a global ``--db`` is refused as a usage error (exit 2), since it cannot name the
+demo's database and ignoring it would replay the whole program for an operator who
+meant another one. The folder carries a marker file: a re-run wipes and recreates only
+a folder the demo made itself, and refuses one holding anything else.
 
 The replay is the real daemon (`scheduler.Daemon`) in simulated time (`scheduler.
 Simulation`): a tick on each working day at ``daily_at``, the letters it queued
@@ -80,6 +82,13 @@ def demo(
     from workflow.errors import InputError
 
     st = state(ctx)
+    if st.db_option is not None:
+        from typer._click.exceptions import UsageError  # the class Typer's Click raises
+
+        raise UsageError(
+            "tochka demo работает со своей базой var/demo/tochka.db: --db к ней не относится.",
+            ctx=ctx,
+        )
     last = END if until is None else parse_date(until, what="--until")
     if not START < last <= END:
         raise InputError(
