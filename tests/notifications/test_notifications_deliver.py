@@ -131,7 +131,10 @@ def test_reminder_arrives_parsed_back(
     (event,) = calendar.walk("VEVENT")
     assert event.decoded("dtstart") == date(2022, 8, 15)
     assert event.decoded("dtend") == date(2022, 8, 16)
-    assert str(event["summary"]).startswith("Срок: Обучение педагогов")
+    # The event's title: the measure and its period, then its name (notifications.ics).
+    assert str(event["summary"]) == (
+        "№ 6, 2022 г.: Обучение педагогов по программам федерального оператора"
+    )
     assert found["text/calendar"].get_filename() == "sroki.ics"
 
     (row,) = rows(engine)
@@ -149,15 +152,27 @@ def test_digest_arrives_as_one_letter(
             make_reminder(key="a", deadline=date(2022, 8, 25), title="Обучение педагогов"),
             make_reminder(
                 key="b",
+                measure_number=7,
                 rung=Rung.OVERDUE,
                 days=1,
                 deadline=date(2022, 8, 21),
                 title="Проверка площадок",
                 cc=(COORDINATOR,),
             ),
-            make_reminder(key="c", rung=Rung.ON_DAY, days=0, deadline=TODAY, title="Закупки"),
             make_reminder(
-                key="d", deadline=date(2022, 8, 25), title="Брендбук", center_code="IV-002"
+                key="c",
+                measure_number=8,
+                rung=Rung.ON_DAY,
+                days=0,
+                deadline=TODAY,
+                title="Закупки",
+            ),
+            make_reminder(
+                key="d",
+                measure_number=9,
+                deadline=date(2022, 8, 25),
+                title="Брендбук",
+                center_code="IV-002",
             ),
         ],
     )
@@ -176,11 +191,13 @@ def test_digest_arrives_as_one_letter(
     assert "== 25 августа 2022 г. — через 3 дня ==" in text
     assert "<h3" in found["text/html"].get_content()
     events = icalendar.Calendar.from_ical(found["text/calendar"].get_content()).walk("VEVENT")
-    assert sorted(e.decoded("dtstart") for e in events) == [
-        date(2022, 8, 21),
-        TODAY,
-        date(2022, 8, 25),
-        date(2022, 8, 25),
+    # One event per deadline (a UID per measure and period), in the order of urgency,
+    # each titled with the measure, its period and its name.
+    assert [(e.decoded("dtstart"), str(e["summary"])) for e in events] == [
+        (date(2022, 8, 21), "№ 7, 2022 г.: Проверка площадок"),
+        (TODAY, "№ 8, 2022 г.: Закупки"),
+        (date(2022, 8, 25), "№ 6, 2022 г.: Обучение педагогов"),
+        (date(2022, 8, 25), "№ 9, 2022 г.: Брендбук"),
     ]
     assert len({str(e["uid"]) for e in events}) == 4
 
