@@ -34,6 +34,7 @@ from workflow.engine.transitions import TransitionEngine
 from workflow.imports.centers_file import CenterRow
 from workflow.roadmap.recurrence import scheduled_cycles
 from workflow.roadmap.store import StoredRoadmap
+from workflow.views import dashboard
 
 Cli = Callable[..., Result]
 CHROMIUM = Path(os.environ.get("TOCHKA_CHROMIUM", "/usr/bin/chromium"))
@@ -273,15 +274,15 @@ def test_dashboard_in_headless_chromium(
             "запланирован",
         ],
     ]
-    # The schools owing the indicators of the open monitoring cycle (III quarter, 01.10).
-    owing = rows("owing")
-    assert [r[0] for r in owing] == [
-        "МБОУ «Лежневская СШ № 1» (IV-01)",
-        "МБОУ «Шуйская СШ № 2» (IV-03)",
-        "МБОУ «Палехская СШ» (IV-04)",
-        'МКОУ "Пестяковская <script>alert(1)</script> СШ" (IV-02)',
-    ]
-    assert {tuple(r[2:]) for r in owing} == {("III квартал 2021 г.", "01.10.2021", "нет сведений")}
+    # The III quarter's cycle is open (due 01.10), but the quarter is still running: no
+    # school owes its values yet (`test_owing_schools_counted_once_for_ended_periods_only`).
+    assert rows("owing") == []
+    assert "Школ, не сдавших показатели за истёкшие периоды, нет." in dom
+    # The header names the roadmap by its region, decree and title, never its id.
+    header = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", dom.split("</header>")[0])).split())
+    assert "Ивановская область · Распоряжение Правительства Ивановской области" in header
+    assert "Комплекс мер («дорожная карта») по созданию" in header
+    assert stored.definition.code not in header
     assert rows("overdue") == [
         ["6", "2021 г.", "25.08.2021", "16", rows("overdue")[0][4]],
         ["7", "2021 г.", "25.08.2021", "16", rows("overdue")[1][4]],
@@ -328,7 +329,6 @@ def test_dashboard_in_headless_chromium(
             cells = probe["cells"]
             assert {c["table"] for c in cells} >= {
                 "late-centers",
-                "owing",
                 "municipalities",
                 "timeline",
                 "upcoming",
@@ -369,6 +369,75 @@ def test_the_fetch_check_catches_a_fetch(chromium: Path, tmp_path: Path) -> None
     assert external_urls(dom) == ["https://example.org/logo.png", "https://fonts.example/x.woff2"]
 
 
+def _monitoring_cycles(engine: Engine, stored: StoredRoadmap, as_of: date) -> None:
+    """The cycles the reconciler would have opened by ``as_of``, none of them done."""
+    recorded = datetime(as_of.year, as_of.month, as_of.day, 8, tzinfo=UTC)
+    with db.write(engine) as conn:
+        cycles.create_cycles(
+            conn,
+            stored,
+            scheduled_cycles(stored.definition, as_of=as_of),
+            origin="schedule",
+            actor="tochka-daemon",
+            now=recorded,
+            recorded_at=recorded,
+        )
+
+
+OWING_CODES = ["IV-01", "IV-03", "IV-04", "IV-02"]
+
+
+def test_owing_schools_counted_once_for_ended_periods_only(
+    engine: Engine, stored: StoredRoadmap, tmp_path: Path
+) -> None:
+    """Each school once, with every ended period it owes; a running quarter never.
+
+    On 26.12.2021 the IV quarter's cycle (due 01.01.2022) is open, but the quarter has not
+    ended: the schools owe the III quarter only. On 10.01.2022 they owe both, and the page
+    counts schools (4), not (school, period) pairs (8).
+    """
+    seed(engine, stored)
+    _monitoring_cycles(engine, stored, date(2022, 1, 10))
+    with db.read(engine) as conn:
+        december = dashboard.build(conn, stored, now=datetime(2021, 12, 26, 9, tzinfo=UTC))
+        january = dashboard.build(conn, stored, now=datetime(2022, 1, 10, 9, tzinfo=UTC))
+    assert [o.code for o in december.owing] == OWING_CODES
+    assert {tuple(p.title for p in o.periods) for o in december.owing} == {("III квартал 2021 г.",)}
+    assert [o.code for o in january.owing] == OWING_CODES
+    assert {tuple((p.title, p.due, p.status) for p in o.periods) for o in january.owing} == {
+        (
+            ("III квартал 2021 г.", date(2021, 10, 1), "нет сведений"),
+            ("IV квартал 2021 г.", date(2022, 1, 1), "нет сведений"),
+        )
+    }
+    page = dashboard.render_html(january)
+    owing = page[page.index('<section id="owing">') : page.index('<section id="funnel">')]
+    assert "<h2>Не сдали показатели: 4 школы</h2>" in owing
+    assert owing.count('<tr class="owing"') == 4
+    assert "III квартал 2021 г.<br>IV квартал 2021 г." in owing
+    # The status workbook lists them the same way: one row per school.
+    from openpyxl import load_workbook
+
+    out = tmp_path / "status.xlsx"
+    dashboard.write_xlsx(january, out)
+    sheet = load_workbook(out)["Показатели не сданы"]
+    rows = [[c.value for c in row] for row in sheet.iter_rows(min_row=5)]
+    assert [r[0] for r in rows] == OWING_CODES
+    assert {tuple(r[3:]) for r in rows} == {
+        (
+            "III квартал 2021 г.\nIV квартал 2021 г.",
+            datetime(2021, 10, 1),
+            "нет сведений\nнет сведений",
+        )
+    }
+    assert sheet["E5"].number_format == "DD.MM.YYYY"
+    december_page = dashboard.render_html(december)
+    assert (
+        "IV квартал 2021 г."
+        not in december_page.split('<section id="owing">')[1].split("</section>")[0]
+    )
+
+
 SOFFICE = Path("/usr/bin/soffice")
 STATUS_SHEETS = [
     "Этапы",
@@ -392,7 +461,12 @@ def test_status_xlsx(cli: Cli, engine: Engine, stored: StoredRoadmap, tmp_path: 
     for ws in book.worksheets:
         # What and when, above every table, and on every printed page (print titles).
         assert ws["A1"].value == f"{ws.title}: центры «Точка роста», Ивановская область"
-        assert ws["A2"].value == "По состоянию на 10.09.2021"
+        # The date is a date cell beside its label, not text.
+        assert ws["A2"].value == "По состоянию на"
+        stamp = next(c for c in ws[2][1:] if c.value is not None)
+        assert stamp.is_date
+        assert stamp.value == datetime(2021, 9, 10)
+        assert stamp.number_format == "DD.MM.YYYY"
         assert ws.print_title_rows == "$1:$4"
         assert ws.page_setup.paperSize == 9  # A4 (ECMA-376 paper size codes)
         assert ws.page_setup.orientation == "landscape"
@@ -439,11 +513,9 @@ def test_status_xlsx(cli: Cli, engine: Engine, stored: StoredRoadmap, tmp_path: 
             "запланирован",
         ],
     ]
+    # On 10.09 the III quarter is still running: nobody owes its values yet.
     owing = [[c.value for c in row] for row in book["Показатели не сданы"].iter_rows(min_row=5)]
-    assert [r[0] for r in owing] == ["IV-01", "IV-03", "IV-04", "IV-02"]
-    assert {tuple(r[3:]) for r in owing} == {
-        ("III квартал 2021 г.", datetime(2021, 10, 1), "нет сведений")
-    }
+    assert [r[0] for r in owing] == ["Школ, не сдавших показатели за истёкшие периоды, нет."]
     overdue = [
         [c.value for c in row][:5]
         for row in book["Мероприятия"].iter_rows(min_row=5)
@@ -495,7 +567,7 @@ def test_status_xlsx(cli: Cli, engine: Engine, stored: StoredRoadmap, tmp_path: 
             check=True,
         ).stdout
         assert f"{title}: центры «Точка роста»" in text
-        assert "По состоянию на 10.09.2021" in text
+        assert "По состоянию на 10.09.2021" in " ".join(text.split())
 
 
 def test_status_with_no_centers_and_no_cycles(

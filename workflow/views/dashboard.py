@@ -9,8 +9,9 @@ text, never a formula (`workflow.views.cells`).
 A center is *late* when a stage deadline of its cohort (`workflow.roadmap.deadlines`) has
 passed and it has not reached that stage; withdrawn centers are never late. The page names
 every late center (school, municipality, the stage it missed, days late) and the schools
-that owe the indicators of an open monitoring cycle (`workflow.views.quarterly`): the
-governor's office asks "which school?", not "how many?".
+that owe the indicators of an ended period whose monitoring cycle is open, each school
+once with the periods it owes (`workflow.views.quarterly`): the governor's office asks
+"which school?", not "how many?".
 
 Numbers agree with their nouns by Russian plural rules (CLDR via babel, `plural`); on a
 phone every table becomes cards whose cells carry their column's name; nothing is told by
@@ -167,15 +168,27 @@ class LateCenter:
 
 
 @dataclass(frozen=True, kw_only=True)
+class OwedPeriod:
+    """An ended period whose indicators a school has not (all) submitted."""
+
+    title: str  # «III квартал 2021 г.»
+    due: date
+    status: str  # «нет сведений» or «частично»
+
+
+@dataclass(frozen=True, kw_only=True)
 class OwingSchool:
-    """A school whose indicators for an open monitoring cycle are not (all) in."""
+    """A school owing the indicators of one or more ended periods (open monitoring cycles)."""
 
     code: str
     name: str
     municipality: str
-    period_title: str
-    due: date
-    status: str  # «нет сведений» or «частично»
+    periods: tuple[OwedPeriod, ...]  # the earliest first
+
+    @property
+    def due(self) -> date:
+        """The earliest due date of what it owes."""
+        return self.periods[0].due
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -317,29 +330,34 @@ def _owing_schools(
     today: date,
     now: datetime,
 ) -> list[OwingSchool]:
-    """Schools owing the indicators of the open monitoring cycles due by the horizon."""
+    """Each school owing indicators, once, with every period it owes.
+
+    A school owes a period's values once the period has ended (its values cannot exist
+    before) while the monitoring cycle of that period is open: a quarter still running
+    is never listed, however near its due date.
+    """
     measure = _monitoring_measure(stored.definition)
-    horizon = today + timedelta(days=HORIZON_DAYS)
-    result: list[OwingSchool] = []
+    owed: dict[str, tuple[quarterly.CenterLine, list[OwedPeriod]]] = {}
     for mark in cycles:
-        if mark.measure != measure or mark.state not in _OPEN_CYCLE or mark.due > horizon:
+        if mark.measure != measure or mark.state not in _OPEN_CYCLE:
             continue
         period = parse_period(mark.period)
-        if period is None:
+        if period is None or period.end >= today:
             continue
         report = quarterly.build(conn, stored, period, generated_at=now)
-        result.extend(
-            OwingSchool(
-                code=line.code,
-                name=line.name,
-                municipality=line.municipality,
-                period_title=period.title,
-                due=mark.due,
-                status=line.status,
-            )
-            for line in report.lines
-            if line.missing
+        for line in report.lines:
+            if line.missing:
+                entry = owed.setdefault(line.code, (line, []))
+                entry[1].append(OwedPeriod(title=period.title, due=mark.due, status=line.status))
+    result = [
+        OwingSchool(
+            code=line.code,
+            name=line.name,
+            municipality=line.municipality,
+            periods=tuple(sorted(periods, key=lambda p: p.due)),
         )
+        for line, periods in owed.values()
+    ]
     result.sort(key=lambda o: (o.due, o.municipality, o.name, o.code))
     return result
 
@@ -632,9 +650,10 @@ def write_xlsx(data: Dashboard, path: Path) -> None:
     """The dashboard's tables as a workbook, one table per sheet: «Этапы», «Муниципалитеты»,
     «Отстающие центры», «Показатели не сданы», «Мероприятия», «Сроки».
 
-    Every sheet says what it is and its date («По состоянию на 10.09.2021») above its
-    table, and prints on A4: its orientation, fitted to the page width, the title, date and
-    header repeated on every page, page numbers in the footer. One table per sheet: each
+    Every sheet says what it is and its date above its table («По состоянию на» and
+    beside it the date as a date cell, ДД.ММ.ГГГГ), and prints on A4: its orientation,
+    fitted to the page width, the title, date and header repeated on every page, page
+    numbers in the footer. One table per sheet: each
     table begins on a page of its own.
     """
     # Imported here: openpyxl costs ~140 ms at start-up; the HTML page never needs it.
@@ -663,10 +682,10 @@ def write_xlsx(data: Dashboard, path: Path) -> None:
         ws: Worksheet = book.active if first else book.create_sheet(title)
         ws.title = title
         ws.append(xlsx_row(ws, [f"{title}: центры «Точка роста», {data.roadmap.region}"]))
-        ws.append([as_of])
+        ws.append([])
         ws.append([])
         ws["A1"].font = Font(bold=True, size=13)
-        ws["A2"].font = bold
+        _as_of_cells(ws, widths, data.today, bold)
         ws.append(xlsx_row(ws, headers))
         for index, width in enumerate(widths, start=1):
             cell = ws.cell(_HEADER_ROW, index)
@@ -763,18 +782,36 @@ def write_xlsx(data: Dashboard, path: Path) -> None:
         late_ws.append(["Отстающих центров нет."])
     owing_ws = sheet(
         "Показатели не сданы",
-        ["Код", "Школа (центр)", "Муниципальное образование", "Период", "Срок сдачи", "Сведения"],
-        [10, 40, _fit((o.municipality for o in data.owing), 26), 20, 11, 14],
+        [
+            "Код",
+            "Школа (центр)",
+            "Муниципальное образование",
+            "Не сданы за период",
+            "Срок сдачи (самый ранний)",
+            "Сведения",
+        ],
+        [10, 40, _fit((o.municipality for o in data.owing), 26), 22, 13, 16],
         landscape=True,
     )
     for o in data.owing:
+        # One row per school; its periods one a line, their statuses beside them.
         owing_ws.append(
-            xlsx_row(owing_ws, [o.code, o.name, o.municipality, o.period_title, o.due, o.status])
+            xlsx_row(
+                owing_ws,
+                [
+                    o.code,
+                    o.name,
+                    o.municipality,
+                    "\n".join(p.title for p in o.periods),
+                    o.due,
+                    "\n".join(p.status for p in o.periods),
+                ],
+            )
         )
         owing_ws.cell(owing_ws.max_row, 5).number_format = "DD.MM.YYYY"
-        wrapped(owing_ws, 2, 3)
+        wrapped(owing_ws, 2, 3, 4, 6)
     if not data.owing:
-        owing_ws.append(["Открытых циклов мониторинга с несданными показателями нет."])
+        owing_ws.append(["Школ, не сдавших показатели за истёкшие периоды, нет."])
     cycles_ws = sheet(
         "Мероприятия",
         ["№", "Период", "Срок", "Состояние", "Просрочено, дней", "Мероприятие"],
@@ -814,6 +851,34 @@ def write_xlsx(data: Dashboard, path: Path) -> None:
     if not data.upcoming:
         soon.append([f"В ближайшие {HORIZON_DAYS} дней сроков нет."])
     book.save(path)
+
+
+AS_OF_LABEL = "По состоянию на"
+
+
+def _as_of_cells(ws: Any, widths: list[int], today: date, font: Any) -> None:
+    """Row 2: the label, and beside it the date as a date cell (ДД.ММ.ГГГГ), each merged
+    over as many leading columns as it needs not to be cut (a narrow first column)."""
+    from openpyxl.styles import Alignment
+
+    def span(first: int, least: int) -> int:
+        last, room = first, widths[first - 1] if first <= len(widths) else least
+        while room < least and last < len(widths):
+            last += 1
+            room += widths[last - 1]
+        return last
+
+    label_end = span(1, len(AS_OF_LABEL) + 2)
+    date_col = label_end + 1
+    date_end = span(date_col, 12)
+    for first, last in ((1, label_end), (date_col, date_end)):
+        if last > first:
+            ws.merge_cells(start_row=2, start_column=first, end_row=2, end_column=last)
+    label = ws.cell(2, 1, AS_OF_LABEL)
+    stamp = ws.cell(2, date_col, today)
+    stamp.number_format = "DD.MM.YYYY"
+    label.font = stamp.font = font
+    stamp.alignment = Alignment(horizontal="left")
 
 
 def _fit(texts: Any, least: int, most: int = 60) -> int:
