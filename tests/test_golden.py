@@ -137,6 +137,33 @@ def _xlsx_members(data: bytes) -> dict[str, bytes]:
     return members
 
 
+#: The audit chain head in a letter («Журнал: SEQ:HASH»): its hash covers the events'
+#: real recording times, so it differs from run to run; the sequence number stays.
+_JOURNAL_HASH = re.compile(r"(Журнал: (?:<code>)?\d+:)[0-9a-zk:]+")
+
+
+def _readable(raw: bytes) -> str:
+    """A stored letter as its raw headers and each part's decoded text, the chain head's
+    hash replaced (the MIME bytes would hide it in base64)."""
+    import email
+    import email.policy
+
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("utf-8", "surrogateescape")
+    parts = [_number_boundaries(head)]
+    for part in message.walk():
+        if part.is_multipart():
+            continue
+        payload = part.get_payload(decode=True) or b""
+        if part.get_content_maintype() == "text":
+            body = payload.decode(part.get_content_charset() or "utf-8", "replace")
+        else:
+            body = f"<{len(payload)} байт>"
+        body = _JOURNAL_HASH.sub(r"\1ХЭШ", body)
+        parts.append(f"--- {part.get_content_type()}\n{body}")
+    return "\n".join(parts)
+
+
 def _letters(path: Path) -> bytes:
     """Every queued letter as JSON: who gets what, with the stored MIME bytes."""
     with sqlite3.connect(path) as conn:
@@ -152,7 +179,7 @@ def _letters(path: Path) -> bytes:
                 strict=True,
             )
         )
-        | {"message": _number_boundaries(row[6].decode("utf-8", "surrogateescape"))}
+        | {"message": _readable(row[6])}
         for row in rows
     ]
     return json.dumps(letters, ensure_ascii=False, indent=1).encode()
