@@ -55,7 +55,7 @@ SUBJECT_LIMIT = 90
 #: name is cut only when even this is not enough (a name of 60 characters and more).
 SUBJECT_HARD_LIMIT = 98
 #: The "what" of a subject is never cut shorter than this (then the date goes first).
-_MIN_WHAT = 16
+_MIN_WHAT = 20
 
 #: What a center stage's deadline asks for, as a subject says it.
 STAGE_WHAT: dict[str, str] = {
@@ -64,6 +64,13 @@ STAGE_WHAT: dict[str, str] = {
     "staff_trained": "обучение педагогов центра",
     "opened": "открытие центра",
     "reporting": "начало отчётности центра",
+}
+#: Shorter forms of the same, for a subject whose school's name is long.
+STAGE_WHAT_SHORT: dict[str, str] = {
+    "infrastructure_agreed": "инфраструктурный лист",
+    "equipped": "оснащение",
+    "staff_trained": "обучение педагогов",
+    "reporting": "начало отчётности",
 }
 _RUNG_KIND = {
     Rung.BEFORE: "reminder_before",
@@ -116,6 +123,8 @@ class ItemView:
     deadline_text: str
     when_text: str
     what: str = ""
+    #: ``what`` and its shorter forms, the preferred first (`subject_line`).
+    what_forms: tuple[str, ...] = ()
 
     def __getattr__(self, name: str) -> Any:
         # Templates write ``item.title``; the reminder's fields show through.
@@ -173,6 +182,7 @@ def item_view(reminder: Reminder, now: datetime) -> ItemView:
         deadline_text=russian.long_date(reminder.deadline),
         when_text=when,
         what=item_what(reminder),
+        what_forms=item_what_forms(reminder),
     )
 
 
@@ -183,6 +193,13 @@ def item_what(reminder: Reminder) -> str:
     return STAGE_WHAT.get(stage) or russian.typographic_quotes(clean_text(reminder.title))
 
 
+def item_what_forms(reminder: Reminder) -> tuple[str, ...]:
+    """`item_what` and, for a center stage, its shorter form (`STAGE_WHAT_SHORT`)."""
+    short = STAGE_WHAT_SHORT.get(getattr(reminder, "stage", ""))
+    what = item_what(reminder)
+    return (what, short) if short and short != what else (what,)
+
+
 def item_who(reminder: Reminder) -> str:
     """Whom a reminder is about, for a subject: the school, else the period."""
     if reminder.center_name:
@@ -191,42 +208,61 @@ def item_who(reminder: Reminder) -> str:
     return clean_text(title)
 
 
-def subject_line(lead: str, what: str, who: str = "", when: str = "") -> str:
+def _forms(part: str | Sequence[str]) -> list[str]:
+    forms = [part] if isinstance(part, str) else list(part)
+    return [clean_text(f) for f in forms] or [""]
+
+
+def subject_line(
+    lead: str | Sequence[str],
+    what: str | Sequence[str],
+    who: str = "",
+    when: str = "",
+    *,
+    whole: bool = False,
+) -> str:
     """«{lead} {what} — {who} ({when})» in at most `SUBJECT_LIMIT` characters.
 
-    The what is shortened first (on a word boundary, with «…», not below a few words),
-    then the date in brackets goes; a school's name is kept whole if the subject then
-    fits `SUBJECT_HARD_LIMIT`, and only beyond it cut on a word boundary: a name is never
-    lost to a long measure title. Every part is cleaned (`clean_text`: one line, no
-    control characters) before it is measured; a who that only repeats the date (a
-    cycle named by its due date) is left out.
+    ``lead`` and ``what`` may each be several forms of the same thing, the preferred
+    first («начало отчётности центра», «начало отчётности»): the first combination that
+    fits is used, with the date if possible. Otherwise the what is shortened (on a word
+    boundary, with «…», not below a few words) unless it is ``whole`` (a digest's
+    count: never cut), then the date in brackets goes; a school's name is kept whole if
+    the subject then fits `SUBJECT_HARD_LIMIT`, and only beyond it cut on a word
+    boundary (never right after «№»): a name is never lost to a long measure title.
+    Every part is cleaned (`clean_text`: one line, no control characters) before it is
+    measured; a who that only repeats the date (a cycle named by its due date) is left
+    out.
     """
-    lead, what, who, when = (clean_text(part) for part in (lead, what, who, when))
+    leads, whats = _forms(lead), _forms(what)
+    who, when = clean_text(who), clean_text(when)
     if who == when:
         who = ""
 
-    def line(what_part: str, when_part: str, who_part: str = who) -> str:
-        text = f"{lead} {what_part}".strip()
+    def line(lead_part: str, what_part: str, when_part: str, who_part: str = who) -> str:
+        text = f"{lead_part} {what_part}".strip()
         if who_part:
             text += f" — {who_part}"
         if when_part:
             text += f" ({when_part})"
         return text
 
-    full = line(what, when)
-    if len(full) <= SUBJECT_LIMIT:
-        return full
+    short_lead, short_what = leads[-1], whats[-1]
     for when_part in (when, ""):
-        room = SUBJECT_LIMIT - len(line("", when_part)) - 1
-        if room >= min(_MIN_WHAT, len(what)):
-            return line(russian.shorten(what, room), when_part)
-    short_what = russian.shorten(what, _MIN_WHAT)
-    if len(whole := line(short_what, "")) <= SUBJECT_HARD_LIMIT:
-        return whole
-    room = SUBJECT_LIMIT - len(line(short_what, "", ""))
-    if who:
-        room -= 3  # " — "
-    return line(short_what, "", russian.shorten(who, max(room, 1)))[:SUBJECT_LIMIT]
+        for what_form in whats:
+            for lead_form in leads:
+                if len(text := line(lead_form, what_form, when_part)) <= SUBJECT_LIMIT:
+                    return text
+        room = SUBJECT_LIMIT - len(line(short_lead, "", when_part)) - 1
+        if not whole and len(whats) == 1 and room >= min(_MIN_WHAT, len(short_what)):
+            return line(short_lead, russian.shorten(short_what, room), when_part)
+    if not whole and len(whats) == 1:  # a shorter form given is short enough
+        first_word = len(short_what.split(" ", 1)[0]) + 1
+        short_what = russian.shorten(short_what, max(_MIN_WHAT, first_word))
+    if len(text := line(short_lead, short_what, "")) <= SUBJECT_HARD_LIMIT:
+        return text
+    room = SUBJECT_LIMIT - len(line(short_lead, short_what, "", "")) - 3  # " — "
+    return line(short_lead, short_what, "", russian.shorten(who, max(room, 1)))
 
 
 def greeting(recipient: Recipient) -> str:

@@ -88,30 +88,38 @@ def quoted(text: str) -> str:
     return typographic_quotes(f"«{text}»")
 
 
+def _hanging(word: str) -> bool:
+    """A word a cut never leaves last: «№» without its number, a preposition or a
+    conjunction («по», «и», «в»)."""
+    bare = word.strip(',;:—–-(«„"')
+    return bare in ("", "№") or (len(bare) <= 2 and bare.isalpha() and bare.islower())
+
+
 def shorten(text: str, limit: int) -> str:
     """``text`` cut to at most ``limit`` characters on a word boundary, with «…».
 
-    A quotation left open by the cut is closed, so «МБОУ «Школа…» stays balanced.
+    Never mid-word: the cut is at a space, and a short word left last (a preposition,
+    a conjunction, «№» whose number was cut off) goes too, so neither «обучение
+    педагогов по…» nor «школа №…». Only a first word longer than ``limit`` is cut
+    inside (there is no boundary to cut at). A quotation left open by the cut is
+    closed, so «МБОУ «Школа…» stays balanced.
     """
     if len(text) <= limit:
         return text
     if limit < 2:
         return "…"[:limit]
     cut = text[: limit - 1]
-    space = cut.rfind(" ")
-    if space >= limit // 2:
-        cut = cut[:space]
-        # Not «… обучение педагогов по…»: a preposition or conjunction is not left hanging.
-        last = cut.rfind(" ")
-        if last >= limit // 2 and len(cut) - last - 1 <= 2:
-            cut = cut[:last]
-    cut = cut.rstrip(" ,;:—–-(") + "…"
+    if text[limit - 1] != " ":
+        space = cut.rfind(" ")
+        if space > 0:
+            cut = cut[:space]
+    words = cut.rstrip().split(" ")
+    while len(words) > 1 and _hanging(words[-1]):
+        words.pop()
+    cut = " ".join(words).rstrip(' ,;:—–-(«„"') + "…"
     opened = cut.count("«") - cut.count("»")
     inner = cut.count("„") - cut.count("“")
     tail = "“" * max(inner, 0) + "»" * max(opened, 0)
-    if tail:
-        cut = shorten(text, limit - len(tail)) if len(cut) + len(tail) > limit else cut
-        opened = cut.count("«") - cut.count("»")
-        inner = cut.count("„") - cut.count("“")
-        cut += "“" * max(inner, 0) + "»" * max(opened, 0)
-    return cut
+    if tail and len(cut) + len(tail) > limit:
+        return shorten(text, limit - len(tail))
+    return cut + tail

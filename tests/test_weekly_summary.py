@@ -139,7 +139,7 @@ def test_the_letter_word_for_word_with_the_dashboard_attached(
 
     (letter,) = [m for m in _letters(mail_dir) if str(m["Subject"]).startswith("Сводка")]
     assert str(letter["Subject"]) == (
-        "Сводка «Точка роста» на 01.03.2021: открыто 0 из 2, просрочено мероприятий: 3"
+        "Сводка «Точка роста» на 01.03.2021: открыто 0 из 2, просрочено: 3 мероприятия"
     )
     assert [a.addr_spec for a in letter["To"].addresses] == ["coordinator@example.org"]
     assert letter["Cc"] is None

@@ -14,6 +14,9 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from notifications.headers import clean_text, envelope_headers
 from notifications.letters import address_letter, compose
@@ -22,6 +25,7 @@ from notifications.render import (
     SUBJECT_LIMIT,
     Renderer,
     greeting,
+    item_what_forms,
     subject_line,
 )
 from notifications.russian import quoted, shorten, typographic_quotes
@@ -259,3 +263,110 @@ def test_a_hostile_sender_name_stays_one_header(name: str) -> None:
         assert decoded.endswith("<tochka@tochka.local>")
         assert "=?" not in decoded
         assert "\n" not in decoded
+
+
+_QUOTES = '«»„“"'
+_WORDS = [
+    "МБОУ",
+    "«Средняя",
+    "общеобразовательная",
+    "школа",
+    "№ 12",
+    "№ 2»",
+    "имени",
+    "Героя",
+    "Советского",
+    "Союза",
+    "И.",
+    "И.",
+    "Иванова»",
+    "с",
+    "углублённым",
+    "изучением",
+    "отдельных",
+    "предметов",
+    "«Гимназия»",
+    "и",
+    "по",
+]
+
+
+def _tokens(text: str) -> set[str]:
+    return {t.strip(_QUOTES + ",;:") for t in text.split()}
+
+
+def _assert_no_word_cut(subject: str, *sources: str, balanced: bool = True) -> None:
+    """Every word of the subject is a whole word of a source; «…» follows a whole word,
+    never a lone «№»; the quotation marks nest the Russian way and balance."""
+    known = set().union(*(_tokens(s) for s in sources)) | {"—", ""}
+    for token in subject.split():
+        bare = token.strip("()")
+        if bare.rstrip(_QUOTES).endswith("…"):
+            bare = bare.rstrip(_QUOTES)[:-1]
+        assert bare.strip(_QUOTES + ",;:") in known, (token, subject)
+    assert not re.search(r"№[\s«»„“]*…", subject), subject
+    if not balanced:
+        return
+    depth = 0
+    for ch in subject:
+        if ch == "«":
+            assert depth == 0, subject  # no «…«…»»
+            depth += 1
+        elif ch == "»":
+            depth -= 1
+    assert depth == 0, subject
+
+
+@hypothesis_settings(max_examples=400, deadline=None)
+@given(
+    words=st.lists(st.sampled_from(_WORDS), min_size=1, max_size=25),
+    stage=st.sampled_from(["opened", "reporting", "infrastructure_agreed", "staff_trained"]),
+    kind=st.sampled_from(["before", "overdue", "digest"]),
+)
+def test_subjects_cut_on_words_keep_the_count_and_the_limit(
+    words: list[str], stage: str, kind: str
+) -> None:
+    """Property: over many school names (up to 150+ characters, «№ 12», guillemets) a
+    subject never cuts a word (only «…» after a whole word), never leaves «№» last before
+    «…», keeps a digest's count whole and stays within the limit."""
+    name = typographic_quotes(clean_text(" ".join(words)))
+    if kind == "digest":
+        what = "3 напоминания, просрочено: 2"
+        subject = subject_line("Сроки на 01.09.2021:", what, name, whole=True)
+        assert f"Сроки на 01.09.2021: {what}" in subject
+        sources = [what, "Сроки на 01.09.2021:"]
+    else:
+        reminder = _reminder(stage=stage, center_name=name)
+        lead = "Через 3 дня:" if kind == "before" else "Просрочено на 120 дней:"
+        forms = item_what_forms(reminder)
+        subject = subject_line(lead, forms, name, "01.09.2021")
+        sources = [lead, *forms, "01.09.2021"]
+        assert any(f"{lead} {form}" in subject for form in forms), subject
+    assert len(subject) <= SUBJECT_HARD_LIMIT, subject
+    if len(subject) > SUBJECT_LIMIT:
+        assert name in subject, subject  # only to keep the school's name whole
+    depth, balanced = 0, True
+    for ch in name:  # the checks of nesting apply to a name whose own quotes balance
+        depth += {"«": 1, "»": -1}.get(ch, 0)
+        balanced = balanced and depth >= 0
+    _assert_no_word_cut(subject, name, *sources, balanced=balanced and depth == 0)
+
+
+def test_the_subjects_the_review_found() -> None:
+    """The review's three bad subjects: a what cut mid-word, «№» left without its number,
+    a digest that lost its count."""
+    name = typographic_quotes(
+        "МБОУ «Средняя общеобразовательная школа № 2 имени Героя Советского Союза "
+        "И. И. Иванова с углублённым изучением отдельных предметов»"
+    )
+    reporting = _reminder(stage="reporting", center_name=name)
+    subject = subject_line("Через 3 дня:", item_what_forms(reporting), name, "01.09.2021")
+    assert subject.startswith("Через 3 дня: начало отчётности — МБОУ «Средняя"), subject
+    assert "отчётнос…" not in subject
+    numbered = "МБОУ «Средняя общеобразовательная школа № 12 имени Героя Советского Союза»"
+    cut = subject_line("Просрочено на 120 дней:", "обучение педагогов", numbered, "01.09.2021")
+    assert "№…" not in cut, cut
+    assert "№ …" not in cut, cut
+    digest = subject_line("Сроки на 01.09.2021:", "3 напоминания, просрочено: 2", name, whole=True)
+    assert digest.startswith("Сроки на 01.09.2021: 3 напоминания, просрочено: 2 — МБОУ"), digest
+    assert len(digest) <= SUBJECT_LIMIT
