@@ -1,4 +1,4 @@
-"""``tochka centers``: import, list, show, update, fire."""
+"""``tochka centers``: import, list, show, update, fire, reschedule."""
 
 from __future__ import annotations
 
@@ -183,6 +183,90 @@ def show(ctx: typer.Context, code: CenterCodeArg, roadmap: RoadmapCode = None) -
         out.print(f"  {_deadline_line(d)}", markup=False)
     if not deadlines:
         out.print("  в дорожной карте нет сроков этапов", markup=False)
+
+
+@app.command("reschedule")
+@handle_errors
+def reschedule(
+    ctx: typer.Context,
+    code: CenterCodeArg,
+    stage: Annotated[str, typer.Argument(help="Этап: название (оснащён) или id (equipped).")],
+    due: Annotated[str, typer.Option("--due", help="Новый срок: ГГГГ-ММ-ДД или ДД.ММ.ГГГГ.")],
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Причина переноса (обязательна).")
+    ] = None,
+    evidence: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--evidence",
+            help="Документ, которым перенесён срок: ВИД=ТЕКСТ (вид из evidence_kinds "
+            "дорожной карты); можно несколько раз.",
+        ),
+    ] = None,
+    roadmap: RoadmapCode = None,
+) -> None:
+    """Перенести срок этапа одного центра по распоряжению или письму (с причиной и
+    документом); прежний срок сохраняется в истории, остальные центры его года — при
+    прежнем сроке."""
+    from base.clock import parse_date
+    from workflow.cli.cycles_cmd import _order_documents
+    from workflow.engine.amendments import reschedule_stage
+
+    st = state(ctx)
+    stored = st.roadmap(roadmap)
+    chosen = _pick_stage(stage, stored)
+    new_due = parse_date(due, what="--due")
+    documents = _order_documents(evidence or [], stored.definition)
+    original, revised = reschedule_stage(
+        st.engine(),
+        stored,
+        code,
+        chosen,
+        due=new_due,
+        reason=reason,
+        documents=documents,
+        actor=st.actor_ref,
+        now=st.now(stored.definition.timezone),
+    )
+    if st.json:
+        print_json(
+            {
+                "code": code,
+                "stage": chosen,
+                "original_due": original.isoformat(),
+                "due": revised.isoformat(),
+            }
+        )
+        return
+    from states.center import STATE_TITLES, CenterState
+
+    done(
+        f"Срок этапа «{STATE_TITLES[CenterState(chosen)]}» центра {code} перенесён с "
+        f"{original:%d.%m.%Y} на {revised:%d.%m.%Y}."
+    )
+
+
+def _pick_stage(text: str, stored: StoredRoadmap) -> str:
+    """The stage ``text`` names (its Russian name or its id), among the stages with a
+    deadline in the roadmap.
+
+    Raises:
+        InputError: none; the hint lists the stages with deadlines, «название (id)».
+    """
+    from states.center import LIFECYCLE, STATE_TITLES
+    from workflow.cli.names import pick
+    from workflow.errors import InputError
+
+    dated = {rule.stage for rule in stored.definition.stages}
+    known: dict[str, str] = {s.value: STATE_TITLES[s] for s in LIFECYCLE if s.value in dated}
+    found = pick(text, known)
+    if found is None:
+        listed = ", ".join(f"{title} ({value})" for value, title in known.items())
+        raise InputError(
+            f"Этап «{text}»: у такого этапа нет срока в дорожной карте «{stored.definition.code}».",
+            hint=f"Этапы со сроками: {listed}.",
+        )
+    return found
 
 
 _STATUS_TITLES = {

@@ -1,4 +1,5 @@
-"""Moved deadlines: a roadmap amendment's moves and one cycle rescheduled by an order.
+"""Moved deadlines: a roadmap amendment's moves, one cycle or one center's stage
+rescheduled by an order.
 
 A moved due date is one versioned update of the cycle (its state unchanged), one audit
 event (``revise`` for an amendment, ``reschedule`` for an order; from and to the same
@@ -19,14 +20,17 @@ from sqlalchemy.engine import Connection, Engine
 
 from base import db
 from base.clock import Clock, system_clock
+from states.center import LIFECYCLE, CenterState
+from states.center import STATE_TITLES as CENTER_TITLES
 from workflow.engine import audit, dates
 from workflow.engine.access import Action, as_actor, authorize_action, refusals_recorded
 from workflow.engine.audit import NewEvent
-from workflow.errors import Conflict, InputError
+from workflow.engine.stage_revisions import center_deadlines
+from workflow.errors import Conflict, InputError, NotFound
 from workflow.roadmap.amendment import CLOSED_STATES, Move
 from workflow.roadmap.definition import AmendingDecree, Roadmap
 from workflow.roadmap.store import StoredRoadmap, current_version
-from workflow.storage.tables import CYCLE, REVISION, SENT
+from workflow.storage.tables import CENTER, CYCLE, REVISION, SENT, STAGE_REVISION
 
 if TYPE_CHECKING:
     from workflow.engine.access import Actor
@@ -249,3 +253,180 @@ def revisions_of(conn: Connection, roadmap_id: int, cycle_id: int) -> list[date]
             .order_by(REVISION.c.id)
         ).scalars()
     )
+
+
+STAGE_RESCHEDULE_TRIGGER = "reschedule"
+
+
+def reschedule_stage(
+    engine: Engine,
+    roadmap: StoredRoadmap,
+    code: str,
+    stage: str,
+    *,
+    due: date,
+    reason: str | None,
+    documents: Mapping[str, str],
+    actor: Actor | str,
+    now: datetime,
+    clock: Clock = system_clock,
+) -> tuple[date, date]:
+    """Move one center's stage deadline by an order: ``tochka centers reschedule``.
+
+    The center leaves its cohort's deadline for that stage: a ``stage_revision`` row (the
+    original and revised date, the reason, the document), one audit event on the center
+    (``reschedule``, its state unchanged, its version up) and the stage's rungs sent for
+    the old date forgotten, in one transaction.
+
+    Returns:
+        The original and the revised due date.
+
+    Raises:
+        InputError: no reason; ``stage`` has no deadline in the roadmap, or none set yet;
+            the center is withdrawn or has reached the stage; ``due`` is the stage's due
+            date already or lies outside the program's window (nothing changed).
+        NotFound: no such center. AccessDenied: not a coordinator (recorded).
+    """
+    definition = roadmap.definition
+    text = (reason or "").strip()
+    if not text:
+        raise InputError(
+            "Перенос срока не выполнен: не указана причина (--reason).",
+            hint="Укажите основание переноса, например --reason «письмо Минпросвещения "
+            "России от 10.03.2023 № 04-123».",
+        )
+    if stage not in {s.value for s in LIFECYCLE}:
+        raise InputError(
+            f"Перенос срока не выполнен: «{stage}» — не этап центра.",
+            hint="Этапы: " + ", ".join(f"{CENTER_TITLES[s]} ({s.value})" for s in LIFECYCLE) + ".",
+        )
+    stage_title = CENTER_TITLES[CenterState(stage)]
+    first, last = window(definition)
+    if not first <= due <= last:
+        raise InputError(
+            f"--due: срок {_d(due)} вне допустимых дат переноса ({_d(first)} — {_d(last)}: "
+            "от начала программы до года после её окончания).",
+            hint="Если программа продлена, сначала загрузите её новую версию "
+            "(tochka roadmap diff ФАЙЛ, затем tochka roadmap load ФАЙЛ).",
+        )
+    by = as_actor(actor)
+    order = [s.value for s in LIFECYCLE]
+    label = f"центр {code}, этап «{stage_title}»"
+    with (
+        refusals_recorded(
+            engine, roadmap.id, timezone=definition.timezone, actor=by, now=now, clock=clock
+        ),
+        db.write(engine) as conn,
+    ):
+        # The role first: a user who may not move deadlines learns nothing about centers.
+        authorize_action(conn, roadmap.id, by, Action.RESCHEDULE, target=label)
+        row = conn.execute(
+            sa.select(CENTER.c.id, CENTER.c.state, CENTER.c.version, CENTER.c.cohort)
+            .where(CENTER.c.roadmap_id == roadmap.id, CENTER.c.code == code)
+            .with_for_update()
+        ).first()
+        if row is None:
+            raise NotFound(
+                f"Центр с кодом «{code}» не найден.", hint="Список центров: tochka centers list."
+            )
+        if row.state == CenterState.WITHDRAWN.value:
+            raise InputError(
+                f"Перенос срока не выполнен: центр {code} исключён из программы, "
+                "сроки его этапов не переносятся.",
+                hint="Если центр возвращён в программу, сначала выполните переход revert.",
+            )
+        if order.index(str(row.state)) >= order.index(stage):
+            now_title = CENTER_TITLES[CenterState(str(row.state))]
+            raise InputError(
+                f"Перенос срока не выполнен: центр {code} уже достиг этапа «{stage_title}» "
+                f"(сейчас: «{now_title}»), его срок не переносится.",
+                hint="Переносят сроки этапов, которых центр ещё не достиг: tochka centers "
+                f"show {code}.",
+            )
+        dated = {
+            d.stage: d
+            for d in reversed(
+                center_deadlines(conn, roadmap, center_id=int(row.id), cohort=int(row.cohort))
+            )
+        }
+        current = dated.get(stage)
+        if current is None:
+            listed = ", ".join(
+                f"{CENTER_TITLES[CenterState(s)]} ({s})" for s in order if s in dated
+            )
+            raise InputError(
+                f"Перенос срока не выполнен: у этапа «{stage_title}» нет срока в дорожной "
+                f"карте «{definition.code}».",
+                hint=f"Этапы со сроками: {listed}.",
+            )
+        if current.due is None:
+            raise InputError(
+                f"Перенос срока не выполнен: срок этапа «{stage_title}» для центров "
+                f"{row.cohort} года ещё не назначен (он по отдельному графику).",
+                hint="Сначала задайте срок цикла мероприятия "
+                f"№ {current.measure} (tochka cycles open).",
+            )
+        if current.due == due:
+            raise InputError(
+                f"Перенос срока не выполнен: срок ({label}) уже {_d(due)}.",
+                hint="Укажите новый срок в --due.",
+            )
+        recorded_at = clock()
+        effective = dates.plausible_effective(definition, now, real=recorded_at)
+        dates.check_not_before_last(
+            effective,
+            dates.last_effective(conn, roadmap.id, "center", int(row.id)),
+            entity=f"Центр {code}: перенос срока",
+            what="этого центра",
+        )
+        conn.execute(
+            sa.update(CENTER)
+            .where(CENTER.c.id == row.id)
+            .values(version=CENTER.c.version + 1, updated_at=recorded_at)
+        )
+        # The ladder of the old date is over: the next reminder is the new date's.
+        conn.execute(
+            sa.delete(SENT).where(
+                SENT.c.roadmap_id == roadmap.id,
+                SENT.c.kind == "center",
+                SENT.c.entity_id == row.id,
+                SENT.c.stage == stage,
+            )
+        )
+        given = dict(documents) or None
+        seq = audit.append(
+            conn,
+            roadmap.id,
+            [
+                NewEvent(
+                    entity_kind="center",
+                    entity_id=int(row.id),
+                    entity_key=code,
+                    trigger=STAGE_RESCHEDULE_TRIGGER,
+                    from_state=str(row.state),
+                    to_state=str(row.state),
+                    actor=by.login,
+                    on_behalf_of=by.on_behalf_of,
+                    recorded_at=recorded_at,
+                    effective_date=effective,
+                    evidence=given,
+                    comment=f"срок этапа «{stage_title}» перенесён с {_d(current.due)} на "
+                    f"{_d(due)}: {text}",
+                )
+            ],
+        )
+        conn.execute(
+            sa.insert(STAGE_REVISION).values(
+                roadmap_id=roadmap.id,
+                center_id=int(row.id),
+                stage=stage,
+                original_due=current.due,
+                revised_due=due,
+                reason=text,
+                document="; ".join(given.values()) if given else None,
+                event_seq=seq,
+                actor=by.login,
+                recorded_at=recorded_at,
+            )
+        )
+    return current.due, due

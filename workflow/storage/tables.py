@@ -307,6 +307,31 @@ class DeadlineRevision(SQLModel, table=True):
     recorded_at: datetime = Field(sa_column=_utc_column())
 
 
+class StageRevision(SQLModel, table=True):
+    """A center's stage deadline moved by an order (``tochka centers reschedule``).
+
+    A stage deadline is its cohort's (from the roadmap's stage rules); a row here makes it
+    this center's own: the latest row of a (center, stage) is its due date. Kept apart
+    from ``deadline_revision``, whose target is a cycle: the two are read by different
+    paths and neither needs the other's columns.
+    """
+
+    __tablename__ = "stage_revision"
+    __table_args__ = (sa.Index("ix_stage_revision_center", "roadmap_id", "center_id", "stage"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    roadmap_id: int = Field(foreign_key="roadmap.id")
+    center_id: int = Field(foreign_key="center.id")
+    stage: str = Field(max_length=32)  # a center state: the stage whose deadline moved
+    original_due: date  # the due date before this revision
+    revised_due: date
+    reason: str
+    document: str | None = None  # the authorising document, as recorded
+    event_seq: int  # the audit event that records it
+    actor: str = Field(max_length=128)
+    recorded_at: datetime = Field(sa_column=_utc_column())
+
+
 # The Core tables, for the hot paths' statements (one name per table, used everywhere).
 ROADMAP: sa.Table = RoadmapRow.__table__  # type: ignore[attr-defined]
 CYCLE: sa.Table = MeasureCycle.__table__  # type: ignore[attr-defined]
@@ -320,6 +345,7 @@ VALUE: sa.Table = IndicatorValue.__table__  # type: ignore[attr-defined]
 CONTACT: sa.Table = MunicipalityContact.__table__  # type: ignore[attr-defined]
 VERSION: sa.Table = RoadmapVersion.__table__  # type: ignore[attr-defined]
 REVISION: sa.Table = DeadlineRevision.__table__  # type: ignore[attr-defined]
+STAGE_REVISION: sa.Table = StageRevision.__table__  # type: ignore[attr-defined]
 
 
 def all_tables() -> list[sa.Table]:
