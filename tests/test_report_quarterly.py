@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,21 +21,21 @@ from base import db
 from tests.test_indicators import seed
 from workflow.roadmap.store import StoredRoadmap
 from workflow.storage.tables import CENTER
-from workflow.views.quarterly import header_height
+from workflow.views.quarterly import HEADER_ROW, header_height
 
 Cli = Callable[..., Result]
 
 IND_HEADERS = [
     "Численность обучающихся, осваивающих учебные предметы «Физика», «Химия», «Биология» на "
-    "оборудовании центра, чел. (2021-Q3)",
+    "оборудовании центра, чел. (III квартал 2021 г.)",
     "Численность обучающихся, осваивающих учебный предмет «Технология» на оборудовании центра, "
-    "чел. (2021-Q3)",
+    "чел. (III квартал 2021 г.)",
     "Численность обучающихся, осваивающих дополнительные общеобразовательные программы "
-    "естественно-научной и технической направленностей, чел. (2021-Q3)",
+    "естественно-научной и технической направленностей, чел. (III квартал 2021 г.)",
     "Количество мероприятий, проведённых на площадке центра (конкурсы, олимпиады, фестивали, "
-    "конференции), ед. (2021)",
+    "конференции), ед. (2021 г.)",
     "Доля педагогических работников центра, прошедших обучение по программам из реестра "
-    "программ повышения квалификации федерального оператора, % (2021)",
+    "программ повышения квалификации федерального оператора, % (2021 г.)",
 ]
 HEADER = [
     "Код",
@@ -47,6 +48,10 @@ HEADER = [
     "Сведения",
 ]
 SCRIPT_NAME = 'МКОУ "Пестяковская <script>alert(1)</script> СШ"'
+TITLE = "Мониторинг показателей центров «Точка роста» — III квартал 2021 г."
+#: --now of the XLSX tests: 14:35 UTC is 17:35 in Moscow, the roadmap's clock.
+NOW = "2021-10-06T14:35:00+00:00"
+STAMP = datetime(2021, 10, 6, 17, 35)
 
 
 def _submit(cli: Cli) -> None:
@@ -74,13 +79,32 @@ def submitted(cli: Cli, engine: Engine, stored: StoredRoadmap) -> Cli:
     return cli
 
 
+def _title_block(ws: Any) -> None:
+    """Rows 1-3 above the header (row 4), as the status XLSX has them: what, when, blank."""
+    assert HEADER_ROW == 4
+    assert ws["A1"].value == TITLE
+    assert ws["A1"].font.b
+    # The date is a date cell, not text: the --now of the run on the roadmap's clock
+    # (report.generated_at, never the machine's time); its format adds the label and
+    # «МСК», so that it reads «Сформирован: 06.10.2021 17:35 МСК» (LibreOffice shows it
+    # so: test_xlsx_prints_on_a4_with_nothing_cut).
+    stamp = ws["A2"]
+    assert stamp.is_date
+    assert stamp.value == STAMP
+    assert stamp.number_format == '"Сформирован: "DD.MM.YYYY HH:MM" МСК"'
+    assert stamp.font.b
+    assert [c.value for c in ws[2][1:]] == [None] * (len(ws[2]) - 1)
+    assert [c.value for c in ws[3]] == [None] * len(ws[3])
+    assert ws.oddFooter.left.text == "Сформирован: 06.10.2021 17:35 МСК"
+
+
 def test_xlsx_cells(submitted: Cli, tmp_path: Path) -> None:
     from openpyxl import load_workbook
 
     out = tmp_path / "q.xlsx"
     result = submitted(
         "--now",
-        "2021-10-06",
+        NOW,
         "--json",
         "report",
         "quarterly",
@@ -101,11 +125,16 @@ def test_xlsx_cells(submitted: Cli, tmp_path: Path) -> None:
     }
     book = load_workbook(out)
     assert book.sheetnames == ["Центры", "Итоги", "Показатели"]
+    for ws in book.worksheets:
+        _title_block(ws)
     sheet = book["Центры"]
-    assert sheet.freeze_panes == "C2"
-    assert [c.value for c in sheet[1]] == HEADER
-    assert all(c.font.b for c in sheet[1])
-    assert [[c.value for c in row] for row in sheet.iter_rows(min_row=2)] == [
+    assert sheet.freeze_panes == "C5"  # below the header, the code and name kept in view
+    assert [c.value for c in sheet[4]] == HEADER
+    assert all(c.font.b for c in sheet[4])
+    # The date is merged over the code and name columns: the code column alone is too
+    # narrow for it.
+    assert {str(r) for r in sheet.merged_cells.ranges} == {"A2:B2"}
+    assert [[c.value for c in row] for row in sheet.iter_rows(min_row=5)] == [
         [
             "IV-01",
             "МБОУ «Лежневская СШ № 1»",
@@ -163,56 +192,70 @@ def test_xlsx_cells(submitted: Cli, tmp_path: Path) -> None:
             "нет сведений",
         ],
     ]
-    assert sheet["F2"].number_format == "#,##0"
-    assert sheet["J5"].number_format == "0.0"
-    assert sheet["L3"].font.color.rgb == "00B00020"  # a missing submission stands out
+    assert sheet["F5"].number_format == "#,##0"
+    assert sheet["J8"].number_format == "0.0"
+    assert sheet["L6"].font.color.rgb == "00B00020"  # a missing submission stands out
     # Widths fit the longest name and municipality (within bounds), the header row is as
     # tall as its longest wrapped title: nothing is cut (see the LibreOffice print below).
     assert sheet.column_dimensions["B"].width == len(SCRIPT_NAME) + 3
     assert sheet.column_dimensions["C"].width == 21  # «Пестяковский район» + margin
-    assert sheet.row_dimensions[1].height == header_height(HEADER, _widths(sheet, len(HEADER)))
-    assert sheet.row_dimensions[1].height >= 7 * 15  # the indicator titles take 7 lines
-    assert all(c.alignment.wrap_text for c in sheet[1])
+    assert sheet.row_dimensions[4].height == header_height(HEADER, _widths(sheet, len(HEADER)))
+    assert sheet.row_dimensions[4].height >= 7 * 15  # the indicator titles take 7 lines
+    assert all(c.alignment.wrap_text for c in sheet[4])
 
     summary = book["Итоги"]
-    assert summary.freeze_panes == "B2"
-    assert [c.value for c in summary[1]][:5] == [
+    assert summary.freeze_panes == "B5"
+    assert [c.value for c in summary[4]][:5] == [
         "Муниципальное образование",
         "Центров",
         "Сведения представлены",
         "Нет сведений (полностью или частично)",
         "Цели достигнуты (центров)",
     ]
-    assert [c.value for c in summary[1]][5].startswith("всего: Численность обучающихся")
-    assert [c.value for c in summary[1]][9].startswith("среднее: Доля педагогических")
-    assert [[c.value for c in row] for row in summary.iter_rows(min_row=2)] == [
+    assert [c.value for c in summary[4]][5:] == [
+        ("среднее: " if title.endswith("% (2021 г.)") else "всего: ") + title
+        for title in IND_HEADERS
+    ]
+    assert [[c.value for c in row] for row in summary.iter_rows(min_row=5)] == [
         ["Лежневский район", 2, 1, 1, 1, 210, 41, 55, None, None],
         ["Палехский район", 1, 0, 1, 0, None, None, None, None, None],
         ["Пестяковский район", 1, 0, 1, 0, None, None, None, 3, 87.5],
         ["Ивановская область: всего", 4, 1, 3, 1, 210, 41, 55, 3, 87.5],
     ]
-    assert summary["F5"].number_format == "#,##0"
-    assert summary["A5"].font.b
+    assert summary["F8"].number_format == "#,##0"
+    assert summary["A8"].font.b
 
     legend = book["Показатели"]
-    assert [c.value for c in legend[2]] == [
+    assert legend.freeze_panes == "A5"
+    assert [c.value for c in legend[4]] == [
+        "Код",
+        "Наименование",
+        "Единица",
+        "Периодичность",
+        "Цель",
+        "Период",
+    ]
+    assert [c.value for c in legend[5]] == [
         "natsci_students",
         IND_HEADERS[0].split(", чел.")[0],
         "чел.",
         "ежеквартально",
         100,
-        "2021-Q3",
+        "III квартал 2021 г.",
     ]
-    # The footer: one full stop after «г.», the time on the roadmap's clock (--now
-    # 2021-10-06 is midnight in Moscow, 21:00 UTC the day before).
-    assert [[c.value for c in row] for row in legend.iter_rows(min_row=7)] == [
+    assert [row[5] for row in legend.iter_rows(min_row=5, max_row=9, values_only=True)] == [
+        *["III квартал 2021 г."] * 3,
+        *["2021 г."] * 2,
+    ]
+    # The foot: one full stop after «г.» (the time is row 2).
+    assert [[c.value for c in row] for row in legend.iter_rows(min_row=10)] == [
         [None] * 6,
         [
             "Распоряжение Правительства Ивановской области от 07.12.2020 № 159-рп. "
             "Отчёт за III квартал 2021 г.",
             *[None] * 5,
         ],
-        ["Сформирован 06.10.2021 00:00 (Europe/Moscow) программой Tochka.", *[None] * 5],
+        ["Сформирован программой Tochka по данным базы дорожной карты.", *[None] * 5],
     ]
 
 
@@ -230,7 +273,8 @@ def test_xlsx_prints_on_a4_with_nothing_cut(
     submitted: Cli, engine: Engine, stored: StoredRoadmap, tmp_path: Path
 ) -> None:
     """Read back with openpyxl (A4, print titles, fit to width) and printed by LibreOffice:
-    the longest municipality and every word of every header are on the first page."""
+    each sheet on an A4 page headed by the title and the date (shown whole, not «###»),
+    the longest municipality and every word of every header on the first page."""
     from openpyxl import load_workbook
 
     with db.write(engine) as conn:
@@ -238,20 +282,24 @@ def test_xlsx_prints_on_a4_with_nothing_cut(
             sa.update(CENTER).where(CENTER.c.code == "IV-04").values(municipality=LONG_TOWN)
         )
     out = tmp_path / "q.xlsx"
-    result = submitted("--now", "2021-10-06", "report", "quarterly", "2021-Q3", "-o", str(out))
+    result = submitted("--now", NOW, "report", "quarterly", "2021-Q3", "-o", str(out))
     assert result.exit_code == 0, result.output
     book = load_workbook(out)
     for ws in book.worksheets:
-        assert ws.page_setup.paperSize == 9  # A4
+        assert ws.page_setup.paperSize == 9  # A4 (ECMA-376 paper size codes)
         assert ws.page_setup.orientation == "landscape"
-        assert ws.print_title_rows == "$1:$1"
+        # The title, the date and the header on every page (rows 1-4, as the status
+        # and final reports print theirs).
+        assert ws.print_title_rows == "$1:$4"
         assert ws.page_setup.fitToWidth == 1
+        assert ws.page_setup.fitToHeight == 0
         assert ws.sheet_properties.pageSetUpPr.fitToPage is True
+        _title_block(ws)
     centers, summary = book["Центры"], book["Итоги"]
     assert centers.column_dimensions["C"].width >= len(LONG_TOWN)
     assert summary.column_dimensions["A"].width >= len(LONG_TOWN)
-    assert summary.row_dimensions[1].height == header_height(
-        [c.value for c in summary[1]], _widths(summary, summary.max_column)
+    assert summary.row_dimensions[4].height == header_height(
+        [c.value for c in summary[4]], _widths(summary, summary.max_column)
     )
 
     if not SOFFICE.exists():
@@ -279,6 +327,19 @@ def test_xlsx_prints_on_a4_with_nothing_cut(
     assert "(A4)" in info.stdout
     pages = int(re.search(r"Pages:\s+(\d+)", info.stdout).group(1))  # type: ignore[union-attr]
     assert pages == 3  # one per sheet: fitted to the width, four centers fit one page
+    for number in range(1, pages + 1):
+        # Every page opens with what and when, the date cell shown whole (a number too
+        # wide for its cell prints as «###»); the footer says it again.
+        layout = subprocess.run(
+            ["pdftotext", "-layout", "-f", str(number), "-l", str(number), str(pdf), "-"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        lines = [" ".join(line.split()) for line in layout.splitlines() if line.strip()]
+        assert lines[:2] == [TITLE, "Сформирован: 06.10.2021 17:35 МСК"], lines[:3]
+        assert "###" not in layout
+        assert "Сформирован: 06.10.2021 17:35 МСК" in lines[-1]  # the footer
     first = subprocess.run(
         ["pdftotext", "-f", "1", "-l", "1", str(pdf), "-"],
         capture_output=True,
@@ -377,7 +438,10 @@ def test_a_period_with_no_data_is_an_empty_report(
     assert result.exit_code == 0, result.output
     assert "Нет данных за II квартал 2021 г." in result.output
     book = load_workbook(out)
-    assert [row for row in book["Центры"].iter_rows(min_row=2, values_only=True)] == [
+    assert book["Центры"]["A1"].value == (
+        "Мониторинг показателей центров «Точка роста» — II квартал 2021 г."
+    )
+    assert [row for row in book["Центры"].iter_rows(min_row=5, values_only=True)] == [
         (
             "Нет данных за II квартал 2021 г.: ни один центр не должен был отчитываться и "
             "сведений за этот период нет.",
@@ -389,7 +453,7 @@ def test_a_period_with_no_data_is_an_empty_report(
         cli("report", "quarterly", "2021-Q2", "--format", "csv", "-o", str(csv_out)).exit_code == 0
     )
     assert csv_out.read_text(encoding="utf-8-sig").splitlines() == [
-        ";".join(HEADER).replace("(2021-Q3)", "(2021-Q2)")
+        ";".join(HEADER).replace("(III квартал 2021 г.)", "(II квартал 2021 г.)")
     ]
 
 
@@ -501,14 +565,14 @@ def test_targets_are_not_met_while_a_targeted_value_is_missing(
     assert result.exit_code == 0, result.output
     book = load_workbook(out)
     assert [
-        (row[0], row[-2], row[-1]) for row in book["Центры"].iter_rows(min_row=2, values_only=True)
+        (row[0], row[-2], row[-1]) for row in book["Центры"].iter_rows(min_row=5, values_only=True)
     ] == [
         ("IV-01", "нет сведений", "частично"),
         ("IV-03", "да", "представлены"),
         ("IV-04", "нет сведений", "нет сведений"),
         ("IV-02", "нет", "частично"),
     ]
-    assert [row[:5] for row in book["Итоги"].iter_rows(min_row=2, values_only=True)] == [
+    assert [row[:5] for row in book["Итоги"].iter_rows(min_row=5, values_only=True)] == [
         ("Лежневский район", 2, 1, 1, 1),
         ("Палехский район", 1, 0, 1, 0),
         ("Пестяковский район", 1, 0, 1, 0),

@@ -7,10 +7,14 @@ are met («да»; «нет» when a value is below its target; «нет све�
 with a target the period requires is missing), and whether the values are in. A summary
 by municipality and for the region follows (XLSX only: CSV is one table, the centers).
 
-XLSX: sheets «Центры», «Итоги», «Показатели»; header frozen, wrapped, its row as tall as
-its longest title needs; name and municipality columns as wide as the longest name
-(within bounds, wrapped beyond); number formats set (counts ``#,##0``, shares ``0.0``);
-every sheet prints on A4, fitted to the page width, the header row on every page.
+XLSX: sheets «Центры», «Итоги», «Показатели». Above each table, as in the status XLSX
+(`workflow.views.dashboard`): row 1 the report's title, row 2 «Сформирован: 06.10.2021
+17:35 МСК», a date cell holding ``generated_at`` on the roadmap's clock, row 3 blank; the
+header is row `HEADER_ROW`, frozen, wrapped, as tall as its longest title needs. Name and
+municipality columns as wide as the longest name (within bounds, wrapped beyond); number
+formats set (counts ``#,##0``, shares ``0.0``); every sheet prints on A4 landscape, fitted
+to the page width, rows 1 to `HEADER_ROW` (what, when, the header) on every page.
+Periods are named as people read them: «(IV квартал 2021 г.)», «(2021 г.)».
 CSV: UTF-8 with BOM, ``;``-separated, decimal comma: what Excel with Russian settings
 opens without a wizard.
 
@@ -35,6 +39,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Connection
 
 from base.clock import as_utc
+from notifications.ics import period_text
 from states.center import STATE_TITLES, CenterState
 from workflow.engine.indicators import Period, center_facts, latest_values, required_indicators
 from workflow.roadmap.definition import (
@@ -49,6 +54,8 @@ from workflow.views.cells import csv_text, xlsx_row
 
 __all__ = [
     "CENTER_SHEET",
+    "GENERATED_LABEL",
+    "HEADER_ROW",
     "INDICATOR_SHEET",
     "SUMMARY_SHEET",
     "CenterLine",
@@ -67,6 +74,13 @@ STATUS_COMPLETE = "представлены"
 STATUS_PARTIAL = "частично"
 STATUS_MISSING = "нет сведений"
 YES, NO = "да", "нет"
+
+#: Rows above each sheet's table: its title, «Сформирован:» and the time, a blank row; the
+#: header is row `HEADER_ROW`. The four print on every page (print titles).
+HEADER_ROW = 4
+GENERATED_LABEL = "Сформирован:"
+#: The date cell's format: the day and the time of day (the report says when it was made).
+GENERATED_FORMAT = "DD.MM.YYYY HH:MM"
 
 COUNT_FORMAT = "#,##0"
 SHARE_FORMAT = "0.0"
@@ -143,6 +157,11 @@ class QuarterlyReport:
         )
 
     @property
+    def title(self) -> str:
+        """«Мониторинг показателей центров «Точка роста» — IV квартал 2021 г.»."""
+        return f"Мониторинг показателей центров «Точка роста» — {self.period.title}"
+
+    @property
     def headers(self) -> list[str]:
         return [
             *_FIXED_HEADERS,
@@ -189,7 +208,8 @@ class QuarterlyReport:
 
 
 def _indicator_header(indicator: Indicator, label: str) -> str:
-    return f"{indicator.name}, {UNIT_TITLES[indicator.unit]} ({label})"
+    """«<name>, <unit> (IV квартал 2021 г.)» or «… (2021 г.)»: the period as people read it."""
+    return f"{indicator.name}, {UNIT_TITLES[indicator.unit]} ({period_text(label)})"
 
 
 _YES_NO: dict[bool | None, str] = {None: "", True: YES, False: NO}
@@ -337,7 +357,7 @@ def write_xlsx(report: QuarterlyReport, path: Path) -> None:
     from openpyxl import Workbook
 
     book = Workbook(write_only=True)
-    book.properties.title = f"Мониторинг показателей центров «Точка роста», {report.period.title}"
+    book.properties.title = report.title
     book.properties.creator = "Tochka"
     _centers_sheet(book, report)
     _summary_sheet(book, report)
@@ -407,9 +427,72 @@ def header_height(titles: Sequence[str], widths: Sequence[float]) -> float:
     return lines * _LINE_POINTS + _PAD_POINTS
 
 
-def _print_setup(sheet: Any, *, landscape: bool) -> None:
-    """A4, fitted to the page width (as many pages down as needed), the header repeated."""
-    sheet.print_title_rows = "1:1"
+def generated_local(report: QuarterlyReport) -> datetime:
+    """``generated_at`` on the roadmap's clock, without a zone (a spreadsheet has none)."""
+    zone = ZoneInfo(report.roadmap.timezone)
+    return as_utc(report.generated_at).astimezone(zone).replace(tzinfo=None)
+
+
+def _clock_name(zone: str) -> str:
+    """Whose clock the time is on: «МСК», as Russians write Moscow time, or the zone."""
+    return "МСК" if zone == "Europe/Moscow" else f"({zone})"
+
+
+def generated_format(zone: str) -> str:
+    """The date cell's number format: the label, the day, the time and whose clock:
+    the cell holds the date and reads «Сформирован: 06.10.2021 17:35 МСК»."""
+    # Literals in quotes, shown around the date by Excel and LibreOffice alike: one cell,
+    # so that the label is not set apart from its date by a wide column. An IANA name has
+    # no «"» (letters, digits, «/», «_», «-», «+»).
+    return f'"{GENERATED_LABEL} "{GENERATED_FORMAT}" {_clock_name(zone)}"'
+
+
+def generated_text(report: QuarterlyReport) -> str:
+    """«Сформирован: 06.10.2021 17:35 МСК»: row 2 as it reads, and the page footer."""
+    local = generated_local(report)
+    return f"{GENERATED_LABEL} {local:%d.%m.%Y %H:%M} {_clock_name(report.roadmap.timezone)}"
+
+
+def _span(widths: Sequence[float], first: int, least: float) -> int:
+    """The last column of a merge from ``first`` wide enough for ``least`` width units."""
+    last, room = first, widths[first - 1] if first <= len(widths) else least
+    while room < least and last < len(widths):
+        last += 1
+        room += widths[last - 1]
+    return last
+
+
+def _title_block(sheet: Any, report: QuarterlyReport, widths: Sequence[float]) -> None:
+    """Rows 1-3 (the header is `HEADER_ROW`), as the status XLSX has them: the report's
+    title; the time the report was made as a date cell (the report's ``generated_at`` on
+    the roadmap's clock) reading «Сформирован: …», merged over as many leading columns
+    as it needs not to be cut (a number too wide for its cell shows as «###»); a blank
+    row."""
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Alignment, Font
+    from openpyxl.worksheet.cell_range import CellRange
+
+    title = WriteOnlyCell(sheet, value=report.title)
+    title.font = Font(bold=True, size=13)
+    sheet.row_dimensions[1].height = 21  # a 13 pt line
+    sheet.append(xlsx_row(sheet, [title]))
+
+    stamp = WriteOnlyCell(sheet, value=generated_local(report))
+    stamp.number_format = generated_format(report.roadmap.timezone)
+    stamp.alignment = Alignment(horizontal="left")
+    stamp.font = Font(bold=True)
+    last = _span(widths, 1, len(generated_text(report)) * _BOLD + 2)
+    if last > 1:
+        # A write-only sheet has no merge_cells(): its writer writes this set.
+        sheet.merged_cells.add(CellRange(min_col=1, min_row=2, max_col=last, max_row=2))
+    sheet.append([stamp])
+    sheet.append([])
+
+
+def _print_setup(sheet: Any, report: QuarterlyReport, *, landscape: bool) -> None:
+    """A4, fitted to the page width (as many pages down as needed); the title, the date
+    and the header (rows 1 to `HEADER_ROW`) on every page, the date in the footer too."""
+    sheet.print_title_rows = f"1:{HEADER_ROW}"
     setup = sheet.page_setup
     setup.paperSize = "9"  # A4 (ECMA-376 paper codes; Worksheet.PAPERSIZE_A4)
     setup.orientation = "landscape" if landscape else "portrait"
@@ -418,7 +501,9 @@ def _print_setup(sheet: Any, *, landscape: bool) -> None:
     sheet.sheet_properties.pageSetUpPr.fitToPage = True
     sheet.page_margins.left = sheet.page_margins.right = 0.5
     sheet.page_margins.top = sheet.page_margins.bottom = 0.6
+    sheet.print_options.horizontalCentered = True
     sheet.oddFooter.center.text = "Страница &P из &N"
+    sheet.oddFooter.left.text = generated_text(report)
 
 
 def _number_cell(sheet: Any, unit: IndicatorUnit) -> Any:
@@ -449,9 +534,10 @@ def _centers_sheet(book: Any, report: QuarterlyReport) -> None:
         ),
     )
     _set_widths(sheet, widths)
-    sheet.freeze_panes = "C2"
-    sheet.row_dimensions[1].height = header_height(report.headers, widths)
-    _print_setup(sheet, landscape=True)
+    sheet.freeze_panes = f"C{HEADER_ROW + 1}"
+    sheet.row_dimensions[HEADER_ROW].height = header_height(report.headers, widths)
+    _print_setup(sheet, report, landscape=True)
+    _title_block(sheet, report, widths)
     sheet.append(_header_cells(sheet, report.headers))
     if report.empty:
         note = WriteOnlyCell(sheet, value=report.empty_text)
@@ -523,9 +609,10 @@ def _summary_sheet(book: Any, report: QuarterlyReport) -> None:
         ),
     )
     _set_widths(sheet, widths)
-    sheet.freeze_panes = "B2"
-    sheet.row_dimensions[1].height = header_height(headers, widths)
-    _print_setup(sheet, landscape=True)
+    sheet.freeze_panes = f"B{HEADER_ROW + 1}"
+    sheet.row_dimensions[HEADER_ROW].height = header_height(headers, widths)
+    _print_setup(sheet, report, landscape=True)
+    _title_block(sheet, report, widths)
     sheet.append(_header_cells(sheet, headers))
     if report.empty:
         note = WriteOnlyCell(sheet, value=report.empty_text)
@@ -557,12 +644,13 @@ def _summary_sheet(book: Any, report: QuarterlyReport) -> None:
 def _indicators_sheet(book: Any, report: QuarterlyReport) -> None:
 
     sheet = book.create_sheet(INDICATOR_SHEET)
-    _set_widths(sheet, (24, 80, 10, 16, 10, 12))
-    sheet.freeze_panes = "A2"
-    _print_setup(sheet, landscape=True)
-    sheet.append(
-        _header_cells(sheet, ("Код", "Наименование", "Единица", "Периодичность", "Цель", "Период"))
-    )
+    headers = ("Код", "Наименование", "Единица", "Периодичность", "Цель", "Период")
+    widths = header_widths(headers, (24, 80, 10, 16, 10, 20))
+    _set_widths(sheet, widths)
+    sheet.freeze_panes = f"A{HEADER_ROW + 1}"
+    _print_setup(sheet, report, landscape=True)
+    _title_block(sheet, report, widths)
+    sheet.append(_header_cells(sheet, headers))
     for indicator, label in report.columns:
         sheet.append(
             xlsx_row(
@@ -573,16 +661,15 @@ def _indicators_sheet(book: Any, report: QuarterlyReport) -> None:
                     UNIT_TITLES[indicator.unit],
                     PERIOD_TITLES[indicator.period],
                     indicator.target,
-                    label,
+                    period_text(label),
                 ],
             )
         )
-    zone = report.roadmap.timezone
-    local = as_utc(report.generated_at).astimezone(ZoneInfo(zone))
+    # When it was made is row 2: the foot names the decree the report answers.
     sheet.append([])
     decree = f"{_sentence(report.roadmap.decree)} {_sentence(f'Отчёт за {report.period.title}')}"
     sheet.append(xlsx_row(sheet, [decree]))
-    sheet.append([f"Сформирован {local:%d.%m.%Y %H:%M} ({zone}) программой Tochka."])
+    sheet.append(["Сформирован программой Tochka по данным базы дорожной карты."])
 
 
 def _sentence(text: str) -> str:
