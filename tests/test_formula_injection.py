@@ -211,7 +211,9 @@ def test_quarterly_xlsx_writes_every_text_as_text(produced: Produced) -> None:
         assert _as_read(text) in texts, text
     # Numbers stay numbers: the cohort and the submitted value.
     sheet = load_workbook(produced.quarterly_xlsx)["Центры"]
-    first = next(row for row in sheet.iter_rows(min_row=2) if row[0].value == "F-01")
+    # Rows 1-3: the title, the date, a blank row; row 4 the header.
+    assert sheet["A2"].is_date
+    first = next(row for row in sheet.iter_rows(min_row=5) if row[0].value == "F-01")
     assert (first[3].value, first[3].data_type) == (2021, "n")
     assert (first[5].value, first[5].data_type) == (120, "n")
 
@@ -286,7 +288,14 @@ def test_libreoffice_shows_the_texts_as_written(
     produced: Produced, soffice: str, tmp_path: Path
 ) -> None:
     quarterly = _libreoffice_sheets(soffice, produced.quarterly_xlsx, tmp_path)
-    by_code = {row[0]: row for row in quarterly["Центры"][1:]}
+    # Rows 1-3: the title, the date (a date cell, shown with its label), a blank row;
+    # row 4 the header.
+    for rows in quarterly.values():
+        assert rows[0][0] == "Мониторинг показателей центров «Точка роста» — III квартал 2021 г."
+        assert rows[1][0] == "Сформирован: 06.10.2021 00:00 МСК"
+        assert rows[2] == [""] * len(rows[2])
+    assert quarterly["Центры"][3][:3] == ["Код", "Наименование", "Муниципальное образование"]
+    by_code = {row[0]: row for row in quarterly["Центры"][4:]}
     assert [(code, by_code[code][1], by_code[code][2]) for code, _, _ in CENTERS] == [
         ("F-01", LINK, TOWN),
         ("F-02", "=1+1", TOWN),
@@ -300,7 +309,7 @@ def test_libreoffice_shows_the_texts_as_written(
     cells = {cell for sheet in quarterly.values() for row in sheet for cell in row}
     assert "Нажмите" not in cells  # the link's label would show if it were a formula
     assert by_code["F-01"][5] == "120"  # a number, shown in its number format
-    summary = {row[0] for row in quarterly["Итоги"][1:]}
+    summary = {row[0] for row in quarterly["Итоги"][4:]}
     assert EVIL_TOWN in summary
     assert "5" not in summary  # what «=2+3» would compute to
     status = _libreoffice_sheets(soffice, produced.status_xlsx, tmp_path)
