@@ -8,7 +8,7 @@ import json
 import re
 import subprocess
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -578,3 +578,28 @@ def test_targets_are_not_met_while_a_targeted_value_is_missing(
         ("Пестяковский район", 1, 0, 1, 0),
         ("Ивановская область: всего", 4, 1, 3, 1),
     ]
+
+
+@pytest.mark.parametrize(
+    ("zone", "text"),
+    [
+        ("Europe/Moscow", "Сформирован: 06.10.2021 17:35 МСК"),
+        ("Europe/Volgograd", "Сформирован: 06.10.2021 17:35 МСК"),  # Moscow's time
+        ("Asia/Yekaterinburg", "Сформирован: 06.10.2021 19:35 МСК+2"),
+        ("Europe/Kaliningrad", "Сформирован: 06.10.2021 16:35 МСК−1"),
+        ("Asia/Kolkata", "Сформирован: 06.10.2021 20:05 МСК+2:30"),
+    ],
+)
+def test_the_date_names_its_clock_as_russia_names_zones(zone: str, text: str) -> None:
+    """The roadmap's clock, named by its offset from Moscow time (never an IANA name)."""
+    from types import SimpleNamespace
+
+    from workflow.views.quarterly import clock_name, generated_format, generated_text
+
+    report: Any = SimpleNamespace(
+        roadmap=SimpleNamespace(timezone=zone),
+        generated_at=datetime(2021, 10, 6, 14, 35, tzinfo=UTC),
+    )
+    assert generated_text(report) == text
+    assert generated_format(report) == f'"Сформирован: "DD.MM.YYYY HH:MM" {clock_name(report)}"'
+    assert text.endswith(clock_name(report))

@@ -31,7 +31,7 @@ import csv
 import functools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -433,24 +433,31 @@ def generated_local(report: QuarterlyReport) -> datetime:
     return as_utc(report.generated_at).astimezone(zone).replace(tzinfo=None)
 
 
-def _clock_name(zone: str) -> str:
-    """Whose clock the time is on: «МСК», as Russians write Moscow time, or the zone."""
-    return "МСК" if zone == "Europe/Moscow" else f"({zone})"
+def clock_name(report: QuarterlyReport) -> str:
+    """Whose clock the time is on, as Russia names its zones: «МСК», «МСК+2»
+    (Yekaterinburg), «МСК−1» (Kaliningrad): the roadmap zone's offset from Moscow time
+    at ``generated_at``."""
+    moment = as_utc(report.generated_at)
+    here = moment.astimezone(ZoneInfo(report.roadmap.timezone)).utcoffset() or timedelta()
+    moscow = moment.astimezone(ZoneInfo("Europe/Moscow")).utcoffset() or timedelta()
+    minutes = int((here - moscow).total_seconds()) // 60
+    if not minutes:
+        return "МСК"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"МСК{'+' if minutes > 0 else '−'}{hours}" + (f":{rest:02d}" if rest else "")
 
 
-def generated_format(zone: str) -> str:
+def generated_format(report: QuarterlyReport) -> str:
     """The date cell's number format: the label, the day, the time and whose clock:
     the cell holds the date and reads «Сформирован: 06.10.2021 17:35 МСК»."""
     # Literals in quotes, shown around the date by Excel and LibreOffice alike: one cell,
-    # so that the label is not set apart from its date by a wide column. An IANA name has
-    # no «"» (letters, digits, «/», «_», «-», «+»).
-    return f'"{GENERATED_LABEL} "{GENERATED_FORMAT}" {_clock_name(zone)}"'
+    # so that the label is not set apart from its date by a wide column.
+    return f'"{GENERATED_LABEL} "{GENERATED_FORMAT}" {clock_name(report)}"'
 
 
 def generated_text(report: QuarterlyReport) -> str:
     """«Сформирован: 06.10.2021 17:35 МСК»: row 2 as it reads, and the page footer."""
-    local = generated_local(report)
-    return f"{GENERATED_LABEL} {local:%d.%m.%Y %H:%M} {_clock_name(report.roadmap.timezone)}"
+    return f"{GENERATED_LABEL} {generated_local(report):%d.%m.%Y %H:%M} {clock_name(report)}"
 
 
 def _span(widths: Sequence[float], first: int, least: float) -> int:
@@ -478,7 +485,7 @@ def _title_block(sheet: Any, report: QuarterlyReport, widths: Sequence[float]) -
     sheet.append(xlsx_row(sheet, [title]))
 
     stamp = WriteOnlyCell(sheet, value=generated_local(report))
-    stamp.number_format = generated_format(report.roadmap.timezone)
+    stamp.number_format = generated_format(report)
     stamp.alignment = Alignment(horizontal="left")
     stamp.font = Font(bold=True)
     last = _span(widths, 1, len(generated_text(report)) * _BOLD + 2)
