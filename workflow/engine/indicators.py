@@ -81,6 +81,7 @@ __all__ = [
     "latest_values",
     "missing_indicators",
     "missing_submissions",
+    "owing_with_received",
     "parse_period",
     "parse_value",
     "period_of",
@@ -267,6 +268,19 @@ def missing_indicators(
     Raises:
         ValueError: ``period`` is not a period label.
     """
+    return [row[:5] for row in owing_with_received(conn, roadmap_id, period, roadmap=roadmap)]
+
+
+def owing_with_received(
+    conn: Connection, roadmap_id: int, period: str, *, roadmap: Roadmap
+) -> list[tuple[str, str, str, str, tuple[Indicator, ...], tuple[tuple[Indicator, float], ...]]]:
+    """`missing_indicators` with, last, the values each center has already submitted
+    for the period (indicator, value; the roadmap's order): the monitoring letter lists
+    both, so that the school sees what is in as well as what is missing.
+
+    Raises:
+        ValueError: ``period`` is not a period label.
+    """
     parsed = parse_period(period)
     if parsed is None:
         raise ValueError(f"not a period label: {period!r}")
@@ -281,11 +295,18 @@ def missing_indicators(
     if not due:
         return []
     values = latest_values(conn, roadmap_id, sorted({label for _, label in required}))
-    result: list[tuple[str, str, str, str, tuple[Indicator, ...]]] = []
+    result: list[
+        tuple[str, str, str, str, tuple[Indicator, ...], tuple[tuple[Indicator, float], ...]]
+    ] = []
     for c in due:
         lacking = tuple(i for i, label in required if (c.id, label, i.code) not in values)
         if lacking:
-            result.append((c.code, c.name, c.email, c.municipality, lacking))
+            received = tuple(
+                (i, values[(c.id, label, i.code)][1])
+                for i, label in required
+                if (c.id, label, i.code) in values
+            )
+            result.append((c.code, c.name, c.email, c.municipality, lacking, received))
     return result
 
 

@@ -57,7 +57,7 @@ def center_notice_hook(roadmap: Roadmap, renderer: Renderer) -> NoticeHook:
                 key=f"{roadmap.code}:event:{result.seq}",
                 recipient=Recipient(email=center.email, name=center.name),
                 cc=(coordinator_rcpt,),
-                headline=HEADLINES.get(result.trigger, "Состояние центра изменено"),
+                headline=headline(result.trigger, result.from_state),
                 entity=f"центр «Точка роста» на базе {center.name}",
                 from_state=STATE_TITLES[CenterState(result.from_state)],
                 to_state=STATE_TITLES[CenterState(result.to_state)],
@@ -78,6 +78,14 @@ def center_notice_hook(roadmap: Roadmap, renderer: Renderer) -> NoticeHook:
         )
 
     return hook
+
+
+def headline(trigger: str, from_state: str) -> str:
+    """What happened, as people say it: the stage reached («Центр оснащён»), or for a
+    revert the stage whose mark was taken back («Отметка этапа «оснащён» отменена»)."""
+    if trigger == "revert":
+        return f"Отметка этапа «{STATE_TITLES[CenterState(from_state)]}» отменена"
+    return HEADLINES.get(trigger, "Состояние центра изменено")
 
 
 def _evidence(roadmap: Roadmap, recorded: dict[str, str] | None) -> tuple[str, ...]:
