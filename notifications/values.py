@@ -83,8 +83,12 @@ class Reminder:
         period_title: the period as people read it, e.g. «II квартал 2023 г.».
         owners: for the coordinator: who else owes the item.
         owners_label: how the letter introduces ``owners`` («Просрочено у»).
+        received: the values the reader has already submitted for the period, «name —
+            value unit» (a school's monitoring).
         last_rung: this is the last overdue reminder the roadmap allows; later the item
             appears in the coordinator's weekly summary only.
+        weekly_summary: whether the coordinator's weekly summary is sent; when it is off
+            the last overdue letter does not promise it.
         journal_seq, journal_hash: the roadmap's audit chain head when queued, in the
             coordinator's reminders (0 and "" elsewhere).
     """
@@ -115,11 +119,13 @@ class Reminder:
     action: str = ""
     documents: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()
+    received: tuple[str, ...] = ()
     how: str = ""
     period_title: str = ""
     owners: tuple[str, ...] = ()
     owners_label: str = ""
     last_rung: bool = False
+    weekly_summary: bool = True
     journal_seq: int = 0
     journal_hash: str = ""
     #: The due dates this deadline had before it was moved, oldest first (empty: never
@@ -165,6 +171,8 @@ class Reminder:
             "owners": list(self.owners),
             "owners_label": self.owners_label,
             "last_rung": self.last_rung,
+            "weekly_summary": self.weekly_summary,
+            "received": list(self.received),
             "journal_seq": self.journal_seq,
             "journal_hash": self.journal_hash,
         } | (
@@ -208,6 +216,8 @@ class Reminder:
             owners=tuple(data.get("owners", ())),
             owners_label=data.get("owners_label", ""),
             last_rung=bool(data.get("last_rung", False)),
+            weekly_summary=bool(data.get("weekly_summary", True)),
+            received=tuple(data.get("received", ())),
             journal_seq=int(data.get("journal_seq", 0)),
             journal_hash=data.get("journal_hash", ""),
             earlier_deadlines=tuple(
