@@ -52,6 +52,7 @@ class AskText:
         action: what the reader is asked to do, a Russian sentence with a capital letter.
         documents: what the reader sends (Russian names), in the roadmap's order.
         missing: the indicators still missing (monitoring letters to a school).
+        received: the values the same school has already submitted for the period.
         how: how to send them: reply to this letter, to whom.
         owners: for the coordinator: who else owes the item (names).
         owners_label: how the letter introduces ``owners``.
@@ -61,6 +62,7 @@ class AskText:
     action: str
     documents: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()
+    received: tuple[str, ...] = ()
     how: str = ""
     owners: tuple[str, ...] = ()
     owners_label: str = ""
@@ -167,14 +169,18 @@ def party_cycle(roadmap: Roadmap, measure: Measure, party_id: str, role: str) ->
     )
 
 
-def school_monitoring(roadmap: Roadmap, period: str, missing: Sequence[str]) -> AskText:
-    """A school that owes the period's indicators: which ones, and how to submit."""
+def school_monitoring(
+    roadmap: Roadmap, period: str, missing: Sequence[str], received: Sequence[str] = ()
+) -> AskText:
+    """A school that owes the period's indicators: which ones, what it has already sent,
+    and how to submit."""
     when = period_title(period)
     return AskText(
         role=PartyKind.SCHOOL.value,
         action=f"Сдайте значения показателей центра за {when}"
         + ("" if when.endswith(".") else "."),
         missing=tuple(missing),
+        received=tuple(received),
         how=reply_how(
             roadmap,
             "указав по строке на показатель его название и значение (доли — в процентах)",
