@@ -148,11 +148,14 @@ class Ask:
         party: the roadmap party id, for a party of the roadmap (its documents).
         missing: for a school owing monitoring: the indicators still missing, Russian
             («Численность обучающихся …, чел.»).
+        received: for the same school: the values it has already submitted for the
+            period («Численность обучающихся … — 25 чел.»).
     """
 
     role: str
     party: str = ""
     missing: tuple[str, ...] = ()
+    received: tuple[str, ...] = ()
 
 
 def party_recipients(roadmap: Roadmap, party_ids: Sequence[str]) -> tuple[Recipient, ...]:
@@ -322,7 +325,7 @@ def _ask_text(
             return asks.coordinator_stage(owners)
         return asks.school_stage(roadmap, deadline.stage)
     if ask is not None and ask.role == PartyKind.SCHOOL.value:
-        return asks.school_monitoring(roadmap, deadline.period, ask.missing)
+        return asks.school_monitoring(roadmap, deadline.period, ask.missing, ask.received)
     if ask is None:
         # The coordinator told of an item it is not responsible for.
         return asks.coordinator_escalation(owners)
@@ -345,6 +348,7 @@ def build_reminders(
     *,
     send_on: date,
     journal: tuple[int, str] | None = None,
+    weekly_summary: bool = True,
 ) -> list[Reminder]:
     """One `Reminder` per recipient of ``deadline`` for ``rung``, sent on ``send_on``.
 
@@ -353,6 +357,9 @@ def build_reminders(
     who owes it: as a recipient already (its own measure), or as one more reminder
     (another party's, a school's). ``journal`` (the audit chain head, sequence and hash)
     is carried by the coordinator's reminders for its digest's «Журнал» line.
+    ``weekly_summary``: whether the coordinator's weekly summary is sent (the
+    ``weekly_summary`` setting is not off): the last overdue letter says where the item
+    goes next, the summary or the coordinator's own control.
     """
     measure = roadmap.measure(deadline.measure)
     evidence = tuple(roadmap.evidence_kind(k).name for k in measure.evidence)
@@ -405,11 +412,13 @@ def build_reminders(
                 action=text.action,
                 documents=text.documents,
                 missing=text.missing,
+                received=text.received,
                 how=text.how,
                 period_title=title,
                 owners=text.owners,
                 owners_label=text.owners_label,
                 last_rung=last,
+                weekly_summary=weekly_summary,
                 journal_seq=seq,
                 journal_hash=head,
                 earlier_deadlines=deadline.earlier,
