@@ -156,7 +156,13 @@ def tick(
     created = create_due_cycles(engine, stored, today=today, now=now, clock=clock, actor=actor)
     marked, skipped = mark_overdue(engine, stored, today=today, now=now, clock=clock, actor=actor)
     deadlines, queued = queue_due_reminders(
-        engine, stored, today=today, now=now, clock=clock, queue=queue
+        engine,
+        stored,
+        today=today,
+        now=now,
+        clock=clock,
+        queue=queue,
+        weekly_summary=weekly is not None,
     )
     summaries = (
         0
@@ -293,8 +299,12 @@ def queue_due_reminders(
     now: datetime,
     clock: Clock,
     queue: ReminderQueue,
+    weekly_summary: bool = True,
 ) -> tuple[int, int]:
     """Step (c): queue the latest due rung of every deadline that has not had it.
+
+    ``weekly_summary``: whether the weekly summary is sent (`tick`'s ``weekly`` is not
+    None); the last overdue letter says so, or that the coordinator controls the rest.
 
     Returns:
         Deadlines reminded, reminders queued.
@@ -345,7 +355,14 @@ def queue_due_reminders(
     reminded = queued = 0
     for chunk in _transactions(batches):
         done, count = _queue_chunk(
-            engine, stored, chunk, today=today, now=now, clock=clock, queue=queue
+            engine,
+            stored,
+            chunk,
+            today=today,
+            now=now,
+            clock=clock,
+            queue=queue,
+            weekly_summary=weekly_summary,
         )
         reminded += done
         queued += count
@@ -376,6 +393,7 @@ def _queue_chunk(
     now: datetime,
     clock: Clock,
     queue: ReminderQueue,
+    weekly_summary: bool = True,
 ) -> tuple[int, int]:
     roadmap = stored.definition
     sent: list[tuple[RungDate, Deadline]] = []
@@ -389,7 +407,14 @@ def _queue_chunk(
                 if (d.entity_id, d.stage) in fresh:
                     sent.append((rung, d))
                     reminders.extend(
-                        build_reminders(roadmap, d, rung, send_on=today, journal=journal)
+                        build_reminders(
+                            roadmap,
+                            d,
+                            rung,
+                            send_on=today,
+                            journal=journal,
+                            weekly_summary=weekly_summary,
+                        )
                     )
         count = queue(conn, reminders, now=now) if reminders else 0
     for rung, d in sent:
