@@ -33,7 +33,7 @@ from notifications.values import Recipient, Reminder
 from states.center import LIFECYCLE, CenterState
 from states.center import STATE_TITLES as CENTER_TITLES
 from states.cycle import CycleState
-from workflow.engine.indicators import missing_indicators
+from workflow.engine.indicators import format_value, owing_with_received
 from workflow.engine.municipalities import contacts as municipality_contacts
 from workflow.errors import InputError
 from workflow.roadmap import closing
@@ -133,12 +133,13 @@ def schools_owing(
 def _owing(
     conn: Connection, stored: StoredRoadmap, *, measure: int, period: str
 ) -> list[tuple[Recipient, Ask]]:
-    """`schools_owing` with what each school lacks («название, ед.»)."""
+    """`schools_owing` with what each school lacks («название, ед.») and what it has
+    already sent («название — 25 чел.»)."""
     roadmap = stored.definition
     if measure != monitoring_measure(roadmap):
         return []
     try:
-        owing = missing_indicators(conn, stored.id, period, roadmap=roadmap)
+        owing = owing_with_received(conn, stored.id, period, roadmap=roadmap)
     except ValueError:  # an operator-opened cycle labelled by date, not by period
         return []
     return [
@@ -147,9 +148,13 @@ def _owing(
             Ask(
                 role=PartyKind.SCHOOL.value,
                 missing=tuple(f"{i.name}, {UNIT_TITLES[i.unit]}" for i in lacking),
+                received=tuple(
+                    f"{i.name} — {format_value(i, value)} {UNIT_TITLES[i.unit]}"
+                    for i, value in received
+                ),
             ),
         )
-        for _code, name, email, _m, lacking in owing
+        for _code, name, email, _m, lacking, received in owing
     ]
 
 
