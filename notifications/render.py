@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -125,6 +125,9 @@ class ItemView:
     what: str = ""
     #: ``what`` and its shorter forms, the preferred first (`subject_line`).
     what_forms: tuple[str, ...] = ()
+    #: The item's number in a digest, continuous across its date groups (0: a single
+    #: reminder, not numbered).
+    number: int = 0
 
     def __getattr__(self, name: str) -> Any:
         # Templates write ``item.title``; the reminder's fields show through.
@@ -186,24 +189,41 @@ def item_view(reminder: Reminder, now: datetime) -> ItemView:
     )
 
 
+def _school_monitoring(reminder: Reminder) -> bool:
+    """A school asked for its indicators of a monitoring cycle (not a center stage)."""
+    return reminder.role == "school" and reminder.subject_kind == "measure"
+
+
 def item_what(reminder: Reminder) -> str:
     """What a reminder is about, short, for a subject: a center stage's action
-    («открытие центра») or the measure's title."""
+    («открытие центра»), a school's indicators of a quarter («показатели за III квартал
+    2021 г.») or the measure's title."""
     stage = getattr(reminder, "stage", "")
+    if _school_monitoring(reminder):
+        when = clean_text(getattr(reminder, "period_title", "") or reminder.period)
+        return f"показатели за {when}"
     return STAGE_WHAT.get(stage) or russian.typographic_quotes(clean_text(reminder.title))
 
 
 def item_what_forms(reminder: Reminder) -> tuple[str, ...]:
     """`item_what` and, for a center stage, its shorter form (`STAGE_WHAT_SHORT`)."""
-    short = STAGE_WHAT_SHORT.get(getattr(reminder, "stage", ""))
     what = item_what(reminder)
+    if _school_monitoring(reminder):
+        # The quarter as official papers shorten it («III кв. 2021 г.»), then the word
+        # alone: the school's name is what a long subject keeps.
+        brief = what.replace(" квартал ", " кв. ")
+        return tuple(dict.fromkeys((what, brief, "показатели")))
+    short = STAGE_WHAT_SHORT.get(getattr(reminder, "stage", ""))
     return (what, short) if short and short != what else (what,)
 
 
 def item_who(reminder: Reminder) -> str:
-    """Whom a reminder is about, for a subject: the school, else the period."""
+    """Whom a reminder is about, for a subject: the school (the center's, or the school
+    asked for its indicators), else the period."""
     if reminder.center_name:
         return russian.typographic_quotes(clean_text(reminder.center_name))
+    if _school_monitoring(reminder) and reminder.recipient.name:
+        return russian.typographic_quotes(clean_text(reminder.recipient.name))
     title = getattr(reminder, "period_title", "") or reminder.period
     return clean_text(title)
 
@@ -263,6 +283,58 @@ def subject_line(
         return text
     room = SUBJECT_LIMIT - len(line(short_lead, short_what, "", "")) - 3  # " — "
     return line(short_lead, short_what, "", russian.shorten(who, max(room, 1)))
+
+
+def _enumerate(numbers: Sequence[int]) -> str:
+    """«2», «1 и 3», «1, 2 и 4»."""
+    words = [str(n) for n in numbers]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " и " + words[-1]
+
+
+def last_rung_note(items: Sequence[ItemView]) -> str:
+    """What a letter says once about the items whose last overdue reminder it carries.
+
+    True whether or not the earlier overdue rungs were sent (a daemon down for weeks
+    catches up with the last rung directly): «Напоминания о просрочке … на этом
+    заканчиваются», then where the item goes next. For the coordinator: the weekly
+    summary, or, when the summary is off (``weekly_summary``), its own control; for
+    anyone else: the coordinator. A digest names the items by their numbers.
+    """
+    last = [i for i in items if i.last_rung]
+    if not last:
+        return ""
+    many = len(last) > 1
+    if any(i.owners or i.role == "department" for i in last):
+        if all(i.weekly_summary for i in last):
+            then = (
+                "дальше эти пункты будут только в еженедельной сводке"
+                if many
+                else "дальше пункт будет только в еженедельной сводке"
+            )
+        else:
+            then = "еженедельная сводка не рассылается, дальше срок контролирует координатор"
+    else:
+        then = "дальше срок контролирует координатор"
+    if all(i.number for i in last):
+        which = ("по пунктам " if many else "по пункту ") + _enumerate([i.number for i in last])
+        return f"Напоминания о просрочке {which} на этом заканчиваются: {then}."
+    return f"Напоминания о просрочке по этому пункту на этом заканчиваются: {then}."
+
+
+def counts_text(counts: dict[str, int], total: int) -> str:
+    """A digest's count, in words: «5 напоминаний, из них просрочено 3, со сроком
+    сегодня 1, с приближающимся сроком 1»; «4 напоминания, все с приближающимся сроком»."""
+    head = russian.plural(total, "напоминание", "напоминания", "напоминаний")
+    parts = [
+        (counts.get("overdue", 0), "просрочено", "все просрочены"),
+        (counts.get("today", 0), "со сроком сегодня", "у всех срок сегодня"),
+        (counts.get("upcoming", 0), "с приближающимся сроком", "все с приближающимся сроком"),
+    ]
+    for count, _some, every in parts:
+        if count == total and total > 1:
+            return f"{head}, {every}"
+    listed = [f"{some} {count}" for count, some, _every in parts if count]
+    return f"{head}, из них " + ", ".join(listed) if listed else head
 
 
 def greeting(recipient: Recipient) -> str:
@@ -367,6 +439,8 @@ class Renderer:
             raise ValueError("a letter needs at least one reminder")
         ordered = sorted(reminders, key=lambda r: r.urgency)
         items = [item_view(r, now) for r in ordered]
+        if len(items) > 1:  # a digest: one numbering across its date groups
+            items = [replace(item, number=n) for n, item in enumerate(items, start=1)]
         first = ordered[0]
         groups: list[DeadlineGroup] = []
         for item in items:
@@ -408,7 +482,9 @@ class Renderer:
             "item": items[0],
             "groups": groups,
             "counts": counts,
+            "counts_text": counts_text(counts, len(items)),
             "total": len(items),
+            "last_note": last_rung_note(items),
             "escalated": bool(cc),
             "cc": list(cc.values()),
         }
