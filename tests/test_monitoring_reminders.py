@@ -151,12 +151,19 @@ def test_the_school_is_asked_for_its_missing_indicators_by_quarter(
     assert "Не сданы показатели (2):" in text
     for code in ("natsci_students", "extra_programs_students"):
         assert f"– {roadmap.indicator(code).name}, чел." in text
-    assert roadmap.indicator("tech_students").name not in text  # submitted
+    # What the school has already sent is listed too, with its value.
+    assert (
+        "  Уже получены (1):\n"
+        f"    – {roadmap.indicator('tech_students').name} — 25 чел.\n"
+        "  Как направить:"
+    ) in text
+    assert text.count(roadmap.indicator("tech_students").name) == 1
     html = letters[0].get_body(preferencelist=("html",))
     assert html is not None
     html_text = str(html.get_content())
     for code in ("natsci_students", "extra_programs_students"):
         assert f"<li>{roadmap.indicator(code).name}, чел.</li>" in html_text
+    assert f"<li>{roadmap.indicator('tech_students').name} — 25 чел.</li>" in html_text
     assert "Ответьте на это письмо" in text
     assert roadmap.party("department").email in text
     # The department's own document is the department's, not the school's.
