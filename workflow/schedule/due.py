@@ -135,7 +135,8 @@ class Deadline:
     center_name: str | None = None
     municipality: str | None = None
     asks: Mapping[str, Ask] = field(default_factory=dict)
-    #: The due dates a cycle had before its revisions, oldest first (`deadline_revision`).
+    #: The due dates a cycle or a center's stage had before its revisions, oldest first
+    #: (`deadline_revision`, `stage_revision`).
     earlier: tuple[date, ...] = ()
 
 
@@ -279,9 +280,12 @@ def center_deadline(
     municipality: str,
     email: str,
     municipality_contact: Recipient | None = None,
+    earlier: Sequence[date] = (),
 ) -> Deadline:
     """The deadline of one center's stage: the school is reminded, and the education
-    authority of its municipality when its address is known (`workflow.engine.municipalities`)."""
+    authority of its municipality when its address is known (`workflow.engine.municipalities`).
+    ``earlier``: the dates the stage had for this center before an order moved it
+    (`workflow.engine.stage_revisions`), oldest first."""
     assert stage.due is not None
     wanted = {_key(email): Ask(role=PartyKind.SCHOOL.value)}
     if municipality_contact is not None:
@@ -303,6 +307,7 @@ def center_deadline(
         center_name=name,
         municipality=municipality,
         asks=wanted,
+        earlier=tuple(earlier),
     )
 
 
