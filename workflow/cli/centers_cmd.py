@@ -282,6 +282,8 @@ def _stage_deadlines(
 ) -> list[dict[str, object]]:
     """The center's stage deadlines for its cohort, each reached, late or pending."""
     from states.center import LIFECYCLE, STATE_TITLES, CenterState
+    from workflow.engine.centers import center_id
+    from workflow.engine.stage_revisions import moved_of, revised
     from workflow.roadmap.deadlines import stage_deadlines
     from workflow.roadmap.workdays import is_working_day, next_working_day
     from workflow.schedule.reminders import schedule_due_by_cohort
@@ -290,8 +292,11 @@ def _stage_deadlines(
     # A withdrawn center has reached no stage and owes none.
     position = order.index(center.state) if center.state in order else None
     schedule = schedule_due_by_cohort(conn, stored).get(center.cohort)
+    # A stage moved for this center alone is at its revised date (the cohort's shown too).
+    moved = moved_of(conn, stored.id, center_id(conn, stored.id, center.code))
+    cohorts = stage_deadlines(stored.definition, cohort=center.cohort, schedule_due=schedule)
     result: list[dict[str, object]] = []
-    for d in stage_deadlines(stored.definition, cohort=center.cohort, schedule_due=schedule):
+    for d in revised(cohorts, moved):
         reached = position is not None and position >= order.index(d.stage)
         # A term ending on a day off ends on the next working day (Civil Code, art. 193).
         ends = d.due if d.due is None or is_working_day(d.due) else next_working_day(d.due)
@@ -303,6 +308,7 @@ def _stage_deadlines(
                 "title": STATE_TITLES[CenterState(d.stage)],
                 "measure": d.measure,
                 "due": d.due.isoformat() if d.due else None,
+                "original_due": moved[d.stage].earlier[0].isoformat() if d.stage in moved else None,
                 "starts": d.starts,
                 "reached": reached,
                 "late": late,
@@ -318,6 +324,9 @@ def _deadline_line(d: dict[str, object]) -> str:
         when = ("с " if d["starts"] else "до ") + f"{date.fromisoformat(due):%d.%m.%Y}"
     else:
         when = "срок не назначен (по отдельному графику)"
+    original = d.get("original_due")
+    if isinstance(original, str):
+        when += f", срок перенесён с {date.fromisoformat(original):%d.%m.%Y}"
     status = _STATUS_TITLES[str(d["status"])]
     return f"{d['title']} — {when} (мероприятие {d['measure']}): {status}"
 

@@ -8,7 +8,8 @@ yet at the stage), the school named: the deadline its letters remind of.
 
 One all-day event per deadline. UIDs depend only on what the deadline is (the roadmap,
 the measure and period; or the center, its stage and cohort), never on a database id or
-the date, and are made by the same function as the letters' attachments
+the date (a stage moved for one center keeps its UID: `workflow.engine.stage_revisions`),
+and are made by the same function as the letters' attachments
 (`notifications.ics`): an event keeps its UID when its cycle is created later, a calendar
 that takes both the export and the letters has one event per deadline, and SEQUENCE
 (from the due date) makes a moved deadline replace the event."""
@@ -27,6 +28,7 @@ from states.center import STATE_TITLES as CENTER_TITLES
 from states.center import CenterState
 from states.cycle import STATE_TITLES as CYCLE_TITLES
 from states.cycle import CycleState
+from workflow.engine.stage_revisions import moved_stages
 from workflow.errors import NotFound
 from workflow.roadmap.deadlines import stage_deadlines
 from workflow.roadmap.definition import Roadmap
@@ -99,6 +101,7 @@ def export(
         count += 1
     schedule = schedule_due_by_cohort(conn, stored)
     centers = _owing_centers(conn, stored.id)
+    moved = moved_stages(conn, stored.id)  # a center's own date for a stage, if moved
     for cohort in sorted(centers):
         for stage in stage_deadlines(roadmap, cohort=cohort, schedule_due=schedule.get(cohort)):
             if stage.due is None or not concerns(stage.measure):
@@ -108,6 +111,7 @@ def export(
             for center in centers[cohort]:
                 if center.state not in before:
                     continue
+                own = moved.get((center.id, stage.stage))
                 cal.add_component(
                     ics.deadline_event(
                         uid=ics.deadline_uid(
@@ -117,7 +121,7 @@ def export(
                             center=center.code,
                             stage=stage.stage,
                         ),
-                        due=stage.due,
+                        due=own.due if own is not None else stage.due,
                         summary=ics.stage_summary(stage=stage.stage, school=center.name),
                         details=[
                             f"Центр «Точка роста» на базе {center.name} (код {center.code}), "
@@ -129,6 +133,7 @@ def export(
                             roadmap.title,
                         ],
                         now=now,
+                        earlier=own.earlier if own is not None else (),
                     )
                 )
                 count += 1
@@ -151,6 +156,7 @@ def cycle_uid(roadmap: Roadmap, measure: int, period: str) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class _Center:
+    id: int
     code: str
     name: str
     municipality: str
@@ -164,7 +170,12 @@ def _owing_centers(conn: Connection, roadmap_id: int) -> dict[int, list[_Center]
     done = (CenterState.WITHDRAWN.value, CenterState.REPORTING.value)
     rows = conn.execute(
         sa.select(
-            CENTER.c.cohort, CENTER.c.code, CENTER.c.name, CENTER.c.municipality, CENTER.c.state
+            CENTER.c.id,
+            CENTER.c.cohort,
+            CENTER.c.code,
+            CENTER.c.name,
+            CENTER.c.municipality,
+            CENTER.c.state,
         )
         .where(CENTER.c.roadmap_id == roadmap_id, CENTER.c.state.not_in(done))
         .order_by(CENTER.c.cohort, CENTER.c.code)
@@ -172,6 +183,7 @@ def _owing_centers(conn: Connection, roadmap_id: int) -> dict[int, list[_Center]
     for row in rows:
         result.setdefault(int(row.cohort), []).append(
             _Center(
+                id=int(row.id),
                 code=str(row.code),
                 name=str(row.name),
                 municipality=str(row.municipality),

@@ -43,7 +43,8 @@ from states.center import LIFECYCLE, CenterState
 from states.center import STATE_TITLES as CENTER_TITLES
 from states.cycle import STATE_TITLES as CYCLE_TITLES
 from states.cycle import CycleState
-from workflow.roadmap.deadlines import stage_deadlines
+from workflow.engine.stage_revisions import moved_stages, revised
+from workflow.roadmap.deadlines import StageDeadline, stage_deadlines
 from workflow.roadmap.definition import Roadmap
 from workflow.roadmap.indicators import parse_period
 from workflow.roadmap.store import StoredRoadmap
@@ -262,6 +263,7 @@ def build(conn: Connection, stored: StoredRoadmap, *, now: datetime) -> Dashboar
         cohort: stage_deadlines(roadmap, cohort=cohort, schedule_due=schedule.get(cohort))
         for cohort in {c for _, c, _, _ in groups}
     }
+    own = _own_deadlines(conn, stored.id, deadlines)
     cycles = _cycles(conn, stored.id, today)
     return Dashboard(
         roadmap=roadmap,
@@ -269,31 +271,88 @@ def build(conn: Connection, stored: StoredRoadmap, *, now: datetime) -> Dashboar
         generated_at=now,
         stages=stages,
         cohorts=_cohorts(groups, stages),
-        municipalities=_municipalities(groups, deadlines, today),
+        municipalities=_municipalities(groups, deadlines, today, own),
         cycles=tuple(cycles),
-        upcoming=tuple(_upcoming(roadmap, groups, deadlines, cycles, today)),
-        late=tuple(_late_centers(conn, stored.id, deadlines, today)),
+        upcoming=tuple(_upcoming(roadmap, groups, deadlines, cycles, today, own)),
+        late=tuple(_late_centers(conn, stored.id, deadlines, today, own)),
         owing=tuple(_owing_schools(conn, stored, cycles, today, now)),
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Own:
+    """A center with a stage deadline moved for it alone (`workflow.engine.stage_revisions`):
+    its stage deadlines, the moved ones at their revised dates."""
+
+    code: str
+    municipality: str
+    cohort: int
+    state: str
+    deadlines: list[StageDeadline]
+    moved: dict[str, date]  # stage → the cohort's date it had first
+
+
+def _own_deadlines(
+    conn: Connection, roadmap_id: int, deadlines: dict[int, list[StageDeadline]]
+) -> dict[int, _Own]:
+    """Center id → its own stage deadlines, for the centers with a moved stage."""
+    moved = moved_stages(conn, roadmap_id)
+    if not moved:
+        return {}
+    ids = sorted({center_id for center_id, _ in moved})
+    result: dict[int, _Own] = {}
+    for row in conn.execute(
+        sa.select(
+            CENTER.c.id, CENTER.c.code, CENTER.c.municipality, CENTER.c.cohort, CENTER.c.state
+        ).where(CENTER.c.roadmap_id == roadmap_id, CENTER.c.id.in_(ids))
+    ):
+        mine = {stage: m for (cid, stage), m in moved.items() if cid == row.id}
+        result[int(row.id)] = _Own(
+            code=str(row.code),
+            municipality=str(row.municipality),
+            cohort=int(row.cohort),
+            state=str(row.state),
+            deadlines=revised(deadlines.get(int(row.cohort), []), mine),
+            moved={stage: m.earlier[0] for stage, m in mine.items()},
+        )
+    return result
+
+
+def _missed(deadlines: list[Any], state: str, today: date) -> bool:
+    return any(
+        d.due is not None and d.due < today and _ORDER[d.stage] > _ORDER[state] for d in deadlines
+    )
+
+
 def _late_centers(
-    conn: Connection, roadmap_id: int, deadlines: dict[int, list[Any]], today: date
+    conn: Connection,
+    roadmap_id: int,
+    deadlines: dict[int, list[Any]],
+    today: date,
+    own: dict[int, _Own] | None = None,
 ) -> list[LateCenter]:
-    """Every late center, the latest first: the one query that reads centers by name."""
+    """Every late center, the latest first: the one query that reads centers by name.
+    A center in ``own`` is judged by its own (moved) deadlines."""
+    own = own or {}
     result = []
     rows = conn.execute(
         sa.select(
-            CENTER.c.code, CENTER.c.name, CENTER.c.municipality, CENTER.c.cohort, CENTER.c.state
+            CENTER.c.id,
+            CENTER.c.code,
+            CENTER.c.name,
+            CENTER.c.municipality,
+            CENTER.c.cohort,
+            CENTER.c.state,
         ).where(
             CENTER.c.roadmap_id == roadmap_id,
             CENTER.c.state.not_in([CenterState.WITHDRAWN.value, CenterState.REPORTING.value]),
         )
     )
     for row in rows:
+        mine: list[Any] | None = own[int(row.id)].deadlines if int(row.id) in own else None
         missed = [
             d
-            for d in deadlines.get(int(row.cohort), [])
+            for d in (mine if mine is not None else deadlines.get(int(row.cohort), []))
             if d.due is not None and term_end(d.due) < today and _ORDER[d.stage] > _ORDER[row.state]
         ]
         if not missed:
@@ -423,7 +482,10 @@ def _cohorts(
 
 
 def _municipalities(
-    groups: list[tuple[str, int, str, int]], deadlines: dict[int, list[Any]], today: date
+    groups: list[tuple[str, int, str, int]],
+    deadlines: dict[int, list[Any]],
+    today: date,
+    own: dict[int, _Own] | None = None,
 ) -> tuple[Municipality, ...]:
     per: dict[str, dict[str, int]] = {}
     late: dict[str, int] = {}
@@ -433,11 +495,15 @@ def _municipalities(
         late.setdefault(municipality, 0)
         if state == CenterState.WITHDRAWN.value:
             continue
-        if any(
-            d.due is not None and d.due < today and _ORDER[d.stage] > _ORDER[state]
-            for d in deadlines[cohort]
-        ):
+        if _missed(deadlines[cohort], state, today):
             late[municipality] += count
+    # A center with a moved stage is late by its own deadlines, not its cohort's.
+    for center in (own or {}).values():
+        if center.state == CenterState.WITHDRAWN.value:
+            continue
+        late[center.municipality] += _missed(center.deadlines, center.state, today) - _missed(
+            deadlines[center.cohort], center.state, today
+        )
     return tuple(
         Municipality(name=name, total=sum(counts.values()), counts=counts, late=late[name])
         # The latest first: those are the ones the governor's office asks about.
@@ -477,6 +543,7 @@ def _upcoming(
     deadlines: dict[int, list[Any]],
     cycles: list[CycleMark],
     today: date,
+    own: dict[int, _Own] | None = None,
 ) -> list[Upcoming]:
     horizon = today + timedelta(days=HORIZON_DAYS)
     result: list[Upcoming] = []
@@ -498,6 +565,27 @@ def _upcoming(
         for d in deadlines[cohort]:
             if d.due is not None and today <= d.due <= horizon and _ORDER[d.stage] > _ORDER[state]:
                 owing[(cohort, d.stage)] = owing.get((cohort, d.stage), 0) + count
+    for center in (own or {}).values():
+        if center.state == CenterState.WITHDRAWN.value:
+            continue
+        for d in center.deadlines:
+            if d.stage not in center.moved or _ORDER[d.stage] <= _ORDER[center.state]:
+                continue
+            cohort_due = next(c.due for c in deadlines[center.cohort] if c.stage == d.stage)
+            if cohort_due is not None and today <= cohort_due <= horizon:
+                owing[(center.cohort, d.stage)] -= 1  # it owes the stage by its own date
+            if d.due is not None and today <= d.due <= horizon:
+                verb = "начинает этап" if d.starts else "должен достичь этапа"
+                result.append(
+                    Upcoming(
+                        due=d.due,
+                        kind="stage",
+                        title=f"Центр {center.code}: {verb} "
+                        f"«{CENTER_TITLES[CenterState(d.stage)]}»",
+                        detail=f"срок перенесён с {center.moved[d.stage]:%d.%m.%Y}",
+                        days_left=(d.due - today).days,
+                    )
+                )
     for cohort, deadlines_of in sorted(deadlines.items()):
         for d in deadlines_of:
             count = owing.get((cohort, d.stage), 0)

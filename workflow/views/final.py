@@ -5,9 +5,10 @@ day) in a few queries; `write_xlsx` and `write_html` lay it out. One line per me
 cycle (number and title, period, due date, when it was done, the verdict, the evidence
 recorded and who recorded it) and one line per center stage (code, school, municipality,
 cohort, stage, the cohort's deadline for it, when the center reached it, the verdict and
-the document it sent). Before the program's end the report says it is an interim one
-(«промежуточный: программа не завершена»); nothing here depends on the program being
-closed.
+the document it sent). A stage an order moved for one center (`tochka centers reschedule`)
+is judged against its revised date, the cohort's date shown beside it. Before the
+program's end the report says it is an interim one («промежуточный: программа не
+завершена»); nothing here depends on the program being closed.
 
 Verdicts: «в срок», «с опозданием на N дн.», «не выполнено», «отменено» (a cancelled
 cycle; a stage a withdrawn center had not reached when it was withdrawn, if its term had
@@ -39,6 +40,7 @@ from states.center import LIFECYCLE, CenterState
 from states.center import STATE_TITLES as CENTER_TITLES
 from states.cycle import CycleState
 from workflow.engine.audit import CREATE_TRIGGER
+from workflow.engine.stage_revisions import moved_stages, revised
 from workflow.roadmap.deadlines import stage_deadlines
 from workflow.roadmap.definition import Roadmap
 from workflow.roadmap.store import StoredRoadmap
@@ -157,6 +159,9 @@ class StageLine:
     verdict: Verdict
     days_late: int
     record: Record = field(default_factory=Record)
+    #: The cohort's date, when an order moved this center's stage (``due`` is the revised
+    #: one, which the verdict is judged against).
+    original_due: date | None = None
 
     @property
     def verdict_text(self) -> str:
@@ -321,6 +326,7 @@ def build(conn: Connection, stored: StoredRoadmap, *, now: datetime) -> FinalRep
         )
 
     schedule = _schedule_due(conn, stored)
+    moved = moved_stages(conn, stored.id)
     deadlines: dict[int, list[Any]] = {}
     stages: list[StageLine] = []
     for center in conn.execute(
@@ -337,7 +343,8 @@ def build(conn: Connection, stored: StoredRoadmap, *, now: datetime) -> FinalRep
                 roadmap, cohort=cohort, schedule_due=schedule.get(cohort)
             )
         reached, withdrawal = _replay(history)
-        for deadline in deadlines[cohort]:
+        mine = {stage: m for (cid, stage), m in moved.items() if cid == int(center.id)}
+        for deadline in revised(deadlines[cohort], mine):
             event = reached.get(deadline.stage)
             done = event.effective_date if event is not None else None
             # Withdrawn before the stage's term ended: the stage is cancelled; after it,
@@ -360,6 +367,9 @@ def build(conn: Connection, stored: StoredRoadmap, *, now: datetime) -> FinalRep
                     verdict=verdict,
                     days_late=days,
                     record=record(shown, kinds) if shown is not None else Record(),
+                    original_due=mine[deadline.stage].earlier[0]
+                    if deadline.stage in mine
+                    else None,
                 )
             )
     return FinalReport(
@@ -569,8 +579,9 @@ def write_xlsx(report: FinalReport, path: Path) -> None:
             "Итог",
             "Документы",
             "Кем внесено",
+            "Срок перенесён с",
         ],
-        [9, 30, 22, 7, 20, 11, 11, 22, 40, 22],
+        [9, 30, 22, 7, 20, 11, 11, 22, 40, 22, 11],
     )
     for s in report.stages:
         stages.append(
@@ -587,11 +598,13 @@ def write_xlsx(report: FinalReport, path: Path) -> None:
                     s.verdict_text,
                     s.record.evidence,
                     _who(s.record),
+                    s.original_due,
                 ],
             )
         )
         bad = s.verdict in (Verdict.LATE, Verdict.NOT_DONE)
         finish_row(stages, (6, 7), (2, 3, 5, 8, 9, 10), bad)
+        stages.cell(stages.max_row, 11).number_format = "DD.MM.YYYY"
     if not report.stages:
         stages.append(["Центров нет."])
     book.save(path)
