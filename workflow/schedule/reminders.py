@@ -57,6 +57,7 @@ from workflow.schedule.due import (
     sends_from,
 )
 from workflow.schedule.ladder import RungDate, cc_coordinator
+from workflow.schedule.moved import as_deadline, moved_centers, moved_deadlines
 from workflow.storage.tables import CENTER, CYCLE, HEAD, REVISION, SENT
 
 # Names of the pure reminder maths that the reconciler, the calendar and the tests take
@@ -257,7 +258,11 @@ class StageGroup:
 
 
 def stage_groups(conn: Connection, stored: StoredRoadmap) -> Iterator[StageGroup]:
-    """Every (cohort, stage) with a known date and centers that have not reached it."""
+    """Every (cohort, stage) with a known date and centers that have not reached it.
+
+    A center whose stage deadline was moved is in the group still (``states``), but the
+    selections of the group's centers leave it out (`moved.moved_centers`): its own
+    deadline is `moved.moved_deadlines`'."""
     roadmap = stored.definition
     present = cohort_states(conn, stored.id)
     if not present:
@@ -291,6 +296,8 @@ _CENTERS_NEEDING = (
                 SENT.c.day_offset >= sa.bindparam("offset"),
             )
         ),
+        # A center whose stage was moved is reminded by its own date (`moved`).
+        CENTER.c.id.not_in(moved_centers(sa.bindparam("stage"), sa.bindparam("roadmap_id"))),
     )
     .order_by(CENTER.c.id)
 )
@@ -554,6 +561,7 @@ def preview(
                 CENTER.c.roadmap_id == stored.id,
                 CENTER.c.cohort == group.cohort,
                 CENTER.c.state.in_(group.states),
+                CENTER.c.id.not_in(moved_centers(group.stage.stage, stored.id)),
             )
             .order_by(CENTER.c.code)
         )
@@ -586,6 +594,18 @@ def preview(
                 municipality_contact=contacts.get(row.municipality),
             )
             streams.append(_preview_items(deadline, cache[row.sent_offset], escalation))
+    for moved in moved_deadlines(conn, stored):
+        assert moved.stage.due is not None
+        if contacts is None:
+            contacts = municipality_contacts(conn, stored.id)
+        sends = [
+            (day, rung)
+            for day, rung in sends_from(
+                moved.stage.due, roadmap, start=today, until=until, sent_offset=moved.sent_offset
+            )
+            if closing.stages_reminded(roadmap, day)
+        ]
+        streams.append(_preview_items(as_deadline(roadmap, moved, contacts), sends, escalation))
     # Each stream is in this order already; merge keeps ties in stream order, as the
     # stable sort of the whole list did.
     return heapq.merge(*streams, key=_preview_order)
