@@ -34,6 +34,7 @@ from workflow.roadmap.recurrence import scheduled_cycles
 from workflow.roadmap.store import StoredRoadmap
 from workflow.roadmap.workdays import term_end
 from workflow.schedule.ladder import RungDate
+from workflow.schedule.moved import as_deadline, moved_deadlines
 from workflow.schedule.reminders import (
     Deadline,
     ReminderQueue,
@@ -352,6 +353,18 @@ def queue_due_reminders(
             ]
             for start in range(0, len(deadlines), _BATCH):
                 batches.append((rung, deadlines[start : start + _BATCH]))
+        # Stages an order moved for one center: by that center's own date.
+        reminded_stages = closing.stages_reminded(roadmap, today)
+        for moved in moved_deadlines(conn, stored) if reminded_stages else []:
+            assert moved.stage.due is not None
+            rung = adoption_floor(latest_due(moved.stage.due, roadmap, today), adopted)
+            if rung is None or (
+                moved.sent_offset is not None and moved.sent_offset >= rung_offset(rung)
+            ):
+                continue
+            if contacts is None:
+                contacts = municipality_contacts(conn, stored.id)
+            batches.append((rung, [as_deadline(roadmap, moved, contacts)]))
     reminded = queued = 0
     for chunk in _transactions(batches):
         done, count = _queue_chunk(
