@@ -22,7 +22,8 @@ Cli = Callable[..., Result]
 def test_tick_cli_reports_and_is_idempotent(cli: Cli, stored: StoredRoadmap) -> None:
     first = cli("--now", "2021-02-20", "tick")
     assert first.exit_code == 0, first.output
-    assert "Создано циклов 4, просрочено 3, напоминаний 4" in first.output
+    # Measure 1 is created done (the file records it done by the decree): not overdue.
+    assert "Создано циклов 4, просрочено 2, напоминаний 3" in first.output
     again = cli("--json", "--now", "2021-02-20", "tick")
     assert json.loads(again.output) == [
         {
@@ -60,7 +61,7 @@ def test_preview_lists_what_ticks_would_send_and_queues_nothing(
     assert items[0]["subject"].startswith("Мероприятие № 5 (2021 г.): Объявление закупок")
     with engine.connect() as conn:
         queued = conn.execute(sa.select(sa.func.count()).select_from(REMINDER)).scalar_one()
-    assert queued == 4  # only the tick's
+    assert queued == 3  # only the tick's
 
     # Ahead: measure 6/7/8 cycles that do not exist yet, and the center's stages.
     ahead = json.loads(
@@ -146,8 +147,9 @@ def test_calendar_export_open_cycles_and_cohort_stages(
 
 #: Every measure deadline of the shipped roadmap as of 11.08.2021 (measure 3 is by
 #: schedule: operators open its cycles): (summary up to the colon, DTSTART).
+#: Measure 1 (07.12.2020) is not among them: the file records it done by the decree, and
+#: a done cycle stays out of the calendar.
 ALL_MEASURE_DEADLINES = {
-    ("№ 1, 2020 г.", "2020-12-07"),
     ("№ 2, 2020 г.", "2020-12-23"),
     ("№ 4, 2020 г.", "2020-12-30"),
     ("№ 5, 2021 г.", "2021-03-01"),

@@ -181,6 +181,7 @@ class Replay:
 
     def run(self) -> None:
         from base import db
+        from base.clock import system_clock
         from workflow.cli import demo_scenario
         from workflow.cli.system_cmd import SHIPPED_ROADMAP
         from workflow.engine import centers, municipalities
@@ -193,7 +194,7 @@ class Replay:
 
         self.engine = engine = db.make_engine(self.settings.effective_db_url, create_dir=True)
         schema.upgrade(engine)
-        definition = load_roadmap(SHIPPED_ROADMAP)
+        definition = load_roadmap(SHIPPED_ROADMAP, now=system_clock())
         start = self._moment(START)
         load_roadmap_as(engine, definition, self.actor, now=start)
         with db.read(engine) as conn:

@@ -64,6 +64,11 @@ def show(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
                         "deadline": m.deadline_text,
                         "recurrence": m.recurrence.value,
                         "first_due": m.first_due.isoformat() if m.first_due else None,
+                        "done": (
+                            {"on": m.done.on.isoformat(), "evidence": m.done.evidence_map}
+                            if m.done
+                            else None
+                        ),
                     }
                     for m in definition.measures
                 ],
@@ -112,6 +117,14 @@ def _print_roadmap(definition: Any, width: int | None) -> None:
             ("срок", _deadline(m.deadline_text, RECURRENCE_TITLES[m.recurrence.value])),
         ):
             lines += wrap(f"{label}: {text}", width, first=indent, rest=indent + "  ")
+        if m.done is not None:
+            documents = "; ".join(text for _, text in m.done.evidence)
+            lines += wrap(
+                f"выполнено до загрузки: {m.done.on:%d.%m.%Y} ({documents})",
+                width,
+                first=indent,
+                rest=indent + "  ",
+            )
     print_lines(lines)
 
 
@@ -126,9 +139,10 @@ def validate(
     ctx: typer.Context, file: Annotated[Path, typer.Argument(help="Файл YAML дорожной карты.")]
 ) -> None:
     """Проверить файл дорожной карты, ничего не загружая."""
+    from base.clock import system_clock
     from workflow.roadmap.loader import load_roadmap
 
-    definition = load_roadmap(file)
+    definition = load_roadmap(file, now=system_clock())
     if state(ctx).json:
         print_json(
             {
@@ -154,12 +168,13 @@ def _against_stored(st: Any, file: Path, code: str | None) -> tuple[Any, Any, An
             (a measure with cycles dropped, the period shortened under cycles).
     """
     from base import db
+    from base.clock import system_clock
     from workflow.errors import InputError
     from workflow.roadmap import store as roadmap_store
     from workflow.roadmap.amendment import code_refusal
     from workflow.roadmap.loader import load_roadmap
 
-    definition = load_roadmap(file)
+    definition = load_roadmap(file, now=system_clock())
     with db.read(st.engine()) as conn:
         known = roadmap_store.codes(conn)
         target = code or (definition.code if definition.code in known else None)

@@ -76,6 +76,24 @@ class EvidenceKind:
 
 
 @dataclass(frozen=True, kw_only=True)
+class MeasureDone:
+    """A measure done before its file was loaded (``done:``), recorded as history.
+
+    Attributes:
+        on: the day it was done (the cycle's completion's effective date).
+        evidence: evidence kind id → the document's reference, in the file's order.
+    """
+
+    on: date
+    evidence: tuple[tuple[str, str], ...]
+
+    @property
+    def evidence_map(self) -> dict[str, str]:
+        """The evidence as the transition engine takes it."""
+        return dict(self.evidence)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Measure:
     """One row of the roadmap table.
 
@@ -89,6 +107,8 @@ class Measure:
         deadline_text: the "Срок" column, verbatim.
         recurrence: how cycles arise.
         first_due: the first due date (None for as-needed and by-schedule measures).
+        done: the file's record that the measure's single cycle is already done
+            (``done:``; `workflow.schedule.file_done` records it); None: not stated.
     """
 
     number: int
@@ -100,6 +120,7 @@ class Measure:
     deadline_text: str
     recurrence: Recurrence
     first_due: date | None
+    done: MeasureDone | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

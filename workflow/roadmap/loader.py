@@ -41,6 +41,10 @@ Format (version 1)::
         evidence: [government_decree] # evidence kind ids that closing a cycle requires
         deadline_text: "07.12.2020"
         recurrence: {kind: once, first_due: "2020-12-07"}
+        done:                         # optional, once/once_then_as_needed only: already
+          on: "2020-12-07"            # done on this day (not in the future): the cycle is
+          evidence:                   # recorded done as history, never reminded; one
+            government_decree: "№ 159-рп от 07.12.2020"  # text per evidence kind
     stages:                           # stage: a CenterState value after "planned"
       - {stage: infrastructure_agreed, measure: 3}     # the deadline comes from the
                                                        # by_schedule measure's cycles
@@ -79,6 +83,17 @@ Recurrence kinds are the `Recurrence` values. ``first_due`` is required for ``on
 and ``by_schedule``; it may precede the program start (the decree's preparatory
 measures are due in 2020) but not follow its end.
 
+``done`` (``on``, ``evidence``) states that a measure with a single cycle was done before
+the file was loaded, e.g. by the decree itself: the reconciler records that cycle done on
+``on`` with the evidence, through the transition engine, in an audit event naming the
+roadmap file (`workflow.schedule.file_done`), and never reminds it. ``evidence`` names
+exactly the kinds the measure's ``evidence`` lists. ``on`` may not be in the future (the
+loading command's date) nor before the year preceding the program's start; a recurring
+(``annual``, ``quarterly``) or operator-opened measure may not have ``done``: its done
+cycles are entered with ``tochka adopt`` or ``tochka cycles fire``. A YAML 1.1 tool reads
+a bare ``on`` key as true, so the shipped file quotes it (``"on":``); Tochka reads the
+key as written either way.
+
 Dates are written ``2021-03-01`` or ``01.03.2021``, quoted or not. Field paths in
 problems use the English keys and 0-based list indexes: ``measures[3].recurrence.kind``
 is the recurrence of the fourth measure in the file.
@@ -89,6 +104,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
 
@@ -118,11 +134,13 @@ _MAX_VALUES = 100_000
 Loc = tuple[str | int, ...]
 
 
-def load_roadmap(path: str | Path) -> Roadmap:
+def load_roadmap(path: str | Path, *, now: datetime | None = None) -> Roadmap:
     """Read and validate a roadmap file.
 
     Args:
         path: the YAML file.
+        now: the real time (the command's clock): a measure's ``done`` date after its
+            day is refused. None: not checked (a definition read back from the database).
 
     Returns:
         The validated roadmap; ``content_hash`` is the SHA-256 of the file's bytes and
@@ -155,15 +173,16 @@ def load_roadmap(path: str | Path) -> Roadmap:
                 )
             ]
         ) from None
-    return _parse(text, data, filename)
+    return _parse(text, data, filename, now=now)
 
 
-def parse_roadmap(text: str, *, filename: str) -> Roadmap:
+def parse_roadmap(text: str, *, filename: str, now: datetime | None = None) -> Roadmap:
     """Validate a roadmap given as text.
 
     Args:
         text: the YAML text.
         filename: the name used in problems.
+        now: as `load_roadmap`'s.
 
     Returns:
         The validated roadmap; ``content_hash`` is the SHA-256 of the text in UTF-8.
@@ -171,10 +190,10 @@ def parse_roadmap(text: str, *, filename: str) -> Roadmap:
     Raises:
         RoadmapFileError: the text is not valid YAML or breaks the format.
     """
-    return _parse(text, text.encode("utf-8"), filename)
+    return _parse(text, text.encode("utf-8"), filename, now=now)
 
 
-def _parse(text: str, data: bytes, filename: str) -> Roadmap:
+def _parse(text: str, data: bytes, filename: str, *, now: datetime | None) -> Roadmap:
     # A BOM is legal in a UTF-8 file; the stored source should not carry it.
     text = text.removeprefix("\ufeff")
     try:
@@ -218,7 +237,7 @@ def _parse(text: str, data: bytes, filename: str) -> Roadmap:
         raise RoadmapFileError(
             [Problem(file=filename, line=1, column=1, message="файл пуст: нет дорожной карты")]
         )
-    roadmap = _validate(root, filename)
+    roadmap = _validate(root, filename, now=now)
     return replace(roadmap, content_hash=hashlib.sha256(data).hexdigest(), source=text)
 
 
@@ -265,14 +284,14 @@ def yaml_problem(problem: str) -> str:
     return "нарушена структура файла (проверьте отступы, двоеточия и кавычки)"
 
 
-def _validate(root: Node, filename: str) -> Roadmap:
+def _validate(root: Node, filename: str, *, now: datetime | None) -> Roadmap:
     """The roadmap the node tree describes, or every problem with it."""
     tree = _Tree(filename)
     data = tree.data(root, ())
     problems = list(tree.problems)
     model: RoadmapFile | None = None
     try:
-        model = validate_roadmap_data(data)
+        model = validate_roadmap_data(data, now=now)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         # At one position a mapping's wrong keys read better before the keys it lacks.

@@ -25,6 +25,7 @@ through the order of `RoadmapFile`'s fields, which reads right only in one place
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Annotated, Any, Self, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -43,6 +44,7 @@ from pydantic import (
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaValue
 from pydantic_core import core_schema
 
+from base.clock import local_date
 from notifications.signature import Signature
 from states.center import CenterState
 from workflow.roadmap.definition import (
@@ -53,6 +55,7 @@ from workflow.roadmap.definition import (
     IndicatorPeriod,
     IndicatorUnit,
     Measure,
+    MeasureDone,
     Party,
     PartyKind,
     Recurrence,
@@ -129,6 +132,7 @@ class PeriodEntry(_Entry):
                 at="end",
             )
         file_scope(info).period_end = self.end
+        file_scope(info).period_start = self.start
         return self
 
 
@@ -236,6 +240,53 @@ class RecurrenceEntry(_Entry):
         return self
 
 
+#: The recurrences whose measure has a single cycle of its own, which ``done`` can close.
+_SINGLE_CYCLE = frozenset({Recurrence.ONCE, Recurrence.ONCE_THEN_AS_NEEDED})
+
+
+class DoneEntry(_Entry):
+    """``measures[i].done``: the measure was done before the file was loaded."""
+
+    model_config = _config(
+        "Выполнено до загрузки",
+        "Мероприятие уже выполнено (например, самим распоряжением): его цикл записывается "
+        "выполненным в этот день с этими документами и не напоминается. Только для "
+        "мероприятий с одним сроком (once, once_then_as_needed).",
+    )
+
+    on: Annotated[
+        RoadmapDate,
+        about("День выполнения: ГГГГ-ММ-ДД или ДД.ММ.ГГГГ; не в будущем."),
+    ]
+    evidence: Annotated[
+        dict[str, Text],
+        about("Документы: вид из evidence мероприятия → реквизиты (номер, дата)."),
+    ]
+
+    @field_validator("on")
+    @classmethod
+    def _not_in_the_future(cls, value: date, info: ValidationInfo) -> date:
+        scope = file_scope(info)
+        if scope.now is not None:
+            today = local_date(scope.now, scope.timezone or "Europe/Moscow")
+            if value > today:
+                raise refusal(
+                    f"дата выполнения {value:%d.%m.%Y} в будущем (сегодня {today:%d.%m.%Y}): "
+                    "в файле отмечают только уже выполненное"
+                )
+        start = scope.period_start
+        # The decree's preparatory measures are due the year before the program starts.
+        if start is not None and value.year < start.year - 1:
+            raise refusal(
+                f"дата выполнения {value:%d.%m.%Y} раньше года, предшествующего началу "
+                f"программы ({start:%d.%m.%Y})"
+            )
+        return value
+
+    def to_definition(self) -> MeasureDone:
+        return MeasureDone(on=self.on, evidence=tuple(self.evidence.items()))
+
+
 class MeasureEntry(_Entry):
     """``measures[i]``: one row of the decree's table."""
 
@@ -258,6 +309,10 @@ class MeasureEntry(_Entry):
     ]
     deadline_text: Annotated[Text, about("Столбец «Срок», дословно.")]
     recurrence: Annotated[RecurrenceEntry, about("Как возникают циклы мероприятия.")]
+    done: Annotated[
+        DoneEntry | None,
+        about("Уже выполнено до загрузки файла: день и документы (только для once)."),
+    ] = None
 
     @model_validator(mode="before")
     @classmethod
@@ -292,6 +347,39 @@ class MeasureEntry(_Entry):
             file_scope(info).measures[number] = value.kind
         return value
 
+    @field_validator("done")
+    @classmethod
+    def _done_fits_the_measure(cls, value: DoneEntry | None, info: ValidationInfo) -> Any:
+        if value is None:
+            return value
+        recurrence = info.data.get("recurrence")
+        if recurrence is not None and recurrence.kind not in _SINGLE_CYCLE:
+            raise refusal(
+                f"done задаётся только для мероприятия с одним сроком (once, "
+                f"once_then_as_needed), а у этого вид повторения «{recurrence.kind.value}»: "
+                "выполненные циклы повторяющегося мероприятия вносят командой tochka adopt "
+                "или tochka cycles fire"
+            )
+        declared = info.data.get("evidence")
+        if declared is None:
+            return value  # the measure's evidence list is broken: reported there
+        for kind in value.evidence:
+            if kind not in declared:
+                allowed = ", ".join(declared) or "нет ни одного"
+                raise refusal(
+                    f"вид документа «{kind}» не указан в evidence мероприятия; допустимы: "
+                    f"{allowed}",
+                    at="evidence",
+                )
+        missing = [kind for kind in declared if kind not in value.evidence]
+        if missing:
+            raise refusal(
+                f"нет документа вида «{'», «'.join(missing)}»: его требует закрытие цикла "
+                "мероприятия",
+                at="evidence",
+            )
+        return value
+
     def to_definition(self) -> Measure:
         """The frozen value object."""
         return Measure(
@@ -304,6 +392,7 @@ class MeasureEntry(_Entry):
             deadline_text=self.deadline_text,
             recurrence=self.recurrence.kind,
             first_due=self.recurrence.first_due,
+            done=self.done.to_definition() if self.done else None,
         )
 
 
@@ -681,11 +770,12 @@ class RoadmapFile(_Entry):
 
     @field_validator("timezone")
     @classmethod
-    def _known_zone(cls, value: str) -> str:
+    def _known_zone(cls, value: str, info: ValidationInfo) -> str:
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise refusal(f"неизвестный часовой пояс «{value}»; например, Europe/Moscow") from None
+        file_scope(info).timezone = value
         return value
 
     @field_validator("measures", mode="before")
@@ -727,11 +817,14 @@ class RoadmapFile(_Entry):
         return next((p.name for p in self.parties if p.id == self.coordinator), "")
 
 
-def validate_roadmap_data(data: object) -> RoadmapFile:
+def validate_roadmap_data(data: object, *, now: datetime | None = None) -> RoadmapFile:
     """Validate a roadmap file's data (see the module docstring for its scalars).
 
     Args:
         data: what the loader made of the YAML, or ``yaml.safe_load`` output.
+        now: the real time of the load: a ``done`` date after its day is refused. None:
+            not checked (a definition read back from the database was checked when
+            loaded, and the clock only moves on).
 
     Returns:
         The validated file.
@@ -739,7 +832,7 @@ def validate_roadmap_data(data: object) -> RoadmapFile:
     Raises:
         pydantic.ValidationError: every problem found.
     """
-    return RoadmapFile.model_validate(data, context=FileScope())
+    return RoadmapFile.model_validate(data, context=FileScope(now=now))
 
 
 # ------------------------------------------------------------------ JSON Schema

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from pydantic import (
@@ -114,6 +114,10 @@ class FileScope:
         measures_known: False when some measure number could not be read: a stage
             naming an unknown number may then mean that measure, so it is not reported.
         stages: the stages described so far.
+        period_start: the program's first day, once the period is valid.
+        timezone: the roadmap's zone, once valid.
+        now: the real time of the load, which a ``done`` date may not follow (None:
+            not checked, as for a definition read back from the database).
     """
 
     parties: set[str] = field(default_factory=set)
@@ -123,6 +127,9 @@ class FileScope:
     measures: dict[int, Recurrence | None] = field(default_factory=dict)
     measures_known: bool = False
     stages: set[str] = field(default_factory=set)
+    period_start: date | None = None
+    timezone: str | None = None
+    now: datetime | None = None
 
 
 def file_scope(info: ValidationInfo) -> FileScope:

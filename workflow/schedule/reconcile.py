@@ -30,9 +30,10 @@ from workflow.engine.municipalities import contacts as municipality_contacts
 from workflow.engine.transitions import SYSTEM_ACTOR, TransitionEngine
 from workflow.errors import Conflict, EffectiveDateBeforeLast
 from workflow.roadmap import closing
-from workflow.roadmap.recurrence import scheduled_cycles
+from workflow.roadmap.recurrence import CycleSpec, scheduled_cycles
 from workflow.roadmap.store import StoredRoadmap
 from workflow.roadmap.workdays import term_end
+from workflow.schedule import file_done
 from workflow.schedule.ladder import RungDate
 from workflow.schedule.moved import as_deadline, moved_deadlines
 from workflow.schedule.reminders import (
@@ -193,8 +194,24 @@ def create_due_cycles(
     clock: Clock,
     actor: Actor = SYSTEM_ACTOR,
 ) -> int:
-    """Step (a): create the cycles the recurrences imply as of ``today``."""
-    specs = scheduled_cycles(stored.definition, as_of=today)
+    """Step (a): create the cycles the recurrences imply as of ``today``; those the file
+    records as done (``done:``) are created done, never as open ones (`file_done`)."""
+    recorded = file_done.record_file_done(engine, stored, today=today, clock=clock, actor=actor)
+    specs = file_done.without_file_done(
+        stored.definition, scheduled_cycles(stored.definition, as_of=today)
+    )
+    return recorded + _create_scheduled(engine, stored, specs, now=now, clock=clock, actor=actor)
+
+
+def _create_scheduled(
+    engine: Engine,
+    stored: StoredRoadmap,
+    specs: Sequence[CycleSpec],
+    *,
+    now: datetime,
+    clock: Clock,
+    actor: Actor,
+) -> int:
     if not specs:
         return 0
     existing_query = sa.select(CYCLE.c.measure, CYCLE.c.period).where(

@@ -56,6 +56,7 @@ from workflow.schedule.due import (
     rung_offset,
     sends_from,
 )
+from workflow.schedule.file_done import without_file_done
 from workflow.schedule.ladder import RungDate, cc_coordinator
 from workflow.schedule.moved import as_deadline, moved_centers, moved_deadlines
 from workflow.storage.tables import CENTER, CYCLE, HEAD, REVISION, SENT
@@ -468,11 +469,12 @@ def cycles_to_come(
         )
     }
     horizon = max(0, (until - today).days)
-    return [
-        spec
-        for spec in scheduled_cycles(stored.definition, as_of=today, horizon_days=horizon)
-        if (spec.measure, spec.period) not in existing
-    ]
+    # A measure the file records as done is created done by the tick, never reminded.
+    specs = without_file_done(
+        stored.definition,
+        scheduled_cycles(stored.definition, as_of=today, horizon_days=horizon),
+    )
+    return [spec for spec in specs if (spec.measure, spec.period) not in existing]
 
 
 #: How far ahead a preview may look, in years after its first day. A longer preview is
