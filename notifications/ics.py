@@ -47,6 +47,12 @@ STAGE_ACTIONS: dict[str, str] = {
 }
 _ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"}
 _QUARTER = re.compile(r"(\d{4})-Q([1-4])")
+_MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
+#: Month names in the nominative, as a period title reads them («март 2022 г.»).
+MONTHS_NOMINATIVE = (
+    "январь", "февраль", "март", "апрель", "май", "июнь",
+    "июль", "август", "сентябрь", "октябрь", "ноябрь", "декабрь",
+)  # fmt: skip
 _ISO_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:#\d+)?")
 
 
@@ -85,15 +91,26 @@ def deadline_sequence(due: date, earlier: Sequence[date] = ()) -> int:
 
 def period_text(period: str, *, short: bool = False) -> str:
     """A period label in Russian: «II квартал 2023 г.» (``short``: «II кв. 2023 г.»),
-    «2023 г.», «от 15.09.2021» for a cycle the operator opened on a date."""
+    «2023 г.», «март 2022 г.» for a month (``2022-03``), «от 15.09.2021» for a cycle the
+    operator opened on a date (or a ``dates_yearly`` cycle's date)."""
     if match := _QUARTER.fullmatch(period):
         word = "кв." if short else "квартал"
         return f"{_ROMAN[int(match.group(2))]} {word} {match.group(1)} г."
     if re.fullmatch(r"\d{4}", period):
         return f"{period} г."
+    if (month := month_title(period)) is not None:
+        return month
     if match := _ISO_DAY.fullmatch(period):
         return f"от {match.group(3)}.{match.group(2)}.{match.group(1)}"
     return period
+
+
+def month_title(period: str) -> str | None:
+    """A monthly cycle's period (``2022-03``) as people read it: «март 2022 г.»; None for
+    any other label."""
+    if match := _MONTH.fullmatch(period):
+        return f"{MONTHS_NOMINATIVE[int(match.group(2)) - 1]} {match.group(1)} г."
+    return None
 
 
 def shorten(text: str, limit: int) -> str:

@@ -479,15 +479,15 @@ def test_wrong_type_messages() -> None:
 
 
 def test_unknown_recurrence_kind_lists_the_allowed_ones() -> None:
-    problem = only_problem(edit("{kind: once,", "{kind: monthly,"))
+    problem = only_problem(edit("{kind: once,", "{kind: weekly,"))
 
     assert problem == Problem(
         file="r.yaml",
         line=23,
         column=24,
         field="measures[0].recurrence.kind",
-        message="неизвестный вид повторения «monthly»; допустимы: once, once_then_as_needed, "
-        "annual, quarterly, as_needed, by_schedule",
+        message="неизвестный вид повторения «weekly»; допустимы: once, once_then_as_needed, "
+        "annual, quarterly, monthly, dates_yearly, per_cohort, as_needed, by_schedule",
     )
 
 

@@ -90,7 +90,7 @@ def test_an_unknown_key_fails_the_printed_schema(
         (("measures", 0, "number"), "один", "type"),
         (("measures", 0, "number"), 0, "minimum"),
         (("measures", 0, "responsible"), "department", "type"),
-        (("measures", 0, "recurrence", "kind"), "monthly", "enum"),
+        (("measures", 0, "recurrence", "kind"), "weekly", "enum"),
         (("stages", 1, "due"), 25.08, "type"),
         (("stages", 4, "starts"), "yes", "type"),
         (("period", "start"), "2021/01/01", "pattern"),

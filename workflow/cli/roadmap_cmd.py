@@ -22,6 +22,9 @@ RECURRENCE_TITLES = {
     "once_then_as_needed": "однократно, далее по необходимости",
     "annual": "ежегодно",
     "quarterly": "ежеквартально",
+    "monthly": "ежемесячно",
+    "dates_yearly": "ежегодно, в указанные дни",
+    "per_cohort": "для каждого набора центров",
     "as_needed": "по необходимости",
     "by_schedule": "согласно отдельному графику",
 }
@@ -141,6 +144,7 @@ def validate(
     """Проверить файл дорожной карты, ничего не загружая."""
     from base.clock import system_clock
     from workflow.roadmap.loader import load_roadmap
+    from workflow.roadmap.suspicious import suspicious, warning_text
 
     definition = load_roadmap(file, now=system_clock())
     if state(ctx).json:
@@ -151,6 +155,7 @@ def validate(
                 "code": definition.code,
                 "measures": len(definition.measures),
                 "content_hash": definition.content_hash,
+                "warnings": suspicious(definition),
             }
         )
         return
@@ -158,6 +163,8 @@ def validate(
         f"Файл {file} корректен: дорожная карта «{definition.code}», "
         f"мероприятий {len(definition.measures)}."
     )
+    for line in warning_text(definition):
+        typer.echo(line, err=True)
 
 
 def _against_stored(st: Any, file: Path, code: str | None) -> tuple[Any, Any, Any]:

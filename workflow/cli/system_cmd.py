@@ -68,6 +68,7 @@ def init(
     from workflow.cli import init_guard
     from workflow.engine.users import load_roadmap_as
     from workflow.roadmap.loader import load_roadmap
+    from workflow.roadmap.suspicious import suspicious, warning_text
     from workflow.storage import files, schema
 
     st = state(ctx)
@@ -121,6 +122,7 @@ def init(
                 "content_hash": definition.content_hash,
                 "coordinator_added": st.actor if bootstrapped else None,
                 "adopted_on": adopted.isoformat() if adopted else None,
+                "warnings": suspicious(definition),
             }
         )
         return
@@ -152,6 +154,8 @@ def init(
     warning = placeholders.warning(definition, held=held)
     if warning is not None:
         typer.echo(warning, err=True)
+    for line in warning_text(definition):
+        typer.echo(line, err=True)
 
 
 def _adoption_day(text: str | None, definition: Any, now: Any) -> Any:

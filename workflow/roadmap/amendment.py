@@ -82,13 +82,18 @@ def code_refusal(stored: str, new: str) -> str | None:
 
 
 def _within(period: str, end: date) -> bool:
-    """Whether a cycle's period (``2023-Q4``, ``2023``, ``2023-05-15``) ends by ``end``."""
+    """Whether a cycle's period (``2023-Q4``, ``2023``, ``2023-05``, ``2023-05-15``) ends
+    by ``end``."""
     if len(period) == 7 and period[4:6] == "-Q":
         year, quarter = int(period[:4]), int(period[6])
         after = date(year + 1, 1, 1) if quarter == 4 else date(year, quarter * 3 + 1, 1)
         return after <= end + timedelta(days=1)
     if len(period) == 4 and period.isdigit():
         return date(int(period), 12, 31) <= end
+    if len(period) == 7 and period[4] == "-" and period[5:].isdigit():  # a month, 2023-05
+        year, month = int(period[:4]), int(period[5:])
+        after = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
+        return after <= end + timedelta(days=1)
     try:
         return date.fromisoformat(period.split("#")[0]) <= end
     except ValueError:
@@ -99,7 +104,7 @@ def _specs(roadmap: Roadmap) -> dict[tuple[int, str], date]:
     return {
         (s.measure, s.period): s.due
         for m in roadmap.measures
-        for s in measure_cycles(m, period_end=roadmap.period_end)
+        for s in measure_cycles(m, period_end=roadmap.period_end, cohorts=roadmap.cohort_years)
     }
 
 

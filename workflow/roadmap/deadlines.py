@@ -1,7 +1,8 @@
 """A center's stage deadlines, from its cohort year and the roadmap's stage rules.
 
 Pure: the roadmap, the cohort year and (optionally) the by-schedule due dates in, dated
-stages out. For the Ivanovo decree and cohort Y: equipped and staff_trained by 25.08.Y,
+stages out. A rule with ``year: cohort-1`` (``year_offset`` -1) is due in the year before
+the cohort's. For the Ivanovo decree and cohort Y: equipped and staff_trained by 25.08.Y,
 opened by 01.09.Y, reporting from 01.10.Y, infrastructure_agreed by the due date of
 measure 3's cycle for that cohort, which the operator sets per a separate schedule.
 """
@@ -59,7 +60,7 @@ def stage_deadlines(
         if rule.stage not in _ORDER:
             raise ValueError(f"stage rule for measure {rule.measure}: unknown stage {rule.stage}")
         if rule.due_month is not None and rule.due_day is not None:
-            due: date | None = date(cohort, rule.due_month, rule.due_day)
+            due: date | None = date(cohort + rule.year_offset, rule.due_month, rule.due_day)
         else:
             due = schedule.get(rule.measure)
         result.append(

@@ -28,6 +28,12 @@ class Recurrence(StrEnum):
     """A cycle every year from ``first_due`` until the program ends."""
     QUARTERLY = "quarterly"
     """A cycle every quarter from ``first_due`` until the program ends."""
+    MONTHLY = "monthly"
+    """A cycle every month from ``first_due`` until the program ends."""
+    DATES_YEARLY = "dates_yearly"
+    """A cycle on each of several days a year (``dates``), from ``first_due`` on."""
+    PER_COHORT = "per_cohort"
+    """One cycle per cohort of centers, due on a day of a year relative to the cohort's."""
     AS_NEEDED = "as_needed"
     """Only cycles opened by an operator."""
     BY_SCHEDULE = "by_schedule"
@@ -94,6 +100,26 @@ class MeasureDone:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DueRule:
+    """A periodic report's deadline counted from the end of the period it reports on.
+
+    Exactly one of ``days_after`` and ``day_of_next_month`` is set.
+
+    Attributes:
+        days_after: the report is due this many days after the period's last day
+            («в течение 5 дней после окончания квартала»).
+        working: with ``days_after``, count working days (the Russian calendar): the
+            due date is the N-th working day after the period's last day.
+        day_of_next_month: the report is due on this day of the month after the
+            period (a day past that month's end falls back to its last day).
+    """
+
+    days_after: int | None = None
+    working: bool = False
+    day_of_next_month: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Measure:
     """One row of the roadmap table.
 
@@ -109,6 +135,14 @@ class Measure:
         first_due: the first due date (None for as-needed and by-schedule measures).
         done: the file's record that the measure's single cycle is already done
             (``done:``; `workflow.schedule.file_done` records it); None: not stated.
+        until: no cycle is due after this day (None: the program's rule alone).
+        due_rule: a deadline counted from the end of the reported period (monthly,
+            quarterly, annual); None: the cycles are due every period from ``first_due``.
+        first_period: with ``due_rule``, the first day of the first reported period
+            (``first_due`` is then None).
+        dates: for ``dates_yearly``, the (month, day) of each cycle in a year, in order.
+        cohort_day: for ``per_cohort``, the (month, day) the cycle is due on.
+        cohort_offset: for ``per_cohort``, the due year minus the cohort's year.
     """
 
     number: int
@@ -121,6 +155,12 @@ class Measure:
     recurrence: Recurrence
     first_due: date | None
     done: MeasureDone | None = None
+    until: date | None = None
+    due_rule: DueRule | None = None
+    first_period: date | None = None
+    dates: tuple[tuple[int, int], ...] = ()
+    cohort_day: tuple[int, int] | None = None
+    cohort_offset: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -132,6 +172,7 @@ class StageRule:
         measure: the measure number.
         due_month, due_day: the stage deadline in the center's cohort year; both None
             when the deadline comes from the measure's by-schedule cycle.
+        year_offset: the deadline's year minus the cohort's (``year: cohort-1``: -1).
         starts: True when the date is when the stage *starts* (reporting "from 01.10")
             rather than a deadline to reach it.
         documents: what the school sends the coordinator for the stage (Russian), as
@@ -144,6 +185,7 @@ class StageRule:
     due_day: int | None
     starts: bool = False
     documents: tuple[str, ...] = ()
+    year_offset: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -302,6 +344,8 @@ class Roadmap:
     amended_by: AmendingDecree | None = None
     content_hash: str = ""
     source: str = ""
+    # The cohorts' years (``cohorts: {first, last}``); None: every program year.
+    cohort_range: tuple[int, int] | None = None
 
     @property
     def signature(self) -> Signature:
@@ -343,3 +387,11 @@ class Roadmap:
     def program_years(self) -> range:
         """The calendar years of the program period."""
         return range(self.period_start.year, self.period_end.year + 1)
+
+    @property
+    def cohort_years(self) -> range:
+        """The years centers may be created in (a cohort each): ``cohorts``, or every
+        program year."""
+        if self.cohort_range is None:
+            return self.program_years
+        return range(self.cohort_range[0], self.cohort_range[1] + 1)

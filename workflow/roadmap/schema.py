@@ -65,6 +65,7 @@ from workflow.roadmap.definition import (
 )
 from workflow.roadmap.schema_fields import (
     SUPPORTED_FORMAT,
+    CohortYear,
     DayMonth,
     Email,
     EvidenceRef,
@@ -85,6 +86,12 @@ from workflow.roadmap.schema_fields import (
     one_of,
     refusal,
 )
+from workflow.roadmap.schema_recurrence import (
+    CohortsEntry,
+    RecurrenceEntry,
+    cohort_years,
+    refuse_before_program,
+)
 
 __all__ = [
     "CenterPermissions",
@@ -93,10 +100,6 @@ __all__ = [
     "json_schema",
     "validate_roadmap_data",
 ]
-
-_NEEDS_FIRST_DUE = frozenset(
-    {Recurrence.ONCE, Recurrence.ONCE_THEN_AS_NEEDED, Recurrence.ANNUAL, Recurrence.QUARTERLY}
-)
 
 
 class _Entry(BaseModel):
@@ -203,41 +206,6 @@ class EvidenceKindEntry(_Entry):
     def to_definition(self) -> EvidenceKind:
         """The frozen value object."""
         return EvidenceKind(id=self.id, name=self.name, provided_by=self.provided_by or "")
-
-
-class RecurrenceEntry(_Entry):
-    """``measures[i].recurrence``: how the measure's cycles come into being."""
-
-    model_config = _config(
-        "Повторение",
-        "Как возникают циклы мероприятия. first_due обязателен для once, "
-        "once_then_as_needed, annual и quarterly и не задаётся для as_needed и by_schedule.",
-    )
-
-    kind: Annotated[
-        Recurrence, one_of(Recurrence, "неизвестный вид повторения"), about("Вид повторения.")
-    ]
-    first_due: Annotated[
-        RoadmapDate | None, about("Первый срок; не позже окончания программы.")
-    ] = None
-
-    @model_validator(mode="after")
-    def _first_due_fits_the_kind(self, info: ValidationInfo) -> Self:
-        kind = self.kind.value
-        if self.kind in _NEEDS_FIRST_DUE and self.first_due is None:
-            raise refusal(f"для вида «{kind}» нужен первый срок first_due", at="first_due")
-        if self.kind not in _NEEDS_FIRST_DUE and self.first_due is not None:
-            raise refusal(
-                f"для вида «{kind}» first_due не задаётся: сроки назначает оператор",
-                at="first_due",
-            )
-        end = file_scope(info).period_end
-        if self.first_due is not None and end is not None and self.first_due > end:
-            raise refusal(
-                f"первый срок {self.first_due:%d.%m.%Y} позже окончания программы {end:%d.%m.%Y}",
-                at="first_due",
-            )
-        return self
 
 
 #: The recurrences whose measure has a single cycle of its own, which ``done`` can close.
@@ -390,8 +358,7 @@ class MeasureEntry(_Entry):
             result=self.result,
             evidence=tuple(self.evidence),
             deadline_text=self.deadline_text,
-            recurrence=self.recurrence.kind,
-            first_due=self.recurrence.first_due,
+            **self.recurrence.measure_fields(),
             done=self.done.to_definition() if self.done else None,
         )
 
@@ -411,6 +378,13 @@ class StageEntry(_Entry):
     due: Annotated[
         DayMonth | None,
         about("Срок ДД.ММ в кавычках; не нужен, если у мероприятия отдельный график."),
+    ] = None
+    year: Annotated[
+        CohortYear | None,
+        about(
+            "Год срока относительно года набора центра: cohort (по умолчанию), cohort-1 — "
+            "год, предшествующий году создания центра, cohort+1 — следующий."
+        ),
     ] = None
     starts: Annotated[
         StrictBool, about("true: дата — начало этапа (отчётность «с 01.10»), а не срок.")
@@ -446,6 +420,12 @@ class StageEntry(_Entry):
                 f"нужен срок due (ДД.ММ): у мероприятия № {self.measure} нет отдельного графика",
                 at="due",
             )
+        if self.year is not None:
+            if self.due is None:
+                raise refusal("год срока year задаётся только вместе со сроком due", at="year")
+            start = file_scope(info).period_start
+            if start is not None:
+                refuse_before_program(self.due, self.year, cohort_years(info), start, at="year")
         return self
 
     def to_definition(self) -> StageRule:
@@ -457,6 +437,7 @@ class StageEntry(_Entry):
             due_day=self.due[1] if self.due else None,
             starts=self.starts,
             documents=tuple(self.documents),
+            year_offset=self.year or 0,
         )
 
 
@@ -739,6 +720,10 @@ class RoadmapFile(_Entry):
     ] = None
     region: Annotated[Text, about("Субъект Российской Федерации.")]
     period: Annotated[PeriodEntry, about("Период программы.")]
+    cohorts: Annotated[
+        CohortsEntry | None,
+        about("Годы наборов центров (первый и последний); по умолчанию — все годы программы."),
+    ] = None
     timezone: Annotated[Text, about("Часовой пояс IANA, например Europe/Moscow.")]
     parties: Annotated[list[PartyEntry], Field(min_length=1), about("Ответственные участники.")]
     coordinator: Annotated[PartyRef, about("Идентификатор регионального координатора из parties.")]
@@ -758,6 +743,24 @@ class RoadmapFile(_Entry):
     signature: Annotated[
         SignatureEntry | None, about("Подпись писем; по умолчанию — название координатора.")
     ] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_the_grace_ahead(cls, data: object, info: ValidationInfo) -> object:
+        # A measure's ``until`` is bounded by the close, but ``closing`` comes after the
+        # measures: its grace is read here as written (its own errors are its section's).
+        closing = data.get("closing") if isinstance(data, dict) else None
+        grace = closing.get("grace_days") if isinstance(closing, dict) else None
+        if type(grace) is int and 0 <= grace <= MAX_GRACE_DAYS:
+            file_scope(info).grace_days = grace
+        return data
+
+    @field_validator("cohorts", mode="before")
+    @classmethod
+    def _cohorts_unknown_until_valid(cls, value: object, info: ValidationInfo) -> object:
+        if value is not None:
+            file_scope(info).cohorts = range(0)  # `CohortsEntry` sets the valid years
+        return value
 
     @field_validator("format")
     @classmethod
@@ -796,6 +799,7 @@ class RoadmapFile(_Entry):
             region=self.region,
             period_start=self.period.start,
             period_end=self.period.end,
+            cohort_range=self.cohorts.to_definition() if self.cohorts else None,
             timezone=self.timezone,
             coordinator=self.coordinator,
             parties=tuple(p.to_definition() for p in self.parties),

@@ -38,6 +38,7 @@ from workflow.roadmap.definition import Recurrence
 __all__ = [
     "ROADMAP_ERROR",
     "SUPPORTED_FORMAT",
+    "CohortYear",
     "DayMonth",
     "Email",
     "EvidenceRef",
@@ -74,6 +75,9 @@ _ID_RE = re.compile(r"[a-z][a-z0-9_]*")
 _ISO_DATE_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _RU_DATE_RE = re.compile(r"([0-9]{2})\.([0-9]{2})\.([0-9]{4})")
 _DAY_MONTH_RE = re.compile(r"([0-9]{2})\.([0-9]{2})")
+_COHORT_YEAR_RE = re.compile(r"cohort(?:([+-])([0-9]))?")
+#: The largest offset ``year: cohort±N`` may take.
+MAX_COHORT_OFFSET = 5
 _NUMBER_RE = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 #: Only the stages after "planned" can be tied to a measure: every center starts planned,
@@ -110,6 +114,10 @@ class FileScope:
         parties, evidence_kinds, indicators: every id declared, valid or not, so a
             reference to a misspelt declaration is not reported a second time.
         period_end: the program's last day, once the period is valid.
+        grace_days: the program's closing grace (``closing.grace_days``, read ahead of
+            the measures: it bounds their ``until``); None: not readable.
+        cohorts: the cohort years of a valid ``cohorts``; empty while it is not valid;
+            None without ``cohorts`` (every program year).
         measures: each readable measure number → its recurrence (None until valid).
         measures_known: False when some measure number could not be read: a stage
             naming an unknown number may then mean that measure, so it is not reported.
@@ -124,6 +132,8 @@ class FileScope:
     evidence_kinds: set[str] = field(default_factory=set)
     indicators: set[str] = field(default_factory=set)
     period_end: date | None = None
+    grace_days: int | None = None
+    cohorts: range | None = None
     measures: dict[int, Recurrence | None] = field(default_factory=dict)
     measures_known: bool = False
     stages: set[str] = field(default_factory=set)
@@ -265,6 +275,22 @@ def _day_month(value: object) -> tuple[int, int]:
     return month, day
 
 
+def _cohort_year(value: object) -> int:
+    """``cohort``, ``cohort-1``, ``cohort+1`` as the offset from the cohort's year."""
+    text = _written_text(value).replace(" ", "")
+    match = _COHORT_YEAR_RE.fullmatch(text)
+    if not match:
+        raise refusal(
+            f"«{text}» — не год относительно года набора: пишите cohort, cohort-1 или cohort+1"
+        )
+    if match.group(1) is None:
+        return 0
+    offset = int(match.group(2))
+    if not 1 <= offset <= MAX_COHORT_OFFSET:
+        raise refusal(f"сдвиг от года набора должен быть от 1 до {MAX_COHORT_OFFSET}: «{text}»")
+    return -offset if match.group(1) == "-" else offset
+
+
 def _number(value: object) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
@@ -306,6 +332,12 @@ DayMonth = Annotated[
     tuple[int, int],
     BeforeValidator(_day_month),
     WithJsonSchema({"type": "string", "pattern": f"^{_DAY_MONTH_RE.pattern}$"}),
+]
+#: A year relative to a center's cohort year, as its offset: ``cohort-1`` → -1.
+CohortYear = Annotated[
+    int,
+    BeforeValidator(_cohort_year),
+    WithJsonSchema({"type": "string", "pattern": f"^cohort([+-][1-{MAX_COHORT_OFFSET}])?$"}),
 ]
 Number = Annotated[float, BeforeValidator(_number), Field(ge=0)]
 Email = Annotated[Text, AfterValidator(_email), Field(json_schema_extra={"format": "email"})]

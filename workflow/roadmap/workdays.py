@@ -77,6 +77,16 @@ def next_working_day(d: date) -> date:
     raise RuntimeError(f"no working day within {_MAX_NONWORKING_RUN} days after {d}")
 
 
+def nth_working_day_after(d: date, n: int) -> date:
+    """The ``n``-th working day after ``d`` (``n`` ≥ 1): «в течение 5 рабочих дней после
+    31.12.2021» ends on 14.01.2022, the fifth working day after the New Year holidays."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    for _ in range(n):
+        d = next_working_day(d)
+    return d
+
+
 def term_end(d: date) -> date:
     """The last day a deadline on ``d`` is still met (Civil Code, art. 193).
 

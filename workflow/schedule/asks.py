@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from notifications.ics import month_title
 from states.center import STATE_TITLES as CENTER_TITLES
 from states.center import CenterState
 from workflow.roadmap.definition import Measure, PartyKind, Roadmap, StageRule
@@ -75,10 +76,13 @@ OVERDUE_AT = "Просрочено у"
 
 
 def period_title(period: str) -> str:
-    """A period label as people read it: «II квартал 2023 г.», «2022 г.», «15.04.2021»."""
+    """A period label as people read it: «II квартал 2023 г.», «2022 г.», «март 2022 г.»
+    (a monthly cycle, ``2022-03``), «15.04.2021»."""
     parsed = parse_period(period)
     if parsed is not None:
         return parsed.title if parsed.quarter is not None else f"{parsed.year} г."
+    if (month := month_title(period)) is not None:
+        return month
     try:
         return f"{date.fromisoformat(period):%d.%m.%Y}"
     except ValueError:
