@@ -54,8 +54,8 @@ class PartyKind(StrEnum):
 class Party:
     """A responsible party with a contact address.
 
-    ``contact`` is the person letters greet («Здравствуйте, Анна Петровна!»); empty:
-    «Добрый день!».
+    ``email`` is empty only for a per-center party (`per_center`). ``contact`` is the
+    person letters greet («Здравствуйте, Анна Петровна!»); empty: «Добрый день!».
     """
 
     id: str
@@ -63,6 +63,12 @@ class Party:
     name: str
     email: str
     contact: str = ""
+
+    @property
+    def per_center(self) -> bool:
+        """A municipality or school party without an address of its own: it stands for
+        each center's education authority or school (`workflow.roadmap.parties`)."""
+        return self.kind in (PartyKind.MUNICIPALITY, PartyKind.SCHOOL) and not self.email
 
 
 @dataclass(frozen=True, kw_only=True)

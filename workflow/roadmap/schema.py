@@ -63,6 +63,7 @@ from workflow.roadmap.definition import (
     Roadmap,
     StageRule,
 )
+from workflow.roadmap.parties import PER_CENTER_KINDS
 from workflow.roadmap.schema_fields import (
     SUPPORTED_FORMAT,
     CohortYear,
@@ -164,7 +165,14 @@ class PartyEntry(_Entry):
     id: Annotated[Identifier, about("Идентификатор: строчные латинские буквы, цифры, «_».")]
     kind: Annotated[PartyKind, one_of(PartyKind, "неизвестный вид"), about("Вид участника.")]
     name: Annotated[Text, about("Название, как его печатают письма и отчёты.")]
-    email: Annotated[Email, about("Адрес электронной почты.")]
+    email: Annotated[
+        Email | None,
+        about(
+            "Адрес электронной почты. У муниципалитета и школы без адреса напоминания "
+            "получает орган управления образованием муниципалитета каждого центра или "
+            "школа каждого центра."
+        ),
+    ] = None
     contact: Annotated[
         Text | None,
         about("Кому письма говорят «Здравствуйте, …!» (имя и отчество); иначе «Добрый день!»."),
@@ -175,13 +183,25 @@ class PartyEntry(_Entry):
     def _declare_id(cls, value: object, info: ValidationInfo) -> object:
         return declare(file_scope(info).parties, value, "участник")
 
+    @model_validator(mode="after")
+    def _addressed_unless_per_center(self) -> Self:
+        # Only municipalities and schools have addresses elsewhere (`workflow.roadmap.parties`).
+        if self.email is None and self.kind not in PER_CENTER_KINDS:
+            raise refusal(
+                f"нужен адрес email: участник вида «{self.kind.value}» получает напоминания "
+                "по своему адресу, взять его больше неоткуда (без адреса могут быть только "
+                "municipality и school — их адреса у центров)",
+                at="email",
+            )
+        return self
+
     def to_definition(self) -> Party:
         """The frozen value object."""
         return Party(
             id=self.id,
             kind=self.kind,
             name=self.name,
-            email=self.email,
+            email=self.email or "",
             contact=self.contact or "",
         )
 
@@ -781,6 +801,30 @@ class RoadmapFile(_Entry):
         file_scope(info).timezone = value
         return value
 
+    @field_validator("coordinator")
+    @classmethod
+    def _coordinator_has_an_address(cls, value: str, info: ValidationInfo) -> str:
+        if _per_center_party(info, value):
+            raise refusal(
+                f"координатор «{value}» получает письма по одному адресу: укажите ему email "
+                "в parties (участник без адреса означает орган или школу каждого центра)"
+            )
+        return value
+
+    @field_validator("reminders")
+    @classmethod
+    def _escalation_has_an_address(
+        cls, value: RemindersEntry | None, info: ValidationInfo
+    ) -> RemindersEntry | None:
+        if value is not None and value.escalate_to and _per_center_party(info, value.escalate_to):
+            raise refusal(
+                f"просрочку эскалируют по одному адресу, а у участника «{value.escalate_to}» "
+                "его нет (участник без адреса означает орган или школу каждого центра): "
+                "укажите ему email в parties или эскалируйте координатору",
+                at="escalate_to",
+            )
+        return value
+
     @field_validator("measures", mode="before")
     @classmethod
     def _numbers_can_be_known(cls, value: object, info: ValidationInfo) -> object:
@@ -819,6 +863,12 @@ class RoadmapFile(_Entry):
 
     def _coordinator_name(self) -> str:
         return next((p.name for p in self.parties if p.id == self.coordinator), "")
+
+
+def _per_center_party(info: ValidationInfo, party_id: str) -> bool:
+    """Whether ``party_id`` names a valid party without an address (a per-center one)."""
+    parties = info.data.get("parties") or ()
+    return any(p.id == party_id and p.to_definition().per_center for p in parties)
 
 
 def validate_roadmap_data(data: object, *, now: datetime | None = None) -> RoadmapFile:
