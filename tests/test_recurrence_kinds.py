@@ -709,3 +709,39 @@ def test_roadmap_validate_prints_the_warnings(tmp_path: Path) -> None:
     said = " ".join(done.stderr.split())
     assert "Предупреждение: Мероприятие № 2: первый срок ежеквартального отчёта 15.10.2021" in said
     assert "Предупреждение: Этап «отчитывается»" in said
+
+
+# ----------------------------------------------------------------- JSON Schema
+
+
+def test_every_new_key_is_in_the_json_schema_and_validates_there() -> None:
+    import jsonschema
+    import yaml
+
+    from workflow.roadmap.schema import json_schema
+
+    schema = json_schema()
+    defs = schema["$defs"]
+    assert {"first_period", "due", "dates", "day", "year", "until"} <= set(
+        defs["RecurrenceEntry"]["properties"]
+    )
+    assert set(defs["DueRuleEntry"]["properties"]) == {"after_period", "day_of_next_month"}
+    assert set(defs["AfterPeriodEntry"]["properties"]) == {"days", "working"}
+    assert "year" in defs["StageEntry"]["properties"]
+    assert "cohorts" in schema["properties"]
+    validator = jsonschema.Draft202012Validator(schema)
+    for recurrence in (
+        '{kind: monthly, first_due: "2022-02-05", until: "2023-06-30"}',
+        '{kind: quarterly, first_period: "2022-Q1", due: {after_period: {days: 5, working: true}}}',
+        "{kind: annual, first_period: 2021, due: {day_of_next_month: 20}}",
+        '{kind: dates_yearly, first_due: "2021-12-15", dates: ["15.06", "15.12"]}',
+        '{kind: per_cohort, day: "01.12", year: cohort-1}',
+    ):
+        text = roadmap_text(recurrence).replace(
+            "timezone: Europe/Moscow\n",
+            "timezone: Europe/Moscow\ncohorts: {first: 2022, last: 2023}\n",
+        )
+        parse_roadmap(text, filename="r.yaml")  # valid for the loader…
+        assert list(validator.iter_errors(yaml.safe_load(text))) == []  # …and the editor
+    bad = yaml.safe_load(roadmap_text('{kind: per_cohort, day: "01.12", year: "cohort-x"}'))
+    assert [e.validator for e in validator.iter_errors(bad)] == ["pattern"]

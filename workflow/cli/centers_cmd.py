@@ -48,10 +48,10 @@ def import_(ctx: typer.Context, file: TableFileArg, roadmap: RoadmapCode = None)
                 progress.update(task, completed=done_rows, total=total)
 
             rows = read_centers_file(
-                file, program_years=stored.definition.program_years, progress=tick
+                file, program_years=stored.definition.cohort_years, progress=tick
             )
     else:
-        rows = read_centers_file(file, program_years=stored.definition.program_years)
+        rows = read_centers_file(file, program_years=stored.definition.cohort_years)
     count = centers.import_centers(
         st.engine(), stored, rows, filename=str(file), actor=st.actor_ref, now=st.now()
     )

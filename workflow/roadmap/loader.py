@@ -22,6 +22,8 @@ Format (version 1)::
       title: "О внесении изменений в распоряжение ... № 159-рп"   # diff shows the changes
     region: "Ивановская область"
     period: {start: "2021-01-01", end: "2023-12-31"}
+    cohorts: {first: 2022, last: 2023}   # optional; the years centers are created in
+                                      # (inside the period); default: every program year
     timezone: Europe/Moscow           # an IANA zone name known to zoneinfo
     coordinator: department           # party id of the regional coordinator
     parties:                          # id: [a-z][a-z0-9_]*; kind: a PartyKind value
@@ -49,6 +51,9 @@ Format (version 1)::
       - {stage: infrastructure_agreed, measure: 3}     # the deadline comes from the
                                                        # by_schedule measure's cycles
       - {stage: equipped, measure: 7, due: "25.08"}    # DD.MM in the cohort year
+      - {stage: infrastructure_agreed, measure: 4, due: "01.12",
+         year: cohort-1}                               # optional: cohort (default),
+                                                       # cohort-1: the year before, cohort+1
       - {stage: reporting, measure: 9, due: "01.10", starts: true}
       - {stage: opened, measure: 8, due: "01.09",
          documents: ["ссылка на публикацию об открытии центра"]}  # optional: what the
@@ -79,9 +84,48 @@ Format (version 1)::
       address: "153000, г. Иваново, ..."
 
 Recurrence kinds are the `Recurrence` values. ``first_due`` is required for ``once``,
-``once_then_as_needed``, ``annual`` and ``quarterly`` and forbidden for ``as_needed``
-and ``by_schedule``; it may precede the program start (the decree's preparatory
-measures are due in 2020) but not follow its end.
+``once_then_as_needed``, ``annual``, ``quarterly``, ``monthly`` and ``dates_yearly``
+(unless a deadline rule ``due`` replaces it) and forbidden for ``as_needed``,
+``by_schedule`` and ``per_cohort``; it may precede the program start (the decree's
+preparatory measures are due in 2020) but not follow its end. The cycles and their
+period labels are `workflow.roadmap.recurrence`'s. Every key of ``recurrence``, with one
+example each::
+
+    kind: monthly                     # once, once_then_as_needed, annual, quarterly,
+                                      # monthly, dates_yearly, per_cohort, as_needed,
+                                      # by_schedule
+    first_due: "2022-02-05"           # the first due date; monthly: due every month on
+                                      # that day, reporting the month before ("2022-01");
+                                      # a day 29-31 the month lacks is its last day
+    until: "2023-06-30"               # optional, recurring kinds: no cycle due after it;
+                                      # from the first due date up to the roadmap's close
+                                      # (period end + closing.grace_days)
+    due: {after_period: {days: 5, working: true}}   # monthly/quarterly/annual, instead
+                                      # of first_due: «в течение 5 рабочих дней после
+                                      # окончания квартала» (working: the Russian calendar;
+                                      # without it calendar days, 1-120)
+    due: {day_of_next_month: 10}      # «не позднее 10 числа месяца, следующего за
+                                      # отчётным кварталом» (1-31; past a month's end: its
+                                      # last day)
+    first_period: "2022-Q1"           # with due: the first reported period: "2022-01"
+                                      # (monthly), "2022-Q1" (quarterly), 2022 (annual)
+    dates: ["15.06", "15.12"]         # dates_yearly: DD.MM each year; first_due is one of
+                                      # them; labels are the ISO dates ("2022-06-15")
+    day: "01.12"                      # per_cohort: one cycle per cohort, due on this day
+    year: cohort-1                    # per_cohort: of the year before the cohort's
+                                      # (cohort, cohort-N, cohort+N, N 1-5); a date before
+                                      # the program for the first cohort is refused
+
+For example «ежемесячно, до 5 числа месяца, следующего за отчётным» is
+``{kind: monthly, first_period: "2022-01", due: {day_of_next_month: 5}}`` (or
+``{kind: monthly, first_due: "2022-02-05"}``), and «ежегодно, до 1 декабря года,
+предшествующего году создания центров» is ``{kind: per_cohort, day: "01.12", year:
+cohort-1}``.
+
+Warnings (`workflow.roadmap.suspicious`, printed by ``tochka roadmap validate`` and
+``tochka init``, refusing nothing): a quarterly ``first_due`` that is not 01.01, 01.04,
+01.07 or 01.10; a stage with its own ``due`` tied to a ``by_schedule`` measure; a
+reporting stage whose ``due`` is on no day its measure's cycles are due on.
 
 ``done`` (``on``, ``evidence``) states that a measure with a single cycle was done before
 the file was loaded, e.g. by the decree itself: the reconciler records that cycle done on
