@@ -349,13 +349,21 @@ def center_phrase(name: str) -> str:
     return f"центр «Точка роста» на базе {russian.typographic_quotes(clean_text(name))}"
 
 
+def asks_reply(recipient: Recipient, reply_to: str) -> bool:
+    """Whether a letter's footer asks for questions by reply or to ``reply_to``: not in a
+    letter to that address itself (the coordinator's own letters: it is not told to
+    write to itself)."""
+    return recipient.email.strip().lower() != (reply_to or "").strip().lower()
+
+
 def _form(source: Any, recipient: Recipient) -> dict[str, Any]:
-    """The context every kind shares: greeting and signature."""
+    """The context every kind shares: greeting, signature, whether to ask for a reply."""
     signature: Signature | None = getattr(source, "signature", None)
     return {
         "greeting": greeting(recipient),
         "signature": signature.lines if signature is not None else (),
         "sender_name": signature.department if signature is not None else "",
+        "ask_reply": asks_reply(recipient, getattr(source, "reply_to", "")),
     }
 
 
