@@ -405,6 +405,7 @@ class Renderer:
             center_phrase=center_phrase,
         )
         self.env.globals["plural"] = russian.plural
+        self.env.globals["plural_word"] = russian.plural_word
         self.env.globals["subject_line"] = subject_line
 
     def _render(self, kind: str, context: dict[str, Any]) -> tuple[str, str, str]:

@@ -47,11 +47,17 @@ def overdue_by(count: int) -> str:
     return f"просрочено на {days(count)}"
 
 
+def plural_word(count: int, one: str, few: str, many: str) -> str:
+    """The form of a word that goes with ``count``, without the number: a verb or an
+    adjective agreeing with it, plural_word(21, «просрочен», «просрочены», «просрочены»)
+    → «просрочен» (21 этап просрочен)."""
+    form = _ru().plural_form(count)
+    return {"one": one, "few": few}.get(form, many)
+
+
 def plural(count: int, one: str, few: str, many: str) -> str:
     """The form of a noun that goes with ``count``: plural(3, «письмо», «письма», «писем»)."""
-    form = _ru().plural_form(count)
-    word = {"one": one, "few": few}.get(form, many)
-    return f"{count} {word}"
+    return f"{count} {plural_word(count, one, few, many)}"
 
 
 _OPENING_CONTEXT = frozenset(" \t(«„[—–-/")

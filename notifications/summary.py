@@ -31,6 +31,35 @@ class SummaryLine:
     silenced: bool = False
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LateCenterLine:
+    """A center long overdue on a stage: one line per center, its earliest unmet stage.
+
+    Attributes:
+        school: the school the center is based at, as the coordinator knows it (already
+            shortened to fit a line, on a word boundary).
+        municipality: the center's municipality.
+        stage: the earliest overdue stage, named as the action it asks for
+            («оснащение центра», «открытие центра»).
+        due: that stage's deadline.
+        days: days late on it.
+        more: how many further stages of the center are overdue too.
+    """
+
+    school: str
+    municipality: str
+    stage: str
+    due: date
+    days: int
+    more: int = 0
+
+    @property
+    def title(self) -> str:
+        """The center and its stage in one phrase (for a template override written
+        for the older summary, whose lines had a ``title``)."""
+        return f"Центр «Точка роста» на базе {self.school} ({self.municipality}): {self.stage}"
+
+
 @dataclass(frozen=True, kw_only=True)
 class WeeklySummary:
     """One weekly summary letter to one recipient.
@@ -42,7 +71,7 @@ class WeeklySummary:
         roadmap_title: the roadmap's title.
         as_of: the date the figures are for.
         total_centers: all centers, withdrawn included.
-        opened_centers: centers opened or reporting.
+        opened_centers: centers open: working (``opened``) or already reporting.
         late_centers: centers behind a passed stage deadline.
         stages: (stage title, centers in it), lifecycle order, every stage.
         overdue: overdue measure cycles, the longest overdue first.
@@ -51,9 +80,12 @@ class WeeklySummary:
         attachment_name: file name of the attached dashboard.
         attachment: the dashboard, a self-contained HTML page.
         signature: the letter's signature block (None: the roadmap's title signs).
-        silenced: center stages long overdue whose reminders have stopped (the
+        silenced: centers long overdue on a stage whose reminders have stopped (the
             roadmap's ``reminders.overdue_rungs`` were sent): they are in this letter
-            only, the longest overdue first (measure cycles: ``overdue``, flagged).
+            only, one line per center, the longest overdue first, at most a page of
+            them (measure cycles: ``overdue``, flagged).
+        silenced_total: how many such centers there are, those not listed included
+            (0: as many as listed).
         silenced_rungs: how many overdue reminders the responsible got before.
         journal: the audit chain head as ``SEQ:HASH`` (empty before the first event);
             ``tochka audit verify --expect SEQ:HASH`` checks the chain against it.
@@ -74,9 +106,20 @@ class WeeklySummary:
     attachment_name: str = "svodka.html"
     attachment: bytes = field(default=b"", repr=False)
     signature: Signature | None = None
-    silenced: tuple[SummaryLine, ...] = ()
+    silenced: tuple[LateCenterLine, ...] = ()
+    silenced_total: int = 0
     silenced_rungs: int = 4
     journal: str = ""
+
+    @property
+    def silenced_count(self) -> int:
+        """All the long-overdue centers, listed or not."""
+        return max(self.silenced_total, len(self.silenced))
+
+    @property
+    def silenced_unlisted(self) -> int:
+        """The long-overdue centers the letter does not list (they are in the attachment)."""
+        return self.silenced_count - len(self.silenced)
 
 
 def sample_summary() -> WeeklySummary:
@@ -98,12 +141,16 @@ def sample_summary() -> WeeklySummary:
         ),
         upcoming=(SummaryLine(title="Когорта 2022: открыт", due=date(2022, 9, 1), days=10),),
         silenced=(
-            SummaryLine(
-                title="Центр на базе МБОУ «Школа № 1» <i>, Шуйский район: этап «Оснащён»",
+            LateCenterLine(
+                school="МБОУ «Школа № 1» <i>",
+                municipality="Шуйский район",
+                stage="оснащение центра",
                 due=date(2022, 6, 1),
                 days=82,
+                more=2,
             ),
         ),
+        silenced_total=61,
         journal="12:" + "ab" * 32,
         attachment_name="svodka-2022-08-22.html",
         attachment=b"<!doctype html><title>sample</title>",

@@ -138,8 +138,9 @@ def test_the_letter_word_for_word_with_the_dashboard_attached(
     assert cli("--now", "2021-03-01T10:00:00+03:00", "outbox", "send").exit_code == 0
 
     (letter,) = [m for m in _letters(mail_dir) if str(m["Subject"]).startswith("Сводка")]
-    assert str(letter["Subject"]) == (
-        "Сводка «Точка роста» на 01.03.2021: открыто 0 из 2, просрочено: 3 мероприятия"
+    # (The count of overdue measures: test_subject_and_body_count_the_open_centers_alike.)
+    assert str(letter["Subject"]).startswith(
+        "Сводка «Точка роста» на 01.03.2021: открыто 0 центров из 2, просрочен"
     )
     assert [a.addr_spec for a in letter["To"].addresses] == ["coordinator@example.org"]
     assert letter["Cc"] is None
@@ -147,12 +148,12 @@ def test_the_letter_word_for_word_with_the_dashboard_attached(
     body = letter.get_body(("plain",))
     assert body is not None
     lines = body.get_content().splitlines()
-    assert lines[:22] == [
+    assert lines[:15] == [
         "Добрый день!",
         "",
         "Еженедельная сводка по дорожной карте на 1 марта 2021 г.",
         "",
-        "Центров: 2; открыто: 0; отстают от сроков этапов: 0.",
+        "Центров: 2; открыты (работают или отчитываются): 0; отстают от сроков этапов: 0.",
         "",
         "Центры по этапам:",
         "  запланирован: 2",
@@ -163,18 +164,20 @@ def test_the_letter_word_for_word_with_the_dashboard_attached(
         "  отчитывается: 0",
         "  исключён: 0",
         "",
-        # Past the four weekly overdue reminders: nobody is reminded, the summary says so.
-        "Просроченные мероприятия (3):",
-        "  - Мероприятие № 1 (2020 г.): Определение регионального координатора - органа"
-        " исполнительной власти Ивановской о…: срок 7 декабря 2020 г., просрочено на 84 дня"
-        " (напоминания прекращены)",
+    ]
+    # Past the four weekly overdue reminders: nobody is reminded, the summary says so. A
+    # measure's title is cut on a word boundary; its deadline and days never.
+    overdue = _section(lines, "Просроченные мероприятия")
+    assert overdue[0] == f"Просроченные мероприятия ({len(overdue) - 1}):"
+    assert overdue[-2:] == [
         "  - Мероприятие № 2 (2020 г.): Утверждение: 1) должностного лица в составе"
-        " регионального ведомственного проектног…: срок 23 декабря 2020 г.,"
+        " регионального ведомственного…: срок 23 декабря 2020 г.,"
         " просрочено на 68 дней (напоминания прекращены)",
         "  - Мероприятие № 4 (2020 г.): Заключение соглашения о предоставлении из федерального"
-        " бюджета бюджету Ивановской…: срок 30 декабря 2020 г., просрочено на 61 день"
+        " бюджета бюджету…: срок 30 декабря 2020 г., просрочено на 61 день"
         " (напоминания прекращены)",
-        "",
+    ]
+    assert _section(lines, "Сроки на ближайшие") == [
         "Сроки на ближайшие 30 дней:",
         "  - 1 марта 2021 г. (сегодня): Мероприятие № 5 за 2021 г.: Объявление закупок товаров,"
         " работ, услуг для создания центров «Точка роста»",
@@ -185,7 +188,7 @@ def test_the_letter_word_for_word_with_the_dashboard_attached(
     ) in lines
     html = letter.get_body(("html",))
     assert html is not None
-    assert "Просроченные мероприятия (3):" in html.get_content()
+    assert overdue[0] in html.get_content()
     # The audit chain head, in the form `tochka audit verify --expect SEQ:HASH` takes.
     with engine.connect() as conn:
         seq, head = conn.execute(sa.select(HEAD.c.seq, HEAD.c.hash)).one()
@@ -250,3 +253,267 @@ def test_the_daemon_refuses_to_start_with_a_bad_setting(
     assert "«каждый день» — не день недели" in " ".join(result.output.split())
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(OUTBOX)).scalar() == 0
+
+
+# --- Issue 12: the summary as the department reads it ------------------------------------
+
+LONG_NAME = (
+    "Муниципальное бюджетное общеобразовательное учреждение «Средняя общеобразовательная "
+    "школа имени Героя Советского Союза И. И. Иванова»"
+)
+LATE_CSV = (
+    "code,name,municipality,cohort,email\n"
+    "K1,МКОУ «Китовская СШ»,Шуйский район,2021,k1@example.org\n"
+    f'L1,"{LONG_NAME.replace(chr(34), chr(34) * 2)}",Кинешемский район,2021,l1@example.org\n'
+    "R1,МБОУ «Школа № 3»,Шуйский район,2021,r1@example.org\n"
+)
+#: The department's letters end so: no «Вопросы — … по адресу <its own address>».
+OWN_FOOTER = [
+    "--",
+    "Департамент образования Ивановской области",
+    "",
+    "Письмо отправлено автоматически системой Tochka.",
+]
+
+
+def _set_state(engine: Engine, code: str, state: str) -> None:
+    """Test set-up: a center moved to a state directly (the summary only reads states)."""
+    from workflow.storage.tables import CENTER
+
+    with engine.begin() as conn:
+        conn.execute(sa.update(CENTER).where(CENTER.c.code == code).values(state=state))
+
+
+def _summary_letter(
+    cli: Cli, engine: Engine, mail_dir: Path, tmp_path: Path, day: str, send: str = ""
+) -> tuple[str, list[str], str]:
+    """The subject, the plain-text lines and the HTML of the summary queued on ``day``."""
+    csv = tmp_path / "late.csv"
+    csv.write_text(LATE_CSV, encoding="utf-8")
+    assert cli("centers", "import", str(csv)).exit_code == 0
+    _set_state(engine, "K1", "equipped")  # owes the staff training and the opening
+    _set_state(engine, "R1", "reporting")  # open and reporting: counted as open
+    result = cli("--now", day, "tick")
+    assert result.exit_code == 0, result.output
+    sent = cli("--now", send or f"{day}T10:00:00+03:00", "outbox", "send")
+    assert sent.exit_code == 0, sent.output
+    (letter,) = [m for m in _letters(mail_dir) if str(m["Subject"]).startswith("Сводка")]
+    plain, html = letter.get_body(("plain",)), letter.get_body(("html",))
+    assert plain is not None
+    assert html is not None
+    return str(letter["Subject"]), plain.get_content().splitlines(), html.get_content()
+
+
+def _section(lines: list[str], head: str) -> list[str]:
+    """The lines of the section starting with ``head``, up to the blank line after it."""
+    start = next(i for i, line in enumerate(lines) if line.startswith(head))
+    end = lines.index("", start)
+    return lines[start:end]
+
+
+def _html_items(html: str, head: str) -> list[str]:
+    """The text of the HTML paragraph starting with ``head`` and of its list (tags
+    stripped, entities decoded), as the plain-text part writes them."""
+    import html as html_lib
+    import re
+
+    start = html.index(head)
+    end = html.index("<p", html.index("</ul>", start))
+    chunk = html[start:end]
+    texts = [re.sub(r"<[^>]+>", "", part) for part in re.split(r"</li>|</p>", chunk)]
+    return [html_lib.unescape(t.strip()) for t in texts if t.strip()]
+
+
+def test_a_long_overdue_center_is_one_line_with_its_first_stage_named_as_the_action(
+    cli: Cli,
+    engine: Engine,
+    stored: StoredRoadmap,
+    mail_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One line per center (not one per late stage): «центр «Точка роста» на базе …
+    (район)», its earliest unmet stage as what is to be done, the deadline and days late
+    after a dash, the count of its other late stages in agreement; only the school's name
+    is ever shortened, on a word boundary; the HTML part says the same."""
+    monkeypatch.setenv("TOCHKA_WEEKLY_SUMMARY", "пн")
+    _, lines, html = _summary_letter(cli, engine, mail_dir, tmp_path, "2021-09-27")
+    section = _section(lines, "Центры, отстающие давно")
+    assert section == [
+        "Центры, отстающие давно (2): напоминания прекращены после 4 напоминаний о просрочке,"
+        " решите вопрос напрямую:",
+        "  - Центр «Точка роста» на базе Муниципальное бюджетное общеобразовательное учреждение"
+        " «Средняя…» (Кинешемский район): оснащение центра — срок 25 августа 2021 г.,"
+        " просрочено на 33 дня; просрочены ещё 2 этапа",
+        "  - Центр «Точка роста» на базе МКОУ «Китовская СШ» (Шуйский район): обучение педагогов"
+        " центра — срок 25 августа 2021 г., просрочено на 33 дня; просрочен ещё 1 этап",
+    ]
+    assert _html_items(html, '<p><strong style="color:#c62828">Центры, отстающие давно') == [
+        line.removeprefix("  - ") for line in section
+    ]
+    # A measure's title is cut on a word boundary, its deadline and days never.
+    assert (
+        "  - Мероприятие № 2 (2020 г.): Утверждение: 1) должностного лица в составе регионального"
+        " ведомственного…: срок 23 декабря 2020 г., просрочено на 278 дней (напоминания"
+        " прекращены)"
+    ) in lines
+
+
+def test_the_header_counts_every_long_overdue_center_not_only_those_listed(
+    cli: Cli,
+    engine: Engine,
+    stored: StoredRoadmap,
+    mail_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TOCHKA_WEEKLY_SUMMARY", "пн")
+    monkeypatch.setattr("workflow.schedule.weekly.SILENCED_SHOWN", 1)
+    _, lines, html = _summary_letter(cli, engine, mail_dir, tmp_path, "2021-09-27")
+    section = _section(lines, "Центры, отстающие давно")
+    assert section[0].startswith("Центры, отстающие давно (2): ")
+    assert section[2:] == [
+        "  и ещё 1 центр: все отстающие центры — в полной сводке во вложении",
+    ]
+    assert len(section) == 3
+    assert "Центры, отстающие давно (2):" in html
+    assert "<p>и ещё 1 центр: все отстающие центры — в полной сводке во вложении</p>" in html
+
+
+def test_subject_and_body_count_the_open_centers_alike(
+    cli: Cli,
+    engine: Engine,
+    stored: StoredRoadmap,
+    mail_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A reporting center is open: the subject, the body's first line and the per-stage
+    counts say the same; the letter to the department does not ask it to write to itself."""
+    monkeypatch.setenv("TOCHKA_WEEKLY_SUMMARY", "пн")
+    subject, lines, html = _summary_letter(cli, engine, mail_dir, tmp_path, "2021-09-27")
+    overdue = _section(lines, "Просроченные мероприятия")
+    count = len(overdue) - 1
+    assert overdue[0] == f"Просроченные мероприятия ({count}):"
+    from notifications.russian import plural, plural_word
+
+    measures = plural_word(count, "просрочено", "просрочены", "просрочено")
+    assert subject == (
+        f"Сводка на 27.09.2021: открыт 1 центр из 3, отстают 2, {measures} "
+        f"{plural(count, 'мероприятие', 'мероприятия', 'мероприятий')}"
+    )
+    assert "Центров: 3; открыты (работают или отчитываются): 1; отстают от сроков этапов: 2." in (
+        lines
+    )
+    assert "  отчитывается: 1" in lines
+    assert "открыты (работают или отчитываются): <strong>1</strong>" in html
+    assert lines[-4:] == OWN_FOOTER
+    assert "Вопросы" not in html
+
+
+@pytest.mark.parametrize(
+    ("opened", "total", "late", "overdue", "expected"),
+    [
+        (
+            1,
+            3,
+            2,
+            6,
+            "Сводка на 28.09.2021: открыт 1 центр из 3, отстают 2, просрочено 6 мероприятий",
+        ),
+        (
+            2,
+            3,
+            1,
+            2,
+            "Сводка на 28.09.2021: открыты 2 центра из 3, отстаёт 1, просрочены 2 мероприятия",
+        ),
+        (0, 2, 0, 0, "Сводка «Точка роста» на 28.09.2021: открыто 0 центров из 2"),
+        (
+            21,
+            40,
+            0,
+            1,
+            "Сводка «Точка роста» на 28.09.2021: открыт 21 центр из 40, просрочено 1 мероприятие",
+        ),
+    ],
+)
+def test_the_subject_agrees_with_its_numbers(
+    opened: int, total: int, late: int, overdue: int, expected: str
+) -> None:
+    from datetime import date
+
+    from notifications.render import Renderer
+    from notifications.summary import SummaryLine, WeeklySummary
+    from notifications.values import Recipient
+
+    line = SummaryLine(title="Мероприятие", due=date(2021, 9, 1), days=27)
+    summary = WeeklySummary(
+        key="k",
+        recipient=Recipient(email="coordinator@example.org", name="Департамент"),
+        reply_to="coordinator@example.org",
+        roadmap_title="Дорожная карта",
+        as_of=date(2021, 9, 28),
+        total_centers=total,
+        opened_centers=opened,
+        late_centers=late,
+        stages=(),
+        overdue=(line,) * overdue,
+    )
+    letter = Renderer().render_summary(summary)
+    assert letter.subject == expected
+    assert (
+        f"Центров: {total}; открыты (работают или отчитываются): {opened}; отстают от сроков"
+        f" этапов: {late}."
+    ) in letter.text.splitlines()
+
+
+def test_a_summary_queued_late_is_dated_by_its_figures(
+    cli: Cli,
+    engine: Engine,
+    stored: StoredRoadmap,
+    mail_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Monday 08.03.2021 is a holiday: Monday's summary is queued on Tuesday with Tuesday's
+    figures, and sent on Thursday; subject, body and attachment all say 09.03."""
+    monkeypatch.setenv("TOCHKA_WEEKLY_SUMMARY", "пн")
+    subject, lines, html = _summary_letter(
+        cli, engine, mail_dir, tmp_path, "2021-03-09", send="2021-03-11T10:00:00+03:00"
+    )
+    assert [k for k, _, _ in _summaries(engine)] == ["ivanovo-2021-2023:summary:2021-03-08"]
+    assert subject.startswith("Сводка «Точка роста» на 09.03.2021: ")
+    assert "Еженедельная сводка по дорожной карте на 9 марта 2021 г." in lines
+    assert "<title>Сводка на 9 марта 2021 г.</title>" in html
+    assert any("(svodka-2021-03-09.html)" in line for line in lines)
+
+
+def test_only_a_letter_to_someone_else_asks_for_questions_to_the_reply_address() -> None:
+    """The footer's «Вопросы — … по адресу X» is for those who write to X, not for X."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from notifications.render import Renderer, sample_reminders
+    from notifications.values import Recipient
+
+    now = datetime(2022, 8, 22, 9, 0, tzinfo=UTC)
+    school = sample_reminders(now)[0]
+    ask = "Вопросы — ответом на это письмо или по адресу coordinator@example.org."
+    renderer = Renderer()
+    to_school = renderer.render_reminders([school], now=now)
+    assert ask in to_school.text.splitlines()
+    assert "Вопросы — ответом на это письмо или по адресу <a href" in to_school.html
+    own = replace(school, recipient=Recipient(email="Coordinator@Example.org", name="Департамент"))
+    for letter in (
+        renderer.render_reminders([own], now=now),
+        renderer.render_reminders([own, replace(own, key="second", title="Другое")], now=now),
+    ):
+        assert "Вопросы" not in letter.text
+        assert "Вопросы" not in letter.html
+        assert letter.text.rstrip().splitlines()[-3:] == [
+            "Адрес: г. Иваново",
+            "",
+            "Письмо отправлено автоматически системой Tochka; срок в календаре — во вложении"
+            " (.ics).",
+        ]

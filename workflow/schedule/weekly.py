@@ -29,10 +29,11 @@ import sqlalchemy as sa
 from base import db
 from notifications.outbox import OUTBOX
 from notifications.queue import queue_summary
-from notifications.summary import SummaryLine, WeeklySummary
+from notifications.render import STAGE_WHAT
+from notifications.russian import shorten
+from notifications.summary import LateCenterLine, SummaryLine, WeeklySummary
 from notifications.values import Recipient
-from states.center import STATE_TITLES as CENTER_TITLES
-from states.center import CenterState
+from states.center import LIFECYCLE
 from workflow.errors import InputError
 from workflow.schedule.asks import period_title
 from workflow.schedule.reminders import journal_head, stage_groups
@@ -62,7 +63,12 @@ for _number, _names in enumerate(
     for _name in _names:
         _DAYS[_name] = _number
 _OFF = ("", "нет", "off", "no", "false", "0")
-_TITLE_LIMIT = 110
+#: The longest measure title or school name a summary line quotes, cut on a word
+#: boundary (`notifications.russian.shorten`); what follows it (stage, municipality,
+#: dates, days) is never cut.
+_TITLE_LIMIT = 80
+#: Lifecycle order of the center stages (which of a center's late stages comes first).
+_ORDER = {state.value: number for number, state in enumerate(LIFECYCLE)}
 
 
 def parse_weekday(text: str) -> int | None:
@@ -118,63 +124,64 @@ def plan(setting: str, renderer: Renderer) -> WeeklyPlan | None:
     return None if weekday is None else WeeklyPlan(weekday=weekday, renderer=renderer)
 
 
-def _shorten(text: str) -> str:
-    return text if len(text) <= _TITLE_LIMIT else text[: _TITLE_LIMIT - 1].rstrip() + "…"
-
-
-#: The most long-overdue items the summary lists by name; the rest are counted.
+#: The most long-overdue centers the summary lists by name; the rest are counted.
 SILENCED_SHOWN = 60
 
 
-def silenced_stages(conn: Connection, stored: StoredRoadmap, *, today: date) -> list[SummaryLine]:
-    """Center stages past the last overdue reminder the roadmap allows, still not reached.
+@dataclass(frozen=True, kw_only=True)
+class LongOverdue:
+    """The long-overdue centers of a summary: the first `SILENCED_SHOWN` and how many in all."""
 
-    The stages centers owe more than ``ReminderPolicy.silenced_after`` days past their
-    deadline, the longest overdue first, at most `SILENCED_SHOWN` lines. Their daily
-    reminders have stopped: the weekly summary is where they stay. (Overdue measure
-    cycles are all in the summary's overdue list, the silenced ones flagged.)
+    lines: tuple[LateCenterLine, ...]
+    total: int
+
+
+def silenced_stages(conn: Connection, stored: StoredRoadmap, *, today: date) -> LongOverdue:
+    """Centers past the last overdue reminder the roadmap allows on a stage still not reached.
+
+    A center owing a stage more than ``ReminderPolicy.silenced_after`` days past its
+    deadline is listed once, with its earliest unmet stage (the longest overdue) and the
+    count of its other overdue stages; the longest overdue first, at most
+    `SILENCED_SHOWN` lines (``total`` counts them all). Their daily reminders have
+    stopped: the weekly summary is where they stay. (Overdue measure cycles are all in
+    the summary's overdue list, the silenced ones flagged.)
     """
     after = stored.definition.reminders.silenced_after()
-    lines: list[SummaryLine] = []
+    # center id → (name, municipality, [(lifecycle order, stage, due, days late)])
+    late: dict[int, tuple[str, str, list[tuple[int, str, date, int]]]] = {}
     for group in stage_groups(conn, stored):
         due = group.stage.due
         assert due is not None
-        late = (today - due).days
-        if late <= after:
+        days = (today - due).days
+        if days <= 0:
             continue
-        stage = CENTER_TITLES[CenterState(group.stage.stage)]
         centers = conn.execute(
-            sa.select(CENTER.c.name, CENTER.c.municipality)
-            .where(
+            sa.select(CENTER.c.id, CENTER.c.name, CENTER.c.municipality).where(
                 CENTER.c.roadmap_id == stored.id,
                 CENTER.c.cohort == group.cohort,
                 CENTER.c.state.in_(group.states),
             )
-            .order_by(CENTER.c.municipality, CENTER.c.name)
         )
-        for name, municipality in centers:
-            lines.append(
-                SummaryLine(
-                    title=_shorten(f"Центр на базе {name}, {municipality}: этап «{stage}»"),
-                    due=due,
-                    days=late,
-                    silenced=True,
-                )
+        for center_id, name, municipality in centers:
+            entry = late.setdefault(int(center_id), (str(name), str(municipality), []))
+            entry[2].append((_ORDER[group.stage.stage], group.stage.stage, due, days))
+    lines: list[LateCenterLine] = []
+    for name, municipality, stages in late.values():
+        _, stage, due, days = min(stages, key=lambda s: (s[2], s[0]))
+        if days <= after:
+            continue
+        lines.append(
+            LateCenterLine(
+                school=shorten(name, _TITLE_LIMIT),
+                municipality=municipality,
+                stage=STAGE_WHAT.get(stage, stage),
+                due=due,
+                days=days,
+                more=len(stages) - 1,
             )
-    lines.sort(key=lambda line: (-line.days, line.title))
-    if len(lines) > SILENCED_SHOWN:
-        rest = len(lines) - SILENCED_SHOWN + 1
-        last = lines[SILENCED_SHOWN - 1]
-        lines = [
-            *lines[: SILENCED_SHOWN - 1],
-            SummaryLine(
-                title=f"и ещё {rest} (все — во вложении)",
-                due=last.due,
-                days=last.days,
-                silenced=True,
-            ),
-        ]
-    return lines
+        )
+    lines.sort(key=lambda line: (-line.days, line.municipality, line.school))
+    return LongOverdue(lines=tuple(lines[:SILENCED_SHOWN]), total=len(lines))
 
 
 def queue_weekly_summary(
@@ -192,7 +199,7 @@ def queue_weekly_summary(
         if conn.execute(sa.select(OUTBOX.c.id).where(OUTBOX.c.key == key)).first() is not None:
             return 0
         data = dashboard.build(conn, stored, now=now)
-        silenced = silenced_stages(conn, stored, today=data.today)
+        long_overdue = silenced_stages(conn, stored, today=data.today)
         head = journal_head(conn, stored.id)
     after = roadmap.reminders.silenced_after()
     counts: dict[str, int] = {}
@@ -215,9 +222,9 @@ def queue_weekly_summary(
         stages=tuple((s.title, counts.get(s.value, 0)) for s in data.stages),
         overdue=tuple(
             SummaryLine(
-                title=_shorten(
+                title=(
                     f"Мероприятие № {m.measure} ({period_title(m.period)}): "
-                    f"{data.measure_title(m.measure)}"
+                    f"{shorten(data.measure_title(m.measure), _TITLE_LIMIT)}"
                 ),
                 due=m.due,
                 days=m.days_late,
@@ -226,13 +233,20 @@ def queue_weekly_summary(
             for m in sorted(data.overdue, key=lambda m: (-m.days_late, m.measure, m.period))
         ),
         upcoming=tuple(
-            SummaryLine(title=_shorten(f"{u.title}: {u.detail}"), due=u.due, days=u.days_left)
+            SummaryLine(
+                # A cycle's detail is the measure's title: it alone may be cut.
+                title=f"{u.title}: "
+                + (shorten(u.detail, _TITLE_LIMIT) if u.kind == "cycle" else u.detail),
+                due=u.due,
+                days=u.days_left,
+            )
             for u in data.upcoming
         ),
         horizon_days=dashboard.HORIZON_DAYS,
         attachment_name=f"svodka-{data.today.isoformat()}.html",
         attachment=dashboard.render_html(data).encode("utf-8"),
-        silenced=tuple(silenced),
+        silenced=long_overdue.lines,
+        silenced_total=long_overdue.total,
         silenced_rungs=roadmap.reminders.overdue_rungs,
         journal="" if head is None else f"{head[0]}:{head[1]}",
     )
