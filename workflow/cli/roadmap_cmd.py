@@ -107,7 +107,8 @@ def _print_roadmap(definition: Any, width: int | None) -> None:
         f"Стороны: {len(definition.parties)}",
     ]
     for party in definition.parties:
-        lines += wrap(f"{party.id} — {party.name}, {party.email}", width, first="  ", rest="    ")
+        address = party.email or "адреса у каждого центра"  # a per-center party
+        lines += wrap(f"{party.id} — {party.name}, {address}", width, first="  ", rest="    ")
     lines += ["", f"Мероприятия: {len(definition.measures)}"]
     for m in definition.measures:
         number = f"{m.number}. "

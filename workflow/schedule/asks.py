@@ -12,7 +12,7 @@ school has not submitted yet. Pure wording, no database.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from notifications.ics import month_title
@@ -246,3 +246,64 @@ def coordinator_escalation(owners: Sequence[str]) -> AskText:
         owners=owners_shown(owners),
         owners_label=OVERDUE_AT if owners else "",
     )
+
+
+def per_center_cycle(
+    roadmap: Roadmap, measure: Measure, party_id: str, role: str, centers: Sequence[str]
+) -> AskText:
+    """A center's education authority or school reminded for a measure whose party
+    stands for each center's own (`workflow.roadmap.parties`): the measure's action for
+    its centers, with the documents the party provides."""
+    documents = party_documents(roadmap, measure, party_id)
+    shown = owners_shown(centers)
+    if role == PartyKind.MUNICIPALITY.value:
+        where = "по центрам «Точка роста» вашего муниципального образования"
+        if shown:
+            where += f" ({', '.join(shown)})"
+    else:
+        where = "в вашей школе" + (f" (центр «Точка роста»: {', '.join(shown)})" if shown else "")
+    if documents:
+        return AskText(
+            role=role,
+            action=f"Просим выполнить мероприятие {where} и направить документы.",
+            documents=documents,
+            how=reply_how(roadmap, "приложив документы"),
+        )
+    return AskText(
+        role=role,
+        action=f"Просим выполнить мероприятие {where} и сообщить о выполнении.",
+        how=reply_how(roadmap, "коротко сообщив, что сделано"),
+    )
+
+
+def _unaddressed_text(municipalities: Sequence[str]) -> str:
+    names = ", ".join(owners_shown(municipalities))
+    return (
+        f"У муниципалитетов без адреса ({names}) напоминание получаете вы: передайте его "
+        "органам управления образованием или загрузите их адреса (tochka municipalities "
+        "import)."
+    )
+
+
+def coordinator_unaddressed(
+    municipalities: Sequence[str], owners: Sequence[str], *, overdue: bool
+) -> AskText:
+    """The coordinator reminded in the place of municipalities that have no address."""
+    lead = (
+        "Срок прошёл, мероприятие не отмечено выполненным. "
+        if overdue
+        else "Мероприятие выполняют муниципалитеты. "
+    )
+    return AskText(
+        role=PartyKind.DEPARTMENT.value,
+        action=lead + _unaddressed_text(municipalities),
+        owners=owners_shown(owners),
+        owners_label=(OVERDUE_AT if overdue else ALSO_REMINDED) if owners else "",
+    )
+
+
+def with_unaddressed(text: AskText, municipalities: Sequence[str]) -> AskText:
+    """The coordinator's own ask, told also of the municipalities without an address."""
+    if not municipalities:
+        return text
+    return replace(text, action=f"{text.action} {_unaddressed_text(municipalities)}")

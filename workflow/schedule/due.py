@@ -138,6 +138,9 @@ class Deadline:
     #: The due dates a cycle or a center's stage had before its revisions, oldest first
     #: (`deadline_revision`, `stage_revision`).
     earlier: tuple[date, ...] = ()
+    #: Municipalities a per-center party stands for that have no address: the
+    #: coordinator is reminded in their place (`workflow.schedule.per_center`).
+    unaddressed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,6 +159,8 @@ class Ask:
     role: str
     party: str = ""
     missing: tuple[str, ...] = ()
+    #: For a per-center party's authority or school: the names of its centers.
+    centers: tuple[str, ...] = ()
     received: tuple[str, ...] = ()
 
 
@@ -166,6 +171,8 @@ def party_recipients(roadmap: Roadmap, party_ids: Sequence[str]) -> tuple[Recipi
         try:
             party = roadmap.party(party_id)
         except KeyError:
+            continue
+        if party.per_center:  # reminded at each center's address (workflow.schedule.per_center)
             continue
         seen.setdefault(
             party.email.strip().lower(),
@@ -218,10 +225,13 @@ def cycle_deadline(
     also: Sequence[Recipient] = (),
     also_asks: Mapping[str, Ask] | None = None,
     earlier: Sequence[date] = (),
+    unaddressed: Sequence[str] = (),
 ) -> Deadline:
     """The deadline of one measure cycle: its responsible parties are reminded, and
-    ``also`` (for monitoring: the schools that still owe their indicators, with what
-    each owes in ``also_asks``, by address in lower case)."""
+    ``also`` (for monitoring: the schools that still owe their indicators; for a
+    per-center party: every center's authority or school), with what each is asked in
+    ``also_asks``, by address in lower case. ``unaddressed``: municipalities without an
+    address, for which the coordinator is reminded."""
     m = roadmap.measure(measure)
     wanted: dict[str, Ask] = {}
     for party_id in m.responsible:
@@ -229,9 +239,15 @@ def cycle_deadline(
             party = roadmap.party(party_id)
         except KeyError:
             continue
+        if party.per_center:
+            continue
         wanted.setdefault(_key(party.email), Ask(role=party.kind.value, party=party.id))
     for email, ask in (also_asks or {}).items():
         wanted.setdefault(_key(email), ask)
+    if unaddressed and (coordinator := _escalation(roadmap)) is not None:
+        # Told in the unaddressed municipalities' place (`asks.coordinator_unaddressed`).
+        wanted.setdefault(_key(coordinator.email), Ask(role=PartyKind.DEPARTMENT.value))
+        also = (*also, coordinator)
     for recipient in also:
         wanted.setdefault(_key(recipient.email), Ask(role=PartyKind.SCHOOL.value))
     return Deadline(
@@ -246,7 +262,15 @@ def cycle_deadline(
         title=m.title,
         asks=wanted,
         earlier=tuple(earlier),
+        unaddressed=tuple(unaddressed),
     )
+
+
+def _per_center(roadmap: Roadmap, party_id: str) -> bool:
+    try:
+        return bool(party_id) and roadmap.party(party_id).per_center
+    except KeyError:
+        return False
 
 
 def _key(email: str) -> str:
@@ -318,6 +342,7 @@ def _ask_text(
     *,
     coordinator: Recipient | None,
     owners: Sequence[str],
+    overdue: bool = False,
 ) -> asks.AskText:
     """What ``recipient`` is asked for ``deadline`` (see `workflow.schedule.asks`)."""
     measure = roadmap.measure(deadline.measure)
@@ -329,8 +354,12 @@ def _ask_text(
         if ask is None and is_coordinator:
             return asks.coordinator_stage(owners)
         return asks.school_stage(roadmap, deadline.stage)
-    if ask is not None and ask.role == PartyKind.SCHOOL.value:
+    if ask is not None and _per_center(roadmap, ask.party):
+        return asks.per_center_cycle(roadmap, measure, ask.party, ask.role, ask.centers)
+    if ask is not None and ask.role == PartyKind.SCHOOL.value and not ask.party:
         return asks.school_monitoring(roadmap, deadline.period, ask.missing, ask.received)
+    if is_coordinator and deadline.unaddressed and (ask is None or not ask.party):
+        return asks.coordinator_unaddressed(deadline.unaddressed, owners, overdue=overdue)
     if ask is None:
         # The coordinator told of an item it is not responsible for.
         return asks.coordinator_escalation(owners)
@@ -340,9 +369,10 @@ def _ask_text(
             if deadline.measure == monitoring_measure(roadmap)
             else asks.ALSO_REMINDED
         )
-        return asks.coordinator_cycle(
+        text = asks.coordinator_cycle(
             roadmap, measure, ask.party or roadmap.coordinator, owners, owners_label=label
         )
+        return asks.with_unaddressed(text, deadline.unaddressed)
     return asks.party_cycle(roadmap, measure, ask.party, ask.role)
 
 
@@ -386,7 +416,12 @@ def build_reminders(
     for recipient in recipients:
         mine = _key(recipient.email) == coordinator_key
         text = _ask_text(
-            roadmap, deadline, recipient, coordinator=coordinator, owners=owners if mine else ()
+            roadmap,
+            deadline,
+            recipient,
+            coordinator=coordinator,
+            owners=owners if mine else (),
+            overdue=cc_coordinator(rung),
         )
         seq, head = journal if (mine and journal is not None) else (0, "")
         result.append(

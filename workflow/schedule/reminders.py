@@ -41,6 +41,7 @@ from workflow.roadmap.deadlines import StageDeadline, stage_deadlines
 from workflow.roadmap.definition import UNIT_TITLES, PartyKind, Roadmap
 from workflow.roadmap.recurrence import opens_on, scheduled_cycles
 from workflow.roadmap.store import StoredRoadmap
+from workflow.schedule import per_center
 from workflow.schedule.asks import period_title
 from workflow.schedule.due import (
     KIND_CENTER,
@@ -170,15 +171,18 @@ def _cycle_with_schools(
     due: date,
 ) -> Deadline:
     owing = _owing(conn, stored, measure=measure, period=period)
+    # Every center's authority or school for a per-center party; owing schools' asks win.
+    centers = per_center.recipients(conn, stored, measure)
     return cycle_deadline(
         stored.definition,
         cycle_id=cycle_id,
         measure=measure,
         period=period,
         due=due,
-        also=tuple(r for r, _a in owing),
-        also_asks={r.email.strip().lower(): a for r, a in owing},
+        also=(*(r for r, _a in owing), *centers.recipients),
+        also_asks={**centers.asks, **{r.email.strip().lower(): a for r, a in owing}},
         earlier=earlier_dues(conn, stored.id, cycle_id) if cycle_id else (),
+        unaddressed=centers.unaddressed,
     )
 
 

@@ -15,7 +15,7 @@ from states.center import STATE_TITLES as CENTER_TITLES
 from states.center import CenterState
 from states.cycle import STATE_TITLES as CYCLE_TITLES
 from states.cycle import CycleState
-from workflow.roadmap import closing
+from workflow.roadmap import closing, parties
 from workflow.roadmap.definition import Recurrence
 from workflow.roadmap.store import StoredRoadmap
 from workflow.storage.tables import CENTER, CONTACT, CYCLE
@@ -169,6 +169,7 @@ def roadmap_status(conn: Connection, stored: StoredRoadmap, *, today: datetime) 
                 f"мероприятие № {m.number} выполняется по необходимости, но ни разу не "
                 "открывалось: напоминаний о нём нет (открывает tochka cycles open)."
             )
+    silent.extend(parties.unaddressed_warnings(definition, without_address))
     return Summary(
         program=closing.state_text(definition, day),
         silent=silent,

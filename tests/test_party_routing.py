@@ -1,0 +1,265 @@
+"""Per-center parties (issue 14, item 3): a municipality or school party without an address
+stands for each center's education authority or school (`workflow.roadmap.parties`).
+
+The roadmap is a copy of the shipped one with two such parties: measure 5 (procurement,
+annual from 01.03.2021) is done by the municipalities, measure 8 (the centers' opening,
+followed by the ``opened`` stage) by the department and the schools. Three centers in two
+municipalities. The letters are read from the real outbox.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email import message_from_bytes
+from email import policy as email_policy
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from base import db
+from notifications.outbox import OUTBOX, REMINDER
+from tests.conftest import T0, TEST_COORDINATORS, grant
+from workflow.engine import centers, municipalities
+from workflow.errors import Problem, RoadmapFileError
+from workflow.imports.centers_file import CenterRow
+from workflow.imports.municipalities_file import ContactRow
+from workflow.roadmap import store as roadmap_store
+from workflow.roadmap.loader import load_roadmap, parse_roadmap
+from workflow.roadmap.parties import fixed_address_warnings
+from workflow.roadmap.shipped import IVANOVO_159_RP
+from workflow.roadmap.store import StoredRoadmap
+from workflow.schedule.reconcile import tick
+from workflow.schedule.reminders import outbox_queue, preview
+from workflow.storage.tables import CYCLE
+from workflow.views.overview import roadmap_status
+
+COORDINATOR = "coordinator@example.org"
+SHUYA, KINESHMA = "uo@shuya.example.org", "uo@kineshma.example.org"
+SCHOOLS = ("s1@example.org", "s2@example.org", "s3@example.org")
+PER_CENTER_PARTIES = """  - id: municipalities
+    kind: municipality
+    name: "органы управления образованием муниципальных образований"
+  - id: schools
+    kind: school
+    name: "общеобразовательные организации"
+"""
+
+
+def _edit(text: str, old: str, new: str) -> str:
+    assert text.count(old) == 1, old
+    return text.replace(old, new)
+
+
+def routed_text() -> str:
+    """The shipped roadmap with measure 5 by the municipalities, measure 8 with the schools."""
+    text = IVANOVO_159_RP.read_text(encoding="utf-8")
+    text = _edit(
+        text, "\n# One kind per document", PER_CENTER_PARTIES + "\n# One kind per document"
+    )
+    text = _edit(
+        text,
+        '    name: "извещения о проведении закупок"\n',
+        '    name: "извещения о проведении закупок"\n    provided_by: municipalities\n',
+    )
+    measure5 = text.index("  - number: 5\n")
+    text = text[:measure5] + text[measure5:].replace(
+        "responsible: [department]", "responsible: [municipalities]", 1
+    )
+    measure8 = text.index("  - number: 8\n")
+    return text[:measure8] + text[measure8:].replace(
+        "responsible: [department]", "responsible: [department, schools]", 1
+    )
+
+
+@pytest.fixture
+def routed(engine: Engine, tmp_path: Path) -> StoredRoadmap:
+    path = tmp_path / "routed.yaml"
+    path.write_text(routed_text(), encoding="utf-8")
+    definition = load_roadmap(path)
+    roadmap_id, _ = roadmap_store.store(engine, definition, now=T0)
+    grant(engine, roadmap_id, TEST_COORDINATORS, "coordinator")
+    with db.read(engine) as conn:
+        stored = roadmap_store.resolve(conn, definition.code)
+    rows = [
+        CenterRow(code="S1", name="МБОУ «Школа № 1»", municipality="Шуйский район",
+                  cohort=2021, email=SCHOOLS[0], line=2),
+        CenterRow(code="S2", name="МБОУ «Школа № 2»", municipality="Шуйский район",
+                  cohort=2021, email=SCHOOLS[1], line=3),
+        CenterRow(code="S3", name="МБОУ «Школа № 3»", municipality="Кинешемский район",
+                  cohort=2021, email=SCHOOLS[2], line=4),
+    ]  # fmt: skip
+    centers.import_centers(engine, stored, rows, filename="c.csv", actor="importer", now=T0)
+    return stored
+
+
+def _contacts(engine: Engine, stored: StoredRoadmap, *pairs: tuple[str, str]) -> None:
+    rows = [
+        ContactRow(municipality=m, email=e, recipient=f"Управление образования ({m})", line=i + 2)
+        for i, (m, e) in enumerate(pairs)
+    ]
+    municipalities.import_contacts(engine, stored, rows, filename="m.csv", actor="op", now=T0)
+
+
+def _tick(engine: Engine, stored: StoredRoadmap, day: datetime) -> None:
+    tick(engine, stored, now=day, queue=outbox_queue())
+
+
+def _cycle_id(engine: Engine, measure: int, period: str) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.select(CYCLE.c.id).where(CYCLE.c.measure == measure, CYCLE.c.period == period)
+            ).scalar_one()
+        )
+
+
+def _keys(engine: Engine, fragment: str) -> list[tuple[str, str]]:
+    """(recipient, key) of every reminder whose key holds ``fragment``, in key order."""
+    with engine.connect() as conn:
+        return [
+            (r.recipient, r.key)
+            for r in conn.execute(sa.select(REMINDER.c.recipient, REMINDER.c.key))
+            if fragment in r.key
+        ]
+
+
+def _letters(engine: Engine, recipient: str) -> list[str]:
+    with engine.connect() as conn:
+        raws = conn.execute(
+            sa.select(OUTBOX.c.message).where(OUTBOX.c.recipient == recipient)
+        ).scalars()
+        return [
+            message_from_bytes(bytes(raw), policy=email_policy.default)
+            .get_body(("plain",))
+            .get_content()  # type: ignore[union-attr]
+            for raw in raws
+        ]
+
+
+# 15.02.2021, a Monday: 14 days before measure 5's first cycle (01.03.2021).
+FEB15 = datetime(2021, 2, 15, 6, 0, tzinfo=UTC)
+
+
+def test_a_municipality_measure_reaches_each_municipality_once(
+    engine: Engine, routed: StoredRoadmap
+) -> None:
+    _contacts(engine, routed, ("Шуйский район", SHUYA), ("Кинешемский район", KINESHMA))
+    _tick(engine, routed, FEB15)
+    _tick(engine, routed, FEB15)  # idempotent: nothing more
+    cycle = _cycle_id(engine, 5, "2021")
+    assert sorted(_keys(engine, f":cycle:{cycle}:")) == [
+        (KINESHMA, f"ivanovo-2021-2023:cycle:{cycle}:before-14:{KINESHMA}"),
+        (SHUYA, f"ivanovo-2021-2023:cycle:{cycle}:before-14:{SHUYA}"),
+    ]  # none to a fixed address: the department is not responsible for measure 5
+    (shuya,) = _letters(engine, SHUYA)  # one letter (its digest) that day
+    flat = " ".join(shuya.split())
+    assert (
+        "Просим выполнить мероприятие по центрам «Точка роста» вашего муниципального "
+        "образования (МБОУ «Школа № 1», МБОУ «Школа № 2») и направить документы."
+    ) in flat
+    assert "извещения о проведении закупок" in flat
+    assert "МБОУ «Школа № 3»" not in flat
+    (kineshma,) = _letters(engine, KINESHMA)
+    assert "(МБОУ «Школа № 3»)" in " ".join(kineshma.split())
+    # The preview says the same of the rungs to come (26.02, 01.03): each once.
+    with db.read(engine) as conn:
+        items = [
+            (i.send_on.isoformat(), i.recipient, i.rung)
+            for i in preview(conn, routed, today=FEB15.date(), until=datetime(2021, 3, 1).date())
+            if i.deadline_id == f"cycle:{cycle}"
+        ]
+    assert items == [
+        ("2021-02-26", KINESHMA, "before-3"),
+        ("2021-02-26", SHUYA, "before-3"),
+        ("2021-03-01", KINESHMA, "on_day"),
+        ("2021-03-01", SHUYA, "on_day"),
+    ]
+
+
+def test_a_municipality_without_an_address_is_reminded_through_the_coordinator(
+    engine: Engine, routed: StoredRoadmap
+) -> None:
+    _contacts(engine, routed, ("Шуйский район", SHUYA))
+    _tick(engine, routed, FEB15)
+    cycle = _cycle_id(engine, 5, "2021")
+    assert sorted(r for r, _k in _keys(engine, f":cycle:{cycle}:")) == [COORDINATOR, SHUYA]
+    text = " ".join(" ".join(_letters(engine, COORDINATOR)).split())
+    assert (
+        "У муниципалитетов без адреса (Кинешемский район) напоминание получаете вы: передайте "
+        "его органам управления образованием или загрузите их адреса (tochka municipalities "
+        "import)."
+    ) in text
+    with db.read(engine) as conn:
+        status = roadmap_status(conn, routed, today=FEB15)
+    assert (
+        "мероприятие № 5 выполняют муниципалитеты каждого центра, но у муниципалитетов "
+        "Кинешемский район нет адреса: их напоминания получает координатор (адреса "
+        "загружает tochka municipalities import)."
+    ) in status.silent
+
+
+def test_a_school_party_of_a_stage_measure_is_reminded_per_center_through_the_stage(
+    engine: Engine, routed: StoredRoadmap
+) -> None:
+    # 18.08.2021: 14 days before the ``opened`` stage (01.09), followed by measure 8.
+    _tick(engine, routed, datetime(2021, 8, 18, 6, 0, tzinfo=UTC))
+    opened = _keys(engine, ":opened:before-14:")
+    assert sorted(opened) == [
+        (s, f"ivanovo-2021-2023:center:S{n}:opened:before-14:{s}")
+        for n, s in enumerate(SCHOOLS, start=1)
+    ]
+    # Measure 8's own cycle reminds its fixed party only, never each school twice.
+    cycle = _cycle_id(engine, 8, "2021")
+    assert [r for r, _k in _keys(engine, f":cycle:{cycle}:")] == [COORDINATOR]
+
+
+def test_a_party_without_an_address_source_is_refused_where_it_is_written() -> None:
+    text = routed_text()
+    operator = '    name: "федеральный оператор"\n    email: "operator@example.org"\n'
+    with pytest.raises(RoadmapFileError) as caught:
+        parse_roadmap(_edit(text, operator, operator.split("\n")[0] + "\n"), filename="r.yaml")
+    (problem,) = caught.value.problems
+    line = text[: text.index("  - id: federal_operator")].count("\n") + 1
+    assert problem == Problem(
+        file="r.yaml",
+        line=line,
+        column=5,
+        field="parties[1].email",
+        message="нужен адрес email: участник вида «federal_operator» получает напоминания по "
+        "своему адресу, взять его больше неоткуда (без адреса могут быть только "
+        "municipality и school — их адреса у центров)",
+    )
+    with pytest.raises(RoadmapFileError) as caught:
+        parse_roadmap(
+            _edit(text, "  escalate_to: department", "  escalate_to: municipalities"),
+            filename="r.yaml",
+        )
+    (problem,) = caught.value.problems
+    assert (problem.field, problem.line) == (
+        "reminders.escalate_to",
+        text[: text.index("  escalate_to: department")].count("\n") + 1,
+    )
+    assert problem.message.startswith("просрочку эскалируют по одному адресу")
+    with pytest.raises(RoadmapFileError) as caught:
+        parse_roadmap(
+            _edit(text, "coordinator: department", "coordinator: schools"), filename="r.yaml"
+        )
+    assert [p.field for p in caught.value.problems] == ["coordinator"]
+
+
+def test_a_fixed_address_municipality_party_is_warned_about() -> None:
+    text = _edit(
+        routed_text(),
+        '    name: "органы управления образованием муниципальных образований"\n',
+        '    name: "Управление образования Шуйского района"\n    email: "uo@shuya.example.org"\n',
+    )
+    definition = parse_roadmap(text, filename="r.yaml")
+    assert fixed_address_warnings(definition) == [
+        "Участник «municipalities» (Управление образования Шуйского района) вида "
+        "«municipality» получает напоминания (мероприятия № 5) по одному адресу "
+        "uo@shuya.example.org, а не органу управления образованием муниципалитета каждого "
+        "центра. Если напоминать нужно каждому, уберите у участника email."
+    ]
+    assert fixed_address_warnings(parse_roadmap(routed_text(), filename="r.yaml")) == []
