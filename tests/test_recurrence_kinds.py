@@ -689,7 +689,10 @@ def test_warning_reporting_stage_disagreeing_with_its_measure() -> None:
     assert warning.startswith("Этап «отчитывается» со сроком 15.09 не совпадает")
 
 
-def test_roadmap_validate_prints_the_warnings(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [("roadmap", "validate"), ("init", "--roadmap")])
+def test_roadmap_validate_and_init_print_the_warnings(
+    tmp_path: Path, command: tuple[str, str]
+) -> None:
     text = roadmap_text('{kind: once, first_due: "2021-05-01"}').replace(
         '{kind: quarterly, first_due: "2021-10-01"}', '{kind: quarterly, first_due: "2021-10-15"}'
     )
@@ -698,7 +701,7 @@ def test_roadmap_validate_prints_the_warnings(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOCHKA_")}
     env |= {"TOCHKA_VAR_DIR": str(tmp_path / "var"), "COLUMNS": "200"}
     done = subprocess.run(
-        [TOCHKA, "roadmap", "validate", str(path)],
+        [TOCHKA, *command, str(path)],
         env=env,
         capture_output=True,
         text=True,
