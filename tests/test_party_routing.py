@@ -9,6 +9,7 @@ municipalities. The letters are read from the real outbox.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email import message_from_bytes
 from email import policy as email_policy
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from typer.testing import Result
 
 from base import db
 from notifications.outbox import OUTBOX, REMINDER
@@ -35,6 +37,7 @@ from workflow.schedule.reminders import outbox_queue, preview
 from workflow.storage.tables import CYCLE
 from workflow.views.overview import roadmap_status
 
+Cli = Callable[..., Result]
 COORDINATOR = "coordinator@example.org"
 SHUYA, KINESHMA = "uo@shuya.example.org", "uo@kineshma.example.org"
 SCHOOLS = ("s1@example.org", "s2@example.org", "s3@example.org")
@@ -263,3 +266,22 @@ def test_a_fixed_address_municipality_party_is_warned_about() -> None:
         "центра. Если напоминать нужно каждому, уберите у участника email."
     ]
     assert fixed_address_warnings(parse_roadmap(routed_text(), filename="r.yaml")) == []
+
+
+def test_roadmap_validate_prints_the_fixed_address_warning(cli: Cli, tmp_path: Path) -> None:
+    text = _edit(
+        routed_text(),
+        '    name: "органы управления образованием муниципальных образований"\n',
+        '    name: "Управление образования"\n    email: "uo@shuya.example.org"\n',
+    )
+    path = tmp_path / "fixed.yaml"
+    path.write_text(text, encoding="utf-8")
+    result = cli("roadmap", "validate", str(path))
+    assert result.exit_code == 0, result.output
+    assert (
+        "Предупреждение: Участник «municipalities» (Управление образования) вида "
+        "«municipality» получает напоминания (мероприятия № 5) по одному адресу"
+    ) in " ".join(result.stderr.split())
+    # A per-center party (no email) is not warned about.
+    path.write_text(routed_text(), encoding="utf-8")
+    assert "Участник" not in cli("roadmap", "validate", str(path)).stderr

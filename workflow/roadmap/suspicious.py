@@ -11,13 +11,16 @@ Pure: a validated roadmap in, Russian sentences out. ``tochka roadmap validate``
   keeps the file's day and never follows the measure's schedule;
 * a reporting stage whose ``due`` falls on no day the measure's cycles are due on
   (reporting «from 01.10» while the reports are due on 01.01, 01.04, 01.07, 01.10 is
-  consistent; «from 15.10» is not).
+  consistent; «from 15.10» is not);
+* a municipality or school party with an ``email`` of its own: reminded at that one
+  address, not at each center's authority or school (`workflow.roadmap.parties`).
 """
 
 from __future__ import annotations
 
 from states.center import STATE_TITLES, CenterState
 from workflow.roadmap.definition import Recurrence, Roadmap, StageRule
+from workflow.roadmap.parties import fixed_address_warnings
 from workflow.roadmap.recurrence import measure_cycles
 
 __all__ = ["QUARTER_REPORTING_DAYS", "suspicious", "warning_text"]
@@ -71,6 +74,8 @@ def suspicious(roadmap: Roadmap) -> list[str]:
                     f"{', …' if len(days) > 6 else ''}): проверьте due этапа или сроки "
                     "мероприятия."
                 )
+    # Municipality and school parties reminded at one fixed address, not per center.
+    result.extend(fixed_address_warnings(roadmap))
     return result
 
 
