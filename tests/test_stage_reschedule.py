@@ -313,6 +313,11 @@ def test_the_views_judge_the_moved_center_by_its_own_date(
     assert municipality.late == 1
     assert "Школа № 2" in repr(silenced)
     assert "Школа № 1" not in repr(silenced)
+    with db.read(engine) as conn:  # 20.01.2023: 36 days past A1's own date
+        silenced = silenced_stages(conn, stored, today=date(2023, 1, 20))
+        board = dashboard.build(conn, stored, now=datetime(2023, 1, 20, 9, tzinfo=UTC))
+    assert "datetime.date(2022, 12, 15)" in repr(silenced)
+    assert dict((c.code, c.due) for c in board.late)["A1"] == date(2022, 12, 15)
     with db.read(engine) as conn:
         board = dashboard.build(conn, stored, now=datetime(2022, 12, 5, 9, tzinfo=UTC))
     upcoming = [u for u in board.upcoming if u.kind == "stage"]
