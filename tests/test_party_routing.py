@@ -285,3 +285,30 @@ def test_roadmap_validate_prints_the_fixed_address_warning(cli: Cli, tmp_path: P
     # A per-center party (no email) is not warned about.
     path.write_text(routed_text(), encoding="utf-8")
     assert "Участник" not in cli("roadmap", "validate", str(path)).stderr
+
+
+def test_a_school_party_of_a_measure_without_a_stage_reaches_every_school_once(
+    engine: Engine, tmp_path: Path
+) -> None:
+    text = routed_text().replace("responsible: [municipalities]", "responsible: [schools]", 1)
+    path = tmp_path / "schools.yaml"
+    path.write_text(text, encoding="utf-8")
+    definition = load_roadmap(path)
+    roadmap_id, _ = roadmap_store.store(engine, definition, now=T0)
+    grant(engine, roadmap_id, TEST_COORDINATORS, "coordinator")
+    with db.read(engine) as conn:
+        stored = roadmap_store.resolve(conn, definition.code)
+    rows = [
+        CenterRow(code=f"S{n}", name=f"МБОУ «Школа № {n}»", municipality="Шуйский район",
+                  cohort=2021, email=school, line=n + 1)
+        for n, school in enumerate(SCHOOLS, start=1)
+    ]  # fmt: skip
+    centers.import_centers(engine, stored, rows, filename="c.csv", actor="importer", now=T0)
+    _tick(engine, stored, FEB15)
+    cycle = _cycle_id(engine, 5, "2021")
+    assert sorted(r for r, _k in _keys(engine, f":cycle:{cycle}:")) == list(SCHOOLS)
+    (letter,) = _letters(engine, SCHOOLS[1])
+    assert (
+        "Просим выполнить мероприятие в вашей школе (центр «Точка роста»: МБОУ «Школа № 2») "
+        "и сообщить о выполнении."
+    ) in " ".join(letter.split())
