@@ -279,6 +279,28 @@ def test_one_centers_stage_deadline_moved_is_audited_and_used_everywhere(
     assert start == date(2022, 12, 15)
     assert "Срок перенесён с 01.10.2022 на 15.12.2022." in text
     assert event_of(tmp_path / "after.ics", UID_A2) == a2_before
+
+    # Moved again: the SEQUENCE still grows, the cohort's date stays the first one.
+    again = ("--now", "2022-12-02", "centers", "reschedule")
+    ok(cli(*again, "A1", "reporting", "--due", "2023-01-16", "--reason", "приказ № 95"))
+    ok(cli("--now", "2022-12-02", "calendar", "export", "-o", str(tmp_path / "again.ics")))
+    seq_again, text, start = event_of(tmp_path / "again.ics", UID_A1)
+    assert (seq_again > seq_after, start) == (True, date(2023, 1, 16))
+    assert "Срок перенесён с 01.10.2022 на 16.01.2023." in text
+    # A2, reminded up to its last overdue rung, moved: its ladder starts again by the
+    # new date (the rungs sent for the old one are forgotten).
+    assert ("overdue-28", "2022-10-01") in reporting_rungs(engine, ids["A2"])
+    ok(cli(*again, "A2", "reporting", "--due", "2023-02-01", "--reason", "приказ № 96"))
+    assert reporting_rungs(engine, ids["A2"]) == []
+    preview = json.loads(
+        ok(
+            cli("--json", "--now", "2022-12-02", "reminders", "preview", "--until", "2023-02-01")
+        ).output
+    )
+    a2 = [p for p in preview if p["deadline_id"] == "center:A2:reporting"]
+    assert [(p["send_on"], p["rung"], p["deadline"]) for p in a2][:1] == [
+        ("2023-01-18", "before-14", "2023-02-01")
+    ]
     ok(cli("audit", "verify"))
 
 
