@@ -36,6 +36,7 @@ from notifications.values import Recipient
 from states.center import LIFECYCLE
 from workflow.errors import InputError
 from workflow.schedule.asks import period_title
+from workflow.schedule.moved import moved_centers, moved_deadlines
 from workflow.schedule.reminders import journal_head, stage_groups
 from workflow.storage.tables import CENTER
 from workflow.views import dashboard
@@ -160,11 +161,19 @@ def silenced_stages(conn: Connection, stored: StoredRoadmap, *, today: date) -> 
                 CENTER.c.roadmap_id == stored.id,
                 CENTER.c.cohort == group.cohort,
                 CENTER.c.state.in_(group.states),
+                CENTER.c.id.not_in(moved_centers(group.stage.stage, stored.id)),
             )
         )
         for center_id, name, municipality in centers:
             entry = late.setdefault(int(center_id), (str(name), str(municipality), []))
             entry[2].append((_ORDER[group.stage.stage], group.stage.stage, due, days))
+    for moved in moved_deadlines(conn, stored):  # by the center's own, revised date
+        assert moved.stage.due is not None
+        days = (today - moved.stage.due).days
+        if days > 0:
+            row = moved.center
+            entry = late.setdefault(int(row.id), (str(row.name), str(row.municipality), []))
+            entry[2].append((_ORDER[moved.stage.stage], moved.stage.stage, moved.stage.due, days))
     lines: list[LateCenterLine] = []
     for name, municipality, stages in late.values():
         _, stage, due, days = min(stages, key=lambda s: (s[2], s[0]))
