@@ -329,19 +329,61 @@ def test_adopt_without_an_adoption_date_is_refused(
     assert state_of(engine) == before
 
 
-def test_centers_created_after_their_first_stage_are_refused_with_advice(
+def test_centers_imported_after_the_adoption_date_take_their_stage_history(
     cli: Cli, engine: Engine, tmp_path: Path
 ) -> None:
-    """The engine keeps histories in date order: a center entered in Tochka on the
-    adoption day cannot have reached a stage before; the message says what to do."""
+    """init --as-of, then the centers imported on a later day (their import is the only
+    event they have), then adopt: a center entered by its import was planned before it
+    was entered, so the stages it reached before the adoption date are recorded. Its
+    history lists the creation first, then the stages in the order its states changed;
+    the chain verifies; nothing before the adoption date is reminded."""
+    ok(cli("--now", "2022-09-01T09:00", "init", "--as-of", "01.09.2022"))
+    ok(cli("--now", "2022-09-05", "centers", "import", str(write(tmp_path, "c.csv", CENTERS))))
+    report = json.loads(
+        ok(cli("--json", "adopt", "--stages", str(write(tmp_path, "s.csv", STAGES)))).output
+    )
+    assert (report["centers"], report["stage_events"]) == (3, 14)
+    history = json.loads(ok(cli("--json", "history", "center", "A1")).output)
+    assert [(e["trigger"], e["to_state"], e["effective_date"]) for e in history] == [
+        ("create", "planned", "2022-09-05"),
+        ("agree_infrastructure", "infrastructure_agreed", "2021-03-15"),
+        ("equip", "equipped", "2021-07-20"),
+        ("train_staff", "staff_trained", "2021-08-10"),
+        ("open", "opened", "2021-09-01"),
+        ("start_reporting", "reporting", "2021-09-15"),
+    ]
+    assert all(
+        e["comment"] == f"внесено при переходе на Точку: файл {tmp_path / 's.csv'}, строка 2"
+        for e in history[1:]
+    )
+    ok(cli("audit", "verify"))
+    ok(cli("--now", "2022-09-05", "tick"))
+    assert all(send_on >= AS_OF for _, _, send_on in sent_rungs(engine))
+    # The center's next act is dated from its last event (the import) on, as always.
+    late = cli("--now", "2022-09-02", "centers", "fire", "A3", "start_reporting")
+    assert late.exit_code != 0
+
+
+def test_a_center_with_acts_after_its_import_is_refused_with_advice(
+    cli: Cli, engine: Engine, tmp_path: Path
+) -> None:
+    """The engine keeps histories in date order: a center with an act of its own
+    recorded in Tochka (withdrawn and reverted on 02.09.2022) cannot have reached a
+    stage before that act; the message says what to do, nothing changes."""
     ok(cli("--now", "2022-09-01T09:00", "init", "--as-of", "01.09.2022"))
     ok(cli("--now", "2022-09-01", "centers", "import", str(write(tmp_path, "c.csv", CENTERS))))
+    for trigger in ("withdraw", "revert"):
+        ok(cli("--now", "2022-09-02", "centers", "fire", "A1", trigger, "--comment", "ошибка"))
     before = state_of(engine)
     result = cli("adopt", "--stages", str(write(tmp_path, "s.csv", STAGES)))
     assert result.exit_code != 0
     flat = " ".join(result.output.split())
     assert where("s.csv:2:2", tmp_path / "s.csv") in flat
+    assert "02.09.2022" in flat
     assert "tochka --now" in flat
+    # Only A1: A2 and A3 have nothing but their import.
+    assert "s.csv, строка 3" not in flat
+    assert "s.csv, строка 4" not in flat
     assert state_of(engine) == before
 
 

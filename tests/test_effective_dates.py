@@ -236,7 +236,9 @@ def test_every_history_is_in_effective_date_order(
     cli: Cli, engine: Engine, stored: StoredRoadmap, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Events recorded out of order (a database written before the rule) are listed by
-    effective date, events of one day in the order recorded."""
+    effective date, events of one day in the order recorded, the creation first (an
+    object's history starts with it; adoption dates a center's stages before its
+    import, tests/test_adoption.py)."""
     _import(engine, stored, A)
     fire = TransitionEngine(engine, stored.definition, stored.id)
     with monkeypatch.context() as before_the_rule:
@@ -268,8 +270,8 @@ def test_every_history_is_in_effective_date_order(
     assert text.index("equip") < text.index("train_staff") < text.index("agree_infrastructure")
     cycle_events = json.loads(cli("--json", "history", "cycle", str(cycle.id)).output)
     assert [(e["trigger"], e["effective_date"]) for e in cycle_events] == [
-        ("start", "2021-04-01"),
         ("create", "2021-05-01"),
+        ("start", "2021-04-01"),
     ]
     with db.read(engine) as conn:
         audit.verify(conn, stored.id, stored.definition.code)  # the chain is untouched

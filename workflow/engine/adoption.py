@@ -30,6 +30,8 @@ from states.cycle import STATE_TITLES as CYCLE_TITLES
 from states.cycle import CycleState, CycleTrigger
 from workflow.engine import cycles, dates
 from workflow.engine.access import Action, as_actor, authorize_action, refusals_recorded
+from workflow.engine.audit import CREATE_TRIGGER
+from workflow.engine.centers import UPDATE_TRIGGER
 from workflow.engine.transitions import TransitionEngine
 from workflow.errors import ImportFileError, InputError, Problem, TochkaError
 from workflow.roadmap.definition import Roadmap
@@ -40,6 +42,15 @@ from workflow.storage.tables import CENTER, CYCLE, ROADMAP
 if TYPE_CHECKING:
     from workflow.engine.access import Actor
     from workflow.imports.state_file import CycleDoneRow, StageRow
+
+
+#: The events that only enter a center into the database (`workflow.engine.centers`): its
+#: import, and corrections of its name, address or municipality. Neither changes its
+#: state, and a center still ``planned`` with no other event was planned before it was
+#: entered, so the dates it reached its stages (before the adoption date) may precede
+#: them. Its history then lists its creation first (`workflow.engine.centers.history`),
+#: then the stages in effective-date order, which is the order its states changed.
+IMPORT_TRIGGERS = (CREATE_TRIGGER, UPDATE_TRIGGER)
 
 
 def adopted_on(conn: Connection, roadmap_id: int) -> date | None:
@@ -180,6 +191,7 @@ def import_state(
         # (day, file order, action): applied in effective-date order.
         plan: list[tuple[date, int, int, object]] = []
         unchanged = 0
+        entered_only: set[str] = set()
         centers = {
             r.code: r
             for r in conn.execute(
@@ -217,7 +229,13 @@ def import_state(
                     )
                 )
                 continue
-            last = dates.last_effective(conn, roadmap.id, "center", found.id)
+            # A center known only from its import (and corrections of its data) was
+            # planned before it was entered: its history may precede the entry.
+            last = dates.last_effective(
+                conn, roadmap.id, "center", found.id, excluding=IMPORT_TRIGGERS
+            )
+            if last is None:
+                entered_only.add(s.code)
             first_stage, first_day, first_column = s.reached[0]
             if last is not None and first_day < last:
                 problems.append(
@@ -291,6 +309,7 @@ def import_state(
                         actor=by,
                         now=moment(day),
                         comment=_entered(stages_file, line),
+                        floor_ignores=IMPORT_TRIGGERS if s.code in entered_only else (),
                     )
                     touched.add(s.code)
                     events += 1

@@ -442,8 +442,12 @@ def center_id(conn: Connection, roadmap_id: int, code: str) -> int:
 
 
 def history(conn: Connection, roadmap_id: int, kind: str, entity_id: int) -> list[dict[str, Any]]:
-    """The events of one entity in effective-date order (ties by sequence), as JSON-ready
-    dicts."""
+    """The events of one entity in effective-date order (ties by sequence), its creation
+    first, as JSON-ready dicts.
+
+    The creation is first even when later-recorded history precedes it: a center
+    entered by its import and adopted afterwards has its stages dated before the day it
+    was entered (`workflow.engine.adoption.IMPORT_TRIGGERS`); it existed before them."""
     rows = conn.execute(
         sa.select(EVENT)
         .where(
@@ -452,7 +456,11 @@ def history(conn: Connection, roadmap_id: int, kind: str, entity_id: int) -> lis
             EVENT.c.entity_id == entity_id,
         )
         # The order in which things took effect; events of one day in the order recorded.
-        .order_by(EVENT.c.effective_date, EVENT.c.seq)
+        .order_by(
+            sa.case((EVENT.c.trigger == CREATE_TRIGGER, 0), else_=1),
+            EVENT.c.effective_date,
+            EVENT.c.seq,
+        )
     )
     return [
         {

@@ -11,6 +11,7 @@ An act may be recorded after the day it took effect (``--now`` names that day), 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, datetime
 from typing import Any
 
@@ -90,9 +91,20 @@ def check_not_before_last(effective: date, last: date | None, *, entity: str, wh
         raise EffectiveDateBeforeLast(effective=effective, last=last, entity=entity, what=what)
 
 
-def last_effective(conn: Connection, roadmap_id: int, kind: str, entity_id: int) -> date | None:
-    """The effective date of the last event of one object (None: it has none)."""
-    found = conn.execute(_LAST, {"rid": roadmap_id, "kind": kind, "eid": entity_id}).scalar()
+def last_effective(
+    conn: Connection,
+    roadmap_id: int,
+    kind: str,
+    entity_id: int,
+    *,
+    excluding: Collection[str] = (),
+) -> date | None:
+    """The effective date of the last event of one object (None: it has none).
+
+    ``excluding``: triggers whose events do not count (adoption: a center's import).
+    """
+    query = _LAST.where(EVENT.c.trigger.not_in(list(excluding))) if excluding else _LAST
+    found = conn.execute(query, {"rid": roadmap_id, "kind": kind, "eid": entity_id}).scalar()
     return found if isinstance(found, date) or found is None else date.fromisoformat(str(found))
 
 

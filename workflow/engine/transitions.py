@@ -8,7 +8,7 @@ hook — committed together or not at all. Hot-path statements are Core-level.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -182,10 +182,15 @@ class TransitionEngine:
         now: datetime,
         evidence: Mapping[str, str] | None = None,
         comment: str | None = None,
+        floor_ignores: Collection[str] = (),
     ) -> TransitionResult:
         """`fire_center` inside the caller's write transaction (an all-or-nothing import
         of many transitions, `workflow.engine.adoption`); a refusal is raised, not
-        recorded: the caller's transaction rolls back as a whole."""
+        recorded: the caller's transaction rolls back as a whole.
+
+        ``floor_ignores``: triggers whose events do not bound the effective date from
+        below (adoption: a center known only from its import may get history dated
+        before the import, `workflow.engine.adoption`)."""
         effective = dates.plausible_effective(self.roadmap, now, real=self.clock())
         return self._fire_center_in(
             conn,
@@ -197,6 +202,7 @@ class TransitionEngine:
             evidence=evidence,
             comment=comment,
             expected_version=None,
+            floor_ignores=floor_ignores,
         )
 
     def fire_cycle_in(
@@ -238,6 +244,7 @@ class TransitionEngine:
         evidence: Mapping[str, str] | None,
         comment: str | None,
         expected_version: int | None,
+        floor_ignores: Collection[str] = (),
     ) -> TransitionResult:
         row = conn.execute(
             _CENTER_READ,
@@ -268,11 +275,13 @@ class TransitionEngine:
             known=known,
         )
         self._check_expected(label, expected_version, row.version)
+        last = (
+            dates.last_effective(conn, self.roadmap_id, "center", row.id, excluding=floor_ignores)
+            if floor_ignores
+            else dates.last_of_row(conn, self.roadmap_id, "center", row)
+        )
         dates.check_not_before_last(
-            effective,
-            dates.last_of_row(conn, self.roadmap_id, "center", row),
-            entity=f"{label}: {trigger}",
-            what="этого центра",
+            effective, last, entity=f"{label}: {trigger}", what="этого центра"
         )
         holder = StateHolder(state=row.state, reason=comment, previous_state=row.previous_state)
         new_state = CENTER_WORKFLOW.fire(holder, trigger, entity=label)
