@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from base.errors import InputError
@@ -31,6 +31,19 @@ def local_date(moment: datetime, zone: str) -> date:
 
 #: ``25.08.2021`` or ``25.08.2021 09:30[:00]``: the Russian form, checked before ISO.
 _RUSSIAN = re.compile(r"^\d{1,2}\.\d{1,2}\.\d{4}(?: +\d{1,2}:\d{2}(?::\d{2})?)?$")
+
+
+def zone_name(moment: datetime, zone: str) -> str:
+    """Whose clock a time is on, as Russia names its zones: «МСК», «МСК+2» (Yekaterinburg),
+    «МСК−1» (Kaliningrad): the zone's offset from Moscow time at ``moment``. A person reads
+    this beside a time, never an IANA name such as «Europe/Moscow»."""
+    here = as_utc(moment).astimezone(ZoneInfo(zone)).utcoffset() or timedelta()
+    moscow = as_utc(moment).astimezone(ZoneInfo("Europe/Moscow")).utcoffset() or timedelta()
+    minutes = int((here - moscow).total_seconds()) // 60
+    if not minutes:
+        return "МСК"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"МСК{'+' if minutes > 0 else '−'}{hours}" + (f":{rest:02d}" if rest else "")
 
 
 def parse_now(text: str, zone: str = "Europe/Moscow") -> datetime:

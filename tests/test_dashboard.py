@@ -291,7 +291,7 @@ def test_dashboard_in_headless_chromium(
     assert rows("overdue")[2][4] == "Начало работы центров «Точка роста»"
     assert [r[:3] for r in rows("upcoming cycle") + rows("upcoming stage")] == [
         ["01.10.2021", "21", "Мероприятие № 9 за III квартал 2021 г."],
-        ["01.10.2021", "21", "Центры 2021 года: начинают этап «отчитывается»"],
+        ["01.10.2021", "21", "Центры 2021 года начинают этап «отчитывается»"],
     ]
     # Plural agreement: 8 центров, 1 центр открыт, 2 центра отстают, 3 мероприятия.
     kpis = {
@@ -431,6 +431,9 @@ def test_owing_schools_counted_once_for_ended_periods_only(
         )
     }
     assert sheet["E5"].number_format == "DD.MM.YYYY"
+    # The time is on «МСК», as Russia names its zones: never an IANA name.
+    assert "Сформировано программой Tochka 10.01.2022 12:00 МСК " in page
+    assert "Europe/" not in page
     december_page = dashboard.render_html(december)
     assert (
         "IV квартал 2021 г."
@@ -530,7 +533,7 @@ def test_status_xlsx(cli: Cli, engine: Engine, stored: StoredRoadmap, tmp_path: 
     soon = [[c.value for c in row] for row in book["Сроки"].iter_rows(min_row=5)]
     assert [r[:3] for r in soon] == [
         [datetime(2021, 10, 1), 21, "Мероприятие № 9 за III квартал 2021 г."],
-        [datetime(2021, 10, 1), 21, "Центры 2021 года: начинают этап «отчитывается»"],
+        [datetime(2021, 10, 1), 21, "Центры 2021 года начинают этап «отчитывается»"],
     ]
 
     # Printed by LibreOffice: one A4 page per table here, each with its date.

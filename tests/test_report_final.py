@@ -372,6 +372,8 @@ def test_final_report_html(
     assert result.exit_code == 0, result.output
     text = page.read_text(encoding="utf-8")
     assert "промежуточный" not in text
+    assert re.search(r"Сформировано программой Tochka \d\d\.\d\d\.\d{4} \d\d:\d\d МСК ", text)
+    assert "Europe/" not in text
     dom, requested = _run_chromium(chromium, page, tmp_path, "--dump-dom")
     assert requested == []
     assert "<script" not in dom

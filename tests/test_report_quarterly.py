@@ -603,3 +603,14 @@ def test_the_date_names_its_clock_as_russia_names_zones(zone: str, text: str) ->
     assert generated_text(report) == text
     assert generated_format(report) == f'"Сформирован: "DD.MM.YYYY HH:MM" {clock_name(report)}"'
     assert text.endswith(clock_name(report))
+
+
+def test_zone_names_beside_a_time_are_russian() -> None:
+    """`base.clock.zone_name`, used by every report's «Сформировано …» line."""
+    from base.clock import zone_name
+
+    winter = datetime(2022, 1, 10, 9, tzinfo=UTC)
+    assert zone_name(winter, "Europe/Moscow") == "МСК"
+    assert zone_name(winter, "Asia/Yekaterinburg") == "МСК+2"
+    assert zone_name(winter, "Europe/Kaliningrad") == "МСК−1"
+    assert zone_name(winter, "Asia/Kolkata") == "МСК+2:30"

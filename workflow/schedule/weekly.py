@@ -244,8 +244,11 @@ def queue_weekly_summary(
         upcoming=tuple(
             SummaryLine(
                 # A cycle's detail is the measure's title: it alone may be cut.
-                title=f"{u.title}: "
-                + (shorten(u.detail, _TITLE_LIMIT) if u.kind == "cycle" else u.detail),
+                # A stage's detail is a count: «Центры 2021 года начинают этап … — ещё
+                # не достигли 2 центров», not a chain of colons.
+                title=f"{u.title}: {shorten(u.detail, _TITLE_LIMIT)}"
+                if u.kind == "cycle"
+                else f"{u.title} — {u.detail}",
                 due=u.due,
                 days=u.days_left,
             )

@@ -37,7 +37,7 @@ import sqlalchemy as sa
 from babel import Locale
 from sqlalchemy.engine import Connection
 
-from base.clock import local_date
+from base.clock import local_date, zone_name
 from notifications.ics import period_text
 from states.center import LIFECYCLE, CenterState
 from states.center import STATE_TITLES as CENTER_TITLES
@@ -580,7 +580,7 @@ def _upcoming(
                     Upcoming(
                         due=d.due,
                         kind="stage",
-                        title=f"Центр {center.code}: {verb} "
+                        title=f"Центр {center.code} {verb} "
                         f"«{CENTER_TITLES[CenterState(d.stage)]}»",
                         detail=f"срок перенесён с {center.moved[d.stage]:%d.%m.%Y}",
                         days_left=(d.due - today).days,
@@ -596,8 +596,8 @@ def _upcoming(
                 Upcoming(
                     due=d.due,
                     kind="stage",
-                    title=f"Центры {cohort} года: {verb} «{CENTER_TITLES[CenterState(d.stage)]}»",
-                    detail=f"ещё не достигли: {count}",
+                    title=f"Центры {cohort} года {verb} «{CENTER_TITLES[CenterState(d.stage)]}»",
+                    detail=f"ещё не достигли {count} {plural(count, 'центр', 'центра', 'центров')}",
                     days_left=(d.due - today).days,
                 )
             )
@@ -721,6 +721,7 @@ def render_html(data: Dashboard) -> str:
         cycle_titles={s.value: CYCLE_TITLES[s] for s in CycleState},
         horizon=HORIZON_DAYS,
         local_time=f"{data.generated_at.astimezone(zone):%d.%m.%Y %H:%M}",
+        zone_name=zone_name(data.generated_at, data.roadmap.timezone),
     )
 
 

@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from base.clock import as_utc, local_date
+from base.clock import as_utc, local_date, zone_name
 from notifications.ics import period_text, shorten
 from states.center import LIFECYCLE, CenterState
 from states.center import STATE_TITLES as CENTER_TITLES
@@ -427,6 +427,7 @@ def render_html(report: FinalReport) -> str:
         verdicts=list(Verdict),
         titles=VERDICT_TITLES,
         local_time=f"{report.generated_at.astimezone(zone):%d.%m.%Y %H:%M}",
+        zone_name=zone_name(report.generated_at, report.roadmap.timezone),
     )
 
 

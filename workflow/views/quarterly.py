@@ -31,14 +31,14 @@ import csv
 import functools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Connection
 
-from base.clock import as_utc
+from base.clock import as_utc, zone_name
 from notifications.ics import period_text
 from states.center import STATE_TITLES, CenterState
 from workflow.engine.indicators import Period, center_facts, latest_values, required_indicators
@@ -434,17 +434,8 @@ def generated_local(report: QuarterlyReport) -> datetime:
 
 
 def clock_name(report: QuarterlyReport) -> str:
-    """Whose clock the time is on, as Russia names its zones: «МСК», «МСК+2»
-    (Yekaterinburg), «МСК−1» (Kaliningrad): the roadmap zone's offset from Moscow time
-    at ``generated_at``."""
-    moment = as_utc(report.generated_at)
-    here = moment.astimezone(ZoneInfo(report.roadmap.timezone)).utcoffset() or timedelta()
-    moscow = moment.astimezone(ZoneInfo("Europe/Moscow")).utcoffset() or timedelta()
-    minutes = int((here - moscow).total_seconds()) // 60
-    if not minutes:
-        return "МСК"
-    hours, rest = divmod(abs(minutes), 60)
-    return f"МСК{'+' if minutes > 0 else '−'}{hours}" + (f":{rest:02d}" if rest else "")
+    """Whose clock the time is on (`base.clock.zone_name`), at ``generated_at``."""
+    return zone_name(report.generated_at, report.roadmap.timezone)
 
 
 def generated_format(report: QuarterlyReport) -> str:
