@@ -230,7 +230,11 @@ def _expected_cycles(stored: StoredRoadmap, end: date) -> list[tuple[int, str, d
         (date(2024, 1, 1), "2023-Q4"),  # inside the program, due after its end
     ]:
         result.append((9, period, due))
-    opened = {(3, "2021-04-15"): date(2021, 2, 1), (3, "2022-04-15"): date(2022, 1, 20)}
+    opened = {
+        (3, "2021-04-15"): date(2021, 2, 1),
+        (3, "2022-04-15"): date(2022, 1, 20),
+        (1, "2020"): date(2020, 12, 7),  # created done on the day the file says it was done
+    }
     return sorted(
         c
         for c in result
@@ -256,6 +260,8 @@ def _expected_cycle_reminders(
         )
         cycle_rows = [tuple(r) for r in rows]
     for cycle_id, measure, period, due in cycle_rows:
+        if roadmap.measure(measure).done is not None:
+            continue  # measure 1: the file records it done by the decree, never reminded
         first = {
             (3, "2021-04-15"): date(2021, 2, 1),
             (3, "2022-04-15"): date(2022, 1, 20),
@@ -603,5 +609,6 @@ def test_walk_is_the_same_when_ticking_only_on_working_days(
     assert sent == _expected_cycle_reminders(engine, stored, start, end, completed={})
     with engine.connect() as conn:
         measure_of = dict(conn.execute(sa.select(CYCLE.c.id, CYCLE.c.measure)).all())
-    assert {measure_of[int(key.split(":")[2])] for _, key in sent} == {1, 2, 4, 5, 6, 7, 8, 9}
+    # Not measure 1: the file records it done by the decree.
+    assert {measure_of[int(key.split(":")[2])] for _, key in sent} == {2, 4, 5, 6, 7, 8, 9}
     assert all(is_working_day(day) for day, _ in sent if day != start)
