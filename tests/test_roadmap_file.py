@@ -487,7 +487,7 @@ def test_unknown_recurrence_kind_lists_the_allowed_ones() -> None:
         column=24,
         field="measures[0].recurrence.kind",
         message="неизвестный вид повторения «weekly»; допустимы: once, once_then_as_needed, "
-        "annual, quarterly, monthly, dates_yearly, per_cohort, as_needed, by_schedule",
+        "annual, quarterly, monthly, dates_yearly, per_cohort, after, as_needed, by_schedule",
     )
 
 

@@ -34,6 +34,9 @@ class Recurrence(StrEnum):
     """A cycle on each of several days a year (``dates``), from ``first_due`` on."""
     PER_COHORT = "per_cohort"
     """One cycle per cohort of centers, due on a day of a year relative to the cohort's."""
+    AFTER = "after"
+    """Relative deadlines: a cycle per completion of another measure's cycle or of a
+    center's stage, due N (working) days after it (``after``; `RelativeDeadline`)."""
     AS_NEEDED = "as_needed"
     """Only cycles opened by an operator."""
     BY_SCHEDULE = "by_schedule"
@@ -126,6 +129,28 @@ class DueRule:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RelativeDeadline:
+    """A deadline counted from an event («через 10 дней после заключения соглашения»).
+
+    Exactly one of ``measure`` and ``stage`` is set.
+
+    Attributes:
+        measure: the source measure: one dependent cycle per done cycle of it, labelled
+            with that cycle's period.
+        stage: the source stage (a `states.CenterState` value): one dependent cycle per
+            center that reached it, labelled with the center's code.
+        days: the dependent cycle is due this many days after the completion's
+            effective date.
+        working: count working days (the Russian calendar): the N-th working day after.
+    """
+
+    measure: int | None = None
+    stage: str | None = None
+    days: int = 0
+    working: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
 class Measure:
     """One row of the roadmap table.
 
@@ -149,6 +174,7 @@ class Measure:
         dates: for ``dates_yearly``, the (month, day) of each cycle in a year, in order.
         cohort_day: for ``per_cohort``, the (month, day) the cycle is due on.
         cohort_offset: for ``per_cohort``, the due year minus the cohort's year.
+        after: for ``after``, the event the deadline is counted from.
     """
 
     number: int
@@ -167,6 +193,7 @@ class Measure:
     dates: tuple[tuple[int, int], ...] = ()
     cohort_day: tuple[int, int] | None = None
     cohort_offset: int = 0
+    after: RelativeDeadline | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -86,14 +86,14 @@ Format (version 1)::
 Recurrence kinds are the `Recurrence` values. ``first_due`` is required for ``once``,
 ``once_then_as_needed``, ``annual``, ``quarterly``, ``monthly`` and ``dates_yearly``
 (unless a deadline rule ``due`` replaces it) and forbidden for ``as_needed``,
-``by_schedule`` and ``per_cohort``; it may precede the program start (the decree's
-preparatory measures are due in 2020) but not follow its end. The cycles and their
+``by_schedule``, ``per_cohort`` and ``after``; it may precede the program start (the
+decree's preparatory measures are due in 2020) but not follow its end. The cycles and their
 period labels are `workflow.roadmap.recurrence`'s. Every key of ``recurrence``, with one
 example each::
 
     kind: monthly                     # once, once_then_as_needed, annual, quarterly,
-                                      # monthly, dates_yearly, per_cohort, as_needed,
-                                      # by_schedule
+                                      # monthly, dates_yearly, per_cohort, after,
+                                      # as_needed, by_schedule
     first_due: "2022-02-05"           # the first due date; monthly: due every month on
                                       # that day, reporting the month before ("2022-01");
                                       # a day 29-31 the month lacks is its last day
@@ -115,12 +115,23 @@ example each::
     year: cohort-1                    # per_cohort: of the year before the cohort's
                                       # (cohort, cohort-N, cohort+N, N 1-5); a date before
                                       # the program for the first cohort is refused
+    after: {measure: 4, days: 10}     # kind after: «в течение 10 дней после заключения
+                                      # соглашения»: a cycle per done cycle of measure 4
+                                      # (labelled with its period), due 10 days after the
+                                      # day it was done; or {stage: equipped, days: 5,
+                                      # working: true}: a cycle per center that reached
+                                      # the stage (labelled with its code), due its 5th
+                                      # working day after; 1-365 days; not the measure
+                                      # itself, no circle (A after B after A)
 
 For example «ежемесячно, до 5 числа месяца, следующего за отчётным» is
 ``{kind: monthly, first_period: "2022-01", due: {day_of_next_month: 5}}`` (or
 ``{kind: monthly, first_due: "2022-02-05"}``), and «ежегодно, до 1 декабря года,
 предшествующего году создания центров» is ``{kind: per_cohort, day: "01.12", year:
-cohort-1}``.
+cohort-1}``. A relative deadline's dependent cycle is cancelled when its source is
+not done any more (a center reverted below the stage or withdrawn) while it is still
+open, and made anew, due from the new day, when the source is done again
+(`workflow.roadmap.relative`).
 
 Warnings (`workflow.roadmap.suspicious`, printed by ``tochka roadmap validate`` and
 ``tochka init``, refusing nothing): a quarterly ``first_due`` that is not 01.01, 01.04,
@@ -417,7 +428,8 @@ class _Tree:
         ctx = error.get("ctx") or {}
         kind = error["type"]
         if kind == ROADMAP_ERROR and "at" in ctx:
-            loc = (*loc, ctx["at"])
+            at = ctx["at"]
+            loc = (*loc, *at) if isinstance(at, tuple | list) else (*loc, at)
         if kind == "extra_forbidden":
             node = self.keys[loc]
         else:

@@ -184,7 +184,7 @@ def measure_cycles(
 
 def _cycles(measure: Measure, *, period_end: date, cohorts: range) -> Iterator[CycleSpec]:
     kind = measure.recurrence
-    if kind in (Recurrence.AS_NEEDED, Recurrence.BY_SCHEDULE):
+    if kind in (Recurrence.AS_NEEDED, Recurrence.BY_SCHEDULE, Recurrence.AFTER):
         return
     if kind is Recurrence.PER_COHORT:
         yield from _cohort_cycles(measure, cohorts)

@@ -93,6 +93,7 @@ from workflow.roadmap.schema_recurrence import (
     cohort_years,
     refuse_before_program,
 )
+from workflow.roadmap.schema_relative import check_relative_deadlines
 
 __all__ = [
     "CenterPermissions",
@@ -830,6 +831,12 @@ class RoadmapFile(_Entry):
     def _numbers_can_be_known(cls, value: object, info: ValidationInfo) -> object:
         # Until the list is read, a stage cannot tell an unknown number from an unread one.
         file_scope(info).measures_known = isinstance(value, list) and bool(value)
+        return value
+
+    @field_validator("measures")
+    @classmethod
+    def _relative_deadlines_resolve(cls, value: list[MeasureEntry]) -> list[MeasureEntry]:
+        check_relative_deadlines(value)  # every measure read: forward references resolve
         return value
 
     def to_definition(self) -> Roadmap:

@@ -97,9 +97,12 @@ class YamlScalar:
     tag: str
 
 
-def refusal(message: str, *, at: str | int | None = None) -> PydanticCustomError:
-    """The error our validators raise: a ready Russian message, optionally about ``at``."""
-    ctx: dict[str, str | int] = {"message": message}
+def refusal(
+    message: str, *, at: str | int | tuple[str | int, ...] | None = None
+) -> PydanticCustomError:
+    """The error our validators raise: a ready Russian message, optionally about ``at``
+    (a key or list index below the error's location, or a path of them)."""
+    ctx: dict[str, str | int | tuple[str | int, ...]] = {"message": message}
     if at is not None:
         ctx["at"] = at
     # The template is not the message: a value quoted from the file may hold braces.

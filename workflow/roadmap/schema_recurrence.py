@@ -37,6 +37,7 @@ from workflow.roadmap.schema_fields import (
     one_of,
     refusal,
 )
+from workflow.roadmap.schema_relative import RelativeEntry
 
 __all__ = [
     "CohortsEntry",
@@ -59,7 +60,13 @@ NEEDS_FIRST_DUE = frozenset(
 )
 #: Kinds with a single dated cycle or none: ``until`` means nothing for them.
 _NOT_RECURRING = frozenset(
-    {Recurrence.ONCE, Recurrence.ONCE_THEN_AS_NEEDED, Recurrence.AS_NEEDED, Recurrence.BY_SCHEDULE}
+    {
+        Recurrence.ONCE,
+        Recurrence.ONCE_THEN_AS_NEEDED,
+        Recurrence.AS_NEEDED,
+        Recurrence.BY_SCHEDULE,
+        Recurrence.AFTER,
+    }
 )
 #: The most days a deadline rule may count after the period.
 MAX_DAYS_AFTER = 120
@@ -209,6 +216,13 @@ class RecurrenceEntry(BaseModel):
             "cohort-1 (год, предшествующий году создания центров), cohort+1."
         ),
     ] = None
+    after: Annotated[
+        RelativeEntry | None,
+        about(
+            "Для after: событие, от которого отсчитывается срок, например {measure: 4, "
+            "days: 10} — через 10 дней после выполнения мероприятия № 4."
+        ),
+    ] = None
     until: Annotated[
         RoadmapDate | None,
         about(
@@ -273,6 +287,8 @@ class RecurrenceEntry(BaseModel):
             why = (
                 "срок задают day и year"
                 if kind is Recurrence.PER_COHORT
+                else "срок отсчитывается от события after"
+                if kind is Recurrence.AFTER
                 else "сроки назначает оператор"
             )
             raise refusal(f"для вида «{name}» first_due не задаётся: {why}", at="first_due")
@@ -282,6 +298,7 @@ class RecurrenceEntry(BaseModel):
                 at="first_due",
             )
         self._check_dates(name)
+        self._check_after()
         self._check_cohort_keys(info)
         self._check_until(info)
         return self
@@ -304,6 +321,16 @@ class RecurrenceEntry(BaseModel):
                 f"первый срок {first:%d.%m.%Y} не из сроков dates ({listed}): первый цикл — "
                 "один из них",
                 at="first_due",
+            )
+
+    def _check_after(self) -> None:
+        if self.kind is not Recurrence.AFTER and self.after is not None:
+            raise refusal("after задаётся только для вида «after»", at="after")
+        if self.kind is Recurrence.AFTER and self.after is None:
+            raise refusal(
+                "для вида «after» нужно событие after, например {measure: 4, days: 10} — "
+                "через 10 дней после выполнения мероприятия № 4",
+                at="after",
             )
 
     def _check_cohort_keys(self, info: ValidationInfo) -> None:
@@ -371,6 +398,7 @@ class RecurrenceEntry(BaseModel):
             "dates": tuple(sorted(self.dates or ())),
             "cohort_day": self.day,
             "cohort_offset": self.year or 0,
+            "after": self.after.to_definition() if self.after is not None else None,
         }
 
 

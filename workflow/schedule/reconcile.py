@@ -33,7 +33,7 @@ from workflow.roadmap import closing
 from workflow.roadmap.recurrence import CycleSpec, scheduled_cycles
 from workflow.roadmap.store import StoredRoadmap
 from workflow.roadmap.workdays import term_end
-from workflow.schedule import file_done
+from workflow.schedule import file_done, relative
 from workflow.schedule.ladder import RungDate
 from workflow.schedule.moved import as_deadline, moved_deadlines
 from workflow.schedule.reminders import (
@@ -200,6 +200,8 @@ def create_due_cycles(
     specs = file_done.without_file_done(
         stored.definition, scheduled_cycles(stored.definition, as_of=today)
     )
+    # Relative deadlines (``kind: after``): due from their source's completion.
+    specs += relative.reconcile_relative(engine, stored, today=today, clock=clock, actor=actor)
     return recorded + _create_scheduled(engine, stored, specs, now=now, clock=clock, actor=actor)
 
 
