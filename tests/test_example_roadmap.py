@@ -1,0 +1,420 @@
+"""The second shipped roadmap: an example on the federal template, not a decree (issue 14,
+item 8).
+
+``workflow/roadmap/shipped/example-federal-template.yaml`` is a fictional region's roadmap
+for 2022-2025 (cohorts 2023-2025) worded like the Tambov region's decree on the federal
+template. It uses every kind the format has: a monthly report on the 5th of the next
+month, a quarterly report 5 working days after the quarter, a report on the 10th of the
+month after the quarter, an annual measure with ``until``, two dates a year, a
+per-cohort measure due the year before the cohort, a measure of each center's
+municipality (a party without an address), stages with cohort-relative deadlines, and
+the decree's own first item recorded done.
+
+Here it validates through the real CLI without warnings, loads beside Ivanovo's in one
+database (SQLite and PostgreSQL), and is walked day by day with the reconciler into the
+real outbox: its cycles written out by hand, its reminders per recipient computed from
+the ladder and, for the municipality measure, written out literally.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from typer.testing import Result
+
+from base import db
+from notifications.outbox import OUTBOX, REMINDER
+from notifications.render import Renderer
+from tests.test_walk import days, moment, sends
+from workflow.engine.access import Actor
+from workflow.engine.transitions import TransitionEngine
+from workflow.roadmap import store as roadmap_store
+from workflow.roadmap.definition import Recurrence
+from workflow.roadmap.loader import load_roadmap
+from workflow.roadmap.recurrence import measure_cycles
+from workflow.roadmap.shipped import EXAMPLE_FEDERAL_TEMPLATE, IVANOVO_159_RP
+from workflow.roadmap.store import StoredRoadmap
+from workflow.schedule.ladder import working_day_on_or_before
+from workflow.schedule.reconcile import tick
+from workflow.schedule.reminders import outbox_queue
+from workflow.storage.tables import CENTER, CYCLE, ROADMAP
+
+Cli = Callable[..., Result]
+CODE = "example-federal-2022-2025"
+IVANOVO = "ivanovo-2021-2023"
+MINISTRY = "minobr@example.org"
+OPERATOR = "operator@example.org"
+# Three municipalities, each with its education authority's address.
+UO = {
+    "Северный район": "uo@north.example.org",
+    "Южный район": "uo@south.example.org",
+    "город Примерск": "uo@primersk.example.org",
+}
+# Four centers: two of cohort 2023 (in different municipalities), two of 2024.
+CENTERS = [
+    ("N1", "МБОУ «Северная СОШ»", "Северный район", 2023, "n1@example.org"),
+    ("S1", "МБОУ «Южная СОШ № 1»", "Южный район", 2023, "s1@example.org"),
+    ("S2", "МБОУ «Южная СОШ № 2»", "Южный район", 2024, "s2@example.org"),
+    ("P1", "МБОУ «Лицей № 1 г. Примерска»", "город Примерск", 2024, "p1@example.org"),
+]
+START, END = date(2022, 1, 10), date(2023, 3, 31)
+
+
+def test_the_example_is_labelled_and_never_the_default() -> None:
+    text = EXAMPLE_FEDERAL_TEMPLATE.read_text(encoding="utf-8")
+    label = "Пример на основе федерального типового комплекса мер, не является распоряжением"
+    assert text.startswith(f"# {label}.")
+    example = load_roadmap(EXAMPLE_FEDERAL_TEMPLATE)
+    assert example.decree == label
+    assert example.title.startswith("ПРИМЕР (не является распоряжением)")
+    assert example.code == CODE != load_roadmap(IVANOVO_159_RP).code
+    from workflow.cli.system_cmd import SHIPPED_ROADMAP
+
+    assert SHIPPED_ROADMAP == IVANOVO_159_RP  # tochka init without --roadmap
+
+
+def test_the_example_uses_every_kind() -> None:
+    roadmap = load_roadmap(EXAMPLE_FEDERAL_TEMPLATE)
+    # Every kind that creates cycles by itself (as_needed and by_schedule are opened by
+    # operators: the file keeps none of those).
+    assert {m.recurrence for m in roadmap.measures} == {
+        Recurrence.ONCE,
+        Recurrence.ONCE_THEN_AS_NEEDED,
+        Recurrence.ANNUAL,
+        Recurrence.QUARTERLY,
+        Recurrence.MONTHLY,
+        Recurrence.DATES_YEARLY,
+        Recurrence.PER_COHORT,
+    }
+    m = {measure.number: measure for measure in roadmap.measures}
+    assert m[1].done is not None
+    assert m[1].done.on == date(2021, 12, 15)
+    assert (m[2].cohort_day, m[2].cohort_offset) == ((12, 1), -1)
+    assert m[4].until == date(2024, 12, 31)
+    assert [p.id for p in roadmap.parties if p.per_center] == ["municipalities"]
+    assert m[4].responsible == ("municipalities",)
+    assert m[10].due_rule is not None
+    assert m[10].due_rule.day_of_next_month == 5
+    assert m[11].due_rule is not None
+    assert (m[11].due_rule.days_after, m[11].due_rule.working) == (5, True)
+    assert m[12].due_rule is not None
+    assert m[12].due_rule.day_of_next_month == 10
+    assert m[13].dates == ((6, 15), (12, 15))
+    assert roadmap.cohort_years == range(2023, 2026)
+    infra = roadmap.stages[0]
+    assert (infra.stage, infra.year_offset) == ("infrastructure_agreed", -1)
+    # until matters: without it the measure would have a 2025 cycle, for a 2026 cohort
+    # the program does not have.
+    periods = [c.period for c in measure_cycles(m[4], period_end=roadmap.period_end)]
+    assert periods == ["2022", "2023", "2024"]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_roadmap_validate_accepts_it_without_warnings(cli: Cli) -> None:
+    result = cli("roadmap", "validate", str(EXAMPLE_FEDERAL_TEMPLATE))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == (
+        f"Файл {EXAMPLE_FEDERAL_TEMPLATE} корректен: дорожная карта «{CODE}», мероприятий 13."
+    )
+    assert result.stderr == ""
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _load_both(cli: Cli, tmp_path: Path, day: date = START) -> None:
+    """Ivanovo's roadmap and the example in one database, centers and municipality
+    addresses imported into the example through the real CLI on ``day``."""
+    now = moment(day, 8).isoformat()
+    for args in (("init",), ("init", "--roadmap", str(EXAMPLE_FEDERAL_TEMPLATE))):
+        result = cli("--now", now, *args)
+        assert result.exit_code == 0, result.output
+        assert "Предупреждение" not in result.output
+    rows = "".join(f"{c};{n};{m};{y};{e}\n" for c, n, m, y, e in CENTERS)
+    centers_csv = _write(
+        tmp_path / "centers.csv",
+        "Код;Наименование;Муниципальное образование;Год создания;Email\n" + rows,
+    )
+    result = cli("--now", now, "centers", "import", str(centers_csv), "--roadmap", CODE)
+    assert result.exit_code == 0, result.output
+    contacts = _write(
+        tmp_path / "uo.csv",
+        "municipality,email,recipient\n"
+        + "".join(f"{m},{e},Управление образования ({m})\n" for m, e in UO.items()),
+    )
+    result = cli("--now", now, "municipalities", "import", str(contacts), "--roadmap", CODE)
+    assert result.exit_code == 0, result.output
+
+
+def _stored(engine: Engine, code: str) -> StoredRoadmap:
+    with db.read(engine) as conn:
+        return roadmap_store.resolve(conn, code)
+
+
+def test_it_loads_beside_ivanovos_in_one_database(cli: Cli, engine: Engine, tmp_path: Path) -> None:
+    _load_both(cli, tmp_path)
+    with engine.connect() as conn:
+        assert roadmap_store.codes(conn) == [CODE, IVANOVO]
+        roadmaps = dict(conn.execute(sa.select(ROADMAP.c.code, ROADMAP.c.id)).all())
+        centers = conn.execute(sa.select(CENTER.c.roadmap_id, CENTER.c.code)).all()
+    assert sorted(centers) == sorted((roadmaps[CODE], c[0]) for c in CENTERS)
+    example, ivanovo = _stored(engine, CODE), _stored(engine, IVANOVO)
+    assert example.definition.content_hash == load_roadmap(EXAMPLE_FEDERAL_TEMPLATE).content_hash
+    assert ivanovo.definition.content_hash == load_roadmap(IVANOVO_159_RP).content_hash
+    # One tick of each: each roadmap's cycles are its own (measure 1 of each is created
+    # done by its file).
+    for stored in (example, ivanovo):
+        tick(engine, stored, now=moment(START, 9), queue=outbox_queue())
+    with engine.connect() as conn:
+        cycles = conn.execute(
+            sa.select(CYCLE.c.roadmap_id, CYCLE.c.measure, CYCLE.c.period, CYCLE.c.state)
+        ).all()
+    assert (roadmaps[CODE], 1, "2021", "done") in cycles
+    assert (roadmaps[IVANOVO], 1, "2020", "done") in cycles
+    result = cli("roadmap", "show", "--roadmap", CODE)
+    assert result.exit_code == 0, result.output
+    assert (
+        "Пример на основе федерального типового комплекса мер, не является распоряжением; "
+        "период 01.01.2022 — 31.12.2025"
+    ) in result.output
+
+
+# --- the walk -------------------------------------------------------------------------
+
+# Written out by hand from the file's texts (and the Russian calendar).
+MONTHLY = [  # measure 10: «до 5 числа месяца, следующего за отчётным»
+    ("2022-01", date(2022, 2, 5)),
+    ("2022-02", date(2022, 3, 5)),
+    ("2022-03", date(2022, 4, 5)),
+]
+QUARTERLY_WORKING = [  # measure 11: «в течение 5 рабочих дней после окончания квартала»
+    ("2022-Q1", date(2022, 4, 7)),  # 01.04 (Fri), 04-07.04
+    ("2022-Q2", date(2022, 7, 7)),
+    ("2022-Q3", date(2022, 10, 7)),
+    ("2022-Q4", date(2023, 1, 13)),  # 01-08.01.2023 are holidays: 09-13.01
+    ("2023-Q1", date(2023, 4, 7)),  # 31.03.2023 a Friday: 03-07.04
+]
+TENTH = [  # measure 12: «не позднее 10 числа месяца, следующего за отчётным кварталом»
+    ("2022-Q1", date(2022, 4, 10)),
+    ("2022-Q2", date(2022, 7, 10)),
+    ("2022-Q3", date(2022, 10, 10)),
+    ("2022-Q4", date(2023, 1, 10)),
+    ("2023-Q1", date(2023, 4, 10)),
+]
+PER_COHORT = [  # measure 2: «до 1 декабря года, предшествующего году создания центров»
+    ("2023", date(2022, 12, 1)),
+    ("2024", date(2023, 12, 1)),
+]  # 2025's (01.12.2024) opens after the walk
+
+# Measure 4 (the municipalities', due Tuesday 01.11.2022, never done): every rung to
+# each municipality's authority once; the overdue rungs also to the coordinator, the
+# escalation (in its own digest), and to no other fixed address.
+MUNICIPAL = [
+    ("2022-10-18", "before-14"),
+    ("2022-10-28", "before-3"),  # 29.10 is a Saturday
+    ("2022-11-01", "on_day"),
+    ("2022-11-08", "overdue-7"),
+    ("2022-11-15", "overdue-14"),
+    ("2022-11-22", "overdue-21"),
+    ("2022-11-29", "overdue-28"),
+]
+
+# Operator acts before the tick of their day: the first monthly report is sent on time;
+# center N1's infrastructure list is agreed before its deadline (15.12.2022).
+MONTHLY_DONE = date(2022, 2, 4)
+N1_AGREED = date(2022, 12, 12)
+OP = Actor(login="operator")
+
+
+def _acts(engine: Engine, stored: StoredRoadmap, day: date) -> None:
+    machine = TransitionEngine(engine, stored.definition, stored.id)
+    if day == MONTHLY_DONE:
+        with engine.connect() as conn:
+            cycle = conn.execute(
+                sa.select(CYCLE.c.id).where(
+                    CYCLE.c.roadmap_id == stored.id, CYCLE.c.measure == 10,
+                    CYCLE.c.period == "2022-01",
+                )
+            ).scalar_one()  # fmt: skip
+        machine.fire_cycle(cycle, "start", actor=OP, now=moment(day, 8))
+        machine.fire_cycle(
+            cycle, "complete", actor=OP, now=moment(day, 8), evidence={"progress_report": "№ 1"}
+        )
+    if day == N1_AGREED:
+        machine.fire_center("N1", "agree_infrastructure", actor=OP, now=moment(day, 8))
+
+
+def _expected(
+    engine: Engine, stored: StoredRoadmap, start: date, end: date
+) -> list[tuple[date, str]]:
+    """Every reminder daily ticks from ``start`` to ``end`` send: computed from each
+    deadline's ladder (`tests.test_walk.sends`: the first tick catches up with the latest
+    rung due), recipient by recipient."""
+
+    def acted(day: date) -> date | None:
+        return day if start <= day <= end else None
+
+    roadmap = stored.definition
+    policy = roadmap.reminders
+    out: list[tuple[date, str]] = []
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(CYCLE.c.id, CYCLE.c.measure, CYCLE.c.period, CYCLE.c.due_date).where(
+                CYCLE.c.roadmap_id == stored.id
+            )
+        ).all()
+    for cycle_id, measure, period, due in rows:
+        definition = roadmap.measure(measure)
+        if definition.done is not None:
+            continue
+        stop = acted(MONTHLY_DONE) if (measure, period) == (10, "2022-01") else None
+        parties = [roadmap.party(p) for p in definition.responsible]
+        fixed = [p.email for p in parties if not p.per_center]
+        routed = list(UO.values()) if any(p.per_center for p in parties) else []
+        first = working_day_on_or_before(due - timedelta(days=14))
+        for day, rung in sends(due, policy, start=max(start, first), end=end, stop=stop):
+            to = fixed + routed
+            if rung.startswith("overdue-") and MINISTRY not in to:
+                to.append(MINISTRY)
+            out += [(day, f"{CODE}:cycle:{cycle_id}:{rung}:{email}") for email in to]
+    # Stages: only the infrastructure list of cohort 2023 (15.12.2022) falls inside the
+    # walk; each center's school and its municipality, the coordinator once overdue.
+    for code, _name, municipality, cohort, email in CENTERS:
+        if cohort != 2023:
+            continue
+        stop = acted(N1_AGREED) if code == "N1" else None
+        due = date(cohort - 1, 12, 15)
+        for day, rung in sends(due, policy, start=start, end=end, stop=stop):
+            key = f"{CODE}:center:{code}:infrastructure_agreed:{rung}"
+            out += [(day, f"{key}:{email}"), (day, f"{key}:{UO[municipality]}")]
+            if rung.startswith("overdue-"):
+                out.append((day, f"{key}:{MINISTRY}"))
+    return sorted(out)
+
+
+def test_a_walk_of_the_example_through_its_program(
+    cli: Cli, engine: Engine, tmp_path: Path, db_url: str
+) -> None:
+    # SQLite: from the first working day of 2022 to 31.03.2023, across the New Year; the
+    # same code on PostgreSQL for a month (slower commits), the municipalities' measure's
+    # rungs up to its second overdue one, after a first tick catching up on the year.
+    full = db_url.startswith("sqlite")
+    start, end = (START, END) if full else (date(2022, 10, 17), date(2022, 11, 16))
+    _load_both(cli, tmp_path, start)
+    stored = _stored(engine, CODE)
+    queue = outbox_queue(Renderer())
+    for day in days(start, end):
+        _acts(engine, stored, day)
+        tick(engine, stored, now=moment(day, 9), queue=queue)
+
+    with engine.connect() as conn:
+        got = [
+            tuple(r)
+            for r in conn.execute(
+                sa.select(CYCLE.c.measure, CYCLE.c.period, CYCLE.c.due_date)
+                .where(CYCLE.c.roadmap_id == stored.id)
+                .order_by(CYCLE.c.measure, CYCLE.c.due_date)
+            )
+        ]
+        ivanovo = _stored(engine, IVANOVO)
+        assert not conn.execute(
+            sa.select(CYCLE.c.id).where(CYCLE.c.roadmap_id == ivanovo.id)
+        ).all(), "the example's ticks create nothing for Ivanovo's roadmap"
+
+    def of(measure: int) -> list[tuple[str, date]]:
+        return [(p, d) for n, p, d in got if n == measure]
+
+    def opened(cycles: list[tuple[str, date]]) -> list[tuple[str, date]]:
+        # A cycle exists from its opening day, 14 days (a working day) before it is due.
+        return [c for c in cycles if working_day_on_or_before(c[1] - timedelta(days=14)) <= end]
+
+    assert of(10)[:3] == opened(MONTHLY)
+    assert of(11) == opened(QUARTERLY_WORKING)
+    assert of(12) == opened(TENTH)
+    assert of(2) == opened(PER_COHORT)
+    # Every cycle of the walk, by the pure recurrence (the hand-written ones above are
+    # the check on it): nothing else was created.
+    roadmap = stored.definition
+    implied = sorted(
+        (m.number, c.period, c.due)
+        for m in roadmap.measures
+        for c in measure_cycles(m, period_end=roadmap.period_end, cohorts=roadmap.cohort_years)
+        if m.done is not None or working_day_on_or_before(c.due - timedelta(days=14)) <= end
+    )
+    assert sorted(got) == implied
+    if full:
+        # 2022-01 .. 2023-03: the March report (due 05.04.2023) opens on 22.03.2023.
+        assert len(of(10)) == 15
+        assert of(10)[-1] == ("2023-03", date(2023, 4, 5))
+        assert of(4) == [("2022", date(2022, 11, 1))]
+
+    with engine.connect() as conn:
+        sent = sorted(
+            (r.send_on, r.key)
+            for r in conn.execute(sa.select(REMINDER.c.send_on, REMINDER.c.key))
+            if r.key.startswith(f"{CODE}:")
+        )
+        letters = conn.execute(sa.select(OUTBOX.c.recipient, OUTBOX.c.key, OUTBOX.c.kind)).all()
+    assert len(sent) == len({k for _d, k in sent}), "a reminder was queued twice"
+    assert sent == _expected(engine, stored, start, end)
+    # One letter (its digest) per recipient and day, whatever the number of items.
+    daily = Counter((who, key.split(":")[1]) for who, key, kind in letters if kind == "digest")
+    assert daily
+    assert set(daily.values()) == {1}
+
+    # The municipalities' measure, recipient by recipient, literally.
+    (m4,) = _ids(engine, stored, 4)
+    by_recipient: dict[str, list[tuple[str, str]]] = {}
+    for day, key in sent:
+        if key.startswith(f"{CODE}:cycle:{m4}:"):
+            rung, email = key.split(":")[3:5]
+            by_recipient.setdefault(email, []).append((day.isoformat(), rung))
+    rungs = [r for r in MUNICIPAL if r[0] <= end.isoformat()]
+    overdue = [r for r in rungs if r[1].startswith("overdue-")]
+    assert by_recipient == {**{email: rungs for email in UO.values()}, MINISTRY: overdue}
+    # Each authority's letter of 18.10.2022 names its own municipality's centers only.
+    with engine.connect() as conn:
+        south = [
+            _plain(raw)
+            for raw in conn.execute(
+                sa.select(OUTBOX.c.message).where(
+                    OUTBOX.c.recipient == UO["Южный район"],
+                    OUTBOX.c.key.like("digest:2022-10-18:%"),
+                )
+            ).scalars()
+        ]
+    (letter,) = south
+    flat = " ".join(letter.split())
+    assert "(МБОУ «Южная СОШ № 1», МБОУ «Южная СОШ № 2»)" in flat
+    assert "Северная" not in flat
+    assert "Примерска" not in flat
+
+
+def _ids(engine: Engine, stored: StoredRoadmap, measure: int) -> list[int]:
+    with engine.connect() as conn:
+        return [
+            int(i)
+            for i in conn.execute(
+                sa.select(CYCLE.c.id).where(
+                    CYCLE.c.roadmap_id == stored.id, CYCLE.c.measure == measure
+                )
+            ).scalars()
+        ]
+
+
+def _plain(raw: bytes) -> str:
+    from email import message_from_bytes
+    from email import policy as email_policy
+
+    message = message_from_bytes(bytes(raw), policy=email_policy.default)
+    body = message.get_body(("plain",))  # type: ignore[attr-defined]
+    assert body is not None
+    return str(body.get_content())
