@@ -18,6 +18,7 @@ the ladder and, for the municipality measure, written out literally.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -91,6 +92,7 @@ def test_the_example_uses_every_kind() -> None:
         Recurrence.MONTHLY,
         Recurrence.DATES_YEARLY,
         Recurrence.PER_COHORT,
+        Recurrence.AFTER,
     }
     m = {measure.number: measure for measure in roadmap.measures}
     assert m[1].done is not None
@@ -115,12 +117,48 @@ def test_the_example_uses_every_kind() -> None:
     assert periods == ["2022", "2023", "2024"]
 
 
+def _keys(value: object, path: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    """Every mapping key of a YAML tree, with its path of keys (lists left out)."""
+    found: set[tuple[str, ...]] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found.add((*path, str(key)))
+            found |= _keys(item, (*path, str(key)))
+    elif isinstance(value, list):
+        for item in value:
+            found |= _keys(item, path)
+    return found
+
+
+@pytest.mark.parametrize(
+    "shipped", [EXAMPLE_FEDERAL_TEMPLATE, IVANOVO_159_RP], ids=["example", "ivanovo"]
+)
+def test_the_format_docs_show_every_key_the_shipped_files_use(shipped: Path) -> None:
+    """The loader's docstring (the format's documentation) has an example line
+    ``key: …`` for every key either shipped file writes; the keys chosen by the file
+    (triggers under permissions, evidence kinds under done) are its own words."""
+    import yaml
+
+    from workflow.roadmap import loader
+
+    doc = loader.__doc__ or ""
+    keys = _keys(yaml.safe_load(shipped.read_text(encoding="utf-8")))
+    free = {("permissions", "center"), ("permissions", "cycle"), ("measures", "done", "evidence")}
+    missing = sorted(
+        ".".join(path)
+        for path in keys
+        if path[:-1] not in free
+        and not re.search(rf"(^|[\s{{,]){re.escape(path[-1])}:(\s|$)", doc, re.MULTILINE)
+    )
+    assert not missing, f"keys without an example in the format docs: {missing}"
+
+
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_roadmap_validate_accepts_it_without_warnings(cli: Cli) -> None:
     result = cli("roadmap", "validate", str(EXAMPLE_FEDERAL_TEMPLATE))
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == (
-        f"Файл {EXAMPLE_FEDERAL_TEMPLATE} корректен: дорожная карта «{CODE}», мероприятий 13."
+        f"Файл {EXAMPLE_FEDERAL_TEMPLATE} корректен: дорожная карта «{CODE}», мероприятий 15."
     )
     assert result.stderr == ""
 
@@ -228,26 +266,37 @@ MUNICIPAL = [
 ]
 
 # Operator acts before the tick of their day: the first monthly report is sent on time;
-# center N1's infrastructure list is agreed before its deadline (15.12.2022).
+# the subsidy agreement is concluded the day before its deadline; center N1's
+# infrastructure list is agreed before its deadline (15.12.2022).
 MONTHLY_DONE = date(2022, 2, 4)
+SUBSIDY_DONE = date(2022, 2, 14)
 N1_AGREED = date(2022, 12, 12)
+DONE = {(10, "2022-01"): MONTHLY_DONE, (5, "2022"): SUBSIDY_DONE}
+# The relative deadlines those acts start, by hand: (measure, period, due, from).
+RELATIVE = [
+    # «в течение 10 дней после заключения соглашения»: 10 days after 14.02.2022.
+    (14, "2022", date(2022, 2, 24), SUBSIDY_DONE),
+    # 5 working days after center N1's list was agreed (Monday 12.12.2022): 13-16, 19.12.
+    (15, "N1", date(2022, 12, 19), N1_AGREED),
+]
 OP = Actor(login="operator")
 
 
 def _acts(engine: Engine, stored: StoredRoadmap, day: date) -> None:
     machine = TransitionEngine(engine, stored.definition, stored.id)
-    if day == MONTHLY_DONE:
+    for (measure, period), on in DONE.items():
+        if day != on:
+            continue
         with engine.connect() as conn:
             cycle = conn.execute(
                 sa.select(CYCLE.c.id).where(
-                    CYCLE.c.roadmap_id == stored.id, CYCLE.c.measure == 10,
-                    CYCLE.c.period == "2022-01",
+                    CYCLE.c.roadmap_id == stored.id, CYCLE.c.measure == measure,
+                    CYCLE.c.period == period,
                 )
             ).scalar_one()  # fmt: skip
+        evidence = {kind: "№ 1" for kind in stored.definition.measure(measure).evidence}
         machine.fire_cycle(cycle, "start", actor=OP, now=moment(day, 8))
-        machine.fire_cycle(
-            cycle, "complete", actor=OP, now=moment(day, 8), evidence={"progress_report": "№ 1"}
-        )
+        machine.fire_cycle(cycle, "complete", actor=OP, now=moment(day, 8), evidence=evidence)
     if day == N1_AGREED:
         machine.fire_center("N1", "agree_infrastructure", actor=OP, now=moment(day, 8))
 
@@ -275,11 +324,13 @@ def _expected(
         definition = roadmap.measure(measure)
         if definition.done is not None:
             continue
-        stop = acted(MONTHLY_DONE) if (measure, period) == (10, "2022-01") else None
+        stop = acted(DONE[measure, period]) if (measure, period) in DONE else None
         parties = [roadmap.party(p) for p in definition.responsible]
         fixed = [p.email for p in parties if not p.per_center]
         routed = list(UO.values()) if any(p.per_center for p in parties) else []
-        first = working_day_on_or_before(due - timedelta(days=14))
+        # A relative deadline's cycle exists from the day its source was done.
+        created = {(m, p): on for m, p, _due, on in RELATIVE}
+        first = created.get((measure, period), working_day_on_or_before(due - timedelta(days=14)))
         for day, rung in sends(due, policy, start=max(start, first), end=end, stop=stop):
             to = fixed + routed
             if rung.startswith("overdue-") and MINISTRY not in to:
@@ -349,7 +400,8 @@ def test_a_walk_of_the_example_through_its_program(
         for c in measure_cycles(m, period_end=roadmap.period_end, cohorts=roadmap.cohort_years)
         if m.done is not None or working_day_on_or_before(c.due - timedelta(days=14)) <= end
     )
-    assert sorted(got) == implied
+    implied += [(m, p, due) for m, p, due, on in RELATIVE if start <= on <= end]
+    assert sorted(got) == sorted(implied)
     if full:
         # 2022-01 .. 2023-03: the March report (due 05.04.2023) opens on 22.03.2023.
         assert len(of(10)) == 15

@@ -30,6 +30,10 @@ Format (version 1)::
       - {id: department, kind: department, name: "...", email: "coordinator@example.org",
          contact: "Анна Петровна"}    # optional: whom letters greet («Здравствуйте, …!»);
                                       # without it «Добрый день!»
+      - {id: municipalities, kind: municipality, name: "органы управления образованием"}
+                                      # email optional for kind municipality or school
+                                      # only: the party stands for each center's
+                                      # authority or school (`workflow.roadmap.parties`)
     evidence_kinds:                   # id: [a-z][a-z0-9_]*
       - {id: government_decree, name: "распоряжение Правительства Ивановской области"}
       - {id: operator_letter, name: "письмо федерального оператора",
@@ -65,6 +69,11 @@ Format (version 1)::
       overdue_rungs: 4                # 0..52 overdue reminders; then the item is in the
                                       # coordinator's weekly summary only
       escalate_to: department         # a party id; defaults to the coordinator
+    closing:                          # optional; how the program closes
+      grace_days: 90                  # 0..366 days after the period's end the
+                                      # roadmap is closed, nothing more is sent (default 90)
+      measures: [9]                   # the reports that close the program: reminded after
+                                      # its end until then (default: every measure)
     permissions:                      # optional; who may fire which trigger
       center:                         # center triggers; roles: coordinator, municipality,
         equip: [coordinator, municipality]   # school, system (the daemon)
