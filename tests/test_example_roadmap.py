@@ -7,8 +7,9 @@ template. It uses every kind the format has: a monthly report on the 5th of the 
 month, a quarterly report 5 working days after the quarter, a report on the 10th of the
 month after the quarter, an annual measure with ``until``, two dates a year, a
 per-cohort measure due the year before the cohort, a measure of each center's
-municipality (a party without an address), stages with cohort-relative deadlines, and
-the decree's own first item recorded done.
+municipality (a party without an address), stages with cohort-relative deadlines,
+deadlines relative to another measure's cycle and to each center's stage, and the
+decree's own first item recorded done.
 
 Here it validates through the real CLI without warnings, loads beside Ivanovo's in one
 database (SQLite and PostgreSQL), and is walked day by day with the reconciler into the
@@ -21,6 +22,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -113,8 +115,19 @@ def test_the_example_uses_every_kind() -> None:
     assert (infra.stage, infra.year_offset) == ("infrastructure_agreed", -1)
     # until matters: without it the measure would have a 2025 cycle, for a 2026 cohort
     # the program does not have.
-    periods = [c.period for c in measure_cycles(m[4], period_end=roadmap.period_end)]
-    assert periods == ["2022", "2023", "2024"]
+    for measure, periods in (
+        (m[4], ["2022", "2023", "2024"]),
+        (replace(m[4], until=None), ["2022", "2023", "2024", "2025"]),
+    ):
+        assert [c.period for c in measure_cycles(measure, period_end=roadmap.period_end)] == periods
+    assert m[14].after is not None
+    assert (m[14].after.measure, m[14].after.days, m[14].after.working) == (5, 10, False)
+    assert m[15].after is not None
+    assert (m[15].after.stage, m[15].after.days, m[15].after.working) == (
+        "infrastructure_agreed",
+        5,
+        True,
+    )
 
 
 def _keys(value: object, path: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
