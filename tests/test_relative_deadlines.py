@@ -13,10 +13,14 @@ below its stage has its open dependent cancelled, and a new one on its next arri
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 from typer.testing import Result
 
 from workflow.errors import RoadmapFileError
@@ -28,6 +32,7 @@ from workflow.roadmap.schema import json_schema
 from workflow.roadmap.schema_relative import relative_text
 from workflow.roadmap.shipped import IVANOVO_159_RP
 from workflow.roadmap.workdays import is_working_day
+from workflow.storage.tables import CYCLE, EVENT, SENT
 
 SHIPPED_TEXT = IVANOVO_159_RP.read_text(encoding="utf-8")
 REAL_NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
@@ -257,3 +262,207 @@ def test_after_needs_its_event_and_takes_one_source() -> None:
     )
     ((_, _, missing),) = problems(bare)
     assert missing.startswith("measures[9].recurrence.after: для вида «after» нужно событие")
+
+
+# ------------------------------------------------------------ through the CLI
+
+STAGE_MEASURE = """  - number: 21
+    title: "Направление фотоотчёта об оснащении центра"
+    responsible: [department]
+    responsible_text: "Департамент образования Ивановской области"
+    result: "фотоотчёт"
+    evidence: [subsidy_agreement]
+    deadline_text: "в течение 5 рабочих дней после оснащения центра"
+    recurrence: {kind: after, after: {stage: equipped, days: 5, working: true}}
+"""
+CENTERS = (
+    "Код;Наименование;Муниципальное образование;Год создания;Email\n"
+    "A1;МБОУ «Школа № 1»;Шуйский район;2021;a1@school.ru\n"
+)
+AGREEMENT = "subsidy_agreement=соглашение № 073-09-2021-123 от 28.12.2020"
+
+
+def ok(result: Result) -> Result:
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    return result
+
+
+def cycles_of(cli: Cli, measure: int) -> list[tuple[str, str, str]]:
+    listed = json.loads(ok(cli("--json", "cycles", "list")).output)
+    return [(c["period"], c["due_date"], c["state"]) for c in listed if c["measure"] == measure]
+
+
+def cycle_id(cli: Cli, measure: int, period: str) -> str:
+    listed = json.loads(ok(cli("--json", "cycles", "list")).output)
+    return next(str(c["id"]) for c in listed if (c["measure"], c["period"]) == (measure, period))
+
+
+def rungs(engine: Engine, measure: int) -> list[tuple[str, str, str]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(SENT.c.rung, SENT.c.send_on, CYCLE.c.period)
+            .join(CYCLE, sa.and_(SENT.c.kind == "cycle", SENT.c.entity_id == CYCLE.c.id))
+            .where(CYCLE.c.measure == measure)
+            .order_by(SENT.c.send_on, SENT.c.id)
+        ).all()
+    return [(r.period, r.rung, r.send_on.isoformat()) for r in rows]
+
+
+@pytest.fixture
+def relative_file(tmp_path: Path) -> Path:
+    path = tmp_path / "relative.yaml"
+    path.write_text(with_measures(report(), STAGE_MEASURE), encoding="utf-8")
+    return path
+
+
+def test_completing_the_agreement_creates_the_report_due_10_days_later_on_its_ladder(
+    cli: Cli, engine: Engine, relative_file: Path, tmp_path: Path
+) -> None:
+    ok(cli("--now", "2020-12-20", "init", "--roadmap", str(relative_file)))
+    shown = ok(cli("roadmap", "show")).output
+    assert "через 10 дней после выполнения мероприятия № 4" in shown
+    listed = json.loads(ok(cli("--json", "roadmap", "show")).output)["measures"]
+    assert [m["after"] for m in listed if m["number"] in (20, 21)] == [
+        {"measure": 4, "stage": None, "days": 10, "working": False},
+        {"measure": None, "stage": "equipped", "days": 5, "working": True},
+    ]
+    ok(cli("--now", "2020-12-20", "tick"))
+    assert cycles_of(cli, 20) == []  # measure 4 not done yet: nothing to count from
+    four = cycle_id(cli, 4, "2020")
+    ok(cli("--now", "2020-12-28", "cycles", "fire", four, "start"))
+    ok(cli("--now", "2020-12-28", "cycles", "fire", four, "complete", "--evidence", AGREEMENT))
+    ok(cli("--now", "2020-12-28", "tick"))
+    # Done on 28.12.2020: the report is due 07.01.2021, labelled with measure 4's period.
+    assert cycles_of(cli, 20) == [("2020", "2021-01-07", "scheduled")]
+    ok(cli("--now", "2020-12-28", "tick"))  # idempotent
+    assert cycles_of(cli, 20) == [("2020", "2021-01-07", "scheduled")]
+    # Its ladder as for any cycle: the 14-day rung on the day it came to be, the 3-day
+    # and the day's rungs (04.01 and 07.01 are holidays) on the last working day before,
+    # 31.12.2020; overdue once the term has ended (11.01, the first working day).
+    preview = json.loads(
+        ok(
+            cli("--json", "--now", "2020-12-28", "reminders", "preview", "--until", "25.01.2021")
+        ).output
+    )
+    planned = [
+        (p["send_on"], p["rung"]) for p in preview if p["subject"].startswith("Мероприятие № 20")
+    ]
+    assert planned == [
+        ("2020-12-31", "on_day"),
+        ("2021-01-18", "overdue-7"),
+        ("2021-01-25", "overdue-14"),
+    ]
+    for day in ("2020-12-31", "2021-01-11", "2021-01-18"):
+        ok(cli("--now", day, "tick"))
+    assert rungs(engine, 20) == [
+        ("2020", "before-14", "2020-12-28"),
+        ("2020", "on_day", "2020-12-31"),
+        ("2020", "overdue-7", "2021-01-18"),
+    ]
+    assert cycles_of(cli, 20) == [("2020", "2021-01-07", "overdue")]
+    letters = json.loads(ok(cli("--json", "outbox", "list")).output)
+    assert any("Сроки на 31.12.2020" in letter["subject"] for letter in letters)
+    # A cycle of measure 4 cancelled while open was never done: no report for it.
+    opened = json.loads(
+        ok(
+            cli("--json", "--now", "2021-01-18", "cycles", "open", "4", "--due", "15.02.2021")
+        ).output
+    )
+    ok(
+        cli(
+            "--now",
+            "2021-01-19",
+            "cycles",
+            "fire",
+            str(opened["id"]),
+            "cancel",
+            "--comment",
+            "не нужно",
+        )
+    )
+    ok(cli("--now", "2021-01-19", "tick"))
+    assert [p for p, _, _ in cycles_of(cli, 20)] == ["2020"]
+    ok(cli("audit", "verify"))
+
+
+def test_a_center_reverted_below_the_stage_cancels_its_open_dependent_and_a_new_one_follows(
+    cli: Cli, engine: Engine, relative_file: Path, tmp_path: Path
+) -> None:
+    ok(cli("--now", "2021-01-11", "init", "--roadmap", str(relative_file)))
+    centers = tmp_path / "c.csv"
+    centers.write_text(CENTERS, encoding="utf-8")
+    ok(cli("--now", "2021-01-11", "centers", "import", str(centers)))
+    ok(cli("--now", "2021-03-15", "centers", "fire", "A1", "agree_infrastructure"))
+    ok(cli("--now", "2021-07-20", "centers", "fire", "A1", "equip"))
+    ok(cli("--now", "2021-07-20", "tick"))
+    # Equipped on Tuesday 20.07.2021: the 5th working day after is Tuesday 27.07.
+    assert cycles_of(cli, 21) == [("A1", "2021-07-27", "scheduled")]
+    ok(
+        cli(
+            "--now",
+            "2021-07-21",
+            "centers",
+            "fire",
+            "A1",
+            "revert",
+            "--comment",
+            "ошибочная отметка",
+        )
+    )
+    ok(cli("--now", "2021-07-21", "tick"))
+    assert cycles_of(cli, 21) == [("A1", "2021-07-27", "cancelled")]
+    with engine.connect() as conn:
+        comment = conn.execute(
+            sa.select(EVENT.c.comment).where(
+                EVENT.c.entity_key == "21/A1", EVENT.c.trigger == "cancel"
+            )
+        ).scalar_one()
+    assert comment == (
+        "срок отсчитывался от события, которого больше нет: центр A1 (этап «оснащён»): "
+        "источник больше не выполнен"
+    )
+    # Equipped again on Monday 02.08: a new cycle due from that day, 09.08.
+    ok(cli("--now", "2021-08-02", "centers", "fire", "A1", "equip"))
+    ok(cli("--now", "2021-08-02", "tick"))
+    assert cycles_of(cli, 21) == [
+        ("A1", "2021-07-27", "cancelled"),
+        ("A1#2", "2021-08-09", "scheduled"),
+    ]
+    # A done dependent stays done when its source is reverted.
+    second = cycle_id(cli, 21, "A1#2")
+    ok(cli("--now", "2021-08-03", "cycles", "fire", second, "start"))
+    ok(
+        cli(
+            "--now",
+            "2021-08-03",
+            "cycles",
+            "fire",
+            second,
+            "complete",
+            "--evidence",
+            "subsidy_agreement=фотоотчёт",
+        )
+    )
+    ok(cli("--now", "2021-08-04", "centers", "fire", "A1", "revert", "--comment", "ещё раз"))
+    ok(cli("--now", "2021-08-04", "tick"))
+    assert cycles_of(cli, 21)[-1] == ("A1#2", "2021-08-09", "done")
+    ok(cli("audit", "verify"))
+
+
+def test_the_cli_refuses_a_circle_of_relative_deadlines_and_loads_nothing(
+    cli: Cli, engine: Engine, tmp_path: Path
+) -> None:
+    bad = tmp_path / "circle.yaml"
+    text = with_measures(
+        report(20, "{measure: 21, days: 10}"), report(21, "{measure: 20, days: 5}")
+    )
+    bad.write_text(text, encoding="utf-8")
+    result = cli("roadmap", "validate", str(bad))
+    assert result.exit_code != 0
+    line, column = position(text, "measure: 21, days")
+    assert (
+        f"{bad}, строка {line}, столбец {column + len('measure: ')}, поле "
+        "«measures[9].recurrence.after.measure»: сроки мероприятий отсчитываются по кругу"
+    ) in " ".join(result.output.split())
+    assert "Traceback" not in result.output

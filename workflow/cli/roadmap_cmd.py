@@ -25,6 +25,7 @@ RECURRENCE_TITLES = {
     "monthly": "ежемесячно",
     "dates_yearly": "ежегодно, в указанные дни",
     "per_cohort": "для каждого набора центров",
+    "after": "после события",
     "as_needed": "по необходимости",
     "by_schedule": "согласно отдельному графику",
 }
@@ -67,6 +68,16 @@ def show(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
                         "deadline": m.deadline_text,
                         "recurrence": m.recurrence.value,
                         "first_due": m.first_due.isoformat() if m.first_due else None,
+                        "after": (
+                            {
+                                "measure": m.after.measure,
+                                "stage": m.after.stage,
+                                "days": m.after.days,
+                                "working": m.after.working,
+                            }
+                            if m.after
+                            else None
+                        ),
                         "done": (
                             {"on": m.done.on.isoformat(), "evidence": m.done.evidence_map}
                             if m.done
@@ -118,7 +129,7 @@ def _print_roadmap(definition: Any, width: int | None) -> None:
         for label, text in (
             ("ответственный", m.responsible_text),
             ("результат", m.result),
-            ("срок", _deadline(m.deadline_text, RECURRENCE_TITLES[m.recurrence.value])),
+            ("срок", _measure_deadline(m)),
         ):
             lines += wrap(f"{label}: {text}", width, first=indent, rest=indent + "  ")
         if m.done is not None:
@@ -130,6 +141,16 @@ def _print_roadmap(definition: Any, width: int | None) -> None:
                 rest=indent + "  ",
             )
     print_lines(lines)
+
+
+def _measure_deadline(m: Any) -> str:
+    """The deadline column and how the measure recurs; a relative deadline says from
+    what it counts («через 10 дней после выполнения мероприятия № 4»)."""
+    if m.after is not None:
+        from workflow.roadmap.schema_relative import relative_text
+
+        return f"{m.deadline_text}; отсчёт: {relative_text(m.after)}"
+    return _deadline(m.deadline_text, RECURRENCE_TITLES[m.recurrence.value])
 
 
 def _deadline(text: str, recurrence: str) -> str:
