@@ -112,23 +112,23 @@ def test_the_plan_is_idempotent_an_existing_dependent_is_not_created_again() -> 
 
 
 def test_a_source_no_longer_done_cancels_its_open_dependent_a_done_one_stays() -> None:
-    undone = [Completion(label="C01", count=1, on=date(2022, 8, 1), done=False)]
-    plan = measure_plan(measure(AFTER_EQUIPPED), undone, {"C01": True})
+    undone = [Completion(label="центр C01", count=1, on=date(2022, 8, 1), done=False)]
+    plan = measure_plan(measure(AFTER_EQUIPPED), undone, {"центр C01": True})
     assert plan.create == []
     assert [(c.period, c.reason) for c in plan.cancel] == [
-        ("C01", "центр C01 (этап «оснащён»): источник больше не выполнен")
+        ("центр C01", "центр C01 (этап «оснащён»): источник больше не выполнен")
     ]
-    assert measure_plan(measure(AFTER_EQUIPPED), undone, {"C01": False}).cancel == []
+    assert measure_plan(measure(AFTER_EQUIPPED), undone, {"центр C01": False}).cancel == []
 
 
 def test_done_again_a_new_dependent_is_due_from_the_new_completion() -> None:
-    again = [Completion(label="C01", count=2, on=date(2022, 8, 29), done=True)]
-    plan = measure_plan(measure(AFTER_EQUIPPED), again, {"C01": False})
+    again = [Completion(label="центр C01", count=2, on=date(2022, 8, 29), done=True)]
+    plan = measure_plan(measure(AFTER_EQUIPPED), again, {"центр C01": False})
     # The 5th working day after Monday 29.08.2022 is Monday 05.09.2022.
-    assert plan.create == [CycleSpec(measure=20, period="C01#2", due=date(2022, 9, 5))]
+    assert plan.create == [CycleSpec(measure=20, period="центр C01#2", due=date(2022, 9, 5))]
     # Had the first dependent stayed open (no tick in between), it is cancelled now.
-    plan = measure_plan(measure(AFTER_EQUIPPED), again, {"C01": True})
-    assert [c.period for c in plan.cancel] == ["C01"]
+    plan = measure_plan(measure(AFTER_EQUIPPED), again, {"центр C01": True})
+    assert [c.period for c in plan.cancel] == ["центр C01"]
     assert "выполнен снова" in plan.cancel[0].reason
 
 
@@ -397,7 +397,29 @@ def test_a_center_reverted_below_the_stage_cancels_its_open_dependent_and_a_new_
     ok(cli("--now", "2021-07-20", "centers", "fire", "A1", "equip"))
     ok(cli("--now", "2021-07-20", "tick"))
     # Equipped on Tuesday 20.07.2021: the 5th working day after is Tuesday 27.07.
-    assert cycles_of(cli, 21) == [("A1", "2021-07-27", "scheduled")]
+    assert cycles_of(cli, 21) == [("центр A1", "2021-07-27", "scheduled")]
+    # Reminded as any cycle, its letters saying whose it is.
+    preview = json.loads(
+        ok(
+            cli("--json", "--now", "2021-07-20", "reminders", "preview", "--until", "27.07.2021")
+        ).output
+    )
+    assert [
+        (p["send_on"], p["rung"], p["subject"])
+        for p in preview
+        if p["deadline_id"].startswith("cycle:") and "№ 21" in p["subject"]
+    ] == [
+        (
+            "2021-07-23",
+            "before-3",
+            "Мероприятие № 21 (центр A1): Направление фотоотчёта об оснащении центра",
+        ),
+        (
+            "2021-07-27",
+            "on_day",
+            "Мероприятие № 21 (центр A1): Направление фотоотчёта об оснащении центра",
+        ),
+    ]
     ok(
         cli(
             "--now",
@@ -411,11 +433,11 @@ def test_a_center_reverted_below_the_stage_cancels_its_open_dependent_and_a_new_
         )
     )
     ok(cli("--now", "2021-07-21", "tick"))
-    assert cycles_of(cli, 21) == [("A1", "2021-07-27", "cancelled")]
+    assert cycles_of(cli, 21) == [("центр A1", "2021-07-27", "cancelled")]
     with engine.connect() as conn:
         comment = conn.execute(
             sa.select(EVENT.c.comment).where(
-                EVENT.c.entity_key == "21/A1", EVENT.c.trigger == "cancel"
+                EVENT.c.entity_key == "21/центр A1", EVENT.c.trigger == "cancel"
             )
         ).scalar_one()
     assert comment == (
@@ -426,11 +448,11 @@ def test_a_center_reverted_below_the_stage_cancels_its_open_dependent_and_a_new_
     ok(cli("--now", "2021-08-02", "centers", "fire", "A1", "equip"))
     ok(cli("--now", "2021-08-02", "tick"))
     assert cycles_of(cli, 21) == [
-        ("A1", "2021-07-27", "cancelled"),
-        ("A1#2", "2021-08-09", "scheduled"),
+        ("центр A1", "2021-07-27", "cancelled"),
+        ("центр A1#2", "2021-08-09", "scheduled"),
     ]
     # A done dependent stays done when its source is reverted.
-    second = cycle_id(cli, 21, "A1#2")
+    second = cycle_id(cli, 21, "центр A1#2")
     ok(cli("--now", "2021-08-03", "cycles", "fire", second, "start"))
     ok(
         cli(
@@ -446,7 +468,7 @@ def test_a_center_reverted_below_the_stage_cancels_its_open_dependent_and_a_new_
     )
     ok(cli("--now", "2021-08-04", "centers", "fire", "A1", "revert", "--comment", "ещё раз"))
     ok(cli("--now", "2021-08-04", "tick"))
-    assert cycles_of(cli, 21)[-1] == ("A1#2", "2021-08-09", "done")
+    assert cycles_of(cli, 21)[-1] == ("центр A1#2", "2021-08-09", "done")
     ok(cli("audit", "verify"))
 
 

@@ -138,7 +138,7 @@ class RelativeDeadline:
         measure: the source measure: one dependent cycle per done cycle of it, labelled
             with that cycle's period.
         stage: the source stage (a `states.CenterState` value): one dependent cycle per
-            center that reached it, labelled with the center's code.
+            center that reached it, labelled «центр <code>».
         days: the dependent cycle is due this many days after the completion's
             effective date.
         working: count working days (the Russian calendar): the N-th working day after.

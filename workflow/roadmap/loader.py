@@ -129,7 +129,7 @@ example each::
                                       # (labelled with its period), due 10 days after the
                                       # day it was done; or {stage: equipped, days: 5,
                                       # working: true}: a cycle per center that reached
-                                      # the stage (labelled with its code), due its 5th
+                                      # the stage («центр A1»), due its 5th
                                       # working day after; 1-365 days; not the measure
                                       # itself, no circle (A after B after A)
 

@@ -12,9 +12,10 @@ The rule
   cycle of measure 4, labelled with that cycle's period (``"2021"``), due 10 days after
   the completion's effective date.
 * A stage source (``after: {stage: equipped, days: 5, working: true}``): one dependent
-  cycle per center that reached the stage, labelled with the center's code, due on the
-  5th working day after the day it reached it. A stage is reached by each center on its
-  own day, so a per-center cycle is the only one with a date to count from.
+  cycle per center that reached the stage, labelled «центр <code>» («центр A1»: the
+  letters' «Мероприятие № 21 (центр A1)» then say whose it is), due on the 5th working
+  day after the day it reached it. A stage is reached by each center on its own day, so
+  a per-center cycle is the only one with a date to count from.
 * ``working``: the N-th working day after the completion (`workflow.roadmap.workdays`,
   the Russian calendar with its holidays); otherwise N calendar days.
 * When the source is *not done any more* (a center reverted below the stage or
@@ -48,7 +49,7 @@ class Completion:
     """What is known of one source: a cycle of the source measure, or a center.
 
     Attributes:
-        label: the source cycle's period, or the center's code: the dependent's label.
+        label: the source cycle's period, or «центр <code>»: the dependent's label.
         count: how many times the source has become done (0: never).
         on: the effective date of the latest time it became done (None if never).
         done: whether it is done now.
@@ -98,7 +99,7 @@ def source_text(rule: RelativeDeadline, label: str) -> str:
     if rule.measure is not None:
         return f"мероприятие № {rule.measure} (цикл {label})"
     stage = STATE_TITLES.get(CenterState(rule.stage), rule.stage) if rule.stage else ""
-    return f"центр {label} (этап «{stage}»)"
+    return f"{label} (этап «{stage}»)"
 
 
 def measure_plan(

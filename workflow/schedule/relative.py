@@ -123,7 +123,7 @@ def _stage_completions(conn: Connection, roadmap_id: int, stage: CenterState) ->
             continue
         result.append(
             Completion(
-                label=str(r.code),
+                label=f"центр {r.code}",
                 count=len(days),
                 on=days[-1],
                 done=r.state in {s.value for s in reached},
