@@ -488,3 +488,25 @@ def test_the_cli_refuses_a_circle_of_relative_deadlines_and_loads_nothing(
         "«measures[9].recurrence.after.measure»: сроки мероприятий отсчитываются по кругу"
     ) in " ".join(result.output.split())
     assert "Traceback" not in result.output
+
+
+def test_a_new_version_changing_the_relative_deadline_says_so_and_moves_no_cycle() -> None:
+    from workflow.roadmap.amendment import ExistingCycle, compare
+
+    old = parse_roadmap(with_measures(report()), filename="r.yaml", now=REAL_NOW)
+    new = parse_roadmap(
+        with_measures(report(after="{measure: 4, days: 15, working: true}")),
+        filename="r.yaml",
+        now=REAL_NOW,
+    )
+    created = ExistingCycle(
+        id=7, measure=20, period="2020", due=date(2021, 1, 7), state="scheduled"
+    )
+    result = compare(old, new, [created])
+    assert (
+        "Мероприятие 20 изменено: срок после события «через 10 дней после выполнения "
+        "мероприятия № 4» → «через 15 рабочих дней после выполнения мероприятия № 4» "
+        "(для новых циклов)."
+    ) in result.lines
+    assert result.moves == []
+    assert result.refusals == []

@@ -19,6 +19,7 @@ from datetime import date, timedelta
 from states.center import STATE_TITLES, CenterState
 from workflow.roadmap.definition import Measure, Roadmap, StageRule
 from workflow.roadmap.recurrence import measure_cycles
+from workflow.roadmap.schema_relative import relative_text
 
 #: Cycle states whose due date no longer matters: they are never moved.
 CLOSED_STATES = frozenset({"done", "cancelled"})
@@ -114,6 +115,11 @@ def _measure_change(old: Measure, new: Measure) -> str | None:
         before = _d(old.first_due) if old.first_due else "нет"
         after = _d(new.first_due) if new.first_due else "нет"
         parts.append(f"первый срок {before} → {after}")
+    if old.after != new.after:
+        # Dependent cycles already created keep their due dates; new ones count anew.
+        before = relative_text(old.after) if old.after else "нет"
+        after = relative_text(new.after) if new.after else "нет"
+        parts.append(f"срок после события «{before}» → «{after}» (для новых циклов)")
     if not parts:
         return None
     return f"Мероприятие {new.number} изменено: " + ", ".join(parts) + "."
