@@ -169,7 +169,12 @@ def _digest(role: str, *, escalated: bool = False) -> Callable[[dict[str, Any]],
             letter["kind"] == "digest"
             and len(items) > 1
             and all(i["role"] == role for i in items)
-            and (not escalated or any(i["owners"] for i in items))
+            # Escalated: an item the coordinator gets because its owners are late
+            # («Просрочено у …»), folded into its own digest.
+            and (
+                not escalated
+                or any(i["owners"] and i["owners_label"] == "Просрочено у" for i in items)
+            )
         )
 
     return match
@@ -276,6 +281,7 @@ def _sent(path: Path, mail: Path) -> list[dict[str, Any]]:
                         "role": p.get("role", ""),
                         "missing": p.get("missing") or [],
                         "owners": p.get("owners") or [],
+                        "owners_label": p.get("owners_label", ""),
                     }
                     for p in payloads.get(outbox_id, [])
                 ],
