@@ -290,7 +290,7 @@ RELATIVE = [
     # «в течение 10 дней после заключения соглашения»: 10 days after 14.02.2022.
     (14, "2022", date(2022, 2, 24), SUBSIDY_DONE),
     # 5 working days after center N1's list was agreed (Monday 12.12.2022): 13-16, 19.12.
-    (15, "N1", date(2022, 12, 19), N1_AGREED),
+    (15, "центр N1", date(2022, 12, 19), N1_AGREED),
 ]
 OP = Actor(login="operator")
 
