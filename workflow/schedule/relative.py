@@ -169,6 +169,8 @@ def reconcile_relative(
 ) -> list[CycleSpec]:
     """Cancel the stale dependents (a write transaction, only when there are some) and
     return the dependent cycles to create, for the reconciler's creation step."""
+    if not any(m.recurrence is Recurrence.AFTER for m in stored.definition.measures):
+        return []  # the usual roadmap: no read at all
     with db.read(engine) as conn:
         plan = relative_plan(conn, stored)
     if plan.cancel:
