@@ -192,9 +192,7 @@ def test_the_file_takes_a_relative_deadline_and_the_schema_lists_it() -> None:
     assert stage.after == AFTER_EQUIPPED
     schema = json_schema()["$defs"]
     assert "after" in schema["RecurrenceEntry"]["properties"]
-    assert "after" in schema["RecurrenceEntry"]["properties"]["kind"].get("enum", []) or any(
-        "after" in d.get("enum", []) for d in schema.values()
-    )
+    assert "after" in schema["Recurrence"]["enum"]
     assert set(schema["RelativeEntry"]["properties"]) == {"measure", "stage", "days", "working"}
 
 

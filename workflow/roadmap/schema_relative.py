@@ -52,7 +52,7 @@ class RelativeEntry(BaseModel):
         one_of(get_args(StageName), "неизвестный этап"),
         about(
             "Этап центра: цикл создаётся для каждого центра, достигшего этапа, и "
-            "называется кодом центра."
+            "называется «центр <код>»."
         ),
     ] = None
     days: Annotated[
