@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 import icalendar
 
-from notifications.values import Reminder
+from notifications.values import Reminder, item_number
 from states.center import STATE_TITLES, CenterState
 
 PRODID = "-//Tochka//Точка роста//RU"
@@ -92,7 +92,8 @@ def deadline_sequence(due: date, earlier: Sequence[date] = ()) -> int:
 def period_text(period: str, *, short: bool = False) -> str:
     """A period label in Russian: «II квартал 2023 г.» (``short``: «II кв. 2023 г.»),
     «2023 г.», «март 2022 г.» for a month (``2022-03``), «от 15.09.2021» for a cycle the
-    operator opened on a date (or a ``dates_yearly`` cycle's date)."""
+    operator opened on a date (or a ``dates_yearly`` cycle's date), «пункт 2.3» for an
+    item of a compound measure (``2020/2.3``)."""
     if match := _QUARTER.fullmatch(period):
         word = "кв." if short else "квартал"
         return f"{_ROMAN[int(match.group(2))]} {word} {match.group(1)} г."
@@ -102,7 +103,16 @@ def period_text(period: str, *, short: bool = False) -> str:
         return month
     if match := _ISO_DAY.fullmatch(period):
         return f"от {match.group(3)}.{match.group(2)}.{match.group(1)}"
+    if (number := item_number(period)) is not None:
+        return f"пункт {number}"
     return period
+
+
+def measure_name(measure: int, period: str) -> str:
+    """«Мероприятие № 9 за II квартал 2023 г.»; an item: «Мероприятие № 2, пункт 2.3»."""
+    if item_number(period) is not None:
+        return f"Мероприятие № {measure}, {period_text(period)}"
+    return f"Мероприятие № {measure} за {period_text(period)}"
 
 
 def month_title(period: str) -> str | None:
@@ -224,10 +234,7 @@ def reminder_details(reminder: Reminder) -> list[str]:
             lines.append(place + ".")
         lines.append(f"{reminder.title}.")
     else:
-        lines.append(
-            f"Мероприятие № {reminder.measure_number} за {period_text(reminder.period)}: "
-            f"{reminder.title}"
-        )
+        lines.append(f"{measure_name(reminder.measure_number, reminder.period)}: {reminder.title}")
     if reminder.evidence:
         lines.append("Документы: " + "; ".join(reminder.evidence) + ".")
     lines.append(reminder.roadmap_title)

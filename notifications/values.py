@@ -7,12 +7,24 @@ scheduler builds them (level-triggered, idempotent by `Reminder.key`);
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from typing import Any
 
 from notifications.signature import Signature
+
+#: The period label of a compound measure's item cycle: its due year and the item's
+#: number, ``"2020/2.3"`` (`workflow.roadmap.items` makes them).
+ITEM_PERIOD_RE = re.compile(r"([0-9]{4})/([0-9]+(?:\.[0-9]+)+)")
+
+
+def item_number(period: str) -> str | None:
+    """The item number of an item cycle's period label (``"2020/2.3"`` → ``"2.3"``);
+    None for any other label."""
+    match = ITEM_PERIOD_RE.fullmatch(period)
+    return match.group(2) if match else None
 
 
 class Rung(StrEnum):
@@ -131,6 +143,11 @@ class Reminder:
     #: The due dates this deadline had before it was moved, oldest first (empty: never
     #: moved): the letter says «срок перенесён с … на …», the calendar's SEQUENCE grows.
     earlier_deadlines: tuple[date, ...] = ()
+
+    @property
+    def item_number(self) -> str | None:
+        """The compound measure's item this reminder is about («2.3»), or None."""
+        return item_number(self.period)
 
     @property
     def urgency(self) -> tuple[date, int, str, str]:

@@ -134,6 +134,7 @@ def fire(
     from workflow.cli.names import cycle_label
     from workflow.engine import cycles
     from workflow.engine.transitions import TransitionEngine
+    from workflow.roadmap.items import cycle_measure
 
     st = state(ctx)
     stored = st.roadmap(roadmap)
@@ -143,7 +144,9 @@ def fire(
     # A typo is named as such, before any check of the user's rights.
     CYCLE_WORKFLOW.require_trigger(trigger, entity=label)
     definition = stored.definition
-    documents = parse_evidence(evidence or [], definition, definition.measure(cycle.measure))
+    documents = parse_evidence(
+        evidence or [], definition, cycle_measure(definition, cycle.measure, cycle.period)
+    )
     result = TransitionEngine(st.engine(), definition, stored.id).fire_cycle(
         cycle_id,
         trigger,

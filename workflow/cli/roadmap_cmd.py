@@ -83,6 +83,17 @@ def show(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
                             if m.done
                             else None
                         ),
+                        "items": [
+                            {
+                                "number": i.number,
+                                "title": i.title,
+                                "due": i.due.isoformat(),
+                                "evidence": list(i.evidence),
+                                "footnotes": dict(i.footnotes),
+                            }
+                            for i in m.items
+                        ],
+                        "footnotes": dict(m.footnotes),
                     }
                     for m in definition.measures
                 ],
@@ -140,7 +151,31 @@ def _print_roadmap(definition: Any, width: int | None) -> None:
                 first=indent,
                 rest=indent + "  ",
             )
+        lines += _items_and_footnotes(m, indent, width)
     print_lines(lines)
+
+
+def _items_and_footnotes(m: Any, indent: str, width: int | None) -> list[str]:
+    """A measure's source text of its deadline, its items with their deadlines and the
+    footnotes under them, in small print's place: after the measure's own lines."""
+    from workflow.cli.listing import wrap
+    from workflow.roadmap.items import due_title
+
+    lines: list[str] = []
+    if m.due_text:
+        lines += wrap(f"срок в источнике: {m.due_text}", width, first=indent, rest=indent + "  ")
+    for item in m.items:
+        head = f"{indent}{item.number}. "
+        lines += wrap(item.title, width, first=head, rest=" " * len(head))
+        due = due_title(item.due, month_only=item.month_only)
+        if item.due_text:
+            due = f"{item.due_text} ({due})"
+        lines += wrap(f"срок: {due}", width, first=" " * len(head), rest=" " * (len(head) + 2))
+        for mark, text in item.footnotes:
+            lines += wrap(f"{mark} {text}", width, first=" " * len(head), rest=" " * len(head))
+    for mark, text in m.footnotes:
+        lines += wrap(f"{mark} {text}", width, first=indent, rest=indent + "  ")
+    return lines
 
 
 def _measure_deadline(m: Any) -> str:

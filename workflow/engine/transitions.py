@@ -25,6 +25,7 @@ from workflow.engine.access import Actor
 from workflow.engine.audit import NewEvent
 from workflow.errors import Conflict, NotFound
 from workflow.roadmap.definition import Roadmap
+from workflow.roadmap.items import cycle_measure
 from workflow.storage.tables import CENTER, CYCLE, USER
 
 
@@ -366,7 +367,8 @@ class TransitionEngine:
                 f"Цикл мероприятия № {cycle_id} не найден в дорожной карте «{self.roadmap.code}».",
                 hint="Список циклов: tochka cycles list.",
             )
-        measure = self.roadmap.measure(row.measure)
+        # An item's cycle needs the item's documents (`workflow.roadmap.items`).
+        measure = cycle_measure(self.roadmap, row.measure, row.period)
         label = f"Цикл {cycle_id} (мероприятие {row.measure}, период {row.period})"
         self._authorize(conn, actor, "cycle", trigger, target=label)
         self._check_expected(label, expected_version, row.version)

@@ -109,6 +109,31 @@ class MeasureDone:
 
 
 @dataclass(frozen=True, kw_only=True)
+class MeasureItem:
+    """A sub-item of a compound measure (``items:``): its own cycle, deadline and documents.
+
+    Attributes:
+        number: the item's number as written, its measure's number first («2.3»).
+        title: the item's text, verbatim.
+        due: its deadline (the measure's ``first_due`` when the file gives none).
+        evidence: ids of the evidence kinds that close its cycle (the measure's by default).
+        due_text: the deadline as the source writes it («10 ноября 2020* года»); empty:
+            none of its own.
+        month_only: the file gave the deadline as a month (``"2022-02"``): ``due`` is that
+            month's last day, and people read «февраль 2022 г.».
+        footnotes: the source's footnotes on the item's texts, (mark, text) in order.
+    """
+
+    number: str
+    title: str
+    due: date
+    evidence: tuple[str, ...]
+    due_text: str = ""
+    month_only: bool = False
+    footnotes: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class DueRule:
     """A periodic report's deadline counted from the end of the period it reports on.
 
@@ -175,6 +200,12 @@ class Measure:
         cohort_day: for ``per_cohort``, the (month, day) the cycle is due on.
         cohort_offset: for ``per_cohort``, the due year minus the cohort's year.
         after: for ``after``, the event the deadline is counted from.
+        items: the sub-items of a compound measure, each its own cycle
+            (`workflow.roadmap.items`); the measure is done when they all are.
+        footnotes: the source's footnotes on the measure's texts, (mark, text) in order.
+        due_text: the deadline as the source writes it, when it carries what
+            ``deadline_text`` does not (a footnote mark); empty: none.
+        month_only: ``first_due`` was given as a month (``"2022-02"``): the month's last day.
     """
 
     number: int
@@ -194,6 +225,10 @@ class Measure:
     cohort_day: tuple[int, int] | None = None
     cohort_offset: int = 0
     after: RelativeDeadline | None = None
+    items: tuple[MeasureItem, ...] = ()
+    footnotes: tuple[tuple[str, str], ...] = ()
+    due_text: str = ""
+    month_only: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,6 +16,9 @@ day is at or before ``as_of + horizon_days``.
 Cycles and period labels
 ------------------------
 * ``once``: one cycle due ``first_due``, labelled with its year (``"2020"``).
+* A compound measure (``items``, `workflow.roadmap.items`; ``once`` only): one cycle per
+  item instead of the measure's own, due on the item's deadline, labelled
+  ``"<due year>/<item number>"`` (``"2020/2.3"``).
 * ``once_then_as_needed``: the first cycle like ``once``; later ones are opened by an
   operator (`operator_period` labels them).
 * ``annual``: one cycle a year from ``first_due``'s year, on the same month and day
@@ -57,6 +60,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from workflow.roadmap.definition import DueRule, Measure, Recurrence, ReminderPolicy, Roadmap
+from workflow.roadmap.items import item_period
 from workflow.roadmap.workdays import nth_working_day_after, working_day_on_or_before
 
 #: The lead used when a policy sends no reminders before the deadline.
@@ -196,6 +200,9 @@ def _cycles(measure: Measure, *, period_end: date, cohorts: range) -> Iterator[C
     if first is None:
         raise ValueError(f"measure {measure.number}: recurrence {kind.value} needs first_due")
     if kind in (Recurrence.ONCE, Recurrence.ONCE_THEN_AS_NEEDED):
+        if measure.items:
+            yield from _item_cycles(measure, period_end=period_end)
+            return
         if first.year <= period_end.year:
             yield CycleSpec(measure=measure.number, period=str(first.year), due=first)
         return
@@ -238,6 +245,13 @@ def _rule_cycles(measure: Measure, rule: DueRule, *, period_end: date) -> Iterat
             due=rule_due(rule, period_last=last),
         )
         k += 1
+
+
+def _item_cycles(measure: Measure, *, period_end: date) -> Iterator[CycleSpec]:
+    """A compound measure's items, a cycle each on its own deadline, earliest first."""
+    for item in sorted(measure.items, key=lambda i: i.due):
+        if item.due.year <= period_end.year:
+            yield CycleSpec(measure=measure.number, period=item_period(item), due=item.due)
 
 
 def _dates_yearly(measure: Measure, first: date, *, period_end: date) -> Iterator[CycleSpec]:

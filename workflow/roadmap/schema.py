@@ -25,6 +25,7 @@ through the order of `RoadmapFile`'s fields, which reads right only in one place
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any, Self, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -56,6 +57,7 @@ from workflow.roadmap.definition import (
     IndicatorUnit,
     Measure,
     MeasureDone,
+    MeasureItem,
     Party,
     PartyKind,
     Recurrence,
@@ -63,15 +65,19 @@ from workflow.roadmap.definition import (
     Roadmap,
     StageRule,
 )
+from workflow.roadmap.items import marks_in
 from workflow.roadmap.parties import PER_CENTER_KINDS
 from workflow.roadmap.schema_fields import (
     SUPPORTED_FORMAT,
     CohortYear,
     DayMonth,
+    DueDate,
     Email,
     EvidenceRef,
     FileScope,
+    FootnoteMark,
     Identifier,
+    MonthEnd,
     Number,
     PartyRef,
     PositiveInt,
@@ -276,6 +282,89 @@ class DoneEntry(_Entry):
         return MeasureDone(on=self.on, evidence=tuple(self.evidence.items()))
 
 
+#: The number of a compound measure's item: the measure's number, a dot, the item's.
+_ITEM_NUMBER_RE = re.compile(r"[0-9]+(?:\.[0-9]+)+")
+
+Footnotes = Annotated[
+    dict[FootnoteMark, Text],
+    about(
+        'Сноски источника к текстам: знак → текст сноски, например {"*": "по согласованию '
+        'с Минпросвещения России"}; знак стоит в тексте, к которому относится.'
+    ),
+]
+
+
+def _refuse_unknown_marks(
+    texts: dict[str, str | None], footnotes: dict[str, str], *, at: tuple[str | int, ...] = ()
+) -> None:
+    """Refuses a footnote mark written in one of ``texts`` (field → text) that no
+    footnote explains."""
+    for key, text in texts.items():
+        for mark in sorted(marks_in([text or ""]) - set(footnotes)):
+            raise refusal(
+                f"в тексте знак сноски «{mark}», а сноски с таким знаком нет: добавьте её в "
+                f'footnotes, например footnotes: {{"{mark}": "текст сноски"}}',
+                at=(*at, key),
+            )
+
+
+class ItemEntry(_Entry):
+    """``measures[i].items[j]``: a sub-item of a compound measure, its own cycle."""
+
+    model_config = _config(
+        "Пункт мероприятия",
+        "Пункт составного мероприятия («Утверждение: 1) …; 2) …»): свой цикл, свой срок и "
+        "свои документы; мероприятие выполнено, когда выполнены все его пункты.",
+    )
+
+    number: Annotated[
+        Text,
+        Field(json_schema_extra={"pattern": f"^{_ITEM_NUMBER_RE.pattern}$"}),
+        about("Номер пункта: номер мероприятия, точка, номер пункта, например 2.1."),
+    ]
+    title: Annotated[Text, about("Текст пункта, дословно.")]
+    due: Annotated[
+        DueDate | None,
+        about(
+            "Срок пункта: ГГГГ-ММ-ДД, ДД.ММ.ГГГГ или месяц ГГГГ-ММ (последний день месяца); "
+            "по умолчанию — срок мероприятия."
+        ),
+    ] = None
+    due_text: Annotated[
+        Text | None, about("Срок, как он написан в источнике, например «10 ноября 2020* года».")
+    ] = None
+    evidence: Annotated[
+        list[EvidenceRef] | None,
+        distinct("«{}» указан дважды"),
+        about("Документы, закрывающие пункт; по умолчанию — документы мероприятия."),
+    ] = None
+    footnotes: Annotated[Footnotes, about("Сноски к текстам пункта.")] = {}
+
+    @field_validator("number")
+    @classmethod
+    def _item_number(cls, value: str) -> str:
+        if not _ITEM_NUMBER_RE.fullmatch(value):
+            raise refusal(
+                f"«{value}» — не номер пункта: пишите номер мероприятия, точку и номер "
+                "пункта, например 2.1"
+            )
+        return value
+
+    def to_definition(self, measure: MeasureEntry) -> MeasureItem:
+        due = self.due or measure.recurrence.first_due
+        if due is None:
+            raise ValueError("an item without a due date of a measure without first_due")
+        return MeasureItem(
+            number=self.number,
+            title=self.title,
+            due=date(due.year, due.month, due.day),
+            evidence=tuple(self.evidence if self.evidence is not None else measure.evidence),
+            due_text=self.due_text or "",
+            month_only=isinstance(due, MonthEnd),
+            footnotes=tuple(self.footnotes.items()),
+        )
+
+
 class MeasureEntry(_Entry):
     """``measures[i]``: one row of the decree's table."""
 
@@ -301,6 +390,22 @@ class MeasureEntry(_Entry):
     done: Annotated[
         DoneEntry | None,
         about("Уже выполнено до загрузки файла: день и документы (только для once)."),
+    ] = None
+    due_text: Annotated[
+        Text | None,
+        about(
+            "Срок, как он написан в источнике, когда в нём больше, чем в deadline_text "
+            "(знак сноски): «10 ноября 2020* года»."
+        ),
+    ] = None
+    footnotes: Annotated[Footnotes, about("Сноски к текстам мероприятия.")] = {}
+    items: Annotated[
+        list[ItemEntry] | None,
+        Field(min_length=1),
+        about(
+            "Пункты составного мероприятия (только для once): у каждого свой цикл, срок и "
+            "документы; мероприятие выполнено, когда выполнены все пункты."
+        ),
     ] = None
 
     @model_validator(mode="before")
@@ -369,8 +474,67 @@ class MeasureEntry(_Entry):
             )
         return value
 
+    @field_validator("items")
+    @classmethod
+    def _items_fit_the_measure(
+        cls, value: list[ItemEntry] | None, info: ValidationInfo
+    ) -> list[ItemEntry] | None:
+        if value is None:
+            return value
+        recurrence = info.data.get("recurrence")
+        if recurrence is not None and recurrence.kind is not Recurrence.ONCE:
+            raise refusal(
+                "пункты items задаются только для мероприятия с одним сроком (once), а у "
+                f"этого вид повторения «{recurrence.kind.value}»: у повторяющегося "
+                "мероприятия каждый цикл — весь перечень"
+            )
+        if info.data.get("done") is not None:
+            raise refusal(
+                "у мероприятия с пунктами items нет done: выполненные пункты отмечают "
+                "командой tochka cycles fire"
+            )
+        number = info.data.get("number")
+        seen: set[str] = set()
+        for index, item in enumerate(value):
+            if number is not None and not item.number.startswith(f"{number}."):
+                raise refusal(
+                    f"номер пункта {item.number} не начинается с номера мероприятия "
+                    f"«{number}.»: пишите {number}.1, {number}.2 …",
+                    at=(index, "number"),
+                )
+            if item.number in seen:
+                raise refusal(f"пункт {item.number} уже есть", at=(index, "number"))
+            seen.add(item.number)
+            if item.due is None and recurrence is not None and recurrence.first_due is None:
+                raise refusal("нужен срок пункта due", at=(index, "due"))
+        return value
+
+    @model_validator(mode="after")
+    def _footnotes_explain_marks(self) -> Self:
+        _refuse_unknown_marks(
+            {
+                "title": self.title,
+                "responsible_text": self.responsible_text,
+                "result": self.result,
+                "deadline_text": self.deadline_text,
+                "due_text": self.due_text,
+            },
+            self.footnotes,
+        )
+        for index, item in enumerate(self.items or ()):
+            _refuse_unknown_marks(
+                {"title": item.title, "due_text": item.due_text},
+                {**self.footnotes, **item.footnotes},
+                at=("items", index),
+            )
+        return self
+
     def to_definition(self) -> Measure:
         """The frozen value object."""
+        fields = self.recurrence.measure_fields()
+        first = fields["first_due"]
+        if isinstance(first, MonthEnd):
+            fields["first_due"] = date(first.year, first.month, first.day)
         return Measure(
             number=self.number,
             title=self.title,
@@ -379,8 +543,12 @@ class MeasureEntry(_Entry):
             result=self.result,
             evidence=tuple(self.evidence),
             deadline_text=self.deadline_text,
-            **self.recurrence.measure_fields(),
+            **fields,
             done=self.done.to_definition() if self.done else None,
+            items=tuple(i.to_definition(self) for i in self.items or ()),
+            footnotes=tuple(self.footnotes.items()),
+            due_text=self.due_text or "",
+            month_only=isinstance(first, MonthEnd),
         )
 
 

@@ -15,6 +15,7 @@ pydantic's own error types (missing key, unknown key, wrong type) from the YAML 
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from pydantic import (
     AfterValidator,
     BeforeValidator,
     Field,
+    PlainValidator,
     StrictInt,
     StrictStr,
     ValidationInfo,
@@ -40,6 +42,9 @@ __all__ = [
     "SUPPORTED_FORMAT",
     "CohortYear",
     "DayMonth",
+    "DueDate",
+    "FootnoteMark",
+    "MonthEnd",
     "Email",
     "EvidenceRef",
     "FileScope",
@@ -75,6 +80,9 @@ _ID_RE = re.compile(r"[a-z][a-z0-9_]*")
 _ISO_DATE_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _RU_DATE_RE = re.compile(r"([0-9]{2})\.([0-9]{2})\.([0-9]{4})")
 _DAY_MONTH_RE = re.compile(r"([0-9]{2})\.([0-9]{2})")
+_YEAR_MONTH_RE = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
+#: A footnote mark: asterisks or superscript digits (`workflow.roadmap.items.marks_in`).
+_FOOTNOTE_MARK_RE = re.compile(r"\*+|[¹²³⁴⁵⁶⁷⁸⁹⁰]+")
 _COHORT_YEAR_RE = re.compile(r"cohort(?:([+-])([0-9]))?")
 #: The largest offset ``year: cohort±N`` may take.
 MAX_COHORT_OFFSET = 5
@@ -330,6 +338,45 @@ RoadmapDate = Annotated[
     date,
     BeforeValidator(_date),
     WithJsonSchema({"type": "string", "pattern": _DATE_PATTERN}),
+]
+
+
+class MonthEnd(date):
+    """A deadline the file gives as a month only (``"2022-02"``, «февраль 2022»): the
+    month's last day, marked so that people can be shown the month as written."""
+
+
+def _due_date(value: object) -> date:
+    if isinstance(value, date):
+        return value
+    text = _written_text(value)
+    if match := _YEAR_MONTH_RE.fullmatch(text):
+        year, month = int(match.group(1)), int(match.group(2))
+        return MonthEnd(year, month, calendar.monthrange(year, month)[1])
+    return _date(value)
+
+
+def _footnote_mark(value: str) -> str:
+    if not _FOOTNOTE_MARK_RE.fullmatch(value):
+        raise refusal(
+            f"«{value}» — не знак сноски: допустимы звёздочки (*, **) или надстрочные цифры (¹, ²)"
+        )
+    return value
+
+
+#: A deadline: a date, or a month (``"2022-02"``) meaning that month's last day.
+DueDate = Annotated[
+    date,
+    PlainValidator(_due_date),
+    WithJsonSchema(
+        {"type": "string", "pattern": f"^({_DATE_PATTERN[1:-1]}|{_YEAR_MONTH_RE.pattern})$"}
+    ),
+]
+#: A footnote's mark as written in the text it qualifies.
+FootnoteMark = Annotated[
+    StrictStr,
+    AfterValidator(_footnote_mark),
+    Field(json_schema_extra={"pattern": f"^({_FOOTNOTE_MARK_RE.pattern})$"}),
 ]
 DayMonth = Annotated[
     tuple[int, int],

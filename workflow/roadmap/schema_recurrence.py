@@ -28,6 +28,7 @@ from workflow.roadmap.recurrence import PERIOD_MONTHS, measure_cycles
 from workflow.roadmap.schema_fields import (
     CohortYear,
     DayMonth,
+    DueDate,
     PositiveInt,
     RoadmapDate,
     YamlScalar,
@@ -189,7 +190,11 @@ class RecurrenceEntry(BaseModel):
         Recurrence, one_of(Recurrence, "неизвестный вид повторения"), about("Вид повторения.")
     ]
     first_due: Annotated[
-        RoadmapDate | None, about("Первый срок; не позже окончания программы.")
+        DueDate | None,
+        about(
+            "Первый срок; не позже окончания программы. Месяц ГГГГ-ММ («февраль 2022») — "
+            "последний день месяца."
+        ),
     ] = None
     first_period: Annotated[
         str | None,

@@ -13,13 +13,15 @@ Pure: a validated roadmap in, Russian sentences out. ``tochka roadmap validate``
   (reporting «from 01.10» while the reports are due on 01.01, 01.04, 01.07, 01.10 is
   consistent; «from 15.10» is not);
 * a municipality or school party with an ``email`` of its own: reminded at that one
-  address, not at each center's authority or school (`workflow.roadmap.parties`).
+  address, not at each center's authority or school (`workflow.roadmap.parties`);
+* a footnote (``footnotes``) whose mark no text of its measure or item carries.
 """
 
 from __future__ import annotations
 
 from states.center import STATE_TITLES, CenterState
 from workflow.roadmap.definition import Recurrence, Roadmap, StageRule
+from workflow.roadmap.items import marks_in
 from workflow.roadmap.parties import fixed_address_warnings
 from workflow.roadmap.recurrence import measure_cycles
 
@@ -76,6 +78,33 @@ def suspicious(roadmap: Roadmap) -> list[str]:
                 )
     # Municipality and school parties reminded at one fixed address, not per center.
     result.extend(fixed_address_warnings(roadmap))
+    result.extend(_unreferenced_footnotes(roadmap))
+    return result
+
+
+def _unreferenced_footnotes(roadmap: Roadmap) -> list[str]:
+    """A footnote whose mark no text of its measure (or item) carries."""
+    result = []
+    for m in roadmap.measures:
+        texts = [m.title, m.responsible_text, m.result, m.deadline_text, m.due_text]
+        item_texts = [t for i in m.items for t in (i.title, i.due_text)]
+        used = marks_in(texts + item_texts)
+        owners = [(f"Мероприятие № {m.number}", m.footnotes, used)]
+        owners += [
+            (
+                f"Мероприятие № {m.number}, пункт {i.number}",
+                i.footnotes,
+                marks_in([i.title, i.due_text]),
+            )
+            for i in m.items
+        ]
+        for owner, footnotes, marks in owners:
+            for mark, _ in footnotes:
+                if mark not in marks:
+                    result.append(
+                        f"{owner}: сноска «{mark}» не отмечена ни в одном тексте; проверьте, "
+                        "к чему она относится."
+                    )
     return result
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from notifications.ics import month_title
+from notifications.values import item_number
 from states.center import STATE_TITLES as CENTER_TITLES
 from states.center import CenterState
 from workflow.roadmap.definition import Measure, PartyKind, Roadmap, StageRule
@@ -77,7 +78,9 @@ OVERDUE_AT = "Просрочено у"
 
 def period_title(period: str) -> str:
     """A period label as people read it: «II квартал 2023 г.», «2022 г.», «март 2022 г.»
-    (a monthly cycle, ``2022-03``), «15.04.2021»."""
+    (a monthly cycle, ``2022-03``), «15.04.2021», «пункт 2.3» (an item's cycle, ``2020/2.3``)."""
+    if (number := item_number(period)) is not None:
+        return f"пункт {number}"
     parsed = parse_period(period)
     if parsed is not None:
         return parsed.title if parsed.quarter is not None else f"{parsed.year} г."

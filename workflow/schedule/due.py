@@ -18,6 +18,7 @@ from states.center import STATE_TITLES as CENTER_TITLES
 from states.center import CenterState
 from workflow.roadmap.deadlines import StageDeadline
 from workflow.roadmap.definition import Measure, PartyKind, Roadmap
+from workflow.roadmap.items import cycle_measure
 from workflow.roadmap.workdays import next_working_day, term_end, working_day_on_or_before
 from workflow.schedule import asks
 from workflow.schedule.ladder import (
@@ -232,7 +233,7 @@ def cycle_deadline(
     per-center party: every center's authority or school), with what each is asked in
     ``also_asks``, by address in lower case. ``unaddressed``: municipalities without an
     address, for which the coordinator is reminded."""
-    m = roadmap.measure(measure)
+    m = cycle_measure(roadmap, measure, period)  # an item's cycle: the item's title, documents
     wanted: dict[str, Ask] = {}
     for party_id in m.responsible:
         try:
@@ -345,7 +346,7 @@ def _ask_text(
     overdue: bool = False,
 ) -> asks.AskText:
     """What ``recipient`` is asked for ``deadline`` (see `workflow.schedule.asks`)."""
-    measure = roadmap.measure(deadline.measure)
+    measure = cycle_measure(roadmap, deadline.measure, deadline.period)
     ask = deadline.asks.get(_key(recipient.email))
     is_coordinator = coordinator is not None and _key(coordinator.email) == _key(recipient.email)
     if deadline.kind == KIND_CENTER:
@@ -396,7 +397,7 @@ def build_reminders(
     ``weekly_summary`` setting is not off): the last overdue letter says where the item
     goes next, the summary or the coordinator's own control.
     """
-    measure = roadmap.measure(deadline.measure)
+    measure = cycle_measure(roadmap, deadline.measure, deadline.period)
     evidence = tuple(roadmap.evidence_kind(k).name for k in measure.evidence)
     coordinator = _escalation(roadmap)
     recipients = list(deadline.recipients)

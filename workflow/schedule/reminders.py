@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 
 from notifications.queue import queue_reminders
 from notifications.render import Renderer
-from notifications.values import Recipient, Reminder
+from notifications.values import Recipient, Reminder, item_number
 from states.center import LIFECYCLE, CenterState
 from states.center import STATE_TITLES as CENTER_TITLES
 from states.cycle import CycleState
@@ -430,6 +430,8 @@ class PreviewItem:
 def _subject(deadline: Deadline) -> str:
     if deadline.kind == KIND_CYCLE:
         when = period_title(deadline.period)
+        if item_number(deadline.period) is not None:  # «Мероприятие № 2, пункт 2.3: …»
+            return f"Мероприятие № {deadline.measure}, {when}: {deadline.title}"
         return f"Мероприятие № {deadline.measure} ({when}): {deadline.title}"
     stage = CENTER_TITLES[CenterState(deadline.stage)]
     return f"Центр {deadline.center_code} «{deadline.center_name}»: этап «{stage}»"

@@ -47,6 +47,7 @@ from workflow.engine.stage_revisions import moved_stages, revised
 from workflow.roadmap.deadlines import StageDeadline, stage_deadlines
 from workflow.roadmap.definition import Roadmap
 from workflow.roadmap.indicators import parse_period
+from workflow.roadmap.items import items_done, measure_done_text
 from workflow.roadmap.store import StoredRoadmap
 from workflow.roadmap.workdays import term_end
 from workflow.storage.tables import CENTER, CYCLE
@@ -239,6 +240,27 @@ class Dashboard:
             return self.roadmap.measure(number).title
         except KeyError:
             return f"Мероприятие № {number}"
+
+    @property
+    def measure_notes(self) -> list[str]:
+        """The small print under the measures: a compound measure's state by its items
+        («№ 2: выполнено пунктов: 3 из 4») and the source's footnotes («№ 2, пункт 2.1:
+        * …»)."""
+        states: dict[int, dict[str, str]] = {}
+        for c in self.cycles:
+            states.setdefault(c.measure, {})[c.period] = c.state
+        notes = []
+        for m in self.roadmap.measures:
+            if m.items:
+                done = items_done(m, states.get(m.number, {}))
+                notes.append(f"№ {m.number}: {measure_done_text(done)}")
+            notes += [f"№ {m.number}: {mark} {text}" for mark, text in m.footnotes]
+            for item in m.items:
+                notes += [
+                    f"№ {m.number}, пункт {item.number}: {mark} {text}"
+                    for mark, text in item.footnotes
+                ]
+        return notes
 
 
 def build(conn: Connection, stored: StoredRoadmap, *, now: datetime) -> Dashboard:

@@ -43,6 +43,7 @@ from workflow.engine.audit import CREATE_TRIGGER
 from workflow.engine.stage_revisions import moved_stages, revised
 from workflow.roadmap.deadlines import stage_deadlines
 from workflow.roadmap.definition import Roadmap
+from workflow.roadmap.items import item_of, items_done, measure_done_text
 from workflow.roadmap.store import StoredRoadmap
 from workflow.roadmap.workdays import is_working_day, next_working_day
 from workflow.storage.tables import CENTER, CYCLE, EVENT, USER
@@ -140,6 +141,8 @@ class CycleLine:
     verdict: Verdict
     days_late: int
     record: Record = field(default_factory=Record)
+    #: The source's footnotes on the measure's (or its item's) texts: «* текст» each.
+    footnotes: tuple[str, ...] = ()
 
     @property
     def verdict_text(self) -> str:
@@ -173,6 +176,8 @@ class MeasureTotal:
     number: int
     title: str
     counts: dict[Verdict, int]
+    #: A compound measure's state by its items («выполнено пунктов: 3 из 4»); empty else.
+    items_text: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -182,6 +187,8 @@ class FinalReport:
     generated_at: datetime
     cycles: tuple[CycleLine, ...]
     stages: tuple[StageLine, ...]
+    #: Compound measures' states by their items, by measure number (`items.items_done`).
+    items_text: Mapping[int, str] = field(default_factory=dict)
 
     @property
     def interim(self) -> bool:
@@ -215,6 +222,7 @@ class FinalReport:
                 number=n,
                 title=_measure_title(self.roadmap, n),
                 counts=_count(c.verdict for c in self.cycles if c.measure == n),
+                items_text=self.items_text.get(n, ""),
             )
             for n in numbers
         ]
@@ -293,6 +301,7 @@ def build(conn: Connection, stored: StoredRoadmap, *, now: datetime) -> FinalRep
 
     kinds = {k.id: k.name for k in roadmap.evidence_kinds}
     cycles: list[CycleLine] = []
+    states: dict[int, dict[str, str]] = {}
     for row in conn.execute(
         sa.select(CYCLE.c.id, CYCLE.c.measure, CYCLE.c.period, CYCLE.c.due_date)
         .where(CYCLE.c.roadmap_id == stored.id)
@@ -311,11 +320,13 @@ def build(conn: Connection, stored: StoredRoadmap, *, now: datetime) -> FinalRep
         done = last.effective_date if state == CycleState.DONE.value else None
         cancelled = state == CycleState.CANCELLED.value
         verdict, days = verdict_of(row.due_date, done, today, cancelled=cancelled)
+        states.setdefault(int(row.measure), {})[str(row.period)] = state
         cycles.append(
             CycleLine(
                 cycle_id=int(row.id),
                 measure=int(row.measure),
-                title=_measure_title(roadmap, int(row.measure)),
+                title=_cycle_title(roadmap, int(row.measure), str(row.period)),
+                footnotes=_footnotes(roadmap, int(row.measure), str(row.period)),
                 period=period_text(str(row.period)),
                 due=row.due_date,
                 done=done,
@@ -372,9 +383,40 @@ def build(conn: Connection, stored: StoredRoadmap, *, now: datetime) -> FinalRep
                     else None,
                 )
             )
+    items_text = {
+        m.number: measure_done_text(items_done(m, states.get(m.number, {})))
+        for m in roadmap.measures
+        if m.items
+    }
     return FinalReport(
-        roadmap=roadmap, today=today, generated_at=now, cycles=tuple(cycles), stages=tuple(stages)
+        roadmap=roadmap,
+        today=today,
+        generated_at=now,
+        cycles=tuple(cycles),
+        stages=tuple(stages),
+        items_text=items_text,
     )
+
+
+def _cycle_title(roadmap: Roadmap, number: int, period: str) -> str:
+    """The measure's title, or its item's («2.3. …») for an item's cycle."""
+    try:
+        measure = roadmap.measure(number)
+    except KeyError:
+        return f"Мероприятие № {number}"
+    item = item_of(measure, period)
+    return f"{item.number}. {item.title}" if item is not None else measure.title
+
+
+def _footnotes(roadmap: Roadmap, number: int, period: str) -> tuple[str, ...]:
+    """The footnotes a cycle's texts carry: the measure's, then its item's."""
+    try:
+        measure = roadmap.measure(number)
+    except KeyError:
+        return ()
+    item = item_of(measure, period)
+    notes = (*measure.footnotes, *(item.footnotes if item is not None else ()))
+    return tuple(f"{mark} {text}" for mark, text in notes)
 
 
 def _replay(history: list[Any]) -> tuple[dict[str, Any], Any]:
@@ -522,7 +564,7 @@ def write_xlsx(report: FinalReport, path: Path) -> None:
                 summary,
                 [
                     total.number,
-                    total.title,
+                    f"{total.title} ({total.items_text})" if total.items_text else total.title,
                     sum(total.counts.values()),
                     *(total.counts[v] for v in shown),
                 ],
@@ -553,7 +595,7 @@ def write_xlsx(report: FinalReport, path: Path) -> None:
                 measures,
                 [
                     c.measure,
-                    shorten(c.title, 150),
+                    "\n".join((shorten(c.title, 150), *c.footnotes)),
                     c.period,
                     c.due,
                     c.done,

@@ -17,6 +17,7 @@ from states.cycle import STATE_TITLES as CYCLE_TITLES
 from states.cycle import CycleState
 from workflow.roadmap import closing, parties
 from workflow.roadmap.definition import Recurrence
+from workflow.roadmap.items import items_done, measure_done_text
 from workflow.roadmap.store import StoredRoadmap
 from workflow.storage.tables import CENTER, CONTACT, CYCLE
 
@@ -28,6 +29,8 @@ class MeasureLine:
     deadline_text: str
     cycles: dict[str, int]
     next_due: date | None
+    #: A compound measure's (items done, items); None for a measure without items.
+    items: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +59,11 @@ class Summary:
                     "number": m.number,
                     "cycles": m.cycles,
                     "next_due": m.next_due.isoformat() if m.next_due else None,
+                    **(
+                        {"items": {"done": m.items[0], "total": m.items[1]}}
+                        if m.items is not None
+                        else {}
+                    ),
                 }
                 for m in self.measures
             ],
@@ -82,6 +90,8 @@ class Summary:
                 ", ".join(f"{CYCLE_TITLES[CycleState(s)]}: {n}" for s, n in m.cycles.items())
                 or "ещё нет"
             )
+            if m.items is not None:
+                counts += f"; {measure_done_text(m.items)}"
             table.add_row(
                 str(m.number),
                 m.title if len(m.title) <= 120 else m.title[:117] + "…",
@@ -119,6 +129,14 @@ def roadmap_status(conn: Connection, stored: StoredRoadmap, *, today: datetime) 
         .group_by(CYCLE.c.measure, CYCLE.c.state)
     ):
         per_measure.setdefault(measure, {})[cycle_state] = count
+    compound = [m.number for m in definition.measures if m.items]
+    item_states: dict[int, dict[str, str]] = {}
+    for measure, period, cycle_state in conn.execute(
+        sa.select(CYCLE.c.measure, CYCLE.c.period, CYCLE.c.state).where(
+            CYCLE.c.roadmap_id == stored.id, CYCLE.c.measure.in_(compound)
+        )
+    ):
+        item_states.setdefault(measure, {})[period] = cycle_state
     next_due: dict[int, date] = dict(
         conn.execute(
             sa.select(CYCLE.c.measure, sa.func.min(CYCLE.c.due_date))
@@ -187,6 +205,7 @@ def roadmap_status(conn: Connection, stored: StoredRoadmap, *, today: datetime) 
                     if s.value in per_measure.get(m.number, {})
                 },
                 next_due=next_due.get(m.number),
+                items=items_done(m, item_states.get(m.number, {})),
             )
             for m in definition.measures
         ],
