@@ -158,6 +158,30 @@ cycles are entered with ``tochka adopt`` or ``tochka cycles fire``. A YAML 1.1 t
 a bare ``on`` key as true, so the shipped file quotes it (``"on":``); Tochka reads the
 key as written either way.
 
+A compound measure (``once`` only) lists its items, each a cycle of its own
+(`workflow.roadmap.items`, labelled ``"2020/2.3"``), reminded on its own deadline; the
+measure is done when all its items are. The source's footnotes stay with the texts they
+qualify. Every key, with one example each::
+
+    due_text: "10 ноября 2020* года"  # optional: the deadline as the source writes it,
+                                      # when it carries more than deadline_text (a mark)
+    footnotes: {"*": "по согласованию с Минпросвещения России"}   # optional: mark → the
+                                      # footnote; a mark (*, **, ¹, ²) in a text without
+                                      # its footnote is refused, a footnote no text marks
+                                      # is a warning
+    items:                            # optional, once measures only; not with done
+      - number: "2.1"                 # the measure's number, a dot, the item's; unique
+        title: "должностного лица ..."   # verbatim
+        due: "2020-12-16"             # optional: the measure's first_due by default
+        due: "2022-02"                # a month only («февраль 2022»): its last day,
+                                      # 28.02.2022, shown «февраль 2022 г.»
+        due_text: "16 декабря 2020* года"   # optional, as the source writes it
+        evidence: [department_order]  # optional: the measure's evidence by default
+        footnotes: {"*": "..."}       # optional: the item's own footnotes
+
+A month-only date (``"2022-02"``) is also accepted as a ``first_due``: the month's last
+day.
+
 Dates are written ``2021-03-01`` or ``01.03.2021``, quoted or not. Field paths in
 problems use the English keys and 0-based list indexes: ``measures[3].recurrence.kind``
 is the recurrence of the fourth measure in the file.
