@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from openpyxl import load_workbook
 from sqlalchemy.engine import Engine
 from typer.testing import Result
 
@@ -33,7 +34,7 @@ from workflow.roadmap.shipped import IVANOVO_159_RP
 from workflow.roadmap.store import StoredRoadmap
 from workflow.roadmap.suspicious import suspicious
 from workflow.storage.tables import CYCLE
-from workflow.views import final, overview
+from workflow.views import dashboard, final, overview
 
 SHIPPED_TEXT = IVANOVO_159_RP.read_text(encoding="utf-8")
 REAL_NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
@@ -187,7 +188,7 @@ def measure_2(engine: Engine) -> list[tuple[int, str, date, str]]:
 
 
 def test_each_item_is_a_cycle_reminded_on_its_own_day_and_the_measure_done_with_all(
-    engine: Engine, stored_items: StoredRoadmap
+    engine: Engine, stored_items: StoredRoadmap, tmp_path: Path
 ) -> None:
     queue = Recorder()
     day = date(2020, 11, 30)
@@ -249,6 +250,30 @@ def test_each_item_is_a_cycle_reminded_on_its_own_day_and_the_measure_done_with_
     assert (
         '<small class="muted footnote">* по согласованию с федеральным оператором</small>' in html
     )
+    # The workbook too: the footnote under the item's title, the measure's state by items.
+    book = tmp_path / "final.xlsx"
+    final.write_xlsx(report, book)
+    sheets = load_workbook(book)
+    texts = [
+        str(c.value) for name in (final.MEASURE_SHEET, final.SUMMARY_SHEET)
+        for row in sheets[name].iter_rows() for c in row if isinstance(c.value, str)
+    ]  # fmt: skip
+    assert (
+        "2.1. должностного лица в составе регионального ведомственного проектного офиса\n"
+        "* по согласованию с федеральным оператором"
+    ) in texts
+    assert any(t.endswith("(мероприятие выполнено: все пункты (4))") for t in texts)
+    # The dashboard's measures: the small print under the timeline.
+    with engine.connect() as conn:
+        board = dashboard.build(conn, stored_items, now=when)
+    assert board.measure_notes == [
+        "№ 2: мероприятие выполнено: все пункты (4)",
+        "№ 2, пункт 2.1: * по согласованию с федеральным оператором",
+    ]
+    assert (
+        '<p class="muted measure-note"><small>№ 2, пункт 2.1: * по согласованию с федеральным '
+        "оператором</small></p>"
+    ) in dashboard.render_html(board)
 
 
 def test_the_letter_names_the_item(engine: Engine, stored_items: StoredRoadmap) -> None:
