@@ -8,8 +8,9 @@ month, a quarterly report 5 working days after the quarter, a report on the 10th
 month after the quarter, an annual measure with ``until``, two dates a year, a
 per-cohort measure due the year before the cohort, a measure of each center's
 municipality (a party without an address), stages with cohort-relative deadlines,
-deadlines relative to another measure's cycle and to each center's stage, and the
-decree's own first item recorded done.
+deadlines relative to another measure's cycle and to each center's stage, a compound
+measure's items with a month-only deadline and footnotes, and the decree's own first
+item recorded done.
 
 Here it validates through the real CLI without warnings, loads beside Ivanovo's in one
 database (SQLite and PostgreSQL), and is walked day by day with the reconciler into the
@@ -122,6 +123,14 @@ def test_the_example_uses_every_kind() -> None:
         assert [c.period for c in measure_cycles(measure, period_end=roadmap.period_end)] == periods
     assert m[14].after is not None
     assert (m[14].after.measure, m[14].after.days, m[14].after.working) == (5, 10, False)
+    assert [(i.number, i.due, i.month_only) for i in m[16].items] == [
+        ("16.1", date(2022, 2, 28), True),
+        ("16.2", date(2022, 2, 28), True),
+        ("16.3", date(2022, 3, 15), False),
+    ]
+    ((mark, note),) = m[16].footnotes
+    assert (mark, note.split()[0]) == ("*", "после")
+    assert [mark for mark, _note in m[16].items[2].footnotes] == ["**"]
     assert m[15].after is not None
     assert (m[15].after.stage, m[15].after.days, m[15].after.working) == (
         "infrastructure_agreed",
@@ -149,14 +158,21 @@ def _keys(value: object, path: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
 def test_the_format_docs_show_every_key_the_shipped_files_use(shipped: Path) -> None:
     """The loader's docstring (the format's documentation) has an example line
     ``key: …`` for every key either shipped file writes; the keys chosen by the file
-    (triggers under permissions, evidence kinds under done) are its own words."""
+    (triggers under permissions, evidence kinds under done, footnote marks) are its
+    own words."""
     import yaml
 
     from workflow.roadmap import loader
 
     doc = loader.__doc__ or ""
     keys = _keys(yaml.safe_load(shipped.read_text(encoding="utf-8")))
-    free = {("permissions", "center"), ("permissions", "cycle"), ("measures", "done", "evidence")}
+    free = {  # the file's own words: triggers, evidence kinds, footnote marks
+        ("permissions", "center"),
+        ("permissions", "cycle"),
+        ("measures", "done", "evidence"),
+        ("measures", "footnotes"),
+        ("measures", "items", "footnotes"),
+    }
     missing = sorted(
         ".".join(path)
         for path in keys
@@ -171,7 +187,7 @@ def test_roadmap_validate_accepts_it_without_warnings(cli: Cli) -> None:
     result = cli("roadmap", "validate", str(EXAMPLE_FEDERAL_TEMPLATE))
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == (
-        f"Файл {EXAMPLE_FEDERAL_TEMPLATE} корректен: дорожная карта «{CODE}», мероприятий 15."
+        f"Файл {EXAMPLE_FEDERAL_TEMPLATE} корректен: дорожная карта «{CODE}», мероприятий 16."
     )
     assert result.stderr == ""
 
@@ -260,6 +276,11 @@ TENTH = [  # measure 12: «не позднее 10 числа месяца, сл�
     ("2022-Q4", date(2023, 1, 10)),
     ("2023-Q1", date(2023, 4, 10)),
 ]
+ITEMS = [  # measure 16's items: «февраль 2022 года» (the month's last day), 15.03.2022
+    ("2022/16.1", date(2022, 2, 28)),
+    ("2022/16.2", date(2022, 2, 28)),
+    ("2022/16.3", date(2022, 3, 15)),
+]
 PER_COHORT = [  # measure 2: «до 1 декабря года, предшествующего году создания центров»
     ("2023", date(2022, 12, 1)),
     ("2024", date(2023, 12, 1)),
@@ -284,7 +305,12 @@ MUNICIPAL = [
 MONTHLY_DONE = date(2022, 2, 4)
 SUBSIDY_DONE = date(2022, 2, 14)
 N1_AGREED = date(2022, 12, 12)
-DONE = {(10, "2022-01"): MONTHLY_DONE, (5, "2022"): SUBSIDY_DONE}
+ITEM_DONE = date(2022, 2, 21)
+DONE = {
+    (10, "2022-01"): MONTHLY_DONE,
+    (5, "2022"): SUBSIDY_DONE,
+    (16, "2022/16.1"): ITEM_DONE,  # one item of the compound measure: its cycle only
+}
 # The relative deadlines those acts start, by hand: (measure, period, due, from).
 RELATIVE = [
     # «в течение 10 дней после заключения соглашения»: 10 days after 14.02.2022.
@@ -404,6 +430,7 @@ def test_a_walk_of_the_example_through_its_program(
     assert of(11) == opened(QUARTERLY_WORKING)
     assert of(12) == opened(TENTH)
     assert of(2) == opened(PER_COHORT)
+    assert sorted(of(16)) == opened(ITEMS)
     # Every cycle of the walk, by the pure recurrence (the hand-written ones above are
     # the check on it): nothing else was created.
     roadmap = stored.definition
