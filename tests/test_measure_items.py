@@ -306,3 +306,53 @@ def test_roadmap_show_prints_items_and_footnotes(cli: Cli, tmp_path: Path) -> No
     data = json.loads(cli("--json", "roadmap", "show").output)
     item = data["measures"][1]["items"][0]
     assert item["footnotes"] == {"*": "по согласованию с федеральным оператором"}
+
+
+def test_items_with_done_are_refused() -> None:
+    done = '    done: {"on": "2020-12-23", evidence: {department_order: "приказ № 1"}}\n'
+    text = with_items(done + ITEMS)
+    ((line, column, message),) = problems(text)
+    assert (line, column) == (line_of(text, 'number: "2.1"'), 7)
+    assert message.startswith("measures[1].items: у мероприятия с пунктами items нет done")
+
+
+def test_an_item_s_own_documents_close_its_cycle(
+    engine: Engine, stored_items: StoredRoadmap, tmp_path: Path
+) -> None:
+    from states import GuardRefused
+
+    text = with_items(
+        ITEMS.replace(
+            '        due: "2020-12-28"\n',
+            '        due: "2020-12-28"\n        evidence: [government_decree]\n',
+        )
+    )
+    definition = parse_roadmap(text, filename="r.yaml", now=REAL_NOW)
+    assert definition.measure(2).items[3].evidence == ("government_decree",)
+    path = tmp_path / "own.yaml"
+    path.write_text(text.replace("code: ivanovo-2021-2023", "code: own-documents"), "utf-8")
+    own = load_roadmap(path, now=REAL_NOW)
+    roadmap_id, _ = roadmap_store.store(engine, own, now=REAL_NOW)
+    grant(engine, roadmap_id, TEST_COORDINATORS, "coordinator")
+    with engine.connect() as conn:
+        stored = roadmap_store.resolve(conn, own.code)
+    run(engine, stored, "2020-12-28", Recorder())
+    with engine.connect() as conn:
+        cycle_id = conn.execute(
+            sa.select(CYCLE.c.id).where(
+                CYCLE.c.roadmap_id == stored.id, CYCLE.c.period == "2020/2.4"
+            )
+        ).scalar_one()
+    fire = TransitionEngine(engine, stored.definition, stored.id, clock=lambda: REAL_NOW)
+    fire.fire_cycle(cycle_id, "start", actor=OP, now=at("2020-12-28"))
+    with pytest.raises(GuardRefused) as caught:
+        fire.fire_cycle(
+            cycle_id, "complete", actor=OP, now=at("2020-12-28"),
+            evidence={"department_order": "приказ № 1"},
+        )  # fmt: skip
+    assert "распоряжение Правительства Ивановской области" in caught.value.reason
+    done = fire.fire_cycle(
+        cycle_id, "complete", actor=OP, now=at("2020-12-28"),
+        evidence={"government_decree": "распоряжение № 1"},
+    )  # fmt: skip
+    assert done.to_state == "done"
