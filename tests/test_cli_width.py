@@ -71,7 +71,14 @@ SCRIPT: list[tuple[str, list[str]]] = [
     ("2021-01-11T09:10", ["tick"]),
     (
         "15.02.2021 10:00",
-        ["cycles", "fire", "1", "complete", "--evidence", "распоряжение № 159-рп"],
+        [
+            "cycles",
+            "fire",
+            "2",
+            "complete",
+            "--evidence",
+            "department_order=приказ Департамента образования № 17 от 12.02.2021",
+        ],
     ),
     (
         "2021-02-15T10:05",
