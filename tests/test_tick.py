@@ -135,6 +135,8 @@ def test_first_tick_creates_due_cycles_marks_overdue_and_reminds(
             # The coordinator's reminders carry the audit chain head for the «Журнал» line.
             journal_seq=head.seq,
             journal_hash=head.hash,
+            # This tick has no weekly plan: the last overdue letter must not promise one.
+            weekly_summary=False,
         )
     )
     with engine.connect() as conn:
@@ -145,7 +147,6 @@ def test_first_tick_creates_due_cycles_marks_overdue_and_reminds(
         ).all()
         audit.verify(conn, stored.id, stored.definition.code)
     assert [tuple(r) for r in overdue] == [
-        ("1/2020", DAEMON_ACTOR, date(2021, 2, 20), "срок прошёл"),
         ("2/2020", DAEMON_ACTOR, date(2021, 2, 20), "срок прошёл"),
         ("4/2020", DAEMON_ACTOR, date(2021, 2, 20), "срок прошёл"),
     ]

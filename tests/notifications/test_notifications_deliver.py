@@ -181,7 +181,7 @@ def test_digest_arrives_as_one_letter(
     msg = got.message
     assert got.rcpt_tos == ["school1@example.org", "coordinator@edu.example.org"]
     assert str(msg["Subject"]) == (
-        "Сроки на 22.08.2022: 4 напоминания, просрочено: 1 — МБОУ «Средняя школа № 1»"
+        "Сроки на 22.08.2022: 4 напоминания, просрочено 1 — МБОУ «Средняя школа № 1»"
     )
     found = parts(msg)
     text = found["text/plain"].get_content()

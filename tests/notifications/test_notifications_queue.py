@@ -95,7 +95,7 @@ def test_one_letter_per_recipient_and_day_most_urgent_first(
     )
     assert "просрочено на 21 день" in text
     assert _subject(digest.message) == (
-        "Сроки на 22.08.2022: 3 напоминания, просрочено: 1 — МБОУ «Средняя школа № 1»"
+        "Сроки на 22.08.2022: 3 напоминания, просрочено 1 — МБОУ «Средняя школа № 1»"
     )
     # The next day's letter waits for midnight in Moscow.
     tomorrow = next(r for r in rows if r.next_attempt_at != NOW)
