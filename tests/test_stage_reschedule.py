@@ -345,7 +345,7 @@ def test_the_views_judge_the_moved_center_by_its_own_date(
     upcoming = [u for u in board.upcoming if u.kind == "stage"]
     assert [(u.title, u.due, u.detail) for u in upcoming] == [
         (
-            "Центр A1: начинает этап «отчитывается»",
+            "Центр A1 начинает этап «отчитывается»",
             date(2022, 12, 15),
             "срок перенесён с 01.10.2022",
         )

@@ -89,12 +89,12 @@ def revised(
     return [replace(d, due=moved[d.stage].due) if d.stage in moved else d for d in deadlines]
 
 
-def cohort_schedule_due(conn: Connection, stored: StoredRoadmap, cohort: int) -> dict[int, date]:
-    """For by-schedule stage rules: measure → the latest due date of its (not cancelled)
-    cycles in ``cohort``'s year (the rule of
-    `workflow.schedule.reminders.schedule_due_by_cohort`, for one cohort)."""
+def schedule_due_by_year(conn: Connection, stored: StoredRoadmap) -> dict[int, dict[int, date]]:
+    """For by-schedule stage rules: cohort year → {measure: the latest due date of its (not
+    cancelled) cycles that year} (the rule of
+    `workflow.schedule.reminders.schedule_due_by_cohort`)."""
     measures = sorted({r.measure for r in stored.definition.stages if r.due_month is None})
-    result: dict[int, date] = {}
+    result: dict[int, dict[int, date]] = {}
     if not measures:
         return result
     for measure, due in conn.execute(
@@ -104,9 +104,14 @@ def cohort_schedule_due(conn: Connection, stored: StoredRoadmap, cohort: int) ->
             CYCLE.c.state != CycleState.CANCELLED.value,
         )
     ):
-        if due.year == cohort and (measure not in result or due > result[measure]):
-            result[int(measure)] = due
+        per = result.setdefault(due.year, {})
+        per[int(measure)] = max(due, per.get(int(measure), due))
     return result
+
+
+def cohort_schedule_due(conn: Connection, stored: StoredRoadmap, cohort: int) -> dict[int, date]:
+    """`schedule_due_by_year` for one cohort."""
+    return schedule_due_by_year(conn, stored).get(cohort, {})
 
 
 def center_deadlines(

@@ -43,7 +43,7 @@ from states.center import LIFECYCLE, CenterState
 from states.center import STATE_TITLES as CENTER_TITLES
 from states.cycle import STATE_TITLES as CYCLE_TITLES
 from states.cycle import CycleState
-from workflow.engine.stage_revisions import moved_stages, revised
+from workflow.engine.stage_revisions import moved_stages, revised, schedule_due_by_year
 from workflow.roadmap.deadlines import StageDeadline, stage_deadlines
 from workflow.roadmap.definition import Roadmap
 from workflow.roadmap.indicators import parse_period
@@ -280,7 +280,7 @@ def build(conn: Connection, stored: StoredRoadmap, *, now: datetime) -> Dashboar
             .group_by(CENTER.c.municipality, CENTER.c.cohort, CENTER.c.state)
         )
     ]
-    schedule = _schedule_due(conn, stored)
+    schedule = schedule_due_by_year(conn, stored)
     deadlines = {
         cohort: stage_deadlines(roadmap, cohort=cohort, schedule_due=schedule.get(cohort))
         for cohort in {c for _, c, _, _ in groups}
@@ -453,27 +453,6 @@ def plural(count: int, one: str, few: str, many: str) -> str:
     «центра», «центров») is «центр», 3 → «центра», 11 → «центров»."""
     form = _ru().plural_form(abs(count))
     return {"one": one, "few": few}.get(form, many)
-
-
-def _schedule_due(conn: Connection, stored: StoredRoadmap) -> dict[int, dict[int, date]]:
-    """Cohort year → {by-schedule measure: the latest due date of its cycles that year}.
-
-    The same rule as the reminders' (`workflow.schedule.reminders.schedule_due_by_cohort`).
-    """
-    measures = sorted({r.measure for r in stored.definition.stages if r.due_month is None})
-    result: dict[int, dict[int, date]] = {}
-    if not measures:
-        return result
-    for measure, due in conn.execute(
-        sa.select(CYCLE.c.measure, CYCLE.c.due_date).where(
-            CYCLE.c.roadmap_id == stored.id,
-            CYCLE.c.measure.in_(measures),
-            CYCLE.c.state != CycleState.CANCELLED.value,
-        )
-    ):
-        per = result.setdefault(due.year, {})
-        per[measure] = max(due, per.get(measure, due))
-    return result
 
 
 def _cohorts(

@@ -40,7 +40,7 @@ from states.center import LIFECYCLE, CenterState
 from states.center import STATE_TITLES as CENTER_TITLES
 from states.cycle import CycleState
 from workflow.engine.audit import CREATE_TRIGGER
-from workflow.engine.stage_revisions import moved_stages, revised
+from workflow.engine.stage_revisions import moved_stages, revised, schedule_due_by_year
 from workflow.roadmap.deadlines import stage_deadlines
 from workflow.roadmap.definition import Roadmap
 from workflow.roadmap.items import item_of, items_done, measure_done_text
@@ -48,7 +48,7 @@ from workflow.roadmap.store import StoredRoadmap
 from workflow.roadmap.workdays import is_working_day, next_working_day
 from workflow.storage.tables import CENTER, CYCLE, EVENT, USER
 from workflow.views.cells import xlsx_row
-from workflow.views.dashboard import _schedule_due, plural
+from workflow.views.dashboard import plural
 
 __all__ = [
     "FinalReport",
@@ -336,7 +336,7 @@ def build(conn: Connection, stored: StoredRoadmap, *, now: datetime) -> FinalRep
             )
         )
 
-    schedule = _schedule_due(conn, stored)
+    schedule = schedule_due_by_year(conn, stored)
     moved = moved_stages(conn, stored.id)
     deadlines: dict[int, list[Any]] = {}
     stages: list[StageLine] = []
