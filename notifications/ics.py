@@ -54,6 +54,8 @@ MONTHS_NOMINATIVE = (
     "июль", "август", "сентябрь", "октябрь", "ноябрь", "декабрь",
 )  # fmt: skip
 _ISO_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:#\d+)?")
+#: A re-created cycle's label: the first one's, then «#2», «#3».
+_REPEAT = re.compile(r"(.+)#(\d+)")
 
 
 def deadline_uid(
@@ -89,11 +91,32 @@ def deadline_sequence(due: date, earlier: Sequence[date] = ()) -> int:
     return max((max(due, *earlier) - SEQUENCE_EPOCH).days, 0) + len(earlier)
 
 
+def split_repeat(period: str) -> tuple[str, int]:
+    """A period label and which time it is: ``"центр N1#2"`` → ``("центр N1", 2)``;
+    ``"2021"`` → ``("2021", 1)`` (the first cycle carries no number)."""
+    if match := _REPEAT.fullmatch(period):
+        return match.group(1), int(match.group(2))
+    return period, 1
+
+
+def repeat_text(count: int) -> str:
+    """Which time a cycle is, in Russian: «повторно» (the 2nd), «3-й раз» and so on."""
+    return "повторно" if count == 2 else f"{count}-й раз"
+
+
 def period_text(period: str, *, short: bool = False) -> str:
     """A period label in Russian: «II квартал 2023 г.» (``short``: «II кв. 2023 г.»),
     «2023 г.», «март 2022 г.» for a month (``2022-03``), «от 15.09.2021» for a cycle the
     operator opened on a date (or a ``dates_yearly`` cycle's date), «пункт 2.3» for an
-    item of a compound measure (``2020/2.3``)."""
+    item of a compound measure (``2020/2.3``), «центр N1» for a relative deadline's
+    cycle after a center's stage; a re-created cycle (``"центр N1#2"``) reads «центр N1
+    (повторно)», the third «(3-й раз)»."""
+    base, count = split_repeat(period)
+    text = _base_text(base, short=short)
+    return f"{text} ({repeat_text(count)})" if count > 1 else text
+
+
+def _base_text(period: str, *, short: bool) -> str:
     if match := _QUARTER.fullmatch(period):
         word = "кв." if short else "квартал"
         return f"{_ROMAN[int(match.group(2))]} {word} {match.group(1)} г."
@@ -108,11 +131,30 @@ def period_text(period: str, *, short: bool = False) -> str:
     return period
 
 
+def _is_reporting_period(period: str) -> bool:
+    """A quarter, a year or a month: what «за …» is said of."""
+    return bool(
+        _QUARTER.fullmatch(period) or re.fullmatch(r"\d{4}", period) or _MONTH.fullmatch(period)
+    )
+
+
 def measure_name(measure: int, period: str) -> str:
-    """«Мероприятие № 9 за II квартал 2023 г.»; an item: «Мероприятие № 2, пункт 2.3»."""
-    if item_number(period) is not None:
-        return f"Мероприятие № {measure}, {period_text(period)}"
-    return f"Мероприятие № {measure} за {period_text(period)}"
+    """A measure's cycle named in a sentence, by the kind of its label: «Мероприятие № 9
+    за II квартал 2023 г.», «… за 2021 г.»; an item: «Мероприятие № 2, пункт 2.3»; a
+    cycle opened on a date: «Мероприятие № 4 от 15.06.2023»; a relative deadline's
+    cycle after a center's stage: «Мероприятие № 15 (центр N1)». A re-created cycle adds
+    «(повторно)», inside the parentheses when there are some: «(центр N1, повторно)»."""
+    base, count = split_repeat(period)
+    text = _base_text(base, short=False)
+    again = f" ({repeat_text(count)})" if count > 1 else ""
+    head = f"Мероприятие № {measure}"
+    if _is_reporting_period(base):
+        return f"{head} за {text}{again}"
+    if item_number(base) is not None:
+        return f"{head}, {text}{again}"
+    if _ISO_DAY.fullmatch(base):
+        return f"{head} {text}{again}"
+    return f"{head} ({text}, {repeat_text(count)})" if count > 1 else f"{head} ({text})"
 
 
 def month_title(period: str) -> str | None:

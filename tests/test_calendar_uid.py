@@ -137,6 +137,6 @@ def test_summary_is_short_and_starts_with_what_and_who_whatever_the_name() -> No
     assert [period_text(p) for p in ("2023-Q2", "2021", "2021-09-15#2", "x")] == [
         "II квартал 2023 г.",
         "2021 г.",
-        "от 15.09.2021",
+        "от 15.09.2021 (повторно)",
         "x",
     ]

@@ -243,6 +243,10 @@ def test_each_item_is_a_cycle_reminded_on_its_own_day_and_the_measure_done_with_
     assert report.items_text == {2: "мероприятие выполнено: все пункты (4)"}
     html = final.render_html(report)
     assert "Мероприятие № 2: мероприятие выполнено: все пункты (4)." in html
+    # The late items and the missed yearly cycle, each named in its own words (no «за
+    # пункт 2.1»).
+    assert '<td data-label="что">Мероприятие № 2, пункт 2.1: 2.1. должностного лица' in html
+    assert '<td data-label="что">Мероприятие № 4 за 2020 г.: Заключение соглашения' in html
     # The item's footnote is printed under its line, in small print.
     item_1 = next(c for c in report.cycles if c.period == "пункт 2.1")
     assert item_1.title.startswith("2.1. должностного лица")

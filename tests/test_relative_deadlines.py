@@ -508,3 +508,48 @@ def test_a_new_version_changing_the_relative_deadline_says_so_and_moves_no_cycle
     ) in result.lines
     assert result.moves == []
     assert result.refusals == []
+
+
+def test_a_re_created_cycle_reads_as_repeated_never_with_its_number() -> None:
+    from notifications.ics import measure_name, period_text
+    from workflow.schedule.asks import period_title
+
+    assert [period_text(p) for p in ("центр N1", "центр N1#2", "центр N1#3", "2021#2")] == [
+        "центр N1",
+        "центр N1 (повторно)",
+        "центр N1 (3-й раз)",
+        "2021 г. (повторно)",
+    ]
+    # Read in parentheses (a letter's subject) or after «период:»: no nested parentheses.
+    assert [period_title(p) for p in ("центр N1", "центр N1#2", "2021-Q3#3")] == [
+        "центр N1",
+        "центр N1, повторно",
+        "III квартал 2021 г., 3-й раз",
+    ]
+    assert measure_name(15, "центр N1#2") == "Мероприятие № 15 (центр N1, повторно)"
+
+
+def test_a_cycle_is_named_by_the_kind_of_its_label() -> None:
+    """«за» only for a reporting period; an item, a center, a date each in its own words."""
+    from notifications.ics import measure_name
+
+    assert [
+        measure_name(n, p)
+        for n, p in (
+            (9, "2021-Q3"),
+            (5, "2021"),
+            (4, "2022-03"),
+            (16, "2020/16.1"),
+            (15, "центр N1"),
+            (7, "2023-06-15"),
+            (5, "2021#2"),
+        )
+    ] == [
+        "Мероприятие № 9 за III квартал 2021 г.",
+        "Мероприятие № 5 за 2021 г.",
+        "Мероприятие № 4 за март 2022 г.",
+        "Мероприятие № 16, пункт 16.1",
+        "Мероприятие № 15 (центр N1)",
+        "Мероприятие № 7 от 15.06.2023",
+        "Мероприятие № 5 за 2021 г. (повторно)",
+    ]

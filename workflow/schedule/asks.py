@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
-from notifications.ics import month_title
+from notifications.ics import month_title, repeat_text, split_repeat
 from notifications.values import item_number
 from states.center import STATE_TITLES as CENTER_TITLES
 from states.center import CenterState
@@ -78,7 +78,16 @@ OVERDUE_AT = "Просрочено у"
 
 def period_title(period: str) -> str:
     """A period label as people read it: «II квартал 2023 г.», «2022 г.», «март 2022 г.»
-    (a monthly cycle, ``2022-03``), «15.04.2021», «пункт 2.3» (an item's cycle, ``2020/2.3``)."""
+    (a monthly cycle, ``2022-03``), «15.04.2021», «пункт 2.3» (an item's cycle, ``2020/2.3``),
+    «центр N1» (a relative deadline's cycle after a center's stage). It is read in
+    parentheses or after «период:», so a re-created cycle (``"центр N1#2"``) reads
+    «центр N1, повторно», the third «…, 3-й раз»."""
+    base, count = split_repeat(period)
+    text = _base_title(base)
+    return f"{text}, {repeat_text(count)}" if count > 1 else text
+
+
+def _base_title(period: str) -> str:
     if (number := item_number(period)) is not None:
         return f"пункт {number}"
     parsed = parse_period(period)

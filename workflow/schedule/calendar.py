@@ -87,8 +87,7 @@ def export(
                     measure=cycle.measure, period=cycle.period, title=measure.title
                 ),
                 details=[
-                    f"Мероприятие № {cycle.measure} за {ics.period_text(cycle.period)}: "
-                    f"{measure.title}",
+                    f"{ics.measure_name(cycle.measure, cycle.period)}: {measure.title}",
                     f"Состояние: {CYCLE_TITLES[cycle.state]}.",
                     f"Ответственный: {measure.responsible_text}.",
                     f"Документы: {evidence}.",

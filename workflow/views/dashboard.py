@@ -38,7 +38,7 @@ from babel import Locale
 from sqlalchemy.engine import Connection
 
 from base.clock import local_date, zone_name
-from notifications.ics import period_text
+from notifications.ics import measure_name, period_text
 from states.center import LIFECYCLE, CenterState
 from states.center import STATE_TITLES as CENTER_TITLES
 from states.cycle import STATE_TITLES as CYCLE_TITLES
@@ -554,7 +554,7 @@ def _upcoming(
                 Upcoming(
                     due=mark.due,
                     kind="cycle",
-                    title=f"Мероприятие № {mark.measure} за {period_text(mark.period)}",
+                    title=measure_name(mark.measure, mark.period),
                     detail=_short(roadmap, mark.measure),
                     days_left=(mark.due - today).days,
                 )

@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from base.clock import as_utc, local_date, zone_name
-from notifications.ics import period_text, shorten
+from notifications.ics import measure_name, period_text, shorten
 from states.center import LIFECYCLE, CenterState
 from states.center import STATE_TITLES as CENTER_TITLES
 from states.cycle import CycleState
@@ -143,6 +143,9 @@ class CycleLine:
     record: Record = field(default_factory=Record)
     #: The source's footnotes on the measure's (or its item's) texts: «* текст» each.
     footnotes: tuple[str, ...] = ()
+    #: The cycle named in a sentence: «Мероприятие № 9 за II квартал 2023 г.»,
+    #: «Мероприятие № 2, пункт 2.3», «Мероприятие № 15 (центр N1)» (`measure_name`).
+    name: str = ""
 
     @property
     def verdict_text(self) -> str:
@@ -328,6 +331,7 @@ def build(conn: Connection, stored: StoredRoadmap, *, now: datetime) -> FinalRep
                 title=_cycle_title(roadmap, int(row.measure), str(row.period)),
                 footnotes=_footnotes(roadmap, int(row.measure), str(row.period)),
                 period=period_text(str(row.period)),
+                name=measure_name(int(row.measure), str(row.period)),
                 due=row.due_date,
                 done=done,
                 verdict=verdict,
