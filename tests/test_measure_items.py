@@ -212,8 +212,9 @@ def test_each_item_is_a_cycle_reminded_on_its_own_day_and_the_measure_done_with_
         ("2021/2.3", date(2021, 1, 31), date(2021, 1, 29)),
     ]
     titles = {r.period: (r.title, r.item_number) for r in on_day}
+    # The item's title continues the measure's lead-in («Утверждение: 1) …; 2) …»).
     assert titles["2020/2.3".replace("2020", "2021")] == (
-        "показателей деятельности центров «Точка роста»",
+        "Утверждение показателей деятельности центров «Точка роста»",
         "2.3",
     )
     # Complete three: the measure is not done; the fourth: it is.
@@ -245,11 +246,13 @@ def test_each_item_is_a_cycle_reminded_on_its_own_day_and_the_measure_done_with_
     assert "Мероприятие № 2: мероприятие выполнено: все пункты (4)." in html
     # The late items and the missed yearly cycle, each named in its own words (no «за
     # пункт 2.1»).
-    assert '<td data-label="что">Мероприятие № 2, пункт 2.1: 2.1. должностного лица' in html
+    assert (
+        '<td data-label="что">Мероприятие № 2, пункт 2.1: 2.1. Утверждение должностного лица'
+    ) in html
     assert '<td data-label="что">Мероприятие № 4 за 2020 г.: Заключение соглашения' in html
     # The item's footnote is printed under its line, in small print.
     item_1 = next(c for c in report.cycles if c.period == "пункт 2.1")
-    assert item_1.title.startswith("2.1. должностного лица")
+    assert item_1.title.startswith("2.1. Утверждение должностного лица")
     assert item_1.footnotes == ("* по согласованию с федеральным оператором",)
     assert (
         '<small class="muted footnote">* по согласованию с федеральным оператором</small>' in html
@@ -263,7 +266,8 @@ def test_each_item_is_a_cycle_reminded_on_its_own_day_and_the_measure_done_with_
         for row in sheets[name].iter_rows() for c in row if isinstance(c.value, str)
     ]  # fmt: skip
     assert (
-        "2.1. должностного лица в составе регионального ведомственного проектного офиса\n"
+        "2.1. Утверждение должностного лица в составе регионального ведомственного проектного "
+        "офиса\n"
         "* по согласованию с федеральным оператором"
     ) in texts
     assert any(t.endswith("(мероприятие выполнено: все пункты (4))") for t in texts)
@@ -287,8 +291,11 @@ def test_the_letter_names_the_item(engine: Engine, stored_items: StoredRoadmap) 
     run(engine, stored_items, "2020-12-16", queue)
     (reminder,) = [r for r in queue.items if r.period == "2020/2.1" and r.rung.value == "on_day"]
     text = Renderer().render_reminders([reminder], now=at("2020-12-16")).text
-    assert "Мероприятие № 2, пункт 2.1" in text
-    assert "должностного лица в составе регионального" in text
+    # The item's title continues the measure's lead-in: a whole phrase, not a fragment.
+    assert (
+        "Утверждение должностного лица в составе регионального ведомственного проектного "
+        "офиса\n  Мероприятие № 2, пункт 2.1\n"
+    ) in text
 
 
 # ------------------------------------------------------------------------ CLI

@@ -30,6 +30,7 @@ __all__ = [
     "due_title",
     "item_of",
     "item_period",
+    "item_title",
     "items_done",
     "marks_in",
     "measure_done_text",
@@ -52,6 +53,23 @@ def item_of(measure: Measure, period: str) -> MeasureItem | None:
     return next((i for i in measure.items if i.number == number), None)
 
 
+#: The longest lead-in («Утверждение») an item's title continues.
+LEAD_IN_LIMIT = 80
+
+
+def item_title(measure: Measure, item: MeasureItem) -> str:
+    """An item's title as a whole phrase. A decree's compound measure reads «Утверждение:
+    1) должностного лица …; 2) …», so an item's own title (genitive, «должностного лица
+    …») continues the measure's lead-in: «Утверждение должностного лица …». A title that
+    reads on its own (capitalised), or a measure without a short lead-in before a colon,
+    keeps the item's title as written."""
+    lead, colon, _ = measure.title.partition(":")
+    lead = lead.strip()
+    if colon and lead and len(lead) <= LEAD_IN_LIMIT and item.title[:1].islower():
+        return f"{lead} {item.title}"
+    return item.title
+
+
 def cycle_measure(roadmap: Roadmap, number: int, period: str) -> Measure:
     """The measure as its cycle labelled ``period`` sees it: for an item's cycle, the
     item's title, documents and deadline text; otherwise the measure itself.
@@ -65,7 +83,7 @@ def cycle_measure(roadmap: Roadmap, number: int, period: str) -> Measure:
         return measure
     return replace(
         measure,
-        title=item.title,
+        title=item_title(measure, item),
         evidence=item.evidence,
         deadline_text=item.due_text or measure.deadline_text,
         first_due=item.due,

@@ -43,7 +43,7 @@ from workflow.engine.audit import CREATE_TRIGGER
 from workflow.engine.stage_revisions import moved_stages, revised, schedule_due_by_year
 from workflow.roadmap.deadlines import stage_deadlines
 from workflow.roadmap.definition import Roadmap
-from workflow.roadmap.items import item_of, items_done, measure_done_text
+from workflow.roadmap.items import item_of, item_title, items_done, measure_done_text
 from workflow.roadmap.store import StoredRoadmap
 from workflow.roadmap.workdays import is_working_day, next_working_day
 from workflow.storage.tables import CENTER, CYCLE, EVENT, USER
@@ -403,13 +403,14 @@ def build(conn: Connection, stored: StoredRoadmap, *, now: datetime) -> FinalRep
 
 
 def _cycle_title(roadmap: Roadmap, number: int, period: str) -> str:
-    """The measure's title, or its item's («2.3. …») for an item's cycle."""
+    """The measure's title, or its item's for an item's cycle, read as a whole phrase
+    («2.3. Утверждение показателей деятельности …», `item_title`)."""
     try:
         measure = roadmap.measure(number)
     except KeyError:
         return f"Мероприятие № {number}"
     item = item_of(measure, period)
-    return f"{item.number}. {item.title}" if item is not None else measure.title
+    return f"{item.number}. {item_title(measure, item)}" if item is not None else measure.title
 
 
 def _footnotes(roadmap: Roadmap, number: int, period: str) -> tuple[str, ...]:
