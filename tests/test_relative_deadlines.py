@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from typer.testing import Result
 
@@ -553,3 +555,27 @@ def test_a_cycle_is_named_by_the_kind_of_its_label() -> None:
         "Мероприятие № 7 от 15.06.2023",
         "Мероприятие № 5 за 2021 г. (повторно)",
     ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    on=st.dates(date(2020, 1, 1), date(2026, 12, 31)),
+    days=st.integers(1, 60),
+    working=st.booleans(),
+    later=st.integers(0, 45),
+)
+def test_an_after_deadline_is_strictly_later_on_a_working_day_and_monotone(
+    on: date, days: int, working: bool, later: int
+) -> None:
+    rule = RelativeDeadline(measure=4, days=days, working=working)
+    due = relative_due(rule, on)
+    assert due > on
+    between = [on + timedelta(days=i) for i in range(1, (due - on).days + 1)]
+    if working:
+        assert is_working_day(due)
+        # Exactly N working days after the completion, the last of them the due date.
+        assert sum(is_working_day(d) for d in between) == days
+    else:
+        assert due == on + timedelta(days=days)
+    # A later completion is never due earlier.
+    assert relative_due(rule, on + timedelta(days=later)) >= due
