@@ -266,9 +266,14 @@ def test_one_deadline_moved_is_audited_and_shown_everywhere(
     refused(cli(*move, "--due", "2023-06-01", "--reason", "  "), "не указана причина")
     refused(
         cli(*move, "--due", "2020-12-31", "--reason", "письмо"),
-        "вне допустимых дат переноса (01.01.2021 — 31.12.2024",
+        "вне допустимых дат переноса: не раньше начала программы 01.01.2021",
     )
-    refused(cli(*move, "--due", "2025-01-01", "--reason", "письмо"), "вне допустимых дат")
+    # After the roadmap's close day (31.12.2023 + 90 days) nothing would ever remind it.
+    refused(
+        cli(*move, "--due", "2024-03-31", "--reason", "письмо"),
+        "срок 31.03.2024 вне допустимых дат переноса",
+        "не позже дня закрытия программы 30.03.2024",
+    )
     refused(
         cli(*move, "--due", "2023-06-01", "--reason", "письмо", "--evidence", "нет=приказ"),
         "--evidence «нет=приказ»: укажите документ как ВИД=ТЕКСТ",

@@ -151,11 +151,11 @@ def test_one_centers_stage_deadline_moved_is_audited_and_used_everywhere(
     refused(cli(*move, "A1", "reporting", "--due", "2022-12-15", "--reason", " "), "причина")
     refused(
         cli(*move, "A1", "отчитывается", "--due", "2020-12-31", "--reason", REASON),
-        "вне допустимых дат переноса (01.01.2021 — 31.12.2024",
+        "вне допустимых дат переноса: не раньше начала программы 01.01.2021",
     )
     refused(
-        cli(*move, "A1", "отчитывается", "--due", "2025-01-01", "--reason", REASON),
-        "вне допустимых дат",
+        cli(*move, "A1", "отчитывается", "--due", "2024-06-03", "--reason", REASON),
+        "не позже дня закрытия программы 30.03.2024",
     )
     refused(
         cli(*move, "A1", "летает", "--due", "2022-12-15", "--reason", REASON),

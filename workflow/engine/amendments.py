@@ -28,6 +28,7 @@ from workflow.engine.audit import NewEvent
 from workflow.engine.stage_revisions import center_deadlines
 from workflow.errors import Conflict, InputError, NotFound
 from workflow.roadmap.amendment import CLOSED_STATES, Move
+from workflow.roadmap.closing import closes_on
 from workflow.roadmap.definition import AmendingDecree, Roadmap
 from workflow.roadmap.store import StoredRoadmap, current_version
 from workflow.storage.tables import CENTER, CYCLE, REVISION, SENT, STAGE_REVISION
@@ -44,13 +45,25 @@ def _d(day: date) -> str:
 
 
 def window(roadmap: Roadmap) -> tuple[date, date]:
-    """The dates a deadline may be moved to: the program's start to a year after its end."""
-    end = roadmap.period_end
-    try:
-        last = end.replace(year=end.year + 1)
-    except ValueError:  # 29 February
-        last = end.replace(year=end.year + 1, day=28)
-    return roadmap.period_start, last
+    """The dates a deadline may be moved to: the program's start to the roadmap's close day.
+
+    A deadline after `closing.closes_on` would never be reminded: the closed roadmap sends
+    nothing.
+    """
+    return roadmap.period_start, closes_on(roadmap)
+
+
+def _check_window(roadmap: Roadmap, due: date) -> None:
+    """Refuse a new due date outside `window` (the CLI's --due), naming the window."""
+    first, last = window(roadmap)
+    if first <= due <= last:
+        return
+    raise InputError(
+        f"--due: срок {_d(due)} вне допустимых дат переноса: не раньше начала программы "
+        f"{_d(first)} и не позже дня закрытия программы {_d(last)}.",
+        hint="Если программа продлена, сначала загрузите её новую версию "
+        "(tochka roadmap diff ФАЙЛ, затем tochka roadmap load ФАЙЛ).",
+    )
 
 
 def _move(
@@ -193,14 +206,7 @@ def reschedule_cycle(
             hint="Укажите основание переноса, например --reason «письмо Минпросвещения "
             "России от 10.03.2023 № 04-123».",
         )
-    first, last = window(definition)
-    if not first <= due <= last:
-        raise InputError(
-            f"--due: срок {_d(due)} вне допустимых дат переноса ({_d(first)} — {_d(last)}: "
-            "от начала программы до года после её окончания).",
-            hint="Если программа продлена, сначала загрузите её новую версию "
-            "(tochka roadmap diff ФАЙЛ, затем tochka roadmap load ФАЙЛ).",
-        )
+    _check_window(definition, due)
     by = as_actor(actor)
     with db.read(engine) as conn:
         cycle = get_cycle(conn, roadmap.id, cycle_id)
@@ -301,14 +307,7 @@ def reschedule_stage(
             hint="Этапы: " + ", ".join(f"{CENTER_TITLES[s]} ({s.value})" for s in LIFECYCLE) + ".",
         )
     stage_title = CENTER_TITLES[CenterState(stage)]
-    first, last = window(definition)
-    if not first <= due <= last:
-        raise InputError(
-            f"--due: срок {_d(due)} вне допустимых дат переноса ({_d(first)} — {_d(last)}: "
-            "от начала программы до года после её окончания).",
-            hint="Если программа продлена, сначала загрузите её новую версию "
-            "(tochka roadmap diff ФАЙЛ, затем tochka roadmap load ФАЙЛ).",
-        )
+    _check_window(definition, due)
     by = as_actor(actor)
     order = [s.value for s in LIFECYCLE]
     label = f"центр {code}, этап «{stage_title}»"
