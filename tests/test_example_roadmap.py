@@ -39,7 +39,7 @@ from tests.test_walk import days, moment, sends
 from workflow.engine.access import Actor
 from workflow.engine.transitions import TransitionEngine
 from workflow.roadmap import store as roadmap_store
-from workflow.roadmap.definition import Recurrence
+from workflow.roadmap.definition import PartyKind, Recurrence
 from workflow.roadmap.loader import load_roadmap
 from workflow.roadmap.recurrence import measure_cycles
 from workflow.roadmap.shipped import EXAMPLE_FEDERAL_TEMPLATE, IVANOVO_159_RP
@@ -102,8 +102,14 @@ def test_the_example_uses_every_kind() -> None:
     assert m[1].done.on == date(2021, 12, 15)
     assert (m[2].cohort_day, m[2].cohort_offset) == ((12, 1), -1)
     assert m[4].until == date(2024, 12, 31)
-    assert [p.id for p in roadmap.parties if p.per_center] == ["municipalities"]
+    assert [(p.id, p.kind) for p in roadmap.parties if p.per_center] == [
+        ("municipalities", PartyKind.MUNICIPALITY),
+        ("schools", PartyKind.SCHOOL),
+    ]
     assert m[4].responsible == ("municipalities",)
+    # A school party without an address: each center's school is reminded.
+    assert m[17].responsible == ("schools",)
+    assert roadmap.party("schools").email == ""
     assert m[10].due_rule is not None
     assert m[10].due_rule.day_of_next_month == 5
     assert m[11].due_rule is not None
@@ -187,7 +193,7 @@ def test_roadmap_validate_accepts_it_without_warnings(cli: Cli) -> None:
     result = cli("roadmap", "validate", str(EXAMPLE_FEDERAL_TEMPLATE))
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == (
-        f"Файл {EXAMPLE_FEDERAL_TEMPLATE} корректен: дорожная карта «{CODE}», мероприятий 16."
+        f"Файл {EXAMPLE_FEDERAL_TEMPLATE} корректен: дорожная карта «{CODE}», мероприятий 17."
     )
     assert result.stderr == ""
 
@@ -298,6 +304,16 @@ MUNICIPAL = [
     ("2022-11-22", "overdue-21"),
     ("2022-11-29", "overdue-28"),
 ]
+# Measure 17 (the schools', due Thursday 01.09.2022, never done): each center's school.
+SCHOOLS = [
+    ("2022-08-18", "before-14"),
+    ("2022-08-29", "before-3"),
+    ("2022-09-01", "on_day"),
+    ("2022-09-08", "overdue-7"),
+    ("2022-09-15", "overdue-14"),
+    ("2022-09-22", "overdue-21"),
+    ("2022-09-29", "overdue-28"),
+]
 
 # Operator acts before the tick of their day: the first monthly report is sent on time;
 # the subsidy agreement is concluded the day before its deadline; center N1's
@@ -366,7 +382,11 @@ def _expected(
         stop = acted(DONE[measure, period]) if (measure, period) in DONE else None
         parties = [roadmap.party(p) for p in definition.responsible]
         fixed = [p.email for p in parties if not p.per_center]
-        routed = list(UO.values()) if any(p.per_center for p in parties) else []
+        routed = [
+            *(UO.values() if any(p.kind is PartyKind.MUNICIPALITY for p in parties) else ()),
+            *(c[4] for c in CENTERS if any(p.kind is PartyKind.SCHOOL for p in parties)),
+        ]
+        routed = routed if any(p.per_center for p in parties) else []
         # A relative deadline's cycle exists from the day its source was done.
         created = {(m, p): on for m, p, _due, on in RELATIVE}
         first = created.get((measure, period), working_day_on_or_before(due - timedelta(days=14)))
@@ -472,6 +492,17 @@ def test_a_walk_of_the_example_through_its_program(
     rungs = [r for r in MUNICIPAL if r[0] <= end.isoformat()]
     overdue = [r for r in rungs if r[1].startswith("overdue-")]
     assert by_recipient == {**{email: rungs for email in UO.values()}, MINISTRY: overdue}
+    if full:
+        # The schools' measure (due Thursday 01.09.2022, never done): every rung to each
+        # center's school once, the overdue ones also to the coordinator.
+        (m17,) = _ids(engine, stored, 17)
+        by_school: dict[str, list[tuple[str, str]]] = {}
+        for day, key in sent:
+            if key.startswith(f"{CODE}:cycle:{m17}:"):
+                rung, email = key.split(":")[3:5]
+                by_school.setdefault(email, []).append((day.isoformat(), rung))
+        overdue = [r for r in SCHOOLS if r[1].startswith("overdue-")]
+        assert by_school == {**{c[4]: SCHOOLS for c in CENTERS}, MINISTRY: overdue}
     # Each authority's letter of 18.10.2022 names its own municipality's centers only.
     with engine.connect() as conn:
         south = [
