@@ -137,10 +137,13 @@ For example «ежемесячно, до 5 числа месяца, следую
 ``{kind: monthly, first_period: "2022-01", due: {day_of_next_month: 5}}`` (or
 ``{kind: monthly, first_due: "2022-02-05"}``), and «ежегодно, до 1 декабря года,
 предшествующего году создания центров» is ``{kind: per_cohort, day: "01.12", year:
-cohort-1}``. A relative deadline's dependent cycle is cancelled when its source is
-not done any more (a center reverted below the stage or withdrawn) while it is still
-open, and made anew, due from the new day, when the source is done again
-(`workflow.roadmap.relative`).
+cohort-1}``. Reopening and cancelling, for relative deadlines: only a done source
+creates a dependent cycle (a source cycle cancelled while open creates nothing, and a
+done cycle is never reopened or cancelled); an open dependent whose source is no longer
+done (a center reverted below the stage or withdrawn) is cancelled, with an audited
+event naming why; a done dependent stays done; when the source is done again a new
+dependent is made, due from the new day and labelled as repeated («центр A1#2», read
+«центр A1 (повторно)») (`workflow.roadmap.relative`).
 
 Warnings (`workflow.roadmap.suspicious`, printed by ``tochka roadmap validate`` and
 ``tochka init``, refusing nothing): a quarterly ``first_due`` that is not 01.01, 01.04,
