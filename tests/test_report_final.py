@@ -39,6 +39,7 @@ from workflow.engine.access import Actor
 from workflow.engine.transitions import TransitionEngine
 from workflow.imports.centers_file import CenterRow
 from workflow.roadmap.recurrence import scheduled_cycles
+from workflow.roadmap.shipped import IVANOVO_159_RP
 from workflow.roadmap.store import StoredRoadmap
 from workflow.views.final import Verdict, term_end, verdict_of
 
@@ -539,3 +540,42 @@ def test_a_bad_output_is_refused_in_russian(
     assert message in result.output
     assert "Traceback" not in result.output
     assert list(tmp_path.glob("**/*.xlsx")) == []
+
+
+def test_a_database_created_after_the_close_is_not_a_clean_program(
+    cli: Cli, engine: Engine, tmp_path: Path
+) -> None:
+    """`make run` today: ``tochka init`` after the program's close, no cycle ever created.
+    The report says at the top that the database holds nothing, and lists every cycle the
+    roadmap implies as not done for lack of records — never «Опозданий … нет»; measure 1,
+    done by the roadmap file, is done on the file's day."""
+    from openpyxl import load_workbook
+
+    from workflow.roadmap.loader import load_roadmap
+    from workflow.views.final import NO_DATA_NOTE, NOT_RECORDED_TEXT
+
+    now = "2026-12-03T09:00"
+    assert cli("--now", now, "init").exit_code == 0
+    definition = load_roadmap(IVANOVO_159_RP)
+    specs = scheduled_cycles(definition, as_of=date(2026, 12, 3))
+    assert len(specs) > 20
+    out = tmp_path / "final.xlsx"
+    result = cli("--now", now, "report", "final", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    book = load_workbook(out)
+    for name in ("Итоги", "Мероприятия", "Этапы центров"):
+        assert book[name]["A4"].value == NO_DATA_NOTE
+    rows = _rows(book["Мероприятия"])
+    assert len(rows) == len(specs)
+    verdicts = {(r[0], r[2]): r[5] for r in rows}
+    assert verdicts[(9, "IV квартал 2023 г.")] == NOT_RECORDED_TEXT
+    assert verdicts[(1, "2020 г.")] == "в срок"
+    assert sum(v == NOT_RECORDED_TEXT for v in verdicts.values()) == len(specs) - 1
+    page = tmp_path / "final.html"
+    assert cli("--now", now, "report", "final", "--format", "html", "-o", str(page)).exit_code == 0
+    text = html.unescape(page.read_text(encoding="utf-8"))
+    assert NO_DATA_NOTE in text
+    assert "Опозданий и невыполненного нет" not in text
+    assert "0 циклов" not in text
+    assert text.count(f"! {NOT_RECORDED_TEXT}") == 0  # the «! » is CSS, not text
+    assert text.count(NOT_RECORDED_TEXT) == 2 * (len(specs) - 1)  # problems and measures

@@ -10,6 +10,15 @@ is judged against its revised date, the cohort's date shown beside it. Before th
 program's end the report says it is an interim one («промежуточный: программа не
 завершена»); nothing here depends on the program being closed.
 
+A cycle the roadmap implies whose term has ended but which the database has no row for
+(a database initialised after the program's close, or adopted mid-program without the
+earlier history: `tochka init --as-of`, `tochka adopt`) is listed too, as «не выполнено —
+нет сведений в базе» (verdict ``not_done``, ``recorded`` false): the report never reads
+as a clean program for lack of data. A measure the roadmap file records as done
+(``done:``) is listed done on the file's day, with the file's evidence. When a program
+that has ended has no cycle in the database at all, the report says so at the top
+(`FinalReport.no_data_note`).
+
 Verdicts: «в срок», «с опозданием на N дн.», «не выполнено», «отменено» (a cancelled
 cycle; a stage a withdrawn center had not reached when it was withdrawn, if its term had
 not ended by then), and, in an interim report, «срок не
@@ -44,6 +53,7 @@ from workflow.engine.stage_revisions import moved_stages, revised, schedule_due_
 from workflow.roadmap.deadlines import stage_deadlines
 from workflow.roadmap.definition import Roadmap
 from workflow.roadmap.items import item_of, item_title, items_done, measure_done_text
+from workflow.roadmap.recurrence import CycleSpec, scheduled_cycles
 from workflow.roadmap.store import StoredRoadmap
 from workflow.roadmap.workdays import is_working_day, next_working_day
 from workflow.storage.tables import CENTER, CYCLE, EVENT, USER
@@ -114,6 +124,17 @@ def verdict_of(
     return Verdict.PENDING, 0
 
 
+#: The verdict of a cycle the roadmap implies but the database has no row for.
+NOT_RECORDED_TEXT = "не выполнено — нет сведений в базе"
+
+#: The note at the top of the report of an ended program with no cycle in the database.
+NO_DATA_NOTE = (
+    "В базе нет сведений о выполнении: база создана после окончания программы. "
+    "Внесите выполненное: tochka init --as-of ДД.ММ.ГГГГ и "
+    "tochka adopt --stages ЭТАПЫ.csv --cycles ЦИКЛЫ.csv."
+)
+
+
 def verdict_text(verdict: Verdict, days_late: int) -> str:
     """The verdict as the report prints it: «с опозданием на 3 дн.»."""
     if verdict is Verdict.LATE:
@@ -132,7 +153,8 @@ class Record:
 
 @dataclass(frozen=True, kw_only=True)
 class CycleLine:
-    cycle_id: int
+    #: None: a cycle the roadmap implies that the database has no row for.
+    cycle_id: int | None
     measure: int
     title: str
     period: str
@@ -146,9 +168,13 @@ class CycleLine:
     #: The cycle named in a sentence: «Мероприятие № 9 за II квартал 2023 г.»,
     #: «Мероприятие № 2, пункт 2.3», «Мероприятие № 15 (центр N1)» (`measure_name`).
     name: str = ""
+    #: False: the database has no record of this cycle (`NOT_RECORDED_TEXT`).
+    recorded: bool = True
 
     @property
     def verdict_text(self) -> str:
+        if not self.recorded and self.verdict is Verdict.NOT_DONE:
+            return NOT_RECORDED_TEXT
         return verdict_text(self.verdict, self.days_late)
 
 
@@ -192,6 +218,13 @@ class FinalReport:
     stages: tuple[StageLine, ...]
     #: Compound measures' states by their items, by measure number (`items.items_done`).
     items_text: Mapping[int, str] = field(default_factory=dict)
+    #: The database holds no cycle at all (the lines, if any, are all implied ones).
+    no_cycles_recorded: bool = False
+
+    @property
+    def no_data_note(self) -> str:
+        """`NO_DATA_NOTE` for an ended program with no cycle in the database; else ""."""
+        return NO_DATA_NOTE if self.no_cycles_recorded and not self.interim else ""
 
     @property
     def interim(self) -> bool:
@@ -305,11 +338,13 @@ def build(conn: Connection, stored: StoredRoadmap, *, now: datetime) -> FinalRep
     kinds = {k.id: k.name for k in roadmap.evidence_kinds}
     cycles: list[CycleLine] = []
     states: dict[int, dict[str, str]] = {}
+    stored_periods: set[tuple[int, str]] = set()
     for row in conn.execute(
         sa.select(CYCLE.c.id, CYCLE.c.measure, CYCLE.c.period, CYCLE.c.due_date)
         .where(CYCLE.c.roadmap_id == stored.id)
         .order_by(CYCLE.c.measure, CYCLE.c.due_date, CYCLE.c.id)
     ):
+        stored_periods.add((int(row.measure), str(row.period)))
         history = events.get(("cycle", int(row.id)), [])
         if not any(e.trigger == CREATE_TRIGGER for e in history):
             continue  # created after the report's date
@@ -338,6 +373,17 @@ def build(conn: Connection, stored: StoredRoadmap, *, now: datetime) -> FinalRep
                 days_late=days,
                 record=record(last, kinds) if done or cancelled else Record(),
             )
+        )
+
+    implied = [
+        _implied_line(roadmap, spec, today, kinds)
+        for spec in scheduled_cycles(roadmap, as_of=today)
+        if (spec.measure, spec.period) not in stored_periods
+    ]
+    if any(line is not None for line in implied):
+        cycles = sorted(
+            [*cycles, *(line for line in implied if line is not None)],
+            key=lambda c: (c.measure, c.due),
         )
 
     schedule = schedule_due_by_year(conn, stored)
@@ -399,6 +445,42 @@ def build(conn: Connection, stored: StoredRoadmap, *, now: datetime) -> FinalRep
         cycles=tuple(cycles),
         stages=tuple(stages),
         items_text=items_text,
+        no_cycles_recorded=not stored_periods,
+    )
+
+
+def _implied_line(
+    roadmap: Roadmap, spec: CycleSpec, today: date, kinds: Mapping[str, str]
+) -> CycleLine | None:
+    """The line of a cycle the roadmap implies that the database has no row for: done on
+    the file's day when the file records the measure done (``done:``), else not done —
+    no record in the database — once its term has ended (None before: not due yet)."""
+    measure = roadmap.measure(spec.measure)
+    file_done = measure.done
+    if file_done is not None:
+        done: date | None = file_done.on
+        verdict, days = verdict_of(spec.due, file_done.on, today)
+        evidence = "; ".join(
+            f"{kinds.get(kind, kind)}: {text}" for kind, text in file_done.evidence if text
+        )
+        record = Record(evidence=evidence, recorded_by=f"файл дорожной карты «{roadmap.code}»")
+    elif today > term_end(spec.due):
+        done, verdict, days, record = None, Verdict.NOT_DONE, 0, Record()
+    else:
+        return None
+    return CycleLine(
+        cycle_id=None,
+        measure=spec.measure,
+        title=_cycle_title(roadmap, spec.measure, spec.period),
+        footnotes=_footnotes(roadmap, spec.measure, spec.period),
+        period=period_text(spec.period),
+        name=measure_name(spec.measure, spec.period),
+        due=spec.due,
+        done=done,
+        verdict=verdict,
+        days_late=days,
+        record=record,
+        recorded=False,
     )
 
 
@@ -485,7 +567,8 @@ def write_html(report: FinalReport, path: Path) -> None:
 
 # ------------------------------------------------------------------------------ XLSX
 
-#: Rows above each table: the report's title, the decree, «По состоянию на», a blank row;
+#: Rows above each table: the report's title, the decree, «По состоянию на», a blank row
+#: (`FinalReport.no_data_note` when the database has no cycle of an ended program);
 #: the header is row `HEADER_ROW`. All four print on every page (print titles).
 HEADER_ROW = 5
 
@@ -513,9 +596,10 @@ def write_xlsx(report: FinalReport, path: Path) -> None:
         ws.append(xlsx_row(ws, [f"{report.title}: {title.lower()}"]))
         ws.append(xlsx_row(ws, [f"{report.roadmap.decree}, {report.roadmap.region}"]))
         ws.append(xlsx_row(ws, [report.as_of]))
-        ws.append([])
+        ws.append(xlsx_row(ws, [report.no_data_note]) if report.no_data_note else [])
         ws["A1"].font = Font(bold=True, size=13)
         ws["A3"].font = bold
+        ws["A4"].font = bad_font
         ws.append(xlsx_row(ws, headers))
         for index, width in enumerate(widths, start=1):
             cell = ws.cell(HEADER_ROW, index)
@@ -667,4 +751,6 @@ def _lines(text: Any, width: float) -> int:
 
 
 def _who(record: Record) -> str:
+    if not record.recorded_at:
+        return record.recorded_by
     return f"{record.recorded_by}, внесено {record.recorded_at}" if record.recorded_by else ""
