@@ -3,12 +3,17 @@
 scheduled → in_progress → done; scheduled/in_progress → overdue (the scheduler's
 ``mark_overdue`` when the due date passes) → done (late); ``cancel`` from any open state.
 ``complete`` requires evidence of every kind the measure's "result" names.
+``reschedule`` (internal: fired by the engine when an order moves an overdue cycle's
+deadline to a term that has not ended) returns it to the open state it was marked overdue
+from.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 from typing import Any
+
+from states.center import GUARD_WAS_PREFIX
 
 
 class CycleState(StrEnum):
@@ -29,6 +34,11 @@ class CycleTrigger(StrEnum):
     MARK_OVERDUE = "mark_overdue"
     CANCEL = "cancel"
 
+
+#: Fired by the engine as part of a moved deadline (`workflow.engine.amendments`), never
+#: by ``tochka cycles fire``; the move itself is authorised as ``Action.RESCHEDULE``.
+RESCHEDULE = "reschedule"
+INTERNAL_TRIGGERS: frozenset[str] = frozenset({RESCHEDULE})
 
 OPEN_STATES: frozenset[CycleState] = frozenset(
     {CycleState.SCHEDULED, CycleState.IN_PROGRESS, CycleState.OVERDUE}
@@ -61,6 +71,19 @@ TRANSITIONS: list[dict[str, Any]] = [
     },
     {"trigger": "mark_overdue", "source": "scheduled", "dest": "overdue", "conditions": []},
     {"trigger": "mark_overdue", "source": "in_progress", "dest": "overdue", "conditions": []},
+    {
+        "trigger": RESCHEDULE,
+        "source": "overdue",
+        "dest": "scheduled",
+        # ``was_<state>``: the open state the cycle was marked overdue from.
+        "conditions": [f"{GUARD_WAS_PREFIX}scheduled"],
+    },
+    {
+        "trigger": RESCHEDULE,
+        "source": "overdue",
+        "dest": "in_progress",
+        "conditions": [f"{GUARD_WAS_PREFIX}in_progress"],
+    },
     {
         "trigger": "cancel",
         "source": "scheduled",

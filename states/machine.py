@@ -45,7 +45,8 @@ class StateHolder:
         reason: the operator's reason (withdraw, revert, cancel).
         evidence: evidence kind id → text supplied with the trigger.
         required_evidence: evidence kind id → Russian name, what ``complete`` needs.
-        previous_state: for a withdrawn center, the state it was withdrawn from.
+        previous_state: for a withdrawn center, the state it was withdrawn from; for an
+            overdue cycle, the open state it was marked overdue from.
         refusal: after a refused fire, the first guard that refused and its reason.
     """
 
@@ -99,7 +100,8 @@ class StateHolder:
             self.refusal = Refusal(guard=guard, reason=why or f"условие «{guard}» не выполнено.")
 
     def __getattr__(self, name: str) -> Any:
-        # ``was_<state>``: guards of the reverts out of ``withdrawn``.
+        # ``was_<state>``: guards of the reverts out of ``withdrawn`` and of a moved
+        # deadline reopening an overdue cycle.
         if name.startswith(center.GUARD_WAS_PREFIX):
             wanted = name[len(center.GUARD_WAS_PREFIX) :]
             return lambda: self.previous_state == wanted
@@ -135,6 +137,9 @@ class WorkflowSpec:
     transitions: Sequence[Mapping[str, Any]]
     initial: str
     titles: Mapping[Any, str]
+    #: Triggers the engine fires itself as part of another operation (a moved deadline
+    #: reopening an overdue cycle); an operator's ``fire`` does not know them.
+    internal: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -163,8 +168,9 @@ class Workflow:
 
     @property
     def triggers(self) -> list[str]:
-        """Every trigger name of this workflow, in declaration order."""
-        return list(self._machine.events)
+        """Every public trigger name of this workflow (not `WorkflowSpec.internal`), in
+        declaration order."""
+        return [t for t in self._machine.events if t not in self.spec.internal]
 
     def require_trigger(self, trigger: str, *, entity: str) -> None:
         """Refuse a trigger this workflow does not have, before anything is read.
@@ -172,7 +178,7 @@ class Workflow:
         Raises:
             UnknownTrigger: ``trigger`` is none of `triggers` (they are listed).
         """
-        if trigger not in self._machine.events:
+        if trigger not in self._machine.events or trigger in self.spec.internal:
             raise UnknownTrigger(entity=entity, trigger=trigger, known=self.triggers)
 
     def state_title(self, state: str) -> str:
@@ -180,8 +186,8 @@ class Workflow:
         return self.spec.titles.get(state, state)
 
     def allowed(self, state: str) -> list[str]:
-        """Triggers that have a transition out of ``state`` (guards not evaluated)."""
-        return self._machine.get_triggers(state)
+        """Public triggers that have a transition out of ``state`` (guards not evaluated)."""
+        return [t for t in self._machine.get_triggers(state) if t not in self.spec.internal]
 
     def edges(self) -> list[Edge]:
         """Every transition, grouped by trigger in declaration order."""
@@ -196,18 +202,24 @@ class Workflow:
             for t in self._machine.get_transitions(trigger)
         ]
 
-    def fire(self, holder: StateHolder, trigger: str, *, entity: str) -> str:
+    def fire(
+        self, holder: StateHolder, trigger: str, *, entity: str, internal: bool = False
+    ) -> str:
         """Fire ``trigger`` on ``holder`` and return the new state.
 
+        ``internal``: the engine's own fire, which may use a `WorkflowSpec.internal`
+        trigger.
+
         Raises:
-            UnknownTrigger: the workflow has no such trigger (a `TriggerNotAllowed`).
+            UnknownTrigger: the workflow has no such trigger, or it is internal and
+                ``internal`` is False (a `TriggerNotAllowed`).
             TriggerNotAllowed: the trigger has no transition from here.
             GuardRefused: every transition's guards refused; the first refusal is named.
         """
         # The event's own table of sources, which `Machine.get_triggers` also reads: asking
         # ``get_triggers`` here would walk every event on each fire.
         event = self._machine.events.get(trigger)
-        if event is None:
+        if event is None or (trigger in self.spec.internal and not internal):
             raise UnknownTrigger(
                 entity=entity,
                 trigger=trigger,
@@ -272,6 +284,7 @@ CYCLE_SPEC = WorkflowSpec(
     transitions=cycle.TRANSITIONS,
     initial=cycle.CycleState.SCHEDULED.value,
     titles=cycle.STATE_TITLES,
+    internal=cycle.INTERNAL_TRIGGERS,
 )
 
 CENTER_WORKFLOW = Workflow(CENTER_SPEC)

@@ -398,3 +398,65 @@ def test_an_upgraded_database_keeps_its_roadmap_as_version_1(db_url: str) -> Non
         assert row.amended_by is None
     finally:
         eng.dispose()
+
+
+def _cycle(engine: Engine, measure: int, period: str) -> tuple[int, str, str]:
+    with db.read(engine) as conn:
+        row = conn.execute(
+            sa.select(CYCLE.c.id, CYCLE.c.state, CYCLE.c.due_date).where(
+                CYCLE.c.measure == measure, CYCLE.c.period == period
+            )
+        ).one()
+    return int(row.id), str(row.state), row.due_date.isoformat()
+
+
+def test_an_overdue_cycle_moved_to_a_future_term_is_open_again(
+    cli: Callable[..., Result], engine: Engine
+) -> None:
+    """Measure 9's 2021-Q4 report (due Saturday 01.01.2022, term to 10.01) is overdue on
+    11.01.2022; moved to 20.01.2022 it is «запланирован» again, is not marked on 12.01 and
+    is overdue again (and on the overdue ladder) only after 20.01. The 2021-Q3 report, in
+    progress when it went overdue, goes back to «выполняется»."""
+    ok(cli("--now", "2021-01-11", "init"))
+    ok(cli("--now", "2021-09-20", "tick"))
+    q3, _, _ = _cycle(engine, 9, "2021-Q3")
+    ok(cli("--now", "2021-09-20", "cycles", "fire", str(q3), "start"))
+    ok(cli("--now", "2022-01-11", "tick"))
+    q4, q4_state, q4_due = _cycle(engine, 9, "2021-Q4")
+    assert (q4_state, q4_due, _cycle(engine, 9, "2021-Q3")[1]) == (
+        "overdue",
+        "2022-01-01",
+        "overdue",
+    )
+
+    move = ("--now", "2022-01-11", "cycles", "reschedule")
+    ok(cli(*move, str(q4), "--due", "2022-01-20", "--reason", "приказ Департамента № 3"))
+    ok(cli(*move, str(q3), "--due", "2022-01-31", "--reason", "приказ Департамента № 3"))
+    assert _cycle(engine, 9, "2021-Q4")[1:] == ("scheduled", "2022-01-20")
+    assert _cycle(engine, 9, "2021-Q3")[1:] == ("in_progress", "2022-01-31")
+    with db.read(engine) as conn:
+        moves = conn.execute(
+            sa.select(EVENT.c.entity_id, EVENT.c.trigger, EVENT.c.from_state, EVENT.c.to_state)
+            .where(EVENT.c.trigger == "reschedule")
+            .order_by(EVENT.c.seq)
+        ).all()
+    assert [tuple(m) for m in moves] == [
+        (q4, "reschedule", "overdue", "scheduled"),
+        (q3, "reschedule", "overdue", "in_progress"),
+    ]
+    ok(cli("audit", "verify"))
+
+    ok(cli("--now", "2022-01-12", "tick"))
+    ok(cli("--now", "2022-01-20", "tick"))
+    assert _cycle(engine, 9, "2021-Q4")[1] == "scheduled"  # 20.01 is the term's last day
+    ok(cli("--now", "2022-01-21", "tick"))
+    assert _cycle(engine, 9, "2021-Q4")[1] == "overdue"
+    assert _cycle(engine, 9, "2021-Q3")[1] == "in_progress"
+    preview = json.loads(
+        ok(
+            cli("--json", "--now", "2022-01-21", "reminders", "preview", "--until", "2022-02-28")
+        ).output
+    )
+    rungs = [(p["send_on"], p["rung"]) for p in preview if p["deadline_id"] == f"cycle:{q4}"]
+    assert rungs[:1] == [("2022-01-27", "overdue-7")], rungs
+    ok(cli("audit", "verify"))

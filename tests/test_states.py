@@ -4,7 +4,14 @@ from dataclasses import replace
 
 import pytest
 
-from states import CENTER_WORKFLOW, CYCLE_WORKFLOW, GuardRefused, StateHolder, TriggerNotAllowed
+from states import (
+    CENTER_WORKFLOW,
+    CYCLE_WORKFLOW,
+    GuardRefused,
+    StateHolder,
+    TriggerNotAllowed,
+    UnknownTrigger,
+)
 from states.center import GUARD_EQUIPPED_AND_TRAINED
 from states.machine import CENTER_SPEC, CYCLE_SPEC, Workflow, mermaid
 
@@ -122,3 +129,17 @@ def test_mermaid_is_generated_from_the_definitions() -> None:
     assert center.count(" --> ") == 1 + len(CENTER_SPEC.transitions)
     cycle = mermaid(CYCLE_SPEC)
     assert "    overdue --> done: complete [has_required_evidence]\n" in cycle
+
+
+@pytest.mark.parametrize("previous", ["scheduled", "in_progress"])
+def test_a_moved_deadline_reopens_an_overdue_cycle_only_from_the_engine(previous: str) -> None:
+    holder = StateHolder(state="overdue", previous_state=previous)
+    assert CYCLE_WORKFLOW.fire(holder, "reschedule", entity="Ц", internal=True) == previous
+    # An operator's fire does not know the internal trigger, nor does the list of triggers.
+    with pytest.raises(UnknownTrigger):
+        CYCLE_WORKFLOW.fire(StateHolder(state="overdue"), "reschedule", entity="Ц")
+    with pytest.raises(UnknownTrigger):
+        CYCLE_WORKFLOW.require_trigger("reschedule", entity="Ц")
+    assert "reschedule" not in CYCLE_WORKFLOW.triggers
+    assert "reschedule" not in CYCLE_WORKFLOW.allowed("overdue")
+    assert "    overdue --> scheduled: reschedule\n" in mermaid(CYCLE_SPEC)

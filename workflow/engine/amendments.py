@@ -1,12 +1,15 @@
 """Moved deadlines: a roadmap amendment's moves, one cycle or one center's stage
 rescheduled by an order.
 
-A moved due date is one versioned update of the cycle (its state unchanged), one audit
-event (``revise`` for an amendment, ``reschedule`` for an order; from and to the same
-state, so the chain's replay counts it as the cycle's next version) and a
+A moved due date is one versioned update of the cycle, one audit event (``revise`` for an
+amendment, ``reschedule`` for an order; the chain's replay counts it as the cycle's next
+version) and a
 ``deadline_revision`` row keeping the original date, the revised one, the reason and the
 authorising document. The ladder starts again from the revised date: the rungs sent for
-the old date are forgotten, so the next reminder is the one due by the new date.
+the old date are forgotten, so the next reminder is the one due by the new date. The
+cycle's state is unchanged, except that an overdue cycle moved to a term that has not
+ended is open again (`_reopened`: the Machine's internal ``reschedule``), and the next
+tick marks it overdue again only once the new term has passed.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from base import db
 from base.clock import Clock, system_clock
 from states.center import LIFECYCLE, CenterState
 from states.center import STATE_TITLES as CENTER_TITLES
+from states.cycle import RESCHEDULE as CYCLE_RESCHEDULE
+from states.cycle import CycleState
+from states.machine import CYCLE_WORKFLOW, StateHolder
 from workflow.engine import audit, dates
 from workflow.engine.access import Action, as_actor, authorize_action, refusals_recorded
 from workflow.engine.audit import NewEvent
@@ -31,7 +37,8 @@ from workflow.roadmap.amendment import CLOSED_STATES, Move
 from workflow.roadmap.closing import closes_on
 from workflow.roadmap.definition import AmendingDecree, Roadmap
 from workflow.roadmap.store import StoredRoadmap, current_version
-from workflow.storage.tables import CENTER, CYCLE, REVISION, SENT, STAGE_REVISION
+from workflow.roadmap.workdays import term_end
+from workflow.storage.tables import CENTER, CYCLE, EVENT, REVISION, SENT, STAGE_REVISION
 
 if TYPE_CHECKING:
     from workflow.engine.access import Actor
@@ -66,6 +73,35 @@ def _check_window(roadmap: Roadmap, due: date) -> None:
     )
 
 
+def _reopened(
+    conn: Connection, roadmap_id: int, cycle_id: int, state: str, revised: date, effective: date
+) -> str:
+    """The cycle's state after its deadline moves to ``revised``.
+
+    An overdue cycle whose new term (its legal end, Civil Code art. 193) has not ended on
+    the move's effective date is open again: the Machine's internal ``reschedule`` returns
+    it to the state it was marked overdue from. Any other cycle keeps its state.
+    """
+    if state != CycleState.OVERDUE.value or term_end(revised) < effective:
+        return state
+    previous = conn.execute(
+        sa.select(EVENT.c.from_state)
+        .where(
+            EVENT.c.roadmap_id == roadmap_id,
+            EVENT.c.entity_kind == "cycle",
+            EVENT.c.entity_id == cycle_id,
+            EVENT.c.to_state == CycleState.OVERDUE.value,
+            EVENT.c.from_state != CycleState.OVERDUE.value,
+        )
+        .order_by(EVENT.c.seq.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    holder = StateHolder(state=state, previous_state=previous or CycleState.SCHEDULED.value)
+    return CYCLE_WORKFLOW.fire(
+        holder, CYCLE_RESCHEDULE, entity=f"Цикл мероприятия № {cycle_id}", internal=True
+    )
+
+
 def _move(
     conn: Connection,
     roadmap_id: int,
@@ -86,10 +122,11 @@ def _move(
         .where(CYCLE.c.roadmap_id == roadmap_id, CYCLE.c.id == cycle_id)
         .with_for_update()
     ).one()
+    state = _reopened(conn, roadmap_id, cycle_id, str(row.state), revised, effective)
     conn.execute(
         sa.update(CYCLE)
         .where(CYCLE.c.id == cycle_id)
-        .values(due_date=revised, version=CYCLE.c.version + 1, updated_at=recorded_at)
+        .values(due_date=revised, state=state, version=CYCLE.c.version + 1, updated_at=recorded_at)
     )
     # The ladder of the old date is over: the next reminder is the new date's.
     conn.execute(
@@ -107,7 +144,7 @@ def _move(
                 entity_key=f"{row.measure}/{row.period}",
                 trigger=trigger,
                 from_state=str(row.state),
-                to_state=str(row.state),
+                to_state=state,
                 actor=actor,
                 on_behalf_of=on_behalf_of,
                 recorded_at=recorded_at,
