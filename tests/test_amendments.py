@@ -174,7 +174,13 @@ def test_amendment_extends_the_period_and_moves_a_deadline(
     (load,) = [e for e in events.values() if e.trigger == "load" and e.from_state]
     assert load.comment == f"sha256 {old_hash} → {new_hash}; {DECREE}"
     ok(cli("audit", "verify"))
-    ok(cli("roadmap", "versions"))
+    # Loading times on the roadmap's clock, named «МСК», never UTC (21:00 the day before).
+    assert ok(cli("roadmap", "versions")).output.splitlines() == [
+        f"1. sha256 {old_hash}, период 01.01.2021 — 31.12.2023; исходная редакция; "
+        "загрузил operator 11.01.2021 00:00 МСК",
+        f"2. sha256 {new_hash}, период 01.01.2021 — 31.12.2024; {DECREE}; "
+        "загрузил operator 20.03.2023 00:00 МСК",
+    ]
 
     # The cycles the extension implies are created by the ticks of 2024.
     with db.read(engine) as conn:
@@ -460,3 +466,25 @@ def test_an_overdue_cycle_moved_to_a_future_term_is_open_again(
     rungs = [(p["send_on"], p["rung"]) for p in preview if p["deadline_id"] == f"cycle:{q4}"]
     assert rungs[:1] == [("2022-01-27", "overdue-7")], rungs
     ok(cli("audit", "verify"))
+
+
+def test_a_diff_names_parties_by_their_names(
+    program: Callable[..., Result], tmp_path: Path
+) -> None:
+    file = _variant(
+        tmp_path,
+        "parties.yaml",
+        ('email: "coordinator@example.org"', 'email: "do@ivedu.ru"'),
+        ('name: "федеральный оператор"', 'name: "ФГАУ «Центр просветительских инициатив»"'),
+    )
+    diff = ok(program("roadmap", "diff", str(file))).output
+    assert (
+        "Сторона «Департамент образования Ивановской области»: адрес "
+        "coordinator@example.org → do@ivedu.ru.\n" in diff
+    )
+    assert (
+        "Сторона «федеральный оператор» переименована: «ФГАУ «Центр просветительских "
+        "инициатив»».\n" in diff
+    )
+    assert "department" not in diff
+    assert "federal_operator" not in diff

@@ -199,11 +199,9 @@ def validate(
     ctx: typer.Context, file: Annotated[Path, typer.Argument(help="Файл YAML дорожной карты.")]
 ) -> None:
     """Проверить файл дорожной карты, ничего не загружая."""
-    from base.clock import system_clock
-    from workflow.roadmap.loader import load_roadmap
     from workflow.roadmap.suspicious import suspicious, warning_text
 
-    definition = load_roadmap(file, now=system_clock())
+    definition = state(ctx).load_roadmap_file(file)
     if state(ctx).json:
         print_json(
             {
@@ -232,13 +230,11 @@ def _against_stored(st: Any, file: Path, code: str | None) -> tuple[Any, Any, An
             (a measure with cycles dropped, the period shortened under cycles).
     """
     from base import db
-    from base.clock import system_clock
     from workflow.errors import InputError
     from workflow.roadmap import store as roadmap_store
     from workflow.roadmap.amendment import code_refusal
-    from workflow.roadmap.loader import load_roadmap
 
-    definition = load_roadmap(file, now=system_clock())
+    definition = st.load_roadmap_file(file)
     with db.read(st.engine()) as conn:
         known = roadmap_store.codes(conn)
         target = code or (definition.code if definition.code in known else None)
@@ -330,7 +326,10 @@ def load(
 @handle_errors
 def versions(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
     """Загруженные версии дорожной карты: хеш, период, основание, кто и когда загрузил."""
+    from zoneinfo import ZoneInfo
+
     from base import db
+    from base.clock import as_utc, zone_name
     from workflow.roadmap import store as roadmap_store
 
     st = state(ctx)
@@ -355,11 +354,14 @@ def versions(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
             ]
         )
         return
+    zone = stored.definition.timezone
     for r in rows:
+        # The roadmap's own clock, named as Russia names it («МСК»), never UTC.
+        local = as_utc(r.loaded_at).astimezone(ZoneInfo(zone))
         typer.echo(
             f"{r.version}. sha256 {r.content_hash[:12]}, период {r.period_start:%d.%m.%Y} — "
             f"{r.period_end:%d.%m.%Y}; {r.amended_by or 'исходная редакция'}; загрузил "
-            f"{r.loaded_by or '—'} {r.loaded_at:%d.%m.%Y %H:%M} UTC"
+            f"{r.loaded_by or '—'} {local:%d.%m.%Y %H:%M} {zone_name(r.loaded_at, zone)}"
         )
 
 

@@ -210,16 +210,19 @@ def compare(old: Roadmap, new: Roadmap, cycles: Sequence[ExistingCycle]) -> Comp
     # Parties.
     old_parties = {p.id: p for p in old.parties}
     new_parties = {p.id: p for p in new.parties}
+    # A party is named by its name, never by its id in the file.
     for pid in sorted(new_parties.keys() - old_parties.keys()):
-        lines.append(f"Сторона {pid} добавлена: {new_parties[pid].name}, {new_parties[pid].email}.")
+        lines.append(
+            f"Сторона «{new_parties[pid].name}» добавлена, адрес {new_parties[pid].email}."
+        )
     for pid in sorted(old_parties.keys() - new_parties.keys()):
-        lines.append(f"Сторона {pid} исключена: {old_parties[pid].name}.")
+        lines.append(f"Сторона «{old_parties[pid].name}» исключена.")
     for pid in sorted(old_parties.keys() & new_parties.keys()):
         a, b = old_parties[pid], new_parties[pid]
         if a.name != b.name:
-            lines.append(f"Сторона {pid}: наименование «{a.name}» → «{b.name}».")
+            lines.append(f"Сторона «{a.name}» переименована: «{b.name}».")
         if a.email != b.email:
-            lines.append(f"Сторона {pid}: адрес {a.email} → {b.email}.")
+            lines.append(f"Сторона «{b.name}»: адрес {a.email} → {b.email}.")
 
     # Stage rules: the deadline of every cohort's centers.
     old_stages = {s.stage: s for s in old.stages}
