@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -94,6 +95,8 @@ def test_demo_replays_a_shortened_period_and_reruns(home: Path) -> None:
     assert str(demo / "dashboard.html") in out
     assert "Рабочая база не изменялась." in out
     assert _digest(real) == before
+    if _has_final_report():
+        assert _tour_counts(out) == _final_counts(demo / "final-report.xlsx")
 
     # A second run wipes only the demo's folder and replays from the start.
     (demo / "reports" / "quarterly-2021-Q3.xlsx").unlink()
@@ -103,6 +106,40 @@ def test_demo_replays_a_shortened_period_and_reruns(home: Path) -> None:
     assert 0 < len(list((demo / "mail").glob("*.eml"))) < len(mail)
     assert (demo / ".tochka-demo").is_file()
     assert _digest(real) == before
+
+
+def _tour_counts(out: str) -> tuple[int, ...]:
+    """The tour's «циклов мероприятий завершено: N (в срок A, с опозданием B)» and
+    «центров открыто: N (в срок A, с опозданием B…)»."""
+    cycles = re.search(
+        r"циклов мероприятий завершено: (\d+) \(в срок (\d+), с опозданием (\d+)", out
+    )
+    centers = re.search(r"центров открыто: (\d+) \(в срок (\d+), с опозданием (\d+)", out)
+    assert cycles is not None, out
+    assert centers is not None, out
+    return tuple(int(n) for n in (*cycles.groups(), *centers.groups()))
+
+
+def _final_counts(book_path: Path) -> tuple[int, ...]:
+    """The same counts read from the final report's workbook: done cycles, on time, late;
+    centers that reached «открыт», on time, late."""
+    from openpyxl import load_workbook
+
+    book = load_workbook(book_path)
+    cycles = [r[5] for r in book["Мероприятия"].iter_rows(min_row=6, values_only=True) if r[4]]
+    opened = [
+        r[7]
+        for r in book["Этапы центров"].iter_rows(min_row=6, values_only=True)
+        if r[4] == "открыт" and r[6]
+    ]
+    counts = []
+    for verdicts in (cycles, opened):
+        counts += [
+            len(verdicts),
+            sum(v == "в срок" for v in verdicts),
+            sum(str(v).startswith("с опозданием") for v in verdicts),
+        ]
+    return tuple(counts)
 
 
 def test_demo_refuses_a_folder_that_is_not_its_own(home: Path) -> None:

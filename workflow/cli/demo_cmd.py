@@ -166,7 +166,6 @@ class Replay:
     refused: list[str] = field(default_factory=list)
     daemon_problems: list[str] = field(default_factory=list)
     opened: dict[str, date] = field(default_factory=dict)
-    cycles_done: Counter[str] = field(default_factory=Counter)
     _pending: list[Act] = field(default_factory=list)
     _month: tuple[int, int] | None = None
     _month_letters: int = 0
@@ -402,7 +401,6 @@ class Replay:
         if row.state == "scheduled":
             machine.fire_cycle(row.id, "start", actor=self.actor, now=now)
         machine.fire_cycle(row.id, "complete", actor=self.actor, now=now, evidence=evidence)
-        self.cycles_done["late" if now.date() > due else "on_time"] += 1
         return True
 
     def _moment(self, day: date, *, minute: int = 0) -> datetime:
@@ -429,6 +427,39 @@ class Reports:
     quarterly: list[Path]
     final: list[Path]
     final_note: str = ""
+    #: The tour's counts, taken from the final report's model so that they agree with it.
+    counts: TourCounts | None = None
+
+
+@dataclass(frozen=True)
+class TourCounts:
+    """Done measure cycles and opened centers, on time or late, as the final report
+    judges them (the legal end of a term, art. 193; measure 1 done by the file)."""
+
+    cycles_done: int
+    cycles_on_time: int
+    cycles_late: int
+    opened: int
+    opened_on_time: int
+    opened_late: list[str]
+
+    @classmethod
+    def of(cls, report: Any) -> TourCounts:
+        from states.center import CenterState
+        from workflow.views.final import Verdict
+
+        cycles = [c.verdict for c in report.cycles if c.done is not None]
+        opened = [
+            s for s in report.stages if s.stage == CenterState.OPENED.value and s.done is not None
+        ]
+        return cls(
+            cycles_done=len(cycles),
+            cycles_on_time=sum(v is Verdict.ON_TIME for v in cycles),
+            cycles_late=sum(v is Verdict.LATE for v in cycles),
+            opened=len(opened),
+            opened_on_time=sum(s.verdict is Verdict.ON_TIME for s in opened),
+            opened_late=sorted(s.code for s in opened if s.verdict is Verdict.LATE),
+        )
 
 
 def _reports(replay: Replay, folder: Path) -> Reports:
@@ -436,7 +467,7 @@ def _reports(replay: Replay, folder: Path) -> Reports:
     from base import db
     from workflow.engine.indicators import period_of
     from workflow.roadmap.definition import IndicatorPeriod
-    from workflow.views import dashboard
+    from workflow.views import dashboard, final
     from workflow.views import quarterly as quarterly_report
     from workflow.views.output import atomic_output
 
@@ -452,6 +483,7 @@ def _reports(replay: Replay, folder: Path) -> Reports:
     )
     with db.read(replay.engine) as conn:
         data = dashboard.build(conn, stored, now=now)
+        files.counts = TourCounts.of(final.build(conn, stored, now=now))
         for path, writer in (
             (files.dashboard, dashboard.write_html),
             (files.dashboard_xlsx, dashboard.write_xlsx),
@@ -516,13 +548,11 @@ def _final_report(replay: Replay, folder: Path, files: Reports, now: datetime) -
 
 
 def _tour(replay: Replay, folder: Path, files: Reports, *, seconds: float) -> None:
-    """What to open, and the counts."""
-    from workflow.cli import demo_scenario
-
+    """What to open, and the counts (the final report's, `TourCounts`)."""
     mail = sorted((folder / "mail").glob("*.eml")) if (folder / "mail").exists() else []
-    sample = demo_scenario.centers()
-    late = sorted(c for c, d in replay.opened.items() if d > date(_cohort(sample, c), 9, 1))
-    on_time = len(replay.opened) - len(late)
+    counts = files.counts
+    assert counts is not None
+    late = counts.opened_late
     lines = [
         "",
         f"Готово за {seconds:.0f} с. Что открыть:",
@@ -547,11 +577,10 @@ def _tour(replay: Replay, folder: Path, files: Reports, *, seconds: float) -> No
         "Итоги:",
         f"  писем записано: {len(mail)}",
         f"  действий операторов: {replay.acts_done}; циклов мероприятий завершено: "
-        f"{sum(replay.cycles_done.values())} (в срок {replay.cycles_done['on_time']}, "
-        f"с опозданием {replay.cycles_done['late']})",
-        f"  центров открыто: {len(replay.opened)} (в срок {on_time}, с опозданием {len(late)}"
-        + (f": {', '.join(late)}" if late else "")
-        + ")",
+        f"{counts.cycles_done} (в срок {counts.cycles_on_time}, "
+        f"с опозданием {counts.cycles_late})",
+        f"  центров открыто: {counts.opened} (в срок {counts.opened_on_time}, "
+        f"с опозданием {len(late)}" + (f": {', '.join(late)}" if late else "") + ")",
         f"  база демонстрации: {folder / 'tochka.db'} (посмотреть: tochka --db "
         f"{folder / 'tochka.db'} --now {replay.until:%d.%m.%Y} status)",
         "Рабочая база не изменялась.",
@@ -566,10 +595,6 @@ def _tour(replay: Replay, folder: Path, files: Reports, *, seconds: float) -> No
         done(line)
     if replay.refused or replay.daemon_problems:
         raise typer.Exit(1)
-
-
-def _cohort(sample: list[Any], code: str) -> int:
-    return int(next(c.cohort for c in sample if c.code == code))
 
 
 def _examples(mail: list[Path]) -> list[str]:
