@@ -238,14 +238,16 @@ def _order_documents(values: list[str], roadmap: Roadmap) -> dict[str, str]:
     """``--evidence KIND=TEXT`` of a reschedule → {kind: text}; the kind must be known."""
     from workflow.errors import InputError
 
-    kinds = {k.id for k in roadmap.evidence_kinds}
+    kinds = {k.id: k.name for k in roadmap.evidence_kinds}
+    listed = "Виды: " + "; ".join(f"{kind} — {name}" for kind, name in kinds.items()) + "."
     result: dict[str, str] = {}
     for value in values:
-        kind, sep, text = value.partition("=")
-        if not sep or kind.strip() not in kinds or not text.strip():
+        kind, sep, text = (part.strip() for part in value.partition("="))
+        if not sep or not kind or not text:
+            raise InputError(f"--evidence «{value}»: укажите документ как ВИД=ТЕКСТ.", hint=listed)
+        if kind not in kinds:
             raise InputError(
-                f"--evidence «{value}»: укажите документ как ВИД=ТЕКСТ.",
-                hint="Виды: " + ", ".join(sorted(kinds)) + ".",
+                f"--evidence «{value}»: неизвестный вид документа «{kind}».", hint=listed
             )
-        result[kind.strip()] = text.strip()
+        result[kind] = text
     return result
