@@ -251,3 +251,33 @@ def test_cli_load_refuses_a_future_done_and_changes_nothing(
     # `audit verify` passes after the tick recorded it.
     assert cli("--now", "2021-01-11", "tick").exit_code == 0
     assert cli("audit", "verify").exit_code == 0
+
+
+def test_the_cli_checks_done_against_its_now_not_the_real_clock(
+    cli: Cli, engine: Engine, tmp_path: Path
+) -> None:
+    """``--now`` is the commands' today: the shipped measure 1, done on 07.12.2020, is
+    in the future on 06.12.2020 for ``validate`` and ``init``, and recorded from its day."""
+    refused = cli("--now", "2020-12-06", "roadmap", "validate", str(IVANOVO_159_RP))
+    assert refused.exit_code != 0
+    assert "дата выполнения 07.12.2020 в будущем (сегодня 06.12.2020)" in " ".join(
+        refused.output.split()
+    )
+    result = cli("--now", "2020-12-06", "init")
+    assert result.exit_code != 0
+    assert "дата выполнения 07.12.2020 в будущем (сегодня 06.12.2020)" in " ".join(
+        result.output.split()
+    )
+    assert "Traceback" not in result.output
+    assert cli("--now", "2020-12-07", "roadmap", "validate", str(IVANOVO_159_RP)).exit_code == 0
+    result = cli("--now", "2020-12-07", "init")
+    assert result.exit_code == 0, result.output
+    # A new version is read as of --now too (diff and load).
+    new = tmp_path / "r.yaml"
+    new.write_text(with_done(SHIPPED_DONE.replace("2020-12-07", "2020-12-09")), encoding="utf-8")
+    for command in ("diff", "load"):
+        refused = cli("--now", "2020-12-08", "roadmap", command, str(new))
+        assert refused.exit_code != 0, command
+        assert "дата выполнения 09.12.2020 в будущем (сегодня 08.12.2020)" in " ".join(
+            refused.output.split()
+        ), command

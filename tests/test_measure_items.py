@@ -304,10 +304,10 @@ Cli = Callable[..., Result]
 
 
 def test_roadmap_show_prints_items_and_footnotes(cli: Cli, tmp_path: Path) -> None:
-    assert cli("--now", "2020-11-30", "init").exit_code == 0
+    assert cli("--now", "2020-12-08", "init").exit_code == 0
     path = tmp_path / "items.yaml"
     path.write_text(with_items(), encoding="utf-8")
-    result = cli("--now", "2020-11-30", "roadmap", "load", str(path))
+    result = cli("--now", "2020-12-08", "roadmap", "load", str(path))
     assert result.exit_code == 0, result.output
     shown = cli("roadmap", "show").output
     assert "2.1. должностного лица в составе регионального ведомственного проектного офиса" in shown

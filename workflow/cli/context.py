@@ -26,10 +26,13 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import typer
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from sqlalchemy.engine import Engine
 
     from workflow.config import Settings
     from workflow.engine.access import Action, Actor
+    from workflow.roadmap.definition import Roadmap
     from workflow.roadmap.store import StoredRoadmap
 
 P = ParamSpec("P")
@@ -94,6 +97,18 @@ class CliState:
 
             self._now = parse_now(self.now_option, zone) if self.now_option else system_clock()
         return self._now
+
+    def load_roadmap_file(self, path: str | Path) -> Roadmap:
+        """A roadmap file read and validated as of the command's clock (``--now`` or the
+        real time, in the file's own zone): a ``done`` date after that day is refused.
+
+        Raises:
+            RoadmapFileError: the file is unreadable or breaks the format.
+        """
+        from workflow.roadmap.loader import load_roadmap
+
+        zone = load_roadmap(path).timezone  # the file's zone reads ``--now``
+        return load_roadmap(path, now=self.now(zone))
 
     def engine(self, *, create: bool = False) -> Engine:
         """The database engine; unless ``create``, the schema must be initialised and known."""
