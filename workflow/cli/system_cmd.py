@@ -64,15 +64,13 @@ def init(
     базы, чей журнал помнит файл якорей, — только с --new.
     """
     from base import db
-    from base.clock import system_clock
     from workflow.cli import init_guard
     from workflow.engine.users import load_roadmap_as
-    from workflow.roadmap.loader import load_roadmap
     from workflow.roadmap.suspicious import suspicious, warning_text
     from workflow.storage import files, schema
 
     st = state(ctx)
-    definition = load_roadmap(roadmap or SHIPPED_ROADMAP, now=system_clock())
+    definition = st.load_roadmap_file(roadmap or SHIPPED_ROADMAP)
     adoption_day = _adoption_day(as_of, definition, st.now(definition.timezone))
     # A wrong group is refused before anything is created with the default mode.
     gid = files.file_mode_gid(st.settings.file_mode_group or None)
