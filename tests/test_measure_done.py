@@ -281,3 +281,19 @@ def test_the_cli_checks_done_against_its_now_not_the_real_clock(
         assert "дата выполнения 09.12.2020 в будущем (сегодня 08.12.2020)" in " ".join(
             refused.output.split()
         ), command
+
+
+def test_the_final_report_says_the_file_entered_it_not_the_tick_s_account(
+    engine: Engine, stored_done: StoredRoadmap
+) -> None:
+    from workflow.views import final
+
+    run(engine, stored_done, "2020-12-07", Recorder())
+    with engine.connect() as conn:
+        report = final.build(conn, stored_done, now=datetime(2021, 1, 11, 9, tzinfo=UTC))
+    (line,) = [c for c in report.cycles if c.measure == 1]
+    assert line.record.recorded_by == "файл дорожной карты"  # not «tochka-daemon»
+    assert line.record.evidence.startswith("распоряжение Правительства Ивановской области:")
+    assert (
+        '<td data-label="кем внесено">файл дорожной карты<span class="muted">, внесено '
+    ) in final.render_html(report)

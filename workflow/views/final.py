@@ -56,6 +56,7 @@ from workflow.roadmap.items import item_of, item_title, items_done, measure_done
 from workflow.roadmap.recurrence import CycleSpec, scheduled_cycles
 from workflow.roadmap.store import StoredRoadmap
 from workflow.roadmap.workdays import is_working_day, next_working_day
+from workflow.schedule.file_done import FILE_DONE_BY, is_file_done
 from workflow.storage.tables import CENTER, CYCLE, EVENT, USER
 from workflow.views.cells import xlsx_row
 from workflow.views.dashboard import plural
@@ -329,9 +330,12 @@ def build(conn: Connection, stored: StoredRoadmap, *, now: datetime) -> FinalRep
         parts = [f"{kinds[k]}: {v}" if k in kinds else str(v) for k, v in evidence.items() if v]
         if event.comment:
             parts.append(f"комментарий: {event.comment}")
-        who = _person(str(event.actor), names)
-        if event.on_behalf_of:
-            who += f" от имени {_person(str(event.on_behalf_of), names)}"
+        if is_file_done(event.comment):
+            who = FILE_DONE_BY  # the file's own record, whoever ran the tick
+        else:
+            who = _person(str(event.actor), names)
+            if event.on_behalf_of:
+                who += f" от имени {_person(str(event.on_behalf_of), names)}"
         at = as_utc(event.recorded_at).astimezone(ZoneInfo(zone))
         return Record(evidence="; ".join(parts), recorded_by=who, recorded_at=f"{at:%d.%m.%Y}")
 
