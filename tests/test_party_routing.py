@@ -197,8 +197,8 @@ def test_a_municipality_without_an_address_is_reminded_through_the_coordinator(
     with db.read(engine) as conn:
         status = roadmap_status(conn, routed, today=FEB15)
     assert (
-        "мероприятие № 5 выполняют муниципалитеты каждого центра, но у муниципалитетов "
-        "Кинешемский район нет адреса: их напоминания получает координатор (адреса "
+        "мероприятие № 5 выполняют муниципалитеты каждого центра, но нет адреса у "
+        "муниципалитетов: «Кинешемский район»; их напоминания получает координатор (адреса "
         "загружает tochka municipalities import)."
     ) in status.silent
 

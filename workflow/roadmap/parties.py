@@ -97,12 +97,12 @@ def unaddressed_warnings(roadmap: Roadmap, without_address: Sequence[str]) -> li
     centers but no address). Russian, one line per measure."""
     if not without_address:
         return []
-    names = ", ".join(without_address[:5])
+    names = ", ".join(f"«{name}»" for name in without_address[:5])
     if len(without_address) > 5:
         names += f" и ещё {len(without_address) - 5}"
     return [
-        f"мероприятие № {m.number} выполняют муниципалитеты каждого центра, но у "
-        f"муниципалитетов {names} нет адреса: их напоминания получает координатор "
+        f"мероприятие № {m.number} выполняют муниципалитеты каждого центра, но нет адреса "
+        f"у муниципалитетов: {names}; их напоминания получает координатор "
         "(адреса загружает tochka municipalities import)."
         for m in roadmap.measures
         if any(p.kind is PartyKind.MUNICIPALITY for p in routed_per_center(roadmap, m))
