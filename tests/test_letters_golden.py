@@ -194,12 +194,23 @@ def _notice_to(address: str) -> Callable[[dict[str, Any]], bool]:
     return lambda letter: letter["kind"] == "notice" and letter["recipient"] == address
 
 
+#: One letter of each kind each role receives in the script. The department is reminded of
+#: several items at once, so its single reminders come folded in its digests.
 WANTED: list[Want] = [
     Want("school-before", True, _single("before", "school")),
     Want("school-on-day", False, _single("on_day", "school")),
     Want("school-overdue", True, _single("overdue", "school")),
     Want("school-monitoring", True, _monitoring),
     Want("school-notice", True, _notice_to("school1@school.ivanovo.ru")),
+    Want(
+        "school-notice-documents",
+        True,
+        lambda letter: _notice_to("school1@school.ivanovo.ru")(letter)
+        and "Документы:" in letter["txt"],
+    ),
+    Want("school-digest", True, _digest("school")),
+    Want("municipality-overdue", False, _single("overdue", "municipality")),
+    Want("operator-on-day", False, _single("on_day", "federal_operator")),
     Want("municipality-digest", True, _digest("municipality")),
     Want("municipality-on-day", False, _single("on_day", "municipality")),
     Want("department-digest-escalated", True, _digest("department", escalated=True)),
