@@ -64,6 +64,17 @@ STATE_TITLES: dict[CenterState, str] = {
     CenterState.WITHDRAWN: "исключён",
 }
 
+#: What each trigger does, as a person reads it in ``history`` and ``centers show``.
+TRIGGER_TITLES: dict[CenterTrigger, str] = {
+    CenterTrigger.AGREE_INFRASTRUCTURE: "согласование инфраструктурного листа",
+    CenterTrigger.EQUIP: "оснащение",
+    CenterTrigger.TRAIN_STAFF: "обучение персонала",
+    CenterTrigger.OPEN: "открытие центра",
+    CenterTrigger.START_REPORTING: "начало отчётности",
+    CenterTrigger.WITHDRAW: "исключение из дорожной карты",
+    CenterTrigger.REVERT: "отмена перехода",
+}
+
 # Guard names are methods of the state holder (see states.machine.StateHolder).
 GUARD_HAS_REASON = "has_reason"
 GUARD_EQUIPPED_AND_TRAINED = "equipped_and_trained"

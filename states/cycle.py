@@ -52,6 +52,16 @@ STATE_TITLES: dict[CycleState, str] = {
     CycleState.CANCELLED: "отменён",
 }
 
+#: What each trigger does, as a person reads it in ``history``; the engine's own
+#: (`RESCHEDULE`) included.
+TRIGGER_TITLES: dict[str, str] = {
+    CycleTrigger.START: "начало выполнения",
+    CycleTrigger.COMPLETE: "выполнение",
+    CycleTrigger.MARK_OVERDUE: "просрочка",
+    CycleTrigger.CANCEL: "отмена",
+    RESCHEDULE: "перенос срока",
+}
+
 GUARD_HAS_EVIDENCE = "has_required_evidence"
 GUARD_HAS_REASON = "has_reason"
 

@@ -330,7 +330,7 @@ def test_one_deadline_moved_is_audited_and_shown_everywhere(
     assert revision.document == "приказ Департамента от 20.02.2023 № 77"
 
     history = ok(cli("--wide", "history", "cycle", str(cycle_id))).output
-    assert "reschedule" in history
+    assert "перенос срока" in history
     assert (
         "срок перенесён с 01.03.2023 на 01.06.2023: письмо Минпросвещения России от "
         "10.02.2023 № 04-123" in history

@@ -159,6 +159,7 @@ def show(ctx: typer.Context, code: CenterCodeArg, roadmap: RoadmapCode = None) -
     from base.clock import local_date
     from states import CENTER_WORKFLOW
     from states.center import STATE_TITLES, CenterState
+    from workflow.cli.names import trigger_to_type
     from workflow.engine import centers
 
     st = state(ctx)
@@ -177,7 +178,11 @@ def show(ctx: typer.Context, code: CenterCodeArg, roadmap: RoadmapCode = None) -
         f"Муниципалитет: {center.municipality}; год создания: {center.cohort}; {center.email}"
     )
     out.print(f"Состояние: {STATE_TITLES[CenterState(center.state)]}, версия {center.version}")
-    out.print("Допустимые переходы: " + (", ".join(allowed) or "нет"))
+    out.print(
+        "Допустимые переходы: "
+        + (", ".join(trigger_to_type("center", t) for t in allowed) or "нет"),
+        markup=False,
+    )
     out.print(f"Сроки этапов (год создания {center.cohort}):", markup=False)
     for d in deadlines:
         out.print(f"  {_deadline_line(d)}", markup=False)

@@ -55,6 +55,42 @@ def state_title(kind: str, state: str) -> str:
     return center_state_title(state) if kind == "center" else cycle_state_title(state)
 
 
+#: Events the engine records on centers and cycles outside their machines' triggers.
+_ENGINE_TRIGGER_TITLES: Mapping[str, str] = {
+    "create": "создание",
+    "update": "изменение сведений",
+    "revise": "изменение дорожной карты",
+    "reschedule": "перенос срока",
+}
+
+
+def trigger_title(kind: str, trigger: str) -> str:
+    """«согласование инфраструктурного листа» for a center's ``agree_infrastructure``,
+    «просрочка» for a cycle's ``mark_overdue``; an unknown id is shown as it is."""
+    from states.center import TRIGGER_TITLES as CENTER_TRIGGERS
+    from states.center import CenterTrigger
+    from states.cycle import TRIGGER_TITLES as CYCLE_TRIGGERS
+
+    if kind == "center" and trigger in CenterTrigger.__members__.values():
+        return CENTER_TRIGGERS[CenterTrigger(trigger)]
+    if kind != "center" and trigger in CYCLE_TRIGGERS:
+        return CYCLE_TRIGGERS[trigger]
+    return _ENGINE_TRIGGER_TITLES.get(trigger, trigger)
+
+
+def trigger_to_type(kind: str, trigger: str) -> str:
+    """A trigger a person may type, named with its id: «оснащение (equip)»."""
+    return f"{trigger_title(kind, trigger)} ({trigger})"
+
+
+def ru_dates(text: str) -> str:
+    """``text`` with its ISO dates as a person writes them: «срок 2022-01-01» → «срок
+    01.01.2022» (stored comments keep the form they were recorded in)."""
+    import re
+
+    return re.sub(r"\b(\d{4})-(\d{2})-(\d{2})\b", r"\3.\2.\1", text)
+
+
 def outbox_status_title(status: str) -> str:
     """«не доставлено» for ``dead``."""
     return OUTBOX_STATUS_TITLES.get(status, status)

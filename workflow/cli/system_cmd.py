@@ -381,7 +381,7 @@ def _print_history(
     from datetime import date
 
     from workflow.cli.listing import Column, Fit, print_table
-    from workflow.cli.names import state_title
+    from workflow.cli.names import ru_dates, state_title, trigger_title
 
     rows = []
     notes = []
@@ -392,12 +392,12 @@ def _print_history(
         before = state_title(kind, str(e["from_state"])) if e["from_state"] else "—"
         parts = [f"документ: {v}" for v in evidence.values()]
         if e["comment"]:
-            parts.append(f"комментарий: {e['comment']}")
+            parts.append(f"комментарий: {ru_dates(str(e['comment']))}")
         rows.append(
             (
                 str(e["seq"]),
                 f"{date.fromisoformat(str(e['effective_date'])):%d.%m.%Y}",
-                str(e["trigger"]),
+                trigger_title(kind, str(e["trigger"])),
                 f"{before} → {state_title(kind, str(e['to_state']))}",
                 who,
             )
