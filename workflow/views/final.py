@@ -467,7 +467,7 @@ def _implied_line(
         evidence = "; ".join(
             f"{kinds.get(kind, kind)}: {text}" for kind, text in file_done.evidence if text
         )
-        record = Record(evidence=evidence, recorded_by=f"файл дорожной карты «{roadmap.code}»")
+        record = Record(evidence=evidence, recorded_by=FILE_DONE_BY)
     elif today > term_end(spec.due):
         done, verdict, days, record = None, Verdict.NOT_DONE, 0, Record()
     else:
