@@ -42,6 +42,7 @@ from workflow.engine.access import Actor
 from workflow.engine.transitions import TransitionEngine
 from workflow.errors import Conflict, EffectiveDateBeforeLast
 from workflow.roadmap.definition import Measure, Roadmap
+from workflow.roadmap.done_text import done_comment
 from workflow.roadmap.recurrence import CycleSpec, measure_cycles
 from workflow.roadmap.store import StoredRoadmap
 from workflow.storage.tables import CYCLE
@@ -51,26 +52,6 @@ __all__ = ["done_comment", "record_file_done", "without_file_done"]
 log = logging.getLogger("tochka.reconcile")
 
 _CLOSED = (CycleState.DONE.value, CycleState.CANCELLED.value)
-
-
-#: How the audit comment of a completion the file records begins (`done_comment`).
-FILE_DONE_COMMENT = "отмечено выполненным в файле дорожной карты"
-#: Who the reports say entered such a completion: the file, never the OS account that
-#: ran the tick (the audit log keeps that one).
-FILE_DONE_BY = "файл дорожной карты"
-
-
-def done_comment(roadmap: Roadmap, on: date) -> str:
-    """The audit comment of a completion the file records: names the file and its day."""
-    return (
-        f"{FILE_DONE_COMMENT} «{roadmap.code}» "
-        f"(sha256 {roadmap.content_hash[:12]}): выполнено {on:%d.%m.%Y}"
-    )
-
-
-def is_file_done(comment: str | None) -> bool:
-    """Whether an event's comment is that of a completion the file records."""
-    return bool(comment) and str(comment).startswith(f"{FILE_DONE_COMMENT} «")
 
 
 def _done_cycle(roadmap: Roadmap, measure: Measure) -> CycleSpec | None:

@@ -52,11 +52,11 @@ from workflow.engine.audit import CREATE_TRIGGER
 from workflow.engine.stage_revisions import moved_stages, revised, schedule_due_by_year
 from workflow.roadmap.deadlines import stage_deadlines
 from workflow.roadmap.definition import Roadmap
+from workflow.roadmap.done_text import FILE_DONE_BY, is_file_done
 from workflow.roadmap.items import item_of, item_title, items_done, measure_done_text
 from workflow.roadmap.recurrence import CycleSpec, scheduled_cycles
 from workflow.roadmap.store import StoredRoadmap
 from workflow.roadmap.workdays import is_working_day, next_working_day
-from workflow.schedule.file_done import FILE_DONE_BY, is_file_done
 from workflow.storage.tables import CENTER, CYCLE, EVENT, USER
 from workflow.views.cells import xlsx_row
 from workflow.views.dashboard import plural
