@@ -267,7 +267,12 @@ def test_every_history_is_in_effective_date_order(
         ("agree_infrastructure", "2021-06-01", 2),
     ]
     text = cli("history", "center", A).output
-    assert text.index("equip") < text.index("train_staff") < text.index("agree_infrastructure")
+    # The listing names transitions by their Russian titles (states.center.TRIGGER_TITLES).
+    assert (
+        text.index("оснащение")
+        < text.index("обучение персонала")
+        < text.index("согласование инфраструктурного листа")
+    )
     cycle_events = json.loads(cli("--json", "history", "cycle", str(cycle.id)).output)
     assert [(e["trigger"], e["effective_date"]) for e in cycle_events] == [
         ("create", "2021-05-01"),

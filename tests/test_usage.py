@@ -15,6 +15,8 @@ from workflow.cli.usage import russian
     [
         (["centers", "fire"], "Ошибка: не указан аргумент «code»."),
         (["centers", "fire", "A", "equip", "--bogus"], "Ошибка: нет параметра --bogus."),
+        # Click names the options that look alike: in Russian too.
+        (["--jsn", "status"], "Ошибка: нет параметра --jsn; есть: --json, --now."),
         (["centers", "lisst"], "Ошибка: нет команды «lisst»; может быть, «list»?"),
         (
             ["centers", "list", "--cohort", "abc"],

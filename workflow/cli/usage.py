@@ -18,6 +18,7 @@ _MESSAGES: tuple[tuple[str, str], ...] = (
     (r"^Missing command\.$", "не указана команда."),
     (r"^No such option: (\S+) Did you mean (\S+)\?$", "нет параметра {0}; может быть, {1}?"),
     (r"^No such option: (\S+)$", "нет параметра {0}."),
+    (r"^No such option: (\S+) \(Possible options: (.+)\)$", "нет параметра {0}; есть: {1}."),
     (r"^No such command '(.+)'\. Did you mean '(.+)'\?$", "нет команды «{0}»; может быть, «{1}»?"),
     (r"^No such command '(.+)'\.$", "нет команды «{0}»."),
     (r"^Got unexpected extra arguments? \((.+)\)$", "лишние аргументы: {0}."),
