@@ -17,6 +17,7 @@ from workflow.cli.options import (
     ExpectVersion,
     RoadmapCode,
     TableFileArg,
+    order_documents,
 )
 
 if TYPE_CHECKING:
@@ -214,14 +215,13 @@ def reschedule(
     документом); прежний срок сохраняется в истории, остальные центры его года — при
     прежнем сроке."""
     from base.clock import parse_date
-    from workflow.cli.cycles_cmd import _order_documents
     from workflow.engine.amendments import reschedule_stage
 
     st = state(ctx)
     stored = st.roadmap(roadmap)
     chosen = _pick_stage(stage, stored)
     new_due = parse_date(due, what="--due")
-    documents = _order_documents(evidence or [], stored.definition)
+    documents = order_documents(evidence or [], stored.definition)
     original, revised = reschedule_stage(
         st.engine(),
         stored,

@@ -15,6 +15,7 @@ from workflow.cli.options import (
     Evidence,
     ExpectVersion,
     RoadmapCode,
+    order_documents,
 )
 
 if TYPE_CHECKING:
@@ -215,7 +216,7 @@ def reschedule(
     st = state(ctx)
     stored = st.roadmap(roadmap)
     new_due = parse_date(due, what="--due")
-    documents = _order_documents(evidence or [], stored.definition)
+    documents = order_documents(evidence or [], stored.definition)
     original, revised = reschedule_cycle(
         st.engine(),
         stored,
@@ -232,22 +233,3 @@ def reschedule(
         )
         return
     done(f"Срок цикла № {cycle_id} перенесён с {original:%d.%m.%Y} на {revised:%d.%m.%Y}.")
-
-
-def _order_documents(values: list[str], roadmap: Roadmap) -> dict[str, str]:
-    """``--evidence KIND=TEXT`` of a reschedule → {kind: text}; the kind must be known."""
-    from workflow.errors import InputError
-
-    kinds = {k.id: k.name for k in roadmap.evidence_kinds}
-    listed = "Виды: " + "; ".join(f"{kind} — {name}" for kind, name in kinds.items()) + "."
-    result: dict[str, str] = {}
-    for value in values:
-        kind, sep, text = (part.strip() for part in value.partition("="))
-        if not sep or not kind or not text:
-            raise InputError(f"--evidence «{value}»: укажите документ как ВИД=ТЕКСТ.", hint=listed)
-        if kind not in kinds:
-            raise InputError(
-                f"--evidence «{value}»: неизвестный вид документа «{kind}».", hint=listed
-            )
-        result[kind] = text
-    return result

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from workflow.roadmap.definition import Roadmap
 
 RoadmapCode = Annotated[
     str | None,
@@ -42,3 +45,23 @@ CycleTriggerArg = Annotated[
     str, typer.Argument(help="Переход: start, complete, mark_overdue или cancel.")
 ]
 TableFileArg = Annotated[Path, typer.Argument(help="Файл CSV или XLSX.")]
+
+
+def order_documents(values: list[str], roadmap: Roadmap) -> dict[str, str]:
+    """``--evidence KIND=TEXT`` of a reschedule (a cycle's or a center stage's) →
+    {kind: text}; the kind must be one the roadmap declares."""
+    from workflow.errors import InputError
+
+    kinds = {k.id: k.name for k in roadmap.evidence_kinds}
+    listed = "Виды: " + "; ".join(f"{kind} — {name}" for kind, name in kinds.items()) + "."
+    result: dict[str, str] = {}
+    for value in values:
+        kind, sep, text = (part.strip() for part in value.partition("="))
+        if not sep or not kind or not text:
+            raise InputError(f"--evidence «{value}»: укажите документ как ВИД=ТЕКСТ.", hint=listed)
+        if kind not in kinds:
+            raise InputError(
+                f"--evidence «{value}»: неизвестный вид документа «{kind}».", hint=listed
+            )
+        result[kind] = text
+    return result

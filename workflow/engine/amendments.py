@@ -189,7 +189,6 @@ def apply_moves(
         The sequence numbers of the revision events.
     """
     version_id = current_version(conn, roadmap_id)
-    basis = decree.text if decree else "новая версия дорожной карты"
     return [
         _move(
             conn,
@@ -197,9 +196,9 @@ def apply_moves(
             m.cycle_id,
             m.revised,
             trigger=REVISE_TRIGGER,
-            reason=f"изменение дорожной карты ({basis})"
-            if not decree
-            else "изменение дорожной карты",
+            reason="изменение дорожной карты"
+            if decree
+            else "изменение дорожной карты (новая версия дорожной карты)",
             documents={"amended_by": decree.text} if decree else None,
             version_id=version_id,
             actor=actor,
@@ -209,6 +208,18 @@ def apply_moves(
         )
         for m in moves
     ]
+
+
+def _reason(reason: str | None) -> str:
+    """The reason of a move by an order, stripped; refused when there is none."""
+    text = (reason or "").strip()
+    if not text:
+        raise InputError(
+            "Перенос срока не выполнен: не указана причина (--reason).",
+            hint="Укажите основание переноса, например --reason «письмо Минпросвещения "
+            "России от 10.03.2023 № 04-123».",
+        )
+    return text
 
 
 def reschedule_cycle(
@@ -236,13 +247,7 @@ def reschedule_cycle(
     from workflow.engine.cycles import get_cycle
 
     definition = roadmap.definition
-    text = (reason or "").strip()
-    if not text:
-        raise InputError(
-            "Перенос срока не выполнен: не указана причина (--reason).",
-            hint="Укажите основание переноса, например --reason «письмо Минпросвещения "
-            "России от 10.03.2023 № 04-123».",
-        )
+    text = _reason(reason)
     _check_window(definition, due)
     by = as_actor(actor)
     with db.read(engine) as conn:
@@ -331,13 +336,7 @@ def reschedule_stage(
         NotFound: no such center. AccessDenied: not a coordinator (recorded).
     """
     definition = roadmap.definition
-    text = (reason or "").strip()
-    if not text:
-        raise InputError(
-            "Перенос срока не выполнен: не указана причина (--reason).",
-            hint="Укажите основание переноса, например --reason «письмо Минпросвещения "
-            "России от 10.03.2023 № 04-123».",
-        )
+    text = _reason(reason)
     if stage not in {s.value for s in LIFECYCLE}:
         raise InputError(
             f"Перенос срока не выполнен: «{stage}» — не этап центра.",
