@@ -91,7 +91,9 @@ def record_file_done(
             (int(r.measure), str(r.period))
             for r in conn.execute(
                 sa.select(CYCLE.c.measure, CYCLE.c.period).where(
-                    CYCLE.c.roadmap_id == stored.id, CYCLE.c.state.in_(_CLOSED)
+                    CYCLE.c.roadmap_id == stored.id,
+                    CYCLE.c.measure.in_({s.measure for _, s in wanted}),
+                    CYCLE.c.state.in_(_CLOSED),
                 )
             )
         }
