@@ -332,6 +332,23 @@ class StageRevision(SQLModel, table=True):
     recorded_at: datetime = Field(sa_column=_utc_column())
 
 
+class EvidenceBlob(SQLModel, table=True):
+    """The content of an evidence document kept in the database (PostgreSQL without
+    ``TOCHKA_EVIDENCE_DIR``), addressed by its SHA-256; `workflow.engine.evidence_store`.
+
+    The audit event records the hash (with the file's name, type and size), so the chain
+    covers the document; one row per content, however many events refer to it.
+    """
+
+    __tablename__ = "evidence_blob"
+
+    sha256: str = Field(max_length=64, primary_key=True)
+    size: int = Field(sa_type=sa.BigInteger)
+    media_type: str = Field(max_length=128)
+    content: bytes = Field(sa_type=sa.LargeBinary)
+    stored_at: datetime = Field(sa_column=_utc_column())
+
+
 # The Core tables, for the hot paths' statements (one name per table, used everywhere).
 ROADMAP: sa.Table = RoadmapRow.__table__  # type: ignore[attr-defined]
 CYCLE: sa.Table = MeasureCycle.__table__  # type: ignore[attr-defined]
@@ -346,6 +363,7 @@ CONTACT: sa.Table = MunicipalityContact.__table__  # type: ignore[attr-defined]
 VERSION: sa.Table = RoadmapVersion.__table__  # type: ignore[attr-defined]
 REVISION: sa.Table = DeadlineRevision.__table__  # type: ignore[attr-defined]
 STAGE_REVISION: sa.Table = StageRevision.__table__  # type: ignore[attr-defined]
+EVIDENCE_BLOB: sa.Table = EvidenceBlob.__table__  # type: ignore[attr-defined]
 
 
 def all_tables() -> list[sa.Table]:
