@@ -40,7 +40,7 @@ def quarterly(
     ] = QuarterlyFormat.XLSX,
     roadmap: RoadmapCode = None,
 ) -> None:
-    """Отчёт о выполнении показателей за квартал (мероприятие 9): XLSX или CSV."""
+    """Отчёт о выполнении показателей центров за квартал, по дорожной карте: XLSX или CSV."""
     from base import db
     from workflow.engine.indicators import period_of
     from workflow.roadmap.definition import IndicatorPeriod
