@@ -98,7 +98,7 @@ def _title_block(ws: Any) -> None:
     assert ws.oddFooter.left.text == "Сформирован: 06.10.2021 17:35 МСК"
 
 
-def test_xlsx_cells(submitted: Cli, tmp_path: Path) -> None:
+def test_xlsx_cells(submitted: Cli, stored: StoredRoadmap, tmp_path: Path) -> None:
     from openpyxl import load_workbook
 
     out = tmp_path / "q.xlsx"
@@ -228,15 +228,15 @@ def test_xlsx_cells(submitted: Cli, tmp_path: Path) -> None:
     legend = book["Показатели"]
     assert legend.freeze_panes == "A5"
     assert [c.value for c in legend[4]] == [
-        "Код",
-        "Наименование",
+        "№",
+        "Показатель",
         "Единица",
         "Периодичность",
         "Цель",
         "Период",
     ]
     assert [c.value for c in legend[5]] == [
-        "natsci_students",
+        1,
         IND_HEADERS[0].split(", чел.")[0],
         "чел.",
         "ежеквартально",
@@ -247,6 +247,20 @@ def test_xlsx_cells(submitted: Cli, tmp_path: Path) -> None:
         *["III квартал 2021 г."] * 3,
         *["2021 г."] * 2,
     ]
+    assert [row[0] for row in legend.iter_rows(min_row=5, max_row=9, values_only=True)] == [
+        1,
+        2,
+        3,
+        4,
+        5,
+    ]
+    # The federal operator reads indicators by their names: no id of the roadmap file
+    # (``natsci_students``) in any cell of any sheet.
+    codes = {i.code for i in stored.definition.indicators}
+    texts = {
+        str(c.value) for ws in book.worksheets for row in ws.iter_rows() for c in row if c.value
+    }
+    assert [t for t in texts if any(code in t for code in codes)] == []
     # The foot: one full stop after «г.» (the time is row 2).
     assert [[c.value for c in row] for row in legend.iter_rows(min_row=10)] == [
         [None] * 6,

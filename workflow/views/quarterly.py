@@ -642,19 +642,21 @@ def _summary_sheet(book: Any, report: QuarterlyReport) -> None:
 def _indicators_sheet(book: Any, report: QuarterlyReport) -> None:
 
     sheet = book.create_sheet(INDICATOR_SHEET)
-    headers = ("Код", "Наименование", "Единица", "Периодичность", "Цель", "Период")
-    widths = header_widths(headers, (24, 80, 10, 16, 10, 20))
+    # A person reads the indicator by its name: the code (``natsci_students``) is the id
+    # of files and the command line, which the federal operator never sees.
+    headers = ("№", "Показатель", "Единица", "Периодичность", "Цель", "Период")
+    widths = header_widths(headers, (5, 80, 10, 16, 10, 20))
     _set_widths(sheet, widths)
     sheet.freeze_panes = f"A{HEADER_ROW + 1}"
     _print_setup(sheet, report, landscape=True)
     _title_block(sheet, report, widths)
     sheet.append(_header_cells(sheet, headers))
-    for indicator, label in report.columns:
+    for number, (indicator, label) in enumerate(report.columns, start=1):
         sheet.append(
             xlsx_row(
                 sheet,
                 [
-                    indicator.code,
+                    number,
                     indicator.name,
                     UNIT_TITLES[indicator.unit],
                     PERIOD_TITLES[indicator.period],
