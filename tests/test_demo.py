@@ -14,6 +14,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+from datetime import date, timedelta
 from email import message_from_bytes
 from email import policy as email_policy
 from email.utils import parsedate_to_datetime
@@ -182,3 +183,34 @@ def test_demo_refuses_a_global_db(home: Path, db: str) -> None:
     assert "Traceback" not in result.stderr
     assert not (home / "var" / "demo").exists()
     assert _digest(real) == before
+
+
+def test_demo_reads_the_files_done_dates_in_simulated_time(tmp_path: Path) -> None:
+    """The demo checks a ``done:`` date against its simulated time (its last day,
+    29.03.2024), never the real clock: a completion dated after the replay is in its
+    future and refused, though the real day is long past it."""
+    from workflow.cli.demo_cmd import END, START, Replay, _settings
+    from workflow.cli.system_cmd import SHIPPED_ROADMAP
+    from workflow.config import Settings
+    from workflow.errors import RoadmapFileError
+
+    later = END + timedelta(days=66)  # 03.06.2024: after the replay, before today
+    assert later < date.today()
+    text = SHIPPED_ROADMAP.read_text(encoding="utf-8")
+    assert text.count('"on": "2020-12-07"') == 1
+    roadmap = tmp_path / "later.yaml"
+    roadmap.write_text(text.replace('"on": "2020-12-07"', f'"on": "{later}"'), encoding="utf-8")
+    folder = tmp_path / "demo"
+    folder.mkdir()
+    replay = Replay(
+        folder=folder,
+        settings=_settings(Settings(), folder),
+        until=START + timedelta(days=1),
+        roadmap=roadmap,
+    )
+    with pytest.raises(RoadmapFileError) as refused:
+        replay.run()
+    assert str(refused.value.problems[0].message) == (
+        "дата выполнения 03.06.2024 в будущем (сегодня 29.03.2024): в файле отмечают "
+        "только уже выполненное"
+    )

@@ -159,6 +159,8 @@ class Replay:
     folder: Path
     settings: Settings
     until: date
+    #: The roadmap file replayed: the shipped one (None).
+    roadmap: Path | None = None
     engine: Engine | None = None
     stored: StoredRoadmap | None = None
     letters: int = 0
@@ -180,7 +182,6 @@ class Replay:
 
     def run(self) -> None:
         from base import db
-        from base.clock import system_clock
         from workflow.cli import demo_scenario
         from workflow.cli.system_cmd import SHIPPED_ROADMAP
         from workflow.engine import centers, municipalities
@@ -193,7 +194,10 @@ class Replay:
 
         self.engine = engine = db.make_engine(self.settings.effective_db_url, create_dir=True)
         schema.upgrade(engine)
-        definition = load_roadmap(SHIPPED_ROADMAP, now=system_clock())
+        # The file's done dates are read in simulated time, as of the demo's last day (the
+        # replay records each on its own day), never by the real clock: the same file
+        # gives the same demo whenever it runs.
+        definition = load_roadmap(self.roadmap or SHIPPED_ROADMAP, now=self._moment(END))
         start = self._moment(START)
         load_roadmap_as(engine, definition, self.actor, now=start)
         with db.read(engine) as conn:
