@@ -525,10 +525,14 @@ def test_status_xlsx(cli: Cli, engine: Engine, stored: StoredRoadmap, tmp_path: 
         if row[0].font.color is not None and row[0].font.color.rgb == "00B00020"
     ]
     assert overdue == [
-        [6, "2021", datetime(2021, 8, 25), "просрочен", 16],
-        [7, "2021", datetime(2021, 8, 25), "запланирован", 16],
-        [8, "2021", datetime(2021, 9, 1), "выполняется", 9],
+        [6, "2021 г.", datetime(2021, 8, 25), "просрочен", 16],
+        [7, "2021 г.", datetime(2021, 8, 25), "запланирован", 16],
+        [8, "2021 г.", datetime(2021, 9, 1), "выполняется", 9],
     ]
+    # Every period as a person reads it (as the HTML page), never the label of the data.
+    periods = [row[1] for row in book["Мероприятия"].iter_rows(min_row=5, values_only=True)]
+    assert "III квартал 2021 г." in periods
+    assert [p for p in periods if re.fullmatch(r"\d{4}(-\S+)?", str(p))] == []
     assert book["Мероприятия"]["C5"].number_format == "DD.MM.YYYY"
     soon = [[c.value for c in row] for row in book["Сроки"].iter_rows(min_row=5)]
     assert [r[:3] for r in soon] == [

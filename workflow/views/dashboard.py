@@ -905,7 +905,7 @@ def write_xlsx(data: Dashboard, path: Path) -> None:
     cycles_ws = sheet(
         "Мероприятия",
         ["№", "Период", "Срок", "Состояние", "Просрочено, дней", "Мероприятие"],
-        [5, 12, 12, 16, 12, 70],
+        [5, _fit((period_text(c.period) for c in data.cycles), 12, 30), 12, 16, 12, 70],
         landscape=True,
     )
     for c in data.cycles:
@@ -914,7 +914,7 @@ def write_xlsx(data: Dashboard, path: Path) -> None:
                 cycles_ws,
                 [
                     c.measure,
-                    c.period,
+                    period_text(c.period),  # «2021 г.», «III квартал 2021 г.», as the page
                     c.due,
                     c.state_title,
                     c.days_late or None,
