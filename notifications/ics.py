@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 import icalendar
 
+from notifications import russian
 from notifications.values import Reminder, item_number
 from states.center import STATE_TITLES, CenterState
 
@@ -176,17 +177,24 @@ def shorten(text: str, limit: int) -> str:
     return cut.rstrip(" ,;:—-«„(") + "…"
 
 
+def _summary_text(text: str, limit: int) -> str:
+    """``text`` on one line in Russian typography (`russian.typographic_quotes`: a name's
+    straight quotes become «…», quotes inside quotes „…“, as the letters' subjects have
+    them), cut to ``limit`` at a word with its quotations closed (`russian.shorten`)."""
+    return russian.shorten(russian.typographic_quotes(" ".join(text.split())), limit)
+
+
 def cycle_summary(*, measure: int, period: str, title: str) -> str:
     """«№ 9, II кв. 2023 г.: Проведение ежеквартального мониторинга…» (what, then its name)."""
     head = f"№ {measure}, {period_text(period, short=True)}: "
-    return head + shorten(title, max(SUMMARY_LIMIT - len(head), 10))
+    return head + _summary_text(title, max(SUMMARY_LIMIT - len(head), 10))
 
 
 def stage_summary(*, stage: str, school: str) -> str:
     """«Открытие центра — МБОУ Панинская СОШ»: the action, then the school (cut to fit)."""
     action = STAGE_ACTIONS.get(stage) or _stage_title(stage)
     head = f"{action} — "
-    return head + shorten(school, max(SUMMARY_LIMIT - len(head), 10))
+    return head + _summary_text(school, max(SUMMARY_LIMIT - len(head), 10))
 
 
 def _stage_title(stage: str) -> str:
@@ -268,7 +276,10 @@ def reminder_details(reminder: Reminder) -> list[str]:
     lines = []
     if reminder.subject_kind == "center_stage":
         if reminder.center_name:
-            place = f"Центр «Точка роста» на базе {reminder.center_name}"
+            place = (
+                "Центр «Точка роста» на базе "
+                + russian.typographic_quotes(" ".join(reminder.center_name.split()))
+            )
             if reminder.center_code:
                 place += f" (код {reminder.center_code})"
             if reminder.municipality:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import email
 import email.policy
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,28 @@ def test_letter_and_export_give_one_deadline_one_uid(
     assert str(exported[cycle]["summary"]).startswith("№ 6, 2021 г.: Организация обучения")
     assert all(len(str(e["summary"])) <= 80 for e in exported.values())
     assert str(letters[stage][0]["description"]).startswith("Срок: 25.08.2021.\n")
+
+
+def test_summary_and_description_in_russian_typography(
+    cli: Cli, stored: StoredRoadmap, engine: Engine, tmp_path: Path
+) -> None:
+    """A name's straight quotes read «…» in the event, quotes inside quotes „…“: the
+    letters' subjects write them so, and a calendar shows the SUMMARY beside them."""
+    row = make_rows(1, cohort=2021)[0]
+    named = replace(row, name='МБОУ "Панинская СОШ "Лидер""')
+    centers.import_centers(engine, stored, [named], filename="t.csv", actor="t", now=T0)
+    assert cli("--now", "2021-08-11", "tick").exit_code == 0
+    letters = _letter_events(engine)
+    exported = _export(cli, tmp_path / "all.ics", "2021-08-11")
+    stage = "ivanovo-2021-2023-center-C00000-equipped-7-2021@tochka"
+    for event in (letters[stage][0], exported[stage]):
+        assert str(event["summary"]) == "Оснащение центра — МБОУ «Панинская СОШ „Лидер“»"
+        assert "Центр «Точка роста» на базе МБОУ «Панинская СОШ „Лидер“»" in str(
+            event["description"]
+        )
+    texts = [str(e[k]) for es in letters.values() for e in es for k in ("summary", "description")]
+    texts += [str(e[k]) for e in exported.values() for k in ("summary", "description")]
+    assert [t for t in texts if '"' in t] == []
 
 
 def test_sequence_grows_when_the_deadline_moves_and_the_uid_stays(

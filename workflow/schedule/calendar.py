@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 
 from base.clock import local_date
 from notifications import ics
+from notifications.russian import typographic_quotes
 from states.center import STATE_TITLES as CENTER_TITLES
 from states.center import CenterState
 from states.cycle import STATE_TITLES as CYCLE_TITLES
@@ -123,7 +124,8 @@ def export(
                         due=own.due if own is not None else stage.due,
                         summary=ics.stage_summary(stage=stage.stage, school=center.name),
                         details=[
-                            f"Центр «Точка роста» на базе {center.name} (код {center.code}), "
+                            f"Центр «Точка роста» на базе {typographic_quotes(center.name)} "
+                            f"(код {center.code}), "
                             f"{center.municipality}; создаётся в {cohort} году.",
                             f"{'Начало этапа' if stage.starts else 'Этап'} "
                             f"«{CENTER_TITLES[CenterState(stage.stage)]}», сейчас: "
