@@ -276,9 +276,8 @@ def reminder_details(reminder: Reminder) -> list[str]:
     lines = []
     if reminder.subject_kind == "center_stage":
         if reminder.center_name:
-            place = (
-                "Центр «Точка роста» на базе "
-                + russian.typographic_quotes(" ".join(reminder.center_name.split()))
+            place = "Центр «Точка роста» на базе " + russian.typographic_quotes(
+                " ".join(reminder.center_name.split())
             )
             if reminder.center_code:
                 place += f" (код {reminder.center_code})"
