@@ -32,7 +32,14 @@ from pydantic_core import ErrorDetails
 from base.addresses import AddressError, AddressUse, parse_address
 from workflow.errors import InputError
 
-__all__ = ["DEFAULT_VAR_DIR", "Settings", "TlsName", "load_settings"]
+__all__ = [
+    "DEFAULT_EVIDENCE_TYPES",
+    "DEFAULT_VAR_DIR",
+    "EVIDENCE_TYPE_NAMES",
+    "Settings",
+    "TlsName",
+    "load_settings",
+]
 
 DEFAULT_VAR_DIR = Path("var")
 _PREFIX = "TOCHKA_"
@@ -85,6 +92,23 @@ SecondsOrOff = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 AtLeastOne = Annotated[int, Field(ge=1)]
 ClockTime = Annotated[str, BeforeValidator(_toml_time), AfterValidator(_clock_time)]
 
+#: The evidence document types a setting may name (`workflow.engine.media` detects them
+#: from the content); executables and files with macros are never accepted.
+EVIDENCE_TYPE_NAMES = ("pdf", "doc", "docx", "xls", "xlsx", "odt", "ods", "jpg", "png", "zip")
+DEFAULT_EVIDENCE_TYPES = "pdf,doc,docx,xls,xlsx,odt,ods,jpg,png"
+
+
+def _evidence_types(text: str) -> str:
+    """``"PDF, docx jpeg"`` → ``"pdf,docx,jpg"``: known names only, at least one."""
+    names = [n.lower() for n in re.split(r"[\s,;]+", text.strip()) if n]
+    names = ["jpg" if n == "jpeg" else n for n in names]
+    if not names or any(n not in EVIDENCE_TYPE_NAMES for n in names):
+        raise ValueError("not evidence types")  # replaced by the Russian message in `_refusal`
+    return ",".join(dict.fromkeys(names))
+
+
+EvidenceTypes = Annotated[str, AfterValidator(_evidence_types)]
+
 _TEXT = "нужна строка"
 # What each setting expects, said to the person who wrote a wrong value; a setting not
 # listed here is text.
@@ -107,6 +131,9 @@ _EXPECTED = {
     "tick_retry_seconds": "нужно число секунд больше 0",
     "tick_retry_max_seconds": "нужно число секунд больше 0",
     "allow_placeholder_addresses": "нужно true или false",
+    "evidence_max_mb": "нужно число мегабайт больше 0 и не больше 1024",
+    "evidence_types": "нужен список видов файлов через запятую из: "
+    + ", ".join(EVIDENCE_TYPE_NAMES),
 }
 
 
@@ -162,6 +189,12 @@ class Settings(BaseModel):
     # Letters to placeholder addresses (example.org, *.test; workflow.roadmap.placeholders)
     # are held by the daemon unless this is true (the test suite's local SMTP server).
     allow_placeholder_addresses: bool = False
+    # Evidence documents (``--evidence-file``, `workflow.engine.evidence_store`): the folder
+    # of their content (by default ``evidence/`` next to the SQLite file; on PostgreSQL the
+    # database itself), the largest file accepted and the types accepted, by content.
+    evidence_dir: str = ""
+    evidence_max_mb: float = Field(default=20.0, gt=0, le=1024, allow_inf_nan=False)
+    evidence_types: EvidenceTypes = DEFAULT_EVIDENCE_TYPES
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         yield ("db_url", _without_password(self.db_url))

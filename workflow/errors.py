@@ -32,6 +32,8 @@ __all__ = [
     "EffectiveDateBeforeLast",
     "EffectiveDateImplausible",
     "EffectiveDateRefused",
+    "EvidenceBroken",
+    "EvidenceNotStored",
     "FileProblems",
     "ImportFileError",
     "InputError",
@@ -126,6 +128,25 @@ class AuditBroken(TochkaError):
             f"Журнал аудита дорожной карты «{roadmap}» нарушен: {where}: {why}",
             hint="Восстановите базу из резервной копии и выясните, кто менял её в обход tochka.",
         )
+
+
+class EvidenceBroken(TochkaError):
+    """Stored evidence documents are missing or altered; ``problems`` names each."""
+
+    def __init__(self, *, problems: Sequence[str], where: str) -> None:
+        self.problems = tuple(problems)
+        self.where = where
+        lines = [f"Документы-основания повреждены: найдено ошибок — {len(self.problems)}."]
+        lines += [f"  {p}" for p in self.problems]
+        super().__init__(
+            "\n".join(lines),
+            hint=f"Верните файлы в хранилище {where} из резервной копии (имя файла — его "
+            "SHA-256) и выясните, кто их менял.",
+        )
+
+
+class EvidenceNotStored(TochkaError):
+    """An evidence document could not be stored: the transition was not recorded."""
 
 
 class EffectiveDateRefused(InputError):

@@ -17,6 +17,7 @@ from workflow.cli import (
     cycles_cmd,
     daemon_cmd,
     demo_cmd,
+    evidence_cmd,
     indicators_cmd,
     municipalities_cmd,
     outbox_cmd,
@@ -130,6 +131,7 @@ app.add_typer(outbox_cmd.app, name="outbox")
 app.add_typer(indicators_cmd.app, name="indicators")
 app.add_typer(report_cmd.app, name="report")
 app.add_typer(users_cmd.app, name="users")
+app.add_typer(evidence_cmd.app, name="evidence")
 daemon_cmd.register(app)
 backup_cmd.register(app)
 demo_cmd.register(app)

@@ -167,7 +167,9 @@ def _row(e: LogEntry) -> tuple[str, ...]:
 def _note(e: LogEntry, zone: str) -> str:
     from zoneinfo import ZoneInfo
 
-    details = "; ".join(f"{k}: {v}" for k, v in (e.evidence or {}).items())
+    from workflow.engine.evidence import texts
+
+    details = "; ".join(f"{k}: {v}" for k, v in texts(e.evidence).items())
     parts = [f"записано {e.recorded_at.astimezone(ZoneInfo(zone)):%d.%m.%Y %H:%M}"]
     parts += [p for p in (e.comment or "", details) if p]
     return " ".join("; ".join(parts).split())  # one paragraph: a comment's newlines too

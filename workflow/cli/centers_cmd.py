@@ -14,6 +14,7 @@ from workflow.cli.options import (
     CenterTriggerArg,
     Comment,
     Evidence,
+    EvidenceFiles,
     ExpectVersion,
     RoadmapCode,
     TableFileArg,
@@ -406,12 +407,14 @@ def fire(
     code: CenterCodeArg,
     trigger: CenterTriggerArg,
     evidence: Evidence = None,
+    evidence_file: EvidenceFiles = None,
     comment: Comment = None,
     expect_version: ExpectVersion = None,
     roadmap: RoadmapCode = None,
 ) -> None:
     """Выполнить переход центра (agree_infrastructure, equip, train_staff, open, ...)."""
     from states import CENTER_WORKFLOW
+    from workflow.cli.evidence_cmd import evidence_store, read_evidence_files
     from workflow.engine.transitions import TransitionEngine
     from workflow.mailer import make_renderer
     from workflow.schedule.notices import center_notice_hook
@@ -421,9 +424,14 @@ def fire(
     st = state(ctx)
     stored = st.roadmap(roadmap)
     documents = {"document": "; ".join(evidence)} if evidence else None
+    files = read_evidence_files(evidence_file or [], stored.definition, st)
     hook = center_notice_hook(stored.definition, make_renderer(st.settings))
     result = TransitionEngine(
-        st.engine(), stored.definition, stored.id, notice_hook=hook
+        st.engine(),
+        stored.definition,
+        stored.id,
+        notice_hook=hook,
+        evidence_store=evidence_store(st),
     ).fire_center(
         code,
         trigger,
@@ -432,6 +440,7 @@ def fire(
         evidence=documents,
         comment=comment,
         expected_version=expect_version,
+        files=files,
     )
     _report(st.json, result, f"Центр {code}")
 

@@ -13,6 +13,7 @@ from workflow.cli.options import (
     CycleIdArg,
     CycleTriggerArg,
     Evidence,
+    EvidenceFiles,
     ExpectVersion,
     RoadmapCode,
     order_documents,
@@ -125,6 +126,7 @@ def fire(
     cycle_id: CycleIdArg,
     trigger: CycleTriggerArg,
     evidence: Evidence = None,
+    evidence_file: EvidenceFiles = None,
     comment: Comment = None,
     expect_version: ExpectVersion = None,
     roadmap: RoadmapCode = None,
@@ -132,6 +134,7 @@ def fire(
     """Выполнить переход цикла (start, complete, cancel)."""
     from base import db
     from states import CYCLE_WORKFLOW
+    from workflow.cli.evidence_cmd import evidence_store, read_evidence_files
     from workflow.cli.names import cycle_label
     from workflow.engine import cycles
     from workflow.engine.transitions import TransitionEngine
@@ -148,7 +151,10 @@ def fire(
     documents = parse_evidence(
         evidence or [], definition, cycle_measure(definition, cycle.measure, cycle.period)
     )
-    result = TransitionEngine(st.engine(), definition, stored.id).fire_cycle(
+    files = read_evidence_files(evidence_file or [], definition, st)
+    result = TransitionEngine(
+        st.engine(), definition, stored.id, evidence_store=evidence_store(st)
+    ).fire_cycle(
         cycle_id,
         trigger,
         actor=st.actor_ref,
@@ -156,6 +162,7 @@ def fire(
         evidence=documents,
         comment=comment,
         expected_version=expect_version,
+        files=files,
     )
     _report(st.json, result, label, {"measure": cycle.measure, "period": cycle.period})
 

@@ -21,6 +21,15 @@ Evidence = Annotated[
         help="Подтверждающий документ: ТЕКСТ или ВИД=ТЕКСТ (можно несколько раз).",
     ),
 ]
+EvidenceFiles = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--evidence-file",
+        help="Файл документа: ВИД=ПУТЬ (вид из evidence_kinds дорожной карты; PDF, "
+        "DOC/DOCX, XLS/XLSX, ODT/ODS, JPG/PNG); можно несколько раз. Хранится по SHA-256, "
+        "хеш записывается в журнал.",
+    ),
+]
 Comment = Annotated[
     str | None,
     typer.Option("--comment", help="Комментарий или причина (для withdraw, revert, cancel)."),

@@ -382,6 +382,7 @@ def _print_history(
 
     from workflow.cli.listing import Column, Fit, print_table
     from workflow.cli.names import ru_dates, state_title, trigger_title
+    from workflow.engine.evidence import texts as evidence_texts
 
     rows = []
     notes = []
@@ -390,7 +391,7 @@ def _print_history(
         assert isinstance(evidence, dict)
         who = str(e["actor"]) + (f" за {e['on_behalf_of']}" if e["on_behalf_of"] else "")
         before = state_title(kind, str(e["from_state"])) if e["from_state"] else "—"
-        parts = [f"документ: {v}" for v in evidence.values()]
+        parts = [f"документ: {v}" for v in evidence_texts(evidence).values()]
         if e["comment"]:
             parts.append(f"комментарий: {ru_dates(str(e['comment']))}")
         rows.append(
@@ -456,7 +457,12 @@ def audit_verify(
             engine, source, database=database, explicit=anchors_file is not None, roadmap=roadmap
         )
     results = verify_chains(engine, roadmap, kept)
+    from workflow.cli.evidence_cmd import verify_stored
+
+    documents = verify_stored(st, roadmap)  # the documents the events record, re-hashed
     _print_verified(st.json, results, kept_from=source)
+    if documents:
+        done(documents)
 
 
 def kept_in_file(

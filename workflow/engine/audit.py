@@ -63,7 +63,8 @@ class NewEvent:
     actor: str
     recorded_at: datetime
     effective_date: date
-    evidence: Mapping[str, str] | None = None
+    # {kind: text}; a transition's files under `workflow.engine.evidence.FILES_KEY`.
+    evidence: Mapping[str, Any] | None = None
     comment: str | None = None
     on_behalf_of: str | None = None
 

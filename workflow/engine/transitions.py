@@ -8,10 +8,10 @@ hook — committed together or not at all. Hot-path statements are Core-level.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -21,12 +21,17 @@ from base.clock import Clock, local_date, system_clock
 from states import CENTER_WORKFLOW, CYCLE_WORKFLOW, StateHolder
 from states.center import CenterState
 from workflow.engine import access, audit, dates
+from workflow.engine import evidence as evidence_files
 from workflow.engine.access import Actor
 from workflow.engine.audit import NewEvent
 from workflow.errors import Conflict, NotFound
 from workflow.roadmap.definition import Roadmap
 from workflow.roadmap.items import cycle_measure
 from workflow.storage.tables import CENTER, CYCLE, USER
+
+if TYPE_CHECKING:
+    from workflow.engine.evidence import EvidenceFile
+    from workflow.engine.evidence_store import EvidenceStore
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,6 +124,7 @@ class TransitionEngine:
         roadmap: the roadmap definition; ``roadmap_id`` its row id.
         clock: the real time, recorded on each event (``now`` is the effective time).
         notice_hook: queues outbox rows in the transition's transaction.
+        evidence_store: where the content of evidence files goes (``files`` of a fire).
     """
 
     def __init__(
@@ -129,12 +135,14 @@ class TransitionEngine:
         *,
         clock: Clock = system_clock,
         notice_hook: NoticeHook | None = None,
+        evidence_store: EvidenceStore | None = None,
     ) -> None:
         self.engine = engine
         self.roadmap = roadmap
         self.roadmap_id = roadmap_id
         self.clock = clock
         self.notice_hook = notice_hook
+        self.evidence_store = evidence_store
 
     def fire_center(
         self,
@@ -146,8 +154,12 @@ class TransitionEngine:
         evidence: Mapping[str, str] | None = None,
         comment: str | None = None,
         expected_version: int | None = None,
+        files: Sequence[EvidenceFile] = (),
     ) -> TransitionResult:
         """Fire ``trigger`` on the center ``code``.
+
+        ``files``: evidence documents, recorded in the event and stored in
+        ``evidence_store`` in the same transaction (`workflow.engine.evidence`).
 
         Raises:
             NotFound: no such center in this roadmap.
@@ -171,6 +183,7 @@ class TransitionEngine:
                 evidence=evidence,
                 comment=comment,
                 expected_version=expected_version,
+                files=files,
             )
 
     def fire_center_in(
@@ -246,6 +259,7 @@ class TransitionEngine:
         comment: str | None,
         expected_version: int | None,
         floor_ignores: Collection[str] = (),
+        files: Sequence[EvidenceFile] = (),
     ) -> TransitionResult:
         row = conn.execute(
             _CENTER_READ,
@@ -310,6 +324,7 @@ class TransitionEngine:
             now=now,
             evidence=evidence,
             comment=comment,
+            files=files,
         )
 
     def fire_cycle(
@@ -322,10 +337,12 @@ class TransitionEngine:
         evidence: Mapping[str, str] | None = None,
         comment: str | None = None,
         expected_version: int | None = None,
+        files: Sequence[EvidenceFile] = (),
     ) -> TransitionResult:
         """Fire ``trigger`` on the measure cycle ``cycle_id``.
 
-        ``complete`` needs evidence of every kind the measure's result names.
+        ``complete`` needs evidence of every kind the measure's result names (a kind
+        given as a file in ``files`` counts, as for `fire_center`).
 
         Raises:
             NotFound, TriggerNotAllowed, GuardRefused, Conflict: as for `fire_center`.
@@ -346,6 +363,7 @@ class TransitionEngine:
                 evidence=evidence,
                 comment=comment,
                 expected_version=expected_version,
+                files=files,
             )
 
     def _fire_cycle_row(
@@ -361,6 +379,7 @@ class TransitionEngine:
         evidence: Mapping[str, str] | None,
         comment: str | None,
         expected_version: int | None,
+        files: Sequence[EvidenceFile] = (),
     ) -> TransitionResult:
         if row is None:
             raise NotFound(
@@ -379,7 +398,8 @@ class TransitionEngine:
             what="этого цикла",
         )
         required = {kind: self.roadmap.evidence_kind(kind).name for kind in measure.evidence}
-        merged = {**(row.evidence or {}), **(evidence or {})}
+        recorded = evidence_files.event_evidence(evidence, files)
+        merged = {**(row.evidence or {}), **evidence_files.texts(recorded)}
         holder = StateHolder(
             state=row.state, reason=comment, evidence=merged, required_evidence=required
         )
@@ -406,6 +426,7 @@ class TransitionEngine:
             now=now,
             evidence=evidence,
             comment=comment,
+            files=files,
         )
 
     def _authorize(
@@ -472,7 +493,10 @@ class TransitionEngine:
         now: datetime,
         evidence: Mapping[str, str] | None,
         comment: str | None,
+        files: Sequence[EvidenceFile] = (),
     ) -> TransitionResult:
+        if files and self.evidence_store is None:
+            raise ValueError("evidence files need an evidence_store")
         recorded_at = self.clock()
         effective = local_date(now, self.roadmap.timezone)
         params["b_now"] = recorded_at
@@ -499,7 +523,7 @@ class TransitionEngine:
                     on_behalf_of=actor.on_behalf_of,
                     recorded_at=recorded_at,
                     effective_date=effective,
-                    evidence=evidence,
+                    evidence=evidence_files.event_evidence(evidence, files),
                     comment=comment,
                 )
             ],
@@ -519,4 +543,7 @@ class TransitionEngine:
         )
         if self.notice_hook is not None:
             self.notice_hook(conn, result, now)
+        if files and self.evidence_store is not None:
+            # Last, when every check has passed: a refused transition stores nothing.
+            self.evidence_store.put(conn, files)
         return result

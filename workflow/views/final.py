@@ -49,6 +49,7 @@ from states.center import LIFECYCLE, CenterState
 from states.center import STATE_TITLES as CENTER_TITLES
 from states.cycle import CycleState
 from workflow.engine.audit import CREATE_TRIGGER
+from workflow.engine.evidence import texts as evidence_texts
 from workflow.engine.stage_revisions import moved_stages, revised, schedule_due_by_year
 from workflow.roadmap.deadlines import stage_deadlines
 from workflow.roadmap.definition import Roadmap
@@ -326,7 +327,7 @@ def build(conn: Connection, stored: StoredRoadmap, *, now: datetime) -> FinalRep
         )
 
     def record(event: Any, kinds: Mapping[str, str]) -> Record:
-        evidence = event.evidence or {}
+        evidence = evidence_texts(event.evidence)  # the files by name, not their records
         parts = [f"{kinds[k]}: {v}" if k in kinds else str(v) for k, v in evidence.items() if v]
         if event.comment:
             parts.append(f"комментарий: {event.comment}")
