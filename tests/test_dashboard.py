@@ -25,6 +25,8 @@ from sqlalchemy.engine import Engine
 from typer.testing import Result
 
 from base import db
+from states.center import LIFECYCLE
+from states.center import STATE_TITLES as CENTER_STATE_TITLES
 from states.cycle import CycleState
 from tests.cdp import Chromium
 from tests.test_indicators import T0, seed
@@ -246,6 +248,15 @@ def test_dashboard_in_headless_chromium(
         )
     ] == ["2", "0", "0", "0", "1", "3", "0"]
     assert [cell(2022, s) for s in ("planned", "equipped")] == ["1", "1"]
+    # The funnel's labels are the stages in the table's words (one wording per stage),
+    # «инфраструктурный лист согласован» on two lines rather than a shorter name.
+    cohort_2021 = dom.split('data-cohort="2021">', 1)[1].split("</svg>", 1)[0]
+    labels = [
+        " ".join(html.unescape(re.sub(r"<[^>]+>", " ", t)).split())
+        for t in re.findall(r'<text class="stage"[^>]*>(.*?)</text>', cohort_2021, re.DOTALL)
+    ]
+    assert labels == [CENTER_STATE_TITLES[s] for s in LIFECYCLE]
+    assert "инфраструктурный лист согласован" in labels
 
     def rows(css_class: str) -> list[list[str]]:
         """The cells' texts of the rendered rows of ``css_class``, tags stripped."""
