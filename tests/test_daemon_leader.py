@@ -4,8 +4,13 @@ the other takes over only after the leader is gone (issue 11, item 10).
 Ticks are counted by daemon id from the heartbeat rows: ``last_tick_as_of`` is written
 after each tick of the daemon that ran it and is empty in a start-up or standby
 heartbeat, so a daemon that only started (or only waits) never counts as ticking.
-``tools/mutation.py`` replaces ``pg_try_advisory_lock`` by ``true`` in a copy of the
-code (every daemon then leads) and sees both tests go red.
+
+A daemon writes its row once at start-up, before it tries the lock; every later write
+(its row's ``last_seen_at`` changes) comes after a try and carries the role that try
+gave it. So "it tried the lock while the other held it, and was refused" is a fact the
+tests wait for, not a matter of timing: ``tools/mutation.py`` replaces
+``pg_try_advisory_lock`` by ``true`` in a copy of the code (every daemon then leads)
+and each test goes red at that write, however slowly the processes start.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ ARGS = (
     "--simulate-from",
     "2021-02-01",
     "--simulate-to",
-    "2021-12-31",
+    "2023-12-31",
     "--simulate-step",
     "0.05",
     "--standby-retry",
@@ -92,6 +97,7 @@ class Ticks:
         self.days: dict[str, set[date]] = {}
         self.roles: dict[str, str] = {}
         self.pids: dict[str, int] = {}
+        self.writes: dict[str, set[datetime]] = {}
 
     def sample(self) -> None:
         with self.engine.connect() as conn:
@@ -101,14 +107,21 @@ class Ticks:
                     HEARTBEAT.c.pid,
                     HEARTBEAT.c.role,
                     HEARTBEAT.c.last_tick_as_of,
+                    HEARTBEAT.c.last_seen_at,
                 )
             ).all()
         for row in rows:
             self.roles[row.daemon_id] = row.role
             self.pids[row.daemon_id] = row.pid
+            self.writes.setdefault(row.daemon_id, set()).add(row.last_seen_at)
             ticked = self.days.setdefault(row.daemon_id, set())
             if isinstance(row.last_tick_as_of, datetime):
                 ticked.add(row.last_tick_as_of.astimezone(MSK).date())
+
+    def tried_the_lock(self, daemon_id: str) -> bool:
+        """Whether a row of ``daemon_id`` written after its first lock attempt was seen
+        (two different ``last_seen_at``: only the start-up write precedes the attempt)."""
+        return len(self.writes.get(daemon_id, ())) >= 2
 
     def ticking(self) -> list[str]:
         """The daemons seen with at least one tick of their own."""
@@ -128,15 +141,6 @@ class Ticks:
         raise AssertionError(f"timed out: ticks {self.days}, roles {self.roles}")
 
 
-def _both_up_leader_ticking(ticks: Ticks, days: int) -> Callable[[], bool]:
-    """Both daemons have written heartbeats, and some daemon has ``days`` tick dates."""
-
-    def check() -> bool:
-        return len(ticks.roles) == 2 and any(len(d) >= days for d in ticks.days.values())
-
-    return check
-
-
 def test_two_postgres_daemons_at_once_only_the_leader_ever_reconciles(
     db_url: str,
     engine: Engine,
@@ -147,9 +151,15 @@ def test_two_postgres_daemons_at_once_only_the_leader_ever_reconciles(
     _setup(engine, stored)
     first, second = spawn(db_url), spawn(db_url)
     ticks = Ticks(engine, [first, second], tmp_path)
-    # Both up, then 12 simulated days ticked with both running: the other never ticks.
-    ticks.wait(_both_up_leader_ticking(ticks, 1))
-    ticks.wait(lambda: any(len(d) >= 12 for d in ticks.days.values()) or len(ticks.ticking()) > 1)
+    # Both have tried the lock, and 12 simulated days ticked with both running: the other
+    # was refused and never ticks.
+    ticks.wait(
+        lambda: (
+            len(ticks.roles) == 2
+            and all(ticks.tried_the_lock(d) for d in ticks.roles)
+            and (any(len(d) >= 12 for d in ticks.days.values()) or len(ticks.ticking()) > 1)
+        )
+    )
     assert first.poll() is None, "a daemon exited early"
     assert second.poll() is None, "a daemon exited early"
 
@@ -172,14 +182,23 @@ def test_postgres_standby_reconciles_only_after_the_leader_is_killed(
     tmp_path: Path,
 ) -> None:
     _setup(engine, stored)
-    first, second = spawn(db_url), spawn(db_url)
-    ticks = Ticks(engine, [first, second], tmp_path)
-    ticks.wait(_both_up_leader_ticking(ticks, 6))
-    assert len(ticks.ticking()) == 1, f"the standby reconciled beside the leader: {ticks.days}"
+    first = spawn(db_url)
+    ticks = Ticks(engine, [first], tmp_path)
+    # The first daemon alone: it takes the lock and ticks. Only then the second starts.
+    ticks.wait(lambda: len(ticks.ticking()) == 1)
     (leader,) = ticks.ticking()
+    second = spawn(db_url)
+    ticks.procs = [first, second]
+    # The second has tried the lock while the first held it (the first never stops
+    # leading before it is killed), and the leader ticks on: the second was refused.
+    ticks.wait(lambda: any(ticks.tried_the_lock(d) for d in set(ticks.roles) - {leader}))
     (standby,) = set(ticks.roles) - {leader}
+    assert ticks.roles[standby] == "standby", f"both daemons took the lock: {ticks.roles}"
+    ticks.wait(lambda: len(ticks.days[leader]) >= 6 or bool(ticks.days[standby]))
+    assert first.poll() is None, "the leader exited before it was killed"
+    assert ticks.roles[leader] == "leader"
     assert ticks.roles[standby] == "standby"
-    assert not ticks.days[standby]
+    assert not ticks.days[standby], f"the standby reconciled beside the leader: {ticks.days}"
 
     by_pid = {first.pid: first, second.pid: second}
     killed_at = time.monotonic()
