@@ -63,10 +63,12 @@ clean:
 # --- chromium (dashboard tests) --------------------------------------------------------
 # The tests read what people see the way they see it: Debian's headless Chromium renders
 # the dashboard and the final report, LibreOffice prints the XLSX reports, pdftotext
-# (poppler-utils) reads the printed pages. Each is installed only when missing; needs
+# (poppler-utils) reads the printed pages; the replies tests read a real IMAP server,
+# Dovecot (dovecot-imapd, started by tests/dovecot.py with a private configuration on a
+# loopback port, never the system's service). Each is installed only when missing; needs
 # root (CI) or the programs already installed.
 TEST_TOOLS := /usr/bin/chromium:chromium /usr/bin/soffice:libreoffice-calc-nogui \
-	/usr/bin/pdftotext:poppler-utils
+	/usr/bin/pdftotext:poppler-utils /usr/sbin/dovecot:dovecot-imapd
 chromium:
 	@missing=""; for pair in $(TEST_TOOLS); do \
 		test -x "$${pair%%:*}" || missing="$$missing $${pair#*:}"; done; \

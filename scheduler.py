@@ -124,6 +124,7 @@ class DaemonOptions:
             failure in a row.
         tick_retry_max_seconds: the longest wait between retries.
         stall_seconds: a database call of the daemon longer than this is logged.
+        mail_seconds: interval of the mailbox poll (when ``poll_mail`` is wired).
     """
 
     daily_at: time = time(9, 0)
@@ -137,6 +138,7 @@ class DaemonOptions:
     tick_retry_seconds: float = 30.0
     tick_retry_max_seconds: float = 600.0
     stall_seconds: float = 30.0
+    mail_seconds: float = 300.0
 
     def retry_delay(self, failures: int) -> float:
         """The wait before the retry after ``failures`` failed ticks in a row (≥ 1)."""
@@ -255,6 +257,8 @@ class Daemon:
         options: timing.
         deliver: sends due outbox letters as of a time, or None (delivery not wired).
         weekly: the weekly summary's day and renderer, or None (not sent).
+        poll_mail: reads the reply mailbox once (`workflow.inbound.poll`), or None (no
+            mailbox configured).
         clock: the real time.
     """
 
@@ -263,6 +267,7 @@ class Daemon:
     options: DaemonOptions = field(default_factory=DaemonOptions)
     deliver: Deliver | None = None
     weekly: WeeklyPlan | None = None
+    poll_mail: Callable[[], Any] | None = None
     clock: Clock = system_clock
     daemon_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     stop_event: threading.Event = field(default_factory=threading.Event)
@@ -328,6 +333,17 @@ class Daemon:
                     "interval",
                     seconds=self.options.delivery_seconds,
                     id="deliver",
+                    next_run_time=datetime.now(ZoneInfo(self.options.zone)),
+                    coalesce=True,
+                    max_instances=1,
+                    misfire_grace_time=MISFIRE_GRACE_SECONDS,
+                )
+            if self.poll_mail is not None and self.options.simulation is None:
+                scheduler.add_job(
+                    self.poll_mail_once,
+                    "interval",
+                    seconds=self.options.mail_seconds,
+                    id="mail",
                     next_run_time=datetime.now(ZoneInfo(self.options.zone)),
                     coalesce=True,
                     max_instances=1,
@@ -568,6 +584,24 @@ class Daemon:
                 return
         log.info("event=delivery %s", _report_words(report))
         self._heartbeat(delivered=now)
+
+    def poll_mail_once(self) -> None:
+        """The mailbox job: record new replies; a fault is logged in Russian, never
+        raised, and the next interval tries again."""
+        if self.poll_mail is None:
+            return
+        with self.watch.watching("mail"):
+            try:
+                report = self.poll_mail()
+            except TochkaError as exc:
+                log.error("event=mail_failed message=«Почта не прочитана: %s»", exc.message)
+                return
+            except Exception as exc:
+                log.error(
+                    "event=mail_failed message=«Почта не прочитана: %s»", failure_reason(exc)
+                )
+                return
+        log.info("event=mail message=«%s»", getattr(report, "words", lambda: report)())
 
     # --- heartbeat ------------------------------------------------------------------------
 

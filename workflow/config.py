@@ -47,6 +47,9 @@ _PREFIX = "TOCHKA_"
 TlsName = Literal["starttls", "ssl", "none"]
 """The SMTP TLS modes, as ``notifications.transport.TlsMode`` spells them."""
 
+ImapTls = Literal["ssl", "starttls", "none"]
+"""The IMAP TLS modes (`workflow.inbound.poll`)."""
+
 _CLOCK = re.compile(r"(\d{1,2}):(\d{2})")
 
 
@@ -131,6 +134,11 @@ _EXPECTED = {
     "tick_retry_seconds": "нужно число секунд больше 0",
     "tick_retry_max_seconds": "нужно число секунд больше 0",
     "allow_placeholder_addresses": "нужно true или false",
+    "imap_port": "нужно целое число от 1 до 65535",
+    "imap_tls": "нужен один из режимов: ssl, starttls, none",
+    "imap_poll_seconds": "нужно число секунд больше 0",
+    "imap_timeout": "нужно число секунд больше 0",
+    "inbound_max_mb": "нужно число мегабайт больше 0 и не больше 1024",
     "evidence_max_mb": "нужно число мегабайт больше 0 и не больше 1024",
     "evidence_types": "нужен список видов файлов через запятую из: "
     + ", ".join(EVIDENCE_TYPE_NAMES),
@@ -186,6 +194,23 @@ class Settings(BaseModel):
     daemon_stall_seconds: Seconds = 30.0
     tick_retry_seconds: Seconds = 30.0
     tick_retry_max_seconds: Seconds = 600.0
+    # The mailbox replies come to (`workflow.inbound.poll`): read by the daemon every
+    # imap_poll_seconds when imap_host is set. TLS is "ssl" (port 993), "starttls" (143)
+    # or "none"; the server's certificate is verified against the system's authorities
+    # or imap_ca_file. A message is moved to imap_processed_folder once recorded;
+    # one larger than inbound_max_mb is refused (recorded with the reason, not read).
+    imap_host: str = ""
+    imap_port: Port | None = None
+    imap_tls: ImapTls = "ssl"
+    imap_ca_file: str = ""
+    imap_user: str = ""
+    # Never in a repr, a dump, a log or an error message.
+    imap_password: str = Field(default="", repr=False, exclude=True)
+    imap_folder: str = "INBOX"
+    imap_processed_folder: str = "Tochka-Processed"
+    imap_poll_seconds: Seconds = 300.0
+    imap_timeout: Seconds = 30.0
+    inbound_max_mb: float = Field(default=25.0, gt=0, le=1024, allow_inf_nan=False)
     # Letters to placeholder addresses (example.org, *.test; workflow.roadmap.placeholders)
     # are held by the daemon unless this is true (the test suite's local SMTP server).
     allow_placeholder_addresses: bool = False

@@ -21,6 +21,7 @@ from workflow.cli import (
     indicators_cmd,
     municipalities_cmd,
     outbox_cmd,
+    replies_cmd,
     report_cmd,
     roadmap_cmd,
     system_cmd,
@@ -128,6 +129,7 @@ app.add_typer(centers_cmd.app, name="centers")
 app.add_typer(municipalities_cmd.app, name="municipalities")
 app.add_typer(cycles_cmd.app, name="cycles")
 app.add_typer(outbox_cmd.app, name="outbox")
+app.add_typer(replies_cmd.app, name="replies")
 app.add_typer(indicators_cmd.app, name="indicators")
 app.add_typer(report_cmd.app, name="report")
 app.add_typer(users_cmd.app, name="users")

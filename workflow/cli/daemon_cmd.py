@@ -145,6 +145,7 @@ def run(
         tick_retry_seconds=settings.tick_retry_seconds,
         tick_retry_max_seconds=settings.tick_retry_max_seconds,
         stall_seconds=settings.daemon_stall_seconds,
+        mail_seconds=settings.imap_poll_seconds,
     )
     st.engine()  # checks the schema, with the errors every command gives
     engine = _daemon_engine(st)
@@ -170,10 +171,24 @@ def run(
         weekly=weekly.plan(settings.weekly_summary, renderer),
         options=options,
         deliver=deliver,
+        poll_mail=_mail_poller(settings, engine),
     )
     daemon.install_signal_handlers()
     code = daemon.run()
     raise typer.Exit(code)
+
+
+def _mail_poller(settings: Any, engine: Any) -> Any:
+    """The mailbox job (`workflow.inbound.poll.poll_mailbox`), or None when no
+    TOCHKA_IMAP_HOST is set."""
+    if not settings.imap_host:
+        return None
+    from workflow.inbound.poll import poll_mailbox
+
+    def poll() -> object:
+        return poll_mailbox(engine, settings)
+
+    return poll
 
 
 def _daemon_engine(st: CliState) -> Any:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 import notifications.outbox  # noqa: F401  # registers the outbox's tables in the metadata
+import workflow.storage.inbound  # noqa: F401  # registers the inbound mail table
 from base.columns import UTCDateTime
 
 

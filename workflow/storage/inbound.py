@@ -1,0 +1,99 @@
+"""The inbound mail table: every message read from the mailbox or a saved file, once.
+
+``inbound_message``
+    One message, recorded in the transaction that decides what it is; the IMAP copy is
+    moved to the processed folder only after that transaction commits
+    (`workflow.inbound.poll`). Two unique keys make a re-read a no-op: ``dedup_key``
+    (the Message-ID, or ``sha256:<hash of the bytes>`` for a message without one) and
+    ``(mailbox, uidvalidity, uid)`` for a message read over IMAP. A crash between the
+    commit and the move leaves the message in the folder; the next poll finds its key
+    and only moves it.
+
+    ``state`` (`InboundState`) says what it is: matched to one of our letters, held in
+    quarantine for the coordinator (``reason`` says why), an automatic message
+    (auto-reply, bounce, list mail: recorded, never answered) or refused (too large).
+    ``submission`` is the seam for the coordinator's decision on a matched reply
+    (``pending`` until accepted or rejected; None for every other state).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from base.columns import UTCDateTime
+
+
+class InboundState(StrEnum):
+    """What a recorded inbound message is."""
+
+    MATCHED = "matched"
+    """A reply to one of our letters from its recipient: a submission to decide."""
+    QUARANTINE = "quarantine"
+    """Held for the coordinator: unknown sender, failed DKIM/DMARC, not matched."""
+    AUTO = "auto"
+    """An auto-reply, a bounce or list mail (RFC 3834): recorded, never answered."""
+    REFUSED = "refused"
+    """Not read: larger than the size limit (``reason`` says so)."""
+
+
+class SubmissionState(StrEnum):
+    """The coordinator's decision on a matched reply (issue 15, item 4)."""
+
+    PENDING = "pending"
+    """Waiting for ``replies accept`` or ``replies reject``."""
+
+
+class InboundMessage(SQLModel, table=True):
+    """One inbound message, recorded once."""
+
+    __tablename__ = "inbound_message"
+    __table_args__ = (
+        sa.UniqueConstraint("mailbox", "uidvalidity", "uid", name="uq_inbound_imap_uid"),
+        sa.Index("ix_inbound_state", "state"),
+        sa.Index("ix_inbound_outbox", "outbox_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    # The Message-ID as written (angle brackets kept), or "sha256:<hex>" without one.
+    dedup_key: str = Field(max_length=1000, sa_column_kwargs={"unique": True})
+    message_id: str | None = Field(default=None, max_length=1000)
+    # "imap:<folder>" for the mailbox, "file" for `tochka replies import`.
+    mailbox: str = Field(max_length=255)
+    uidvalidity: int | None = Field(default=None, sa_type=sa.BigInteger)
+    uid: int | None = Field(default=None, sa_type=sa.BigInteger)
+    # Where it was read from: the IMAP host and folder, or the file's path (and the
+    # message's number in an mbox).
+    source: str = Field(sa_type=sa.Text)
+    from_addr: str = Field(default="", max_length=320)
+    from_header: str = Field(default="", sa_type=sa.Text)
+    subject: str = Field(default="", sa_type=sa.Text)
+    date_header: str = Field(default="", max_length=255)
+    size: int
+    sha256: str = Field(max_length=64)
+    state: str = Field(max_length=16)
+    reason: str | None = Field(default=None, sa_type=sa.Text)
+    # auto-reply, bounce or list (InboundState.AUTO only).
+    auto_kind: str | None = Field(default=None, max_length=16)
+    outbox_id: int | None = Field(default=None, foreign_key="outbox.id")
+    # in-reply-to, references or token: how the reply was matched to its letter.
+    matched_by: str | None = Field(default=None, max_length=16)
+    submission: str | None = Field(default=None, max_length=16)
+    # The reply's own text (quoted history cut), its attachments ([{name, type, size,
+    # sha256}]), notes on parts that could not be read; the message itself (None when
+    # refused).
+    text: str = Field(default="", sa_type=sa.Text)
+    attachments: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
+    notes: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    raw: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    # Real (wall-clock) time of recording; None of ``moved_at`` while the IMAP copy is
+    # still in the folder (or for a file).
+    received_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    moved_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
+
+
+INBOUND: sa.Table = InboundMessage.__table__  # type: ignore[attr-defined]
