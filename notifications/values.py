@@ -93,6 +93,9 @@ class Reminder:
         missing: the indicators the reader has not submitted (a school's monitoring).
         how: how to send them: reply to this letter, to whom.
         period_title: the period as people read it, e.g. «II квартал 2023 г.».
+        deadline_title: the deadline as the roadmap states it when that is not a day
+            («февраль 2022 г.», a month-only deadline due on the month's last day,
+            ``deadline``); empty: the day ``deadline`` is what the letter shows.
         owners: for the coordinator: who else owes the item.
         owners_label: how the letter introduces ``owners`` («Просрочено у»).
         received: the values the reader has already submitted for the period, «name —
@@ -143,6 +146,7 @@ class Reminder:
     #: The due dates this deadline had before it was moved, oldest first (empty: never
     #: moved): the letter says «срок перенесён с … на …», the calendar's SEQUENCE grows.
     earlier_deadlines: tuple[date, ...] = ()
+    deadline_title: str = ""
 
     @property
     def item_number(self) -> str | None:
@@ -156,46 +160,50 @@ class Reminder:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (stored with the reminder so a digest can be re-rendered)."""
-        return {
-            "key": self.key,
-            "send_on": self.send_on.isoformat(),
-            "recipient": _recipient_json(self.recipient),
-            "cc": [_recipient_json(r) for r in self.cc],
-            "rung": self.rung.value,
-            "days": self.days,
-            "deadline": self.deadline.isoformat(),
-            "term_end": None if self.term_end is None else self.term_end.isoformat(),
-            "subject_kind": self.subject_kind,
-            "title": self.title,
-            "roadmap_title": self.roadmap_title,
-            "measure_number": self.measure_number,
-            "center_code": self.center_code,
-            "center_name": self.center_name,
-            "municipality": self.municipality,
-            "evidence": list(self.evidence),
-            "period": self.period,
-            "reply_to": self.reply_to,
-            "timezone": self.timezone,
-            "signature": None if self.signature is None else self.signature.to_json(),
-            "roadmap_code": self.roadmap_code,
-            "stage": self.stage,
-            "role": self.role,
-            "action": self.action,
-            "documents": list(self.documents),
-            "missing": list(self.missing),
-            "how": self.how,
-            "period_title": self.period_title,
-            "owners": list(self.owners),
-            "owners_label": self.owners_label,
-            "last_rung": self.last_rung,
-            "weekly_summary": self.weekly_summary,
-            "received": list(self.received),
-            "journal_seq": self.journal_seq,
-            "journal_hash": self.journal_hash,
-        } | (
-            {"earlier_deadlines": [d.isoformat() for d in self.earlier_deadlines]}
-            if self.earlier_deadlines
-            else {}
+        return (
+            {
+                "key": self.key,
+                "send_on": self.send_on.isoformat(),
+                "recipient": _recipient_json(self.recipient),
+                "cc": [_recipient_json(r) for r in self.cc],
+                "rung": self.rung.value,
+                "days": self.days,
+                "deadline": self.deadline.isoformat(),
+                "term_end": None if self.term_end is None else self.term_end.isoformat(),
+                "subject_kind": self.subject_kind,
+                "title": self.title,
+                "roadmap_title": self.roadmap_title,
+                "measure_number": self.measure_number,
+                "center_code": self.center_code,
+                "center_name": self.center_name,
+                "municipality": self.municipality,
+                "evidence": list(self.evidence),
+                "period": self.period,
+                "reply_to": self.reply_to,
+                "timezone": self.timezone,
+                "signature": None if self.signature is None else self.signature.to_json(),
+                "roadmap_code": self.roadmap_code,
+                "stage": self.stage,
+                "role": self.role,
+                "action": self.action,
+                "documents": list(self.documents),
+                "missing": list(self.missing),
+                "how": self.how,
+                "period_title": self.period_title,
+                "owners": list(self.owners),
+                "owners_label": self.owners_label,
+                "last_rung": self.last_rung,
+                "weekly_summary": self.weekly_summary,
+                "received": list(self.received),
+                "journal_seq": self.journal_seq,
+                "journal_hash": self.journal_hash,
+            }
+            | (
+                {"earlier_deadlines": [d.isoformat() for d in self.earlier_deadlines]}
+                if self.earlier_deadlines
+                else {}
+            )
+            | ({"deadline_title": self.deadline_title} if self.deadline_title else {})
         )
 
     @classmethod
@@ -240,6 +248,7 @@ class Reminder:
             earlier_deadlines=tuple(
                 date.fromisoformat(d) for d in data.get("earlier_deadlines", ())
             ),
+            deadline_title=data.get("deadline_title", ""),
         )
 
 

@@ -298,6 +298,32 @@ def test_the_letter_names_the_item(engine: Engine, stored_items: StoredRoadmap) 
     ) in text
 
 
+def test_a_month_only_deadline_reads_as_the_month_in_its_letter(
+    engine: Engine, stored_items: StoredRoadmap
+) -> None:
+    """Item 2.3 is due «2021-01»: scheduled on the month's last day (Sunday 31.01.2021,
+    its on-the-day letter on Friday 29.01), the letter's «Срок:» says the month as the
+    roadmap states it, not a day the decree never named."""
+    from notifications.render import Renderer
+    from notifications.values import Reminder
+
+    queue = Recorder()
+    run(engine, stored_items, "2021-01-29", queue)
+    (reminder,) = [r for r in queue.items if r.period == "2021/2.3"]
+    assert (reminder.deadline, reminder.deadline_title) == (date(2021, 1, 31), "январь 2021 г.")
+    assert Reminder.from_json(reminder.to_json()) == reminder  # stored with the letter
+    letter = Renderer().render_reminders([reminder], now=at("2021-01-29"))
+    assert "  Срок: январь 2021 г. — " in letter.text
+    assert "Срок: январь 2021 г. — <em>" in letter.html
+    # A day-deadline item of the same measure keeps its day.
+    (day,) = [r for r in queue.items if r.period == "2020/2.4"]
+    assert day.deadline_title == ""
+    assert (
+        "Срок: 28 декабря 2020 г. — "
+        in Renderer().render_reminders([day], now=at("2021-01-29")).text
+    )
+
+
 # ------------------------------------------------------------------------ CLI
 
 Cli = Callable[..., Result]

@@ -34,6 +34,7 @@ __all__ = [
     "items_done",
     "marks_in",
     "measure_done_text",
+    "stated_due",
 ]
 
 #: A footnote mark in a text: asterisks, or superscript digits.
@@ -118,6 +119,17 @@ def due_title(due: date, *, month_only: bool = False) -> str:
     if month_only:
         return month_title(f"{due.year}-{due.month:02d}") or f"{due:%m.%Y}"
     return f"{due:%d.%m.%Y}"
+
+
+def stated_due(measure: Measure, due: date) -> str:
+    """The deadline of ``measure``'s cycle due on ``due`` as the roadmap states it, when
+    that is not a day: «февраль 2022 г.» for a month-only deadline (``"2022-02"``, due on
+    the month's last day, which the schedule keeps); empty for a day, and for a cycle
+    whose due date is no longer the stated one (moved by an order). ``measure`` is the
+    measure as its cycle sees it (`cycle_measure`: an item's own deadline)."""
+    if measure.month_only and due == measure.first_due:
+        return due_title(due, month_only=True)
+    return ""
 
 
 def marks_in(texts: Iterable[str]) -> set[str]:

@@ -18,7 +18,7 @@ from states.center import STATE_TITLES as CENTER_TITLES
 from states.center import CenterState
 from workflow.roadmap.deadlines import StageDeadline
 from workflow.roadmap.definition import Measure, PartyKind, Roadmap
-from workflow.roadmap.items import cycle_measure
+from workflow.roadmap.items import cycle_measure, stated_due
 from workflow.roadmap.workdays import next_working_day, term_end, working_day_on_or_before
 from workflow.schedule import asks
 from workflow.schedule.ladder import (
@@ -410,6 +410,7 @@ def build_reminders(
         recipients.append(coordinator)
     last = is_last_rung(rung, roadmap.reminders)
     title = asks.period_title(deadline.period) if deadline.kind == KIND_CYCLE else ""
+    stated = "" if deadline.earlier else stated_due(measure, deadline.due)
     owners = [r.name or r.email for r in deadline.recipients if _key(r.email) != coordinator_key]
     # A moved deadline's rungs are new reminders, not the ones queued for its old date.
     moved = f"@{deadline.due.isoformat()}" if deadline.earlier else ""
@@ -463,6 +464,7 @@ def build_reminders(
                 journal_seq=seq,
                 journal_hash=head,
                 earlier_deadlines=deadline.earlier,
+                deadline_title=stated if deadline.kind == KIND_CYCLE else "",
             )
         )
     return result
