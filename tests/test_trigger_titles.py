@@ -55,3 +55,57 @@ def test_history_and_show_name_transitions_in_russian(
     assert "срок 01.01.2022" in history.output
     assert "2022-01-01" not in history.output
     assert " create " not in history.output
+
+
+def test_history_names_who_acted_by_full_name_and_role(
+    cli: Cli, engine: Engine, stored: StoredRoadmap
+) -> None:
+    """«кто» is the user's full name and role; the login only for a user without a
+    recorded name; the daemon is «система Tochka»."""
+    (row,) = make_rows(1)
+    centers.import_centers(engine, stored, [row], filename="c.csv", actor="importer", now=NOW)
+    for args in (
+        ("users", "add", "ivanova", "--role", "координатор", "--name", "Иванова Анна Петровна"),
+        ("users", "add", "petrov", "--role", "координатор"),
+    ):
+        added = cli("--now", "2021-12-20", *args)
+        assert added.exit_code == 0, added.output
+    fired = cli(
+        "--now", "2021-12-20", "centers", "fire", row.code, "agree_infrastructure", actor="ivanova"
+    )
+    assert fired.exit_code == 0, fired.output
+    fired = cli(
+        "--now",
+        "2021-12-20",
+        "centers",
+        "fire",
+        row.code,
+        "revert",
+        "--comment",
+        "ошибка",
+        actor="petrov",
+    )
+    assert fired.exit_code == 0, fired.output
+    with db.write(engine) as conn:
+        cycles.create_cycles(
+            conn,
+            stored,
+            [CycleSpec(measure=9, period="2021-Q4", due=date(2022, 1, 1))],
+            origin="schedule",
+            actor="tochka-daemon",
+            now=NOW,
+            recorded_at=NOW,
+        )
+
+    history = cli("--wide", "history", "center", row.code)
+    assert history.exit_code == 0, history.output
+    who = [
+        line.rsplit("  ", 1)[-1].strip()
+        for line in history.output.splitlines()[3:]
+        if line[:3].strip().isdigit()
+    ]
+    assert who == [
+        "importer, координатор",
+        "Иванова Анна Петровна, координатор",
+        "petrov, координатор",
+    ]

@@ -30,6 +30,34 @@ def cycle_label(cycle_id: int, measure: int, period: str) -> str:
     return f"Цикл {cycle_id} (мероприятие {measure}, период {period})"
 
 
+def people(conn: Any, roadmap_id: int) -> dict[str, str]:
+    """Login → who that is, as a listing names them: «Иванова Анна Петровна,
+    координатор»; a user with no full name recorded by login and role («root,
+    координатор»); the daemon «система Tochka (автоматически)». A login not among the
+    roadmap's users (removed, or an import's) is not in the map: `who` shows it as it is."""
+    from workflow.engine.access import ROLE_TITLES, SYSTEM, Role
+    from workflow.engine.users import SYSTEM_TITLE, list_users
+
+    roles = {r.value: title for r, title in ROLE_TITLES.items()}
+    names = {SYSTEM.login: SYSTEM_TITLE}
+    for user in list_users(conn, roadmap_id):
+        if user.role == Role.SYSTEM.value:
+            names[user.login] = SYSTEM_TITLE
+            continue
+        role = roles.get(user.role, user.role)
+        names[user.login] = f"{user.full_name or user.login}, {role}"
+    return names
+
+
+def who(names: Mapping[str, str], actor: str, on_behalf_of: str | None = None) -> str:
+    """The «кто» of an event: the actor by name and role (`people`), and for whom they
+    acted: «Петров Иван, координатор за Сидорова Анна, школа»."""
+    text = names.get(actor, actor)
+    if on_behalf_of:
+        text += f" за {names.get(on_behalf_of, on_behalf_of)}"
+    return text
+
+
 def center_state_title(state: str) -> str:
     """«запланирован» for ``planned``; an unknown id is shown as it is."""
     from states.center import STATE_TITLES, CenterState

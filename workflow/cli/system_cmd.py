@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -337,6 +338,7 @@ def _print_status(summary: Any, width: int | None) -> None:
 def history_center(ctx: typer.Context, code: CenterCodeArg, roadmap: RoadmapCode = None) -> None:
     """История центра."""
     from base import db
+    from workflow.cli.names import people
     from workflow.engine import centers
 
     st = state(ctx)
@@ -345,7 +347,8 @@ def history_center(ctx: typer.Context, code: CenterCodeArg, roadmap: RoadmapCode
         events = centers.history(
             conn, stored.id, "center", centers.center_id(conn, stored.id, code)
         )
-    _print_history(st.json, f"История центра {code}", events, st.width)
+        names = people(conn, stored.id)
+    _print_history(st.json, f"История центра {code}", events, st.width, names=names)
 
 
 @history_app.command("cycle")
@@ -353,7 +356,7 @@ def history_center(ctx: typer.Context, code: CenterCodeArg, roadmap: RoadmapCode
 def history_cycle(ctx: typer.Context, cycle_id: CycleIdArg, roadmap: RoadmapCode = None) -> None:
     """История цикла мероприятия."""
     from base import db
-    from workflow.cli.names import cycle_label
+    from workflow.cli.names import cycle_label, people
     from workflow.engine import centers, cycles
 
     st = state(ctx)
@@ -361,8 +364,9 @@ def history_cycle(ctx: typer.Context, cycle_id: CycleIdArg, roadmap: RoadmapCode
     with db.read(st.engine()) as conn:
         cycle = cycles.get_cycle(conn, stored.id, cycle_id)
         events = centers.history(conn, stored.id, "cycle", cycle.id)
+        names = people(conn, stored.id)
     label = cycle_label(cycle.id, cycle.measure, cycle.period)
-    _print_history(st.json, f"История: {label}", events, st.width, kind="cycle")
+    _print_history(st.json, f"История: {label}", events, st.width, kind="cycle", names=names)
 
 
 def _print_history(
@@ -372,16 +376,18 @@ def _print_history(
     width: int | None,
     *,
     kind: str = "center",
+    names: Mapping[str, str],
 ) -> None:
-    """The events of one center or cycle: date, trigger, states, who; the documents and
-    the comment under each (in their own line, which holds long texts at 80 columns)."""
+    """The events of one center or cycle: date, trigger, states, who (by name and role:
+    ``names``, `workflow.cli.names.people`); the documents and the comment under each
+    (in their own line, which holds long texts at 80 columns)."""
     if as_json:
         print_json(events)
         return
     from datetime import date
 
     from workflow.cli.listing import Column, Fit, print_table
-    from workflow.cli.names import ru_dates, state_title, trigger_title
+    from workflow.cli.names import ru_dates, state_title, trigger_title, who
     from workflow.engine.evidence import texts as evidence_texts
 
     rows = []
@@ -389,7 +395,7 @@ def _print_history(
     for e in events:
         evidence = e["evidence"] or {}
         assert isinstance(evidence, dict)
-        who = str(e["actor"]) + (f" за {e['on_behalf_of']}" if e["on_behalf_of"] else "")
+        acted = who(names, str(e["actor"]), str(e["on_behalf_of"] or "") or None)
         before = state_title(kind, str(e["from_state"])) if e["from_state"] else "—"
         parts = [f"документ: {v}" for v in evidence_texts(evidence).values()]
         if e["comment"]:
@@ -400,7 +406,7 @@ def _print_history(
                 f"{date.fromisoformat(str(e['effective_date'])):%d.%m.%Y}",
                 trigger_title(kind, str(e["trigger"])),
                 f"{before} → {state_title(kind, str(e['to_state']))}",
-                who,
+                acted,
             )
         )
         notes.append("; ".join(parts))
