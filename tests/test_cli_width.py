@@ -378,7 +378,7 @@ def test_an_unknown_trigger_is_named_as_such(
     cycle = cli("--now", "2021-03-02", "cycles", "fire", str(opened["id"]), "finish")
     assert cycle.exit_code == 1
     assert (
-        f"Цикл {opened['id']} (мероприятие 3, период 2021-02-15): неизвестное действие «finish»; "
+        f"Цикл {opened['id']} (мероприятие 3, от 15.02.2021): неизвестное действие «finish»; "
         "возможные: start, complete, mark_overdue, cancel."
     ) in " ".join(cycle.output.split())
     assert _events(engine) == before + 1  # the cycle opened, nothing else
@@ -437,8 +437,14 @@ def test_a_cycle_is_named_by_its_id_measure_and_period(
     assert opened.exit_code == 0, opened.output
     [cycle] = json.loads(cli("--json", "cycles", "list", "--measure", "3").output)
     cid = cycle["id"]
-    label = f"Цикл {cid} (мероприятие 3, период 2021-02-15)"
+    # The period as people read it («от 15.02.2021», «II квартал 2023 г.»), never its
+    # label «2021-02-15» (that is --json's).
+    label = f"Цикл {cid} (мероприятие 3, от 15.02.2021)"
     assert opened.output == f"Открыт: {label}, срок 15.02.2021.\n"
+    listed = cli("--wide", "cycles", "list", "--measure", "3")
+    assert listed.exit_code == 0, listed.output
+    assert re.split(r"\s{2,}", listed.output.splitlines()[-1].strip())[3] == "от 15.02.2021"
+    assert "2021-02-15" not in listed.output
     started = cli("--json", "--now", "2021-02-02", "cycles", "fire", str(cid), "start")
     assert started.exit_code == 0, started.output
     answer = json.loads(started.output)

@@ -59,6 +59,7 @@ def list_(
     if st.json:
         print_json([c.as_json() for c in found])
         return
+    from notifications.ics import period_text
     from workflow.cli.listing import Column, Fit, print_table
 
     titles = {m.number: m.title for m in stored.definition.measures}
@@ -78,7 +79,7 @@ def list_(
                 str(c.id),
                 str(c.measure),
                 titles.get(c.measure, ""),
-                c.period,
+                period_text(c.period),
                 f"{c.due_date:%d.%m.%Y}",
                 cycle_state_title(c.state),
                 str(c.version),

@@ -23,11 +23,16 @@ OUTBOX_STATUS_TITLES: Mapping[str, str] = {
 
 
 def cycle_label(cycle_id: int, measure: int, period: str) -> str:
-    """The name of a cycle in every message: «Цикл 10 (мероприятие 7, период 2021)».
+    """The name of a cycle in every message: «Цикл 10 (мероприятие 7, 2021 г.)»,
+    «Цикл 23 (мероприятие 9, II квартал 2023 г.)»: the period as people read it
+    (`notifications.ics.period_text`), never its label («2023-Q2»).
 
-    The same words as the transition engine's messages about the cycle.
+    The same words as the transition engine's messages about the cycle
+    (`workflow.engine.transitions.cycle_label`).
     """
-    return f"Цикл {cycle_id} (мероприятие {measure}, период {period})"
+    from workflow.engine.transitions import cycle_label as engine_label
+
+    return engine_label(cycle_id, measure, period)
 
 
 def people(conn: Any, roadmap_id: int) -> dict[str, str]:

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from base import db
 from base.clock import Clock, local_date, system_clock
+from notifications.ics import period_text
 from states import CENTER_WORKFLOW, CYCLE_WORKFLOW, StateHolder
 from states.center import CenterState
 from workflow.engine import access, audit, dates
@@ -114,6 +115,12 @@ _CYCLE_UPDATE = (
         updated_at=sa.bindparam("b_now"),
     )
 )
+
+
+def cycle_label(cycle_id: int, measure: int, period: str) -> str:
+    """A cycle as every message names it: «Цикл 23 (мероприятие 9, II квартал 2023 г.)»,
+    its period as people read it, never the label «2023-Q2»."""
+    return f"Цикл {cycle_id} (мероприятие {measure}, {period_text(period)})"
 
 
 class TransitionEngine:
@@ -388,7 +395,7 @@ class TransitionEngine:
             )
         # An item's cycle needs the item's documents (`workflow.roadmap.items`).
         measure = cycle_measure(self.roadmap, row.measure, row.period)
-        label = f"Цикл {cycle_id} (мероприятие {row.measure}, период {row.period})"
+        label = cycle_label(cycle_id, row.measure, row.period)
         self._authorize(conn, actor, "cycle", trigger, target=label)
         self._check_expected(label, expected_version, row.version)
         dates.check_not_before_last(
