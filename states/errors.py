@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from base.errors import TochkaError
 
 
 class StateError(TochkaError):
     """A trigger could not be fired: not allowed now, or a guard refused it."""
+
+
+def named(triggers: Sequence[str], titles: Mapping[str, str]) -> str:
+    """Triggers as a person reads them, each with the id they type: «оснащение (equip),
+    открытие центра (open)» (an id without a title alone)."""
+    return ", ".join(f"{titles[t]} ({t})" if t in titles else t for t in triggers)
 
 
 class TriggerNotAllowed(StateError):
@@ -27,15 +33,17 @@ class TriggerNotAllowed(StateError):
         state: str,
         allowed: Sequence[str],
         state_title: str | None = None,
+        titles: Mapping[str, str] | None = None,
     ) -> None:
         self.entity = entity
         self.trigger = trigger
         self.state = state
         self.allowed = tuple(allowed)
         name = state_title or state
-        allowed_text = ", ".join(self.allowed) if self.allowed else "нет допустимых переходов"
+        titles = titles or {}
+        allowed_text = named(self.allowed, titles) or "нет допустимых переходов"
         super().__init__(
-            f"{entity}: переход «{trigger}» недопустим в состоянии «{name}».",
+            f"{entity}: переход «{named([trigger], titles)}» недопустим в состоянии «{name}».",
             hint=f"Допустимые переходы из «{name}»: {allowed_text}.",
         )
 
@@ -56,20 +64,22 @@ class UnknownTrigger(TriggerNotAllowed):
         state: str = "",
         allowed: Sequence[str] = (),
         state_title: str | None = None,
+        titles: Mapping[str, str] | None = None,
     ) -> None:
         self.entity = entity
         self.trigger = trigger
         self.state = state
         self.allowed = tuple(allowed)
         self.known = tuple(known)
+        titles = titles or {}
         hint = None
         if state:
             name = state_title or state
-            now = ", ".join(self.allowed) if self.allowed else "нет допустимых переходов"
+            now = named(self.allowed, titles) or "нет допустимых переходов"
             hint = f"Допустимые переходы из «{name}»: {now}."
         StateError.__init__(
             self,
-            f"{entity}: неизвестное действие «{trigger}»; возможные: {', '.join(self.known)}.",
+            f"{entity}: неизвестное действие «{trigger}»; возможные: {named(self.known, titles)}.",
             hint=hint,
         )
 

@@ -137,6 +137,8 @@ class WorkflowSpec:
     transitions: Sequence[Mapping[str, Any]]
     initial: str
     titles: Mapping[Any, str]
+    #: What each trigger does, in Russian (errors name a trigger so, with its id).
+    trigger_titles: Mapping[str, str] = field(default_factory=dict)
     #: Triggers the engine fires itself as part of another operation (a moved deadline
     #: reopening an overdue cycle); an operator's ``fire`` does not know them.
     internal: frozenset[str] = frozenset()
@@ -179,7 +181,12 @@ class Workflow:
             UnknownTrigger: ``trigger`` is none of `triggers` (they are listed).
         """
         if trigger not in self._machine.events or trigger in self.spec.internal:
-            raise UnknownTrigger(entity=entity, trigger=trigger, known=self.triggers)
+            raise UnknownTrigger(
+                entity=entity,
+                trigger=trigger,
+                known=self.triggers,
+                titles=self.spec.trigger_titles,
+            )
 
     def state_title(self, state: str) -> str:
         """The Russian name of ``state`` (the id itself if the workflow has no such state)."""
@@ -227,6 +234,7 @@ class Workflow:
                 state=holder.state,
                 allowed=self.allowed(holder.state),
                 state_title=self.state_title(holder.state),
+                titles=self.spec.trigger_titles,
             )
         if holder.state not in event.transitions:
             raise TriggerNotAllowed(
@@ -235,6 +243,7 @@ class Workflow:
                 state=holder.state,
                 allowed=self.allowed(holder.state),
                 state_title=self.state_title(holder.state),
+                titles=self.spec.trigger_titles,
             )
         holder.refusal = None
         if event.trigger(holder):
@@ -276,6 +285,7 @@ CENTER_SPEC = WorkflowSpec(
     transitions=center.TRANSITIONS,
     initial=center.CenterState.PLANNED.value,
     titles=center.STATE_TITLES,
+    trigger_titles={t.value: title for t, title in center.TRIGGER_TITLES.items()},
 )
 CYCLE_SPEC = WorkflowSpec(
     name="cycle",
@@ -284,6 +294,7 @@ CYCLE_SPEC = WorkflowSpec(
     transitions=cycle.TRANSITIONS,
     initial=cycle.CycleState.SCHEDULED.value,
     titles=cycle.STATE_TITLES,
+    trigger_titles={str(t): title for t, title in cycle.TRIGGER_TITLES.items()},
     internal=cycle.INTERNAL_TRIGGERS,
 )
 

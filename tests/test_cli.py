@@ -90,8 +90,12 @@ def test_wrong_trigger_names_state_and_allowed_triggers(
     before = _event_count(engine)
     result = cli("centers", "fire", "A1", "open")
     assert result.exit_code == 1
-    assert "переход «open» недопустим в состоянии «запланирован»" in result.output
-    assert "Допустимые переходы из «запланирован»: agree_infrastructure, withdraw." in result.output
+    said = " ".join(result.output.split())
+    assert "переход «открытие центра (open)» недопустим в состоянии «запланирован»" in said
+    assert (
+        "Допустимые переходы из «запланирован»: согласование инфраструктурного листа "
+        "(agree_infrastructure), исключение из дорожной карты (withdraw)."
+    ) in said
     missing_reason = cli("centers", "fire", "A1", "withdraw")
     assert missing_reason.exit_code == 1
     assert "нужно указать причину" in missing_reason.output

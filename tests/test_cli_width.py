@@ -365,22 +365,41 @@ def test_an_unknown_trigger_is_named_as_such(
     before = _events(engine)
     unknown = cli("--now", "2021-03-02", "centers", "fire", "SH-01", "xyz")
     assert unknown.exit_code == 1
-    assert " ".join(unknown.output.split()) == (
-        "Ошибка: Центр SH-01: неизвестное действие «xyz»; возможные: agree_infrastructure, "
-        "equip, train_staff, open, start_reporting, withdraw, revert."
+    # The actions in Russian, each with the id the operator types, as the help has them.
+    named = (
+        "согласование инфраструктурного листа (agree_infrastructure), оснащение (equip), "
+        "обучение персонала (train_staff), открытие центра (open), начало отчётности "
+        "(start_reporting), исключение из дорожной карты (withdraw)"
     )
+    assert " ".join(unknown.output.split()) == (
+        f"Ошибка: Центр SH-01: неизвестное действие «xyz»; возможные: {named}, "
+        "отмена перехода (revert)."
+    )
+    helped = cli("centers", "fire", "-h")
+    assert f"{named} или отмена перехода (revert)." in " ".join(helped.output.split())
     # Not the same refusal as a trigger that exists but not from this state.
     not_now = cli("--now", "2021-03-02", "centers", "fire", "SH-01", "open")
     assert not_now.exit_code == 1
-    assert "переход «open» недопустим в состоянии «запланирован»" in not_now.output
+    assert " ".join(not_now.output.split()) == (
+        "Ошибка: Центр SH-01: переход «открытие центра (open)» недопустим в состоянии "
+        "«запланирован». Допустимые переходы из «запланирован»: согласование "
+        "инфраструктурного листа (agree_infrastructure), исключение из дорожной карты "
+        "(withdraw)."
+    )
     assert "неизвестное действие" not in not_now.output
     opened = json.loads(cli("--json", "cycles", "open", "3", "--due", "15.02.2021").output)
     cycle = cli("--now", "2021-03-02", "cycles", "fire", str(opened["id"]), "finish")
     assert cycle.exit_code == 1
     assert (
         f"Цикл {opened['id']} (мероприятие 3, от 15.02.2021): неизвестное действие «finish»; "
-        "возможные: start, complete, mark_overdue, cancel."
+        "возможные: начало выполнения (start), выполнение (complete), просрочка "
+        "(mark_overdue), отмена (cancel)."
     ) in " ".join(cycle.output.split())
+    helped = cli("cycles", "fire", "-h")
+    assert (
+        "начало выполнения (start), выполнение (complete), просрочка (mark_overdue) или "
+        "отмена (cancel)."
+    ) in " ".join(helped.output.split())
     assert _events(engine) == before + 1  # the cycle opened, nothing else
 
 
@@ -462,7 +481,9 @@ def test_a_cycle_is_named_by_its_id_measure_and_period(
     assert cancelled.output.startswith(f"{label}: выполняется → отменён (версия 3, событие № ")
     again = cli("--now", "2021-02-04", "cycles", "fire", str(cid), "start")
     assert again.exit_code == 1
-    assert f"{label}: переход «start» недопустим в состоянии «отменён»." in again.output
+    assert (
+        f"{label}: переход «начало выполнения (start)» недопустим в состоянии «отменён»."
+    ) in again.output
     history = cli("history", "cycle", str(cid))
     assert history.output.startswith(f"История: {label}: событий 3\n")
 

@@ -44,8 +44,9 @@ def test_open_from_equipped_is_not_an_edge_of_the_machine() -> None:
     assert caught.value.state == "equipped"
     assert caught.value.allowed == ("train_staff", "withdraw", "revert")
     assert str(caught.value) == (
-        "Центр C1: переход «open» недопустим в состоянии «оснащён».\n"
-        "Допустимые переходы из «оснащён»: train_staff, withdraw, revert."
+        "Центр C1: переход «открытие центра (open)» недопустим в состоянии «оснащён».\n"
+        "Допустимые переходы из «оснащён»: обучение персонала (train_staff), исключение из "
+        "дорожной карты (withdraw), отмена перехода (revert)."
     )
 
 

@@ -412,7 +412,7 @@ def fire(
     expect_version: ExpectVersion = None,
     roadmap: RoadmapCode = None,
 ) -> None:
-    """Выполнить переход центра (agree_infrastructure, equip, train_staff, open, ...)."""
+    """Выполнить переход центра: оснащение (equip), открытие центра (open) и другие (см. -h)."""
     from states import CENTER_WORKFLOW
     from workflow.cli.evidence_cmd import evidence_store, read_evidence_files
     from workflow.engine.transitions import TransitionEngine

@@ -132,7 +132,8 @@ def fire(
     expect_version: ExpectVersion = None,
     roadmap: RoadmapCode = None,
 ) -> None:
-    """Выполнить переход цикла (start, complete, cancel)."""
+    """Выполнить переход цикла: начало выполнения (start), выполнение (complete),
+    отмена (cancel)."""
     from base import db
     from states import CYCLE_WORKFLOW
     from workflow.cli.evidence_cmd import evidence_store, read_evidence_files

@@ -32,7 +32,11 @@ EvidenceFiles = Annotated[
 ]
 Comment = Annotated[
     str | None,
-    typer.Option("--comment", help="Комментарий или причина (для withdraw, revert, cancel)."),
+    typer.Option(
+        "--comment",
+        help="Комментарий или причина (для исключения — withdraw, отмены перехода — revert, "
+        "отмены цикла — cancel).",
+    ),
 ]
 ExpectVersion = Annotated[
     int | None,
@@ -46,12 +50,18 @@ LoginArg = Annotated[str, typer.Argument(help="Учётная запись ОС.
 CenterTriggerArg = Annotated[
     str,
     typer.Argument(
-        help="Переход: agree_infrastructure, equip, train_staff, open, start_reporting, "
-        "withdraw или revert."
+        help="Переход (укажите id в скобках): согласование инфраструктурного листа "
+        "(agree_infrastructure), оснащение (equip), обучение персонала (train_staff), "
+        "открытие центра (open), начало отчётности (start_reporting), исключение из "
+        "дорожной карты (withdraw) или отмена перехода (revert)."
     ),
 ]
 CycleTriggerArg = Annotated[
-    str, typer.Argument(help="Переход: start, complete, mark_overdue или cancel.")
+    str,
+    typer.Argument(
+        help="Переход (укажите id в скобках): начало выполнения (start), выполнение "
+        "(complete), просрочка (mark_overdue) или отмена (cancel)."
+    ),
 ]
 TableFileArg = Annotated[Path, typer.Argument(help="Файл CSV или XLSX.")]
 
