@@ -11,6 +11,7 @@ from notifications.queue import queue_notice
 from notifications.render import Renderer
 from notifications.values import Notice, Recipient
 from states.center import STATE_TITLES, CenterState
+from workflow.engine.evidence import texts as evidence_texts
 from workflow.engine.transitions import NoticeHook, TransitionResult
 from workflow.engine.users import actor_title
 from workflow.roadmap.definition import Roadmap
@@ -92,7 +93,7 @@ def _evidence(roadmap: Roadmap, recorded: dict[str, str] | None) -> tuple[str, .
     """The documents recorded with the event, as a letter lists them: «вид: текст»
     for a known evidence kind, the text alone for a center's free-form document."""
     lines: list[str] = []
-    for kind, text in (recorded or {}).items():
+    for kind, text in evidence_texts(recorded).items():  # a file by its name
         try:
             name = roadmap.evidence_kind(kind).name
         except KeyError:
