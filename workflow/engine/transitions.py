@@ -204,9 +204,11 @@ class TransitionEngine:
         evidence: Mapping[str, str] | None = None,
         comment: str | None = None,
         floor_ignores: Collection[str] = (),
+        files: Sequence[EvidenceFile] = (),
     ) -> TransitionResult:
         """`fire_center` inside the caller's write transaction (an all-or-nothing import
-        of many transitions, `workflow.engine.adoption`); a refusal is raised, not
+        of many transitions, `workflow.engine.adoption`; a reply accepted together with
+        its decision, `workflow.inbound.submissions`); a refusal is raised, not
         recorded: the caller's transaction rolls back as a whole.
 
         ``floor_ignores``: triggers whose events do not bound the effective date from
@@ -224,6 +226,7 @@ class TransitionEngine:
             comment=comment,
             expected_version=None,
             floor_ignores=floor_ignores,
+            files=files,
         )
 
     def fire_cycle_in(
@@ -236,6 +239,7 @@ class TransitionEngine:
         now: datetime,
         evidence: Mapping[str, str] | None = None,
         comment: str | None = None,
+        files: Sequence[EvidenceFile] = (),
     ) -> TransitionResult:
         """`fire_cycle` inside the caller's write transaction, as `fire_center_in`."""
         effective = dates.plausible_effective(self.roadmap, now, real=self.clock())
@@ -251,6 +255,7 @@ class TransitionEngine:
             evidence=evidence,
             comment=comment,
             expected_version=None,
+            files=files,
         )
 
     def _fire_center_in(
