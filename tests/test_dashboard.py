@@ -19,6 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -181,6 +182,39 @@ def _dashboard_data(engine: Engine, stored: StoredRoadmap) -> None:
 PROBE = (Path(__file__).resolve().parent / "data" / "dashboard_probe.js").read_text(
     encoding="utf-8"
 )
+#: Every shape painted in a state's colour, with the words that tell its state without the
+#: colour (its tooltip, the label beside it), and the timeline's legend.
+COLOUR_PROBE = (Path(__file__).resolve().parent / "data" / "dashboard_colour_probe.js").read_text(
+    encoding="utf-8"
+)
+
+
+def _check_not_by_colour_alone(probe: dict[str, Any]) -> None:
+    """No state is told by colour alone (WCAG 1.4.1): each shape in a state's colour has
+    that state's Russian name in its tooltip or beside it; the timeline's states differ
+    in shape too, and the legend names each with its shape."""
+    from states.cycle import STATE_TITLES as CYCLE_STATE_TITLES
+
+    stage_titles = set(CENTER_STATE_TITLES.values())
+    cycle_titles = set(CYCLE_STATE_TITLES.values())
+    shapes = probe["shapes"]
+    coloured = [s for s in shapes if s["fill"] in set(dashboard.STAGE_COLOURS.values())]
+    assert len(coloured) > 10
+    for shape in shapes:
+        titles = cycle_titles if shape["where"].startswith("Циклы") else stage_titles
+        if shape["fill"] not in {
+            *dashboard.STAGE_COLOURS.values(),
+            *dashboard.CYCLE_COLOURS.values(),
+        }:
+            continue
+        assert any(t in shape["said"] for t in titles), shape
+    assert len(set(dashboard.CYCLE_SHAPES.values())) == len(dashboard.CYCLE_SHAPES)
+    assert [entry["word"] for entry in probe["legend"]][:-1] == [
+        CYCLE_STATE_TITLES[CycleState(state)] for state in dashboard.CYCLE_SHAPES
+    ]
+    assert all(entry["shapes"] for entry in probe["legend"][:-1])
+
+
 #: (name, viewport width, a phone's?) of the screenshots and probes.
 VIEWPORTS = (("phone", 390, True), ("desktop", 1280, False))
 
@@ -348,6 +382,8 @@ def test_dashboard_in_headless_chromium(
             if mobile:
                 assert [c for c in cells if c["label"] != f'"{c["head"]}: "'] == []
                 assert max(c["right"] for c in cells) <= width
+            if not mobile:
+                _check_not_by_colour_alone(browser.evaluate(COLOUR_PROBE))
             shot = SCREENSHOTS / f"dashboard-{name}-{backend}.png"
             browser.screenshot(shot, width=width, mobile=mobile)
             assert shot.stat().st_size > 10_000
