@@ -51,7 +51,7 @@ MAX_KEY_LENGTH = 255
 #: How many days on a late reminder may move to find a recipient's letter not sent yet.
 _MAX_MOVES = 7
 
-__all__ = ["Notice", "Reminder", "queue_notice", "queue_reminders"]
+__all__ = ["Notice", "Reminder", "queue_notice", "queue_reminders", "queue_summary"]
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -223,12 +223,19 @@ def _queue_fresh(
     group_ids = list(groups)
     for chunk in _chunks(group_ids):
         rows = conn.execute(
-            sa.select(OUTBOX.c.digest_group, OUTBOX.c.id, OUTBOX.c.status, OUTBOX.c.attempts).where(
-                OUTBOX.c.digest_group.in_(chunk)
-            )
+            sa.select(
+                OUTBOX.c.digest_group,
+                OUTBOX.c.id,
+                OUTBOX.c.status,
+                OUTBOX.c.attempts,
+                OUTBOX.c.kind,
+            ).where(OUTBOX.c.digest_group.in_(chunk))
         )
-        for group, row_id, status, attempts in rows:
-            existing[group].append((row_id, status, attempts))
+        for group, row_id, status, attempts, kind in rows:
+            # The weekly summary of the day is the coordinator's letter of that day too
+            # (`queue_summary`): it counts as the day's letter, but is never amended.
+            amendable = kind == LetterKind.DIGEST.value
+            existing[group].append((row_id, status if amendable else "", attempts))
     amend: dict[str, int] = {}
     candidates = [
         row_id
@@ -359,14 +366,36 @@ def _queue_one(
     return True
 
 
-def queue_notice(conn: Connection, notice: Notice, *, now: datetime, renderer: Renderer) -> bool:
+def _local_day(now: datetime, timezone: str) -> date:
+    try:
+        return now.astimezone(ZoneInfo(timezone)).date()
+    except (ZoneInfoNotFoundError, ValueError):
+        return now.date()
+
+
+def queue_notice(
+    conn: Connection,
+    notice: Notice,
+    *,
+    now: datetime,
+    renderer: Renderer,
+    carried: Callable[[str], Sequence[Notice]] | None = None,
+) -> bool:
     """Queue a transition notice, in the caller's transaction (the state change's).
+
+    With ``carried``, a recipient's notices of one local day go as one letter: a notice
+    joins (re-renders) that day's notice letter while it is still ``pending`` and never
+    attempted; once that letter has left, it joins the next day's (which waits for the
+    day to begin), as a late reminder does. ``carried(key)`` gives the notices a pending
+    letter with that key already carries, in order (the caller knows them: the audit
+    events). Without it, each notice is a letter of its own.
 
     Args:
         conn: a connection inside the caller's write transaction.
         notice: the notice; its ``key`` makes the call idempotent.
         now: the current time (aware).
         renderer: the template renderer.
+        carried: the notices already in a pending letter, by the letter's key.
 
     Returns:
         True if queued, False if a letter with this key already exists. A notice to an
@@ -376,15 +405,95 @@ def queue_notice(conn: Connection, notice: Notice, *, now: datetime, renderer: R
         TemplateProblem: a template failed.
         ValueError: the key is empty or longer than `MAX_KEY_LENGTH`.
     """
-    return _queue_one(
-        conn, notice, LetterKind.NOTICE, lambda: renderer.render_notice(notice, now=now), now
+    if carried is None:
+        return _queue_one(
+            conn, notice, LetterKind.NOTICE, lambda: renderer.render_notice(notice, now=now), now
+        )
+    _check_key(notice.key)
+    if conn.execute(sa.select(OUTBOX.c.id).where(OUTBOX.c.key == notice.key)).first():
+        return False
+    day = _local_day(now, notice.timezone)
+    for _move in range(_MAX_MOVES + 1):
+        group = digest_group(notice.recipient.email, day)
+        rows = list(
+            conn.execute(
+                sa.select(OUTBOX.c.id).where(
+                    OUTBOX.c.digest_group == group, OUTBOX.c.kind == LetterKind.NOTICE.value
+                )
+            )
+        )
+        if not rows:
+            break
+        pending = conn.execute(
+            sa.select(OUTBOX.c.id, OUTBOX.c.key)
+            .where(
+                OUTBOX.c.id.in_([r.id for r in rows]),
+                OUTBOX.c.status == OutboxStatus.PENDING.value,
+                OUTBOX.c.attempts == 0,
+            )
+            .order_by(OUTBOX.c.id.desc())
+            .with_for_update()
+        ).first()
+        if pending is not None:
+            earlier = list(carried(pending.key))
+            built = _assemble(
+                notice.recipient.email,
+                renderer.render_notice(notice, now=now, earlier=earlier),
+                notice.cc,
+                notice,
+                now,
+            )
+            conn.execute(
+                OUTBOX.update()
+                .where(OUTBOX.c.id == pending.id)
+                .values(
+                    recipient=built.recipient,
+                    envelope=built.envelope,
+                    subject=built.subject,
+                    message=built.message,
+                    status=(OutboxStatus.DEAD if not built.message else OutboxStatus.PENDING).value,
+                    last_error=built.error,
+                    updated_at=now,
+                )
+            )
+            log.debug("notice letter %s amended with %s", pending.id, notice.key)
+            return True
+        day += timedelta(days=1)  # the day's letter has left: the next day's
+    built = _assemble(
+        notice.recipient.email, renderer.render_notice(notice, now=now), notice.cc, notice, now
     )
+    start = datetime.combine(day, time(0), tzinfo=now.tzinfo)
+    try:
+        start = datetime.combine(day, time(0), tzinfo=ZoneInfo(notice.timezone))
+    except (ZoneInfoNotFoundError, ValueError):
+        pass
+    conn.execute(
+        OUTBOX.insert(),
+        _row_values(
+            key=notice.key,
+            kind=LetterKind.NOTICE,
+            group=group,
+            built=built,
+            due=max(now, start),
+            now=now,
+        ),
+    )
+    return True
 
 
 def queue_summary(
     conn: Connection, summary: WeeklySummary, *, now: datetime, renderer: Renderer
 ) -> bool:
     """Queue the weekly summary letter, in the caller's write transaction.
+
+    The summary is its recipient's one letter of its day (``summary.as_of``): that
+    day's digest for the recipient, while still ``pending`` and never attempted, is
+    folded in — its reminders come first in the summary (``summary.reminders``), their
+    records (``reminder.outbox_id``) move to the summary's row and the digest's row is
+    deleted (it never left). The summary's row joins the recipient's digest group of the
+    day, so a reminder that comes later that day goes to the next day's letter
+    (`queue_reminders`). When a letter of the day has already left (claimed, sent,
+    failed, dead), the summary is not queued (False): the next day's call queues it.
 
     Args:
         conn: a connection inside the caller's write transaction.
@@ -393,13 +502,64 @@ def queue_summary(
         renderer: the template renderer.
 
     Returns:
-        True if queued, False if a letter with this key already exists. A summary to an
-        invalid address is stored as ``dead`` with the reason (and counts as queued).
+        True if queued, False if a letter with this key already exists or the
+        recipient's letter of the day has left. A summary to an invalid address is
+        stored as ``dead`` with the reason (and counts as queued).
 
     Raises:
         TemplateProblem: a template failed.
         ValueError: the key is empty or longer than `MAX_KEY_LENGTH`.
     """
-    return _queue_one(
-        conn, summary, LetterKind.SUMMARY, lambda: renderer.render_summary(summary), now
+    _check_key(summary.key)
+    exists = conn.execute(sa.select(OUTBOX.c.id).where(OUTBOX.c.key == summary.key)).first()
+    if exists is not None:
+        return False
+    group = digest_group(summary.recipient.email, summary.as_of)
+    day_rows = list(
+        conn.execute(
+            sa.select(OUTBOX.c.id, OUTBOX.c.kind, OUTBOX.c.status, OUTBOX.c.attempts).where(
+                OUTBOX.c.digest_group == group
+            )
+        )
     )
+    # Locked on PostgreSQL, so that a deliverer's SKIP LOCKED claim either came first
+    # (the row is no longer pending: the summary waits for the next day) or waits.
+    folded = [
+        int(row_id)
+        for (row_id,) in conn.execute(
+            sa.select(OUTBOX.c.id)
+            .where(
+                OUTBOX.c.id.in_([r.id for r in day_rows]),
+                OUTBOX.c.kind == LetterKind.DIGEST.value,
+                OUTBOX.c.status == OutboxStatus.PENDING.value,
+                OUTBOX.c.attempts == 0,
+            )
+            .with_for_update()
+        )
+    ]
+    if len(folded) < len(day_rows):
+        log.info("summary %s waits: the day's letter to its recipient has left", summary.key)
+        return False
+    carried = [
+        Reminder.from_json(payload)
+        for (payload,) in conn.execute(
+            sa.select(REMINDER.c.payload)
+            .where(REMINDER.c.outbox_id.in_(folded))
+            .order_by(REMINDER.c.id)
+        )
+    ]
+    letter = replace(summary, reminders=(*summary.reminders, *carried))
+    built = _assemble(
+        letter.recipient.email, renderer.render_summary(letter, now=now), (), letter, now
+    )
+    values = _row_values(
+        key=letter.key, kind=LetterKind.SUMMARY, group=group, built=built, due=now, now=now
+    )
+    row_id = conn.execute(OUTBOX.insert().returning(OUTBOX.c.id), values).scalar_one()
+    if folded:
+        conn.execute(
+            REMINDER.update().where(REMINDER.c.outbox_id.in_(folded)).values(outbox_id=row_id)
+        )
+        conn.execute(OUTBOX.delete().where(OUTBOX.c.id.in_(folded)))
+        log.info("summary %s carries %d reminder(s) of its day", letter.key, len(carried))
+    return True

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -31,6 +31,7 @@ from notifications import russian
 from notifications.errors import TemplateProblem
 from notifications.headers import clean_text
 from notifications.ics import build_calendar
+from notifications.monitoring_form import form_attachments
 from notifications.signature import Signature
 from notifications.summary import WeeklySummary, sample_summary
 from notifications.values import Notice, Recipient, Reminder, Rung
@@ -367,6 +368,53 @@ def _form(source: Any, recipient: Recipient) -> dict[str, Any]:
     }
 
 
+def reminders_context(reminders: Sequence[Reminder], now: datetime) -> dict[str, Any]:
+    """What a letter says of one recipient's reminders of one day (a digest, or the
+    weekly summary that carries them): the items, numbered across their deadline groups
+    when there are several, the earliest (most urgent) first, their counts and the note
+    on the items whose last overdue reminder this is."""
+    ordered = sorted(reminders, key=lambda r: r.urgency)
+    items = [item_view(r, now) for r in ordered]
+    if len(items) > 1:  # a digest: one numbering across its date groups
+        items = [replace(item, number=n) for n, item in enumerate(items, start=1)]
+    groups: list[DeadlineGroup] = []
+    for item in items:
+        if groups and groups[-1].deadline == item.reminder.deadline:
+            last = groups[-1]
+            groups[-1] = DeadlineGroup(
+                deadline=last.deadline,
+                deadline_text=last.deadline_text,
+                status=last.status,
+                when_text=last.when_text,
+                items=(*last.items, item),
+            )
+        else:
+            groups.append(
+                DeadlineGroup(
+                    deadline=item.reminder.deadline,
+                    deadline_text=item.deadline_text,
+                    status=item.status,
+                    when_text=item.when_text,
+                    items=(item,),
+                )
+            )
+    counts = {
+        "overdue": sum(1 for i in items if i.status is Rung.OVERDUE),
+        "today": sum(1 for i in items if i.status is Rung.ON_DAY),
+        "upcoming": sum(1 for i in items if i.status is Rung.BEFORE),
+    }
+    return {
+        "day": letter_day(ordered[0], now) if ordered else None,
+        "items": items,
+        "item": items[0] if items else None,
+        "groups": groups,
+        "counts": counts,
+        "counts_text": counts_text(counts, len(items)),
+        "total": len(items),
+        "last_note": last_rung_note(items),
+    }
+
+
 class Renderer:
     """Renders reminder, digest and notice letters from the (overridable) templates.
 
@@ -447,53 +495,19 @@ class Renderer:
         if not reminders:
             raise ValueError("a letter needs at least one reminder")
         ordered = sorted(reminders, key=lambda r: r.urgency)
-        items = [item_view(r, now) for r in ordered]
-        if len(items) > 1:  # a digest: one numbering across its date groups
-            items = [replace(item, number=n) for n, item in enumerate(items, start=1)]
         first = ordered[0]
-        groups: list[DeadlineGroup] = []
-        for item in items:
-            if groups and groups[-1].deadline == item.reminder.deadline:
-                last = groups[-1]
-                groups[-1] = DeadlineGroup(
-                    deadline=last.deadline,
-                    deadline_text=last.deadline_text,
-                    status=last.status,
-                    when_text=last.when_text,
-                    items=(*last.items, item),
-                )
-            else:
-                groups.append(
-                    DeadlineGroup(
-                        deadline=item.reminder.deadline,
-                        deadline_text=item.deadline_text,
-                        status=item.status,
-                        when_text=item.when_text,
-                        items=(item,),
-                    )
-                )
-        counts = {
-            "overdue": sum(1 for i in items if i.status is Rung.OVERDUE),
-            "today": sum(1 for i in items if i.status is Rung.ON_DAY),
-            "upcoming": sum(1 for i in items if i.status is Rung.BEFORE),
-        }
+        days = reminders_context(ordered, now)
+        items = days["items"]
         cc: dict[str, Recipient] = {}
         for reminder in ordered:
             for copy in reminder.cc:
                 cc.setdefault(copy.email.strip().lower(), copy)
         context: dict[str, Any] = {
             **_form(first, first.recipient),
+            **days,
             "recipient": first.recipient,
             "roadmap_title": first.roadmap_title,
             "reply_to": first.reply_to,
-            "day": letter_day(first, now),
-            "items": items,
-            "item": items[0],
-            "groups": groups,
-            "counts": counts,
-            "counts_text": counts_text(counts, len(items)),
-            "total": len(items),
-            "last_note": last_rung_note(items),
             "escalated": bool(cc),
             "cc": list(cc.values()),
         }
@@ -510,11 +524,20 @@ class Renderer:
             text=text,
             html=html,
             ics=build_calendar(ordered, now=now),
+            attachments=form_attachments(ordered),
             sender_name=context["sender_name"],
         )
 
-    def render_notice(self, notice: Notice, *, now: datetime) -> RenderedLetter:
+    def render_notice(
+        self, notice: Notice, *, now: datetime, earlier: Sequence[Notice] = ()
+    ) -> RenderedLetter:
         """Render a transition notice letter.
+
+        Args:
+            notice: the notice (the latest, when the letter carries several).
+            now: the time of rendering (aware).
+            earlier: the notices of the same day to the same recipient already in the
+                letter, in order: the letter lists them all (``notices``).
 
         Raises:
             TemplateProblem: a template failed.
@@ -522,6 +545,7 @@ class Renderer:
         context: dict[str, Any] = {
             **_form(notice, notice.recipient),
             "notice": notice,
+            "notices": [*earlier, notice],
             "recipient": notice.recipient,
             "roadmap_title": notice.roadmap_title,
             "reply_to": notice.reply_to,
@@ -537,14 +561,27 @@ class Renderer:
             sender_name=context["sender_name"],
         )
 
-    def render_summary(self, summary: WeeklySummary) -> RenderedLetter:
+    def render_summary(
+        self, summary: WeeklySummary, *, now: datetime | None = None
+    ) -> RenderedLetter:
         """Render the weekly summary letter, the dashboard attached.
+
+        The coordinator's reminders of the day (``summary.reminders``, folded in by the
+        queue) come first, as its digest would have said them (``day``, ``groups``,
+        ``counts_text``, ``last_note``), with their calendar attached.
+
+        Args:
+            summary: the summary.
+            now: the time of rendering (aware), for the folded reminders' wording and
+                calendar stamp; defaults to the summary's date at noon UTC.
 
         Raises:
             TemplateProblem: a template failed.
         """
+        stamp = now or datetime.combine(summary.as_of, time(12), tzinfo=UTC)
         context: dict[str, Any] = {
             **_form(summary, summary.recipient),
+            **reminders_context(summary.reminders, stamp),
             "summary": summary,
             "recipient": summary.recipient,
             "roadmap_title": summary.roadmap_title,
@@ -562,7 +599,9 @@ class Renderer:
             subject=subject,
             text=text,
             html=html,
-            ics=None,
+            ics=build_calendar(sorted(summary.reminders, key=lambda r: r.urgency), now=stamp)
+            if summary.reminders
+            else None,
             attachments=(attachment,),
             sender_name=context["sender_name"],
         )
@@ -591,7 +630,9 @@ class Renderer:
             self.render_reminders([reminder], now=stamp)
         self.render_reminders(samples, now=stamp)
         self.render_notice(sample_notice(), now=stamp)
+        self.render_notice(sample_notice(), now=stamp, earlier=[sample_notice()])
         self.render_summary(sample_summary())
+        self.render_summary(replace(sample_summary(), reminders=tuple(samples)), now=stamp)
 
 
 #: The signature of the sample letters (the template check renders every part of it).

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from notifications.signature import Signature
-from notifications.values import Recipient
+from notifications.values import Recipient, Reminder
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -60,6 +60,26 @@ class LateCenterLine:
         return f"Центр «Точка роста» на базе {self.school} ({self.municipality}): {self.stage}"
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MarkLine:
+    """A center's stage marked during the week (one audit event of a center).
+
+    Attributes:
+        headline: what was marked, as the school's notice says it («Центр оснащён»,
+            «Отметка этапа „оснащён“ отменена»).
+        school: the school the center is based at (shortened to fit a line).
+        municipality: the center's municipality.
+        day: the event's effective date.
+        who: who marked it, by full name and role (never the login).
+    """
+
+    headline: str
+    school: str
+    municipality: str
+    day: date
+    who: str
+
+
 @dataclass(frozen=True, kw_only=True)
 class WeeklySummary:
     """One weekly summary letter to one recipient.
@@ -89,6 +109,14 @@ class WeeklySummary:
         silenced_rungs: how many overdue reminders the responsible got before.
         journal: the audit chain head as ``SEQ:HASH`` (empty before the first event);
             ``tochka audit verify --expect SEQ:HASH`` checks the chain against it.
+        marked: the centers' stages marked in the week ``marked_from``..``marked_to``
+            (the schools get a notice each; the coordinator reads them here, never as a
+            copy of the school's letter), in order, at most a page of them.
+        marked_total: how many marks the week had, those not listed included (0: as
+            many as listed).
+        reminders: the coordinator's reminders of the day the summary goes out, folded
+            in by `notifications.queue.queue_summary` (the summary is that day's one
+            letter to the coordinator); empty when there were none.
     """
 
     key: str
@@ -110,6 +138,21 @@ class WeeklySummary:
     silenced_total: int = 0
     silenced_rungs: int = 4
     journal: str = ""
+    marked: tuple[MarkLine, ...] = ()
+    marked_total: int = 0
+    marked_from: date | None = None
+    marked_to: date | None = None
+    reminders: tuple[Reminder, ...] = ()
+
+    @property
+    def marked_count(self) -> int:
+        """All the marks of the week, listed or not."""
+        return max(self.marked_total, len(self.marked))
+
+    @property
+    def marked_unlisted(self) -> int:
+        """The marks of the week the letter does not list."""
+        return self.marked_count - len(self.marked)
 
     @property
     def silenced_count(self) -> int:
@@ -151,6 +194,18 @@ def sample_summary() -> WeeklySummary:
             ),
         ),
         silenced_total=61,
+        marked=(
+            MarkLine(
+                headline="Центр открыт",
+                school="МБОУ «Школа № 2» <b>",
+                municipality="Кинешемский район",
+                day=date(2022, 8, 17),
+                who="Иванова Анна Петровна, координатор",
+            ),
+        ),
+        marked_total=3,
+        marked_from=date(2022, 8, 15),
+        marked_to=date(2022, 8, 21),
         journal="12:" + "ab" * 32,
         attachment_name="svodka-2022-08-22.html",
         attachment=b"<!doctype html><title>sample</title>",

@@ -46,6 +46,7 @@ from workflow.roadmap import closing
 from workflow.roadmap.definition import ReminderPolicy
 from workflow.roadmap.store import StoredRoadmap
 from workflow.schedule.ladder import is_working_day, ladder, working_day_on_or_before
+from workflow.schedule.notices import center_notice_hook
 from workflow.schedule.reconcile import tick
 from workflow.schedule.reminders import outbox_queue
 from workflow.schedule.weekly import WeeklyPlan
@@ -94,10 +95,14 @@ def sends(
 class Walk:
     """The scenario: operator actions before the tick of their day."""
 
-    def __init__(self, engine: Engine, stored: StoredRoadmap) -> None:
+    def __init__(
+        self, engine: Engine, stored: StoredRoadmap, renderer: Renderer | None = None
+    ) -> None:
         self.engine = engine
         self.stored = stored
-        self.machine = TransitionEngine(engine, stored.definition, stored.id)
+        # The CLI's notice hook: every center transition queues the school's notice.
+        hook = None if renderer is None else center_notice_hook(stored.definition, renderer)
+        self.machine = TransitionEngine(engine, stored.definition, stored.id, notice_hook=hook)
         self.cycle_ids: dict[tuple[int, str], int] = {}
 
     def cycle_id(self, measure: int, period: str) -> int:
@@ -164,8 +169,8 @@ def _walk(
     """Tick every day into the real outbox, the weekly summary on Mondays (the CLI's
     ticks have no summary: the next library tick sends that week's)."""
     _import(engine, stored)
-    walk = Walk(engine, stored)
     renderer = Renderer()
+    walk = Walk(engine, stored, renderer)
     queue = outbox_queue(renderer)
     weekly = WeeklyPlan(weekday=MONDAY, renderer=renderer)
     for day in days(start, end):
@@ -373,16 +378,33 @@ def _letter_day(row: sa.Row) -> str:  # type: ignore[type-arg]
     return parts[1] if row.kind == "digest" else parts[-1]
 
 
+def _day_out(row: sa.Row) -> date:  # type: ignore[type-arg]
+    """The local day a letter goes out: a digest on its day (it waits for the day to
+    begin), a notice or a summary when it was queued (the walk delivers nothing)."""
+    return row.next_attempt_at.astimezone(MSK).date()
+
+
 def _check_one_letter_per_day(engine: Engine, *, full: bool) -> None:
     letters = _letters(engine)
     assert letters
-    # Nobody is copied on anyone's letter: each letter goes to its one reader.
-    assert all(r.envelope == r.recipient for r in letters)
-    daily = Counter((r.recipient, _letter_day(r)) for r in letters if r.kind != "summary")
+    # Every letter of every kind (digests, notices, summaries), every address it goes
+    # to (To and Cc: the envelope), per local day.
+    daily = Counter((address, _day_out(r)) for r in letters for address in r.envelope.split(","))
     twice = {k: n for k, n in daily.items() if n > 1}
     assert not twice, f"two letters on one day: {sorted(twice)[:5]}"
+    # Nobody is copied on anyone's letter: each letter goes to its one reader.
+    assert all(r.envelope == r.recipient for r in letters)
+    assert {r.kind for r in letters} == {"digest", "notice", "summary"}
     if full:  # the municipality, reminded of four schools' stages, on many days
         assert sum(1 for who, _day in daily if who == MUNICIPALITY) > 20
+        # The schools' notices are in the walk: center A's five marks, W's withdrawal;
+        # A's two marks of 23.08.2021 in one letter.
+        notices = {_day_out(r): _text(r.message) for r in letters if r.kind == "notice"}
+        assert len(notices) == 5
+        both = notices[date(2021, 8, 23)]
+        assert "Отмечено этапов: 2." in both
+        assert "1. Центр оснащён: центр «Точка роста» на базе" in both
+        assert "2. Персонал центра обучен: центр «Точка роста» на базе" in both
     assert all(r.key.endswith(":1") for r in letters if r.kind == "digest")  # no follow-ups
     # The weekly summary, the one other letter, comes once a week.
     weeks = Counter(
@@ -396,23 +418,46 @@ def _check_one_letter_per_day(engine: Engine, *, full: bool) -> None:
 
 def _check_coordinator_items_once_a_day(engine: Engine) -> None:
     """Each item (a measure's period, a center's stage) at most once a day to the
-    coordinator, whatever the keys: read from what the letters hold."""
+    coordinator, whatever the keys: read from what the letters hold. Each reminder's
+    record points at the letter that carried it: the coordinator's letter of that day,
+    on Mondays the weekly summary, which names the item."""
     with engine.connect() as conn:
         payloads = list(
             conn.execute(
-                sa.select(REMINDER.c.send_on, REMINDER.c.payload).where(
-                    REMINDER.c.recipient == DEPARTMENT
+                sa.select(
+                    REMINDER.c.key,
+                    REMINDER.c.send_on,
+                    REMINDER.c.payload,
+                    OUTBOX.c.kind,
+                    OUTBOX.c.recipient,
+                    OUTBOX.c.next_attempt_at,
+                    OUTBOX.c.message,
                 )
+                .join(OUTBOX, OUTBOX.c.id == REMINDER.c.outbox_id)
+                .where(REMINDER.c.recipient == DEPARTMENT)
             )
         )
+    assert all(r.recipient == DEPARTMENT for r in payloads)
+    assert all(_day_out(r) == r.send_on for r in payloads)
     items = [
         (day, p["measure_number"], p["period"], p["center_code"], p.get("stage", ""))
-        for day, p in payloads
+        for _key, day, p, *_rest in payloads
     ]
     twice = [item for item, n in Counter(items).items() if n > 1]
     assert not twice, f"an item reached the coordinator twice on one day: {twice[:5]}"
+    # By the deadline's key too (``CODE:cycle:ID``, ``CODE:center:B:equipped``): no two
+    # rungs of one deadline, nor one rung twice, in the coordinator's letters of a day.
+    deadlines = Counter((_day_out(r), r.key.rsplit(":", 2)[0]) for r in payloads)
+    assert not [k for k, n in deadlines.items() if n > 1]
     # It does reach it: the department's own measures and the centers' overdue stages.
     assert any(code is not None for _d, _m, _p, code, _s in items)
+    # On Mondays the summary carries the day's items, each named in its text.
+    folded = [r for r in payloads if r.kind == "summary"]
+    assert len(folded) > 20
+    assert {_day_out(r).isoweekday() for r in folded} == {MONDAY}
+    for r in folded:
+        title = r.payload["center_name"] or r.payload["title"]
+        assert typographic_quotes(title)[:40] in _text(r.message).replace("\n", " ")
 
 
 def _summaries(engine: Engine) -> dict[date, str]:
@@ -528,7 +573,7 @@ def _check_program_close(
     after = {key.split(":")[2] for day, key in sent if day > PROGRAM_END}
     assert after == {str(q4)}, "after the program only its closing report is reminded"
     assert max(day for day, _key in sent) < CLOSED_ON
-    letters = [date.fromisoformat(_letter_day(r)) for r in _letters(engine)]
+    letters = [_day_out(r) for r in _letters(engine)]
     assert max(letters) < CLOSED_ON
     assert not [d for d in letters if d.year >= 2025]
     with engine.connect() as conn:

@@ -6,6 +6,7 @@ import email
 import email.policy
 import json
 from collections.abc import Callable
+from datetime import date
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -137,10 +138,11 @@ def test_the_letter_word_for_word_with_the_dashboard_attached(
     assert "Еженедельная сводка поставлена в очередь." in " ".join(text.output.split())
     assert cli("--now", "2021-03-01T10:00:00+03:00", "outbox", "send").exit_code == 0
 
-    (letter,) = [m for m in _letters(mail_dir) if str(m["Subject"]).startswith("Сводка")]
+    # The coordinator's one letter of the day: the summary, its reminders of the day in it.
+    (letter,) = [m for m in _letters(mail_dir) if "coordinator@example.org" in str(m["To"])]
     # (The count of overdue measures: test_subject_and_body_count_the_open_centers_alike.)
     assert str(letter["Subject"]).startswith(
-        "Сводка «Точка роста» на 01.03.2021: открыто 0 центров из 2, просрочен"
+        "Сводка на 01.03.2021 и 3 напоминания: открыто 0 центров из 2, просрочен"
     )
     assert [a.addr_spec for a in letter["To"].addresses] == ["coordinator@example.org"]
     assert letter["Cc"] is None
@@ -148,8 +150,19 @@ def test_the_letter_word_for_word_with_the_dashboard_attached(
     body = letter.get_body(("plain",))
     assert body is not None
     lines = body.get_content().splitlines()
-    assert lines[:15] == [
+    assert lines[:3] == [
         "Добрый день!",
+        "",
+        "Сроки на 1 марта 2021 г.: 3 напоминания, из них просрочено 2, со сроком сегодня 1. "
+        "Что сделать и что направить — в каждом пункте; ниже — еженедельная сводка.",
+    ]
+    assert "3. Объявление закупок товаров, работ, услуг для создания центров «Точка роста»" in (
+        lines
+    )
+    start = lines.index("Еженедельная сводка по дорожной карте на 1 марта 2021 г.")
+    assert lines[start - 2 : start + 15] == [
+        "Напоминания о просрочке по пунктам 1 и 2 на этом заканчиваются: дальше эти пункты "
+        "будут только в еженедельной сводке.",
         "",
         "Еженедельная сводка по дорожной карте на 1 марта 2021 г.",
         "",
@@ -163,6 +176,8 @@ def test_the_letter_word_for_word_with_the_dashboard_attached(
         "  открыт: 0",
         "  отчитывается: 0",
         "  исключён: 0",
+        "",
+        "За неделю с 22.02.2021 по 28.02.2021 этапы центров не отмечались.",
         "",
     ]
     # Past the four weekly overdue reminders: nobody is reminded, the summary says so. A
@@ -196,8 +211,10 @@ def test_the_letter_word_for_word_with_the_dashboard_attached(
     assert len(head) == 64
     assert f"{seq}:{head}" in html.get_content()
 
-    (attachment,) = list(letter.iter_attachments())
-    assert attachment.get_filename() == "svodka-2021-03-01.html"
+    # The dashboard, and the calendar of the reminders folded in.
+    attachments = {a.get_filename(): a for a in letter.iter_attachments()}
+    assert sorted(attachments) == ["sroki.ics", "svodka-2021-03-01.html"]
+    attachment = attachments["svodka-2021-03-01.html"]
     assert attachment.get_content_type() == "text/html"
     assert attachment.get_content_charset() == "utf-8"
     # The attachment is the dashboard `report status` writes for the same moment.
@@ -395,19 +412,21 @@ def test_subject_and_body_count_the_open_centers_alike(
     overdue = _section(lines, "Просроченные мероприятия")
     count = len(overdue) - 1
     assert overdue[0] == f"Просроченные мероприятия ({count}):"
-    from notifications.russian import plural, plural_word
-
-    measures = plural_word(count, "просрочено", "просрочены", "просрочено")
+    # The figures of the body's first lines; with the day's reminders folded in, the
+    # subject keeps the leading figures that fit (the full set: test_the_subject_agrees…).
     assert subject == (
-        f"Сводка на 27.09.2021: открыт 1 центр из 3, отстают 2, {measures} "
-        f"{plural(count, 'мероприятие', 'мероприятия', 'мероприятий')}"
+        "Сводка «Точка роста» на 27.09.2021 и 12 напоминаний: открыт 1 центр из 3, отстают 2"
     )
     assert "Центров: 3; открыты (работают или отчитываются): 1; отстают от сроков этапов: 2." in (
         lines
     )
     assert "  отчитывается: 1" in lines
     assert "открыты (работают или отчитываются): <strong>1</strong>" in html
-    assert lines[-4:] == OWN_FOOTER
+    # The calendar of the reminders folded in is attached, and the footer says so.
+    assert lines[-4:] == [
+        *OWN_FOOTER[:-1],
+        "Письмо отправлено автоматически системой Tochka; срок в календаре — во вложении (.ics).",
+    ]
     assert "Вопросы" not in html
 
 
@@ -483,7 +502,7 @@ def test_a_summary_queued_late_is_dated_by_its_figures(
         cli, engine, mail_dir, tmp_path, "2021-03-09", send="2021-03-11T10:00:00+03:00"
     )
     assert [k for k, _, _ in _summaries(engine)] == ["ivanovo-2021-2023:summary:2021-03-08"]
-    assert subject.startswith("Сводка «Точка роста» на 09.03.2021: ")
+    assert subject.startswith("Сводка на 09.03.2021 и 3 напоминания: ")
     assert "Еженедельная сводка по дорожной карте на 9 марта 2021 г." in lines
     assert "<title>Сводка на 9 марта 2021 г.</title>" in html
     assert any("(svodka-2021-03-09.html)" in line for line in lines)
@@ -517,3 +536,140 @@ def test_only_a_letter_to_someone_else_asks_for_questions_to_the_reply_address()
             "Письмо отправлено автоматически системой Tochka; срок в календаре — во вложении"
             " (.ics).",
         ]
+
+
+def _coordinator_rows(engine: Engine) -> list[sa.Row]:  # type: ignore[type-arg]
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                sa.select(OUTBOX.c.id, OUTBOX.c.key, OUTBOX.c.kind, OUTBOX.c.digest_group)
+                .where(OUTBOX.c.recipient == "coordinator@example.org")
+                .order_by(OUTBOX.c.id)
+            )
+        )
+
+
+def _coordinator_reminders(engine: Engine) -> list[tuple[str, int, str]]:
+    from notifications.outbox import REMINDER
+
+    with engine.connect() as conn:
+        return [
+            (r.send_on.isoformat(), int(r.outbox_id), str(r.key))
+            for r in conn.execute(
+                sa.select(REMINDER.c.send_on, REMINDER.c.outbox_id, REMINDER.c.key)
+                .where(REMINDER.c.recipient == "coordinator@example.org")
+                .order_by(REMINDER.c.id)
+            )
+        ]
+
+
+def test_the_summary_is_the_coordinators_one_letter_of_its_day(
+    cli: Cli, engine: Engine, two_centers: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Monday the coordinator's digest is folded into the summary: one letter, whose row
+    the day's reminder records point at; a reminder that comes later that day goes to the
+    next day's letter, the summary is never amended nor doubled."""
+    from notifications.queue import digest_group
+
+    monkeypatch.setenv("TOCHKA_WEEKLY_SUMMARY", "пн")
+    report = _tick(cli, "2021-03-01")
+    assert report["summaries_queued"] == 1
+    (summary,) = _coordinator_rows(engine)
+    assert summary.kind == "summary"
+    assert summary.key == "ivanovo-2021-2023:summary:2021-03-01"
+    assert summary.digest_group == digest_group("coordinator@example.org", date(2021, 3, 1))
+    monday = _coordinator_reminders(engine)
+    assert len(monday) == 3
+    assert {(day, outbox_id) for day, outbox_id, _key in monday} == {("2021-03-01", summary.id)}
+    # The same tick again: nothing new.
+    assert _tick(cli, "2021-03-01T15:00:00+03:00")["summaries_queued"] == 0
+    assert _coordinator_rows(engine) == [summary]
+    # A cycle opened that afternoon, due in two days: its reminder joins Tuesday's letter.
+    opened = cli("--now", "2021-03-01T16:00:00+03:00", "cycles", "open", "3", "--due", "2021-03-03")
+    assert opened.exit_code == 0, opened.output
+    assert _tick(cli, "2021-03-01T16:05:00+03:00")["reminders_queued"] > 0
+    summary_row, tuesday = _coordinator_rows(engine)
+    assert summary_row == summary
+    assert tuesday.kind == "digest"
+    assert tuesday.key.startswith("digest:2021-03-02:")
+    later = [r for r in _coordinator_reminders(engine) if r not in monday]
+    assert later
+    assert {(day, outbox_id) for day, outbox_id, _key in later} == {("2021-03-02", tuesday.id)}
+
+
+def test_after_the_days_letter_has_left_the_summary_waits_a_day(
+    cli: Cli, engine: Engine, two_centers: None, mail_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Monday's digest was sent before the summary was due (the summary switched on in the
+    afternoon): no second letter that day; Tuesday's tick queues the week's summary, with
+    Tuesday's reminders folded in if there are any."""
+    monkeypatch.setenv("TOCHKA_WEEKLY_SUMMARY", "нет")
+    assert _tick(cli, "2021-03-01")["reminders_queued"] > 0
+    assert cli("--now", "2021-03-01T10:00:00+03:00", "outbox", "send").exit_code == 0
+    monkeypatch.setenv("TOCHKA_WEEKLY_SUMMARY", "пн")
+    assert _tick(cli, "2021-03-01T15:00:00+03:00")["summaries_queued"] == 0
+    assert [r.kind for r in _coordinator_rows(engine)] == ["digest"]
+    assert _tick(cli, "2021-03-02")["summaries_queued"] == 1
+    assert [(r.kind, r.key) for r in _coordinator_rows(engine)] == [
+        ("digest", _coordinator_rows(engine)[0].key),
+        ("summary", "ivanovo-2021-2023:summary:2021-03-01"),
+    ]
+
+
+def test_the_week_marks_are_listed_for_the_coordinator(
+    cli: Cli,
+    engine: Engine,
+    stored: StoredRoadmap,
+    mail_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The school's notice has no copy to the coordinator; the summary lists the week's
+    marks (what, school, date, who), those of its own day next week."""
+    monkeypatch.setenv("TOCHKA_WEEKLY_SUMMARY", "пн")
+    csv = tmp_path / "c.csv"
+    csv.write_text(CENTERS_CSV, encoding="utf-8")
+    steps = [
+        ("2021-02-01T09:00:00+03:00", ["centers", "import", str(csv)]),
+        (
+            "2021-02-01T09:01:00+03:00",
+            ["users", "add", "operator", "--role", "coordinator"]
+            + ["--name", "Смирнова Ольга Петровна"],
+        ),
+        ("2021-02-24T11:00:00+03:00", ["centers", "fire", "S1", "agree_infrastructure"]),
+        ("2021-02-26T11:00:00+03:00", ["centers", "fire", "S2", "agree_infrastructure"]),
+        ("2021-02-26T12:00:00+03:00", ["centers", "fire", "S2", "revert", "--comment", "ошибка"]),
+        ("2021-03-01T08:00:00+03:00", ["centers", "fire", "S2", "agree_infrastructure"]),
+    ]
+    for now, args in steps:
+        done = cli("--now", now, *args)
+        assert done.exit_code == 0, done.output
+    with engine.connect() as conn:
+        notices = list(conn.execute(sa.select(OUTBOX.c.envelope).where(OUTBOX.c.kind == "notice")))
+    assert sorted(r.envelope for r in notices) == [
+        "s1@example.org",
+        "s2@example.org",
+        "s2@example.org",
+        "s2@example.org",
+    ]
+    assert _tick(cli, "2021-03-01")["summaries_queued"] == 1
+    assert cli("--now", "2021-03-01T10:00:00+03:00", "outbox", "send").exit_code == 0
+    (letter,) = [m for m in _letters(mail_dir) if str(m["Subject"]).startswith("Сводка")]
+    plain = letter.get_body(("plain",))
+    assert plain is not None
+    lines = plain.get_content().splitlines()
+    assert _section(lines, "Отмечено за неделю") == [
+        "Отмечено за неделю с 22.02.2021 по 28.02.2021 (3):",
+        "  - Инфраструктурный лист согласован: МБОУ «Школа № 1» (Шуйский район), 24 февраля"
+        " 2021 г.; кто отметил: Смирнова Ольга Петровна, координатор",
+        "  - Инфраструктурный лист согласован: МБОУ «Школа № 2» (Кинешемский район), 26"
+        " февраля 2021 г.; кто отметил: Смирнова Ольга Петровна, координатор",
+        "  - Отметка этапа «инфраструктурный лист согласован» отменена: МБОУ «Школа № 2»"
+        " (Кинешемский район), 26 февраля 2021 г.; кто отметил: Смирнова Ольга Петровна,"
+        " координатор",
+    ]
+    html = letter.get_body(("html",))
+    assert html is not None
+    assert "Отмечено за неделю с 22.02.2021 по 28.02.2021 (3):" in html.get_content()
+    # Monday's own mark (before the tick) is next week's.
+    assert "01.03.2021" not in "\n".join(_section(lines, "Отмечено за неделю"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -10,7 +11,7 @@ from sqlalchemy.engine import Connection
 from notifications.queue import queue_notice
 from notifications.render import Renderer
 from notifications.values import Notice, Recipient
-from states.center import STATE_TITLES, CenterState
+from states.center import STATE_TITLES, CenterState, CenterTrigger
 from workflow.engine.evidence import texts as evidence_texts
 from workflow.engine.transitions import NoticeHook, TransitionResult
 from workflow.engine.users import actor_title
@@ -28,55 +29,85 @@ HEADLINES: dict[str, str] = {
 }
 
 
+#: A center event with what its notice names: the center's school, address, municipality.
+_EVENTS = sa.select(
+    EVENT.c.roadmap_id,
+    EVENT.c.seq,
+    EVENT.c.entity_key,
+    EVENT.c.trigger,
+    EVENT.c.from_state,
+    EVENT.c.to_state,
+    EVENT.c.effective_date,
+    EVENT.c.actor,
+    EVENT.c.comment,
+    EVENT.c.evidence,
+    CENTER.c.name,
+    CENTER.c.email,
+    CENTER.c.municipality,
+).join(CENTER, CENTER.c.id == EVENT.c.entity_id)
+
+
 def center_notice_hook(roadmap: Roadmap, renderer: Renderer) -> NoticeHook:
-    """A hook that tells the school (coordinator in copy) about each center transition.
+    """A hook that tells the school about each center transition.
 
     The notice names who acted by full name and role (`actor_title`), never the login,
-    and lists the evidence recorded with the event.
+    and lists the evidence recorded with the event. A school's marks of one day go as
+    one letter (`queue_notice` with ``carried``: the day's letter, while not sent, is
+    re-rendered with every mark; after it has left, the next day's). The coordinator
+    gets no copy: its weekly summary lists the week's marks («Отмечено за неделю»,
+    `workflow.schedule.weekly.week_marks`), so a busy day is not a letter per mark.
     """
     coordinator = roadmap.party(roadmap.coordinator)
-    coordinator_rcpt = Recipient(
-        email=coordinator.email, name=coordinator.name, contact=coordinator.contact
-    )
+
+    def notice(conn: Connection, event: Any) -> Notice:
+        """The notice of one center event (an ``EVENT`` row joined with its center)."""
+        return Notice(
+            key=f"{roadmap.code}:event:{event.seq}",
+            recipient=Recipient(email=event.email, name=event.name),
+            headline=headline(event.trigger, event.from_state),
+            entity=f"центр «Точка роста» на базе {event.name}",
+            from_state=STATE_TITLES[CenterState(event.from_state)],
+            to_state=STATE_TITLES[CenterState(event.to_state)],
+            effective_date=event.effective_date,
+            actor=actor_title(conn, event.roadmap_id, event.actor),
+            roadmap_title=roadmap.title,
+            signature=roadmap.signature,
+            center_code=event.entity_key,
+            center_name=event.name,
+            municipality=event.municipality,
+            comment=event.comment,
+            evidence=_evidence(roadmap, event.evidence),
+            reply_to=coordinator.email,
+            timezone=roadmap.timezone,
+        )
 
     def hook(conn: Connection, result: TransitionResult, now: datetime) -> None:
         if result.entity_kind != "center":
             return
-        center = conn.execute(
-            sa.select(
-                CENTER.c.roadmap_id, CENTER.c.name, CENTER.c.email, CENTER.c.municipality
-            ).where(CENTER.c.id == result.entity_id)
+        roadmap_id = conn.execute(
+            sa.select(CENTER.c.roadmap_id).where(CENTER.c.id == result.entity_id)
+        ).scalar_one()
+        current = conn.execute(
+            _EVENTS.where(EVENT.c.roadmap_id == roadmap_id, EVENT.c.seq == result.seq)
         ).one()
-        recorded = conn.execute(
-            sa.select(EVENT.c.evidence).where(
-                EVENT.c.roadmap_id == center.roadmap_id, EVENT.c.seq == result.seq
+
+        def carried(key: str) -> list[Notice]:
+            # A pending letter of the recipient's day carries every notice to it from
+            # its first event on (later ones joined it while it was pending).
+            first = int(key.rsplit(":", 1)[1])
+            rows = conn.execute(
+                _EVENTS.where(
+                    EVENT.c.roadmap_id == roadmap_id,
+                    EVENT.c.seq >= first,
+                    EVENT.c.seq < result.seq,
+                    EVENT.c.entity_kind == "center",
+                    EVENT.c.trigger.in_([t.value for t in CenterTrigger]),
+                    sa.func.lower(CENTER.c.email) == str(current.email).strip().lower(),
+                ).order_by(EVENT.c.seq)
             )
-        ).scalar_one_or_none()
-        queue_notice(
-            conn,
-            Notice(
-                key=f"{roadmap.code}:event:{result.seq}",
-                recipient=Recipient(email=center.email, name=center.name),
-                cc=(coordinator_rcpt,),
-                headline=headline(result.trigger, result.from_state),
-                entity=f"центр «Точка роста» на базе {center.name}",
-                from_state=STATE_TITLES[CenterState(result.from_state)],
-                to_state=STATE_TITLES[CenterState(result.to_state)],
-                effective_date=result.effective_date,
-                actor=actor_title(conn, center.roadmap_id, result.actor),
-                roadmap_title=roadmap.title,
-                signature=roadmap.signature,
-                center_code=result.entity_key,
-                center_name=center.name,
-                municipality=center.municipality,
-                comment=result.comment,
-                evidence=_evidence(roadmap, recorded),
-                reply_to=coordinator.email,
-                timezone=roadmap.timezone,
-            ),
-            now=now,
-            renderer=renderer,
-        )
+            return [notice(conn, row) for row in rows]
+
+        queue_notice(conn, notice(conn, current), now=now, renderer=renderer, carried=carried)
 
     return hook
 

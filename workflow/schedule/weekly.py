@@ -16,6 +16,12 @@ Items whose overdue reminders have all been sent (``reminders.overdue_rungs``, s
 them with their days late, every week until they are done (the centers' stages in
 «Напоминания прекращены», the measure cycles flagged in the overdue list).
 It also prints the audit chain head (``SEQ:HASH``), an anchor kept outside the database.
+
+The summary is the coordinator's one letter of the day it goes out: that day's digest of
+the coordinator's reminders, if not sent yet, is folded in, its items first
+(`notifications.queue.queue_summary`). And it lists what was marked on the centers in
+the seven days before its day («Отмечено за неделю»: the stage, the school, the date, who
+marked it): the schools get a notice of each mark, the coordinator no copy of it.
 """
 
 from __future__ import annotations
@@ -31,14 +37,16 @@ from notifications.outbox import OUTBOX
 from notifications.queue import queue_summary
 from notifications.render import STAGE_WHAT
 from notifications.russian import shorten
-from notifications.summary import LateCenterLine, SummaryLine, WeeklySummary
+from notifications.summary import LateCenterLine, MarkLine, SummaryLine, WeeklySummary
 from notifications.values import Recipient
-from states.center import LIFECYCLE
+from states.center import LIFECYCLE, CenterTrigger
+from workflow.engine.users import actor_title
 from workflow.errors import InputError
 from workflow.schedule.asks import period_title
 from workflow.schedule.moved import moved_centers, moved_deadlines
+from workflow.schedule.notices import headline
 from workflow.schedule.reminders import journal_head, stage_groups
-from workflow.storage.tables import CENTER
+from workflow.storage.tables import CENTER, EVENT
 from workflow.views import dashboard
 
 if TYPE_CHECKING:
@@ -193,6 +201,69 @@ def silenced_stages(conn: Connection, stored: StoredRoadmap, *, today: date) -> 
     return LongOverdue(lines=tuple(lines[:SILENCED_SHOWN]), total=len(lines))
 
 
+#: The most marks of the week the summary lists; the rest are counted.
+MARKED_SHOWN = 60
+
+
+@dataclass(frozen=True, kw_only=True)
+class WeekMarks:
+    """The centers' marks of a week: the first `MARKED_SHOWN` and how many in all."""
+
+    lines: tuple[MarkLine, ...]
+    total: int
+
+
+def week_marks(conn: Connection, stored: StoredRoadmap, *, start: date, end: date) -> WeekMarks:
+    """The center transitions with an effective date in ``start``..``end``, in the order
+    they were recorded: what each school's notice said, by whom (full name and role, and
+    on whose behalf), never the login."""
+    rows = list(
+        conn.execute(
+            sa.select(
+                EVENT.c.trigger,
+                EVENT.c.from_state,
+                EVENT.c.effective_date,
+                EVENT.c.actor,
+                EVENT.c.on_behalf_of,
+                CENTER.c.name,
+                CENTER.c.municipality,
+            )
+            .join(CENTER, CENTER.c.id == EVENT.c.entity_id)
+            .where(
+                EVENT.c.roadmap_id == stored.id,
+                EVENT.c.entity_kind == "center",
+                # The stage marks the schools get notices of (not imports, edits, moves).
+                EVENT.c.trigger.in_([t.value for t in CenterTrigger]),
+                EVENT.c.effective_date >= start,
+                EVENT.c.effective_date <= end,
+            )
+            .order_by(EVENT.c.effective_date, EVENT.c.seq)
+        )
+    )
+    titles: dict[str, str] = {}
+
+    def title(login: str) -> str:
+        if login not in titles:
+            titles[login] = actor_title(conn, stored.id, login)
+        return titles[login]
+
+    lines = []
+    for row in rows[:MARKED_SHOWN]:
+        who = title(str(row.actor))
+        if row.on_behalf_of:
+            who += f", от имени: {title(str(row.on_behalf_of))}"
+        lines.append(
+            MarkLine(
+                headline=headline(str(row.trigger), str(row.from_state)),
+                school=shorten(str(row.name), _TITLE_LIMIT),
+                municipality=str(row.municipality),
+                day=row.effective_date,
+                who=who,
+            )
+        )
+    return WeekMarks(lines=tuple(lines), total=len(rows))
+
+
 def queue_weekly_summary(
     engine: Engine, stored: StoredRoadmap, *, today: date, now: datetime, weekly: WeeklyPlan
 ) -> int:
@@ -203,12 +274,17 @@ def queue_weekly_summary(
     """
 
     roadmap = stored.definition
-    key = summary_key(roadmap.code, summary_day(today, weekly.weekday))
+    day = summary_day(today, weekly.weekday)
+    key = summary_key(roadmap.code, day)
+    # The week before the summary's day (whatever day it goes out): consecutive
+    # summaries list every effective date once.
+    week_start, week_end = day - timedelta(days=7), day - timedelta(days=1)
     with db.read(engine) as conn:
         if conn.execute(sa.select(OUTBOX.c.id).where(OUTBOX.c.key == key)).first() is not None:
             return 0
         data = dashboard.build(conn, stored, now=now)
         long_overdue = silenced_stages(conn, stored, today=data.today)
+        marks = week_marks(conn, stored, start=week_start, end=week_end)
         head = journal_head(conn, stored.id)
     after = roadmap.reminders.silenced_after()
     counts: dict[str, int] = {}
@@ -261,6 +337,10 @@ def queue_weekly_summary(
         silenced_total=long_overdue.total,
         silenced_rungs=roadmap.reminders.overdue_rungs,
         journal="" if head is None else f"{head[0]}:{head[1]}",
+        marked=marks.lines,
+        marked_total=marks.total,
+        marked_from=week_start,
+        marked_to=week_end,
     )
     with db.write(engine) as conn:
         queued = queue_summary(conn, summary, now=now, renderer=weekly.renderer)
