@@ -7,7 +7,8 @@ import``, users with full names, the weekly summary on Mondays) is driven throug
 the school's reminders before, on and after a stage's deadline and its quarterly monitoring
 letter after it submitted part of the quarter; the municipality's digest; the
 coordinator's digest with the overdue items folded in and its weekly summary; the federal
-operator's reminder; a transition notice. ``tochka outbox send`` writes them as ``.eml``
+operator's reminder; a transition notice, and a school's two marks of one day in one
+letter. ``tochka outbox send`` writes them as ``.eml``
 files (``TOCHKA_MAIL_DIR``), and one letter per (role, kind) is compared with
 ``tests/golden/letters/<role>-<kind>.txt``: the headers Subject, From, To, Cc and Reply-To
 read with a strict RFC 2047 decoder (`tests.notifications.strict2047`), a blank line, the
@@ -132,10 +133,29 @@ SCRIPT: list[tuple[str, list[str]]] = [
     # IV-001 submits part of the third quarter; three days before 01.10 it is reminded
     # of the rest.
     ("2021-09-20T10:00", ["indicators", "submit", "IV-001", "2021-Q3", "natsci_students=112"]),
+    # IV-002 opens late, in the week before the summary of 27.09, which lists the mark.
+    (
+        "2021-09-21T10:00",
+        [
+            "--on-behalf-of",
+            "kuznetsova",
+            "centers",
+            "fire",
+            "IV-002",
+            "open",
+            "--evidence",
+            "публикация на сайте школы",
+        ],
+    ),
     ("2021-09-28T09:00", ["tick"]),
     # A Monday after the last overdue rung of IV-003's equipment: the weekly summary.
     ("2021-10-04T09:00", ["tick"]),
 ]
+
+
+#: Steps after which the outbox is not sent: the next mark of the same school joins the
+#: letter still pending (one letter per school and day).
+HELD = {"2021-08-20T11:00", "2021-08-20T11:10"}
 
 
 @dataclass(frozen=True)
@@ -207,6 +227,11 @@ WANTED: list[Want] = [
         True,
         lambda letter: _notice_to("school1@school.ivanovo.ru")(letter)
         and "Документы:" in letter["txt"],
+    ),
+    Want(
+        "school-notices-of-a-day",
+        True,
+        lambda letter: letter["kind"] == "notice" and "Отмечено этапов: 2." in letter["txt"],
     ),
     Want("school-digest", True, _digest("school")),
     Want("municipality-overdue", False, _single("overdue", "municipality")),
@@ -320,7 +345,7 @@ def letters(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     _run(db, "2021-01-11T08:00", ["init"], env)
     for now, args in SCRIPT:
         _run(db, now, [a.replace("{dir}", str(work)).replace("{me}", me) for a in args], env)
-        if args[-1] == "tick" or "fire" in args:
+        if args[-1] == "tick" or ("fire" in args and now not in HELD):
             _run(db, now, ["outbox", "send"], env)
     return _sent(path, mail)
 
