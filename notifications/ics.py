@@ -105,16 +105,23 @@ def repeat_text(count: int) -> str:
     return "повторно" if count == 2 else f"{count}-й раз"
 
 
-def period_text(period: str, *, short: bool = False) -> str:
+def period_text(period: str, *, short: bool = False, cohort: bool = False) -> str:
     """A period label in Russian: «II квартал 2023 г.» (``short``: «II кв. 2023 г.»),
     «2023 г.», «март 2022 г.» for a month (``2022-03``), «от 15.09.2021» for a cycle the
     operator opened on a date (or a ``dates_yearly`` cycle's date), «пункт 2.3» for an
     item of a compound measure (``2020/2.3``), «центр N1» for a relative deadline's
     cycle after a center's stage; a re-created cycle (``"центр N1#2"``) reads «центр N1
-    (повторно)», the third «(3-й раз)»."""
+    (повторно)», the third «(3-й раз)». ``cohort``: the label is a cohort's year (a
+    ``per_cohort`` measure, due the year before): «центры 2023 г.»."""
     base, count = split_repeat(period)
-    text = _base_text(base, short=short)
+    text = cohort_text(base) if cohort else _base_text(base, short=short)
     return f"{text} ({repeat_text(count)})" if count > 1 else text
+
+
+def cohort_text(period: str) -> str:
+    """A ``per_cohort`` cycle's label (the cohort's year) as people read it: «центры
+    2023 г.», the centers created that year, whatever year the cycle is due in."""
+    return f"центры {period} г." if re.fullmatch(r"\d{4}", period) else period
 
 
 def _base_text(period: str, *, short: bool) -> str:
@@ -139,17 +146,18 @@ def _is_reporting_period(period: str) -> bool:
     )
 
 
-def measure_name(measure: int, period: str) -> str:
+def measure_name(measure: int, period: str, *, cohort: bool = False) -> str:
     """A measure's cycle named in a sentence, by the kind of its label: «Мероприятие № 9
     за II квартал 2023 г.», «… за 2021 г.»; an item: «Мероприятие № 2, пункт 2.3»; a
     cycle opened on a date: «Мероприятие № 4 от 15.06.2023»; a relative deadline's
     cycle after a center's stage: «Мероприятие № 15 (центр N1)». A re-created cycle adds
-    «(повторно)», inside the parentheses when there are some: «(центр N1, повторно)»."""
+    «(повторно)», inside the parentheses when there are some: «(центр N1, повторно)».
+    ``cohort``: a ``per_cohort`` cycle, «Мероприятие № 2 (центры 2023 г.)»."""
     base, count = split_repeat(period)
-    text = _base_text(base, short=False)
+    text = cohort_text(base) if cohort else _base_text(base, short=False)
     again = f" ({repeat_text(count)})" if count > 1 else ""
     head = f"Мероприятие № {measure}"
-    if _is_reporting_period(base):
+    if _is_reporting_period(base) and not cohort:
         return f"{head} за {text}{again}"
     if item_number(base) is not None:
         return f"{head}, {text}{again}"

@@ -638,3 +638,40 @@ def _plain(raw: bytes) -> str:
     body = message.get_body(("plain",))  # type: ignore[attr-defined]
     assert body is not None
     return str(body.get_content())
+
+
+def test_a_per_cohort_cycle_is_named_by_its_cohort(
+    cli: Cli, engine: Engine, tmp_path: Path
+) -> None:
+    """Measure 2 prepares each cohort the year before («до 1 декабря года,
+    предшествующего году создания центров»): its cycle labelled «2023» is due 01.12.2022
+    and is about the centers of 2023. Letters, the CLI and the reports say so («центры
+    2023 г.»), never «2023 г.», the year a person would take for the term's."""
+    from workflow.views import dashboard, final
+
+    day = date(2022, 11, 17)  # measure 2's 2023 cycle opens: 14 days before 01.12.2022
+    _load_both(cli, tmp_path, day)
+    stored = _stored(engine, CODE)
+    queue = Recorder()
+    tick(engine, stored, now=moment(day, 9), queue=queue)
+    mine = [r for r in queue.items if r.measure_number == 2]
+    assert mine
+    assert {(r.period, r.period_title) for r in mine} == {("2023", "центры 2023 г.")}
+    text = Renderer().render_reminders(mine[:1], now=moment(day, 9)).text
+    assert "Мероприятие № 2, период: центры 2023 г.\n" in text
+    # An annual measure's year stays a year.
+    (annual,) = [r for r in queue.items if r.measure_number == 4 and r.recipient.email == MINISTRY]
+    assert annual.period_title == "2022 г."
+
+    listed = cli("--now", moment(day, 10).isoformat(), "cycles", "list", "--roadmap", CODE)
+    assert listed.exit_code == 0, listed.output
+    (row,) = [line for line in listed.output.splitlines() if "01.12.2022" in line]
+    assert "центры 2023 г." in row
+    with engine.connect() as conn:
+        report = final.build(conn, stored, now=moment(day, 10))
+        board = dashboard.build(conn, stored, now=moment(day, 10))
+    (line,) = [c for c in report.cycles if c.measure == 2]
+    assert (line.period, line.name) == ("центры 2023 г.", "Мероприятие № 2 (центры 2023 г.)")
+    assert "Мероприятие № 2 (центры 2023 г.)" in [u.title for u in board.upcoming]
+    html = dashboard.render_html(board)
+    assert "№ 2, центры 2023 г.: срок 01.12.2022" in html

@@ -79,7 +79,7 @@ def list_(
                 str(c.id),
                 str(c.measure),
                 titles.get(c.measure, ""),
-                period_text(c.period),
+                period_text(c.period, cohort=stored.definition.by_cohort(c.measure)),
                 f"{c.due_date:%d.%m.%Y}",
                 cycle_state_title(c.state),
                 str(c.version),

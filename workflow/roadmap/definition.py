@@ -437,6 +437,13 @@ class Roadmap:
                 return m
         raise KeyError(number)
 
+    def by_cohort(self, number: int) -> bool:
+        """Whether the measure's cycles are labelled by a cohort's year (``per_cohort``:
+        «2023» is the centers of 2023, due in 2022); False for an unknown number."""
+        return any(
+            m.number == number and m.recurrence is Recurrence.PER_COHORT for m in self.measures
+        )
+
     def evidence_kind(self, kind_id: str) -> EvidenceKind:
         """The evidence kind with this id (KeyError if none)."""
         for k in self.evidence_kinds:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
-from notifications.ics import month_title, repeat_text, split_repeat
+from notifications.ics import cohort_text, month_title, repeat_text, split_repeat
 from notifications.values import item_number
 from states.center import STATE_TITLES as CENTER_TITLES
 from states.center import CenterState
@@ -76,14 +76,15 @@ OWING_INDICATORS = "Показатели ещё не сдали"
 OVERDUE_AT = "Просрочено у"
 
 
-def period_title(period: str) -> str:
+def period_title(period: str, *, cohort: bool = False) -> str:
     """A period label as people read it: «II квартал 2023 г.», «2022 г.», «март 2022 г.»
     (a monthly cycle, ``2022-03``), «15.04.2021», «пункт 2.3» (an item's cycle, ``2020/2.3``),
     «центр N1» (a relative deadline's cycle after a center's stage). It is read in
     parentheses or after «период:», so a re-created cycle (``"центр N1#2"``) reads
-    «центр N1, повторно», the third «…, 3-й раз»."""
+    «центр N1, повторно», the third «…, 3-й раз». ``cohort``: the label is a cohort's
+    year (a ``per_cohort`` measure, due the year before): «центры 2023 г.»."""
     base, count = split_repeat(period)
-    text = _base_title(base)
+    text = cohort_text(base) if cohort else _base_title(base)
     return f"{text}, {repeat_text(count)}" if count > 1 else text
 
 

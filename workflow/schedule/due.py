@@ -409,7 +409,11 @@ def build_reminders(
     ):
         recipients.append(coordinator)
     last = is_last_rung(rung, roadmap.reminders)
-    title = asks.period_title(deadline.period) if deadline.kind == KIND_CYCLE else ""
+    title = (
+        asks.period_title(deadline.period, cohort=roadmap.by_cohort(deadline.measure))
+        if deadline.kind == KIND_CYCLE
+        else ""
+    )
     stated = "" if deadline.earlier else stated_due(measure, deadline.due)
     owners = [r.name or r.email for r in deadline.recipients if _key(r.email) != coordinator_key]
     # A moved deadline's rungs are new reminders, not the ones queued for its old date.

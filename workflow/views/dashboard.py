@@ -564,7 +564,9 @@ def _upcoming(
                 Upcoming(
                     due=mark.due,
                     kind="cycle",
-                    title=measure_name(mark.measure, mark.period),
+                    title=measure_name(
+                        mark.measure, mark.period, cohort=roadmap.by_cohort(mark.measure)
+                    ),
                     detail=_short(roadmap, mark.measure),
                     days_left=(mark.due - today).days,
                 )
@@ -591,8 +593,7 @@ def _upcoming(
                     Upcoming(
                         due=d.due,
                         kind="stage",
-                        title=f"Центр {center.code} {verb} "
-                        f"«{CENTER_TITLES[CenterState(d.stage)]}»",
+                        title=f"Центр {center.code} {verb} «{CENTER_TITLES[CenterState(d.stage)]}»",
                         detail=f"срок перенесён с {center.moved[d.stage]:%d.%m.%Y}",
                         days_left=(d.due - today).days,
                     )
@@ -718,7 +719,10 @@ def render_html(data: Dashboard) -> str:
         lstrip_blocks=True,
     )
     environment.filters["ru_date"] = lambda d: f"{d:%d.%m.%Y}"
-    environment.filters["period"] = period_text
+    roadmap = data.roadmap
+    environment.filters["period"] = lambda period, measure=0: period_text(
+        period, cohort=roadmap.by_cohort(measure)
+    )
     environment.globals["plural"] = plural
     max_total = max((c.total for c in data.cohorts), default=0)
     zone = ZoneInfo(data.roadmap.timezone)
@@ -915,7 +919,7 @@ def write_xlsx(data: Dashboard, path: Path) -> None:
     cycles_ws = sheet(
         "Мероприятия",
         ["№", "Период", "Срок", "Состояние", "Просрочено, дней", "Мероприятие"],
-        [5, _fit((period_text(c.period) for c in data.cycles), 12, 30), 12, 16, 12, 70],
+        [5, _fit((_period(data, c) for c in data.cycles), 12, 30), 12, 16, 12, 70],
         landscape=True,
     )
     for c in data.cycles:
@@ -924,7 +928,7 @@ def write_xlsx(data: Dashboard, path: Path) -> None:
                 cycles_ws,
                 [
                     c.measure,
-                    period_text(c.period),  # «2021 г.», «III квартал 2021 г.», as the page
+                    _period(data, c),  # «2021 г.», «III квартал 2021 г.», as the page
                     c.due,
                     c.state_title,
                     c.days_late or None,
@@ -984,3 +988,8 @@ def _as_of_cells(ws: Any, widths: list[int], today: date, font: Any) -> None:
 def _fit(texts: Any, least: int, most: int = 60) -> int:
     """A column width (in characters) that fits the longest of ``texts``, within bounds."""
     return max(least, min(most, max((len(t) + 2 for t in texts), default=least)))
+
+
+def _period(data: Dashboard, cycle: Any) -> str:
+    """A cycle's period as the page shows it (a per_cohort cycle by its cohort)."""
+    return period_text(cycle.period, cohort=data.roadmap.by_cohort(cycle.measure))

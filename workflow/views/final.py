@@ -370,8 +370,10 @@ def build(conn: Connection, stored: StoredRoadmap, *, now: datetime) -> FinalRep
                 measure=int(row.measure),
                 title=_cycle_title(roadmap, int(row.measure), str(row.period)),
                 footnotes=_footnotes(roadmap, int(row.measure), str(row.period)),
-                period=period_text(str(row.period)),
-                name=measure_name(int(row.measure), str(row.period)),
+                period=period_text(str(row.period), cohort=roadmap.by_cohort(int(row.measure))),
+                name=measure_name(
+                    int(row.measure), str(row.period), cohort=roadmap.by_cohort(int(row.measure))
+                ),
                 due=row.due_date,
                 done=done,
                 verdict=verdict,
@@ -478,8 +480,8 @@ def _implied_line(
         measure=spec.measure,
         title=_cycle_title(roadmap, spec.measure, spec.period),
         footnotes=_footnotes(roadmap, spec.measure, spec.period),
-        period=period_text(spec.period),
-        name=measure_name(spec.measure, spec.period),
+        period=period_text(spec.period, cohort=roadmap.by_cohort(spec.measure)),
+        name=measure_name(spec.measure, spec.period, cohort=roadmap.by_cohort(spec.measure)),
         due=spec.due,
         done=done,
         verdict=verdict,
