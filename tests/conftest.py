@@ -8,7 +8,9 @@ and never each other's rows.
 
 from __future__ import annotations
 
+import functools
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
@@ -23,6 +25,7 @@ from base import db
 from workflow.engine import centers
 from workflow.imports.centers_file import CenterRow
 from workflow.roadmap import store as roadmap_store
+from workflow.roadmap.definition import Roadmap
 from workflow.roadmap.shipped import IVANOVO_159_RP
 from workflow.roadmap.store import StoredRoadmap
 from workflow.storage import schema
@@ -81,11 +84,31 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated to head once per test process: `engine` copies the
+    file instead of running every migration again for each test (the copy is the same
+    bytes ``schema.upgrade`` writes; the migrations themselves are tested in
+    test_schema and by ``tochka init`` in the CLI tests)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "tochka.db"
+    eng = db.make_engine(f"sqlite:///{path}", create_dir=True)
+    try:
+        schema.upgrade(eng)
+    finally:
+        eng.dispose()  # the last connection checkpoints the WAL into the file
+    return path
+
+
 @pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
+def engine(db_url: str, request: pytest.FixtureRequest) -> Iterator[Engine]:
     """A migrated database (schema at head) on each backend."""
+    sqlite_file = db.sqlite_path(db_url)
+    if sqlite_file is not None:
+        template: Path = request.getfixturevalue("sqlite_template")
+        sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(template, sqlite_file)
     eng = db.make_engine(db_url, create_dir=True)
-    schema.upgrade(eng)
+    schema.upgrade(eng)  # at head already on SQLite: only the revision is read
     try:
         yield eng
     finally:
@@ -96,12 +119,18 @@ SHIPPED = IVANOVO_159_RP
 T0 = datetime(2021, 1, 11, 9, 0, tzinfo=UTC)
 
 
+@functools.cache
+def shipped_definition() -> Roadmap:
+    """The shipped roadmap read and validated once per test process (a frozen value)."""
+    from workflow.roadmap.loader import load_roadmap
+
+    return load_roadmap(SHIPPED)
+
+
 @pytest.fixture
 def stored(engine: Engine) -> StoredRoadmap:
     """The shipped roadmap loaded into the database."""
-    from workflow.roadmap.loader import load_roadmap
-
-    definition = load_roadmap(SHIPPED)
+    definition = shipped_definition()
     roadmap_id, _ = roadmap_store.store(engine, definition, now=T0)
     grant(engine, roadmap_id, TEST_COORDINATORS, "coordinator")
     with db.read(engine) as conn:
