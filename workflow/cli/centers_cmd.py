@@ -8,10 +8,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from workflow.cli.bulk_options import (
+    AllOrNothing,
+    DryRun,
+    FromFile,
+    OptionalCenterCodeArg,
+    OptionalCenterTriggerArg,
+)
 from workflow.cli.context import console, done, handle_errors, print_json, state
 from workflow.cli.options import (
     CenterCodeArg,
-    CenterTriggerArg,
     Comment,
     Evidence,
     EvidenceFiles,
@@ -404,21 +410,46 @@ def update(
 @handle_errors
 def fire(
     ctx: typer.Context,
-    code: CenterCodeArg,
-    trigger: CenterTriggerArg,
+    code: OptionalCenterCodeArg = None,
+    trigger: OptionalCenterTriggerArg = None,
     evidence: Evidence = None,
     evidence_file: EvidenceFiles = None,
     comment: Comment = None,
     expect_version: ExpectVersion = None,
+    from_file: FromFile = None,
+    all_or_nothing: AllOrNothing = False,
+    dry_run: DryRun = False,
     roadmap: RoadmapCode = None,
 ) -> None:
-    """Выполнить переход центра: оснащение (equip), открытие центра (open) и другие (см. -h)."""
+    """Выполнить переход центра: оснащение (equip), открытие центра (open) и другие (см. -h);
+    с --from ФАЙЛ — переходы многих центров из таблицы CSV или XLSX, по строке на переход
+    (столбцы «Код», «Действие», «Документы», «Комментарий»)."""
     from states import CENTER_WORKFLOW
     from workflow.cli.evidence_cmd import evidence_store, read_evidence_files
     from workflow.engine.transitions import TransitionEngine
     from workflow.mailer import make_renderer
     from workflow.schedule.notices import center_notice_hook
 
+    if from_file is not None or all_or_nothing or dry_run:
+        from workflow.cli.bulk_fire import require_bulk_usage, run
+
+        require_bulk_usage(
+            from_file,
+            code=code,
+            trigger=trigger,
+            evidence=evidence,
+            evidence_file=evidence_file,
+            comment=comment,
+            expect_version=expect_version,
+        )
+        assert from_file is not None
+        st = state(ctx)
+        run(st, st.roadmap(roadmap), from_file, all_or_nothing=all_or_nothing, dry_run=dry_run)
+        return
+    if code is None or trigger is None:
+        from workflow.cli.bulk_fire import missing_argument
+
+        raise missing_argument(ctx, "code" if code is None else "trigger")
     # A typo is named as such, before any check of the user's rights to the center.
     CENTER_WORKFLOW.require_trigger(trigger, entity=f"Центр {code}")
     st = state(ctx)

@@ -142,9 +142,12 @@ def _mostly_utf8(data: bytes) -> bool:
     return valid > invalid
 
 
-def open_xlsx(path: Path, filename: str) -> tuple[Any, Any] | None:
+def open_xlsx(path: Path, filename: str, *, data_only: bool = True) -> tuple[Any, Any] | None:
     """The workbook (read-only; the caller closes it) and its first sheet, or None for a
     workbook without sheets.
+
+    ``data_only=False`` keeps a formula cell's formula (``data_type`` ``f``), for a
+    reader that refuses formulas rather than take their cached results.
 
     Raises:
         ImportFileError: the file is not a workbook.
@@ -157,7 +160,7 @@ def open_xlsx(path: Path, filename: str) -> tuple[Any, Any] | None:
         with warnings.catch_warnings():
             # openpyxl warns about styles and extensions it ignores; irrelevant here.
             warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
-            workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+            workbook = openpyxl.load_workbook(path, read_only=True, data_only=data_only)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, EOFError) as exc:
         raise ImportFileError(
             [

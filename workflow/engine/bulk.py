@@ -1,0 +1,143 @@
+"""Many center transitions at once (`tochka centers fire --from FILE`).
+
+Each row is one transition through the engine's own fire (`TransitionEngine`), with its
+own audit event and notices, so a row fired here is recorded exactly as the same fire
+typed alone. The roadmap, the state machine, the statements and the notice hook are
+prepared once for all rows, in one process. Two ways to apply them (`BulkMode`):
+
+- ``EACH``: one transaction per row; a good row commits, a refused row changes nothing
+  (a refusal of rights is recorded in the audit trail, as for a single fire) and the
+  next row goes on.
+- ``ALL_OR_NOTHING``: every row in one transaction; if any row is refused, nothing is
+  committed (no refusal is recorded either) and every row's outcome is still reported:
+  rows after a refused one are checked against the state the good rows before them left.
+
+``commit=False`` (a dry run) checks every row in one transaction that is rolled back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from base import db
+from base.errors import TochkaError
+from workflow.engine.access import Actor
+from workflow.engine.transitions import TransitionEngine, TransitionResult
+
+__all__ = ["BulkMode", "BulkRow", "Outcome", "RowOutcome", "fire_rows"]
+
+
+class BulkMode(StrEnum):
+    """How the rows of one file are committed."""
+
+    EACH = "each"
+    ALL_OR_NOTHING = "all_or_nothing"
+
+
+class Outcome(StrEnum):
+    """What became of one row."""
+
+    #: Fired and committed.
+    DONE = "done"
+    #: Would fire, but nothing was committed (a dry run, or another row refused under
+    #: all-or-nothing).
+    CHECKED = "checked"
+    #: Refused: ``error`` says why.
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BulkRow:
+    """One transition to fire: the row of the file it came from and what it asks."""
+
+    line: int
+    code: str
+    trigger: str
+    evidence: Mapping[str, str] | None = None
+    comment: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RowOutcome:
+    """The outcome of one row; ``result`` is the transition (committed when DONE),
+    ``error`` the refusal."""
+
+    row: BulkRow
+    outcome: Outcome
+    result: TransitionResult | None = None
+    error: TochkaError | None = None
+
+
+class _Rollback(Exception):
+    """Leaves a transaction that must not commit (all-or-nothing refused, a dry run)."""
+
+
+def fire_rows(
+    fire: TransitionEngine,
+    rows: Sequence[BulkRow],
+    *,
+    actor: Actor,
+    now: datetime,
+    mode: BulkMode,
+    commit: bool = True,
+) -> list[RowOutcome]:
+    """Fire every row, in order, and say what became of each.
+
+    Args:
+        fire: the engine of the rows' roadmap (its notice hook queues the letters).
+        rows: the transitions, in file order.
+        actor: who fires (checked per row: role, and scope for the row's center).
+        now: the effective time of every row.
+        mode: one transaction per row, or one for all.
+        commit: False checks every row and commits nothing.
+
+    Returns:
+        One outcome per row, in the rows' order.
+
+    Raises:
+        Whatever is not a refusal of a row (the database unreachable): under ``EACH`` the
+        rows before have committed.
+    """
+    if mode is BulkMode.EACH and commit:
+        return [_fire_one(fire, row, actor=actor, now=now) for row in rows]
+    outcomes: list[RowOutcome] = []
+    try:
+        with db.write(fire.engine) as conn:
+            for row in rows:
+                try:
+                    result = fire.fire_center_in(
+                        conn,
+                        row.code,
+                        row.trigger,
+                        actor=actor,
+                        now=now,
+                        evidence=row.evidence,
+                        comment=row.comment,
+                    )
+                except TochkaError as exc:
+                    outcomes.append(RowOutcome(row=row, outcome=Outcome.REFUSED, error=exc))
+                else:
+                    outcomes.append(RowOutcome(row=row, outcome=Outcome.CHECKED, result=result))
+            if not commit or any(o.outcome is Outcome.REFUSED for o in outcomes):
+                raise _Rollback
+    except _Rollback:
+        return outcomes
+    return [RowOutcome(row=o.row, outcome=Outcome.DONE, result=o.result) for o in outcomes]
+
+
+def _fire_one(fire: TransitionEngine, row: BulkRow, *, actor: Actor, now: datetime) -> RowOutcome:
+    try:
+        result = fire.fire_center(
+            row.code,
+            row.trigger,
+            actor=actor,
+            now=now,
+            evidence=row.evidence,
+            comment=row.comment,
+        )
+    except TochkaError as exc:
+        return RowOutcome(row=row, outcome=Outcome.REFUSED, error=exc)
+    return RowOutcome(row=row, outcome=Outcome.DONE, result=result)

@@ -1,0 +1,264 @@
+"""Reading a file of center transitions (`tochka centers fire --from FILE`).
+
+A CSV or XLSX table, read like the other table files (`workflow.imports.tablefile`: UTF-8
+or Windows-1251, ``,``/``;``/tab, the first sheet of a workbook, blank rows skipped), with
+a header row naming its columns in Russian or by their English ids:
+
+- «Код» (``code``): the center's code;
+- «Действие» (``trigger``): the transition, by its Russian name («оснащение») or its id
+  (``equip``), as `tochka centers fire` takes it;
+- «Документы» (``evidence``, optional): ``ВИД=ТЕКСТ; ВИД=ТЕКСТ`` with kinds the roadmap
+  declares (``evidence_kinds``);
+- «Комментарий» (``comment``, optional): the comment or reason recorded with the event.
+
+Columns of a centers list («Наименование», «Муниципальное образование», «Год создания»,
+«Email», «Состояние») are allowed and skipped, so a filtered list can be filled in.
+
+A file that cannot be read as such a table (not CSV/XLSX, a wrong header) is refused as a
+whole (`ImportFileError`); a row's own problems (an empty cell, an unknown action, a bad
+document pair, an XLSX formula) stay with the row (`FireRow.problems`), each with its
+line and column, so that the caller can report them beside the other rows' outcomes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+from states import CENTER_WORKFLOW
+from states.errors import named
+from workflow.errors import ImportFileError, Problem
+from workflow.imports.header import Column, ColumnUse, Header, HeaderSpec
+from workflow.imports.tablefile import (
+    Rows,
+    cell_text,
+    csv_rows,
+    is_filled,
+    normalise_header,
+    open_xlsx,
+    opening,
+    table_suffix,
+    visible,
+)
+from workflow.roadmap.definition import Roadmap
+
+__all__ = ["FIRE_HEADER", "FireRow", "read_fire_file", "trigger_named"]
+
+FIRE_HEADER = HeaderSpec(
+    columns=(
+        Column(key="code", aliases=("код", "код центра", "центр", "code"), russian_name="Код"),
+        Column(
+            key="trigger",
+            aliases=("действие", "переход", "trigger", "action"),
+            russian_name="Действие",
+        ),
+        Column(
+            key="evidence",
+            aliases=("документы", "документ", "подтверждение", "evidence"),
+            russian_name="Документы",
+            use=ColumnUse.OPTIONAL,
+        ),
+        Column(
+            key="comment",
+            aliases=("комментарий", "причина", "comment"),
+            russian_name="Комментарий",
+            use=ColumnUse.OPTIONAL,
+        ),
+        *(
+            Column(
+                key=f"skip_{key}", aliases=aliases, russian_name=aliases[0], use=ColumnUse.IGNORED
+            )
+            for key, aliases in (
+                ("name", ("наименование", "название", "наименование организации", "name")),
+                ("municipality", ("муниципальное образование", "муниципалитет", "municipality")),
+                ("cohort", ("год создания", "год", "cohort")),
+                ("email", ("email", "e-mail", "электронная почта")),
+                ("state", ("состояние", "state", "версия", "version")),
+            )
+        ),
+    ),
+    label="«{russian}»",
+    unknown="неизвестный столбец «{written}»: ожидаются {expected}",
+    repeated="столбец «{written}» повторяет столбец {column} «{first}»",
+)
+
+_TITLES = CENTER_WORKFLOW.spec.trigger_titles
+_TRIGGERS: Mapping[str, str] = MappingProxyType(
+    {normalise_header(t): t for t in CENTER_WORKFLOW.triggers}
+    | {normalise_header(_TITLES[t]): t for t in CENTER_WORKFLOW.triggers if t in _TITLES}
+)
+
+
+def trigger_named(text: str) -> str | None:
+    """The center trigger ``text`` names: its id or its Russian name, in any case and
+    spacing, «е» for «ё»; None if none."""
+    return _TRIGGERS.get(normalise_header(text))
+
+
+@dataclass(frozen=True, kw_only=True)
+class FireRow:
+    """One row of a transitions file.
+
+    Attributes:
+        line: the row's line in the file.
+        code: the center's code as written (stripped).
+        action: the action's cell as written; ``trigger`` the trigger it names (None when
+            it names none).
+        evidence: {evidence kind: text}, None when the row gives no documents.
+        comment: the comment, None when empty.
+        columns: the 1-based column of each of the file's columns (``code``,
+            ``trigger``, ``evidence``, ``comment``) the header names.
+        problems: what is wrong with the row itself; the row is not fired if any.
+    """
+
+    line: int
+    code: str
+    action: str
+    trigger: str | None
+    evidence: Mapping[str, str] | None
+    comment: str | None
+    columns: Mapping[str, int]
+    problems: tuple[Problem, ...] = ()
+
+
+def read_fire_file(path: str | Path, *, roadmap: Roadmap) -> list[FireRow]:
+    """Read a transitions file (see the module docstring).
+
+    Raises:
+        ImportFileError: the file as a whole cannot be read: not CSV/XLSX, unreadable,
+            empty, a wrong header, no rows.
+    """
+    filename = str(path)
+    suffix = table_suffix(filename)
+    formulas: dict[int, set[int]] = {}
+    with opening(filename):
+        rows: Rows
+        if suffix == ".csv":
+            _, rows = csv_rows(Path(path).read_bytes(), filename, headers=FIRE_HEADER.known)
+        else:
+            rows = _xlsx_rows(Path(path), filename, formulas)
+        try:
+            found = [(line, cells) for line, cells in rows if is_filled(cells)]
+        finally:
+            rows.close()
+    if not found:
+        raise ImportFileError([Problem(file=filename, message="файл пуст: нет ни одной строки")])
+    (header_line, header_cells), data = found[0], found[1:]
+    header = FIRE_HEADER.read(header_cells, filename=filename, line=header_line)
+    if not data:
+        raise ImportFileError(
+            [Problem(file=filename, line=header_line, message="в файле только заголовок")]
+        )
+    kinds = {k.id: k.name for k in roadmap.evidence_kinds}
+    return [
+        _row(filename, header, len(header_cells), line, cells, kinds, formulas.get(line, set()))
+        for line, cells in data
+    ]
+
+
+def _xlsx_rows(path: Path, filename: str, formulas: dict[int, set[int]]) -> Rows:
+    """The first sheet's rows as text; the 1-based columns of each line's formula cells
+    go to ``formulas`` (their text is the formula, never shown as a value)."""
+    opened = open_xlsx(path, filename, data_only=False)
+    if opened is None:
+        return
+    workbook, sheet = opened
+    try:
+        for line, row in enumerate(sheet.iter_rows(), start=1):
+            cells: list[str] = []
+            for index, cell in enumerate(row):
+                if getattr(cell, "data_type", None) == "f":
+                    formulas.setdefault(line, set()).add(index + 1)
+                    cells.append("=")  # a filled cell, so the row is not taken for blank
+                else:
+                    cells.append(cell_text(getattr(cell, "value", None)))
+            yield line, cells
+    finally:
+        workbook.close()
+
+
+def _row(
+    filename: str,
+    header: Header,
+    width: int,
+    line: int,
+    cells: list[str],
+    kinds: Mapping[str, str],
+    formulas: set[int],
+) -> FireRow:
+    problems: list[Problem] = []
+
+    def problem(message: str, column: int | None) -> None:
+        problems.append(Problem(file=filename, line=line, column=column or None, message=message))
+
+    columns = {key: index + 1 for key, index in header.columns.items()}
+    for column in sorted(formulas):
+        problem(
+            "в ячейке формула: впишите значение (формулы не вычисляются при чтении файла)",
+            column,
+        )
+
+    def cell(key: str) -> str:
+        index = header.columns.get(key)
+        if index is None or index >= len(cells) or index + 1 in formulas:
+            return ""
+        return cells[index].strip()
+
+    for index in range(width, len(cells)):
+        if cells[index].strip() and index + 1 not in formulas:
+            problem(
+                f"значение «{visible(cells[index].strip())}» за последним столбцом "
+                "(в ячейке с разделителем столбцов возьмите её в кавычки)",
+                index + 1,
+            )
+    code, action = cell("code"), cell("trigger")
+    if not code and columns["code"] not in formulas:
+        problem("код центра не заполнен", columns["code"])
+    trigger = trigger_named(action) if action else None
+    if not action:
+        if columns["trigger"] not in formulas:
+            problem("действие не заполнено", columns["trigger"])
+    elif trigger is None:
+        problem(
+            f"неизвестное действие «{visible(action)}»; возможные: "
+            + named(CENTER_WORKFLOW.triggers, _TITLES),
+            columns["trigger"],
+        )
+    evidence = _evidence(cell("evidence"), kinds, lambda m: problem(m, columns.get("evidence")))
+    comment = cell("comment") or None
+    return FireRow(
+        line=line,
+        code=code,
+        action=action,
+        trigger=trigger,
+        evidence=evidence,
+        comment=comment,
+        columns=MappingProxyType(columns),
+        problems=tuple(sorted(problems, key=lambda p: p.column or 0)),
+    )
+
+
+def _evidence(text: str, kinds: Mapping[str, str], problem: object) -> dict[str, str] | None:
+    """``ВИД=ТЕКСТ; ВИД=ТЕКСТ`` → {kind: text}; a bad pair is a problem (None then)."""
+    assert callable(problem)
+    listed = ", ".join(kinds)
+    result: dict[str, str] = {}
+    for part in (p.strip() for p in text.split(";")):
+        if not part:
+            continue
+        kind, sep, value = (piece.strip() for piece in part.partition("="))
+        if not sep or not kind or not value:
+            problem(f"документ «{visible(part)}»: укажите его как ВИД=ТЕКСТ; виды: {listed}")
+            return None
+        if kind not in kinds:
+            problem(
+                f"документ «{visible(part)}»: неизвестный вид «{visible(kind)}»; виды: {listed}"
+            )
+            return None
+        if kind in result:
+            problem(f"документ вида «{kind}» указан дважды")
+            return None
+        result[kind] = value
+    return result or None
