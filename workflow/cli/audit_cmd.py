@@ -187,6 +187,8 @@ def _subject(e: LogEntry) -> str:
             return f"дорожная карта {e.entity_key}"
         case "municipality":
             return f"муниципалитет {e.entity_key}"
+        case "reply":  # the key is the reply's sender
+            return f"ответ № {e.entity_id} от {e.entity_key}"
         case _:  # a refusal's key is what was refused («Центр A1: open»)
             return e.entity_key
 
@@ -194,6 +196,8 @@ def _subject(e: LogEntry) -> str:
 def _action(e: LogEntry) -> str:
     from workflow.engine.access import ACTION_TITLES, Action
 
+    if e.entity_kind == "reply":
+        return {"accept": "ответ принят", "reject": "ответ отклонён"}.get(e.trigger, e.trigger)
     if e.entity_kind == "refusal":
         try:
             return f"отказано: {ACTION_TITLES[Action(e.trigger)]}"

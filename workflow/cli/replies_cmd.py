@@ -1,4 +1,6 @@
-"""``tochka replies``: the messages that came back — import, list, show."""
+"""``tochka replies``: the messages that came back — import, list, show, and the
+coordinator's decision on a reply: accept (the deadline's transition with the attached
+files as evidence) or reject (the reason sent to the sender)."""
 
 from __future__ import annotations
 
@@ -19,7 +21,11 @@ STATE_TITLES = {
     "auto": "автоматическое",
     "refused": "не принято",
 }
-SUBMISSION_TITLES = {"pending": "ждёт решения координатора"}
+SUBMISSION_TITLES = {
+    "pending": "ждёт решения координатора",
+    "accepted": "принят координатором",
+    "rejected": "отклонён координатором",
+}
 MATCHED_BY_TITLES = {
     "in-reply-to": "по заголовку In-Reply-To",
     "references": "по заголовку References",
@@ -34,6 +40,13 @@ def _state_title(row: Any) -> str:
 
         title += f" ({AUTO_TITLES.get(row.auto_kind, row.auto_kind)})"
     return title
+
+
+def _deadlines_text(deadlines: list[Any]) -> str:
+    """The deadlines a reply may be for, as the table shows them."""
+    if not deadlines:
+        return "нет (письмо без сроков)"
+    return "; ".join(d.title for d in deadlines)
 
 
 def _size(size: int) -> str:
@@ -101,11 +114,13 @@ def list_(
         typer.Option(
             "--state",
             help="Только в этом состоянии: ответ на письмо (matched), карантин "
-            "(quarantine), автоматическое (auto), не принято (refused).",
+            "(quarantine), автоматическое (auto), не принято (refused); или только ответы "
+            "с этим решением: ждёт решения координатора (pending), принят координатором "
+            "(accepted), отклонён координатором (rejected).",
         ),
     ] = None,
 ) -> None:
-    """Входящие письма, новые последними."""
+    """Входящие письма, новые последними; у ответа — срок, к которому он относится."""
     import sqlalchemy as sa
 
     from base import db
@@ -128,14 +143,27 @@ def list_(
     ).order_by(INBOUND.c.id)
     if state_name is not None:
         found = pick(state_name, STATE_TITLES)
-        if found is None:
+        decided = pick(state_name, SUBMISSION_TITLES)
+        if found is None and decided is None:
             raise InputError(
                 f"Неизвестное состояние письма «{state_name}».",
-                hint="Состояния: " + ", ".join(f"{t} ({s})" for s, t in STATE_TITLES.items()) + ".",
+                hint="Состояния: "
+                + ", ".join(f"{t} ({s})" for s, t in STATE_TITLES.items())
+                + "; решения по ответам: "
+                + ", ".join(f"{t} ({s})" for s, t in SUBMISSION_TITLES.items())
+                + ".",
             )
-        query = query.where(INBOUND.c.state == found)
+        if found is not None:
+            query = query.where(INBOUND.c.state == found)
+        else:
+            query = query.where(INBOUND.c.submission == decided)
+    from workflow.inbound.submissions import deadlines_of
+
     with db.read(st.engine()) as conn:
         rows = conn.execute(query).all()
+        deadlines = deadlines_of(
+            conn, sorted({r.outbox_id for r in rows if r.outbox_id is not None})
+        )
     if st.json:
         print_json(
             [
@@ -147,6 +175,11 @@ def list_(
                     "subject": r.subject,
                     "outbox_id": r.outbox_id,
                     "submission": r.submission,
+                    "deadlines": [
+                        {"key": d.key, "title": d.title}
+                        for d in deadlines.get(r.outbox_id, [])
+                        if r.state == "matched"
+                    ],
                     "reason": r.reason,
                     "received_at": r.received_at.isoformat(),
                 }
@@ -163,7 +196,8 @@ def list_(
             Column("состояние", Fit.WRAP),
             Column("от кого"),
             Column("тема", Fit.CUT),
-            Column("почему", Fit.WRAP),
+            Column("срок", Fit.WRAP),
+            Column("почему / решение", Fit.WRAP),
         ),
         [
             (
@@ -172,6 +206,7 @@ def list_(
                 + (f", письмо №\u00a0{r.outbox_id}" if r.state == "matched" else ""),
                 r.from_addr or r.from_header,
                 r.subject,
+                _deadlines_text(deadlines.get(r.outbox_id, [])) if r.state == "matched" else "",
                 r.reason or SUBMISSION_TITLES.get(r.submission or "", ""),
             )
             for r in rows
@@ -192,9 +227,14 @@ def show(
     from base import db
     from notifications.outbox import OUTBOX
     from workflow.errors import InputError
+    from workflow.inbound import submissions
+    from workflow.roadmap.store import resolve_id
     from workflow.storage.inbound import INBOUND
 
     st = state(ctx)
+    states: list[Any] = []
+    decided = None
+    who = ""
     with db.read(st.engine()) as conn:
         row = conn.execute(sa.select(INBOUND).where(INBOUND.c.id == number)).first()
         letter = None
@@ -204,6 +244,15 @@ def show(
                     OUTBOX.c.id == row.outbox_id
                 )
             ).first()
+            found = submissions.deadlines_of(conn, [row.outbox_id])[row.outbox_id]
+            if found and row.state == "matched":
+                states = submissions.deadline_states(
+                    conn, resolve_id(conn, found[0].roadmap_code), found
+                )
+        if row is not None:
+            decided = submissions.decision_of(conn, row.id)
+            if decided is not None:
+                who = submissions.who_decided(conn, decided)
     if row is None:
         raise InputError(
             f"Входящего письма №\u00a0{number} нет.",
@@ -224,6 +273,25 @@ def show(
                 "outbox_id": row.outbox_id,
                 "matched_by": row.matched_by,
                 "submission": row.submission,
+                "deadlines": [
+                    {
+                        "key": d.deadline.key,
+                        "title": d.deadline.title,
+                        "closed": d.closed,
+                        "not_yet": d.not_yet,
+                    }
+                    for d in states
+                ],
+                "decision": None
+                if decided is None
+                else {
+                    "decision": decided.trigger,
+                    "by": decided.actor,
+                    "on_behalf_of": decided.on_behalf_of,
+                    "date": decided.effective_date.isoformat(),
+                    "comment": decided.comment,
+                    "event": decided.seq,
+                },
                 "text": row.text,
                 "attachments": row.attachments,
                 "notes": row.notes,
@@ -249,8 +317,22 @@ def show(
         )
     if row.reason:
         lines.append(f"  почему: {row.reason}")
+    if states:
+        lines.append("  срок:" if len(states) == 1 else f"  сроки письма ({len(states)}):")
+        for d in states:
+            status = f" — закрыт: {d.closed}" if d.closed else ""
+            status = status or (f" — пока нельзя: {d.not_yet}" if d.not_yet else "")
+            key = f" (--for {d.deadline.key})" if len(states) > 1 else ""
+            lines.append(f"    {d.deadline.title}{key}{status}")
+    elif row.state == "matched":
+        lines.append("  срок: нет — письмо, на которое отвечает ответ, не напоминало о сроке")
     if row.submission:
         lines.append(f"  решение: {SUBMISSION_TITLES.get(row.submission, row.submission)}")
+    if decided is not None:
+        lines.append(f"    {decided.effective_date:%d.%m.%Y}, {who}, событие №\u00a0{decided.seq}")
+        if decided.comment:
+            label = "причина" if decided.trigger == "reject" else "что сделано"
+            lines.append(f"    {label}: {decided.comment}")
     for note in row.notes or []:
         lines.append(f"  замечание: {note}")
     if row.attachments:
@@ -267,3 +349,178 @@ def show(
         lines.extend(f"  {line}" for line in row.text.split("\n"))
     for line in lines:
         typer.echo(line)
+
+
+For = Annotated[
+    str | None,
+    typer.Option(
+        "--for",
+        help="Срок, к которому относится ответ, когда письмо напоминало о нескольких: "
+        "КОД_ЦЕНТРА:этап (S1:equipped) или cycle:НОМЕР — как в «tochka replies show».",
+    ),
+]
+
+
+@app.command("accept")
+@handle_errors
+def accept(
+    ctx: typer.Context,
+    number: Annotated[int, typer.Argument(help="Номер ответа (из «tochka replies list»).")],
+    for_: For = None,
+    kind: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kind",
+            help="Вид документа вложений: ВИД (для всех) или «ИМЯ_ФАЙЛА=ВИД»; по умолчанию — "
+            "единственный вид документа мероприятия.",
+        ),
+    ] = None,
+    skip: Annotated[
+        list[str] | None,
+        typer.Option("--skip", help="Не прикладывать это вложение (имя файла); можно несколько."),
+    ] = None,
+    evidence: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--evidence",
+            help="Ещё документ текстом: ВИД=ТЕКСТ (например, ссылка на публикацию); можно "
+            "несколько.",
+        ),
+    ] = None,
+) -> None:
+    """Принять ответ: выполнить переход его срока (следующий этап центра или выполнение
+    цикла) с вложениями как документами-основаниями и сообщить отправителю."""
+    from base import db
+    from workflow.cli.evidence_cmd import evidence_store
+    from workflow.cli.options import order_documents
+    from workflow.engine.evidence import Limits
+    from workflow.errors import InputError
+    from workflow.inbound import submissions
+    from workflow.mailer import make_renderer
+    from workflow.schedule.notices import center_notice_hook
+
+    st = state(ctx)
+    with db.read(st.engine()) as conn:
+        item = submissions.load(conn, number)
+        submissions.check_decidable(conn, item, "принять")
+        found = submissions.deadlines_for(conn, item)
+        from workflow.roadmap.store import resolve
+
+        stored = resolve(conn, found[0].roadmap_code) if found else None
+        chosen = submissions.choose(conn, stored.id if stored else 0, item, found, for_)
+    assert stored is not None  # choose refuses a letter without deadlines
+    definition = stored.definition
+    if chosen.not_yet is not None:
+        raise InputError(
+            f"Ответ №\u00a0{number} — на {chosen.deadline.title}: {chosen.not_yet}.",
+            hint="Сначала отметьте предыдущий этап (tochka centers fire) или примите ответ "
+            "на его срок.",
+        )
+    texts = order_documents(evidence or [], definition)
+    files = submissions.attached_files(
+        item,
+        definition,
+        chosen.deadline,
+        limits=Limits.of(st.settings),
+        kinds=kind or [],
+        skip=skip or [],
+    )
+    if not files and not texts:
+        raise InputError(
+            f"Ответ №\u00a0{number}: в нём нет принимаемых вложений — нечем подтвердить срок.",
+            hint="Укажите документ текстом (--evidence ВИД=ТЕКСТ, например ссылку из письма) "
+            "или отклоните ответ (tochka replies reject).",
+        )
+    hook = (
+        center_notice_hook(definition, make_renderer(st.settings))
+        if chosen.deadline.kind == "center"
+        else None
+    )
+    accepted = submissions.accept(
+        st.engine(),
+        definition,
+        stored.id,
+        item,
+        chosen,
+        files,
+        actor=st.actor_ref,
+        now=st.now(definition.timezone),
+        texts=texts,
+        evidence_store=evidence_store(st),
+        notice_hook=hook,
+    )
+    last = accepted.results[-1]
+    if st.json:
+        print_json(
+            {
+                "id": number,
+                "submission": "accepted",
+                "deadline": accepted.deadline.key,
+                "events": [r.seq for r in accepted.results],
+                "decision_event": accepted.decision_seq,
+                "state": last.to_state,
+                "files": [f.record() for f in accepted.files],
+            }
+        )
+        return
+    from workflow.cli.names import state_title
+
+    for f in accepted.files:
+        typer.echo(f"  документ «{f.name}», SHA-256 {f.sha256}")
+    done(
+        f"Ответ №\u00a0{number} принят: {accepted.deadline.title} — "
+        f"{state_title(last.entity_kind, last.from_state)} → "
+        f"{state_title(last.entity_kind, last.to_state)} (событие №\u00a0{last.seq}); "
+        f"отправителю {item.from_addr} поставлено письмо."
+    )
+
+
+@app.command("reject")
+@handle_errors
+def reject(
+    ctx: typer.Context,
+    number: Annotated[int, typer.Argument(help="Номер ответа (из «tochka replies list»).")],
+    reason: Annotated[
+        str | None,
+        typer.Option("--reason", help="Причина отказа (обязательна): её получит отправитель."),
+    ] = None,
+    for_: For = None,
+) -> None:
+    """Отклонить ответ с причиной: отправитель получит письмо с ней, срок остаётся открытым."""
+    from base import db
+    from workflow.errors import InputError
+    from workflow.inbound import submissions
+    from workflow.roadmap.store import resolve
+
+    if reason is None or not reason.strip():
+        raise InputError(
+            "--reason: укажите причину отказа — её получит отправитель.",
+            hint="Например: --reason «нет подписи руководителя на акте».",
+        )
+    st = state(ctx)
+    with db.read(st.engine()) as conn:
+        item = submissions.load(conn, number)
+        submissions.check_decidable(conn, item, "отклонить")
+        found = submissions.deadlines_for(conn, item)
+        stored = resolve(conn, found[0].roadmap_code if found else None)
+        states = submissions.deadline_states(conn, stored.id, found)
+        if for_ is not None:
+            states = [submissions.choose(conn, stored.id, item, found, for_)]
+    definition = stored.definition
+    seq = submissions.reject(
+        st.engine(),
+        definition,
+        stored.id,
+        item,
+        states,
+        reason,
+        actor=st.actor_ref,
+        now=st.now(definition.timezone),
+    )
+    if st.json:
+        print_json({"id": number, "submission": "rejected", "decision_event": seq})
+        return
+    done(
+        f"Ответ №\u00a0{number} отклонён (событие №\u00a0{seq}); отправителю {item.from_addr} "
+        "поставлено письмо с причиной."
+    )

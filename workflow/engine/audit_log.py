@@ -32,6 +32,7 @@ class LogKind(StrEnum):
     ROADMAP = "roadmap"
     USER = "user"
     MUNICIPALITY = "municipality"
+    REPLY = "reply"
 
 
 LOG_KIND_TITLES: Mapping[LogKind, str] = {
@@ -43,6 +44,7 @@ LOG_KIND_TITLES: Mapping[LogKind, str] = {
     LogKind.ROADMAP: "дорожная карта",
     LogKind.USER: "пользователь",
     LogKind.MUNICIPALITY: "муниципалитет",
+    LogKind.REPLY: "ответ на письмо",
 }
 
 _MACHINES = ("center", "cycle")

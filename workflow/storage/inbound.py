@@ -12,8 +12,9 @@
     ``state`` (`InboundState`) says what it is: matched to one of our letters, held in
     quarantine for the coordinator (``reason`` says why), an automatic message
     (auto-reply, bounce, list mail: recorded, never answered) or refused (too large).
-    ``submission`` is the seam for the coordinator's decision on a matched reply
-    (``pending`` until accepted or rejected; None for every other state).
+    ``submission`` is the coordinator's decision on a matched reply (``pending`` until
+    accepted or rejected; None for every other state); who decided, when and why is an
+    audit event of kind ``reply`` (`workflow.inbound.submissions`).
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ class SubmissionState(StrEnum):
 
     PENDING = "pending"
     """Waiting for ``replies accept`` or ``replies reject``."""
+    ACCEPTED = "accepted"
+    """Accepted: the deadline's transition fired with the reply's files (one event of
+    kind ``reply`` records the decision, `workflow.inbound.submissions`)."""
+    REJECTED = "rejected"
+    """Rejected with a reason the sender was sent (the ``reply`` event keeps it)."""
 
 
 class InboundMessage(SQLModel, table=True):
