@@ -13,6 +13,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
+from notifications.monitoring_form import MonitoringForm
 from notifications.signature import Signature
 
 #: The period label of a compound measure's item cycle: its due year and the item's
@@ -147,6 +148,9 @@ class Reminder:
     #: moved): the letter says «срок перенесён с … на …», the calendar's SEQUENCE grows.
     earlier_deadlines: tuple[date, ...] = ()
     deadline_title: str = ""
+    #: The monitoring form a school's measure-9 reminder attaches (filled in and sent
+    #: back by reply); None for every other reminder.
+    form: MonitoringForm | None = None
 
     @property
     def item_number(self) -> str | None:
@@ -204,6 +208,7 @@ class Reminder:
                 else {}
             )
             | ({"deadline_title": self.deadline_title} if self.deadline_title else {})
+            | ({"form": self.form.to_json()} if self.form is not None else {})
         )
 
     @classmethod
@@ -249,6 +254,7 @@ class Reminder:
                 date.fromisoformat(d) for d in data.get("earlier_deadlines", ())
             ),
             deadline_title=data.get("deadline_title", ""),
+            form=MonitoringForm.from_json(data.get("form")),
         )
 
 

@@ -305,6 +305,26 @@ class ClosingPolicy:
         return self.measures is None or measure in self.measures
 
 
+class FormsPolicy(StrEnum):
+    """What a returned monitoring form does (``monitoring: {forms: …}``)."""
+
+    RECORD = "record"
+    """Valid values are recorded at once (their source: the message and the file)."""
+    ACCEPT = "accept"
+    """Valid values wait for the coordinator's ``tochka replies accept``."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonitoringPolicy:
+    """How measure 9's monitoring forms are handled (``monitoring:``).
+
+    Attributes:
+        forms: record a valid returned form at once, or keep it for acceptance.
+    """
+
+    forms: FormsPolicy = FormsPolicy.RECORD
+
+
 class IndicatorUnit(StrEnum):
     """What an indicator counts; decides the accepted values and the number format."""
 
@@ -403,6 +423,7 @@ class Roadmap:
     reminders: ReminderPolicy = field(default_factory=ReminderPolicy)
     closing: ClosingPolicy = field(default_factory=ClosingPolicy)
     indicators: tuple[Indicator, ...] = ()
+    monitoring: MonitoringPolicy = field(default_factory=MonitoringPolicy)
     # machine ("center"/"cycle") → trigger → roles that may fire it; what the file does
     # not declare falls back to workflow.engine.access.DEFAULT_PERMISSIONS.
     permissions: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)

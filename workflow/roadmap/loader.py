@@ -86,6 +86,10 @@ Format (version 1)::
         period: quarter               # quarter ("2022-Q3") or year ("2022")
         target: 100                   # optional: a value at or above it meets the target
         max: 5000                     # optional: the largest acceptable value
+    monitoring:                       # optional; the returned monitoring forms (the XLSX
+      forms: record                   # a school's measure-9 letter attaches): record
+                                      # (default) records a valid form's values at once;
+                                      # accept keeps them for `tochka replies accept`
     signature:                        # optional; the block every letter ends with
       department: "..."               # optional; defaults to the coordinator party's name
       contact: "Иванова Анна Петровна, главный специалист"   # each key optional

@@ -52,12 +52,14 @@ from workflow.roadmap.definition import (
     AmendingDecree,
     ClosingPolicy,
     EvidenceKind,
+    FormsPolicy,
     Indicator,
     IndicatorPeriod,
     IndicatorUnit,
     Measure,
     MeasureDone,
     MeasureItem,
+    MonitoringPolicy,
     Party,
     PartyKind,
     Recurrence,
@@ -739,6 +741,26 @@ class ClosingEntry(_Entry):
         )
 
 
+class MonitoringEntry(_Entry):
+    """``monitoring``: how returned monitoring forms are handled."""
+
+    model_config = _config(
+        "Мониторинг показателей",
+        "Что делать с заполненной формой мониторинга, которую школа прислала ответом на "
+        "письмо: record — записать верные значения сразу, accept — ждать решения "
+        "координатора (tochka replies accept).",
+    )
+
+    forms: Annotated[
+        FormsPolicy,
+        one_of(FormsPolicy, "неизвестный порядок приёма форм"),
+        about("record (по умолчанию) — записать сразу; accept — после решения координатора."),
+    ] = FormsPolicy.RECORD
+
+    def to_definition(self) -> MonitoringPolicy:
+        return MonitoringPolicy(forms=self.forms)
+
+
 class IndicatorEntry(_Entry):
     """``indicators[i]``: a figure centers report (measure 9's monitoring)."""
 
@@ -928,6 +950,10 @@ class RoadmapFile(_Entry):
         ClosingEntry | None, about("Завершение программы; у каждого ключа есть умолчание.")
     ] = None
     indicators: Annotated[list[IndicatorEntry], about("Показатели центров.")] = []
+    monitoring: Annotated[
+        MonitoringEntry | None,
+        about("Приём форм мониторинга; по умолчанию значения записываются сразу."),
+    ] = None
     permissions: Annotated[PermissionsEntry | None, about("Кто может выполнять переходы.")] = None
     signature: Annotated[
         SignatureEntry | None, about("Подпись писем; по умолчанию — название координатора.")
@@ -1028,6 +1054,7 @@ class RoadmapFile(_Entry):
             reminders=reminders.to_definition(self.coordinator),
             closing=(self.closing or ClosingEntry()).to_definition(),
             indicators=tuple(i.to_definition() for i in self.indicators),
+            monitoring=(self.monitoring or MonitoringEntry()).to_definition(),
             permissions=self.permissions.to_definition() if self.permissions else {},
             signature_block=(
                 self.signature.to_definition(self._coordinator_name())

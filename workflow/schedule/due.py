@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from notifications.monitoring_form import MonitoringForm
 from notifications.values import Recipient, Reminder, Rung
 from states.center import STATE_TITLES as CENTER_TITLES
 from states.center import CenterState
@@ -155,6 +156,7 @@ class Ask:
             («Численность обучающихся …, чел.»).
         received: for the same school: the values it has already submitted for the
             period («Численность обучающихся … — 25 чел.»).
+        form: for the same school: the monitoring form its letter attaches.
     """
 
     role: str
@@ -163,6 +165,7 @@ class Ask:
     #: For a per-center party's authority or school: the names of its centers.
     centers: tuple[str, ...] = ()
     received: tuple[str, ...] = ()
+    form: MonitoringForm | None = None
 
 
 def party_recipients(roadmap: Roadmap, party_ids: Sequence[str]) -> tuple[Recipient, ...]:
@@ -469,6 +472,13 @@ def build_reminders(
                 journal_hash=head,
                 earlier_deadlines=deadline.earlier,
                 deadline_title=stated if deadline.kind == KIND_CYCLE else "",
+                form=_form(deadline, recipient),
             )
         )
     return result
+
+
+def _form(deadline: Deadline, recipient: Recipient) -> MonitoringForm | None:
+    """The monitoring form of a school that owes the period's indicators, else None."""
+    ask = deadline.asks.get(_key(recipient.email))
+    return ask.form if ask is not None and ask.role == PartyKind.SCHOOL.value else None

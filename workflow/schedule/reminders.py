@@ -61,6 +61,7 @@ from workflow.schedule.file_done import without_file_done
 from workflow.schedule.ladder import RungDate, cc_coordinator
 from workflow.schedule.moved import as_deadline, moved_centers, moved_deadlines
 from workflow.storage.tables import CENTER, CYCLE, HEAD, REVISION, SENT
+from workflow.views.monitoring_form import forms_for
 
 # Names of the pure reminder maths that the reconciler, the calendar and the tests take
 # from here together with the SQL (one import for "the reminders").
@@ -134,10 +135,16 @@ def schools_owing(
 
 
 def _owing(
-    conn: Connection, stored: StoredRoadmap, *, measure: int, period: str
+    conn: Connection,
+    stored: StoredRoadmap,
+    *,
+    measure: int,
+    period: str,
+    due: date | None = None,
 ) -> list[tuple[Recipient, Ask]]:
     """`schools_owing` with what each school lacks («название, ед.») and what it has
-    already sent («название — 25 чел.»)."""
+    already sent («название — 25 чел.»); with ``due``, the monitoring form each
+    school's letter attaches (`workflow.views.monitoring_form`)."""
     roadmap = stored.definition
     if measure != monitoring_measure(roadmap):
         return []
@@ -145,6 +152,13 @@ def _owing(
         owing = owing_with_received(conn, stored.id, period, roadmap=roadmap)
     except ValueError:  # an operator-opened cycle labelled by date, not by period
         return []
+    forms = (
+        {}
+        if due is None
+        else forms_for(
+            conn, stored.id, roadmap, codes=[row[0] for row in owing], period=period, due=due
+        )
+    )
     return [
         (
             Recipient(email=email, name=name),
@@ -155,9 +169,10 @@ def _owing(
                     f"{i.name} — {format_value(i, value)} {UNIT_TITLES[i.unit]}"
                     for i, value in received
                 ),
+                form=forms.get(code),
             ),
         )
-        for _code, name, email, _m, lacking, received in owing
+        for code, name, email, _m, lacking, received in owing
     ]
 
 
@@ -170,7 +185,7 @@ def _cycle_with_schools(
     period: str,
     due: date,
 ) -> Deadline:
-    owing = _owing(conn, stored, measure=measure, period=period)
+    owing = _owing(conn, stored, measure=measure, period=period, due=due)
     # Every center's authority or school for a per-center party; owing schools' asks win.
     centers = per_center.recipients(conn, stored, measure)
     return cycle_deadline(
