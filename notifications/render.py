@@ -451,6 +451,8 @@ class Renderer:
             quotes=russian.typographic_quotes,
             quoted=russian.quoted,
             center_phrase=center_phrase,
+            # «Центр оснащён; персонал центра обучен»: a headline after the first.
+            lower_first=lambda text: text[:1].lower() + text[1:],
         )
         self.env.globals["plural"] = russian.plural
         self.env.globals["plural_word"] = russian.plural_word

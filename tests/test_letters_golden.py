@@ -226,7 +226,8 @@ WANTED: list[Want] = [
         "school-notice-documents",
         True,
         lambda letter: _notice_to("school1@school.ivanovo.ru")(letter)
-        and "Документы:" in letter["txt"],
+        and "Документы:" in letter["txt"]
+        and "Отмечено этапов" not in letter["txt"],
     ),
     Want(
         "school-notices-of-a-day",
@@ -242,7 +243,10 @@ WANTED: list[Want] = [
     Want(
         "department-weekly-summary",
         True,
-        lambda letter: letter["kind"] == "summary" and "Китовская" in letter["txt"],
+        # The one with a long-overdue center and the week's marks (IV-002 opened).
+        lambda letter: letter["kind"] == "summary"
+        and "Центры, отстающие давно" in letter["txt"]
+        and "Отмечено за неделю" in letter["txt"],
     ),
     Want("operator-before", False, _single("before", "federal_operator")),
     Want("operator-overdue", False, _single("overdue", "federal_operator")),
