@@ -86,6 +86,7 @@ __all__ = [
     "parse_value",
     "period_of",
     "record",
+    "record_in",
     "required_indicators",
 ]
 
@@ -529,75 +530,105 @@ def record(
     """
 
     by = as_actor(actor)
-    definition = stored.definition
-    # ``now`` decides which periods have begun: a mistyped year would open them all.
-    today = dates.plausible_effective(definition, now, real=clock())
-    checker = _Checker(filename or COMMAND_LINE, definition, today)
-    source = "командная строка" if filename is None else f"импорт из {filename}"[:200]
-    recorded_at = clock()
     with (
         refusals_recorded(
             engine, stored.id, timezone=stored.definition.timezone, actor=by, now=now, clock=clock
         ),
         db.write(engine) as conn,
     ):
-        # Who may submit at all is checked first: an unregistered user or a viewer is
-        # refused (and recorded) before being told what is wrong with the values.
-        target = filename or ", ".join(sorted({r.center.strip() for r in rows}))
-        who = authorize_action(conn, stored.id, by, Action.SUBMIT_INDICATORS, target=target)
-        centers = center_facts(conn, stored.id, [r.center.strip() for r in rows])
-        if not by.system:  # then the scope: the centers named must be the user's own
-            check_action(
-                who,
-                Action.SUBMIT_INDICATORS,
-                target=target,
-                centers=[(c.code, c.municipality) for c in centers.values()],
-            )
-        checked = checker.rows(rows, centers)
-        if not rows:
-            checker.problem("нет ни одной строки с показателями", None, None, None)
-        elif not checker.problems and not checked:
-            checker.problem("не указано ни одного значения показателя", None, None, None)
-        if checker.problems:
-            problems = sorted(checker.problems, key=lambda p: (p.line or 0, p.column or 0))
-            if filename is None:
-                raise SubmissionRefused(problems)
-            raise ImportFileError(problems)
-        current = latest_values(conn, stored.id, sorted({c.period for c in checked}))
-        values: list[dict[str, Any]] = []
-        report: list[dict[str, Any]] = []
-        unchanged = 0
-        for item in checked:
-            previous = current.get((item.center_id, item.period, item.indicator))
-            status = "recorded" if previous is None else "corrected"
-            if previous is not None and previous[1] == item.value:
-                unchanged += 1
-                status = "unchanged"
-            else:
-                where = f", строка {item.line}" if item.line is not None else ""
-                values.append(
-                    {
-                        "roadmap_id": stored.id,
-                        "center_id": item.center_id,
-                        "indicator": item.indicator,
-                        "period": item.period,
-                        "value": item.value,
-                        "supersedes": previous[0] if previous is not None else None,
-                        "actor": by.login,
-                        "on_behalf_of": by.on_behalf_of,
-                        "source": (source + where)[:255],
-                        "recorded_at": recorded_at,
-                    }
-                )
-            report.append(
+        return record_in(conn, stored, rows, filename=filename, actor=by, now=now, clock=clock)
+
+
+def record_in(
+    conn: Connection,
+    stored: StoredRoadmap,
+    rows: Sequence[RawRow],
+    *,
+    filename: str | None,
+    actor: Actor | str,
+    now: datetime,
+    clock: Clock = system_clock,
+    source: str | None = None,
+) -> RecordResult:
+    """`record` inside the caller's write transaction (a returned monitoring form is
+    recorded in the transaction that records its message).
+
+    ``source`` names where the values come from in ``indicator_value.source`` (default:
+    the command line or the file, with the row). An access refusal is raised, not
+    recorded: the caller's transaction is rolled back.
+
+    Raises:
+        ImportFileError, SubmissionRefused, AccessDenied, EffectiveDateImplausible: as
+            `record`; nothing is written.
+    """
+    by = as_actor(actor)
+    definition = stored.definition
+    # ``now`` decides which periods have begun: a mistyped year would open them all.
+    today = dates.plausible_effective(definition, now, real=clock())
+    checker = _Checker(filename or COMMAND_LINE, definition, today)
+    if source is None:
+        source = "командная строка" if filename is None else f"импорт из {filename}"[:200]
+        lines = True
+    else:
+        lines = False
+    recorded_at = clock()
+    # Who may submit at all is checked first: an unregistered user or a viewer is
+    # refused (and recorded, by `record`) before being told what is wrong with the values.
+    target = filename or ", ".join(sorted({r.center.strip() for r in rows}))
+    who = authorize_action(conn, stored.id, by, Action.SUBMIT_INDICATORS, target=target)
+    centers = center_facts(conn, stored.id, [r.center.strip() for r in rows])
+    if not by.system:  # then the scope: the centers named must be the user's own
+        check_action(
+            who,
+            Action.SUBMIT_INDICATORS,
+            target=target,
+            centers=[(c.code, c.municipality) for c in centers.values()],
+        )
+    checked = checker.rows(rows, centers)
+    if not rows:
+        checker.problem("нет ни одной строки с показателями", None, None, None)
+    elif not checker.problems and not checked:
+        checker.problem("не указано ни одного значения показателя", None, None, None)
+    if checker.problems:
+        problems = sorted(checker.problems, key=lambda p: (p.line or 0, p.column or 0))
+        if filename is None:
+            raise SubmissionRefused(problems)
+        raise ImportFileError(problems)
+    current = latest_values(conn, stored.id, sorted({c.period for c in checked}))
+    values: list[dict[str, Any]] = []
+    report: list[dict[str, Any]] = []
+    unchanged = 0
+    for item in checked:
+        previous = current.get((item.center_id, item.period, item.indicator))
+        status = "recorded" if previous is None else "corrected"
+        if previous is not None and previous[1] == item.value:
+            unchanged += 1
+            status = "unchanged"
+        else:
+            where = f", строка {item.line}" if lines and item.line is not None else ""
+            values.append(
                 {
-                    "center": item.center,
-                    "period": item.period,
+                    "roadmap_id": stored.id,
+                    "center_id": item.center_id,
                     "indicator": item.indicator,
+                    "period": item.period,
                     "value": item.value,
-                    "status": status,
+                    "supersedes": previous[0] if previous is not None else None,
+                    "actor": by.login,
+                    "on_behalf_of": by.on_behalf_of,
+                    "source": (source + where)[:255],
+                    "recorded_at": recorded_at,
                 }
             )
-        if values:
-            conn.execute(sa.insert(VALUE), values)
+        report.append(
+            {
+                "center": item.center,
+                "period": item.period,
+                "indicator": item.indicator,
+                "value": item.value,
+                "status": status,
+            }
+        )
+    if values:
+        conn.execute(sa.insert(VALUE), values)
     return RecordResult(recorded=len(values), unchanged=unchanged, values=report)

@@ -43,7 +43,7 @@ from workflow.roadmap.definition import UNIT_TITLES, Roadmap
 # The centers file's readers already handle encodings, delimiters and cell values.
 from workflow.roadmap.indicators import RawRow, RawValue
 
-__all__ = ["read_indicators_file"]
+__all__ = ["percent_text", "read_indicators_file"]
 
 _UNIT_SUFFIX_RE = re.compile(
     r",\s*(?:" + "|".join(re.escape(u) for u in UNIT_TITLES.values()) + r")$"
@@ -198,7 +198,7 @@ def _xlsx_table(path: Path, filename: str) -> _Rows:
                     texts.append(cell_text(value))
                     # Only numbers look up their format (a style lookup per cell otherwise).
                     if isinstance(value, int | float) and not isinstance(value, bool):
-                        shown = _percent_text(value, getattr(cell, "number_format", None))
+                        shown = percent_text(value, getattr(cell, "number_format", None))
                         if shown is not None:
                             percents[index] = shown
                 yield line, texts, percents
@@ -212,7 +212,7 @@ def _no_table() -> _Rows:
     yield from ()
 
 
-def _percent_text(value: float, number_format: object) -> str | None:
+def percent_text(value: float, number_format: object) -> str | None:
     """A number in a percent-formatted cell as Excel shows it (0.875 → ``87.5%``), or None."""
     if not isinstance(number_format, str) or "%" not in _FORMAT_LITERAL_RE.sub("", number_format):
         return None

@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection
 from base.clock import system_clock
 from notifications.outbox import OUTBOX
 from notifications.reference import codes_in, reference_code
+from workflow.inbound.forms import returned_form
 from workflow.inbound.message import Parsed, parse
 from workflow.storage.inbound import INBOUND, InboundState, SubmissionState
 from workflow.storage.tables import CENTER, CONTACT
@@ -169,10 +170,13 @@ def record_message(
         "attachments": [] if refused else [a.as_json() for a in parsed.attachments],
         "notes": list(parsed.notes),
         "raw": None if refused else data,
-        "received_at": received_at or system_clock(),
+        "received_at": (received := received_at or system_clock()),
         "moved_at": None,
     }
     new_id = conn.execute(INBOUND.insert().returning(INBOUND.c.id), row).scalar_one()
+    if state is InboundState.MATCHED and letter is not None:  # a monitoring form back?
+        form = returned_form(conn, new_id, parsed, letter.id, now=received)
+        reason = form.reason if form is not None else reason
     return Outcome(id=new_id, state=state, reason=reason)
 
 
