@@ -215,9 +215,10 @@ def _check_imports_from(tree: Path) -> None:
 
 
 def run_tests(tree: Path, tests: Sequence[str]) -> tuple[int, str]:
-    """pytest's exit status and output for ``tests`` run against ``tree``."""
+    """pytest's exit status and output for ``tests`` run against ``tree`` (``-rA``: one
+    summary line per test, read by `outcomes`)."""
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
+        [sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", *tests],
         capture_output=True,
         text=True,
         env=_env(tree),
@@ -226,6 +227,39 @@ def run_tests(tree: Path, tests: Sequence[str]) -> tuple[int, str]:
         check=False,
     )
     return done.returncode, done.stdout + done.stderr
+
+
+_OUTCOMES = ("PASSED", "FAILED", "ERROR")
+
+
+def outcomes(output: str, test: str) -> set[str]:
+    """What pytest's ``-rA`` summary says of ``test`` (a node id, or a test whose
+    parametrised cases are ``test[...]``): PASSED, FAILED and/or ERROR."""
+    found = set()
+    for line in output.splitlines():
+        word, _, rest = line.partition(" ")
+        node = rest.split(" - ", 1)[0].strip()
+        if word in _OUTCOMES and (node == test or node.startswith(f"{test}[")):
+            found.add(word)
+    return found
+
+
+def verdict_of(mutant: Mutant, status: int, output: str) -> str:
+    """killed (some test of the mutant failed), SURVIVED (all passed) or ERROR, from a
+    run that may have held other mutants' tests too (the same mutation)."""
+    seen = [outcomes(output, test) for test in mutant.tests]
+    if status not in (0, 1) or any(not s or "ERROR" in s for s in seen):
+        return f"ERROR (pytest exit {status})"
+    return "killed" if any("FAILED" in s for s in seen) else "SURVIVED"
+
+
+def _groups(mutants: Sequence[Mutant]) -> list[list[Mutant]]:
+    """The mutants by mutation: those making the same edits share one mutated copy and
+    one pytest run (each is still judged by its own tests)."""
+    groups: dict[tuple[Edit, ...], list[Mutant]] = {}
+    for mutant in mutants:
+        groups.setdefault(mutant.edits, []).append(mutant)
+    return list(groups.values())
 
 
 def _tail(output: str, lines: int = 15) -> str:
@@ -279,26 +313,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         for mutant in mutants:
             if mutant not in runnable:
                 results.append((mutant.name, "not run (no TOCHKA_TEST_PG_URL)", 0.0))
-                continue
-            tree = Path(tmp) / mutant.name.replace("/", "-")
+        for group in _groups(runnable):
+            tree = Path(tmp) / group[0].name.replace("/", "-")
             copy_tree(tree)
-            apply(mutant, tree)
+            apply(group[0], tree)
             started = time.monotonic()
-            status, output = run_tests(tree, mutant.tests)
+            status, output = run_tests(tree, sorted({t for m in group for t in m.tests}))
             took = time.monotonic() - started
-            if status == 1:
-                verdict = "killed"
-                if args.show:
+            for mutant in group:
+                verdict = verdict_of(mutant, status, output)
+                if verdict == "killed" and args.show:
                     failures = [ln for ln in output.splitlines() if ln.startswith(("E ", "FAILED"))]
                     print("\n".join(failures[:12]))
-            elif status == 0:
-                verdict = "SURVIVED"
-            else:
-                print(f"{mutant.name}: pytest exit {status}\n{_tail(output)}", file=sys.stderr)
-                verdict = f"ERROR (pytest exit {status})"
-            results.append((mutant.name, verdict, took))
-            print(f"{mutant.name}: {verdict} ({took:.1f} s)", flush=True)
+                elif verdict.startswith("ERROR"):
+                    print(f"{mutant.name}: pytest exit {status}\n{_tail(output)}", file=sys.stderr)
+                results.append((mutant.name, verdict, took))
+                print(f"{mutant.name}: {verdict} ({took:.1f} s)", flush=True)
             shutil.rmtree(tree, ignore_errors=True)
+        results.sort(key=lambda r: [m.name for m in mutants].index(r[0]))
     width = max(len(name) for name, _, _ in results)
     print("\nmutant".ljust(width + 2) + "  result")
     for name, verdict, _took in results:
