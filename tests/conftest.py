@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -66,6 +67,49 @@ def _pg_schema_url(schema_name: str) -> str:
     )
 
 
+@pytest.fixture(scope="session")
+def pg_schema_script() -> list[tuple[str, Any, bool]]:
+    """The statements ``schema.upgrade`` sends for an empty PostgreSQL schema, recorded
+    once per test process on a schema of its own: `engine` replays them, exactly as sent
+    (statement, parameters, executemany), into each test's new schema instead of running
+    Alembic again (every name in them is unqualified: they act on the ``search_path``)."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    admin = db.make_engine(PG_URL, poolclass=sa.pool.NullPool)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {name}")
+    script: list[tuple[str, Any, bool]] = []
+
+    def record(
+        _conn: sa.Connection, _cursor: Any, statement: str, params: Any, _ctx: Any, many: bool
+    ) -> None:
+        script.append((statement, params, many))
+
+    eng = db.make_engine(_pg_schema_url(name), poolclass=sa.pool.NullPool)
+    sa.event.listen(eng, "before_cursor_execute", record)
+    try:
+        schema.upgrade(eng)
+    finally:
+        eng.dispose()
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {name} CASCADE")
+        admin.dispose()
+    return script
+
+
+def _replay(eng: Engine, script: list[tuple[str, Any, bool]]) -> None:
+    raw = eng.raw_connection()
+    try:
+        cursor = raw.cursor()
+        for statement, params, many in script:
+            if many:
+                cursor.executemany(statement, params)
+            else:
+                cursor.execute(statement, params)
+        raw.commit()
+    finally:
+        raw.close()
+
+
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The URL of a new, empty database on each backend."""
@@ -108,7 +152,9 @@ def engine(db_url: str, request: pytest.FixtureRequest) -> Iterator[Engine]:
         sqlite_file.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(template, sqlite_file)
     eng = db.make_engine(db_url, create_dir=True)
-    schema.upgrade(eng)  # at head already on SQLite: only the revision is read
+    if sqlite_file is None:
+        _replay(eng, request.getfixturevalue("pg_schema_script"))
+    schema.upgrade(eng)  # at head already: only the revision is read
     try:
         yield eng
     finally:
