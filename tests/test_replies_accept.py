@@ -492,3 +492,33 @@ def test_who_may_accept_follows_the_roadmap_permissions(
     ok = cli("--now", "2021-08-20", "replies", "accept", str(stage), *KIND, actor="kineshma")
     assert ok.exit_code == 0, ok.output
     assert _center_state(engine, "S2") == "staff_trained"
+
+
+def test_a_failure_after_the_transition_leaves_nothing_recorded(
+    cli: Cli,
+    engine: Engine,
+    db_url: str,
+    stored: StoredRoadmap,
+    letters: dict[str, EmailMessage],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    number = _import(engine, tmp_path, reply(letters[S2], sender=S2))
+    before = _dump(engine, db_url)
+
+    def broken(*_args: object, **_kwargs: object) -> bool:
+        raise RuntimeError("the letter could not be queued")
+
+    # The last step of the transaction fails: the stage, its event, the decision and
+    # the submission's mark roll back with it.
+    monkeypatch.setattr("workflow.inbound.submissions.queue_decision", broken)
+    with pytest.raises(RuntimeError):
+        cli("--now", "2021-08-20", "replies", "accept", str(number), *KIND)
+
+    after = _dump(engine, db_url)
+    # A content file stored before the rollback is harmless (named by its hash, nothing
+    # refers to it: `workflow.engine.evidence_store`); every table is as it was.
+    before.pop("evidence folder")
+    after.pop("evidence folder")
+    assert after == before
+    assert _inbound(engine, number).submission == "pending"
