@@ -101,18 +101,29 @@ def run(
 
 
 def _problem(filename: str, row: FireRow, error: TochkaError) -> Problem:
-    """A refused row as a problem: at the column its error is about (the code of a center
-    not found, the action a state refused), else at the row."""
-    from states.errors import StateError
+    """A refused row as a problem, with the error's advice (`_refusal`)."""
+    column, message = _refusal(row, error)
+    if error.hint:
+        message = f"{message} {error.hint}"
+    return Problem(file=filename, line=row.line, column=column, message=message)
+
+
+def _refusal(row: FireRow, error: TochkaError) -> tuple[int | None, str]:
+    """The column a row's refusal is about (the code of a center not found, the action
+    a state refused, the comment a withdrawal lacks; None: the row) and its message."""
+    from states.center import GUARD_HAS_REASON
+    from states.errors import GuardRefused, StateError
     from workflow.errors import NotFound
 
-    column: int | None = None
     if isinstance(error, NotFound):
-        column = row.columns.get("code")
-    elif isinstance(error, StateError):
-        column = row.columns.get("trigger")
-    message = error.message if not error.hint else f"{error.message} {error.hint}"
-    return Problem(file=filename, line=row.line, column=column, message=message)
+        return row.columns.get("code"), error.message
+    if isinstance(error, GuardRefused) and error.guard == GUARD_HAS_REASON:
+        # The reason is the row's comment here, not the single fire's --comment.
+        column = row.columns.get("comment", row.columns.get("trigger"))
+        return column, error.message.replace("(--comment)", "(столбец «Комментарий»)")
+    if isinstance(error, StateError):
+        return row.columns.get("trigger"), error.message
+    return None, error.message
 
 
 def _print(
@@ -143,7 +154,7 @@ def _print(
                 for p in r.problems
             )
         elif o.error is not None:
-            what = f"отказ: {o.error.message}"
+            what = "отказ: " + _refusal(r, o.error)[1]
         else:
             assert o.result is not None
             moved = (

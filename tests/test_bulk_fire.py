@@ -1,0 +1,410 @@
+"""`tochka centers fire --from FILE`: many center transitions from one table file.
+
+Each row is its own transition with its own audit event and notice; the outcome of every
+row is reported with its line; refused rows are named with line and column and the exit
+code is 1. ``--all-or-nothing`` commits nothing when any row is refused. Rights are
+checked per row, as for a single fire.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import openpyxl
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from typer.testing import Result
+
+from base import db
+from notifications.outbox import OUTBOX
+from tests.conftest import grant
+from workflow.engine import centers, identity
+from workflow.errors import ImportFileError, Problem
+from workflow.imports.centers_file import CenterRow
+from workflow.imports.fire_file import read_fire_file
+from workflow.roadmap.store import StoredRoadmap
+from workflow.storage.tables import CENTER, EVENT, all_tables
+
+Cli = Callable[..., Result]
+NOW = "2021-03-01"
+TOCHKA = str(Path(sys.executable).with_name("tochka"))
+HEADER = "Код;Действие;Документы;Комментарий\n"
+
+
+@pytest.fixture
+def four(engine: Engine, stored: StoredRoadmap) -> StoredRoadmap:
+    """IV-01, IV-02 in «Вичугский район», IV-03, IV-04 in «Шуйский район», planned."""
+    rows = [
+        CenterRow(
+            code=f"IV-0{i}",
+            name=f"МБОУ «Школа № {i}»",
+            municipality="Вичугский район" if i <= 2 else "Шуйский район",
+            cohort=2021,
+            email=f"school{i}@example.org",
+            line=i + 1,
+        )
+        for i in range(1, 5)
+    ]
+    at = datetime(2021, 1, 11, 9, 0, tzinfo=UTC)
+    centers.import_centers(engine, stored, rows, filename="c.csv", actor="importer", now=at)
+    return stored
+
+
+def write(tmp_path: Path, text: str, name: str = "rows.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def states(engine: Engine) -> dict[str, str]:
+    with db.read(engine) as conn:
+        return dict(conn.execute(sa.select(CENTER.c.code, CENTER.c.state)).all())  # type: ignore[arg-type]
+
+
+def dump(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table, the outbox's too, in a stable order."""
+    with db.read(engine) as conn:
+        return {
+            t.name: sorted((tuple(r) for r in conn.execute(sa.select(t)).all()), key=repr)
+            for t in all_tables()
+        }
+
+
+def problems(result: Result) -> list[tuple[int | None, int | None, str]]:
+    """(line, column, message) of each problem of a --json refusal."""
+    error = json.loads(result.stderr)["error"]
+    return [(p["line"], p["column"], p["message"]) for p in error["problems"]]
+
+
+def test_each_row_is_its_own_transition_reported_by_line(
+    cli: Cli, engine: Engine, four: StoredRoadmap, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path,
+        HEADER
+        + "IV-01;согласование инфраструктурного листа;department_order=№ 12 от 01.03.2021;\n"
+        + "IV-02;agree_infrastructure;;письмо от 26.02\n"
+        + 'IV-03;Согласование  инфраструктурного листа;"department_order=№ 12; '
+        + 'operator_letter=№ 7";\n'
+        + "IV-04;открытие центра;;\n",
+    )
+    before = dump(engine)["event"]
+    result = cli("--now", NOW, "centers", "fire", "--from", str(path))
+    assert result.exit_code == 1
+    lines = [" ".join(line.split()) for line in result.stdout.splitlines()]
+    assert lines[0] == f"Переходы из файла {path}: выполнено 3 из 4"
+    assert lines[2] == "строка центр действие итог"
+    first = len(before) + 1
+    assert lines[4:] == [
+        f"2 IV-01 согласование инфраструктурного листа выполнено: запланирован → "
+        f"инфраструктурный лист согласован (событие № {first})",
+        f"3 IV-02 согласование инфраструктурного листа выполнено: запланирован → "
+        f"инфраструктурный лист согласован (событие № {first + 1})",
+        f"4 IV-03 согласование инфраструктурного листа выполнено: запланирован → "
+        f"инфраструктурный лист согласован (событие № {first + 2})",
+        "5 IV-04 открытие центра отказ: Центр IV-04: переход «открытие центра (open)» "
+        "недопустим в состоянии «запланирован».",
+    ]
+    said = " ".join(result.stderr.split())
+    assert said.startswith("Ошибка: Не выполнены строки файла: найдено ошибок — 1.")
+    assert f"{path}, строка 5, столбец 2: Центр IV-04: переход «открытие центра (open)»" in said
+    assert states(engine) == {
+        "IV-01": "infrastructure_agreed",
+        "IV-02": "infrastructure_agreed",
+        "IV-03": "infrastructure_agreed",
+        "IV-04": "planned",
+    }
+    with db.read(engine) as conn:
+        events = conn.execute(
+            sa.select(
+                EVENT.c.seq, EVENT.c.entity_key, EVENT.c.trigger, EVENT.c.evidence, EVENT.c.comment
+            )
+            .where(EVENT.c.seq >= first)
+            .order_by(EVENT.c.seq)
+        ).all()
+        notices = conn.execute(sa.select(OUTBOX.c.key, OUTBOX.c.recipient)).all()
+    # One event per row, its own documents and comment; no refusal event (a state's).
+    assert [tuple(e) for e in events] == [
+        (first, "IV-01", "agree_infrastructure", {"department_order": "№ 12 от 01.03.2021"}, None),
+        (first + 1, "IV-02", "agree_infrastructure", None, "письмо от 26.02"),
+        (
+            first + 2,
+            "IV-03",
+            "agree_infrastructure",
+            {"department_order": "№ 12", "operator_letter": "№ 7"},
+            None,
+        ),
+    ]
+    # One notice per transition, each to its school.
+    code = four.definition.code
+    assert sorted((k, r) for k, r in notices) == [
+        (f"{code}:event:{first + i}", f"school{i + 1}@example.org") for i in range(3)
+    ]
+    verified = cli("audit", "verify")
+    assert verified.exit_code == 0, verified.output
+    assert f"событий {first + 2}" in verified.stdout
+
+
+def test_all_or_nothing_a_bad_last_row_changes_nothing(
+    cli: Cli, engine: Engine, four: StoredRoadmap, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path,
+        HEADER
+        + "IV-01;agree_infrastructure;;\n"
+        + "IV-02;agree_infrastructure;;\n"
+        + "IV-01;equip;;\n"  # after the first row: checked against the state it left
+        + "IV-03;equip;;\n"
+        + "IV-04;лететь;;\n",
+    )
+    before = dump(engine)
+    result = cli("--json", "--now", NOW, "centers", "fire", "--from", str(path), "--all-or-nothing")
+    assert result.exit_code == 1
+    assert dump(engine) == before
+    rows = json.loads(result.stdout)
+    assert [(r["line"], r["outcome"]) for r in rows] == [
+        (2, "checked"),
+        (3, "checked"),
+        (4, "checked"),
+        (5, "refused"),
+        (6, "invalid"),
+    ]
+    assert all(r.get("event") is None for r in rows)
+    error = json.loads(result.stderr)["error"]
+    assert error["message"] == "Ничего не изменено (--all-or-nothing): найдено ошибок — 2."
+    assert [(line, column) for line, column, _ in problems(result)] == [(5, 2), (6, 2)]
+    # Without the bad rows the same file goes through, in one transaction.
+    path.write_text(HEADER + "IV-01;agree_infrastructure;;\nIV-01;equip;;\n", encoding="utf-8")
+    done = cli("--now", NOW, "centers", "fire", "--from", str(path), "--all-or-nothing")
+    assert done.exit_code == 0, done.output
+    assert states(engine)["IV-01"] == "equipped"
+
+
+def test_bad_rows_are_named_with_line_and_column(
+    cli: Cli, engine: Engine, four: StoredRoadmap, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path,
+        "code,trigger,evidence,comment\n"
+        "IV-09,agree_infrastructure,,\n"
+        "IV-01,лететь,,\n"
+        "IV-02,open,,\n"
+        "IV-03,agree_infrastructure,приказ № 5,\n"
+        "IV-03,agree_infrastructure,order=№ 5,\n"
+        ",agree_infrastructure,,\n"
+        "IV-04,,,\n"
+        "IV-04,withdraw,,\n"
+        "IV-04,agree_infrastructure,,\n",
+    )
+    result = cli("--json", "--now", NOW, "centers", "fire", "--from", str(path))
+    assert result.exit_code == 1
+    kinds = ", ".join(k.id for k in four.definition.evidence_kinds)
+    roadmap = four.definition.code
+    assert problems(result) == [
+        (
+            2,
+            1,
+            f"Центр с кодом «IV-09» не найден в дорожной карте «{roadmap}». "
+            "Список центров: tochka centers list.",
+        ),
+        (
+            3,
+            2,
+            "неизвестное действие «лететь»; возможные: согласование инфраструктурного листа "
+            "(agree_infrastructure), оснащение (equip), обучение персонала (train_staff), "
+            "открытие центра (open), начало отчётности (start_reporting), исключение из "
+            "дорожной карты (withdraw), отмена перехода (revert)",
+        ),
+        (
+            4,
+            2,
+            "Центр IV-02: переход «открытие центра (open)» недопустим в состоянии "
+            "«запланирован». Допустимые переходы из «запланирован»: согласование "
+            "инфраструктурного листа (agree_infrastructure), исключение из дорожной карты "
+            "(withdraw).",
+        ),
+        (5, 3, f"документ «приказ № 5»: укажите его как ВИД=ТЕКСТ; виды: {kinds}"),
+        (6, 3, f"документ «order=№ 5»: неизвестный вид «order»; виды: {kinds}"),
+        (7, 1, "код центра не заполнен"),
+        (8, 2, "действие не заполнено"),
+        (
+            9,
+            4,
+            "Центр IV-04: переход «withdraw» отклонён: нужно указать причину "
+            "(столбец «Комментарий»).",
+        ),
+    ]
+    # The one good row, the last, went through.
+    assert states(engine)["IV-04"] == "infrastructure_agreed"
+    assert states(engine)["IV-03"] == "planned"
+
+
+def test_a_file_that_is_not_a_transitions_table_is_refused_whole(
+    cli: Cli, engine: Engine, four: StoredRoadmap, tmp_path: Path
+) -> None:
+    roadmap = four.definition
+    wrong = write(tmp_path, "Код;Этап\nIV-01;equip\n")
+    with pytest.raises(ImportFileError) as caught:
+        read_fire_file(wrong, roadmap=roadmap)
+    assert caught.value.problems == (
+        Problem(
+            file=str(wrong),
+            line=1,
+            column=2,
+            field="Этап",
+            message="неизвестный столбец «Этап»: ожидаются «Код», «Действие», «Документы», "
+            "«Комментарий»",
+        ),
+        Problem(file=str(wrong), line=1, message="в заголовке нет столбцов: «Действие»"),
+    )
+    text = write(tmp_path, "Код;Действие\nIV-01;equip\n", name="rows.txt")
+    with pytest.raises(ImportFileError) as caught:
+        read_fire_file(text, roadmap=roadmap)
+    assert [p.message for p in caught.value.problems] == [
+        "неподдерживаемый формат файла «.txt»: нужен .csv или .xlsx"
+    ]
+    fake = write(tmp_path, "Код;Действие\nIV-01;equip\n", name="rows.xlsx")
+    with pytest.raises(ImportFileError) as caught:
+        read_fire_file(fake, roadmap=roadmap)
+    assert [p.message for p in caught.value.problems] == [
+        "файл не открывается как книга Excel (.xlsx): это не архив .xlsx (возможно, CSV, "
+        "старый .xls или повреждённый файл)"
+    ]
+    before = dump(engine)
+    for path in (wrong, text, fake):
+        result = cli("--now", NOW, "centers", "fire", "--from", str(path))
+        assert result.exit_code == 1
+        assert "Импорт не выполнен, ничего не изменено" in result.stderr
+        assert "Traceback" not in result.output
+    assert dump(engine) == before
+
+
+def test_an_xlsx_formula_cell_is_refused_at_its_cell(four: StoredRoadmap, tmp_path: Path) -> None:
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(["Код", "Действие", "Документы"])
+    sheet.append(["IV-01", "оснащение", "department_order=№ 3"])
+    sheet.append(["IV-02", '=CONCATENATE("eq","uip")', None])
+    path = tmp_path / "rows.xlsx"
+    workbook.save(path)
+    first, second = read_fire_file(path, roadmap=four.definition)
+    assert (first.code, first.trigger, first.evidence, first.problems) == (
+        "IV-01",
+        "equip",
+        {"department_order": "№ 3"},
+        (),
+    )
+    assert second.problems == (
+        Problem(
+            file=str(path),
+            line=3,
+            column=2,
+            message="в ячейке формула: впишите значение (формулы не вычисляются при чтении файла)",
+        ),
+    )
+
+
+def test_rights_are_checked_per_row(
+    cli: Cli, engine: Engine, four: StoredRoadmap, tmp_path: Path
+) -> None:
+    grant(engine, four.id, ["vichuga"], "municipality", scope=["Вичугский район"])
+    agreed = write(
+        tmp_path, "code,trigger\n" + "".join(f"IV-0{i},agree_infrastructure\n" for i in range(1, 5))
+    )
+    assert cli("--now", NOW, "centers", "fire", "--from", str(agreed)).exit_code == 0
+    path = write(tmp_path, "code,trigger\nIV-01,equip\nIV-03,equip\nIV-02,equip\n", "m.csv")
+    result = cli("--json", "--now", NOW, "centers", "fire", "--from", str(path), actor="vichuga")
+    assert result.exit_code == 1
+    assert [(r["line"], r["outcome"]) for r in json.loads(result.stdout)] == [
+        (2, "done"),
+        (3, "refused"),
+        (4, "done"),
+    ]
+    assert problems(result) == [
+        (
+            3,
+            None,
+            "Отказано: vichuga — переход «Центр IV-03: equip»: центр IV-03 относится к "
+            "«Шуйский район», а область пользователя — «Вичугский район». Обратитесь к "
+            "региональному координатору (tochka users list).",
+        )
+    ]
+    assert states(engine) == {
+        "IV-01": "equipped",
+        "IV-02": "equipped",
+        "IV-03": "infrastructure_agreed",
+        "IV-04": "infrastructure_agreed",
+    }
+    with db.read(engine) as conn:
+        refusals = conn.execute(
+            sa.select(EVENT.c.actor, EVENT.c.entity_key).where(EVENT.c.entity_kind == "refusal")
+        ).all()
+    assert [tuple(r) for r in refusals] == [("vichuga", "Центр IV-03: equip")]
+    # Under all-or-nothing the refused row leaves nothing, not even the refusal.
+    before = dump(engine)
+    again = write(tmp_path, "code,trigger\nIV-04,equip\n", "n.csv")
+    refused = cli(
+        "--now", NOW, "centers", "fire", "--from", str(again), "--all-or-nothing", actor="vichuga"
+    )
+    assert refused.exit_code == 1
+    assert dump(engine) == before
+
+
+def test_dry_run_and_usage(cli: Cli, engine: Engine, four: StoredRoadmap, tmp_path: Path) -> None:
+    path = write(tmp_path, HEADER + "IV-01;agree_infrastructure;;\nIV-01;equip;;\n")
+    before = dump(engine)
+    checked = cli("--now", NOW, "centers", "fire", "--from", str(path), "--dry-run")
+    assert checked.exit_code == 0, checked.output
+    assert "пройдёт: инфраструктурный лист согласован → оснащён" in checked.stdout
+    assert dump(engine) == before
+    both = cli("--now", NOW, "centers", "fire", "IV-01", "--from", str(path))
+    assert both.exit_code == 2
+    assert "С --from ФАЙЛ не указываются КОД" in both.stderr
+    alone = cli("--now", NOW, "centers", "fire", "--all-or-nothing")
+    assert alone.exit_code == 2
+    assert dump(engine) == before
+
+
+def test_the_command_as_a_process_on_an_xlsx_file(
+    db_url: str, engine: Engine, four: StoredRoadmap, tmp_path: Path
+) -> None:
+    grant(engine, four.id, [identity.os_login()], "coordinator")
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(["Код", "Действие", "Документы", "Комментарий"])
+    for i in range(1, 5):
+        sheet.append([f"IV-0{i}", "согласование инфраструктурного листа", None, None])
+    path = tmp_path / "rows.xlsx"
+    workbook.save(path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOCHKA_")}
+    env |= {"PYTHONWARNINGS": "ignore", "TOCHKA_ALLOW_PLACEHOLDER_ADDRESSES": "true"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [TOCHKA, "--db", db_url, "--now", NOW, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=120,
+            check=False,
+        )
+
+    done = run("centers", "fire", "--from", str(path))
+    assert done.returncode == 0, done.stderr
+    assert f"Переходы из файла {path}: выполнено 4 из 4" in done.stdout
+    assert set(states(engine).values()) == {"infrastructure_agreed"}
+    verified = run("audit", "verify")
+    assert verified.returncode == 0, verified.stderr
+    helped = run("centers", "fire", "-h")
+    assert "--all-or-nothing" in helped.stdout
+    assert "без --all-or-nothing строки без ошибок выполняются" in " ".join(helped.stdout.split())
