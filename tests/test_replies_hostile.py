@@ -1,11 +1,12 @@
 """Hostile and odd inbound messages, each with its expected outcome: read through
 ``replies import``'s code path (`workflow.inbound.files.import_path`) into the real
-database, against a letter Tochka really sent (`tests.replies_mail.sent_letter`)."""
+database, against a letter Tochka really sent (`tests.replies_mail.sent_letter`), once
+per module and backend: each case gets a copy of that database (`tests.replies_db`)."""
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -18,6 +19,7 @@ from typer.testing import Result
 from base import db
 from notifications.outbox import OUTBOX
 from notifications.reference import reference_code, reference_token
+from tests.replies_db import Templates, module_templates, resolve_stored
 from tests.replies_mail import PDF, SCHOOL, reply, sent_letter
 from workflow.inbound.files import import_path
 from workflow.roadmap.store import StoredRoadmap
@@ -25,6 +27,27 @@ from workflow.storage.inbound import INBOUND
 
 Cli = Callable[..., Result]
 LIMIT = 25 * 1024 * 1024
+
+
+def _build(cli: Cli, work: Path) -> dict[str, EmailMessage]:
+    with pytest.MonkeyPatch.context() as patch:
+        return {"letter": sent_letter(cli, work, patch)}
+
+
+@pytest.fixture(scope="module")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
+    yield from module_templates(tmp_path_factory.mktemp("hostile"), _build)
+
+
+@pytest.fixture
+def engine(db_url: str, templates: Templates) -> Iterator[Engine]:
+    """A copy of the module's database: the letter sent, nothing received yet."""
+    yield from templates.restore(db_url)
+
+
+@pytest.fixture
+def stored(engine: Engine) -> StoredRoadmap:
+    return resolve_stored(engine)
 
 
 @dataclass(frozen=True)
@@ -198,14 +221,13 @@ CASES = {
 @pytest.mark.parametrize("name", list(CASES))
 def test_hostile_message(
     name: str,
-    cli: Cli,
     engine: Engine,
-    stored: StoredRoadmap,
+    db_url: str,
+    templates: Templates,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     case = CASES[name]
-    letter = sent_letter(cli, tmp_path, monkeypatch)
+    letter = templates.letters(db_url)["letter"]
     with db.read(engine) as conn:
         outbox_id, key = conn.execute(sa.select(OUTBOX.c.id, OUTBOX.c.key)).one()
     path = tmp_path / "message.eml"
