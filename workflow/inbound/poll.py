@@ -199,21 +199,25 @@ def _poll(
         client.create_folder(processed)
     selected = client.select_folder(folder)
     uidvalidity = int(selected[b"UIDVALIDITY"])
+    # Every message in the folder when it was selected has a UID below UIDNEXT.
+    uidnext = int(selected.get(b"UIDNEXT", 0)) or None
     uids = sorted(int(u) for u in client.search(["NOT", "DELETED"]))
     report.seen = len(uids)
-    if not uids:
-        return
     base = Source(
         mailbox=f"imap:{folder}",
         description=f"imap://{settings.imap_user}@{_where(settings)}/{folder}",
         uidvalidity=uidvalidity,
     )
+    if not uids:
+        _mark_gone(engine, base, set(), uidnext)
+        return
     with db.read(engine) as conn:
         done = already_recorded(conn, base, uids)
     for uid in sorted(done):
         _move(client, uid, processed)
         report.moved += 1
         report.duplicates += 1
+    _mark_gone(engine, base, set(uids) - done, uidnext)
     rest = [u for u in uids if u not in done]
     max_bytes = int(settings.inbound_max_mb * 1024 * 1024)
     for start in range(0, len(rest), _FETCH_CHUNK):
@@ -259,6 +263,39 @@ def _poll(
                         .where(INBOUND.c.id == outcome.id)
                         .values(moved_at=system_clock())
                     )
+
+
+def _mark_gone(engine: Engine, base: Source, in_folder: set[int], uidnext: int | None) -> None:
+    """Mark moved the recorded messages of this folder that are no longer in it.
+
+    A crash after the move and before its mark (or the move of a message recorded by an
+    earlier, interrupted poll) leaves ``moved_at`` empty while the message is already in
+    the processed folder; ``in_folder`` is the folder's listing minus what this poll
+    moves as already recorded, so whatever is not in it and was there when the folder
+    was selected (a UID below ``uidnext``: not one another poller records meanwhile) has
+    left the folder.
+    """
+    if uidnext is None:
+        return
+    with db.read(engine) as conn:
+        pending = conn.execute(
+            sa.select(INBOUND.c.id, INBOUND.c.uid).where(
+                INBOUND.c.mailbox == base.mailbox,
+                INBOUND.c.uidvalidity == base.uidvalidity,
+                INBOUND.c.uid.is_not(None),
+                INBOUND.c.moved_at.is_(None),
+            )
+        ).all()
+    gone = [row.id for row in pending if row.uid < uidnext and row.uid not in in_folder]
+    if not gone:
+        return
+    with db.write(engine) as conn:
+        for start in range(0, len(gone), 500):
+            conn.execute(
+                INBOUND.update()
+                .where(INBOUND.c.id.in_(gone[start : start + 500]))
+                .values(moved_at=system_clock())
+            )
 
 
 def _record(
