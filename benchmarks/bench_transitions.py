@@ -25,8 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from base import db  # noqa: E402
 from states.center import FORWARD_TRIGGERS, LIFECYCLE  # noqa: E402
-from workflow.engine.access import Actor
-from workflow.engine.transitions import TransitionEngine, centers
+from workflow.engine import centers  # noqa: E402
+from workflow.engine.access import Actor  # noqa: E402
+from workflow.engine.transitions import TransitionEngine  # noqa: E402
 from workflow.engine.users import bootstrap_coordinator  # noqa: E402
 from workflow.imports.centers_file import CenterRow  # noqa: E402
 from workflow.roadmap import store as roadmap_store  # noqa: E402

@@ -11,10 +11,16 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 
+def benchmarks() -> list[Path]:
+    """The benchmarks `main` runs, in order (tests/test_benchmarks_run.py checks that this
+    is every script in the folder)."""
+    # bulk_fire.py is named for its command (`centers fire --from`), not bench_*.
+    return [*sorted(HERE.glob("bench_*.py")), HERE / "bulk_fire.py"]
+
+
 def main() -> int:
     args = [a for a in sys.argv[1:] if a == "--quick"]
-    # bulk_fire.py is named for its command (`centers fire --from`), not bench_*.
-    for path in [*sorted(HERE.glob("bench_*.py")), HERE / "bulk_fire.py"]:
+    for path in benchmarks():
         print(f"\n=== {path.stem}")
         module = importlib.import_module(path.stem)
         module.main(args)
