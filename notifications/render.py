@@ -191,8 +191,13 @@ def item_view(reminder: Reminder, now: datetime) -> ItemView:
 
 
 def _school_monitoring(reminder: Reminder) -> bool:
-    """A school asked for its indicators of a monitoring cycle (not a center stage)."""
-    return reminder.role == "school" and reminder.subject_kind == "measure"
+    """A school asked for its indicators of a monitoring cycle (not a center stage, not
+    another measure's cycle reminded to each center's school, such as its site's page
+    about the center). Only the indicators' measure names what the school has not
+    submitted (``missing``, never empty for a school that owes the period)."""
+    return (
+        reminder.role == "school" and reminder.subject_kind == "measure" and bool(reminder.missing)
+    )
 
 
 def item_what(reminder: Reminder) -> str:

@@ -675,3 +675,28 @@ def test_a_per_cohort_cycle_is_named_by_its_cohort(
     assert "Мероприятие № 2 (центры 2023 г.)" in [u.title for u in board.upcoming]
     html = dashboard.render_html(board)
     assert "№ 2, центры 2023 г.: срок 01.12.2022" in html
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_schools_letter_for_another_measure_is_not_a_monitoring_report(
+    cli: Cli, engine: Engine, tmp_path: Path
+) -> None:
+    """Measure 17 (the schools' own pages about their centers, due 01.09.2022) is reminded
+    to each center's school, but it is not the indicators' measure: its letter is about
+    the pages, not «показатели за 2022 г.», and asks for them, not for indicators."""
+    day = date(2022, 9, 8)  # the first overdue rung
+    _load_both(cli, tmp_path, day)
+    stored = _stored(engine, CODE)
+    queue = Recorder()
+    tick(engine, stored, now=moment(day, 9), queue=queue)
+    (mine,) = [
+        r for r in queue.items if r.measure_number == 17 and r.recipient.email == "n1@example.org"
+    ]
+    letter = Renderer().render_reminders([mine], now=moment(day, 9))
+    assert "показател" not in letter.subject.lower()
+    assert letter.subject.startswith("Просрочено на 7 дней: Создание на официальных сайтах")
+    assert letter.subject.endswith(" — 2022 г. (01.09.2022)")
+    assert "показател" not in letter.text.lower()
+    assert "Мероприятие № 17, период: 2022 г." in letter.text
+    assert "Что сделать: Просим выполнить мероприятие в вашей школе" in letter.text
+    assert "ссылка на раздел о центре «Точка роста» на официальном сайте" in letter.text

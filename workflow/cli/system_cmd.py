@@ -415,7 +415,9 @@ def _print_history(
         (
             Column("№", right=True),
             Column("дата"),
-            Column("переход"),
+            # The trigger and who («Иванова Анна Петровна, координатор») wrap too:
+            # kept whole on one line they alone push the table past 80 columns.
+            Column("переход", Fit.WRAP),
             Column("состояние", Fit.WRAP),
             Column("кто", Fit.WRAP),
         ),
