@@ -95,6 +95,8 @@ class Parsed:
 def parse(raw: bytes) -> Parsed:
     """Read a message's bytes (its header alone is enough for the header fields)."""
     msg = email.message_from_bytes(raw)
+    for part in msg.walk():
+        _utf8_headers(part)
     notes: list[str] = []
     from_header = _header_text(msg, "From", notes)
     from_addrs = _addresses(msg.get_all("From") or [])
@@ -130,6 +132,30 @@ def parse(raw: bytes) -> Parsed:
 
 def _one_line(text: str) -> str:
     return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+
+
+def _raw_utf8(text: str) -> str:
+    """A header value written in raw UTF-8 (RFC 6532), as the parser keeps it (its
+    bytes as surrogate escapes, which would read as «�»), as text; else unchanged."""
+    if not any("\udc80" <= ch <= "\udcff" for ch in text):
+        return text
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8")
+    except UnicodeError:
+        return text
+
+
+def _utf8_headers(part: Message) -> None:
+    """Read a part's raw UTF-8 headers (some clients write the subject and the file
+    names so) as UTF-8, the headers' order kept."""
+    items = list(part.raw_items())
+    fixed = [(name, _raw_utf8(value)) for name, value in items]
+    if fixed == items:
+        return
+    for name in {name for name, _value in items}:
+        del part[name]
+    for name, value in fixed:
+        part[name] = value
 
 
 def _header_text(msg: Message, name: str, notes: list[str]) -> str:
