@@ -4,15 +4,20 @@
 
 Each kill comes at a moment chosen by what the test sees, not by a random sleep: the
 daemon just started (its heartbeat row written, the first poll about to run), k more
-replies recorded since it started, a reply recorded but not yet marked moved (the
-window between the commit and the move), and idle with everything read. After a final
-run stopped cleanly: every reply recorded exactly once (counted by Message-ID), none
-lost, none doubled, each in the processed folder once and nothing left in INBOX."""
+replies recorded since it started, a reply recorded but not yet marked moved, idle with
+everything read, and the two windows of a crash that matter, made exact by a relay
+between the poller and the server (`Relay`): the poller's MOVE held after the commit
+(recorded, still in INBOX) and the server's answer to it held (moved, not marked).
+After a final run stopped cleanly: every reply recorded exactly once (counted by
+Message-ID), none lost, none doubled, each in the processed folder once and nothing
+left in INBOX."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -56,8 +61,9 @@ def db_url(tmp_path: Path) -> str:
 class Kill:
     """When a round's daemon is killed: ``started`` (its heartbeat row is there),
     ``recorded`` (``k`` more replies recorded in this run), ``unmoved`` (a reply of this
-    run recorded and not yet marked moved) or ``idle`` (all appended so far recorded,
-    none waiting to be marked moved)."""
+    run recorded and not yet marked moved), ``move`` (its first MOVE held by the relay,
+    after the commit), ``answer`` (the server's answer to its first MOVE held) or
+    ``idle`` (all appended so far recorded, none waiting to be marked moved)."""
 
     when: str
     k: int = 0
@@ -67,15 +73,80 @@ class Kill:
 ROUNDS = [
     Kill("started"),
     Kill("recorded", 3),
-    Kill("unmoved"),
+    Kill("move"),
     Kill("recorded", 11),
+    Kill("answer"),
     Kill("unmoved"),
-    Kill("recorded", 1),
     Kill("recorded", 17),
-    Kill("unmoved"),
+    Kill("move"),
     Kill("idle"),
-    Kill("recorded", 8),
+    Kill("answer"),
 ]
+
+
+class Relay:
+    """A TCP relay between the poller and the server's plain IMAP port that can hold the
+    poller's next ``UID MOVE`` (never forwarded) or the server's answer to it (the move
+    done, the answer kept): the poller then waits there until it is killed."""
+
+    def __init__(self, port: int) -> None:
+        self.target = port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.hold: str | None = None  # "move" or "answer", for the next MOVE only
+        self.held = threading.Event()
+        self.release = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def arm(self, hold: str | None) -> None:
+        self.held.clear()
+        self.release.clear()
+        self.hold = hold
+
+    def close(self) -> None:
+        self.release.set()
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            answer: dict[str, bytes] = {}
+            for src, dst, outgoing in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(
+                    target=self._pump, args=(src, dst, outgoing, answer), daemon=True
+                ).start()
+
+    def _pump(
+        self, src: socket.socket, dst: socket.socket, outgoing: bool, answer: dict[str, bytes]
+    ) -> None:
+        try:
+            while data := src.recv(65536):
+                if outgoing and self.hold is not None and b" UID MOVE " in data:
+                    hold, self.hold = self.hold, None
+                    if hold == "move":
+                        self.held.set()
+                        self.release.wait(120)
+                        return
+                    answer["tag"] = data.split(b" ", 1)[0]
+                if (
+                    not outgoing
+                    and "tag" in answer
+                    and (b"\n" + answer["tag"] + b" ") in (b"\n" + data)
+                ):
+                    self.held.set()
+                    self.release.wait(120)
+                    return
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                with contextlib.suppress(OSError):
+                    sock.close()
 
 
 def _counts(engine: Engine) -> tuple[int, int, int]:
@@ -124,11 +195,15 @@ def _inbox_size(account: Account) -> int:
 class Poller:
     """``tochka daemon run`` processes against the test's database and mailbox."""
 
-    def __init__(self, db_url: str, account: Account, tmp_path: Path) -> None:
+    def __init__(self, db_url: str, account: Account, tmp_path: Path, relay: Relay) -> None:
         self.db_url = db_url
         self.tmp_path = tmp_path
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("TOCHKA_")}
-        self.env.update(account.environ(imap_poll_seconds="0.2"))
+        # Plain IMAP through the relay (which must read the commands); TLS is tested in
+        # test_replies_imap.
+        self.env.update(
+            account.environ(imap_poll_seconds="0.2", imap_tls="none", imap_port=str(relay.port))
+        )
         self.env["TOCHKA_VAR_DIR"] = str(tmp_path / "var")
         self.env["TOCHKA_MAIL_DIR"] = str(tmp_path / "daemon-mail")
         self.env["PYTHONWARNINGS"] = "ignore"
@@ -194,11 +269,13 @@ def test_the_poller_killed_ten_times_while_200_replies_arrive_records_each_once(
         reply(letter, message_id=mid, text=f"Ответ {i}: приказ во вложении.")
         for i, mid in enumerate(expected)
     ]
-    poller = Poller(db_url, imap, tmp_path)
+    relay = Relay(imap.server.plain_port)
+    poller = Poller(db_url, imap, tmp_path, relay)
     seen: list[tuple[str, int, int, int]] = []  # (moment, rows, unmoved rows, in INBOX)
     try:
         appended = 0
         for kill in ROUNDS:
+            relay.arm(kill.when if kill.when in ("move", "answer") else None)
             process = poller.start()
             total, top, _unmoved = _counts(engine)
             batch = replies[appended : appended + PER_ROUND]
@@ -223,6 +300,8 @@ def test_the_poller_killed_ten_times_while_200_replies_arrive_records_each_once(
                 poller.wait_for(
                     f"{kill.k} replies recorded", lambda n=total + kill.k: _counts(engine)[0] >= n
                 )
+            elif kill.when in ("move", "answer"):
+                poller.wait_for(f"the {kill.when} held", relay.held.is_set)
             elif kill.when == "unmoved":
                 poller.wait_for(
                     "a reply recorded, not moved", lambda t=top: _unmoved_since(engine, t)
@@ -236,6 +315,7 @@ def test_the_poller_killed_ten_times_while_200_replies_arrive_records_each_once(
                     ),
                 )
             poller.kill()
+            relay.release.set()
             sender.join()
             rows, _top, unmoved = _counts(engine)
             seen.append((f"{kill.when} {kill.k}".strip(), rows, unmoved, _inbox_size(imap)))
@@ -243,8 +323,8 @@ def test_the_poller_killed_ten_times_while_200_replies_arrive_records_each_once(
         # The final run, stopped cleanly once the mailbox is read.
         process = poller.start()
         poller.wait_for(
-            "all 200 replies",
-            lambda: _counts(engine)[0] >= len(expected) and _inbox_size(imap) == 0,
+            "the mailbox read and every reply marked moved",
+            lambda: _inbox_size(imap) == 0 and _counts(engine)[2] == 0,
             timeout=60,
         )
         process.send_signal(signal.SIGTERM)
@@ -252,17 +332,23 @@ def test_the_poller_killed_ten_times_while_200_replies_arrive_records_each_once(
         poller.process = None
     finally:
         poller.close()
+        relay.close()
     print("kills (moment, rows recorded, rows not marked moved, messages in INBOX):", seen)
 
     # Every kill came while the mailbox still had work, but the idle one and the first.
     assert sum(1 for _m, _rows, _unmoved, inbox in seen if inbox > 0) >= 7, seen
+    # The relay's kills came after a commit, with the reply not (known to be) moved.
+    assert all(unmoved >= 1 for m, _rows, unmoved, _inbox in seen if m in ("move", "answer"))
     with db.read(engine) as conn:
         rows = conn.execute(
             sa.select(INBOUND.c.message_id, INBOUND.c.state, INBOUND.c.uid, INBOUND.c.moved_at)
         ).all()
     by_id = Counter(r.message_id for r in rows)
-    assert sorted(by_id) == expected  # none lost, nothing else
-    assert set(by_id.values()) == {1}  # none doubled
+    lost = sorted(set(expected) - set(by_id))
+    assert not lost, f"{len(lost)} replies lost: {lost}"
+    assert sorted(by_id) == expected  # nothing else
+    doubled = sorted(mid for mid, n in by_id.items() if n > 1)
+    assert not doubled, f"{len(doubled)} replies recorded twice: {doubled}"
     assert {r.state for r in rows} == {"matched"}
     assert len({r.uid for r in rows}) == len(expected)
     assert all(r.moved_at is not None for r in rows), [r for r in rows if r.moved_at is None]
