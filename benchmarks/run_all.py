@@ -14,8 +14,9 @@ sys.path.insert(0, str(HERE.parent))
 def benchmarks() -> list[Path]:
     """The benchmarks `main` runs, in order (tests/test_benchmarks_run.py checks that this
     is every script in the folder)."""
-    # bulk_fire.py is named for its command (`centers fire --from`), not bench_*.
-    return [*sorted(HERE.glob("bench_*.py")), HERE / "bulk_fire.py"]
+    # bulk_fire.py and replies.py are named for their commands (`centers fire --from`,
+    # `replies import`), not bench_*.
+    return [*sorted(HERE.glob("bench_*.py")), HERE / "bulk_fire.py", HERE / "replies.py"]
 
 
 def main() -> int:
