@@ -499,7 +499,7 @@ def test_working_day_rules_land_on_working_days(last: date, days: int) -> None:
             '{kind: dates_yearly, first_due: "2021-06-15", dates: ["15.06", "15.06"]}',
             '"15.06"]',
             "dates[1]",
-            "дата (6, 15) указана дважды",
+            "дата 15.06 указана дважды",
         ),
         (
             '{kind: annual, first_due: "2021-03-01", dates: ["15.06"]}',

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, TypeVar, get_args
@@ -226,14 +226,15 @@ def one_of(values: Iterable[str], unknown: str) -> BeforeValidator:
     return BeforeValidator(check)
 
 
-def distinct(message: str) -> AfterValidator:
-    """Refuses the first repeated item of a list; ``message`` has a ``{}`` for it."""
+def distinct(message: str, show: Callable[[Any], str] = str) -> AfterValidator:
+    """Refuses the first repeated item of a list; ``message`` has a ``{}`` for it, the
+    item as ``show`` writes it (a parsed day and month as «15.06», not «(6, 15)»)."""
 
     def check(values: list[_T]) -> list[_T]:
         seen: set[_T] = set()
         for index, value in enumerate(values):
             if value in seen:
-                raise refusal(message.format(value), at=index)
+                raise refusal(message.format(show(value)), at=index)
             seen.add(value)
         return values
 

@@ -210,7 +210,7 @@ class RecurrenceEntry(BaseModel):
     ] = None
     dates: Annotated[
         list[DayMonth] | None,
-        distinct("дата {} указана дважды"),
+        distinct("дата {} указана дважды", show=lambda md: f"{md[1]:02d}.{md[0]:02d}"),
         about('Для dates_yearly: сроки в году, ДД.ММ в кавычках, например ["15.06", "15.12"].'),
     ] = None
     day: Annotated[DayMonth | None, about("Для per_cohort: день срока, ДД.ММ в кавычках.")] = None
