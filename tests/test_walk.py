@@ -394,7 +394,9 @@ def _check_one_letter_per_day(engine: Engine, *, full: bool) -> None:
     assert not twice, f"two letters on one day: {sorted(twice)[:5]}"
     # Nobody is copied on anyone's letter: each letter goes to its one reader.
     assert all(r.envelope == r.recipient for r in letters)
-    assert {r.kind for r in letters} == {"digest", "notice", "summary"}
+    # The short (PostgreSQL) walk ends before the first stage is marked: no notices yet.
+    kinds = {"digest", "notice", "summary"} if full else {"digest", "summary"}
+    assert {r.kind for r in letters} == kinds
     if full:  # the municipality, reminded of four schools' stages, on many days
         assert sum(1 for who, _day in daily if who == MUNICIPALITY) > 20
         # The schools' notices are in the walk: center A's five marks, W's withdrawal;
