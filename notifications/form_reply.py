@@ -22,7 +22,9 @@ from base.clock import system_clock
 from notifications.errors import UnsafeHeader
 from notifications.letters import address_letter, compose
 from notifications.outbox import OUTBOX, LetterKind, OutboxStatus
+from notifications.reference import with_reference
 from notifications.render import RenderedLetter
+from notifications.reply_limit import hold_reason
 from notifications.signature import Signature
 from notifications.values import Recipient
 
@@ -143,7 +145,7 @@ def queue_form_reply(conn: Connection, reply: FormReply, *, now: datetime) -> bo
         "key": reply.key,
         "kind": LetterKind.NOTICE.value,
         "digest_group": None,
-        "subject": rendered.subject,
+        "subject": with_reference(rendered.subject, reply.key),
         "attempts": 0,
         "next_attempt_at": now,
         "created_at": now,
@@ -152,7 +154,7 @@ def queue_form_reply(conn: Connection, reply: FormReply, *, now: datetime) -> bo
     }
     try:
         addressing = address_letter(reply.recipient, (), reply.reply_to)
-        raw = compose(rendered, addressing)
+        raw = compose(rendered, addressing, key=reply.key)
     except UnsafeHeader as exc:
         log.warning("Ответ на форму для %r не будет отправлен: %s", reply.recipient.email, exc)
         row |= {
@@ -163,12 +165,15 @@ def queue_form_reply(conn: Connection, reply: FormReply, *, now: datetime) -> bo
             "last_error": exc.message,
         }
     else:
+        held = hold_reason(conn, addressing.to.addr_spec, real_now=row["queued_at"])
         row |= {
             "recipient": addressing.to.addr_spec,
             "envelope": ",".join(addressing.envelope),
             "message": raw,
-            "status": OutboxStatus.PENDING.value,
-            "last_error": "; ".join(addressing.dropped) or None,
+            "status": (OutboxStatus.HELD if held else OutboxStatus.PENDING).value,
+            "last_error": held or "; ".join(addressing.dropped) or None,
         }
+        if held:
+            log.warning("%s", held)
     conn.execute(OUTBOX.insert(), row)
     return True

@@ -16,6 +16,7 @@ from email.message import EmailMessage
 
 from notifications.errors import InvalidAddress
 from notifications.headers import SMTP_POLICY, make_address, set_header, verify_letter
+from notifications.reference import with_reference
 from notifications.render import RenderedLetter
 from notifications.values import Recipient
 
@@ -89,8 +90,13 @@ def address_letter(
     return Addressing(to=to, cc=tuple(copies), reply_to=reply, dropped=tuple(dropped))
 
 
-def compose(letter: RenderedLetter, addressing: Addressing) -> bytes:
+def compose(letter: RenderedLetter, addressing: Addressing, *, key: str) -> bytes:
     """The stored letter's bytes (CRLF, SMTP policy), verified by parsing them back.
+
+    The subject ends with the reference token of ``key``, the letter's outbox key
+    («[ТР-8F3K]», `notifications.reference`): a reply that lost ``In-Reply-To`` and
+    ``References`` is still matched by it. The subject's own limit leaves room for it
+    (`notifications.render.SUBJECT_LIMIT`).
 
     Raises:
         UnsafeHeader: a header value was refused, or the result is not what we wrote.
@@ -105,7 +111,7 @@ def compose(letter: RenderedLetter, addressing: Addressing) -> bytes:
             # Who writes (the coordinator party): the deliverer gives From this name too.
             reply = make_address(reply.addr_spec, letter.sender_name, field="Reply-To")
         set_header(msg, "Reply-To", reply)
-    set_header(msg, "Subject", letter.subject)
+    set_header(msg, "Subject", with_reference(letter.subject, key))
     # RFC 3834: tells auto-responders not to answer reminders.
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(letter.text, subtype="plain", charset="utf-8", cte="base64")

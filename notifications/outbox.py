@@ -13,6 +13,8 @@ module so the migration creates them):
            │               ├─5xx, attempts < max→ failed
            │               └─5xx at max attempts, refused recipient, too old→ dead
            └ only ``pending`` letters (never attempted) are amended with later reminders
+        sent ─a delivery status notification→ bounced
+        held: a reply of ours over the daily limit per sender, never claimed
 
     A ``sending`` row whose ``lease_until`` has passed belongs to a deliverer that died;
     it is claimed again. ``attempts`` counts claims, so a letter that keeps killing its
@@ -58,6 +60,12 @@ class OutboxStatus(StrEnum):
     """The last attempt failed; retried at ``next_attempt_at``."""
     DEAD = "dead"
     """Given up; ``last_error`` says why. `retry` queues it again."""
+    BOUNCED = "bounced"
+    """Sent, then returned: a delivery status notification says its main recipient does
+    not take mail (``last_error``: the server's reason; `workflow.inbound.bounce`)."""
+    HELD = "held"
+    """Never sent: a reply of ours over the per-sender daily limit, held for the
+    coordinator (``last_error`` says so); `retry` sends it after all."""
 
 
 class LetterKind(StrEnum):

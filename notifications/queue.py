@@ -38,6 +38,7 @@ from base.clock import system_clock
 from notifications.errors import UnsafeHeader
 from notifications.letters import address_letter, compose
 from notifications.outbox import OUTBOX, REMINDER, LetterKind, OutboxStatus
+from notifications.reference import with_reference
 from notifications.render import Renderer
 from notifications.summary import WeeklySummary
 from notifications.values import Notice, Reminder
@@ -100,11 +101,13 @@ class _Built:
     error: str | None
 
 
-def _build_digest(reminders: Sequence[Reminder], renderer: Renderer, now: datetime) -> _Built:
+def _build_digest(
+    reminders: Sequence[Reminder], renderer: Renderer, now: datetime, key: str
+) -> _Built:
     first = min(reminders, key=lambda r: r.urgency)
     rendered = renderer.render_reminders(reminders, now=now)
     cc = [c for r in reminders for c in r.cc]
-    return _assemble(first.recipient.email, rendered, cc, first, now)
+    return _assemble(first.recipient.email, rendered, cc, first, now, key)
 
 
 def _assemble(
@@ -113,10 +116,13 @@ def _assemble(
     cc: Sequence[Any],
     source: Reminder | Notice | WeeklySummary,
     now: datetime,
+    key: str,
 ) -> _Built:
+    """The letter of outbox key ``key``: its subject carries the key's reference token."""
+    subject = with_reference(rendered.subject, key)
     try:
         addressing = address_letter(source.recipient, cc, source.reply_to)
-        raw = compose(rendered, addressing)
+        raw = compose(rendered, addressing, key=key)
     except UnsafeHeader as exc:  # includes InvalidAddress
         # The row goes in dead, with the reason, so the operator sees it and the rest of
         # the caller's transaction (other letters, the state change) goes on.
@@ -124,7 +130,7 @@ def _assemble(
         return _Built(
             recipient=to_email[:320],
             envelope="",
-            subject=rendered.subject,
+            subject=subject,
             message=b"",
             error=exc.message,
         )
@@ -133,7 +139,7 @@ def _assemble(
     return _Built(
         recipient=addressing.to.addr_spec,
         envelope=",".join(addressing.envelope),
-        subject=rendered.subject,
+        subject=subject,
         message=raw,
         error="; ".join(addressing.dropped) or None,
     )
@@ -220,6 +226,7 @@ def _queue_fresh(
     # What each group already has: its letters (for the next sequence number) and a
     # pending one to amend. Locks the pending ones on PostgreSQL.
     existing: dict[str, list[tuple[int, str, int]]] = defaultdict(list)
+    keys: dict[int, str] = {}  # the outbox key of each of those letters
     group_ids = list(groups)
     for chunk in _chunks(group_ids):
         rows = conn.execute(
@@ -229,9 +236,11 @@ def _queue_fresh(
                 OUTBOX.c.status,
                 OUTBOX.c.attempts,
                 OUTBOX.c.kind,
+                OUTBOX.c.key,
             ).where(OUTBOX.c.digest_group.in_(chunk))
         )
-        for group, row_id, status, attempts, kind in rows:
+        for group, row_id, status, attempts, kind, row_key in rows:
+            keys[row_id] = row_key
             # The weekly summary of the day is the coordinator's letter of that day too
             # (`queue_summary`): it counts as the day's letter, but is never amended.
             amendable = kind == LetterKind.DIGEST.value
@@ -273,7 +282,7 @@ def _queue_fresh(
         send_on = members[0].send_on
         if group in amend:
             row_id = amend[group]
-            built = _build_digest([*carried[row_id], *members], renderer, now)
+            built = _build_digest([*carried[row_id], *members], renderer, now, keys[row_id])
             conn.execute(
                 OUTBOX.update()
                 .where(OUTBOX.c.id == row_id)
@@ -295,11 +304,12 @@ def _queue_fresh(
             moved.extend(replace(r, send_on=r.send_on + timedelta(days=1)) for r in members)
             continue
         seq = len(existing.get(group, ())) + 1
-        built = _build_digest(members, renderer, now)
+        key = digest_key(group, send_on, seq)
+        built = _build_digest(members, renderer, now, key)
         due = min(_not_before(r, now) for r in members)
         new_rows.append(
             _row_values(
-                key=digest_key(group, send_on, seq),
+                key=key,
                 kind=LetterKind.DIGEST,
                 group=group,
                 built=built,
@@ -358,7 +368,7 @@ def _queue_one(
     if exists is not None:
         return False
     cc = letter.cc if isinstance(letter, Notice) else ()
-    built = _assemble(letter.recipient.email, render(), cc, letter, now)
+    built = _assemble(letter.recipient.email, render(), cc, letter, now, letter.key)
     conn.execute(
         OUTBOX.insert(),
         _row_values(key=letter.key, kind=kind, group=None, built=built, due=now, now=now),
@@ -442,6 +452,7 @@ def queue_notice(
                 notice.cc,
                 notice,
                 now,
+                pending.key,
             )
             conn.execute(
                 OUTBOX.update()
@@ -460,7 +471,12 @@ def queue_notice(
             return True
         day += timedelta(days=1)  # the day's letter has left: the next day's
     built = _assemble(
-        notice.recipient.email, renderer.render_notice(notice, now=now), notice.cc, notice, now
+        notice.recipient.email,
+        renderer.render_notice(notice, now=now),
+        notice.cc,
+        notice,
+        now,
+        notice.key,
     )
     start = datetime.combine(day, time(0), tzinfo=now.tzinfo)
     try:
@@ -549,9 +565,8 @@ def queue_summary(
         )
     ]
     letter = replace(summary, reminders=(*summary.reminders, *carried))
-    built = _assemble(
-        letter.recipient.email, renderer.render_summary(letter, now=now), (), letter, now
-    )
+    rendered = renderer.render_summary(letter, now=now)
+    built = _assemble(letter.recipient.email, rendered, (), letter, now, letter.key)
     values = _row_values(
         key=letter.key, kind=LetterKind.SUMMARY, group=group, built=built, due=now, now=now
     )

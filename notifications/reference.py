@@ -45,6 +45,12 @@ def with_reference(subject: str, key: str) -> str:
     return subject if subject.endswith(token) else f"{subject} {token}"
 
 
+def without_references(text: str) -> str:
+    """``text`` without the tokens it carries (a quoted subject: the letter that quotes
+    it carries its own token)."""
+    return " ".join(_TOKEN_RE.sub(" ", text).split())
+
+
 def codes_in(subject: str) -> list[str]:
     """The reference codes a subject carries, as written or retyped («тр-8f3к» too),
     normalised to the alphabet; the last one first (a reply's own tag ends the line)."""

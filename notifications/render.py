@@ -32,6 +32,7 @@ from notifications.errors import TemplateProblem
 from notifications.headers import clean_text
 from notifications.ics import build_calendar
 from notifications.monitoring_form import form_attachments
+from notifications.reference import SUBJECT_ROOM
 from notifications.signature import Signature
 from notifications.summary import WeeklySummary, sample_summary
 from notifications.values import Notice, Recipient, Reminder, Rung
@@ -50,11 +51,16 @@ KINDS: tuple[str, ...] = (
     "weekly_summary",
 )
 PARTS: tuple[str, ...] = ("subject", "txt", "html")
-#: A subject is at most this many characters (a phone shows about 40, a desktop 90).
+#: A subject is at most this many characters (a phone shows about 40, a desktop 90),
+#: its reference token («[ТР-8F3K]», added when the letter is composed) included.
 SUBJECT_LIMIT = 90
-#: ... except that a school's name is kept whole up to this length of the subject: the
-#: name is cut only when even this is not enough (a name of 60 characters and more).
-SUBJECT_HARD_LIMIT = 98
+#: ... except that a school's name is kept whole up to this length of the subject (98
+#: before the token, as before subjects carried one: the token never cuts a name that
+#: fitted); the name is cut only when even this is not enough (60 characters and more).
+SUBJECT_HARD_LIMIT = 98 + SUBJECT_ROOM
+#: What `subject_line` may use of them: the token's room is kept for it.
+_LINE_LIMIT = SUBJECT_LIMIT - SUBJECT_ROOM
+_LINE_HARD_LIMIT = SUBJECT_HARD_LIMIT - SUBJECT_ROOM
 #: The "what" of a subject is never cut shorter than this (then the date goes first).
 _MIN_WHAT = 20
 
@@ -247,14 +253,15 @@ def subject_line(
     *,
     whole: bool = False,
 ) -> str:
-    """«{lead} {what} — {who} ({when})» in at most `SUBJECT_LIMIT` characters.
+    """«{lead} {what} — {who} ({when})» in at most `SUBJECT_LIMIT` characters with the
+    reference token the letter adds (`notifications.reference.SUBJECT_ROOM`).
 
     ``lead`` and ``what`` may each be several forms of the same thing, the preferred
     first («начало отчётности центра», «начало отчётности»): the first combination that
     fits is used, with the date if possible. Otherwise the what is shortened (on a word
     boundary, with «…», not below a few words) unless it is ``whole`` (a digest's
     count: never cut), then the date in brackets goes; a school's name is kept whole if
-    the subject then fits `SUBJECT_HARD_LIMIT`, and only beyond it cut on a word
+    the subject then fits `SUBJECT_HARD_LIMIT` (token included), and only beyond it cut on a word
     boundary (never right after «№»): a name is never lost to a long measure title.
     Every part is cleaned (`clean_text`: one line, no control characters) before it is
     measured; a who that only repeats the date (a cycle named by its due date) is left
@@ -277,17 +284,17 @@ def subject_line(
     for when_part in (when, ""):
         for what_form in whats:
             for lead_form in leads:
-                if len(text := line(lead_form, what_form, when_part)) <= SUBJECT_LIMIT:
+                if len(text := line(lead_form, what_form, when_part)) <= _LINE_LIMIT:
                     return text
-        room = SUBJECT_LIMIT - len(line(short_lead, "", when_part)) - 1
+        room = _LINE_LIMIT - len(line(short_lead, "", when_part)) - 1
         if not whole and len(whats) == 1 and room >= min(_MIN_WHAT, len(short_what)):
             return line(short_lead, russian.shorten(short_what, room), when_part)
     if not whole and len(whats) == 1:  # a shorter form given is short enough
         first_word = len(short_what.split(" ", 1)[0]) + 1
         short_what = russian.shorten(short_what, max(_MIN_WHAT, first_word))
-    if len(text := line(short_lead, short_what, "")) <= SUBJECT_HARD_LIMIT:
+    if len(text := line(short_lead, short_what, "")) <= _LINE_HARD_LIMIT:
         return text
-    room = SUBJECT_LIMIT - len(line(short_lead, short_what, "", "")) - 3  # " — "
+    room = _LINE_LIMIT - len(line(short_lead, short_what, "", "")) - 3  # " — "
     return line(short_lead, short_what, "", russian.shorten(who, max(room, 1)))
 
 

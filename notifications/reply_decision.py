@@ -26,7 +26,9 @@ from notifications.errors import UnsafeHeader
 from notifications.headers import clean_text
 from notifications.letters import address_letter, compose
 from notifications.outbox import OUTBOX, LetterKind, OutboxStatus
+from notifications.reference import with_reference, without_references
 from notifications.render import RenderedLetter, greeting
+from notifications.reply_limit import hold_reason
 from notifications.signature import Signature
 from notifications.values import Recipient
 
@@ -71,7 +73,7 @@ class Decision:
     @property
     def subject(self) -> str:
         verdict = "Ответ принят" if self.accepted else "Ответ не принят"
-        quoted = clean_text(self.reply_subject)[:_SUBJECT_QUOTE]
+        quoted = without_references(clean_text(self.reply_subject))[:_SUBJECT_QUOTE]
         return f"{verdict}: {quoted}" if quoted else verdict
 
     def paragraphs(self) -> list[tuple[str, tuple[str, ...]]]:
@@ -141,7 +143,7 @@ def queue_decision(conn: Connection, decision: Decision, *, now: datetime) -> bo
         "key": decision.key,
         "kind": LetterKind.NOTICE.value,
         "digest_group": None,
-        "subject": rendered.subject,
+        "subject": with_reference(rendered.subject, decision.key),
         "attempts": 0,
         "next_attempt_at": now,
         "created_at": now,
@@ -150,7 +152,7 @@ def queue_decision(conn: Connection, decision: Decision, *, now: datetime) -> bo
     }
     try:
         addressing = address_letter(decision.recipient, (), decision.reply_to)
-        raw = compose(rendered, addressing)
+        raw = compose(rendered, addressing, key=decision.key)
     except UnsafeHeader as exc:
         log.warning(
             "Решение по ответу для %r не будет отправлено: %s", decision.recipient.email, exc
@@ -163,12 +165,15 @@ def queue_decision(conn: Connection, decision: Decision, *, now: datetime) -> bo
             "last_error": exc.message,
         }
     else:
+        held = hold_reason(conn, addressing.to.addr_spec, real_now=row["queued_at"])
         row |= {
             "recipient": addressing.to.addr_spec,
             "envelope": ",".join(addressing.envelope),
             "message": raw,
-            "status": OutboxStatus.PENDING.value,
-            "last_error": "; ".join(addressing.dropped) or None,
+            "status": (OutboxStatus.HELD if held else OutboxStatus.PENDING).value,
+            "last_error": held or "; ".join(addressing.dropped) or None,
         }
+        if held:
+            log.warning("%s", held)
     conn.execute(OUTBOX.insert(), row)
     return True

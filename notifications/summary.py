@@ -114,6 +114,8 @@ class WeeklySummary:
             copy of the school's letter), in order, at most a page of them.
         marked_total: how many marks the week had, those not listed included (0: as
             many as listed).
+        bounced: the addresses that do not take our letters (a delivery status
+            notification said so) and the day of the first letter that bounced.
         reminders: the coordinator's reminders of the day the summary goes out, folded
             in by `notifications.queue.queue_summary` (the summary is that day's one
             letter to the coordinator); empty when there were none.
@@ -143,6 +145,7 @@ class WeeklySummary:
     marked_from: date | None = None
     marked_to: date | None = None
     reminders: tuple[Reminder, ...] = ()
+    bounced: tuple[tuple[str, date], ...] = ()
 
     @property
     def marked_count(self) -> int:

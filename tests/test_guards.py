@@ -182,7 +182,7 @@ def test_verify_letter_alone_refuses_what_set_header_would_have(
         reply_to=None,
     )
     with pytest.raises(UnsafeHeader):
-        letters.compose(letter, addressing)
+        letters.compose(letter, addressing, key="k")
 
 
 def test_compose_with_lax_headers_still_writes_a_safe_letter(
@@ -199,4 +199,4 @@ def test_compose_with_lax_headers_still_writes_a_safe_letter(
         cc=(),
         reply_to=None,
     )
-    assert b"To:" in letters.compose(letter, addressing)
+    assert b"To:" in letters.compose(letter, addressing, key="k")

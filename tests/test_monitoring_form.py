@@ -30,6 +30,7 @@ from typer.testing import Result
 from base import db
 from notifications.outbox import OUTBOX
 from tests.conftest import T0, make_rows
+from tests.subjects import line_of
 from tests.test_tick import at
 from workflow.engine import centers
 from workflow.engine.access import Actor
@@ -200,7 +201,8 @@ def test_the_form_comes_back_as_values_in_the_quarterly_report(
 
     subject, text = _answer(engine, 1)
     assert (
-        subject == f"Форма мониторинга принята: {school.code} «{school.name}», III квартал 2021 г."
+        line_of(subject)
+        == f"Форма мониторинга принята: {school.code} «{school.name}», III квартал 2021 г."
     )
     assert f"– {stored.definition.indicators[0].name} — 120 чел." in text
     with engine.connect() as conn:

@@ -16,6 +16,7 @@ from typer.testing import Result
 
 from base import db
 from notifications.outbox import OUTBOX, REMINDER
+from tests.subjects import line_of
 from workflow.engine import audit
 from workflow.engine.municipalities import ContactRow, read_contacts_file
 from workflow.errors import ImportFileError
@@ -318,7 +319,7 @@ def test_stage_reminders_go_to_the_school_and_its_municipality(
                 OUTBOX.c.recipient == "uo@shuya.example.org"
             )
         ).all()
-    assert letter.subject == "Сроки на 11.08.2021: 4 напоминания"
+    assert line_of(letter.subject) == "Сроки на 11.08.2021: 4 напоминания"
     body = bytes(letter.message)
     parsed = email.message_from_bytes(body, policy=email.policy.default)
     # The long name is folded into two encoded words; RFC 2047 drops the whitespace

@@ -139,6 +139,7 @@ _EXPECTED = {
     "imap_poll_seconds": "нужно число секунд больше 0",
     "imap_timeout": "нужно число секунд больше 0",
     "inbound_max_mb": "нужно число мегабайт больше 0 и не больше 1024",
+    "reply_daily_limit": "нужно целое число не меньше 1",
     "evidence_max_mb": "нужно число мегабайт больше 0 и не больше 1024",
     "evidence_types": "нужен список видов файлов через запятую из: "
     + ", ".join(EVIDENCE_TYPE_NAMES),
@@ -211,6 +212,9 @@ class Settings(BaseModel):
     imap_poll_seconds: Seconds = 300.0
     imap_timeout: Seconds = 30.0
     inbound_max_mb: float = Field(default=25.0, gt=0, le=1024, allow_inf_nan=False)
+    # Our answers to one sender's mail (form verdicts, accept/reject letters) in 24 hours;
+    # more are held for the coordinator, never sent (`notifications.reply_limit`).
+    reply_daily_limit: AtLeastOne = 5
     # Letters to placeholder addresses (example.org, *.test; workflow.roadmap.placeholders)
     # are held by the daemon unless this is true (the test suite's local SMTP server).
     allow_placeholder_addresses: bool = False

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from notifications.headers import clean_text, envelope_headers
 from notifications.letters import address_letter, compose
+from notifications.reference import reference_token, with_reference
 from notifications.render import (
     SUBJECT_HARD_LIMIT,
     SUBJECT_LIMIT,
@@ -80,9 +81,15 @@ def _reminder(**overrides: object) -> Reminder:
     return Reminder(**values)  # type: ignore[arg-type]
 
 
+def _width(subject: str) -> int:
+    """A subject's length in the letter: with the reference token `compose` adds."""
+    return len(with_reference(subject, "r:1"))
+
+
 def _letter(renderer: Renderer, reminder: Reminder) -> bytes:
     rendered = renderer.render_reminders([reminder], now=NOW)
-    raw = compose(rendered, address_letter(reminder.recipient, reminder.cc, reminder.reply_to))
+    addressing = address_letter(reminder.recipient, reminder.cc, reminder.reply_to)
+    raw = compose(rendered, addressing, key=reminder.key)
     return (
         envelope_headers(mail_from="tochka@tochka.local", key="k", date_header="x", letter=raw)
         + raw
@@ -122,14 +129,19 @@ def test_any_school_name_gives_a_subject_in_the_limit_and_intact_headers(
     }
     subject = strict_decode(headers["subject"])
     assert len(subject) <= SUBJECT_HARD_LIMIT, subject
-    assert subject.startswith("Через 10 дней: открытие центра — ")
+    lead = "Через 10 дней: открытие центра — "
+    assert subject.startswith(lead)
     assert not re.search(r"[\x00-\x1f\x7f\u2028\u2029]|=\?", subject)
+    # The reference token ends the subject, within the limit; the line before it is judged.
+    token = " " + reference_token(reminder.key)
+    assert subject.endswith(token), subject
+    line = subject.removesuffix(token)
     written = typographic_quotes(clean_text(name))
-    if len(written) <= SUBJECT_HARD_LIMIT - 40:
-        assert written in subject  # the school's name is never cut when it fits
+    if len(written) <= SUBJECT_HARD_LIMIT - len(token) - len(lead):
+        assert written in line  # the school's name is never cut when it fits
     else:
         assert len(subject) <= SUBJECT_LIMIT, subject
-        assert subject.endswith("…»") or subject.endswith("…"), subject
+        assert line.endswith("…»") or line.endswith("…"), subject
     assert strict_decode(headers["to"]) == expected_address(clean_text(name), "school1@example.org")
     assert all(len(line) <= 78 for line in letter.partition(b"\r\n\r\n")[0].split(b"\r\n"))
 
@@ -141,18 +153,19 @@ def test_the_what_is_shortened_before_the_name_is_cut() -> None:
         "функционирования центров «Точка роста»"
     )
     subject = subject_line("Через 14 дней:", title, name, "01.10.2023")
-    assert len(subject) <= SUBJECT_LIMIT
+    # With its token the subject passes 90 only to keep the school's name whole.
+    assert _width(subject) <= SUBJECT_HARD_LIMIT
     assert subject.endswith(f"— {name}") or subject.endswith(f"— {name} (01.10.2023)")
     assert subject.startswith("Через 14 дней: Проведение")
     # A name a few characters too long for 90 is kept whole, the date left out.
     digest = subject_line("Сроки на 11.08.2021:", "2 напоминания", name)
     assert digest == f"Сроки на 11.08.2021: 2 напоминания — {name}"
-    assert SUBJECT_LIMIT < len(digest) <= SUBJECT_HARD_LIMIT
+    assert SUBJECT_LIMIT < _width(digest) <= SUBJECT_HARD_LIMIT
     # A cycle named by its date does not say the date twice.
     dated = subject_line("Сегодня срок:", "согласование листа", "15.04.2021", "15.04.2021")
     assert dated == "Сегодня срок: согласование листа (15.04.2021)"
     long_name = subject_line("Через 14 дней:", "открытие центра", LONG, "01.09.2023")
-    assert len(long_name) <= SUBJECT_LIMIT
+    assert _width(long_name) <= SUBJECT_LIMIT
     assert long_name.startswith("Через 14 дней: открытие центра — МБОУ «Средняя")
     assert long_name.endswith("…»"), long_name  # cut on a word, the quotation closed
 
@@ -342,8 +355,8 @@ def test_subjects_cut_on_words_keep_the_count_and_the_limit(
         subject = subject_line(lead, forms, name, "01.09.2021")
         sources = [lead, *forms, "01.09.2021"]
         assert any(f"{lead} {form}" in subject for form in forms), subject
-    assert len(subject) <= SUBJECT_HARD_LIMIT, subject
-    if len(subject) > SUBJECT_LIMIT:
+    assert _width(subject) <= SUBJECT_HARD_LIMIT, subject
+    if _width(subject) > SUBJECT_LIMIT:
         assert name in subject, subject  # only to keep the school's name whole
     depth, balanced = 0, True
     for ch in name:  # the checks of nesting apply to a name whose own quotes balance
@@ -369,4 +382,4 @@ def test_the_subjects_the_review_found() -> None:
     assert "№ …" not in cut, cut
     digest = subject_line("Сроки на 01.09.2021:", "3 напоминания, просрочено: 2", name, whole=True)
     assert digest.startswith("Сроки на 01.09.2021: 3 напоминания, просрочено: 2 — МБОУ"), digest
-    assert len(digest) <= SUBJECT_LIMIT
+    assert _width(digest) <= SUBJECT_LIMIT

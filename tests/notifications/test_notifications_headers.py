@@ -232,7 +232,7 @@ def test_text_payload_changes_nothing_but_text(renderer: Renderer, payload: str)
     reminder = _reminder(payload, name=payload, cc_name=payload)
     letter = renderer.render_reminders([reminder], now=NOW)
     addressing = address_letter(reminder.recipient, reminder.cc, reminder.reply_to)
-    msg = _check_letter(compose(letter, addressing))
+    msg = _check_letter(compose(letter, addressing, key=reminder.key))
     assert "\n" not in str(msg["Subject"])
     assert "\r" not in str(msg["Subject"])
 
@@ -251,6 +251,7 @@ def test_payload_reaches_the_subject_as_text_and_defused(renderer: Renderer, pay
     raw = compose(
         renderer.render_reminders([reminder], now=NOW),
         address_letter(reminder.recipient, reminder.cc, reminder.reply_to),
+        key=reminder.key,
     )
     header = BytesParser(policy=policy.compat32).parsebytes(raw)["Subject"]
     subject = str(make_header(decode_header(str(header))))
@@ -321,7 +322,8 @@ def test_injection_through_smtp_adds_no_recipient(smtp_server: Any, renderer: Re
         for index, payload in enumerate(TEXT_PAYLOADS):
             reminder = _reminder(payload, name=payload, cc_name=payload)
             addressing = address_letter(reminder.recipient, reminder.cc, reminder.reply_to)
-            raw = compose(renderer.render_reminders([reminder], now=NOW), addressing)
+            letter = renderer.render_reminders([reminder], now=NOW)
+            raw = compose(letter, addressing, key=reminder.key)
             key = f"k{index}"
             data = envelope_headers(mail_from=transport.mail_from, key=key, date_header="x") + raw
             session.send(
@@ -365,7 +367,7 @@ def test_generated_names_never_break_the_letter(name: str, title: str) -> None:
     reminder = _reminder(title, name=name, cc_name=title)
     letter = renderer.render_reminders([reminder], now=NOW)
     addressing = address_letter(reminder.recipient, reminder.cc, reminder.reply_to)
-    _check_letter(compose(letter, addressing))
+    _check_letter(compose(letter, addressing, key=reminder.key))
 
 
 @settings(max_examples=300, deadline=None)

@@ -17,6 +17,7 @@ from notifications.outbox import OUTBOX, REMINDER, OutboxStatus, list_outbox, re
 from notifications.queue import queue_notice, queue_reminders
 from notifications.render import Renderer
 from notifications.values import Notice, Recipient, Reminder, Rung
+from tests.subjects import line_of
 
 NOW = datetime(2022, 8, 22, 6, 0, tzinfo=UTC)  # 09:00 in Moscow
 
@@ -94,7 +95,7 @@ def test_one_letter_per_recipient_and_day_most_urgent_first(
         < text.index("Обучение педагогов")
     )
     assert "просрочено на 21 день" in text
-    assert _subject(digest.message) == (
+    assert line_of(_subject(digest.message)) == (
         "Сроки на 22.08.2022: 3 напоминания, просрочено 1 — МБОУ «Средняя школа № 1»"
     )
     # The next day's letter waits for midnight in Moscow.
@@ -215,7 +216,10 @@ def test_queue_notice_is_idempotent(
         assert queue_notice(conn, make_notice(), now=NOW, renderer=renderer) is False
     (row,) = _letters(engine)
     assert (row.kind, row.key, row.status) == ("notice", "notice:1", "pending")
-    assert _subject(row.message) == "Центр открыт — Центр «Точка роста» МБОУ «СОШ № 1» (01.09.2022)"
+    assert (
+        line_of(_subject(row.message))
+        == "Центр открыт — Центр «Точка роста» МБОУ «СОШ № 1» (01.09.2022)"
+    )
     assert row.envelope == "school1@example.org,coordinator@edu.example.org"
 
 

@@ -32,6 +32,7 @@ from notifications.deliver import deliver_due
 from notifications.headers import SMTP_POLICY, check_address, fold_addresses, set_header
 from notifications.letters import Addressing
 from notifications.outbox import OUTBOX
+from notifications.reference import with_reference
 from notifications.render import RenderedLetter, Renderer
 from notifications.transport import FileTransport
 from notifications.values import Recipient
@@ -87,11 +88,11 @@ class Recording:
                 self._names[check_address(person.email)] = person.name
             return real_address(recipient, cc, reply_to, **kw)
 
-        def compose(letter: RenderedLetter, addressing: Addressing) -> bytes:
-            raw = real_compose(letter, addressing)
+        def compose(letter: RenderedLetter, addressing: Addressing, *, key: str) -> bytes:
+            raw = real_compose(letter, addressing, key=key)
             named = [addressing.to, *addressing.cc]
             self.by_bytes[raw] = Intended(
-                subject=letter.subject,
+                subject=with_reference(letter.subject, key),
                 to=expected_address(self._names[named[0].addr_spec], named[0].addr_spec),
                 cc=[expected_address(self._names[a.addr_spec], a.addr_spec) for a in named[1:]],
                 reply_to=expected_address(COORDINATOR, "coordinator@example.org"),

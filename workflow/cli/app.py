@@ -120,6 +120,9 @@ def main_options(
     from workflow.engine import audit_key
 
     audit_key.use(settings.audit_key)  # the keyed chain: this process seals and checks
+    from notifications import reply_limit
+
+    reply_limit.use(settings.reply_daily_limit)  # our answers per sender a day
 
 
 system_cmd.register(app)

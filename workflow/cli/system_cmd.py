@@ -330,6 +330,8 @@ def _print_status(summary: Any, width: int | None) -> None:
         )
     for line in summary.silent:
         lines += ["", *wrap(f"Внимание: {line}", width)]
+    for address, since in summary.bounced:
+        lines += ["", *wrap(f"Адрес не принимает письма: {address}, с {since:%d.%m.%Y}", width)]
     print_lines(lines)
 
 

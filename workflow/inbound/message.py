@@ -206,6 +206,9 @@ def _auto_kind(msg: Message, from_addrs: tuple[str, ...]) -> str | None:
         return "bounce" if report == "delivery-status" else "auto-reply"
     if any(addr.split("@")[0] in _BOUNCE_SENDERS for addr in from_addrs):
         return "bounce"
+    if str(msg.get("Return-Path", "x")).strip() in ("<>", ""):
+        # The null reverse-path: only automatic mail is sent so (RFC 3834 §3.3, RFC 5321).
+        return "auto-reply"
     auto = str(msg.get("Auto-Submitted", "")).strip().lower()
     if auto and not auto.startswith("no"):
         return "auto-reply"

@@ -4,7 +4,8 @@ The order of the checks is the order of trust:
 
 1. larger than the limit → ``refused`` (only its header is read; the reason in Russian);
 2. an automatic message (auto-reply, bounce, list mail) → ``auto``: recorded, matched to
-   its letter where it says which, never answered and never a submission;
+   its letter where it says which, never answered and never a submission; a bounce's
+   failed addresses are recorded and its letter marked (`workflow.inbound.bounce`);
 3. a From that is not one readable address, or a failed DKIM/DMARC verdict in
    ``Authentication-Results`` → ``quarantine``;
 4. the letter it answers: by ``In-Reply-To``/``References`` against the Message-IDs our
@@ -30,6 +31,7 @@ from sqlalchemy.engine import Connection
 from base.clock import system_clock
 from notifications.outbox import OUTBOX
 from notifications.reference import codes_in, reference_code
+from workflow.inbound.bounce import record_bounce
 from workflow.inbound.forms import returned_form
 from workflow.inbound.message import Parsed, parse
 from workflow.storage.inbound import INBOUND, InboundState, SubmissionState
@@ -174,6 +176,13 @@ def record_message(
         "moved_at": None,
     }
     new_id = conn.execute(INBOUND.insert().returning(INBOUND.c.id), row).scalar_one()
+    if state is InboundState.AUTO and parsed.auto_kind == "bounce":
+        reason, returned = record_bounce(conn, new_id, data, now=received)
+        conn.execute(
+            INBOUND.update()
+            .where(INBOUND.c.id == new_id)
+            .values(reason=reason, outbox_id=row["outbox_id"] or returned)
+        )
     if state is InboundState.MATCHED and letter is not None:  # a monitoring form back?
         form = returned_form(conn, new_id, parsed, letter.id, now=received)
         reason = form.reason if form is not None else reason

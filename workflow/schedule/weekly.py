@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from base import db
+from base.clock import local_date
 from notifications.outbox import OUTBOX
 from notifications.queue import queue_summary
 from notifications.render import STAGE_WHAT
@@ -46,6 +47,7 @@ from workflow.schedule.asks import period_title
 from workflow.schedule.moved import moved_centers, moved_deadlines
 from workflow.schedule.notices import headline
 from workflow.schedule.reminders import journal_head, stage_groups
+from workflow.storage.inbound import bounced_addresses
 from workflow.storage.tables import CENTER, EVENT
 from workflow.views import dashboard
 
@@ -286,6 +288,7 @@ def queue_weekly_summary(
         long_overdue = silenced_stages(conn, stored, today=data.today)
         marks = week_marks(conn, stored, start=week_start, end=week_end)
         head = journal_head(conn, stored.id)
+        bounced = bounced_addresses(conn)
     after = roadmap.reminders.silenced_after()
     counts: dict[str, int] = {}
     for municipality in data.municipalities:
@@ -341,6 +344,9 @@ def queue_weekly_summary(
         marked_total=marks.total,
         marked_from=week_start,
         marked_to=week_end,
+        bounced=tuple(
+            (address, local_date(since, stored.definition.timezone)) for address, since in bounced
+        ),
     )
     with db.write(engine) as conn:
         queued = queue_summary(conn, summary, now=now, renderer=weekly.renderer)

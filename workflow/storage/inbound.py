@@ -103,3 +103,51 @@ class InboundMessage(SQLModel, table=True):
 
 
 INBOUND: sa.Table = InboundMessage.__table__  # type: ignore[attr-defined]
+
+
+class BounceRecord(SQLModel, table=True):
+    """One address a delivery status notification says did not take one of our letters.
+
+    ``bounce``
+        Recorded with the notification (``inbound_id``, an ``auto`` message of kind
+        ``bounce``), the letter it returns (``outbox_id``: found by the returned letter's
+        Message-ID, else the latest letter sent to the address) and, for a permanent
+        failure of the letter's main recipient, that letter marked ``bounced``
+        (`workflow.inbound.bounce`). An address with a permanent bounce is flagged in
+        ``tochka status`` and the coordinator's summary from the day of the letter that
+        bounced («Адрес не принимает письма: …, с ДАТА»).
+    """
+
+    __tablename__ = "bounce"
+    __table_args__ = (sa.Index("ix_bounce_address", "address"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    inbound_id: int = Field(foreign_key="inbound_message.id")
+    outbox_id: int | None = Field(default=None, foreign_key="outbox.id")
+    # Lower-case addr-spec.
+    address: str = Field(max_length=320)
+    permanent: bool
+    # The DSN's status code («5.1.1»), or "" when the notification gives none.
+    status: str = Field(default="", max_length=16)
+    # The receiving server's words (Diagnostic-Code), one line.
+    reason: str = Field(default="", sa_type=sa.Text)
+    # When the letter that bounced was sent (the caller's clock), else when the
+    # notification was recorded: the day the address is flagged from.
+    since: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    received_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+BOUNCE: sa.Table = BounceRecord.__table__  # type: ignore[attr-defined]
+
+
+def bounced_addresses(conn: Any) -> list[tuple[str, datetime]]:
+    """Every address with a permanent bounce and when its first bounced letter was sent,
+    the earliest first (``tochka status``, the coordinator's summary)."""
+    since = sa.func.min(BOUNCE.c.since)
+    rows = conn.execute(
+        sa.select(BOUNCE.c.address, since)
+        .where(BOUNCE.c.permanent.is_(True))
+        .group_by(BOUNCE.c.address)
+        .order_by(since, BOUNCE.c.address)
+    )
+    return [(str(address), when) for address, when in rows]

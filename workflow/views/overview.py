@@ -19,6 +19,7 @@ from workflow.roadmap import closing, parties
 from workflow.roadmap.definition import Recurrence
 from workflow.roadmap.items import items_done, measure_done_text
 from workflow.roadmap.store import StoredRoadmap
+from workflow.storage.inbound import bounced_addresses
 from workflow.storage.tables import CENTER, CONTACT, CYCLE
 
 
@@ -49,6 +50,9 @@ class Summary:
     program: str | None = None
     # Measures that never remind: by schedule without a date, as needed never opened.
     silent: list[str] = field(default_factory=list)
+    # Addresses a delivery status notification says do not take our letters, with the
+    # day of the first letter that bounced (`workflow.inbound.bounce`).
+    bounced: list[tuple[str, date]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -71,6 +75,9 @@ class Summary:
             "municipalities_without_address": self.without_address,
             "program": self.program,
             "silent_measures": self.silent,
+            "bounced_addresses": [
+                {"address": address, "since": since.isoformat()} for address, since in self.bounced
+            ],
         }
 
     def render(self, out: Any) -> None:
@@ -211,4 +218,8 @@ def roadmap_status(conn: Connection, stored: StoredRoadmap, *, today: datetime) 
         ],
         centers={s.value: centers.get(s.value, 0) for s in CenterState},
         without_address=without_address,
+        bounced=[
+            (address, local_date(since, definition.timezone))
+            for address, since in bounced_addresses(conn)
+        ],
     )

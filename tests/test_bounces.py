@@ -1,0 +1,366 @@
+"""Issue 15, items 3 and 6: the subject's reference token, bounces, auto-reply loops and
+the limit on our answers per sender.
+
+Against a letter Tochka really sent (`tests.replies_mail.sent_letter`: the notice to
+s1@example.org, through ``outbox send`` and the file transport), once per module and
+backend (`tests.replies_db`); messages are read through ``tochka replies import``.
+The delivery status notifications are written here as Postfix, Exchange and qmail send
+them (their layouts and wording; the addresses and ids are the test's).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from collections.abc import Callable, Iterator
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from typer.testing import Result
+
+from base import db
+from notifications import reply_limit
+from notifications.outbox import OUTBOX
+from notifications.reference import reference_token
+from tests.replies_db import Templates, module_templates, read_letters
+from tests.replies_mail import SCHOOL, reply, sent_letter
+from workflow.storage.inbound import BOUNCE, INBOUND
+
+Cli = Callable[..., Result]
+
+
+def _build(cli: Cli, work: Path) -> dict[str, EmailMessage]:
+    with pytest.MonkeyPatch.context() as patch:
+        return {"letter": sent_letter(cli, work, patch)}
+
+
+@pytest.fixture(scope="module")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
+    yield from module_templates(tmp_path_factory.mktemp("bounces"), _build)
+
+
+@pytest.fixture
+def engine(db_url: str, templates: Templates) -> Iterator[Engine]:
+    """A copy of the module's database: the letter sent, nothing received yet."""
+    yield from templates.restore(db_url)
+
+
+@pytest.fixture
+def letter(db_url: str, templates: Templates) -> EmailMessage:
+    return templates.letters(db_url)["letter"]
+
+
+def _import(cli: Cli, tmp_path: Path, raw: bytes, name: str = "m.eml") -> Result:
+    path = tmp_path / name
+    path.write_bytes(raw)
+    result = cli("replies", "import", str(path))
+    assert result.exit_code in (0, 1), result.output
+    return result
+
+
+def _inbound(engine: Engine) -> list[sa.Row[tuple[object, ...]]]:
+    with db.read(engine) as conn:
+        return list(conn.execute(sa.select(INBOUND).order_by(INBOUND.c.id)))
+
+
+def _outbox(engine: Engine) -> list[sa.Row[tuple[object, ...]]]:
+    with db.read(engine) as conn:
+        return list(conn.execute(sa.select(OUTBOX).order_by(OUTBOX.c.id)))
+
+
+# --- item 3: the token in the subject ---------------------------------------------------
+
+
+def test_a_reply_without_threading_headers_is_matched_by_the_subjects_token(
+    cli: Cli, engine: Engine, letter: EmailMessage, tmp_path: Path
+) -> None:
+    (sent,) = _outbox(engine)
+    token = reference_token(sent.key)
+    assert str(letter["Subject"]).endswith(" " + token)  # as delivered
+    assert sent.subject.endswith(" " + token)  # as listed
+    assert len(str(letter["Subject"])) <= 90
+
+    # The client kept «Re: <the subject>» and dropped In-Reply-To and References.
+    raw = reply(letter, threaded=False)
+    assert b"In-Reply-To" not in raw
+    assert b"References" not in raw
+    _import(cli, tmp_path, raw)
+
+    (row,) = _inbound(engine)
+    assert (row.state, row.matched_by, row.outbox_id) == ("matched", "token", sent.id)
+    assert row.submission == "pending"
+
+
+# --- item 6: bounces --------------------------------------------------------------------
+
+
+def _postfix(letter: EmailMessage) -> bytes:
+    """Postfix's bounce: multipart/report, the per-recipient DSN, the returned header."""
+    return f"""Return-Path: <>
+From: MAIL-DAEMON@mx.example.org (Mail Delivery System)
+To: tochka@edu.example.org
+Subject: Undelivered Mail Returned to Sender
+Date: Wed, 3 Mar 2021 09:00:00 +0300 (MSK)
+Message-ID: <20210303060000.4F2A1C0@mx.example.org>
+Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status;
+\tboundary="4F2A1C0.1614751200/mx.example.org"
+
+This is a MIME-encapsulated message.
+
+--4F2A1C0.1614751200/mx.example.org
+Content-Description: Notification
+Content-Type: text/plain; charset=us-ascii
+
+This is the mail system at host mx.example.org.
+
+I'm sorry to have to inform you that your message could not
+be delivered to one or more recipients. It's attached below.
+
+<{SCHOOL}>: host mail.example.org[192.0.2.10] said: 550 5.1.1 <{SCHOOL}>:
+    Recipient address rejected: User unknown in virtual mailbox table (in reply
+    to RCPT TO command)
+
+--4F2A1C0.1614751200/mx.example.org
+Content-Description: Delivery report
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.org
+X-Postfix-Queue-ID: 4F2A1C0
+X-Postfix-Sender: rfc822; tochka@edu.example.org
+Arrival-Date: Wed,  3 Mar 2021 08:59:58 +0300 (MSK)
+
+Final-Recipient: rfc822; {SCHOOL}
+Original-Recipient: rfc822;{SCHOOL}
+Action: failed
+Status: 5.1.1
+Remote-MTA: dns; mail.example.org
+Diagnostic-Code: smtp; 550 5.1.1 <{SCHOOL}>: Recipient address rejected: User
+    unknown in virtual mailbox table
+
+--4F2A1C0.1614751200/mx.example.org
+Content-Description: Undelivered Message Headers
+Content-Type: text/rfc822-headers
+
+From: tochka@edu.example.org
+To: {SCHOOL}
+Subject: notice
+Message-ID: {letter["Message-ID"]}
+
+--4F2A1C0.1614751200/mx.example.org--
+""".replace("\n", "\r\n").encode()
+
+
+def _exchange(letter: EmailMessage) -> bytes:
+    """Exchange's non-delivery report: its own wording, the DSN, the letter returned."""
+    return f"""From: postmaster@school.example.org
+To: tochka@edu.example.org
+Date: Wed, 3 Mar 2021 06:00:00 +0000
+Subject: Undeliverable: notice
+Message-ID: <b7c1e0a2-ndr@EXCH01.school.example.org>
+Content-Language: en-US
+X-MS-Exchange-Message-Is-Ndr:
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status;
+\tboundary="_000_ndr_"
+
+--_000_ndr_
+Content-Type: text/plain; charset="us-ascii"
+
+Delivery has failed to these recipients or groups:
+
+{SCHOOL}
+The email address you entered couldn't be found. Please check the recipient's
+email address and try to resend the message.
+
+Diagnostic information for administrators:
+Generating server: EXCH01.school.example.org
+{SCHOOL}
+Remote Server returned '550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not
+found by SMTP address lookup'
+
+--_000_ndr_
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns;EXCH01.school.example.org
+Received-From-MTA: dns;mx.edu.example.org
+Arrival-Date: Wed, 3 Mar 2021 06:00:00 +0000
+
+Original-Recipient: rfc822;{SCHOOL}
+Final-Recipient: rfc822;{SCHOOL}
+Action: failed
+Status: 5.1.10
+Diagnostic-Code: smtp;550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup
+
+--_000_ndr_
+Content-Type: message/rfc822
+
+From: <tochka@edu.example.org>
+To: <{SCHOOL}>
+Subject: notice
+Message-ID: {letter["Message-ID"]}
+MIME-Version: 1.0
+Content-Type: text/plain; charset="us-ascii"
+
+(the letter)
+
+--_000_ndr_--
+""".replace("\n", "\r\n").encode()  # noqa: E501
+
+
+def _qmail(_letter: EmailMessage) -> bytes:
+    """qmail's plain-text bounce: no DSN part, no returned Message-ID: the address alone."""
+    return f"""From: MAILER-DAEMON@mx.example.net
+To: tochka@edu.example.org
+Subject: failure notice
+Date: 3 Mar 2021 06:00:00 -0000
+Message-ID: <20210303060000.1234.qmail@mx.example.net>
+
+Hi. This is the qmail-send program at mx.example.net.
+I'm afraid I wasn't able to deliver your message to the following addresses.
+This is a permanent error; I've given up. Sorry it didn't work out.
+
+<{SCHOOL}>:
+Sorry, no mailbox here by that name. (#5.1.1)
+
+--- Below this line is a copy of the message.
+
+Subject: notice
+""".replace("\n", "\r\n").encode()
+
+
+BOUNCES = {
+    "Postfix (DSN, returned header)": (_postfix, "5.1.1 550 5.1.1"),
+    "Exchange (DSN, returned letter)": (_exchange, "5.1.10 550 5.1.10 RESOLVER.ADR"),
+    "qmail (text only, by the address)": (_qmail, "без пояснения"),
+}
+
+
+@pytest.mark.parametrize("name", list(BOUNCES))
+def test_a_bounce_marks_the_letter_and_flags_the_address(
+    cli: Cli, engine: Engine, letter: EmailMessage, tmp_path: Path, name: str
+) -> None:
+    build, reason = BOUNCES[name]
+    (sent,) = _outbox(engine)
+    assert sent.status == "sent"
+    _import(cli, tmp_path, build(letter))
+
+    (row,) = _inbound(engine)
+    assert (row.state, row.auto_kind, row.outbox_id) == ("auto", "bounce", sent.id)
+    assert f"адрес {SCHOOL} не принимает письма (письмо №\u00a0{sent.id})" in row.reason
+    (after,) = _outbox(engine)  # marked, and nothing queued in answer
+    assert after.status == "bounced"
+    assert after.last_error.startswith(f"Адрес не принимает письма: {SCHOOL}: {reason}")
+    with db.read(engine) as conn:
+        (bounce,) = conn.execute(sa.select(BOUNCE)).all()
+    assert (bounce.address, bounce.permanent, bounce.outbox_id) == (SCHOOL, True, sent.id)
+
+    status = cli("--now", "2021-03-05", "status")
+    assert status.exit_code == 0, status.output
+    assert f"Адрес не принимает письма: {SCHOOL}, с 02.03.2021" in status.output
+    listed = cli("outbox", "list")
+    assert "возвращено: адрес не принимает письма" in listed.output
+    if name.startswith("Postfix"):  # the coordinator's summary of Monday says it too
+        assert cli("--now", "2021-03-08T10:00:00+03:00", "tick").exit_code == 0
+        (summary,) = [r for r in _outbox(engine) if r.kind == "summary"]
+        parsed = email.message_from_bytes(summary.message, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        for kind in ("plain", "html"):
+            body = parsed.get_body(preferencelist=(kind,))
+            assert body is not None
+            said = body.get_content()  # type: ignore[attr-defined]
+            assert f"Адрес не принимает письма: {SCHOOL}, с 02.03.2021" in said, kind
+
+
+def test_a_delayed_delivery_flags_nothing(
+    cli: Cli, engine: Engine, letter: EmailMessage, tmp_path: Path
+) -> None:
+    raw = (
+        _postfix(letter)
+        .replace(b"Action: failed", b"Action: delayed")
+        .replace(b"Status: 5.1.1", b"Status: 4.4.1")
+        .replace(b"550 5.1.1", b"451 4.4.1")
+    )
+    _import(cli, tmp_path, raw)
+    (row,) = _inbound(engine)
+    assert row.state == "auto"
+    assert f"доставка на {SCHOOL} задерживается" in row.reason
+    (after,) = _outbox(engine)
+    assert after.status == "sent"
+    assert "Адрес не принимает" not in cli("--now", "2021-03-05", "status").output
+
+
+# --- never answered; answers limited ----------------------------------------------------
+
+
+def _reject_each(cli: Cli, engine: Engine, letter: EmailMessage, tmp_path: Path, n: int) -> None:
+    """``n`` replies of the school, each rejected: ``n`` answers of ours to one sender."""
+    for i in range(n):
+        _import(cli, tmp_path, reply(letter, message_id=f"<r{i}@example.org>"), f"r{i}.eml")
+    for row in _inbound(engine):
+        done = cli("--now", "2021-03-04", "replies", "reject", str(row.id), "--reason", "нет")
+        assert done.exit_code == 0, done.output
+
+
+def test_an_auto_reply_to_our_answer_gets_nothing(
+    cli: Cli,
+    engine: Engine,
+    letter: EmailMessage,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TOCHKA_MAIL_DIR", str(tmp_path / "mail"))
+    monkeypatch.setenv("TOCHKA_MAIL_FROM", "tochka@edu.example.org")
+    _reject_each(cli, engine, letter, tmp_path, 1)
+    assert cli("--now", "2021-03-04T12:00:00+03:00", "outbox", "send").exit_code == 0
+    (answer,) = read_letters(tmp_path / "mail")
+    before = len(_outbox(engine))
+
+    # The school's out-of-office answers our answer, in each of the ways robots say so.
+    robots = {
+        "auto-submitted": {"Auto-Submitted": "auto-replied"},
+        "x-autoreply": {"X-Autoreply": "yes"},
+        "precedence bulk": {"Precedence": "bulk"},
+        "list": {"List-Id": "<school.example.org>"},
+        "null return path": {"Return-Path": "<>"},
+    }
+    for i, (kind, headers) in enumerate(robots.items()):
+        raw = reply(answer, text="Я в отпуске до 15 марта.", pdf=None, headers=headers)
+        raw = raw.replace(b"Message-ID: <", f"Message-ID: <auto{i}.".encode(), 1)
+        _import(cli, tmp_path, raw, f"auto{i}.eml")
+        row = _inbound(engine)[-1]
+        assert row.state == "auto", (kind, row.reason)
+        assert "ответ не отправляется" in row.reason
+    assert len(_outbox(engine)) == before
+    again = cli("--now", "2021-03-04T13:00:00+03:00", "outbox", "send")
+    assert again.exit_code == 0, again.output
+    assert len(read_letters(tmp_path / "mail")) == 1
+
+
+def test_our_answers_to_one_sender_are_limited_a_day(
+    cli: Cli,
+    engine: Engine,
+    letter: EmailMessage,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TOCHKA_MAIL_DIR", str(tmp_path / "mail"))
+    monkeypatch.setenv("TOCHKA_MAIL_FROM", "tochka@edu.example.org")
+    monkeypatch.setenv("TOCHKA_REPLY_DAILY_LIMIT", "2")
+    try:
+        _reject_each(cli, engine, letter, tmp_path, 3)
+    finally:
+        reply_limit.use(reply_limit.DEFAULT_DAILY_LIMIT)
+    answers = [r for r in _outbox(engine) if r.key.startswith("reply:")]
+    assert [r.status for r in answers] == ["pending", "pending", "held"]
+    assert "предел 2, TOCHKA_REPLY_DAILY_LIMIT" in answers[2].last_error
+    sent = cli("--now", "2021-03-04T12:00:00+03:00", "outbox", "send")
+    assert sent.exit_code == 0, sent.output
+    assert len(read_letters(tmp_path / "mail")) == 2
+    assert _outbox(engine)[-1].status == "held"  # recorded, for the coordinator
+    listed = cli("outbox", "list")
+    assert "задержано: предел ответов отправителю" in listed.output
