@@ -129,6 +129,9 @@ SCRIPT: list[tuple[str, list[str]]] = [
     # A week after the term: the first overdue reminders, folded into the coordinator's.
     ("2021-09-01T09:00", ["tick"]),
     # IV-002 has not opened by its term (01.09): its first overdue reminder.
+    # The Monday's summary goes first, so Wednesday's coordinator letter is a plain
+    # digest (a week's first tick otherwise carries the summary, the digest folded in).
+    ("2021-09-06T09:00", ["tick"]),
     ("2021-09-08T09:00", ["tick"]),
     # IV-001 submits part of the third quarter; three days before 01.10 it is reminded
     # of the rest.
