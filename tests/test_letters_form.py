@@ -123,11 +123,13 @@ def test_notice_names_the_user_by_full_name_and_role_never_the_login(
     listed = cli("users", "list")
     assert "Иванова Анна" in listed.output
 
-    # A user without a name is named by the role alone.
+    # A user without a name is named by the role alone (the same day's second mark: it
+    # joins the school's letter of the day, not sent yet).
     fired = cli("centers", "fire", code, "equip", actor="operator")
     assert fired.exit_code == 0, fired.output
     text = _notice(engine)[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    assert "Кто отметил: координатор" in text.splitlines()
+    assert "   Кто отметил: Иванова Анна Петровна, координатор" in text.splitlines()
+    assert "   Кто отметил: координатор" in text.splitlines()
     assert "operator" not in text
 
 
