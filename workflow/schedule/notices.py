@@ -39,6 +39,7 @@ _EVENTS = sa.select(
     EVENT.c.to_state,
     EVENT.c.effective_date,
     EVENT.c.actor,
+    EVENT.c.on_behalf_of,
     EVENT.c.comment,
     EVENT.c.evidence,
     CENTER.c.name,
@@ -69,7 +70,7 @@ def center_notice_hook(roadmap: Roadmap, renderer: Renderer) -> NoticeHook:
             from_state=STATE_TITLES[CenterState(event.from_state)],
             to_state=STATE_TITLES[CenterState(event.to_state)],
             effective_date=event.effective_date,
-            actor=actor_title(conn, event.roadmap_id, event.actor),
+            actor=_who(conn, event),
             roadmap_title=roadmap.title,
             signature=roadmap.signature,
             center_code=event.entity_key,
@@ -110,6 +111,16 @@ def center_notice_hook(roadmap: Roadmap, renderer: Renderer) -> NoticeHook:
         queue_notice(conn, notice(conn, current), now=now, renderer=renderer, carried=carried)
 
     return hook
+
+
+def _who(conn: Connection, event: Any) -> str:
+    """Who marked it, as the weekly summary says it: «Смирнова Ольга Петровна,
+    координатор, от имени: Кузнецова Анна Сергеевна, муниципалитет» when the
+    coordinator recorded a municipality's or school's mark for it."""
+    who = actor_title(conn, event.roadmap_id, event.actor)
+    if event.on_behalf_of:
+        who += f", от имени: {actor_title(conn, event.roadmap_id, str(event.on_behalf_of))}"
+    return who
 
 
 def headline(trigger: str, from_state: str) -> str:
