@@ -9,22 +9,14 @@ so a well-behaved auto-responder does not answer it.
 
 from __future__ import annotations
 
-import html
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from base.clock import system_clock
-from notifications.errors import UnsafeHeader
-from notifications.letters import address_letter, compose
-from notifications.outbox import OUTBOX, LetterKind, OutboxStatus
-from notifications.reference import with_reference
+from notifications.answers import queue_answer, render_answer
 from notifications.render import RenderedLetter
-from notifications.reply_limit import hold_reason
 from notifications.signature import Signature
 from notifications.values import Recipient
 
@@ -103,33 +95,13 @@ class FormReply:
 
 
 def _render(reply: FormReply) -> RenderedLetter:
-    text_lines = ["Добрый день!", ""]
-    html_parts = ["<p>Добрый день!</p>"]
-    for paragraph, items in reply.paragraphs():
-        text_lines.append(paragraph)
-        html_parts.append(f"<p>{html.escape(paragraph)}</p>")
-        if items:
-            text_lines.extend(f"  – {item}" for item in items)
-            html_parts.append(
-                "<ul>" + "".join(f"<li>{html.escape(item)}</li>" for item in items) + "</ul>"
-            )
-        text_lines.append("")
-    signature = list(reply.signature.lines)
-    footer = "Письмо отправлено автоматически системой Tochka."
-    text_lines += ["--", *signature, "", footer]
-    html_parts.append(
-        "<p>" + "<br>".join(html.escape(line) for line in signature) + "</p>"
-        f"<p><small>{html.escape(footer)}</small></p>"
-    )
-    return RenderedLetter(
+    return render_answer(
         kind="form_reply",
         subject=reply.subject,
-        text="\n".join(text_lines) + "\n",
-        html='<!doctype html><html lang="ru"><meta charset="utf-8"><body>'
-        + "".join(html_parts)
-        + "</body></html>\n",
-        ics=None,
-        sender_name=reply.signature.department,
+        hello="Добрый день!",
+        paragraphs=reply.paragraphs(),
+        signature=reply.signature,
+        footer="Письмо отправлено автоматически системой Tochka.",
     )
 
 
@@ -138,42 +110,13 @@ def queue_form_reply(conn: Connection, reply: FormReply, *, now: datetime) -> bo
 
     An invalid address goes in ``dead`` with the reason, as every letter of ours.
     """
-    if conn.execute(sa.select(OUTBOX.c.id).where(OUTBOX.c.key == reply.key)).first():
-        return False
-    rendered = _render(reply)
-    row: dict[str, Any] = {
-        "key": reply.key,
-        "kind": LetterKind.NOTICE.value,
-        "digest_group": None,
-        "subject": with_reference(rendered.subject, reply.key),
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-        "updated_at": now,
-        "queued_at": system_clock(),
-    }
-    try:
-        addressing = address_letter(reply.recipient, (), reply.reply_to)
-        raw = compose(rendered, addressing, key=reply.key)
-    except UnsafeHeader as exc:
-        log.warning("Ответ на форму для %r не будет отправлен: %s", reply.recipient.email, exc)
-        row |= {
-            "recipient": reply.recipient.email[:320],
-            "envelope": "",
-            "message": b"",
-            "status": OutboxStatus.DEAD.value,
-            "last_error": exc.message,
-        }
-    else:
-        held = hold_reason(conn, addressing.to.addr_spec, real_now=row["queued_at"])
-        row |= {
-            "recipient": addressing.to.addr_spec,
-            "envelope": ",".join(addressing.envelope),
-            "message": raw,
-            "status": (OutboxStatus.HELD if held else OutboxStatus.PENDING).value,
-            "last_error": held or "; ".join(addressing.dropped) or None,
-        }
-        if held:
-            log.warning("%s", held)
-    conn.execute(OUTBOX.insert(), row)
-    return True
+    return queue_answer(
+        conn,
+        _render(reply),
+        key=reply.key,
+        recipient=reply.recipient,
+        reply_to=reply.reply_to,
+        now=now,
+        log=log,
+        unsafe_log="Ответ на форму для %r не будет отправлен: %s",
+    )

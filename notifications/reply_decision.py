@@ -12,23 +12,16 @@ deadline (`workflow.inbound.submissions.deadlines_of`).
 
 from __future__ import annotations
 
-import html
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from base.clock import system_clock
-from notifications.errors import UnsafeHeader
+from notifications.answers import queue_answer, render_answer
 from notifications.headers import clean_text
-from notifications.letters import address_letter, compose
-from notifications.outbox import OUTBOX, LetterKind, OutboxStatus
-from notifications.reference import with_reference, without_references
+from notifications.reference import without_references
 from notifications.render import RenderedLetter, greeting
-from notifications.reply_limit import hold_reason
 from notifications.signature import Signature
 from notifications.values import Recipient
 
@@ -100,34 +93,13 @@ class Decision:
 
 
 def _render(decision: Decision) -> RenderedLetter:
-    hello = greeting(decision.recipient)
-    text_lines = [hello, ""]
-    html_parts = [f"<p>{html.escape(hello)}</p>"]
-    for paragraph, items in decision.paragraphs():
-        text_lines.append(paragraph)
-        html_parts.append(f"<p>{html.escape(paragraph)}</p>")
-        if items:
-            text_lines.extend(f"  – {item}" for item in items)
-            html_parts.append(
-                "<ul>" + "".join(f"<li>{html.escape(item)}</li>" for item in items) + "</ul>"
-            )
-        text_lines.append("")
-    signature = list(decision.signature.lines)
-    footer = "Письмо отправлено системой Tochka по решению координатора."
-    text_lines += ["--", *signature, "", footer]
-    html_parts.append(
-        "<p>" + "<br>".join(html.escape(line) for line in signature) + "</p>"
-        f"<p><small>{html.escape(footer)}</small></p>"
-    )
-    return RenderedLetter(
+    return render_answer(
         kind="reply_decision",
         subject=decision.subject,
-        text="\n".join(text_lines) + "\n",
-        html='<!doctype html><html lang="ru"><meta charset="utf-8"><body>'
-        + "".join(html_parts)
-        + "</body></html>\n",
-        ics=None,
-        sender_name=decision.signature.department,
+        hello=greeting(decision.recipient),
+        paragraphs=decision.paragraphs(),
+        signature=decision.signature,
+        footer="Письмо отправлено системой Tochka по решению координатора.",
     )
 
 
@@ -136,44 +108,13 @@ def queue_decision(conn: Connection, decision: Decision, *, now: datetime) -> bo
 
     An invalid address goes in ``dead`` with the reason, as every letter of ours.
     """
-    if conn.execute(sa.select(OUTBOX.c.id).where(OUTBOX.c.key == decision.key)).first():
-        return False
-    rendered = _render(decision)
-    row: dict[str, Any] = {
-        "key": decision.key,
-        "kind": LetterKind.NOTICE.value,
-        "digest_group": None,
-        "subject": with_reference(rendered.subject, decision.key),
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-        "updated_at": now,
-        "queued_at": system_clock(),
-    }
-    try:
-        addressing = address_letter(decision.recipient, (), decision.reply_to)
-        raw = compose(rendered, addressing, key=decision.key)
-    except UnsafeHeader as exc:
-        log.warning(
-            "Решение по ответу для %r не будет отправлено: %s", decision.recipient.email, exc
-        )
-        row |= {
-            "recipient": decision.recipient.email[:320],
-            "envelope": "",
-            "message": b"",
-            "status": OutboxStatus.DEAD.value,
-            "last_error": exc.message,
-        }
-    else:
-        held = hold_reason(conn, addressing.to.addr_spec, real_now=row["queued_at"])
-        row |= {
-            "recipient": addressing.to.addr_spec,
-            "envelope": ",".join(addressing.envelope),
-            "message": raw,
-            "status": (OutboxStatus.HELD if held else OutboxStatus.PENDING).value,
-            "last_error": held or "; ".join(addressing.dropped) or None,
-        }
-        if held:
-            log.warning("%s", held)
-    conn.execute(OUTBOX.insert(), row)
-    return True
+    return queue_answer(
+        conn,
+        _render(decision),
+        key=decision.key,
+        recipient=decision.recipient,
+        reply_to=decision.reply_to,
+        now=now,
+        log=log,
+        unsafe_log="Решение по ответу для %r не будет отправлено: %s",
+    )
