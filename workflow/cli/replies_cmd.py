@@ -396,6 +396,7 @@ def accept(
     from workflow.engine.evidence import Limits
     from workflow.errors import InputError
     from workflow.inbound import submissions
+    from workflow.inbound.forms import kept_form
     from workflow.mailer import make_renderer
     from workflow.schedule.notices import center_notice_hook
 
@@ -403,13 +404,43 @@ def accept(
     with db.read(st.engine()) as conn:
         item = submissions.load(conn, number)
         submissions.check_decidable(conn, item, "принять")
-        found = submissions.deadlines_for(conn, item)
+        form = kept_form(conn, item.id)
+        if form is None:
+            found = submissions.deadlines_for(conn, item)
+            code = found[0].roadmap_code if found else None
+        else:
+            code = form.roadmap_code
         from workflow.roadmap.store import resolve
 
-        stored = resolve(conn, found[0].roadmap_code) if found else None
-        chosen = submissions.choose(conn, stored.id if stored else 0, item, found, for_)
+        stored = resolve(conn, code) if code else None
+        chosen = (
+            submissions.choose(conn, stored.id if stored else 0, item, found, for_)
+            if form is None
+            else None
+        )
     assert stored is not None  # choose refuses a letter without deadlines
     definition = stored.definition
+    if form is not None:
+        given = [
+            o
+            for o, v in (
+                ("--for", for_),
+                ("--kind", kind),
+                ("--skip", skip),
+                ("--evidence", evidence),
+            )
+            if v
+        ]
+        if given:
+            raise InputError(
+                f"Ответ №\u00a0{number} возвращает форму мониторинга центра "
+                f"{form.center_code}: её значения записываются как показатели, "
+                f"{', '.join(given)} к ней не относятся.",
+                hint=f"Примите ответ без них: tochka replies accept {number}.",
+            )
+        _accept_form(st, definition, stored.id, item)
+        return
+    assert chosen is not None
     if chosen.not_yet is not None:
         raise InputError(
             f"Ответ №\u00a0{number} — на {chosen.deadline.title}: {chosen.not_yet}.",
@@ -449,6 +480,9 @@ def accept(
         evidence_store=evidence_store(st),
         notice_hook=hook,
     )
+    if isinstance(accepted, submissions.FormAccepted):  # a form came back meanwhile
+        _form_outcome(st, item, accepted)
+        return
     last = accepted.results[-1]
     if st.json:
         print_json(
@@ -472,6 +506,67 @@ def accept(
         f"{state_title(last.entity_kind, last.from_state)} → "
         f"{state_title(last.entity_kind, last.to_state)} (событие №\u00a0{last.seq}); "
         f"отправителю {item.from_addr} поставлено письмо."
+    )
+
+
+def _accept_form(st: Any, definition: Any, roadmap_id: int, item: Any) -> None:
+    """``replies accept`` of a returned monitoring form: the values recorded (or the
+    errors answered), the school answered by the form's letter; no transition."""
+    from workflow.cli.evidence_cmd import evidence_store
+    from workflow.inbound import submissions
+
+    accepted = submissions.accept(
+        st.engine(),
+        definition,
+        roadmap_id,
+        item,
+        None,
+        (),
+        actor=st.actor_ref,
+        now=st.now(definition.timezone),
+        evidence_store=evidence_store(st),
+    )
+    assert isinstance(accepted, submissions.FormAccepted)  # kept_form found the form
+    _form_outcome(st, item, accepted)
+
+
+def _form_outcome(st: Any, item: Any, accepted: Any) -> None:
+    """What accepting a form did: the values recorded, or (exit code 1, the decision
+    committed) the errors the form no longer passes, which the school was sent."""
+    from workflow.cli.context import fail
+
+    result = accepted.result
+    what = (
+        f"форма мониторинга центра {accepted.center_code} «{accepted.center_name}» "
+        f"за {accepted.period_title}"
+    )
+    if result.errors:
+        listed = "; ".join(result.errors)
+        raise fail(
+            f"Ответ №\u00a0{item.id}: {what} не принята — она больше не проходит проверку "
+            f"({listed}); значения не записаны, ответ отклонён (событие "
+            f"№\u00a0{accepted.decision_seq}), школе {item.from_addr} поставлено письмо с "
+            "ошибками.",
+            hint="Школа пришлёт исправленную форму ответом на то же письмо; подробности: "
+            f"tochka replies show {item.id}.",
+        )
+    if st.json:
+        print_json(
+            {
+                "id": item.id,
+                "submission": "accepted",
+                "form": {
+                    "center": accepted.center_code,
+                    "period": accepted.period_title,
+                    "recorded": result.recorded,
+                },
+                "decision_event": accepted.decision_seq,
+            }
+        )
+        return
+    done(
+        f"Ответ №\u00a0{item.id} принят: {what} — записано значений {result.recorded} "
+        f"(событие №\u00a0{accepted.decision_seq}); школе {item.from_addr} поставлено письмо."
     )
 
 

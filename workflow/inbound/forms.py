@@ -22,7 +22,10 @@ the roadmap's ``monitoring.forms`` decides. ``record`` (the default) records the
 at once, their source the file's SHA-256 and the message's number and Message-ID, and
 answers with the values taken; ``accept`` records nothing yet, leaves the submission
 ``pending`` and answers that the values wait for the coordinator, whose ``tochka replies
-accept`` calls `accept_form` (the same reading of the stored message, then recorded).
+accept`` calls `accept_form` (the same reading of the stored message, then recorded, the
+coordinator the values' actor). Accepting a form fires no transition: the letter's
+deadline is the monitoring measure's cycle, one for every school, which the form of one
+center does not close (as in ``record``, where a form is recorded with no transition).
 
 A reply without a spreadsheet (values written in the text) is left as it is: a
 submission for the coordinator.
@@ -56,9 +59,10 @@ from notifications.monitoring_form import (
 from notifications.outbox import REMINDER
 from notifications.values import Recipient
 from workflow.engine import media
+from workflow.engine.access import AccessDenied, Actor
 from workflow.engine.indicators import record_in
 from workflow.engine.transitions import SYSTEM_ACTOR
-from workflow.errors import ImportFileError
+from workflow.errors import EffectiveDateRefused, ImportFileError
 from workflow.imports.indicators_file import percent_text
 from workflow.imports.tablefile import cell_text
 from workflow.inbound.message import Attachment, Parsed, parse
@@ -74,7 +78,7 @@ from workflow.roadmap.indicators import (
 from workflow.roadmap.store import StoredRoadmap, resolve
 from workflow.storage.inbound import INBOUND, SubmissionState
 
-__all__ = ["MAX_UNPACKED_FORM", "FormResult", "accept_form", "returned_form"]
+__all__ = ["MAX_UNPACKED_FORM", "FormResult", "accept_form", "kept_form", "returned_form"]
 
 #: The most a returned form may unpack to: ours unpacks to about 30 KB.
 MAX_UNPACKED_FORM = 20 * 1024 * 1024
@@ -290,6 +294,7 @@ def returned_form(
     *,
     now: datetime,
     accepting: bool = False,
+    actor: Actor = SYSTEM_ACTOR,
 ) -> FormResult | None:
     """Read the form a matched reply carries back, record or keep it, answer the school.
 
@@ -301,10 +306,16 @@ def returned_form(
         now: the time of recording.
         accepting: the coordinator accepts it now (`accept_form`): recorded whatever the
             roadmap's ``monitoring.forms`` says.
+        actor: who records the values (the daemon; the coordinator who accepts).
 
     Returns:
         None when the letter carried no form or the reply no spreadsheet; else what was
         done (the message's ``reason`` and ``submission`` are updated to say so).
+
+    Raises:
+        AccessDenied, EffectiveDateRefused: when accepting, the acceptor may not record
+            the center's values, or its date is refused: the acceptor's faults, not the
+            school's, raised rather than written into the school's answer.
     """
     forms = _letter_forms(conn, letter_id)
     files = [a for a in parsed.attachments if _spreadsheet_like(a)]
@@ -339,7 +350,7 @@ def returned_form(
                 stored,
                 _rows(form, stored, checked),
                 filename=attachment.name,
-                actor=SYSTEM_ACTOR,
+                actor=actor,
                 now=now,
                 source=f"форма {attachment.sha256}, письмо №\u00a0{inbound_id} "
                 f"{parsed.message_id or ''}".strip(),
@@ -347,6 +358,8 @@ def returned_form(
         except ImportFileError as exc:
             errors += [p.message for p in exc.problems]
         except TochkaError as exc:
+            if accepting and isinstance(exc, AccessDenied | EffectiveDateRefused):
+                raise
             errors.append(str(exc.message))
         else:
             recorded = result.recorded
@@ -425,17 +438,38 @@ def _rows(
     ]
 
 
-def accept_form(conn: Connection, inbound_id: int, *, now: datetime) -> FormResult | None:
+def kept_form(conn: Connection, inbound_id: int) -> MonitoringForm | None:
+    """The monitoring form the message ``inbound_id`` brings back, as `returned_form`
+    sees one: the letter it answers carried a form and it has a spreadsheet attached
+    (None: not a returned form). The spreadsheet itself is read by `accept_form`."""
+    row = conn.execute(
+        sa.select(INBOUND.c.raw, INBOUND.c.outbox_id).where(INBOUND.c.id == inbound_id)
+    ).first()
+    if row is None or row.raw is None or row.outbox_id is None:
+        return None
+    forms = _letter_forms(conn, int(row.outbox_id))
+    if forms and any(_spreadsheet_like(a) for a in parse(bytes(row.raw)).attachments):
+        return forms[0]
+    return None
+
+
+def accept_form(
+    conn: Connection, inbound_id: int, *, now: datetime, actor: Actor = SYSTEM_ACTOR
+) -> FormResult | None:
     """Record the values of a form kept for acceptance (``monitoring.forms: accept``),
     in the caller's transaction (``tochka replies accept N``'s).
 
     The stored message is read again, through the same checks (`returned_form`); the
     school is answered with the values taken or, if the center's state or the roadmap
-    changed since, with the errors.
+    changed since, with the errors. ``actor``: the coordinator who accepts, recorded as
+    the values' author (checked by `workflow.engine.indicators.record_in`).
 
     Returns:
         None when the message carries no form back (the caller accepts it as it does
         any submission).
+
+    Raises:
+        AccessDenied, EffectiveDateRefused: as `returned_form` when accepting.
     """
     row = conn.execute(
         sa.select(INBOUND.c.raw, INBOUND.c.outbox_id).where(INBOUND.c.id == inbound_id)
@@ -443,5 +477,11 @@ def accept_form(conn: Connection, inbound_id: int, *, now: datetime) -> FormResu
     if row is None or row.raw is None or row.outbox_id is None:
         return None
     return returned_form(
-        conn, inbound_id, parse(bytes(row.raw)), int(row.outbox_id), now=now, accepting=True
+        conn,
+        inbound_id,
+        parse(bytes(row.raw)),
+        int(row.outbox_id),
+        now=now,
+        accepting=True,
+        actor=actor,
     )

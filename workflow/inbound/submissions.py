@@ -8,8 +8,16 @@ stage or a measure cycle (`workflow.schedule.reminders`: ``center:{code}:{stage}
 it decided (its key, ``reply:{id}:…``). Only where the letter had several deadlines still
 open is the coordinator asked which one (``--for``, `Deadline.key`).
 
-`accept` fires the deadline's transition — the center's next stage trigger, a cycle's
-``complete`` (``start`` first when it was only scheduled) — with the attached files as
+`accept` of a reply that brings a monitoring form back (`workflow.inbound.forms`:
+``monitoring: {forms: accept}`` kept it for the coordinator) records the form's values
+and answers the school (`workflow.inbound.forms.accept_form`), the decision recorded
+beside them, in one transaction; no transition is fired: the letter's deadline is the
+monitoring cycle of every school, which one center's values do not close. A form that
+no longer passes the checks (the roadmap or the center changed since) records nothing:
+the school is answered with the errors and the reply is rejected with them.
+
+Otherwise `accept` fires the deadline's transition — the center's next stage trigger, a
+cycle's ``complete`` (``start`` first when it was only scheduled) — with the attached files as
 evidence (stored by SHA-256, their records in the event), appends the decision to the
 audit chain, marks the submission accepted and queues the sender's letter: one
 transaction, all or nothing. Every refusal (the message is not a matched reply, the
@@ -46,6 +54,7 @@ from workflow.engine import access, audit, evidence, media
 from workflow.engine.access import Actor
 from workflow.engine.transitions import NoticeHook, TransitionEngine, TransitionResult, cycle_label
 from workflow.errors import InputError, NotFound
+from workflow.inbound.forms import FormResult, accept_form, kept_form
 from workflow.inbound.message import Attachment, parse
 from workflow.roadmap.definition import Roadmap
 from workflow.roadmap.items import cycle_measure
@@ -58,6 +67,7 @@ __all__ = [
     "Deadline",
     "Decided",
     "DeadlineState",
+    "FormAccepted",
     "Submission",
     "accept",
     "deadlines_for",
@@ -171,6 +181,20 @@ class Accepted:
     deadline: Deadline
     results: tuple[TransitionResult, ...]
     files: tuple[evidence.FileRef, ...]
+    decision_seq: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class FormAccepted:
+    """A committed decision on a returned monitoring form: its values recorded
+    (``result.recorded``), or, when it no longer passed the checks, the errors the
+    school was answered with (``result.errors``) and the reply rejected."""
+
+    submission: int
+    center_code: str
+    center_name: str
+    period_title: str
+    result: FormResult
     decision_seq: int
 
 
@@ -662,7 +686,7 @@ def accept(
     roadmap: Roadmap,
     roadmap_id: int,
     item: Submission,
-    chosen: DeadlineState,
+    chosen: DeadlineState | None,
     files: Sequence[evidence.EvidenceFile],
     *,
     actor: Actor,
@@ -670,16 +694,21 @@ def accept(
     texts: Mapping[str, str] | None = None,
     evidence_store: Any,
     notice_hook: NoticeHook | None = None,
-) -> Accepted:
-    """Fire the deadline's transition with the reply's files, record the decision, mark
-    the submission accepted and queue the sender's letter: one transaction.
+) -> Accepted | FormAccepted:
+    """Accept the reply ``item``: one transaction.
+
+    A reply that brings a monitoring form back: its values recorded, the school
+    answered and the decision recorded (`FormAccepted`; ``chosen`` and ``files`` are
+    not used). Any other: the deadline's transition fired with the reply's files, the
+    decision recorded, the submission marked accepted and the sender's letter queued.
 
     Raises:
-        AccessDenied: the actor may not fire the deadline's trigger (recorded, raised).
+        AccessDenied: the actor may not fire the deadline's trigger, or may not record
+            the form's center's values (recorded, raised).
+        InputError: not a returned form and no deadline ``chosen``.
         TriggerNotAllowed, GuardRefused, Conflict, EffectiveDateBeforeLast: as the
             engine's fire (nothing written).
     """
-    deadline = chosen.deadline
     transitions = TransitionEngine(
         engine, roadmap, roadmap_id, notice_hook=notice_hook, evidence_store=evidence_store
     )
@@ -691,6 +720,15 @@ def accept(
         db.write(engine) as conn,
     ):
         _lock_pending(conn, item.id)
+        form = _accept_form_in(conn, roadmap, roadmap_id, item, actor=actor, now=now)
+        if form is not None:
+            return form
+        if chosen is None:
+            raise InputError(
+                f"Ответ №\u00a0{item.id}: не указан срок, к которому он относится.",
+                hint="Сроки ответа — в «tochka replies show».",
+            )
+        deadline = chosen.deadline
         results: list[TransitionResult] = []
         if deadline.kind == "center":
             assert deadline.center_code is not None
@@ -773,6 +811,82 @@ def accept(
         deadline=deadline,
         results=tuple(results),
         files=tuple(files),
+        decision_seq=seq,
+    )
+
+
+def _accept_form_in(
+    conn: Connection,
+    roadmap: Roadmap,
+    roadmap_id: int,
+    item: Submission,
+    *,
+    actor: Actor,
+    now: datetime,
+) -> FormAccepted | None:
+    """The decision on a returned monitoring form, in the caller's transaction (None:
+    the reply brings no form back).
+
+    Who may accept it: whoever may record that center's indicator values (the role,
+    then the center's scope), checked before the form is read, so that a refusal
+    answers nobody. The school's answer is `accept_form`'s: no decision letter besides.
+    """
+    form = kept_form(conn, item.id)
+    if form is None:
+        return None
+    target = f"Ответ №\u00a0{item.id} (форма мониторинга центра {form.center_code})"
+    center = conn.execute(
+        sa.select(CENTER.c.code, CENTER.c.municipality).where(
+            CENTER.c.roadmap_id == roadmap_id, CENTER.c.code == form.center_code
+        )
+    ).first()
+    access.authorize_action(
+        conn,
+        roadmap_id,
+        actor,
+        access.Action.SUBMIT_INDICATORS,
+        target=target,
+        centers=[(center.code, center.municipality)] if center is not None else [],
+    )
+    result = accept_form(conn, item.id, now=now, actor=actor)
+    if result is None:  # `kept_form` said it brings a form back: the same reading
+        return None
+    what = f"форма мониторинга центра {form.center_code} за {form.period_title}"
+    if result.errors:
+        trigger, state = REJECT_TRIGGER, SubmissionState.REJECTED
+        listed = "; ".join(result.errors)
+        note = f"{what} не прошла проверку при принятии, значения не записаны: {listed}"
+        note = note if len(note) <= MAX_REASON else note[: MAX_REASON - 1] + "…"
+    else:
+        trigger, state = ACCEPT_TRIGGER, SubmissionState.ACCEPTED
+        note = f"{what}: записано значений {result.recorded}"
+    seq = audit.append(
+        conn,
+        roadmap_id,
+        [
+            audit.NewEvent(
+                entity_kind=REPLY_KIND,
+                entity_id=item.id,
+                entity_key=item.from_addr[:96],
+                trigger=trigger,
+                from_state=SubmissionState.PENDING.value,
+                to_state=state.value,
+                actor=actor.login,
+                on_behalf_of=actor.on_behalf_of,
+                recorded_at=system_clock(),
+                effective_date=local_date(now, roadmap.timezone),
+                comment=note,
+            )
+        ],
+    )
+    # `accept_form` has taken the message off the pending list; the decision is kept.
+    conn.execute(INBOUND.update().where(INBOUND.c.id == item.id).values(submission=state.value))
+    return FormAccepted(
+        submission=item.id,
+        center_code=form.center_code,
+        center_name=form.center_name,
+        period_title=form.period_title,
+        result=result,
         decision_seq=seq,
     )
 
