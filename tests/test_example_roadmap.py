@@ -265,6 +265,85 @@ def test_it_loads_beside_ivanovos_in_one_database(cli: Cli, engine: Engine, tmp_
     ) in result.output
 
 
+# «Внимание» lines of init and status: a measure of each center's municipality (4) or
+# school (17) has nobody to remind before any center is registered.
+NOBODY = {
+    4: (
+        "мероприятие № 4: некому напоминать — его выполняют органы управления образованием "
+        "муниципалитетов центров, а ни одного центра ещё не зарегистрировано; его "
+        "напоминания получает координатор (центры загружает tochka centers import)."
+    ),
+    17: (
+        "мероприятие № 17: некому напоминать — его выполняют школы центров, а ни одного "
+        "центра ещё не зарегистрировано; его напоминания получает координатор (центры "
+        "загружает tochka centers import)."
+    ),
+}
+
+
+def _attention(text: str) -> list[str]:
+    """The «Внимание: мероприятие № N: некому напоминать — …» lines of an output."""
+    flat = " ".join(text.split())
+    return re.findall(
+        r"Внимание: (мероприятие № \d+: некому напоминать — [^()]*\([^()]*\)\.)", flat
+    )
+
+
+def test_before_any_center_the_municipalities_measure_reminds_the_coordinator(
+    cli: Cli, engine: Engine, tmp_path: Path
+) -> None:
+    """Measure 4 (the municipalities' proposals, due 01.11.2022) before any center is
+    registered: ``init`` and ``status`` say nobody is there to remind, its early rung
+    (before-14, 18.10.2022) goes to the coordinator with the reason; once the centers
+    and their authorities' addresses are loaded, the next rung (before-3, 28.10) goes to
+    each authority, no longer to the coordinator, and ``status`` says nothing more."""
+    init = cli("--now", moment(START, 8).isoformat(), "init", "--roadmap",
+               str(EXAMPLE_FEDERAL_TEMPLATE))  # fmt: skip
+    assert init.exit_code == 0, init.output
+    assert _attention(init.stderr) == [NOBODY[4], NOBODY[17]]
+    stored = _stored(engine, CODE)
+    day = date(2022, 10, 18)
+    queue = Recorder()
+    tick(engine, stored, now=moment(day, 9), queue=queue)
+    (m4,) = [r for r in queue.items if r.measure_number == 4]
+    assert (m4.recipient.email, m4.key.split(":")[3]) == (MINISTRY, "before-14")
+    assert m4.action == (
+        "Мероприятие выполняют органы управления образованием муниципалитетов центров, но ни "
+        "одного центра ещё не зарегистрировано: напоминаем вам. Передайте напоминание "
+        "исполнителям; центры загружает tochka centers import."
+    )
+    text = Renderer().render_reminders([m4], now=moment(day, 9)).text
+    assert "ни одного центра ещё не зарегистрировано: напоминаем вам" in " ".join(text.split())
+    status = cli("--now", moment(day, 10).isoformat(), "status", "--roadmap", CODE)
+    assert _attention(status.output) == [NOBODY[4], NOBODY[17]]  # 17: overdue, still open
+
+    now = moment(day, 11).isoformat()
+    rows = "".join(f"{c};{n};{m};{y};{e}\n" for c, n, m, y, e in CENTERS)
+    centers_csv = _write(
+        tmp_path / "centers.csv",
+        "Код;Наименование;Муниципальное образование;Год создания;Email\n" + rows,
+    )
+    assert (
+        cli("--now", now, "centers", "import", str(centers_csv), "--roadmap", CODE).exit_code == 0
+    )
+    contacts = _write(
+        tmp_path / "uo.csv",
+        "municipality,email,recipient\n"
+        + "".join(f"{m},{e},Управление образования ({m})\n" for m, e in UO.items()),
+    )
+    assert (
+        cli("--now", now, "municipalities", "import", str(contacts), "--roadmap", CODE).exit_code
+        == 0
+    )
+    status = cli("--now", now, "status", "--roadmap", CODE)
+    assert _attention(status.output) == []
+    queue = Recorder()
+    tick(engine, stored, now=moment(date(2022, 10, 28), 9), queue=queue)
+    assert sorted(
+        (r.recipient.email, r.key.split(":")[3]) for r in queue.items if r.measure_number == 4
+    ) == sorted((email, "before-3") for email in UO.values())
+
+
 # --- the walk -------------------------------------------------------------------------
 
 # The program's last day, and the day its roadmap closes (period end + closing.grace_days).

@@ -9,6 +9,7 @@ municipalities. The letters are read from the real outbox.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email import message_from_bytes
@@ -24,6 +25,8 @@ from base import db
 from notifications.outbox import OUTBOX, REMINDER
 from tests.conftest import T0, TEST_COORDINATORS, grant
 from workflow.engine import centers, municipalities
+from workflow.engine.access import Actor
+from workflow.engine.transitions import TransitionEngine
 from workflow.errors import Problem, RoadmapFileError
 from workflow.imports.centers_file import CenterRow
 from workflow.imports.municipalities_file import ContactRow
@@ -312,3 +315,111 @@ def test_a_school_party_of_a_measure_without_a_stage_reaches_every_school_once(
         "Просим выполнить мероприятие в вашей школе (центр «Точка роста»: МБОУ «Школа № 2») "
         "и сообщить о выполнении."
     ) in " ".join(letter.split())
+
+
+# --- Nobody to reach: no center registered yet, or every center withdrawn ---------------
+
+
+def _store_routed(engine: Engine, tmp_path: Path) -> StoredRoadmap:
+    """The routed roadmap (measure 5 by the municipalities) without any center."""
+    path = tmp_path / "routed.yaml"
+    path.write_text(routed_text(), encoding="utf-8")
+    definition = load_roadmap(path)
+    roadmap_id, _ = roadmap_store.store(engine, definition, now=T0)
+    grant(engine, roadmap_id, TEST_COORDINATORS, "coordinator")
+    with db.read(engine) as conn:
+        return roadmap_store.resolve(conn, definition.code)
+
+
+NOBODY_WARNING = (
+    "мероприятие № 5: некому напоминать — его выполняют органы управления образованием "
+    "муниципалитетов центров, а ни одного центра ещё не зарегистрировано; его напоминания "
+    "получает координатор (центры загружает tochka centers import)."
+)
+
+
+def _silent(engine: Engine, stored: StoredRoadmap, day: datetime) -> list[str]:
+    """``tochka status``'s warnings of measures with nobody to remind."""
+    with db.read(engine) as conn:
+        silent = roadmap_status(conn, stored, today=day).silent
+    return [line for line in silent if "некому напоминать" in line]
+
+
+def test_before_any_center_the_coordinator_is_reminded_in_the_parties_place(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Measure 5 is the municipalities' and no center is registered yet: its early rung
+    (before-14, 15.02.2021) goes to the coordinator, saying why, instead of to nobody;
+    ``tochka status`` warns. Once centers and their authorities' addresses are loaded,
+    the next rung (before-3, 26.02) goes to each authority and no longer to the
+    coordinator, and the warning is gone."""
+    stored = _store_routed(engine, tmp_path)
+    assert _silent(engine, stored, FEB15) == [NOBODY_WARNING]
+    _tick(engine, stored, FEB15)
+    cycle = _cycle_id(engine, 5, "2021")
+    assert _keys(engine, f":cycle:{cycle}:") == [
+        (COORDINATOR, f"ivanovo-2021-2023:cycle:{cycle}:before-14:{COORDINATOR}")
+    ]
+    (letter,) = _letters(engine, COORDINATOR)
+    flat = " ".join(letter.split())
+    assert (
+        "Мероприятие выполняют органы управления образованием муниципалитетов центров, но ни "
+        "одного центра ещё не зарегистрировано: напоминаем вам. Передайте напоминание "
+        "исполнителям; центры загружает tochka centers import."
+    ) in flat
+    assert "Срок прошёл" not in flat  # an early rung, not the escalation
+
+    rows = [
+        CenterRow(code="S1", name="МБОУ «Школа № 1»", municipality="Шуйский район",
+                  cohort=2021, email=SCHOOLS[0], line=2),
+        CenterRow(code="S3", name="МБОУ «Школа № 3»", municipality="Кинешемский район",
+                  cohort=2021, email=SCHOOLS[2], line=3),
+    ]  # fmt: skip
+    centers.import_centers(engine, stored, rows, filename="c.csv", actor="importer", now=T0)
+    _contacts(engine, stored, ("Шуйский район", SHUYA), ("Кинешемский район", KINESHMA))
+    feb26 = datetime(2021, 2, 26, 6, 0, tzinfo=UTC)
+    assert _silent(engine, stored, feb26) == []
+    _tick(engine, stored, feb26)
+    assert sorted(r for r, k in _keys(engine, f":cycle:{cycle}:") if ":before-3:" in k) == [
+        KINESHMA,
+        SHUYA,
+    ]
+    assert len(_letters(engine, COORDINATOR)) == 1  # nothing more for the coordinator
+
+
+def test_with_every_center_withdrawn_the_coordinator_is_told_so(
+    engine: Engine, routed: StoredRoadmap
+) -> None:
+    _contacts(engine, routed, ("Шуйский район", SHUYA), ("Кинешемский район", KINESHMA))
+    machine = TransitionEngine(engine, routed.definition, routed.id)
+    for code in ("S1", "S2", "S3"):
+        machine.fire_center(
+            code, "withdraw", actor=Actor(login="operator"), now=T0, comment="реорганизация"
+        )
+    assert _silent(engine, routed, FEB15) == [
+        "мероприятие № 5: некому напоминать — его выполняют органы управления образованием "
+        "муниципалитетов центров, а все центры исключены из программы; его напоминания "
+        "получает координатор (исключённый центр возвращает tochka centers fire КОД revert)."
+    ]
+    _tick(engine, routed, FEB15)
+    cycle = _cycle_id(engine, 5, "2021")
+    assert [r for r, _k in _keys(engine, f":cycle:{cycle}:")] == [COORDINATOR]
+    flat = " ".join(" ".join(_letters(engine, COORDINATOR)).split())
+    assert "но все центры исключены из программы: напоминаем вам." in flat
+
+
+def test_init_and_status_warn_of_a_measure_with_nobody_to_remind(cli: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "routed.yaml"
+    path.write_text(routed_text(), encoding="utf-8")
+    result = cli("--now", "2021-01-11T09:00", "init", "--roadmap", str(path))
+    assert result.exit_code == 0, result.output
+    assert f"Внимание: {NOBODY_WARNING}" in " ".join(result.stderr.split())
+    assert "Предупреждение" not in result.stderr  # the file itself is fine
+    status = cli("--now", "2021-02-15T09:00", "status")
+    assert status.exit_code == 0, status.output
+    assert f"Внимание: {NOBODY_WARNING}" in " ".join(status.output.split())
+    listed = cli("--json", "--now", "2021-01-11T09:00", "init", "--roadmap", str(path))
+    assert json.loads(listed.stdout)["silent_measures"] == [NOBODY_WARNING]
+    # The shipped roadmap has no per-center party: nothing to say.
+    shipped = cli("--now", "2021-01-11T09:00", "init")
+    assert "некому напоминать" not in shipped.output

@@ -109,6 +109,7 @@ def init(
         )
         adopted = adoption_day
     guard.after_init(engine)
+    attention = _nobody_warnings(st, engine, roadmap_id, definition)
     if st.json:
         print_json(
             {
@@ -122,6 +123,7 @@ def init(
                 "coordinator_added": st.actor if bootstrapped else None,
                 "adopted_on": adopted.isoformat() if adopted else None,
                 "warnings": suspicious(definition),
+                "silent_measures": attention,
             }
         )
         return
@@ -155,6 +157,22 @@ def init(
         typer.echo(warning, err=True)
     for line in warning_text(definition):
         typer.echo(line, err=True)
+    for line in attention:
+        typer.echo(f"Внимание: {line}", err=True)
+
+
+def _nobody_warnings(st: Any, engine: Any, roadmap_id: int, definition: Any) -> list[str]:
+    """What ``init`` says of the loaded roadmap's data, not its file: the measures whose
+    per-center parties have nobody to remind yet (no center registered), whose
+    reminders go to the coordinator (`workflow.views.overview.nobody_warnings`)."""
+    from base import db
+    from base.clock import local_date
+    from workflow.roadmap.store import StoredRoadmap
+    from workflow.views.overview import nobody_warnings
+
+    stored = StoredRoadmap(id=roadmap_id, definition=definition)
+    with db.read(engine) as conn:
+        return nobody_warnings(conn, stored, today=local_date(st.now(), definition.timezone))
 
 
 def _adoption_day(text: str | None, definition: Any, now: Any) -> Any:

@@ -16,6 +16,10 @@ Where the addresses come from decides what is refused and when:
 - municipality addresses are data imported after the file is loaded: the file cannot
   know them. A municipality with centers but no address is named by ``tochka status``,
   and its reminder goes to the coordinator instead, with the municipality named;
+- centers are data too: before the first is registered (or once every center is
+  withdrawn) a per-center party has nobody to reach. Its measure's reminders, the early
+  ones too, go to the coordinator in its place, saying why (`Nobody`), and ``tochka
+  status`` and ``tochka init`` warn (`nobody_warnings`);
 - a party of any other kind has no source at all: the file refuses it without an
   ``email`` (`workflow.roadmap.schema`), and so it refuses a per-center party as the
   coordinator or as ``reminders.escalate_to``, which are written to at one address.
@@ -27,7 +31,8 @@ Pure: no database.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from enum import StrEnum
 
 from workflow.roadmap.definition import Measure, Party, PartyKind, Roadmap
 
@@ -39,6 +44,48 @@ WHO: dict[PartyKind, str] = {
     PartyKind.MUNICIPALITY: "органу управления образованием муниципалитета каждого центра",
     PartyKind.SCHOOL: "школе каждого центра",
 }
+
+#: Who does a per-center party's measure, as «Мероприятие выполняют …» writes it.
+DOERS: dict[PartyKind, str] = {
+    PartyKind.MUNICIPALITY: "органы управления образованием муниципалитетов центров",
+    PartyKind.SCHOOL: "школы центров",
+}
+
+
+class Nobody(StrEnum):
+    """Why a per-center party has nobody to remind: no center to take an address from."""
+
+    NO_CENTERS = "no_centers"
+    """No center of the roadmap is registered yet (``tochka centers import``)."""
+    ALL_WITHDRAWN = "all_withdrawn"
+    """Every center of the roadmap is withdrawn."""
+
+
+#: The reason as the coordinator's letter and the warnings say it.
+NOBODY_REASONS: dict[Nobody, str] = {
+    Nobody.NO_CENTERS: "ни одного центра ещё не зарегистрировано",
+    Nobody.ALL_WITHDRAWN: "все центры исключены из программы",
+}
+
+#: What the coordinator can do about it.
+NOBODY_HINTS: dict[Nobody, str] = {
+    Nobody.NO_CENTERS: "центры загружает tochka centers import",
+    Nobody.ALL_WITHDRAWN: "исключённый центр возвращает tochka centers fire КОД revert",
+}
+
+
+def nobody_reason(*, registered: int, active: int) -> Nobody | None:
+    """Why per-center parties have nobody, from the roadmap's center counts
+    (``registered``: all, ``active``: not withdrawn); None: there is a center."""
+    if active > 0:
+        return None
+    return Nobody.NO_CENTERS if registered == 0 else Nobody.ALL_WITHDRAWN
+
+
+def doers(parties: Sequence[Party]) -> str:
+    """«органы управления образованием муниципалитетов центров и школы центров»."""
+    kinds = [k for k in PER_CENTER_KINDS if any(p.kind is k for p in parties)]
+    return " и ".join(DOERS[k] for k in kinds)
 
 
 def per_center_parties(roadmap: Roadmap, measure: Measure) -> tuple[Party, ...]:
@@ -107,3 +154,25 @@ def unaddressed_warnings(roadmap: Roadmap, without_address: Sequence[str]) -> li
         for m in roadmap.measures
         if any(p.kind is PartyKind.MUNICIPALITY for p in routed_per_center(roadmap, m))
     ]
+
+
+def nobody_warnings(
+    roadmap: Roadmap, reason: Nobody | None, measures: Collection[int] | None = None
+) -> list[str]:
+    """For ``tochka status`` and ``tochka init``: the measures whose per-center parties
+    have nobody to remind for ``reason`` (none: there is a center), so the coordinator is
+    reminded in their place. ``measures``: only these (the ones that still remind);
+    None: every such measure. Russian, one line per measure, without a prefix."""
+    if reason is None:
+        return []
+    lines = []
+    for m in roadmap.measures:
+        routed = routed_per_center(roadmap, m)
+        if not routed or (measures is not None and m.number not in measures):
+            continue
+        lines.append(
+            f"мероприятие № {m.number}: некому напоминать — его выполняют {doers(routed)}, "
+            f"а {NOBODY_REASONS[reason]}; его напоминания получает координатор "
+            f"({NOBODY_HINTS[reason]})."
+        )
+    return lines

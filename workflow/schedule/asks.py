@@ -19,8 +19,9 @@ from notifications.ics import cohort_text, month_title, repeat_text, split_repea
 from notifications.values import item_number
 from states.center import STATE_TITLES as CENTER_TITLES
 from states.center import CenterState
-from workflow.roadmap.definition import Measure, PartyKind, Roadmap, StageRule
+from workflow.roadmap.definition import Measure, Party, PartyKind, Roadmap, StageRule
 from workflow.roadmap.indicators import parse_period
+from workflow.roadmap.parties import NOBODY_HINTS, NOBODY_REASONS, Nobody, doers
 
 #: The most names an overdue item lists of who owes it; the rest are counted.
 MAX_OWNERS_SHOWN = 10
@@ -299,25 +300,58 @@ def _unaddressed_text(municipalities: Sequence[str]) -> str:
     )
 
 
-def coordinator_unaddressed(
-    municipalities: Sequence[str], owners: Sequence[str], *, overdue: bool
-) -> AskText:
-    """The coordinator reminded in the place of municipalities that have no address."""
-    lead = (
-        "Срок прошёл, мероприятие не отмечено выполненным. "
-        if overdue
-        else "Мероприятие выполняют муниципалитеты. "
+@dataclass(frozen=True, kw_only=True)
+class NobodyNote:
+    """Per-center parties with nobody to remind, and why (no center to reach).
+
+    Attributes:
+        parties: the measure's per-center parties (`workflow.roadmap.parties`).
+        reason: why they have nobody.
+    """
+
+    parties: tuple[Party, ...]
+    reason: Nobody
+
+
+def _nobody_text(note: NobodyNote) -> str:
+    return (
+        f"Мероприятие выполняют {doers(note.parties)}, но {NOBODY_REASONS[note.reason]}: "
+        f"напоминаем вам. Передайте напоминание исполнителям; {NOBODY_HINTS[note.reason]}."
     )
+
+
+def coordinator_unaddressed(
+    municipalities: Sequence[str],
+    owners: Sequence[str],
+    *,
+    overdue: bool,
+    nobody: NobodyNote | None = None,
+) -> AskText:
+    """The coordinator reminded in the place of municipalities that have no address, or
+    of per-center parties that have nobody to remind (``nobody``: no center yet)."""
+    parts = ["Срок прошёл, мероприятие не отмечено выполненным."] if overdue else []
+    if nobody is not None:
+        parts.append(_nobody_text(nobody))
+    if municipalities:
+        if not overdue and nobody is None:
+            parts.append("Мероприятие выполняют муниципалитеты.")
+        parts.append(_unaddressed_text(municipalities))
     return AskText(
         role=PartyKind.DEPARTMENT.value,
-        action=lead + _unaddressed_text(municipalities),
+        action=" ".join(parts),
         owners=owners_shown(owners),
         owners_label=(OVERDUE_AT if overdue else ALSO_REMINDED) if owners else "",
     )
 
 
-def with_unaddressed(text: AskText, municipalities: Sequence[str]) -> AskText:
-    """The coordinator's own ask, told also of the municipalities without an address."""
-    if not municipalities:
+def with_unaddressed(
+    text: AskText, municipalities: Sequence[str], *, nobody: NobodyNote | None = None
+) -> AskText:
+    """The coordinator's own ask, told also of the municipalities without an address
+    and of per-center parties that have nobody to remind."""
+    extra = [_nobody_text(nobody)] if nobody is not None else []
+    if municipalities:
+        extra.append(_unaddressed_text(municipalities))
+    if not extra:
         return text
-    return replace(text, action=f"{text.action} {_unaddressed_text(municipalities)}")
+    return replace(text, action=" ".join([text.action, *extra]))

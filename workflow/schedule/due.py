@@ -20,6 +20,7 @@ from states.center import CenterState
 from workflow.roadmap.deadlines import StageDeadline
 from workflow.roadmap.definition import Measure, PartyKind, Roadmap
 from workflow.roadmap.items import cycle_measure, stated_due
+from workflow.roadmap.parties import Nobody, routed_per_center
 from workflow.roadmap.workdays import next_working_day, term_end, working_day_on_or_before
 from workflow.schedule import asks
 from workflow.schedule.ladder import (
@@ -143,6 +144,9 @@ class Deadline:
     #: Municipalities a per-center party stands for that have no address: the
     #: coordinator is reminded in their place (`workflow.schedule.per_center`).
     unaddressed: tuple[str, ...] = ()
+    #: Why a per-center party has nobody to remind (no center yet, or all withdrawn):
+    #: the coordinator is reminded in its place, every rung (`workflow.schedule.per_center`).
+    nobody: Nobody | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -230,12 +234,14 @@ def cycle_deadline(
     also_asks: Mapping[str, Ask] | None = None,
     earlier: Sequence[date] = (),
     unaddressed: Sequence[str] = (),
+    nobody: Nobody | None = None,
 ) -> Deadline:
     """The deadline of one measure cycle: its responsible parties are reminded, and
     ``also`` (for monitoring: the schools that still owe their indicators; for a
     per-center party: every center's authority or school), with what each is asked in
     ``also_asks``, by address in lower case. ``unaddressed``: municipalities without an
-    address, for which the coordinator is reminded."""
+    address, for which the coordinator is reminded; ``nobody``: why the per-center
+    parties have nobody at all (no center), for whom the coordinator is reminded."""
     m = cycle_measure(roadmap, measure, period)  # an item's cycle: the item's title, documents
     wanted: dict[str, Ask] = {}
     for party_id in m.responsible:
@@ -248,8 +254,10 @@ def cycle_deadline(
         wanted.setdefault(_key(party.email), Ask(role=party.kind.value, party=party.id))
     for email, ask in (also_asks or {}).items():
         wanted.setdefault(_key(email), ask)
-    if unaddressed and (coordinator := _escalation(roadmap)) is not None:
-        # Told in the unaddressed municipalities' place (`asks.coordinator_unaddressed`).
+    in_place = bool(unaddressed) or (nobody is not None and bool(routed_per_center(roadmap, m)))
+    if in_place and (coordinator := _escalation(roadmap)) is not None:
+        # Told in the unaddressed municipalities' place, or of parties with nobody
+        # (`asks.coordinator_unaddressed`).
         wanted.setdefault(_key(coordinator.email), Ask(role=PartyKind.DEPARTMENT.value))
         also = (*also, coordinator)
     for recipient in also:
@@ -267,7 +275,16 @@ def cycle_deadline(
         asks=wanted,
         earlier=tuple(earlier),
         unaddressed=tuple(unaddressed),
+        nobody=nobody if in_place else None,
     )
+
+
+def _nobody(roadmap: Roadmap, deadline: Deadline) -> asks.NobodyNote | None:
+    """Who has nobody to remind for ``deadline`` and why, for the coordinator's letter."""
+    if deadline.nobody is None:
+        return None
+    parties = routed_per_center(roadmap, roadmap.measure(deadline.measure))
+    return asks.NobodyNote(parties=parties, reason=deadline.nobody) if parties else None
 
 
 def _per_center(roadmap: Roadmap, party_id: str) -> bool:
@@ -362,8 +379,11 @@ def _ask_text(
         return asks.per_center_cycle(roadmap, measure, ask.party, ask.role, ask.centers)
     if ask is not None and ask.role == PartyKind.SCHOOL.value and not ask.party:
         return asks.school_monitoring(roadmap, deadline.period, ask.missing, ask.received)
-    if is_coordinator and deadline.unaddressed and (ask is None or not ask.party):
-        return asks.coordinator_unaddressed(deadline.unaddressed, owners, overdue=overdue)
+    nobody = _nobody(roadmap, deadline)
+    if is_coordinator and (deadline.unaddressed or nobody) and (ask is None or not ask.party):
+        return asks.coordinator_unaddressed(
+            deadline.unaddressed, owners, overdue=overdue, nobody=nobody
+        )
     if ask is None:
         # The coordinator told of an item it is not responsible for.
         return asks.coordinator_escalation(owners)
@@ -376,7 +396,7 @@ def _ask_text(
         text = asks.coordinator_cycle(
             roadmap, measure, ask.party or roadmap.coordinator, owners, owners_label=label
         )
-        return asks.with_unaddressed(text, deadline.unaddressed)
+        return asks.with_unaddressed(text, deadline.unaddressed, nobody=nobody)
     return asks.party_cycle(roadmap, measure, ask.party, ask.role)
 
 

@@ -6,6 +6,8 @@ authority of every municipality that has a center of the roadmap (not withdrawn)
 to the school of every such center: one recipient per address, whatever the number of
 its centers, so each gets one letter a day as always (its digest). A municipality
 without an address is named in ``unaddressed``: its reminder goes to the coordinator.
+With no center at all (none registered yet, or all withdrawn) there is nobody to
+remind: ``nobody`` says why, and the coordinator is reminded in the parties' place.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from notifications.values import Recipient
 from states.center import CenterState
 from workflow.engine.municipalities import contacts as municipality_contacts
 from workflow.roadmap.definition import PartyKind
-from workflow.roadmap.parties import routed_per_center
+from workflow.roadmap.parties import Nobody, nobody_reason, routed_per_center
 from workflow.roadmap.store import StoredRoadmap
 from workflow.schedule.due import Ask
 from workflow.storage.tables import CENTER
@@ -35,11 +37,14 @@ class PerCenter:
         asks: what each is asked, by its address in lower case (role, party, centers).
         unaddressed: municipalities with centers but no address (their reminder goes
             to the coordinator), by name.
+        nobody: why the per-center parties have nobody at all (no center to take an
+            address from): the coordinator is reminded in their place; None: there is.
     """
 
     recipients: tuple[Recipient, ...] = ()
     asks: Mapping[str, Ask] = field(default_factory=dict)
     unaddressed: tuple[str, ...] = ()
+    nobody: Nobody | None = None
 
 
 NOBODY = PerCenter()
@@ -56,6 +61,11 @@ def recipients(conn: Connection, stored: StoredRoadmap, measure: int) -> PerCent
         .where(CENTER.c.roadmap_id == stored.id, CENTER.c.state != CenterState.WITHDRAWN.value)
         .order_by(CENTER.c.municipality, CENTER.c.code)
     ).all()
+    if not rows:
+        registered = conn.execute(
+            sa.select(sa.func.count()).where(CENTER.c.roadmap_id == stored.id)
+        ).scalar_one()
+        return PerCenter(nobody=nobody_reason(registered=int(registered), active=0))
     found: dict[str, Recipient] = {}
     centers: dict[str, list[str]] = {}
     roles: dict[str, Ask] = {}

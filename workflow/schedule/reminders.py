@@ -198,6 +198,7 @@ def _cycle_with_schools(
         also_asks={**centers.asks, **{r.email.strip().lower(): a for r, a in owing}},
         earlier=earlier_dues(conn, stored.id, cycle_id) if cycle_id else (),
         unaddressed=centers.unaddressed,
+        nobody=centers.nobody,
     )
 
 

@@ -16,8 +16,9 @@ from states.center import CenterState
 from states.cycle import STATE_TITLES as CYCLE_TITLES
 from states.cycle import CycleState
 from workflow.roadmap import closing, parties
-from workflow.roadmap.definition import Recurrence
+from workflow.roadmap.definition import Recurrence, Roadmap
 from workflow.roadmap.items import items_done, measure_done_text
+from workflow.roadmap.recurrence import measure_cycles
 from workflow.roadmap.store import StoredRoadmap
 from workflow.storage.inbound import bounced_addresses
 from workflow.storage.tables import CENTER, CONTACT, CYCLE
@@ -125,6 +126,61 @@ class Summary:
             out.print(f"Внимание: {line}")
 
 
+#: Cycle states that still remind.
+_OPEN = (CycleState.SCHEDULED.value, CycleState.IN_PROGRESS.value, CycleState.OVERDUE.value)
+
+
+def nobody_warnings(conn: Connection, stored: StoredRoadmap, *, today: date) -> list[str]:
+    """The measures whose per-center parties have nobody to remind (no center registered
+    yet, or every center withdrawn) while they still remind: the coordinator is
+    reminded in their place (`workflow.roadmap.parties.nobody_warnings`). Russian, one
+    line per measure; ``tochka init`` prints them, ``tochka status`` among its own."""
+    if not any(parties.routed_per_center(stored.definition, m) for m in stored.definition.measures):
+        return []
+    centers: dict[str, int] = dict(
+        conn.execute(
+            sa.select(CENTER.c.state, sa.func.count())
+            .where(CENTER.c.roadmap_id == stored.id)
+            .group_by(CENTER.c.state)
+        ).all()
+    )
+    open_measures = set(
+        conn.execute(
+            sa.select(CYCLE.c.measure)
+            .distinct()
+            .where(CYCLE.c.roadmap_id == stored.id, CYCLE.c.state.in_(_OPEN))
+        ).scalars()
+    )
+    return _nobody(stored.definition, centers, open_measures=open_measures, today=today)
+
+
+def _nobody(
+    roadmap: Roadmap, centers: dict[str, int], *, open_measures: set[int], today: date
+) -> list[str]:
+    """`nobody_warnings` from the counts of centers by state and the measures with an
+    open cycle: a measure warns while it has an open cycle or one still to come."""
+    registered = sum(centers.values())
+    reason = parties.nobody_reason(
+        registered=registered,
+        active=registered - centers.get(CenterState.WITHDRAWN.value, 0),
+    )
+    if reason is None:
+        return []
+    reminding = {
+        m.number
+        for m in roadmap.measures
+        if m.number in open_measures
+        or any(
+            spec.due >= today
+            and (spec.due <= roadmap.period_end or roadmap.closing.closes_program(m.number))
+            for spec in measure_cycles(
+                m, period_end=roadmap.period_end, cohorts=roadmap.cohort_years
+            )
+        )
+    }
+    return parties.nobody_warnings(roadmap, reason, reminding)
+
+
 def roadmap_status(conn: Connection, stored: StoredRoadmap, *, today: datetime) -> Summary:
     """Aggregate cycles per measure and state, and centers per state, in SQL."""
     definition = stored.definition
@@ -195,6 +251,7 @@ def roadmap_status(conn: Connection, stored: StoredRoadmap, *, today: datetime) 
                 "открывалось: напоминаний о нём нет (открывает tochka cycles open)."
             )
     silent.extend(parties.unaddressed_warnings(definition, without_address))
+    silent.extend(_nobody(definition, centers, open_measures=set(next_due), today=day))
     return Summary(
         program=closing.state_text(definition, day),
         silent=silent,
