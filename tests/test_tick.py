@@ -411,3 +411,56 @@ def test_latest_due_agrees_with_due_rung_everywhere() -> None:
             assert latest_due(deadline, roadmap, today) == due_rung(
                 deadline, roadmap.reminders, today=today, already_sent=()
             )
+
+
+class PerTransaction:
+    """A reminder queue that keeps each call's recipients: one call per transaction."""
+
+    def __init__(self) -> None:
+        self.calls: list[set[str]] = []
+
+    def __call__(self, conn: Connection, reminders: Sequence[Reminder], *, now: datetime) -> int:
+        self.calls.append({r.recipient.email for r in reminders})
+        return len(reminders)
+
+
+def test_a_schools_and_its_authoritys_reminders_of_a_day_share_one_transaction(
+    engine: Engine, stored: StoredRoadmap, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On 01.09.2021 a 2021 center owes three stages at once (two overdue, one due). Were
+    they queued in different transactions, the letter the first one queued would be
+    amended, rendered whole again, by the next (every school's letter twice on a federal
+    day: benchmarks/federal_day.py). With transactions of 7 deadlines, three cycles and
+    two municipalities of two centers each (six deadlines each) still never split a
+    school or an authority."""
+    from workflow.engine import municipalities
+    from workflow.imports.municipalities_file import ContactRow
+    from workflow.schedule import reconcile
+
+    monkeypatch.setattr(reconcile, "_BATCH", 7)
+    rows = make_rows(2, municipality="Шуйский район") + [
+        replace(r, code=f"K{i}", email=f"k{i}@example.org", municipality="Кинешемский район")
+        for i, r in enumerate(make_rows(2))
+    ]
+    centers.import_centers(engine, stored, rows, filename="c.csv", actor="op", now=T0)
+    municipalities.import_contacts(
+        engine,
+        stored,
+        [
+            ContactRow(municipality=m, email=e, recipient="", line=n)
+            for n, (m, e) in enumerate(
+                [("Шуйский район", "shuya@example.org"), ("Кинешемский район", "kin@example.org")],
+                2,
+            )
+        ],
+        filename="m.csv",
+        actor="op",
+        now=T0,
+    )
+    run(engine, stored, "2021-08-31", Recorder())  # the day before: its rungs recorded
+    queue = PerTransaction()
+    report = run(engine, stored, "2021-09-01", queue)  # type: ignore[arg-type]
+    assert report.deadlines_reminded == 3 + 4 * 3
+    assert len(queue.calls) == 3
+    for email in [r.email for r in rows] + ["shuya@example.org", "kin@example.org"]:
+        assert sum(email in call for call in queue.calls) == 1, (email, queue.calls)

@@ -330,7 +330,8 @@ def queue_due_reminders(
         Deadlines reminded, reminders queued.
     """
     roadmap = stored.definition
-    batches: list[tuple[RungDate, list[Deadline]]] = []
+    cycle_items: list[tuple[RungDate, Deadline]] = []
+    center_items: list[tuple[RungDate, Deadline]] = []
     contacts: Mapping[str, Recipient] | None = None
     with db.read(engine) as conn:
         adopted = adoption.adopted_on(conn, stored.id)
@@ -344,7 +345,7 @@ def queue_due_reminders(
                 continue
             if row.sent_offset is not None and row.sent_offset >= rung_offset(rung):
                 continue
-            batches.append((rung, [open_cycle_deadline(conn, stored, row)]))
+            cycle_items.append((rung, open_cycle_deadline(conn, stored, row)))
         stages = stage_groups(conn, stored) if closing.stages_reminded(roadmap, today) else []
         for group in stages:
             assert group.stage.due is not None
@@ -356,22 +357,23 @@ def queue_due_reminders(
                 continue
             if contacts is None:  # read once, and only on a day with stage reminders
                 contacts = municipality_contacts(conn, stored.id)
-            deadlines = [
-                center_deadline(
-                    roadmap,
-                    group.stage,
-                    cohort=group.cohort,
-                    center_id=r.id,
-                    code=r.code,
-                    name=r.name,
-                    municipality=r.municipality,
-                    email=r.email,
-                    municipality_contact=contacts.get(r.municipality),
+            center_items.extend(
+                (
+                    rung,
+                    center_deadline(
+                        roadmap,
+                        group.stage,
+                        cohort=group.cohort,
+                        center_id=r.id,
+                        code=r.code,
+                        name=r.name,
+                        municipality=r.municipality,
+                        email=r.email,
+                        municipality_contact=contacts.get(r.municipality),
+                    ),
                 )
                 for r in rows
-            ]
-            for start in range(0, len(deadlines), _BATCH):
-                batches.append((rung, deadlines[start : start + _BATCH]))
+            )
         # Stages an order moved for one center: by that center's own date.
         reminded_stages = closing.stages_reminded(roadmap, today)
         for moved in moved_deadlines(conn, stored) if reminded_stages else []:
@@ -383,9 +385,9 @@ def queue_due_reminders(
                 continue
             if contacts is None:
                 contacts = municipality_contacts(conn, stored.id)
-            batches.append((rung, [as_deadline(roadmap, moved, contacts)]))
+            center_items.append((rung, as_deadline(roadmap, moved, contacts)))
     reminded = queued = 0
-    for chunk in _transactions(batches):
+    for chunk in _transactions(cycle_items, center_items):
         done, count = _queue_chunk(
             engine,
             stored,
@@ -402,17 +404,40 @@ def queue_due_reminders(
 
 
 def _transactions(
-    batches: Sequence[tuple[RungDate, list[Deadline]]],
+    cycles: Sequence[tuple[RungDate, Deadline]],
+    centers: Sequence[tuple[RungDate, Deadline]],
 ) -> list[list[tuple[RungDate, list[Deadline]]]]:
-    """Pack (rung, deadlines) batches into transactions of about `_BATCH` deadlines."""
+    """Pack the (rung, deadline) pairs into transactions of about `_BATCH` deadlines,
+    each transaction's deadlines grouped by rung.
+
+    The cycles come first, then the centers, a center's stages and a municipality's
+    centers in one transaction (a municipality larger than a transaction is split
+    between two of its centers): a school's and its authority's letter of the day are
+    then rendered once. Split across transactions, the letter the first one queued is
+    amended by the next, which renders it whole again (every school's letter twice on
+    1 September, when its stages fall due together).
+    """
+    units: list[list[tuple[RungDate, Deadline]]] = [[item] for item in cycles]
+    municipalities: dict[str, dict[int, list[tuple[RungDate, Deadline]]]] = {}
+    for item in centers:
+        by_center = municipalities.setdefault(item[1].municipality or "", {})
+        by_center.setdefault(item[1].entity_id, []).append(item)
+    for by_center in municipalities.values():
+        stages = [by_center[center] for center in sorted(by_center)]
+        whole = [item for items in stages for item in items]
+        units.extend([whole] if len(whole) <= _BATCH else stages)
     packed: list[list[tuple[RungDate, list[Deadline]]]] = []
-    size = _BATCH
-    for batch in batches:
-        if size + len(batch[1]) > _BATCH:
-            packed.append([])
-            size = 0
-        packed[-1].append(batch)
-        size += len(batch[1])
+    current: dict[RungDate, list[Deadline]] = {}
+    size = 0
+    for unit in units:
+        if current and size + len(unit) > _BATCH:
+            packed.append(list(current.items()))
+            current, size = {}, 0
+        for rung, deadline in unit:
+            current.setdefault(rung, []).append(deadline)
+        size += len(unit)
+    if current:
+        packed.append(list(current.items()))
     return packed
 
 
