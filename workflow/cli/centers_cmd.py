@@ -216,12 +216,14 @@ def reschedule(
             "дорожной карты); можно несколько раз.",
         ),
     ] = None,
+    evidence_file: EvidenceFiles = None,
     roadmap: RoadmapCode = None,
 ) -> None:
     """Перенести срок этапа одного центра по распоряжению или письму (с причиной и
     документом); прежний срок сохраняется в истории, остальные центры его года — при
     прежнем сроке."""
     from base.clock import parse_date
+    from workflow.cli.evidence_cmd import evidence_store, read_evidence_files
     from workflow.engine.amendments import reschedule_stage
 
     st = state(ctx)
@@ -229,6 +231,7 @@ def reschedule(
     chosen = _pick_stage(stage, stored)
     new_due = parse_date(due, what="--due")
     documents = order_documents(evidence or [], stored.definition)
+    files = read_evidence_files(evidence_file or [], stored.definition, st)
     original, revised = reschedule_stage(
         st.engine(),
         stored,
@@ -239,6 +242,8 @@ def reschedule(
         documents=documents,
         actor=st.actor_ref,
         now=st.now(stored.definition.timezone),
+        files=files,
+        evidence_store=evidence_store(st),
     )
     if st.json:
         print_json(
@@ -247,6 +252,7 @@ def reschedule(
                 "stage": chosen,
                 "original_due": original.isoformat(),
                 "due": revised.isoformat(),
+                "files": [f.record() for f in files],
             }
         )
         return
@@ -256,6 +262,8 @@ def reschedule(
         f"Срок этапа «{STATE_TITLES[CenterState(chosen)]}» центра {code} перенесён с "
         f"{original:%d.%m.%Y} на {revised:%d.%m.%Y}."
     )
+    for f in files:
+        typer.echo(f"  документ «{f.name}», SHA-256 {f.sha256}")
 
 
 def _pick_stage(text: str, stored: StoredRoadmap) -> str:

@@ -215,17 +215,20 @@ def reschedule(
             "дорожной карты); можно несколько раз.",
         ),
     ] = None,
+    evidence_file: EvidenceFiles = None,
     roadmap: RoadmapCode = None,
 ) -> None:
     """Перенести срок одного цикла по распоряжению или письму (с причиной и документом);
     прежний срок сохраняется в истории."""
     from base.clock import parse_date
+    from workflow.cli.evidence_cmd import evidence_store, read_evidence_files
     from workflow.engine.amendments import reschedule_cycle
 
     st = state(ctx)
     stored = st.roadmap(roadmap)
     new_due = parse_date(due, what="--due")
     documents = order_documents(evidence or [], stored.definition)
+    files = read_evidence_files(evidence_file or [], stored.definition, st)
     original, revised = reschedule_cycle(
         st.engine(),
         stored,
@@ -235,10 +238,19 @@ def reschedule(
         documents=documents,
         actor=st.actor_ref,
         now=st.now(stored.definition.timezone),
+        files=files,
+        evidence_store=evidence_store(st),
     )
     if st.json:
         print_json(
-            {"id": cycle_id, "original_due": original.isoformat(), "due": revised.isoformat()}
+            {
+                "id": cycle_id,
+                "original_due": original.isoformat(),
+                "due": revised.isoformat(),
+                "files": [f.record() for f in files],
+            }
         )
         return
     done(f"Срок цикла № {cycle_id} перенесён с {original:%d.%m.%Y} на {revised:%d.%m.%Y}.")
+    for f in files:
+        typer.echo(f"  документ «{f.name}», SHA-256 {f.sha256}")

@@ -10,6 +10,12 @@ the old date are forgotten, so the next reminder is the one due by the new date.
 cycle's state is unchanged, except that an overdue cycle moved to a term that has not
 ended is open again (`_reopened`: the Machine's internal ``reschedule``), and the next
 tick marks it overdue again only once the new term has passed.
+
+An order's move may carry the order itself as files (``--evidence-file KIND=PATH`` of
+``cycles reschedule`` and ``centers reschedule``): read and judged before anything is
+written (`workflow.engine.evidence.read_file`), recorded in the move's event beside the
+texts (so the audit chain's hash covers them, and ``audit verify`` re-hashes them) and
+stored by SHA-256 in the move's transaction, after every check has passed.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from states.cycle import RESCHEDULE as CYCLE_RESCHEDULE
 from states.cycle import CycleState
 from states.machine import CYCLE_WORKFLOW, StateHolder
 from workflow.engine import audit, dates
+from workflow.engine import evidence as evidence_files
 from workflow.engine.access import Action, as_actor, authorize_action, refusals_recorded
 from workflow.engine.audit import NewEvent
 from workflow.engine.stage_revisions import center_deadlines
@@ -42,6 +49,8 @@ from workflow.storage.tables import CENTER, CYCLE, EVENT, REVISION, SENT, STAGE_
 
 if TYPE_CHECKING:
     from workflow.engine.access import Actor
+    from workflow.engine.evidence import EvidenceFile
+    from workflow.engine.evidence_store import EvidenceStore
 
 REVISE_TRIGGER = "revise"
 RESCHEDULE_TRIGGER = "reschedule"
@@ -116,7 +125,10 @@ def _move(
     on_behalf_of: str | None,
     recorded_at: datetime,
     effective: date,
+    files: Sequence[EvidenceFile] = (),
+    store: EvidenceStore | None = None,
 ) -> int:
+    recorded = evidence_files.event_evidence(documents, files)
     row = conn.execute(
         sa.select(CYCLE.c.measure, CYCLE.c.period, CYCLE.c.due_date, CYCLE.c.state)
         .where(CYCLE.c.roadmap_id == roadmap_id, CYCLE.c.id == cycle_id)
@@ -149,12 +161,13 @@ def _move(
                 on_behalf_of=on_behalf_of,
                 recorded_at=recorded_at,
                 effective_date=effective,
-                evidence=documents,
+                evidence=recorded,
                 comment=f"срок перенесён с {_d(row.due_date)} на {_d(revised)}: {reason}",
             )
         ],
     )
-    document = "; ".join(documents.values()) if documents else None
+    _store(conn, files, store)
+    document = _document(recorded)
     conn.execute(
         sa.insert(REVISION).values(
             roadmap_id=roadmap_id,
@@ -170,6 +183,22 @@ def _move(
         )
     )
     return seq
+
+
+def _document(recorded: Mapping[str, object] | None) -> str | None:
+    """The revision row's document: the texts of the event's evidence (a file given
+    alone is named «файл «prikaz.pdf»»)."""
+    texts = evidence_files.texts(recorded)
+    return "; ".join(texts.values()) if texts else None
+
+
+def _store(conn: Connection, files: Sequence[EvidenceFile], store: EvidenceStore | None) -> None:
+    """Store the move's files, last in its transaction (every check has passed)."""
+    if not files:
+        return
+    if store is None:
+        raise ValueError("evidence files need an evidence store")
+    store.put(conn, files)
 
 
 def apply_moves(
@@ -233,8 +262,13 @@ def reschedule_cycle(
     actor: Actor | str,
     now: datetime,
     clock: Clock = system_clock,
+    files: Sequence[EvidenceFile] = (),
+    evidence_store: EvidenceStore | None = None,
 ) -> tuple[date, date]:
     """Move one cycle's due date by an order: ``tochka cycles reschedule``.
+
+    ``files``: the order's documents (read and judged by the caller), recorded in the
+    move's event and stored in ``evidence_store`` in its transaction.
 
     Returns:
         The original and the revised due date.
@@ -288,6 +322,8 @@ def reschedule_cycle(
             on_behalf_of=by.on_behalf_of,
             recorded_at=clock(),
             effective=effective,
+            files=files,
+            store=evidence_store,
         )
     return cycle.due_date, due
 
@@ -318,8 +354,12 @@ def reschedule_stage(
     actor: Actor | str,
     now: datetime,
     clock: Clock = system_clock,
+    files: Sequence[EvidenceFile] = (),
+    evidence_store: EvidenceStore | None = None,
 ) -> tuple[date, date]:
     """Move one center's stage deadline by an order: ``tochka centers reschedule``.
+
+    ``files``: the order's documents, as `reschedule_cycle`'s.
 
     The center leaves its cohort's deadline for that stage: a ``stage_revision`` row (the
     original and revised date, the reason, the document), one audit event on the center
@@ -428,7 +468,7 @@ def reschedule_stage(
                 SENT.c.stage == stage,
             )
         )
-        given = dict(documents) or None
+        given = evidence_files.event_evidence(dict(documents) or None, files)
         seq = audit.append(
             conn,
             roadmap.id,
@@ -458,10 +498,11 @@ def reschedule_stage(
                 original_due=current.due,
                 revised_due=due,
                 reason=text,
-                document="; ".join(given.values()) if given else None,
+                document=_document(given),
                 event_seq=seq,
                 actor=by.login,
                 recorded_at=recorded_at,
             )
         )
+        _store(conn, files, evidence_store)
     return current.due, due
