@@ -444,3 +444,29 @@ def test_the_start_up_tick_and_the_first_delivery_never_run_at_once(
         runner.join(30)
     assert overlaps
     assert not any(overlaps), overlaps
+
+
+def test_one_delivery_run_sends_batch_after_batch_until_none_is_left(engine: Engine) -> None:
+    """A tick that queued thousands of letters (a federal day: 22,000) has them sent by
+    the next delivery run, not one batch of 50 a minute; a batch that finds none ends
+    the run, and so does a server that is unavailable (the next interval tries again)."""
+    import scheduler
+    from notifications.deliver import DeliveryReport
+
+    batches = [DeliveryReport(claimed=50, sent=50), DeliveryReport(claimed=50, sent=49)]
+    calls: list[datetime] = []
+
+    def deliver(now: datetime) -> DeliveryReport:
+        calls.append(now)
+        return batches.pop(0) if batches else DeliveryReport()
+
+    daemon = scheduler.Daemon(engine=engine, queue=Recorder(), deliver=deliver)
+    daemon.deliver_once()
+    assert len(calls) == 3  # two full batches, then one that found nothing
+
+    down = DeliveryReport(claimed=50, released=50)
+    down.transport_error = "Письмо не отправлено: нет соединения с 127.0.0.1:1"
+    calls.clear()
+    batches[:] = [down, DeliveryReport(claimed=50, sent=50)]
+    daemon.deliver_once()
+    assert len(calls) == 1
