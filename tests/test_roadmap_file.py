@@ -701,3 +701,28 @@ def test_a_control_character_is_refused_with_its_position() -> None:
 
     assert (problem.line, problem.column, problem.field) == (3, 13, None)
     assert problem.message == "недопустимый символ U+0007 в файле"
+
+
+def test_every_regions_roadmap_stays_parsed_across_the_daemons_rounds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One database carries every region (85 roadmaps): the daemon resolves them in turn
+    at each tick, and each is parsed once, not at every round (an LRU smaller than the
+    round evicts each roadmap just before its next use)."""
+    from workflow.roadmap import loader, store
+
+    parsed: list[str] = []
+
+    def parse(source: str, *, filename: str) -> object:
+        parsed.append(source)
+        return object()
+
+    monkeypatch.setattr(loader, "parse_roadmap", parse)
+    store._parse_cached.cache_clear()
+    try:
+        for _round in range(3):
+            for n in range(85):
+                store._parse_cached(f"code: region-{n}", f"region-{n}")
+    finally:
+        store._parse_cached.cache_clear()
+    assert len(parsed) == 85

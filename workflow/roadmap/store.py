@@ -28,7 +28,14 @@ class StoredRoadmap:
     definition: Roadmap
 
 
-@functools.lru_cache(maxsize=64)
+#: Parsed definitions kept per process: every region's roadmap in one database (85, all
+#: ticked by one daemon in turn, DESIGN.md) with room for their versions. Fewer, the
+#: daemon's round over the roadmaps evicted each one before its next use and parsed all
+#: 85 again at every tick (~25 ms each).
+PARSED_KEPT = 256
+
+
+@functools.lru_cache(maxsize=PARSED_KEPT)
 def _parse_cached(source: str, code: str) -> Roadmap:
     # Imported here: YAML and validation (~50 ms) are paid only when a stored roadmap is
     # parsed, not by every command that resolves a roadmap code.
