@@ -1,92 +1,365 @@
-"""Notifications benchmark: rendering and queuing reminders; delivering to local SMTP.
+"""Letters: rendering and queuing reminders beside a bare floor; delivery to local SMTP.
 
-    python benchmarks/bench_notifications.py [--quick] [--db URL]
+    python benchmarks/bench_notifications.py [--quick] [--db URL] [--rounds N]
 
-1. 20,000 reminders (2,000 recipients × 10 deadlines, so 2,000 digest letters):
-   rendering alone (templates, calendar, MIME, header checks) beside rendering *and*
-   queuing them with `queue_reminders` in one transaction (SQLite file by default).
-2. Delivery to an aiosmtpd server on loopback: `deliver_due` (claim, send, record each
-   letter in its own transaction) beside a bare smtplib loop sending the same bytes
-   over one connection.
+1. **Render and queue** 20,000 reminders (``--quick``: 2,000): per school eight of its
+   own (two overdue, one due today, five ahead: a digest of eight items) and its two
+   overdue items again in the coordinator's digest (so 2,000 school letters and one
+   coordinator letter of 4,000 items), with roles, actions, documents, signatures and
+   time zones as the scheduler builds them.
+
+   * ours, render: `Renderer.render_reminders` and `letters.compose` per letter
+     (templates, wording, calendar, MIME, every header checked);
+   * ours, render + queue: `queue_reminders` in one write transaction (the above plus
+     the known-key and digest-group reads, the outbox and reminder rows; a fresh
+     SQLite file each round, or ``--db``);
+   * floor: the same templates rendered with bare jinja2 (one `jinja2.Environment`,
+     the same options and filters, each template compiled once) from the same data
+     (each letter's template context, prepared before the clock starts), the same
+     calendar built with icalendar (the same events and properties) and the same
+     message built with `email`'s MIME classes (multipart/mixed: text and HTML
+     alternatives in base64, the .ics attached; To, Reply-To, Subject with its
+     reference token, Auto-Submitted; CRLF): no address rule, no header checks, no
+     database. Before the
+     rounds the floor's first letters are compared with ours part by part (subject,
+     text, HTML, calendar): the benchmark stops if they differ.
+
+   Goal: ours, render + queue, within 2x the floor.
+
+2. **Delivery** of 500 letters (``--quick``: 100) to an aiosmtpd server on loopback:
+   `deliver_due` (claim, send over one session, record each outcome in its own
+   transaction) beside a bare smtplib loop sending the same bytes (the same From, Date
+   and Message-ID lines) over one connection. Goal: within 1.3x.
+
+Rounds alternate between the sides (``--rounds``, at least 5); each ratio is the median
+of the per-round ratios, with their range as the spread. Peak memory (tracemalloc) is
+measured in a separate run of each side, since tracing slows everything.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import hashlib
 import logging
+import shutil
 import smtplib
 import socket
+import statistics
+import sys
 import tempfile
 import time
+import tracemalloc
 import warnings
 from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from email import policy as email_policy
+from email.header import Header
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.parser import BytesParser
+from email.utils import format_datetime, formataddr
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from base import db
-from notifications.deliver import deliver_due
-from notifications.headers import envelope_headers
-from notifications.letters import address_letter, compose
-from notifications.outbox import OUTBOX
-from notifications.queue import queue_reminders
-from notifications.render import Renderer
-from notifications.transport import SmtpSettings, SmtpTransport, TlsMode
-from notifications.values import Recipient, Reminder, Rung
-from workflow.storage import schema
+import icalendar  # noqa: E402
+import jinja2  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+
+from base import db  # noqa: E402
+from notifications import ics  # noqa: E402
+from notifications.deliver import deliver_due  # noqa: E402
+from notifications.letters import CALENDAR_FILENAME, address_letter, compose  # noqa: E402
+from notifications.outbox import OUTBOX, REMINDER, OutboxStatus  # noqa: E402
+from notifications.queue import digest_group, digest_key, queue_reminders  # noqa: E402
+from notifications.reference import with_reference  # noqa: E402
+from notifications.render import BUILTIN_TEMPLATES, Renderer, letter_context  # noqa: E402
+from notifications.signature import Signature  # noqa: E402
+from notifications.transport import SmtpSettings, SmtpTransport, TlsMode  # noqa: E402
+from notifications.values import Recipient, Reminder, Rung  # noqa: E402
+from workflow.storage import schema  # noqa: E402
 
 NOW = datetime(2022, 8, 22, 6, 0, tzinfo=UTC)
 SENDER = "roadmap@edu.example.org"
+COORDINATOR = Recipient(
+    email="coordinator@edu.example.org",
+    name="Департамент образования Ивановской области",
+    contact="Иванова Анна Петровна",
+)
+SIGNATURE = Signature(
+    department="Департамент образования Ивановской области",
+    contact="Иванова Анна Петровна, главный специалист",
+    phone="+7 (4932) 32-00-00",
+    address="г. Иваново, ул. Батурина, д. 12/140",
+)
+ROADMAP = "Дорожная карта «Точка роста», Ивановская область"
+STAGES = ("infrastructure_agreed", "equipped", "staff_trained", "opened", "reporting")
+#: Per school: its own reminders, of which the first OVERDUE are overdue (and also go
+#: to the coordinator's digest).
+OWN, OVERDUE = 8, 2
+_FLOOR_POLICY = email_policy.compat32.clone(linesep="\r\n")
 
 
-def make_reminders(count: int, per_recipient: int = 10) -> list[Reminder]:
-    coordinator = Recipient(email="coordinator@edu.example.org", name="Департамент образования")
+def make_reminders(count: int) -> list[Reminder]:
+    """``count`` reminders: per school `OWN` of its own and its `OVERDUE` overdue items
+    again for the coordinator (``count`` / 10 schools)."""
     out: list[Reminder] = []
-    for n in range(count):
-        school = n // per_recipient
-        offset = n % per_recipient - 3  # three overdue, one due today, six ahead
-        deadline = NOW.date() + timedelta(days=offset * 4)
-        rung = Rung.OVERDUE if offset < 0 else Rung.ON_DAY if offset == 0 else Rung.BEFORE
-        out.append(
-            Reminder(
-                key=f"bench:{n}",
-                send_on=NOW.date(),
-                recipient=Recipient(
-                    email=f"school{school}@example.org", name=f"МБОУ «СОШ № {school}»"
+    for school in range(count // (OWN + OVERDUE)):
+        code = f"IV-{school:05d}"
+        name = f"МБОУ «Средняя общеобразовательная школа № {school}» г. Шуя"
+        recipient = Recipient(
+            email=f"school{school}@shuya.example.org", name=name, contact="Петров Пётр Ильич"
+        )
+        for n in range(OWN):
+            offset = n - OVERDUE - 1  # two overdue, one due today, five ahead
+            deadline = NOW.date() + timedelta(days=offset * 4 + (school % 3))
+            rung = Rung.OVERDUE if offset < 0 else Rung.ON_DAY if offset == 0 else Rung.BEFORE
+            common: dict[str, Any] = {
+                "send_on": NOW.date(),
+                "rung": rung,
+                "days": abs(offset * 4),
+                "deadline": deadline,
+                "subject_kind": "center_stage",
+                "title": f"Этап {n + 1}: обучение педагогов по программам федерального оператора",
+                "roadmap_title": ROADMAP,
+                "roadmap_code": "ivanovo-2021-2023",
+                "measure_number": n % 9 + 1,
+                "center_code": code,
+                "center_name": name,
+                "municipality": "Шуйский муниципальный район",
+                "evidence": ("Сертификаты о повышении квалификации", "Отчёт о переподготовке"),
+                "period": "2022",
+                "reply_to": COORDINATOR.email,
+                "stage": STAGES[n % len(STAGES)],
+                "signature": SIGNATURE,
+            }
+            out.append(
+                Reminder(
+                    key=f"bench:{school}:{n}:school",
+                    recipient=recipient,
+                    role="school",
+                    action="Направьте подтверждающие документы ответом на это письмо",
+                    documents=("Сертификаты о повышении квалификации",),
+                    how="ответом на это письмо",
+                    **common,
+                )
+            )
+            if rung is Rung.OVERDUE:
+                out.append(
+                    Reminder(
+                        key=f"bench:{school}:{n}:department",
+                        recipient=COORDINATOR,
+                        role="department",
+                        action="Проконтролируйте выполнение",
+                        owners=(name,),
+                        owners_label="Просрочено у",
+                        journal_seq=1200,
+                        journal_hash="ab12cd34ef56",
+                        **common,
+                    )
+                )
+    return out
+
+
+def letters_of(reminders: Sequence[Reminder]) -> list[list[Reminder]]:
+    """The reminders grouped as the queue groups them: per recipient and day."""
+    groups: dict[tuple[str, date], list[Reminder]] = defaultdict(list)
+    for r in reminders:
+        groups[(r.recipient.email, r.send_on)].append(r)
+    return list(groups.values())
+
+
+# ------------------------------------------------------------------------------ floor
+
+
+@dataclass(frozen=True, slots=True)
+class FloorLetter:
+    """What the floor is given for one letter: the data, not the work."""
+
+    kind: str
+    context: dict[str, Any]
+    to: tuple[str, str]
+    reply_to: tuple[str, str]
+    token: str
+    #: (UID, SEQUENCE, due, SUMMARY, DESCRIPTION) of each calendar event.
+    events: tuple[tuple[str, int, date, str, str], ...]
+
+
+def floor_environment(renderer: Renderer) -> jinja2.Environment:
+    """A bare `jinja2.Environment` over the built-in templates, with the options and
+    the template filters and globals the product's templates call."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(BUILTIN_TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html", "html.j2"), default_for_string=False, default=False
+        ),
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+    env.filters.update(renderer.env.filters)
+    env.globals.update(renderer.env.globals)
+    return env
+
+
+def floor_inputs(letters: Sequence[Sequence[Reminder]]) -> list[FloorLetter]:
+    """Each letter's data for the floor, prepared before the clock starts."""
+    out = []
+    for members in letters:
+        ordered = sorted(members, key=lambda r: r.urgency)
+        kind, context = letter_context(ordered, NOW)
+        first = ordered[0]
+        seen: dict[str, tuple[str, int, date, str, str]] = {}
+        for r in ordered:
+            uid = ics.event_uid(r)
+            seen.setdefault(
+                uid,
+                (
+                    uid,
+                    ics.deadline_sequence(r.deadline, r.earlier_deadlines),
+                    r.deadline,
+                    ics.deadline_summary(r),
+                    "\n".join([f"Срок: {r.deadline:%d.%m.%Y}.", *ics.reminder_details(r)]),
                 ),
-                cc=(coordinator,) if rung is Rung.OVERDUE else (),
-                rung=rung,
-                days=abs(offset * 4),
-                deadline=deadline,
-                subject_kind="center_stage",
-                title=f"Этап {n % per_recipient + 1}: обучение педагогов по программам оператора",
-                roadmap_title="Дорожная карта «Точка роста», Ивановская область",
-                measure_number=n % 9 + 1,
-                center_code=f"IV-{school:05d}",
-                center_name=f"МБОУ «Средняя общеобразовательная школа № {school}»",
-                municipality="Шуйский муниципальный район",
-                evidence=("Сертификаты о повышении квалификации", "Отчёт о переподготовке"),
-                period="2022",
-                reply_to=coordinator.email,
+            )
+        key = digest_key(digest_group(first.recipient.email, first.send_on), first.send_on, 1)
+        out.append(
+            FloorLetter(
+                kind=kind,
+                context=context,
+                to=(first.recipient.name, first.recipient.email),
+                reply_to=(context["sender_name"], first.reply_to),
+                token=with_reference("", key).strip(),
+                events=tuple(seen.values()),
             )
         )
     return out
 
 
-def render_only(reminders: list[Reminder], renderer: Renderer) -> int:
-    groups: dict[tuple[str, date], list[Reminder]] = defaultdict(list)
-    for r in reminders:
-        groups[(r.recipient.email, r.send_on)].append(r)
-    for members in groups.values():
+def floor_calendar(events: Sequence[tuple[str, int, date, str, str]]) -> bytes:
+    cal = icalendar.Calendar()
+    cal.add("prodid", ics.PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", "PUBLISH")
+    cal.add("x-wr-calname", ics.LETTER_CALENDAR_NAME)
+    cal.add("name", ics.LETTER_CALENDAR_NAME)
+    for uid, sequence, due, summary, description in events:
+        event = icalendar.Event()
+        event.add("uid", uid)
+        event.add("sequence", sequence)
+        event.add("dtstamp", NOW)
+        event.add("dtstart", due)
+        event.add("dtend", due + timedelta(days=1))
+        event.add("summary", summary)
+        event.add("description", description)
+        event.add("transp", "TRANSPARENT")
+        cal.add_component(event)
+    return bytes(cal.to_ical())
+
+
+def floor_parts(env: jinja2.Environment, letter: FloorLetter) -> tuple[str, str, str]:
+    """The subject (one line, its token at the end), the text and the HTML."""
+    subject, text, html = (
+        env.get_template(f"{letter.kind}.{part}.j2").render(letter.context)
+        for part in ("subject", "txt", "html")
+    )
+    return " ".join(subject.split()) + " " + letter.token, text, html
+
+
+def floor_letter(env: jinja2.Environment, letter: FloorLetter) -> bytes:
+    """The letter with `email`'s MIME classes (``compat32``, CRLF): its modern API
+    (`EmailMessage`, ``policy.SMTP``) folds long Cyrillic headers several times slower,
+    which is no floor."""
+    subject, text, html = floor_parts(env, letter)
+    outer = MIMEMultipart("mixed")
+    outer["To"] = formataddr(letter.to, charset="utf-8")
+    outer["Reply-To"] = formataddr(letter.reply_to, charset="utf-8")
+    outer["Subject"] = Header(subject, "utf-8")  # type: ignore[assignment]  # compat32 takes it
+    outer["Auto-Submitted"] = "auto-generated"
+    alternative = MIMEMultipart("alternative")
+    alternative.attach(MIMEText(text.replace("\n", "\r\n"), "plain", "utf-8"))
+    alternative.attach(MIMEText(html.replace("\n", "\r\n"), "html", "utf-8"))
+    outer.attach(alternative)
+    calendar = MIMEText(floor_calendar(letter.events).decode(), "calendar", "utf-8")
+    calendar.set_param("method", "PUBLISH")
+    calendar.add_header("Content-Disposition", "attachment", filename=CALENDAR_FILENAME)
+    outer.attach(calendar)
+    return outer.as_bytes(policy=_FLOOR_POLICY)
+
+
+def floor(env: jinja2.Environment, letters: Sequence[FloorLetter]) -> int:
+    return sum(len(floor_letter(env, letter)) for letter in letters)
+
+
+# ------------------------------------------------------------------------------- ours
+
+
+def ours_render(letters: Sequence[Sequence[Reminder]], renderer: Renderer) -> int:
+    """Render and compose every letter as the queue does (no database)."""
+    size = 0
+    for members in letters:
+        first = min(members, key=lambda r: r.urgency)
         letter = renderer.render_reminders(members, now=NOW)
-        first = members[0]
         addressing = address_letter(
             first.recipient, [c for m in members for c in m.cc], first.reply_to
         )
-        compose(letter, addressing)
-    return len(groups)
+        key = digest_key(digest_group(first.recipient.email, first.send_on), first.send_on, 1)
+        size += len(compose(letter, addressing, key=key))
+    return size
+
+
+def _payloads(raw: bytes) -> list[tuple[str, bytes]]:
+    msg = BytesParser(policy=email_policy.default).parsebytes(raw)
+    return [
+        (p.get_content_type(), bytes(p.get_payload(decode=True)))
+        for p in msg.walk()
+        if not p.is_multipart()
+    ]
+
+
+def check_same_letters(
+    env: jinja2.Environment,
+    renderer: Renderer,
+    letters: Sequence[Sequence[Reminder]],
+    inputs: Sequence[FloorLetter],
+) -> None:
+    """The floor writes the letters ours writes: same subject, text, HTML and calendar."""
+    for members, letter in zip(letters, inputs, strict=True):
+        first = min(members, key=lambda r: r.urgency)
+        key = digest_key(digest_group(first.recipient.email, first.send_on), first.send_on, 1)
+        addressing = address_letter(first.recipient, [], first.reply_to)
+        rendered = renderer.render_reminders(members, now=NOW)
+        raw = compose(rendered, addressing, key=key)
+        ours = (with_reference(rendered.subject, key), _payloads(raw))
+        bare = (floor_parts(env, letter)[0], _payloads(floor_letter(env, letter)))
+        if ours != bare:
+            raise SystemExit("the floor's letter differs from ours: the benchmark is not fair")
+
+
+def fresh_engine(url: str | None, path: Path) -> sa.engine.Engine:
+    engine = db.make_engine(url or f"sqlite:///{path}", create_dir=True)
+    schema.upgrade(engine)
+    with db.write(engine) as conn:
+        conn.execute(REMINDER.delete())
+        conn.execute(OUTBOX.delete())
+    return engine
+
+
+def ours_queue(engine: sa.engine.Engine, reminders: Sequence[Reminder], renderer: Renderer) -> int:
+    with db.write(engine) as conn:
+        queued = queue_reminders(conn, reminders, now=NOW, renderer=renderer)
+    assert queued == len(reminders), queued
+    return queued
+
+
+# --------------------------------------------------------------------------- delivery
 
 
 def free_port() -> int:
@@ -104,77 +377,169 @@ class _Sink:
         return "250 OK"
 
 
-def fresh_engine(url: str | None, folder: Path) -> sa.engine.Engine:
-    engine = db.make_engine(url or f"sqlite:///{folder / 'bench.db'}", create_dir=True)
-    schema.upgrade(engine)
+def floor_send(port: int, payloads: Sequence[tuple[str, list[str], bytes]]) -> int:
+    """Bare smtplib: one connection, each letter with its From, Date and Message-ID."""
+    date_header = format_datetime(NOW)
+    client = smtplib.SMTP("127.0.0.1", port)
+    for key, rcpts, message in payloads:
+        mid = hashlib.sha256(key.encode()).hexdigest()[:40]
+        head = (
+            f"From: <{SENDER}>\r\nDate: {date_header}\r\n"
+            f"Message-ID: <{mid}.tochka@edu.example.org>\r\n"
+        )
+        client.sendmail(SENDER, rcpts, head.encode("ascii") + message)
+    client.quit()
+    return len(payloads)
+
+
+def ours_send(engine: sa.engine.Engine, transport: SmtpTransport, expected: int) -> int:
+    sent = 0
+    while True:
+        report = deliver_due(engine, transport, now=NOW, batch=50)
+        sent += report.sent
+        if not report.claimed:
+            break
+    assert sent == expected, sent
+    return sent
+
+
+def reset_outbox(engine: sa.engine.Engine, ids: Sequence[int]) -> None:
     with db.write(engine) as conn:
-        conn.execute(sa.text("DELETE FROM reminder"))
-        conn.execute(OUTBOX.delete())
-    return engine
+        conn.execute(
+            OUTBOX.update()
+            .where(OUTBOX.c.id.in_(ids))
+            .values(
+                status=OutboxStatus.PENDING.value,
+                attempts=0,
+                next_attempt_at=NOW,
+                sent_at=None,
+                message_id=None,
+                recorded_at=None,
+            )
+        )
+
+
+# ---------------------------------------------------------------------------- figures
+
+
+def _timed(func: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    func()
+    return time.perf_counter() - t0
+
+
+def _peak(func: Callable[[], object]) -> float:
+    """Peak traced memory of one call, MiB."""
+    tracemalloc.start()
+    try:
+        func()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def _ratios(ours: Sequence[float], floor: Sequence[float]) -> list[float]:
+    return [o / f for o, f in zip(ours, floor, strict=True)]
+
+
+def _ratio_line(name: str, ratios: Sequence[float], goal: float) -> str:
+    mid = statistics.median(ratios)
+    verdict = "в пределах цели" if mid <= goal else "ЦЕЛЬ НЕ ДОСТИГНУТА"
+    return (
+        f"  {name}: {mid:.2f}x (median of {len(ratios)} rounds, spread "
+        f"{min(ratios):.2f}-{max(ratios):.2f}; goal ≤ {goal:g}x: {verdict})"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the benchmark and print a table."""
+    """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="a tenth of the work")
     parser.add_argument(
-        "--db", default=None, help="database URL (default: a temporary SQLite file)"
+        "--db", default=None, help="database URL (default: a temporary SQLite file per round)"
     )
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per side (at least 5)")
     args = parser.parse_args(argv)
+    rounds = max(args.rounds, 5)
     logging.basicConfig(level=logging.ERROR)
     n_reminders = 2_000 if args.quick else 20_000
     n_letters = 100 if args.quick else 500
+
     renderer = Renderer()
-    rows: list[tuple[str, str, str]] = []
+    reminders = make_reminders(n_reminders)
+    # The coordinator's digest last.
+    letters = sorted(letters_of(reminders), key=len)
+    env = floor_environment(renderer)
+    inputs = floor_inputs(letters)
+    check_same_letters(env, renderer, letters[:3] + letters[-1:], inputs[:3] + inputs[-1:])
+    floor(env, inputs[:3])  # both warm: every template compiled once before timing
+    ours_render(letters[:3], renderer)
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        reminders = make_reminders(n_reminders)
-        renderer.render_reminders(reminders[:10], now=NOW)  # warm the template cache
+        template = folder / "empty.db"
+        fresh_engine(None, template).dispose()
 
-        t0 = time.perf_counter()
-        letters = render_only(reminders, renderer)
-        render_s = time.perf_counter() - t0
+        def engine_for(n: int) -> sa.engine.Engine:
+            if args.db:
+                return fresh_engine(args.db, template)
+            path = folder / f"round{n}.db"
+            shutil.copyfile(template, path)
+            return db.make_engine(f"sqlite:///{path}")
 
-        engine = fresh_engine(args.db, folder)
-        t0 = time.perf_counter()
+        floor_s: list[float] = []
+        render_s: list[float] = []
+        queue_s: list[float] = []
+        for n in range(rounds):
+            floor_s.append(_timed(lambda: floor(env, inputs)))
+            render_s.append(_timed(lambda: ours_render(letters, renderer)))
+            engine = engine_for(n)
+            queue_s.append(_timed(functools.partial(ours_queue, engine, reminders, renderer)))
+            if n < rounds - 1:
+                engine.dispose()
+        # `engine` keeps the last round's letters for the re-offer and the delivery.
         with db.write(engine) as conn:
-            queued = queue_reminders(conn, reminders, now=NOW, renderer=renderer)
-        queue_s = time.perf_counter() - t0
-        assert queued == n_reminders
-        with db.write(engine) as conn:
-            again_t0 = time.perf_counter()
-            assert queue_reminders(conn, reminders, now=NOW, renderer=renderer) == 0
-            again_s = time.perf_counter() - again_t0
-        rows += [
-            (
-                f"render {n_reminders:,} reminders → {letters:,} letters",
-                f"{render_s:.2f} s",
-                f"{n_reminders / render_s:,.0f} reminders/s",
-            ),
-            (
-                "render + queue_reminders (one transaction)",
-                f"{queue_s:.2f} s",
-                f"{n_reminders / queue_s:,.0f} reminders/s",
-            ),
-            ("  ratio queue / render alone", f"{queue_s / render_s:.2f}x", ""),
-            (
-                "re-offer the same reminders (all known)",
-                f"{again_s:.2f} s",
-                f"{n_reminders / again_s:,.0f} reminders/s",
-            ),
-        ]
+            again_s = _timed(
+                lambda: queue_reminders(conn, reminders, now=NOW, renderer=renderer) == 0
+            )
+        peak_floor = _peak(lambda: floor(env, inputs))
+        peak_queue_engine = engine_for(rounds)
+        peak_queue = _peak(lambda: ours_queue(peak_queue_engine, reminders, renderer))
+        peak_queue_engine.dispose()
 
-        # Delivery: the first n_letters letters, to aiosmtpd on loopback.
+        count = len(letters)
+        print(
+            f"Render + queue {n_reminders:,} reminders → {count:,} letters "
+            f"({count - 1:,} school digests of {OWN}, the coordinator's of "
+            f"{len(letters[-1]):,} items); {rounds} rounds"
+        )
+        for name, times in (
+            ("floor (bare jinja2 + icalendar + email)", floor_s),
+            ("ours, render + compose", render_s),
+            ("ours, render + queue_reminders (one transaction)", queue_s),
+        ):
+            mid = statistics.median(times)
+            print(
+                f"  {name:<50} {mid:6.2f} s  {n_reminders / mid:8,.0f} reminders/s  "
+                f"(spread {min(times):.2f}-{max(times):.2f} s)"
+            )
+        print(f"  {'re-offer the same reminders (all known)':<50} {again_s:6.2f} s")
+        print(
+            f"  peak memory (tracemalloc): floor {peak_floor:.0f} MiB, "
+            f"ours render + queue {peak_queue:.0f} MiB"
+        )
+        print(_ratio_line("ratio render / floor", _ratios(render_s, floor_s), 2))
+        print(_ratio_line("ratio render + queue / floor", _ratios(queue_s, floor_s), 2))
+
+        # Delivery: the first n_letters school letters, to aiosmtpd on loopback.
         from aiosmtpd.controller import Controller
 
-        sink = _Sink()
         port = free_port()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            controller = Controller(sink, hostname="127.0.0.1", port=port)
+            controller = Controller(_Sink(), hostname="127.0.0.1", port=port)
             controller.start()
         try:
             with db.write(engine) as conn:
@@ -189,48 +554,30 @@ def main(argv: list[str] | None = None) -> None:
             transport = SmtpTransport(
                 SmtpSettings(host="127.0.0.1", port=port, tls=TlsMode.NONE, mail_from=SENDER)
             )
-            t0 = time.perf_counter()
-            sent = 0
-            while True:
-                report = deliver_due(engine, transport, now=NOW, batch=50)
-                sent += report.sent
-                if not report.claimed:
-                    break
-            deliver_s = time.perf_counter() - t0
-            assert sent == n_letters, sent
-
-            t0 = time.perf_counter()
-            client = smtplib.SMTP("127.0.0.1", port)
-            date_header = "Mon, 22 Aug 2022 06:00:00 +0000"
-            for key, rcpts, message in payloads:
-                data = (
-                    envelope_headers(mail_from=SENDER, key=key, date_header=date_header) + message
-                )
-                client.sendmail(SENDER, rcpts, data)
-            client.quit()
-            bare_s = time.perf_counter() - t0
+            send_s: list[float] = []
+            bare_s: list[float] = []
+            for _ in range(rounds):
+                reset_outbox(engine, ids)
+                send_s.append(_timed(lambda: ours_send(engine, transport, n_letters)))
+                bare_s.append(_timed(lambda: floor_send(port, payloads)))
+            reset_outbox(engine, ids)
+            peak_send = _peak(lambda: ours_send(engine, transport, n_letters))
+            peak_bare = _peak(lambda: floor_send(port, payloads))
         finally:
             controller.stop()
         engine.dispose()
-        rows += [
-            (
-                f"deliver_due {n_letters} letters → aiosmtpd",
-                f"{deliver_s:.2f} s",
-                f"{n_letters / deliver_s:,.0f} letters/s",
-            ),
-            (
-                f"bare smtplib loop, same {n_letters} letters",
-                f"{bare_s:.2f} s",
-                f"{n_letters / bare_s:,.0f} letters/s",
-            ),
-            ("  ratio deliver_due / bare smtplib (time)", f"{deliver_s / bare_s:.2f}x", ""),
-        ]
-
-    width = max(len(r[0]) for r in rows)
-    print(f"{'measure':<{width}}  {'time':>9}  rate")
-    print("-" * (width + 30))
-    for name, seconds, rate in rows:
-        print(f"{name:<{width}}  {seconds:>9}  {rate}")
+        print(f"Delivery of {n_letters} letters to aiosmtpd on loopback; {rounds} rounds")
+        for name, times in (
+            ("floor (bare smtplib loop, one connection)", bare_s),
+            ("ours, deliver_due (batches of 50)", send_s),
+        ):
+            mid = statistics.median(times)
+            print(
+                f"  {name:<50} {mid:6.2f} s  {n_letters / mid:8,.0f} letters/s  "
+                f"(spread {min(times):.2f}-{max(times):.2f} s)"
+            )
+        print(f"  peak memory (tracemalloc): floor {peak_bare:.1f} MiB, ours {peak_send:.1f} MiB")
+        print(_ratio_line("ratio deliver_due / bare smtplib", _ratios(send_s, bare_s), 1.3))
 
 
 if __name__ == "__main__":

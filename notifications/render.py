@@ -427,6 +427,39 @@ def reminders_context(reminders: Sequence[Reminder], now: datetime) -> dict[str,
     }
 
 
+def letter_context(reminders: Sequence[Reminder], now: datetime) -> tuple[str, dict[str, Any]]:
+    """The template kind and the context of one recipient's letter of one day: a single
+    reminder's kind by its status (before / on the day / overdue), or ``digest``.
+
+    Args:
+        reminders: one or more reminders with the same recipient, the most urgent first.
+        now: the time of rendering (aware).
+    """
+    first = reminders[0]
+    days = reminders_context(reminders, now)
+    items = days["items"]
+    cc: dict[str, Recipient] = {}
+    for reminder in reminders:
+        for copy in reminder.cc:
+            cc.setdefault(copy.email.strip().lower(), copy)
+    context: dict[str, Any] = {
+        **_form(first, first.recipient),
+        **days,
+        "recipient": first.recipient,
+        "roadmap_title": first.roadmap_title,
+        "reply_to": first.reply_to,
+        "escalated": bool(cc),
+        "cc": list(cc.values()),
+    }
+    # A digest names its school when all of it is about one; a single reminder its
+    # school, or the period of a measure.
+    schools = {r.center_name for r in reminders}
+    one = len(reminders) == 1 or (len(schools) == 1 and first.center_name)
+    context["who"] = item_who(first) if one else ""
+    kind = _RUNG_KIND[items[0].status] if len(items) == 1 else "digest"
+    return kind, context
+
+
 class Renderer:
     """Renders reminder, digest and notice letters from the (overridable) templates.
 
@@ -509,28 +542,7 @@ class Renderer:
         if not reminders:
             raise ValueError("a letter needs at least one reminder")
         ordered = sorted(reminders, key=lambda r: r.urgency)
-        first = ordered[0]
-        days = reminders_context(ordered, now)
-        items = days["items"]
-        cc: dict[str, Recipient] = {}
-        for reminder in ordered:
-            for copy in reminder.cc:
-                cc.setdefault(copy.email.strip().lower(), copy)
-        context: dict[str, Any] = {
-            **_form(first, first.recipient),
-            **days,
-            "recipient": first.recipient,
-            "roadmap_title": first.roadmap_title,
-            "reply_to": first.reply_to,
-            "escalated": bool(cc),
-            "cc": list(cc.values()),
-        }
-        # A digest names its school when all of it is about one; a single reminder its
-        # school, or the period of a measure.
-        schools = {r.center_name for r in ordered}
-        one = len(ordered) == 1 or (len(schools) == 1 and first.center_name)
-        context["who"] = item_who(first) if one else ""
-        kind = _RUNG_KIND[items[0].status] if len(items) == 1 else "digest"
+        kind, context = letter_context(ordered, now)
         subject, text, html = self._render(kind, context)
         return RenderedLetter(
             kind=kind,
