@@ -17,19 +17,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-RECURRENCE_TITLES = {
-    "once": "однократно",
-    "once_then_as_needed": "однократно, далее по необходимости",
-    "annual": "ежегодно",
-    "quarterly": "ежеквартально",
-    "monthly": "ежемесячно",
-    "dates_yearly": "ежегодно, в указанные дни",
-    "per_cohort": "для каждого набора центров",
-    "after": "после события",
-    "as_needed": "по необходимости",
-    "by_schedule": "согласно отдельному графику",
-}
-
 
 class Machine(StrEnum):
     CENTER = "center"
@@ -39,7 +26,10 @@ class Machine(StrEnum):
 @app.command("show")
 @handle_errors
 def show(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
-    """Показать загруженную дорожную карту."""
+    """Показать загруженную дорожную карту: тексты распоряжения и то, как их прочла
+    Tochka, — правило каждого срока, сроки по программе, сроки этапов по наборам."""
+    from workflow.roadmap import describe
+
     st = state(ctx)
     definition = st.roadmap(roadmap).definition
     if st.json:
@@ -48,14 +38,23 @@ def show(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
                 "code": definition.code,
                 "title": definition.title,
                 "decree": definition.decree,
+                "region": definition.region,
                 "period": {
                     "start": definition.period_start.isoformat(),
                     "end": definition.period_end.isoformat(),
                 },
+                "cohorts": list(definition.cohort_years),
                 "timezone": definition.timezone,
                 "content_hash": definition.content_hash,
+                "coordinator": definition.coordinator,
                 "parties": [
-                    {"id": p.id, "kind": p.kind.value, "name": p.name, "email": p.email}
+                    {
+                        "id": p.id,
+                        "kind": p.kind.value,
+                        "name": p.name,
+                        "email": p.email,
+                        "per_center": p.per_center,
+                    }
                     for p in definition.parties
                 ],
                 "measures": [
@@ -88,12 +87,15 @@ def show(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
                                 "number": i.number,
                                 "title": i.title,
                                 "due": i.due.isoformat(),
+                                "month_only": i.month_only,
+                                "due_text": i.due_text,
                                 "evidence": list(i.evidence),
                                 "footnotes": dict(i.footnotes),
                             }
                             for i in m.items
                         ],
                         "footnotes": dict(m.footnotes),
+                        **describe.measure_json(definition, m),
                     }
                     for m in definition.measures
                 ],
@@ -104,9 +106,12 @@ def show(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
                         "due_month": s.due_month,
                         "due_day": s.due_day,
                         "starts": s.starts,
+                        **describe.stage_json(definition, s),
                     }
                     for s in definition.stages
                 ],
+                "reminders": describe.reminders_json(definition),
+                "closing": describe.closing_json(definition),
             }
         )
         return
@@ -117,6 +122,7 @@ def _print_roadmap(definition: Any, width: int | None) -> None:
     """The roadmap in full, a block per measure: at 80 columns six columns of long texts
     would leave a dozen characters to each."""
     from workflow.cli.listing import print_lines, wrap
+    from workflow.roadmap import describe
 
     lines = [
         *wrap(definition.title, width),
@@ -125,6 +131,9 @@ def _print_roadmap(definition: Any, width: int | None) -> None:
             f"{definition.period_end:%d.%m.%Y}; часовой пояс {definition.timezone}",
             width,
         ),
+        *wrap(describe.cohorts_text(definition), width, rest="  "),
+        *wrap(f"Напоминания: {describe.reminders_text(definition)}", width, rest="  "),
+        *wrap(describe.closing_text(definition), width, rest="  "),
         "",
         f"Стороны: {len(definition.parties)}",
     ]
@@ -137,12 +146,17 @@ def _print_roadmap(definition: Any, width: int | None) -> None:
         indent = " " * len(number)
         lines.append("")
         lines += wrap(m.title, width, first=number, rest=indent)
-        for label, text in (
+        rows = [
             ("ответственный", m.responsible_text),
             ("результат", m.result),
-            ("срок", _measure_deadline(m)),
-        ):
-            lines += wrap(f"{label}: {text}", width, first=indent, rest=indent + "  ")
+            ("срок", m.deadline_text),
+            ("правило", describe.measure_rule(definition, m)),
+        ]
+        cycles = describe.program_cycles(definition, m)
+        if cycles and not m.items and m.done is None:
+            rows.append(("сроки", describe.dues_text(cycles)))
+        for label, text in rows:
+            lines += wrap(_glued(f"{label}: {text}"), width, first=indent, rest=indent + "  ")
         if m.done is not None:
             documents = "; ".join(text for _, text in m.done.evidence)
             lines += wrap(
@@ -152,7 +166,37 @@ def _print_roadmap(definition: Any, width: int | None) -> None:
                 rest=indent + "  ",
             )
         lines += _items_and_footnotes(m, indent, width)
+    lines += _stages(definition, width)
     print_lines(lines)
+
+
+def _stages(definition: Any, width: int | None) -> list[str]:
+    """The centers' stages: each one's measure, its deadline relative to the cohort's
+    year and its date for each cohort, the documents the school sends."""
+    from workflow.cli.listing import wrap
+    from workflow.roadmap import describe
+
+    lines = ["", f"Этапы центров: {len(definition.stages)}"]
+    for rule in definition.stages:
+        title = describe.stage_json(definition, rule)["title"]
+        lines.append("")
+        lines += wrap(f"{title} — мероприятие № {rule.measure}", width, first="  ", rest="    ")
+        rows = [describe.stage_rule(definition, rule)]
+        if dues := describe.stage_dues_text(definition, rule):
+            rows.append(f"по наборам: {dues}")
+        if rule.documents:
+            rows.append(f"документы: {'; '.join(rule.documents)}")
+        for text in rows:
+            lines += wrap(_glued(text), width, first="    ", rest="      ")
+    return lines
+
+
+def _glued(text: str) -> str:
+    """The rules' text with what reads as one word kept on one line: a year and its
+    «г.», «всего N»."""
+    from workflow.cli.listing import NBSP
+
+    return text.replace(" г.", f"{NBSP}г.").replace("всего ", f"всего{NBSP}")
 
 
 def _items_and_footnotes(m: Any, indent: str, width: int | None) -> list[str]:
@@ -176,21 +220,6 @@ def _items_and_footnotes(m: Any, indent: str, width: int | None) -> list[str]:
     for mark, text in m.footnotes:
         lines += wrap(f"{mark} {text}", width, first=indent, rest=indent + "  ")
     return lines
-
-
-def _measure_deadline(m: Any) -> str:
-    """The deadline column and how the measure recurs; a relative deadline says from
-    what it counts («через 10 дней после выполнения мероприятия № 4»)."""
-    if m.after is not None:
-        from workflow.roadmap.schema_relative import relative_text
-
-        return f"{m.deadline_text}; отсчёт: {relative_text(m.after)}"
-    return _deadline(m.deadline_text, RECURRENCE_TITLES[m.recurrence.value])
-
-
-def _deadline(text: str, recurrence: str) -> str:
-    """The deadline column and how the measure recurs, said once if they say the same."""
-    return text if text == recurrence else f"{text}; повторение: {recurrence}"
 
 
 @app.command("validate")
