@@ -38,7 +38,7 @@ test: install chromium
 	if [ -z "$$url" ] && $(BIN)/python -c "import psycopg; psycopg.connect('$(PG_DEFAULT)', connect_timeout=3).close()" 2>/dev/null; then \
 		url="$(PG_DEFAULT)"; fi; \
 	if [ -n "$$url" ]; then echo "PostgreSQL для тестов: $$url"; else echo "PostgreSQL не найден: тесты PostgreSQL не запускаются (задайте TOCHKA_TEST_PG_URL)"; fi; \
-	TOCHKA_TEST_PG_URL="$$url" $(BIN)/pytest -n 2 -p no:cacheprovider
+	TOCHKA_TEST_PG_URL="$$url" $(BIN)/pytest -n 2 --dist loadgroup -p no:cacheprovider
 
 # ruff, mypy (strict) and the layering contract of .importlinter (ARCHITECTURE.md, Layers).
 lint: install

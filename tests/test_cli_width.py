@@ -34,6 +34,10 @@ from tests.test_golden import _run as run_tochka
 from workflow.roadmap.store import StoredRoadmap
 from workflow.storage.tables import EVENT
 
+#: The module's data set is built once, on one xdist worker (`make test`: --dist loadgroup),
+#: not once per worker.
+pytestmark = pytest.mark.xdist_group("cli_width")
+
 Cli = Callable[..., Result]
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "cli"

@@ -24,6 +24,10 @@ from pathlib import Path
 
 import pytest
 
+#: The module's data set is built once, on one xdist worker (`make test`: --dist loadgroup),
+#: not once per worker.
+pytestmark = pytest.mark.xdist_group("golden")
+
 GOLDEN = Path(__file__).resolve().parent / "golden"
 RECORD = os.environ.get("TOCHKA_GOLDEN_RECORD") == "1"
 TOCHKA = str(Path(sys.executable).with_name("tochka"))

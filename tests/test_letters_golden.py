@@ -44,6 +44,10 @@ import pytest
 from tests.notifications.strict2047 import raw_headers, strict_decode
 from workflow.engine.identity import os_login
 
+#: The module's data set is built once, on one xdist worker (`make test`: --dist loadgroup),
+#: not once per worker.
+pytestmark = pytest.mark.xdist_group("letters_golden")
+
 GOLDEN = Path(__file__).resolve().parent / "golden" / "letters"
 RECORD = os.environ.get("TOCHKA_GOLDEN_RECORD") == "1"
 TOCHKA = str(Path(sys.executable).with_name("tochka"))
