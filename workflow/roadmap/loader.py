@@ -110,9 +110,10 @@ example each::
     first_due: "2022-02-05"           # the first due date; monthly: due every month on
                                       # that day, reporting the month before ("2022-01");
                                       # a day 29-31 the month lacks is its last day
-    until: "2023-06-30"               # optional, recurring kinds: no cycle due after it;
-                                      # from the first due date up to the roadmap's close
-                                      # (period end + closing.grace_days)
+    until: "2023-06-30"               # optional, recurring kinds: no cycle due after it
+                                      # (a cycle due on it is kept); from the first due
+                                      # date up to the roadmap's close (period end +
+                                      # closing.grace_days); see ``until`` below
     due: {after_period: {days: 5, working: true}}   # monthly/quarterly/annual, instead
                                       # of first_due: «в течение 5 рабочих дней после
                                       # окончания квартала» (working: the Russian calendar;
@@ -141,7 +142,24 @@ For example «ежемесячно, до 5 числа месяца, следую
 ``{kind: monthly, first_period: "2022-01", due: {day_of_next_month: 5}}`` (or
 ``{kind: monthly, first_due: "2022-02-05"}``), and «ежегодно, до 1 декабря года,
 предшествующего году создания центров» is ``{kind: per_cohort, day: "01.12", year:
-cohort-1}``. Reopening and cancelling, for relative deadlines: only a done source
+cohort-1}``.
+
+``until`` ends a recurring measure (``annual``, ``quarterly``, ``monthly``,
+``dates_yearly``, ``per_cohort``) by its cycles' *due dates*, inclusive: a cycle due on
+``until`` is created, the first one due after it and every later one are not. The
+reported periods are not cut: with ``{kind: monthly, first_due: "2022-02-05", until:
+"2022-04-05"}`` the last cycle is March's report, due 05.04.2022 (``until:
+"2022-04-04"`` would end with February's). Without ``until`` the program decides: every
+period that starts inside it has its cycle, so an annual measure has one for each
+program year. «ежегодно, до 1 ноября, в 2022 - 2024 годах» is ``{kind: annual,
+first_due: "2022-11-01", until: "2024-12-31"}``: cycles 2022, 2023 and 2024, none for
+2025. Refused: ``until`` for ``once``, ``once_then_as_needed``, ``as_needed``,
+``by_schedule`` and ``after`` (a single dated cycle or none); after the roadmap's close
+(nothing is reminded then); before the measure's first due date (it would have no cycle).
+``tochka roadmap show`` prints it with the measure's rule («сроки не позже 31.12.2024»)
+and the due dates it leaves.
+
+Reopening and cancelling, for relative deadlines: only a done source
 creates a dependent cycle (a source cycle cancelled while open creates nothing, and a
 done cycle is never reopened or cancelled); an open dependent whose source is no longer
 done (a center reverted below the stage or withdrawn) is cancelled, with an audited
