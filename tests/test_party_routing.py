@@ -368,6 +368,17 @@ def test_before_any_center_the_coordinator_is_reminded_in_the_parties_place(
         "исполнителям; центры загружает tochka centers import."
     ) in flat
     assert "Срок прошёл" not in flat  # an early rung, not the escalation
+    # The preview says the same of the rungs to come while no center is there.
+    with db.read(engine) as conn:
+        coming = [
+            (i.send_on.isoformat(), i.recipient, i.rung)
+            for i in preview(conn, stored, today=FEB15.date(), until=datetime(2021, 3, 1).date())
+            if i.deadline_id == f"cycle:{cycle}"
+        ]
+    assert coming == [
+        ("2021-02-26", COORDINATOR, "before-3"),
+        ("2021-03-01", COORDINATOR, "on_day"),
+    ]
 
     rows = [
         CenterRow(code="S1", name="МБОУ «Школа № 1»", municipality="Шуйский район",
