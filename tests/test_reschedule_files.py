@@ -181,7 +181,7 @@ def test_a_bad_file_refuses_the_move_with_nothing_written(
 
     # A good file with a move that is refused: nothing stored either.
     good = ("--evidence-file", f"department_order={tmp_path / 'prikaz.pdf'}")
-    for command, says in (
+    refusals: list[tuple[tuple[str, ...], str]] = [
         (commands[0][:5], "не указана причина"),
         (commands[1][:6], "не указана причина"),
         (("cycles", "reschedule", "1", "--due", "2021-03-01", "--reason", REASON), "уже выполнен"),
@@ -189,9 +189,10 @@ def test_a_bad_file_refuses_the_move_with_nothing_written(
             ("centers", "reschedule", code, "planned", "--due", "2021-04-15", "--reason", REASON),
             "нет срока в дорожной карте",
         ),
-    ):
-        done = cli("--now", NOW, *command, *good)
-        assert done.exit_code == 1, (command, _said(done))
+    ]
+    for move, says in refusals:
+        done = cli("--now", NOW, *move, *good)
+        assert done.exit_code == 1, (move, _said(done))
         assert says in _said(done), _said(done)
     assert _dump(engine, tmp_path) == before
     # Not a coordinator: only the refusal is recorded, no file is stored.
