@@ -296,7 +296,7 @@ def _queue_fresh(
                     updated_at=now,
                 )
             )
-            _record(conn, members, row_id, now)
+            _record(conn, [(row_id, members)], now)
             log.debug("digest %s amended with %d reminder(s)", row_id, len(members))
             continue
         if existing.get(group) and moves < _MAX_MOVES:
@@ -329,30 +329,33 @@ def _queue_fresh(
             .scalars()
             .all()
         )
-        for row_id, (_group, members) in zip(ids, new_groups, strict=True):
-            _record(conn, members, row_id, now)
+        _record(conn, zip(ids, [members for _group, members in new_groups], strict=True), now)
     if moved:
         log.info("%d reminder(s) moved to the next day's letter", len(moved))
         _queue_fresh(conn, moved, now=now, renderer=renderer, moves=moves + 1)
 
 
-def _record(conn: Connection, members: Sequence[Reminder], outbox_id: int, now: datetime) -> None:
-    conn.execute(
-        REMINDER.insert(),
-        [
-            {
-                "key": r.key,
-                "outbox_id": outbox_id,
-                "recipient": _normal_email(r.recipient.email)[:320],
-                "send_on": r.send_on,
-                "deadline": r.deadline,
-                "rung": r.rung.value,
-                "payload": r.to_json(),
-                "created_at": now,
-            }
-            for r in members
-        ],
-    )
+def _record(
+    conn: Connection, letters: Iterable[tuple[int, Sequence[Reminder]]], now: datetime
+) -> None:
+    """Record the reminders of each (outbox id, reminders) letter, in one statement: one
+    per letter cost a round trip each (3 ms under load; 250 per region on a federal day)."""
+    rows = [
+        {
+            "key": r.key,
+            "outbox_id": outbox_id,
+            "recipient": _normal_email(r.recipient.email)[:320],
+            "send_on": r.send_on,
+            "deadline": r.deadline,
+            "rung": r.rung.value,
+            "payload": r.to_json(),
+            "created_at": now,
+        }
+        for outbox_id, members in letters
+        for r in members
+    ]
+    if rows:
+        conn.execute(REMINDER.insert(), rows)
 
 
 def _queue_one(
