@@ -97,7 +97,7 @@ def test_a_reply_without_threading_headers_is_matched_by_the_subjects_token(
 # --- item 6: bounces --------------------------------------------------------------------
 
 
-def _postfix(letter: EmailMessage) -> bytes:
+def _postfix(letter: EmailMessage, address: str = SCHOOL) -> bytes:
     """Postfix's bounce: multipart/report, the per-recipient DSN, the returned header."""
     return f"""Return-Path: <>
 From: MAIL-DAEMON@mx.example.org (Mail Delivery System)
@@ -121,7 +121,7 @@ This is the mail system at host mx.example.org.
 I'm sorry to have to inform you that your message could not
 be delivered to one or more recipients. It's attached below.
 
-<{SCHOOL}>: host mail.example.org[192.0.2.10] said: 550 5.1.1 <{SCHOOL}>:
+<{address}>: host mail.example.org[192.0.2.10] said: 550 5.1.1 <{address}>:
     Recipient address rejected: User unknown in virtual mailbox table (in reply
     to RCPT TO command)
 
@@ -134,12 +134,12 @@ X-Postfix-Queue-ID: 4F2A1C0
 X-Postfix-Sender: rfc822; tochka@edu.example.org
 Arrival-Date: Wed,  3 Mar 2021 08:59:58 +0300 (MSK)
 
-Final-Recipient: rfc822; {SCHOOL}
-Original-Recipient: rfc822;{SCHOOL}
+Final-Recipient: rfc822; {address}
+Original-Recipient: rfc822;{address}
 Action: failed
 Status: 5.1.1
 Remote-MTA: dns; mail.example.org
-Diagnostic-Code: smtp; 550 5.1.1 <{SCHOOL}>: Recipient address rejected: User
+Diagnostic-Code: smtp; 550 5.1.1 <{address}>: Recipient address rejected: User
     unknown in virtual mailbox table
 
 --4F2A1C0.1614751200/mx.example.org
@@ -147,7 +147,7 @@ Content-Description: Undelivered Message Headers
 Content-Type: text/rfc822-headers
 
 From: tochka@edu.example.org
-To: {SCHOOL}
+To: {address}
 Subject: notice
 Message-ID: {letter["Message-ID"]}
 
@@ -364,3 +364,78 @@ def test_our_answers_to_one_sender_are_limited_a_day(
     assert _outbox(engine)[-1].status == "held"  # recorded, for the coordinator
     listed = cli("outbox", "list")
     assert "задержано: предел ответов отправителю" in listed.output
+
+
+# --- a copy (Cc) bounced: the letter noted, not marked bounced --------------------------
+
+DEPUTY = "deputy@example.org"
+
+
+def _letter_with_copy(cli: Cli, engine: Engine, tmp_path: Path) -> EmailMessage:
+    """A notice to the school with a copy to ``DEPUTY`` (as letters stored before notices
+    lost their copies carry), queued and sent through the file transport."""
+    from datetime import date, datetime
+
+    from notifications.queue import queue_notice
+    from notifications.render import Renderer
+    from notifications.values import Notice, Recipient
+
+    notice = Notice(
+        key="notice:with-copy",
+        recipient=Recipient(email=SCHOOL, name="МБОУ «Школа № 1»"),
+        cc=(Recipient(email=DEPUTY, name="Заместитель"),),
+        headline="Инфраструктурный лист согласован",
+        entity="Центр «Точка роста» МБОУ «Школа № 1»",
+        to_state="Инфраструктурный лист согласован",
+        effective_date=date(2021, 3, 2),
+        actor="operator",
+        roadmap_title="Дорожная карта",
+        reply_to="coordinator@example.org",
+    )
+    now = datetime.fromisoformat("2021-03-02T11:00:00+03:00")
+    with db.write(engine) as conn:
+        assert queue_notice(conn, notice, now=now, renderer=Renderer())
+    mail = tmp_path / "copy-mail"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TOCHKA_MAIL_DIR", str(mail))
+        patch.setenv("TOCHKA_MAIL_FROM", "tochka@edu.example.org")
+        sent = cli("--now", "2021-03-02T11:00:00+03:00", "outbox", "send")
+        assert sent.exit_code == 0, sent.output
+    (letter,) = read_letters(mail)
+    assert DEPUTY in str(letter["Cc"])
+    return letter
+
+
+def test_a_copys_bounce_notes_the_letter_and_flags_the_copys_address(
+    cli: Cli, engine: Engine, letter: EmailMessage, tmp_path: Path
+) -> None:
+    copied = _letter_with_copy(cli, engine, tmp_path)
+    row = next(r for r in _outbox(engine) if r.key == "notice:with-copy")
+    assert DEPUTY in row.envelope.split(",")
+
+    _import(cli, tmp_path, _postfix(copied, DEPUTY), "copy.eml")
+    after = next(r for r in _outbox(engine) if r.key == "notice:with-copy")
+    assert after.status == "sent"  # the school has it
+    assert after.last_error.startswith(f"Копия не доставлена: {DEPUTY}: 5.1.1 550 5.1.1")
+    with db.read(engine) as conn:
+        (bounce,) = conn.execute(sa.select(BOUNCE)).all()
+    assert (bounce.address, bounce.outbox_id) == (DEPUTY, row.id)
+    assert f"Адрес не принимает письма: {DEPUTY}, с 02.03.2021" in cli("status").output
+
+    # The same notification again (another Message-ID) notes nothing twice; then the
+    # main recipient's bounce marks the letter, the copy's note kept after it.
+    again = _postfix(copied, DEPUTY).replace(b"<20210303060000.4F2A1C0@", b"<again.4F2A1C0@")
+    _import(cli, tmp_path, again, "copy2.eml")
+    assert (
+        next(r for r in _outbox(engine) if r.key == "notice:with-copy").last_error.count(
+            "Копия не доставлена"
+        )
+        == 1
+    )
+    main = _postfix(copied).replace(b"<20210303060000.4F2A1C0@", b"<main.4F2A1C0@")
+    _import(cli, tmp_path, main, "main.eml")
+    last = next(r for r in _outbox(engine) if r.key == "notice:with-copy")
+    assert last.status == "bounced"
+    assert last.last_error.startswith(f"Адрес не принимает письма: {SCHOOL}: 5.1.1")
+    assert f"Копия не доставлена: {DEPUTY}: " in last.last_error
+

@@ -13,7 +13,9 @@ The letter it returns is found by the returned letter's Message-ID (in the attac
 ``message/rfc822`` or ``text/rfc822-headers``, or quoted in the text), else it is the
 latest letter sent to the failed address. Each failed address is recorded (``bounce``);
 a permanent failure of a letter's main recipient marks the letter ``bounced`` with the
-reason. A temporary failure («delayed», 4.x.x) is recorded and flags nothing.
+reason, a copy's (an address in its Cc) is noted in the letter's ``last_error`` («Копия
+не доставлена: …»), the letter staying ``sent``. A temporary failure («delayed», 4.x.x)
+is recorded and flags nothing.
 """
 
 from __future__ import annotations
@@ -154,6 +156,38 @@ def _recipients(recipient: str, envelope: str) -> set[str]:
     }
 
 
+def _mark(conn: Connection, letter_id: int, address: str, why: str, *, now: datetime) -> None:
+    """Mark our letter ``letter_id`` returned by ``address``, as the deliverer marks a copy
+    refused at RCPT: its main recipient's failure makes it ``bounced``; a copy's (Cc) is
+    noted in ``last_error`` and the letter stays ``sent``, since its main recipient has it.
+    A letter marked already (the same notification delivered twice) is left as it is."""
+    row = conn.execute(
+        sa.select(OUTBOX.c.recipient, OUTBOX.c.status, OUTBOX.c.last_error)
+        .where(OUTBOX.c.id == letter_id)
+        .with_for_update()
+    ).one()
+    if row.status not in (OutboxStatus.SENT.value, OutboxStatus.BOUNCED.value):
+        return  # not sent by us (yet): nothing to mark
+    main = row.recipient.strip().lower() == address
+    lead = (
+        f"Адрес не принимает письма: {address}: " if main else f"Копия не доставлена: {address}: "
+    )
+    earlier = row.last_error or ""
+    if lead in earlier:
+        return
+    said = lead + why
+    parts = [said, earlier] if main else [earlier, said]
+    conn.execute(
+        OUTBOX.update()
+        .where(OUTBOX.c.id == letter_id)
+        .values(
+            status=OutboxStatus.BOUNCED.value if main else row.status,
+            last_error="; ".join(p for p in parts if p),
+            recorded_at=now,
+        )
+    )
+
+
 def record_bounce(
     conn: Connection, inbound_id: int, raw: bytes, *, now: datetime
 ) -> tuple[str, int | None]:
@@ -222,19 +256,6 @@ def record_bounce(
             said.append(f"адрес {failure.address} не принимает письма ({which}): {why}")
         else:
             said.append(f"доставка на {failure.address} задерживается ({which}): {why}")
-        if (
-            letter is not None
-            and failure.permanent
-            and letter.recipient.strip().lower() == failure.address
-            and letter.status == OutboxStatus.SENT.value
-        ):
-            conn.execute(
-                OUTBOX.update()
-                .where(OUTBOX.c.id == letter.id, OUTBOX.c.status == OutboxStatus.SENT.value)
-                .values(
-                    status=OutboxStatus.BOUNCED.value,
-                    last_error=f"Адрес не принимает письма: {failure.address}: {why}",
-                    recorded_at=now,
-                )
-            )
+        if letter is not None and failure.permanent:
+            _mark(conn, int(letter.id), failure.address, why, now=now)
     return "отчёт о недоставке: " + "; ".join(said) + "; ответ не отправляется", first
