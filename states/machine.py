@@ -36,6 +36,12 @@ class Refusal:
     reason: str
 
 
+#: The lifecycle's states from ``staff_trained`` on (`StateHolder.equipped_and_trained`).
+_TRAINED_OR_LATER = frozenset(
+    s.value for s in center.LIFECYCLE[center.LIFECYCLE.index(center.CenterState.STAFF_TRAINED) :]
+)
+
+
 @dataclass(kw_only=True)
 class StateHolder:
     """What a guard may look at: the state and the inputs given with the trigger.
@@ -75,10 +81,7 @@ class StateHolder:
 
     def equipped_and_trained(self) -> bool:
         """The center is at least at ``staff_trained``: equipped and its staff trained."""
-        order = [s.value for s in center.LIFECYCLE]
-        if self.state in order and order.index(self.state) >= order.index(
-            center.CenterState.STAFF_TRAINED.value
-        ):
+        if self.state in _TRAINED_OR_LATER:
             return True
         return self.refuse("центр не может открыться, пока он не оснащён и персонал не обучен.")
 

@@ -89,6 +89,11 @@ def _seal(fields: Mapping[str, Any], prev_hash: str) -> str:
     return event_hash(fields, prev_hash) if key is None else sealed_hash(fields, prev_hash, key)
 
 
+# What json.dumps(ensure_ascii=False, sort_keys=True, separators=(",", ":")) builds on
+# every call, built once.
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
 def _canonical(fields: Mapping[str, Any], prev_hash: str) -> bytes:
     payload = {
         "seq": fields["seq"],
@@ -106,8 +111,7 @@ def _canonical(fields: Mapping[str, Any], prev_hash: str) -> bytes:
         "comment": fields["comment"],
         "prev_hash": prev_hash,
     }
-    canonical = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return canonical.encode("utf-8")
+    return _CANONICAL.encode(payload).encode("utf-8")
 
 
 def _iso(value: date | datetime | str) -> str:
@@ -116,21 +120,54 @@ def _iso(value: date | datetime | str) -> str:
     return value.isoformat() if isinstance(value, date) else value
 
 
-def append(conn: Connection, roadmap_id: int, events: Sequence[NewEvent]) -> int:
+#: The columns of the chain head a caller reads and locks together with its own row
+#: (`append`'s ``head``), with `head_join`.
+HEAD_SEQ = HEAD.c.seq.label("head_seq")
+HEAD_HASH = HEAD.c.hash.label("head_hash")
+
+
+def head_join(left: sa.FromClause, roadmap_id: sa.ColumnElement[int]) -> sa.Join:
+    """``left`` joined with its roadmap's chain head, to read and lock both in one
+    statement (``FOR UPDATE OF left, audit_head`` on PostgreSQL: the entity's row before
+    the head's, the order every writer takes them in). An inner join: a roadmap whose
+    chain has no head yet reads no row, and the caller falls back to a read without it."""
+    return left.join(HEAD, HEAD.c.roadmap_id == roadmap_id)
+
+
+def lock_head(conn: Connection, roadmap_id: int) -> tuple[int, str] | None:
+    """The roadmap's chain head (seq, hash), locked until the transaction ends (row lock
+    on PostgreSQL; SQLite holds the write lock already); None: the chain has no head
+    yet (`append` creates it)."""
+    found = conn.execute(_HEAD_LOCK, {"rid": roadmap_id}).one_or_none()
+    return None if found is None else (found.seq, found.hash)
+
+
+def append(
+    conn: Connection,
+    roadmap_id: int,
+    events: Sequence[NewEvent],
+    *,
+    head: tuple[int, str] | None = None,
+) -> int:
     """Append events to the roadmap's chain inside the caller's transaction.
 
     Locks the chain head (row lock on PostgreSQL; SQLite holds the write lock already),
     so concurrent transactions extend the chain one after the other.
 
+    Args:
+        head: the head's (seq, hash) as the caller already read and locked it in this
+            transaction (`head_join`, `lock_head`); None reads and locks it here.
+
     Returns:
         The sequence number of the last appended event.
     """
-    head = conn.execute(_HEAD_LOCK, {"rid": roadmap_id}).one_or_none()
+    if head is None:
+        head = lock_head(conn, roadmap_id)
     if head is None:
         seq, prev = 0, GENESIS_HASH
         conn.execute(sa.insert(HEAD).values(roadmap_id=roadmap_id, seq=0, hash=GENESIS_HASH))
     else:
-        seq, prev = head.seq, head.hash
+        seq, prev = head
     rows: list[dict[str, Any]] = []
     for new in events:
         seq += 1

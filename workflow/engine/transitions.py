@@ -1,9 +1,11 @@
 """The transition engine: one state change, one transaction.
 
-A fire reads the entity (state, version), runs the pure state machine, then in one write
-transaction: a versioned UPDATE (optimistic lock: a lost race updates no row and raises
-`Conflict`), the audit event appended to the chain, and any outbox rows from the notice
-hook — committed together or not at all. Hot-path statements are Core-level.
+In one write transaction a fire reads the entity (state, version, the actor's role, its
+last event) and the audit chain's head in one statement that locks both, runs the pure
+state machine, then writes: a versioned UPDATE (optimistic lock: a lost race updates no
+row and raises `Conflict`), the audit event appended to the chain, and any outbox rows
+from the notice hook — committed together or not at all. Four statements per fire, each
+built once at import (Core, from SQLAlchemy's compiled cache).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from workflow.engine.audit import NewEvent
 from workflow.errors import Conflict, NotFound
 from workflow.roadmap.definition import Roadmap
 from workflow.roadmap.items import cycle_measure
-from workflow.storage.tables import CENTER, CYCLE, USER
+from workflow.storage.tables import CENTER, CYCLE, HEAD, USER
 
 if TYPE_CHECKING:
     from workflow.engine.evidence import EvidenceFile
@@ -59,29 +61,40 @@ NoticeHook = Callable[[Connection, TransitionResult, datetime], None]
 SYSTEM_ACTOR = Actor(login="tochka-daemon", system=True)
 
 
-# The center and the actor's role in one statement (the role check runs on every fire).
-# FOR UPDATE OF center on PostgreSQL; SQLite holds the write lock from BEGIN IMMEDIATE.
-_CENTER_READ = (
-    sa.select(
-        CENTER.c.id,
-        CENTER.c.state,
-        CENTER.c.version,
-        CENTER.c.previous_state,
-        CENTER.c.name,
-        CENTER.c.municipality,
-        USER.c.role.label("actor_role"),
-        USER.c.scope.label("actor_scope"),
-        *dates.last_event_columns("center", CENTER.c.roadmap_id, CENTER.c.id),
+# The center, the actor's role, the center's last event and the chain head in one
+# statement (the role check runs on every fire; the head is the one `audit.append`
+# extends). FOR UPDATE OF center, audit_head on PostgreSQL (the center's row first, as
+# every writer takes them); SQLite holds the write lock from BEGIN IMMEDIATE. A roadmap
+# whose chain has no head yet reads no row here: `_CENTER_READ_HEADLESS` then.
+def _center_read(*, with_head: bool) -> sa.Select[Any]:
+    base = CENTER.outerjoin(
+        USER,
+        (USER.c.roadmap_id == CENTER.c.roadmap_id) & (USER.c.login == sa.bindparam("login")),
     )
-    .select_from(
-        CENTER.outerjoin(
-            USER,
-            (USER.c.roadmap_id == CENTER.c.roadmap_id) & (USER.c.login == sa.bindparam("login")),
+    return (
+        sa.select(
+            CENTER.c.id,
+            CENTER.c.state,
+            CENTER.c.version,
+            CENTER.c.previous_state,
+            CENTER.c.municipality,
+            USER.c.role.label("actor_role"),
+            USER.c.scope.label("actor_scope"),
+            *dates.last_event_columns("center", CENTER.c.roadmap_id, CENTER.c.id),
+            *((audit.HEAD_SEQ, audit.HEAD_HASH) if with_head else ()),
         )
+        .select_from(audit.head_join(base, CENTER.c.roadmap_id) if with_head else base)
+        .where(
+            CENTER.c.roadmap_id == sa.bindparam("roadmap_id"),
+            CENTER.c.code == sa.bindparam("code"),
+        )
+        .with_for_update(of=[CENTER, HEAD] if with_head else CENTER)
     )
-    .where(CENTER.c.roadmap_id == sa.bindparam("roadmap_id"), CENTER.c.code == sa.bindparam("code"))
-    .with_for_update(of=CENTER)
-)
+
+
+_CENTER_READ = _center_read(with_head=True)
+_CENTER_READ_HEADLESS = _center_read(with_head=False)
+
 
 _CENTER_UPDATE = (
     sa.update(CENTER)
@@ -94,16 +107,28 @@ _CENTER_UPDATE = (
     )
 )
 
-_CYCLE_READ = sa.select(
-    CYCLE.c.id,
-    CYCLE.c.state,
-    CYCLE.c.version,
-    CYCLE.c.measure,
-    CYCLE.c.period,
-    CYCLE.c.evidence,
-    *dates.last_event_columns("cycle", CYCLE.c.roadmap_id, CYCLE.c.id),
-).where(CYCLE.c.roadmap_id == sa.bindparam("roadmap_id"), CYCLE.c.id == sa.bindparam("id"))
-_CYCLE_READ = _CYCLE_READ.with_for_update()
+
+def _cycle_read(*, with_head: bool) -> sa.Select[Any]:
+    return (
+        sa.select(
+            CYCLE.c.id,
+            CYCLE.c.state,
+            CYCLE.c.version,
+            CYCLE.c.measure,
+            CYCLE.c.period,
+            CYCLE.c.evidence,
+            *dates.last_event_columns("cycle", CYCLE.c.roadmap_id, CYCLE.c.id),
+            *((audit.HEAD_SEQ, audit.HEAD_HASH) if with_head else ()),
+        )
+        .select_from(audit.head_join(CYCLE, CYCLE.c.roadmap_id) if with_head else CYCLE)
+        .where(CYCLE.c.roadmap_id == sa.bindparam("roadmap_id"), CYCLE.c.id == sa.bindparam("id"))
+        .with_for_update(of=[CYCLE, HEAD] if with_head else CYCLE)
+    )
+
+
+# As for centers: the cycle and the chain head in one statement.
+_CYCLE_READ = _cycle_read(with_head=True)
+_CYCLE_READ_HEADLESS = _cycle_read(with_head=False)
 
 _CYCLE_UPDATE = (
     sa.update(CYCLE)
@@ -243,10 +268,11 @@ class TransitionEngine:
     ) -> TransitionResult:
         """`fire_cycle` inside the caller's write transaction, as `fire_center_in`."""
         effective = dates.plausible_effective(self.roadmap, now, real=self.clock())
-        row = conn.execute(_CYCLE_READ, {"roadmap_id": self.roadmap_id, "id": cycle_id}).first()
+        row, head = self._read(conn, _CYCLE_READ, _CYCLE_READ_HEADLESS, {"id": cycle_id})
         return self._fire_cycle_row(
             conn,
             row,
+            head,
             cycle_id,
             trigger,
             actor=actor,
@@ -273,10 +299,67 @@ class TransitionEngine:
         floor_ignores: Collection[str] = (),
         files: Sequence[EvidenceFile] = (),
     ) -> TransitionResult:
-        row = conn.execute(
-            _CENTER_READ,
-            {"roadmap_id": self.roadmap_id, "code": code, "login": actor.login},
-        ).first()
+        row, head = self._read(
+            conn, _CENTER_READ, _CENTER_READ_HEADLESS, {"code": code, "login": actor.login}
+        )
+        new_state, previous = self._check_center(
+            conn,
+            row,
+            code,
+            trigger,
+            actor=actor,
+            effective=effective,
+            comment=comment,
+            expected_version=expected_version,
+            floor_ignores=floor_ignores,
+        )
+        params = {
+            "b_id": row.id,
+            "b_version": row.version,
+            "b_state": new_state,
+            "b_previous": previous,
+        }
+        return self._apply(
+            conn,
+            _CENTER_UPDATE,
+            params,
+            head=head,
+            kind="center",
+            entity_id=row.id,
+            key=code,
+            label=f"Центр {code}",
+            trigger=trigger,
+            from_state=row.state,
+            to_state=new_state,
+            version=row.version,
+            actor=actor,
+            now=now,
+            evidence=evidence,
+            comment=comment,
+            files=files,
+        )
+
+    def _check_center(
+        self,
+        conn: Connection,
+        row: Any,
+        code: str,
+        trigger: str,
+        *,
+        actor: Actor,
+        effective: date,
+        comment: str | None,
+        expected_version: int | None,
+        floor_ignores: Collection[str] = (),
+    ) -> tuple[str, str | None]:
+        """Every check of a center fire, in order, on the center as ``row`` has it (read
+        with `_center_read`): the state it moves to, and the state a withdrawal comes
+        from (None for any other move).
+
+        Raises:
+            NotFound, AccessDenied, Conflict, EffectiveDateBeforeLast, TriggerNotAllowed,
+            GuardRefused: as `fire_center` says.
+        """
         if row is None:
             raise NotFound(
                 f"Центр с кодом «{code}» не найден в дорожной карте «{self.roadmap.code}».",
@@ -313,31 +396,7 @@ class TransitionEngine:
         holder = StateHolder(state=row.state, reason=comment, previous_state=row.previous_state)
         new_state = CENTER_WORKFLOW.fire(holder, trigger, entity=label)
         # Remember where a withdrawal came from, so that ``revert`` can go back there.
-        previous = row.state if new_state == CenterState.WITHDRAWN else None
-        params = {
-            "b_id": row.id,
-            "b_version": row.version,
-            "b_state": new_state,
-            "b_previous": previous,
-        }
-        return self._apply(
-            conn,
-            _CENTER_UPDATE,
-            params,
-            kind="center",
-            entity_id=row.id,
-            key=code,
-            label=label,
-            trigger=trigger,
-            from_state=row.state,
-            to_state=new_state,
-            version=row.version,
-            actor=actor,
-            now=now,
-            evidence=evidence,
-            comment=comment,
-            files=files,
-        )
+        return new_state, (row.state if new_state == CenterState.WITHDRAWN else None)
 
     def fire_cycle(
         self,
@@ -363,10 +422,11 @@ class TransitionEngine:
         """
         effective = dates.plausible_effective(self.roadmap, now, real=self.clock())
         with self._refusals_recorded(actor, now), db.write(self.engine) as conn:
-            row = conn.execute(_CYCLE_READ, {"roadmap_id": self.roadmap_id, "id": cycle_id}).first()
+            row, head = self._read(conn, _CYCLE_READ, _CYCLE_READ_HEADLESS, {"id": cycle_id})
             return self._fire_cycle_row(
                 conn,
                 row,
+                head,
                 cycle_id,
                 trigger,
                 actor=actor,
@@ -382,6 +442,7 @@ class TransitionEngine:
         self,
         conn: Connection,
         row: Any,
+        head: tuple[int, str] | None,
         cycle_id: int,
         trigger: str,
         *,
@@ -426,6 +487,7 @@ class TransitionEngine:
             conn,
             _CYCLE_UPDATE,
             params,
+            head=head,
             kind="cycle",
             entity_id=row.id,
             key=f"{row.measure}/{row.period}",
@@ -440,6 +502,21 @@ class TransitionEngine:
             comment=comment,
             files=files,
         )
+
+    def _read(
+        self,
+        conn: Connection,
+        statement: sa.Select[Any],
+        headless: sa.Select[Any],
+        params: dict[str, object],
+    ) -> tuple[Any, tuple[int, str] | None]:
+        """The row (None: no such entity) and the chain head read and locked with it
+        (None: `audit.append` reads it, the chain has no head yet)."""
+        params["roadmap_id"] = self.roadmap_id
+        row = conn.execute(statement, params).first()
+        if row is not None:
+            return row, (row.head_seq, row.head_hash)
+        return conn.execute(headless, params).first(), None
 
     def _authorize(
         self,
@@ -493,6 +570,7 @@ class TransitionEngine:
         statement: sa.Update,
         params: dict[str, object],
         *,
+        head: tuple[int, str] | None = None,
         kind: str,
         entity_id: int,
         key: str,
@@ -523,7 +601,8 @@ class TransitionEngine:
         seq = audit.append(
             conn,
             self.roadmap_id,
-            [
+            head=head,
+            events=[
                 NewEvent(
                     entity_kind=kind,
                     entity_id=entity_id,
