@@ -25,6 +25,9 @@ def _load(name: str) -> ModuleType:
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    # Registered as Python's import does: a dataclass of the module looks its module up
+    # in sys.modules (string annotations).
+    sys.modules[spec.name] = module
     sys.path.insert(0, str(BENCHMARKS))
     try:
         spec.loader.exec_module(module)
@@ -50,3 +53,39 @@ def test_benchmark_imports_and_parses_quick(name: str, capsys: pytest.CaptureFix
 def test_run_all_runs_every_benchmark() -> None:
     run_all = _load("run_all.py")
     assert sorted(p.name for p in run_all.benchmarks()) == SCRIPTS
+
+
+def test_the_summary_lists_every_path_of_the_issue_measured_or_not() -> None:
+    """`make bench` ends with one table: each path of issue 16's table in order, with the
+    rows the benchmarks returned for it, «not measured» where none did, then the rest
+    (a benchmark that returned nothing or failed is named, not silently left out)."""
+    run_all = _load("run_all.py")
+    federal = {
+        "key": "federal",
+        "path": "federal day: the tick",
+        "today": "310 s",
+        "floor": "120 s",
+        "ratio": "2.58x (2.50–2.66)",
+        "peak": "210 MB RSS",
+        "goal": "≤ 2x",
+        "met": False,
+    }
+    lines = run_all.summary(
+        [
+            ("federal_day", [federal, {"path": "delivery of the day", "today": "90 s"}]),
+            ("bench_cli", None),
+            ("bench_report", ValueError("broken")),
+        ]
+    )
+    titles = list(run_all.ISSUE_ROWS.values())
+    assert len(lines) == len(titles) + 3
+    assert lines[-4] == ["federal day: the tick", "310 s", "120 s", "2.58x (2.50–2.66)",
+                         "210 MB RSS", "≤ 2x", "NO"]
+    assert [line[0] for line in lines[:-4]] == titles[:-1]
+    assert {line[1] for line in lines[:-4]} == {"not measured"}
+    assert [line[0] for line in lines[-3:]] == [
+        "delivery of the day",
+        "bench_cli: returned no rows (see its output above)",
+        "bench_report: failed (ValueError)",
+    ]
+    assert lines[-1][-1] == "NO"
