@@ -439,3 +439,138 @@ def test_a_copys_bounce_notes_the_letter_and_flags_the_copys_address(
     assert last.last_error.startswith(f"Адрес не принимает письма: {SCHOOL}: 5.1.1")
     assert f"Копия не доставлена: {DEPUTY}: " in last.last_error
 
+
+# --- the flag cleared --------------------------------------------------------------------
+
+
+def _flagged(cli: Cli) -> bool:
+    return f"Адрес не принимает письма: {SCHOOL}" in cli("--now", "2021-03-20", "status").output
+
+
+def _bounce_events(engine: Engine) -> list[sa.Row[tuple[object, ...]]]:
+    from workflow.storage.tables import EVENT
+
+    with db.read(engine) as conn:
+        return list(
+            conn.execute(
+                sa.select(EVENT).where(EVENT.c.entity_kind == "bounce").order_by(EVENT.c.seq)
+            )
+        )
+
+
+def test_replacing_the_centers_address_clears_its_flag(
+    cli: Cli, engine: Engine, letter: EmailMessage, tmp_path: Path
+) -> None:
+    _import(cli, tmp_path, _postfix(letter))
+    assert _flagged(cli)
+    done = cli("--now", "2021-03-04", "centers", "update", "S1", "--email", "new@example.org")
+    assert done.exit_code == 0, done.output
+    assert f"Отметка «адрес не принимает письма» снята с {SCHOOL}: адрес заменён." in done.output
+    assert not _flagged(cli)
+    with db.read(engine) as conn:
+        (bounce,) = conn.execute(sa.select(BOUNCE)).all()
+    assert bounce.cleared_by == "operator"
+    assert bounce.cleared_reason == "адрес центра S1 изменён на new@example.org"
+    (event,) = _bounce_events(engine)
+    assert (event.entity_key, event.trigger, event.actor) == (SCHOOL, "unflag", "operator")
+    assert event.comment == bounce.cleared_reason
+    assert "недоставка писем" in cli("audit", "log", "--kind", "bounce").output
+    verified = cli("audit", "verify")
+    assert verified.exit_code == 0, verified.output
+
+
+def test_an_address_another_center_still_has_stays_flagged(
+    cli: Cli, engine: Engine, letter: EmailMessage, tmp_path: Path
+) -> None:
+    csv = tmp_path / "s2.csv"
+    csv.write_text(
+        f"code,name,municipality,cohort,email\nS2,МБОУ «Школа № 2»,Шуйский район,2021,{SCHOOL}\n",
+        encoding="utf-8",
+    )
+    assert cli("--now", "2021-03-03", "centers", "import", str(csv)).exit_code == 0
+    _import(cli, tmp_path, _postfix(letter))
+    done = cli("--now", "2021-03-04", "centers", "update", "S1", "--email", "new@example.org")
+    assert done.exit_code == 0, done.output
+    assert "Отметка" not in done.output
+    assert _flagged(cli)
+    assert not _bounce_events(engine)
+
+
+def test_a_municipalitys_new_address_clears_the_old_ones_flag(
+    cli: Cli, engine: Engine, letter: EmailMessage, tmp_path: Path
+) -> None:
+    uo = "uo@example.org"
+    first = tmp_path / "uo.csv"
+    first.write_text(f"municipality,email\nШуйский район,{uo}\n", encoding="utf-8")
+    assert cli("--now", "2021-03-03", "municipalities", "import", str(first)).exit_code == 0
+    _import(cli, tmp_path, _postfix(letter, uo))  # no letter to it: recorded, flagged
+    assert f"Адрес не принимает письма: {uo}" in cli("status").output
+    second = tmp_path / "uo2.csv"
+    second.write_text("municipality,email\nШуйский район,uo2@example.org\n", encoding="utf-8")
+    assert cli("--now", "2021-03-04", "municipalities", "import", str(second)).exit_code == 0
+    assert f"Адрес не принимает письма: {uo}" not in cli("status").output
+    (event,) = _bounce_events(engine)
+    assert event.comment == "адрес муниципалитета «Шуйский район» изменён на uo2@example.org"
+
+
+def test_a_partys_new_address_in_the_roadmap_file_clears_the_old_ones_flag(
+    cli: Cli, engine: Engine, letter: EmailMessage, tmp_path: Path
+) -> None:
+    from workflow.roadmap.shipped import IVANOVO_159_RP
+
+    _import(cli, tmp_path, _postfix(letter, "operator@example.org"))
+    assert "Адрес не принимает письма: operator@example.org" in cli("status").output
+    changed = tmp_path / "roadmap.yaml"
+    changed.write_text(
+        IVANOVO_159_RP.read_text(encoding="utf-8").replace(
+            '"operator@example.org"', '"fo@example.org"'
+        ),
+        encoding="utf-8",
+    )
+    loaded = cli("--now", "2021-03-04", "roadmap", "load", str(changed))
+    assert loaded.exit_code == 0, loaded.output
+    assert "operator@example.org" not in cli("status").output
+    (event,) = _bounce_events(engine)
+    assert event.comment == "адрес участника «федеральный оператор» изменён на fo@example.org"
+
+
+def test_the_coordinator_clears_a_flag_with_a_reason(
+    cli: Cli, engine: Engine, letter: EmailMessage, tmp_path: Path
+) -> None:
+    _import(cli, tmp_path, _postfix(letter))
+    listed = cli("outbox", "bounces")
+    assert listed.exit_code == 0, listed.output
+    assert SCHOOL in listed.output
+    assert "User unknown" in listed.output
+
+    for args, said in (
+        (["--reason", "  "], "--reason: укажите, почему адрес снова принимает письма"),
+        (["--reason", "x" * 501], "--reason: причина длиннее 500 символов (501)."),
+    ):
+        refused = cli("--now", "2021-03-04", "outbox", "unflag", SCHOOL, *args)
+        assert refused.exit_code != 0
+        assert said in refused.output
+        assert _flagged(cli)
+    stranger = cli("--now", "2021-03-04", "outbox", "unflag", SCHOOL, "--reason", "я", actor="zed")
+    assert stranger.exit_code != 0
+    assert _flagged(cli)
+
+    done = cli(
+        "--now", "2021-03-04", "outbox", "unflag", SCHOOL.upper(), "--reason", "ящик восстановлен"
+    )
+    assert done.exit_code == 0, done.output
+    assert f"Отметка снята: {SCHOOL} (отказов: 1, с 02.03.2021)." in done.output
+    assert not _flagged(cli)
+    (event,) = _bounce_events(engine)
+    assert event.comment == "снято координатором: ящик восстановлен"
+    assert "Адреса, не принимающие письма: 0" in cli("outbox", "bounces").output
+
+    twice = cli("--now", "2021-03-04", "outbox", "unflag", SCHOOL, "--reason", "ещё раз")
+    assert twice.exit_code != 0
+    assert f"Адрес {SCHOOL} не отмечен как не принимающий письма." in twice.output
+    assert len(_bounce_events(engine)) == 1
+
+    # A bounce after the flag was cleared flags the address again.
+    second = _postfix(letter).replace(b"<20210303060000.4F2A1C0@", b"<second.4F2A1C0@")
+    _import(cli, tmp_path, second, "second.eml")
+    assert _flagged(cli)

@@ -157,6 +157,7 @@ def test_update_json_moves_municipality_and_warns_about_a_new_one(
         "version": 2,
         "event": 3,
         "new_municipality": False,
+        "unflagged": [],
     }
     typo = cli(
         "--now", "2021-03-02", "centers", "update", "B", "--municipality", "Кинешемскйи район"

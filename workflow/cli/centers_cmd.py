@@ -394,6 +394,8 @@ def update(
     done(f"Центр {code} изменён (версия {result.version}, событие № {result.seq}):")
     for field, (old, new) in result.changes.items():
         done(f"  {centers.UPDATE_FIELDS[field]}: «{old}» → «{new}»")
+    for address in result.unflagged:
+        done(f"Отметка «адрес не принимает письма» снята с {address}: адрес заменён.")
     from workflow.views.cells import formula_prefix
 
     for field, (_old, new) in result.changes.items():

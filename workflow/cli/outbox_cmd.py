@@ -1,8 +1,9 @@
-"""``tochka outbox``: list, retry, send."""
+"""``tochka outbox``: list, retry, send; the addresses that bounce (bounces, unflag)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 
@@ -10,6 +11,8 @@ from workflow.cli.context import authorize, done, handle_errors, print_json, sta
 from workflow.cli.options import RoadmapCode
 
 app = typer.Typer(help="Исходящие письма.", no_args_is_help=True)
+
+_MOSCOW = ZoneInfo("Europe/Moscow")
 
 
 @app.command("list")
@@ -187,6 +190,84 @@ def send(
             f"Почтовый сервер недоступен: {reason}",
             hint="Письма остались в очереди и будут отправлены при следующей попытке.",
         )
+
+
+@app.command("bounces")
+@handle_errors
+def bounces(ctx: typer.Context) -> None:
+    """Адреса, которые не принимают письма: с какого дня, сколько отказов, последняя
+    причина (пока отметку не сняли)."""
+    from base import db
+    from workflow.engine.bounces import flags
+
+    st = state(ctx)
+    with db.read(st.engine()) as conn:
+        found = flags(conn)
+    if st.json:
+        print_json([f.as_json() for f in found])
+        return
+    from workflow.cli.listing import Column, Fit, print_table
+
+    print_table(
+        f"Адреса, не принимающие письма: {len(found)}",
+        (
+            Column("адрес"),
+            Column("с", right=True),
+            Column("отказов", right=True),
+            Column("письмо", right=True),
+            Column("причина", Fit.WRAP),
+        ),
+        [
+            (
+                f.address,
+                f"{f.since.astimezone(_MOSCOW):%d.%m.%Y}",
+                str(f.bounces),
+                "" if f.letter_id is None else str(f.letter_id),
+                " ".join(p for p in (f.status, f.reason) if p) or "без пояснения",
+            )
+            for f in found
+        ],
+        width=st.width,
+    )
+    if found:
+        done(
+            "Исправьте адрес (tochka centers update КОД --email …, tochka municipalities "
+            "import, файл дорожной карты) — отметка снимется сама; или снимите её: tochka "
+            "outbox unflag АДРЕС --reason …"
+        )
+
+
+@app.command("unflag")
+@handle_errors
+def unflag(
+    ctx: typer.Context,
+    address: Annotated[str, typer.Argument(help="Адрес (из «tochka outbox bounces»).")],
+    reason: Annotated[
+        str,
+        typer.Option("--reason", help="Почему адрес снова принимает письма (в журнал)."),
+    ],
+    roadmap: RoadmapCode = None,
+) -> None:
+    """Снять отметку «адрес не принимает письма» (записывается в журнал)."""
+    from workflow.engine.bounces import unflag_address
+
+    st = state(ctx)
+    stored = st.roadmap(roadmap)
+    flag = unflag_address(
+        st.engine(),
+        stored,
+        address,
+        reason=reason,
+        actor=st.actor_ref,
+        now=st.now(stored.definition.timezone),
+    )
+    if st.json:
+        print_json({"unflagged": flag.as_json()})
+        return
+    done(
+        f"Отметка снята: {flag.address} (отказов: {flag.bounces}, с "
+        f"{flag.since.astimezone(_MOSCOW):%d.%m.%Y}). Новый отказ снова отметит адрес."
+    )
 
 
 def _require_coordinator(st: Any, target: str, roadmap: str | None) -> None:

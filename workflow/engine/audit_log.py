@@ -33,6 +33,7 @@ class LogKind(StrEnum):
     USER = "user"
     MUNICIPALITY = "municipality"
     REPLY = "reply"
+    BOUNCE = "bounce"
 
 
 LOG_KIND_TITLES: Mapping[LogKind, str] = {
@@ -45,6 +46,7 @@ LOG_KIND_TITLES: Mapping[LogKind, str] = {
     LogKind.USER: "пользователь",
     LogKind.MUNICIPALITY: "муниципалитет",
     LogKind.REPLY: "ответ на письмо",
+    LogKind.BOUNCE: "недоставка писем",
 }
 
 _MACHINES = ("center", "cycle")

@@ -14,7 +14,7 @@ from base import db
 from base.addresses import address_problem
 from base.clock import Clock, system_clock
 from states.center import CenterState
-from workflow.engine import audit, dates
+from workflow.engine import audit, bounces, dates
 from workflow.engine.access import Action, as_actor, authorize_action, refusals_recorded
 from workflow.engine.audit import CREATE_TRIGGER, NewEvent
 from workflow.errors import Conflict, ImportFileError, InputError, NotFound, Problem
@@ -167,6 +167,8 @@ class CenterUpdate:
         seq: the audit event's sequence number; None when nothing changed.
         new_municipality: the new municipality is used by no other center and has no
             contact (a typo would leave its reminders unsent).
+        unflagged: the old address, when it was flagged as bouncing and nobody else
+            has it: its flag is cleared (`workflow.engine.bounces`).
     """
 
     code: str
@@ -174,6 +176,7 @@ class CenterUpdate:
     version: int
     seq: int | None
     new_municipality: bool = False
+    unflagged: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -182,6 +185,7 @@ class CenterUpdate:
             "version": self.version,
             "event": self.seq,
             "new_municipality": self.new_municipality,
+            "unflagged": list(self.unflagged),
         }
 
 
@@ -326,12 +330,22 @@ def update_center(
                 )
             ],
         )
+        unflagged = bounces.unflag_replaced(
+            conn,
+            roadmap.id,
+            roadmap.definition,
+            [(*changes["email"], f"центра {code}")] if "email" in changes else [],
+            actor=by,
+            effective=effective,
+            recorded_at=recorded_at,
+        )
     return CenterUpdate(
         code=code,
         changes=changes,
         version=row.version + 1,
         seq=seq,
         new_municipality=new_municipality,
+        unflagged=tuple(unflagged),
     )
 
 

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from base import db
 from base.clock import Clock, system_clock
 from notifications.values import Recipient
-from workflow.engine import audit, dates
+from workflow.engine import audit, bounces, dates
 from workflow.engine.access import Action, as_actor, authorize_action, refusals_recorded
 from workflow.errors import ImportFileError, Problem
 from workflow.imports.municipalities_file import (
@@ -112,6 +112,7 @@ def import_contacts(
         }
         added = changed = 0
         events: list[audit.NewEvent] = []
+        replaced: list[tuple[str, str, str]] = []
         for r in rows:
             before = existing.get(r.municipality)
             if before is None:
@@ -140,6 +141,7 @@ def import_contacts(
                     .where(table.c.id == before.id)
                     .values(email=r.email, recipient=r.recipient, updated_at=recorded_at)
                 )
+                replaced.append((before.email, r.email, f"муниципалитета «{r.municipality}»"))
                 changed += 1
             else:
                 continue
@@ -163,6 +165,15 @@ def import_contacts(
             )
         if events:
             audit.append(conn, stored.id, events)
+        bounces.unflag_replaced(
+            conn,
+            stored.id,
+            stored.definition,
+            replaced,
+            actor=by,
+            effective=effective,
+            recorded_at=recorded_at,
+        )
     return added, changed
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from base import db
 from base.clock import Clock, system_clock
-from workflow.engine import audit, dates
+from workflow.engine import audit, bounces, dates
 from workflow.engine.access import (
     ROLE_TITLES,
     SYSTEM,
@@ -524,6 +524,22 @@ def load_roadmap_as(
                 on_behalf_of=actor.on_behalf_of,
                 recorded_at=clock(),
                 effective=effective,
+            )
+        if outcome == "updated" and comparison is not None:
+            # A party's new address clears the old one's bounce flag (`bounces`).
+            parties = {p.id: p for p in definition.parties}
+            bounces.unflag_replaced(
+                conn,
+                roadmap_id,
+                definition,
+                [
+                    (old.email, parties[old.id].email, f"участника «{parties[old.id].name}»")
+                    for old in previous.parties
+                    if old.id in parties and old.email and parties[old.id].email
+                ],
+                actor=actor,
+                effective=effective,
+                recorded_at=clock(),
             )
         made = bootstrap_coordinator(conn, roadmap_id, actor.login, clock(), effective)
     return roadmap_id, outcome, made

@@ -115,7 +115,10 @@ class BounceRecord(SQLModel, table=True):
         failure of the letter's main recipient, that letter marked ``bounced``
         (`workflow.inbound.bounce`). An address with a permanent bounce is flagged in
         ``tochka status`` and the coordinator's summary from the day of the letter that
-        bounced («Адрес не принимает письма: …, с ДАТА»).
+        bounced («Адрес не принимает письма: …, с ДАТА») and told once in the
+        coordinator's daily letter, until the flag is cleared (``cleared_at``: the
+        address changed, a later letter delivered without a bounce, or ``tochka outbox
+        unflag``; `workflow.engine.bounces`).
     """
 
     __tablename__ = "bounce"
@@ -135,18 +138,23 @@ class BounceRecord(SQLModel, table=True):
     # notification was recorded: the day the address is flagged from.
     since: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
     received_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    # When the flag was cleared (real time), by whom (a login, or the daemon's) and why,
+    # in Russian (`workflow.engine.bounces`); None while the address is flagged.
+    cleared_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
+    cleared_by: str | None = Field(default=None, max_length=64)
+    cleared_reason: str | None = Field(default=None, sa_type=sa.Text)
 
 
 BOUNCE: sa.Table = BounceRecord.__table__  # type: ignore[attr-defined]
 
 
 def bounced_addresses(conn: Any) -> list[tuple[str, datetime]]:
-    """Every address with a permanent bounce and when its first bounced letter was sent,
-    the earliest first (``tochka status``, the coordinator's summary)."""
+    """Every flagged address (a permanent bounce not cleared) and when its first bounced
+    letter was sent, the earliest first (``tochka status``, the coordinator's summary)."""
     since = sa.func.min(BOUNCE.c.since)
     rows = conn.execute(
         sa.select(BOUNCE.c.address, since)
-        .where(BOUNCE.c.permanent.is_(True))
+        .where(BOUNCE.c.permanent.is_(True), BOUNCE.c.cleared_at.is_(None))
         .group_by(BOUNCE.c.address)
         .order_by(since, BOUNCE.c.address)
     )
