@@ -19,6 +19,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -677,3 +678,173 @@ def test_a_50_mb_message_is_refused_with_a_russian_reason_and_recorded(
     assert row.raw is None
     assert row.size > 50 * 1024 * 1024
     assert row.message_id == "<big@example.org>"
+
+
+#: The Message-ID of the genuine reply the forgeries below copy.
+GENUINE_ID = "<genuine-1@school1.example.org>"
+
+
+def _forgeries(letter: EmailMessage) -> dict[str, tuple[bytes, str, str]]:
+    """Messages that carry the genuine reply's Message-ID and arrive before it: the
+    state each is recorded in, and a fragment of its reason."""
+    same = GENUINE_ID
+    return {
+        "another sender": (
+            reply(letter, sender="director@example.net", message_id=same),
+            "quarantine",
+            "не адресат письма",
+        ),
+        "the school's From, DMARC failed": (
+            reply(
+                letter,
+                headers={"Authentication-Results": "mx.example.org; dmarc=fail header.from=x"},
+                message_id=same,
+            ),
+            "quarantine",
+            "dmarc=fail",
+        ),
+        "the school's From, other words and no file": (
+            reply(letter, text="Приказ отменён, ничего не принимайте.", pdf=None, message_id=same),
+            "matched",
+            "Приказ отменён",
+        ),
+        "the school's From, an auto-reply": (
+            reply(letter, headers={"Auto-Submitted": "auto-replied"}, message_id=same),
+            "auto",
+            "автоответ",
+        ),
+    }
+
+
+def _redelivered(raw: bytes) -> bytes:
+    """The same message as a second delivery brings it: relays' fields prepended, line
+    ends turned to LF."""
+    trace = (
+        b"Delivered-To: tochka@edu.example.org\r\n"
+        b"Return-Path: <s1@example.org>\r\n"
+        b"Received: from relay2.example.net by mx.example.org; Wed, 3 Mar 2021 12:05:00 +0000\r\n"
+        b"Authentication-Results: mx.example.org; dkim=pass; spf=pass\r\n"
+    )
+    return (trace + raw).replace(b"\r\n", b"\n")
+
+
+def test_a_forged_message_id_arriving_first_shadows_no_reply(
+    engine: Engine, letters: dict[str, EmailMessage], tmp_path: Path
+) -> None:
+    """A duplicate is a message whose Message-ID and content (sender, verdict, kind,
+    subject, references, body) agree with one recorded: a forgery that copies the
+    genuine reply's Message-ID and comes first is recorded as what it is, and the
+    genuine reply still becomes the school's pending submission."""
+    letter = letters["notice"]
+    genuine = reply(letter, message_id=GENUINE_ID)
+    forged = _forgeries(letter)
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    for n, (raw, _state, _says) in enumerate(forged.values()):
+        (folder / f"{n:02d}-forged.eml").write_bytes(raw)
+    (folder / "99-genuine.eml").write_bytes(genuine)
+
+    report = import_path(engine, folder, max_bytes=LIMIT)
+
+    assert [o.duplicate for _w, o in report.outcomes] == [False] * (len(forged) + 1)
+    with db.read(engine) as conn:
+        rows = conn.execute(sa.select(INBOUND).order_by(INBOUND.c.id)).all()
+    assert [r.message_id for r in rows] == [GENUINE_ID] * (len(forged) + 1)
+    for row, (name, (_raw, state, says)) in zip(rows, forged.items(), strict=False):
+        assert row.state == state, name
+        assert says in " ".join([row.reason or "", row.text]), (name, row.reason)
+    real = rows[-1]
+    assert (real.state, real.submission, real.from_addr) == ("matched", "pending", SCHOOL)
+    assert [a["name"] for a in real.attachments] == ["Приказ №5.pdf"]
+    assert real.text.startswith("Добрый день! Приказ во вложении.")
+
+    # Each of them again, and the genuine reply delivered a second time: duplicates.
+    (folder / "99-genuine-again.eml").write_bytes(_redelivered(genuine))
+    again = import_path(engine, folder, max_bytes=LIMIT).outcomes
+    assert all(outcome.duplicate for _w, outcome in again), [o for _w, o in again]
+    assert {o.id for _w, o in again if _w.endswith("genuine-again.eml")} == {real.id}
+    with db.read(engine) as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(INBOUND)).scalar_one() == len(
+            rows
+        )
+
+
+def test_messages_recorded_before_the_content_key_stay_duplicates_by_message_id(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Migration 0014 on a database with messages: their unique key is (Message-ID, "")
+    and a message of their Message-ID is a duplicate as it was; new messages are kept
+    by Message-ID and content. Both backends."""
+    from alembic import command
+
+    from workflow.storage import schema
+
+    eng = db.make_engine(db_url, create_dir=True)
+    try:
+        with db.write(eng) as conn:
+            cfg: Any = schema.alembic_config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0013")
+        old = {
+            "dedup_key": "<old-1@example.org>",
+            "message_id": "<old-1@example.org>",
+            "mailbox": "file",
+            "source": "old.eml",
+            "from_addr": SCHOOL,
+            "from_header": SCHOOL,
+            "subject": "Re: старое",
+            "date_header": "",
+            "size": 10,
+            "sha256": "0" * 64,
+            "state": "quarantine",
+            "reason": "неизвестный отправитель",
+            "text": "",
+            "attachments": [],
+            "notes": [],
+            "raw": b"x",
+            "received_at": datetime(2021, 3, 3, 12, 0, tzinfo=UTC),
+        }
+        columns = ", ".join(old)
+        values = ", ".join(f":{name}" for name in old)
+        with db.write(eng) as conn:
+            conn.execute(
+                sa.text(f"INSERT INTO inbound_message ({columns}) VALUES ({values})").bindparams(
+                    sa.bindparam("attachments", type_=sa.JSON),
+                    sa.bindparam("notes", type_=sa.JSON),
+                    sa.bindparam("received_at", type_=sa.DateTime(timezone=True)),
+                ),
+                old,
+            )
+        assert schema.upgrade(eng) == ("0013", schema.HEAD)
+        with db.read(eng) as conn:
+            assert conn.execute(sa.select(INBOUND.c.content_key)).scalar_one() == ""
+        path = tmp_path / "new.eml"
+        path.write_bytes(
+            b"From: s1@example.org\r\nSubject: Re: new\r\nMessage-ID: <old-1@example.org>\r\n"
+            b"\r\nother words\r\n"
+        )
+        ((_where, outcome),) = import_path(eng, path, max_bytes=LIMIT).outcomes
+        assert outcome.duplicate  # the old row's rule: its Message-ID alone
+        path.write_bytes(path.read_bytes().replace(b"<old-1@", b"<new-1@"))
+        ((_where, first),) = import_path(eng, path, max_bytes=LIMIT).outcomes
+        path.write_bytes(path.read_bytes().replace(b"other words", b"forged words"))
+        ((_where, second),) = import_path(eng, path, max_bytes=LIMIT).outcomes
+        assert not first.duplicate
+        assert not second.duplicate
+        with db.read(eng) as conn:
+            keys = conn.execute(
+                sa.select(INBOUND.c.dedup_key, INBOUND.c.content_key).order_by(INBOUND.c.id)
+            ).all()
+        assert [k for k, _c in keys] == ["<old-1@example.org>", "<new-1@example.org>"] + [
+            "<new-1@example.org>"
+        ]
+        assert keys[1].content_key != keys[2].content_key
+        assert all(len(c) == 64 for _k, c in keys[1:])
+        # The unique key holds: the same row twice is refused by the database itself.
+        with pytest.raises(sa.exc.IntegrityError), db.write(eng) as conn:
+            conn.execute(
+                INBOUND.insert(),
+                {**old, "dedup_key": keys[1].dedup_key, "content_key": keys[1].content_key},
+            )
+    finally:
+        eng.dispose()

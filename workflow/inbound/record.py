@@ -37,7 +37,7 @@ from workflow.inbound.message import Parsed, parse
 from workflow.storage.inbound import INBOUND, InboundState, SubmissionState
 from workflow.storage.tables import CENTER, CONTACT
 
-__all__ = ["Outcome", "Source", "already_recorded", "record_message"]
+__all__ = ["Outcome", "Source", "already_recorded", "content_key", "record_message"]
 
 AUTO_TITLES = {"auto-reply": "автоответ", "bounce": "отчёт о недоставке", "list": "рассылка"}
 
@@ -77,6 +77,32 @@ def megabytes(size: int) -> str:
 def dedup_key(parsed: Parsed, raw: bytes) -> str:
     """The key a message is recorded once by: its Message-ID, else its bytes' hash."""
     return parsed.message_id or "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def content_key(parsed: Parsed, raw: bytes) -> str:
+    """What must agree beside the Message-ID for a message to be one already recorded:
+    the SHA-256 of the sender's addresses, the authentication verdict, the automatic
+    kind, the subject, the ids it answers and the body as sent (line ends as LF).
+
+    The fields relays add (Received, Delivered-To, Return-Path…) are not in it: the same
+    message delivered twice has one key. A message that carries the Message-ID of
+    another but was written by someone else, or says something else (a forgery that
+    arrives before the genuine reply), has its own, and the genuine reply is still
+    recorded when it comes.
+    """
+    digest = hashlib.sha256()
+    for part in (
+        ",".join(parsed.from_addrs),
+        ",".join(sorted(parsed.auth_failures)),
+        parsed.auto_kind or "",
+        parsed.subject,
+        " ".join(parsed.in_reply_to),
+        " ".join(parsed.references),
+    ):
+        digest.update(part.encode("utf-8", "surrogatepass") + b"\x00")
+    _header, blank, body = raw.replace(b"\r\n", b"\n").partition(b"\n\n")
+    digest.update(body if blank else b"")
+    return digest.hexdigest()
 
 
 def already_recorded(conn: Connection, source: Source, uids: list[int]) -> set[int]:
@@ -126,8 +152,14 @@ def record_message(
         if known is not None:
             return Outcome(id=known[0], state=None, reason=None, duplicate=True)
     parsed = parse(data)
-    key = dedup_key(parsed, data)
-    known = conn.execute(sa.select(INBOUND.c.id).where(INBOUND.c.dedup_key == key)).first()
+    key, content = dedup_key(parsed, data), content_key(parsed, data)
+    known = conn.execute(
+        sa.select(INBOUND.c.id).where(
+            INBOUND.c.dedup_key == key,
+            # "": recorded before the content was kept, a duplicate by its Message-ID.
+            INBOUND.c.content_key.in_((content, "")),
+        )
+    ).first()
     if known is not None:
         return Outcome(id=known[0], state=None, reason=None, duplicate=True)
 
@@ -151,6 +183,7 @@ def record_message(
                 state, reason = _decide(conn, parsed, letter, matched_by)
     row = {
         "dedup_key": key,
+        "content_key": content,
         "message_id": parsed.message_id,
         "mailbox": source.mailbox,
         "uidvalidity": source.uidvalidity,

@@ -3,11 +3,17 @@
 ``inbound_message``
     One message, recorded in the transaction that decides what it is; the IMAP copy is
     moved to the processed folder only after that transaction commits
-    (`workflow.inbound.poll`). Two unique keys make a re-read a no-op: ``dedup_key``
-    (the Message-ID, or ``sha256:<hash of the bytes>`` for a message without one) and
-    ``(mailbox, uidvalidity, uid)`` for a message read over IMAP. A crash between the
-    commit and the move leaves the message in the folder; the next poll finds its key
-    and only moves it.
+    (`workflow.inbound.poll`). Two unique keys make a re-read a no-op: ``(dedup_key,
+    content_key)`` — the Message-ID (or ``sha256:<hash of the bytes>`` for a message
+    without one) and the hash of what the sender wrote that decides the message's fate
+    (`workflow.inbound.record.content_key`: the sender, the subject, the ids it answers,
+    the authentication verdict, the automatic kind, the body) — and ``(mailbox,
+    uidvalidity, uid)`` for a message read over IMAP. A message delivered twice has both
+    keys of the first and is skipped; one carrying another's Message-ID with other
+    content (a forgery that arrives first) is recorded beside it and shadows nothing.
+    Rows recorded before the content was compared have ``content_key`` "" and match
+    their Message-ID alone, as they did. A crash between the commit and the move leaves
+    the message in the folder; the next poll finds its key and only moves it.
 
     ``state`` (`InboundState`) says what it is: matched to one of our letters, held in
     quarantine for the coordinator (``reason`` says why), an automatic message
@@ -60,13 +66,17 @@ class InboundMessage(SQLModel, table=True):
     __tablename__ = "inbound_message"
     __table_args__ = (
         sa.UniqueConstraint("mailbox", "uidvalidity", "uid", name="uq_inbound_imap_uid"),
+        sa.UniqueConstraint("dedup_key", "content_key", name="uq_inbound_dedup"),
         sa.Index("ix_inbound_state", "state"),
         sa.Index("ix_inbound_outbox", "outbox_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     # The Message-ID as written (angle brackets kept), or "sha256:<hex>" without one.
-    dedup_key: str = Field(max_length=1000, sa_column_kwargs={"unique": True})
+    dedup_key: str = Field(max_length=1000)
+    # SHA-256 (hex) of what the sender wrote that decides the message's fate
+    # (`workflow.inbound.record.content_key`); "" for rows recorded before it was kept.
+    content_key: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
     message_id: str | None = Field(default=None, max_length=1000)
     # "imap:<folder>" for the mailbox, "file" for `tochka replies import`.
     mailbox: str = Field(max_length=255)
