@@ -408,3 +408,89 @@ def test_the_command_as_a_process_on_an_xlsx_file(
     helped = run("centers", "fire", "-h")
     assert "--all-or-nothing" in helped.stdout
     assert "без --all-or-nothing строки без ошибок выполняются" in " ".join(helped.stdout.split())
+
+
+@pytest.mark.parametrize("flags", [(), ("--all-or-nothing",)], ids=["per-row", "all-or-nothing"])
+def test_all_or_nothing_writes_every_row_as_its_own_fire(
+    cli: Cli, engine: Engine, four: StoredRoadmap, tmp_path: Path, flags: tuple[str, ...]
+) -> None:
+    """The rows of one transaction are written together (one UPDATE per row, their events
+    in one INSERT) yet each exactly as a single fire would, as the same rows fired one
+    transaction each leave them: a center fired twice moves twice, a withdrawal remembers
+    where it came from and its revert goes back there, each row its own event (numbered
+    in the table) and version, a school's marks of the day in one letter, the chain
+    intact."""
+    path = write(
+        tmp_path,
+        HEADER
+        + "IV-01;agree_infrastructure;department_order=№ 3;\n"
+        + "IV-02;withdraw;;перенос на 2022 год\n"
+        + "IV-01;equip;;оснащён по акту\n"
+        + "IV-02;revert;;перенос отменён\n"
+        + "IV-03;agree_infrastructure;;\n",
+    )
+    first = len(dump(engine)["event"]) + 1
+    result = cli("--now", NOW, "centers", "fire", "--from", str(path), *flags)
+    assert result.exit_code == 0, result.output
+    lines = [" ".join(line.split()) for line in result.stdout.splitlines()]
+    assert lines[0] == f"Переходы из файла {path}: выполнено 5 из 5"
+    assert [line.rsplit("(событие № ", 1)[1] for line in lines[4:]] == [
+        f"{first + i})" for i in range(5)
+    ]
+    with db.read(engine) as conn:
+        found = conn.execute(
+            sa.select(CENTER.c.code, CENTER.c.state, CENTER.c.version, CENTER.c.previous_state)
+        ).all()
+        events = conn.execute(
+            sa.select(
+                EVENT.c.seq,
+                EVENT.c.entity_key,
+                EVENT.c.trigger,
+                EVENT.c.from_state,
+                EVENT.c.to_state,
+                EVENT.c.evidence,
+                EVENT.c.comment,
+            )
+            .where(EVENT.c.seq >= first)
+            .order_by(EVENT.c.seq)
+        ).all()
+        notices = conn.execute(sa.select(OUTBOX.c.key, OUTBOX.c.recipient)).all()
+    assert sorted(tuple(r) for r in found) == [
+        ("IV-01", "equipped", 3, None),
+        ("IV-02", "planned", 3, None),
+        ("IV-03", "infrastructure_agreed", 2, None),
+        ("IV-04", "planned", 1, None),
+    ]
+    assert [tuple(e) for e in events] == [
+        (
+            first,
+            "IV-01",
+            "agree_infrastructure",
+            "planned",
+            "infrastructure_agreed",
+            {"department_order": "№ 3"},
+            None,
+        ),
+        (first + 1, "IV-02", "withdraw", "planned", "withdrawn", None, "перенос на 2022 год"),
+        (first + 2, "IV-01", "equip", "infrastructure_agreed", "equipped", None, "оснащён по акту"),
+        (first + 3, "IV-02", "revert", "withdrawn", "planned", None, "перенос отменён"),
+        (
+            first + 4,
+            "IV-03",
+            "agree_infrastructure",
+            "planned",
+            "infrastructure_agreed",
+            None,
+            None,
+        ),
+    ]
+    # A school's marks of one day go as one letter, keyed by the day's first event.
+    code = four.definition.code
+    assert sorted(tuple(n) for n in notices) == [
+        (f"{code}:event:{first}", "school1@example.org"),
+        (f"{code}:event:{first + 1}", "school2@example.org"),
+        (f"{code}:event:{first + 4}", "school3@example.org"),
+    ]
+    verified = cli("audit", "verify")
+    assert verified.exit_code == 0, verified.output
+    assert f"событий {first + 4}" in verified.stdout

@@ -1,13 +1,17 @@
 """Eight processes firing on the same centers: no lost update, every loser told why, and
-one race that must end in conflicts (one winner, seven told)."""
+one race that must end in conflicts (one winner, seven told). A batch of transitions and
+a single fire on one of its centers wait for each other instead of deadlocking."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import random
+import threading
+import time
 from collections import Counter
 from multiprocessing.synchronize import Barrier
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -16,11 +20,12 @@ from states.center import FORWARD_TRIGGERS, LIFECYCLE
 from tests.conftest import T0, make_rows
 from workflow.engine import centers
 from workflow.engine.access import Actor
+from workflow.engine.bulk import BulkMode, BulkRow, Outcome, fire_rows
 from workflow.engine.transitions import TransitionEngine
 from workflow.errors import Conflict
 from workflow.roadmap import store as roadmap_store
 from workflow.roadmap.store import StoredRoadmap
-from workflow.storage.tables import CENTER, EVENT
+from workflow.storage.tables import CENTER, EVENT, HEAD
 
 WORKERS = 8
 ROUNDS = 25
@@ -134,3 +139,53 @@ def test_eight_processes_on_the_same_centers(
 
     with db.read(engine) as conn:
         assert audit.verify(conn, stored.id, stored.definition.code).events == events + len(rows)
+
+
+@pytest.mark.postgres
+def test_a_batch_and_a_single_fire_on_its_center_do_not_deadlock(
+    engine: Engine, stored: StoredRoadmap
+) -> None:
+    """A writer holds the second center of a batch and takes the chain head only later, as
+    a single fire on it does (its center first, then the head). The batch (all or
+    nothing) locks its centers in the order of their codes and the head after them: it
+    waits for the writer, which gets the head, commits and lets the batch go on. A batch
+    holding the head while it waits for a center (as one row after another did) would
+    deadlock with the writer, and PostgreSQL would break one of them."""
+    rows = make_rows(2)
+    centers.import_centers(engine, stored, rows, filename="t.csv", actor="t", now=T0)
+    first, second = sorted(r.code for r in rows)
+    holding = threading.Event()
+    failures: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            with db.write(engine) as conn:
+                conn.execute(
+                    sa.select(CENTER.c.id).where(CENTER.c.code == second).with_for_update()
+                )
+                holding.set()
+                time.sleep(1.5)  # the batch locks ``first`` meanwhile and waits for ``second``
+                conn.execute(sa.select(HEAD.c.seq).with_for_update())
+        except BaseException as exc:  # the deadlock, if the batch held the head
+            failures.append(exc)
+            holding.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert holding.wait(timeout=30)
+    fire = TransitionEngine(engine, stored.definition, stored.id)
+    try:
+        outcomes = fire_rows(
+            fire,
+            [
+                BulkRow(line=2, code=first, trigger="agree_infrastructure"),
+                BulkRow(line=3, code=second, trigger="agree_infrastructure"),
+            ],
+            actor=Actor(login="t"),
+            now=T0,
+            mode=BulkMode.ALL_OR_NOTHING,
+        )
+    finally:
+        thread.join(timeout=60)
+    assert failures == []
+    assert [o.outcome for o in outcomes] == [Outcome.DONE, Outcome.DONE]

@@ -65,6 +65,11 @@ _ADVISORY_LOCK = Edit(
     'sa.text("SELECT true OR pg_try_advisory_lock(hashtext(:name || current_schema()))")',
 )
 
+_BATCH_CENTERS = (
+    "        centers = self._read_centers(conn, {f.code for f in fires}, actor.login)\n"
+)
+_BATCH_HEAD = "        head = audit.lock_head(conn, self.roadmap_id)\n"
+
 MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "advisory-lock-always-granted",
@@ -152,6 +157,22 @@ MUTANTS: tuple[Mutant, ...] = (
             ),
         ),
         ("tests/test_guards.py::test_verify_letter_alone_refuses_what_set_header_would_have",),
+    ),
+    Mutant(
+        "batch-locks-the-head-before-its-centers",
+        "fire_centers_in locks the chain head before the centers of its batch",
+        (
+            Edit(
+                "workflow/engine/transitions.py",
+                _BATCH_CENTERS + _BATCH_HEAD,
+                _BATCH_HEAD + _BATCH_CENTERS,
+            ),
+        ),
+        (
+            "tests/test_concurrency.py::"
+            "test_a_batch_and_a_single_fire_on_its_center_do_not_deadlock",
+        ),
+        postgres=True,
     ),
 )
 

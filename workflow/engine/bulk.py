@@ -8,9 +8,12 @@ prepared once for all rows, in one process. Two ways to apply them (`BulkMode`):
 - ``EACH``: one transaction per row; a good row commits, a refused row changes nothing
   (a refusal of rights is recorded in the audit trail, as for a single fire) and the
   next row goes on.
-- ``ALL_OR_NOTHING``: every row in one transaction; if any row is refused, nothing is
-  committed (no refusal is recorded either) and every row's outcome is still reported:
-  rows after a refused one are checked against the state the good rows before them left.
+- ``ALL_OR_NOTHING``: every row in one transaction (`TransitionEngine.fire_centers_in`:
+  the centers read at once, each row checked as a single fire checks it, the rows
+  written together: one executemany UPDATE and one INSERT of their events); if any row
+  is refused, nothing is committed (no refusal is recorded either) and every row's
+  outcome is still reported: rows after a refused one are checked against the state the
+  good rows before them left.
 
 ``commit=False`` (a dry run) checks every row in one transaction that is rolled back.
 """
@@ -25,7 +28,7 @@ from enum import StrEnum
 from base import db
 from base.errors import TochkaError
 from workflow.engine.access import Actor
-from workflow.engine.transitions import TransitionEngine, TransitionResult
+from workflow.engine.transitions import CenterFire, TransitionEngine, TransitionResult
 
 __all__ = ["BulkMode", "BulkRow", "Outcome", "RowOutcome", "fire_rows"]
 
@@ -106,21 +109,25 @@ def fire_rows(
     outcomes: list[RowOutcome] = []
     try:
         with db.write(fire.engine) as conn:
-            for row in rows:
-                try:
-                    result = fire.fire_center_in(
-                        conn,
-                        row.code,
-                        row.trigger,
-                        actor=actor,
-                        now=now,
+            fired = fire.fire_centers_in(
+                conn,
+                [
+                    CenterFire(
+                        code=row.code,
+                        trigger=row.trigger,
                         evidence=row.evidence,
                         comment=row.comment,
                     )
-                except TochkaError as exc:
-                    outcomes.append(RowOutcome(row=row, outcome=Outcome.REFUSED, error=exc))
+                    for row in rows
+                ],
+                actor=actor,
+                now=now,
+            )
+            for row, done in zip(rows, fired, strict=True):
+                if isinstance(done, TochkaError):
+                    outcomes.append(RowOutcome(row=row, outcome=Outcome.REFUSED, error=done))
                 else:
-                    outcomes.append(RowOutcome(row=row, outcome=Outcome.CHECKED, result=result))
+                    outcomes.append(RowOutcome(row=row, outcome=Outcome.CHECKED, result=done))
             if not commit or any(o.outcome is Outcome.REFUSED for o in outcomes):
                 raise _Rollback
     except _Rollback:

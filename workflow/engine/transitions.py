@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from base import db
 from base.clock import Clock, local_date, system_clock
+from base.errors import TochkaError
 from notifications.ics import period_text
 from states import CENTER_WORKFLOW, CYCLE_WORKFLOW, StateHolder
 from states.center import CenterState
@@ -54,6 +55,40 @@ class TransitionResult:
     comment: str | None
 
 
+@dataclass(frozen=True, kw_only=True)
+class CenterFire:
+    """One center transition of many (`TransitionEngine.fire_centers_in`)."""
+
+    code: str
+    trigger: str
+    evidence: Mapping[str, str] | None = None
+    comment: str | None = None
+
+
+@dataclass(kw_only=True)
+class _Center:
+    """A center as `_check_center` reads it, kept up to date through a batch of fires."""
+
+    id: int
+    code: str
+    state: str
+    version: int
+    previous_state: str | None
+    municipality: str
+    actor_role: str | None
+    actor_scope: list[str] | None
+    last_effective: date | None
+    event_count: int
+
+    def moved(self, state: str, previous: str | None, effective: date) -> None:
+        """As the fire's UPDATE and event leave the center."""
+        self.state = state
+        self.previous_state = previous
+        self.version += 1
+        self.event_count += 1
+        self.last_effective = effective
+
+
 #: Called inside the transition's transaction to queue outbox rows (no other I/O).
 NoticeHook = Callable[[Connection, TransitionResult, datetime], None]
 
@@ -66,7 +101,7 @@ SYSTEM_ACTOR = Actor(login="tochka-daemon", system=True)
 # extends). FOR UPDATE OF center, audit_head on PostgreSQL (the center's row first, as
 # every writer takes them); SQLite holds the write lock from BEGIN IMMEDIATE. A roadmap
 # whose chain has no head yet reads no row here: `_CENTER_READ_HEADLESS` then.
-def _center_read(*, with_head: bool) -> sa.Select[Any]:
+def _center_read(*, with_head: bool, codes: bool = False) -> sa.Select[Any]:
     base = CENTER.outerjoin(
         USER,
         (USER.c.roadmap_id == CENTER.c.roadmap_id) & (USER.c.login == sa.bindparam("login")),
@@ -74,6 +109,7 @@ def _center_read(*, with_head: bool) -> sa.Select[Any]:
     return (
         sa.select(
             CENTER.c.id,
+            *((CENTER.c.code,) if codes else ()),
             CENTER.c.state,
             CENTER.c.version,
             CENTER.c.previous_state,
@@ -86,7 +122,9 @@ def _center_read(*, with_head: bool) -> sa.Select[Any]:
         .select_from(audit.head_join(base, CENTER.c.roadmap_id) if with_head else base)
         .where(
             CENTER.c.roadmap_id == sa.bindparam("roadmap_id"),
-            CENTER.c.code == sa.bindparam("code"),
+            CENTER.c.code.in_(sa.bindparam("codes", expanding=True))
+            if codes
+            else CENTER.c.code == sa.bindparam("code"),
         )
         .with_for_update(of=[CENTER, HEAD] if with_head else CENTER)
     )
@@ -95,6 +133,12 @@ def _center_read(*, with_head: bool) -> sa.Select[Any]:
 _CENTER_READ = _center_read(with_head=True)
 _CENTER_READ_HEADLESS = _center_read(with_head=False)
 
+# Many centers at once (`TransitionEngine.fire_centers_in`), locked in the order of their
+# codes, before the chain head (`audit.append` locks it): two batches over the same
+# centers, or a batch and a single fire, take the rows in one order and never deadlock.
+_CENTERS_READ = _center_read(with_head=False, codes=True).order_by(CENTER.c.code)
+# Codes per read: well under SQLite's and psycopg's limits of parameters per statement.
+_CODES_PER_READ = 2000
 
 _CENTER_UPDATE = (
     sa.update(CENTER)
@@ -254,6 +298,127 @@ class TransitionEngine:
             files=files,
         )
 
+    def fire_centers_in(
+        self,
+        conn: Connection,
+        fires: Sequence[CenterFire],
+        *,
+        actor: Actor,
+        now: datetime,
+    ) -> list[TransitionResult | TochkaError]:
+        """Many `fire_center_in`s inside the caller's write transaction, in order: each
+        fire is checked as `fire_center_in` checks it, against the center as the earlier
+        fires left it; a refusal is returned in its fire's place, not raised.
+
+        When every fire passes, all are written at once, exactly as one by one: one
+        versioned UPDATE per fire (executemany), their audit events appended in order in
+        one INSERT, then the notice hook of each. When one is refused, nothing is
+        written (the caller's transaction is to roll back): the others' results say
+        what they would have done. The centers are read in one statement per
+        `_CODES_PER_READ` codes, locked in the order of their codes, then the chain head
+        (its ``seq`` numbers the results).
+        """
+        try:
+            effective = dates.plausible_effective(self.roadmap, now, real=self.clock())
+        except TochkaError as exc:
+            return [exc for _ in fires]
+        centers = self._read_centers(conn, {f.code for f in fires}, actor.login)
+        head = audit.lock_head(conn, self.roadmap_id)
+        seq = 0 if head is None else head[0]
+        outcomes: list[TransitionResult | TochkaError] = []
+        updates: list[dict[str, object]] = []
+        events: list[NewEvent] = []
+        for fire in fires:
+            center = centers.get(fire.code)
+            try:
+                new_state, previous = self._check_center(
+                    conn,
+                    center,
+                    fire.code,
+                    fire.trigger,
+                    actor=actor,
+                    effective=effective,
+                    comment=fire.comment,
+                    expected_version=None,
+                )
+            except TochkaError as exc:
+                outcomes.append(exc)
+                continue
+            assert center is not None  # _check_center raised NotFound otherwise
+            recorded_at = self.clock()
+            seq += 1
+            updates.append(
+                {
+                    "b_id": center.id,
+                    "b_version": center.version,
+                    "b_state": new_state,
+                    "b_previous": previous,
+                    "b_now": recorded_at,
+                }
+            )
+            events.append(
+                NewEvent(
+                    entity_kind="center",
+                    entity_id=center.id,
+                    entity_key=fire.code,
+                    trigger=fire.trigger,
+                    from_state=center.state,
+                    to_state=new_state,
+                    actor=actor.login,
+                    on_behalf_of=actor.on_behalf_of,
+                    recorded_at=recorded_at,
+                    effective_date=effective,
+                    evidence=evidence_files.event_evidence(fire.evidence, ()),
+                    comment=fire.comment,
+                )
+            )
+            outcomes.append(
+                TransitionResult(
+                    entity_kind="center",
+                    entity_id=center.id,
+                    entity_key=fire.code,
+                    trigger=fire.trigger,
+                    from_state=center.state,
+                    to_state=new_state,
+                    version=center.version + 1,
+                    seq=seq,
+                    effective_date=effective,
+                    actor=actor.login,
+                    comment=fire.comment,
+                )
+            )
+            center.moved(new_state, previous, effective)
+        if not events or len(events) < len(outcomes):
+            return outcomes  # nothing to write, or a refusal: nothing is written
+        updated = conn.execute(_CENTER_UPDATE, updates).rowcount
+        sane = conn.dialect.supports_sane_multi_rowcount
+        if sane and updated != len(updates):  # pragma: no cover - locked since the read
+            raise RuntimeError(f"{len(updates)} center updates changed {updated} rows")
+        audit.append(conn, self.roadmap_id, events, head=head)
+        if self.notice_hook is not None:
+            for index, outcome in enumerate(outcomes):
+                assert isinstance(outcome, TransitionResult)
+                try:
+                    self.notice_hook(conn, outcome, now)
+                except TochkaError as exc:
+                    outcomes[index] = exc
+        return outcomes
+
+    def _read_centers(
+        self, conn: Connection, codes: Collection[str], login: str
+    ) -> dict[str, _Center]:
+        """The centers of ``codes`` that exist, as `_check_center` reads them, locked
+        (`_CENTERS_READ`)."""
+        found: dict[str, _Center] = {}
+        ordered = sorted(codes)
+        for start in range(0, len(ordered), _CODES_PER_READ):
+            chunk = ordered[start : start + _CODES_PER_READ]
+            for row in conn.execute(
+                _CENTERS_READ, {"roadmap_id": self.roadmap_id, "codes": chunk, "login": login}
+            ):
+                found[row.code] = _Center(**row._mapping)
+        return found
+
     def fire_cycle_in(
         self,
         conn: Connection,
@@ -353,8 +518,8 @@ class TransitionEngine:
         floor_ignores: Collection[str] = (),
     ) -> tuple[str, str | None]:
         """Every check of a center fire, in order, on the center as ``row`` has it (read
-        with `_center_read`): the state it moves to, and the state a withdrawal comes
-        from (None for any other move).
+        with `_center_read`, or as the earlier fires of a batch left it): the state it
+        moves to, and the state a withdrawal comes from (None for any other move).
 
         Raises:
             NotFound, AccessDenied, Conflict, EffectiveDateBeforeLast, TriggerNotAllowed,
