@@ -203,7 +203,7 @@ def timed(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(samples)
 
 
-def bench(label: str, engine: Engine, count: int, repeat: int) -> None:
+def bench(label: str, engine: Engine, count: int, repeat: int) -> dict[str, Any]:
     started = time.perf_counter()
     stored = seed(engine, count)
     seeded = time.perf_counter() - started
@@ -230,9 +230,18 @@ def bench(label: str, engine: Engine, count: int, repeat: int) -> None:
         f"memory growth over 15 ticks {grown / 1024:7.1f} KiB",
         flush=True,
     )
+    return {  # a row of run_all's summary
+        "path": f"tick with nothing to do, {label}, {count:,} centers",
+        "today": f"{t_tick * 1000:.1f} ms",
+        "floor": f"{t_floor * 1000:.1f} ms (hand-written SQL)",
+        "ratio": f"{t_tick / t_floor:.2f}x (median of {repeat})",
+        "peak": f"+{grown / 1024:.0f} KiB over 15 ticks",
+        "goal": "≤ 2x, no growth",
+        "met": t_tick / t_floor <= 2,
+    }
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="20,000 centers only")
     parser.add_argument("--repeat", type=int, default=5)
@@ -240,11 +249,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     sizes = (20_000,) if args.quick else (20_000, 100_000)
     pg_url = os.environ.get("TOCHKA_BENCH_PG_URL") or os.environ.get("TOCHKA_TEST_PG_URL")
     print(f"bench_tick: as of {TODAY}, nothing to do; median of {args.repeat}")
+    rows = []
     for count in sizes:
         with tempfile.TemporaryDirectory() as folder:
             engine = db.make_engine(f"sqlite:///{Path(folder) / 'bench.db'}")
             try:
-                bench("sqlite", engine, count, args.repeat)
+                rows.append(bench("sqlite", engine, count, args.repeat))
             finally:
                 engine.dispose()
         if pg_url:
@@ -257,12 +267,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
             engine = db.make_engine(url.render_as_string(hide_password=False))
             try:
-                bench("postgresql", engine, count, args.repeat)
+                rows.append(bench("postgresql", engine, count, args.repeat))
             finally:
                 engine.dispose()
                 with admin.begin() as conn:
                     conn.exec_driver_sql(f"DROP SCHEMA {name} CASCADE")
                 admin.dispose()
+    return rows
 
 
 if __name__ == "__main__":
