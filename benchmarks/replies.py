@@ -233,7 +233,7 @@ def _peak(func: Callable[[], object]) -> float:
         tracemalloc.stop()
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="100 replies, 3 rounds")
     args = parser.parse_args(argv)
@@ -284,8 +284,19 @@ def main(argv: list[str] | None = None) -> int:
             + " ".join(f"{r:.2f}" for r in ratios)
             + f" (spread {min(ratios):.2f}-{max(ratios):.2f})"
         )
-    return 0
+    return [  # run_all's summary row
+        {
+            "path": f"replies import, {count} replies with filled forms",
+            "today": f"{count / statistics.median(ours_s):.1f} replies/s",
+            "floor": f"{count / statistics.median(floor_s):.1f} /s (email + openpyxl)",
+            "ratio": f"{statistics.median(ratios):.2f}x time "
+            f"({min(ratios):.2f}–{max(ratios):.2f})",
+            "peak": f"{ours_mib:.1f} MiB (floor {floor_mib:.1f})",
+            "goal": "—",
+            "met": None,
+        }
+    ]
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()
