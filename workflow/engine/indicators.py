@@ -78,9 +78,11 @@ __all__ = [
     "SubmissionRefused",
     "due_centers",
     "format_value",
+    "is_due",
     "latest_values",
     "missing_indicators",
     "missing_submissions",
+    "opened_on_query",
     "owing_with_received",
     "parse_period",
     "parse_value",
@@ -96,6 +98,8 @@ _OPEN_TRIGGER = "open"
 _CHUNK = 500
 # States in which a center has not opened (yet, or again after a revert).
 _BEFORE_OPENED = frozenset(s.value for s in LIFECYCLE[: LIFECYCLE.index(CenterState.OPENED)])
+# States in which a center owes no values, whatever its opening day.
+_NEVER_DUE = _BEFORE_OPENED | {CenterState.WITHDRAWN.value}
 
 
 class SubmissionRefused(FileProblems):
@@ -122,15 +126,18 @@ class CenterFacts:
 
     def due_for(self, period: Period) -> bool:
         """Whether the center must report for ``period`` (see the module docstring)."""
-        return (
-            self.state != CenterState.WITHDRAWN.value
-            and self.state not in _BEFORE_OPENED
-            and self.opened_on is not None
-            and self.opened_on <= period.end
-        )
+        return is_due(self.state, self.opened_on, period)
 
 
-def _opened_on(roadmap_id: int) -> Any:
+def is_due(state: str, opened_on: date | None, period: Period) -> bool:
+    """Whether a center in ``state``, opened on ``opened_on`` (its first ``open``
+    event's effective date), must report for ``period`` (see the module docstring)."""
+    return state not in _NEVER_DUE and opened_on is not None and opened_on <= period.end
+
+
+def opened_on_query(roadmap_id: int) -> Any:
+    """A subquery: each center's opening day (``entity_id``, ``opened_on``), the effective
+    date of its first ``open`` event; centers never opened have no row."""
     return (
         sa.select(EVENT.c.entity_id, sa.func.min(EVENT.c.effective_date).label("opened_on"))
         .where(
@@ -150,7 +157,7 @@ def center_facts(
 
     Ordered by municipality, then code (the order reports list them in).
     """
-    opened = _opened_on(roadmap_id)
+    opened = opened_on_query(roadmap_id)
     query = (
         sa.select(
             CENTER.c.id,

@@ -37,6 +37,7 @@ __all__ = [
     "csv_text",
     "formula_prefix",
     "xlsx_row",
+    "xlsx_typed",
 ]
 
 #: The first characters that make a spreadsheet cell a formula.
@@ -55,6 +56,12 @@ def formula_prefix(text: str) -> str | None:
 def csv_text(text: str) -> str:
     """``text`` as a CSV cell: behind a «'» when it would be read as a formula."""
     return "'" + text if text[:1] in FORMULA_PREFIXES else text
+
+
+def xlsx_typed(text: str) -> bool:
+    """Whether openpyxl would write ``text`` as other than a string (a formula, an
+    error): `xlsx_row` then makes it a string cell."""
+    return text[:1] in FORMULA_PREFIXES or text in _ERROR_TEXTS
 
 
 def xlsx_row(sheet: Any, values: Iterable[Any]) -> list[Any]:
