@@ -306,7 +306,8 @@ def build_calendar(reminders: Sequence[Reminder], *, now: datetime) -> bytes:
 
     Args:
         reminders: the letter's reminders (several reminders of one deadline share one
-            event).
+            event; a bounced address told to the coordinator, ``bounce``, is no deadline
+            and has none).
         now: the DTSTAMP of the events (aware).
 
     Returns:
@@ -315,6 +316,8 @@ def build_calendar(reminders: Sequence[Reminder], *, now: datetime) -> bytes:
     cal = new_calendar(LETTER_CALENDAR_NAME)
     seen: set[str] = set()
     for reminder in sorted(reminders, key=lambda r: r.urgency):
+        if reminder.bounce is not None:
+            continue
         uid = event_uid(reminder)
         if uid in seen:
             continue

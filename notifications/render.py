@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import jinja2
 
 from notifications import russian
+from notifications.bounce_alert import BounceAlert
 from notifications.errors import TemplateProblem
 from notifications.headers import clean_text
 from notifications.ics import build_calendar
@@ -384,10 +385,12 @@ def reminders_context(reminders: Sequence[Reminder], now: datetime) -> dict[str,
     """What a letter says of one recipient's reminders of one day (a digest, or the
     weekly summary that carries them): the items, numbered across their deadline groups
     when there are several, the earliest (most urgent) first, their counts and the note
-    on the items whose last overdue reminder this is."""
-    ordered = sorted(reminders, key=lambda r: r.urgency)
+    on the items whose last overdue reminder this is. The bounced addresses told to the
+    coordinator (``Reminder.bounce``) are no deadlines: ``bounces`` lists them apart."""
+    alerts = [r.bounce for r in reminders if r.bounce is not None]
+    ordered = sorted((r for r in reminders if r.bounce is None), key=lambda r: r.urgency)
     items = [item_view(r, now) for r in ordered]
-    if len(items) > 1:  # a digest: one numbering across its date groups
+    if len(items) > 1 or alerts:  # a digest: one numbering across its date groups
         items = [replace(item, number=n) for n, item in enumerate(items, start=1)]
     groups: list[DeadlineGroup] = []
     for item in items:
@@ -416,7 +419,7 @@ def reminders_context(reminders: Sequence[Reminder], now: datetime) -> dict[str,
         "upcoming": sum(1 for i in items if i.status is Rung.BEFORE),
     }
     return {
-        "day": letter_day(ordered[0], now) if ordered else None,
+        "day": letter_day((ordered or list(reminders))[0], now) if reminders else None,
         "items": items,
         "item": items[0] if items else None,
         "groups": groups,
@@ -424,6 +427,7 @@ def reminders_context(reminders: Sequence[Reminder], now: datetime) -> dict[str,
         "counts_text": counts_text(counts, len(items)),
         "total": len(items),
         "last_note": last_rung_note(items),
+        "bounces": alerts,
     }
 
 
@@ -456,7 +460,7 @@ def letter_context(reminders: Sequence[Reminder], now: datetime) -> tuple[str, d
     schools = {r.center_name for r in reminders}
     one = len(reminders) == 1 or (len(schools) == 1 and first.center_name)
     context["who"] = item_who(first) if one else ""
-    kind = _RUNG_KIND[items[0].status] if len(items) == 1 else "digest"
+    kind = _RUNG_KIND[items[0].status] if len(items) == 1 and not days["bounces"] else "digest"
     return kind, context
 
 
@@ -549,7 +553,7 @@ class Renderer:
             subject=subject,
             text=text,
             html=html,
-            ics=build_calendar(ordered, now=now),
+            ics=build_calendar(ordered, now=now) if context["items"] else None,
             attachments=form_attachments(ordered),
             sender_name=context["sender_name"],
         )
@@ -626,7 +630,7 @@ class Renderer:
             text=text,
             html=html,
             ics=build_calendar(sorted(summary.reminders, key=lambda r: r.urgency), now=stamp)
-            if summary.reminders
+            if any(r.bounce is None for r in summary.reminders)
             else None,
             attachments=(attachment,),
             sender_name=context["sender_name"],
@@ -655,10 +659,15 @@ class Renderer:
         for reminder in samples:
             self.render_reminders([reminder], now=stamp)
         self.render_reminders(samples, now=stamp)
+        self.render_reminders([sample_bounce(stamp)], now=stamp)
+        self.render_reminders([samples[0], sample_bounce(stamp)], now=stamp)
         self.render_notice(sample_notice(), now=stamp)
         self.render_notice(sample_notice(), now=stamp, earlier=[sample_notice()])
         self.render_summary(sample_summary())
         self.render_summary(replace(sample_summary(), reminders=tuple(samples)), now=stamp)
+        self.render_summary(
+            replace(sample_summary(), reminders=(*samples, sample_bounce(stamp))), now=stamp
+        )
 
 
 #: The signature of the sample letters (the template check renders every part of it).
@@ -717,6 +726,41 @@ def sample_reminders(now: datetime) -> list[Reminder]:
             **common,
         ),
     ]
+
+
+def sample_bounce(now: datetime) -> Reminder:
+    """A bounced address told to the coordinator (`notifications.bounce_alert`)."""
+    today = now.astimezone(ZoneInfo("Europe/Moscow")).date()
+    coordinator = Recipient(email="coordinator@example.org", name="Координатор проекта")
+    return Reminder(
+        key="sample-bounce",
+        send_on=today,
+        recipient=coordinator,
+        rung=Rung.ON_DAY,
+        days=0,
+        deadline=today,
+        subject_kind="bounce",
+        title="Адрес не принимает письма: school@example.org",
+        roadmap_title="Дорожная карта «Точка роста», Ивановская область",
+        measure_number=0,
+        period="",
+        reply_to=coordinator.email,
+        timezone="Europe/Moscow",
+        signature=SAMPLE_SIGNATURE,
+        role="department",
+        bounce=BounceAlert(
+            address="school@example.org",
+            letter_id=12,
+            letter_subject="Центр «Точка роста» <b>&</b>: инфраструктурный лист согласован",
+            letter_sent=today - timedelta(days=1),
+            returned=today,
+            reason="такого почтового ящика нет",
+            server="5.1.1 550 5.1.1 <school@example.org>: User unknown",
+            owners=("центр IV-001 «МБОУ «Средняя школа № 1»»",),
+            fix="уточните адрес у школы и исправьте его: tochka centers update IV-001 --email "
+            "НОВЫЙ_АДРЕС",
+        ),
+    )
 
 
 def sample_notice() -> Notice:

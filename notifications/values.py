@@ -13,6 +13,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
+from notifications.bounce_alert import BounceAlert
 from notifications.monitoring_form import MonitoringForm
 from notifications.signature import Signature
 
@@ -151,6 +152,10 @@ class Reminder:
     #: The monitoring form a school's measure-9 reminder attaches (filled in and sent
     #: back by reply); None for every other reminder.
     form: MonitoringForm | None = None
+    #: An address that returned one of our letters, told to the coordinator once
+    #: (``subject_kind`` ``"bounce"``): not a deadline; its ``deadline`` is the letter's
+    #: day. None for every reminder of a deadline.
+    bounce: BounceAlert | None = None
 
     @property
     def item_number(self) -> str | None:
@@ -209,6 +214,7 @@ class Reminder:
             )
             | ({"deadline_title": self.deadline_title} if self.deadline_title else {})
             | ({"form": self.form.to_json()} if self.form is not None else {})
+            | ({"bounce": self.bounce.to_json()} if self.bounce is not None else {})
         )
 
     @classmethod
@@ -255,6 +261,7 @@ class Reminder:
             ),
             deadline_title=data.get("deadline_title", ""),
             form=MonitoringForm.from_json(data.get("form")),
+            bounce=BounceAlert.from_json(data.get("bounce")),
         )
 
 

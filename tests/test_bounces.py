@@ -440,6 +440,83 @@ def test_a_copys_bounce_notes_the_letter_and_flags_the_copys_address(
     assert f"Копия не доставлена: {DEPUTY}: " in last.last_error
 
 
+# --- the coordinator's daily letter tells each bounce once ------------------------------
+
+
+def _coordinator_letters(engine: Engine) -> list[tuple[sa.Row[tuple[object, ...]], str, str]]:
+    """The coordinator's letters with their plain text and HTML."""
+    found = []
+    for row in _outbox(engine):
+        if row.recipient != "coordinator@example.org":
+            continue
+        parsed = email.message_from_bytes(row.message, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        said = []
+        for kind in ("plain", "html"):
+            body = parsed.get_body(preferencelist=(kind,))
+            assert body is not None
+            said.append(body.get_content())  # type: ignore[attr-defined]
+        found.append((row, said[0], said[1]))
+    return found
+
+
+def test_the_coordinators_daily_letter_tells_a_bounce_once(
+    cli: Cli, engine: Engine, letter: EmailMessage, tmp_path: Path
+) -> None:
+    (sent,) = _outbox(engine)
+    # The first tick sends the week's summary; the bounce comes after it.
+    assert cli("--now", "2021-03-03T09:00:00+03:00", "tick").exit_code == 0
+    _import(cli, tmp_path, _postfix(letter))
+    assert cli("--now", "2021-03-04T09:00:00+03:00", "tick").exit_code == 0
+
+    told = [(r, t, h) for r, t, h in _coordinator_letters(engine) if "не принимает" in t]
+    assert len(told) == 1
+    row, text, html = told[0]
+    assert row.kind == "digest"
+    assert f"Адрес {SCHOOL} не принимает письма." in text
+    assert f"Письмо: № {sent.id} «" in text
+    assert " от 02.03.2021; возвращено " in text
+    assert "Причина: такого почтового ящика нет (ответ сервера адресата: 5.1.1 550 5.1.1" in text
+    assert "Чей адрес: центр S1 «МБОУ „Школа № 1“»" in text
+    assert "tochka centers update S1 --email НОВЫЙ_АДРЕС" in text
+    assert f"tochka outbox unflag {SCHOOL} --reason" in text
+    assert f"Адрес {SCHOOL} не принимает письма." in html
+    assert "такого почтового ящика нет" in html
+    if "Сроки на" not in row.subject:  # the day had nothing else for the coordinator
+        assert row.subject.startswith(f"Адрес не принимает письма: {SCHOOL}")
+    else:
+        assert "; не доставлено: 1 письмо" in row.subject
+
+    # Told once: the next days' letters and Monday's summary do not repeat it (the
+    # summary still lists the flagged address).
+    for day in ("2021-03-05", "2021-03-08"):
+        assert cli("--now", f"{day}T09:00:00+03:00", "tick").exit_code == 0
+    again = [t for _r, t, _h in _coordinator_letters(engine) if "Письмо не доставлено" in t]
+    assert len(again) == 1
+    summary = [t for r, t, _h in _coordinator_letters(engine) if r.key.endswith("2021-03-08")]
+    assert f"Адрес не принимает письма: {SCHOOL}, с 02.03.2021" in summary[0]
+
+    # A new bounce (another letter returned) is told, once, in its day's letter.
+    second = _postfix(letter).replace(b"<20210303060000.4F2A1C0@", b"<second.4F2A1C0@")
+    _import(cli, tmp_path, second, "second.eml")
+    assert cli("--now", "2021-03-09T09:00:00+03:00", "tick").exit_code == 0
+    assert cli("--now", "2021-03-10T09:00:00+03:00", "tick").exit_code == 0
+    told = [t for _r, t, _h in _coordinator_letters(engine) if "Письмо не доставлено" in t]
+    assert len(told) == 2
+
+
+def test_a_bounce_folded_into_the_summary_is_told_there(
+    cli: Cli, engine: Engine, letter: EmailMessage, tmp_path: Path
+) -> None:
+    _import(cli, tmp_path, _postfix(letter))
+    assert cli("--now", "2021-03-08T10:00:00+03:00", "tick").exit_code == 0  # a Monday
+    letters = _coordinator_letters(engine)
+    (summary,) = [(r, t, h) for r, t, h in letters if r.kind == "summary"]
+    assert not [r for r, _t, _h in letters if r.kind == "digest"]  # folded
+    assert f"Адрес {SCHOOL} не принимает письма." in summary[1]
+    assert "Письмо не доставлено" in summary[2]
+
+
 # --- the flag cleared --------------------------------------------------------------------
 
 
@@ -477,6 +554,9 @@ def test_replacing_the_centers_address_clears_its_flag(
     assert "недоставка писем" in cli("audit", "log", "--kind", "bounce").output
     verified = cli("audit", "verify")
     assert verified.exit_code == 0, verified.output
+    # Not told any more: the next tick's letter to the coordinator says nothing of it.
+    assert cli("--now", "2021-03-05T09:00:00+03:00", "tick").exit_code == 0
+    assert not [t for _r, t, _h in _coordinator_letters(engine) if "Письмо не доставлено" in t]
 
 
 def test_an_address_another_center_still_has_stays_flagged(
@@ -534,6 +614,51 @@ def test_a_partys_new_address_in_the_roadmap_file_clears_the_old_ones_flag(
     assert event.comment == "адрес участника «федеральный оператор» изменён на fo@example.org"
 
 
+def _next_letter(cli: Cli, tmp_path: Path) -> EmailMessage:
+    """The school's next notice (S1 equipped), sent on 10.03.2021."""
+    fired = cli("--now", "2021-03-10", "centers", "fire", "S1", "equip")
+    assert fired.exit_code == 0, fired.output
+    mail = tmp_path / "next-mail"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TOCHKA_MAIL_DIR", str(mail))
+        patch.setenv("TOCHKA_MAIL_FROM", "tochka@edu.example.org")
+        sent = cli("--now", "2021-03-10T10:00:00+03:00", "outbox", "send")
+        assert sent.exit_code == 0, sent.output
+    found = [m for m in read_letters(mail) if SCHOOL in str(m["To"])]
+    assert len(found) == 1
+    return found[0]
+
+
+def test_a_later_letter_delivered_without_a_bounce_clears_the_flag(
+    cli: Cli, engine: Engine, letter: EmailMessage, tmp_path: Path
+) -> None:
+    _import(cli, tmp_path, _postfix(letter))
+    later = _next_letter(cli, tmp_path)
+    later_id = next(r.id for r in _outbox(engine) if r.message_id == later["Message-ID"])
+    # Four days after it: a relay may still give up on it; five: it got through.
+    assert cli("--now", "2021-03-14T09:00:00+03:00", "tick").exit_code == 0
+    assert _flagged(cli)
+    assert cli("--now", "2021-03-15T09:00:00+03:00", "tick").exit_code == 0
+    assert not _flagged(cli)
+    (event,) = _bounce_events(engine)
+    assert event.comment == (
+        f"письмо №\u00a0{later_id} от 10.03.2021 доставлено: отчёта о недоставке нет 5 дней"
+    )
+    assert event.actor == "operator"  # who ran the tick (the daemon's login in the daemon)
+
+
+def test_a_later_letter_that_bounced_too_keeps_the_flag(
+    cli: Cli, engine: Engine, letter: EmailMessage, tmp_path: Path
+) -> None:
+    _import(cli, tmp_path, _postfix(letter))
+    later = _next_letter(cli, tmp_path)
+    again = _postfix(later).replace(b"<20210303060000.4F2A1C0@", b"<later.4F2A1C0@")
+    _import(cli, tmp_path, again, "later.eml")
+    assert cli("--now", "2021-03-20T09:00:00+03:00", "tick").exit_code == 0
+    assert _flagged(cli)
+    assert not _bounce_events(engine)
+
+
 def test_the_coordinator_clears_a_flag_with_a_reason(
     cli: Cli, engine: Engine, letter: EmailMessage, tmp_path: Path
 ) -> None:
@@ -570,7 +695,7 @@ def test_the_coordinator_clears_a_flag_with_a_reason(
     assert f"Адрес {SCHOOL} не отмечен как не принимающий письма." in twice.output
     assert len(_bounce_events(engine)) == 1
 
-    # A bounce after the flag was cleared flags the address again.
+    # A bounce after the flag was cleared flags the address again, and is told again.
     second = _postfix(letter).replace(b"<20210303060000.4F2A1C0@", b"<second.4F2A1C0@")
     _import(cli, tmp_path, second, "second.eml")
     assert _flagged(cli)

@@ -34,6 +34,7 @@ from workflow.roadmap.recurrence import CycleSpec, scheduled_cycles
 from workflow.roadmap.store import StoredRoadmap
 from workflow.roadmap.workdays import term_end
 from workflow.schedule import file_done, relative
+from workflow.schedule.bounces import report_bounces
 from workflow.schedule.ladder import RungDate
 from workflow.schedule.moved import as_deadline, moved_deadlines
 from workflow.schedule.reminders import (
@@ -74,7 +75,8 @@ class TickReport:
         marked_overdue: cycles moved to overdue.
         skipped: overdue marks skipped because someone else changed the cycle first.
         deadlines_reminded: deadlines that got a rung recorded.
-        reminders_queued: reminders (one per recipient) newly recorded by the queue.
+        reminders_queued: reminders (one per recipient) newly recorded by the queue, a
+            bounced address told to the coordinator among them (`workflow.schedule.bounces`).
         summaries_queued: weekly summary letters queued (0 or 1; `workflow.schedule.weekly`).
     """
 
@@ -166,6 +168,16 @@ def tick(
         queue=queue,
         weekly_summary=weekly is not None,
     )
+    # Bounced addresses: told once in the coordinator's letter of the day (a reminder
+    # of its own, counted with the reminders queued), before the summary folds it.
+    cleared, told = report_bounces(
+        engine, stored, today=today, now=now, clock=clock, queue=queue, actor=actor
+    )
+    if cleared or told:
+        log.info(
+            "event=bounces roadmap=%s cleared=%d told=%d", stored.definition.code, cleared, told
+        )
+    queued += told
     summaries = (
         0
         if weekly is None
