@@ -464,6 +464,100 @@ def letter_context(reminders: Sequence[Reminder], now: datetime) -> tuple[str, d
     return kind, context
 
 
+class _CompiledTemplates(jinja2.BytecodeCache):
+    """Compiled templates, kept for the process and on disk, so a template is compiled
+    once (compiling them all takes a tenth of a second: the daemon's start-up check,
+    `Renderer.check`, each command that renders, each in-process test of one).
+
+    In memory, every `Renderer` of the process shares them; on disk, in jinja2's own
+    per-account folder (``_jinja2-cache-<uid>`` in the temporary folder, made and
+    checked by jinja2 as readable and writable by this account alone), the next process
+    of the same account finds them. Not in ``var/``: an operators' group shares it, and
+    code one account writes there would run as another (the daemon's). Each is found by
+    the template's name and file and the environment's options (`_options`), and taken
+    only for the same source (jinja2 checks its checksum: an override file that changed
+    is compiled again). A disk the cache cannot use (no such folder, unsafe, full)
+    leaves the memory alone.
+    """
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+        self._disk: jinja2.BytecodeCache | None = None
+        self._disk_tried = False
+
+    def get_bucket(
+        self, environment: jinja2.Environment, name: str, filename: str | None, source: str
+    ) -> jinja2.bccache.Bucket:
+        # jinja2's own, with the options that shape the code in the key.
+        key = self.get_cache_key(f"{_options(environment)}|{name}", filename)
+        bucket = jinja2.bccache.Bucket(environment, key, self.get_source_checksum(source))
+        self.load_bytecode(bucket)
+        return bucket
+
+    def _on_disk(self) -> jinja2.BytecodeCache | None:
+        if not self._disk_tried:
+            self._disk_tried = True
+            try:
+                self._disk = jinja2.FileSystemBytecodeCache()
+            except (OSError, RuntimeError) as exc:  # no safe folder: memory only
+                log.info("compiled templates kept in memory only: %s", exc)
+        return self._disk
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+            return
+        disk = self._on_disk()
+        if disk is None:
+            return
+        try:
+            disk.load_bytecode(bucket)
+        except Exception as exc:  # noqa: BLE001  # a damaged file: compiled again
+            log.info("compiled template %s not read: %s", bucket.key, exc)
+            bucket.reset()
+        if bucket.code is not None:
+            self._code[bucket.key] = bucket.bytecode_to_string()
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+        disk = self._on_disk()
+        if disk is not None:
+            try:
+                disk.dump_bytecode(bucket)
+            except OSError as exc:
+                log.info("compiled template %s not kept on disk: %s", bucket.key, exc)
+
+
+def _options(environment: jinja2.Environment) -> str:
+    """The options of an environment that shape its templates' compiled code."""
+    escape = environment.autoescape
+    escaped = [escape(n) if callable(escape) else escape for n in ("a.html.j2", "a.txt", None)]
+    return repr(
+        (
+            environment.block_start_string,
+            environment.block_end_string,
+            environment.variable_start_string,
+            environment.variable_end_string,
+            environment.comment_start_string,
+            environment.comment_end_string,
+            environment.line_statement_prefix,
+            environment.line_comment_prefix,
+            environment.trim_blocks,
+            environment.lstrip_blocks,
+            environment.newline_sequence,
+            environment.keep_trailing_newline,
+            environment.undefined.__name__,
+            escaped,
+            sorted(environment.extensions),
+            environment.optimized,
+        )
+    )
+
+
+_COMPILED = _CompiledTemplates()
+
+
 class Renderer:
     """Renders reminder, digest and notice letters from the (overridable) templates.
 
@@ -488,6 +582,7 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
             auto_reload=False,
+            bytecode_cache=_COMPILED,
         )
         self.env.filters.update(
             long_date=russian.long_date,
