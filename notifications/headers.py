@@ -42,9 +42,11 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import Policy
 from email.utils import formataddr
+from typing import Any
 
 from base.addresses import AddressError, AddressUse, parse_address
 from notifications.errors import InvalidAddress, UnsafeHeader
+from notifications.memo import MEMO_SIZE, memoised, on_clear
 
 #: Display names and subjects are cut to this many characters (a name is not a letter).
 MAX_TEXT_LENGTH = 200
@@ -70,7 +72,9 @@ def _forbidden(ch: str) -> bool:
 
 def has_forbidden(value: str) -> bool:
     """Whether ``value`` holds any character a header must never carry."""
-    return any(_forbidden(ch) for ch in value)
+    # Every forbidden category is "Other" or a line/paragraph separator, which
+    # `str.isprintable` refuses: a printable text (nearly every one) has none.
+    return not value.isprintable() and any(_forbidden(ch) for ch in value)
 
 
 def _decode_encoded_words(value: str) -> str:
@@ -92,6 +96,7 @@ def _decode_encoded_words(value: str) -> str:
     return _ENCODED_WORD_RE.sub(decode, value)
 
 
+@memoised
 def clean_text(value: str, *, max_length: int = MAX_TEXT_LENGTH) -> str:
     """Make free text (a display name, a subject) safe for one header line.
 
@@ -112,7 +117,8 @@ def clean_text(value: str, *, max_length: int = MAX_TEXT_LENGTH) -> str:
         if decoded == text:
             break
         text = decoded
-    text = "".join(" " if _forbidden(ch) else ch for ch in text)
+    if not text.isprintable():  # see `has_forbidden`
+        text = "".join(" " if _forbidden(ch) else ch for ch in text)
     text = _SPACES_RE.sub(" ", text).strip()
     # Whatever encoded-word syntax survived is shown literally, never decoded.
     text = text.replace("=?", "= ?").replace("?=", "? =")
@@ -121,6 +127,7 @@ def clean_text(value: str, *, max_length: int = MAX_TEXT_LENGTH) -> str:
     return text
 
 
+@memoised
 def check_address(address: str, *, field: str = "To") -> str:
     """Validate an e-mail address for a header and the SMTP envelope.
 
@@ -180,6 +187,7 @@ def parse_sender(value: str) -> tuple[str, str]:
     return clean_text(name), check_address(value, field="From")
 
 
+@memoised
 def make_address(email: str, name: str = "", *, field: str = "To") -> Address:
     """An `Address` with a checked address and a cleaned display name.
 
@@ -297,7 +305,8 @@ def _encoded_word(text: str) -> str:
     return str(_UTF8.header_encode(text))
 
 
-def _encoded_lines(text: str, first_width: int) -> list[str]:
+@memoised
+def _encoded_lines(text: str, first_width: int) -> tuple[str, ...]:
     """``text`` as RFC 2047 encoded-words (UTF-8, base64), one per line.
 
     The whole text is encoded, so every space is inside an encoded-word (RFC 2047 6.2:
@@ -334,7 +343,7 @@ def _encoded_lines(text: str, first_width: int) -> list[str]:
         chunk = piece
     if chunk or not lines:
         lines.append(_encoded_word(chunk))
-    return lines
+    return tuple(lines)
 
 
 def fold_text(name: str, text: str) -> str:
@@ -407,13 +416,27 @@ class _EncodedAddresses(UniqueAddressHeader):
         return folded.replace("\r\n", policy.linesep) + policy.linesep
 
 
+#: Header values longer than this are parsed each time, never kept (a hostile message's
+#: 280 KB Subject must not stay in memory).
+_MEMO_VALUE = 1000
+
+
 class _CachedRegistry(HeaderRegistry):
     """The standard header registry, minus its cost: the stock one builds a new class
-    for every header it parses (a quarter of the time of building a letter)."""
+    for every header it parses (a quarter of the time of building a letter), and parses
+    the same values again and again (every letter's «Content-Transfer-Encoding: base64»
+    and Reply-To, a day's To of one school in each amended digest).
+
+    A header object is immutable (a `str` with its parse), so one made for a name and a
+    value serves every message that sets the same (values up to
+    `_MEMO_VALUE` characters, `notifications.memo.MEMO_SIZE` of them).
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self._classes: dict[str, type[BaseHeader]] = {}
+        self._made: dict[tuple[str, object], BaseHeader] = {}
+        on_clear(self._made.clear)
 
     def __getitem__(self, name: str) -> type[BaseHeader]:
         key = name.lower()
@@ -421,6 +444,31 @@ class _CachedRegistry(HeaderRegistry):
         if cls is None:
             cls = self._classes[key] = super().__getitem__(name)
         return cls
+
+    def __call__(self, name: str, value: Any) -> BaseHeader:
+        memo = _memo_key(value)
+        if memo is None:
+            return super().__call__(name, value)
+        key = (name, memo)
+        header = self._made.get(key)
+        if header is None:
+            header = super().__call__(name, value)
+            if len(self._made) >= MEMO_SIZE:
+                self._made.clear()
+            self._made[key] = header
+        return header
+
+
+def _memo_key(value: object) -> object:
+    """What identifies a header's value for `_CachedRegistry`: the text, or each address's
+    parts; None for a value not kept (too long, or of another kind)."""
+    if isinstance(value, str):
+        return value if len(value) <= _MEMO_VALUE else None
+    items = [value] if isinstance(value, Address) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(a, Address) for a in items):
+        return None
+    parts = tuple((a.display_name, a.username, a.domain) for a in items)
+    return parts if sum(len(p) for part in parts for p in part) <= _MEMO_VALUE else None
 
 
 def _writing_registry() -> _CachedRegistry:

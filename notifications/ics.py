@@ -19,6 +19,7 @@ DESCRIPTION begins with this event's own date («Срок: 01.07.2023»).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ from urllib.parse import quote
 import icalendar
 
 from notifications import russian
+from notifications.memo import memoised
 from notifications.values import Reminder, item_number
 from states.center import STATE_TITLES, CenterState
 
@@ -313,8 +315,9 @@ def build_calendar(reminders: Sequence[Reminder], *, now: datetime) -> bytes:
     Returns:
         The ``.ics`` bytes (UTF-8, CRLF lines).
     """
-    cal = new_calendar(LETTER_CALENDAR_NAME)
     seen: set[str] = set()
+    events: list[bytes] = []
+    stamp = now.astimezone(UTC)
     for reminder in sorted(reminders, key=lambda r: r.urgency):
         if reminder.bounce is not None:
             continue
@@ -322,14 +325,45 @@ def build_calendar(reminders: Sequence[Reminder], *, now: datetime) -> bytes:
         if uid in seen:
             continue
         seen.add(uid)
-        cal.add_component(
-            deadline_event(
-                uid=uid,
-                due=reminder.deadline,
-                summary=deadline_summary(reminder),
-                details=reminder_details(reminder),
-                now=now,
-                earlier=reminder.earlier_deadlines,
+        events.append(
+            _event_ical(
+                uid,
+                reminder.deadline,
+                deadline_summary(reminder),
+                tuple(reminder_details(reminder)),
+                stamp,
+                reminder.earlier_deadlines,
             )
         )
-    return bytes(cal.to_ical())
+    head, end = _letter_calendar()
+    return head + b"".join(events) + end
+
+
+@functools.cache
+def _letter_calendar() -> tuple[bytes, bytes]:
+    """The letters' calendar without events, cut where its events go (before its END):
+    `icalendar.Calendar.to_ical` writes a calendar as its own lines, then each
+    component's `to_ical`, then END."""
+    whole = bytes(new_calendar(LETTER_CALENDAR_NAME).to_ical())
+    end = b"END:VCALENDAR\r\n"
+    if not whole.endswith(end):  # pragma: no cover - icalendar writes it so
+        raise AssertionError("an icalendar calendar that does not end with END:VCALENDAR")
+    return whole[: -len(end)], end
+
+
+@memoised
+def _event_ical(
+    uid: str,
+    due: date,
+    summary: str,
+    details: tuple[str, ...],
+    stamp: datetime,
+    earlier: tuple[date, ...],
+) -> bytes:
+    """One deadline's event as `icalendar` writes it (`deadline_event`), kept: the
+    same deadline on the same tick is the same bytes in every letter (its school's, the
+    coordinator's digest, each re-rendering of an amended digest)."""
+    event = deadline_event(
+        uid=uid, due=due, summary=summary, details=details, now=stamp, earlier=earlier
+    )
+    return bytes(event.to_ical())

@@ -12,6 +12,8 @@ from babel import Locale
 from babel.dates import format_date
 from babel.units import format_unit
 
+from notifications.memo import memoised
+
 _LOCALE = "ru"
 
 
@@ -20,6 +22,7 @@ def _ru() -> Locale:
     return Locale.parse(_LOCALE)
 
 
+@memoised
 def long_date(day: date) -> str:
     """«25 августа 2022 г.»"""
     # CLDR puts a narrow no-break space (U+202F) before «г.»; several mail clients
@@ -27,11 +30,13 @@ def long_date(day: date) -> str:
     return str(format_date(day, format="long", locale=_LOCALE)).replace("\u202f", " ")
 
 
+@memoised
 def short_date(day: date) -> str:
     """«25.08.2022»"""
     return str(format_date(day, format="dd.MM.yyyy", locale=_LOCALE))
 
 
+@memoised
 def days(count: int) -> str:
     """«1 день», «3 дня», «5 дней» (CLDR plural rules, so 21 → «21 день»)."""
     return str(format_unit(count, "duration-day", length="long", locale=_LOCALE))
@@ -63,6 +68,7 @@ def plural(count: int, one: str, few: str, many: str) -> str:
 _OPENING_CONTEXT = frozenset(" \t(«„[—–-/")
 
 
+@memoised
 def typographic_quotes(text: str) -> str:
     """Russian quotation marks, nested right: «…» outside, „…“ inside.
 

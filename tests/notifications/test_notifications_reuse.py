@@ -1,8 +1,9 @@
 """What the letters keep and reuse (issue 16, item 3), and that keeping it changes nothing.
 
-Compiled templates: once per process, and on disk for the next process of the same
-account. Timing is the benchmark's business (benchmarks/bench_notifications.py): these
-tests check what is reused and that the letters are the same.
+Compiled templates (once per process, and on disk for the next process of the same
+account), memoised wording and header values, calendar events kept by what they are.
+Timing is the benchmark's business (benchmarks/bench_notifications.py): these tests
+check what is reused and that the letters are the same.
 """
 
 from __future__ import annotations
@@ -11,16 +12,19 @@ import os
 import stat
 import subprocess
 import sys
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import icalendar
 import jinja2
 import pytest
 
-from notifications import render
+from notifications import headers, ics, memo, render
+from notifications.headers import READ_POLICY, has_forbidden
 from notifications.render import Renderer
-from notifications.values import Rung
+from notifications.values import Recipient, Reminder, Rung
 
 NOW = datetime(2022, 8, 22, 6, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,3 +123,84 @@ def test_an_unsafe_cache_folder_leaves_the_memory_alone(tmp_path: Path) -> None:
     (tmp_path / f"_jinja2-cache-{os.getuid()}").symlink_to(elsewhere)
     assert _child(tmp_path) >= len(render.KINDS) * len(render.PARTS)
     assert list(elsewhere.iterdir()) == []
+
+
+# ------------------------------------------------------------------- memoised values
+
+
+def test_has_forbidden_is_the_character_rule_for_every_character() -> None:
+    # The printable shortcut must not let through any character the rule forbids.
+    for code in range(sys.maxunicode + 1):
+        ch = chr(code)
+        assert has_forbidden(ch) == headers._forbidden(ch), f"U+{code:04X}"
+
+
+def test_a_long_header_value_is_not_kept() -> None:
+    registry = READ_POLICY.header_factory
+    assert isinstance(registry, headers._CachedRegistry)
+    memo.clear()
+    registry("Subject", "Отчёт " * 10)
+    assert len(registry._made) == 1
+    registry("Subject", "Отчёт " * 1000)  # a hostile 6,000-character subject
+    assert len(registry._made) == 1
+
+
+def test_memo_clear_forgets_everything() -> None:
+    headers.clean_text("Школа № 1")
+    headers.make_address("school@example.org", "Школа")
+    assert headers.clean_text.cache_info().currsize > 0
+    memo.clear()
+    assert headers.clean_text.cache_info().currsize == 0
+    assert headers.make_address.cache_info().currsize == 0
+
+
+# ------------------------------------------------------------------- calendar events
+
+
+def _plain_calendar(reminders: list[Reminder], now: datetime) -> bytes:
+    """The calendar as icalendar writes it with no event kept (before the cache)."""
+    cal = ics.new_calendar(ics.LETTER_CALENDAR_NAME)
+    seen: set[str] = set()
+    for r in sorted(reminders, key=lambda r: r.urgency):
+        uid = ics.event_uid(r)
+        if uid not in seen:
+            seen.add(uid)
+            cal.add_component(
+                ics.deadline_event(
+                    uid=uid,
+                    due=r.deadline,
+                    summary=ics.deadline_summary(r),
+                    details=ics.reminder_details(r),
+                    now=now,
+                    earlier=r.earlier_deadlines,
+                )
+            )
+    return bytes(cal.to_ical())
+
+
+def test_kept_events_make_the_calendar_icalendar_writes(
+    make_reminder: Callable[..., Reminder],
+) -> None:
+    reminders = [
+        make_reminder(key="a"),
+        make_reminder(key="b", measure_number=7, deadline=date(2022, 8, 21), rung=Rung.OVERDUE),
+        make_reminder(key="c", recipient=Recipient(email="other@example.org")),  # same event
+        make_reminder(
+            key="d", measure_number=8, earlier_deadlines=(date(2022, 8, 1),), title="Закупки"
+        ),
+    ]
+    memo.clear()
+    assert ics.build_calendar(reminders, now=NOW) == _plain_calendar(reminders, NOW)
+    assert ics.build_calendar(reminders, now=NOW) == _plain_calendar(reminders, NOW)  # kept
+    assert ics.build_calendar(reminders[1:2], now=NOW) == _plain_calendar(reminders[1:2], NOW)
+    events = icalendar.Calendar.from_ical(ics.build_calendar(reminders, now=NOW)).walk("VEVENT")
+    assert len(events) == 3
+
+
+def test_a_kept_event_is_stamped_with_its_own_tick(
+    make_reminder: Callable[..., Reminder],
+) -> None:
+    reminder = make_reminder()
+    later = NOW + timedelta(days=1)
+    ics.build_calendar([reminder], now=NOW)
+    assert ics.build_calendar([reminder], now=later) == _plain_calendar([reminder], later)
