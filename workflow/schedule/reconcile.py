@@ -60,8 +60,13 @@ log = logging.getLogger("tochka.reconcile")
 DAEMON_ACTOR = SYSTEM_ACTOR.login
 
 # Deadlines per write transaction when queuing reminders: bounds a transaction's size
-# (and the SQLite write lock's hold time) on the day 20,000 centers are reminded.
+# (its letters are held until it commits) and, on SQLite, the write lock's hold time on
+# the day 20,000 centers are reminded. PostgreSQL locks rows, not the database: a
+# region's day (250 centers owing three stages, 750 deadlines) fits in one transaction,
+# so its coordinator's letter, which escalates every center's overdue stages, is
+# rendered once, not once per transaction (benchmarks/federal_day.py).
 _BATCH = 500
+_BATCH_POSTGRES = 2000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -399,7 +404,8 @@ def queue_due_reminders(
                 contacts = municipality_contacts(conn, stored.id)
             center_items.append((rung, as_deadline(roadmap, moved, contacts)))
     reminded = queued = 0
-    for chunk in _transactions(cycle_items, center_items):
+    batch = _BATCH_POSTGRES if engine.dialect.name == "postgresql" else _BATCH
+    for chunk in _transactions(cycle_items, center_items, batch=batch):
         done, count = _queue_chunk(
             engine,
             stored,
@@ -418,8 +424,10 @@ def queue_due_reminders(
 def _transactions(
     cycles: Sequence[tuple[RungDate, Deadline]],
     centers: Sequence[tuple[RungDate, Deadline]],
+    *,
+    batch: int,
 ) -> list[list[tuple[RungDate, list[Deadline]]]]:
-    """Pack the (rung, deadline) pairs into transactions of about `_BATCH` deadlines,
+    """Pack the (rung, deadline) pairs into transactions of about ``batch`` deadlines,
     each transaction's deadlines grouped by rung.
 
     The cycles come first, then the centers, a center's stages and a municipality's
@@ -437,12 +445,12 @@ def _transactions(
     for by_center in municipalities.values():
         stages = [by_center[center] for center in sorted(by_center)]
         whole = [item for items in stages for item in items]
-        units.extend([whole] if len(whole) <= _BATCH else stages)
+        units.extend([whole] if len(whole) <= batch else stages)
     packed: list[list[tuple[RungDate, list[Deadline]]]] = []
     current: dict[RungDate, list[Deadline]] = {}
     size = 0
     for unit in units:
-        if current and size + len(unit) > _BATCH:
+        if current and size + len(unit) > batch:
             packed.append(list(current.items()))
             current, size = {}, 0
         for rung, deadline in unit:
