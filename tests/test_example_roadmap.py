@@ -344,6 +344,27 @@ def test_before_any_center_the_municipalities_measure_reminds_the_coordinator(
     ) == sorted((email, "before-3") for email in UO.values())
 
 
+def test_loaded_after_the_schools_date_init_warns_of_it_as_the_tick_reminds_of_it(
+    cli: Cli, engine: Engine
+) -> None:
+    """Loaded on 18.10.2022, after measure 17's date (01.09.2022) and before any center:
+    ``init`` names measure 17 beside measure 4, since the first tick creates its cycle
+    overdue and reminds the coordinator of it at once (it named measure 4 alone: it
+    only counted cycles open or due from today on)."""
+    day = date(2022, 10, 18)
+    init = cli("--now", moment(day, 8).isoformat(), "init", "--roadmap",
+               str(EXAMPLE_FEDERAL_TEMPLATE))  # fmt: skip
+    assert init.exit_code == 0, init.output
+    assert _attention(init.stderr) == [NOBODY[4], NOBODY[17]]
+    queue = Recorder()
+    tick(engine, _stored(engine, CODE), now=moment(day, 9), queue=queue)
+    (m17,) = [r for r in queue.items if r.measure_number == 17]
+    assert m17.recipient.email == MINISTRY
+    assert "ни одного центра ещё не зарегистрировано: напоминаем вам" in m17.action
+    status = cli("--now", moment(day, 10).isoformat(), "status", "--roadmap", CODE)
+    assert _attention(status.output) == [NOBODY[4], NOBODY[17]]
+
+
 # --- the walk -------------------------------------------------------------------------
 
 # The program's last day, and the day its roadmap closes (period end + closing.grace_days).

@@ -151,14 +151,47 @@ def nobody_warnings(conn: Connection, stored: StoredRoadmap, *, today: date) -> 
             .where(CYCLE.c.roadmap_id == stored.id, CYCLE.c.state.in_(_OPEN))
         ).scalars()
     )
-    return _nobody(stored.definition, centers, open_measures=open_measures, today=today)
+    return _nobody(
+        stored.definition,
+        centers,
+        open_measures=open_measures,
+        existing=_routed_cycles(conn, stored),
+        today=today,
+    )
+
+
+def _routed_cycles(conn: Connection, stored: StoredRoadmap) -> set[tuple[int, str]]:
+    """(measure, period) of the cycles that exist of the measures with a per-center party."""
+    routed = [
+        m.number
+        for m in stored.definition.measures
+        if parties.routed_per_center(stored.definition, m)
+    ]
+    if not routed:
+        return set()
+    return {
+        (int(measure), str(period))
+        for measure, period in conn.execute(
+            sa.select(CYCLE.c.measure, CYCLE.c.period).where(
+                CYCLE.c.roadmap_id == stored.id, CYCLE.c.measure.in_(routed)
+            )
+        )
+    }
 
 
 def _nobody(
-    roadmap: Roadmap, centers: dict[str, int], *, open_measures: set[int], today: date
+    roadmap: Roadmap,
+    centers: dict[str, int],
+    *,
+    open_measures: set[int],
+    existing: set[tuple[int, str]],
+    today: date,
 ) -> list[str]:
-    """`nobody_warnings` from the counts of centers by state and the measures with an
-    open cycle: a measure warns while it has an open cycle or one still to come."""
+    """`nobody_warnings` from the counts of centers by state, the measures with an open
+    cycle and the cycles that exist (``existing``: (measure, period)): a measure warns
+    while it has an open cycle or one still to come, including one due already that the
+    next tick creates overdue (a roadmap loaded after a per-center measure's date: its
+    reminder then goes to the coordinator at once)."""
     registered = sum(centers.values())
     reason = parties.nobody_reason(
         registered=registered,
@@ -171,7 +204,14 @@ def _nobody(
         for m in roadmap.measures
         if m.number in open_measures
         or any(
-            spec.due >= today
+            (
+                spec.due >= today
+                or (
+                    m.done is None
+                    and (m.number, spec.period) not in existing
+                    and closing.cycle_reminded(roadmap, measure=m.number, due=spec.due, today=today)
+                )
+            )
             and (spec.due <= roadmap.period_end or roadmap.closing.closes_program(m.number))
             for spec in measure_cycles(
                 m, period_end=roadmap.period_end, cohorts=roadmap.cohort_years
@@ -251,7 +291,15 @@ def roadmap_status(conn: Connection, stored: StoredRoadmap, *, today: datetime) 
                 "открывалось: напоминаний о нём нет (открывает tochka cycles open)."
             )
     silent.extend(parties.unaddressed_warnings(definition, without_address))
-    silent.extend(_nobody(definition, centers, open_measures=set(next_due), today=day))
+    silent.extend(
+        _nobody(
+            definition,
+            centers,
+            open_measures=set(next_due),
+            existing=_routed_cycles(conn, stored),
+            today=day,
+        )
+    )
     return Summary(
         program=closing.state_text(definition, day),
         silent=silent,
