@@ -16,8 +16,6 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from notifications.outbox import OUTBOX
-
 #: The default: a form's verdict, its correction's and a decision, with room to spare.
 DEFAULT_DAILY_LIMIT = 5
 #: The outbox keys of our answers to people's mail (form verdicts, decisions on replies).
@@ -40,6 +38,8 @@ def current() -> int:
 def hold_reason(conn: Connection, address: str, *, real_now: datetime) -> str | None:
     """Why an answer to ``address`` is held (the limit reached in the last 24 hours of
     real time), or None when it may go."""
+    from notifications.outbox import OUTBOX  # not at import: the CLI sets the limit always
+
     address = address.strip().lower()
     since = real_now - timedelta(days=1)
     count = conn.execute(

@@ -1,39 +1,131 @@
 """The ``tochka`` command: global options and the command groups.
 
-Only Typer is imported here; each command imports what it needs when it runs.
+Only Typer is imported here; each command imports what it needs when it runs, and each
+command module is imported only when one of its commands is (`_LazyGroup`): ``tochka
+centers list`` loads ``centers_cmd`` and none of the others. ``tochka -h`` lists every
+command, so it loads them all.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Annotated
+import importlib
+from collections.abc import Iterator, MutableMapping
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
-from workflow.cli import (
-    audit_cmd,
-    backup_cmd,
-    centers_cmd,
-    cycles_cmd,
-    daemon_cmd,
-    demo_cmd,
-    evidence_cmd,
-    indicators_cmd,
-    municipalities_cmd,
-    outbox_cmd,
-    replies_cmd,
-    report_cmd,
-    roadmap_cmd,
-    system_cmd,
-    users_cmd,
-)
 from workflow.cli.context import CliState
 from workflow.cli.help_ru import install as install_russian_help
 
 install_russian_help()
 
+#: Every command and group of ``tochka``, in the order ``tochka -h`` lists them (Typer's:
+#: commands, then groups, as they were registered), with where it is defined: a module's
+#: ``register(app)``, or a module's ``app`` added as a group of that name.
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("init", "system_cmd"),
+    ("adopt", "system_cmd"),
+    ("status", "system_cmd"),
+    ("tick", "daemon_cmd"),
+    ("demo", "demo_cmd"),
+    ("history", "system_cmd"),
+    ("audit", "system_cmd"),
+    ("roadmap", "roadmap_cmd:app"),
+    ("centers", "centers_cmd:app"),
+    ("municipalities", "municipalities_cmd:app"),
+    ("cycles", "cycles_cmd:app"),
+    ("outbox", "outbox_cmd:app"),
+    ("replies", "replies_cmd:app"),
+    ("indicators", "indicators_cmd:app"),
+    ("report", "report_cmd:app"),
+    ("users", "users_cmd:app"),
+    ("evidence", "evidence_cmd:app"),
+    ("daemon", "daemon_cmd"),
+    ("reminders", "daemon_cmd"),
+    ("calendar", "daemon_cmd"),
+    ("backup", "backup_cmd"),
+)
+
+
+def _load(where: str) -> dict[str, Any]:
+    """The Click commands ``where`` defines (see `COMMANDS`), built as ``add_typer`` and
+    ``app.command`` on the ``tochka`` app would build them."""
+    from typer.main import get_group_from_info
+    from typer.models import TyperInfo
+
+    name, _, attribute = where.partition(":")
+    module = importlib.import_module(f"workflow.cli.{name}")
+    if attribute:
+        title = next(command for command, defined in COMMANDS if defined == where)
+        info = TyperInfo(getattr(module, attribute), name=title)
+    else:
+        holder = typer.Typer()
+        module.register(holder)
+        if name == "system_cmd":
+            from workflow.cli import audit_cmd
+
+            audit_cmd.register(module.audit_app)  # audit log, beside audit verify
+        info = TyperInfo(holder)
+    built = get_group_from_info(
+        info,
+        pretty_exceptions_short=app.pretty_exceptions_short,
+        rich_markup_mode=app.rich_markup_mode,
+        suggest_commands=app.suggest_commands,
+    )
+    return {title: built} if attribute else dict(built.commands)
+
+
+class _Commands(MutableMapping[str, Any]):
+    """The ``tochka`` group's commands: every name of `COMMANDS` listed at once, each
+    module imported when one of its commands is first looked up."""
+
+    def __init__(self, own: MutableMapping[str, Any]) -> None:
+        self._where = dict(COMMANDS)
+        self._order = [name for name, _ in COMMANDS] + [n for n in own if n not in self._where]
+        self._loaded: dict[str, Any] = dict(own)
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._loaded and name in self._where:
+            where = self._where[name]
+            if where not in _LOADED:
+                _LOADED[where] = _load(where)
+            self._loaded.update(_LOADED[where])
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        if name not in self._order:
+            self._order.append(name)
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        self._order.remove(name)
+        self._where.pop(name, None)
+        self._loaded.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._order))
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+
+#: The commands of each module of `COMMANDS`, once built (one process, one set).
+_LOADED: dict[str, dict[str, Any]] = {}
+
+
+class _LazyGroup(TyperGroup):
+    """Typer's group, with `_Commands` for its commands."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = _Commands(self.commands)
+
+
 app = typer.Typer(
     name="tochka",
+    cls=_LazyGroup,
     help="Tochka: дорожная карта «Точка роста» как конечные автоматы.",
     no_args_is_help=True,
     add_completion=False,
@@ -123,23 +215,6 @@ def main_options(
     from notifications import reply_limit
 
     reply_limit.use(settings.reply_daily_limit)  # our answers per sender a day
-
-
-system_cmd.register(app)
-audit_cmd.register(system_cmd.audit_app)  # audit log, beside audit verify
-app.add_typer(roadmap_cmd.app, name="roadmap")
-app.add_typer(centers_cmd.app, name="centers")
-app.add_typer(municipalities_cmd.app, name="municipalities")
-app.add_typer(cycles_cmd.app, name="cycles")
-app.add_typer(outbox_cmd.app, name="outbox")
-app.add_typer(replies_cmd.app, name="replies")
-app.add_typer(indicators_cmd.app, name="indicators")
-app.add_typer(report_cmd.app, name="report")
-app.add_typer(users_cmd.app, name="users")
-app.add_typer(evidence_cmd.app, name="evidence")
-daemon_cmd.register(app)
-backup_cmd.register(app)
-demo_cmd.register(app)
 
 
 def main() -> None:

@@ -11,20 +11,19 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from base import db
-from base.addresses import address_problem
 from base.clock import Clock, system_clock
 from states.center import CenterState
-from workflow.engine import audit, bounces, dates
-from workflow.engine.access import Action, as_actor, authorize_action, refusals_recorded
-from workflow.engine.audit import CREATE_TRIGGER, NewEvent
 from workflow.errors import Conflict, ImportFileError, InputError, NotFound, Problem
-from workflow.imports.tablefile import visible
-from workflow.roadmap.store import StoredRoadmap
 from workflow.storage.tables import CENTER, CONTACT, EVENT
 
 if TYPE_CHECKING:
     from workflow.engine.access import Actor
     from workflow.imports.centers_file import CenterRow
+    from workflow.roadmap.store import StoredRoadmap
+
+# The changes (import, update) import the audit chain, the rights, the dates and the
+# bounces (with the outbox's tables) when they run: the queries below (centers list,
+# show, history), the most frequent commands, need none of it.
 
 _CHUNK = 500
 
@@ -48,7 +47,9 @@ def import_centers(
             with its line); nothing is imported.
         EffectiveDateImplausible: ``now`` is taken for a typo; nothing is imported.
     """
-    # Imported here: listings, the most frequent commands, need no permission machinery.
+    from workflow.engine import audit, dates
+    from workflow.engine.access import Action, as_actor, authorize_action, refusals_recorded
+    from workflow.engine.audit import CREATE_TRIGGER, NewEvent
 
     by = as_actor(actor)
     recorded_at = clock()
@@ -221,6 +222,10 @@ def update_center(
         EffectiveDateImplausible, EffectiveDateBeforeLast: ``now`` is taken for a typo,
             or is earlier than the center's last event (as for a transition).
     """
+    from workflow.engine import audit, bounces, dates
+    from workflow.engine.access import Action, as_actor, authorize_action, refusals_recorded
+    from workflow.engine.audit import NewEvent
+
     by = as_actor(actor)
     given = {
         field: value.strip()
@@ -351,6 +356,9 @@ def update_center(
 
 def _check_update_values(given: Mapping[str, str]) -> None:
     """The import's checks of a row (`workflow.imports.centers_file`), for single values."""
+    from base.addresses import address_problem
+    from workflow.imports.tablefile import visible
+
     problems: list[str] = []
     for field, value in given.items():
         title = UPDATE_FIELDS[field]
@@ -462,6 +470,8 @@ def history(conn: Connection, roadmap_id: int, kind: str, entity_id: int) -> lis
     The creation is first even when later-recorded history precedes it: a center
     entered by its import and adopted afterwards has its stages dated before the day it
     was entered (`workflow.engine.adoption.IMPORT_TRIGGERS`); it existed before them."""
+    from workflow.engine.audit import CREATE_TRIGGER
+
     rows = conn.execute(
         sa.select(EVENT)
         .where(

@@ -13,8 +13,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-import notifications.outbox  # noqa: F401  # registers the outbox's tables in the metadata
-import workflow.storage.inbound  # noqa: F401  # registers the inbound mail table
 from base.columns import UTCDateTime
 
 
@@ -368,7 +366,12 @@ EVIDENCE_BLOB: sa.Table = EvidenceBlob.__table__  # type: ignore[attr-defined]
 
 
 def all_tables() -> list[sa.Table]:
-    """Every table of the schema (including the notifications outbox)."""
+    """Every table of the schema (including the notifications outbox and the inbound
+    mail, whose modules are imported here to register their tables in the metadata: a
+    command that uses neither does not build them)."""
+    import notifications.outbox  # noqa: F401
+    import workflow.storage.inbound  # noqa: F401
+
     return list(SQLModel.metadata.sorted_tables)
 
 

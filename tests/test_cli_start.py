@@ -1,0 +1,84 @@
+"""A command imports what it uses and no more (`tochka centers list` is budgeted against
+``import sqlmodel`` in benchmarks/bench_cli.py): the other command modules, the outbox,
+the inbound mail, the audit chain, the rights, the roadmap's model, jinja2, openpyxl,
+APScheduler and Rich stay unimported. ``tochka -h`` still lists every command, each
+defined where `workflow.cli.app.COMMANDS` says."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import typer.main
+from sqlalchemy.engine import Engine
+
+from tests.conftest import T0, make_rows
+from workflow.cli import app as cli_app
+from workflow.engine import centers
+from workflow.roadmap.store import StoredRoadmap
+
+#: Imported by ``centers list`` only if something that it does not use crept back in.
+NOT_FOR_A_LISTING = (
+    "notifications.outbox",
+    "workflow.storage.inbound",
+    "workflow.engine.bounces",
+    "workflow.engine.audit",
+    "workflow.engine.access",
+    "workflow.roadmap.definition",
+    "jinja2",
+    "openpyxl",
+    "apscheduler",
+    "rich",
+)
+
+# ``tochka centers list`` in a fresh interpreter, then what it had imported.
+_RUN = """
+import json, sys
+url, out = sys.argv[1:]
+sys.argv = ["tochka", "--db", url, "centers", "list"]
+from workflow.cli.app import main
+try:
+    main()
+except SystemExit as stop:
+    code = stop.code
+with open(out, "w") as found:
+    json.dump({"code": code, "modules": sorted(sys.modules)}, found)
+"""
+
+
+def test_centers_list_imports_only_what_it_uses(
+    db_url: str, engine: Engine, stored: StoredRoadmap, tmp_path: Path
+) -> None:
+    centers.import_centers(engine, stored, make_rows(3), filename="c.csv", actor="t", now=T0)
+    out = tmp_path / "modules.json"
+    done = subprocess.run(
+        [sys.executable, "-c", _RUN, db_url, str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    found = json.loads(out.read_text())
+    assert found["code"] == 0, done.stderr
+    assert "Центры: 3" in done.stdout
+    modules = set(found["modules"])
+    assert "workflow.cli.centers_cmd" in modules
+    others = {f"workflow.cli.{where.split(':')[0]}" for _, where in cli_app.COMMANDS}
+    assert sorted(others & modules) == ["workflow.cli.centers_cmd"]
+    crept = [m for m in modules if m.split(".")[0] in NOT_FOR_A_LISTING or m in NOT_FOR_A_LISTING]
+    assert crept == []
+
+
+def test_every_command_is_defined_where_the_table_says() -> None:
+    """Each module of `COMMANDS` defines exactly the commands the table gives it, and
+    ``tochka`` lists them in the table's order (``tochka -h`` shows that order)."""
+    by_module: dict[str, list[str]] = {}
+    for name, where in cli_app.COMMANDS:
+        by_module.setdefault(where, []).append(name)
+    for where, names in by_module.items():
+        assert list(cli_app._load(where)) == names, where
+    root = typer.main.get_command(cli_app.app)
+    assert list(root.commands) == [name for name, _ in cli_app.COMMANDS]
