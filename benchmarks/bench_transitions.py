@@ -214,9 +214,9 @@ def _spread(values: list[float], digits: int = 0) -> str:
     )
 
 
-def measure(folder: Path, synchronous: str, rounds: int, size: int) -> float:
+def measure(folder: Path, synchronous: str, rounds: int, size: int) -> dict[str, object]:
     """Alternating rounds of ``size`` transitions in a fresh pair of databases, then a
-    traced round of each; prints the figures and returns the median ratio."""
+    traced round of each; prints the figures and returns run_all's summary row."""
     ours = _seed(folder / f"engine-{synchronous}")
     theirs = _seed(folder / f"floor-{synchronous}")
     plan = _plan((rounds + 1) * size)
@@ -245,10 +245,20 @@ def measure(folder: Path, synchronous: str, rounds: int, size: int) -> float:
     if synchronous == "FULL":
         verdict = f" (target >= {TARGET:.2f}) " + ("OK" if ratio >= TARGET else "BELOW TARGET")
     print(f"  ratio  : {_spread(ratios, 2):>17} x of floor{verdict}")
-    return ratio
+    full = synchronous == "FULL"
+    return {
+        "key": "transition",
+        "path": f"durable transition, SQLite file, synchronous={synchronous}",
+        "today": f"{statistics.median(engine_rates):.0f} /s",
+        "floor": f"raw sqlite3 {statistics.median(floor_rates):.0f} /s",
+        "ratio": f"{ratio:.2f}x ({min(ratios):.2f}–{max(ratios):.2f})",
+        "peak": f"{engine_mib:.1f} MiB (floor {floor_mib:.1f})",
+        "goal": f"≥ {TARGET}x" if full else "reported",
+        "met": ratio >= TARGET if full else None,
+    }
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="5 rounds of 40 per mode")
     args = parser.parse_args(argv)
@@ -256,12 +266,11 @@ def main(argv: list[str] | None = None) -> int:
     load = " ".join(f"{v:.2f}" for v in os.getloadavg())
     print(f"load average at start: {load} ({os.cpu_count()} CPUs)")
     with tempfile.TemporaryDirectory() as tmp:
-        for synchronous in MODES:
-            measure(Path(tmp), synchronous, rounds, size)
+        rows = [measure(Path(tmp), synchronous, rounds, size) for synchronous in MODES]
     load = " ".join(f"{v:.2f}" for v in os.getloadavg())
     print(f"load average at end: {load}")
-    return 0
+    return rows
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

@@ -298,8 +298,9 @@ def _peak(func: Callable[[], object]) -> float:
 
 def _compare(
     seed: Path, folder: Path, rows_path: Path, count: int, rounds: int, atomic: bool
-) -> None:
-    """Alternate rounds of ours and the floor, then one traced run of each; print them."""
+) -> dict[str, object]:
+    """Alternate rounds of ours and the floor, then one traced run of each; print them and
+    return run_all's summary row."""
     mode = "one transaction for all (--all-or-nothing)" if atomic else "a transaction per row"
     ours_rates: list[float] = []
     floor_rates: list[float] = []
@@ -324,6 +325,17 @@ def _compare(
         f"peak memory {floor_mib:.1f} MiB"
     )
     print(f"  ratio  : {_spread(ratios, 2):>17} x of floor (target >= {TARGET}) {verdict}")
+    return {
+        "key": "bulk",
+        "path": f"bulk transitions (centers fire --from), {count:,} rows, "
+        + ("--all-or-nothing" if atomic else "a transaction per row"),
+        "today": f"{statistics.median(ours_rates):.0f} rows/s",
+        "floor": f"raw sqlite3 {statistics.median(floor_rates):.0f} rows/s",
+        "ratio": f"{ratio:.2f}x ({min(ratios):.2f}–{max(ratios):.2f})",
+        "peak": f"{ours_mib:.1f} MiB (floor {floor_mib:.1f})",
+        "goal": f"≥ {TARGET}x",
+        "met": ratio >= TARGET,
+    }
 
 
 def _spread(values: list[float], digits: int = 0) -> str:
@@ -332,7 +344,7 @@ def _spread(values: list[float], digits: int = 0) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="200 rows, 5 rounds")
     args = parser.parse_args(argv)
@@ -344,12 +356,11 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(tmp)
         seed = _seed(folder, count)
         rows_path = _rows_file(folder, count)
-        for atomic in (False, True):
-            _compare(seed, folder, rows_path, count, rounds, atomic)
+        rows = [_compare(seed, folder, rows_path, count, rounds, a) for a in (False, True)]
     load = " ".join(f"{v:.2f}" for v in os.getloadavg())
     print(f"load average at end: {load}")
-    return 0
+    return rows
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()
