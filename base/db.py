@@ -213,20 +213,43 @@ def is_sqlite(bind: Engine | Connection) -> bool:
 
 
 @contextmanager
-def write(engine: Engine) -> Iterator[Connection]:
+def write(engine: Engine, *, durable: bool = True) -> Iterator[Connection]:
     """A write transaction: committed on success, rolled back on any exception.
 
     On SQLite it takes the write lock at BEGIN (``BEGIN IMMEDIATE``), waiting up to the
     busy timeout instead of failing with "database is locked".
+
+    Args:
+        engine: the database.
+        durable: wait at COMMIT until the change is on disk (the default). False: the
+            commit returns once the change is written to the operating system (SQLite
+            ``synchronous = NORMAL`` for this transaction, in WAL mode) or to the
+            server's log buffer (PostgreSQL ``synchronous_commit = off``): it survives a
+            crash of this process, not one of the machine (nor, on PostgreSQL, of the
+            server), which may lose it with those committed after it, never partly; the
+            next durable commit makes it durable too.
     """
     with engine.connect() as conn:
-        # Read by _do_begin on SQLite; harmless elsewhere.
-        conn.connection.info[_WRITE_OPTION] = True
-        with conn.begin():
-            yield conn
-            # Counted before COMMIT: a commit interrupted half-way counts as a change.
-            global _commits  # noqa: PLW0603  # one counter per process, see commits()
-            _commits += 1
+        sqlite = conn.dialect.name == "sqlite"
+        raw = conn.connection.driver_connection if sqlite and not durable else None
+        if raw is not None:  # not inside a transaction: SQLite refuses it there
+            raw.execute("PRAGMA synchronous = NORMAL")
+        try:
+            # Read by _do_begin on SQLite; harmless elsewhere.
+            conn.connection.info[_WRITE_OPTION] = True
+            with conn.begin():
+                if not durable and not sqlite:
+                    conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+                yield conn
+                # Counted before COMMIT: a commit interrupted half-way counts as a change.
+                global _commits  # noqa: PLW0603  # one counter per process, see commits()
+                _commits += 1
+        finally:
+            if raw is not None:
+                try:
+                    raw.execute("PRAGMA synchronous = FULL")
+                except Exception:  # noqa: BLE001  # the connection failed: not reused
+                    conn.invalidate()
 
 
 @contextmanager

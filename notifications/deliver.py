@@ -1,6 +1,8 @@
 """The deliverer: claims due outbox rows, sends them, records the outcome.
 
-Each call of `deliver_due` works through one batch:
+Each call of `deliver_due` works through one batch; `deliver_pending` (the daemon's and
+``tochka outbox send``'s) works through batch after batch over one transport session,
+so one SMTP connection carries every letter due:
 
 1. **Claim** (one short write transaction): rows that are ``pending`` or ``failed`` and
    due, plus ``sending`` rows whose lease has expired (their deliverer died), become
@@ -17,7 +19,13 @@ Each call of `deliver_due` works through one batch:
    carries the same Message-ID (derived from the key), so mail clients show it once. A
    crash between a 5xx reply and this commit likewise costs the letter one attempt more
    than ``max_attempts``: the outcome was never recorded, so the claim is made again
-   once its lease runs out.
+   once its lease runs out. These commits do not wait for the disk, except the batch's
+   last one, which makes them all durable (`base.db.write` ``durable=False``: one disk
+   flush per batch, not per letter, where the flush takes longer than the letter): a
+   deliverer that dies (killed, crashed) has every outcome it committed; only a crash
+   of the machine (or of the PostgreSQL server) before the batch's last commit can lose
+   the outcomes since the batch began, and those letters go again with their Message-IDs
+   — sent twice, never lost.
 
 A database that fails while a batch is out (the server restarts, the connection is cut,
 SQLite's write lock is held past the busy timeout) stops the sending: no further letter
@@ -50,6 +58,7 @@ Failure policy:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import logging
@@ -106,6 +115,8 @@ class DeliveryReport:
         released: rows claimed but not attempted (the server could not be reached).
         transport_error: why the transport could not be used, if it could not.
         errors: one line per failed row (``id: reason``).
+        more: `deliver_pending` stopped at its time limit after a full batch: more
+            letters may be due.
     """
 
     claimed: int = 0
@@ -115,6 +126,17 @@ class DeliveryReport:
     released: int = 0
     transport_error: str | None = None
     errors: list[str] = field(default_factory=list)
+    more: bool = False
+
+    def add(self, other: DeliveryReport) -> None:
+        """Count ``other``'s rows in this report (its transport error, if any, wins)."""
+        self.claimed += other.claimed
+        self.sent += other.sent
+        self.retrying += other.retrying
+        self.dead += other.dead
+        self.released += other.released
+        self.transport_error = other.transport_error or self.transport_error
+        self.errors += other.errors
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -158,7 +180,8 @@ def _claim(
         ),
         sa.and_(OUTBOX.c.status == OutboxStatus.SENDING.value, OUTBOX.c.lease_until <= now),
     )
-    with db.write(engine) as conn:
+    # Not waited for on disk: the batch's last outcome makes it durable (see the module).
+    with db.write(engine, durable=False) as conn:
         ids = list(
             conn.execute(
                 sa.select(OUTBOX.c.id)
@@ -219,12 +242,18 @@ def _transient(exc: sa.exc.DBAPIError) -> bool:
 @dataclass(kw_only=True)
 class _Recorder:
     """Writes outcomes, each in its own transaction, retrying while the database is away
-    until ``deadline`` (a `time.monotonic` value)."""
+    until ``deadline`` (a `time.monotonic` value).
+
+    ``pending`` outcomes of the batch are to be written: each commit returns without
+    waiting for the disk (`base.db.write` ``durable=False``) except the last one's, which
+    makes them all durable (see the module).
+    """
 
     engine: Engine
     token: str
     clock: Clock
     deadline: float
+    pending: int
 
     def __call__(self, row: _Claimed, values: dict[str, Any]) -> bool:
         """Write an outcome if the row is still ours; False when the claim was lost.
@@ -233,9 +262,11 @@ class _Recorder:
             sqlalchemy.exc.DBAPIError: the database did not answer before the deadline,
                 or failed in a way a retry cannot mend.
         """
+        self.pending -= 1
+        durable = self.pending <= 0
         for attempt in itertools.count():
             try:
-                return self._write(row, values)
+                return self._write(row, values, durable=durable)
             except sa.exc.DBAPIError as exc:
                 pause = _RECORD_PAUSES[min(attempt, len(_RECORD_PAUSES) - 1)]
                 if not _transient(exc) or time.monotonic() + pause > self.deadline:
@@ -249,18 +280,18 @@ class _Recorder:
                 time.sleep(pause)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _write(self, row: _Claimed, values: dict[str, Any]) -> bool:
-        with db.write(self.engine) as conn:
+    def _write(self, row: _Claimed, values: dict[str, Any], *, durable: bool) -> bool:
+        with db.write(self.engine, durable=durable) as conn:
             # Stamped once the transaction holds its lock (SQLite: BEGIN IMMEDIATE has
             # returned): a wait for the lock shows in ``recorded_at``.
             result = conn.execute(
-                OUTBOX.update()
-                .where(
-                    OUTBOX.c.id == row.id,
-                    OUTBOX.c.claim_token == self.token,
-                    OUTBOX.c.status == OutboxStatus.SENDING.value,
-                )
-                .values(lease_until=None, claim_token=None, recorded_at=self.clock(), **values)
+                _outcome_update(tuple(values)),
+                {
+                    **{f"new_{name}": value for name, value in values.items()},
+                    "new_recorded_at": self.clock(),
+                    "row_id": row.id,
+                    "token": self.token,
+                },
             )
         if result.rowcount != 1:
             log.warning(
@@ -268,6 +299,26 @@ class _Recorder:
             )
             return False
         return True
+
+
+@functools.cache
+def _outcome_update(columns: tuple[str, ...]) -> sa.Update:
+    """The UPDATE that records an outcome setting ``columns`` (and the lease's end) on a
+    row still claimed by the token: built once per set of columns, not per letter."""
+    return (
+        OUTBOX.update()
+        .where(
+            OUTBOX.c.id == sa.bindparam("row_id"),
+            OUTBOX.c.claim_token == sa.bindparam("token"),
+            OUTBOX.c.status == OutboxStatus.SENDING.value,
+        )
+        .values(
+            lease_until=None,
+            claim_token=None,
+            recorded_at=sa.bindparam("new_recorded_at"),
+            **{name: sa.bindparam(f"new_{name}") for name in columns},
+        )
+    )
 
 
 def deliver_due(
@@ -313,12 +364,194 @@ def deliver_due(
             within half the lease while an outcome waited to be written (the rows not
             yet written stay claimed until the lease runs out).
     """
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    if max_attempts < 1:
-        raise ValueError("max_attempts must be at least 1")
-    if not lease_seconds > 0:
-        raise ValueError("lease_seconds must be above 0")
+    deliverer = Deliverer(
+        engine,
+        transport,
+        max_attempts=max_attempts,
+        backoff_base_seconds=backoff_base_seconds,
+        backoff_max_seconds=backoff_max_seconds,
+        give_up_after=give_up_after,
+        lease_seconds=lease_seconds,
+        clock=clock,
+    )
+    try:
+        return deliverer(now, batch=batch)
+    finally:
+        deliverer.close()
+
+
+def deliver_pending(
+    engine: Engine,
+    transport: Transport,
+    *,
+    now: datetime,
+    batch: int = 50,
+    time_limit: float | None = None,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    backoff_base_seconds: float = DEFAULT_BACKOFF_BASE_SECONDS,
+    backoff_max_seconds: float = DEFAULT_BACKOFF_MAX_SECONDS,
+    give_up_after: timedelta = DEFAULT_GIVE_UP_AFTER,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    clock: Clock = system_clock,
+) -> DeliveryReport:
+    """Deliver every due letter: `deliver_due`'s batches one after another over one
+    transport session (`Deliverer`), until a batch comes back short, the transport
+    fails, or ``time_limit``.
+
+    Args:
+        time_limit: start no batch after this many seconds; None: no limit. The report's
+            ``more`` says the last batch was full (more letters may be due).
+        Others: see `deliver_due` (``batch`` is the size of each claim).
+
+    Returns:
+        The batches' reports summed.
+
+    Raises:
+        See `deliver_due`.
+    """
+    if batch < 1:
+        raise ValueError("batch must be at least 1")
+    deliverer = Deliverer(
+        engine,
+        transport,
+        max_attempts=max_attempts,
+        backoff_base_seconds=backoff_base_seconds,
+        backoff_max_seconds=backoff_max_seconds,
+        give_up_after=give_up_after,
+        lease_seconds=lease_seconds,
+        clock=clock,
+    )
+    started = time.monotonic()
+    total = DeliveryReport()
+    try:
+        while True:
+            report = deliverer(now, batch=batch)
+            total.add(report)
+            if report.transport_error or report.claimed < batch:
+                return total
+            if time_limit is not None and time.monotonic() - started >= time_limit:
+                total.more = True
+                return total
+    finally:
+        deliverer.close()
+
+
+class Deliverer:
+    """`deliver_due` batch by batch over one transport session kept between the calls:
+    one SMTP connection for every letter of a run (a new one only after it is lost or
+    left idle `_IDLE_SESSION_SECONDS`), closed when a batch finds no letter due or the
+    transport fails, and by `close`. The daemon's outbox job calls one batch after
+    another.
+
+    Args:
+        engine: the database.
+        transport: where letters go.
+        Others: see `deliver_due`.
+
+    Raises:
+        ValueError: ``max_attempts`` is below 1 or ``lease_seconds`` not above 0.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        transport: Transport,
+        *,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        backoff_base_seconds: float = DEFAULT_BACKOFF_BASE_SECONDS,
+        backoff_max_seconds: float = DEFAULT_BACKOFF_MAX_SECONDS,
+        give_up_after: timedelta = DEFAULT_GIVE_UP_AFTER,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        clock: Clock = system_clock,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if not lease_seconds > 0:
+            raise ValueError("lease_seconds must be above 0")
+        self.engine = engine
+        self._sessions = _Sessions(transport)
+        self._policy = _Policy(
+            max_attempts=max_attempts,
+            backoff_base_seconds=backoff_base_seconds,
+            backoff_max_seconds=backoff_max_seconds,
+            give_up_after=give_up_after,
+            lease_seconds=lease_seconds,
+            clock=clock,
+        )
+
+    def __call__(self, now: datetime, *, batch: int = 50) -> DeliveryReport:
+        """One batch, as `deliver_due`, through the kept session.
+
+        Raises:
+            ValueError: ``now`` is naive.
+            sqlalchemy.exc.DBAPIError: see `deliver_due`.
+        """
+        if now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+        report = _deliver_batch(self.engine, self._sessions, self._policy, now=now, batch=batch)
+        if not report.claimed or report.transport_error:
+            self._sessions.close()  # nothing more to send now: say QUIT
+        return report
+
+    def close(self) -> None:
+        """Close the session, if one is open (never raises)."""
+        self._sessions.close()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Policy:
+    """A run's retry policy and clock (see `deliver_due`)."""
+
+    max_attempts: int
+    backoff_base_seconds: float
+    backoff_max_seconds: float
+    give_up_after: timedelta
+    lease_seconds: float
+    clock: Clock
+
+
+class _Sessions:
+    """The transport session a run sends through: opened when first needed, kept across
+    its batches, dropped after a lost connection or when left idle too long."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        self._session: TransportSession | None = None
+        self._used = 0.0
+
+    def get(self) -> TransportSession:
+        """The open session, or a new one.
+
+        Raises:
+            TransportUnavailable: the mail system cannot be reached or refused us.
+        """
+        if self._session is not None and time.monotonic() - self._used > _IDLE_SESSION_SECONDS:
+            self.close()  # the server may have dropped a connection idle this long
+        if self._session is None:
+            self._session = self.transport.open()
+        self._used = time.monotonic()
+        return self._session
+
+    def used(self) -> None:
+        """The session has just been used (its idle time starts again)."""
+        self._used = time.monotonic()
+
+    def close(self) -> None:
+        """Close the session, if one is open (never raises)."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+
+def _deliver_batch(
+    engine: Engine, sessions: _Sessions, policy: _Policy, *, now: datetime, batch: int
+) -> DeliveryReport:
+    """One claim's letters sent through ``sessions`` and recorded (see `deliver_due`)."""
+    transport = sessions.transport
+    max_attempts, lease_seconds, clock = policy.max_attempts, policy.lease_seconds, policy.clock
+    backoff_base_seconds = policy.backoff_base_seconds
+    backoff_max_seconds = policy.backoff_max_seconds
+    give_up_after = policy.give_up_after
     report = DeliveryReport()
     token = uuid.uuid4().hex
     claimed = _claim(engine, now=now, batch=batch, lease_seconds=lease_seconds, token=token)
@@ -327,7 +560,11 @@ def deliver_due(
     if not claimed:
         return report
     _record = _Recorder(
-        engine=engine, token=token, clock=clock, deadline=claimed_at + lease_seconds / 2
+        engine=engine,
+        token=token,
+        clock=clock,
+        deadline=claimed_at + lease_seconds / 2,
+        pending=len(claimed),
     )
 
     def retry_or_die(row: _Claimed, error: DeliveryError) -> None:
@@ -404,86 +641,76 @@ def deliver_due(
         release(claimed, DeliveryError(exc.message))
         return report
 
-    session: TransportSession | None = None
-    try:
-        for index, row in enumerate(claimed):
-            if time.monotonic() - claimed_at > lease_seconds / 2:
-                # A slow server: stop well before the claim expires, or another
-                # deliverer could take these rows and send them a second time.
-                log.warning(
-                    "batch stopped after %d of %d letters: half the lease used", index, len(claimed)
-                )
-                release(
-                    claimed[index:],
-                    DeliveryError("не успели отправить: пакет прерван"),
-                    wait=False,
-                )
-                break
-            if session is None:
-                try:
-                    session = transport.open()
-                except TransportUnavailable as exc:
-                    report.transport_error = exc.message
-                    log.error("transport unavailable: %s", exc)
-                    retry_or_die(row, exc)
-                    release(claimed[index + 1 :], exc)
-                    return report
-            data = (
-                envelope_headers(
-                    mail_from=transport.mail_from,
-                    key=row.key,
-                    date_header=date_header,
-                    # From's display name: the configured one, else the letter's own.
-                    sender_name=getattr(transport, "sender_name", ""),
-                    letter=row.message,
-                )
-                + row.message
+    for index, row in enumerate(claimed):
+        if time.monotonic() - claimed_at > lease_seconds / 2:
+            # A slow server: stop well before the claim expires, or another
+            # deliverer could take these rows and send them a second time.
+            log.warning(
+                "batch stopped after %d of %d letters: half the lease used", index, len(claimed)
             )
-            mid = message_id(row.key, domain)
-            try:
-                result = session.send(
-                    mail_from=transport.mail_from,
-                    recipients=row.envelope,
-                    message=data,
-                    message_id=mid,
-                )
-            except DeliveryError as exc:
-                if exc.connection_lost:
-                    session.close()
-                    session = None
-                retry_or_die(row, exc)
-                continue
-            accepted = time.monotonic()
-            note = None
-            if result.refused:
-                note = "отклонены получатели копии: " + "; ".join(
-                    f"{addr} ({reply})" for addr, reply in result.refused.items()
-                )
-            if _record(
-                row,
-                {
-                    "status": OutboxStatus.SENT.value,
-                    "sent_at": now,
-                    "message_id": mid,
-                    "last_error": note,
-                    "updated_at": now,
-                },
-            ):
-                report.sent += 1
-                log.debug("outbox row %s sent as %s", row.id, mid)
-            window = time.monotonic() - accepted
-            if window > SLOW_RECORD_SECONDS:
-                log.warning(
-                    "outbox row %s: sent record written %.1f s after the server's 250 "
-                    "(a crash in that time sends the letter twice)",
-                    row.id,
-                    window,
-                )
-            if window > _IDLE_SESSION_SECONDS and session is not None:
-                # The server may have dropped a connection idle this long.
-                session.close()
-                session = None
-    finally:
-        if session is not None:
-            session.close()
+            release(
+                claimed[index:],
+                DeliveryError("не успели отправить: пакет прерван"),
+                wait=False,
+            )
+            break
+        try:
+            session = sessions.get()
+        except TransportUnavailable as exc:
+            report.transport_error = exc.message
+            log.error("transport unavailable: %s", exc)
+            retry_or_die(row, exc)
+            release(claimed[index + 1 :], exc)
+            return report
+        data = (
+            envelope_headers(
+                mail_from=transport.mail_from,
+                key=row.key,
+                date_header=date_header,
+                # From's display name: the configured one, else the letter's own.
+                sender_name=getattr(transport, "sender_name", ""),
+                letter=row.message,
+            )
+            + row.message
+        )
+        mid = message_id(row.key, domain)
+        try:
+            result = session.send(
+                mail_from=transport.mail_from,
+                recipients=row.envelope,
+                message=data,
+                message_id=mid,
+            )
+        except DeliveryError as exc:
+            if exc.connection_lost:
+                sessions.close()
+            retry_or_die(row, exc)
+            continue
+        accepted = time.monotonic()
+        sessions.used()
+        note = None
+        if result.refused:
+            note = "отклонены получатели копии: " + "; ".join(
+                f"{addr} ({reply})" for addr, reply in result.refused.items()
+            )
+        if _record(
+            row,
+            {
+                "status": OutboxStatus.SENT.value,
+                "sent_at": now,
+                "message_id": mid,
+                "last_error": note,
+                "updated_at": now,
+            },
+        ):
+            report.sent += 1
+            log.debug("outbox row %s sent as %s", row.id, mid)
+        window = time.monotonic() - accepted
+        if window > SLOW_RECORD_SECONDS:
+            log.warning(
+                "outbox row %s: sent record written %.1f s after the server's 250 "
+                "(a crash in that time sends the letter twice)",
+                row.id,
+                window,
+            )
     return report

@@ -1,9 +1,10 @@
 """What the letters keep and reuse (issue 16, item 3), and that keeping it changes nothing.
 
 Compiled templates (once per process, and on disk for the next process of the same
-account), memoised wording and header values, calendar events kept by what they are.
-Timing is the benchmark's business (benchmarks/bench_notifications.py): these tests
-check what is reused and that the letters are the same.
+account), memoised wording and header values, calendar events kept by what they are;
+one SMTP connection for a whole run of batches, and one disk flush per batch instead of
+one per letter. Timing is the benchmark's business (benchmarks/bench_notifications.py):
+these tests check what is reused and that the letters are the same.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,13 +21,22 @@ from typing import Any
 import icalendar
 import jinja2
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
-from notifications import headers, ics, memo, render
+from base import db
+from notifications import deliver, headers, ics, memo, render
+from notifications.deliver import Deliverer, deliver_pending
 from notifications.headers import READ_POLICY, has_forbidden
+from notifications.outbox import OUTBOX
+from notifications.queue import queue_notice
 from notifications.render import Renderer
-from notifications.values import Recipient, Reminder, Rung
+from notifications.transport import SmtpSettings, SmtpTransport, TlsMode
+from notifications.values import Notice, Recipient, Reminder, Rung
+from tests.notifications.conftest import SmtpRecorder
 
 NOW = datetime(2022, 8, 22, 6, 0, tzinfo=UTC)
+SENDER = "roadmap@edu.example.org"
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -204,3 +214,151 @@ def test_a_kept_event_is_stamped_with_its_own_tick(
     later = NOW + timedelta(days=1)
     ics.build_calendar([reminder], now=NOW)
     assert ics.build_calendar([reminder], now=later) == _plain_calendar([reminder], later)
+
+
+# --------------------------------------------------------- one connection, one flush
+
+
+class _Peers(SmtpRecorder):
+    """Records the client's port of each letter: one port, one connection."""
+
+    peers: list[Any]
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.peers.append(session.peer)
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.fixture
+def peers_server(start_smtp: Callable[..., Any]) -> Any:
+    handler = _Peers()
+    handler.peers = []
+    return start_smtp(handler)
+
+
+def _transport(server: Any) -> SmtpTransport:
+    return SmtpTransport(
+        SmtpSettings(
+            host=server.host, port=server.port, tls=TlsMode.NONE, mail_from=SENDER, timeout=5
+        )
+    )
+
+
+def _notices(engine: Engine, renderer: Renderer, count: int, prefix: str = "reuse") -> None:
+    with db.write(engine) as conn:
+        for n in range(count):
+            queue_notice(
+                conn,
+                Notice(
+                    key=f"{prefix}:{n}",
+                    recipient=Recipient(email=f"school{n}@example.org", name=f"Школа № {n}"),
+                    headline="Центр открыт",
+                    entity=f"Центр «Точка роста» МБОУ «Школа № {n}»",
+                    to_state="Открыт",
+                    effective_date=date(2022, 9, 1),
+                    actor="Иванова А. А.",
+                    roadmap_title="Дорожная карта «Точка роста»",
+                    reply_to="coordinator@example.org",
+                ),
+                now=NOW,
+                renderer=renderer,
+            )
+
+
+@pytest.fixture
+def durability(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether each write transaction of the deliverer waits for the disk."""
+    seen: list[bool] = []
+    original = db.write
+
+    def spying(engine: Engine, *, durable: bool = True) -> Iterator[Any]:
+        seen.append(durable)
+        return original(engine, durable=durable)
+
+    monkeypatch.setattr(deliver.db, "write", spying)
+    return seen
+
+
+def test_a_run_sends_every_batch_over_one_connection(
+    engine: Engine, renderer: Renderer, peers_server: Any, durability: list[bool]
+) -> None:
+    _notices(engine, renderer, 23)
+    durability.clear()  # the queuing's
+    report = deliver_pending(engine, _transport(peers_server), now=NOW, batch=10)
+    assert (report.claimed, report.sent, report.more) == (23, 23, False)
+    assert len(peers_server.handler.peers) == 23
+    assert len(set(peers_server.handler.peers)) == 1
+    # Each batch: its claim and all but its last outcome are not waited for on disk; the
+    # last outcome's commit makes the batch durable.
+    batches = [
+        [False, *[False] * 9, True],
+        [False, *[False] * 9, True],
+        [False, False, False, True],
+    ]
+    assert durability == [flag for batch in batches for flag in batch]
+    with db.read(engine) as conn:
+        statuses = conn.execute(sa.select(OUTBOX.c.status)).scalars().all()
+    assert set(statuses) == {"sent"}
+
+
+def test_the_daemons_batches_share_a_connection_until_none_is_due(
+    engine: Engine, renderer: Renderer, peers_server: Any
+) -> None:
+    _notices(engine, renderer, 7)
+    deliverer = Deliverer(engine, _transport(peers_server))
+    assert deliverer(NOW, batch=3).sent == 3
+    assert deliverer(NOW, batch=3).sent == 3
+    assert deliverer(NOW, batch=3).sent == 1
+    assert deliverer(NOW, batch=3).claimed == 0  # nothing due: the connection is closed
+    assert deliverer._sessions._session is None
+    _notices(engine, renderer, 9, prefix="later")
+    assert deliverer(NOW, batch=20).sent == 9
+    ports = [peer[1] for peer in peers_server.handler.peers]
+    assert len(set(ports[:7])) == 1
+    assert set(ports[7:]).isdisjoint(ports[:7])  # a new connection for the new letters
+    deliverer.close()
+
+
+def test_an_idle_connection_is_not_reused(
+    engine: Engine, renderer: Renderer, peers_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _notices(engine, renderer, 4)
+    deliverer = Deliverer(engine, _transport(peers_server))
+    assert deliverer(NOW, batch=2).sent == 2
+    monkeypatch.setattr(deliver, "_IDLE_SESSION_SECONDS", -1.0)  # idle too long since
+    assert deliverer(NOW, batch=2).sent == 2
+    deliverer.close()
+    ports = [peer[1] for peer in peers_server.handler.peers]
+    assert ports[0] == ports[1]
+    assert ports[2] != ports[1]
+
+
+def test_a_run_stops_at_its_time_limit_and_says_more_is_due(
+    engine: Engine, renderer: Renderer, peers_server: Any
+) -> None:
+    _notices(engine, renderer, 5)
+    report = deliver_pending(engine, _transport(peers_server), now=NOW, batch=2, time_limit=0)
+    assert (report.sent, report.more) == (2, True)
+    report = deliver_pending(engine, _transport(peers_server), now=NOW, batch=2)
+    assert (report.sent, report.more) == (3, False)
+
+
+def _synchronous(conn: sa.Connection) -> Any:
+    if conn.dialect.name == "sqlite":
+        return conn.exec_driver_sql("PRAGMA synchronous").scalar_one()
+    return conn.exec_driver_sql("SHOW synchronous_commit").scalar_one()
+
+
+def test_a_transaction_that_does_not_wait_for_the_disk_leaves_the_connection_as_it_was(
+    engine: Engine,
+) -> None:
+    sqlite = engine.dialect.name == "sqlite"
+    with db.write(engine, durable=False) as conn:
+        assert _synchronous(conn) == (1 if sqlite else "off")  # NORMAL
+        conn.execute(OUTBOX.delete())
+    with db.write(engine) as conn:
+        assert _synchronous(conn) == (2 if sqlite else "on")  # FULL
+    with pytest.raises(RuntimeError), db.write(engine, durable=False):
+        raise RuntimeError("rolled back")
+    with db.read(engine) as conn:
+        assert _synchronous(conn) == (2 if sqlite else "on")

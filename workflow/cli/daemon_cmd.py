@@ -237,18 +237,15 @@ def _held() -> Any:
 
 
 def _deliverer(st: CliState, engine: Any, max_attempts: int) -> Any:
-    """The outbox job: `notifications.deliver.deliver_due` over the configured transport."""
+    """The outbox job's batch: `notifications.deliver.Deliverer` over the configured
+    transport (the daemon's run sends batch after batch over one connection)."""
 
-    from notifications.deliver import deliver_due
+    from notifications.deliver import Deliverer
     from workflow.mailer import delivery_policy, make_transport
 
     transport = make_transport(st.settings)
     policy = {**delivery_policy(st.settings), "max_attempts": max_attempts}
-
-    def deliver(now: datetime) -> object:
-        return deliver_due(engine, transport, now=now, **policy)
-
-    return deliver
+    return Deliverer(engine, transport, **policy)
 
 
 @daemon_app.command("status")

@@ -149,7 +149,7 @@ def send(
     roadmap: RoadmapCode = None,
 ) -> None:
     """Отправить письма, срок которых наступил, сейчас."""
-    from notifications.deliver import deliver_due
+    from notifications.deliver import deliver_pending
     from workflow.errors import InputError
     from workflow.mailer import delivery_policy, make_transport
 
@@ -161,16 +161,10 @@ def send(
     engine = st.engine()
     transport = make_transport(settings)
     policy = delivery_policy(settings)
-    totals = {"sent": 0, "retrying": 0, "dead": 0}
-    errors: list[str] = []
-    while True:
-        report = deliver_due(engine, transport, now=st.now(), batch=batch, **policy)
-        totals["sent"] += report.sent
-        totals["retrying"] += report.retrying
-        totals["dead"] += report.dead
-        errors += report.errors
-        if report.transport_error or report.claimed < batch:
-            break
+    # Batch after batch over one SMTP connection, until a batch comes back short.
+    report = deliver_pending(engine, transport, now=st.now(), batch=batch, **policy)
+    totals = {"sent": report.sent, "retrying": report.retrying, "dead": report.dead}
+    errors = report.errors
     if st.json:
         print_json({**totals, "transport_error": report.transport_error, "errors": errors})
     else:
