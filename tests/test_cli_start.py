@@ -1,8 +1,9 @@
 """A command imports what it uses and no more (`tochka centers list` is budgeted against
 ``import sqlmodel`` in benchmarks/bench_cli.py): the other command modules, the outbox,
-the inbound mail, the audit chain, the rights, the roadmap's model, jinja2, openpyxl,
-APScheduler and Rich stay unimported. ``tochka -h`` still lists every command, each
-defined where `workflow.cli.app.COMMANDS` says."""
+the inbound mail, the audit chain, the rights, the roadmap's model, the anchors (read
+only for a missing or empty database file), jinja2, openpyxl, APScheduler and Rich stay
+unimported. ``tochka -h`` still lists every command, each defined where
+`workflow.cli.app.COMMANDS` says."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ NOT_FOR_A_LISTING = (
     "workflow.engine.audit",
     "workflow.engine.access",
     "workflow.roadmap.definition",
+    "workflow.engine.anchors",
     "jinja2",
     "openpyxl",
     "apscheduler",

@@ -181,9 +181,6 @@ def refuse_lost(st: CliState, path: Path) -> None:
     Raises:
         DatabaseUnavailable: the file is empty, or missing while the anchors name a head.
     """
-    from workflow.engine import anchors
-    from workflow.errors import DatabaseUnavailable, InputError
-
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -191,7 +188,10 @@ def refuse_lost(st: CliState, path: Path) -> None:
     except OSError:
         return  # unreadable: the engine's own error says why
     if size not in (None, 0):
-        return
+        return  # the usual case, before anything is imported for the others
+    from workflow.engine import anchors
+    from workflow.errors import DatabaseUnavailable, InputError
+
     known: list[Anchor] = []
     anchor_file = None
     try:
