@@ -376,15 +376,15 @@ def preview(
         str,
         typer.Option(
             "--until",
-            help="По какой день (ДД.ММ.ГГГГ или ГГГГ-ММ-ДД), не дальше 5 лет после --now.",
+            help="По какой день (ДД.ММ.ГГГГ или ГГГГ-ММ-ДД).",
         ),
     ],
     roadmap: RoadmapCode = None,
 ) -> None:
     """Какие напоминания уйдут с --now по --until (ничего не ставит в очередь).
 
-    Не дальше чем на 5 лет вперёд: просроченные напоминания повторяются, пока цикл
-    открыт, и за десятилетия их были бы миллионы. Строки печатаются по мере расчёта.
+    Строки печатаются по мере расчёта, сколько бы их ни было. После закрытия дорожной
+    карты напоминаний нет: дата на десятилетия вперёд ничего к ним не добавляет.
     """
     from base import db
     from base.clock import local_date, parse_date
@@ -396,7 +396,6 @@ def preview(
     for stored in st.roadmaps(roadmap):
         today = local_date(st.now(stored.definition.timezone), stored.definition.timezone)
         _check_order(today, last, first="--now", second="--until")
-        reminders.check_preview_range(today, last)
         runs.append((stored, today))
 
     def items() -> Iterator[reminders.PreviewItem]:
@@ -430,21 +429,18 @@ def _print_json_array(values: Iterator[dict[str, str]]) -> None:
 def _print_preview(items: Callable[[], Iterator[Any]], last: date, width: int | None) -> None:
     """The preview's table, printed row by row. A first pass counts the rows (the title
     names the count) and measures the columns, the second prints: the memory taken does
-    not grow with the preview's length. The layout is `workflow.cli.listing`'s."""
+    not grow with the preview's length. The layout is `workflow.cli.listing`'s.
+
+    A preview may run to hundreds of thousands of rows, with few distinct dates and
+    rungs and a subject shared by every row of its deadline: each text is made once
+    (`_Texts`), and the first pass compares lengths only.
+    """
     import sys
 
     from workflow.cli.listing import Column, Fit, column_widths, heading_lines, row_lines, wrap
-    from workflow.cli.names import rung_title
 
-    def cells(i: Any) -> tuple[str, ...]:
-        return (
-            f"{i.send_on:%d.%m.%Y}",
-            i.recipient,
-            f"{i.deadline:%d.%m.%Y}",
-            rung_title(i.rung),
-            i.subject,
-        )
-
+    texts = _Texts()
+    cells = texts.cells
     columns = (
         Column("дата"),
         Column("кому"),
@@ -453,23 +449,48 @@ def _print_preview(items: Callable[[], Iterator[Any]], last: date, width: int | 
         Column("о чём", Fit.CUT),
     )
     longest = [""] * len(columns)
-    wordiest = ""  # the rung with the longest word (the narrowest its column may get)
     count = 0
     for i in items():
         count += 1
-        row = cells(i)
-        longest = [max(a, b, key=len) for a, b in zip(longest, row, strict=True)]
-        if max(map(len, row[3].split())) > max(map(len, wordiest.split()), default=0):
-            wordiest = row[3]
+        for index, cell in enumerate(cells(i)):
+            if len(cell) > len(longest[index]):
+                longest[index] = cell
+    # The rung with the longest word: the narrowest its column may get.
+    words = [(max(map(len, title.split()), default=0), title) for title in texts.rungs.values()]
+    wordiest = max(words, key=lambda w: w[0], default=(0, ""))[1]
     widths = column_widths(columns, [longest, ["", "", "", wordiest, ""]], width)
     # Only the rung's column wraps: rows are parted by a blank line when one does.
     spaced = width is not None and len(longest[3]) > widths[3]
     out = sys.stdout
     title = wrap(f"Напоминания до {last:%d.%m.%Y}: {count}", width)
     out.write("\n".join([*title, "", *heading_lines(columns, widths)]) + "\n")
+    write = out.write
     for number, i in enumerate(items()):
         lines = row_lines(columns, widths, cells(i), width)
-        out.write(("\n" if spaced and number else "") + "\n".join(lines) + "\n")
+        write(("\n" if spaced and number else "") + "\n".join(lines) + "\n")
+
+
+class _Texts:
+    """A preview row's cells, each date and rung title made once for the whole preview."""
+
+    def __init__(self) -> None:
+        from workflow.cli.names import rung_title
+
+        self.days: dict[date, str] = {}
+        self.rungs: dict[str, str] = {}
+        self._title = rung_title
+
+    def day(self, value: date) -> str:
+        text = self.days.get(value)
+        if text is None:
+            text = self.days[value] = f"{value:%d.%m.%Y}"
+        return text
+
+    def cells(self, i: Any) -> tuple[str, str, str, str, str]:
+        rung = self.rungs.get(i.rung)
+        if rung is None:
+            rung = self.rungs[i.rung] = self._title(i.rung)
+        return (self.day(i.send_on), i.recipient, self.day(i.deadline), rung, i.subject)
 
 
 @calendar_app.command("export")

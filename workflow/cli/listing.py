@@ -250,6 +250,10 @@ def row_lines(
 ) -> list[str]:
     """The lines of one row laid out in ``widths`` (`column_widths`): cut and wrapped cells
     as in `table_lines` (None: as wide as its cells)."""
+    if width is None or all(len(cell) <= w for cell, w in zip(row, widths, strict=True)):
+        # Every cell fits its column (or nothing is cut): one line, the common case of
+        # a long table, laid out without the cut-and-wrap machinery.
+        return [_line(columns, widths, [cell.replace(NBSP, " ") for cell in row])]
     cells: list[list[str]] = []
     for cell, w, col in zip(row, widths, columns, strict=True):
         if len(cell) <= w or width is None or col.fit is Fit.KEEP:
