@@ -461,7 +461,8 @@ class Daemon:
         self._started_ticking = True
         reports = self._tick(now)
         if reports is None:
-            self._schedule_retry()
+            if not self.stop_event.is_set():
+                self._schedule_retry()
             return
         self._cancel_retry()
         if any(r.reminders_queued or r.summaries_queued for r in reports):
@@ -515,13 +516,25 @@ class Daemon:
         return [] if reports is None else reports
 
     def _tick(self, now: datetime) -> list[Any] | None:
-        """`tick_all`, or None when it failed (logged, recorded for the heartbeat)."""
+        """`tick_all`, or None when it failed (logged, recorded for the heartbeat) or was
+        stopped between two roadmaps."""
         with self._work, self.watch.watching("tick"):
             reports: list[Any] = []
             try:
                 with db.read(self.engine) as conn:
                     codes = roadmap_store.codes(conn)
                 for code in codes:
+                    if self.stop_event.is_set():
+                        # SIGTERM between two roadmaps: the rest is the next run's (or the
+                        # standby's that takes over). Every region on one database makes a
+                        # tick of minutes, longer than a service manager waits for a stop.
+                        log.info(
+                            "event=tick_stopped as_of=%s reconciled=%d of=%d",
+                            now.isoformat(),
+                            len(reports),
+                            len(codes),
+                        )
+                        return None
                     with db.read(self.engine) as conn:
                         stored = roadmap_store.resolve(conn, code)
                     reports.append(

@@ -470,3 +470,38 @@ def test_one_delivery_run_sends_batch_after_batch_until_none_is_left(engine: Eng
     batches[:] = [down, DeliveryReport(claimed=50, sent=50)]
     daemon.deliver_once()
     assert len(calls) == 1
+
+
+def test_a_stop_between_two_roadmaps_ends_the_tick_there(
+    engine: Engine, stored: StoredRoadmap, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every region on one database makes a tick of minutes (85 roadmaps: 9 minutes on
+    a federal day), longer than systemd waits for a stop (TimeoutStopSec=120): SIGTERM
+    during one roadmap's reconciliation ends the tick after it, not after all of them,
+    and no tick is recorded as done (the next run reconciles the rest)."""
+    import scheduler
+    from tests.conftest import SHIPPED, T0
+    from workflow.roadmap import store as roadmap_store
+    from workflow.roadmap.loader import load_roadmap
+    from workflow.schedule import reconcile
+
+    second = tmp_path / "second.yaml"
+    second.write_text(
+        SHIPPED.read_text(encoding="utf-8").replace(
+            "code: ivanovo-2021-2023", "code: second-2021-2023"
+        ),
+        encoding="utf-8",
+    )
+    roadmap_store.store(engine, load_roadmap(second), now=T0)
+    daemon = scheduler.Daemon(engine=engine, queue=Recorder())
+    reconciled: list[str] = []
+
+    def one(engine: Engine, stored: StoredRoadmap, **kwargs: Any) -> reconcile.TickReport:
+        reconciled.append(stored.definition.code)
+        daemon.stop_event.set()  # SIGTERM while the first roadmap is reconciled
+        return reconcile.TickReport(roadmap=stored.definition.code, today=T0.date())
+
+    monkeypatch.setattr(reconcile, "tick", one)
+    assert daemon._tick(datetime(2021, 9, 1, 9, 0, tzinfo=MSK)) is None
+    assert reconciled == ["ivanovo-2021-2023"]
+    assert "last_tick_as_of" not in daemon._state
