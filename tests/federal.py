@@ -592,11 +592,23 @@ def _daemon_main(url: str, at_text: str, results: str, delivery_seconds: str) ->
                 {
                     "ticks": ticks,
                     "deliveries": deliveries,
-                    "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                    "maxrss_kb": _peak_rss_kb(),
                 }
             )
         )
     return code
+
+
+def _peak_rss_kb() -> int:
+    """This process's peak resident memory, KiB: VmHWM, which starts again at exec (the
+    rusage maximum would count the parent's memory the process was forked with)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 if __name__ == "__main__":
