@@ -452,8 +452,8 @@ def _ratio_line(name: str, ratios: Sequence[float], goal: float) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run the benchmark and print its figures."""
+def main(argv: list[str] | None = None) -> list[dict[str, object]]:
+    """Run the benchmark, print its figures and return run_all's summary rows."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -579,6 +579,27 @@ def main(argv: list[str] | None = None) -> None:
             )
         print(f"  peak memory (tracemalloc): floor {peak_bare:.1f} MiB, ours {peak_send:.1f} MiB")
         print(_ratio_line("ratio deliver_pending / bare smtplib", _ratios(send_s, bare_s), 1.3))
+
+    def row(key: str, path: str, ours: list[float], base: list[float], peak: str, goal: float,
+            unit: str) -> dict[str, object]:
+        ratios = _ratios(ours, base)
+        return {
+            "key": key,
+            "path": path,
+            "today": f"{statistics.median(ours):.2f} s",
+            "floor": f"{statistics.median(base):.2f} s ({unit})",
+            "ratio": f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}–{max(ratios):.2f})",
+            "peak": peak,
+            "goal": f"≤ {goal:g}x",
+            "met": statistics.median(ratios) <= goal,
+        }
+
+    return [
+        row("render", f"render + queue {n_reminders:,} reminders", queue_s, floor_s,
+            f"{peak_queue:.0f} MiB (floor {peak_floor:.0f})", 2, "bare jinja2 + email"),
+        row("delivery", f"delivery of {n_letters} letters to local SMTP", send_s, bare_s,
+            f"{peak_send:.1f} MiB (floor {peak_bare:.1f})", 1.3, "bare smtplib loop"),
+    ]
 
 
 if __name__ == "__main__":
