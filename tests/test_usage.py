@@ -24,6 +24,8 @@ from workflow.cli.usage import russian
         ),
         # An option with two spellings is named by both, inside one pair of quotes.
         (["report", "status"], "Ошибка: не указан обязательный параметр «-o / --output»."),
+        # Typer's bundled Click: «Got unexpected extra argument(s) (IV-001)».
+        (["roadmap", "show", "IV-001"], "Ошибка: лишние аргументы: IV-001."),
     ],
 )
 def test_usage_errors_are_russian_and_exit_2(

@@ -21,7 +21,8 @@ _MESSAGES: tuple[tuple[str, str], ...] = (
     (r"^No such option: (\S+) \(Possible options: (.+)\)$", "нет параметра {0}; есть: {1}."),
     (r"^No such command '(.+)'\. Did you mean '(.+)'\?$", "нет команды «{0}»; может быть, «{1}»?"),
     (r"^No such command '(.+)'\.$", "нет команды «{0}»."),
-    (r"^Got unexpected extra arguments? \((.+)\)$", "лишние аргументы: {0}."),
+    # Typer's own bundled Click says «argument(s)», Click «argument»/«arguments».
+    (r"^Got unexpected extra argument(?:s|\(s\))? \((.+)\)$", "лишние аргументы: {0}."),
     (r"^Option '(.+)' requires an argument\.$", "параметру {0} нужно значение."),
     (r"^Option '(.+)' does not take a value\.$", "параметр {0} не принимает значения."),
 )
