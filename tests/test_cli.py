@@ -220,7 +220,7 @@ def test_usage_error_exits_2(
     assert run(app) == 2
     err = capsys.readouterr().err
     assert "Использование: tochka centers fire" in err
-    assert "Ошибка: не указан аргумент «trigger»." in err
+    assert "Ошибка: не указан аргумент «ПЕРЕХОД»." in err
     assert "Traceback" not in err
     assert (_event_count(engine), cli("--json", "centers", "list").output) == before
 

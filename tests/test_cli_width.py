@@ -446,7 +446,7 @@ def test_a_usage_error_under_json_is_a_json_object(
     assert caught.value.code == 2
     error = json.loads(capsys.readouterr().err)["error"]
     assert error == {
-        "message": "не указан аргумент «code».",
+        "message": "не указан аргумент «КОД».",
         "hint": "Справка: tochka centers fire -h",
         "exit_code": 2,
         "problems": [],

@@ -13,7 +13,7 @@ from workflow.cli.usage import russian
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["centers", "fire"], "Ошибка: не указан аргумент «code»."),
+        (["centers", "fire"], "Ошибка: не указан аргумент «КОД»."),
         (["centers", "fire", "A", "equip", "--bogus"], "Ошибка: нет параметра --bogus."),
         # Click names the options that look alike: in Russian too.
         (["--jsn", "status"], "Ошибка: нет параметра --jsn; есть: --json, --now."),

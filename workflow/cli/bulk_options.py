@@ -8,11 +8,13 @@ from typing import Annotated
 import typer
 
 OptionalCenterCodeArg = Annotated[
-    str | None, typer.Argument(help="Код центра (без --from).", show_default=False)
+    str | None,
+    typer.Argument(metavar="КОД", help="Код центра (без --from).", show_default=False),
 ]
 OptionalCenterTriggerArg = Annotated[
     str | None,
     typer.Argument(
+        metavar="ПЕРЕХОД",
         help="Переход (без --from; укажите id в скобках): согласование инфраструктурного "
         "листа (agree_infrastructure), оснащение (equip), обучение персонала (train_staff), "
         "открытие центра (open), начало отчётности (start_reporting), исключение из "

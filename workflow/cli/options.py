@@ -43,13 +43,17 @@ ExpectVersion = Annotated[
     typer.Option("--expect-version", help="Применить, только если версия объекта такая."),
 ]
 
-# Positional arguments shared by several commands (their help is shown by `-h`).
-CenterCodeArg = Annotated[str, typer.Argument(help="Код центра.")]
-CycleIdArg = Annotated[int, typer.Argument(help="Номер цикла (из «tochka cycles list»).")]
-LoginArg = Annotated[str, typer.Argument(help="Учётная запись ОС.")]
+# Positional arguments shared by several commands (their help is shown by `-h`). Each has
+# a Russian metavar in capitals: the usage line, `-h` and usage errors name it by that.
+CenterCodeArg = Annotated[str, typer.Argument(metavar="КОД", help="Код центра.")]
+CycleIdArg = Annotated[
+    int, typer.Argument(metavar="НОМЕР", help="Номер цикла (из «tochka cycles list»).")
+]
+LoginArg = Annotated[str, typer.Argument(metavar="ЛОГИН", help="Учётная запись ОС.")]
 CenterTriggerArg = Annotated[
     str,
     typer.Argument(
+        metavar="ПЕРЕХОД",
         help="Переход (укажите id в скобках): согласование инфраструктурного листа "
         "(agree_infrastructure), оснащение (equip), обучение персонала (train_staff), "
         "открытие центра (open), начало отчётности (start_reporting), исключение из "
@@ -59,11 +63,12 @@ CenterTriggerArg = Annotated[
 CycleTriggerArg = Annotated[
     str,
     typer.Argument(
+        metavar="ПЕРЕХОД",
         help="Переход (укажите id в скобках): начало выполнения (start), выполнение "
         "(complete), просрочка (mark_overdue) или отмена (cancel)."
     ),
 ]
-TableFileArg = Annotated[Path, typer.Argument(help="Файл CSV или XLSX.")]
+TableFileArg = Annotated[Path, typer.Argument(metavar="ФАЙЛ", help="Файл CSV или XLSX.")]
 
 
 def order_documents(values: list[str], roadmap: Roadmap) -> dict[str, str]:
