@@ -22,6 +22,15 @@ from workflow.cli.usage import russian
             ["centers", "list", "--cohort", "abc"],
             "Ошибка: недопустимое значение --cohort: ожидается целое число.",
         ),
+        # An argument is named by its Russian metavar, in a bad value and a missing list.
+        (
+            ["replies", "show", "abc"],
+            "Ошибка: недопустимое значение НОМЕР: ожидается целое число.",
+        ),
+        (
+            ["indicators", "submit", "A1", "2022-Q3"],
+            "Ошибка: не указан аргумент «ПОКАЗАТЕЛЬ=ЗНАЧЕНИЕ».",
+        ),
         # An option with two spellings is named by both, inside one pair of quotes.
         (["report", "status"], "Ошибка: не указан обязательный параметр «-o / --output»."),
         # Typer's bundled Click: «Got unexpected extra argument(s) (IV-001)».
@@ -75,13 +84,13 @@ def test_help_is_russian_word_for_word(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert _help(["report", "quarterly"], monkeypatch, capsys) == (
-        "Использование: tochka report quarterly [ПАРАМЕТРЫ] {period}\n"
+        "Использование: tochka report quarterly [ПАРАМЕТРЫ] {КВАРТАЛ}\n"
         "\n"
         "  Отчёт о выполнении показателей центров за квартал, по дорожной карте: XLSX\n"
         "  или CSV.\n"
         "\n"
         "Аргументы:\n"
-        "  period <текст>  Квартал, например 2022-Q3.  [обязательный]\n"
+        "  КВАРТАЛ <текст>  Квартал, например 2022-Q3.  [обязательный]\n"
         "\n"
         "Параметры:\n"
         "  -o, --output <путь>  Файл отчёта.  [обязательный]\n"

@@ -170,7 +170,7 @@ def _opened(path: Path) -> Any:
 @handle_errors
 def verify(
     ctx: typer.Context,
-    copy: Annotated[Path, typer.Argument(help="Файл резервной копии.")],
+    copy: Annotated[Path, typer.Argument(metavar="ФАЙЛ", help="Файл резервной копии.")],
     anchors_file: Annotated[
         Path | None,
         typer.Option(

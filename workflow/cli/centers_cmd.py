@@ -203,7 +203,9 @@ def show(ctx: typer.Context, code: CenterCodeArg, roadmap: RoadmapCode = None) -
 def reschedule(
     ctx: typer.Context,
     code: CenterCodeArg,
-    stage: Annotated[str, typer.Argument(help="Этап: название (оснащён) или id (equipped).")],
+    stage: Annotated[
+        str, typer.Argument(metavar="ЭТАП", help="Этап: название (оснащён) или id (equipped).")
+    ],
     due: Annotated[str, typer.Option("--due", help="Новый срок: ГГГГ-ММ-ДД или ДД.ММ.ГГГГ.")],
     reason: Annotated[
         str | None, typer.Option("--reason", help="Причина переноса (обязательна).")

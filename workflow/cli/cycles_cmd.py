@@ -94,7 +94,9 @@ def list_(
 @handle_errors
 def open_(
     ctx: typer.Context,
-    measure: Annotated[int, typer.Argument(help="Номер мероприятия дорожной карты.")],
+    measure: Annotated[
+        int, typer.Argument(metavar="МЕРОПРИЯТИЕ", help="Номер мероприятия дорожной карты.")
+    ],
     due: Annotated[str, typer.Option("--due", help="Срок: ГГГГ-ММ-ДД или ДД.ММ.ГГГГ.")],
     roadmap: RoadmapCode = None,
 ) -> None:

@@ -145,8 +145,9 @@ def get(
     sha256: Annotated[
         str,
         typer.Argument(
-            metavar="HASH",
-            help="SHA-256 документа или его начало (не короче 4 знаков), из tochka evidence list.",
+            metavar="ХЕШ",
+            help="SHA-256 документа или его начало (не короче 4 знаков), из «tochka evidence "
+            "list».",
         ),
     ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Куда записать файл.")],

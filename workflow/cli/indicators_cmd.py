@@ -66,9 +66,20 @@ def list_(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
 @handle_errors
 def submit(
     ctx: typer.Context,
-    center: Annotated[str, typer.Argument(help="Код центра.")],
-    period: Annotated[str, typer.Argument(help="Период: 2022-Q3 (квартал) или 2022 (год).")],
-    values: Annotated[list[str], typer.Argument(help="ПОКАЗАТЕЛЬ=ЗНАЧЕНИЕ (один или несколько).")],
+    center: Annotated[str, typer.Argument(metavar="ЦЕНТР", help="Код центра.")],
+    period: Annotated[
+        str,
+        typer.Argument(metavar="ПЕРИОД", help="Период: 2022-Q3 (квартал) или 2022 (год)."),
+    ],
+    values: Annotated[
+        list[str],
+        typer.Argument(
+            # Typer adds the "..." of a list argument to the usage line itself.
+            metavar="ПОКАЗАТЕЛЬ=ЗНАЧЕНИЕ",
+            help="Код показателя (из «tochka indicators list») и значение, например "
+            "natsci_students=120; один или несколько.",
+        ),
+    ],
     roadmap: RoadmapCode = None,
 ) -> None:
     """Сдать значения показателей центра за период (исправление — новой записью)."""

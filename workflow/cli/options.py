@@ -57,7 +57,7 @@ CenterTriggerArg = Annotated[
         help="Переход (укажите id в скобках): согласование инфраструктурного листа "
         "(agree_infrastructure), оснащение (equip), обучение персонала (train_staff), "
         "открытие центра (open), начало отчётности (start_reporting), исключение из "
-        "дорожной карты (withdraw) или отмена перехода (revert)."
+        "дорожной карты (withdraw) или отмена перехода (revert).",
     ),
 ]
 CycleTriggerArg = Annotated[
@@ -65,7 +65,7 @@ CycleTriggerArg = Annotated[
     typer.Argument(
         metavar="ПЕРЕХОД",
         help="Переход (укажите id в скобках): начало выполнения (start), выполнение "
-        "(complete), просрочка (mark_overdue) или отмена (cancel)."
+        "(complete), просрочка (mark_overdue) или отмена (cancel).",
     ),
 ]
 TableFileArg = Annotated[Path, typer.Argument(metavar="ФАЙЛ", help="Файл CSV или XLSX.")]

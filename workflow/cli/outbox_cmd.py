@@ -122,7 +122,9 @@ def _next_attempt(entry: Any, now: Any) -> str:
 @handle_errors
 def retry(
     ctx: typer.Context,
-    outbox_id: Annotated[int, typer.Argument(help="Номер письма (из «tochka outbox list»).")],
+    outbox_id: Annotated[
+        int, typer.Argument(metavar="НОМЕР", help="Номер письма (из «tochka outbox list»).")
+    ],
     roadmap: RoadmapCode = None,
 ) -> None:
     """Поставить неотправленное письмо в очередь снова."""
@@ -235,7 +237,9 @@ def bounces(ctx: typer.Context) -> None:
 @handle_errors
 def unflag(
     ctx: typer.Context,
-    address: Annotated[str, typer.Argument(help="Адрес (из «tochka outbox bounces»).")],
+    address: Annotated[
+        str, typer.Argument(metavar="АДРЕС", help="Адрес (из «tochka outbox bounces»).")
+    ],
     reason: Annotated[
         str,
         typer.Option("--reason", help="Почему адрес снова принимает письма (в журнал)."),

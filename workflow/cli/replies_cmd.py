@@ -62,7 +62,10 @@ def _size(size: int) -> str:
 def import_(
     ctx: typer.Context,
     path: Annotated[
-        Path, typer.Argument(help="Файл письма .eml, папка с файлами .eml или файл mbox.")
+        Path,
+        typer.Argument(
+            metavar="ПУТЬ", help="Файл письма .eml, папка с файлами .eml или файл mbox."
+        ),
     ],
     roadmap: RoadmapCode = None,
 ) -> None:
@@ -219,7 +222,9 @@ def list_(
 @handle_errors
 def show(
     ctx: typer.Context,
-    number: Annotated[int, typer.Argument(help="Номер письма (из «tochka replies list»).")],
+    number: Annotated[
+        int, typer.Argument(metavar="НОМЕР", help="Номер письма (из «tochka replies list»).")
+    ],
 ) -> None:
     """Письмо: от кого, на что отвечает, текст без цитаты, вложения с размером и SHA-256."""
     import sqlalchemy as sa
@@ -365,7 +370,9 @@ For = Annotated[
 @handle_errors
 def accept(
     ctx: typer.Context,
-    number: Annotated[int, typer.Argument(help="Номер ответа (из «tochka replies list»).")],
+    number: Annotated[
+        int, typer.Argument(metavar="НОМЕР", help="Номер ответа (из «tochka replies list»).")
+    ],
     for_: For = None,
     kind: Annotated[
         list[str] | None,
@@ -574,7 +581,9 @@ def _form_outcome(st: Any, item: Any, accepted: Any) -> None:
 @handle_errors
 def reject(
     ctx: typer.Context,
-    number: Annotated[int, typer.Argument(help="Номер ответа (из «tochka replies list»).")],
+    number: Annotated[
+        int, typer.Argument(metavar="НОМЕР", help="Номер ответа (из «tochka replies list»).")
+    ],
     reason: Annotated[
         str | None,
         typer.Option("--reason", help="Причина отказа (обязательна): её получит отправитель."),

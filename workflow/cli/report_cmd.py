@@ -33,7 +33,7 @@ Output = Annotated[Path, typer.Option("-o", "--output", help="Файл отчё�
 @handle_errors
 def quarterly(
     ctx: typer.Context,
-    period: Annotated[str, typer.Argument(help="Квартал, например 2022-Q3.")],
+    period: Annotated[str, typer.Argument(metavar="КВАРТАЛ", help="Квартал, например 2022-Q3.")],
     output: Output,
     fmt: Annotated[
         QuarterlyFormat, typer.Option("--format", help="Формат файла.")

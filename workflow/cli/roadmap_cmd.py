@@ -225,7 +225,8 @@ def _items_and_footnotes(m: Any, indent: str, width: int | None) -> list[str]:
 @app.command("validate")
 @handle_errors
 def validate(
-    ctx: typer.Context, file: Annotated[Path, typer.Argument(help="Файл YAML дорожной карты.")]
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(metavar="ФАЙЛ", help="Файл YAML дорожной карты.")],
 ) -> None:
     """Проверить файл дорожной карты, ничего не загружая."""
     from workflow.roadmap.suspicious import suspicious, warning_text
@@ -284,7 +285,9 @@ def _against_stored(st: Any, file: Path, code: str | None) -> tuple[Any, Any, An
 @handle_errors
 def diff(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="Файл YAML новой версии дорожной карты.")],
+    file: Annotated[
+        Path, typer.Argument(metavar="ФАЙЛ", help="Файл YAML новой версии дорожной карты.")
+    ],
     roadmap: RoadmapCode = None,
 ) -> None:
     """Что изменит новая версия файла (поправка): мероприятия, сроки, период, стороны и
@@ -317,7 +320,9 @@ def diff(
 @handle_errors
 def load(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="Файл YAML новой версии дорожной карты.")],
+    file: Annotated[
+        Path, typer.Argument(metavar="ФАЙЛ", help="Файл YAML новой версии дорожной карты.")
+    ],
     roadmap: RoadmapCode = None,
 ) -> None:
     """Загрузить новую версию дорожной карты (поправку) одной транзакцией: прежняя версия
@@ -414,7 +419,8 @@ def schema() -> None:
 @handle_errors
 def diagram(
     machine: Annotated[
-        Machine, typer.Argument(help="center (центр) или cycle (цикл мероприятия).")
+        Machine,
+        typer.Argument(metavar="ОБЪЕКТ", help="center (центр) или cycle (цикл мероприятия)."),
     ],
 ) -> None:
     """Диаграмма состояний (Mermaid) центра или цикла мероприятия."""
