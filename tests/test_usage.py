@@ -84,7 +84,7 @@ def test_help_is_russian_word_for_word(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert _help(["report", "quarterly"], monkeypatch, capsys) == (
-        "Использование: tochka report quarterly [ПАРАМЕТРЫ] {КВАРТАЛ}\n"
+        "Использование: tochka report quarterly [ПАРАМЕТРЫ] КВАРТАЛ\n"
         "\n"
         "  Отчёт о выполнении показателей центров за квартал, по дорожной карте: XLSX\n"
         "  или CSV.\n"

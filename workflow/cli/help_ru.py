@@ -6,6 +6,11 @@ exit.") before the formatter measures its columns, so the layout stays aligned. 
 help texts are Russian already. `install` sets the subclass on the Context class Typer's
 commands use; if a future Typer formats help differently, help falls back to English
 rather than breaking (and ``tests/test_usage.py`` says so).
+
+Arguments are named by their metavars, Russian capitals (``КОД``, ``ПЕРЕХОД``). Typer
+writes a required one in braces on the usage line (``{КОД}``), its own convention; the
+usage line here follows Click's and the group's (``КОМАНДА``): a required argument bare,
+an optional one in brackets (``[КОД]``).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ TYPE_NAMES = {
     "list[int]": "целое",
     "bool": "да|нет",
 }
+_REQUIRED = re.compile(r"\{([^{}\s]+)\}")
 _TYPE = re.compile(r"<([a-z]+(?:\[[a-z]+\])?)>")
 _DEFAULT = re.compile(r"\[default: ([^\]]*)\]")
 HELP_OPTION = "Показать эту справку и выйти."
@@ -56,9 +62,10 @@ def description(text: str) -> str:
 
 
 def usage_args(args: str) -> str:
+    """The usage line after the command: Russian words, required arguments bare."""
     for english, russian in USAGE_WORDS:
         args = args.replace(english, russian)
-    return args
+    return _REQUIRED.sub(r"\1", args)
 
 
 def formatter_class(base: type[Any]) -> type[Any]:
