@@ -116,6 +116,13 @@ def _command_paths() -> list[list[str]]:
     return paths
 
 
+#: An argument's name (its metavar) in the «Аргументы:» block: Russian capitals.
+_NAME = r"[А-ЯЁ][А-ЯЁ=_-]*"
+#: A word of the usage line after the command: such a name, bare when required, in
+#: brackets when optional, "..." when repeated (ПОКАЗАТЕЛЬ=ЗНАЧЕНИЕ..., [ПАРАМЕТРЫ]).
+_USAGE_WORD = re.compile(rf"\[?{_NAME}\]?(\.\.\.)?")
+
+
 def test_every_help_page_speaks_russian(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -127,7 +134,12 @@ def test_every_help_page_speaks_russian(
     english += ("[default", "<str>", "<int>", "<float>", "<path>", "[OPTIONS]", "[ARGS]")
     for path in paths:
         text = _help(path, monkeypatch, capsys)
-        assert text.startswith(f"Использование: {' '.join(['tochka', *path])} ["), path
+        prefix = f"Использование: {' '.join(['tochka', *path])} "
+        assert text.startswith(f"{prefix}["), path
+        # The usage line (wrapped or not) after the command names options, commands and
+        # arguments in Russian capitals: no «code», «HASH» or Typer's «{period}».
+        usage = text.split("\n\n", 1)[0].removeprefix(prefix).split()
+        assert all(_USAGE_WORD.fullmatch(word) for word in usage), (path, usage)
         assert "Показать эту справку и выйти." in text, path
         assert not [word for word in english if word in text], (path, text)
         # Help is the same for every roadmap: no measure of one file by its number.
@@ -138,6 +150,10 @@ def test_every_help_page_speaks_russian(
             rows = [line for line in block.splitlines() if re.match(r"^  \S", line)]
             assert rows, (path, block)
             for row in rows:
-                found = re.match(r"^  (\S+ <[^>]+>)\s{2,}(.*)$", row)
+                found = re.match(r"^  ((\S+) <[^>]+>)\s{2,}(.*)$", row)
                 assert found, (path, row)
-                assert not found.group(2).startswith("["), (path, row)
+                # Named by its Russian metavar, as on the usage line: not «period».
+                name = found.group(2)
+                assert re.fullmatch(_NAME, name), (path, row)
+                assert {name, f"[{name}]", f"{name}..."} & set(usage), (path, row, usage)
+                assert not found.group(3).startswith("["), (path, row)
