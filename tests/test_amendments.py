@@ -211,6 +211,8 @@ def test_amendment_extends_the_period_and_moves_a_deadline(
             cli("--now", "2024-12-21", "roadmap", command, str(IVANOVO_159_RP)),
             "Период сокращён до 31.12.2023",
             "Оставьте окончание программы не раньше",
+            # The command named as its help names the cycle: by НОМЕР.
+            "(tochka cycles fire НОМЕР cancel)",
         )
     assert _snapshot(engine) == state
 
@@ -231,6 +233,7 @@ def test_an_amendment_that_drops_a_measure_or_changes_the_code_is_refused(
             cli("--now", "2023-03-20", "roadmap", command, str(dropped)),
             "Мероприятие 5 исключено, а в базе есть его циклы (3)",
             "Верните мероприятие в файл",
+            "(tochka cycles fire НОМЕР cancel)",
         )
     # `init --roadmap` stores through the same check (the store refuses, not only the CLI).
     refused(

@@ -186,7 +186,7 @@ def compare(old: Roadmap, new: Roadmap, cycles: Sequence[ExistingCycle]) -> Comp
                 f"Период сокращён до {_d(new.period_end)}, а в базе есть циклы за периоды "
                 f"после этой даты ({len(beyond)}: {named}{more}). Оставьте окончание "
                 f"программы не раньше {_d(max(c.due for c in beyond))} или, если их нужно "
-                "прекратить, отмените открытые циклы (tochka cycles fire ID cancel) и "
+                "прекратить, отмените открытые циклы (tochka cycles fire НОМЕР cancel) и "
                 "оставьте окончание прежним."
             )
 
@@ -201,7 +201,7 @@ def compare(old: Roadmap, new: Roadmap, cycles: Sequence[ExistingCycle]) -> Comp
             refusals.append(
                 f"Мероприятие {number} исключено, а в базе есть его циклы "
                 f"({len(by_measure[number])}). Верните мероприятие в файл; если его нужно "
-                "прекратить, отмените его открытые циклы (tochka cycles fire ID cancel)."
+                "прекратить, отмените его открытые циклы (tochka cycles fire НОМЕР cancel)."
             )
     for number in sorted(old_measures.keys() & new_measures.keys()):
         if (text := _measure_change(old_measures[number], new_measures[number])) is not None:
