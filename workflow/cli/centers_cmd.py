@@ -28,6 +28,8 @@ from workflow.cli.options import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
     from sqlalchemy.engine import Connection
 
     from workflow.engine.centers import CenterView
@@ -41,31 +43,40 @@ app = typer.Typer(help="Центры «Точка роста».", no_args_is_hel
 def import_(ctx: typer.Context, file: TableFileArg, roadmap: RoadmapCode = None) -> None:
     """Импорт центров из CSV или XLSX (всё или ничего)."""
     from workflow.engine import centers
-    from workflow.imports.centers_file import read_centers_file
+    from workflow.imports.centers_file import CenterRow, center_rows
+    from workflow.views.cells import center_warnings, formula_prefix
 
     st = state(ctx)
     stored = st.roadmap(roadmap)
-    show_progress = sys.stdout.isatty() and not st.json
-    if show_progress:
+    flagged: list[CenterRow] = []  # rows whose text a spreadsheet would take for a formula
+
+    def imported(progress: Callable[[int, int], None] | None = None) -> int:
+        # The file is read as it is written, in one transaction (`centers.import_centers`):
+        # the bar moves through the writing too, and the file is never held whole.
+        def watched(rows: Iterator[CenterRow]) -> Iterator[CenterRow]:
+            for row in rows:
+                if any(formula_prefix(t) for t in (row.code, row.name, row.municipality)):
+                    flagged.append(row)
+                yield row
+
+        rows = center_rows(file, program_years=stored.definition.cohort_years, progress=progress)
+        return centers.import_centers(
+            st.engine(), stored, watched(rows), filename=str(file), actor=st.actor_ref, now=st.now()
+        )
+
+    if sys.stdout.isatty() and not st.json:
         from rich.progress import Progress
 
-        with Progress(transient=True) as progress:
-            task = progress.add_task("Проверка строк", total=None)
+        with Progress(transient=True) as bar:
+            task = bar.add_task("Проверка и запись строк", total=None)
 
             def tick(done_rows: int, total: int) -> None:
-                progress.update(task, completed=done_rows, total=total)
+                bar.update(task, completed=done_rows, total=total)
 
-            rows = read_centers_file(
-                file, program_years=stored.definition.cohort_years, progress=tick
-            )
+            count = imported(tick)
     else:
-        rows = read_centers_file(file, program_years=stored.definition.cohort_years)
-    count = centers.import_centers(
-        st.engine(), stored, rows, filename=str(file), actor=st.actor_ref, now=st.now()
-    )
-    from workflow.views.cells import center_warnings
-
-    for warning in center_warnings(str(file), rows):
+        count = imported()
+    for warning in center_warnings(str(file), flagged):
         typer.echo(warning, err=True)
     if st.json:
         print_json({"file": str(file), "imported": count})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -25,13 +25,14 @@ if TYPE_CHECKING:
 # bounces (with the outbox's tables) when they run: the queries below (centers list,
 # show, history), the most frequent commands, need none of it.
 
-_CHUNK = 500
+#: Rows a centers import writes at a time (a multi-row INSERT and its events).
+_WRITE_CHUNK = 1000
 
 
 def import_centers(
     engine: Engine,
     roadmap: StoredRoadmap,
-    rows: Sequence[CenterRow],
+    rows: Iterable[CenterRow],
     *,
     filename: str,
     actor: Actor | str,
@@ -40,110 +41,147 @@ def import_centers(
 ) -> int:
     """Create the centers of ``rows`` in one transaction, each with its audit event.
 
+    ``rows`` may be a list or `workflow.imports.centers_file.center_rows`, read as it is
+    written: chunks of `_WRITE_CHUNK` rows go into the transaction as they come (the
+    centers, then their events, and the progress the reader reports moves with the
+    writing), so a file of 200,000 rows is never held whole. It stays all or nothing:
+    any refusal rolls the transaction back. The refusals come in the order they always
+    have, whatever row they are found on: the file's problems (the reader's, after its
+    last row), an implausible date, the actor's rights, codes already in the roadmap;
+    once one is found nothing more is written, but the file is still read to the end,
+    so that every problem of the file is named.
+
     Raises:
         AccessDenied: the actor may not import (a municipality: only its own centers);
             the refusal is recorded.
-        ImportFileError: a code already exists in the roadmap (every such row is named
-            with its line); nothing is imported.
+        ImportFileError: the file's problems (raised by the reader), or a code already
+            exists in the roadmap (every such row is named with its line); nothing is
+            imported.
         EffectiveDateImplausible: ``now`` is taken for a typo; nothing is imported.
     """
     from workflow.engine import audit, dates
-    from workflow.engine.access import Action, as_actor, authorize_action, refusals_recorded
+    from workflow.engine.access import (
+        AccessDenied,
+        Action,
+        as_actor,
+        authorize_action,
+        check_action,
+        refusals_recorded,
+    )
     from workflow.engine.audit import CREATE_TRIGGER, NewEvent
+    from workflow.errors import EffectiveDateImplausible
 
     by = as_actor(actor)
     recorded_at = clock()
     # The centers are new, so no earlier event can follow them: only a typo is refused.
-    effective = dates.plausible_effective(roadmap.definition, now, real=recorded_at)
+    effective = None
+    refusal: Exception | None = None
+    try:
+        effective = dates.plausible_effective(roadmap.definition, now, real=recorded_at)
+    except EffectiveDateImplausible as exc:
+        refusal = exc
+    taken: list[Problem] = []  # rows whose code the roadmap has already
+    count = 0
     with (
         refusals_recorded(
             engine, roadmap.id, timezone=roadmap.definition.timezone, actor=by, now=now, clock=clock
         ),
         db.write(engine) as conn,
     ):
-        authorize_action(
-            conn,
-            roadmap.id,
-            by,
-            Action.IMPORT_CENTERS,
-            target=filename,
-            centers=[(r.code, r.municipality) for r in rows],
+        who = None
+        if refusal is None:
+            try:
+                who = authorize_action(conn, roadmap.id, by, Action.IMPORT_CENTERS, target=filename)
+            except AccessDenied as exc:
+                refusal = exc
+        existing = set(
+            conn.execute(sa.select(CENTER.c.code).where(CENTER.c.roadmap_id == roadmap.id))
+            .scalars()
+            .all()
         )
-        existing: set[str] = set()
-        codes = [r.code for r in rows]
-        for start in range(0, len(codes), _CHUNK):
-            existing.update(
-                conn.execute(
-                    sa.select(CENTER.c.code).where(
-                        CENTER.c.roadmap_id == roadmap.id,
-                        CENTER.c.code.in_(codes[start : start + _CHUNK]),
+
+        def write(chunk: list[CenterRow]) -> None:
+            nonlocal refusal
+            if refusal is None and who is not None:
+                try:
+                    check_action(
+                        who,
+                        Action.IMPORT_CENTERS,
+                        target=filename,
+                        centers=[(r.code, r.municipality) for r in chunk],
                     )
-                ).scalars()
+                except AccessDenied as exc:
+                    refusal = exc
+            taken.extend(
+                Problem(
+                    file=filename,
+                    line=r.line,
+                    column=1,
+                    field="code",
+                    message=f"центр с кодом «{r.code}» уже есть в базе.",
+                )
+                for r in chunk
+                if r.code in existing
             )
-        if existing:
-            raise ImportFileError(
-                [
-                    Problem(
-                        file=filename,
-                        line=r.line,
-                        column=1,
-                        field="code",
-                        message=f"центр с кодом «{r.code}» уже есть в базе.",
-                    )
-                    for r in rows
-                    if r.code in existing
-                ]
-            )
-        values: list[dict[str, Any]] = [
-            {
-                "roadmap_id": roadmap.id,
-                "code": r.code,
-                "name": r.name,
-                "municipality": r.municipality,
-                "cohort": r.cohort,
-                "email": r.email,
-                "state": CenterState.PLANNED.value,
-                "previous_state": None,
-                "version": 1,
-                "created_at": recorded_at,
-                "updated_at": recorded_at,
-            }
-            for r in rows
-        ]
-        if not values:
-            return 0
-        conn.execute(sa.insert(CENTER), values)
-        ids: dict[str, int] = {}
-        for start in range(0, len(codes), _CHUNK):
-            ids.update(
+            if refusal is not None or taken:
+                return  # all will be rolled back: the rest of the file is only read
+            ids: dict[str, int] = dict(
                 conn.execute(
-                    sa.select(CENTER.c.code, CENTER.c.id).where(
-                        CENTER.c.roadmap_id == roadmap.id,
-                        CENTER.c.code.in_(codes[start : start + _CHUNK]),
-                    )
+                    sa.insert(CENTER).returning(CENTER.c.code, CENTER.c.id),
+                    [
+                        {
+                            "roadmap_id": roadmap.id,
+                            "code": r.code,
+                            "name": r.name,
+                            "municipality": r.municipality,
+                            "cohort": r.cohort,
+                            "email": r.email,
+                            "state": CenterState.PLANNED.value,
+                            "previous_state": None,
+                            "version": 1,
+                            "created_at": recorded_at,
+                            "updated_at": recorded_at,
+                        }
+                        for r in chunk
+                    ],
                 ).all()
             )
-        audit.append(
-            conn,
-            roadmap.id,
-            [
-                NewEvent(
-                    entity_kind="center",
-                    entity_id=ids[r.code],
-                    entity_key=r.code,
-                    trigger=CREATE_TRIGGER,
-                    from_state=None,
-                    to_state=CenterState.PLANNED.value,
-                    actor=by.login,
-                    on_behalf_of=by.on_behalf_of,
-                    recorded_at=recorded_at,
-                    effective_date=effective,
-                    comment=f"импорт из {filename}, строка {r.line}",
-                )
-                for r in rows
-            ],
-        )
-    return len(values)
+            assert effective is not None
+            audit.append(
+                conn,
+                roadmap.id,
+                [
+                    NewEvent(
+                        entity_kind="center",
+                        entity_id=ids[r.code],
+                        entity_key=r.code,
+                        trigger=CREATE_TRIGGER,
+                        from_state=None,
+                        to_state=CenterState.PLANNED.value,
+                        actor=by.login,
+                        on_behalf_of=by.on_behalf_of,
+                        recorded_at=recorded_at,
+                        effective_date=effective,
+                        comment=f"импорт из {filename}, строка {r.line}",
+                    )
+                    for r in chunk
+                ],
+            )
+
+        chunk: list[CenterRow] = []
+        for row in rows:  # the reader raises the file's problems after its last row
+            chunk.append(row)
+            count += 1
+            if len(chunk) == _WRITE_CHUNK:
+                write(chunk)
+                chunk = []
+        if chunk:
+            write(chunk)
+        if refusal is not None:
+            raise refusal
+        if taken:
+            raise ImportFileError(taken)
+    return count
 
 
 #: The trigger of a correction's audit event (a ``center`` event that keeps the state).

@@ -15,7 +15,7 @@ sheet. Fully blank rows are skipped (spreadsheets keep them after the data).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +33,7 @@ from workflow.imports.tablefile import (
     xlsx_rows,
 )
 
-__all__ = ["FIELDS", "CenterRow", "is_valid_email", "read_centers_file"]
+__all__ = ["FIELDS", "CenterRow", "center_rows", "is_valid_email", "read_centers_file"]
 
 _COLUMNS = (
     Column(key="code", aliases=("code", "код", "код центра"), russian_name="Код"),
@@ -113,6 +113,25 @@ def read_centers_file(
         ImportFileError: the file cannot be read, or any row is invalid; ``problems``
             lists every problem found, in file order.
     """
+    return list(center_rows(path, program_years=program_years, progress=progress))
+
+
+def center_rows(
+    path: str | Path,
+    *,
+    program_years: range,
+    progress: ProgressCallback | None = None,
+) -> Iterator[CenterRow]:
+    """`read_centers_file` one row at a time: each valid row as soon as it is read, so
+    that a large file is imported as it is read (`workflow.engine.centers.import_centers`
+    writes it in chunks, in one transaction).
+
+    Raises:
+        ImportFileError: on the first row asked for, when the file cannot be read or its
+            header is wrong; after the last row, when any row was invalid (every problem,
+            in file order). The rows given before then are to be discarded, as the import
+            does by rolling its transaction back.
+    """
     filename = str(path)
     suffix = table_suffix(filename)
     with opening(filename):
@@ -121,7 +140,7 @@ def read_centers_file(
         else:
             total, rows = xlsx_rows(Path(path), filename)
         try:
-            return _Reader(filename, program_years, progress).read(total, rows)
+            yield from _Reader(filename, program_years, progress).read(total, rows)
         finally:
             rows.close()  # releases the workbook even when reading stops early
 
@@ -153,7 +172,7 @@ class _Reader:
     def fail(self) -> ImportFileError:
         return ImportFileError(self.problems)
 
-    def read(self, total: int, rows: Rows) -> list[CenterRow]:
+    def read(self, total: int, rows: Rows) -> Iterator[CenterRow]:
         # Blank rows above the header are tolerated (a title row someone cleared).
         header = next((row for row in rows if is_filled(row[1])), None)
         if header is None:
@@ -161,12 +180,11 @@ class _Reader:
             raise self.fail()
         header_line, header_cells = header
         columns = _HEADER.read(header_cells, filename=self.filename, line=header_line)
-        result = self.data_rows(columns, len(header_cells), max(total - header_line + 1, 0), rows)
+        yield from self.data_rows(columns, len(header_cells), max(total - header_line + 1, 0), rows)
         if self.problems:
             # Row checks report field by field; people read a file left to right.
             self.problems.sort(key=lambda p: (p.line or 0, p.column or 0))
             raise self.fail()
-        return result
 
     def data_rows(
         self,
@@ -174,11 +192,12 @@ class _Reader:
         width: int,
         total: int,
         rows: Iterable[Row],
-    ) -> list[CenterRow]:
+    ) -> Iterator[CenterRow]:
+        """The valid rows, as they are read; once a row has a problem, none after it
+        (they would be discarded)."""
         columns, names = header.columns, header.names
         used = set(columns.values())
         first_line_of: dict[str, int] = {}
-        result: list[CenterRow] = []
         done = 0
         filled = 0
         progress = self.progress
@@ -198,13 +217,12 @@ class _Reader:
                         column=index + 1,
                     )
             row = self.row(line, cells, columns, names, first_line_of)
-            if row is not None:
-                result.append(row)
+            if row is not None and not self.problems:
+                yield row
         if progress is not None:
             progress(done, done)
         if filled == 0:
             self.problem("нет ни одной строки с центрами: в файле только заголовок")
-        return result
 
     def row(
         self,
