@@ -116,7 +116,7 @@ def make_reminders(count: int) -> list[Reminder]:
             email=f"school{school}@shuya.example.org", name=name, contact="Петров Пётр Ильич"
         )
         for n in range(OWN):
-            offset = n - OVERDUE - 1  # two overdue, one due today, five ahead
+            offset = n - OVERDUE  # two overdue, one due today, five ahead
             deadline = NOW.date() + timedelta(days=offset * 4 + (school % 3))
             rung = Rung.OVERDUE if offset < 0 else Rung.ON_DAY if offset == 0 else Rung.BEFORE
             common: dict[str, Any] = {
@@ -470,6 +470,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
 
     renderer = Renderer()
     reminders = make_reminders(n_reminders)
+    assert len(reminders) == n_reminders, len(reminders)
     # The coordinator's digest last.
     letters = sorted(letters_of(reminders), key=len)
     env = floor_environment(renderer)
