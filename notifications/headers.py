@@ -29,6 +29,7 @@ import email.header
 import hashlib
 import re
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from email import policy as email_policy
 from email.headerregistry import (
@@ -46,7 +47,7 @@ from typing import Any
 
 from base.addresses import AddressError, AddressUse, parse_address
 from notifications.errors import InvalidAddress, UnsafeHeader
-from notifications.memo import MEMO_SIZE, memoised, on_clear
+from notifications.memo import memoised, on_clear
 
 #: Display names and subjects are cut to this many characters (a name is not a letter).
 MAX_TEXT_LENGTH = 200
@@ -419,6 +420,10 @@ class _EncodedAddresses(UniqueAddressHeader):
 #: Header values longer than this are parsed each time, never kept (a hostile message's
 #: 280 KB Subject must not stay in memory).
 _MEMO_VALUE = 1000
+#: Header objects kept per registry, the most recently used: a parsed header weighs
+#: about 14 KB, and the values worth keeping (the same in every letter) are a dozen;
+#: each letter's own (its Subject, its boundaries) pass through.
+_MEMO_HEADERS = 256
 
 
 class _CachedRegistry(HeaderRegistry):
@@ -428,14 +433,14 @@ class _CachedRegistry(HeaderRegistry):
     and Reply-To, a day's To of one school in each amended digest).
 
     A header object is immutable (a `str` with its parse), so one made for a name and a
-    value serves every message that sets the same (values up to
-    `_MEMO_VALUE` characters, `notifications.memo.MEMO_SIZE` of them).
+    value serves every message that sets the same (values up to `_MEMO_VALUE`
+    characters, the `_MEMO_HEADERS` used last).
     """
 
     def __init__(self) -> None:
         super().__init__()
         self._classes: dict[str, type[BaseHeader]] = {}
-        self._made: dict[tuple[str, object], BaseHeader] = {}
+        self._made: OrderedDict[tuple[str, object], BaseHeader] = OrderedDict()
         on_clear(self._made.clear)
 
     def __getitem__(self, name: str) -> type[BaseHeader]:
@@ -452,10 +457,11 @@ class _CachedRegistry(HeaderRegistry):
         key = (name, memo)
         header = self._made.get(key)
         if header is None:
-            header = super().__call__(name, value)
-            if len(self._made) >= MEMO_SIZE:
-                self._made.clear()
-            self._made[key] = header
+            header = self._made[key] = super().__call__(name, value)
+            if len(self._made) > _MEMO_HEADERS:
+                self._made.popitem(last=False)
+        else:
+            self._made.move_to_end(key)
         return header
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Engine
 from base import db
 from notifications import deliver, headers, ics, memo, render
 from notifications.deliver import Deliverer, deliver_pending
-from notifications.headers import READ_POLICY, has_forbidden
+from notifications.headers import READ_POLICY, SMTP_POLICY, has_forbidden
 from notifications.outbox import OUTBOX
 from notifications.queue import queue_notice
 from notifications.render import Renderer
@@ -153,6 +153,17 @@ def test_a_long_header_value_is_not_kept() -> None:
     assert len(registry._made) == 1
     registry("Subject", "Отчёт " * 1000)  # a hostile 6,000-character subject
     assert len(registry._made) == 1
+
+
+def test_kept_headers_are_bounded_and_the_used_ones_stay() -> None:
+    registry = SMTP_POLICY.header_factory
+    assert isinstance(registry, headers._CachedRegistry)
+    memo.clear()
+    hot = registry("Content-Transfer-Encoding", "base64")
+    for n in range(3 * headers._MEMO_HEADERS):
+        registry("Subject", f"Письмо № {n}")  # each letter's own
+        assert registry("Content-Transfer-Encoding", "base64") is hot
+    assert len(registry._made) == headers._MEMO_HEADERS
 
 
 def test_memo_clear_forgets_everything() -> None:
