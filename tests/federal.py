@@ -15,8 +15,9 @@ against a hand-written SQL floor).
   reminders are the day's rungs only.
 * `run_day`: the day itself. Each daemon is ``tochka daemon run`` in a process of its
   own (this file run as a script: the CLI's command with its daemon's clock frozen at
-  the day's moment, the one thing the command line cannot set), delivering to a local
-  aiosmtpd server that counts every Message-ID it receives.
+  the day's moment, the one thing the command line cannot set, and its delivery every
+  ``delivery_seconds`` instead of every minute), delivering to a local aiosmtpd server
+  that counts every Message-ID it receives.
 * `problems`: what is not exactly once (cycles, rungs, reminders, letters, Message-IDs,
   ticks).
 """
