@@ -90,6 +90,8 @@ class OutboxMessage(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_outbox_due", "status", "next_attempt_at"),
         sa.Index("ix_outbox_digest_group", "digest_group"),
+        # A reply names the letter it answers by Message-ID (`workflow.inbound.record`).
+        sa.Index("ix_outbox_message_id", "message_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -22,7 +22,7 @@ year the per-year indicators.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -155,43 +155,75 @@ def center_facts(
 ) -> dict[str, CenterFacts]:
     """Centers by code (all of the roadmap's, or those of ``codes``), with their opening day.
 
-    Ordered by municipality, then code (the order reports list them in).
+    Ordered by municipality, then code (the order reports list them in). For ``codes``
+    only their own opening events are read (a returned form names one center: the
+    roadmap's every opening, grouped, cost each form as much as the roadmap has centers).
     """
-    opened = opened_on_query(roadmap_id)
-    query = (
-        sa.select(
-            CENTER.c.id,
-            CENTER.c.code,
-            CENTER.c.name,
-            CENTER.c.municipality,
-            CENTER.c.cohort,
-            CENTER.c.email,
-            CENTER.c.state,
-            opened.c.opened_on,
-        )
-        .select_from(CENTER.outerjoin(opened, opened.c.entity_id == CENTER.c.id))
-        .where(CENTER.c.roadmap_id == roadmap_id)
-        .order_by(CENTER.c.municipality, CENTER.c.code)
+    columns = (
+        CENTER.c.id,
+        CENTER.c.code,
+        CENTER.c.name,
+        CENTER.c.municipality,
+        CENTER.c.cohort,
+        CENTER.c.email,
+        CENTER.c.state,
     )
-    rows: list[Any] = []
+    order = (CENTER.c.municipality, CENTER.c.code)
     if codes is None:
-        rows = list(conn.execute(query))
-    else:
-        wanted = sorted(set(codes))
-        for start in range(0, len(wanted), _CHUNK):
-            rows += conn.execute(query.where(CENTER.c.code.in_(wanted[start : start + _CHUNK])))
-    return {r.code: CenterFacts(**r._mapping) for r in rows}
+        opened = opened_on_query(roadmap_id)
+        query = (
+            sa.select(*columns, opened.c.opened_on)
+            .select_from(CENTER.outerjoin(opened, opened.c.entity_id == CENTER.c.id))
+            .where(CENTER.c.roadmap_id == roadmap_id)
+            .order_by(*order)
+        )
+        return {r.code: CenterFacts(**r._mapping) for r in conn.execute(query)}
+    rows: list[Any] = []
+    wanted = sorted(set(codes))
+    for start in range(0, len(wanted), _CHUNK):
+        rows += conn.execute(
+            sa.select(*columns)
+            .where(
+                CENTER.c.roadmap_id == roadmap_id,
+                CENTER.c.code.in_(wanted[start : start + _CHUNK]),
+            )
+            .order_by(*order)
+        )
+    ids = [r.id for r in rows]
+    opened_on: dict[int, date] = {}
+    for start in range(0, len(ids), _CHUNK):
+        opened_on.update(
+            conn.execute(
+                sa.select(EVENT.c.entity_id, sa.func.min(EVENT.c.effective_date))
+                .where(
+                    EVENT.c.entity_kind == "center",
+                    EVENT.c.entity_id.in_(ids[start : start + _CHUNK]),
+                    EVENT.c.roadmap_id == roadmap_id,
+                    EVENT.c.trigger == _OPEN_TRIGGER,
+                )
+                .group_by(EVENT.c.entity_id)
+            ).all()
+        )
+    return {r.code: CenterFacts(**r._mapping, opened_on=opened_on.get(r.id)) for r in rows}
 
 
 def latest_values(
-    conn: Connection, roadmap_id: int, periods: Sequence[str]
+    conn: Connection,
+    roadmap_id: int,
+    periods: Sequence[str],
+    center_ids: Collection[int] | None = None,
 ) -> dict[tuple[int, str, str], tuple[int, float]]:
-    """The values that count: (center id, period, indicator) → (row id, value)."""
-    if not periods:
+    """The values that count: (center id, period, indicator) → (row id, value); of the
+    centers ``center_ids`` only, when given (a returned form's: not the roadmap's every
+    value of the period, which grew with each form recorded)."""
+    if not periods or (center_ids is not None and not center_ids):
         return {}
+    where = [VALUE.c.roadmap_id == roadmap_id, VALUE.c.period.in_(list(periods))]
+    if center_ids is not None:
+        where.append(VALUE.c.center_id.in_(sorted(center_ids)))
     latest = (
         sa.select(sa.func.max(VALUE.c.id))
-        .where(VALUE.c.roadmap_id == roadmap_id, VALUE.c.period.in_(list(periods)))
+        .where(*where)
         .group_by(VALUE.c.center_id, VALUE.c.period, VALUE.c.indicator)
     )
     rows = conn.execute(
@@ -601,7 +633,12 @@ def record_in(
         if filename is None:
             raise SubmissionRefused(problems)
         raise ImportFileError(problems)
-    current = latest_values(conn, stored.id, sorted({c.period for c in checked}))
+    current = latest_values(
+        conn,
+        stored.id,
+        sorted({c.period for c in checked}),
+        center_ids={c.center_id for c in checked},
+    )
     values: list[dict[str, Any]] = []
     report: list[dict[str, Any]] = []
     unchanged = 0
