@@ -39,7 +39,7 @@ Cli = Callable[..., Result]
 #: The peak a preview process may reach (a bare ``tochka`` command takes about 70 MB).
 PEAK_MB = 150
 #: How much more a 50-year preview may take than a week's (the same deadlines, in
-#: memory either way): streamed, ~6 MB; collected into a list first, 14-25 MB.
+#: memory either way): streamed, ~6 MB; collected into a list first, 12-24 MB.
 GROWTH_MB = 10
 TOCHKA = str(Path(sys.executable).with_name("tochka"))
 NOW = date(2021, 3, 1)  # inside the program: the whole of it is previewed
@@ -132,7 +132,7 @@ def test_fifty_years_of_preview_are_streamed_within_the_memory_bound(
 ) -> None:
     """The must-show of issue 16: a preview over 50 years, the real CLI in a process of
     its own, stays under `PEAK_MB` and takes no more than `GROWTH_MB` over a week's
-    (the rows collected into a list before printing take 14-25 MB more here)."""
+    (the rows collected into a list before printing take 12-24 MB more here)."""
     base = ["--db", region, *form, "--now", NOW.isoformat(), "reminders", "preview"]
     _, week, few = _peak([*base, "--until", (NOW + timedelta(days=6)).isoformat()])
     _, peak, lines = _peak([*base, "--until", FIFTY_YEARS.isoformat()])

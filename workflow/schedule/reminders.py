@@ -457,37 +457,46 @@ def _subject(deadline: Deadline) -> str:
     return f"Центр {deadline.center_code} «{deadline.center_name}»: этап «{stage}»"
 
 
-def _preview_items(
-    deadline: Deadline, sends: Sequence[tuple[date, RungDate]], escalation: str | None
-) -> Iterator[PreviewItem]:
-    """The deadline's items in preview order: by day (each day once), then recipient.
+class _Member(NamedTuple):
+    """What a deadline's preview rows need of it (a stream keeps this, not the Deadline)."""
 
-    An overdue rung also goes to ``escalation`` (the coordinator, in its own digest),
-    as `build_reminders` does. What the items need is taken from ``deadline`` now: the
-    stream does not keep it (a preview holds a stream per center until it is printed).
-    """
+    due: date
+    deadline_id: str
+    recipients: list[str]
+    overdue: list[str]  # with the escalation's address: an overdue rung goes to it too
+    subject: str
+
+
+def _member(deadline: Deadline, escalation: str | None) -> _Member:
+    """An overdue rung also goes to ``escalation`` (the coordinator, in its own digest),
+    as `build_reminders` does."""
     recipients = sorted(r.email for r in deadline.recipients)
     known = {r.strip().lower() for r in recipients}
     overdue = recipients
     if escalation is not None and escalation.strip().lower() not in known:
         overdue = sorted([*recipients, escalation])
-    return _items(
-        sends, recipients, overdue, deadline.due, deadline.deadline_id, _subject(deadline)
-    )
+    return _Member(deadline.due, deadline.deadline_id, recipients, overdue, _subject(deadline))
+
+
+def _preview_items(
+    deadline: Deadline, sends: Sequence[tuple[date, RungDate]], escalation: str | None
+) -> Iterator[PreviewItem]:
+    """The deadline's items in preview order: by day (each day once), then recipient."""
+    return _items(sends, [_member(deadline, escalation)])
 
 
 def _items(
-    sends: Sequence[tuple[date, RungDate]],
-    recipients: Sequence[str],
-    overdue: Sequence[str],
-    due: date,
-    deadline_id: str,
-    subject: str,
+    sends: Sequence[tuple[date, RungDate]], members: Sequence[_Member]
 ) -> Iterator[PreviewItem]:
+    """The items of deadlines reminded on the same days (``sends``), in preview order: by
+    day, then as ``members`` are sorted (by due date and deadline id), then recipient."""
     for day, rung in sends:
-        for recipient in overdue if cc_coordinator(rung) else recipients:
-            # send_on, recipient, deadline, deadline_id, rung, subject
-            yield PreviewItem(day, recipient, due, deadline_id, rung.key_part, subject)
+        key = rung.key_part
+        cc = cc_coordinator(rung)
+        for due, deadline_id, recipients, overdue, subject in members:
+            for recipient in overdue if cc else recipients:
+                # send_on, recipient, deadline, deadline_id, rung, subject
+                yield PreviewItem(day, recipient, due, deadline_id, key, subject)
 
 
 def cycles_to_come(
@@ -575,7 +584,10 @@ def preview(
         assert group.stage.due is not None
         if contacts is None:
             contacts = municipality_contacts(conn, stored.id)
+        # The group's centers share their days (per latest rung sent): one stream for all
+        # that share them, not one a center (thousands of streams to merge, row by row).
         cache: dict[int | None, list[tuple[date, RungDate]]] = {}
+        members: dict[int | None, list[_Member]] = {}
         for row in rows:
             if row.sent_offset not in cache:
                 cache[row.sent_offset] = [
@@ -600,7 +612,10 @@ def preview(
                 email=row.email,
                 municipality_contact=contacts.get(row.municipality),
             )
-            streams.append(_preview_items(deadline, cache[row.sent_offset], escalation))
+            members.setdefault(row.sent_offset, []).append(_member(deadline, escalation))
+        for offset, sharing in members.items():
+            sharing.sort(key=operator.itemgetter(0, 1))  # due, deadline id
+            streams.append(_items(cache[offset], sharing))
     for moved in moved_deadlines(conn, stored):
         assert moved.stage.due is not None
         if contacts is None:
