@@ -16,7 +16,8 @@ and queues the school's answer. The floor reads each file, parses it with
 with ``openpyxl.load_workbook`` reading the marker and the three values: no database,
 no checks. Rounds alternate between the sides, ours on a fresh copy of the seeded
 database each time; the spread is the range over rounds. Peak memory (tracemalloc) is
-measured in a separate run of each side, since tracing slows everything.
+measured in a separate run of each side, since tracing slows everything. The machine's
+load average is printed with the figures (other work slows the sides unevenly).
 
 Run: python benchmarks/replies.py [--quick]
 """
@@ -246,6 +247,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
         ours_s: list[float] = []
         floor_s: list[float] = []
         ratios: list[float] = []
+        # Other work on the machine slows the two sides unevenly: say how loaded it was.
+        load_start = " ".join(f"{v:.2f}" for v in os.getloadavg())
         for _ in range(rounds):
             copy = _copy(seed, folder)
             elapsed, done = _timed(functools.partial(ours, copy, replies))
@@ -284,6 +287,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
             + " ".join(f"{r:.2f}" for r in ratios)
             + f" (spread {min(ratios):.2f}-{max(ratios):.2f})"
         )
+        load_end = " ".join(f"{v:.2f}" for v in os.getloadavg())
+        print(f"  load   : {load_start} at the first round, {load_end} at the end (1, 5, 15 min)")
     return [  # run_all's summary row
         {
             "path": f"replies import, {count} replies with filled forms",
