@@ -664,6 +664,41 @@ def _decided_meanwhile(number: int) -> TochkaError:
     )
 
 
+def _decision_event(
+    conn: Connection,
+    roadmap: Roadmap,
+    roadmap_id: int,
+    item: Submission,
+    state: SubmissionState,
+    comment: str,
+    *,
+    actor: Actor,
+    now: datetime,
+) -> int:
+    """Record the coordinator's decision on a pending reply in the audit chain (accepted or
+    rejected, with its comment); returns the event's sequence number."""
+    trigger = ACCEPT_TRIGGER if state is SubmissionState.ACCEPTED else REJECT_TRIGGER
+    return audit.append(
+        conn,
+        roadmap_id,
+        [
+            audit.NewEvent(
+                entity_kind=REPLY_KIND,
+                entity_id=item.id,
+                entity_key=item.from_addr[:96],
+                trigger=trigger,
+                from_state=SubmissionState.PENDING.value,
+                to_state=state.value,
+                actor=actor.login,
+                on_behalf_of=actor.on_behalf_of,
+                recorded_at=system_clock(),
+                effective_date=local_date(now, roadmap.timezone),
+                comment=comment,
+            )
+        ],
+    )
+
+
 def _mark(conn: Connection, number: int, state: SubmissionState) -> None:
     updated = conn.execute(
         INBOUND.update()
@@ -770,24 +805,15 @@ def accept(
                 )
             )
         last = results[-1]
-        seq = audit.append(
+        seq = _decision_event(
             conn,
+            roadmap,
             roadmap_id,
-            [
-                audit.NewEvent(
-                    entity_kind=REPLY_KIND,
-                    entity_id=item.id,
-                    entity_key=item.from_addr[:96],
-                    trigger=ACCEPT_TRIGGER,
-                    from_state=SubmissionState.PENDING.value,
-                    to_state=SubmissionState.ACCEPTED.value,
-                    actor=actor.login,
-                    on_behalf_of=actor.on_behalf_of,
-                    recorded_at=system_clock(),
-                    effective_date=local_date(now, roadmap.timezone),
-                    comment=f"{deadline.title}: событие №\u00a0{last.seq}",
-                )
-            ],
+            item,
+            SubmissionState.ACCEPTED,
+            f"{deadline.title}: событие №\u00a0{last.seq}",
+            actor=actor,
+            now=now,
         )
         _mark(conn, item.id, SubmissionState.ACCEPTED)
         queue_decision(
@@ -853,32 +879,14 @@ def _accept_form_in(
         return None
     what = f"форма мониторинга центра {form.center_code} за {form.period_title}"
     if result.errors:
-        trigger, state = REJECT_TRIGGER, SubmissionState.REJECTED
+        state = SubmissionState.REJECTED
         listed = "; ".join(result.errors)
         note = f"{what} не прошла проверку при принятии, значения не записаны: {listed}"
         note = note if len(note) <= MAX_REASON else note[: MAX_REASON - 1] + "…"
     else:
-        trigger, state = ACCEPT_TRIGGER, SubmissionState.ACCEPTED
+        state = SubmissionState.ACCEPTED
         note = f"{what}: записано значений {result.recorded}"
-    seq = audit.append(
-        conn,
-        roadmap_id,
-        [
-            audit.NewEvent(
-                entity_kind=REPLY_KIND,
-                entity_id=item.id,
-                entity_key=item.from_addr[:96],
-                trigger=trigger,
-                from_state=SubmissionState.PENDING.value,
-                to_state=state.value,
-                actor=actor.login,
-                on_behalf_of=actor.on_behalf_of,
-                recorded_at=system_clock(),
-                effective_date=local_date(now, roadmap.timezone),
-                comment=note,
-            )
-        ],
-    )
+    seq = _decision_event(conn, roadmap, roadmap_id, item, state, note, actor=actor, now=now)
     # `accept_form` has taken the message off the pending list; the decision is kept.
     conn.execute(INBOUND.update().where(INBOUND.c.id == item.id).values(submission=state.value))
     return FormAccepted(
@@ -936,24 +944,8 @@ def reject(
     ):
         _lock_pending(conn, item.id)
         _authorize_reject(conn, roadmap, roadmap_id, actor, item, chosen)
-        seq = audit.append(
-            conn,
-            roadmap_id,
-            [
-                audit.NewEvent(
-                    entity_kind=REPLY_KIND,
-                    entity_id=item.id,
-                    entity_key=item.from_addr[:96],
-                    trigger=REJECT_TRIGGER,
-                    from_state=SubmissionState.PENDING.value,
-                    to_state=SubmissionState.REJECTED.value,
-                    actor=actor.login,
-                    on_behalf_of=actor.on_behalf_of,
-                    recorded_at=system_clock(),
-                    effective_date=local_date(now, roadmap.timezone),
-                    comment=text,
-                )
-            ],
+        seq = _decision_event(
+            conn, roadmap, roadmap_id, item, SubmissionState.REJECTED, text, actor=actor, now=now
         )
         _mark(conn, item.id, SubmissionState.REJECTED)
         titles = "; ".join(s.deadline.title for s in chosen)
