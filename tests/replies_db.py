@@ -33,7 +33,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel
 from typer.testing import CliRunner, Result
 
 from base import db
@@ -42,6 +41,7 @@ from workflow.roadmap import store as roadmap_store
 from workflow.roadmap.definition import Roadmap
 from workflow.roadmap.store import StoredRoadmap
 from workflow.storage import schema
+from workflow.storage.tables import all_tables
 
 Cli = Callable[..., Result]
 #: What a module's build returns: the letters it sent, by a name of its choosing.
@@ -164,7 +164,7 @@ class Templates:
 def _copy_rows(engine: Engine, source: str) -> None:
     """Every row of the template schema ``source`` into the engine's (empty) schema."""
     with db.write(engine) as conn:
-        for table in SQLModel.metadata.sorted_tables:
+        for table in all_tables():
             name = table.name
             conn.exec_driver_sql(f'INSERT INTO "{name}" SELECT * FROM {source}."{name}"')
             if "id" in table.c and table.c.id.autoincrement is not False:

@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel
 from typer.testing import Result
 
 from base import db
@@ -31,7 +30,7 @@ from tests.replies_mail import PDF, reply
 from workflow.inbound.files import import_path
 from workflow.roadmap.store import StoredRoadmap
 from workflow.storage.inbound import INBOUND
-from workflow.storage.tables import CENTER, CYCLE, EVENT
+from workflow.storage.tables import CENTER, CYCLE, EVENT, all_tables
 
 Cli = Callable[..., Result]
 LIMIT = 25 * 1024 * 1024
@@ -103,7 +102,7 @@ def _dump(engine: Engine, db_url: str) -> dict[str, Any]:
     """Every table and the evidence folder, to compare before and after a refusal."""
     found: dict[str, Any] = {}
     with db.read(engine) as conn:
-        for table in SQLModel.metadata.sorted_tables:
+        for table in all_tables():
             order = [c for c in table.primary_key.columns] or list(table.c)
             found[table.name] = [
                 tuple(row) for row in conn.execute(sa.select(table).order_by(*order))

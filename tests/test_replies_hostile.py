@@ -554,12 +554,12 @@ def _tree(root: Path) -> set[str]:
 
 
 def _dump(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
-    from sqlmodel import SQLModel
+    from workflow.storage.tables import all_tables
 
     with db.read(engine) as conn:
         return {
             table.name: sorted(map(tuple, conn.execute(sa.select(table))), key=repr)
-            for table in SQLModel.metadata.sorted_tables
+            for table in all_tables()
         }
 
 

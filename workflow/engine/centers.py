@@ -14,7 +14,7 @@ from base import db
 from base.clock import Clock, system_clock
 from states.center import CenterState
 from workflow.errors import Conflict, ImportFileError, InputError, NotFound, Problem
-from workflow.storage.tables import CENTER, CONTACT, EVENT
+from workflow.storage.tables import CENTER
 
 if TYPE_CHECKING:
     from workflow.engine.access import Actor
@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from workflow.roadmap.store import StoredRoadmap
 
 # The changes (import, update) import the audit chain, the rights, the dates and the
-# bounces (with the outbox's tables) when they run: the queries below (centers list,
-# show, history), the most frequent commands, need none of it.
+# bounces (with the outbox's tables) when they run, and history the events table: the
+# queries below (centers list, show), the most frequent commands, need none of it.
 
 #: Rows a centers import writes at a time (a multi-row INSERT and its events).
 _WRITE_CHUNK = 1000
@@ -263,6 +263,7 @@ def update_center(
     from workflow.engine import audit, bounces, dates
     from workflow.engine.access import Action, as_actor, authorize_action, refusals_recorded
     from workflow.engine.audit import NewEvent
+    from workflow.storage.tables import CONTACT
 
     by = as_actor(actor)
     given = {
@@ -509,6 +510,7 @@ def history(conn: Connection, roadmap_id: int, kind: str, entity_id: int) -> lis
     entered by its import and adopted afterwards has its stages dated before the day it
     was entered (`workflow.engine.adoption.IMPORT_TRIGGERS`); it existed before them."""
     from workflow.engine.audit import CREATE_TRIGGER
+    from workflow.storage.tables import EVENT
 
     rows = conn.execute(
         sa.select(EVENT)

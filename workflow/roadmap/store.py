@@ -13,7 +13,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from base import db
 from workflow.errors import NotFound, Problem, RoadmapFileError
-from workflow.storage.tables import CYCLE, ROADMAP, VERSION
+
+# The cycles' and versions' tables are imported where they are used: resolving a roadmap,
+# which every command does, builds only its own table.
+from workflow.storage.tables import ROADMAP
 
 if TYPE_CHECKING:
     from workflow.roadmap.amendment import Comparison
@@ -109,6 +112,7 @@ def store_in(
 def compare_stored(conn: Connection, roadmap_id: int, old: Roadmap, new: Roadmap) -> Comparison:
     """`workflow.roadmap.amendment.compare` against the cycles stored for the roadmap."""
     from workflow.roadmap.amendment import ExistingCycle, compare
+    from workflow.storage.tables import CYCLE
 
     rows = conn.execute(
         sa.select(CYCLE.c.id, CYCLE.c.measure, CYCLE.c.period, CYCLE.c.due_date, CYCLE.c.state)
@@ -130,6 +134,8 @@ def compare_stored(conn: Connection, roadmap_id: int, old: Roadmap, new: Roadmap
 
 def current_version(conn: Connection, roadmap_id: int) -> int | None:
     """The id of the roadmap's latest ``roadmap_version`` row (None before 0008's rows)."""
+    from workflow.storage.tables import VERSION
+
     return conn.execute(
         sa.select(VERSION.c.id)
         .where(VERSION.c.roadmap_id == roadmap_id)
@@ -140,6 +146,8 @@ def current_version(conn: Connection, roadmap_id: int) -> int | None:
 
 def versions(conn: Connection, roadmap_id: int) -> list[Any]:
     """Every version kept of a roadmap, oldest first (without the texts)."""
+    from workflow.storage.tables import VERSION
+
     return list(
         conn.execute(
             sa.select(
@@ -160,6 +168,8 @@ def versions(conn: Connection, roadmap_id: int) -> list[Any]:
 def _keep_version(
     conn: Connection, roadmap_id: int, roadmap: Roadmap, *, now: datetime, loaded_by: str
 ) -> None:
+    from workflow.storage.tables import VERSION
+
     last = conn.execute(
         sa.select(sa.func.max(VERSION.c.version)).where(VERSION.c.roadmap_id == roadmap_id)
     ).scalar()

@@ -1,0 +1,133 @@
+"""Every workflow table, as SQLModel classes, a module per concept. Hot paths use their
+``__table__`` with Core statements. (The outbox's tables belong to the notifications
+layer: `notifications.outbox`.)
+
+``from workflow.storage.tables import CENTER`` builds the ``center`` table (and the
+tables its foreign keys name) and no other: building a SQLModel table costs its
+declarative mapping and its pydantic model, a few milliseconds each, which every command
+would otherwise pay at start for all of them (PEP 562: the names are looked up in
+`_WHERE` when first asked for). What needs the whole schema (creating it, the Alembic
+environment, comparing it with the migrations, copying every table) calls `all_tables`.
+
+Alembic migrations in ``workflow/migrations`` create exactly these tables.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from workflow.storage.tables.centers import CENTER, Center
+    from workflow.storage.tables.cycles import CYCLE, MeasureCycle
+    from workflow.storage.tables.daemons import HEARTBEAT, DaemonHeartbeat, DaemonRole
+    from workflow.storage.tables.events import EVENT, HEAD, AuditHead, Event
+    from workflow.storage.tables.evidence import EVIDENCE_BLOB, EvidenceBlob
+    from workflow.storage.tables.indicators import VALUE, IndicatorValue
+    from workflow.storage.tables.municipalities import CONTACT, MunicipalityContact
+    from workflow.storage.tables.revisions import (
+        REVISION,
+        STAGE_REVISION,
+        DeadlineRevision,
+        StageRevision,
+    )
+    from workflow.storage.tables.roadmap import ROADMAP, RoadmapRow
+    from workflow.storage.tables.rungs import SENT, SentRung
+    from workflow.storage.tables.users import USER, AppUser
+    from workflow.storage.tables.versions import VERSION, RoadmapVersion
+
+#: The module of this package that defines each name.
+_WHERE: dict[str, str] = {
+    "RoadmapRow": "roadmap",
+    "ROADMAP": "roadmap",
+    "MeasureCycle": "cycles",
+    "CYCLE": "cycles",
+    "Center": "centers",
+    "CENTER": "centers",
+    "Event": "events",
+    "AuditHead": "events",
+    "EVENT": "events",
+    "HEAD": "events",
+    "AppUser": "users",
+    "USER": "users",
+    "SentRung": "rungs",
+    "SENT": "rungs",
+    "DaemonRole": "daemons",
+    "DaemonHeartbeat": "daemons",
+    "HEARTBEAT": "daemons",
+    "IndicatorValue": "indicators",
+    "VALUE": "indicators",
+    "MunicipalityContact": "municipalities",
+    "CONTACT": "municipalities",
+    "RoadmapVersion": "versions",
+    "VERSION": "versions",
+    "DeadlineRevision": "revisions",
+    "StageRevision": "revisions",
+    "REVISION": "revisions",
+    "STAGE_REVISION": "revisions",
+    "EvidenceBlob": "evidence",
+    "EVIDENCE_BLOB": "evidence",
+}
+
+__all__ = [
+    "AppUser",
+    "AuditHead",
+    "CENTER",
+    "CONTACT",
+    "CYCLE",
+    "Center",
+    "DaemonHeartbeat",
+    "DaemonRole",
+    "DeadlineRevision",
+    "EVENT",
+    "EVIDENCE_BLOB",
+    "Event",
+    "EvidenceBlob",
+    "GENESIS_HASH",
+    "HEAD",
+    "HEARTBEAT",
+    "IndicatorValue",
+    "MeasureCycle",
+    "MunicipalityContact",
+    "REVISION",
+    "ROADMAP",
+    "RoadmapRow",
+    "RoadmapVersion",
+    "SENT",
+    "STAGE_REVISION",
+    "SentRung",
+    "StageRevision",
+    "USER",
+    "VALUE",
+    "VERSION",
+    "all_tables",
+]
+
+GENESIS_HASH = "0" * 64
+
+
+def all_tables() -> list[sa.Table]:
+    """Every table of the schema, each module imported so that its tables are registered
+    in ``SQLModel.metadata`` (the notifications outbox and the inbound mail too: a command
+    that uses neither does not build them), in dependency order."""
+    import notifications.outbox  # noqa: F401
+    import workflow.storage.inbound  # noqa: F401
+
+    for module in sorted(set(_WHERE.values())):
+        importlib.import_module(f"{__name__}.{module}")
+    from sqlmodel import SQLModel
+
+    return list(SQLModel.metadata.sorted_tables)
+
+
+if not TYPE_CHECKING:  # mypy sees the imports above; an unknown name stays an error there
+
+    def __getattr__(name: str) -> object:
+        module = _WHERE.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+        globals()[name] = value  # found directly from now on
+        return value
