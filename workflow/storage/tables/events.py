@@ -20,6 +20,11 @@ class Event(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("roadmap_id", "seq", name="uq_event_seq"),
         sa.Index("ix_event_entity", "entity_kind", "entity_id"),
+        # Each center's opening day (`workflow.engine.indicators.opened_on_query`) from
+        # the index alone: the quarterly report reads every center's.
+        sa.Index(
+            "ix_event_opened", "roadmap_id", "entity_kind", "trigger", "entity_id", "effective_date"
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

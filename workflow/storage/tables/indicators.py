@@ -24,8 +24,11 @@ class IndicatorValue(SQLModel, table=True):
 
     __tablename__ = "indicator_value"
     __table_args__ = (
-        # The "latest row per key" lookups of reports and reminders.
-        sa.Index("ix_indicator_value_key", "roadmap_id", "period", "center_id", "indicator"),
+        # The "latest row per key" lookups of reports and reminders; the value last, so
+        # that the quarterly report aggregates from the index alone (migration 0016).
+        sa.Index(
+            "ix_indicator_value_cover", "roadmap_id", "period", "center_id", "indicator", "value"
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
