@@ -304,9 +304,11 @@ def _lines_query(
 
     The value that counts is the latest row (highest id) per (center, period,
     indicator), as `workflow.engine.indicators.latest_values` reads it: per period, one
-    pass over its index picks each center's latest row id of every indicator, and the
-    value is read by that id. Centers that cannot be due (not opened by the period's
-    end) and have none of the values are left out here; `build` decides the rest.
+    pass over ``ix_indicator_value_cover`` gives each center's latest row id, row count
+    and value of every indicator; the value is read by its row id only when the figure
+    was corrected (more than one row: the aggregate's value may be an older row's).
+    Centers that cannot be due (not opened by the period's end) and have none of the
+    values are left out here; `build` decides the rest.
     """
     opened = opened_on_query(roadmap_id)
     joined: Any = CENTER.outerjoin(opened, opened.c.entity_id == CENTER.c.id)
@@ -314,30 +316,34 @@ def _lines_query(
     any_value: list[Any] = []
     for number, label in enumerate(sorted({label for _, label in columns})):
         picks = [(index, i.code) for index, (i, own) in enumerate(columns) if own == label]
+        aggregates: list[Any] = []
+        for index, code in picks:
+            mine = VALUE.c.indicator == code
+            aggregates += [
+                sa.func.max(sa.case((mine, VALUE.c.id))).label(f"id_{index}"),
+                sa.func.count(sa.case((mine, 1))).label(f"rows_{index}"),
+                sa.func.max(sa.case((mine, VALUE.c.value))).label(f"value_{index}"),
+            ]
+        # No filter on the indicators: the index's order is (roadmap, period, center,
+        # indicator), and the cases leave the others out.
         latest = (
-            sa.select(
-                VALUE.c.center_id,
-                *(
-                    sa.func.max(sa.case((VALUE.c.indicator == code, VALUE.c.id))).label(
-                        f"id_{index}"
-                    )
-                    for index, code in picks
-                ),
-            )
-            .where(
-                VALUE.c.roadmap_id == roadmap_id,
-                VALUE.c.period == label,
-                VALUE.c.indicator.in_([code for _, code in picks]),
-            )
+            sa.select(VALUE.c.center_id, *aggregates)
+            .where(VALUE.c.roadmap_id == roadmap_id, VALUE.c.period == label)
             .group_by(VALUE.c.center_id)
             .subquery(f"latest_{number}")
         )
         joined = joined.outerjoin(latest, latest.c.center_id == CENTER.c.id)
         any_value.append(latest.c.center_id.is_not(None))
         for index, _ in picks:
-            value = VALUE.alias(f"value_{index}")
-            joined = joined.outerjoin(value, value.c.id == latest.c[f"id_{index}"])
-            selected[index] = value.c.value
+            corrected = VALUE.alias(f"corrected_{index}")
+            by_id = (
+                sa.select(corrected.c.value)
+                .where(corrected.c.id == latest.c[f"id_{index}"])
+                .scalar_subquery()
+            )
+            selected[index] = sa.case(
+                (latest.c[f"rows_{index}"] > 1, by_id), else_=latest.c[f"value_{index}"]
+            )
     return (
         sa.select(
             CENTER.c.code,
