@@ -1,7 +1,8 @@
 """A command imports what it uses and no more (`tochka centers list` is budgeted against
 ``import sqlmodel`` in benchmarks/bench_cli.py): the other command modules, the outbox,
 the inbound mail, the audit chain, the rights, the roadmap's model, the anchors (read
-only for a missing or empty database file), the tables it does not read, jinja2,
+only for a missing or empty database file), the tables it does not read, the TOML parser
+and the address rule (the settings use them only for a file or a sender given), jinja2,
 openpyxl, APScheduler and Rich stay unimported. ``tochka -h`` still lists every command,
 each defined where `workflow.cli.app.COMMANDS` says."""
 
@@ -33,6 +34,10 @@ NOT_FOR_A_LISTING = (
     "openpyxl",
     "apscheduler",
     "rich",
+    # Read by the settings only when asked for: the TOML parser for a TOCHKA_CONFIG file,
+    # the address rule for a configured sender (`workflow.config`).
+    "tomllib",
+    "base.addresses",
     # The tables a listing does not read (`workflow.storage.tables` builds a table when it
     # is first named): ``center`` and the ``roadmap`` its key names are all it needs.
     "workflow.storage.tables.cycles",

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tomllib
 from collections.abc import Iterator, Mapping
 from datetime import date, time
 from pathlib import Path
@@ -29,7 +28,6 @@ import sqlalchemy as sa
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
-from base.addresses import AddressError, AddressUse, parse_address
 from workflow.errors import InputError
 
 __all__ = [
@@ -75,6 +73,10 @@ def _sender(text: str) -> str:
     """``tochka@x.ru`` or ``Имя <tochka@x.ru>`` (``"Имя" <…>`` too): the sender as
     written, its address checked by the one address rule (a private relay domain
     passes); the display name is the letters' From name."""
+    # Imported here: only a configured sender is checked (a default is not validated),
+    # and every command loads the settings at start (`tochka centers list` among them).
+    from base.addresses import AddressError, AddressUse, parse_address
+
     match = _SENDER.fullmatch(text)
     address = text.strip(" ") if match is None else match["address"].strip(" ")
     if any(ord(ch) < 32 or ch in "\x7f\u2028\u2029" for ch in text) or (
@@ -282,6 +284,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib  # only when TOCHKA_CONFIG names a file: most runs have none
+
     where = f"Файл настроек {path}"
     try:
         text = path.read_text(encoding="utf-8")
