@@ -31,6 +31,7 @@ from workflow.engine.audit import NewEvent
 from workflow.errors import Conflict, NotFound
 from workflow.roadmap.definition import Roadmap
 from workflow.roadmap.items import cycle_measure
+from workflow.storage.prepared import Prepared, Statement
 from workflow.storage.tables import CENTER, CYCLE, HEAD, USER
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ SYSTEM_ACTOR = Actor(login="tochka-daemon", system=True)
 # extends). FOR UPDATE OF center, audit_head on PostgreSQL (the center's row first, as
 # every writer takes them); SQLite holds the write lock from BEGIN IMMEDIATE. A roadmap
 # whose chain has no head yet reads no row here: `_CENTER_READ_HEADLESS` then.
-def _center_read(*, with_head: bool, codes: bool = False) -> sa.Select[Any]:
+def _center_read(*, with_head: bool, codes: int = 0) -> sa.Select[Any]:
     base = CENTER.outerjoin(
         USER,
         (USER.c.roadmap_id == CENTER.c.roadmap_id) & (USER.c.login == sa.bindparam("login")),
@@ -122,7 +123,7 @@ def _center_read(*, with_head: bool, codes: bool = False) -> sa.Select[Any]:
         .select_from(audit.head_join(base, CENTER.c.roadmap_id) if with_head else base)
         .where(
             CENTER.c.roadmap_id == sa.bindparam("roadmap_id"),
-            CENTER.c.code.in_(sa.bindparam("codes", expanding=True))
+            CENTER.c.code.in_([sa.bindparam(f"code_{n}") for n in range(codes)])
             if codes
             else CENTER.c.code == sa.bindparam("code"),
         )
@@ -136,9 +137,22 @@ _CENTER_READ_HEADLESS = _center_read(with_head=False)
 # Many centers at once (`TransitionEngine.fire_centers_in`), locked in the order of their
 # codes, before the chain head (`audit.append` locks it): two batches over the same
 # centers, or a batch and a single fire, take the rows in one order and never deadlock.
-_CENTERS_READ = _center_read(with_head=False, codes=True).order_by(CENTER.c.code)
 # Codes per read: well under SQLite's and psycopg's limits of parameters per statement.
-_CODES_PER_READ = 2000
+_CODES_PER_READ = 2048
+
+
+def _centers_read(size: int) -> Prepared:
+    """`_center_read` of ``size`` codes (a power of two: a read of fewer codes repeats
+    its last one, so a dozen statements, each compiled once per process, serve every
+    batch), in the order of their codes."""
+    found = _CENTERS_READS.get(size)
+    if found is None:
+        statement = _center_read(with_head=False, codes=size).order_by(CENTER.c.code)
+        found = _CENTERS_READS[size] = Prepared(statement)
+    return found
+
+
+_CENTERS_READS: dict[int, Prepared] = {}
 
 _CENTER_UPDATE = (
     sa.update(CENTER)
@@ -184,6 +198,26 @@ _CYCLE_UPDATE = (
         updated_at=sa.bindparam("b_now"),
     )
 )
+
+
+# Each hot statement compiled once per process and run on the driver's cursor on SQLite
+# (`workflow.storage.prepared`), looked up by the statement a caller names.
+_PREPARED: dict[int, Prepared] = {
+    id(statement): Prepared(statement)
+    for statement in (
+        _CENTER_READ,
+        _CENTER_READ_HEADLESS,
+        _CENTER_UPDATE,
+        _CYCLE_READ,
+        _CYCLE_READ_HEADLESS,
+        _CYCLE_UPDATE,
+    )
+}
+
+
+def _prepared(statement: Statement) -> Prepared:
+    found = _PREPARED.get(id(statement))
+    return Prepared(statement) if found is None else found
 
 
 def cycle_label(cycle_id: int, measure: int, period: str) -> str:
@@ -390,7 +424,7 @@ class TransitionEngine:
             center.moved(new_state, previous, effective)
         if not events or len(events) < len(outcomes):
             return outcomes  # nothing to write, or a refusal: nothing is written
-        updated = conn.execute(_CENTER_UPDATE, updates).rowcount
+        updated = _prepared(_CENTER_UPDATE).run(conn, updates)
         sane = conn.dialect.supports_sane_multi_rowcount
         if sane and updated != len(updates):  # pragma: no cover - locked since the read
             raise RuntimeError(f"{len(updates)} center updates changed {updated} rows")
@@ -408,15 +442,16 @@ class TransitionEngine:
         self, conn: Connection, codes: Collection[str], login: str
     ) -> dict[str, _Center]:
         """The centers of ``codes`` that exist, as `_check_center` reads them, locked
-        (`_CENTERS_READ`)."""
+        (`_centers_read`)."""
         found: dict[str, _Center] = {}
         ordered = sorted(codes)
         for start in range(0, len(ordered), _CODES_PER_READ):
             chunk = ordered[start : start + _CODES_PER_READ]
-            for row in conn.execute(
-                _CENTERS_READ, {"roadmap_id": self.roadmap_id, "codes": chunk, "login": login}
-            ):
-                found[row.code] = _Center(**row._mapping)
+            size = 1 << (len(chunk) - 1).bit_length()
+            params: dict[str, object] = {"roadmap_id": self.roadmap_id, "login": login}
+            params.update((f"code_{n}", chunk[min(n, len(chunk) - 1)]) for n in range(size))
+            for row in _centers_read(size).rows(conn, params):
+                found[row.code] = _Center(**row._asdict())
         return found
 
     def fire_cycle_in(
@@ -678,10 +713,10 @@ class TransitionEngine:
         """The row (None: no such entity) and the chain head read and locked with it
         (None: `audit.append` reads it, the chain has no head yet)."""
         params["roadmap_id"] = self.roadmap_id
-        row = conn.execute(statement, params).first()
+        row = _prepared(statement).first(conn, params)
         if row is not None:
             return row, (row.head_seq, row.head_hash)
-        return conn.execute(headless, params).first(), None
+        return _prepared(headless).first(conn, params), None
 
     def _authorize(
         self,
@@ -755,7 +790,7 @@ class TransitionEngine:
         recorded_at = self.clock()
         effective = local_date(now, self.roadmap.timezone)
         params["b_now"] = recorded_at
-        updated = conn.execute(statement, params).rowcount
+        updated = _prepared(statement).run(conn, params)
         if updated != 1:
             current = conn.execute(
                 sa.select((CENTER if kind == "center" else CYCLE).c.version).where(

@@ -1,0 +1,116 @@
+"""`workflow.storage.prepared`: a statement run on the driver's cursor stores, reads and
+fails exactly as the same statement through SQLAlchemy (issue 16, item 1).
+
+The transition's hot statements take this path on SQLite; the audit goldens and chain
+tests cover it end to end, these meet each of its promises alone: the type processors
+(an aware datetime, a date, JSON and its None), the result processors, the wrapping of
+the driver's errors, and no autocommit outside a transaction. On PostgreSQL the
+statement goes through SQLAlchemy itself, and the same tests hold.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from base import db
+from workflow.roadmap.store import StoredRoadmap
+from workflow.storage.prepared import Prepared
+from workflow.storage.tables import EVENT
+
+RECORDED = datetime(2026, 11, 29, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def _event(roadmap_id: int, seq: int, **changes: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "roadmap_id": roadmap_id,
+        "seq": seq,
+        "entity_kind": "center",
+        "entity_id": 1,
+        "entity_key": "C1",
+        "trigger": "open",
+        "from_state": "planned",
+        "to_state": "opened",
+        "actor": "ivanova",
+        "on_behalf_of": None,
+        "recorded_at": RECORDED,
+        "effective_date": date(2026, 11, 29),
+        "evidence": {"department_order": "№ 1"},
+        "comment": "Открытие",
+        "prev_hash": "0" * 64,
+        "hash": f"{seq:064d}",
+    }
+    fields.update(changes)
+    return fields
+
+
+_INSERT = sa.insert(EVENT)
+_COLUMNS = [c for c in EVENT.c if c.name not in ("id", "seq", "hash")]
+_SELECT = sa.select(*_COLUMNS).where(EVENT.c.seq == sa.bindparam("seq"))
+
+
+def _stored_as_text(engine: Engine, seq: int) -> tuple[Any, ...]:
+    """The row as the database holds it (no SQLAlchemy type processing on the way out)."""
+    names = ", ".join(c.name for c in _COLUMNS)
+    with engine.connect() as conn:
+        return tuple(
+            conn.exec_driver_sql(f"SELECT {names} FROM event WHERE seq = {seq}").one()  # noqa: S608
+        )
+
+
+@pytest.mark.parametrize("evidence", [{"department_order": "№ 1"}, None])
+def test_rows_are_stored_and_read_back_as_sqlalchemy_does(
+    engine: Engine, stored: StoredRoadmap, evidence: dict[str, str] | None
+) -> None:
+    prepared = Prepared(_INSERT, column_keys=list(_event(stored.id, 1)))
+    with db.write(engine) as conn:
+        conn.execute(_INSERT, _event(stored.id, 9001, evidence=evidence))
+        prepared.run(conn, _event(stored.id, 9002, evidence=evidence))
+        prepared.run(conn, [_event(stored.id, 9003 + n, evidence=evidence) for n in (0, 1)])
+
+    theirs = _stored_as_text(engine, 9001)
+    for seq in (9002, 9003, 9004):
+        assert _stored_as_text(engine, seq) == theirs
+
+    with db.read(engine) as conn:
+        expected = tuple(conn.execute(_SELECT, {"seq": 9001}).one())
+        got = Prepared(_SELECT).first(conn, {"seq": 9002})
+        assert tuple(got) == expected
+        assert got.recorded_at == RECORDED
+        assert got.effective_date == date(2026, 11, 29)
+        assert got._asdict()["evidence"] == evidence
+        assert Prepared(_SELECT).first(conn, {"seq": 1}) is None
+
+
+def test_a_driver_error_is_wrapped_as_sqlalchemy_wraps_it(
+    engine: Engine, stored: StoredRoadmap
+) -> None:
+    """A duplicate (roadmap, seq) is SQLAlchemy's IntegrityError, which the engine and the
+    CLI turn into Russian text, not the driver's own exception."""
+    prepared = Prepared(_INSERT, column_keys=list(_event(stored.id, 1)))
+    with db.write(engine) as conn:
+        prepared.run(conn, _event(stored.id, 9101))
+    with pytest.raises(sa.exc.IntegrityError), db.write(engine) as conn:
+        prepared.run(conn, _event(stored.id, 9101))
+
+
+def test_outside_a_transaction_nothing_is_committed_behind_the_callers_back(
+    engine: Engine, stored: StoredRoadmap
+) -> None:
+    """A connection with no transaction begun: the statement begins one, as SQLAlchemy's
+    own execute would, and a rollback takes the row away (SQLite's driver, used
+    directly, would have committed it at once)."""
+    prepared = Prepared(_INSERT, column_keys=list(_event(stored.id, 1)))
+    with engine.connect() as conn:
+        assert not conn.in_transaction()
+        prepared.run(conn, _event(stored.id, 9201))
+        conn.rollback()
+    with engine.connect() as conn:
+        count = conn.execute(
+            sa.select(sa.func.count()).select_from(EVENT).where(EVENT.c.seq == 9201)
+        ).scalar()
+    assert count == 0
