@@ -31,6 +31,7 @@ from sqlalchemy.engine import Connection
 from base.clock import as_utc
 from workflow.engine import audit_key
 from workflow.errors import AuditBroken
+from workflow.storage.prepared import Prepared
 from workflow.storage.tables import CENTER, CYCLE, EVENT, GENESIS_HASH, HEAD
 
 CREATE_TRIGGER = "create"
@@ -48,6 +49,29 @@ _HEAD_UPDATE = (
     .values(seq=sa.bindparam("new_seq"), hash=sa.bindparam("new_hash"))
 )
 _EVENT_INSERT = sa.insert(EVENT)
+# Every column `append` gives an event, in its order; these three run on every
+# transition, compiled once and run on the driver's cursor on SQLite.
+_EVENT_COLUMNS = (
+    "roadmap_id",
+    "seq",
+    "entity_kind",
+    "entity_id",
+    "entity_key",
+    "trigger",
+    "from_state",
+    "to_state",
+    "actor",
+    "on_behalf_of",
+    "recorded_at",
+    "effective_date",
+    "evidence",
+    "comment",
+    "prev_hash",
+    "hash",
+)
+_PREPARED_INSERT = Prepared(_EVENT_INSERT, column_keys=_EVENT_COLUMNS)
+_PREPARED_HEAD_UPDATE = Prepared(_HEAD_UPDATE)
+_PREPARED_HEAD_LOCK = Prepared(_HEAD_LOCK)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -153,7 +177,7 @@ def lock_head(conn: Connection, roadmap_id: int) -> tuple[int, str] | None:
     """The roadmap's chain head (seq, hash), locked until the transaction ends (row lock
     on PostgreSQL; SQLite holds the write lock already); None: the chain has no head
     yet (`append` creates it)."""
-    found = conn.execute(_HEAD_LOCK, {"rid": roadmap_id}).one_or_none()
+    found = _PREPARED_HEAD_LOCK.first(conn, {"rid": roadmap_id})
     return None if found is None else (found.seq, found.hash)
 
 
@@ -206,8 +230,8 @@ def append(
         fields["hash"] = prev = _seal(fields, prev)
         rows.append(fields)
     if rows:
-        conn.execute(_EVENT_INSERT, rows if len(rows) > 1 else rows[0])
-        conn.execute(_HEAD_UPDATE, {"rid": roadmap_id, "new_seq": seq, "new_hash": prev})
+        _PREPARED_INSERT.run(conn, rows if len(rows) > 1 else rows[0])
+        _PREPARED_HEAD_UPDATE.run(conn, {"rid": roadmap_id, "new_seq": seq, "new_hash": prev})
     return seq
 
 
