@@ -432,7 +432,10 @@ def _totals(
 
 def write_csv(report: QuarterlyReport, path: Path) -> None:
     """The centers table as CSV (UTF-8 with BOM, ``;``, decimal comma)."""
-    with path.open("w", encoding="utf-8-sig", newline="") as out:
+    with path.open("w", encoding="utf-8", newline="") as out:
+        # The BOM by hand: the "utf-8-sig" codec encodes every row in Python code, the
+        # "utf-8" one in C; the bytes are the same.
+        out.write("\ufeff")
         writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
         writer.writerows(report.csv_rows())
 
@@ -634,22 +637,24 @@ def _centers_sheet(book: Any, report: QuarterlyReport) -> None:
     # each value, and each row through xlsx_row, cost a tenth of the writing. The cells
     # are made in the order the styles were always registered (number formats, the
     # wrap, the red font), so that the file is the same, byte for byte.
-    numbers = [_number_cell(sheet, i.unit) for i, _ in report.columns]
+    fixed = _fixed_cell()
+    numbers = [fixed(sheet, _number_cell(sheet, i.unit)._style, "n") for i, _ in report.columns]
     wrapped = WriteOnlyCell(sheet)
     wrapped.alignment = Alignment(wrap_text=True, vertical="top")
-    # A name longer than its column wraps, never is cut.
-    name = Cell(sheet, 1, 1, None, wrapped._style)
-    town = Cell(sheet, 1, 1, None, wrapped._style)
-    missing = WriteOnlyCell(sheet)
-    missing.font = Font(color="B00020", bold=True)
+    # A name longer than its column wraps, never is cut. Text from files people give us
+    # is written as text (`workflow.views.cells`): string cells whatever they begin with,
+    # checked as openpyxl checks a text it types (length, illegal characters).
+    name = fixed(sheet, wrapped._style, "s")
+    town = fixed(sheet, wrapped._style, "s")
+    text = name.check_string
+    missing_style = WriteOnlyCell(sheet)
+    missing_style.font = Font(color="B00020", bold=True)
+    missing = fixed(sheet, missing_style._style, "s")
     has_targets = report.has_targets
     append = sheet.append
     for line in report.lines:
-        # Text from files people give us is written as text (`workflow.views.cells`):
-        # the name and municipality cells are string cells whatever they begin with.
-        name.value = line.name
-        town.value = line.municipality
-        name.data_type = town.data_type = "s"
+        name._value = text(line.name)
+        town._value = text(line.municipality)
         key: Any = line.code
         if xlsx_typed(key):
             key = Cell(sheet, 1, 1, key)
@@ -659,18 +664,53 @@ def _centers_sheet(book: Any, report: QuarterlyReport) -> None:
             if value is None:
                 row.append(None)
             else:
-                cell.value = value
+                cell._value = value  # an int or a float (`build`): a number cell
                 row.append(cell)
         targets = line.targets_met
         row.append(
             _YES_NO[targets] if targets is not None else STATUS_MISSING if has_targets else None
         )
         if line.status in _MISSING_STATUSES:
-            missing.value = line.status
+            missing._value = line.status
             row.append(missing)
         else:
             row.append(line.status)
         append(row)
+
+
+@functools.cache
+def _fixed_cell() -> Any:
+    """The class of `_centers_sheet`'s reused cells (made on first use: openpyxl is
+    imported by the writers only).
+
+    An openpyxl cell whose type and style are those of its column: the writer takes its
+    value as set (``_value``; the ``value`` setter guesses the type again for every
+    line), asks its style's id once (the workbook looks the style up by hash for every
+    cell written otherwise) and its repr is cheap: ``append`` tries each cell as a value
+    first, and openpyxl's refusal formats the cell into its message. The style must not
+    change after the first row is written.
+    """
+    from openpyxl.cell import Cell
+
+    class FixedCell(Cell):  # type: ignore[misc]  # openpyxl has no types here
+        __slots__ = ("_style_id",)
+        has_style = True  # made with its column's style, never the default one
+
+        def __init__(self, sheet: Any, style: Any, data_type: str) -> None:
+            super().__init__(sheet, 1, 1, None, style)
+            self.data_type = data_type  # type: ignore[misc]  # a slot of Cell's
+            self._style_id: int | None = None
+
+        @property
+        def style_id(self) -> int:
+            if self._style_id is None:
+                self._style_id = Cell.style_id.fget(self)
+            return self._style_id
+
+        def __repr__(self) -> str:
+            return "<FixedCell>"
+
+    return FixedCell
 
 
 _MISSING_STATUSES = frozenset((STATUS_PARTIAL, STATUS_MISSING))
