@@ -12,12 +12,38 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
+_NOTHING = object()
+
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
     """An aware datetime stored in UTC; read back aware on every backend (SQLite too)."""
 
     impl = sa.DateTime(timezone=True)
     cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> Any:
+        """The bound value of the last datetime object given, reused while the same object
+        comes again: an import binds one ``now`` to every row (200,000 centers' created_at
+        and updated_at, their events' recorded_at), and the conversion (to UTC, then
+        SQLite's text) took 2-5 us a value against 0.1 us for the reuse. Keyed on the
+        object, which is immutable, so it always binds alike; the pair held keeps it alive,
+        so its id is not another's."""
+        process = super().bind_processor(dialect)
+        if process is None:
+            return None
+        convert = process
+        # One (object, bound value) pair, swapped whole, so that a thread sees a matching pair.
+        last: list[tuple[object, Any]] = [(_NOTHING, None)]
+
+        def bind(value: Any) -> Any:
+            seen, bound = last[0]
+            if value is seen:
+                return bound
+            bound = convert(value)
+            last[0] = (value, bound)
+            return bound
+
+        return bind
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
         if value is None:
