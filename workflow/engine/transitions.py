@@ -22,7 +22,7 @@ from base import db
 from base.clock import Clock, local_date, system_clock
 from base.errors import TochkaError
 from notifications.ics import period_text
-from states import CENTER_WORKFLOW, CYCLE_WORKFLOW, StateHolder
+from states import CENTER_WORKFLOW, CYCLE_WORKFLOW, StateHolder, Workflow
 from states.center import CenterState
 from workflow.engine import access, audit, dates
 from workflow.engine import evidence as evidence_files
@@ -218,6 +218,29 @@ _PREPARED: dict[int, Prepared] = {
 def _prepared(statement: Statement) -> Prepared:
     found = _PREPARED.get(id(statement))
     return Prepared(statement) if found is None else found
+
+
+def _unguarded(workflow: Workflow) -> frozenset[tuple[str, str]]:
+    """The (state, trigger) pairs of ``workflow`` whose move depends on nothing else: a
+    public trigger whose first transition out of the state has no guard (the library
+    takes the first transition whose guards pass)."""
+    seen: set[tuple[str, str]] = set()
+    free: set[tuple[str, str]] = set()
+    for edge in workflow.edges():
+        key = (edge.source, edge.trigger)
+        if key in seen:
+            continue
+        seen.add(key)
+        if not edge.guards and edge.trigger not in workflow.spec.internal:
+            free.add(key)
+    return frozenset(free)
+
+
+# A center's move on a pair of `_CENTER_UNGUARDED`, as the state machine decided it the
+# first time (it cannot decide otherwise: no guard, no callback); every other fire, and a
+# refusal, goes through the machine each time.
+_CENTER_UNGUARDED = _unguarded(CENTER_WORKFLOW)
+_CENTER_MOVES: dict[tuple[str, str], str] = {}
 
 
 def cycle_label(cycle_id: int, measure: int, period: str) -> str:
@@ -593,8 +616,12 @@ class TransitionEngine:
         dates.check_not_before_last(
             effective, last, entity=f"{label}: {trigger}", what="этого центра"
         )
-        holder = StateHolder(state=row.state, reason=comment, previous_state=row.previous_state)
-        new_state = CENTER_WORKFLOW.fire(holder, trigger, entity=label)
+        new_state = _CENTER_MOVES.get((row.state, trigger))
+        if new_state is None:
+            holder = StateHolder(state=row.state, reason=comment, previous_state=row.previous_state)
+            new_state = CENTER_WORKFLOW.fire(holder, trigger, entity=label)
+            if (row.state, trigger) in _CENTER_UNGUARDED:
+                _CENTER_MOVES[(row.state, trigger)] = new_state
         # Remember where a withdrawal came from, so that ``revert`` can go back there.
         return new_state, (row.state if new_state == CenterState.WITHDRAWN else None)
 
