@@ -44,15 +44,18 @@ _HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Zs", "Co", "Cn", "Cs"})
 # RFC 2047 encoded word: valid characters in a local part, but a reader would decode it.
 _ENCODED_WORD_RE = re.compile(r"=\?[^?]*\?[A-Za-z]?\?.*?\?=", re.DOTALL)
 NOT_AN_ADDRESS = "не адрес электронной почты"
-# A local part email-validator takes as written whatever the domain (a dot-atom of these
-# characters, lower case: RFC 2142's mailbox names are lowered, which changes nothing here).
-_PLAIN_LOCAL_RE = re.compile(r"[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*")
+# An address whose local part email-validator takes as written whatever the domain (a
+# dot-atom of these characters, lower case: RFC 2142's mailbox names are lowered, which
+# changes nothing here), then one @ and the domain as written: what may be taken on a
+# known domain without a second look (see `_known`).
+_PLAIN_ADDRESS_RE = re.compile(r"([a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*)@([^@]+)")
 # RFC 5321's limits, as email-validator applies them in strict mode (octets).
 _MAX_LOCAL, _MAX_ADDRESS = 64, 254
 #: Domains email-validator has accepted in this process, as written → (domain, ASCII
-#: domain). A file of 200,000 schools has a handful of domains: the domain's check is
-#: most of an address's, and its verdict does not depend on the part before @.
-_CHECKED_DOMAINS: dict[str, tuple[str, str]] = {}
+#: domain, the octets of its longest form: as written, normalised or ASCII). A file of
+#: 200,000 schools has a handful of domains: the domain's check is most of an address's,
+#: and its verdict does not depend on the part before @.
+_CHECKED_DOMAINS: dict[str, tuple[str, str, int]] = {}
 _MAX_CHECKED_DOMAINS = 10_000
 _NON_LATIN_LOCAL = "имя до @ должно быть латиницей — почтовые серверы не принимают другие буквы"
 
@@ -129,6 +132,9 @@ def parse_address(value: str, *, use: AddressUse = AddressUse.RECIPIENT) -> Mail
     Raises:
         AddressError: the address cannot be sent to; ``reason`` says why, in Russian.
     """
+    known = _known(value)
+    if known is not None:
+        return MailAddress(local=known[0], domain=known[1], ascii_domain=known[2])
     from email_validator import EmailNotValidError
 
     def refuse(reason: str) -> AddressError:
@@ -151,9 +157,6 @@ def parse_address(value: str, *, use: AddressUse = AddressUse.RECIPIENT) -> Mail
         raise refuse(_NON_LATIN_LOCAL)
     if _ENCODED_WORD_RE.search(value):
         raise refuse("похож на закодированное слово RFC 2047, почтовая программа его исказит")
-    known = _CHECKED_DOMAINS.get(domain)
-    if known is not None and _plain(value, local, known):
-        return MailAddress(local=local, domain=known[0], ascii_domain=known[1])
     try:
         checked = _validate(value)
     except EmailNotValidError:
@@ -176,26 +179,33 @@ def parse_address(value: str, *, use: AddressUse = AddressUse.RECIPIENT) -> Mail
             ascii_domain=checked.ascii_domain[: -len("org")] + special,
         )
     if len(_CHECKED_DOMAINS) < _MAX_CHECKED_DOMAINS:
-        _CHECKED_DOMAINS[domain] = (checked.domain, checked.ascii_domain)
+        longest = max(
+            len(domain.encode()), len(checked.domain.encode()), len(checked.ascii_domain)
+        )
+        _CHECKED_DOMAINS[domain] = (checked.domain, checked.ascii_domain, longest)
     return MailAddress(
         local=checked.local_part, domain=checked.domain, ascii_domain=checked.ascii_domain
     )
 
 
-def _plain(value: str, local: str, domain: tuple[str, str]) -> bool:
-    """Whether email-validator would take ``value`` (its domain accepted already) as
-    written: a plain local part, and every form of the address within the length limit
-    (as written, with the domain normalised, in ASCII)."""
-    return (
-        len(local) <= _MAX_LOCAL
-        and _PLAIN_LOCAL_RE.fullmatch(local) is not None
-        and max(
-            len(value.encode()),
-            len(f"{local}@{domain[0]}".encode()),
-            len(local) + 1 + len(domain[1]),
-        )
-        <= _MAX_ADDRESS
-    )
+def _known(value: str) -> tuple[str, str, str] | None:
+    """The parts (local, domain, ASCII domain) of ``value`` when email-validator would take
+    it as written without being asked: a plain local part at a domain it accepted already,
+    every form of the address (as written, with the domain normalised, in ASCII) within
+    the length limit. None when the full check must decide.
+
+    The checks `parse_address` makes before the validator hold too: one @, nothing hidden
+    and no RFC 2047 word, since the local part has none of @, = and ?, and a known domain
+    is the part after the one @ of an address that passed them."""
+    match = _PLAIN_ADDRESS_RE.fullmatch(value)
+    if match is None:
+        return None
+    local, written = match.groups()
+    known = _CHECKED_DOMAINS.get(written)
+    # The local part is ASCII: its octets are its characters.
+    if known is None or len(local) > _MAX_LOCAL or len(local) + 1 + known[2] > _MAX_ADDRESS:
+        return None
+    return local, known[0], known[1]
 
 
 def _validate(value: str) -> ValidatedEmail:
@@ -224,6 +234,8 @@ def address_problem(value: str) -> str | None:
     For messages that name a file's cell or a roadmap field: ``«s3@example» — не адрес
     электронной почты``, ``адрес «директор@школа.рф»: имя до @ должно быть латиницей — …``.
     """
+    if _known(value) is not None:
+        return None
     try:
         parse_address(value)
     except AddressError as exc:

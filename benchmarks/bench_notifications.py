@@ -75,7 +75,13 @@ from base import db  # noqa: E402
 from notifications import ics, memo  # noqa: E402
 from notifications.deliver import deliver_pending  # noqa: E402
 from notifications.letters import CALENDAR_FILENAME, address_letter, compose  # noqa: E402
-from notifications.outbox import OUTBOX, REMINDER, OutboxStatus  # noqa: E402
+from notifications.outbox import (  # noqa: E402
+    OUTBOX,
+    OUTBOX_LETTER,
+    OUTBOX_WITH_LETTER,
+    REMINDER,
+    OutboxStatus,
+)
 from notifications.queue import digest_group, digest_key, queue_reminders  # noqa: E402
 from notifications.reference import with_reference  # noqa: E402
 from notifications.render import BUILTIN_TEMPLATES, Renderer, letter_context  # noqa: E402
@@ -349,6 +355,7 @@ def fresh_engine(url: str | None, path: Path) -> sa.engine.Engine:
     schema.upgrade(engine)
     with db.write(engine) as conn:
         conn.execute(REMINDER.delete())
+        conn.execute(OUTBOX_LETTER.delete())
         conn.execute(OUTBOX.delete())
     return engine
 
@@ -549,9 +556,14 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
                 ids = list(conn.execute(first).scalars())
                 # Only these go out; the rest are marked sent so deliver_due skips them.
                 conn.execute(OUTBOX.update().where(OUTBOX.c.id.not_in(ids)).values(status="sent"))
+                letters_sent = (
+                    sa.select(OUTBOX.c.key, OUTBOX.c.envelope, OUTBOX_LETTER.c.message)
+                    .select_from(OUTBOX_WITH_LETTER)
+                    .where(OUTBOX.c.id.in_(ids))
+                )
                 payloads = [
                     (r.key, r.envelope.split(","), bytes(r.message))
-                    for r in conn.execute(sa.select(OUTBOX).where(OUTBOX.c.id.in_(ids)))
+                    for r in conn.execute(letters_sent)
                 ]
             transport = SmtpTransport(
                 SmtpSettings(host="127.0.0.1", port=port, tls=TlsMode.NONE, mail_from=SENDER)

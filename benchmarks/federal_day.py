@@ -72,9 +72,10 @@ MONDAY = parse_weekday("пн") or 1
 
 _SENT = ("roadmap_id", "kind", "entity_id", "stage", "rung", "day_offset", "deadline", "send_on",
          "queued_at")
-_OUTBOX = ("key", "kind", "digest_group", "recipient", "envelope", "subject", "message",
-           "status", "attempts", "next_attempt_at", "created_at", "updated_at", "queued_at",
-           "last_error")
+_OUTBOX = ("key", "kind", "digest_group", "recipient", "envelope", "subject", "status",
+           "attempts", "next_attempt_at", "created_at", "updated_at", "queued_at", "last_error")
+# A letter's row: the _OUTBOX values, then its bytes (outbox_letter.message).
+_MESSAGE = len(_OUTBOX)
 _REMINDER = ("key", "recipient", "send_on", "deadline", "rung", "payload", "created_at")
 
 
@@ -93,7 +94,7 @@ class RoadmapDay:
     cycles: list[int]  # the open cycles reminded today
     summary: str  # the key of the week's summary (looked up by the tick)
     sent: list[tuple[Any, ...]]
-    letters: list[tuple[Any, ...]]  # new letters (first carried by this roadmap)
+    letters: list[tuple[Any, ...]]  # new letters (first carried by this roadmap), *_OUTBOX + bytes
     amended: list[tuple[Any, ...]]  # letters of an earlier roadmap this one amends
     reminders: list[tuple[Any, ...]]  # (outbox key, *_REMINDER)
 
@@ -122,16 +123,16 @@ def snapshot(engine: Engine) -> list[RoadmapDay]:
                     (AT,))
         sent = cur.fetchall()
         cur.execute(
-            f"SELECT {', '.join('o.' + c for c in _OUTBOX)} FROM outbox o WHERE o.created_at = %s"
-            " ORDER BY o.id",
+            f"SELECT {', '.join('o.' + c for c in _OUTBOX)}, l.message FROM outbox o"
+            " JOIN outbox_letter l ON l.outbox_id = o.id WHERE o.created_at = %s ORDER BY o.id",
             (AT,),
         )
         letters = {}
         for row in cur.fetchall():
-            values = dict(zip(_OUTBOX, row, strict=True))
+            values = dict(zip((*_OUTBOX, "message"), row, strict=True))
             values.update(status="dead" if not values["message"] else "pending", attempts=0,
                           updated_at=values["created_at"])
-            letters[values["key"]] = tuple(values[c] for c in _OUTBOX)
+            letters[values["key"]] = tuple(values[c] for c in (*_OUTBOX, "message"))
         cur.execute(
             "SELECT o.key, " + ", ".join("r." + c + ("::text" if c == "payload" else "")
                                           for c in _REMINDER)
@@ -180,11 +181,20 @@ def undo(engine: Engine) -> None:
     """Delete the day's rows (rungs, reminders, letters, heartbeats), fresh statistics."""
     with db.write(engine) as conn:
         conn.execute(sa.text("DELETE FROM reminder WHERE created_at = :at"), {"at": AT})
+        conn.execute(
+            sa.text(
+                "DELETE FROM outbox_letter WHERE outbox_id IN "
+                "(SELECT id FROM outbox WHERE created_at = :at)"
+            ),
+            {"at": AT},
+        )
         conn.execute(sa.text("DELETE FROM outbox WHERE created_at = :at"), {"at": AT})
         conn.execute(sa.text("DELETE FROM sent_rung WHERE queued_at = :at"), {"at": AT})
         conn.execute(sa.text("DELETE FROM daemon_heartbeat"))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("VACUUM ANALYZE reminder, outbox, sent_rung, daemon_heartbeat")
+        conn.exec_driver_sql(
+            "VACUUM ANALYZE reminder, outbox, outbox_letter, sent_rung, daemon_heartbeat"
+        )
 
 
 def counts(engine: Engine) -> tuple[int, int, int]:
@@ -233,6 +243,7 @@ def floor(engine: Engine, days: Sequence[RoadmapDay]) -> float:
     sent_marks = f"({', '.join(['%s'] * len(_SENT))})"
     letter_head = f"INSERT INTO outbox ({', '.join(_OUTBOX)})"
     letter_marks = f"({', '.join(['%s'] * len(_OUTBOX))})"
+    bytes_head = "INSERT INTO outbox_letter (outbox_id, message)"
     reminder_head = f"INSERT INTO reminder (outbox_id, {', '.join(_REMINDER)})"
     reminder_marks = f"(%s, {', '.join('%s::json' if c == 'payload' else '%s' for c in _REMINDER)})"
     started = time.perf_counter()
@@ -317,11 +328,16 @@ def floor(engine: Engine, days: Sequence[RoadmapDay]) -> float:
             )
             cur.fetchall()
             for letter in d.amended:
-                cur.execute("UPDATE outbox SET subject = %s, message = %s, updated_at = %s "
-                            "WHERE id = %s", (letter[5], letter[6], letter[11], ids[letter[0]]))
-            new = _insert(cur, letter_head, letter_marks, d.letters, "RETURNING key, id")
+                cur.execute("UPDATE outbox_letter SET message = %s WHERE outbox_id = %s",
+                            (letter[_MESSAGE], ids[letter[0]]))
+                cur.execute("UPDATE outbox SET subject = %s, updated_at = %s WHERE id = %s",
+                            (letter[5], letter[10], ids[letter[0]]))
+            new = _insert(cur, letter_head, letter_marks, [x[:_MESSAGE] for x in d.letters],
+                          "RETURNING key, id")
             ids.update(new)
             assert len(new) == len(d.letters)
+            _insert(cur, bytes_head, "(%s, %s)",
+                    [(ids[x[0]], x[_MESSAGE]) for x in d.letters])
             _insert(cur, reminder_head, reminder_marks, [(ids[x[0]], *x[1:]) for x in d.reminders])
             # The weekly summary of the week: already queued (one key looked up).
             cur.execute("SELECT id FROM outbox WHERE key = %s", (d.summary,))

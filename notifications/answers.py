@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from base.clock import system_clock
 from notifications.errors import UnsafeHeader
 from notifications.letters import address_letter, compose
-from notifications.outbox import OUTBOX, LetterKind, OutboxStatus
+from notifications.outbox import OUTBOX, LetterKind, OutboxStatus, insert_letters
 from notifications.reference import with_reference
 from notifications.render import RenderedLetter
 from notifications.reply_limit import hold_reason
@@ -120,5 +120,5 @@ def queue_answer(
         }
         if held:
             log.warning("%s", held)
-    conn.execute(OUTBOX.insert(), row)
+    insert_letters(conn, [row])
     return True

@@ -82,7 +82,7 @@ from notifications.errors import (
     TransportUnavailable,
 )
 from notifications.headers import check_address, envelope_headers, message_id
-from notifications.outbox import OUTBOX, OutboxStatus
+from notifications.outbox import OUTBOX, OUTBOX_LETTER, OUTBOX_WITH_LETTER, OutboxStatus
 from notifications.russian import days
 from notifications.transport import Transport, TransportSession
 
@@ -204,16 +204,19 @@ def _claim(
                 updated_at=now,
             )
         )
+        # The letter's bytes from their own table: read once here, never rewritten by
+        # the claim's and the outcomes' updates of the row.
         rows = conn.execute(
             sa.select(
                 OUTBOX.c.id,
                 OUTBOX.c.key,
                 OUTBOX.c.envelope,
-                OUTBOX.c.message,
+                OUTBOX_LETTER.c.message,
                 OUTBOX.c.attempts,
                 OUTBOX.c.created_at,
                 OUTBOX.c.queued_at,
             )
+            .select_from(OUTBOX_WITH_LETTER)
             .where(OUTBOX.c.id.in_(ids))
             .order_by(OUTBOX.c.next_attempt_at, OUTBOX.c.id)
         ).all()

@@ -4,9 +4,8 @@ Tables (registered on `SQLModel.metadata`; `workflow.storage.tables.all_tables` 
 module so the migration creates them):
 
 ``outbox``
-    One letter: the stored MIME bytes (without From, Date, Message-ID — the deliverer
-    adds them), its SMTP recipients, a unique idempotency ``key``, and the delivery
-    state. Status flow::
+    One letter: its SMTP recipients (its bytes are in ``outbox_letter``), a unique
+    idempotency ``key``, and the delivery state. Status flow::
 
         pending ─claim→ sending ─250→ sent
            ↑               ├─4xx / connection lost→ failed ─(backoff)→ sending …
@@ -27,6 +26,14 @@ module so the migration creates them):
     outcome was written (for a ``sent`` row, right after the server's 250: the gap
     between the two is the window in which a crash duplicates the letter).
 
+``outbox_letter``
+    The stored MIME bytes of each outbox row (without From, Date, Message-ID — the
+    deliverer adds them; empty for a letter that could not be built), keyed by the row's
+    id: written when the letter is queued (again when a pending digest is amended), read
+    once when it is claimed. Kept apart from the row, whose state every claim and outcome
+    rewrites: in the row, SQLite rewrote the whole letter (37 KB for a school, MBs for a
+    coordinator's digest) with each of those updates.
+
 ``reminder``
     Each reminder once, by its key, with the letter (``outbox_id``) that carries it and
     its JSON payload, so a pending digest can be re-rendered when a reminder joins it.
@@ -34,6 +41,7 @@ module so the migration creates them):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -103,7 +111,6 @@ class OutboxMessage(SQLModel, table=True):
     # Every SMTP recipient, comma-separated (To first, then Cc).
     envelope: str = Field(sa_type=sa.Text)
     subject: str = Field(sa_type=sa.Text)
-    message: bytes = Field(sa_type=sa.LargeBinary)
     status: str = Field(default=OutboxStatus.PENDING.value, max_length=16)
     attempts: int = 0
     next_attempt_at: datetime = Field(sa_column=_utc())
@@ -118,6 +125,15 @@ class OutboxMessage(SQLModel, table=True):
     recorded_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     message_id: str | None = Field(default=None, max_length=255)
     last_error: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class OutboxLetter(SQLModel, table=True):
+    """The bytes of one outbox row's letter (see the module)."""
+
+    __tablename__ = "outbox_letter"
+
+    outbox_id: int = Field(foreign_key="outbox.id", primary_key=True)
+    message: bytes = Field(sa_type=sa.LargeBinary)
 
 
 class ReminderRecord(SQLModel, table=True):
@@ -139,6 +155,41 @@ class ReminderRecord(SQLModel, table=True):
 
 OUTBOX: sa.Table = OutboxMessage.__table__  # type: ignore[attr-defined]
 REMINDER: sa.Table = ReminderRecord.__table__  # type: ignore[attr-defined]
+OUTBOX_LETTER: sa.Table = OutboxLetter.__table__  # type: ignore[attr-defined]
+#: An outbox row with its letter's bytes (``OUTBOX_LETTER.c.message``), for reading both.
+OUTBOX_WITH_LETTER = OUTBOX.join(OUTBOX_LETTER, OUTBOX_LETTER.c.outbox_id == OUTBOX.c.id)
+
+
+def insert_letters(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert outbox rows, each given with its letter's bytes under ``"message"``, and
+    their letters; the new rows' ids, in the order of ``rows``."""
+    if not rows:
+        return []
+    values = [{k: v for k, v in row.items() if k != "message"} for row in rows]
+    ids = [
+        int(i)
+        for i in conn.execute(
+            OUTBOX.insert().returning(OUTBOX.c.id, sort_by_parameter_order=True), values
+        ).scalars()
+    ]
+    conn.execute(
+        OUTBOX_LETTER.insert(),
+        [{"outbox_id": i, "message": row["message"]} for i, row in zip(ids, rows, strict=True)],
+    )
+    return ids
+
+
+def set_letter(conn: Connection, id: int, message: bytes) -> None:
+    """Replace the letter of outbox row ``id`` (an amended pending digest or notice)."""
+    conn.execute(
+        OUTBOX_LETTER.update().where(OUTBOX_LETTER.c.outbox_id == id).values(message=message)
+    )
+
+
+def delete_rows(conn: Connection, ids: Sequence[int]) -> None:
+    """Delete outbox rows and their letters."""
+    conn.execute(OUTBOX_LETTER.delete().where(OUTBOX_LETTER.c.outbox_id.in_(ids)))
+    conn.execute(OUTBOX.delete().where(OUTBOX.c.id.in_(ids)))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -229,9 +280,10 @@ def retry(conn: Connection, id: int, now: datetime) -> OutboxEntry:
         NotRetryable: the row was sent, is being sent, or has no letter (invalid address).
     """
     row = conn.execute(
-        sa.select(OUTBOX.c.status, sa.func.length(OUTBOX.c.message))
+        sa.select(OUTBOX.c.status, sa.func.length(OUTBOX_LETTER.c.message))
+        .select_from(OUTBOX.outerjoin(OUTBOX_LETTER, OUTBOX_LETTER.c.outbox_id == OUTBOX.c.id))
         .where(OUTBOX.c.id == id)
-        .with_for_update()
+        .with_for_update(of=OUTBOX)
     ).first()
     if row is None:
         raise OutboxRowNotFound(row_id=id)

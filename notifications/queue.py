@@ -37,7 +37,15 @@ from sqlalchemy.engine import Connection
 from base.clock import system_clock
 from notifications.errors import UnsafeHeader
 from notifications.letters import address_letter, compose
-from notifications.outbox import OUTBOX, REMINDER, LetterKind, OutboxStatus
+from notifications.outbox import (
+    OUTBOX,
+    REMINDER,
+    LetterKind,
+    OutboxStatus,
+    delete_rows,
+    insert_letters,
+    set_letter,
+)
 from notifications.reference import with_reference
 from notifications.render import Renderer
 from notifications.summary import WeeklySummary
@@ -283,6 +291,7 @@ def _queue_fresh(
         if group in amend:
             row_id = amend[group]
             built = _build_digest([*carried[row_id], *members], renderer, now, keys[row_id])
+            set_letter(conn, row_id, built.message)
             conn.execute(
                 OUTBOX.update()
                 .where(OUTBOX.c.id == row_id)
@@ -290,7 +299,6 @@ def _queue_fresh(
                     recipient=built.recipient,
                     envelope=built.envelope,
                     subject=built.subject,
-                    message=built.message,
                     status=(OutboxStatus.DEAD if not built.message else OutboxStatus.PENDING).value,
                     last_error=built.error,
                     updated_at=now,
@@ -322,13 +330,7 @@ def _queue_fresh(
             log.info("follow-up letter %d for %s on %s", seq, built.recipient, send_on)
 
     if new_rows:
-        ids = (
-            conn.execute(
-                OUTBOX.insert().returning(OUTBOX.c.id, sort_by_parameter_order=True), new_rows
-            )
-            .scalars()
-            .all()
-        )
+        ids = insert_letters(conn, new_rows)
         _record(conn, zip(ids, [members for _group, members in new_groups], strict=True), now)
     if moved:
         log.info("%d reminder(s) moved to the next day's letter", len(moved))
@@ -372,9 +374,8 @@ def _queue_one(
         return False
     cc = letter.cc if isinstance(letter, Notice) else ()
     built = _assemble(letter.recipient.email, render(), cc, letter, now, letter.key)
-    conn.execute(
-        OUTBOX.insert(),
-        _row_values(key=letter.key, kind=kind, group=None, built=built, due=now, now=now),
+    insert_letters(
+        conn, [_row_values(key=letter.key, kind=kind, group=None, built=built, due=now, now=now)]
     )
     return True
 
@@ -457,6 +458,7 @@ def queue_notice(
                 now,
                 pending.key,
             )
+            set_letter(conn, pending.id, built.message)
             conn.execute(
                 OUTBOX.update()
                 .where(OUTBOX.c.id == pending.id)
@@ -464,7 +466,6 @@ def queue_notice(
                     recipient=built.recipient,
                     envelope=built.envelope,
                     subject=built.subject,
-                    message=built.message,
                     status=(OutboxStatus.DEAD if not built.message else OutboxStatus.PENDING).value,
                     last_error=built.error,
                     updated_at=now,
@@ -486,16 +487,18 @@ def queue_notice(
         start = datetime.combine(day, time(0), tzinfo=ZoneInfo(notice.timezone))
     except (ZoneInfoNotFoundError, ValueError):
         pass
-    conn.execute(
-        OUTBOX.insert(),
-        _row_values(
-            key=notice.key,
-            kind=LetterKind.NOTICE,
-            group=group,
-            built=built,
-            due=max(now, start),
-            now=now,
-        ),
+    insert_letters(
+        conn,
+        [
+            _row_values(
+                key=notice.key,
+                kind=LetterKind.NOTICE,
+                group=group,
+                built=built,
+                due=max(now, start),
+                now=now,
+            )
+        ],
     )
     return True
 
@@ -573,11 +576,11 @@ def queue_summary(
     values = _row_values(
         key=letter.key, kind=LetterKind.SUMMARY, group=group, built=built, due=now, now=now
     )
-    row_id = conn.execute(OUTBOX.insert().returning(OUTBOX.c.id), values).scalar_one()
+    (row_id,) = insert_letters(conn, [values])
     if folded:
         conn.execute(
             REMINDER.update().where(REMINDER.c.outbox_id.in_(folded)).values(outbox_id=row_id)
         )
-        conn.execute(OUTBOX.delete().where(OUTBOX.c.id.in_(folded)))
+        delete_rows(conn, folded)
         log.info("summary %s carries %d reminder(s) of its day", letter.key, len(carried))
     return True

@@ -81,3 +81,46 @@ def test_the_remembered_domains_are_bounded(monkeypatch: pytest.MonkeyPatch) -> 
     for n in range(10):
         parse_address(f"school@d{n}.example.org")
     assert len(addresses._CHECKED_DOMAINS) == 3
+
+
+LONG_DOMAINS = (
+    DOMAINS[-1],  # 194 ASCII characters
+    ".".join(["образование"] * 9) + ".рф",  # 211 octets as written, fewer in ASCII
+    ".".join(["Образование"] * 9) + ".РФ",  # the same, lowered by the validator
+)
+
+
+@pytest.mark.parametrize("domain", LONG_DOMAINS)
+def test_the_length_limit_on_a_known_domain(domain: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every form's octets count on a known domain as they do for the validator: a local
+    part one character longer than the limit allows is refused, warm as cold."""
+    monkeypatch.setattr(addresses, "_CHECKED_DOMAINS", {})
+    values = ["a" * n + "@" + domain for n in range(30, 66)]
+    cold = {}
+    for value in values:
+        addresses._CHECKED_DOMAINS.clear()
+        cold[value] = _verdict(value, AddressUse.RECIPIENT)
+    parse_address(f"learn@{domain}")
+    assert domain in addresses._CHECKED_DOMAINS
+    warm = {value: _verdict(value, AddressUse.RECIPIENT) for value in values}
+    assert warm == cold
+    taken = [v for v, got in warm.items() if isinstance(got, MailAddress)]
+    assert 0 < len(taken) < len(values)
+
+
+def test_address_problem_on_a_known_domain(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`address_problem` (the import's check of each row, which skips building the parts)
+    says what `parse_address` says, warm as cold."""
+    values = [f"{local}@{domain}" for domain in DOMAINS + LONG_DOMAINS for local in LOCALS]
+    values += ["a@b@example.org", "school1@example.local", "school1@localhost"]
+    monkeypatch.setattr(addresses, "_CHECKED_DOMAINS", {})
+    cold = {}
+    for value in values:
+        addresses._CHECKED_DOMAINS.clear()
+        cold[value] = addresses.address_problem(value)
+    for domain in DOMAINS + LONG_DOMAINS:
+        parse_address(f"learn@{domain}")
+    warm = {value: addresses.address_problem(value) for value in values}
+    assert warm == cold
+    assert None in warm.values()
+    assert "«a@b@example.org» — не адрес электронной почты" in warm.values()

@@ -25,7 +25,7 @@ from typer.testing import Result
 
 from base import db
 from notifications.ics import deadline_sequence
-from notifications.outbox import OUTBOX
+from notifications.outbox import OUTBOX_LETTER, OUTBOX_WITH_LETTER
 from workflow.roadmap.loader import load_roadmap
 from workflow.roadmap.shipped import IVANOVO_159_RP
 from workflow.storage.tables import CYCLE, EVENT, REVISION, VERSION
@@ -367,7 +367,11 @@ def test_one_deadline_moved_is_audited_and_shown_everywhere(
     assert "Срок перенесён с 01.03.2023 на 22.05.2023." in text
     ok(cli("--now", "2023-05-08 09:00", "tick"))  # 14 days before 22.05
     with db.read(engine) as conn:
-        stored_letters = conn.execute(sa.select(OUTBOX.c.message)).scalars().all()
+        stored_letters = (
+            conn.execute(sa.select(OUTBOX_LETTER.c.message).select_from(OUTBOX_WITH_LETTER))
+            .scalars()
+            .all()
+        )
     bodies = [
         message_from_bytes(m, policy=policy.default).get_body(("plain",)).get_content()
         for m in stored_letters

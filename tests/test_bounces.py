@@ -23,7 +23,7 @@ from typer.testing import Result
 
 from base import db
 from notifications import reply_limit
-from notifications.outbox import OUTBOX
+from notifications.outbox import OUTBOX, OUTBOX_LETTER, OUTBOX_WITH_LETTER
 from notifications.reference import reference_token
 from tests.replies_db import Templates, module_templates, read_letters
 from tests.replies_mail import SCHOOL, reply, sent_letter
@@ -68,7 +68,13 @@ def _inbound(engine: Engine) -> list[sa.Row[tuple[object, ...]]]:
 
 def _outbox(engine: Engine) -> list[sa.Row[tuple[object, ...]]]:
     with db.read(engine) as conn:
-        return list(conn.execute(sa.select(OUTBOX).order_by(OUTBOX.c.id)))
+        return list(
+            conn.execute(
+                sa.select(OUTBOX, OUTBOX_LETTER.c.message)
+                .select_from(OUTBOX_WITH_LETTER)
+                .order_by(OUTBOX.c.id)
+            )
+        )
 
 
 # --- item 3: the token in the subject ---------------------------------------------------

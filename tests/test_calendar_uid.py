@@ -18,7 +18,7 @@ import icalendar
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from notifications.outbox import OUTBOX
+from notifications.outbox import OUTBOX_LETTER, OUTBOX_WITH_LETTER
 from tests.conftest import T0, make_rows
 from workflow.engine import centers
 from workflow.roadmap.store import StoredRoadmap
@@ -30,7 +30,11 @@ def _letter_events(engine: Engine) -> dict[str, list[icalendar.Component]]:
     """UID → the events of that UID in every letter's calendar attachment."""
     result: dict[str, list[icalendar.Component]] = {}
     with engine.connect() as conn:
-        messages = conn.execute(sa.select(OUTBOX.c.message)).scalars().all()
+        messages = (
+            conn.execute(sa.select(OUTBOX_LETTER.c.message).select_from(OUTBOX_WITH_LETTER))
+            .scalars()
+            .all()
+        )
     for raw in messages:
         parsed = email.message_from_bytes(bytes(raw), policy=email.policy.default)
         for part in parsed.walk():

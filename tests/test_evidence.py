@@ -334,14 +334,14 @@ def test_a_center_transition_carries_files_and_its_letter_names_them(
     import email
     import email.policy
 
-    from notifications.outbox import OUTBOX
+    from notifications.outbox import OUTBOX_LETTER
 
     with db.read(engine) as conn:
         letters = [
             email.message_from_bytes(bytes(m), policy=email.policy.default)
             .get_body(("plain",))
             .get_content()  # type: ignore[union-attr]
-            for m in conn.execute(sa.select(OUTBOX.c.message)).scalars()
+            for m in conn.execute(sa.select(OUTBOX_LETTER.c.message)).scalars()
         ]
     assert any("файл «letter.pdf»" in body for body in letters)
     assert not any("sha256" in body or "[{" in body for body in letters)

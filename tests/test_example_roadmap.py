@@ -35,7 +35,7 @@ from sqlalchemy.engine import Engine
 from typer.testing import Result
 
 from base import db
-from notifications.outbox import OUTBOX, REMINDER
+from notifications.outbox import OUTBOX, OUTBOX_LETTER, OUTBOX_WITH_LETTER, REMINDER
 from notifications.render import Renderer
 from tests.test_tick import Recorder
 from tests.test_walk import days, moment, sends
@@ -704,7 +704,9 @@ def test_a_walk_of_the_example_through_its_program(
         south = [
             _plain(raw)
             for raw in conn.execute(
-                sa.select(OUTBOX.c.message).where(
+                sa.select(OUTBOX_LETTER.c.message)
+                .select_from(OUTBOX_WITH_LETTER)
+                .where(
                     OUTBOX.c.recipient == UO["Южный район"],
                     OUTBOX.c.key.like("digest:2022-10-18:%"),
                 )

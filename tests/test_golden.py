@@ -164,7 +164,7 @@ def _letters(path: Path) -> bytes:
     with sqlite3.connect(path) as conn:
         rows = conn.execute(
             "SELECT key, kind, digest_group, recipient, envelope, subject, message "
-            "FROM outbox ORDER BY key"
+            "FROM outbox JOIN outbox_letter ON outbox_id = id ORDER BY key"
         ).fetchall()
     letters = [
         dict(

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from typer.testing import Result
 
-from notifications.outbox import OUTBOX
+from notifications.outbox import OUTBOX, OUTBOX_LETTER, OUTBOX_WITH_LETTER
 from notifications.signature import Signature
 from tests.notifications.strict2047 import raw_headers, strict_decode
 from workflow.config import load_settings
@@ -81,7 +81,10 @@ def _notice(engine: Engine) -> tuple[EmailMessage, bytes]:
     with engine.connect() as conn:
         raw = (
             conn.execute(
-                sa.select(OUTBOX.c.message).where(OUTBOX.c.kind == "notice").order_by(OUTBOX.c.id)
+                sa.select(OUTBOX_LETTER.c.message)
+                .select_from(OUTBOX_WITH_LETTER)
+                .where(OUTBOX.c.kind == "notice")
+                .order_by(OUTBOX.c.id)
             )
             .scalars()
             .all()[-1]

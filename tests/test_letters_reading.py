@@ -23,7 +23,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from notifications.outbox import OUTBOX
+from notifications.outbox import OUTBOX, OUTBOX_LETTER, OUTBOX_WITH_LETTER
 from notifications.render import Renderer, counts_text
 from notifications.signature import Signature
 from notifications.values import Notice, Recipient, Reminder, Rung
@@ -213,7 +213,9 @@ def test_the_notice_is_dated_by_the_events_effective_day(
     )
     with engine.connect() as conn:
         subject, raw = conn.execute(
-            sa.select(OUTBOX.c.subject, OUTBOX.c.message).where(OUTBOX.c.kind == "notice")
+            sa.select(OUTBOX.c.subject, OUTBOX_LETTER.c.message)
+            .select_from(OUTBOX_WITH_LETTER)
+            .where(OUTBOX.c.kind == "notice")
         ).one()
     assert subject.startswith("Инфраструктурный лист согласован — ")
     assert line_of(subject).endswith(" (15.02.2021)")

@@ -28,7 +28,7 @@ from sqlalchemy.engine import Engine
 from typer.testing import Result
 
 from base import db
-from notifications.outbox import OUTBOX
+from notifications.outbox import OUTBOX, OUTBOX_LETTER, OUTBOX_WITH_LETTER
 from tests.conftest import T0, make_rows
 from tests.subjects import line_of
 from tests.test_tick import at
@@ -118,9 +118,9 @@ def _values(engine: Engine) -> list[Any]:
 def _answer(engine: Engine, inbound_id: int) -> tuple[str, str]:
     with engine.connect() as conn:
         row = conn.execute(
-            sa.select(OUTBOX.c.subject, OUTBOX.c.message, OUTBOX.c.recipient).where(
-                OUTBOX.c.key == f"form-reply:{inbound_id}"
-            )
+            sa.select(OUTBOX.c.subject, OUTBOX_LETTER.c.message, OUTBOX.c.recipient)
+            .select_from(OUTBOX_WITH_LETTER)
+            .where(OUTBOX.c.key == f"form-reply:{inbound_id}")
         ).one()
     message = email.message_from_bytes(row.message, policy=email.policy.default)
     assert isinstance(message, EmailMessage)

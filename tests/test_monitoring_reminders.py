@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from typer.testing import Result
 
-from notifications.outbox import OUTBOX
+from notifications.outbox import OUTBOX, OUTBOX_LETTER, OUTBOX_WITH_LETTER
 from tests.conftest import T0, make_rows
 from tests.test_tick import REAL, Recorder, at
 from workflow.engine import centers
@@ -115,7 +115,10 @@ def test_schools_that_did_not_submit_are_reminded_with_the_department(
 def _letters_to(engine: Engine, email: str) -> list[EmailMessage]:
     with engine.connect() as conn:
         raw = conn.execute(
-            sa.select(OUTBOX.c.message).where(OUTBOX.c.recipient == email).order_by(OUTBOX.c.id)
+            sa.select(OUTBOX_LETTER.c.message)
+            .select_from(OUTBOX_WITH_LETTER)
+            .where(OUTBOX.c.recipient == email)
+            .order_by(OUTBOX.c.id)
         ).scalars()
         return [message_from_bytes(m, policy=email_policy.default) for m in raw]
 

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from typer.testing import Result
 
 from base import db
-from notifications.outbox import OUTBOX, REMINDER
+from notifications.outbox import OUTBOX, OUTBOX_LETTER, OUTBOX_WITH_LETTER, REMINDER
 from tests.subjects import line_of
 from workflow.engine import audit
 from workflow.engine.municipalities import ContactRow, read_contacts_file
@@ -315,9 +315,9 @@ def test_stage_reminders_go_to_the_school_and_its_municipality(
     # One letter (a digest) for the municipality, naming both of its schools.
     with engine.connect() as conn:
         (letter,) = conn.execute(
-            sa.select(OUTBOX.c.subject, OUTBOX.c.message).where(
-                OUTBOX.c.recipient == "uo@shuya.example.org"
-            )
+            sa.select(OUTBOX.c.subject, OUTBOX_LETTER.c.message)
+            .select_from(OUTBOX_WITH_LETTER)
+            .where(OUTBOX.c.recipient == "uo@shuya.example.org")
         ).all()
     assert line_of(letter.subject) == "Сроки на 11.08.2021: 4 напоминания"
     body = bytes(letter.message)

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from typer.testing import Result
 
 from base import db
-from notifications.outbox import OUTBOX, REMINDER
+from notifications.outbox import OUTBOX, OUTBOX_LETTER, OUTBOX_WITH_LETTER, REMINDER
 from tests.conftest import T0, TEST_COORDINATORS, grant
 from workflow.engine import centers, municipalities
 from workflow.engine.access import Actor
@@ -134,7 +134,9 @@ def _keys(engine: Engine, fragment: str) -> list[tuple[str, str]]:
 def _letters(engine: Engine, recipient: str) -> list[str]:
     with engine.connect() as conn:
         raws = conn.execute(
-            sa.select(OUTBOX.c.message).where(OUTBOX.c.recipient == recipient)
+            sa.select(OUTBOX_LETTER.c.message)
+            .select_from(OUTBOX_WITH_LETTER)
+            .where(OUTBOX.c.recipient == recipient)
         ).scalars()
         return [
             message_from_bytes(bytes(raw), policy=email_policy.default)

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from typer.testing import Result
 
 from base import db
-from notifications.outbox import OUTBOX
+from notifications.outbox import OUTBOX, OUTBOX_LETTER, OUTBOX_WITH_LETTER
 from tests.conftest import grant
 from tests.replies_db import Templates, module_templates, read_letters, resolve_stored
 from tests.replies_mail import PDF, reply
@@ -131,7 +131,11 @@ def _events(engine: Engine, kind: str) -> list[Any]:
 
 def _letter_to(engine: Engine, key: str) -> Any:
     with db.read(engine) as conn:
-        return conn.execute(sa.select(OUTBOX).where(OUTBOX.c.key == key)).first()
+        return conn.execute(
+            sa.select(OUTBOX, OUTBOX_LETTER.c.message)
+            .select_from(OUTBOX_WITH_LETTER)
+            .where(OUTBOX.c.key == key)
+        ).first()
 
 
 def _center_state(engine: Engine, code: str) -> str:

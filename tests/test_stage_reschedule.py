@@ -26,7 +26,7 @@ from typer.testing import Result
 
 from base import db
 from notifications.ics import deadline_sequence
-from notifications.outbox import OUTBOX
+from notifications.outbox import OUTBOX_LETTER, OUTBOX_WITH_LETTER
 from workflow.roadmap.store import resolve
 from workflow.storage.tables import CENTER, EVENT, HEAD, SENT, STAGE_REVISION, all_tables
 
@@ -101,7 +101,9 @@ def letters_to(engine: Engine, address: str) -> list[tuple[str, bytes | None]]:
     """The plain text of every letter to ``address``, with its calendar attachment."""
     result = []
     with db.read(engine) as conn:
-        for raw in conn.execute(sa.select(OUTBOX.c.message)).scalars():
+        for raw in conn.execute(
+            sa.select(OUTBOX_LETTER.c.message).select_from(OUTBOX_WITH_LETTER)
+        ).scalars():
             message = message_from_bytes(raw, policy=policy.default)
             if address not in str(message["To"]):
                 continue

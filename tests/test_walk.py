@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from typer.testing import Result
 
-from notifications.outbox import OUTBOX, REMINDER
+from notifications.outbox import OUTBOX, OUTBOX_LETTER, OUTBOX_WITH_LETTER, REMINDER
 from notifications.render import Renderer
 from notifications.russian import overdue_by, typographic_quotes
 from tests.conftest import T0, make_rows
@@ -369,7 +369,13 @@ CENTER_A_EQUIPPED = [
 
 def _letters(engine: Engine) -> list[sa.Row]:  # type: ignore[type-arg]
     with engine.connect() as conn:
-        return list(conn.execute(sa.select(OUTBOX).order_by(OUTBOX.c.id)))
+        return list(
+            conn.execute(
+                sa.select(OUTBOX, OUTBOX_LETTER.c.message)
+                .select_from(OUTBOX_WITH_LETTER)
+                .order_by(OUTBOX.c.id)
+            )
+        )
 
 
 def _letter_day(row: sa.Row) -> str:  # type: ignore[type-arg]
@@ -433,9 +439,10 @@ def _check_coordinator_items_once_a_day(engine: Engine) -> None:
                     OUTBOX.c.kind,
                     OUTBOX.c.recipient,
                     OUTBOX.c.next_attempt_at,
-                    OUTBOX.c.message,
+                    OUTBOX_LETTER.c.message,
                 )
                 .join(OUTBOX, OUTBOX.c.id == REMINDER.c.outbox_id)
+                .join(OUTBOX_LETTER, OUTBOX_LETTER.c.outbox_id == OUTBOX.c.id)
                 .where(REMINDER.c.recipient == DEPARTMENT)
             )
         )
@@ -528,7 +535,11 @@ def _check_monitoring_letter(engine: Engine, stored: StoredRoadmap) -> None:
                 REMINDER.c.key == f"{CODE}:cycle:{cycle}:on_day:a@example.org"
             )
         ).scalar_one()
-        raw = conn.execute(sa.select(OUTBOX.c.message).where(OUTBOX.c.id == outbox_id)).scalar_one()
+        raw = conn.execute(
+            sa.select(OUTBOX_LETTER.c.message)
+            .select_from(OUTBOX_WITH_LETTER)
+            .where(OUTBOX.c.id == outbox_id)
+        ).scalar_one()
     text = _text(raw)
     roadmap = stored.definition
     assert "Сдайте значения показателей центра за IV квартал 2021 г." in text

@@ -32,7 +32,7 @@ from base import db
 from notifications.deliver import backoff_delay, deliver_due
 from notifications.errors import TransportUnavailable
 from notifications.headers import message_id
-from notifications.outbox import OUTBOX
+from notifications.outbox import OUTBOX, OUTBOX_LETTER, OUTBOX_WITH_LETTER
 from notifications.queue import queue_notice, queue_reminders
 from notifications.reference import reference_token
 from notifications.render import Renderer
@@ -67,7 +67,13 @@ def smtp(server: Any, **overrides: Any) -> SmtpTransport:
 
 def rows(engine: Engine) -> list[Any]:
     with db.read(engine) as conn:
-        return list(conn.execute(sa.select(OUTBOX).order_by(OUTBOX.c.id)))
+        return list(
+            conn.execute(
+                sa.select(OUTBOX, OUTBOX_LETTER.c.message)
+                .select_from(OUTBOX_WITH_LETTER)
+                .order_by(OUTBOX.c.id)
+            )
+        )
 
 
 def queue(engine: Engine, renderer: Renderer, items: list[Reminder | Notice]) -> None:

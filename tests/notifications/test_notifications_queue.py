@@ -13,7 +13,16 @@ from sqlalchemy.engine import Engine
 
 from base import db
 from notifications.errors import NotRetryable, OutboxRowNotFound
-from notifications.outbox import OUTBOX, REMINDER, OutboxStatus, list_outbox, retry, status_counts
+from notifications.outbox import (
+    OUTBOX,
+    OUTBOX_LETTER,
+    OUTBOX_WITH_LETTER,
+    REMINDER,
+    OutboxStatus,
+    list_outbox,
+    retry,
+    status_counts,
+)
 from notifications.queue import queue_notice, queue_reminders
 from notifications.render import Renderer
 from notifications.values import Notice, Recipient, Reminder, Rung
@@ -24,7 +33,13 @@ NOW = datetime(2022, 8, 22, 6, 0, tzinfo=UTC)  # 09:00 in Moscow
 
 def _letters(engine: Engine) -> list[sa.Row]:  # type: ignore[type-arg]
     with db.read(engine) as conn:
-        return list(conn.execute(sa.select(OUTBOX).order_by(OUTBOX.c.id)))
+        return list(
+            conn.execute(
+                sa.select(OUTBOX, OUTBOX_LETTER.c.message)
+                .select_from(OUTBOX_WITH_LETTER)
+                .order_by(OUTBOX.c.id)
+            )
+        )
 
 
 def _subject(raw: bytes) -> str:
