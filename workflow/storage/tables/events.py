@@ -20,10 +20,14 @@ class Event(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("roadmap_id", "seq", name="uq_event_seq"),
         sa.Index("ix_event_entity", "entity_kind", "entity_id"),
-        # Each center's opening day (`workflow.engine.indicators.opened_on_query`) from
-        # the index alone: the quarterly report reads every center's.
+        # Covering for both readers of an object's events: the transition's read of its
+        # last effective date and count (`workflow.engine.dates.last_event_columns`,
+        # the three leading columns), and every center's opening day
+        # (`workflow.engine.indicators.opened_on_query`), read by the quarterly report.
+        # The entity comes before the trigger: with the trigger second, SQLite searched
+        # the roadmap's every center event for each transition's read.
         sa.Index(
-            "ix_event_opened", "roadmap_id", "entity_kind", "trigger", "entity_id", "effective_date"
+            "ix_event_opened", "roadmap_id", "entity_kind", "entity_id", "trigger", "effective_date"
         ),
     )
 
