@@ -243,36 +243,56 @@ def envelope_headers(
     Raises:
         InvalidAddress: ``mail_from`` is not a valid address.
     """
-    configured, sender = parse_sender(mail_from)
-    name = configured or clean_text(sender_name) or _reply_to_name(letter)
-    domain = sender.split("@")[1]
-    local = sender.split("@")[0]
-    from_line = fold_addresses("From", [Address(display_name=name, username=local, domain=domain)])
-    lines = [
-        *from_line.split("\r\n"),
-        f"Date: {date_header}",
-        f"Message-ID: {message_id(key, domain)}",
-    ]
+    from_lines, domain = _from_lines(mail_from, sender_name, _reply_to_phrase(letter))
+    lines = [f"Date: {date_header}", f"Message-ID: {message_id(key, domain)}"]
     for line in lines:
         if has_forbidden(line):
             raise UnsafeHeader(field=line.split(":")[0], value=line, reason="управляющие символы")
-    return ("\r\n".join(lines) + "\r\n").encode("ascii")
+    return from_lines + ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
-def _reply_to_name(letter: bytes) -> str:
-    """The display name of a stored letter's Reply-To, or "" (none, or no letter).
+@memoised
+def _from_lines(mail_from: str, sender_name: str, reply_phrase: str | None) -> tuple[bytes, str]:
+    """`envelope_headers`' From line (CRLF-ended) and the sender's domain: the same for
+    every letter of a run, so made once (``reply_phrase``: `_reply_to_phrase`'s).
 
-    Read from the raw line by RFC 2047's rule (`decode_phrase`), not by the library's
-    parser: Python 3.11's puts a space between the adjacent encoded-words of a phrase.
+    Raises:
+        InvalidAddress: ``mail_from`` is not a valid address.
+        UnsafeHeader: the line carries a forbidden character.
     """
-    head = letter.partition(b"\r\n\r\n")[0].decode("ascii", errors="replace")
-    match = re.search(
-        r"^Reply-To:([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)", head, re.MULTILINE | re.IGNORECASE
-    )
+    configured, sender = parse_sender(mail_from)
+    name = configured or clean_text(sender_name)
+    if not name and reply_phrase is not None:
+        name = clean_text(decode_phrase(reply_phrase))
+    local, domain = sender.split("@")[0], sender.split("@")[1]
+    lines = fold_addresses(
+        "From", [Address(display_name=name, username=local, domain=domain)]
+    ).split("\r\n")
+    for line in lines:
+        if has_forbidden(line):
+            raise UnsafeHeader(field=line.split(":")[0], value=line, reason="управляющие символы")
+    return ("\r\n".join(lines) + "\r\n").encode("ascii"), domain
+
+
+_REPLY_TO_RE = re.compile(
+    rb"^Reply-To:([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)", re.MULTILINE | re.IGNORECASE
+)
+
+
+def _reply_to_phrase(letter: bytes) -> str | None:
+    """The raw display-name part of a stored letter's Reply-To (what precedes its ``<``,
+    folded as written), or None (no Reply-To, or no letter): `_from_lines` decodes it by
+    RFC 2047's rule (`decode_phrase`), not by the library's parser, as Python 3.11's puts
+    a space between the adjacent encoded-words of a phrase.
+
+    Matched on the bytes: a non-ASCII byte (which reading them as ASCII would make one
+    U+FFFD) is neither CR, LF, space nor tab, so the line found is the same.
+    """
+    head = letter.partition(b"\r\n\r\n")[0]
+    match = _REPLY_TO_RE.search(head)
     if match is None:
-        return ""
-    phrase = match[1].rpartition("<")[0]
-    return clean_text(decode_phrase(phrase))
+        return None
+    return match[1].decode("ascii", errors="replace").rpartition("<")[0]
 
 
 def decode_phrase(raw: str) -> str:
