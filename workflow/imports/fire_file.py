@@ -22,7 +22,7 @@ line and column, so that the caller can report them beside the other rows' outco
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -152,10 +152,8 @@ def read_fire_file(path: str | Path, *, roadmap: Roadmap) -> list[FireRow]:
             [Problem(file=filename, line=header_line, message="в файле только заголовок")]
         )
     kinds = {k.id: k.name for k in roadmap.evidence_kinds}
-    return [
-        _row(filename, header, len(header_cells), line, cells, kinds, formulas.get(line, set()))
-        for line, cells in data
-    ]
+    read = _RowReader(filename, header, len(header_cells), kinds)
+    return [read(line, cells, formulas.get(line, _NO_FORMULAS)) for line, cells in data]
 
 
 def _xlsx_rows(path: Path, filename: str, formulas: dict[int, set[int]]) -> Rows:
@@ -179,80 +177,112 @@ def _xlsx_rows(path: Path, filename: str, formulas: dict[int, set[int]]) -> Rows
         workbook.close()
 
 
-def _row(
-    filename: str,
-    header: Header,
-    width: int,
-    line: int,
-    cells: list[str],
-    kinds: Mapping[str, str],
-    formulas: set[int],
-) -> FireRow:
-    problems: list[Problem] = []
+_NO_FORMULAS: frozenset[int] = frozenset()
 
-    def problem(message: str, column: int | None) -> None:
-        problems.append(Problem(file=filename, line=line, column=column or None, message=message))
 
-    columns = {key: index + 1 for key, index in header.columns.items()}
-    for column in sorted(formulas):
-        problem(
-            "в ячейке формула: впишите значение (формулы не вычисляются при чтении файла)",
-            column,
-        )
+class _RowReader:
+    """Reads the data rows of one file: what every row shares (the columns, the
+    evidence kinds, the triggers its action cells name) is worked out once per file,
+    not once per row."""
 
-    def cell(key: str) -> str:
-        index = header.columns.get(key)
-        if index is None or index >= len(cells) or index + 1 in formulas:
-            return ""
-        return cells[index].strip()
+    def __init__(
+        self, filename: str, header: Header, width: int, kinds: Mapping[str, str]
+    ) -> None:
+        self.filename = filename
+        self.width = width
+        self.kinds = kinds
+        get = header.columns.get
+        self.code, self.trigger = get("code"), get("trigger")
+        self.evidence, self.comment = get("evidence"), get("comment")
+        # One mapping shared by every row (read-only).
+        self.columns = MappingProxyType({key: i + 1 for key, i in header.columns.items()})
+        self.triggers: dict[str, str | None] = {}  # action as written -> trigger_named
 
-    for index in range(width, len(cells)):
-        if cells[index].strip() and index + 1 not in formulas:
-            problem(
-                f"значение «{visible(cells[index].strip())}» за последним столбцом "
-                "(в ячейке с разделителем столбцов возьмите её в кавычки)",
-                index + 1,
+    def __call__(self, line: int, cells: list[str], formulas: Collection[int]) -> FireRow:
+        filename, columns = self.filename, self.columns
+        problems: list[Problem] = []
+
+        def problem(message: str, column: int | None) -> None:
+            problems.append(
+                Problem(file=filename, line=line, column=column or None, message=message)
             )
-    code, action = cell("code"), cell("trigger")
-    if not code and columns["code"] not in formulas:
-        problem("код центра не заполнен", columns["code"])
-    trigger = trigger_named(action) if action else None
-    if not action:
-        if columns["trigger"] not in formulas:
-            problem("действие не заполнено", columns["trigger"])
-    elif trigger is None:
-        problem(
-            f"неизвестное действие «{visible(action)}»; возможные: "
-            + named(CENTER_WORKFLOW.triggers, _TITLES),
-            columns["trigger"],
+
+        for column in sorted(formulas) if formulas else ():
+            problem(
+                "в ячейке формула: впишите значение (формулы не вычисляются при чтении файла)",
+                column,
+            )
+        count = len(cells)
+
+        def cell(index: int | None) -> str:
+            if index is None or index >= count or (formulas and index + 1 in formulas):
+                return ""
+            return cells[index].strip()
+
+        for index in range(self.width, count):
+            if cells[index].strip() and index + 1 not in formulas:
+                problem(
+                    f"значение «{visible(cells[index].strip())}» за последним столбцом "
+                    "(в ячейке с разделителем столбцов возьмите её в кавычки)",
+                    index + 1,
+                )
+        code, action = cell(self.code), cell(self.trigger)
+        if not code and columns["code"] not in formulas:
+            problem("код центра не заполнен", columns["code"])
+        trigger: str | None = None
+        if not action:
+            if columns["trigger"] not in formulas:
+                problem("действие не заполнено", columns["trigger"])
+        else:
+            try:
+                trigger = self.triggers[action]
+            except KeyError:
+                trigger = self.triggers[action] = trigger_named(action)
+            if trigger is None:
+                problem(
+                    f"неизвестное действие «{visible(action)}»; возможные: "
+                    + named(CENTER_WORKFLOW.triggers, _TITLES),
+                    columns["trigger"],
+                )
+        written = cell(self.evidence)
+        evidence = (
+            _evidence(written, self.kinds, lambda m: problem(m, columns.get("evidence")))
+            if written
+            else None
         )
-    evidence = _evidence(cell("evidence"), kinds, lambda m: problem(m, columns.get("evidence")))
-    comment = cell("comment") or None
-    return FireRow(
-        line=line,
-        code=code,
-        action=action,
-        trigger=trigger,
-        evidence=evidence,
-        comment=comment,
-        columns=MappingProxyType(columns),
-        problems=tuple(sorted(problems, key=lambda p: p.column or 0)),
-    )
+        return FireRow(
+            line=line,
+            code=code,
+            action=action,
+            trigger=trigger,
+            evidence=evidence,
+            comment=cell(self.comment) or None,
+            columns=columns,
+            problems=tuple(sorted(problems, key=_column)) if problems else (),
+        )
 
 
-def _evidence(text: str, kinds: Mapping[str, str], problem: object) -> dict[str, str] | None:
+def _column(problem: Problem) -> int:
+    return problem.column or 0
+
+
+def _evidence(
+    text: str, kinds: Mapping[str, str], problem: Callable[[str], None]
+) -> dict[str, str] | None:
     """``ВИД=ТЕКСТ; ВИД=ТЕКСТ`` → {kind: text}; a bad pair is a problem (None then)."""
-    assert callable(problem)
-    listed = ", ".join(kinds)
     result: dict[str, str] = {}
-    for part in (p.strip() for p in text.split(";")):
+    for piece in text.split(";"):
+        part = piece.strip()
         if not part:
             continue
-        kind, sep, value = (piece.strip() for piece in part.partition("="))
+        kind, sep, value = part.partition("=")
+        kind, value = kind.strip(), value.strip()
         if not sep or not kind or not value:
+            listed = ", ".join(kinds)
             problem(f"документ «{visible(part)}»: укажите его как ВИД=ТЕКСТ; виды: {listed}")
             return None
         if kind not in kinds:
+            listed = ", ".join(kinds)
             problem(
                 f"документ «{visible(part)}»: неизвестный вид «{visible(kind)}»; виды: {listed}"
             )

@@ -266,7 +266,7 @@ def normalise_header(cell: str) -> str:
 
 def is_filled(cells: list[str]) -> bool:
     """Whether a row has any text (blank rows are skipped)."""
-    return any(cell.strip() for cell in cells)
+    return any(map(str.strip, cells))
 
 
 def visible(value: str) -> str:
