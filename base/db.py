@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ from base.errors import (
 BUSY_TIMEOUT_MS = 60_000
 _WRITE_OPTION = "tochka_write"
 _commits = 0
+# The connection `holding` keeps for each engine, in this thread or task.
+_HELD: ContextVar[dict[Engine, Connection] | None] = ContextVar("tochka_held", default=None)
 
 
 def commits() -> int:
@@ -229,7 +232,13 @@ def write(engine: Engine, *, durable: bool = True) -> Iterator[Connection]:
             server), which may lose it with those committed after it, never partly; the
             next durable commit makes it durable too.
     """
-    with engine.connect() as conn:
+    held = _HELD.get()
+    conn = held.get(engine) if held else None
+    own = conn is None or conn.closed or conn.invalidated or conn.in_transaction()
+    if own:
+        conn = engine.connect()
+    assert conn is not None
+    try:
         sqlite = conn.dialect.name == "sqlite"
         raw = conn.connection.driver_connection if sqlite and not durable else None
         if raw is not None:  # not inside a transaction: SQLite refuses it there
@@ -250,6 +259,28 @@ def write(engine: Engine, *, durable: bool = True) -> Iterator[Connection]:
                     raw.execute("PRAGMA synchronous = FULL")
                 except Exception:  # noqa: BLE001  # the connection failed: not reused
                     conn.invalidate()
+    finally:
+        if own:
+            conn.close()
+
+
+@contextmanager
+def holding(engine: Engine) -> Iterator[None]:
+    """Every `write` on ``engine`` inside (in this thread) runs on one connection, taken
+    from the pool once and given back at the end, instead of a checkout and a return
+    (the pool's reset) around each: a run of many small transactions, such as a bulk
+    file fired a transaction per row. Each `write` is still its own transaction and
+    commit; one begun while another is open on the held connection takes its own."""
+    held = _HELD.get()
+    if held is not None and engine in held:
+        yield
+        return
+    with engine.connect() as conn:
+        token = _HELD.set({**(held or {}), engine: conn})
+        try:
+            yield
+        finally:
+            _HELD.reset(token)
 
 
 @contextmanager

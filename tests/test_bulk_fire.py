@@ -494,3 +494,35 @@ def test_all_or_nothing_writes_every_row_as_its_own_fire(
     verified = cli("audit", "verify")
     assert verified.exit_code == 0, verified.output
     assert f"событий {first + 4}" in verified.stdout
+
+
+def test_per_row_fires_hold_one_connection(engine: Engine, four: StoredRoadmap) -> None:
+    """A transaction per row, on one connection held for the run (`db.holding`): one
+    checkout from the pool for every row, each row still its own commit, a refused row
+    rolled back alone."""
+    from sqlalchemy import event
+
+    from workflow.engine.access import Actor
+    from workflow.engine.bulk import BulkMode, BulkRow, Outcome, fire_rows
+    from workflow.engine.transitions import TransitionEngine
+
+    grant(engine, four.id, ["coordinator"], "coordinator")
+    taken: list[object] = []
+    event.listen(engine.pool, "checkout", lambda dbapi, *_: taken.append(dbapi))
+    committed = db.commits()
+    rows = [
+        BulkRow(line=2, code="IV-01", trigger="agree_infrastructure"),
+        BulkRow(line=3, code="IV-09", trigger="agree_infrastructure"),
+        BulkRow(line=4, code="IV-02", trigger="agree_infrastructure"),
+    ]
+    outcomes = fire_rows(
+        TransitionEngine(engine, four.definition, four.id),
+        rows,
+        actor=Actor(login="coordinator"),
+        now=datetime(2021, 3, 1, 9, 0, tzinfo=UTC),
+        mode=BulkMode.EACH,
+    )
+    assert [o.outcome for o in outcomes] == [Outcome.DONE, Outcome.REFUSED, Outcome.DONE]
+    assert len(taken) == 1
+    assert db.commits() == committed + 2
+    assert states(engine)["IV-01"] == states(engine)["IV-02"] == "infrastructure_agreed"

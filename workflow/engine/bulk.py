@@ -105,7 +105,8 @@ def fire_rows(
         rows before have committed.
     """
     if mode is BulkMode.EACH and commit:
-        return [_fire_one(fire, row, actor=actor, now=now) for row in rows]
+        with db.holding(fire.engine):  # one connection, still a transaction per row
+            return [_fire_one(fire, row, actor=actor, now=now) for row in rows]
     outcomes: list[RowOutcome] = []
     try:
         with db.write(fire.engine) as conn:
