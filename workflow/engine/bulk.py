@@ -124,16 +124,19 @@ def fire_rows(
                 actor=actor,
                 now=now,
             )
+            # DONE only if the transaction is to commit (its failure raises past here).
+            passed = commit and not any(isinstance(done, TochkaError) for done in fired)
+            checked = Outcome.DONE if passed else Outcome.CHECKED
             for row, done in zip(rows, fired, strict=True):
                 if isinstance(done, TochkaError):
                     outcomes.append(RowOutcome(row=row, outcome=Outcome.REFUSED, error=done))
                 else:
-                    outcomes.append(RowOutcome(row=row, outcome=Outcome.CHECKED, result=done))
-            if not commit or any(o.outcome is Outcome.REFUSED for o in outcomes):
+                    outcomes.append(RowOutcome(row=row, outcome=checked, result=done))
+            if not passed:
                 raise _Rollback
     except _Rollback:
-        return outcomes
-    return [RowOutcome(row=o.row, outcome=Outcome.DONE, result=o.result) for o in outcomes]
+        pass
+    return outcomes
 
 
 def _fire_one(fire: TransitionEngine, row: BulkRow, *, actor: Actor, now: datetime) -> RowOutcome:
