@@ -526,3 +526,14 @@ def test_per_row_fires_hold_one_connection(engine: Engine, four: StoredRoadmap) 
     assert len(taken) == 1
     assert db.commits() == committed + 2
     assert states(engine)["IV-01"] == states(engine)["IV-02"] == "infrastructure_agreed"
+
+
+def test_a_line_the_csv_module_cannot_parse_is_named(four: StoredRoadmap, tmp_path: Path) -> None:
+    """The file is parsed once (`csv_rows(counted=False)`): a line the csv module refuses
+    (a cell past its field limit) is still refused with its line, in Russian."""
+    path = write(tmp_path, HEADER + "IV-01;equip;;\nIV-02;" + "x" * 200_000 + ";;\n")
+    with pytest.raises(ImportFileError) as caught:
+        read_fire_file(path, roadmap=four.definition)
+    assert [(p.line, p.message) for p in caught.value.problems] == [
+        (3, "строку CSV не удалось разобрать: field larger than field limit (131072)")
+    ]

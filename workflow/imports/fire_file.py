@@ -136,7 +136,9 @@ def read_fire_file(path: str | Path, *, roadmap: Roadmap) -> list[FireRow]:
     with opening(filename):
         rows: Rows
         if suffix == ".csv":
-            _, rows = csv_rows(Path(path).read_bytes(), filename, headers=FIRE_HEADER.known)
+            _, rows = csv_rows(
+                Path(path).read_bytes(), filename, headers=FIRE_HEADER.known, counted=False
+            )
         else:
             rows = _xlsx_rows(Path(path), filename, formulas)
         try:

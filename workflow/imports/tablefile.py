@@ -63,7 +63,9 @@ Row = tuple[int, list[str]]
 Rows = Generator[Row, None, None]
 
 
-def csv_rows(data: bytes, filename: str, *, headers: Collection[str]) -> tuple[int, Rows]:
+def csv_rows(
+    data: bytes, filename: str, *, headers: Collection[str], counted: bool = True
+) -> tuple[int, Rows]:
     """The rows of a CSV file (UTF-8 with or without BOM, or Windows-1251 as Excel saves
     it; separated by ``,``, ``;`` or tabs) and how many follow the header.
 
@@ -76,6 +78,9 @@ def csv_rows(data: bytes, filename: str, *, headers: Collection[str]) -> tuple[i
         filename: the name shown in errors.
         headers: the normalised header names the reader knows: a Windows-1251 reading
             counts only if its first line names one of them.
+        counted: False parses the rows once, as they are read, for a reader that holds
+            them all anyway: the count is 0, and a line the csv module cannot parse
+            raises the same error when it is reached.
     """
     text = _decode_csv(data, filename, headers)
     del data  # the caller's bytes, often its only reference: the text is what is read
@@ -85,28 +90,29 @@ def csv_rows(data: bytes, filename: str, *, headers: Collection[str]) -> tuple[i
     def reader() -> Any:
         return csv.reader(_lines(text), delimiter=delimiter, strict=False)
 
-    counted = reader()
+    def unparsed(line: int, exc: csv.Error) -> ImportFileError:
+        return ImportFileError(
+            [Problem(file=filename, line=line, message=f"строку CSV не удалось разобрать: {exc}")]
+        )
+
     records = 0
-    try:
-        for _ in counted:
-            records += 1
-    except csv.Error as exc:
-        raise ImportFileError(
-            [
-                Problem(
-                    file=filename,
-                    line=counted.line_num,
-                    message=f"строку CSV не удалось разобрать: {exc}",
-                )
-            ]
-        ) from None
+    if counted:
+        counting = reader()
+        try:
+            for _ in counting:
+                records += 1
+        except csv.Error as exc:
+            raise unparsed(counting.line_num, exc) from None
 
     def rows() -> Rows:
         parsed = reader()
         previous_end = 0
-        for record in parsed:
-            yield previous_end + 1, record
-            previous_end = parsed.line_num
+        try:
+            for record in parsed:
+                yield previous_end + 1, record
+                previous_end = parsed.line_num
+        except csv.Error as exc:  # only when not counted: the count parsed every line
+            raise unparsed(parsed.line_num, exc) from None
 
     return max(records - 1, 0), rows()
 
