@@ -145,3 +145,32 @@ def test_every_command_is_defined_where_the_table_says() -> None:
         assert list(cli_app._load(where)) == names, where
     root = typer.main.get_command(cli_app.app)
     assert list(root.commands) == [name for name, _ in cli_app.COMMANDS]
+
+
+def test_a_group_builds_the_command_looked_up() -> None:
+    """`workflow.cli.app._Deferred`: ``tochka centers list`` builds ``list`` alone of the
+    group's commands; the group lists them all, in the order and with the commands an
+    eager Typer build of the same app gives."""
+    from typer.main import get_group_from_info
+    from typer.models import TyperInfo
+
+    from workflow.cli import centers_cmd
+
+    group = cli_app._load("centers_cmd:app")["centers"]
+    assert group.commands.built() == []
+    eager = get_group_from_info(
+        TyperInfo(centers_cmd.app, name="centers"),
+        pretty_exceptions_short=True,
+        rich_markup_mode=None,
+        suggest_commands=True,
+    )
+    assert list(group.commands) == list(eager.commands)
+    assert group.commands["list"].name == "list"
+    assert group.commands.built() == ["list"]
+    for name, command in eager.commands.items():
+        lazy = group.commands[name]
+        assert (lazy.name, lazy.help, [p.name for p in lazy.params]) == (
+            command.name,
+            command.help,
+            [p.name for p in command.params],
+        )

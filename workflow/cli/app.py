@@ -8,6 +8,7 @@ command, so it loads them all.
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib
 from collections.abc import Iterator, MutableMapping
@@ -53,7 +54,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 
 def _load(where: str) -> dict[str, Any]:
     """The Click commands ``where`` defines (see `COMMANDS`), built as ``add_typer`` and
-    ``app.command`` on the ``tochka`` app would build them."""
+    ``app.command`` on the ``tochka`` app would build them; a group's own commands are
+    built when first looked up (`_Deferred`)."""
     from typer.main import get_group_from_info
     from typer.models import TyperInfo
 
@@ -61,7 +63,10 @@ def _load(where: str) -> dict[str, Any]:
     module = importlib.import_module(f"workflow.cli.{name}")
     if attribute:
         title = next(command for command, defined in COMMANDS if defined == where)
-        info = TyperInfo(getattr(module, attribute), name=title)
+        group = getattr(module, attribute)
+        bare = copy.copy(group)  # the group, its callback and its sub-groups: built now
+        bare.registered_commands = []
+        info = TyperInfo(bare, name=title)
     else:
         holder = typer.Typer()
         module.register(holder)
@@ -76,7 +81,59 @@ def _load(where: str) -> dict[str, Any]:
         rich_markup_mode=app.rich_markup_mode,
         suggest_commands=app.suggest_commands,
     )
-    return {title: built} if attribute else dict(built.commands)
+    if not attribute:
+        return dict(built.commands)
+    built.commands = _Deferred(group.registered_commands, built.commands)
+    return {title: built}
+
+
+class _Deferred(MutableMapping[str, Any]):
+    """A command group's commands (a module's ``app``): every name listed at once, each
+    command built by Typer when it is first looked up, since Typer builds a command from
+    its function's signature and options (``tochka centers list`` built the six commands
+    of ``centers``). Typer's order: the commands as registered, then the sub-groups."""
+
+    def __init__(self, infos: list[Any], groups: MutableMapping[str, Any]) -> None:
+        from typer.main import get_command_name
+
+        self._infos = {
+            info.name or get_command_name(info.callback.__name__): info for info in infos
+        }
+        self._order = [*self._infos, *(name for name in groups if name not in self._infos)]
+        self._built: dict[str, Any] = dict(groups)
+        for name in groups:
+            self._infos.pop(name, None)  # a sub-group of that name replaces the command
+
+    def built(self) -> list[str]:
+        """The names whose command is built (for the tests)."""
+        return [name for name in self._order if name in self._built]
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._built and name in self._infos:
+            from typer.main import get_command_from_info
+
+            self._built[name] = get_command_from_info(
+                self._infos[name],
+                pretty_exceptions_short=app.pretty_exceptions_short,
+                rich_markup_mode=app.rich_markup_mode,
+            )
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        if name not in self._order:
+            self._order.append(name)
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        self._order.remove(name)
+        self._infos.pop(name, None)
+        self._built.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._order))
+
+    def __len__(self) -> int:
+        return len(self._order)
 
 
 class _Commands(MutableMapping[str, Any]):
