@@ -491,7 +491,11 @@ class Deliverer:
         """
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
-        report = _deliver_batch(self.engine, self._sessions, self._policy, now=now, batch=batch)
+        # One connection for the claim and every outcome of the batch, each still its
+        # own transaction (a write on a lost connection takes a new one): a checkout and
+        # the pool's reset per outcome cost more than the UPDATE.
+        with db.holding(self.engine):
+            report = _deliver_batch(self.engine, self._sessions, self._policy, now=now, batch=batch)
         if not report.claimed or report.transport_error:
             self._sessions.close()  # nothing more to send now: say QUIT
         return report

@@ -745,3 +745,24 @@ def test_temporary_failures_give_up_two_weeks_after_queuing_in_real_time(
     assert row.status == "dead"
     assert row.recorded_at == real + timedelta(days=14)
     assert row.last_error.endswith("(повторы прекращены: письму больше 14 дней)")
+
+
+def test_a_batch_claims_and_records_on_one_connection(
+    engine: Engine, renderer: Renderer, smtp_server: Any, make_notice: Callable[..., Notice]
+) -> None:
+    # The claim and each outcome are their own transactions on one connection held for
+    # the batch: a checkout per outcome cost more than its UPDATE.
+    queue(engine, renderer, [make_notice(key=f"n{i}") for i in range(4)])
+    checkouts: list[object] = []
+
+    def checkout(*args: object) -> None:
+        checkouts.append(args)
+
+    sa.event.listen(engine, "checkout", checkout)
+    try:
+        report = deliver_due(engine, smtp(smtp_server), now=NOW)
+    finally:
+        sa.event.remove(engine, "checkout", checkout)
+    assert report.sent == 4
+    assert len(checkouts) == 1
+    assert {row.status for row in rows(engine)} == {"sent"}
