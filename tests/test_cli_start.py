@@ -9,17 +9,14 @@ each defined where `workflow.cli.app.COMMANDS` says."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import typer.main
 from sqlalchemy.engine import Engine
 
 from tests.conftest import T0, make_rows
-from workflow.cli import absent_values
 from workflow.cli import app as cli_app
 from workflow.engine import centers
 from workflow.roadmap.store import StoredRoadmap
@@ -93,46 +90,6 @@ def test_centers_list_imports_only_what_it_uses(
     assert sorted(others & modules) == ["workflow.cli.centers_cmd"]
     crept = [m for m in modules if m.split(".")[0] in NOT_FOR_A_LISTING or m in NOT_FOR_A_LISTING]
     assert crept == []
-
-
-def test_options_not_given_build_no_converter(
-    db_url: str, engine: Engine, stored: StoredRoadmap, tmp_path: Path
-) -> None:
-    """`workflow.cli.absent_values`: with the database named by TOCHKA_DB_URL, no option
-    of ``centers list`` is given, so Typer builds no Pydantic converter (its
-    ``typer._adapters`` stays unimported); a value given is still converted (``--cohort``
-    as a year, a wrong one refused as Typer refuses it)."""
-    assert absent_values.install()  # this Typer's parameters are built as it expects
-    centers.import_centers(engine, stored, make_rows(3), filename="c.csv", actor="t", now=T0)
-    probe = _RUN.replace('"--db", url, ', "").replace(
-        "url, out = sys.argv[1:]", "out, *more = sys.argv[1:]"
-    )
-    probe = probe.replace('"list"]', '"list", *more]')
-    env = {**os.environ, "TOCHKA_DB_URL": db_url}
-
-    def run(*more: str) -> tuple[dict[str, Any], str]:
-        out = tmp_path / "modules.json"
-        done = subprocess.run(
-            [sys.executable, "-c", probe, str(out), *more],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-            env=env,
-            cwd=Path(__file__).resolve().parent.parent,
-        )
-        return json.loads(out.read_text()), done.stdout + done.stderr
-
-    found, printed = run()
-    assert found["code"] == 0, printed
-    assert "Центры: 3" in printed
-    assert "typer._adapters" not in found["modules"]
-    found, printed = run("--cohort", "2021")
-    assert found["code"] == 0, printed
-    assert "Центры: 3" in printed
-    found, printed = run("--cohort", "двадцать")
-    assert found["code"] == 2, printed
-    assert "--cohort" in printed
 
 
 def test_every_command_is_defined_where_the_table_says() -> None:

@@ -17,12 +17,10 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from workflow.cli import absent_values
 from workflow.cli.context import CliState
 from workflow.cli.help_ru import install as install_russian_help
 
 install_russian_help()
-absent_values.install()  # an option not given builds no converter
 
 #: Every command and group of ``tochka``, in the order ``tochka -h`` lists them (Typer's:
 #: commands, then groups, as they were registered), with where it is defined: a module's
