@@ -11,7 +11,7 @@ copying the table, which ``reminder`` and ``outbox_letter`` refer to.
 
 Revision ID: 0017
 Revises: 0016
-Create Date: 2026-12-18 12:00:00
+Create Date: 2026-12-04 19:30:00
 """
 
 from __future__ import annotations
