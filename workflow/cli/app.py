@@ -85,7 +85,43 @@ def _load(where: str) -> dict[str, Any]:
     return {title: built}
 
 
-class _Deferred(MutableMapping[str, Any]):
+class _Lazy(MutableMapping[str, Any]):
+    """Commands listed by name in their order, each made when first looked up
+    (`_make`); what is set or deleted is taken as given."""
+
+    def __init__(self, order: list[str], made: MutableMapping[str, Any]) -> None:
+        self._order = order
+        self._made: dict[str, Any] = dict(made)
+
+    def _make(self, name: str) -> None:
+        """Make ``name``'s command into ``_made``, if this mapping knows how."""
+
+    def _forget(self, name: str) -> None:
+        """Forget how to make ``name``'s command."""
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._made:
+            self._make(name)
+        return self._made[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        if name not in self._order:
+            self._order.append(name)
+        self._made[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        self._order.remove(name)
+        self._forget(name)
+        self._made.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._order))
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+
+class _Deferred(_Lazy):
     """A command group's commands (a module's ``app``): every name listed at once, each
     command built by Typer when it is first looked up, since Typer builds a command from
     its function's signature and options (``tochka centers list`` built the six commands
@@ -97,75 +133,49 @@ class _Deferred(MutableMapping[str, Any]):
         self._infos = {
             info.name or get_command_name(info.callback.__name__): info for info in infos
         }
-        self._order = [*self._infos, *(name for name in groups if name not in self._infos)]
-        self._built: dict[str, Any] = dict(groups)
+        super().__init__(
+            [*self._infos, *(name for name in groups if name not in self._infos)], groups
+        )
         for name in groups:
             self._infos.pop(name, None)  # a sub-group of that name replaces the command
 
     def built(self) -> list[str]:
         """The names whose command is built (for the tests)."""
-        return [name for name in self._order if name in self._built]
+        return [name for name in self._order if name in self._made]
 
-    def __getitem__(self, name: str) -> Any:
-        if name not in self._built and name in self._infos:
+    def _make(self, name: str) -> None:
+        if name in self._infos:
             from typer.main import get_command_from_info
 
-            self._built[name] = get_command_from_info(
+            self._made[name] = get_command_from_info(
                 self._infos[name],
                 pretty_exceptions_short=app.pretty_exceptions_short,
                 rich_markup_mode=app.rich_markup_mode,
             )
-        return self._built[name]
 
-    def __setitem__(self, name: str, command: Any) -> None:
-        if name not in self._order:
-            self._order.append(name)
-        self._built[name] = command
-
-    def __delitem__(self, name: str) -> None:
-        self._order.remove(name)
+    def _forget(self, name: str) -> None:
         self._infos.pop(name, None)
-        self._built.pop(name, None)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self._order))
-
-    def __len__(self) -> int:
-        return len(self._order)
 
 
-class _Commands(MutableMapping[str, Any]):
+class _Commands(_Lazy):
     """The ``tochka`` group's commands: every name of `COMMANDS` listed at once, each
     module imported when one of its commands is first looked up."""
 
     def __init__(self, own: MutableMapping[str, Any]) -> None:
         self._where = dict(COMMANDS)
-        self._order = [name for name, _ in COMMANDS] + [n for n in own if n not in self._where]
-        self._loaded: dict[str, Any] = dict(own)
+        super().__init__(
+            [name for name, _ in COMMANDS] + [n for n in own if n not in self._where], own
+        )
 
-    def __getitem__(self, name: str) -> Any:
-        if name not in self._loaded and name in self._where:
+    def _make(self, name: str) -> None:
+        if name in self._where:
             where = self._where[name]
             if where not in _LOADED:
                 _LOADED[where] = _load(where)
-            self._loaded.update(_LOADED[where])
-        return self._loaded[name]
+            self._made.update(_LOADED[where])
 
-    def __setitem__(self, name: str, command: Any) -> None:
-        if name not in self._order:
-            self._order.append(name)
-        self._loaded[name] = command
-
-    def __delitem__(self, name: str) -> None:
-        self._order.remove(name)
+    def _forget(self, name: str) -> None:
         self._where.pop(name, None)
-        self._loaded.pop(name, None)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self._order))
-
-    def __len__(self) -> int:
-        return len(self._order)
 
 
 #: The commands of each module of `COMMANDS`, once built (one process, one set).
