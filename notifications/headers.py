@@ -245,10 +245,7 @@ def envelope_headers(
     """
     from_lines, domain = _from_lines(mail_from, sender_name, _reply_to_phrase(letter))
     lines = [f"Date: {date_header}", f"Message-ID: {message_id(key, domain)}"]
-    for line in lines:
-        if has_forbidden(line):
-            raise UnsafeHeader(field=line.split(":")[0], value=line, reason="управляющие символы")
-    return from_lines + ("\r\n".join(lines) + "\r\n").encode("ascii")
+    return from_lines + _header_bytes(lines)
 
 
 @memoised
@@ -268,10 +265,19 @@ def _from_lines(mail_from: str, sender_name: str, reply_phrase: str | None) -> t
     lines = fold_addresses(
         "From", [Address(display_name=name, username=local, domain=domain)]
     ).split("\r\n")
+    return _header_bytes(lines), domain
+
+
+def _header_bytes(lines: list[str]) -> bytes:
+    """``lines`` as CRLF-ended header bytes.
+
+    Raises:
+        UnsafeHeader: a line carries a forbidden character.
+    """
     for line in lines:
         if has_forbidden(line):
             raise UnsafeHeader(field=line.split(":")[0], value=line, reason="управляющие символы")
-    return ("\r\n".join(lines) + "\r\n").encode("ascii"), domain
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
 _REPLY_TO_RE = re.compile(

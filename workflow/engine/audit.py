@@ -49,27 +49,11 @@ _HEAD_UPDATE = (
     .values(seq=sa.bindparam("new_seq"), hash=sa.bindparam("new_hash"))
 )
 _EVENT_INSERT = sa.insert(EVENT)
-# Every column `append` gives an event, in its order; these three run on every
-# transition, compiled once and run on the driver's cursor on SQLite.
-_EVENT_COLUMNS = (
-    "roadmap_id",
-    "seq",
-    "entity_kind",
-    "entity_id",
-    "entity_key",
-    "trigger",
-    "from_state",
-    "to_state",
-    "actor",
-    "on_behalf_of",
-    "recorded_at",
-    "effective_date",
-    "evidence",
-    "comment",
-    "prev_hash",
-    "hash",
+# These three run on every transition, compiled once and run on the driver's cursor on
+# SQLite; `append` gives an event every column but its id.
+_PREPARED_INSERT = Prepared(
+    _EVENT_INSERT, column_keys=[c.name for c in EVENT.columns if c.name != "id"]
 )
-_PREPARED_INSERT = Prepared(_EVENT_INSERT, column_keys=_EVENT_COLUMNS)
 _PREPARED_HEAD_UPDATE = Prepared(_HEAD_UPDATE)
 _PREPARED_HEAD_LOCK = Prepared(_HEAD_LOCK)
 
