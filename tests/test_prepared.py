@@ -114,3 +114,44 @@ def test_outside_a_transaction_nothing_is_committed_behind_the_callers_back(
             sa.select(sa.func.count()).select_from(EVENT).where(EVENT.c.seq == 9201)
         ).scalar()
     assert count == 0
+
+
+class _Counted(sa.types.TypeDecorator[str]):
+    """Text whose bind conversions are counted."""
+
+    impl = sa.String
+    cache_ok = True
+    converted: list[str] = []  # noqa: RUF012  # one list for the test, cleared by it
+
+    def process_bind_param(self, value: str | None, dialect: sa.Dialect) -> str | None:
+        self.converted.append(str(value))
+        return value
+
+
+def test_many_rows_convert_a_value_they_share_once(engine: Engine, stored: StoredRoadmap) -> None:
+    """A batch binds one object (its moment, its effective date) to every row: on the
+    driver's cursor it is converted once while it comes again, and each other value on
+    its own; what is stored is as one by one."""
+    names = list(_event(stored.id, 1))
+    insert = sa.insert(EVENT).values(
+        {
+            name: sa.bindparam(name, type_=_Counted()) if name == "comment" else sa.bindparam(name)
+            for name in names
+        }
+    )
+    shared, other = "общий", "другой"
+    comments = [shared, shared, other, shared]
+    _Counted.converted.clear()
+    with db.write(engine) as conn:
+        Prepared(insert).run(
+            conn, [_event(stored.id, 9301 + n, comment=text) for n, text in enumerate(comments)]
+        )
+    with engine.connect() as conn:
+        stored_comments = conn.execute(
+            sa.select(EVENT.c.comment).where(EVENT.c.seq >= 9301).order_by(EVENT.c.seq)
+        ).scalars()
+        assert list(stored_comments) == comments
+    if db.is_sqlite(engine):
+        assert _Counted.converted == [shared, other, shared]
+    else:  # through SQLAlchemy: every row's value converted
+        assert _Counted.converted == comments

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
 Processor = Callable[[Any], Any] | None
+_NOTHING = object()
 Statement = sa.Select[Any] | sa.Insert | sa.Update | sa.Delete
 
 
@@ -81,8 +82,16 @@ class Prepared:
 
     @staticmethod
     def _values(compiled: _Compiled, params: Mapping[str, Any]) -> tuple[Any, ...]:
-        given = {**compiled.defaults, **params}
-        return tuple([given[n] if p is None else p(given[n]) for n, p in compiled.binds])
+        # The statement's defaults only for the names not given (no merged dict per call).
+        defaults = compiled.defaults
+        return tuple(
+            [
+                (params[n] if n in params else defaults[n])
+                if p is None
+                else p(params[n] if n in params else defaults[n])
+                for n, p in compiled.binds
+            ]
+        )
 
     def _cursor(
         self, conn: Connection, compiled: _Compiled, values: Any, *, many: bool = False
@@ -135,5 +144,28 @@ class Prepared:
         compiled = self._compiled(conn.dialect)
         if isinstance(params, Mapping):
             return int(self._cursor(conn, compiled, self._values(compiled, params)).rowcount)
-        values = [self._values(compiled, p) for p in params]
-        return int(self._cursor(conn, compiled, values, many=True).rowcount)
+        return int(self._cursor(conn, compiled, self._many(compiled, params), many=True).rowcount)
+
+    @staticmethod
+    def _many(compiled: _Compiled, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+        """`_values` of every row, a parameter at a time: a value that is the same object
+        as the row before's (a batch's one moment, its effective date) is converted once.
+        The rows hold every value for the whole call, so an object seen is still that
+        object (its id not another's)."""
+        if not compiled.binds:
+            return [() for _ in rows]
+        defaults = compiled.defaults
+        columns: list[list[Any]] = []
+        for name, process in compiled.binds:
+            given = [row[name] if name in row else defaults[name] for row in rows]
+            if process is not None:
+                converted: list[Any] = []
+                seen: object = _NOTHING
+                bound: Any = None
+                for value in given:
+                    if value is not seen:
+                        seen, bound = value, process(value)
+                    converted.append(bound)
+                given = converted
+            columns.append(given)
+        return list(zip(*columns, strict=True))
