@@ -537,3 +537,53 @@ def test_a_line_the_csv_module_cannot_parse_is_named(four: StoredRoadmap, tmp_pa
     assert [(p.line, p.message) for p in caught.value.problems] == [
         (3, "строку CSV не удалось разобрать: field larger than field limit (131072)")
     ]
+
+
+def test_all_or_nothing_records_one_moment_for_its_events(
+    engine: Engine, four: StoredRoadmap
+) -> None:
+    """The rows of one transaction commit at one moment: their events record one reading
+    of the clock (a clock that moves on at each reading is read once), the chain intact.
+    A transaction per row reads it for each row, as a single fire does."""
+    from itertools import count
+
+    from workflow.engine import audit
+    from workflow.engine.access import Actor
+    from workflow.engine.bulk import BulkMode, BulkRow, Outcome, fire_rows
+    from workflow.engine.transitions import TransitionEngine
+
+    grant(engine, four.id, ["coordinator"], "coordinator")
+    ticks = count()
+
+    def clock() -> datetime:
+        return datetime(2021, 3, 1, 10, 0, next(ticks), tzinfo=UTC)
+
+    def fired(mode: BulkMode, codes: list[str]) -> list[datetime]:
+        with db.read(engine) as conn:
+            first = conn.execute(sa.select(sa.func.max(EVENT.c.seq))).scalar_one() + 1
+        outcomes = fire_rows(
+            TransitionEngine(engine, four.definition, four.id, clock=clock),
+            [
+                BulkRow(line=n + 2, code=c, trigger="agree_infrastructure")
+                for n, c in enumerate(codes)
+            ],
+            actor=Actor(login="coordinator"),
+            now=datetime(2021, 3, 1, 9, 0, tzinfo=UTC),
+            mode=mode,
+        )
+        assert [o.outcome for o in outcomes] == [Outcome.DONE] * len(codes), outcomes[0].error
+        with db.read(engine) as conn:
+            return list(
+                conn.execute(
+                    sa.select(EVENT.c.recorded_at).where(EVENT.c.seq >= first).order_by(EVENT.c.seq)
+                ).scalars()
+            )
+
+    together = fired(BulkMode.ALL_OR_NOTHING, ["IV-01", "IV-02"])
+    assert len(together) == 2
+    assert len(set(together)) == 1
+    each = fired(BulkMode.EACH, ["IV-03", "IV-04"])
+    assert len(set(each)) == 2
+    assert min(each) > together[0]
+    with db.read(engine) as conn:
+        audit.verify(conn, four.id, four.definition.code)

@@ -373,7 +373,8 @@ class TransitionEngine:
         written (the caller's transaction is to roll back): the others' results say
         what they would have done. The centers are read in one statement per
         `_CODES_PER_READ` codes, locked in the order of their codes, then the chain head
-        (its ``seq`` numbers the results).
+        (its ``seq`` numbers the results). The clock is read once: the events, committed
+        together, record one moment.
         """
         try:
             effective = dates.plausible_effective(self.roadmap, now, real=self.clock())
@@ -381,6 +382,10 @@ class TransitionEngine:
             return [exc for _ in fires]
         centers = self._read_centers(conn, {f.code for f in fires}, actor.login)
         head = audit.lock_head(conn, self.roadmap_id)
+        # One reading of the clock for the batch: its events commit in one transaction,
+        # at one moment, as one fire's do (and one object, whose bound value and
+        # canonical text are built once, `base.columns`, `audit._moment`).
+        recorded_at = self.clock()
         seq = 0 if head is None else head[0]
         outcomes: list[TransitionResult | TochkaError] = []
         updates: list[dict[str, object]] = []
@@ -402,7 +407,6 @@ class TransitionEngine:
                 outcomes.append(exc)
                 continue
             assert center is not None  # _check_center raised NotFound otherwise
-            recorded_at = self.clock()
             seq += 1
             updates.append(
                 {
