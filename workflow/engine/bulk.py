@@ -20,7 +20,9 @@ prepared once for all rows, in one process. Two ways to apply them (`BulkMode`):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import gc
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -109,7 +111,7 @@ def fire_rows(
             return [_fire_one(fire, row, actor=actor, now=now) for row in rows]
     outcomes: list[RowOutcome] = []
     try:
-        with db.write(fire.engine) as conn:
+        with _collector_paused(), db.write(fire.engine) as conn:
             fired = fire.fire_centers_in(
                 conn,
                 [
@@ -137,6 +139,28 @@ def fire_rows(
     except _Rollback:
         pass
     return outcomes
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while one transaction fires every row.
+
+    Every row's objects (its fire, event, result, outcome) live until the batch returns,
+    and the rows make no reference cycles (1,000 and 3,000 rows left the same 173
+    unreachable objects behind, those of the engine's set-up), so a collection in the
+    batch frees nothing; yet the ten or so objects a row keeps trigger one, and every
+    few thousand a full one, which walks the whole process (the CLI's libraries, some
+    120,000 objects: 50-200 ms, against some 50 ms for a 1,000-row file's work).
+    Memory is freed by reference counting as before; the collector is switched back on
+    at the end (unless it was off before) and runs then as usual."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _fire_one(fire: TransitionEngine, row: BulkRow, *, actor: Actor, now: datetime) -> RowOutcome:
