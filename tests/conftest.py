@@ -283,6 +283,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """On an xdist worker under ``--dist loadgroup``, a test marked ``xdist_group`` carries
+    its group in its node id, or the scheduler spreads the group over the workers and
+    each builds the module's fixtures again; pytest 9.2 stopped that silently
+    (pytest-dev/pytest-xdist#1386): such a test fails instead."""
+    grouped = item.config.getoption("loadgroup", default=False)
+    if grouped and item.get_closest_marker("xdist_group") and "@" not in item.nodeid:
+        pytest.fail(
+            "--dist loadgroup lost this test's xdist_group mark: these pytest and"
+            " pytest-xdist versions do not work together (pytest-dev/pytest-xdist#1386)",
+            pytrace=False,
+        )
+
+
 def bypass_append_only(conn: sa.Connection) -> None:
     """Act as someone with direct access to the database files or a superuser: switch
     off the append-only triggers for this transaction (to test that tampering is found)."""
