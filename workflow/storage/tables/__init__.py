@@ -1,6 +1,7 @@
 """Every workflow table, as SQLModel classes, a module per concept. Hot paths use their
-``__table__`` with Core statements. (The outbox's tables belong to the notifications
-layer: `notifications.outbox`.)
+``__table__`` with Core statements. ``center`` and ``roadmap``, which the listings read,
+are Core tables (`centers`, `roadmap`): nothing reads them as models. (The outbox's
+tables belong to the notifications layer: `notifications.outbox`.)
 
 ``from workflow.storage.tables import CENTER`` builds the ``center`` table (and the
 tables its foreign keys name) and no other: building a SQLModel table costs its
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
-    from workflow.storage.tables.centers import CENTER, Center
+    from workflow.storage.tables.centers import CENTER
     from workflow.storage.tables.cycles import CYCLE, MeasureCycle
     from workflow.storage.tables.daemons import HEARTBEAT, DaemonHeartbeat, DaemonRole
     from workflow.storage.tables.events import EVENT, HEAD, AuditHead, Event
@@ -33,18 +34,16 @@ if TYPE_CHECKING:
         DeadlineRevision,
         StageRevision,
     )
-    from workflow.storage.tables.roadmap import ROADMAP, RoadmapRow
+    from workflow.storage.tables.roadmap import ROADMAP
     from workflow.storage.tables.rungs import SENT, SentRung
     from workflow.storage.tables.users import USER, AppUser
     from workflow.storage.tables.versions import VERSION, RoadmapVersion
 
 #: The module of this package that defines each name.
 _WHERE: dict[str, str] = {
-    "RoadmapRow": "roadmap",
     "ROADMAP": "roadmap",
     "MeasureCycle": "cycles",
     "CYCLE": "cycles",
-    "Center": "centers",
     "CENTER": "centers",
     "Event": "events",
     "AuditHead": "events",
@@ -77,7 +76,6 @@ __all__ = [
     "CENTER",
     "CONTACT",
     "CYCLE",
-    "Center",
     "DaemonHeartbeat",
     "DaemonRole",
     "DeadlineRevision",
@@ -93,7 +91,6 @@ __all__ = [
     "MunicipalityContact",
     "REVISION",
     "ROADMAP",
-    "RoadmapRow",
     "RoadmapVersion",
     "SENT",
     "STAGE_REVISION",

@@ -1,32 +1,34 @@
-"""The loaded roadmap definition (``roadmap``)."""
+"""The loaded roadmap definition (``roadmap``).
+
+A Core table, not a SQLModel class like the others: nothing reads it as a model, and
+every command that names a roadmap reads it (``tochka centers list`` among them), so it
+costs its columns and no pydantic model or declarative mapping (see `centers`). The
+columns are what ``SQLModel`` made of its fields: ``str`` is ``AutoString``, a field
+with a default has it as the column's default.
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-
 import sqlalchemy as sa
-from sqlmodel import Field, SQLModel
+from sqlmodel import SQLModel
+from sqlmodel.sql.sqltypes import AutoString
 
 from workflow.storage.tables._columns import utc_column
 
-
-class RoadmapRow(SQLModel, table=True):
-    """A loaded roadmap definition: its source text and content hash."""
-
-    __tablename__ = "roadmap"
-
-    id: int | None = Field(default=None, primary_key=True)
-    code: str = Field(max_length=64, sa_column_kwargs={"unique": True})
-    title: str
-    content_hash: str = Field(max_length=64)
-    source: str = Field(sa_type=sa.Text)
-    timezone: str = Field(max_length=64)
-    period_start: date
-    period_end: date
-    loaded_at: datetime = Field(sa_column=utc_column())
+ROADMAP = sa.Table(
+    "roadmap",
+    SQLModel.metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("code", AutoString(64), nullable=False, unique=True),
+    sa.Column("title", AutoString, nullable=False),
+    sa.Column("content_hash", AutoString(64), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("timezone", AutoString(64), nullable=False),
+    sa.Column("period_start", sa.Date, nullable=False),
+    sa.Column("period_end", sa.Date, nullable=False),
+    utc_column("loaded_at"),
     #: The day this database took the roadmap over mid-program (``tochka init --as-of``):
     #: nothing due before it is reminded. None: run from the program's start.
-    adopted_on: date | None = Field(default=None, nullable=True)
-
-
-ROADMAP: sa.Table = RoadmapRow.__table__  # type: ignore[attr-defined]
+    sa.Column("adopted_on", sa.Date, nullable=True),
+)
+"""A loaded roadmap definition: its source text and content hash."""
