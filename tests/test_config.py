@@ -8,6 +8,8 @@ password is never shown.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import traceback
 from pathlib import Path
 
@@ -141,6 +143,23 @@ def test_the_environment_wins_over_the_file(tmp_path: Path) -> None:
     assert settings.effective_db_url == f"sqlite:///{tmp_path / 'var' / 'tochka.db'}"
     assert settings.effective_mail_dir == str(tmp_path / "var" / "mail")
     assert load_settings({}) == Settings()  # nothing given: the defaults
+
+
+def test_nothing_given_takes_the_defaults_without_building_the_validator() -> None:
+    """Every command loads the settings at start; with no file and no setting's variable
+    (another TOCHKA_ variable is not one) nothing is validated, and the validator is not
+    built (a fresh interpreter: this one's tests have built it)."""
+    run = (
+        "import sys\n"
+        "from workflow.config import Settings, load_settings\n"
+        "found = load_settings({'TOCHKA_TEST_PG_URL': 'x', 'HOME': '/'})\n"
+        "print(Settings.__pydantic_complete__, sorted(found.model_fields_set))\n"
+        "print(repr(found))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", run], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.splitlines() == ["False []", repr(Settings.model_validate({}))]
 
 
 def test_the_password_is_never_shown(tmp_path: Path) -> None:

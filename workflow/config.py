@@ -156,7 +156,9 @@ class Settings(BaseModel):
     environment; code and tests may also build one directly (``Settings(smtp_host=...)``).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    # Its validator is built when first used, not at import: a run with nothing to read
+    # (no file, no TOCHKA_* variable: `load_settings`) takes the defaults without one.
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, defer_build=True)
 
     # Shown without its password (`__repr_args__`): a PostgreSQL URL may carry one.
     db_url: str = Field(default="", repr=False)
@@ -279,7 +281,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         path = Path(config_path)
         from_file = _validated(_read_toml(path), path=path)
     known = Settings.model_fields
-    from_env = _validated({k: env[_variable(k)] for k in known if _variable(k) in env}, path=None)
+    given = {k: env[_variable(k)] for k in known if _variable(k) in env}
+    if not from_file and not given:
+        # Nothing to validate: the defaults, as validating an empty source gives them
+        # (defaults are not validated), without building the validator.
+        return Settings.model_construct()
+    from_env = _validated(given, path=None)
     return Settings.model_validate(from_file | from_env)
 
 
