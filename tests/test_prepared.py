@@ -127,6 +127,10 @@ class _Counted(sa.types.TypeDecorator[str]):
         self.converted.append(str(value))
         return value
 
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> str | None:
+        self.converted.append(f"read {value}")
+        return value  # type: ignore[no-any-return]
+
 
 def test_many_rows_convert_a_value_they_share_once(engine: Engine, stored: StoredRoadmap) -> None:
     """A batch binds one object (its moment, its effective date) to every row: on the
@@ -155,3 +159,36 @@ def test_many_rows_convert_a_value_they_share_once(engine: Engine, stored: Store
         assert _Counted.converted == [shared, other, shared]
     else:  # through SQLAlchemy: every row's value converted
         assert _Counted.converted == comments
+
+
+def test_rows_process_a_value_equal_to_the_row_befores_once(
+    engine: Engine, stored: StoredRoadmap
+) -> None:
+    """A read of many rows that repeat a value (every center's actor scope, a batch's
+    last dates): text, a date, None processed once while it comes again; a JSON object
+    each row's own, so a reader that changes one changes no other."""
+    comments = ["общий", "общий", "другой", "общий"]
+    with db.write(engine) as conn:
+        Prepared(_INSERT, column_keys=list(_event(stored.id, 1))).run(
+            conn, [_event(stored.id, 9401 + n, comment=text) for n, text in enumerate(comments)]
+        )
+    select = (
+        sa.select(
+            sa.type_coerce(EVENT.c.comment, _Counted()).label("comment"),
+            EVENT.c.effective_date,
+            EVENT.c.evidence,
+        )
+        .where(EVENT.c.seq >= sa.bindparam("first"))
+        .order_by(EVENT.c.seq)
+    )
+    _Counted.converted.clear()
+    with db.read(engine) as conn:
+        found = Prepared(select).rows(conn, {"first": 9401})
+    assert [row.comment for row in found] == comments
+    assert {row.effective_date for row in found} == {date(2026, 11, 29)}
+    assert [row.evidence for row in found] == [{"department_order": "№ 1"}] * 4
+    assert len({id(row.evidence) for row in found}) == 4
+    if db.is_sqlite(engine):
+        assert _Counted.converted == ["read общий", "read другой", "read общий"]
+    else:  # through SQLAlchemy: every row's value processed
+        assert _Counted.converted == [f"read {text}" for text in comments]

@@ -16,6 +16,8 @@ the statement goes through ``Connection.execute`` as before.
 
 from __future__ import annotations
 
+import datetime
+import decimal
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +28,10 @@ from sqlalchemy.engine import Connection, Dialect
 
 Processor = Callable[[Any], Any] | None
 _NOTHING = object()
+#: Processed values a reader cannot change, which rows may share (`Prepared.rows`).
+_IMMUTABLE = frozenset(
+    {type(None), str, bytes, int, float, bool, decimal.Decimal, datetime.date, datetime.datetime}
+)
 Statement = sa.Select[Any] | sa.Insert | sa.Update | sa.Delete
 
 
@@ -122,10 +128,21 @@ class Prepared:
         if not results:
             return [make(raw) for raw in cursor]
         found = []
+        # Each processed column's last raw value and what it made: a value equal to it
+        # (of its type: 1 is not 1.0) is not processed again, when what it made cannot be
+        # changed by a reader (text, a date, None: every center's actor scope, a batch's
+        # last dates), never a list or a dict (each row gets its own).
+        last: list[tuple[Any, Any]] = [(_NOTHING, None)] * len(results)
         for raw in cursor:
             values = list(raw)
-            for index, process in results:
-                values[index] = process(values[index])
+            for slot, (index, process) in enumerate(results):
+                value = values[index]
+                seen, made = last[slot]
+                if value != seen or type(value) is not type(seen):
+                    made = process(value)
+                    if type(made) in _IMMUTABLE:
+                        last[slot] = (value, made)
+                values[index] = made
             found.append(make(values))
         return found
 
