@@ -24,14 +24,19 @@ import hashlib
 import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import quote
-
-import icalendar
 
 from notifications import russian
 from notifications.memo import memoised
 from notifications.values import Reminder, item_number
 from states.center import STATE_TITLES, CenterState
+
+# `icalendar` (some 30-45 ms to import) is imported by the two functions that build its
+# components: every command that parses a roadmap reads the period titles here
+# (`month_title`, through `workflow.roadmap.items`) and builds no calendar.
+if TYPE_CHECKING:
+    import icalendar
 
 PRODID = "-//Tochka//Точка роста//RU"
 #: The calendar's name in the letters' attachment (X-WR-CALNAME).
@@ -216,6 +221,8 @@ def _stage_title(stage: str) -> str:
 
 def new_calendar(name: str) -> icalendar.Calendar:
     """An empty PUBLISH calendar named ``name`` (X-WR-CALNAME, Russian)."""
+    import icalendar
+
     cal = icalendar.Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
@@ -237,6 +244,8 @@ def deadline_event(
 ) -> icalendar.Event:
     """One all-day event: its DESCRIPTION begins «Срок: <due>», then ``details``
     (after «Срок перенесён с …» when the deadline was moved from ``earlier`` dates)."""
+    import icalendar
+
     event = icalendar.Event()
     event.add("uid", uid)
     event.add("sequence", deadline_sequence(due, earlier))

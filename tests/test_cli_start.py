@@ -12,13 +12,14 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer.main
 from sqlalchemy.engine import Engine
 
-from tests.conftest import T0, make_rows
+from tests.conftest import T0, grant, make_rows
 from workflow.cli import app as cli_app
-from workflow.engine import centers
+from workflow.engine import centers, identity
 from workflow.roadmap.store import StoredRoadmap
 
 #: Imported by ``centers list`` only if something that it does not use crept back in.
@@ -52,11 +53,11 @@ NOT_FOR_A_LISTING = (
     "workflow.storage.tables.evidence",
 )
 
-# ``tochka centers list`` in a fresh interpreter, then what it had imported.
+# A ``tochka`` command in a fresh interpreter, then what it had imported.
 _RUN = """
 import json, sys
-url, out = sys.argv[1:]
-sys.argv = ["tochka", "--db", url, "centers", "list"]
+url, out, *args = sys.argv[1:]
+sys.argv = ["tochka", "--db", url, *args]
 from workflow.cli.app import main
 try:
     main()
@@ -76,22 +77,28 @@ with open(out, "w") as found:
 """
 
 
-def test_centers_list_imports_only_what_it_uses(
-    db_url: str, engine: Engine, stored: StoredRoadmap, tmp_path: Path
-) -> None:
-    centers.import_centers(engine, stored, make_rows(3), filename="c.csv", actor="t", now=T0)
+def _fresh(db_url: str, tmp_path: Path, *args: str) -> tuple[dict[str, Any], str]:
+    """``tochka --db db_url *args`` in a fresh interpreter: what `_RUN` saw, and stdout."""
     out = tmp_path / "modules.json"
     done = subprocess.run(
-        [sys.executable, "-c", _RUN, db_url, str(out)],
+        [sys.executable, "-c", _RUN, db_url, str(out), *args],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
         cwd=Path(__file__).resolve().parent.parent,
     )
-    found = json.loads(out.read_text())
+    found: dict[str, Any] = json.loads(out.read_text())
     assert found["code"] == 0, done.stderr
-    assert "Центры: 3" in done.stdout
+    return found, done.stdout
+
+
+def test_centers_list_imports_only_what_it_uses(
+    db_url: str, engine: Engine, stored: StoredRoadmap, tmp_path: Path
+) -> None:
+    centers.import_centers(engine, stored, make_rows(3), filename="c.csv", actor="t", now=T0)
+    found, stdout = _fresh(db_url, tmp_path, "centers", "list")
+    assert "Центры: 3" in stdout
     modules = set(found["modules"])
     assert "workflow.cli.centers_cmd" in modules
     assert {"workflow.storage.tables.centers", "workflow.storage.tables.roadmap"} <= modules
@@ -102,6 +109,44 @@ def test_centers_list_imports_only_what_it_uses(
     assert sorted(others & modules) == ["workflow.cli.centers_cmd"]
     crept = [m for m in modules if m.split(".")[0] in NOT_FOR_A_LISTING or m in NOT_FOR_A_LISTING]
     assert crept == []
+
+
+def test_outbox_send_builds_no_calendar_and_no_renderer(
+    db_url: str, engine: Engine, stored: StoredRoadmap, tmp_path: Path
+) -> None:
+    """``tochka outbox send`` parses the roadmap (whose coordinator may send) and asks for
+    no working day, renders no letter and builds no iCalendar file on an empty outbox:
+    the Russian calendar (`workflow.roadmap.workdays` makes it on the first lookup; it
+    imports every country of `holidays`), Jinja2 (`workflow.mailer.make_renderer`) and
+    `icalendar` (`notifications.ics`) stay unimported."""
+    grant(engine, stored.id, (identity.os_login(),), "coordinator")
+    found, stdout = _fresh(db_url, tmp_path, "outbox", "send")
+    assert "Отправлено: 0" in stdout
+    modules = set(found["modules"])
+    assert {"workflow.roadmap.loader", "workflow.roadmap.workdays"} <= modules
+    assert {"notifications.deliver", "workflow.mailer", "notifications.ics"} <= modules
+    for unused in ("holidays", "jinja2", "icalendar", "notifications.render"):
+        assert unused not in modules, unused
+
+
+def test_the_working_days_calendar_is_made_on_the_first_lookup() -> None:
+    """`workflow.roadmap.workdays` imports `holidays` when a working day is first asked
+    for, and knows the transfers then (07.03.2022 off, 05.03.2022 a working Saturday)."""
+    check = (
+        "import sys; from datetime import date; from workflow.roadmap import workdays; "
+        "before = 'holidays' in sys.modules; "
+        "print(before, workdays.is_working_day(date(2022, 3, 7)), "
+        "workdays.is_working_day(date(2022, 3, 5)), 'holidays.countries' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", check],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert done.stdout.split() == ["False", "False", "True", "True"]
 
 
 def test_every_command_is_defined_where_the_table_says() -> None:

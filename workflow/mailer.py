@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from notifications.render import Renderer
 from notifications.transport import (
     SmtpSettings,
     TlsMode,
@@ -16,6 +15,9 @@ from notifications.transport import (
 )
 from workflow.config import Settings
 from workflow.errors import InputError
+
+if TYPE_CHECKING:
+    from notifications.render import Renderer
 
 
 def smtp_settings(settings: Settings) -> SmtpSettings | None:
@@ -57,6 +59,10 @@ def make_transport(settings: Settings) -> Transport:
 
 def make_renderer(settings: Settings) -> Renderer:
     """The template renderer, with the operator's override folder if configured."""
+    # Imported here: the renderer brings Jinja2 and iCalendar (~0.1 s), and `outbox send`
+    # takes only the transport and the delivery policy from this module.
+    from notifications.render import Renderer
+
     return Renderer(Path(settings.templates_dir) if settings.templates_dir else None)
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import functools
 import threading
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
-import holidays
+if TYPE_CHECKING:
+    from holidays import HolidayBase
 
 _ONE_DAY = timedelta(days=1)
 
@@ -19,26 +21,37 @@ _ONE_DAY = timedelta(days=1)
 # guards the loops below against a broken calendar.
 _MAX_NONWORKING_RUN = 60
 
-# One calendar for the process. `holidays` fills a year on first lookup and marks it
-# filled *before* filling it, so a second thread could read a half-filled year; years
-# are therefore filled under a lock, and lookups only touch years already filled.
-_CALENDAR = holidays.country_holidays("RU")
+# One calendar for the process, made on the first lookup: importing Russia's calendar
+# imports the module of every country `holidays` knows (some 100 ms), and most commands
+# load this module (a roadmap's recurrences) without asking for a working day.
+# `holidays` fills a year on first lookup and marks it filled *before* filling it, so a
+# second thread could read a half-filled year; the calendar is made and years are filled
+# under a lock, and lookups only touch years already filled.
+_calendar: HolidayBase | None = None
 _CALENDAR_LOCK = threading.Lock()
 _FILLED_YEARS: set[int] = set()
 _READY_YEARS: set[int] = set()  # the year and both its neighbours are filled
 
 
-def _ensure_year(year: int) -> None:
+def _ensure_year(year: int) -> HolidayBase:
+    """The calendar, with ``year`` and both its neighbours filled."""
+    global _calendar
     if year in _READY_YEARS:
-        return
+        assert _calendar is not None  # made before any year was filled
+        return _calendar
     with _CALENDAR_LOCK:
+        if _calendar is None:
+            import holidays
+
+            _calendar = holidays.country_holidays("RU")
         # Neighbouring years too: a transfer declared in one year's decree may name a
         # working Saturday in the adjacent year.
         for y in range(max(year - 1, date.min.year), min(year + 1, date.max.year) + 1):
             if y not in _FILLED_YEARS:
-                _CALENDAR.get(date(y, 1, 1))  # fills year y as a side effect
+                _calendar.get(date(y, 1, 1))  # fills year y as a side effect
                 _FILLED_YEARS.add(y)
         _READY_YEARS.add(year)
+        return _calendar
 
 
 @functools.lru_cache(maxsize=8192)
@@ -50,8 +63,7 @@ def is_working_day(d: date) -> bool:
     government's transfer decrees; for years it does not know yet, only weekends and
     fixed holidays count.
     """
-    _ensure_year(d.year)
-    return bool(_CALENDAR.is_working_day(d))
+    return bool(_ensure_year(d.year).is_working_day(d))
 
 
 def working_day_on_or_before(d: date) -> date:
