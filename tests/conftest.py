@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
@@ -36,6 +37,18 @@ PG_URL = os.environ.get("TOCHKA_TEST_PG_URL", "")
 # placeholder addresses (workflow.roadmap.placeholders) is lifted for the whole session,
 # CLI processes included; tests of the hold set it back.
 os.environ["TOCHKA_ALLOW_PLACEHOLDER_ADDRESSES"] = "true"
+# The tests start the real `tochka` as a process some hundreds of times. An installed
+# program runs from compiled bytecode; a work environment that says
+# PYTHONDONTWRITEBYTECODE (so that the source tree gets no __pycache__) would make every
+# one of those processes compile Tochka's modules again (some 0.15 s of CPU each). The
+# processes the tests start keep their bytecode in a cache of their own outside the tree
+# instead (Python checks each file's source mtime and size, so an edited module is
+# compiled again; a test that needs its own cache, benchmarks/bench_cli.py, sets it).
+if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None:
+    os.environ.setdefault(
+        "PYTHONPYCACHEPREFIX",
+        str(Path(tempfile.gettempdir()) / f"tochka-tests-pycache-{os.getuid()}"),
+    )
 BACKENDS = ["sqlite", "postgres"] if PG_URL else ["sqlite"]
 
 

@@ -214,9 +214,14 @@ def apply(mutant: Mutant, tree: Path) -> None:
 
 
 def _env(tree: Path) -> dict[str, str]:
+    """The environment of a run on ``tree``: the copy first on the path; its bytecode in
+    a cache beside the copies (removed with them), so that the CLI processes its tests
+    start compile the copy once, not each (every copy has its own path, hence its own
+    entries: no mutant reads another's bytecode)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(tree), *filter(None, [env.get("PYTHONPATH")])])
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(tree.parent / "pycache")
     return env
 
 
