@@ -272,7 +272,7 @@ class DayRun:
 
     daemons: list[DaemonRun]
     ids: Counter[str]
-    started: float  # time.time() when the daemons were started
+    started: float  # time.time() when the started daemons were let go together
     last_letter: float  # time.time() of the last letter at the SMTP server
 
     @property
@@ -362,11 +362,11 @@ def run_day(
     with smtp_server() as (sink, port):
         env = daemon_env(folder, port)
         procs: list[tuple[subprocess.Popen[bytes], Path, Path]] = []
-        started = time.time()
         try:
             for n in range(daemons):
                 results, log = folder / f"daemon{n}.json", folder / f"daemon{n}.log"
                 results.unlink(missing_ok=True)
+                Path(f"{results}.ready").unlink(missing_ok=True)
                 with log.open("wb") as err:
                     proc = subprocess.Popen(
                         [
@@ -376,6 +376,7 @@ def run_day(
                             at.isoformat(),
                             str(results),
                             str(delivery_seconds),
+                            str(folder / "go"),
                         ],
                         env=env,
                         cwd=ROOT,
@@ -384,6 +385,18 @@ def run_day(
                     )
                 procs.append((proc, results, log))
             deadline = time.monotonic() + timeout
+            # Every daemon has imported what it runs before any starts (`_daemon_main`):
+            # on a loaded machine the first one started would otherwise reconcile and
+            # deliver the whole day while the others were still starting.
+            (folder / "go").unlink(missing_ok=True)
+            while not all(Path(f"{results}.ready").exists() for _, results, _ in procs):
+                if any(p.poll() is not None for p, _, _ in procs):
+                    raise AssertionError(f"a daemon exited early: {_tails(procs)}")
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"the daemons did not start in {timeout:.0f} s")
+                time.sleep(0.05)
+            (folder / "go").touch()
+            started = time.time()  # the day, not the processes' start
             while True:
                 if any(p.poll() is not None for p, _, _ in procs):
                     raise AssertionError(f"a daemon exited early: {_tails(procs)}")
@@ -530,9 +543,11 @@ def problems(engine: Engine, day: DayRun, *, at: datetime = DAY) -> list[str]:
 # --- one daemon process -----------------------------------------------------------------------
 
 
-def _daemon_main(url: str, at_text: str, results: str, delivery_seconds: str) -> int:
+def _daemon_main(url: str, at_text: str, results: str, delivery_seconds: str, gate: str) -> int:
     """``tochka --db URL daemon run``, with the daemon's clock frozen at ``at_text`` and
-    its delivery every ``delivery_seconds``; what it did is written to ``results``."""
+    its delivery every ``delivery_seconds``; what it did is written to ``results``. The
+    daemon starts once its imports are done (``results``.ready written) and the file
+    ``gate`` exists, so that the day's daemons start together."""
     at = datetime.fromisoformat(at_text)
     import scheduler
     from notifications import queue as outbox_queue
@@ -579,6 +594,9 @@ def _daemon_main(url: str, at_text: str, results: str, delivery_seconds: str) ->
     )
     from workflow.cli.app import app
 
+    Path(f"{results}.ready").touch()
+    while not Path(gate).exists():
+        time.sleep(0.02)
     code = 0
     try:
         app(
@@ -613,4 +631,4 @@ def _peak_rss_kb() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(_daemon_main(*sys.argv[1:5]))
+    raise SystemExit(_daemon_main(*sys.argv[1:6]))
