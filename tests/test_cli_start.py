@@ -129,6 +129,35 @@ def test_outbox_send_builds_no_calendar_and_no_renderer(
         assert unused not in modules, unused
 
 
+#: What recording a change brings (the audit chain, its dates, the outbox's tables, the
+#: bounces): the engine's users and cycles import it when a change runs, and the rights
+#: (`workflow.engine.access`) when a refusal is recorded.
+FOR_CHANGES = (
+    "workflow.engine.audit",
+    "workflow.engine.dates",
+    "workflow.engine.bounces",
+    "notifications.outbox",
+)
+
+
+def test_users_list_and_cycles_list_import_nothing_for_changes(
+    db_url: str, engine: Engine, stored: StoredRoadmap, tmp_path: Path
+) -> None:
+    """``tochka users list`` reads the roles (`workflow.engine.access`) and ``tochka cycles
+    list`` the parsed roadmap; neither imports `FOR_CHANGES`, and the cycles' listing
+    not the rights either."""
+    found, stdout = _fresh(db_url, tmp_path, "users", "list")
+    assert "operator" in stdout
+    modules = set(found["modules"])
+    assert {"workflow.engine.users", "workflow.engine.access"} <= modules
+    assert sorted(modules.intersection(FOR_CHANGES)) == []
+    found, stdout = _fresh(db_url, tmp_path, "cycles", "list")
+    assert "Циклы: 0" in stdout
+    modules = set(found["modules"])
+    assert {"workflow.engine.cycles", "workflow.roadmap.loader"} <= modules
+    assert sorted(modules.intersection((*FOR_CHANGES, "workflow.engine.access"))) == []
+
+
 def test_the_working_days_calendar_is_made_on_the_first_lookup() -> None:
     """`workflow.roadmap.workdays` imports `holidays` when a working day is first asked
     for, and knows the transfers then (07.03.2022 off, 05.03.2022 a working Saturday)."""

@@ -34,7 +34,6 @@ from sqlalchemy.engine import Connection, Engine
 from base import db
 from base.clock import local_date
 from base.errors import TochkaError
-from workflow.engine import audit
 from workflow.storage.tables import USER
 
 
@@ -393,6 +392,11 @@ def record_refusal(
     effective: Any,
 ) -> None:
     """Append the refusal to the audit trail in a transaction of its own."""
+    # Imported here: the audit chain (some 15 ms to import) is needed only to record a
+    # refusal, and a read command imports this module for its roles and checks
+    # (`tochka users list`, the coordinator check of `outbox send`).
+    from workflow.engine import audit
+
     with db.write(engine) as conn:
         audit.append(
             conn,

@@ -13,17 +13,17 @@ from sqlalchemy.engine import Connection, Engine
 from base import db
 from base.clock import Clock, system_clock
 from states.cycle import CycleState
-from workflow.engine import audit, dates
-from workflow.engine.access import Action, as_actor, authorize_action, refusals_recorded
-from workflow.engine.audit import CREATE_TRIGGER, NewEvent
 from workflow.errors import InputError, NotFound
 from workflow.roadmap.definition import Recurrence
 from workflow.roadmap.recurrence import CycleSpec, operator_period
-from workflow.roadmap.store import StoredRoadmap
 from workflow.storage.tables import CYCLE
 
 if TYPE_CHECKING:
     from workflow.engine.access import Actor
+    from workflow.roadmap.store import StoredRoadmap
+
+# The changes import the audit chain, the rights and the dates when they run: the
+# queries (`tochka cycles list`, show) need none of it.
 
 ORIGIN_SCHEDULE = "schedule"
 ORIGIN_OPERATOR = "operator"
@@ -54,6 +54,9 @@ def create_cycles(
     """
     if not specs:
         return []
+    from workflow.engine import audit, dates
+    from workflow.engine.audit import CREATE_TRIGGER, NewEvent
+
     # New cycles have no earlier events: only a mistyped date is refused.
     effective = dates.plausible_effective(roadmap.definition, now, real=recorded_at)
     existing = set(
@@ -122,6 +125,8 @@ def open_cycle(
         InputError: the measure's cycles come from its recurrence; or ``due`` lies
             outside the program period.
     """
+    from workflow.engine.access import Action, as_actor, authorize_action, refusals_recorded
+
     by = as_actor(actor)
     definition = roadmap.definition
     try:

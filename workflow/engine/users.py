@@ -7,14 +7,13 @@ from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from base import db
 from base.clock import Clock, system_clock
-from workflow.engine import audit, bounces, dates
 from workflow.engine.access import (
     ROLE_TITLES,
     SYSTEM,
@@ -27,9 +26,14 @@ from workflow.engine.access import (
 )
 from workflow.errors import InputError, NotFound
 from workflow.roadmap import store as roadmap_store
-from workflow.roadmap.definition import Roadmap
-from workflow.roadmap.store import StoredRoadmap
 from workflow.storage.tables import CENTER, ROADMAP, USER
+
+if TYPE_CHECKING:
+    from workflow.roadmap.definition import Roadmap
+    from workflow.roadmap.store import StoredRoadmap
+
+# The changes import the audit chain, the dates and the bounces (with the outbox's
+# tables) when they run: the listing (`tochka users list`) needs none of it.
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -196,6 +200,8 @@ def _event(
     now: datetime,
     effective: Any,
 ) -> None:
+    from workflow.engine import audit
+
     audit.append(
         conn,
         roadmap_id,
@@ -304,6 +310,8 @@ class UserAdmin:
         login = login.strip()
         if not login or any(c.isspace() for c in login) or len(login) > 128:
             raise InputError(f"Недопустимое имя пользователя «{login}».")
+        from workflow.engine import dates
+
         name = None if full_name is None else _clean_full_name(full_name)
         effective = dates.plausible_effective(self.stored.definition, now, real=self.clock())
         with self._refusals_recorded(actor, now), db.write(self.engine) as conn:
@@ -361,6 +369,8 @@ class UserAdmin:
             InputError: it is the last coordinator.
             EffectiveDateImplausible: ``now`` is taken for a typo.
         """
+        from workflow.engine import dates
+
         effective = dates.plausible_effective(self.stored.definition, now, real=self.clock())
         with self._refusals_recorded(actor, now), db.write(self.engine) as conn:
             self._guard(conn, actor, login)
@@ -433,6 +443,7 @@ def load_roadmap_as(
         AccessDenied: as above (recorded, when the roadmap is already in the database).
         EffectiveDateImplausible: ``now`` is taken for a typo.
     """
+    from workflow.engine import audit, bounces, dates
 
     with db.read(engine) as conn:
         existing = conn.execute(
