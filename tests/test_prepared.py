@@ -192,3 +192,41 @@ def test_rows_process_a_value_equal_to_the_row_befores_once(
         assert _Counted.converted == ["read общий", "read другой", "read общий"]
     else:  # through SQLAlchemy: every row's value processed
         assert _Counted.converted == [f"read {text}" for text in comments]
+
+
+def test_a_statements_own_values_and_the_parameters_not_given_bind_as_sqlalchemy_binds(
+    engine: Engine, stored: StoredRoadmap
+) -> None:
+    """A literal of the statement ('center') binds its value unless the caller names its
+    parameter (then the caller's value), whether the caller gives every other parameter
+    or leaves one with a default out (None here: the comment matches no row, the seq
+    does): the rows SQLAlchemy's execute finds."""
+    with db.write(engine) as conn:
+        Prepared(_INSERT, column_keys=list(_event(stored.id, 1))).run(
+            conn,
+            [
+                _event(stored.id, 9501),
+                _event(stored.id, 9502, entity_kind="cycle"),
+            ],
+        )
+    select = (
+        sa.select(EVENT.c.seq)
+        .where(
+            EVENT.c.entity_kind == sa.bindparam("kind", "center"),
+            EVENT.c.seq >= sa.bindparam("first"),
+            sa.or_(
+                EVENT.c.comment == sa.bindparam("comment", None, type_=sa.String), EVENT.c.seq > 0
+            ),
+        )
+        .order_by(EVENT.c.seq)
+    )
+    cases = [
+        ({"first": 9501, "comment": None}, [9501]),
+        ({"first": 9501, "comment": None, "kind": "cycle"}, [9502]),
+        ({"first": 9501}, [9501]),
+        ({"first": 9501, "kind": "cycle"}, [9502]),
+    ]
+    with db.read(engine) as conn:
+        for params, seqs in cases:
+            assert [row.seq for row in conn.execute(select, params)] == seqs
+            assert [row.seq for row in Prepared(select).rows(conn, params)] == seqs

@@ -21,6 +21,7 @@ import decimal
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,6 +42,13 @@ class _Compiled:
     #: Each positional parameter's name and its type's bind processor.
     binds: tuple[tuple[str, Processor], ...]
     defaults: Mapping[str, Any]
+    #: The values the statement holds itself (a literal's bindparam: ``'center'``, the 1
+    #: of ``version + 1``), which a caller does not name.
+    fixed: Mapping[str, Any]
+    #: Every positional parameter's value, in order, from a mapping that has them all.
+    take: Callable[[Mapping[str, Any]], tuple[Any, ...]]
+    #: The positional parameters that have a processor: (position, processor).
+    processed: tuple[tuple[int, Callable[[Any], Any]], ...]
     row: Any  # a namedtuple class of the result columns, or None
     #: The result columns that have a processor: (index, processor).
     results: tuple[tuple[int, Callable[[Any], Any]], ...]
@@ -68,10 +76,23 @@ class Prepared:
         compiled: Any = self.statement.compile(dialect=dialect, column_keys=self._column_keys)
         processors = compiled._bind_processors
         columns = compiled._result_columns
+        names = tuple(compiled.positiontup)
+        defaults = compiled.construct_params(_check=False)
         found = _Compiled(
             sql=compiled.string,
-            binds=tuple((name, processors.get(name)) for name in compiled.positiontup),
-            defaults=compiled.construct_params(_check=False),
+            binds=tuple((name, processors.get(name)) for name in names),
+            defaults=defaults,
+            fixed={
+                name: value
+                for name, value in defaults.items()
+                if value is not None and not isinstance(value, sa.util.symbol)
+            },
+            take=_taker(names),
+            processed=tuple(
+                (index, process)
+                for index, name in enumerate(names)
+                if (process := processors.get(name)) is not None
+            ),
             row=namedtuple("Row", [c.keyname for c in columns]) if columns else None,  # noqa: PYI024
             results=tuple(
                 (index, process)
@@ -87,17 +108,21 @@ class Prepared:
         return conn.dialect.name == "sqlite" and conn.in_transaction()
 
     @staticmethod
-    def _values(compiled: _Compiled, params: Mapping[str, Any]) -> tuple[Any, ...]:
-        # The statement's defaults only for the names not given (no merged dict per call).
-        defaults = compiled.defaults
-        return tuple(
-            [
-                (params[n] if n in params else defaults[n])
-                if p is None
-                else p(params[n] if n in params else defaults[n])
-                for n, p in compiled.binds
-            ]
-        )
+    def _values(compiled: _Compiled, params: Mapping[str, Any]) -> Sequence[Any]:
+        """The positional values of one run: taken at once (`_taker`) when ``params``
+        names every parameter the statement does not hold itself, then processed."""
+        fixed = compiled.fixed
+        try:
+            values = compiled.take({**fixed, **params} if fixed else params)
+        except KeyError:  # a parameter not given: its default, as SQLAlchemy binds it
+            defaults = compiled.defaults
+            values = tuple([params[n] if n in params else defaults[n] for n, _ in compiled.binds])
+        if not compiled.processed:
+            return values
+        processed = list(values)
+        for index, process in compiled.processed:
+            processed[index] = process(processed[index])
+        return processed
 
     def _cursor(
         self, conn: Connection, compiled: _Compiled, values: Any, *, many: bool = False
@@ -164,25 +189,39 @@ class Prepared:
         return int(self._cursor(conn, compiled, self._many(compiled, params), many=True).rowcount)
 
     @staticmethod
-    def _many(compiled: _Compiled, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
-        """`_values` of every row, a parameter at a time: a value that is the same object
-        as the row before's (a batch's one moment, its effective date) is converted once.
-        The rows hold every value for the whole call, so an object seen is still that
-        object (its id not another's)."""
-        if not compiled.binds:
-            return [() for _ in rows]
-        defaults = compiled.defaults
-        columns: list[list[Any]] = []
-        for name, process in compiled.binds:
-            given = [row[name] if name in row else defaults[name] for row in rows]
-            if process is not None:
-                converted: list[Any] = []
-                seen: object = _NOTHING
-                bound: Any = None
-                for value in given:
-                    if value is not seen:
-                        seen, bound = value, process(value)
-                    converted.append(bound)
-                given = converted
-            columns.append(given)
-        return list(zip(*columns, strict=True))
+    def _many(compiled: _Compiled, rows: Sequence[Mapping[str, Any]]) -> Sequence[Sequence[Any]]:
+        """`_values` of every row, processed a parameter at a time: a value that is the
+        same object as the row before's (a batch's one moment, its effective date) is
+        converted once. The rows hold every value for the whole call, so an object seen
+        is still that object (its id not another's)."""
+        fixed, take, defaults = compiled.fixed, compiled.take, compiled.defaults
+        try:
+            taken = [take({**fixed, **row}) for row in rows] if fixed else list(map(take, rows))
+        except KeyError:  # a parameter not given: its default, as SQLAlchemy binds it
+            taken = [
+                tuple([row[n] if n in row else defaults[n] for n, _ in compiled.binds])
+                for row in rows
+            ]
+        if not compiled.processed:
+            return list(taken)
+        values = [list(row) for row in taken]
+        for index, process in compiled.processed:
+            seen: object = _NOTHING
+            bound: Any = None
+            for row_values in values:
+                value = row_values[index]
+                if value is not seen:
+                    seen, bound = value, process(value)
+                row_values[index] = bound
+        return values
+
+
+def _taker(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """The values of ``names`` from a mapping, in order, as a tuple: `operator.itemgetter`
+    (one C call instead of a lookup per name), which gives a single name's value bare."""
+    if len(names) > 1:
+        return itemgetter(*names)
+    if names:
+        (name,) = names
+        return lambda params: (params[name],)
+    return lambda params: ()
