@@ -64,10 +64,13 @@ try:
 except SystemExit as stop:
     code = stop.code
 from sqlmodel.main import SQLModel, default_registry
+import gc
 with open(out, "w") as found:
     json.dump(
         {
             "code": code,
+            "frozen": gc.get_freeze_count(),
+            "collecting": gc.isenabled(),
             "modules": sorted(sys.modules),
             "tables": sorted(SQLModel.metadata.tables),
             "mapped": sorted(mapper.class_.__name__ for mapper in default_registry.mappers),
@@ -156,6 +159,20 @@ def test_users_list_and_cycles_list_import_nothing_for_changes(
     modules = set(found["modules"])
     assert {"workflow.engine.cycles", "workflow.roadmap.loader"} <= modules
     assert sorted(modules.intersection((*FOR_CHANGES, "workflow.engine.access"))) == []
+
+
+def test_the_start_is_frozen_when_the_command_runs(
+    db_url: str, engine: Engine, stored: StoredRoadmap, tmp_path: Path
+) -> None:
+    """`workflow.cli.app.main` pauses the cyclic garbage collector for the start; when
+    the command runs, what the start made is frozen and the collector is back on. Help,
+    which runs no command, freezes nothing and leaves the collector on."""
+    found, _ = _fresh(db_url, tmp_path, "centers", "list")
+    assert found["frozen"] > 20_000
+    assert found["collecting"] is True
+    found, stdout = _fresh(db_url, tmp_path, "-h")
+    assert "centers" in stdout
+    assert (found["frozen"], found["collecting"]) == (0, True)
 
 
 def test_the_working_days_calendar_is_made_on_the_first_lookup() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import gc
 import importlib
 from collections.abc import Iterator, MutableMapping
 from typing import Annotated, Any
@@ -282,10 +283,48 @@ def main_options(
     from notifications import reply_limit
 
     reply_limit.use(settings.reply_daily_limit)  # our answers per sender a day
+    _resume_collector()
+
+
+#: Whether `main` holds the cyclic garbage collector paused for the start of the process.
+_collector_paused = False
+
+
+def _resume_collector() -> None:
+    """The command is about to run: what the start made is frozen and the cyclic
+    garbage collector resumes, if `main` paused it.
+
+    The start (Typer and the command line, SQLAlchemy, pydantic, the settings: some
+    50,000 objects, a few hundred of them garbage) makes objects that live until the
+    process ends, so the collector's passes over them free nothing: frozen
+    (`gc.freeze`), they are not examined again, by the command's collections nor by the
+    full one at the interpreter's exit. The command's own objects are collected as
+    always (a daemon, an import of 200,000 rows). Pausing early, freezing, then
+    enabling is the idiom the `gc` module documents for `gc.freeze`.
+    """
+    global _collector_paused
+    if _collector_paused:
+        _collector_paused = False
+        gc.freeze()
+        gc.enable()
 
 
 def main() -> None:
-    """Console-script entry point: usage errors are reported in Russian (exit 2)."""
+    """Console-script entry point: usage errors are reported in Russian (exit 2).
+
+    The cyclic garbage collector is paused until the command runs (`_resume_collector`);
+    when no command runs (help, a usage error, a refused option) it is put back as it
+    was on return.
+    """
+    global _collector_paused
     from workflow.cli.usage import run
 
-    raise SystemExit(run(app))
+    _collector_paused = gc.isenabled()
+    gc.disable()
+    try:
+        code = run(app)
+    finally:
+        if _collector_paused:
+            _collector_paused = False
+            gc.enable()
+    raise SystemExit(code)
