@@ -161,6 +161,19 @@ def test_users_list_and_cycles_list_import_nothing_for_changes(
     assert sorted(modules.intersection((*FOR_CHANGES, "workflow.engine.access"))) == []
 
 
+def test_init_again_imports_no_alembic_and_no_rich(
+    db_url: str, engine: Engine, stored: StoredRoadmap, tmp_path: Path
+) -> None:
+    """``tochka init`` on a database at the head revision with its roadmap loaded: no
+    migration to run (`workflow.storage.schema.upgrade` imports Alembic only for one),
+    and the warnings of `workflow.views.overview` need no Rich table."""
+    found, stdout = _fresh(db_url, tmp_path, "init")
+    assert "схема уже актуальна" in stdout
+    modules = set(found["modules"])
+    assert {"workflow.storage.schema", "workflow.views.overview"} <= modules
+    assert [m for m in ("alembic", "rich") if m in modules] == []
+
+
 def test_the_start_is_frozen_when_the_command_runs(
     db_url: str, engine: Engine, stored: StoredRoadmap, tmp_path: Path
 ) -> None:

@@ -52,12 +52,12 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     Raises:
         SchemaTooNew: the database was written by a newer version (left untouched).
     """
-    from alembic import command
-
     with engine.connect() as conn:
         before = db.check_schema(conn, KNOWN_REVISIONS)
     if before == HEAD:
-        return before, HEAD
+        return before, HEAD  # `tochka init` again: no Alembic
+    from alembic import command
+
     with db.write(engine) as conn:
         cfg = alembic_config()
         cfg.attributes["connection"] = conn  # type: ignore[attr-defined]

@@ -7,7 +7,6 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from rich.table import Table
 from sqlalchemy.engine import Connection
 
 from base.clock import local_date
@@ -82,6 +81,8 @@ class Summary:
         }
 
     def render(self, out: Any) -> None:
+        # Imported here: `tochka init` reads this module for its warnings only.
+        from rich.table import Table
 
         out.print(f"[bold]{self.title}[/]")
         out.print(f"Дорожная карта «{self.roadmap}», на {self.today:%d.%m.%Y}")
