@@ -10,12 +10,12 @@ from base import db
 from states import GuardRefused, TriggerNotAllowed
 from tests.conftest import T0, bypass_append_only
 from workflow.engine import audit, cycles
-from workflow.engine.access import Actor
+from workflow.engine.access import AccessDenied, Actor
 from workflow.engine.transitions import TransitionEngine, TransitionResult
 from workflow.errors import AuditBroken, Conflict, NotFound
 from workflow.imports.centers_file import CenterRow
 from workflow.roadmap.store import StoredRoadmap
-from workflow.storage.tables import CENTER, EVENT
+from workflow.storage.tables import CENTER, EVENT, USER
 
 REAL = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 OP = Actor(login="ivanova")
@@ -120,6 +120,33 @@ def test_refusals_change_nothing(
         eng.fire_center("C00000", "agree_infrastructure", actor=OP, now=T0, expected_version=7)
     assert (caught.value.expected, caught.value.actual) == (7, 1)
     assert _events(engine) == before
+
+
+def test_a_role_or_scope_changed_between_two_fires_of_one_engine_is_seen(
+    engine: Engine, stored: StoredRoadmap, centers3: list[CenterRow]
+) -> None:
+    """The engine keeps one principal for each role and scope its fires read: a user
+    made a municipality fires in its district, is refused by the same engine's next fire
+    once its scope is another district, and fires again once a coordinator again."""
+    eng = _engine(engine, stored)
+    eng.fire_center("C00000", "agree_infrastructure", actor=OP, now=T0)
+
+    def make(role: str, scope: list[str] | None) -> None:
+        with db.write(engine) as conn:
+            conn.execute(
+                sa.update(USER)
+                .where(USER.c.roadmap_id == stored.id, USER.c.login == OP.login)
+                .values(role=role, scope=scope)
+            )
+
+    make("municipality", ["Шуйский район"])
+    eng.fire_center("C00000", "equip", actor=OP, now=T0)
+    make("municipality", ["Другой район"])
+    with pytest.raises(AccessDenied) as caught:
+        eng.fire_center("C00000", "train_staff", actor=OP, now=T0)
+    assert "Шуйский район" in caught.value.missing
+    make("coordinator", None)
+    eng.fire_center("C00001", "agree_infrastructure", actor=OP, now=T0)
 
 
 def test_a_failing_notice_hook_rolls_the_whole_transition_back(

@@ -276,6 +276,23 @@ class TransitionEngine:
         self.clock = clock
         self.notice_hook = notice_hook
         self.evidence_store = evidence_store
+        # The principals built from the roles and scopes the fires read (`_principal`).
+        self._principals: dict[tuple[str, str, tuple[str, ...]], access.Principal] = {}
+
+    def _principal(self, login: str, row: Any) -> access.Principal:
+        """The user ``login`` as the role and scope read with the entity (``row``) make
+        it: one object for each such value (a frozen one, so shared safely), since every
+        row of a batch reads the same user and building it was a tenth of a row's check.
+        A role or scope changed since is read as another value, another principal; the
+        values are a roadmap's users', so they stay few."""
+        scope = tuple(row.actor_scope or ())
+        key = (login, row.actor_role, scope)
+        found = self._principals.get(key)
+        if found is None:
+            found = self._principals[key] = access.Principal(
+                login=login, role=access.Role(row.actor_role), scope=scope
+            )
+        return found
 
     def fire_center(
         self,
@@ -478,7 +495,18 @@ class TransitionEngine:
             params: dict[str, object] = {"roadmap_id": self.roadmap_id, "login": login}
             params.update((f"code_{n}", chunk[min(n, len(chunk) - 1)]) for n in range(size))
             for row in _centers_read(size).rows(conn, params):
-                found[row.code] = _Center(**row._asdict())
+                found[row.code] = _Center(
+                    id=row.id,
+                    code=row.code,
+                    state=row.state,
+                    version=row.version,
+                    previous_state=row.previous_state,
+                    municipality=row.municipality,
+                    actor_role=row.actor_role,
+                    actor_scope=row.actor_scope,
+                    last_effective=row.last_effective,
+                    event_count=row.event_count,
+                )
         return found
 
     def fire_cycle_in(
@@ -593,15 +621,7 @@ class TransitionEngine:
                 hint="Список центров: tochka centers list.",
             )
         label = f"Центр {code}"
-        known = (
-            None
-            if row.actor_role is None
-            else access.Principal(
-                login=actor.login,
-                role=access.Role(row.actor_role),
-                scope=tuple(row.actor_scope or ()),
-            )
-        )
+        known = None if row.actor_role is None else self._principal(actor.login, row)
         self._authorize(
             conn,
             actor,
