@@ -21,7 +21,7 @@ prepared once for all rows, in one process. Two ways to apply them (`BulkMode`):
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,14 +55,11 @@ class Outcome(StrEnum):
 
 
 @dataclass(frozen=True, kw_only=True)
-class BulkRow:
-    """One transition to fire: the row of the file it came from and what it asks."""
+class BulkRow(CenterFire):
+    """One transition to fire: the row of the file it came from and what it asks (a
+    `CenterFire`, so that one transaction fires the rows themselves)."""
 
     line: int
-    code: str
-    trigger: str
-    evidence: Mapping[str, str] | None = None
-    comment: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,20 +109,7 @@ def fire_rows(
     outcomes: list[RowOutcome] = []
     try:
         with _collector_paused(), db.write(fire.engine) as conn:
-            fired = fire.fire_centers_in(
-                conn,
-                [
-                    CenterFire(
-                        code=row.code,
-                        trigger=row.trigger,
-                        evidence=row.evidence,
-                        comment=row.comment,
-                    )
-                    for row in rows
-                ],
-                actor=actor,
-                now=now,
-            )
+            fired = fire.fire_centers_in(conn, rows, actor=actor, now=now)
             # DONE only if the transaction is to commit (its failure raises past here).
             passed = commit and not any(isinstance(done, TochkaError) for done in fired)
             checked = Outcome.DONE if passed else Outcome.CHECKED
