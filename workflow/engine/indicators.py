@@ -60,7 +60,7 @@ from workflow.roadmap.indicators import (
     required_indicators,
     shown_text,
 )
-from workflow.roadmap.loader import parse_roadmap
+from workflow.roadmap.loader import parse_stored
 from workflow.roadmap.store import StoredRoadmap
 from workflow.storage.tables import CENTER, EVENT, ROADMAP, VALUE
 
@@ -244,7 +244,7 @@ def _roadmap_definition(conn: Connection, roadmap_id: int) -> Roadmap:
     row = conn.execute(
         sa.select(ROADMAP.c.code, ROADMAP.c.source).where(ROADMAP.c.id == roadmap_id)
     ).one()
-    return parse_roadmap(row.source, filename=f"<дорожная карта «{row.code}» в базе>")
+    return parse_stored(row.source, row.code)
 
 
 def missing_submissions(

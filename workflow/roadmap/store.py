@@ -42,9 +42,9 @@ PARSED_KEPT = 256
 def _parse_cached(source: str, code: str) -> Roadmap:
     # Imported here: YAML and validation (~50 ms) are paid only when a stored roadmap is
     # parsed, not by every command that resolves a roadmap code.
-    from workflow.roadmap.loader import parse_roadmap
+    from workflow.roadmap.loader import parse_stored
 
-    return parse_roadmap(source, filename=f"<дорожная карта «{code}» в базе>")
+    return parse_stored(source, code)
 
 
 def store(engine: Engine, roadmap: Roadmap, *, now: datetime) -> tuple[int, str]:
