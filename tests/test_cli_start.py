@@ -114,22 +114,20 @@ def test_centers_list_imports_only_what_it_uses(
     assert crept == []
 
 
-def test_outbox_send_builds_no_calendar_and_no_renderer(
+def test_outbox_send_parses_no_roadmap_and_builds_no_renderer(
     db_url: str, engine: Engine, stored: StoredRoadmap, tmp_path: Path
 ) -> None:
-    """``tochka outbox send`` parses the roadmap (whose coordinator may send) and asks for
-    no working day, renders no letter and builds no iCalendar file on an empty outbox:
-    the Russian calendar (`workflow.roadmap.workdays` makes it on the first lookup; it
-    imports every country of `holidays`), Jinja2 (`workflow.mailer.make_renderer`) and
-    `icalendar` (`notifications.ics`) stay unimported."""
+    """``tochka outbox send`` on an empty outbox: the coordinator check reads the
+    roadmaps' ids (`workflow.cli.context.authorize`), so no definition is parsed (no
+    YAML, no loader), and no letter is rendered (`workflow.mailer.make_renderer` imports
+    Jinja2)."""
     grant(engine, stored.id, (identity.os_login(),), "coordinator")
     found, stdout = _fresh(db_url, tmp_path, "outbox", "send")
     assert "Отправлено: 0" in stdout
     modules = set(found["modules"])
-    assert {"workflow.roadmap.loader", "workflow.roadmap.workdays"} <= modules
-    assert {"notifications.deliver", "workflow.mailer", "notifications.ics"} <= modules
-    for unused in ("holidays", "jinja2", "icalendar", "notifications.render"):
-        assert unused not in modules, unused
+    assert {"notifications.deliver", "workflow.mailer", "workflow.engine.access"} <= modules
+    unused = ("workflow.roadmap.loader", "yaml", "jinja2", "notifications.render")
+    assert [m for m in unused if m in modules] == []
 
 
 #: What recording a change brings (the audit chain, its dates, the outbox's tables, the
@@ -148,7 +146,10 @@ def test_users_list_and_cycles_list_import_nothing_for_changes(
 ) -> None:
     """``tochka users list`` reads the roles (`workflow.engine.access`) and ``tochka cycles
     list`` the parsed roadmap; neither imports `FOR_CHANGES`, and the cycles' listing
-    not the rights either."""
+    not the rights either. The roadmap's recurrences and period titles ask for no
+    working day and build no calendar: the Russian calendar (`workflow.roadmap.workdays`
+    makes it on the first lookup; it imports every country of `holidays`) and
+    `icalendar` (`notifications.ics`) stay unimported."""
     found, stdout = _fresh(db_url, tmp_path, "users", "list")
     assert "operator" in stdout
     modules = set(found["modules"])
@@ -158,7 +159,9 @@ def test_users_list_and_cycles_list_import_nothing_for_changes(
     assert "Циклы: 0" in stdout
     modules = set(found["modules"])
     assert {"workflow.engine.cycles", "workflow.roadmap.loader"} <= modules
-    assert sorted(modules.intersection((*FOR_CHANGES, "workflow.engine.access"))) == []
+    assert {"workflow.roadmap.workdays", "notifications.ics"} <= modules
+    unused = (*FOR_CHANGES, "workflow.engine.access", "holidays", "icalendar")
+    assert sorted(modules.intersection(unused)) == []
 
 
 def test_init_again_imports_no_alembic_and_no_rich(

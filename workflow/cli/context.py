@@ -165,6 +165,19 @@ class CliState:
         with db.read(self.engine()) as conn:
             return resolve_id(conn, code)
 
+    def roadmap_ids(self, code: str | None) -> list[int]:
+        """The row ids of `roadmaps`, without parsing their definitions (for `authorize`)."""
+        from base import db
+        from workflow.roadmap import store as roadmap_store
+
+        with db.read(self.engine()) as conn:
+            if code is not None:
+                return [roadmap_store.resolve_id(conn, code)]
+            found = roadmap_store.ids(conn)
+            if not found:
+                roadmap_store.resolve_id(conn, None)  # raises the "no roadmap" error
+            return found
+
     def roadmaps(self, code: str | None) -> list[StoredRoadmap]:
         """The roadmap named by ``code``, or every roadmap in the database."""
         from base import db
@@ -235,25 +248,27 @@ def _check_named_user(engine: Engine, login: str) -> None:
 
 def authorize(
     st: CliState,
-    roadmaps: Sequence[StoredRoadmap],
+    roadmap_ids: Sequence[int],
     action: Action,
     target: str,
     *,
     any_of: bool = False,
 ) -> None:
-    """Check the actor may do ``action`` in each of ``roadmaps`` (with ``any_of``: in at
-    least one). A refusal is recorded in the roadmap that refused, then raised."""
+    """Check the actor may do ``action`` in each of the roadmaps ``roadmap_ids`` (with
+    ``any_of``: in at least one). A refusal is recorded in the roadmap that refused, then
+    raised. The rights need the roadmaps' ids only: `outbox send` parses no definition."""
     from base import db
     from base.clock import system_clock
     from workflow.engine.access import AccessDenied, authorize_action, refusals_recorded
+    from workflow.roadmap import store as roadmap_store
 
-    refusal: tuple[StoredRoadmap, AccessDenied] | None = None
-    for stored in roadmaps:
+    refusal: tuple[int, AccessDenied] | None = None
+    for roadmap_id in roadmap_ids:
         try:
             with db.read(st.engine()) as conn:
-                authorize_action(conn, stored.id, st.actor_ref, action, target=target)
+                authorize_action(conn, roadmap_id, st.actor_ref, action, target=target)
         except AccessDenied as denied:
-            refusal = refusal or (stored, denied)
+            refusal = refusal or (roadmap_id, denied)
             if not any_of:
                 break
             continue
@@ -262,10 +277,12 @@ def authorize(
     if refusal is None:
         return
     where, refused = refusal
+    with db.read(st.engine()) as conn:
+        zone = roadmap_store.timezone(conn, where)
     with refusals_recorded(
         st.engine(),
-        where.id,
-        timezone=where.definition.timezone,
+        where,
+        timezone=zone,
         actor=st.actor_ref,
         now=st.now(),
         clock=system_clock,

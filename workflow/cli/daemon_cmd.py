@@ -61,7 +61,7 @@ def tick(ctx: typer.Context, roadmap: RoadmapCode = None) -> None:
     st = state(ctx)
     roadmaps = st.roadmaps(roadmap)
     # The reconciler changes data (cycles, overdue marks, letters): coordinators only.
-    authorize(st, roadmaps, Action.RECONCILE, target="tochka tick")
+    authorize(st, [stored.id for stored in roadmaps], Action.RECONCILE, target="tochka tick")
     queue, weekly_plan = _queue(st)
     # The tick's events name the coordinator who ran it; the checks are the system's.
     actor = Actor(login=st.actor, system=True)
@@ -153,7 +153,12 @@ def run(
     from workflow.schedule import weekly
 
     # The daemon reconciles every roadmap: its account must coordinate each of them.
-    authorize(st, st.roadmaps(None), Action.RECONCILE, target="tochka daemon run")
+    authorize(
+        st,
+        [stored.id for stored in st.roadmaps(None)],  # each parsed: a broken one stops the start
+        Action.RECONCILE,
+        target="tochka daemon run",
+    )
     from workflow.mailer import make_renderer
     from workflow.schedule.reminders import outbox_queue
 

@@ -273,4 +273,4 @@ def _require_coordinator(st: Any, target: str, roadmap: str | None) -> None:
     named by ``--roadmap``, or of any roadmap, may send and retry (refusals recorded)."""
     from workflow.engine.access import Action
 
-    authorize(st, st.roadmaps(roadmap), Action.MANAGE_OUTBOX, target, any_of=True)
+    authorize(st, st.roadmap_ids(roadmap), Action.MANAGE_OUTBOX, target, any_of=True)

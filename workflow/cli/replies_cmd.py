@@ -74,7 +74,7 @@ def import_(
     from workflow.inbound.files import import_path
 
     st = state(ctx)
-    authorize(st, st.roadmaps(roadmap), Action.MANAGE_OUTBOX, str(path), any_of=True)
+    authorize(st, st.roadmap_ids(roadmap), Action.MANAGE_OUTBOX, str(path), any_of=True)
     max_bytes = int(st.settings.inbound_max_mb * 1024 * 1024)
     report = import_path(st.engine(), path, max_bytes=max_bytes)
     if st.json:

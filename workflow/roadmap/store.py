@@ -193,6 +193,18 @@ def codes(conn: Connection) -> list[str]:
     return list(conn.execute(sa.select(ROADMAP.c.code).order_by(ROADMAP.c.code)).scalars())
 
 
+def ids(conn: Connection) -> list[int]:
+    """Row ids of every stored roadmap, in the order of their codes."""
+    return list(conn.execute(sa.select(ROADMAP.c.id).order_by(ROADMAP.c.code)).scalars())
+
+
+def timezone(conn: Connection, roadmap_id: int) -> str:
+    """A stored roadmap's time zone (its definition's), without parsing the definition."""
+    return str(
+        conn.execute(sa.select(ROADMAP.c.timezone).where(ROADMAP.c.id == roadmap_id)).scalar_one()
+    )
+
+
 def resolve(conn: Connection, code: str | None) -> StoredRoadmap:
     """The roadmap named ``code``, or the only one present when ``code`` is None.
 
