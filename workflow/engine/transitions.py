@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from base import db
-from base.clock import Clock, local_date, system_clock
+from base.clock import Clock, system_clock
 from base.errors import TochkaError
 from notifications.ics import period_text
 from states import CENTER_WORKFLOW, CYCLE_WORKFLOW, StateHolder, Workflow
@@ -589,6 +589,7 @@ class TransitionEngine:
             version=row.version,
             actor=actor,
             now=now,
+            effective=effective,
             evidence=evidence,
             comment=comment,
             files=files,
@@ -749,6 +750,7 @@ class TransitionEngine:
             version=row.version,
             actor=actor,
             now=now,
+            effective=effective,
             evidence=evidence,
             comment=comment,
             files=files,
@@ -832,14 +834,16 @@ class TransitionEngine:
         version: int,
         actor: Actor,
         now: datetime,
+        effective: date,
         evidence: Mapping[str, str] | None,
         comment: str | None,
         files: Sequence[EvidenceFile] = (),
     ) -> TransitionResult:
+        """Write a checked fire (``effective``: the date of ``now`` in the roadmap's
+        zone, as the caller's `dates.plausible_effective` has it)."""
         if files and self.evidence_store is None:
             raise ValueError("evidence files need an evidence_store")
         recorded_at = self.clock()
-        effective = local_date(now, self.roadmap.timezone)
         params["b_now"] = recorded_at
         updated = _prepared(statement).run(conn, params)
         if updated != 1:
