@@ -131,8 +131,8 @@ def test_outbox_send_parses_no_roadmap_and_builds_no_renderer(
 
 
 #: What recording a change brings (the audit chain, its dates, the outbox's tables, the
-#: bounces): the engine's users and cycles import it when a change runs, and the rights
-#: (`workflow.engine.access`) when a refusal is recorded.
+#: bounces): the engine's users, cycles and municipalities import it when a change runs,
+#: and the rights (`workflow.engine.access`) when a refusal is recorded.
 FOR_CHANGES = (
     "workflow.engine.audit",
     "workflow.engine.dates",
@@ -141,12 +141,13 @@ FOR_CHANGES = (
 )
 
 
-def test_users_list_and_cycles_list_import_nothing_for_changes(
+def test_the_listings_import_nothing_for_changes(
     db_url: str, engine: Engine, stored: StoredRoadmap, tmp_path: Path
 ) -> None:
-    """``tochka users list`` reads the roles (`workflow.engine.access`) and ``tochka cycles
-    list`` the parsed roadmap; neither imports `FOR_CHANGES`, and the cycles' listing
-    not the rights either. The roadmap's recurrences and period titles ask for no
+    """``tochka users list`` reads the roles (`workflow.engine.access`), ``tochka cycles
+    list`` the parsed roadmap and ``tochka municipalities list`` the contacts; none
+    imports `FOR_CHANGES`, and the cycles' and municipalities' listings not the rights
+    either. The roadmap's recurrences and period titles ask for no
     working day and build no calendar: the Russian calendar (`workflow.roadmap.workdays`
     makes it on the first lookup; it imports every country of `holidays`) and
     `icalendar` (`notifications.ics`) stay unimported."""
@@ -162,6 +163,11 @@ def test_users_list_and_cycles_list_import_nothing_for_changes(
     assert {"workflow.roadmap.workdays", "notifications.ics"} <= modules
     unused = (*FOR_CHANGES, "workflow.engine.access", "holidays", "icalendar")
     assert sorted(modules.intersection(unused)) == []
+    found, stdout = _fresh(db_url, tmp_path, "municipalities", "list")
+    assert found["code"] == 0
+    modules = set(found["modules"])
+    assert "workflow.engine.municipalities" in modules
+    assert sorted(modules.intersection((*FOR_CHANGES, "workflow.engine.access"))) == []
 
 
 def test_init_again_imports_no_alembic_and_no_rich(

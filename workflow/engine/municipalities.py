@@ -20,8 +20,6 @@ import sqlalchemy as sa
 from base import db
 from base.clock import Clock, system_clock
 from notifications.values import Recipient
-from workflow.engine import audit, bounces, dates
-from workflow.engine.access import Action, as_actor, authorize_action, refusals_recorded
 from workflow.errors import ImportFileError, Problem
 from workflow.imports.municipalities_file import (
     MUNICIPALITY_FIELD,
@@ -38,6 +36,9 @@ if TYPE_CHECKING:
     from workflow.roadmap.store import StoredRoadmap
 
 __all__ = ["ContactRow", "contacts", "import_contacts", "listing", "read_contacts_file"]
+
+# The import brings the audit chain, the rights, the dates and the bounces (with the
+# outbox's tables) when it runs: the listing and the contacts a reminder reads need none.
 
 
 def import_contacts(
@@ -59,6 +60,8 @@ def import_contacts(
         EffectiveDateBeforeLast: ``now`` is earlier than the last change of a contact
             the file changes; nothing stored.
     """
+    from workflow.engine import audit, bounces, dates
+    from workflow.engine.access import Action, as_actor, authorize_action, refusals_recorded
 
     table = CONTACT
     by = as_actor(actor)
