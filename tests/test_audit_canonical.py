@@ -5,8 +5,11 @@ change; the values below were computed before `_canonical` kept the last moment'
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
+
+import pytest
 
 from workflow.engine import audit
 
@@ -55,3 +58,31 @@ def test_an_equal_moment_at_another_offset_is_written_with_its_own_offset() -> N
         assert audit.event_hash(_FIELDS, _PREV) == _HASH
         assert audit.event_hash(_MOSCOW, _PREV) == _MOSCOW_HASH
         assert audit.event_hash(dict(_FIELDS), _PREV) == _HASH
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"evidence": {}},
+        {"evidence": {"я": "№ 1", "a": 'кавычки " и \\ и\nстрока\u2028'}},
+        {"evidence": {"files": [{"name": "акт.pdf", "sha256": "ab", "size": 12}], "act": "1"}},
+        {"comment": "\t\x00", "on_behalf_of": "petrov", "from_state": "planned"},
+        {"recorded_at": "2021-01-11T09:00:00+00:00", "effective_date": "2021-01-11"},
+        {"seq": 10**20, "entity_id": True},
+    ],
+)
+def test_the_canonical_text_is_the_json_of_the_whole_object(changes: dict[str, Any]) -> None:
+    """Each value encoded alone makes the bytes the encoder makes of the whole object:
+    sorted keys, no spaces, UTF-8 as is, empty evidence as null, any value type."""
+    fields = _MOSCOW | changes
+    evidence = fields["evidence"]
+    payload = {
+        **{k: v for k, v in fields.items() if k not in ("recorded_at", "effective_date")},
+        "recorded_at": audit._iso(fields["recorded_at"]),
+        "effective_date": audit._iso(fields["effective_date"]),
+        "evidence": dict(evidence) if evidence else None,
+        "prev_hash": _PREV,
+    }
+    text = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    assert audit._canonical(fields, _PREV) == text.encode("utf-8")
