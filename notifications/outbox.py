@@ -43,13 +43,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlmodel import Field, SQLModel
+from sqlmodel import SQLModel
+from sqlmodel.sql.sqltypes import AutoString
 
 from base.columns import UTCDateTime
 from notifications.errors import NotRetryable, OutboxRowNotFound
@@ -87,75 +88,72 @@ class LetterKind(StrEnum):
     """The weekly summary to the coordinator."""
 
 
-def _utc(nullable: bool = False) -> Any:
-    return sa.Column(UTCDateTime(), nullable=nullable)
+def _utc(name: str, *, nullable: bool = False) -> sa.Column[Any]:
+    return sa.Column(name, UTCDateTime(), nullable=nullable)
 
 
-class OutboxMessage(SQLModel, table=True):
-    """One letter to deliver, rendered when queued, with a unique idempotency key."""
-
-    __tablename__ = "outbox"
-    __table_args__ = (
-        sa.Index("ix_outbox_due", "status", "next_attempt_at"),
-        sa.Index("ix_outbox_digest_group", "digest_group"),
-        # A reply names the letter it answers by Message-ID (`workflow.inbound.record`).
-        sa.Index("ix_outbox_message_id", "message_id"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    key: str = Field(max_length=255, sa_column_kwargs={"unique": True})
-    kind: str = Field(max_length=16)
+# Core tables, not SQLModel classes: nothing reads them as models, and every command that
+# sends or lists letters imports this module (building the three classes' pydantic
+# models and declarative mappings cost more than their columns). The columns are what
+# ``SQLModel`` made of the fields: ``str`` is ``AutoString``, a field with a default has
+# it as the column's default, an optional field is nullable.
+OUTBOX = sa.Table(
+    "outbox",
+    SQLModel.metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("key", AutoString(255), nullable=False, unique=True),
+    sa.Column("kind", AutoString(16), nullable=False),
     # sha256 of "<recipient>|<send_on>" for digests: finds the day's letter to amend.
-    digest_group: str | None = Field(default=None, max_length=64)
-    recipient: str = Field(max_length=320)
+    sa.Column("digest_group", AutoString(64), nullable=True),
+    sa.Column("recipient", AutoString(320), nullable=False),
     # Every SMTP recipient, comma-separated (To first, then Cc).
-    envelope: str = Field(sa_type=sa.Text)
-    subject: str = Field(sa_type=sa.Text)
-    status: str = Field(default=OutboxStatus.PENDING.value, max_length=16)
-    attempts: int = 0
-    next_attempt_at: datetime = Field(sa_column=_utc())
-    lease_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
-    claim_token: str | None = Field(default=None, max_length=32)
-    created_at: datetime = Field(sa_column=_utc())
-    updated_at: datetime = Field(sa_column=_utc())
-    sent_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    sa.Column("envelope", sa.Text, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("status", AutoString(16), nullable=False, default=OutboxStatus.PENDING.value),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    _utc("next_attempt_at"),
+    _utc("lease_until", nullable=True),
+    sa.Column("claim_token", AutoString(32), nullable=True),
+    _utc("created_at"),
+    _utc("updated_at"),
+    _utc("sent_at", nullable=True),
     # Real (wall-clock) times. Nullable so that revision 0004 adds them without rebuilding
     # the table; it sets ``queued_at`` of older rows, ``recorded_at`` waits for an outcome.
-    queued_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
-    recorded_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
-    message_id: str | None = Field(default=None, max_length=255)
-    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    _utc("queued_at", nullable=True),
+    _utc("recorded_at", nullable=True),
+    sa.Column("message_id", AutoString(255), nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Index("ix_outbox_due", "status", "next_attempt_at"),
+    sa.Index("ix_outbox_digest_group", "digest_group"),
+    # A reply names the letter it answers by Message-ID (`workflow.inbound.record`).
+    sa.Index("ix_outbox_message_id", "message_id"),
+)
+"""One letter to deliver, rendered when queued, with a unique idempotency key."""
 
+OUTBOX_LETTER = sa.Table(
+    "outbox_letter",
+    SQLModel.metadata,
+    sa.Column("outbox_id", sa.Integer, sa.ForeignKey("outbox.id"), primary_key=True),
+    sa.Column("message", sa.LargeBinary, nullable=False),
+)
+"""The bytes of one outbox row's letter (see the module)."""
 
-class OutboxLetter(SQLModel, table=True):
-    """The bytes of one outbox row's letter (see the module)."""
+REMINDER = sa.Table(
+    "reminder",
+    SQLModel.metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("key", AutoString(255), nullable=False, unique=True),
+    sa.Column("outbox_id", sa.Integer, sa.ForeignKey("outbox.id"), nullable=False),
+    sa.Column("recipient", AutoString(320), nullable=False),
+    sa.Column("send_on", sa.Date, nullable=False),
+    sa.Column("deadline", sa.Date, nullable=False),
+    sa.Column("rung", AutoString(16), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    _utc("created_at"),
+    sa.Index("ix_reminder_outbox", "outbox_id"),
+)
+"""A reminder recorded once by its key, and the letter that carries it."""
 
-    __tablename__ = "outbox_letter"
-
-    outbox_id: int = Field(foreign_key="outbox.id", primary_key=True)
-    message: bytes = Field(sa_type=sa.LargeBinary)
-
-
-class ReminderRecord(SQLModel, table=True):
-    """A reminder recorded once by its key, and the letter that carries it."""
-
-    __tablename__ = "reminder"
-    __table_args__ = (sa.Index("ix_reminder_outbox", "outbox_id"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    key: str = Field(max_length=255, sa_column_kwargs={"unique": True})
-    outbox_id: int = Field(foreign_key="outbox.id")
-    recipient: str = Field(max_length=320)
-    send_on: date
-    deadline: date
-    rung: str = Field(max_length=16)
-    payload: dict[str, Any] = Field(sa_type=sa.JSON)
-    created_at: datetime = Field(sa_column=_utc())
-
-
-OUTBOX: sa.Table = OutboxMessage.__table__  # type: ignore[attr-defined]
-REMINDER: sa.Table = ReminderRecord.__table__  # type: ignore[attr-defined]
-OUTBOX_LETTER: sa.Table = OutboxLetter.__table__  # type: ignore[attr-defined]
 #: An outbox row with its letter's bytes (``OUTBOX_LETTER.c.message``), for reading both.
 OUTBOX_WITH_LETTER = OUTBOX.join(OUTBOX_LETTER, OUTBOX_LETTER.c.outbox_id == OUTBOX.c.id)
 

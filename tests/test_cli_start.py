@@ -170,6 +170,17 @@ def test_the_listings_import_nothing_for_changes(
     assert sorted(modules.intersection((*FOR_CHANGES, "workflow.engine.access"))) == []
 
 
+def test_outbox_list_maps_no_class(
+    db_url: str, engine: Engine, stored: StoredRoadmap, tmp_path: Path
+) -> None:
+    """The outbox's tables are Core tables (`notifications.outbox`): ``tochka outbox list``
+    builds no SQLModel class (their pydantic models and declarative mappings)."""
+    found, stdout = _fresh(db_url, tmp_path, "outbox", "list")
+    assert "notifications.outbox" in found["modules"]
+    assert {"outbox", "outbox_letter", "reminder"} <= set(found["tables"])
+    assert found["mapped"] == []
+
+
 def test_init_again_imports_no_alembic_and_no_rich(
     db_url: str, engine: Engine, stored: StoredRoadmap, tmp_path: Path
 ) -> None:
