@@ -10,6 +10,7 @@ statement goes through SQLAlchemy itself, and the same tests hold.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -230,3 +231,27 @@ def test_a_statements_own_values_and_the_parameters_not_given_bind_as_sqlalchemy
         for params, seqs in cases:
             assert [row.seq for row in conn.execute(select, params)] == seqs
             assert [row.seq for row in Prepared(select).rows(conn, params)] == seqs
+
+
+@pytest.mark.parametrize(
+    "evidence",
+    [
+        {"department_order": "№ 1", "act": 'кавычки " и \\ и\nстрока\u2028'},
+        {},
+        {"files": [{"name": "акт.pdf", "size": 3}], "act": "1"},
+    ],
+)
+def test_json_is_stored_as_json_dumps_writes_it(
+    engine: Engine, stored: StoredRoadmap, evidence: dict[str, Any]
+) -> None:
+    """The engines' JSON text (`db.json_text`, a mapping of texts written directly) is
+    the text json.dumps makes, as SQLite holds it, and reads back as it was given."""
+    with db.write(engine) as conn:
+        conn.execute(_INSERT, _event(stored.id, 9601, evidence=evidence))
+    if db.is_sqlite(engine):
+        with engine.connect() as conn:
+            text = conn.exec_driver_sql("SELECT evidence FROM event WHERE seq = 9601").scalar()
+        assert text == json.dumps(evidence)
+    with db.read(engine) as conn:
+        found = conn.execute(sa.select(EVENT.c.evidence).where(EVENT.c.seq == 9601)).scalar()
+    assert found == evidence
