@@ -30,7 +30,7 @@ from workflow.imports.centers_file import CenterRow
 from workflow.roadmap import store as roadmap_store
 from workflow.roadmap.loader import load_roadmap
 from workflow.roadmap.store import StoredRoadmap
-from workflow.storage.tables import CENTER, CYCLE, EVENT, USER, IndicatorValue, MunicipalityContact
+from workflow.storage.tables import CENTER, CONTACT, CYCLE, EVENT, USER, IndicatorValue
 
 Cli = Callable[..., Result]
 INDICATOR_VALUE = IndicatorValue.__table__  # type: ignore[attr-defined]
@@ -272,7 +272,7 @@ def test_every_command_for_a_role(
 
 
 def _contacts(engine: Engine) -> list[tuple[str, str]]:
-    table = MunicipalityContact.__table__  # type: ignore[attr-defined]
+    table = CONTACT
     with engine.connect() as conn:
         return [(r.name, r.email) for r in conn.execute(sa.select(table.c.name, table.c.email))]
 

@@ -156,6 +156,7 @@ def test_the_listings_import_nothing_for_changes(
     modules = set(found["modules"])
     assert {"workflow.engine.users", "workflow.engine.access"} <= modules
     assert sorted(modules.intersection(FOR_CHANGES)) == []
+    assert found["mapped"] == []  # the users' table is a Core table
     found, stdout = _fresh(db_url, tmp_path, "cycles", "list")
     assert "Циклы: 0" in stdout
     modules = set(found["modules"])
@@ -163,11 +164,26 @@ def test_the_listings_import_nothing_for_changes(
     assert {"workflow.roadmap.workdays", "notifications.ics"} <= modules
     unused = (*FOR_CHANGES, "workflow.engine.access", "holidays", "icalendar")
     assert sorted(modules.intersection(unused)) == []
+    assert found["mapped"] == []  # the cycles' table too
     found, stdout = _fresh(db_url, tmp_path, "municipalities", "list")
     assert found["code"] == 0
     modules = set(found["modules"])
     assert "workflow.engine.municipalities" in modules
     assert sorted(modules.intersection((*FOR_CHANGES, "workflow.engine.access"))) == []
+    assert found["mapped"] == []  # and the contacts'
+
+
+def test_history_maps_no_class(
+    db_url: str, engine: Engine, stored: StoredRoadmap, tmp_path: Path
+) -> None:
+    """``tochka history center`` reads the audit chain's events, the users (who acted) and
+    the cycles: Core tables (`workflow.storage.tables.events`, `users`, `cycles`), no
+    SQLModel class built."""
+    centers.import_centers(engine, stored, make_rows(1), filename="c.csv", actor="t", now=T0)
+    found, stdout = _fresh(db_url, tmp_path, "history", "center", "C00000")
+    assert "История центра C00000: событий 1" in stdout
+    assert {"event", "audit_head", "app_user", "measure_cycle"} <= set(found["tables"])
+    assert found["mapped"] == []
 
 
 def test_outbox_list_maps_no_class(

@@ -22,10 +22,9 @@ from workflow.engine.municipalities import ContactRow, read_contacts_file
 from workflow.errors import ImportFileError
 from workflow.roadmap.store import StoredRoadmap
 from workflow.storage import schema
-from workflow.storage.tables import EVENT, MunicipalityContact
+from workflow.storage.tables import CONTACT, EVENT
 
 Cli = Callable[..., Result]
-CONTACT = MunicipalityContact.__table__  # type: ignore[attr-defined]
 CENTERS_CSV = (
     "code,name,municipality,cohort,email\n"
     "S1,МБОУ «Школа № 1»,Шуйский район,2021,s1@example.org\n"

@@ -28,16 +28,15 @@ from workflow.imports.centers_file import CenterRow
 from workflow.roadmap.store import StoredRoadmap
 from workflow.storage.tables import (
     CENTER,
+    CONTACT,
     CYCLE,
     EVENT,
     USER,
     IndicatorValue,
-    MunicipalityContact,
 )
 
 Cli = Callable[..., Result]
 VALUE = IndicatorValue.__table__  # type: ignore[attr-defined]
-CONTACT = MunicipalityContact.__table__  # type: ignore[attr-defined]
 IN, OUT = "Шуйский район", "Кинешемский район"
 A, B = "A-01", "B-01"  # A is in director's scope (and uo's municipality), B is not
 TO_OPENED = ("agree_infrastructure", "equip", "train_staff", "open")

@@ -1,7 +1,9 @@
-"""Every workflow table, as SQLModel classes, a module per concept. Hot paths use their
-``__table__`` with Core statements. ``center`` and ``roadmap``, which the listings read,
-are Core tables (`centers`, `roadmap`): nothing reads them as models. (The outbox's
-tables belong to the notifications layer: `notifications.outbox`.)
+"""Every workflow table, a module per concept, as SQLModel classes whose ``__table__`` the
+hot paths use with Core statements, or as Core tables: ``center`` and ``roadmap``, which
+the listings read, the cycles, the users, the municipalities' contacts and the audit
+chain (`centers`, `roadmap`, `cycles`, `users`, `municipalities`, `events`), which
+nothing reads as models. (The outbox's tables belong to the notifications layer:
+`notifications.outbox`.)
 
 ``from workflow.storage.tables import CENTER`` builds the ``center`` table (and the
 tables its foreign keys name) and no other: building a SQLModel table costs its
@@ -22,12 +24,12 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
 
     from workflow.storage.tables.centers import CENTER
-    from workflow.storage.tables.cycles import CYCLE, MeasureCycle
+    from workflow.storage.tables.cycles import CYCLE
     from workflow.storage.tables.daemons import HEARTBEAT, DaemonHeartbeat, DaemonRole
-    from workflow.storage.tables.events import EVENT, HEAD, AuditHead, Event
+    from workflow.storage.tables.events import EVENT, HEAD
     from workflow.storage.tables.evidence import EVIDENCE_BLOB, EvidenceBlob
     from workflow.storage.tables.indicators import VALUE, IndicatorValue
-    from workflow.storage.tables.municipalities import CONTACT, MunicipalityContact
+    from workflow.storage.tables.municipalities import CONTACT
     from workflow.storage.tables.revisions import (
         REVISION,
         STAGE_REVISION,
@@ -36,20 +38,16 @@ if TYPE_CHECKING:
     )
     from workflow.storage.tables.roadmap import ROADMAP
     from workflow.storage.tables.rungs import SENT, SentRung
-    from workflow.storage.tables.users import USER, AppUser
+    from workflow.storage.tables.users import USER
     from workflow.storage.tables.versions import VERSION, RoadmapVersion
 
 #: The module of this package that defines each name.
 _WHERE: dict[str, str] = {
     "ROADMAP": "roadmap",
-    "MeasureCycle": "cycles",
     "CYCLE": "cycles",
     "CENTER": "centers",
-    "Event": "events",
-    "AuditHead": "events",
     "EVENT": "events",
     "HEAD": "events",
-    "AppUser": "users",
     "USER": "users",
     "SentRung": "rungs",
     "SENT": "rungs",
@@ -58,7 +56,6 @@ _WHERE: dict[str, str] = {
     "HEARTBEAT": "daemons",
     "IndicatorValue": "indicators",
     "VALUE": "indicators",
-    "MunicipalityContact": "municipalities",
     "CONTACT": "municipalities",
     "RoadmapVersion": "versions",
     "VERSION": "versions",
@@ -71,8 +68,6 @@ _WHERE: dict[str, str] = {
 }
 
 __all__ = [
-    "AppUser",
-    "AuditHead",
     "CENTER",
     "CONTACT",
     "CYCLE",
@@ -81,14 +76,11 @@ __all__ = [
     "DeadlineRevision",
     "EVENT",
     "EVIDENCE_BLOB",
-    "Event",
     "EvidenceBlob",
     "GENESIS_HASH",
     "HEAD",
     "HEARTBEAT",
     "IndicatorValue",
-    "MeasureCycle",
-    "MunicipalityContact",
     "REVISION",
     "ROADMAP",
     "RoadmapVersion",

@@ -1,38 +1,37 @@
-"""A measure's occurrences (``measure_cycle``)."""
+"""A measure's occurrences (``measure_cycle``).
+
+A Core table, not a SQLModel class: nothing reads it as a model, and building the
+class (its pydantic model and declarative mapping) cost every command that names it
+more than its columns. The columns are what ``SQLModel`` made of the fields (see
+`centers`).
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-
 import sqlalchemy as sa
-from sqlmodel import Field, SQLModel
+from sqlmodel import SQLModel
+from sqlmodel.sql.sqltypes import AutoString
 
 # The tables its foreign keys name: imported so that the keys resolve in the metadata
 # whichever table a command loads first.
 from workflow.storage.tables import roadmap  # noqa: F401
 from workflow.storage.tables._columns import utc_column
 
-
-class MeasureCycle(SQLModel, table=True):
-    """One occurrence of a measure: period label, due date, state, evidence."""
-
-    __tablename__ = "measure_cycle"
-    __table_args__ = (
-        sa.UniqueConstraint("roadmap_id", "measure", "period", name="uq_cycle_period"),
-        sa.Index("ix_cycle_state_due", "roadmap_id", "state", "due_date"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    roadmap_id: int = Field(foreign_key="roadmap.id")
-    measure: int
-    period: str = Field(max_length=32)
-    due_date: date
-    state: str = Field(max_length=32)
-    version: int = 1
-    origin: str = Field(max_length=16)  # "schedule" (recurrence) or "operator"
-    evidence: dict[str, str] | None = Field(default=None, sa_type=sa.JSON)
-    created_at: datetime = Field(sa_column=utc_column())
-    updated_at: datetime = Field(sa_column=utc_column())
-
-
-CYCLE: sa.Table = MeasureCycle.__table__  # type: ignore[attr-defined]
+CYCLE = sa.Table(
+    "measure_cycle",
+    SQLModel.metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("roadmap_id", sa.Integer, sa.ForeignKey("roadmap.id"), nullable=False),
+    sa.Column("measure", sa.Integer, nullable=False),
+    sa.Column("period", AutoString(32), nullable=False),
+    sa.Column("due_date", sa.Date, nullable=False),
+    sa.Column("state", AutoString(32), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False, default=1),
+    sa.Column("origin", AutoString(16), nullable=False),  # "schedule" (recurrence) or "operator"
+    sa.Column("evidence", sa.JSON, nullable=True),
+    utc_column("created_at"),
+    utc_column("updated_at"),
+    sa.UniqueConstraint("roadmap_id", "measure", "period", name="uq_cycle_period"),
+    sa.Index("ix_cycle_state_due", "roadmap_id", "state", "due_date"),
+)
+"""One occurrence of a measure: period label, due date, state, evidence."""

@@ -1,35 +1,36 @@
-"""The municipalities' education authorities (``municipality_contact``)."""
+"""The municipalities' education authorities (``municipality_contact``).
+
+A Core table, not a SQLModel class: nothing reads it as a model, and building the
+class (its pydantic model and declarative mapping) cost every command that names it
+more than its columns. The columns are what ``SQLModel`` made of the fields (see
+`centers`).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import sqlalchemy as sa
-from sqlmodel import Field, SQLModel
+from sqlmodel import SQLModel
+from sqlmodel.sql.sqltypes import AutoString
 
 # The tables its foreign keys name: imported so that the keys resolve in the metadata
 # whichever table a command loads first.
 from workflow.storage.tables import roadmap  # noqa: F401
 from workflow.storage.tables._columns import utc_column
 
+CONTACT = sa.Table(
+    "municipality_contact",
+    SQLModel.metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("roadmap_id", sa.Integer, sa.ForeignKey("roadmap.id"), nullable=False),
+    sa.Column("name", AutoString, nullable=False),
+    sa.Column("email", AutoString(254), nullable=False),
+    sa.Column("recipient", AutoString(200), nullable=False),
+    utc_column("updated_at"),
+    sa.UniqueConstraint("roadmap_id", "name", name="uq_municipality_contact"),
+)
+"""The education authority of a municipality: who is reminded of its centers' stages.
 
-class MunicipalityContact(SQLModel, table=True):
-    """The education authority of a municipality: who is reminded of its centers' stages.
-
-    ``name`` is the municipality as the centers file writes it; ``email`` and
-    ``recipient`` (how letters address it) come from ``tochka municipalities import``.
-    A municipality without a row is simply not reminded (its schools still are).
-    """
-
-    __tablename__ = "municipality_contact"
-    __table_args__ = (sa.UniqueConstraint("roadmap_id", "name", name="uq_municipality_contact"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    roadmap_id: int = Field(foreign_key="roadmap.id")
-    name: str
-    email: str = Field(max_length=254)
-    recipient: str = Field(max_length=200)
-    updated_at: datetime = Field(sa_column=utc_column())
-
-
-CONTACT: sa.Table = MunicipalityContact.__table__  # type: ignore[attr-defined]
+``name`` is the municipality as the centers file writes it; ``email`` and ``recipient``
+(how letters address it) come from ``tochka municipalities import``. A municipality
+without a row is simply not reminded (its schools still are).
+"""
