@@ -30,10 +30,10 @@ from workflow.imports.centers_file import CenterRow
 from workflow.roadmap import store as roadmap_store
 from workflow.roadmap.loader import load_roadmap
 from workflow.roadmap.store import StoredRoadmap
-from workflow.storage.tables import CENTER, CONTACT, CYCLE, EVENT, USER, IndicatorValue
+from workflow.storage.tables import CENTER, CONTACT, CYCLE, EVENT, USER
+from workflow.storage.tables import VALUE as INDICATOR_VALUE
 
 Cli = Callable[..., Result]
-INDICATOR_VALUE = IndicatorValue.__table__  # type: ignore[attr-defined]
 IN, OUT = "Шуйский район", "Кинешемский район"
 ROLES = ["coordinator", "municipality", "school", "viewer", "stranger"]
 PATH_TO = {

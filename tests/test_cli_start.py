@@ -197,6 +197,19 @@ def test_outbox_list_maps_no_class(
     assert found["mapped"] == []
 
 
+def test_centers_show_maps_no_class(
+    db_url: str, engine: Engine, stored: StoredRoadmap, tmp_path: Path
+) -> None:
+    """``tochka centers show`` reads the center's moved deadlines, its reminder rungs,
+    its indicator values and the roadmap's versions: Core tables
+    (`workflow.storage.tables.revisions`, `rungs`, `indicators`, `versions`)."""
+    centers.import_centers(engine, stored, make_rows(1), filename="c.csv", actor="t", now=T0)
+    found, stdout = _fresh(db_url, tmp_path, "centers", "show", "C00000")
+    assert "C00000" in stdout
+    assert {"stage_revision", "sent_rung", "indicator_value"} <= set(found["tables"])
+    assert found["mapped"] == []
+
+
 def test_init_again_imports_no_alembic_and_no_rich(
     db_url: str, engine: Engine, stored: StoredRoadmap, tmp_path: Path
 ) -> None:

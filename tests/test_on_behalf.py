@@ -32,11 +32,10 @@ from workflow.storage.tables import (
     CYCLE,
     EVENT,
     USER,
-    IndicatorValue,
+    VALUE,
 )
 
 Cli = Callable[..., Result]
-VALUE = IndicatorValue.__table__  # type: ignore[attr-defined]
 IN, OUT = "Шуйский район", "Кинешемский район"
 A, B = "A-01", "B-01"  # A is in director's scope (and uo's municipality), B is not
 TO_OPENED = ("agree_infrastructure", "equip", "train_staff", "open")

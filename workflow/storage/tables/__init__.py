@@ -1,9 +1,8 @@
-"""Every workflow table, a module per concept, as SQLModel classes whose ``__table__`` the
-hot paths use with Core statements, or as Core tables: ``center`` and ``roadmap``, which
-the listings read, the cycles, the users, the municipalities' contacts and the audit
-chain (`centers`, `roadmap`, `cycles`, `users`, `municipalities`, `events`), which
-nothing reads as models. (The outbox's tables belong to the notifications layer:
-`notifications.outbox`.)
+"""Every workflow table, a module per concept: Core tables (``sa.Table`` in
+``SQLModel.metadata``), since nothing reads them as models, but for the daemons'
+heartbeat, a SQLModel class whose ``__table__`` the daemon uses. (The outbox's tables
+belong to the notifications layer: `notifications.outbox`; the inbound mail's to
+`workflow.storage.inbound`.)
 
 ``from workflow.storage.tables import CENTER`` builds the ``center`` table (and the
 tables its foreign keys name) and no other: building a SQLModel table costs its
@@ -27,19 +26,14 @@ if TYPE_CHECKING:
     from workflow.storage.tables.cycles import CYCLE
     from workflow.storage.tables.daemons import HEARTBEAT, DaemonHeartbeat, DaemonRole
     from workflow.storage.tables.events import EVENT, HEAD
-    from workflow.storage.tables.evidence import EVIDENCE_BLOB, EvidenceBlob
-    from workflow.storage.tables.indicators import VALUE, IndicatorValue
+    from workflow.storage.tables.evidence import EVIDENCE_BLOB
+    from workflow.storage.tables.indicators import VALUE
     from workflow.storage.tables.municipalities import CONTACT
-    from workflow.storage.tables.revisions import (
-        REVISION,
-        STAGE_REVISION,
-        DeadlineRevision,
-        StageRevision,
-    )
+    from workflow.storage.tables.revisions import REVISION, STAGE_REVISION
     from workflow.storage.tables.roadmap import ROADMAP
-    from workflow.storage.tables.rungs import SENT, SentRung
+    from workflow.storage.tables.rungs import SENT
     from workflow.storage.tables.users import USER
-    from workflow.storage.tables.versions import VERSION, RoadmapVersion
+    from workflow.storage.tables.versions import VERSION
 
 #: The module of this package that defines each name.
 _WHERE: dict[str, str] = {
@@ -49,21 +43,15 @@ _WHERE: dict[str, str] = {
     "EVENT": "events",
     "HEAD": "events",
     "USER": "users",
-    "SentRung": "rungs",
     "SENT": "rungs",
     "DaemonRole": "daemons",
     "DaemonHeartbeat": "daemons",
     "HEARTBEAT": "daemons",
-    "IndicatorValue": "indicators",
     "VALUE": "indicators",
     "CONTACT": "municipalities",
-    "RoadmapVersion": "versions",
     "VERSION": "versions",
-    "DeadlineRevision": "revisions",
-    "StageRevision": "revisions",
     "REVISION": "revisions",
     "STAGE_REVISION": "revisions",
-    "EvidenceBlob": "evidence",
     "EVIDENCE_BLOB": "evidence",
 }
 
@@ -73,21 +61,15 @@ __all__ = [
     "CYCLE",
     "DaemonHeartbeat",
     "DaemonRole",
-    "DeadlineRevision",
     "EVENT",
     "EVIDENCE_BLOB",
-    "EvidenceBlob",
     "GENESIS_HASH",
     "HEAD",
     "HEARTBEAT",
-    "IndicatorValue",
     "REVISION",
     "ROADMAP",
-    "RoadmapVersion",
     "SENT",
     "STAGE_REVISION",
-    "SentRung",
-    "StageRevision",
     "USER",
     "VALUE",
     "VERSION",

@@ -1,35 +1,37 @@
-"""Every roadmap file ever loaded (``roadmap_version``)."""
+"""Every roadmap file ever loaded (``roadmap_version``).
+
+A Core table, not a SQLModel class: nothing reads it as a model, and building the
+class (its pydantic model and declarative mapping) cost every command that names it
+more than its columns. The columns are what ``SQLModel`` made of the fields (see
+`centers`).
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-
 import sqlalchemy as sa
-from sqlmodel import Field, SQLModel
+from sqlmodel import SQLModel
+from sqlmodel.sql.sqltypes import AutoString
 
 # The tables its foreign keys name: imported so that the keys resolve in the metadata
 # whichever table a command loads first.
 from workflow.storage.tables import roadmap  # noqa: F401
 from workflow.storage.tables._columns import utc_column
 
-
-class RoadmapVersion(SQLModel, table=True):
-    """Every roadmap file ever loaded, kept: its text, hash and the amending decree it
-    cites (``amended_by:``), who loaded it and when. ``roadmap`` holds the current one."""
-
-    __tablename__ = "roadmap_version"
-    __table_args__ = (sa.UniqueConstraint("roadmap_id", "version", name="uq_roadmap_version"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    roadmap_id: int = Field(foreign_key="roadmap.id")
-    version: int  # 1, 2, … in loading order
-    content_hash: str = Field(max_length=64)
-    source: str = Field(sa_type=sa.Text)
-    period_start: date
-    period_end: date
-    amended_by: str | None = None  # «<title> от ДД.ММ.ГГГГ № <number>», as the file cites it
-    loaded_by: str = Field(max_length=128)
-    loaded_at: datetime = Field(sa_column=utc_column())
-
-
-VERSION: sa.Table = RoadmapVersion.__table__  # type: ignore[attr-defined]
+VERSION = sa.Table(
+    "roadmap_version",
+    SQLModel.metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("roadmap_id", sa.Integer, sa.ForeignKey("roadmap.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),  # 1, 2, … in loading order
+    sa.Column("content_hash", AutoString(64), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("period_start", sa.Date, nullable=False),
+    sa.Column("period_end", sa.Date, nullable=False),
+    # «<title> от ДД.ММ.ГГГГ № <number>», as the file cites it.
+    sa.Column("amended_by", AutoString, nullable=True),
+    sa.Column("loaded_by", AutoString(128), nullable=False),
+    utc_column("loaded_at"),
+    sa.UniqueConstraint("roadmap_id", "version", name="uq_roadmap_version"),
+)
+"""Every roadmap file ever loaded, kept: its text, hash and the amending decree it cites
+(``amended_by:``), who loaded it and when. ``roadmap`` holds the current one."""
