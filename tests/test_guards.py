@@ -86,6 +86,7 @@ def test_a_stale_version_reaching_the_versioned_update_is_refused(
             version=seen.version,
             actor=OP,
             now=T0,
+            effective=T0.date(),
             evidence=None,
             comment="устаревшее чтение",
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -154,16 +155,29 @@ def _centers_read(size: int) -> Prepared:
 
 _CENTERS_READS: dict[int, Prepared] = {}
 
-_CENTER_UPDATE = (
-    sa.update(CENTER)
-    .where(CENTER.c.id == sa.bindparam("b_id"), CENTER.c.version == sa.bindparam("b_version"))
-    .values(
-        state=sa.bindparam("b_state"),
-        previous_state=sa.bindparam("b_previous"),
-        version=sa.bindparam("b_version") + 1,
-        updated_at=sa.bindparam("b_now"),
+
+def _center_update(previous: Any) -> sa.Update:
+    return (
+        sa.update(CENTER)
+        .where(CENTER.c.id == sa.bindparam("b_id"), CENTER.c.version == sa.bindparam("b_version"))
+        .values(
+            state=sa.bindparam("b_state"),
+            previous_state=previous,
+            version=sa.bindparam("b_version") + 1,
+            updated_at=sa.bindparam("b_now"),
+        )
     )
-)
+
+
+_CENTER_UPDATE = _center_update(sa.bindparam("b_previous"))
+# Every move but a withdrawal clears the previous state: NULL written in the SQL, as a
+# bound None costs SQLite's driver a failed adapter lookup (an exception) on every row.
+_CENTER_UPDATE_CLEARED = _center_update(sa.null())
+
+
+def _center_update_of(previous: str | None) -> sa.Update:
+    """The UPDATE of a center fire that leaves ``previous`` as its previous state."""
+    return _CENTER_UPDATE_CLEARED if previous is None else _CENTER_UPDATE
 
 
 def _cycle_read(*, with_head: bool) -> sa.Select[Any]:
@@ -208,6 +222,7 @@ _PREPARED: dict[int, Prepared] = {
         _CENTER_READ,
         _CENTER_READ_HEADLESS,
         _CENTER_UPDATE,
+        _CENTER_UPDATE_CLEARED,
         _CYCLE_READ,
         _CYCLE_READ_HEADLESS,
         _CYCLE_UPDATE,
@@ -468,7 +483,12 @@ class TransitionEngine:
             center.moved(new_state, previous, effective)
         if not events or len(events) < len(outcomes):
             return outcomes  # nothing to write, or a refusal: nothing is written
-        updated = _prepared(_CENTER_UPDATE).run(conn, updates)
+        # A run of rows of one statement at a time, in the rows' order (a center's second
+        # row updates the version its first left).
+        updated = 0
+        for cleared, run in groupby(updates, lambda u: u["b_previous"] is None):
+            statement = _CENTER_UPDATE_CLEARED if cleared else _CENTER_UPDATE
+            updated += _prepared(statement).run(conn, list(run))
         sane = conn.dialect.supports_sane_multi_rowcount
         if sane and updated != len(updates):  # pragma: no cover - locked since the read
             raise RuntimeError(f"{len(updates)} center updates changed {updated} rows")
@@ -576,7 +596,7 @@ class TransitionEngine:
         }
         return self._apply(
             conn,
-            _CENTER_UPDATE,
+            _center_update_of(previous),
             params,
             head=head,
             kind="center",
