@@ -56,11 +56,11 @@ NOT_FOR_A_LISTING = (
 # A ``tochka`` command in a fresh interpreter, then what it had imported.
 _RUN = """
 import json, sys
-url, out, *args = sys.argv[1:]
+entry, url, out, *args = sys.argv[1:]
 sys.argv = ["tochka", "--db", url, *args]
-from workflow.cli.app import main
+from workflow.cli import app
 try:
-    main()
+    getattr(app, entry)()
 except SystemExit as stop:
     code = stop.code
 from sqlmodel.main import SQLModel, default_registry
@@ -80,11 +80,14 @@ with open(out, "w") as found:
 """
 
 
-def _fresh(db_url: str, tmp_path: Path, *args: str) -> tuple[dict[str, Any], str]:
-    """``tochka --db db_url *args`` in a fresh interpreter: what `_RUN` saw, and stdout."""
+def _fresh(
+    db_url: str, tmp_path: Path, *args: str, entry: str = "console_main"
+) -> tuple[dict[str, Any], str]:
+    """``tochka --db db_url *args`` in a fresh interpreter, entered as the program is
+    (``entry``: `workflow.cli.app.console_main`): what `_RUN` saw, and stdout."""
     out = tmp_path / "modules.json"
     done = subprocess.run(
-        [sys.executable, "-c", _RUN, db_url, str(out), *args],
+        [sys.executable, "-c", _RUN, entry, db_url, str(out), *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -226,14 +229,18 @@ def test_init_again_imports_no_alembic_and_no_rich(
 def test_the_start_is_frozen_when_the_command_runs(
     db_url: str, engine: Engine, stored: StoredRoadmap, tmp_path: Path
 ) -> None:
-    """`workflow.cli.app.main` pauses the cyclic garbage collector for the start; when
-    the command runs, what the start made is frozen and the collector is back on. Help,
-    which runs no command, freezes nothing and leaves the collector on."""
+    """`workflow.cli.app.console_main` (the program) pauses the cyclic garbage collector
+    for the start; when the command runs, what the start made is frozen and the
+    collector is back on. Help, which runs no command, freezes nothing and leaves the
+    collector on. `main`, which tests call in-process, freezes nothing: it would freeze
+    the test process's objects."""
     found, _ = _fresh(db_url, tmp_path, "centers", "list")
     assert found["frozen"] > 20_000
     assert found["collecting"] is True
     found, stdout = _fresh(db_url, tmp_path, "-h")
     assert "centers" in stdout
+    assert (found["frozen"], found["collecting"]) == (0, True)
+    found, _ = _fresh(db_url, tmp_path, "centers", "list", entry="main")
     assert (found["frozen"], found["collecting"]) == (0, True)
 
 

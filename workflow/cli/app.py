@@ -286,13 +286,14 @@ def main_options(
     _resume_collector()
 
 
-#: Whether `main` holds the cyclic garbage collector paused for the start of the process.
+#: Whether `console_main` holds the cyclic garbage collector paused for the start of the
+#: process.
 _collector_paused = False
 
 
 def _resume_collector() -> None:
     """The command is about to run: what the start made is frozen and the cyclic
-    garbage collector resumes, if `main` paused it.
+    garbage collector resumes, if `console_main` paused it.
 
     The start (Typer and the command line, SQLAlchemy, pydantic, the settings: some
     50,000 objects, a few hundred of them garbage) makes objects that live until the
@@ -310,21 +311,27 @@ def _resume_collector() -> None:
 
 
 def main() -> None:
-    """Console-script entry point: usage errors are reported in Russian (exit 2).
-
-    The cyclic garbage collector is paused until the command runs (`_resume_collector`);
-    when no command runs (help, a usage error, a refused option) it is put back as it
-    was on return.
-    """
-    global _collector_paused
+    """Run the command line: usage errors are reported in Russian (exit 2). Tests call
+    it in-process; the program is `console_main`."""
     from workflow.cli.usage import run
 
+    raise SystemExit(run(app))
+
+
+def console_main() -> None:
+    """The ``tochka`` program (the console script): `main`, with the cyclic garbage
+    collector paused until the command runs (`_resume_collector`); when no command runs
+    (help, a usage error, a refused option) it is put back as it was on return.
+
+    Only a process of its own may freeze its start: a test calling `main` in-process
+    would freeze all of pytest's objects alive then, whose cycles would never be
+    collected."""
+    global _collector_paused
     _collector_paused = gc.isenabled()
     gc.disable()
     try:
-        code = run(app)
+        main()
     finally:
         if _collector_paused:
             _collector_paused = False
             gc.enable()
-    raise SystemExit(code)

@@ -536,7 +536,7 @@ def _final_report(replay: Replay, folder: Path, files: Reports, now: datetime) -
     for fmt in ("xlsx", "html"):
         path = folder / f"final-report.{fmt}"
         command = [
-            sys.executable, "-c", "from workflow.cli.app import main; main()",
+            sys.executable, "-c", "from workflow.cli.app import console_main; console_main()",
             "--db", replay.settings.effective_db_url, "--now", now.isoformat(),
             "report", "final", "-o", str(path), "--format", fmt,
         ]  # fmt: skip
