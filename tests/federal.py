@@ -362,6 +362,7 @@ def run_day(
     with smtp_server() as (sink, port):
         env = daemon_env(folder, port)
         procs: list[tuple[subprocess.Popen[bytes], Path, Path]] = []
+        (folder / "go").unlink(missing_ok=True)  # the gate of an earlier day: closed
         try:
             for n in range(daemons):
                 results, log = folder / f"daemon{n}.json", folder / f"daemon{n}.log"
@@ -388,7 +389,6 @@ def run_day(
             # Every daemon has imported what it runs before any starts (`_daemon_main`):
             # on a loaded machine the first one started would otherwise reconcile and
             # deliver the whole day while the others were still starting.
-            (folder / "go").unlink(missing_ok=True)
             while not all(Path(f"{results}.ready").exists() for _, results, _ in procs):
                 if any(p.poll() is not None for p, _, _ in procs):
                     raise AssertionError(f"a daemon exited early: {_tails(procs)}")
