@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta, timezone
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -70,6 +71,9 @@ def test_an_equal_moment_at_another_offset_is_written_with_its_own_offset() -> N
         {"comment": "\t\x00", "on_behalf_of": "petrov", "from_state": "planned"},
         {"recorded_at": "2021-01-11T09:00:00+00:00", "effective_date": "2021-01-11"},
         {"seq": 10**20, "entity_id": True},
+        # Nested keys unsorted, a float; any mapping (a read-only view) as the dict it holds.
+        {"evidence": {"files": [{"size": 1, "name": "а", "sha256": "cd"}], "x": 1.5}},
+        {"evidence": MappingProxyType({"я": "1", "a": "2"})},
     ],
 )
 def test_the_canonical_text_is_the_json_of_the_whole_object(changes: dict[str, Any]) -> None:

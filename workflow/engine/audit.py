@@ -155,6 +155,9 @@ def _canonical(fields: Mapping[str, Any], prev_hash: str) -> bytes:
     """The canonical JSON of an event, each value encoded alone into `_TEXT`: the bytes
     the encoder makes of the whole object (test_audit_canonical), without building that
     object for each event and walking it."""
+    evidence = fields["evidence"]
+    if evidence and type(evidence) is not dict:
+        evidence = dict(evidence)  # any mapping, written as the dict it holds
     values = (
         fields["actor"],
         fields["comment"],
@@ -162,7 +165,7 @@ def _canonical(fields: Mapping[str, Any], prev_hash: str) -> bytes:
         fields["entity_id"],
         fields["entity_key"],
         fields["entity_kind"],
-        fields["evidence"] or None,  # no evidence and none given are both null
+        evidence or None,  # no evidence and none given are both null
         fields["from_state"],
         fields["on_behalf_of"],
         prev_hash,
