@@ -1,6 +1,6 @@
 """The centers and their lifecycle state (``center``).
 
-A Core table, not a SQLModel class like the others: nothing reads it as a model, and
+A Core table (see the package), not a SQLModel class: nothing reads it as a model, and
 ``tochka centers list`` reads it, so a listing builds its columns and no pydantic model
 or declarative mapping (with `roadmap`, some 45 M of a listing's 1,860 M instructions).
 The columns are what ``SQLModel`` made of its fields: ``str`` is ``AutoString``, a field

@@ -1,9 +1,8 @@
 """The audit chain: its events and its head (``event``, ``audit_head``).
 
-Core tables, not SQLModel classes: nothing reads them as models, and every change
-records an event, so building the classes (their pydantic models and declarative
-mappings) cost every command that changes anything more than their columns. The columns
-are what ``SQLModel`` made of the fields (see `centers`).
+Core tables (see the package): every change records an event, so their classes'
+models and mappings cost every command that changes anything. Their columns are what
+``SQLModel`` made of the fields (see `centers`).
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """Deadlines moved: a cycle's, a center's stage (``deadline_revision``, ``stage_revision``).
 
-Core tables, not SQLModel classes: nothing reads them as models, and building the
-classes (their pydantic models and declarative mappings) cost every command that names
-them more than their columns. The columns are what ``SQLModel`` made of the fields (see
-`centers`).
+Core tables (see the package); their columns are what ``SQLModel`` made of the fields
+(see `centers`).
 """
 
 from __future__ import annotations

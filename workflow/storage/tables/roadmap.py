@@ -1,6 +1,6 @@
 """The loaded roadmap definition (``roadmap``).
 
-A Core table, not a SQLModel class like the others: nothing reads it as a model, and
+A Core table (see the package), not a SQLModel class: nothing reads it as a model, and
 every command that names a roadmap reads it (``tochka centers list`` among them), so it
 costs its columns and no pydantic model or declarative mapping (see `centers`). The
 columns are what ``SQLModel`` made of its fields: ``str`` is ``AutoString``, a field

@@ -1,9 +1,7 @@
 """The people known to a roadmap (``app_user``).
 
-A Core table, not a SQLModel class: nothing reads it as a model, and building the
-class (its pydantic model and declarative mapping) cost every command that names it
-more than its columns. The columns are what ``SQLModel`` made of the fields (see
-`centers`).
+A Core table (see the package); its columns are what ``SQLModel`` made of the fields
+(see `centers`).
 """
 
 from __future__ import annotations
