@@ -635,3 +635,36 @@ def test_one_transaction_runs_without_the_cyclic_collector(
         assert run(BulkMode.ALL_OR_NOTHING, ["IV-04"], commit=False) == [Outcome.CHECKED]
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("mode", ["each", "all_or_nothing"])
+def test_an_implausible_date_refuses_every_row_and_writes_nothing(
+    engine: Engine, four: StoredRoadmap, mode: str
+) -> None:
+    """The effective date is every row's (found once for the file): taken for a typo, it
+    refuses each row with its reason, in either mode, and nothing is written."""
+    from workflow.engine.access import Actor
+    from workflow.engine.bulk import BulkMode, BulkRow, Outcome, fire_rows
+    from workflow.engine.transitions import TransitionEngine
+    from workflow.errors import EffectiveDateImplausible
+
+    grant(engine, four.id, ["coordinator"], "coordinator")
+    before = dump(engine)
+    rows = [
+        BulkRow(line=2, code="IV-01", trigger="agree_infrastructure"),
+        BulkRow(line=3, code="IV-02", trigger="agree_infrastructure"),
+    ]
+    outcomes = fire_rows(
+        TransitionEngine(engine, four.definition, four.id),
+        rows,
+        actor=Actor(login="coordinator"),
+        now=datetime(1999, 3, 1, 9, 0, tzinfo=UTC),
+        mode=BulkMode(mode),
+    )
+    assert [(o.row.line, o.outcome) for o in outcomes] == [
+        (2, Outcome.REFUSED),
+        (3, Outcome.REFUSED),
+    ]
+    assert all(isinstance(o.error, EffectiveDateImplausible) for o in outcomes)
+    assert "01.03.1999" in str(outcomes[0].error)
+    assert dump(engine) == before

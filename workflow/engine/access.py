@@ -459,15 +459,32 @@ def refusals_recorded(
     try:
         yield
     except AccessDenied as denied:
-        record_refusal(
-            engine,
-            roadmap_id,
-            denied,
-            on_behalf_of=actor.on_behalf_of,
-            recorded_at=clock(),
-            effective=local_date(now, timezone),
+        record_refused(
+            engine, roadmap_id, denied, timezone=timezone, actor=actor, now=now, clock=clock
         )
         raise
+
+
+def record_refused(
+    engine: Engine,
+    roadmap_id: int,
+    denied: AccessDenied,
+    *,
+    timezone: str,
+    actor: Actor,
+    now: datetime,
+    clock: Callable[[], datetime],
+) -> None:
+    """Record ``denied`` as `refusals_recorded` does, for a caller that catches it
+    itself (`TransitionEngine.fire_centers`, a transaction per row of a file)."""
+    record_refusal(
+        engine,
+        roadmap_id,
+        denied,
+        on_behalf_of=actor.on_behalf_of,
+        recorded_at=clock(),
+        effective=local_date(now, timezone),
+    )
 
 
 def as_actor(actor: Actor | str) -> Actor:

@@ -105,7 +105,13 @@ def fire_rows(
     """
     if mode is BulkMode.EACH and commit:
         with db.holding(fire.engine):  # one connection, still a transaction per row
-            return [_fire_one(fire, row, actor=actor, now=now) for row in rows]
+            fired = fire.fire_centers(rows, actor=actor, now=now)
+        return [
+            RowOutcome(row=row, outcome=Outcome.REFUSED, error=done)
+            if isinstance(done, TochkaError)
+            else RowOutcome(row=row, outcome=Outcome.DONE, result=done)
+            for row, done in zip(rows, fired, strict=True)
+        ]
     outcomes: list[RowOutcome] = []
     try:
         with _collector_paused(), db.write(fire.engine) as conn:
@@ -145,18 +151,3 @@ def _collector_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
-
-
-def _fire_one(fire: TransitionEngine, row: BulkRow, *, actor: Actor, now: datetime) -> RowOutcome:
-    try:
-        result = fire.fire_center(
-            row.code,
-            row.trigger,
-            actor=actor,
-            now=now,
-            evidence=row.evidence,
-            comment=row.comment,
-        )
-    except TochkaError as exc:
-        return RowOutcome(row=row, outcome=Outcome.REFUSED, error=exc)
-    return RowOutcome(row=row, outcome=Outcome.DONE, result=result)

@@ -351,6 +351,54 @@ class TransitionEngine:
                 files=files,
             )
 
+    def fire_centers(
+        self, fires: Sequence[CenterFire], *, actor: Actor, now: datetime
+    ) -> list[TransitionResult | TochkaError]:
+        """Many `fire_center`s, in order, each in its own transaction: a fire refused is
+        returned in its place (a refusal of rights recorded, as `fire_center` records
+        it) and the next goes on.
+
+        What every fire shares is found once: the effective date of ``now`` (with one
+        reading of the clock for its plausibility; a refusal is every fire's), and the
+        refusal's recording is a plain ``except`` around each transaction instead of a
+        context manager entered per fire."""
+        try:
+            effective = dates.plausible_effective(self.roadmap, now, real=self.clock())
+        except TochkaError as exc:
+            return [exc for _ in fires]
+        outcomes: list[TransitionResult | TochkaError] = []
+        for fire in fires:
+            try:
+                try:
+                    with db.write(self.engine) as conn:
+                        done = self._fire_center_in(
+                            conn,
+                            fire.code,
+                            fire.trigger,
+                            actor=actor,
+                            now=now,
+                            effective=effective,
+                            evidence=fire.evidence,
+                            comment=fire.comment,
+                            expected_version=None,
+                        )
+                except access.AccessDenied as denied:
+                    access.record_refused(
+                        self.engine,
+                        self.roadmap_id,
+                        denied,
+                        timezone=self.roadmap.timezone,
+                        actor=actor,
+                        now=now,
+                        clock=self.clock,
+                    )
+                    raise
+            except TochkaError as exc:  # a failure to record the refusal too, as alone
+                outcomes.append(exc)
+            else:
+                outcomes.append(done)
+        return outcomes
+
     def fire_center_in(
         self,
         conn: Connection,
