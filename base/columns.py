@@ -13,6 +13,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
 _NOTHING = object()
+_UNBOUND: tuple[object, Any] = (_NOTHING, None)
+# The last datetime object bound by a UTCDateTime column, and its bound value, for each
+# dialect class and impl: one (object, bound value) pair, swapped whole, so that a thread
+# sees a matching pair.
+_BOUND: dict[tuple[type[Dialect], bool], tuple[object, Any]] = {}
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -27,20 +32,21 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         and updated_at, their events' recorded_at), and the conversion (to UTC, then
         SQLite's text) took 2-5 us a value against 0.1 us for the reuse. Keyed on the
         object, which is immutable, so it always binds alike; the pair held keeps it alive,
-        so its id is not another's."""
+        so its id is not another's. The pair is shared by every such column of one dialect
+        class (`_BOUND`): a transition binds its one moment to the center's updated_at and
+        to its event's recorded_at, converted once."""
         process = super().bind_processor(dialect)
         if process is None:
             return None
         convert = process
-        # One (object, bound value) pair, swapped whole, so that a thread sees a matching pair.
-        last: list[tuple[object, Any]] = [(_NOTHING, None)]
+        key = (type(dialect), self.impl.timezone)
 
         def bind(value: Any) -> Any:
-            seen, bound = last[0]
+            seen, bound = _BOUND.get(key, _UNBOUND)
             if value is seen:
                 return bound
             bound = convert(value)
-            last[0] = (value, bound)
+            _BOUND[key] = (value, bound)
             return bound
 
         return bind

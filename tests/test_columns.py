@@ -52,3 +52,33 @@ def test_the_stored_text_on_sqlite() -> None:
     now, later = "2021-01-11 06:05:00.000000", "2021-01-11 06:05:00.000001"
     assert stored == [now, now, later, now, now, None, now]
     assert back == [v.astimezone(UTC) if v else None for v in rows]
+
+
+@pytest.mark.parametrize("dialect", [sqlite.dialect(), postgresql.dialect()], ids=lambda d: d.name)
+def test_columns_of_one_dialect_share_the_last_bound_value(
+    dialect: Dialect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transition binds its one moment to two columns (the center's updated_at, its
+    event's recorded_at): the second column reuses what the first converted, and a
+    moment one column bound in between is not taken for the other's."""
+    converted: list[object] = []
+    convert = UTCDateTime.process_bind_param
+
+    def counted(self: UTCDateTime, value: datetime | None, dialect: Dialect) -> object:
+        converted.append(value)
+        return convert(self, value, dialect)
+
+    monkeypatch.setattr(UTCDateTime, "process_bind_param", counted)
+    updated_at, _ = _processors(dialect)
+    recorded_at, plain = _processors(dialect)
+    assert callable(updated_at)
+    assert callable(recorded_at)
+    assert callable(plain)
+    moment = datetime(2021, 3, 1, 12, 0, 0, 7, tzinfo=MOSCOW)  # bound by no other test
+    assert updated_at(moment) == recorded_at(moment) == plain(moment)
+    assert converted == [moment, moment]  # one by the columns, one by the plain conversion
+    assert [updated_at(LATER), recorded_at(moment), updated_at(moment)] == [
+        plain(LATER),
+        plain(moment),
+        plain(moment),
+    ]
