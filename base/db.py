@@ -32,6 +32,7 @@ from base.errors import (
     SchemaTooNew,
     os_reason,
 )
+from base.jsontext import texts_object
 
 BUSY_TIMEOUT_MS = 60_000
 _WRITE_OPTION = "tochka_write"
@@ -155,20 +156,10 @@ class Timeouts:
 
 def json_text(value: Any) -> str:
     """The stored text of a JSON column's value: ``json.dumps(value)``, as SQLAlchemy
-    writes it by default. A mapping of texts (an event's evidence, on every transition)
-    is written directly, without setting the encoder up for one small object; anything
-    else goes to ``json.dumps``, which writes and refuses it as before."""
-    if type(value) is dict:
-        try:
-            pairs = [
-                f"{encode_basestring_ascii(k)}: {encode_basestring_ascii(v)}"
-                for k, v in value.items()
-            ]
-        except TypeError:
-            pass
-        else:
-            return "{" + ", ".join(pairs) + "}"
-    return json.dumps(value)
+    writes it by default; a mapping of texts (an event's evidence, on every transition)
+    written directly (`base.jsontext`)."""
+    text = texts_object(value, encode_basestring_ascii, sort=False, colon=": ", comma=", ")
+    return json.dumps(value) if text is None else text
 
 
 def make_engine(

@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from base.clock import as_utc
+from base.jsontext import texts_object
 from workflow.engine import audit_key
 from workflow.errors import AuditBroken
 from workflow.storage.prepared import Prepared
@@ -138,14 +139,11 @@ _ENCODERS: dict[type, Callable[[Any], str]] = {
 
 
 def _texts(value: dict[Any, Any]) -> str:
-    """Evidence of texts by kind as the encoder writes it (its keys sorted), without
-    setting the encoder up for one small object; a key or value of another type (the
-    files' records) goes to the encoder, which refuses what it always refused."""
-    try:
-        pairs = [f"{encode_basestring(k)}:{encode_basestring(v)}" for k, v in sorted(value.items())]
-    except TypeError:
-        return _CANONICAL.encode(value)
-    return "{" + ",".join(pairs) + "}"
+    """Evidence as the canonical encoder writes it (`base.jsontext` for texts by kind;
+    the files' records, or any other value, by the encoder itself, which refuses what it
+    always refused)."""
+    text = texts_object(value, encode_basestring, sort=True, colon=":", comma=",")
+    return _CANONICAL.encode(value) if text is None else text
 
 
 _ENCODERS[dict] = _texts

@@ -1,4 +1,8 @@
-"""Measure cycles: creating the ones a recurrence implies, opening operator cycles, queries."""
+"""Measure cycles: creating the ones a recurrence implies, opening operator cycles, queries.
+
+The changes import the audit chain, the rights and the dates when they run: the queries
+(`tochka cycles list`, show) need none of it.
+"""
 
 from __future__ import annotations
 
@@ -21,9 +25,6 @@ from workflow.storage.tables import CYCLE
 if TYPE_CHECKING:
     from workflow.engine.access import Actor
     from workflow.roadmap.store import StoredRoadmap
-
-# The changes import the audit chain, the rights and the dates when they run: the
-# queries (`tochka cycles list`, show) need none of it.
 
 ORIGIN_SCHEDULE = "schedule"
 ORIGIN_OPERATOR = "operator"

@@ -7,6 +7,9 @@ and `import_contacts` stores, all or nothing. Every name must be one the roadmap
 centers use, written the same way (a typo would otherwise silently remind nobody); a
 row replaces the contact of its municipality, others stay. The change is recorded in the
 audit trail.
+
+The import brings the audit chain, the rights, the dates and the bounces (with the
+outbox's tables) when it runs: the listing and the contacts a reminder reads need none.
 """
 
 from __future__ import annotations
@@ -36,9 +39,6 @@ if TYPE_CHECKING:
     from workflow.roadmap.store import StoredRoadmap
 
 __all__ = ["ContactRow", "contacts", "import_contacts", "listing", "read_contacts_file"]
-
-# The import brings the audit chain, the rights, the dates and the bounces (with the
-# outbox's tables) when it runs: the listing and the contacts a reminder reads need none.
 
 
 def import_contacts(

@@ -337,31 +337,25 @@ class TransitionEngine:
             EffectiveDateBeforeLast: ``now`` is earlier than the center's last event.
         """
         effective = dates.plausible_effective(self.roadmap, now, real=self.clock())
-        with self._refusals_recorded(actor, now), db.write(self.engine) as conn:
-            return self._fire_center_in(
-                conn,
-                code,
-                trigger,
-                actor=actor,
-                now=now,
-                effective=effective,
-                evidence=evidence,
-                comment=comment,
-                expected_version=expected_version,
-                files=files,
-            )
+        return self._fire_center_alone(
+            code,
+            trigger,
+            actor=actor,
+            now=now,
+            effective=effective,
+            evidence=evidence,
+            comment=comment,
+            expected_version=expected_version,
+            files=files,
+        )
 
     def fire_centers(
         self, fires: Sequence[CenterFire], *, actor: Actor, now: datetime
     ) -> list[TransitionResult | TochkaError]:
         """Many `fire_center`s, in order, each in its own transaction: a fire refused is
         returned in its place (a refusal of rights recorded, as `fire_center` records
-        it) and the next goes on.
-
-        What every fire shares is found once: the effective date of ``now`` (with one
-        reading of the clock for its plausibility; a refusal is every fire's), and the
-        refusal's recording is a plain ``except`` around each transaction instead of a
-        context manager entered per fire."""
+        it) and the next goes on. The effective date of ``now`` is found once, with one
+        reading of the clock for its plausibility (a refusal is every fire's)."""
         try:
             effective = dates.plausible_effective(self.roadmap, now, real=self.clock())
         except TochkaError as exc:
@@ -369,35 +363,63 @@ class TransitionEngine:
         outcomes: list[TransitionResult | TochkaError] = []
         for fire in fires:
             try:
-                try:
-                    with db.write(self.engine) as conn:
-                        done = self._fire_center_in(
-                            conn,
-                            fire.code,
-                            fire.trigger,
-                            actor=actor,
-                            now=now,
-                            effective=effective,
-                            evidence=fire.evidence,
-                            comment=fire.comment,
-                            expected_version=None,
-                        )
-                except access.AccessDenied as denied:
-                    access.record_refused(
-                        self.engine,
-                        self.roadmap_id,
-                        denied,
-                        timezone=self.roadmap.timezone,
+                outcomes.append(
+                    self._fire_center_alone(
+                        fire.code,
+                        fire.trigger,
                         actor=actor,
                         now=now,
-                        clock=self.clock,
+                        effective=effective,
+                        evidence=fire.evidence,
+                        comment=fire.comment,
+                        expected_version=None,
                     )
-                    raise
+                )
             except TochkaError as exc:  # a failure to record the refusal too, as alone
                 outcomes.append(exc)
-            else:
-                outcomes.append(done)
         return outcomes
+
+    def _fire_center_alone(
+        self,
+        code: str,
+        trigger: str,
+        *,
+        actor: Actor,
+        now: datetime,
+        effective: date,
+        evidence: Mapping[str, str] | None,
+        comment: str | None,
+        expected_version: int | None,
+        files: Sequence[EvidenceFile] = (),
+    ) -> TransitionResult:
+        """`_fire_center_in` in a write transaction of its own; a refusal of rights is
+        recorded (in a transaction of its own) and raised, as `refusals_recorded` does,
+        by a plain ``except``: a file's rows enter it once each."""
+        try:
+            with db.write(self.engine) as conn:
+                return self._fire_center_in(
+                    conn,
+                    code,
+                    trigger,
+                    actor=actor,
+                    now=now,
+                    effective=effective,
+                    evidence=evidence,
+                    comment=comment,
+                    expected_version=expected_version,
+                    files=files,
+                )
+        except access.AccessDenied as denied:
+            access.record_refused(
+                self.engine,
+                self.roadmap_id,
+                denied,
+                timezone=self.roadmap.timezone,
+                actor=actor,
+                now=now,
+                clock=self.clock,
+            )
+            raise
 
     def fire_center_in(
         self,
@@ -468,7 +490,7 @@ class TransitionEngine:
         recorded_at = self.clock()
         seq = 0 if head is None else head[0]
         outcomes: list[TransitionResult | TochkaError] = []
-        updates: list[dict[str, object]] = []
+        updates: list[dict[str, Any]] = []
         events: list[NewEvent] = []
         for fire in fires:
             center = centers.get(fire.code)
@@ -534,8 +556,7 @@ class TransitionEngine:
         # A run of rows of one statement at a time, in the rows' order (a center's second
         # row updates the version its first left).
         updated = 0
-        for cleared, run in groupby(updates, lambda u: u["b_previous"] is None):
-            statement = _CENTER_UPDATE_CLEARED if cleared else _CENTER_UPDATE
+        for statement, run in groupby(updates, lambda u: _center_update_of(u["b_previous"])):
             updated += _prepared(statement).run(conn, list(run))
         sane = conn.dialect.supports_sane_multi_rowcount
         if sane and updated != len(updates):  # pragma: no cover - locked since the read

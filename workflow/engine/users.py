@@ -1,4 +1,8 @@
-"""User administration: add, change, remove, list; every change audited and checked."""
+"""User administration: add, change, remove, list; every change audited and checked.
+
+The changes import the audit chain, the dates and the bounces (with the outbox's tables)
+when they run: the listing (`tochka users list`) needs none of it.
+"""
 
 from __future__ import annotations
 
@@ -31,9 +35,6 @@ from workflow.storage.tables import CENTER, ROADMAP, USER
 if TYPE_CHECKING:
     from workflow.roadmap.definition import Roadmap
     from workflow.roadmap.store import StoredRoadmap
-
-# The changes import the audit chain, the dates and the bounces (with the outbox's
-# tables) when they run: the listing (`tochka users list`) needs none of it.
 
 
 @dataclass(frozen=True, kw_only=True)

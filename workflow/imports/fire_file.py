@@ -207,6 +207,14 @@ class _RowReader:
                 return clean
         return self._checked(line, cells, formulas)
 
+    def _trigger(self, action: str) -> str | None:
+        """The trigger an action names (`trigger_named`), found once per action written."""
+        try:
+            return self.triggers[action]
+        except KeyError:
+            trigger = self.triggers[action] = trigger_named(action)
+            return trigger
+
     def _clean(self, line: int, cells: list[str]) -> FireRow | None:
         """The row when nothing is wrong with it (no formula, no cell past the header:
         the caller's condition), read without collecting problems; None as soon as
@@ -220,10 +228,7 @@ class _RowReader:
         code, action = cell(self.code), cell(self.trigger)
         if not code or not action:
             return None
-        try:
-            trigger = self.triggers[action]
-        except KeyError:
-            trigger = self.triggers[action] = trigger_named(action)
+        trigger = self._trigger(action)
         if trigger is None:
             return None
         written = cell(self.evidence)
@@ -278,10 +283,7 @@ class _RowReader:
             if columns["trigger"] not in formulas:
                 problem("действие не заполнено", columns["trigger"])
         else:
-            try:
-                trigger = self.triggers[action]
-            except KeyError:
-                trigger = self.triggers[action] = trigger_named(action)
+            trigger = self._trigger(action)
             if trigger is None:
                 problem(
                     f"неизвестное действие «{visible(action)}»; возможные: "

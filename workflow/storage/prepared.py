@@ -114,9 +114,8 @@ class Prepared:
         fixed = compiled.fixed
         try:
             values = compiled.take({**fixed, **params} if fixed else params)
-        except KeyError:  # a parameter not given: its default, as SQLAlchemy binds it
-            defaults = compiled.defaults
-            values = tuple([params[n] if n in params else defaults[n] for n, _ in compiled.binds])
+        except KeyError:
+            values = _given(compiled, params)
         if not compiled.processed:
             return values
         processed = list(values)
@@ -194,14 +193,11 @@ class Prepared:
         same object as the row before's (a batch's one moment, its effective date) is
         converted once. The rows hold every value for the whole call, so an object seen
         is still that object (its id not another's)."""
-        fixed, take, defaults = compiled.fixed, compiled.take, compiled.defaults
+        fixed, take = compiled.fixed, compiled.take
         try:
             taken = [take({**fixed, **row}) for row in rows] if fixed else list(map(take, rows))
-        except KeyError:  # a parameter not given: its default, as SQLAlchemy binds it
-            taken = [
-                tuple([row[n] if n in row else defaults[n] for n, _ in compiled.binds])
-                for row in rows
-            ]
+        except KeyError:
+            taken = [_given(compiled, row) for row in rows]
         if not compiled.processed:
             return list(taken)
         values = [list(row) for row in taken]
@@ -214,6 +210,13 @@ class Prepared:
                     seen, bound = value, process(value)
                 row_values[index] = bound
         return values
+
+
+def _given(compiled: _Compiled, params: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Every positional value when ``params`` leaves a parameter out: its default, as
+    SQLAlchemy binds it (the slow way, for the calls that `_Compiled.take` cannot serve)."""
+    defaults = compiled.defaults
+    return tuple([params[n] if n in params else defaults[n] for n, _ in compiled.binds])
 
 
 def _taker(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
