@@ -282,7 +282,8 @@ def cli(db_url: str, engine: Engine) -> Callable[..., Result]:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``postgres`` run only on the PostgreSQL backend: deselect their SQLite
-    variants (deselected, not skipped: nothing is reported as an unrun check)."""
+    variants (deselected, not skipped: nothing is reported as an unrun check). Tests
+    marked ``slow`` are collected first."""
     keep, drop = [], []
     for item in items:
         backend = getattr(item, "callspec", None)
@@ -294,6 +295,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+    # The long scenarios first (a stable sort: the rest keep their order): under xdist
+    # each is handed out while the short tests are still queued behind it, so that no
+    # worker is left running one alone at the end while the others idle.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -243,6 +243,7 @@ def _import_peak(folder: Path, count: int) -> int:
     return peak
 
 
+@pytest.mark.slow
 def test_the_memory_of_an_import_does_not_grow_with_its_rows(tmp_path: Path) -> None:
     small = _import_peak(tmp_path, 10_000)
     large = _import_peak(tmp_path, 70_000)

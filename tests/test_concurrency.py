@@ -96,6 +96,7 @@ def _worker(
     out.put(dict(tally))
 
 
+@pytest.mark.slow
 def test_eight_processes_on_the_same_centers(
     db_url: str, engine: Engine, stored: StoredRoadmap
 ) -> None:

@@ -232,6 +232,7 @@ def _assert_each_cycle_and_reminder_once(engine: Engine, tmp_path: Path) -> None
     assert sorted(summaries) == sorted(summary_key("ivanovo-2021-2023", d) for d in mondays)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_sqlite_second_daemon_refused_a_standby_takes_over_when_the_leader_dies(
     db_url: str,
@@ -256,6 +257,7 @@ def test_sqlite_second_daemon_refused_a_standby_takes_over_when_the_leader_dies(
     _kill_the_leader(first, standby, engine, tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_postgres_standby_takes_over_when_the_leader_is_killed(
     db_url: str,
@@ -275,6 +277,7 @@ def test_postgres_standby_takes_over_when_the_leader_is_killed(
     _kill_the_leader(leader, standby, engine, tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_postgres_two_daemons_one_year_each_thing_once(
     db_url: str,

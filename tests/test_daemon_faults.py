@@ -119,6 +119,7 @@ def _assert_russian_lines(lines: list[str]) -> None:
 # --- a tick that fails under a held lock is retried -----------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_a_tick_failed_under_a_held_write_lock_is_retried_after_the_release(
     db_url: str,

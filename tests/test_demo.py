@@ -55,6 +55,7 @@ def _has_final_report() -> bool:
     return any(c.name == "final" for c in report_cmd.app.registered_commands)
 
 
+@pytest.mark.slow
 def test_demo_replays_a_shortened_period_and_reruns(home: Path) -> None:
     real = home / "var" / "tochka.db"
     before = _digest(real)

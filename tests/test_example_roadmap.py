@@ -607,6 +607,7 @@ def _by_recipient(sent: list[tuple[date, str]], cycle_id: int) -> dict[str, list
     return found
 
 
+@pytest.mark.slow
 def test_a_walk_of_the_example_through_its_program(
     cli: Cli, engine: Engine, tmp_path: Path, db_url: str
 ) -> None:

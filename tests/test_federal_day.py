@@ -26,6 +26,7 @@ ROADMAPS, CENTERS = 5, 10
 pytestmark = pytest.mark.skipif(not PG_URL, reason="needs TOCHKA_TEST_PG_URL (PostgreSQL)")
 
 
+@pytest.mark.slow
 def test_three_daemons_one_federal_day_every_cycle_and_letter_exactly_once(
     tmp_path: Path,
 ) -> None:

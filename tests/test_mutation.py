@@ -26,6 +26,7 @@ def test_every_pattern_matches_the_code_once() -> None:
     mutation.check_patterns(mutation.MUTANTS)
 
 
+@pytest.mark.slow
 def test_every_mutant_is_killed() -> None:
     done = subprocess.run(
         [sys.executable, str(ROOT / "tools" / "mutation.py")],

@@ -126,6 +126,7 @@ def _peak(args: list[str]) -> tuple[int, int, int]:
     return code, peak, lines
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("form", [[], ["--json"]], ids=["table", "json"])
 def test_fifty_years_of_preview_are_streamed_within_the_memory_bound(
     region: str, form: list[str]

@@ -12,6 +12,7 @@ import itertools
 from datetime import date
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -77,6 +78,7 @@ def _cycle_dest(state: str, trigger: str, reason: str | None, evidenced: bool) -
     return None
 
 
+@pytest.mark.slow
 def test_random_trigger_sequences(engine: Engine, stored: StoredRoadmap) -> None:
     base = stored.definition
 

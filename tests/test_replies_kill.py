@@ -253,6 +253,7 @@ class Poller:
             self.process.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_the_poller_killed_ten_times_while_200_replies_arrive_records_each_once(
     cli: Cli,
     engine: Engine,

@@ -605,6 +605,7 @@ def _check_program_close(
     assert max(summaries) == date(2024, 3, 25)
 
 
+@pytest.mark.slow
 def test_walk_2020_12_to_2026_12(
     engine: Engine, stored: StoredRoadmap, cli: Callable[..., Result], db_url: str
 ) -> None:

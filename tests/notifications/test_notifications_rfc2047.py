@@ -135,6 +135,7 @@ def _strip_envelope(letter: bytes) -> bytes:
     return b"\r\n".join(lines[index:])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_every_header_of_the_walk_reads_as_written(
     engine: Engine, stored: StoredRoadmap, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
