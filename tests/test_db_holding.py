@@ -4,7 +4,9 @@ per row)."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -12,6 +14,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from base import db
+from workflow.storage.prepared import Prepared
 
 SCRATCH = sa.Table("holding_scratch", sa.MetaData(), sa.Column("n", sa.Integer))
 
@@ -80,3 +83,62 @@ def test_a_write_inside_a_write_takes_its_own_connection(scratch: Engine) -> Non
             inner.execute(sa.insert(SCRATCH).values(n=2))
     assert len(taken) == 2
     assert _stored(scratch) == [1, 2]
+
+
+def _run_then_fail(engine: Engine, insert: Prepared, n: int, *, then: int | None = None) -> None:
+    with db.write(engine) as conn:
+        insert.run(conn, {"n": n})
+        if then is not None:
+            conn.execute(sa.insert(SCRATCH).values(n=then))
+        raise RuntimeError
+
+
+def test_a_held_write_of_the_drivers_statements_commits_or_rolls_back(scratch: Engine) -> None:
+    """On SQLite a held write begins and commits on the driver's connection; statements
+    run on the driver's cursor alone (`Prepared`: SQLAlchemy's transaction never opened)
+    are committed, or rolled back by an exception, as within SQLAlchemy's."""
+    insert = Prepared(sa.insert(SCRATCH).values(n=sa.bindparam("n")))
+    committed = db.commits()
+    with db.holding(scratch):
+        with db.write(scratch) as conn:
+            insert.run(conn, {"n": 1})
+        assert _stored(scratch) == [1]
+        with pytest.raises(RuntimeError):
+            _run_then_fail(scratch, insert, 2)
+        with db.write(scratch) as conn:  # the driver's statement, then SQLAlchemy's
+            insert.run(conn, {"n": 3})
+            conn.execute(sa.insert(SCRATCH).values(n=4))
+        with pytest.raises(RuntimeError):
+            _run_then_fail(scratch, insert, 5, then=6)
+        with db.write(scratch) as conn:
+            insert.run(conn, {"n": 7})
+    assert _stored(scratch) == [1, 3, 4, 7]
+    assert db.commits() == committed + 3
+
+
+def test_a_held_write_that_cannot_lock_fails_as_sqlalchemy_says(tmp_path: Path) -> None:
+    """The write lock held by another process: BEGIN IMMEDIATE on the held connection
+    fails with SQLAlchemy's OperationalError, as an unheld write does, and the next write
+    goes on; a write inside a held write takes a connection of its own (SQLite: it waits
+    for the outer's lock), never the held one's open transaction."""
+    path = tmp_path / "held.db"
+    engine = db.make_engine(f"sqlite:///{path}", timeouts=db.Timeouts(busy=0.05))
+    SCRATCH.create(engine)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        with db.holding(engine):
+            other.execute("BEGIN IMMEDIATE")
+            with pytest.raises(sa.exc.OperationalError, match="locked"), db.write(engine):
+                pass
+            other.execute("ROLLBACK")
+            with db.write(engine) as outer:
+                # The driver's statement alone: SQLAlchemy's transaction is not open.
+                Prepared(sa.insert(SCRATCH).values(n=sa.bindparam("n"))).run(outer, {"n": 1})
+                with pytest.raises(sa.exc.OperationalError, match="locked"):
+                    with db.write(engine) as inner:
+                        assert inner is not outer
+                outer.execute(sa.insert(SCRATCH).values(n=2))
+        assert _stored(engine) == [1, 2]
+    finally:
+        other.close()
+        engine.dispose()

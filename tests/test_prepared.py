@@ -195,6 +195,49 @@ def test_rows_process_a_value_equal_to_the_row_befores_once(
         assert _Counted.converted == [f"read {text}" for text in comments]
 
 
+def test_runs_one_after_another_convert_a_value_given_again_once(
+    engine: Engine, stored: StoredRoadmap
+) -> None:
+    """A transaction per row binds the same object (the file's effective date) to each
+    run, and reads the same raw value (the user's scope) in each: on the driver's cursor
+    the object is bound as the run before bound it, an equal object of its own is
+    converted again; the raw value read again is processed once, a JSON object is each
+    run's own."""
+    names = list(_event(stored.id, 1))
+    insert = Prepared(
+        sa.insert(EVENT).values(
+            {
+                n: sa.bindparam(n, type_=_Counted()) if n == "comment" else sa.bindparam(n)
+                for n in names
+            }
+        )
+    )
+    shared = "".join(["об", "щий"])  # an object of its own, not the interned constant
+    equal = "".join(["об", "щий"])
+    assert shared == equal
+    assert shared is not equal
+    select = Prepared(
+        sa.select(
+            sa.type_coerce(EVENT.c.comment, _Counted()).label("comment"), EVENT.c.evidence
+        ).where(EVENT.c.seq == sa.bindparam("seq"))
+    )
+    _Counted.converted.clear()
+    for n, text in enumerate([shared, shared, equal]):
+        with db.write(engine) as conn:
+            insert.run(conn, _event(stored.id, 9501 + n, comment=text))
+    assert _Counted.converted == (["общий"] * (2 if db.is_sqlite(engine) else 3))
+    _Counted.converted.clear()
+    found = []
+    for n in range(3):
+        with db.read(engine) as conn:
+            found.append(select.first(conn, {"seq": 9501 + n}))
+    assert [row.comment for row in found] == ["общий"] * 3
+    assert [row.evidence for row in found] == [{"department_order": "№ 1"}] * 3
+    assert len({id(row.evidence) for row in found}) == 3
+    read = ["read общий"] * (1 if db.is_sqlite(engine) else 3)
+    assert _Counted.converted == read
+
+
 def test_a_statements_own_values_and_the_parameters_not_given_bind_as_sqlalchemy_binds(
     engine: Engine, stored: StoredRoadmap
 ) -> None:

@@ -52,6 +52,11 @@ class _Compiled:
     row: Any  # a namedtuple class of the result columns, or None
     #: The result columns that have a processor: (index, processor).
     results: tuple[tuple[int, Callable[[Any], Any]], ...]
+    #: Each processed parameter's last value and its bound value (`Prepared._values`).
+    bound: list[tuple[Any, Any]]
+    #: Each processed result column's last raw value and what it made (`Prepared.rows`),
+    #: kept from one run to the next: a fire a transaction per row reads one row a run.
+    last: list[tuple[Any, Any]]
 
 
 class Prepared:
@@ -99,18 +104,35 @@ class Prepared:
                 for index, column in enumerate(columns)
                 if (process := column.type._cached_result_processor(dialect, None)) is not None
             ),
+            bound=[],
+            last=[],
         )
+        found.bound.extend([(_NOTHING, None)] * len(found.processed))
+        found.last.extend([(_NOTHING, None)] * len(found.results))
         self._by_dialect[type(dialect)] = found
         return found
 
     @staticmethod
     def _direct(conn: Connection) -> bool:
-        return conn.dialect.name == "sqlite" and conn.in_transaction()
+        if conn.dialect.name != "sqlite":
+            return False
+        if conn.in_transaction():
+            return True
+        # The driver's transaction that a held write began itself (`base.db.write` on a
+        # connection `db.holding` keeps), SQLAlchemy's not opened.
+        raw: Any = conn.connection.dbapi_connection
+        return bool(raw.in_transaction)
 
     @staticmethod
     def _values(compiled: _Compiled, params: Mapping[str, Any]) -> Sequence[Any]:
         """The positional values of one run: taken at once (`_taker`) when ``params``
-        names every parameter the statement does not hold itself, then processed."""
+        names every parameter the statement does not hold itself, then processed.
+
+        A parameter given the very object it was given last, of a type no one can
+        change (a date, a moment, a text), is bound as it was then without converting it
+        again: a file fired a transaction per row binds one effective date to every
+        row's event. The pair kept holds the object, so its identity is not another's;
+        a slot is one pair, replaced whole (threads share the statement)."""
         fixed = compiled.fixed
         try:
             values = compiled.take({**fixed, **params} if fixed else params)
@@ -119,8 +141,15 @@ class Prepared:
         if not compiled.processed:
             return values
         processed = list(values)
-        for index, process in compiled.processed:
-            processed[index] = process(processed[index])
+        bound = compiled.bound
+        for slot, (index, process) in enumerate(compiled.processed):
+            value = processed[index]
+            seen, made = bound[slot]
+            if value is not seen:
+                made = process(value)
+                if type(value) in _IMMUTABLE:
+                    bound[slot] = (value, made)
+            processed[index] = made
         return processed
 
     def _cursor(
@@ -152,11 +181,13 @@ class Prepared:
         if not results:
             return [make(raw) for raw in cursor]
         found = []
-        # Each processed column's last raw value and what it made: a value equal to it
-        # (of its type: 1 is not 1.0) is not processed again, when what it made cannot be
-        # changed by a reader (text, a date, None: every center's actor scope, a batch's
-        # last dates), never a list or a dict (each row gets its own).
-        last: list[tuple[Any, Any]] = [(_NOTHING, None)] * len(results)
+        # Each processed column's last raw value and what it made, in this run or an
+        # earlier one: a value equal to it (of its type: 1 is not 1.0) is not processed
+        # again, when what it made cannot be changed by a reader (text, a date, None:
+        # every center's actor scope, a batch's last dates, the user's scope read by
+        # each row's transaction of a file), never a list or a dict (each row gets its
+        # own). A slot is one pair, replaced whole (threads share the statement).
+        last = compiled.last
         for raw in cursor:
             values = list(raw)
             for slot, (index, process) in enumerate(results):
