@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from base.clock import as_utc
+from base.frozen import stored_at_once
 from base.jsontext import texts_object
 from workflow.engine import audit_key
 from workflow.errors import AuditBroken
@@ -60,6 +61,7 @@ _PREPARED_HEAD_UPDATE = Prepared(_HEAD_UPDATE)
 _PREPARED_HEAD_LOCK = Prepared(_HEAD_LOCK)
 
 
+@stored_at_once
 @dataclass(frozen=True, kw_only=True)
 class NewEvent:
     """What a caller knows about an event; the chain fields are added on append."""
@@ -92,11 +94,6 @@ def sealed_hash(fields: Mapping[str, Any], prev_hash: str, key: bytes) -> str:
     """``k:`` and HMAC-SHA-256 under ``key`` (62 hex digits: the column holds 64)."""
     digest = hmac.new(key, _canonical(fields, prev_hash), hashlib.sha256).hexdigest()
     return SEALED + digest[: 64 - len(SEALED)]
-
-
-def _seal(fields: Mapping[str, Any], prev_hash: str) -> str:
-    key = audit_key.current()
-    return event_hash(fields, prev_hash) if key is None else sealed_hash(fields, prev_hash, key)
 
 
 # What json.dumps(ensure_ascii=False, sort_keys=True, separators=(",", ":")) builds on
@@ -172,8 +169,11 @@ def _canonical(fields: Mapping[str, Any], prev_hash: str) -> bytes:
         fields["to_state"],
         fields["trigger"],
     )
-    encoder, other = _ENCODERS.get, _CANONICAL.encode
-    return (_TEXT % tuple([encoder(type(v), other)(v) for v in values])).encode("utf-8")
+    encoder, other, text = _ENCODERS.get, _CANONICAL.encode, encode_basestring
+    # Most values are texts: written without looking their type's encoder up.
+    return (
+        _TEXT % tuple([text(v) if type(v) is str else encoder(type(v), other)(v) for v in values])
+    ).encode("utf-8")
 
 
 # The moment last encoded and its text: the events of one `append` (an import's thousand
@@ -245,6 +245,7 @@ def append(
     else:
         seq, prev = head
     rows: list[dict[str, Any]] = []
+    key = audit_key.current()  # sealed with the key in use, looked up once per append
     for new in events:
         seq += 1
         fields: dict[str, Any] = {
@@ -264,7 +265,9 @@ def append(
             "comment": new.comment,
             "prev_hash": prev,
         }
-        fields["hash"] = prev = _seal(fields, prev)
+        fields["hash"] = prev = (
+            event_hash(fields, prev) if key is None else sealed_hash(fields, prev, key)
+        )
         rows.append(fields)
     if rows:
         _PREPARED_INSERT.run(conn, rows if len(rows) > 1 else rows[0])

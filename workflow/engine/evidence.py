@@ -250,6 +250,8 @@ def event_evidence(
 ) -> dict[str, Any] | None:
     """The evidence an event records: the texts given, a text naming the files of each
     kind given only as files, and the file records (each file of a kind once)."""
+    if not files:  # every row of a bulk file: a copy of the texts, or None
+        return dict(given) if given else None
     result: dict[str, Any] = dict(given or {})
     unique = list({(f.kind, f.sha256): f for f in files}.values())
     by_kind: dict[str, list[str]] = {}

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from base import db
 from base.clock import Clock, system_clock
 from base.errors import TochkaError
+from base.frozen import stored_at_once
 from notifications.ics import period_text
 from states import CENTER_WORKFLOW, CYCLE_WORKFLOW, StateHolder, Workflow
 from states.center import CenterState
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from workflow.engine.evidence_store import EvidenceStore
 
 
+@stored_at_once
 @dataclass(frozen=True, kw_only=True)
 class TransitionResult:
     """A committed transition."""
@@ -57,6 +59,7 @@ class TransitionResult:
     comment: str | None
 
 
+@stored_at_once
 @dataclass(frozen=True, kw_only=True)
 class CenterFire:
     """One center transition of many (`TransitionEngine.fire_centers_in`)."""
@@ -727,9 +730,10 @@ class TransitionEngine:
             if floor_ignores
             else dates.last_of_row(conn, self.roadmap_id, "center", row)
         )
-        dates.check_not_before_last(
-            effective, last, entity=f"{label}: {trigger}", what="этого центра"
-        )
+        if last is not None and effective < last:  # the message built only for a refusal
+            dates.check_not_before_last(
+                effective, last, entity=f"{label}: {trigger}", what="этого центра"
+            )
         new_state = _CENTER_MOVES.get((row.state, trigger))
         if new_state is None:
             holder = StateHolder(state=row.state, reason=comment, previous_state=row.previous_state)
