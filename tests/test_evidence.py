@@ -101,6 +101,9 @@ def _ole(*streams: str) -> bytes:
         (_ole("Root Entry", "Workbook"), "xls"),
         (_zip({"a.txt": b"hello"}), "zip"),
     ],
+    # Named by the type: the generated files hold the time they were made, and an id
+    # made of their bytes could differ between two xdist workers' collections.
+    ids=["pdf", "jpg", "png", "xlsx", "docx", "odt", "ods", "doc", "xls", "zip"],
 )
 def test_the_type_is_read_from_the_content(content: bytes, name: str) -> None:
     assert media.detect(content).name == name
@@ -137,6 +140,19 @@ def test_the_type_is_read_from_the_content(content: bytes, name: str) -> None:
         (b"PK\x03\x04 broken", "повреждён"),
         (b"just some text", "не похоже ни на один"),
         (_ooxml("ppt/presentation.xml"), "не Word (DOCX) и не Excel"),
+    ],
+    ids=[
+        "exe",
+        "elf",
+        "script",
+        "xlsx-macros",
+        "xlsm",
+        "xls-macros",
+        "odt-macros",
+        "zip-bomb",
+        "broken-zip",
+        "text",
+        "pptx",
     ],
 )
 def test_content_that_may_never_be_evidence_is_refused(content: bytes, reason: str) -> None:
