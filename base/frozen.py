@@ -3,11 +3,11 @@
 A frozen dataclass's ``__init__`` stores each field with ``object.__setattr__`` (its own
 ``__setattr__`` refuses), a call through the type's slot wrapper per field: a transition
 builds five such objects (the file's row, the row to fire, the event, the result, the
-outcome), some forty fields, and that is a tenth of what a row of a bulk file costs in
-Python beyond the driver. `stored_at_once` gives the class an ``__init__`` of the same
-keyword-only signature and defaults that stores the instance's ``__dict__`` in one call;
-the class is the same dataclass otherwise (frozen, its fields, equality, hash, repr,
-`dataclasses.replace`).
+outcome), some forty fields: 32,000 instructions a row of a bulk file (callgrind,
+1,000 rows), a third of what all or nothing costs beyond the raw driver.
+`stored_at_once` gives the class an ``__init__`` of the same keyword-only signature and
+defaults that fills the instance's ``__dict__`` directly; the class is the same
+dataclass otherwise (frozen, its fields, equality, hash, repr, `dataclasses.replace`).
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ T = TypeVar("T")
 
 
 def stored_at_once(cls: type[T]) -> type[T]:
-    """Give a frozen, keyword-only dataclass (without slots) an ``__init__`` that stores
-    every field at once.
+    """Give a frozen, keyword-only dataclass (without slots) an ``__init__`` that fills
+    its instance's ``__dict__`` directly.
 
     Raises:
         TypeError: the class is not such a dataclass, or has what the plain ``__init__``
             would have to run (a ``__post_init__``, a default factory, a field left out
-            of ``__init__``, an ``InitVar``).
+            of ``__init__``, an ``InitVar``) or a field named ``self``.
     """
     params: Any = getattr(cls, "__dataclass_params__", None)
     if params is None or not params.frozen or "__slots__" in cls.__dict__:
@@ -35,6 +35,7 @@ def stored_at_once(cls: type[T]) -> type[T]:
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
     if (
         hasattr(cls, "__post_init__")
+        or any(f.name == "self" for f in fields)
         or len(fields) != len(cls.__dataclass_fields__)  # type: ignore[attr-defined]
         or any(
             not f.init or not f.kw_only or f.default_factory is not dataclasses.MISSING
@@ -42,7 +43,7 @@ def stored_at_once(cls: type[T]) -> type[T]:
         )
     ):
         raise TypeError(f"{cls.__name__}: its __init__ does more than store its fields")
-    names: dict[str, Any] = {"_store": object.__setattr__}
+    names: dict[str, Any] = {}
     signature = []
     for f in fields:
         if f.default is dataclasses.MISSING:
@@ -50,11 +51,14 @@ def stored_at_once(cls: type[T]) -> type[T]:
         else:
             names[f"_default_{f.name}"] = f.default
             signature.append(f"{f.name}=_default_{f.name}")
-    values = ", ".join(f"{f.name!r}: {f.name}" for f in fields)
-    source = (
-        f"def __init__(self, *, {', '.join(signature)}):\n"
-        f"    _store(self, '__dict__', {{{values}}})\n"
-    )
+    # The instance's own dict, filled in the fields' order: it shares its keys with
+    # every instance of the class, as the plain __init__'s stores do (a dict of its own
+    # would take some 350 bytes more an object).
+    own = "_dict"
+    while own in {f.name for f in fields}:
+        own += "_"
+    stores = "".join(f"    {own}[{f.name!r}] = {f.name}\n" for f in fields)
+    source = f"def __init__(self, *, {', '.join(signature)}):\n    {own} = self.__dict__\n{stores}"
     exec(source, names)  # noqa: S102  # the class's own field names, as dataclasses does
     init = names["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"

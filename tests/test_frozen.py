@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import sys
+import tracemalloc
 from dataclasses import dataclass, field
 
 import pytest
@@ -33,6 +35,17 @@ class _Quick:
     line: int = 0
 
 
+def _traced(cls: type[_Plain] | type[_Quick]) -> int:
+    """The memory 1,000 instances of ``cls`` take."""
+    cls(code="A0", trigger="open")  # the class's shared keys made first
+    tracemalloc.start()
+    try:
+        kept = [cls(code=f"A{n}", trigger="open", line=n) for n in range(1000)]
+        return tracemalloc.get_traced_memory()[0] - sys.getsizeof(kept)
+    finally:
+        tracemalloc.stop()
+
+
 def test_the_class_is_the_same_frozen_dataclass() -> None:
     quick = _Quick(code="A1", trigger="open", line=3)
     plain = _Plain(code="A1", trigger="open", line=3)
@@ -46,6 +59,9 @@ def test_the_class_is_the_same_frozen_dataclass() -> None:
             "line": 3,
         }
     )
+    # Near the same memory: the dict shares its keys with the class's other instances
+    # (a dict of its own per object took 2.7 times the plain object's).
+    assert _traced(_Quick) < 1.5 * _traced(_Plain)
     assert repr(quick) == repr(plain).replace("_Plain", "_Quick")
     assert quick == _Quick(code="A1", trigger="open", line=3)
     assert quick != _Quick(code="A1", trigger="open")
