@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
+from types import MappingProxyType
 
 import pytest
 import sqlalchemy as sa
@@ -329,3 +330,47 @@ def test_an_operators_postgres_role_cannot_alter_or_delete_events(
         with engine.begin() as conn:
             conn.exec_driver_sql(f"DROP OWNED BY {role}")
             conn.exec_driver_sql(f"DROP ROLE {role}")
+
+
+def test_append_makes_each_events_moment_utc_and_refuses_a_naive_one(
+    engine: Engine, stored: StoredRoadmap
+) -> None:
+    """A batch's events share one moment object (converted once), another moment is its
+    own; evidence of any mapping is stored as its dict; the chain still verifies."""
+    moscow = timezone(timedelta(hours=3))
+    first = datetime(2021, 3, 1, 12, 0, tzinfo=moscow)
+    second = datetime(2021, 3, 2, 8, 30, 0, 5, tzinfo=moscow)
+
+    def event(moment: datetime, evidence: object) -> audit.NewEvent:
+        return audit.NewEvent(
+            entity_kind="note",
+            entity_id=1,
+            entity_key="n1",
+            trigger="note",
+            from_state=None,
+            to_state="noted",
+            actor="ivanova",
+            recorded_at=moment,
+            effective_date=date(2021, 3, 1),
+            evidence=evidence,  # type: ignore[arg-type]
+        )
+
+    given = [
+        event(first, {"a": "1"}),
+        event(first, MappingProxyType({"b": "2"})),
+        event(second, None),
+    ]
+    with db.write(engine) as conn:
+        last = audit.append(conn, stored.id, given)
+    with db.read(engine) as conn:
+        found = conn.execute(
+            sa.select(EVENT.c.recorded_at, EVENT.c.evidence)
+            .where(EVENT.c.seq > last - 3)
+            .order_by(EVENT.c.seq)
+        ).all()
+        audit.verify(conn, stored.id, stored.definition.code)
+    assert [row.recorded_at for row in found] == [first, first, second]
+    assert {row.recorded_at.tzinfo for row in found} == {UTC}
+    assert [row.evidence for row in found] == [{"a": "1"}, {"b": "2"}, None]
+    with pytest.raises(ValueError, match="naive"), db.write(engine) as conn:
+        audit.append(conn, stored.id, [event(first, None), event(datetime(2021, 3, 3), None)])

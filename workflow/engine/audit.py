@@ -176,6 +176,7 @@ def _canonical(fields: Mapping[str, Any], prev_hash: str) -> bytes:
     ).encode("utf-8")
 
 
+_NO_MOMENT = object()  # no event's moment (`append`)
 # The moment last encoded and its text: the events of one `append` (an import's thousand
 # rows) share one ``recorded_at`` object, whose isoformat is a fifth of the encoding.
 _last_moment: tuple[object, str] = (object(), "")
@@ -246,8 +247,14 @@ def append(
         seq, prev = head
     rows: list[dict[str, Any]] = []
     key = audit_key.current()  # sealed with the key in use, looked up once per append
+    # The events of a batch share one moment: made UTC once while the same object comes.
+    given: object = _NO_MOMENT
+    moment: datetime | None = None
     for new in events:
         seq += 1
+        if new.recorded_at is not given:
+            given, moment = new.recorded_at, as_utc(new.recorded_at)
+        evidence = new.evidence
         fields: dict[str, Any] = {
             "roadmap_id": roadmap_id,
             "seq": seq,
@@ -259,9 +266,13 @@ def append(
             "to_state": new.to_state,
             "actor": new.actor,
             "on_behalf_of": new.on_behalf_of,
-            "recorded_at": as_utc(new.recorded_at),
+            "recorded_at": moment,
             "effective_date": new.effective_date,
-            "evidence": dict(new.evidence) if new.evidence else None,
+            # A dict is written as it is (this call keeps no reference), any other
+            # mapping as the dict it holds.
+            "evidence": (evidence if type(evidence) is dict else dict(evidence))
+            if evidence
+            else None,
             "comment": new.comment,
             "prev_hash": prev,
         }
