@@ -24,6 +24,7 @@ against a hand-written SQL floor).
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 if __name__ == "__main__":
@@ -202,14 +203,18 @@ def eve(engine: Engine, roadmaps: Sequence[StoredRoadmap], *, at: datetime = EVE
 
 
 class SmtpSink:
-    """aiosmtpd handler: accepts every letter and counts its Message-ID."""
+    """aiosmtpd handler: accepts every letter and counts its Message-ID, after ``delay``
+    seconds (each connection waits on its own: the server's loop serves the others)."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
         self.ids: Counter[str] = Counter()
         self.last = 0.0  # time.time() of the last letter received
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        if self.delay:
+            await asyncio.sleep(self.delay)
         head = bytes(envelope.content).split(b"\r\n\r\n", 1)[0]
         found = _MESSAGE_ID.search(head)
         with self.lock:
@@ -230,11 +235,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def smtp_server() -> Iterator[tuple[SmtpSink, int]]:
-    """A local SMTP server (aiosmtpd) and its port."""
+def smtp_server(delay: float = 0.0) -> Iterator[tuple[SmtpSink, int]]:
+    """A local SMTP server (aiosmtpd) and its port; each letter is answered after
+    ``delay`` seconds (`SmtpSink`)."""
     from aiosmtpd.controller import Controller
 
-    sink = SmtpSink()
+    sink = SmtpSink(delay)
     port = free_port()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # aiosmtpd's own deprecations under -W error
@@ -350,16 +356,18 @@ def run_day(
     at: datetime = DAY,
     delivery_seconds: float = 1.0,
     timeout: float = 1800.0,
+    smtp_delay: float = 0.0,
 ) -> DayRun:
     """Start ``daemons`` daemons on ``url`` with their clocks at ``at``, wait until one
     has reconciled every roadmap and every letter due has reached the SMTP server, stop
-    them (SIGTERM: each finishes its step) and return what they did.
+    them (SIGTERM: each finishes its step) and return what they did. ``smtp_delay``: the
+    SMTP server's answer to each letter takes this long (`SmtpSink`).
 
     Raises:
         AssertionError: a daemon exited early, or the day did not end within ``timeout``.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    with smtp_server() as (sink, port):
+    with smtp_server(smtp_delay) as (sink, port):
         env = daemon_env(folder, port)
         procs: list[tuple[subprocess.Popen[bytes], Path, Path]] = []
         (folder / "go").unlink(missing_ok=True)  # the gate of an earlier day: closed
