@@ -316,10 +316,7 @@ def _held_write(conn: Connection, fairy: Any) -> Iterator[Connection]:
     info = fairy.info
     info[_JOINED] = True
     try:
-        try:
-            raw.execute("BEGIN IMMEDIATE")
-        except Exception as exc:  # noqa: BLE001  # wrapped (and raised) as SQLAlchemy does
-            conn._handle_dbapi_exception(exc, None, None, None, None)  # noqa: SLF001
+        _on_driver(conn, raw.execute, "BEGIN IMMEDIATE")
         try:
             yield conn
             global _commits  # noqa: PLW0603  # one counter per process, see commits()
@@ -327,21 +324,26 @@ def _held_write(conn: Connection, fairy: Any) -> Iterator[Connection]:
             if conn.in_transaction():
                 conn.commit()
             else:
-                try:
-                    raw.commit()
-                except Exception as exc:  # noqa: BLE001  # wrapped as SQLAlchemy does
-                    conn._handle_dbapi_exception(exc, None, None, None, None)  # noqa: SLF001
+                _on_driver(conn, raw.commit)
         except BaseException:
-            if conn.in_transaction():
+            # SQLAlchemy's transaction, active or left inactive by a COMMIT it could not
+            # make; then the driver's, if still open (the next write must begin afresh).
+            if conn.get_transaction() is not None:
                 conn.rollback()
-            elif not conn.invalidated:
-                try:
-                    raw.rollback()
-                except Exception as exc:  # noqa: BLE001  # wrapped as SQLAlchemy does
-                    conn._handle_dbapi_exception(exc, None, None, None, None)  # noqa: SLF001
+            if not conn.invalidated and raw.in_transaction:
+                _on_driver(conn, raw.rollback)
             raise
     finally:
         info.pop(_JOINED, None)
+
+
+def _on_driver(conn: Connection, call: Any, *args: Any) -> None:
+    """``call(*args)`` on the driver's connection, its failure wrapped (and raised) as
+    SQLAlchemy wraps a driver's error (``sqlalchemy.exc.OperationalError`` and the rest)."""
+    try:
+        call(*args)
+    except Exception as exc:  # noqa: BLE001  # wrapped as SQLAlchemy does
+        conn._handle_dbapi_exception(exc, None, None, None, None)  # noqa: SLF001
 
 
 @contextmanager

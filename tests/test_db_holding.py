@@ -142,3 +142,36 @@ def test_a_held_write_that_cannot_lock_fails_as_sqlalchemy_says(tmp_path: Path) 
     finally:
         other.close()
         engine.dispose()
+
+
+def test_a_held_write_whose_commit_fails_leaves_the_next_write_clean(engine: Engine) -> None:
+    """A COMMIT refused (a deferred foreign key) rolls its write back whole: the next
+    write on the held connection begins afresh, on the driver and in SQLAlchemy, for a
+    durable write (the driver's own transaction) and one that is not (SQLAlchemy's)."""
+    meta = sa.MetaData()
+    parent = sa.Table("held_parent", meta, sa.Column("id", sa.Integer, primary_key=True))
+    child = sa.Table(
+        "held_child",
+        meta,
+        sa.Column(
+            "pid",
+            sa.Integer,
+            sa.ForeignKey("held_parent.id", deferrable=True, initially="DEFERRED"),
+        ),
+    )
+    meta.create_all(engine)
+    try:
+        for durable in (True, False):
+            with db.holding(engine):
+                with (
+                    pytest.raises(sa.exc.IntegrityError),
+                    db.write(engine, durable=durable) as conn,
+                ):
+                    conn.execute(sa.insert(child).values(pid=99))
+                with db.write(engine, durable=durable) as conn:
+                    conn.execute(sa.insert(parent).values(id=1 if durable else 2))
+        with db.read(engine) as conn:
+            assert list(conn.execute(sa.select(parent.c.id)).scalars()) == [1, 2]
+            assert list(conn.execute(sa.select(child.c.pid)).scalars()) == []
+    finally:
+        meta.drop_all(engine)

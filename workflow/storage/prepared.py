@@ -5,7 +5,8 @@ SQLAlchemy spends some 40-50 µs around each execution of even a cached statemen
 own work; a transition runs four such statements. `Prepared` compiles a statement once
 per dialect class, keeps its SQL, the order of its parameters, their type processors and
 the result columns' processors, and runs it on the DBAPI connection inside the
-transaction SQLAlchemy already opened (``db.write``): the same SQL, the same values
+transaction ``db.write`` opened (SQLAlchemy's, or the driver's own in a write on the
+connection ``db.holding`` keeps): the same SQL, the same values
 stored and read back as SQLAlchemy would, its errors wrapped as SQLAlchemy wraps them
 (`sqlalchemy.exc.IntegrityError` and the rest), so callers see no difference.
 
