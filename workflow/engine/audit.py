@@ -30,7 +30,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from base.clock import as_utc
-from base.frozen import stored_at_once
 from base.jsontext import texts_object
 from workflow.engine import audit_key
 from workflow.errors import AuditBroken
@@ -61,7 +60,6 @@ _PREPARED_HEAD_UPDATE = Prepared(_HEAD_UPDATE)
 _PREPARED_HEAD_LOCK = Prepared(_HEAD_LOCK)
 
 
-@stored_at_once
 @dataclass(frozen=True, kw_only=True)
 class NewEvent:
     """What a caller knows about an event; the chain fields are added on append."""

@@ -29,7 +29,6 @@ from enum import StrEnum
 
 from base import db
 from base.errors import TochkaError
-from base.frozen import stored_at_once
 from workflow.engine.access import Actor
 from workflow.engine.transitions import CenterFire, TransitionEngine, TransitionResult
 
@@ -55,7 +54,6 @@ class Outcome(StrEnum):
     REFUSED = "refused"
 
 
-@stored_at_once
 @dataclass(frozen=True, kw_only=True)
 class BulkRow(CenterFire):
     """One transition to fire: the row of the file it came from and what it asks (a
@@ -64,7 +62,6 @@ class BulkRow(CenterFire):
     line: int
 
 
-@stored_at_once
 @dataclass(frozen=True, kw_only=True)
 class RowOutcome:
     """The outcome of one row; ``result`` is the transition (committed when DONE),

@@ -22,7 +22,6 @@ from sqlalchemy.engine import Connection, Engine
 from base import db
 from base.clock import Clock, system_clock
 from base.errors import TochkaError
-from base.frozen import stored_at_once
 from notifications.ics import period_text
 from states import CENTER_WORKFLOW, CYCLE_WORKFLOW, StateHolder, Workflow
 from states.center import CenterState
@@ -41,7 +40,6 @@ if TYPE_CHECKING:
     from workflow.engine.evidence_store import EvidenceStore
 
 
-@stored_at_once
 @dataclass(frozen=True, kw_only=True)
 class TransitionResult:
     """A committed transition."""
@@ -59,7 +57,6 @@ class TransitionResult:
     comment: str | None
 
 
-@stored_at_once
 @dataclass(frozen=True, kw_only=True)
 class CenterFire:
     """One center transition of many (`TransitionEngine.fire_centers_in`)."""

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from base.frozen import stored_at_once
 from states import CENTER_WORKFLOW
 from states.errors import named
 from workflow.errors import ImportFileError, Problem
@@ -98,7 +97,6 @@ def trigger_named(text: str) -> str | None:
     return _TRIGGERS.get(normalise_header(text))
 
 
-@stored_at_once
 @dataclass(frozen=True, kw_only=True)
 class FireRow:
     """One row of a transitions file.
