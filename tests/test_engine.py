@@ -335,8 +335,9 @@ def test_an_operators_postgres_role_cannot_alter_or_delete_events(
 def test_append_makes_each_events_moment_utc_and_refuses_a_naive_one(
     engine: Engine, stored: StoredRoadmap
 ) -> None:
-    """A batch's events share one moment object (converted once), another moment is its
-    own; evidence of any mapping is stored as its dict; the chain still verifies."""
+    """A batch's events share one moment object (append converts it once: what is checked
+    here is that each event keeps its own moment in UTC), another moment is its own;
+    evidence of any mapping is stored as its dict; the chain still verifies."""
     moscow = timezone(timedelta(hours=3))
     first = datetime(2021, 3, 1, 12, 0, tzinfo=moscow)
     second = datetime(2021, 3, 2, 8, 30, 0, 5, tzinfo=moscow)

@@ -41,7 +41,7 @@ def test_three_daemons_one_federal_day_every_cycle_and_letter_exactly_once(
             federal.eve(engine, roadmaps)
             # Each letter takes the server 30 ms: the day's letters are more than one claim
             # (50), and while one daemon sends its claim the others, polling every 0.1 s,
-            # claim the rest, however loaded the machine (with an instant server one
+            # claim the rest unless starved for a second and more (with an instant server one
             # daemon sent all 71 before the others' next poll: [71, 0, 0], under load).
             day = federal.run_day(
                 url, engine, tmp_path / "day", delivery_seconds=0.1, smtp_delay=0.03
