@@ -75,20 +75,26 @@ def plausible_effective(roadmap: Roadmap, now: datetime, *, real: datetime) -> d
     raise EffectiveDateImplausible(effective=effective, earliest=EARLIEST, latest=latest, why=why)
 
 
-def check_not_before_last(effective: date, last: date | None, *, entity: str, what: str) -> None:
+def check_not_before_last(
+    effective: date, last: date | None, *, entity: str, what: str, act: str | None = None
+) -> None:
     """Refuse an act dated before its object's last event.
 
     Args:
         effective: the act's effective date.
         last: the effective date of the object's last event (None: it has none).
-        entity: the object and the act, for the message («Центр A1: open»).
+        entity: the object and the act, for the message («Центр A1: open»); or the
+            object alone («Центр A1»), with ``act`` («open»): the message is then put
+            together only when it is given (a transition checks this on every fire).
         what: the object in the genitive («этого центра», «этого цикла»).
+        act: the act, when ``entity`` names only the object.
 
     Raises:
         EffectiveDateBeforeLast: ``effective`` is earlier than ``last``.
     """
     if last is not None and effective < last:
-        raise EffectiveDateBeforeLast(effective=effective, last=last, entity=entity, what=what)
+        named = entity if act is None else f"{entity}: {act}"
+        raise EffectiveDateBeforeLast(effective=effective, last=last, entity=named, what=what)
 
 
 def last_effective(

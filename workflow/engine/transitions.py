@@ -727,10 +727,7 @@ class TransitionEngine:
             if floor_ignores
             else dates.last_of_row(conn, self.roadmap_id, "center", row)
         )
-        if last is not None and effective < last:  # the message built only for a refusal
-            dates.check_not_before_last(
-                effective, last, entity=f"{label}: {trigger}", what="этого центра"
-            )
+        dates.check_not_before_last(effective, last, entity=label, act=trigger, what="этого центра")
         new_state = _CENTER_MOVES.get((row.state, trigger))
         if new_state is None:
             holder = StateHolder(state=row.state, reason=comment, previous_state=row.previous_state)
@@ -809,7 +806,8 @@ class TransitionEngine:
         dates.check_not_before_last(
             effective,
             dates.last_of_row(conn, self.roadmap_id, "cycle", row),
-            entity=f"{label}: {trigger}",
+            entity=label,
+            act=trigger,
             what="этого цикла",
         )
         required = {kind: self.roadmap.evidence_kind(kind).name for kind in measure.evidence}
